@@ -1,0 +1,267 @@
+"""The Python API: ``optbench.run`` and ``optbench.load``.
+
+The command line is a thin layer over these two functions, so a script or a notebook gets
+exactly what ``optbench run`` does::
+
+    import optbench
+    res = optbench.run(problems=["quadratic-1d"], optimizers=["gd[lr=log(1e-2,1,5)]"], seeds=5)
+    res.runs.groupby("label").status.value_counts()
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import tomllib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import registry
+from .errors import StoreError, UsageError
+
+__all__ = ["Results", "load", "load_spec", "load_trace", "run"]
+
+DEFAULT_OUT = "optbench-results"
+DB_NAME = "results.sqlite"
+REPORT_NAME = "report.html"
+_SPEC_KEYS = {"problems", "optimizers", "seeds", "budget", "max_iter", "tol", "timeout",
+              "plugins", "out", "executor", "jobs"}
+
+
+@dataclass
+class Results:
+    """What :func:`run` returns."""
+
+    runs: Any  # pandas.DataFrame, one row per run of this spec
+    db: Path
+    report: Path | None
+    added: int  # runs computed by this call (the rest were already stored)
+
+    @property
+    def n_failed(self) -> int:
+        """Runs that ended in ``error`` or ``timeout``."""
+        return int(self.runs.status.isin(["error", "timeout"]).sum()) if len(self.runs) else 0
+
+
+def load_spec(path: str | os.PathLike) -> dict[str, Any]:
+    """Read a TOML spec file (the same strings as on the command line)."""
+    p = Path(path)
+    try:
+        data = tomllib.loads(p.read_text())
+    except FileNotFoundError:
+        raise UsageError(f"spec file {str(p)!r} does not exist; expected a TOML file such as "
+                         "examples/sweep.toml") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read spec file {str(p)!r}: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"spec file {str(p)!r} is not valid TOML: {exc}") from None
+    unknown = set(data) - _SPEC_KEYS
+    if unknown:
+        raise UsageError(f"spec file {str(p)!r} has unknown keys {sorted(unknown)}; "
+                         f"expected some of {sorted(_SPEC_KEYS)}")
+    for key in ("problems", "optimizers", "plugins"):
+        if key in data and (not isinstance(data[key], list) or not all(isinstance(s, str) for s in data[key])):
+            raise UsageError(f"spec file {str(p)!r}: {key} must be a list of strings, "
+                             f"e.g. {key} = [\"{'quadratic-1d' if key == 'problems' else 'gd[lr=0.1]'}\"]")
+    for key in ("seeds", "budget", "max_iter", "jobs"):
+        if key in data and (not isinstance(data[key], int) or isinstance(data[key], bool)):
+            raise UsageError(f"spec file {str(p)!r}: {key} must be a whole number, got {data[key]!r}")
+    return data
+
+
+def _move_aside(db: Path) -> Path | None:
+    if not db.exists():
+        return None
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    target = db.with_name(f"{db.stem}.{stamp}{db.suffix}")
+    n = 1
+    while target.exists():
+        target = db.with_name(f"{db.stem}.{stamp}-{n}{db.suffix}")
+        n += 1
+    for suffix in ("-wal", "-shm"):
+        side = db.with_name(db.name + suffix)
+        if side.exists():
+            side.rename(target.with_name(target.name + suffix))
+    db.rename(target)
+    return target
+
+
+def run(spec: str | os.PathLike | dict[str, Any] | None = None, *,
+        problems: Iterable[str] | None = None, optimizers: Iterable[str] | None = None,
+        seeds: int | list[int] | None = None, budget: int | None = None,
+        max_iter: int | None = None, tol: float | None = None, timeout: float | None = None,
+        out: str | os.PathLike | None = None, executor: str = "serial", jobs: int | None = None,
+        scheduler: str | None = None, plugins: Iterable[str] = (), fresh: bool = False,
+        report: bool = True, progress: Callable[[int, int], None] | None = None,
+        command: str = "optbench.run") -> Results:
+    """Run a benchmark into a store and (optionally) write the report.
+
+    Args:
+        spec: a TOML spec path or a dict with the same keys; keyword arguments override it.
+        problems, optimizers: spec strings; with neither given, the default suite.
+        seeds: a count or a list of seeds. budget: evaluations per run (``n_f + n_g``).
+        out: the output folder (``optbench-results``); the store is ``out/results.sqlite``.
+        fresh: move an existing store aside (never deleted) and start a new one.
+        report: write ``out/report.html``.
+        progress: ``progress(done, total)`` after each batch.
+
+    Returns:
+        :class:`Results` with one DataFrame row per run of this spec.
+    """
+    from . import suite
+    from .executors import execute
+    from .plan import build_problem, make_plan, problem_key
+    from .runner import skipped_result
+    from .store import Store
+
+    data: dict[str, Any] = {}
+    if isinstance(spec, dict):
+        data = dict(spec)
+    elif spec is not None:
+        data = load_spec(spec)
+    for plugin in [*data.get("plugins", []), *plugins]:
+        registry.load_plugin(str(plugin))
+    plugin_list = tuple(str(p) for p in [*data.get("plugins", []), *plugins])
+    problems = list(problems) if problems else data.get("problems")
+    optimizers = list(optimizers) if optimizers else data.get("optimizers")
+    if not problems and not optimizers:
+        defaults = suite.DEFAULT_SUITE
+        problems, optimizers = defaults["problems"], defaults["optimizers"]
+        data = {**defaults, **data}
+    elif not problems or not optimizers:
+        missing = "problem (-p)" if not problems else "optimizer (-o)"
+        raise UsageError(f"no {missing} given; name at least one, or give neither for the default suite")
+
+    def pick(value, key, default):
+        return value if value is not None else data.get(key, default)
+
+    plan = make_plan(problems, optimizers, seeds=pick(seeds, "seeds", 5),
+                     budget=pick(budget, "budget", 1000), max_iter=pick(max_iter, "max_iter", None),
+                     tol=pick(tol, "tol", 1e-8), timeout=pick(timeout, "timeout", None),
+                     plugins=plugin_list)
+    out_dir = Path(out if out is not None else data.get("out", DEFAULT_OUT))
+    db = out_dir / DB_NAME
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UsageError(f"--out {str(out_dir)!r} is a file; expected a folder")
+    if fresh:
+        _move_aside(db)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        if not os.access(out_dir, os.W_OK):
+            raise PermissionError(f"{str(out_dir)!r} is not writable")
+    except OSError as exc:
+        raise UsageError(f"cannot write to the output folder {str(out_dir)!r}: "
+                         f"{exc.strerror or exc}") from None
+    added = 0
+    with Store(db, create=True) as store:
+        store.add_session(command, {"problems": list(problems), "optimizers": list(optimizers),
+                                    "seeds": pick(seeds, "seeds", 5), "budget": pick(budget, "budget", 1000),
+                                    "max_iter": pick(max_iter, "max_iter", None),
+                                    "plugins": list(plugin_list)})
+        existing = store.existing_ids()
+        infos = {}
+        for r in plan.runs:
+            key = problem_key(r.problem)
+            if key not in infos:
+                p = build_problem(r.problem)
+                infos[key] = {"name": r.problem.name, "params": dict(r.problem.params),
+                              "description": p.description, **p.info(),
+                              "hessian": None if p.hessian is None else p.hessian.tolist()}
+        skipped = [(r, skipped_result(r, why)) for r, why in plan.skipped if r.run_id not in existing]
+        if skipped:
+            added += store.write(skipped, infos)
+        todo = [b for b in plan.batches if any(rid not in existing for rid in b.run_ids)]
+        total = len(todo)
+        if progress:
+            progress(0, total)
+        for done, (batch, results) in enumerate(execute(todo, executor, jobs, scheduler), 1):
+            by_id = {r.run_id: r for r in batch.runs}
+            added += store.write([(by_id[res.run_id], res) for res in results], infos, batch.index)
+            if progress:
+                progress(done, total)
+    ids = {r.run_id for r in plan.runs}
+    frame = load(db)
+    frame = frame[frame.run_id.isin(ids)].reset_index(drop=True)
+    report_path = None
+    if report:
+        from .report import write_report
+
+        report_path = write_report([db], out_dir / REPORT_NAME)
+    return Results(frame, db, report_path, added)
+
+
+def load(path: str | os.PathLike, traces: bool = False):
+    """One tidy DataFrame, one row per run, from a store file or an output folder.
+
+    Columns: ``run_id``, ``problem``, ``problem_key``, ``optimizer``, ``label``, ``seed``,
+    ``status``, ``message``, ``budget``, ``max_iter``, ``n_iter``, ``n_f``, ``n_g``,
+    ``evals``, ``f_final``, ``f_best``, every metric, the hyperparameters as ``hp.<name>``
+    and the problem parameters as ``pp.<name>``. With ``traces=True`` a ``trace`` column
+    holds each run's arrays (see :func:`load_trace`).
+    """
+    import pandas as pd
+
+    from .store import Store
+
+    p = Path(path)
+    if p.is_dir():
+        p = p / DB_NAME
+    with Store(p) as store:
+        rows = store.runs()
+        trace_map = {r["run_id"]: store.trace(r["run_id"]) for r in rows} if traces else None
+    records = []
+    for r in rows:
+        rec = {k: r[k] for k in ("run_id", "problem", "problem_key", "optimizer", "label", "seed",
+                                 "status", "message", "budget", "max_iter", "tol", "seconds")}
+        summary = r["summary"]
+        for k in ("n_iter", "n_f", "n_g", "f_final", "f_best"):
+            rec[k] = summary.get(k)
+        if rec["n_f"] is not None:
+            rec["evals"] = rec["n_f"] + rec["n_g"]
+        rec["x_final"] = summary.get("x_final")
+        for k, v in r["metrics"].items():
+            rec[k] = _num(v)
+        for k, v in r["optimizer_params"].items():
+            rec[f"hp.{k}"] = _hp(v)
+        for k, v in r["problem_params"].items():
+            rec[f"pp.{k}"] = v
+        if trace_map is not None:
+            rec["trace"] = trace_map[r["run_id"]]
+        records.append(rec)
+    frame = pd.DataFrame.from_records(records)
+    if not len(frame):
+        frame = pd.DataFrame(columns=["run_id", "problem", "optimizer", "label", "seed", "status"])
+    return frame
+
+
+def _num(v: Any) -> Any:
+    if v == "inf":
+        return float("inf")
+    if v == "-inf":
+        return float("-inf")
+    return float("nan") if v is None else v
+
+
+def _hp(v: Any) -> Any:
+    if isinstance(v, dict) and "name" in v:
+        from .spec import format_value, Spec
+
+        return format_value(Spec(v["name"], v["params"]))
+    return v
+
+
+def load_trace(path: str | os.PathLike, run_id: str) -> dict[str, Any]:
+    """The recorded arrays of one run: ``f``, ``gnorm``, ``n_f``, ``n_g``, ``lr``, ``time``
+    (and ``x`` for low dimension); index ``t`` is the iterate after ``t`` updates."""
+    from .store import Store
+
+    p = Path(path)
+    if p.is_dir():
+        p = p / DB_NAME
+    with Store(p) as store:
+        trace = store.trace(run_id)
+    if trace is None:
+        raise StoreError(f"no trace for run {run_id!r} in {str(p)!r} (skipped runs have none)")
+    return trace

@@ -1,0 +1,298 @@
+"""The ``optbench`` command: a thin layer over the Python API.
+
+Exit codes: 0 the command did its job (diverging is a result, not a failure);
+3 some runs ended in ``error`` or ``timeout``; 2 bad usage or input (one line on stderr,
+the traceback only with ``--debug``); 1 an unexpected internal failure.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+import click
+
+from .errors import OptbenchError
+
+EXIT_OK, EXIT_INTERNAL, EXIT_USAGE, EXIT_RUN_FAILURES = 0, 1, 2, 3
+KIND_NAMES = {"problems": "problem", "optimizers": "optimizer", "schedules": "schedule",
+              "sections": "section"}
+
+
+def _guarded(func: Callable[..., Any]) -> Callable[..., Any]:
+    """One line for optbench's own errors, a traceback only with --debug."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        debug = kwargs.get("debug", False)
+        try:
+            return func(*args, **kwargs)
+        except click.exceptions.Exit:
+            raise
+        except click.ClickException:
+            raise
+        except OptbenchError as exc:
+            if debug:
+                raise
+            click.echo(f"optbench: error: {exc}", err=True)
+            sys.exit(EXIT_USAGE)
+        except KeyboardInterrupt:
+            click.echo("optbench: interrupted; every finished batch is stored, rerun to resume",
+                       err=True)
+            sys.exit(130)
+        except Exception as exc:  # noqa: BLE001 — an internal failure still gets one line
+            if debug:
+                raise
+            click.echo(f"optbench: internal error: {type(exc).__name__}: {exc} "
+                       "(rerun with --debug for the traceback)", err=True)
+            sys.exit(EXIT_INTERNAL)
+
+    return wrapper
+
+
+debug_option = click.option("--debug", is_flag=True, help="Show the traceback of an error.")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="optbench", message="optbench %(version)s")
+def cli() -> None:
+    """optbench: benchmark optimizers — convergence, overshoot and oscillation.
+
+    \b
+    optbench run                      the default suite, then the report
+    optbench run -p quadratic-1d -o "gd[lr=[0.5/L,1.5/L,2.5/L]]" --seeds 10
+    optbench list problems            what is registered
+    optbench report --out DIR         re-render the report from a store
+    """
+
+
+class _Progress:
+    """A progress bar on a terminal, a plain log line otherwise, nothing with --quiet."""
+
+    def __init__(self, quiet: bool):
+        self.quiet = quiet
+        self.tty = sys.stderr.isatty()
+        self.bar = None
+        self.task = None
+        self.last = -1
+        self.t0 = time.monotonic()
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.quiet:
+            return
+        if self.tty:
+            if self.bar is None:
+                from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                                           TimeElapsedColumn, TimeRemainingColumn)
+
+                self.bar = Progress(TextColumn("batches"), BarColumn(), MofNCompleteColumn(),
+                                    TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+                                    transient=True)
+                self.bar.start()
+                self.task = self.bar.add_task("run", total=total)
+            self.bar.update(self.task, completed=done)
+            if done >= total:
+                self.close()
+        else:
+            step = max(1, total // 10)
+            if done == total or done // step != self.last:
+                self.last = done // step
+                click.echo(f"optbench: {done}/{total} batches ({time.monotonic() - self.t0:.1f} s)",
+                           err=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+            self.bar = None
+
+
+@cli.command()
+@click.argument("spec", required=False, type=click.Path(dir_okay=False))
+@click.option("-p", "--problem", "problems", multiple=True, metavar="PROBLEM",
+              help="A problem spec, e.g. quadratic-1d or 'linear-regression[noise=2]'. Repeatable.")
+@click.option("-o", "--optimizer", "optimizers", multiple=True, metavar="OPTIMIZER",
+              help="An optimizer spec, e.g. 'gd[lr=log(1e-3,1,7)]'. Repeatable.")
+@click.option("--seeds", type=int, help="Seeds per pairing (0..N-1). [default: 5]")
+@click.option("--budget", type=int, help="Evaluations (n_f + n_g) per run. [default: 1000]")
+@click.option("--max-iter", type=int, help="Iterations per run. [default: the budget]")
+@click.option("--timeout", type=float, help="Wall-clock seconds per batch before runs time out. [default: none]")
+@click.option("--out", type=click.Path(file_okay=False), help="Output folder. [default: optbench-results]")
+@click.option("--jobs", type=int, help="Worker processes (process and dask executors).")
+@click.option("--executor", type=click.Choice(["serial", "process", "dask"]), default="serial",
+              show_default=True)
+@click.option("--scheduler", metavar="ADDRESS", help="Dask scheduler address (tcp://host:port).")
+@click.option("--plugin", "plugins", multiple=True, metavar="FILE_OR_MODULE",
+              help="A plug-in .py file or module that registers problems or optimizers. Repeatable.")
+@click.option("--fresh", is_flag=True, help="Move the existing store aside and start a new one.")
+@click.option("--no-report", is_flag=True, help="Do not write report.html.")
+@click.option("--quiet", is_flag=True, help="No progress output.")
+@debug_option
+@_guarded
+def run(spec, problems, optimizers, seeds, budget, max_iter, timeout, out, jobs, executor,
+        scheduler, plugins, fresh, no_report, quiet, debug) -> None:
+    """Run a benchmark (the default suite with no SPEC, -p or -o) and write the report.
+
+    Runs already in the store are kept and not rerun (resume is the default).
+    """
+    from .api import run as api_run
+
+    for name, value, low in (("--seeds", seeds, 1), ("--budget", budget, 1), ("--max-iter", max_iter, 1),
+                             ("--jobs", jobs, 1)):
+        if value is not None and value < low:
+            raise click.BadParameter(f"must be at least {low}, got {value}", param_hint=name)
+    if timeout is not None and not timeout > 0:
+        raise click.BadParameter(f"must be > 0 seconds, got {timeout}", param_hint="--timeout")
+    if scheduler and executor != "dask":
+        raise click.UsageError("--scheduler goes with --executor dask")
+    progress = _Progress(quiet)
+    try:
+        res = api_run(spec, problems=problems or None, optimizers=optimizers or None, seeds=seeds,
+                      budget=budget, max_iter=max_iter, timeout=timeout, out=out, executor=executor,
+                      jobs=jobs, scheduler=scheduler, plugins=plugins, fresh=fresh,
+                      report=not no_report, progress=progress, command=" ".join(sys.argv))
+    finally:
+        progress.close()
+    if not quiet:
+        counts = res.runs.status.value_counts()
+        summary = ", ".join(f"{n} {s}" for s, n in counts.items())
+        click.echo(f"{len(res.runs)} runs ({res.added} new): {summary}")
+        click.echo(f"store:  {res.db}")
+        if res.report is not None:
+            click.echo(f"report: {res.report}")
+    if res.n_failed:
+        click.echo(f"optbench: {res.n_failed} runs ended in error or timeout "
+                   "(their messages are in the store and the report)", err=True)
+        sys.exit(EXIT_RUN_FAILURES)
+
+
+@cli.command()
+@click.option("--out", type=click.Path(file_okay=False), help="Output folder holding results.sqlite.")
+@click.option("--db", "dbs", multiple=True, type=click.Path(dir_okay=False),
+              help="A store file; repeat to compare against stored baselines.")
+@click.option("--html", type=click.Path(dir_okay=False), help="The report file. [default: OUT/report.html]")
+@click.option("-p", "--problem", "problems", multiple=True, help="Only these problems.")
+@click.option("-o", "--optimizer", "optimizers", multiple=True, help="Only these optimizers.")
+@click.option("--plugin", "plugins", multiple=True, help="Plug-ins whose report sections to use.")
+@debug_option
+@_guarded
+def report(out, dbs, html, problems, optimizers, plugins, debug) -> None:
+    """Re-render the HTML report from one or several stores (no rerun)."""
+    from pathlib import Path
+
+    from .api import DB_NAME, DEFAULT_OUT, REPORT_NAME
+    from .registry import load_plugin
+    from .report import write_report
+    from .store import Store
+
+    if out and dbs:
+        raise click.UsageError("give --out or --db, not both")
+    for plugin in plugins:
+        load_plugin(plugin)
+    folder = Path(out or DEFAULT_OUT)
+    paths = [Path(d) for d in dbs] or [folder / DB_NAME]
+    for p in paths:
+        Store(p).close()  # a clear error for a missing or foreign file
+    target = Path(html) if html else (folder if not dbs else paths[0].parent) / REPORT_NAME
+    written = write_report(paths, target, list(problems) or None, list(optimizers) or None)
+    click.echo(f"report: {written}")
+
+
+@cli.command(name="list")
+@click.argument("kind", required=False, type=click.Choice(sorted(KIND_NAMES)))
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("--plugin", "plugins", multiple=True, help="Also list what these plug-ins register.")
+@debug_option
+@_guarded
+def list_(kind, as_json, plugins, debug) -> None:
+    """List registered problems, optimizers, schedules and report sections."""
+    from . import registry
+
+    for plugin in plugins:
+        registry.load_plugin(plugin)
+    kinds = [kind] if kind else sorted(KIND_NAMES)
+    if as_json:
+        payload = {k: [_describe(KIND_NAMES[k], e) for e in registry.entries(KIND_NAMES[k])] for k in kinds}
+        click.echo(json.dumps(payload[kind] if kind else payload, indent=2))
+        return
+    for k in kinds:
+        click.echo(click.style(k, bold=True))
+        for e in registry.entries(KIND_NAMES[k]):
+            params = ", ".join(f"{p.name}={p.default!r}" if not p.required else p.name
+                               for p in e.params.values())
+            extra = ""
+            if e.kind == "optimizer":
+                extra = f"  needs: {', '.join(sorted(e.meta['needs'])) or 'nothing'}"
+                extra += ", batchable" if e.meta["batchable"] else ""
+            click.echo(f"  {e.name}[{params}]" if params else f"  {e.name}")
+            if e.description:
+                click.echo(f"      {e.description}{extra}")
+
+
+def _describe(kind: str, entry) -> dict[str, Any]:
+    out = entry.describe()
+    if kind == "problem":
+        from .plan import build_problem, resolve_problem
+        from .spec import Spec
+
+        try:
+            problem = build_problem(resolve_problem(Spec(entry.name, {})))
+            info = problem.info()
+            out.update({k: info[k] for k in ("dim", "domain", "x_star", "f_star", "L", "mu")})
+            out["tags"] = sorted(set(out.get("tags", [])) | set(info["tags"]))
+            out["description"] = out["description"] or problem.description
+        except OptbenchError as exc:
+            out["error"] = str(exc)
+    return out
+
+
+@cli.command()
+@click.argument("plugin")
+@click.option("--problem", "problems", multiple=True, help="Problems for an optimizer check.")
+@debug_option
+@_guarded
+def check(plugin, problems, debug) -> None:
+    """Run the conformance suite on a plug-in's optimizers and problems."""
+    from .registry import load_plugin
+    from .testing import check_registered
+
+    registered = load_plugin(plugin)
+    failures = 0
+    for kind, name in registered:
+        for line, ok in check_registered(kind, name, problems=list(problems) or None):
+            failures += not ok
+            click.echo(f"{'PASS' if ok else 'FAIL'}  {kind} {name}: {line}")
+    if failures:
+        click.echo(f"optbench: {failures} checks failed", err=True)
+        sys.exit(EXIT_RUN_FAILURES)
+
+
+@cli.command()
+@click.option("--format", "fmt", type=click.Choice(["csv", "parquet", "coco"]), required=True)
+@click.option("--db", type=click.Path(dir_okay=False), help="The store. [default: optbench-results/results.sqlite]")
+@click.option("--dest", type=click.Path(file_okay=False), help="Destination folder. [default: next to the store]")
+@debug_option
+@_guarded
+def export(fmt, db, dest, debug) -> None:
+    """Export runs and traces as tidy CSV, Parquet, or COCO's logging format."""
+    from pathlib import Path
+
+    from .api import DB_NAME, DEFAULT_OUT
+    from .export import export as do_export
+
+    path = Path(db) if db else Path(DEFAULT_OUT) / DB_NAME
+    written = do_export(path, fmt, Path(dest) if dest else path.parent / f"export-{fmt}")
+    for w in written:
+        click.echo(str(w))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point."""
+    cli.main(args=argv, prog_name="optbench")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,180 @@
+"""The oracle: the only way an optimizer evaluates a problem, and the one place costs count.
+
+One oracle wraps a problem for one batch of ``B`` runs. Per run it keeps an ``active`` flag
+and two counters, ``n_f`` and ``n_g`` (one gradient is one evaluation on the default cost
+axis ``n_f + n_g``). A run whose next evaluation would pass its budget is refused, frozen
+(``active`` false) and marked ``exhausted``; it is never charged again, even in the middle
+of a line search. Refused and inactive rows get ``nan`` back, so a loop such as
+``while np.any(f_new > bound)`` ends for them by itself. At each call the oracle also checks
+a cooperative wall-clock deadline.
+
+The runner evaluates every iterate for its own trace without charging anyone; when the
+optimizer then asks for the value at the very same array, the oracle hands over the
+recorded value and charges it as a fresh evaluation, so recording costs no extra work.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+import numpy as np
+
+from .errors import BudgetExhausted, DeadlineExceeded
+from .problem import Problem
+
+__all__ = ["Oracle", "RunRNG"]
+
+
+class RunRNG:
+    """Per-run random generators for the rows of a batch.
+
+    A batch draws exactly what each of its runs would draw alone, so batched and
+    one-at-a-time execution agree.
+    """
+
+    def __init__(self, generators: Sequence[np.random.Generator]):
+        self.generators = list(generators)
+
+    def __len__(self) -> int:
+        return len(self.generators)
+
+    def subset(self, rows: np.ndarray) -> RunRNG:
+        """The generators of the rows selected by a boolean mask or an index array."""
+        idx = np.flatnonzero(rows) if np.asarray(rows).dtype == bool else np.asarray(rows)
+        return RunRNG([self.generators[i] for i in idx])
+
+    def uniform(self, low, high, size: tuple[int, ...] = ()) -> np.ndarray:
+        """Shape ``(B, *size)``; ``low``/``high`` broadcast against ``size``."""
+        return np.stack([g.uniform(low, high, size) for g in self.generators])
+
+    def normal(self, size: tuple[int, ...] = ()) -> np.ndarray:
+        """Standard normal draws of shape ``(B, *size)``."""
+        return np.stack([g.standard_normal(size) for g in self.generators])
+
+    def integers(self, low: int, high: int, size: tuple[int, ...] = ()) -> np.ndarray:
+        """Integers in ``[low, high)`` of shape ``(B, *size)``."""
+        return np.stack([g.integers(low, high, size) for g in self.generators])
+
+
+class Oracle:
+    """Counts and budgets every evaluation of one batch.
+
+    Args:
+        problem: the problem being optimized.
+        n_runs: the batch size B.
+        budget: evaluations allowed per run (``n_f + n_g``), scalar or ``(B,)``; None = no limit.
+        rng: the runs' generators (stochastic gradients, random search).
+        deadline: a ``time.monotonic()`` value after which every run times out.
+    """
+
+    def __init__(self, problem: Problem, n_runs: int, budget=None, rng: RunRNG | None = None,
+                 deadline: float | None = None):
+        self.problem = problem
+        self.n_runs = n_runs
+        self.active = np.ones(n_runs, dtype=bool)
+        self.exhausted = np.zeros(n_runs, dtype=bool)
+        self.timed_out = False
+        self.n_f = np.zeros(n_runs, dtype=np.int64)
+        self.n_g = np.zeros(n_runs, dtype=np.int64)
+        self.budget = None if budget is None else np.broadcast_to(np.asarray(budget, dtype=np.int64), (n_runs,))
+        self.rng = rng if rng is not None else RunRNG([np.random.default_rng(0) for _ in range(n_runs)])
+        self.deadline = deadline
+        self.gap: np.ndarray | None = None  # f - f* at the current iterates (plateau schedules)
+        self._cache_x: np.ndarray | None = None
+        self._cache_f: np.ndarray | None = None
+        self._cache_g: np.ndarray | None = None
+
+    # -- bookkeeping -----------------------------------------------------------------------
+    @property
+    def cost(self) -> np.ndarray:
+        """Evaluations used per run, on the default axis ``n_f + n_g``."""
+        return self.n_f + self.n_g
+
+    def _admit(self, cost: int) -> np.ndarray:
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            self.timed_out = True
+            self.active[:] = False
+        if self.budget is not None:
+            broke = self.active & (self.n_f + self.n_g + cost > self.budget)
+            if broke.any():
+                self.exhausted |= broke
+                self.active &= ~broke
+        return self.active
+
+    def _observe(self, X: np.ndarray, f: np.ndarray, g: np.ndarray | None) -> None:
+        """The runner's uncharged evaluation at ``X``; reused if the optimizer asks for it."""
+        self._cache_x, self._cache_f = X, f
+        self._cache_g = None if self.problem.stochastic else g
+
+    # -- evaluations for step-wise optimizers ------------------------------------------------
+    def f(self, X: np.ndarray) -> np.ndarray:
+        """Values at ``X`` (B, d) for the active runs, ``nan`` elsewhere; one ``n_f`` each."""
+        rows = self._admit(1)
+        if X is self._cache_x:
+            out = np.where(rows, self._cache_f, np.nan)
+        elif rows.all():
+            out = np.asarray(self.problem.f(X), dtype=float)
+        else:
+            out = np.full(self.n_runs, np.nan)
+            if rows.any():
+                out[rows] = self.problem.f(X[rows])
+        self.n_f += rows
+        return out
+
+    def grad(self, X: np.ndarray) -> np.ndarray:
+        """Gradients at ``X`` (B, d) for the active runs, ``nan`` elsewhere; one ``n_g`` each."""
+        rows = self._admit(1)
+        if X is self._cache_x and self._cache_g is not None:
+            out = self._cache_g if rows.all() else np.where(rows[:, None], self._cache_g, np.nan)
+        elif rows.all():
+            out = self._grad(X, rows)
+        else:
+            out = np.full(X.shape, np.nan)
+            if rows.any():
+                out[rows] = self._grad(X[rows], rows)
+        self.n_g += rows
+        return out
+
+    def value_and_grad(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Both at once: one ``n_f`` and one ``n_g`` per active run."""
+        rows = self._admit(2)
+        if X is self._cache_x and self._cache_g is not None:
+            f = np.where(rows, self._cache_f, np.nan)
+            g = self._cache_g if rows.all() else np.where(rows[:, None], self._cache_g, np.nan)
+        else:
+            f, g = np.full(self.n_runs, np.nan), np.full(X.shape, np.nan)
+            if rows.any():
+                Xr = X if rows.all() else X[rows]
+                if self.problem.stochastic:
+                    f[rows], g[rows] = self.problem.f(Xr), self._grad(Xr, rows)
+                else:
+                    f[rows], g[rows] = self.problem.value_and_grad(Xr)
+        self.n_f += rows
+        self.n_g += rows
+        return f, g
+
+    def _grad(self, X: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        if self.problem.stochastic:
+            return self.problem.stochastic_grad(X, self.rng.subset(rows))
+        return self.problem.grad(X)
+
+    # -- evaluations for optimizers that own their loop (one run) ----------------------------
+    def _admit_one(self, cost: int) -> None:
+        if not self._admit(cost)[0]:
+            if self.timed_out:
+                raise DeadlineExceeded("the run passed its wall-clock deadline")
+            raise BudgetExhausted(f"the budget of {int(self.budget[0])} evaluations is used up")
+
+    def scalar_f(self, x: np.ndarray) -> float:
+        """``f(x)`` for a single run's point ``x`` of shape ``(d,)``; raises at the budget."""
+        self._admit_one(1)
+        self.n_f[0] += 1
+        return float(self.problem.f(np.asarray(x, dtype=float).reshape(1, -1))[0])
+
+    def scalar_grad(self, x: np.ndarray) -> np.ndarray:
+        """The gradient at a single run's point ``x``; raises at the budget."""
+        self._admit_one(1)
+        self.n_g[0] += 1
+        X = np.asarray(x, dtype=float).reshape(1, -1)
+        return np.array(self._grad(X, self.active), dtype=float).reshape(-1)

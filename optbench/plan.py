@@ -1,0 +1,314 @@
+"""The planner: specs in, runs with their identities out, grouped into batches.
+
+Every run is fully resolved (defaults filled in, ``k/L`` turned into numbers, ints given to
+float parameters made floats) and named by ``run_id``, a hash of its canonical JSON. The
+split into batches depends on the plan alone — never on ``--jobs``, the executor or a
+resume — so the same spec always gives the same stored numbers.
+
+Runs go into one batch when they share the problem (all its parameters), the optimizer,
+every non-real hyperparameter and the run limits; real-valued hyperparameters and seeds may
+differ, so a learning-rate sweep over many seeds is one vectorized batch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import registry
+from .errors import InvalidValueError, UsageError
+from .spec import PerL, Spec, canonical, expand, format_spec, parse
+
+__all__ = ["Batch", "Plan", "RunSpec", "build_problem", "make_plan", "start_point", "DEFAULT_TOL"]
+
+DEFAULT_TOL = 1e-8
+MAX_BATCH_RUNS = 256
+MAX_BATCH_FLOATS = 25_000_000  # B * (max_iter + 1) * d recorded floats: about 200 MB
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One fully resolved run."""
+
+    run_id: str
+    problem: Spec
+    optimizer: Spec
+    seed: int
+    budget: int | None
+    max_iter: int
+    tol: float
+    timeout: float | None = None
+    label: str = ""  # the optimizer as the user wrote it (1.5/L kept), for tables and legends
+
+    def identity(self) -> dict[str, Any]:
+        return _identity(self.problem, self.optimizer, self.seed, self.budget, self.max_iter, self.tol)
+
+
+@dataclass
+class Batch:
+    """Runs executed together: one problem, one optimizer, one set of structural choices."""
+
+    index: int
+    runs: list[RunSpec]
+    batchable: bool
+    plugins: tuple[str, ...] = ()
+
+    @property
+    def run_ids(self) -> list[str]:
+        return [r.run_id for r in self.runs]
+
+
+@dataclass
+class Plan:
+    runs: list[RunSpec]
+    batches: list[Batch]
+    skipped: list[tuple[RunSpec, str]] = field(default_factory=list)
+
+
+def _entry_hash(kind: str, name: str) -> str | None:
+    return registry.get(kind, name).source_hash
+
+
+def _identity(problem: Spec, optimizer: Spec, seed: int, budget: int | None, max_iter: int,
+              tol: float) -> dict[str, Any]:
+    return {
+        "problem": canonical(problem),
+        "problem_source": _entry_hash("problem", problem.name),
+        "optimizer": canonical(optimizer),
+        "optimizer_source": _entry_hash("optimizer", optimizer.name),
+        "seed": seed,
+        "budget": budget,
+        "max_iter": max_iter,
+        "tol": tol,
+        "cost_model": "n_f+n_g",
+    }
+
+
+def digest(obj: Any, n: int = 16) -> str:
+    text = json.dumps(obj, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return hashlib.sha256(text.encode()).hexdigest()[:n]
+
+
+def _expand(kind: str, spec: Spec) -> list[Spec]:
+    entry = registry.get(kind, spec.name)
+    entry.check_params(spec.params)
+
+    def literal(owner: str, key: str) -> bool:
+        if owner == spec.name:
+            p = entry.params.get(key)
+        else:
+            try:
+                p = registry.get("schedule", owner).params.get(key)
+            except UsageError:
+                return False
+        return p is not None and p.is_sequence
+
+    return expand(spec, literal)
+
+
+def _resolve_value(value: Any, L: float | None, what: str) -> Any:
+    if isinstance(value, PerL):
+        return value.resolve(L, what)
+    if isinstance(value, Spec):
+        return _resolve_nested(value, L)
+    if isinstance(value, list):
+        return [_resolve_value(v, L, what) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        raise InvalidValueError(f"{what} must be a finite number, got {value}")
+    return value
+
+
+def _resolve_nested(spec: Spec, L: float | None) -> Spec:
+    """A nested spec (a schedule): defaults filled in, ``k/L`` resolved."""
+    entry = registry.get("schedule", spec.name)
+    params = entry.resolve(dict(spec.params))
+    return Spec(spec.name, {k: _resolve_value(v, L, f"{spec.name}.{k}") for k, v in params.items()})
+
+
+def resolve_optimizer(spec: Spec, L: float | None) -> Spec:
+    entry = registry.get("optimizer", spec.name)
+    params = entry.resolve(dict(spec.params))
+    resolved = {k: _resolve_value(v, L, f"{spec.name}.{k}") for k, v in params.items()}
+    # a string naming a schedule is the same run as the spec with no parameters
+    for k, v in resolved.items():
+        if k == "schedule" and isinstance(v, str):
+            resolved[k] = _resolve_nested(parse(v), L)
+    return Spec(spec.name, resolved)
+
+
+def resolve_problem(spec: Spec) -> Spec:
+    entry = registry.get("problem", spec.name)
+    params = entry.resolve(dict(spec.params))
+    return Spec(spec.name, {k: _resolve_value(v, None, f"{spec.name}.{k}") for k, v in params.items()})
+
+
+_PROBLEM_CACHE: dict[str, Any] = {}
+
+
+def build_problem(spec: Spec):
+    """Build (and cache per process) the problem of a resolved spec."""
+    key = digest(canonical(spec))
+    problem = _PROBLEM_CACHE.get(key)
+    if problem is None:
+        entry = registry.get("problem", spec.name)
+        problem = entry.build(**dict(spec.params))
+        problem.name, problem.params = spec.name, dict(spec.params)
+        if not problem.description:
+            problem.description = entry.description
+        if len(_PROBLEM_CACHE) > 64:
+            _PROBLEM_CACHE.clear()
+        _PROBLEM_CACHE[key] = problem
+    return problem
+
+
+def start_point(problem, problem_spec: Spec, seed: int):
+    """The start point of ``seed`` on a problem: it depends on (problem, seed) alone."""
+    import numpy as np
+
+    s = int(digest({"problem": canonical(problem_spec), "seed": seed, "use": "start"}), 16)
+    return problem.sample_start(np.random.default_rng(s))
+
+
+def run_seed(run_id: str) -> int:
+    """The seed of a run's own random stream (random search, stochastic gradients)."""
+    return int(run_id, 16)
+
+
+def _batch_key(run: RunSpec, batchable: bool) -> Any:
+    if not batchable:
+        return ("single", run.run_id)
+    entry = registry.get("optimizer", run.optimizer.name)
+    return (digest(canonical(run.problem)), run.optimizer.name, run.budget, run.max_iter, run.tol,
+            run.timeout, _structure(run.optimizer.params, entry.params))
+
+
+def _structure(params: dict[str, Any], decl: dict[str, registry.Param] | None) -> str:
+    out = {}
+    for k, v in params.items():
+        is_float = decl[k].is_float if decl and k in decl else isinstance(v, float)
+        if isinstance(v, Spec):
+            out[k] = [v.name, _structure(dict(v.params), registry.get("schedule", v.name).params)]
+        elif is_float and isinstance(v, float):
+            out[k] = "<float>"
+        else:
+            out[k] = canonical(v)
+    return json.dumps(out, sort_keys=True)
+
+
+def make_plan(problems, optimizers, seeds: int | list[int] = 1, budget: int | None = 1000,
+              max_iter: int | None = None, tol: float = DEFAULT_TOL, timeout: float | None = None,
+              plugins: tuple[str, ...] = ()) -> Plan:
+    """Expand problem and optimizer specs over seeds into runs and batches.
+
+    Args:
+        problems, optimizers: spec strings or :class:`Spec` objects (sweeps allowed).
+        seeds: a count ``N`` (seeds ``0..N-1``) or an explicit list.
+        budget: evaluations per run (``n_f + n_g``), or None for no limit.
+        max_iter: iterations per run; default: the budget (every step costs at least one).
+        tol: the ``converged`` threshold on the best gap.
+    """
+    seed_list = list(range(seeds)) if isinstance(seeds, int) else [int(s) for s in seeds]
+    if isinstance(seeds, int) and seeds < 1:
+        raise InvalidValueError(f"seeds must be at least 1, got {seeds}")
+    if budget is not None and budget < 1:
+        raise InvalidValueError(f"budget must be at least 1 evaluation, got {budget}")
+    if max_iter is None:
+        if budget is None:
+            raise InvalidValueError("give a budget or an iteration limit: with neither, runs never end")
+        max_iter = int(budget)
+    if max_iter < 1:
+        raise InvalidValueError(f"max-iter must be at least 1, got {max_iter}")
+    if not (tol >= 0):
+        raise InvalidValueError(f"tol must be >= 0, got {tol}")
+    problem_specs = [p for text in problems for p in _expand("problem", parse(text))]
+    optimizer_specs = [o for text in optimizers for o in _expand("optimizer", parse(text))]
+    if not problem_specs:
+        raise UsageError("no problem given; name one with -p, e.g. -p quadratic-1d")
+    if not optimizer_specs:
+        raise UsageError("no optimizer given; name one with -o, e.g. -o gd")
+
+    runs: list[RunSpec] = []
+    skipped: list[tuple[RunSpec, str]] = []
+    seen: set[str] = set()
+    batches: dict[Any, list[RunSpec]] = {}
+    batchable_of: dict[Any, bool] = {}
+    for pspec in problem_specs:
+        pres = resolve_problem(pspec)
+        problem = build_problem(pres)
+        provides = problem.provides()
+        for ospec in optimizer_specs:
+            entry = registry.get("optimizer", ospec.name)
+            ores = resolve_optimizer(ospec, problem.L)
+            _validate(entry, ores)
+            missing = sorted(entry.meta["needs"] - provides)
+            for seed in seed_list:
+                ident = _identity(pres, ores, seed, budget, max_iter, tol)
+                run = RunSpec(digest(ident), pres, ores, seed, budget, max_iter, tol, timeout,
+                              label(ospec))
+                if run.run_id in seen:
+                    continue
+                seen.add(run.run_id)
+                runs.append(run)
+                if missing:
+                    skipped.append((run, f"{ospec.name} needs {', '.join(missing)}, which "
+                                         f"{pspec.name} does not provide"))
+                    continue
+                key = _batch_key(run, entry.meta["batchable"])
+                batches.setdefault(key, []).append(run)
+                batchable_of[key] = entry.meta["batchable"]
+    out: list[Batch] = []
+    for key, members in batches.items():
+        d = build_problem(members[0].problem).dim
+        per_run = (max_iter + 1) * max(d, 4)
+        cap = max(1, min(MAX_BATCH_RUNS, MAX_BATCH_FLOATS // per_run))
+        for i in range(0, len(members), cap):
+            out.append(Batch(len(out), members[i : i + cap], batchable_of[key], tuple(plugins)))
+    return Plan(runs, out, skipped)
+
+
+def _validate(entry: registry.Entry, spec: Spec) -> None:
+    """Build the optimizer once with scalar values, so a bad value fails before any run."""
+    params = {k: (make_sched_probe(v) if isinstance(v, Spec) else v) for k, v in spec.params.items()}
+    entry.build(**params)
+
+
+def make_sched_probe(spec: Spec) -> Spec:
+    """Check a nested schedule's values by building it with a unit base rate."""
+    from .optimizer import make_schedule
+
+    make_schedule(spec, 1.0)
+    return spec
+
+
+def problem_key(spec: Spec) -> str:
+    """A short stable key for a resolved problem (name and every parameter)."""
+    return digest(canonical(spec), 12)
+
+
+def label(spec: Spec, kind: str = "optimizer") -> str:
+    """An expanded spec as written (``1.5/L`` kept), without parameters left at their defaults."""
+    return format_spec(_trim(spec, kind))
+
+
+def _trim(spec: Spec, kind: str) -> Spec:
+    params = registry.get(kind, spec.name).params
+    shown = {}
+    for k, v in spec.params.items():
+        if isinstance(v, Spec):
+            v = _trim(v, "schedule")
+            if not v.params and v.name == getattr(params.get(k), "default", None):
+                continue
+        elif k in params and not params[k].required and v == params[k].default:
+            continue
+        shown[k] = v
+    return Spec(spec.name, shown)
+
+
+def describe_run(run: RunSpec) -> str:
+    return f"{format_spec(run.problem)} × {format_spec(run.optimizer)} seed {run.seed}"
+
+
+__all__ += ["describe_run", "digest", "label", "problem_key", "resolve_optimizer", "resolve_problem", "run_seed"]

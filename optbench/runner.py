@@ -1,0 +1,372 @@
+"""The runner: owns the loop, records every iterate, decides each run's status live.
+
+A batch of ``B`` runs steps together. After every update the runner evaluates the new
+iterates itself (uncharged), records them, and decides statuses for the runs still going,
+first match wins (``reference/dynamics.md`` C8)::
+
+    skipped, error, timeout, non-finite, diverged, converged, cycle, stalled, budget, max-iter
+
+A finished run is frozen inside its batch; the others go on. If the batch raises, its runs
+are retried one at a time, so only the run that fails becomes an ``error`` row.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from . import registry
+from .errors import BudgetExhausted, DeadlineExceeded, StopRun
+from .oracle import Oracle, RunRNG
+from .plan import Batch, RunSpec, build_problem, run_seed, start_point
+from .spec import Spec
+
+__all__ = ["BatchTrace", "RunResult", "STATUSES", "run_batch"]
+
+STATUSES = ("skipped", "error", "timeout", "non-finite", "diverged", "converged", "cycle",
+            "stalled", "budget", "max-iter")
+DIVERGE_GAP = 1e6
+DIVERGE_DIST = 1e3
+STALL_WINDOW = 200
+STORE_X_MAX_DIM = 3  # x is recorded always, stored for low dimension (the report draws it)
+
+
+@dataclass
+class RunResult:
+    """What a worker returns for one run (plain data: no problem or optimizer objects)."""
+
+    run_id: str
+    status: str
+    message: str = ""
+    summary: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    trace: dict[str, np.ndarray] | None = None
+    seconds: float = 0.0
+
+
+@dataclass
+class BatchTrace:
+    """The full record of a batch: index ``t`` is the iterate after ``t`` updates.
+
+    Arrays: ``x (T+1, B, d)``, ``f``, ``gnorm``, ``n_f``, ``n_g`` ``(T+1, B)``, ``lr (T, B)``
+    (the rate of update t), ``time (T+1,)``; ``end[b]`` is run b's last recorded index.
+    """
+
+    x: np.ndarray
+    f: np.ndarray
+    gnorm: np.ndarray
+    n_f: np.ndarray
+    n_g: np.ndarray
+    lr: np.ndarray
+    time: np.ndarray
+    end: np.ndarray
+    f_star: float | None
+    x_star: np.ndarray | None
+
+    def run(self, b: int) -> dict[str, np.ndarray]:
+        """Run ``b``'s own arrays, cut at its end."""
+        e = int(self.end[b]) + 1
+        return {"x": self.x[:e, b], "f": self.f[:e, b], "gnorm": self.gnorm[:e, b],
+                "n_f": self.n_f[:e, b], "n_g": self.n_g[:e, b], "lr": self.lr[: e - 1, b],
+                "time": self.time[:e]}
+
+
+def stack_params(specs: list[Spec], entry: registry.Entry, batchable: bool) -> dict[str, Any]:
+    """The factory arguments of a batch: real values that differ become ``(B, 1)`` columns."""
+    first = dict(specs[0].params)
+    if not batchable or len(specs) == 1:
+        return first
+    out: dict[str, Any] = {}
+    decl = entry.params
+    for k, v in first.items():
+        values = [s.params[k] for s in specs]
+        if isinstance(v, Spec):
+            nested = registry.get("schedule", v.name)
+            out[k] = Spec(v.name, stack_params(values, nested, True))
+        elif all(x == v for x in values):
+            out[k] = v
+        elif (decl[k].is_float if k in decl else isinstance(v, float)):
+            out[k] = np.asarray(values, dtype=float).reshape(-1, 1)
+        else:
+            out[k] = v  # structural: equal within a batch by construction
+    return out
+
+
+def _build_optimizer(entry: registry.Entry, params: dict[str, Any]):
+    return entry.build(**params)
+
+
+def _error_result(run: RunSpec, exc: BaseException, seconds: float = 0.0) -> RunResult:
+    tb = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+    return RunResult(run.run_id, "error", tb.splitlines()[-1][:500], seconds=seconds)
+
+
+def run_batch(batch: Batch) -> list[RunResult]:
+    """Execute one batch; never raises for a failing run."""
+    for plugin in batch.plugins:
+        registry.load_plugin(plugin)
+    try:
+        return _run(batch.runs, batch.batchable)
+    except Exception as exc:
+        if len(batch.runs) == 1:
+            return [_error_result(batch.runs[0], exc)]
+    results = []
+    for run in batch.runs:
+        try:
+            results.extend(_run([run], batch.batchable))
+        except Exception as exc:  # noqa: BLE001 — the whole point: one bad run is a row
+            results.append(_error_result(run, exc))
+    return results
+
+
+def _run(runs: list[RunSpec], batchable: bool) -> list[RunResult]:
+    t_start = time.perf_counter()
+    first = runs[0]
+    problem = build_problem(first.problem)
+    entry = registry.get("optimizer", first.optimizer.name)
+    B, d = len(runs), problem.dim
+    x0 = np.stack([start_point(problem, r.problem, r.seed) for r in runs])
+    rng = RunRNG([np.random.default_rng(run_seed(r.run_id)) for r in runs])
+    timeout = first.timeout
+    deadline = time.monotonic() + timeout if timeout else None
+    oracle = Oracle(problem, B, first.budget, rng, deadline)
+    params = stack_params([r.optimizer for r in runs], entry, batchable)
+    optimizer = _build_optimizer(entry, params)
+    rec = _Recorder(problem, x0, first.max_iter, first.tol, oracle)
+    if optimizer.run is not None:
+        if B != 1:
+            raise ValueError("an optimizer that owns its loop runs one run at a time")
+        _drive_owned(optimizer, oracle, rec, x0[0])
+    else:
+        _drive_steps(optimizer, oracle, rec, x0)
+    trace = rec.finish()
+    seconds = (time.perf_counter() - t_start) / B
+    return _results(runs, problem, trace, rec, oracle, seconds)
+
+
+class _Recorder:
+    """Evaluates, records and judges iterates; the single place statuses are decided."""
+
+    def __init__(self, problem, x0: np.ndarray, max_iter: int, tol: float, oracle: Oracle):
+        self.problem, self.max_iter, self.tol, self.oracle = problem, max_iter, tol, oracle
+        B = x0.shape[0]
+        self.status = np.array([""] * B, dtype=object)
+        self.message = np.array([""] * B, dtype=object)
+        self.end = np.zeros(B, dtype=np.int64)
+        self.xs: list[np.ndarray] = []
+        self.fs: list[np.ndarray] = []
+        self.gs: list[np.ndarray] = []
+        self.nfs: list[np.ndarray] = []
+        self.ngs: list[np.ndarray] = []
+        self.lrs: list[np.ndarray] = []
+        self.times: list[float] = []
+        self.t0 = time.perf_counter()
+        self.f_star = problem.f_star
+        self.x_star = problem.x_star
+        f, g = self._evaluate(x0, np.ones(B, dtype=bool), None, None)
+        self.f0 = f.copy()
+        self.floor = 1e-16 * max(1.0, abs(self.f_star)) if self.f_star is not None else 1e-16
+        if self.f_star is not None:
+            self.gap0 = f - self.f_star
+        if self.x_star is not None:
+            d0 = np.linalg.norm(x0[:, None, :] - self.x_star[None, :, :], axis=2)
+            self.ref0 = np.argmin(d0, axis=1)  # nearest minimizer to x0 (divergence test)
+            self.dist0 = d0[np.arange(B), self.ref0]
+        self.best = f.copy()
+        self.best_hist: list[np.ndarray] = [self.best.copy()]
+        self._push(x0, f, g, None)
+        bad = ~np.isfinite(f) | ~np.all(np.isfinite(x0), axis=1)
+        self._decide(bad, "non-finite", "the start point evaluates to a non-finite value")
+
+    # -- evaluation and recording -----------------------------------------------------------
+    def _evaluate(self, x, rows, f_prev, g_prev):
+        problem = self.problem
+        with np.errstate(all="ignore"):
+            if rows.all():
+                if problem.has_gradient:
+                    f, g = problem.value_and_grad(x)
+                    f, g = np.asarray(f, dtype=float), np.asarray(g, dtype=float)
+                else:
+                    f, g = np.asarray(problem.f(x), dtype=float), None
+            else:
+                f = f_prev.copy()
+                g = None if g_prev is None else g_prev.copy()
+                if rows.any():
+                    xr = x[rows]
+                    if problem.has_gradient:
+                        f[rows], g[rows] = problem.value_and_grad(xr)
+                    else:
+                        f[rows] = problem.f(xr)
+        if f.shape != (x.shape[0],):
+            raise ValueError(f"problem f returned shape {f.shape}, expected {(x.shape[0],)}")
+        return f, g
+
+    def _push(self, x, f, g, lr) -> None:
+        self.xs.append(x)
+        self.fs.append(f)
+        self.gs.append(np.linalg.norm(g, axis=1) if g is not None else np.full(f.shape, np.nan))
+        self.nfs.append(self.oracle.n_f.copy())
+        self.ngs.append(self.oracle.n_g.copy())
+        if lr is not None:
+            self.lrs.append(lr)
+        self.times.append(time.perf_counter() - self.t0)
+        self.oracle._observe(x, f, g)
+        if self.f_star is not None:
+            self.oracle.gap = f - self.f_star
+
+    @property
+    def t(self) -> int:
+        return len(self.fs) - 1
+
+    def _decide(self, mask: np.ndarray, status: str, message: str = "") -> None:
+        mask = mask & (self.status == "")
+        if mask.any():
+            self.status[mask] = status
+            if message:
+                self.message[mask] = message
+            self.oracle.active &= ~mask
+
+    def step_done(self, x_new: np.ndarray, state: Any, alive_before: np.ndarray) -> np.ndarray:
+        """Record the iterates after one update; returns the iterates to continue from."""
+        oracle = self.oracle
+        x_prev, f_prev = self.xs[-1], self.fs[-1]
+        moved = alive_before & oracle.active
+        refused = alive_before & ~oracle.active
+        x_new = np.asarray(x_new, dtype=float)
+        if x_new.shape != x_prev.shape:
+            raise ValueError(f"the optimizer returned iterates of shape {x_new.shape}, "
+                             f"expected {x_prev.shape}")
+        x = np.where(moved[:, None], x_new, x_prev) if not moved.all() else x_new
+        f, g = self._evaluate(x, moved, f_prev, self._nan_g())
+        lr = _lr_of(state, x.shape[0])
+        self._push(x, f, g, lr)
+        t = self.t
+        self.end[moved] = t
+        if oracle.timed_out:
+            self._decide(refused, "timeout", "the run passed its wall-clock deadline")
+        self._decide(refused, "budget", "the evaluation budget ran out during the update")
+        self._judge(x, f, g, moved, t)
+        return x
+
+    def _nan_g(self):
+        # rows that did not move are frozen: their gradient is never read again
+        return None if not self.problem.has_gradient else np.full_like(self.xs[-1], np.nan)
+
+    def _judge(self, x, f, g, moved, t) -> None:
+        with np.errstate(all="ignore"):
+            finite = np.isfinite(f) & np.all(np.isfinite(x), axis=1)
+            if g is not None:
+                finite &= np.all(np.isfinite(g), axis=1)
+            self._decide(moved & ~finite, "non-finite", "a non-finite iterate, value or gradient")
+            self.best = np.where(moved, np.fmin(self.best, f), self.best)
+            self.best_hist.append(self.best.copy())
+            if self.f_star is not None:
+                gap = f - self.f_star
+                div = gap > DIVERGE_GAP * np.maximum(self.gap0, self.floor)
+            else:  # no f*: a rise of a million-fold the start's scale
+                div = f - self.f0 > DIVERGE_GAP * np.maximum(np.abs(self.f0), 1.0)
+            if self.x_star is not None:
+                dist = np.linalg.norm(x - self.x_star[self.ref0], axis=1)
+                div |= dist > DIVERGE_DIST * np.maximum(self.dist0, 1.0)
+            self._decide(moved & div, "diverged", f"diverged at update {t}")
+            if self.f_star is not None:
+                self._decide(moved & (self.best - self.f_star <= self.tol), "converged")
+            if t >= STALL_WINDOW:
+                scale = max(1.0, abs(self.f_star)) if self.f_star is not None else 1.0
+                stalled = self.best_hist[t - STALL_WINDOW] - self.best < 1e-12 * scale
+                self._decide(moved & stalled, "stalled",
+                             f"the best value improved by less than {1e-12 * scale:g} "
+                             f"over the last {STALL_WINDOW} updates")
+            if self.oracle.budget is not None:
+                self._decide(moved & (self.oracle.cost >= self.oracle.budget), "budget")
+            if t >= self.max_iter:
+                self._decide(moved, "max-iter")
+
+    def finish(self) -> BatchTrace:
+        self._decide(self.status == "", "max-iter")
+        B, d = self.xs[0].shape
+        T = len(self.fs) - 1
+        lrs = np.stack(self.lrs) if len(self.lrs) == T and T else np.full((T, B), np.nan)
+        return BatchTrace(
+            x=np.stack(self.xs), f=np.stack(self.fs), gnorm=np.stack(self.gs),
+            n_f=np.stack(self.nfs), n_g=np.stack(self.ngs), lr=lrs, time=np.asarray(self.times),
+            end=self.end.copy(), f_star=self.f_star, x_star=self.x_star,
+        )
+
+
+def _lr_of(state: Any, B: int) -> np.ndarray:
+    if isinstance(state, dict) and "lr" in state:
+        return np.broadcast_to(np.asarray(state["lr"], dtype=float).reshape(-1), (B,)).copy()
+    return np.full(B, np.nan)
+
+
+def _drive_steps(optimizer, oracle: Oracle, rec: _Recorder, x0: np.ndarray) -> None:
+    x = x0
+    state = optimizer.init(x0) if optimizer.init is not None else None
+    with np.errstate(all="ignore"):
+        for t in range(rec.max_iter):
+            if not oracle.active.any():
+                break
+            alive = oracle.active.copy()
+            x_new, state = optimizer.step(x, state, oracle, t)
+            x = rec.step_done(x_new, state, alive)
+
+
+def _drive_owned(optimizer, oracle: Oracle, rec: _Recorder, x0: np.ndarray) -> None:
+    """One run of an optimizer that owns its loop; iterates arrive through ``callback``."""
+    if not oracle.active[0]:
+        return
+    alive = np.ones(1, dtype=bool)
+
+    def callback(x, *args, **kwargs) -> None:
+        x = np.asarray(getattr(x, "x", x), dtype=float).reshape(1, -1)
+        rec.step_done(x.copy(), None, alive)
+        if not oracle.active[0]:
+            raise StopRun(rec.status[0])
+
+    try:
+        message = optimizer.run(x0.copy(), oracle, callback)
+    except StopRun:
+        return
+    except BudgetExhausted:
+        rec._decide(np.ones(1, bool), "budget", "the evaluation budget ran out")
+        return
+    except DeadlineExceeded:
+        rec._decide(np.ones(1, bool), "timeout", "the run passed its wall-clock deadline")
+        return
+    # the optimizer stopped on its own criterion before any of ours
+    rec._decide(np.ones(1, bool), "stalled", str(message or "the optimizer stopped by itself"))
+
+
+def _results(runs, problem, trace: BatchTrace, rec: _Recorder, oracle: Oracle,
+             seconds: float) -> list[RunResult]:
+    from .metrics import batch_metrics
+
+    metrics = batch_metrics(trace, problem, list(rec.status))
+    out = []
+    for b, run in enumerate(runs):
+        e = int(trace.end[b])
+        x_final = trace.x[e, b]
+        f_final = float(trace.f[e, b])
+        summary = {
+            "n_iter": e,
+            "n_f": int(trace.n_f[e, b]),
+            "n_g": int(trace.n_g[e, b]),
+            "f_final": f_final,
+            "f_best": float(np.nanmin(trace.f[: e + 1, b])) if np.isfinite(trace.f[: e + 1, b]).any() else float("nan"),
+            "x_final": [float(v) for v in x_final[:16]],
+        }
+        tr = trace.run(b)
+        if problem.dim > STORE_X_MAX_DIM:
+            tr.pop("x")
+        out.append(RunResult(run.run_id, str(rec.status[b]), str(rec.message[b]), summary,
+                             metrics[b], tr, seconds))
+    return out
+
+
+def skipped_result(run: RunSpec, reason: str) -> RunResult:
+    return RunResult(run.run_id, "skipped", reason)

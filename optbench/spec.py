@@ -1,0 +1,319 @@
+"""The spec grammar shared by the command line, TOML files and the Python API.
+
+A spec names a registered component and sets some of its parameters::
+
+    name[key=value,key=value,...]
+
+A value is a number (``0.1``, ``1e-3``, ``7``), a boolean (``true``/``false``), ``none``, a
+string (a bare word such as ``cosine`` or a quoted ``"data/my file.csv"``), a list
+``[a,b,c]``, a range ``log(1e-3,1,7)`` (7 log-spaced values, both ends included) or
+``lin(0.1,1,10)``, a nested spec ``cosine(T=100)``, or a multiple of the problem's
+curvature ``1.5/L`` (resolved once the problem, and so its L, is known).
+
+Lists and ranges are *sweeps*: :func:`expand` turns a spec into the Cartesian product of
+all of them, nested specs included. A parameter whose type is a sequence (annotated
+``list``/``tuple``) takes a list literally instead, e.g. ``multistep(milestones=[30,60])``.
+
+Example:
+    >>> spec = parse("gd[lr=[0.1,0.2],schedule=cosine(T=100)]")
+    >>> [format_spec(s) for s in expand(spec)]
+    ['gd[lr=0.1,schedule=cosine(T=100)]', 'gd[lr=0.2,schedule=cosine(T=100)]']
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import SpecError
+
+__all__ = ["PerL", "Spec", "Sweep", "expand", "format_spec", "format_value", "parse"]
+
+
+@dataclass(frozen=True)
+class Spec:
+    """A component name with parameter values (possibly still holding sweeps)."""
+
+    name: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        return format_spec(self)
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """Several values for one parameter: a list literal or a ``log``/``lin`` range."""
+
+    values: tuple[Any, ...]
+    text: str | None = None  # how the user wrote it, e.g. "log(1e-3,1,7)"
+
+
+@dataclass(frozen=True)
+class PerL:
+    """``k/L``: ``k`` times the reciprocal of the problem's curvature constant L."""
+
+    k: float
+
+    def resolve(self, L: float | None, what: str) -> float:
+        if L is None or not (L > 0):
+            raise SpecError(
+                f"{what}={format_value(self)} needs the problem's curvature L, which is unknown "
+                "for this problem; give a plain number instead"
+            )
+        return self.k / L
+
+
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*")
+_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|[+-]?(?:inf|nan)\b")
+_BARE = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*")
+_WORDS = {"true": True, "false": False, "none": None}
+
+
+class _Parser:
+    def __init__(self, text: str):
+        self.text, self.pos = text, 0
+
+    def error(self, message: str, pos: int | None = None) -> SpecError:
+        return SpecError(message, self.text, self.pos if pos is None else pos)
+
+    def peek(self) -> str:
+        self.skip_space()
+        return self.text[self.pos] if self.pos < len(self.text) else ""
+
+    def skip_space(self) -> None:
+        while self.pos < len(self.text) and self.text[self.pos].isspace():
+            self.pos += 1
+
+    def expect(self, char: str, what: str) -> None:
+        if self.peek() != char:
+            found = repr(self.text[self.pos]) if self.pos < len(self.text) else "the end"
+            raise self.error(f"expected {what} but found {found}")
+        self.pos += 1
+
+    def match(self, pattern: re.Pattern[str]) -> str | None:
+        self.skip_space()
+        m = pattern.match(self.text, self.pos)
+        if not m:
+            return None
+        self.pos = m.end()
+        return m.group(0)
+
+    def spec(self) -> Spec:
+        name = self.match(_NAME)
+        if not name:
+            raise self.error("expected a name such as 'gd' or 'quadratic-1d'")
+        params: dict[str, Any] = {}
+        if self.peek() == "[":
+            self.pos += 1
+            params = self.params("]")
+        if self.peek():
+            raise self.error(f"unexpected {self.text[self.pos]!r} after the spec")
+        return Spec(name, params)
+
+    def params(self, close: str) -> dict[str, Any]:
+        params: dict[str, Any] = {}
+        if self.peek() == close:
+            self.pos += 1
+            return params
+        while True:
+            start = self.pos
+            key = self.match(_KEY)
+            if not key:
+                raise self.error(f"expected a parameter name or {close!r}")
+            if key in params:
+                raise self.error(f"parameter {key!r} is given twice", start)
+            self.expect("=", f"'=' after {key!r}")
+            params[key] = self.value()
+            nxt = self.peek()
+            if nxt == ",":
+                self.pos += 1
+                continue
+            if nxt == close:
+                self.pos += 1
+                return params
+            raise self.error(f"expected ',' or {close!r} after the value of {key!r}")
+
+    def value(self) -> Any:
+        char = self.peek()
+        if char == "[":
+            start = self.pos
+            self.pos += 1
+            items: list[Any] = []
+            if self.peek() == "]":
+                self.pos += 1
+            else:
+                while True:
+                    items.append(self.value())
+                    if self.peek() == ",":
+                        self.pos += 1
+                        continue
+                    self.expect("]", "',' or ']' in the list")
+                    break
+            return Sweep(tuple(items), self.text[start : self.pos].strip())
+        if char in "\"'":
+            end = self.text.find(char, self.pos + 1)
+            if end < 0:
+                raise self.error("unterminated string")
+            value = self.text[self.pos + 1 : end]
+            self.pos = end + 1
+            return value
+        number = self.match(_NUMBER)
+        if number is not None:
+            value = _number(number)
+            if self.peek() == "/":
+                slash = self.pos
+                self.pos += 1
+                if self.match(re.compile(r"L\b")) is None:
+                    raise self.error("expected 'L' after '/' (as in 1.5/L)", slash + 1)
+                return PerL(float(value))
+            return value
+        start = self.pos
+        word = self.match(_BARE)
+        if word is None:
+            found = repr(char) if char else "the end"
+            raise self.error(f"expected a value (number, word, list, range or spec) but found {found}")
+        if self.peek() == "(":
+            self.pos += 1
+            if word in ("log", "lin"):
+                return self.range(word, start)
+            return Spec(word, self.params(")"))
+        return _WORDS.get(word.lower(), word) if word.lower() in _WORDS else word
+
+    def range(self, kind: str, start: int) -> Sweep:
+        args = []
+        while True:
+            number = self.match(_NUMBER)
+            if number is None:
+                raise self.error(f"{kind}(start, stop, count) takes three numbers")
+            args.append(_number(number))
+            if self.peek() == ",":
+                self.pos += 1
+                continue
+            self.expect(")", f"',' or ')' in {kind}(...)")
+            break
+        if len(args) != 3:
+            raise self.error(f"{kind}(start, stop, count) takes three numbers, got {len(args)}", start)
+        lo, hi, count = args
+        if not isinstance(count, int) or count < 1:
+            raise self.error(f"the count in {kind}(...) must be a whole number >= 1, got {count}", start)
+        if kind == "log" and (lo <= 0 or hi <= 0):
+            raise self.error("log(start, stop, count) needs start > 0 and stop > 0", start)
+        text = self.text[start : self.pos].strip()
+        return Sweep(_spaced(kind, float(lo), float(hi), count), text)
+
+
+def _number(text: str) -> int | float:
+    if re.fullmatch(r"[+-]?\d+", text):
+        return int(text)
+    return float(text)
+
+
+def _spaced(kind: str, lo: float, hi: float, count: int) -> tuple[float, ...]:
+    if count == 1:
+        return (lo,)
+    values = []
+    for i in range(count):
+        q = i / (count - 1)
+        if kind == "lin":
+            values.append(lo + (hi - lo) * q)
+        else:
+            values.append(lo * (hi / lo) ** q)
+    values[0], values[-1] = lo, hi  # exact ends, whatever the rounding
+    return tuple(values)
+
+
+def parse(text: str | Spec) -> Spec:
+    """Parse ``name[key=value,...]`` into a :class:`Spec` (sweeps not yet expanded)."""
+    if isinstance(text, Spec):
+        return text
+    if not isinstance(text, str) or not text.strip():
+        raise SpecError("expected a spec such as 'gd[lr=0.1]', got an empty string")
+    return _Parser(text).spec()
+
+
+def expand(spec: Spec, literal: Callable[[str, str], bool] | None = None) -> list[Spec]:
+    """Expand every sweep of ``spec`` (nested specs included) into the Cartesian product.
+
+    Args:
+        spec: a parsed spec.
+        literal: ``literal(spec_name, key)`` is true where a list is one sequence-valued
+            parameter rather than a sweep.
+    """
+    keys = list(spec.params)
+    choices = [_alternatives(spec.name, k, spec.params[k], literal) for k in keys]
+    return [Spec(spec.name, dict(zip(keys, combo, strict=True))) for combo in itertools.product(*choices)]
+
+
+def _alternatives(owner: str, key: str, value: Any, literal) -> list[Any]:
+    if isinstance(value, Sweep):
+        if literal is not None and literal(owner, key):
+            return [list(_plain(v) for v in value.values)]
+        out: list[Any] = []
+        for v in value.values:
+            out.extend(_alternatives(owner, key, v, literal))
+        return out
+    if isinstance(value, Spec):
+        return expand(value, literal)
+    return [value]
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Sweep):
+        return [_plain(v) for v in value.values]
+    return value
+
+
+def format_value(value: Any) -> str:
+    """The spec text for one value; ``parse`` reads it back to the same value."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "none"
+    if isinstance(value, PerL):
+        return f"{format_value(value.k)}/L"
+    if isinstance(value, float):
+        if math.isfinite(value) and value == int(value) and abs(value) < 1e16:
+            return repr(float(value))
+        return repr(value)
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, Spec):
+        inner = ",".join(f"{k}={format_value(v)}" for k, v in value.params.items())
+        return f"{value.name}({inner})"
+    if isinstance(value, Sweep):
+        return value.text or "[" + ",".join(format_value(v) for v in value.values) + "]"
+    if isinstance(value, list | tuple):
+        return "[" + ",".join(format_value(v) for v in value) + "]"
+    text = str(value)
+    return text if _BARE.fullmatch(text) and text.lower() not in _WORDS else f'"{text}"'
+
+
+def format_spec(spec: Spec) -> str:
+    """``name[key=value,...]`` (just ``name`` when there are no parameters)."""
+    if not spec.params:
+        return spec.name
+    return spec.name + "[" + ",".join(f"{k}={format_value(v)}" for k, v in spec.params.items()) + "]"
+
+
+def canonical(value: Any) -> Any:
+    """A JSON-ready form of a resolved value (nested specs as ``{"name", "params"}``)."""
+    if isinstance(value, Spec):
+        return {"name": value.name, "params": {k: canonical(value.params[k]) for k in sorted(value.params)}}
+    if isinstance(value, list | tuple):
+        return [canonical(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return repr(value)
+    if hasattr(value, "item") and callable(value.item):  # numpy scalar
+        return canonical(value.item())
+    return value
+
+
+def iter_specs(items: Iterable[str | Spec]) -> list[Spec]:
+    """Parse several specs (strings or already parsed)."""
+    return [parse(item) for item in items]
