@@ -32,17 +32,28 @@ _SPEC_KEYS = {"problems", "optimizers", "seeds", "budget", "max_iter", "tol", "t
 
 @dataclass
 class Results:
-    """What :func:`run` returns."""
+    """What :func:`run` returns: the store, the report, and the runs of this spec."""
 
-    runs: Any  # pandas.DataFrame, one row per run of this spec
     db: Path
     report: Path | None
     added: int  # runs computed by this call (the rest were already stored)
+    run_ids: list[str]
+    statuses: dict[str, int]  # status -> count over this spec's runs
+
+    @property
+    def runs(self):
+        """One pandas row per run of this spec (loaded on first use)."""
+        if not hasattr(self, "_runs"):
+            frame = load(self.db)
+            order = {rid: i for i, rid in enumerate(self.run_ids)}
+            frame = frame[frame.run_id.isin(order)]
+            self._runs = frame.sort_values("run_id", key=lambda s: s.map(order)).reset_index(drop=True)
+        return self._runs
 
     @property
     def n_failed(self) -> int:
         """Runs that ended in ``error`` or ``timeout``."""
-        return int(self.runs.status.isin(["error", "timeout"]).sum()) if len(self.runs) else 0
+        return self.statuses.get("error", 0) + self.statuses.get("timeout", 0)
 
 
 def load_spec(path: str | os.PathLike) -> dict[str, Any]:
@@ -181,15 +192,13 @@ def run(spec: str | os.PathLike | dict[str, Any] | None = None, *,
             added += store.write([(by_id[res.run_id], res) for res in results], infos, batch.index)
             if progress:
                 progress(done, total)
-    ids = {r.run_id for r in plan.runs}
-    frame = load(db)
-    frame = frame[frame.run_id.isin(ids)].reset_index(drop=True)
+        statuses = store.status_counts([r.run_id for r in plan.runs])
     report_path = None
     if report:
         from .report import write_report
 
         report_path = write_report([db], out_dir / REPORT_NAME)
-    return Results(frame, db, report_path, added)
+    return Results(db, report_path, added, [r.run_id for r in plan.runs], statuses)
 
 
 def load(path: str | os.PathLike, traces: bool = False):

@@ -157,9 +157,9 @@ def run(spec, problems, optimizers, seeds, budget, max_iter, timeout, out, jobs,
     finally:
         progress.close()
     if not quiet:
-        counts = res.runs.status.value_counts()
-        summary = ", ".join(f"{n} {s}" for s, n in counts.items())
-        click.echo(f"{len(res.runs)} runs ({res.added} new): {summary}")
+        counts = sorted(res.statuses.items(), key=lambda kv: -kv[1])
+        summary = ", ".join(f"{n} {s}" for s, n in counts)
+        click.echo(f"{len(res.run_ids)} runs ({res.added} new): {summary}")
         click.echo(f"store:  {res.db}")
         if res.report is not None:
             click.echo(f"report: {res.report}")

@@ -219,6 +219,15 @@ class Store:
             out.append(rec)
         return out
 
+    def status_counts(self, run_ids: list[str] | None = None) -> dict[str, int]:
+        """How many runs (of ``run_ids``, or all) ended in each status."""
+        counts: dict[str, int] = {}
+        wanted = None if run_ids is None else set(run_ids)
+        for rid, status in self.conn.execute("SELECT run_id, status FROM runs"):
+            if wanted is None or rid in wanted:
+                counts[status] = counts.get(status, 0) + 1
+        return counts
+
     def problem_info(self) -> dict[str, dict]:
         return {k: json.loads(v) for k, v in self.conn.execute("SELECT key, info FROM problems")}
 
