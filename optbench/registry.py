@@ -142,6 +142,7 @@ class Entry:
                 value = params[name]
                 if p.is_float and isinstance(value, int) and not isinstance(value, bool):
                     value = float(value)
+                _check_type(self, p, value)
                 out[name] = value
             elif p.required:
                 raise InvalidValueError(f"{self.kind} {self.name!r} needs the parameter {name!r}")
@@ -163,6 +164,22 @@ class Entry:
                "params": [p.describe() for p in self.params.values()], "origin": self.origin}
         out.update({k: (sorted(v) if isinstance(v, set | frozenset) else v) for k, v in self.meta.items()})
         return out
+
+
+def _check_type(entry: Entry, p: Param, value: Any) -> None:
+    """Numbers where numbers are declared: a typo such as lr=fast fails with one clear line."""
+    from .spec import PerL, format_value
+
+    base = p.annotation.split("|")[0].strip() if p.annotation else type(p.default).__name__
+    ok = {
+        "float": lambda v: isinstance(v, float | PerL) or (isinstance(v, int) and not isinstance(v, bool)),
+        "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
+        "bool": lambda v: isinstance(v, bool),
+    }.get(base)
+    if ok is not None and value is not None and not ok(value):
+        kind = {"float": "a number", "int": "a whole number", "bool": "true or false"}[base]
+        raise InvalidValueError(f"{entry.kind} {entry.name!r}: {p.name} must be {kind}, "
+                                f"got {format_value(value)}")
 
 
 _REGISTRY: dict[str, dict[str, Entry]] = {kind: {} for kind in KINDS}
