@@ -17,6 +17,12 @@ problem has box bounds (random search samples them; the default start-point dist
 is uniform in them). ``x_star`` lists every global minimizer, ``f_star`` is the minimum;
 both may be unknown (``None``). ``L``/``mu`` are the curvature constants where known and
 ``hessian`` the constant Hessian of a quadratic (the theory uses its eigen-directions).
+
+``L`` and ``mu`` are the extreme eigenvalues of the Hessian *at the minimizer* (the largest
+over several minimizers): the learning-rate thresholds 1/L and 2/L hold there. For a
+quadratic they hold everywhere; ``L_global`` says so (default: true exactly when a constant
+``hessian`` is given). ``landscape`` grids a 1-D or 2-D problem for the report, over its
+domain or the ``draw["window"]`` hint; ``draw["log"]`` asks for a log colour scale.
 """
 
 from __future__ import annotations
@@ -56,7 +62,13 @@ class Problem:
         tags: e.g. ``convex``, ``multimodal``, ``non-smooth``, ``quadratic``.
         description: one line.
         examples_per_grad: examples one stochastic gradient processes (minibatch size).
-        draw: optional hints for the report (e.g. a plotting window).
+        draw: optional hints for the report: ``window`` (per-axis ``(lo, hi)`` pairs where
+            the interesting structure is) and ``log`` (True: a log colour scale reads better).
+        hess: optional ``X (B, d) -> (B, d, d)``, the Hessian at each point (sharpness
+            overlays); defaults to the constant ``hessian`` where one is given.
+        L_global: True where ``L`` bounds the curvature on the whole domain, not just at x*.
+        resolved: parameters the factory resolved that belong to the run's identity (e.g. the
+            ``content_hash`` of a data file); the planner adds them to the problem's spec.
     """
 
     def __init__(
@@ -78,6 +90,9 @@ class Problem:
         description: str = "",
         examples_per_grad: int | None = None,
         draw: dict[str, Any] | None = None,
+        hess: Callable[[Array], Array] | None = None,
+        L_global: bool | None = None,
+        resolved: dict[str, Any] | None = None,
     ):
         import numpy as np
 
@@ -102,6 +117,9 @@ class Problem:
         self.description = description
         self.examples_per_grad = examples_per_grad
         self.draw = dict(draw or {})
+        self._hess = hess
+        self.L_global = (self.hessian is not None) if L_global is None else bool(L_global)
+        self.resolved = dict(resolved or {})
         self.name: str = ""  # set by the registry when the problem is built from a spec
         self.params: dict[str, Any] = {}
 
@@ -128,6 +146,21 @@ class Problem:
         if self._grad is None:
             raise InvalidValueError(f"problem {self.name!r} has no gradient")
         return self._f(X), self._grad(X)
+
+    @property
+    def has_hessian(self) -> bool:
+        return self._hess is not None or self.hessian is not None
+
+    def hess(self, X: Array) -> Array:
+        """Hessians ``(B, d, d)`` at the rows of ``X`` (analytic, or the constant one)."""
+        import numpy as np
+
+        X = np.asarray(X, dtype=float)
+        if self._hess is not None:
+            return np.asarray(self._hess(X), dtype=float).reshape(X.shape[0], self.dim, self.dim)
+        if self.hessian is None:
+            raise InvalidValueError(f"problem {self.name!r} has no Hessian")
+        return np.broadcast_to(self.hessian, (X.shape[0], self.dim, self.dim)).copy()
 
     # -- what is known ---------------------------------------------------------------------
     def sample_start(self, rng: np.random.Generator) -> Array:
@@ -166,7 +199,64 @@ class Problem:
             "has_gradient": self.has_gradient,
             "stochastic": self.stochastic,
             "tags": list(self.tags),
+            "description": self.description,
+            "L_global": self.L_global,
+            "examples_per_grad": self.examples_per_grad,
+            "draw": {k: (arr(v) if k == "window" else v) for k, v in self.draw.items()},
+            "resolved": dict(self.resolved),
         }
+
+    # -- drawing ---------------------------------------------------------------------------
+    def window(self, window: Any = None) -> list[tuple[float, float]]:
+        """Per-axis ``(lo, hi)`` of the plotting window: ``window``, ``draw["window"]`` or the domain."""
+        import numpy as np
+
+        w = window if window is not None else self.draw.get("window")
+        if w is None:
+            return [(float(a), float(b)) for a, b in zip(self.lower, self.upper, strict=True)]
+        w = np.asarray(w, dtype=float).reshape(-1, 2)
+        if w.shape[0] != self.dim or not np.all(w[:, 0] < w[:, 1]):
+            raise InvalidValueError(f"window must be {self.dim} pair(s) (lo, hi) with lo < hi, "
+                                    f"got {np.asarray(window if window is not None else self.draw['window']).tolist()}")
+        return [(float(a), float(b)) for a, b in w]
+
+    def landscape(self, n: int = 200, window: Any = None):
+        """The loss on a grid, for drawing.
+
+        Args:
+            n: points per axis.
+            window: per-axis ``(lo, hi)`` pairs (for 1-D also a bare ``(lo, hi)``); default
+                ``draw["window"]``, else the domain.
+
+        Returns:
+            1-D: ``(xs, fs)``, each ``(n,)``. 2-D: ``(X1, X2, F)``, each ``(n, n)`` with
+            ``X1[i, j]`` the first coordinate (``numpy.meshgrid`` order). The minimizers to
+            mark are ``x_star``.
+
+        Raises:
+            InvalidValueError: for a problem of dimension 3 or more.
+        """
+        import numpy as np
+
+        if self.dim > 2:
+            raise InvalidValueError(f"landscape draws 1-D and 2-D problems only; "
+                                    f"problem {self.name!r} has dim={self.dim}")
+        if int(n) != n or n < 2:
+            raise InvalidValueError(f"n must be a whole number >= 2, got {n}")
+        axes = [np.linspace(lo, hi, int(n)) for lo, hi in self.window(window)]
+        if self.dim == 1:
+            return axes[0], self._f_chunked(axes[0][:, None])
+        X1, X2 = np.meshgrid(*axes)
+        F = self._f_chunked(np.column_stack([X1.ravel(), X2.ravel()]))
+        return X1, X2, F.reshape(X1.shape)
+
+    def _f_chunked(self, X: Array, chunk: int = 8192) -> Array:
+        # a data problem evaluates (rows, n_examples) at once: chunks keep memory bounded
+        import numpy as np
+
+        with np.errstate(all="ignore"):
+            return np.concatenate([np.asarray(self.f(X[i : i + chunk]), dtype=float)
+                                   for i in range(0, X.shape[0], chunk)])
 
     def __repr__(self) -> str:
         return f"Problem({self.name or '?'}, dim={self.dim})"
