@@ -360,11 +360,35 @@ def _results(runs, problem, trace: BatchTrace, rec: _Recorder, oracle: Oracle,
             "f_best": float(np.nanmin(trace.f[: e + 1, b])) if np.isfinite(trace.f[: e + 1, b]).any() else float("nan"),
             "x_final": [float(v) for v in x_final[:16]],
         }
-        tr = trace.run(b)
+        tr = thin_trace(trace.run(b))
         if problem.dim > STORE_X_MAX_DIM:
             tr.pop("x")
         out.append(RunResult(run.run_id, str(rec.status[b]), str(rec.message[b]), summary,
                              metrics[b], tr, seconds))
+    return out
+
+
+THIN_ABOVE = 600  # iterates; longer traces are stored thinned
+THIN_HEAD = 100  # the first iterates, where overshoot and oscillation show, are kept whole
+THIN_POINTS = 400  # log-spaced checkpoints after the head
+
+
+def thin_trace(tr: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The stored form of a run's trace: every iterate up to ``THIN_ABOVE``, else the head
+    plus log-spaced checkpoints and the last iterate. ``t`` holds the iterate numbers, so
+    a thinned trace still plots against iterations (``t``) or evaluations (``n_f + n_g``).
+    Metrics were already computed from the full trace in the worker.
+    """
+    n = len(tr["f"])
+    if n <= THIN_ABOVE:
+        return {**tr, "t": np.arange(n, dtype=np.int64)}
+    keep = np.unique(np.concatenate([
+        np.arange(THIN_HEAD),
+        np.round(np.geomspace(THIN_HEAD, n - 1, THIN_POINTS)).astype(np.int64),
+        [n - 1],
+    ]))
+    out = {k: (v[keep] if k != "lr" else v[keep[keep < len(v)]]) for k, v in tr.items()}
+    out["t"] = keep.astype(np.int64)
     return out
 
 

@@ -119,7 +119,8 @@ def test_scipy_baseline_matches_a_direct_scipy_call():
         assert r.summary["n_g"] == direct.njev
         np.testing.assert_allclose(r.summary["x_final"], direct.x, rtol=1e-12)
         np.testing.assert_allclose(direct.x, p.x_star[0], rtol=1e-4)
-        assert r.status == "stalled" and "success" in r.message.lower()
+        # scipy stops by itself; at its last iterate the gap may round to <= 0 (= tol)
+        assert r.status == "converged" or (r.status == "stalled" and "success" in r.message.lower())
 
 
 def test_scipy_baseline_stops_at_its_budget():
