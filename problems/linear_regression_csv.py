@@ -2,7 +2,7 @@
 
 The file needs a header row; ``features`` and ``target`` name columns (default: the last
 column is the target and every other column a feature). Only the named columns must be
-numeric. The factory records the file's SHA-256 as ``content_hash`` in
+numeric. The factory records the file's SHA-256 (``sha256-<hex>``) as ``content_hash`` in
 :attr:`Problem.resolved`, so a run's identity changes when the data does; given as a
 parameter, ``content_hash`` pins the data: a file that no longer matches is refused.
 """
@@ -82,7 +82,8 @@ def linear_regression_csv(path: str, features: list[str] | None = None, target: 
     if not isinstance(path, str) or not path:
         raise ValueError(f"path must be a file name, got {path!r}")
     data, header, rows = _read(path)
-    digest = hashlib.sha256(data).hexdigest()
+    # "sha256-<hex>" reads as a bare word in a spec (a hex digest may start with a digit)
+    digest = "sha256-" + hashlib.sha256(data).hexdigest()
     if content_hash is not None and str(content_hash) != digest:
         raise ValueError(f"content_hash must be the SHA-256 of {path!r} ({digest}), got "
                          f"{content_hash!r}: the file changed since the run was planned")
