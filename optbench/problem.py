@@ -208,17 +208,19 @@ class Problem:
 
     # -- drawing ---------------------------------------------------------------------------
     def window(self, window: Any = None) -> list[tuple[float, float]]:
-        """Per-axis ``(lo, hi)`` of the plotting window: ``window``, ``draw["window"]`` or the domain."""
+        """Per-axis ``(lo, hi)`` of the plotting window: ``window``, else ``draw["window"]``,
+        else the domain."""
         import numpy as np
 
         w = window if window is not None else self.draw.get("window")
         if w is None:
             return [(float(a), float(b)) for a, b in zip(self.lower, self.upper, strict=True)]
-        w = np.asarray(w, dtype=float).reshape(-1, 2)
-        if w.shape[0] != self.dim or not np.all(w[:, 0] < w[:, 1]):
+        arr = np.asarray(w, dtype=float)
+        pairs = arr.reshape(-1, 2) if arr.size == 2 * self.dim else None
+        if pairs is None or not np.all(pairs[:, 0] < pairs[:, 1]):
             raise InvalidValueError(f"window must be {self.dim} pair(s) (lo, hi) with lo < hi, "
-                                    f"got {np.asarray(window if window is not None else self.draw['window']).tolist()}")
-        return [(float(a), float(b)) for a, b in w]
+                                    f"got {arr.tolist()}")
+        return [(float(a), float(b)) for a, b in pairs]
 
     def landscape(self, n: int = 200, window: Any = None):
         """The loss on a grid, for drawing.

@@ -97,7 +97,9 @@ def standardized(X):
 def linear_regression(slope: float = 3.0, intercept: float = 2.0, noise: float = 1.0, n: int = 100,
                       x_low: float = 0.0, x_high: float = 2.0, data_seed: int = 0,
                       standardize: bool = False, batch_size: int | None = None) -> Problem:
-    """The lesson's line fit in (w, b): n points of y = slope·x + intercept + N(0, noise²), x ~ U(x_low, x_high)."""
+    """The lesson's line fit in (w, b): n points of y = slope·x + intercept + N(0, noise²), x ~
+    U(x_low, x_high).
+    """
     import numpy as np
 
     check("noise", noise, noise >= 0, ">= 0")
@@ -120,7 +122,9 @@ def linear_regression_nd(p: int = 3, weights: list[float] | None = None, interce
                          noise: float = 1.0, n: int = 200, x_low: float = 0.0, x_high: float = 2.0,
                          data_seed: int = 0, standardize: bool = False,
                          batch_size: int | None = None) -> Problem:
-    """Multi-feature least squares in (w₁..w_p, b): y = X·weights + intercept + N(0, noise²), weights ~ U(−3, 3) from data_seed unless given."""
+    """Multi-feature least squares in (w₁..w_p, b): y = X·weights + intercept + N(0, noise²),
+    weights ~ U(−3, 3) from data_seed unless given.
+    """
     import numpy as np
 
     p = whole("p", p, 1)

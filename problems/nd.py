@@ -14,7 +14,9 @@ from ._common import curvature, whole
 
 
 def _sum_of_squares_hess(J, r, R2):
-    """``2 Σ_k (J_k J_kᵀ + r_k ∇²r_k)`` for residuals r (B, K), Jacobians J (B, K, d), ∇²r (B, K, d, d)."""
+    """``2 Σ_k (J_k J_kᵀ + r_k ∇²r_k)`` for residuals r (B, K), Jacobians J (B, K, d), ∇²r (B, K,
+    d, d).
+    """
     import numpy as np
 
     return 2 * (np.einsum("bki,bkj->bij", J, J) + np.einsum("bk,bkij->bij", r, R2))
@@ -22,7 +24,9 @@ def _sum_of_squares_hess(J, r, R2):
 
 @register_problem("rosenbrock", tags=("non-convex", "smooth", "unimodal"))
 def rosenbrock(d: int = 2) -> Problem:
-    """Rosenbrock's banana valley Σ 100(x_{i+1} − x_i²)² + (1 − x_i)² on [−2.048, 2.048]^d; κ(∇²f(x*)) = 2508 for d = 2."""
+    """Rosenbrock's banana valley Σ 100(x_{i+1} − x_i²)² + (1 − x_i)² on [−2.048, 2.048]^d;
+    κ(∇²f(x*)) = 2508 for d = 2.
+    """
     import numpy as np
 
     d = whole("d", d, 2)
@@ -59,7 +63,9 @@ def rosenbrock(d: int = 2) -> Problem:
 
 @register_problem("beale", tags=("non-convex", "smooth", "unimodal"))
 def beale() -> Problem:
-    """Beale on [−4.5, 4.5]²: flat plateaus and steep walls around the minimum (3, 0.5); κ(∇²f(x*)) = 162."""
+    """Beale on [−4.5, 4.5]²: flat plateaus and steep walls around the minimum (3, 0.5); κ(∇²f(x*))
+    = 162.
+    """
     import numpy as np
 
     c = np.array([1.5, 2.25, 2.625])
@@ -95,7 +101,9 @@ def beale() -> Problem:
 
 @register_problem("booth", tags=("convex", "quadratic", "smooth", "unimodal"))
 def booth() -> Problem:
-    """Booth (x₁ + 2x₂ − 7)² + (2x₁ + x₂ − 5)² on [−10, 10]²: a quadratic with Hessian eigenvalues 2 and 18 (κ = 9)."""
+    """Booth (x₁ + 2x₂ − 7)² + (2x₁ + x₂ − 5)² on [−10, 10]²: a quadratic with Hessian eigenvalues
+    2 and 18 (κ = 9).
+    """
     import numpy as np
 
     A = np.array([[1.0, 2.0], [2.0, 1.0]])
@@ -154,7 +162,9 @@ def himmelblau() -> Problem:
 @register_problem("ill-conditioned-quadratic", tags=("convex", "quadratic", "smooth", "unimodal"))
 def ill_conditioned_quadratic(d: int = 2, kappa: float = 1000.0, rotate: bool = False,
                               rotation_seed: int = 0) -> Problem:
-    """½ Σ λ_i (x_i − 1)², λ_i = κ^((i−1)/(d−1)), on [−5, 5]^d; rotate=true turns the axes by a random orthogonal Q."""
+    """½ Σ λ_i (x_i − 1)², λ_i = κ^((i−1)/(d−1)), on [−5, 5]^d; rotate=true turns the axes by a
+    random orthogonal Q.
+    """
     import numpy as np
 
     d = whole("d", d, 2)

@@ -83,29 +83,39 @@ def _styblinski_tang(d: int) -> Problem:
 
 @register_problem("rastrigin", tags=_SMOOTH)
 def rastrigin(d: int = 2) -> Problem:
-    """Rastrigin 10d + Σ(x_i² − 10cos 2πx_i) on [−5.12, 5.12]^d: 11^d local minima on a grid, global at 0."""
+    """Rastrigin 10d + Σ(x_i² − 10cos 2πx_i) on [−5.12, 5.12]^d: 11^d local minima on a grid,
+    global at 0.
+    """
     return _rastrigin(whole("d", d, 1))
 
 
 @register_problem("rastrigin-1d", tags=_SMOOTH)
 def rastrigin_1d() -> Problem:
-    """1-D Rastrigin 10 + x² − 10cos 2πx on [−5.12, 5.12]: 11 local minima, f''(0) = 397 (stable lr < 0.005)."""
+    """1-D Rastrigin 10 + x² − 10cos 2πx on [−5.12, 5.12]: 11 local minima, f''(0) = 397 (stable lr
+    < 0.005).
+    """
     return _rastrigin(1)
 
 
 @register_problem("ackley", tags=_KINKED)
 def ackley(d: int = 2) -> Problem:
-    """Ackley on [−32.768, 32.768]^d (a=20, b=0.2, c=2π): ripples on a funnel with a kink at the minimum 0."""
+    """Ackley on [−32.768, 32.768]^d (a=20, b=0.2, c=2π): ripples on a funnel with a kink at the
+    minimum 0.
+    """
     return _ackley(whole("d", d, 1))
 
 
 @register_problem("ackley-1d", tags=_KINKED)
 def ackley_1d() -> Problem:
-    """1-D Ackley on [−32.768, 32.768]: 65 local minima and a kink (slopes ±4) at the global minimum 0."""
+    """1-D Ackley on [−32.768, 32.768]: 65 local minima and a kink (slopes ±4) at the global
+    minimum 0.
+    """
     return _ackley(1)
 
 
 @register_problem("styblinski-tang", tags=_SMOOTH)
 def styblinski_tang(d: int = 2) -> Problem:
-    """Styblinski–Tang ½Σ(x_i⁴ − 16x_i² + 5x_i) on [−5, 5]^d: 2^d local minima, f* = −39.16616570377141·d."""
+    """Styblinski–Tang ½Σ(x_i⁴ − 16x_i² + 5x_i) on [−5, 5]^d: 2^d local minima, f* =
+    −39.16616570377141·d.
+    """
     return _styblinski_tang(whole("d", d, 1))

@@ -21,7 +21,9 @@ def quartic():
 
 @register_problem("absolute-value", tags=("convex", "non-smooth", "unimodal"))
 def absolute_value():
-    """|x| on [−2, 2]: the subgradient is ±1 at every x ≠ 0, so a fixed lr ends in a 2-cycle; it needs lr → 0."""
+    """|x| on [−2, 2]: the subgradient is ±1 at every x ≠ 0, so a fixed lr ends in a 2-cycle; it
+    needs lr → 0.
+    """
     import numpy as np
 
     return problem_1d(np.abs, np.sign, (-2.0, 2.0), [0.0], 0.0,
@@ -30,7 +32,8 @@ def absolute_value():
 
 @register_problem("huber", tags=("convex", "smooth", "unimodal"))
 def huber(delta: float = 1.0):
-    """Huber loss: x²/2 for |x| ≤ delta, linear beyond; C¹ only, L = 1, gradient bounded by delta."""
+    """Huber loss: x²/2 for |x| ≤ delta, linear beyond; C¹ only, L = 1, gradient bounded by delta.
+    """
     import numpy as np
 
     check("delta", delta, delta > 0, "> 0")
@@ -46,7 +49,9 @@ def huber(delta: float = 1.0):
 
 @register_problem("log-cosh", tags=("convex", "smooth", "unimodal"))
 def log_cosh(c: float = 1.0):
-    """log cosh(x − c) on [c − 11, c + 9]: L = 1 and |f'| < 1, so lr > 2 ends in a stable 2-cycle, not divergence."""
+    """log cosh(x − c) on [c − 11, c + 9]: L = 1 and |f'| < 1, so lr > 2 ends in a stable 2-cycle,
+    not divergence.
+    """
     import numpy as np
 
     def f(x):
@@ -61,7 +66,9 @@ def log_cosh(c: float = 1.0):
 
 @register_problem("asymmetric-valley", tags=("convex", "smooth", "unimodal"))
 def asymmetric_valley(a: float = 2.0):
-    """e^{ax} − ax − 1 on [−4, 2]·(2/a): curvature a² at x* = 0 but 218 at x = 2 — a cliff on the right, a ramp on the left."""
+    """e^{ax} − ax − 1 on [−4, 2]·(2/a): curvature a² at x* = 0 but 218 at x = 2 — a cliff on the
+    right, a ramp on the left.
+    """
     import numpy as np
 
     check("a", a, a > 0, "> 0")
@@ -72,7 +79,9 @@ def asymmetric_valley(a: float = 2.0):
 
 @register_problem("plateau-well", tags=("non-convex", "smooth", "unimodal"))
 def plateau_well(sigma: float = 0.25):
-    """1 − exp(−x²/(2σ²)) on [−5, 5]: a narrow well (f''(0) = 1/σ²) in a plateau where |f'| < 0.0054 beyond |x| = 1."""
+    """1 − exp(−x²/(2σ²)) on [−5, 5]: a narrow well (f''(0) = 1/σ²) in a plateau where |f'| <
+    0.0054 beyond |x| = 1.
+    """
     import numpy as np
 
     check("sigma", sigma, 0 < sigma <= 2.5, "in (0, 2.5] (the well must fit in the domain [-5, 5])")

@@ -16,7 +16,9 @@ _TAGS = ("non-convex", "smooth", "multimodal")
 
 @register_problem("tilted-double-well", tags=_TAGS)
 def tilted_double_well():
-    """(x² − 1)² + 0.3x on [−2, 2]: a global well at −1.0356, a local one at 0.9601 behind a hump at 0.0754."""
+    """(x² − 1)² + 0.3x on [−2, 2]: a global well at −1.0356, a local one at 0.9601 behind a hump
+    at 0.0754.
+    """
     return problem_1d(
         lambda x: (x**2 - 1) ** 2 + 0.3 * x,
         lambda x: 4 * x * (x**2 - 1) + 0.3,
@@ -27,7 +29,9 @@ def tilted_double_well():
 
 @register_problem("gramacy-lee", tags=_TAGS)
 def gramacy_lee():
-    """Gramacy & Lee (2012): sin(10πx)/(2x) + (x − 1)⁴ on [0.5, 2.5], 9 interior local minima, f''(x*) ≈ 900."""
+    """Gramacy & Lee (2012): sin(10πx)/(2x) + (x − 1)⁴ on [0.5, 2.5], 9 interior local minima,
+    f''(x*) ≈ 900.
+    """
     import numpy as np
 
     k = 10 * np.pi
@@ -48,7 +52,9 @@ def gramacy_lee():
 
 @register_problem("forrester", tags=_TAGS)
 def forrester():
-    """Forrester et al. (2008): (6x − 2)²·sin(12x − 4) on [0, 1], a local minimum at 0.1426 and the global one at 0.7572."""
+    """Forrester et al. (2008): (6x − 2)²·sin(12x − 4) on [0, 1], a local minimum at 0.1426 and the
+    global one at 0.7572.
+    """
     import numpy as np
 
     def f(x):

@@ -29,7 +29,9 @@ def _bowl(h: float, c: float, bounds: tuple[float, float], **kwargs) -> Problem:
 
 @register_problem("quadratic-1d", tags=_TAGS)
 def quadratic_1d(h: float = 2.0, c: float = 1.5) -> Problem:
-    """½·h·(x − c)²: gradient descent is monotone below lr = 1/h, oscillates up to 2/h, then diverges."""
+    """½·h·(x − c)²: gradient descent is monotone below lr = 1/h, oscillates up to 2/h, then
+    diverges.
+    """
     return _bowl(h, c, (c - 10.0, c + 10.0), tags=_TAGS)
 
 
@@ -41,7 +43,9 @@ def ill_scaled_quadratic(h: float = 100.0, c: float = 1.5) -> Problem:
 
 @register_problem("noisy-quadratic", tags=(*_TAGS, "stochastic"))
 def noisy_quadratic(h: float = 2.0, noise: float = 1.0) -> Problem:
-    """½·h·x² seen through g = h·x + noise·ξ: a constant rate stalls at E gap = η·noise²/(2(2−η·h))."""
+    """½·h·x² seen through g = h·x + noise·ξ: a constant rate stalls at E gap =
+    η·noise²/(2(2−η·h)).
+    """
     check("noise", noise, noise >= 0, ">= 0")
 
     def stochastic_grad(X, rng):

@@ -53,7 +53,9 @@ def csv_path(tmp_path_factory) -> str:
     a, b = rng.uniform(0, 4, n), rng.normal(1, 2, n)
     y = 1.5 * a - 0.5 * b + 3 + rng.normal(0, 0.3, n)
     path = tmp_path_factory.mktemp("data") / "data.csv"
-    lines = ["id,a,b,y"] + [f"row{i},{float(a[i])!r},{float(b[i])!r},{float(y[i])!r}" for i in range(n)]
+    lines = ["id,a,b,y"] + [
+        f"row{i},{float(a[i])!r},{float(b[i])!r},{float(y[i])!r}" for i in range(n)
+    ]
     path.write_text("\n".join(lines) + "\n")
     return str(path)
 
@@ -67,7 +69,7 @@ def problem(request, csv_path):
 
 
 def _points(p, k: int, seed: int = 0) -> np.ndarray:
-    """Random points in the domain, away from the kinks (at the minimizers) of non-smooth problems."""
+    """Random points in the domain, away from the kinks (at the minimizers) of non-smooth ones."""
     X = np.random.default_rng(seed).uniform(p.lower, p.upper, (4 * k, p.dim))
     if "non-smooth" in p.tags and p.x_star is not None:
         gap = np.min(np.abs(X[:, None, :] - p.x_star[None]), axis=(1, 2))
@@ -84,7 +86,9 @@ def _central(fun, X, h):
     for j in range(X.shape[1]):
         E = np.zeros_like(X)
         E[:, j] = h[:, j]
-        out.append((fun(X + E) - fun(X - E)) / (2 * h[:, j].reshape((-1,) + (1,) * (fun(X).ndim - 1))))
+        out.append(
+            (fun(X + E) - fun(X - E)) / (2 * h[:, j].reshape((-1,) + (1,) * (fun(X).ndim - 1)))
+        )
     return np.stack(out, axis=-1)
 
 
@@ -165,7 +169,9 @@ def test_no_search_finds_a_value_below_f_star(problem):
         values = p.f(grid)
         best = min(best, float(values.min()))
         for x0 in grid[np.argsort(values)[:5]]:  # polish the best grid points
-            best = min(best, minimize(_fun(p), x0, jac=_jac(p), method="L-BFGS-B", bounds=bounds).fun)
+            best = min(
+                best, minimize(_fun(p), x0, jac=_jac(p), method="L-BFGS-B", bounds=bounds).fun
+            )
     assert best >= p.f_star - tol
     if "multimodal" not in p.tags:  # a unimodal problem: the multistart finds f* itself
         assert best <= p.f_star + 1e-5 * max(1.0, abs(p.f_star))
@@ -189,18 +195,23 @@ def test_a_batch_equals_row_by_row_evaluation(problem):
     X = _points(p, 7, seed=3)
     rows = [slice(i, i + 1) for i in range(len(X))]
     np.testing.assert_allclose(p.f(X), np.concatenate([p.f(X[r]) for r in rows]), rtol=1e-12)
-    np.testing.assert_allclose(p.grad(X), np.concatenate([p.grad(X[r]) for r in rows]), rtol=1e-12,
-                               atol=1e-14)
+    np.testing.assert_allclose(
+        p.grad(X), np.concatenate([p.grad(X[r]) for r in rows]), rtol=1e-12, atol=1e-14
+    )
     f, g = p.value_and_grad(X)
     np.testing.assert_allclose(f, p.f(X), rtol=1e-12)
     np.testing.assert_allclose(g, p.grad(X), rtol=1e-12, atol=1e-14)
     if p.has_hessian:
-        np.testing.assert_allclose(p.hess(X), np.concatenate([p.hess(X[r]) for r in rows]),
-                                   rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(
+            p.hess(X), np.concatenate([p.hess(X[r]) for r in rows]), rtol=1e-12, atol=1e-14
+        )
     if p.stochastic:
         seeds = range(100, 100 + len(X))
         batch = p.stochastic_grad(X, RunRNG([np.random.default_rng(s) for s in seeds]))
-        single = [p.stochastic_grad(X[r], RunRNG([np.random.default_rng(s)])) for r, s in zip(rows, seeds, strict=True)]
+        single = [
+            p.stochastic_grad(X[r], RunRNG([np.random.default_rng(s)]))
+            for r, s in zip(rows, seeds, strict=True)
+        ]
         np.testing.assert_allclose(batch, np.concatenate(single), rtol=1e-12, atol=1e-14)
         assert not np.allclose(batch, p.grad(X)), "a stochastic gradient without noise"
 

@@ -26,21 +26,25 @@ def f1(p, x: float) -> float:
 
 # -- 1-D (§4.1) --------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("name, x_star, f_star", [
-    ("tilted-double-well", -1.035578714088854, -0.305428483743916),
-    ("gramacy-lee", 0.548563444527605, -0.869011134989500),
-    ("forrester", 0.757248757841856, -6.02074005576708),
-    ("ill-scaled-quadratic", 1.5, 0.0),
-    ("quartic", 0.0, 0.0),
-    ("absolute-value", 0.0, 0.0),
-    ("huber", 0.0, 0.0),
-    ("rastrigin-1d", 0.0, 0.0),
-    ("ackley-1d", 0.0, 0.0),
-    ("plateau-well", 0.0, 0.0),
-    ("asymmetric-valley", 0.0, 0.0),
-    ("log-cosh", 1.0, 0.0),
-    ("noisy-quadratic", 0.0, 0.0),
-])
+
+@pytest.mark.parametrize(
+    "name, x_star, f_star",
+    [
+        ("tilted-double-well", -1.035578714088854, -0.305428483743916),
+        ("gramacy-lee", 0.548563444527605, -0.869011134989500),
+        ("forrester", 0.757248757841856, -6.02074005576708),
+        ("ill-scaled-quadratic", 1.5, 0.0),
+        ("quartic", 0.0, 0.0),
+        ("absolute-value", 0.0, 0.0),
+        ("huber", 0.0, 0.0),
+        ("rastrigin-1d", 0.0, 0.0),
+        ("ackley-1d", 0.0, 0.0),
+        ("plateau-well", 0.0, 0.0),
+        ("asymmetric-valley", 0.0, 0.0),
+        ("log-cosh", 1.0, 0.0),
+        ("noisy-quadratic", 0.0, 0.0),
+    ],
+)
 def test_one_d_minimizers_are_the_references(name, x_star, f_star):
     p = P(name)
     assert p.x_star.tolist() == [[x_star]]
@@ -48,13 +52,24 @@ def test_one_d_minimizers_are_the_references(name, x_star, f_star):
     assert f1(p, x_star) == pytest.approx(f_star, abs=1e-13)
 
 
-@pytest.mark.parametrize("name, domain", [
-    ("ill-scaled-quadratic", (-8.5, 11.5)), ("quartic", (-2, 2)), ("absolute-value", (-2, 2)),
-    ("huber", (-5, 5)), ("tilted-double-well", (-2, 2)), ("gramacy-lee", (0.5, 2.5)),
-    ("forrester", (0, 1)), ("rastrigin-1d", (-5.12, 5.12)), ("ackley-1d", (-32.768, 32.768)),
-    ("plateau-well", (-5, 5)), ("asymmetric-valley", (-4, 2)), ("log-cosh", (-10, 10)),
-    ("noisy-quadratic", (-5, 5)),
-])
+@pytest.mark.parametrize(
+    "name, domain",
+    [
+        ("ill-scaled-quadratic", (-8.5, 11.5)),
+        ("quartic", (-2, 2)),
+        ("absolute-value", (-2, 2)),
+        ("huber", (-5, 5)),
+        ("tilted-double-well", (-2, 2)),
+        ("gramacy-lee", (0.5, 2.5)),
+        ("forrester", (0, 1)),
+        ("rastrigin-1d", (-5.12, 5.12)),
+        ("ackley-1d", (-32.768, 32.768)),
+        ("plateau-well", (-5, 5)),
+        ("asymmetric-valley", (-4, 2)),
+        ("log-cosh", (-10, 10)),
+        ("noisy-quadratic", (-5, 5)),
+    ],
+)
 def test_one_d_domains_are_the_references(name, domain):
     p = P(name)
     assert (p.lower[0], p.upper[0]) == domain
@@ -62,19 +77,35 @@ def test_one_d_domains_are_the_references(name, domain):
 
 def test_the_local_minima_and_maxima_the_reference_lists():
     dw, fo = P("tilted-double-well"), P("forrester")
-    for p, x, f in [(dw, 0.960149555519, 0.294146481028), (fo, 0.142589189325, -0.986325406321),
-                    (fo, 0.524077477342, 0.986325406321), (dw, 0.07542916, None)]:
-        root = brentq(lambda t: float(p.grad(np.array([[t]]))[0, 0]), x - 1e-3, x + 1e-3, xtol=1e-14)
+    for p, x, f in [
+        (dw, 0.960149555519, 0.294146481028),
+        (fo, 0.142589189325, -0.986325406321),
+        (fo, 0.524077477342, 0.986325406321),
+        (dw, 0.07542916, None),
+    ]:
+        root = brentq(
+            lambda t, p=p: float(p.grad(np.array([[t]]))[0, 0]), x - 1e-3, x + 1e-3, xtol=1e-14
+        )
         assert root == pytest.approx(x, abs=1e-8)
         if f is not None:
             assert f1(p, x) == pytest.approx(f, abs=1e-11)
 
 
-@pytest.mark.parametrize("name, curvature", [
-    ("tilted-double-well", 8.869), ("gramacy-lee", 899.8), ("forrester", 1068),
-    ("rastrigin-1d", 2 + 40 * np.pi**2), ("plateau-well", 16.0), ("asymmetric-valley", 4.0),
-    ("ill-scaled-quadratic", 100.0), ("huber", 1.0), ("log-cosh", 1.0), ("noisy-quadratic", 2.0),
-])
+@pytest.mark.parametrize(
+    "name, curvature",
+    [
+        ("tilted-double-well", 8.869),
+        ("gramacy-lee", 899.8),
+        ("forrester", 1068),
+        ("rastrigin-1d", 2 + 40 * np.pi**2),
+        ("plateau-well", 16.0),
+        ("asymmetric-valley", 4.0),
+        ("ill-scaled-quadratic", 100.0),
+        ("huber", 1.0),
+        ("log-cosh", 1.0),
+        ("noisy-quadratic", 2.0),
+    ],
+)
 def test_one_d_curvature_at_the_minimum(name, curvature):
     p = P(name)
     assert p.L == pytest.approx(curvature, rel=5e-4)
@@ -90,11 +121,17 @@ def test_one_d_formulas_at_a_few_points():
     np.testing.assert_allclose(P("huber[delta=1]").f(X), [0.045, 1.2, 0.7], rtol=1e-14)
     np.testing.assert_allclose(P("log-cosh").f(X), np.log(np.cosh(x - 1)), rtol=1e-12)
     np.testing.assert_allclose(P("asymmetric-valley").f(X), np.exp(2 * x) - 2 * x - 1, rtol=1e-12)
-    np.testing.assert_allclose(P("plateau-well").f(X), 1 - np.exp(-(x**2) / (2 * 0.25**2)), rtol=1e-12)
-    np.testing.assert_allclose(P("rastrigin-1d").f(X), 10 + x**2 - 10 * np.cos(2 * np.pi * x), rtol=1e-12)
+    np.testing.assert_allclose(
+        P("plateau-well").f(X), 1 - np.exp(-(x**2) / (2 * 0.25**2)), rtol=1e-12
+    )
+    np.testing.assert_allclose(
+        P("rastrigin-1d").f(X), 10 + x**2 - 10 * np.cos(2 * np.pi * x), rtol=1e-12
+    )
     ackley = -20 * np.exp(-0.2 * np.abs(x)) - np.exp(np.cos(2 * np.pi * x)) + 20 + np.e
     np.testing.assert_allclose(P("ackley-1d").f(X), ackley, rtol=1e-12)
-    np.testing.assert_allclose(P("gramacy-lee").f(X[1:2]), np.sin(17 * np.pi) / 3.4 + 0.7**4, rtol=1e-12)
+    np.testing.assert_allclose(
+        P("gramacy-lee").f(X[1:2]), np.sin(17 * np.pi) / 3.4 + 0.7**4, rtol=1e-12
+    )
     # log-cosh stays finite where cosh overflows: log cosh u = |u| − log 2 + O(e^{−2|u|})
     big = P("log-cosh").f(np.array([[1e6], [-1e6]]))
     np.testing.assert_allclose(big, [1e6 - 1 - np.log(2), 1e6 + 1 - np.log(2)], rtol=1e-15)
@@ -115,6 +152,7 @@ def test_ackley_is_exactly_zero_at_its_minimum_and_never_below():
 
 # -- n-D (§4.2) --------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("d", [2, 3, 5, 10])
 def test_rosenbrock_agrees_with_scipy(d):
     p = P(f"rosenbrock[d={d}]")
@@ -125,8 +163,9 @@ def test_rosenbrock_agrees_with_scipy(d):
     np.testing.assert_array_equal(p.x_star, np.ones((1, d)))
 
 
-@pytest.mark.parametrize("d, stable_lr, kappa", [(2, 0.0019968, 2508), (5, 0.0012127, 3316),
-                                                 (10, 0.0011345, 3535)])
+@pytest.mark.parametrize(
+    "d, stable_lr, kappa", [(2, 0.0019968, 2508), (5, 0.0012127, 3316), (10, 0.0011345, 3535)]
+)
 def test_rosenbrock_curvature_is_the_references(d, stable_lr, kappa):
     p = P(f"rosenbrock[d={d}]")
     assert 2 / p.L == pytest.approx(stable_lr, rel=1e-4)
@@ -136,16 +175,25 @@ def test_rosenbrock_curvature_is_the_references(d, stable_lr, kappa):
 def test_rosenbrock_d5_second_local_minimum_lies_above_f_star():
     p = P("rosenbrock[d=5]")
     x0 = [-0.962051, 0.935739, 0.880714, 0.777878, 0.605094]
-    res = minimize(lambda x: p.f(x[None])[0], x0, jac=lambda x: p.grad(x[None])[0], method="BFGS",
-                   options={"gtol": 1e-10})
+    res = minimize(
+        lambda x: p.f(x[None])[0],
+        x0,
+        jac=lambda x: p.grad(x[None])[0],
+        method="BFGS",
+        options={"gtol": 1e-10},
+    )
     assert res.fun == pytest.approx(3.930839, abs=1e-6)
     np.testing.assert_allclose(res.x, x0, atol=1e-5)
 
 
 def test_himmelblau_has_the_four_reference_minima():
     p = P("himmelblau")
-    ref = [(3.0, 2.0), (-2.805118086952745, 3.131312518250573),
-           (-3.779310253377747, -3.283185991286170), (3.584428340330492, -1.848126526964404)]
+    ref = [
+        (3.0, 2.0),
+        (-2.805118086952745, 3.131312518250573),
+        (-3.779310253377747, -3.283185991286170),
+        (3.584428340330492, -1.848126526964404),
+    ]
     assert sorted(map(tuple, p.x_star.tolist())) == sorted(ref)
     np.testing.assert_allclose(p.f(p.x_star), 0, atol=1e-24)
     eig = np.linalg.eigvalsh(p.hess(np.array([[3.0, 2.0]]))[0])
@@ -163,7 +211,9 @@ def test_beale_and_booth_are_the_references():
     booth = P("booth")
     np.testing.assert_array_equal(booth.hessian, [[10, 8], [8, 10]])
     assert booth.x_star.tolist() == [[1.0, 3.0]] and (booth.L, booth.mu) == (18.0, 2.0)
-    assert booth.f(np.array([[x, y]]))[0] == pytest.approx((x + 2 * y - 7) ** 2 + (2 * x + y - 5) ** 2)
+    assert booth.f(np.array([[x, y]]))[0] == pytest.approx(
+        (x + 2 * y - 7) ** 2 + (2 * x + y - 5) ** 2
+    )
 
 
 @pytest.mark.parametrize("d", [1, 2, 5])
@@ -183,17 +233,25 @@ def test_styblinski_tang_uses_the_corrected_constant(d):
 def test_rastrigin_and_ackley_formulas(d):
     X = np.random.default_rng(d).uniform(-3, 3, (4, d))
     r = P(f"rastrigin[d={d}]")
-    np.testing.assert_allclose(r.f(X), 10 * d + np.sum(X**2 - 10 * np.cos(2 * np.pi * X), axis=1), rtol=1e-12)
+    np.testing.assert_allclose(
+        r.f(X), 10 * d + np.sum(X**2 - 10 * np.cos(2 * np.pi * X), axis=1), rtol=1e-12
+    )
     a = P(f"ackley[d={d}]")
-    expected = (-20 * np.exp(-0.2 * np.sqrt(np.mean(X**2, axis=1)))
-                - np.exp(np.mean(np.cos(2 * np.pi * X), axis=1)) + 20 + np.e)
+    expected = (
+        -20 * np.exp(-0.2 * np.sqrt(np.mean(X**2, axis=1)))
+        - np.exp(np.mean(np.cos(2 * np.pi * X), axis=1))
+        + 20
+        + np.e
+    )
     np.testing.assert_allclose(a.f(X), expected, rtol=1e-12)
     assert (r.lower[0], r.upper[0], a.lower[0], a.upper[0]) == (-5.12, 5.12, -32.768, 32.768)
 
 
 @pytest.mark.parametrize("d, rotate", [(2, False), (6, False), (6, True)])
 def test_ill_conditioned_quadratic_has_the_designed_spectrum(d, rotate):
-    p = P(f"ill-conditioned-quadratic[d={d},kappa=1000,rotate={str(rotate).lower()},rotation_seed=4]")
+    p = P(
+        f"ill-conditioned-quadratic[d={d},kappa=1000,rotate={str(rotate).lower()},rotation_seed=4]"
+    )
     lam = 1000.0 ** (np.arange(d) / (d - 1))
     np.testing.assert_allclose(np.linalg.eigvalsh(p.hessian), lam, rtol=1e-12)
     assert (p.L, p.mu) == (1000.0, 1.0)
@@ -207,25 +265,29 @@ def test_ill_conditioned_quadratic_has_the_designed_spectrum(d, rotate):
 
 # -- bad input: one line naming the parameter, the value and what is allowed ---------------------
 
-@pytest.mark.parametrize("text, words", [
-    ("rosenbrock[d=1]", ["d must be", ">= 2", "got 1"]),
-    ("rosenbrock[d=2.5]", ["d must be", "got 2.5"]),
-    ("rastrigin[d=0]", ["d must be", "got 0"]),
-    ("styblinski-tang[d=-3]", ["d must be", "got -3"]),
-    ("noisy-quadratic[noise=-1]", ["noise must be >= 0", "got -1"]),
-    ("linear-regression[noise=-0.5]", ["noise must be >= 0", "got -0.5"]),
-    ("ill-conditioned-quadratic[kappa=0.5]", ["kappa must be >= 1", "got 0.5"]),
-    ("ill-conditioned-quadratic[d=1]", ["d must be", "got 1"]),
-    ("huber[delta=0]", ["delta must be > 0", "got 0"]),
-    ("asymmetric-valley[a=-1]", ["a must be > 0", "got -1"]),
-    ("plateau-well[sigma=9]", ["sigma must be in (0, 2.5]", "got 9"]),
-    ("ill-scaled-quadratic[h=-100]", ["h must be > 0", "got -100"]),
-    ("linear-regression[batch_size=0]", ["batch_size must be", "[1, 100]", "got 0"]),
-    ("linear-regression[batch_size=101]", ["batch_size must be", "[1, 100]", "got 101"]),
-    ("linear-regression-nd[p=2,weights=[1,2,3]]", ["weights must be", "p = 2", "[1, 2, 3]"]),
-    ("linear-regression-nd[p=3,n=3]", ["n must be", ">= 4", "got 3"]),
-    ("linear-regression[x_low=2,x_high=1]", ["x_high must be > x_low", "got 1"]),
-])
+
+@pytest.mark.parametrize(
+    "text, words",
+    [
+        ("rosenbrock[d=1]", ["d must be", ">= 2", "got 1"]),
+        ("rosenbrock[d=2.5]", ["d must be", "got 2.5"]),
+        ("rastrigin[d=0]", ["d must be", "got 0"]),
+        ("styblinski-tang[d=-3]", ["d must be", "got -3"]),
+        ("noisy-quadratic[noise=-1]", ["noise must be >= 0", "got -1"]),
+        ("linear-regression[noise=-0.5]", ["noise must be >= 0", "got -0.5"]),
+        ("ill-conditioned-quadratic[kappa=0.5]", ["kappa must be >= 1", "got 0.5"]),
+        ("ill-conditioned-quadratic[d=1]", ["d must be", "got 1"]),
+        ("huber[delta=0]", ["delta must be > 0", "got 0"]),
+        ("asymmetric-valley[a=-1]", ["a must be > 0", "got -1"]),
+        ("plateau-well[sigma=9]", ["sigma must be in (0, 2.5]", "got 9"]),
+        ("ill-scaled-quadratic[h=-100]", ["h must be > 0", "got -100"]),
+        ("linear-regression[batch_size=0]", ["batch_size must be", "[1, 100]", "got 0"]),
+        ("linear-regression[batch_size=101]", ["batch_size must be", "[1, 100]", "got 101"]),
+        ("linear-regression-nd[p=2,weights=[1,2,3]]", ["weights must be", "p = 2", "[1, 2, 3]"]),
+        ("linear-regression-nd[p=3,n=3]", ["n must be", ">= 4", "got 3"]),
+        ("linear-regression[x_low=2,x_high=1]", ["x_high must be > x_low", "got 1"]),
+    ],
+)
 def test_bad_values_give_one_line_naming_the_parameter(text, words):
     with pytest.raises(InvalidValueError) as info:
         from optbench.plan import make_plan
@@ -236,3 +298,35 @@ def test_bad_values_give_one_line_naming_the_parameter(text, words):
     assert "\n" not in message
     for word in words:
         assert word in message
+
+
+def test_landscape_takes_an_explicit_window_and_refuses_a_bad_one():
+    p = P("rosenbrock")
+    X1, X2, F = p.landscape(n=3, window=[(0, 1), (-1, 1)])
+    np.testing.assert_array_equal(X1[0], [0, 0.5, 1])
+    np.testing.assert_array_equal(X2[:, 0], [-1, 0, 1])
+    assert F[1, 2] == rosen([1.0, 0.0])
+    xs, fs = P("quartic").landscape(n=5, window=(-1, 1))
+    np.testing.assert_array_equal(fs, [1, 0.0625, 0, 0.0625, 1])
+    with pytest.raises(InvalidValueError, match="window must be 2 pair"):
+        p.landscape(window=[(1, 0), (0, 1)])
+    with pytest.raises(InvalidValueError, match="1-D and 2-D"):
+        P("rosenbrock[d=3]").landscape()
+
+
+def test_list_problems_json_shows_the_catalog(cli):
+    import json
+
+    from optbench import registry
+
+    r = cli("list", "problems", "--json")
+    assert r.returncode == 0, r.stderr
+    listed = {e["name"]: e for e in json.loads(r.stdout)}
+    assert set(listed) == set(registry.names("problem"))
+    for e in listed.values():
+        assert len(e["description"]) > 20
+        if "error" in e:  # only a problem that needs a parameter to be built
+            assert any(p["required"] for p in e["params"]), e["error"]
+        else:
+            assert e["dim"] >= 1 and e["f_star"] is not None and e["x_star"]
+    assert listed["styblinski-tang"]["f_star"] == pytest.approx(-39.16616570377141 * 2, rel=1e-15)

@@ -62,12 +62,22 @@ def check_least_squares(p, X, y):
 
 def test_csv_problem_is_the_least_squares_fit_of_the_file(data):
     path, X, y = data
-    check_least_squares(plan_problem(f'linear-regression-csv[path="{path}",features=[a,b],target=y]'), X, y)
-    check_least_squares(plan_problem(f'linear-regression-csv[path="{path}",features=[b],target=a]'),
-                        X[:, 1:], X[:, 0])
+    check_least_squares(
+        plan_problem(f'linear-regression-csv[path="{path}",features=[a,b],target=y]'), X, y
+    )
+    check_least_squares(
+        plan_problem(f'linear-regression-csv[path="{path}",features=[b],target=a]'),
+        X[:, 1:],
+        X[:, 0],
+    )
     Xs = (X - X.mean(0)) / X.std(0)
-    check_least_squares(plan_problem(f'linear-regression-csv[path="{path}",features=[a,b],target=y,'
-                                     'standardize=true]'), Xs, y)
+    check_least_squares(
+        plan_problem(
+            f'linear-regression-csv[path="{path}",features=[a,b],target=y,standardize=true]'
+        ),
+        Xs,
+        y,
+    )
 
 
 def test_nd_problem_is_least_squares_and_exact_without_noise():
@@ -81,8 +91,13 @@ def test_nd_problem_is_least_squares_and_exact_without_noise():
     assert p.f_star == pytest.approx(0, abs=1e-24)
 
 
-@pytest.mark.parametrize("problem", ["linear-regression[standardize=true]",
-                                     "linear-regression[standardize=true,noise=4,n=37,slope=-2]"])
+@pytest.mark.parametrize(
+    "problem",
+    [
+        "linear-regression[standardize=true]",
+        "linear-regression[standardize=true,noise=4,n=37,slope=-2]",
+    ],
+)
 def test_gd_at_one_over_L_on_standardized_features_lands_in_one_step(problem):
     results, p = run(problem, "gd[lr=1/L]", seeds=3, budget=20)
     assert p.L == pytest.approx(2.0, rel=1e-12)  # X̃ᵀX̃/n = I
@@ -93,8 +108,12 @@ def test_gd_at_one_over_L_on_standardized_features_lands_in_one_step(problem):
 
 def test_one_step_on_a_standardized_csv_feature(data):
     path, X, y = data
-    results, p = run(f'linear-regression-csv[path="{path}",features=[a],target=y,standardize=true]',
-                     "gd[lr=1/L]", seeds=2, budget=20)
+    results, p = run(
+        f'linear-regression-csv[path="{path}",features=[a],target=y,standardize=true]',
+        "gd[lr=1/L]",
+        seeds=2,
+        budget=20,
+    )
     a = (X[:, 0] - X[:, 0].mean()) / X[:, 0].std()
     theta, *_ = np.linalg.lstsq(np.column_stack([a, np.ones(len(y))]), y, rcond=None)
     for r in results:
@@ -103,6 +122,7 @@ def test_one_step_on_a_standardized_csv_feature(data):
 
 
 # -- minibatch gradients ------------------------------------------------------------------------
+
 
 def test_minibatch_gradient_is_unbiased():
     p = plan_problem("linear-regression[batch_size=7,noise=2]")
@@ -157,12 +177,14 @@ def test_noisy_quadratic_floor_matches_the_reference_formula():
     results, p = run("noisy-quadratic", "gd[lr=0.1]", seeds=16, budget=1500)
     tail = np.concatenate([r.trace["f"][60:] for r in results])
     assert tail.mean() == pytest.approx(0.1 / (2 * (2 - 0.2)), rel=0.15)
-    decay, _ = run("noisy-quadratic", "gd[lr=0.1,schedule=exponential(gamma=0.995)]", seeds=16,
-                   budget=1500)
+    decay, _ = run(
+        "noisy-quadratic", "gd[lr=0.1,schedule=exponential(gamma=0.995)]", seeds=16, budget=1500
+    )
     assert np.mean([r.trace["f"][-1] for r in decay]) < 0.3 * tail.mean()
 
 
 # -- CSV identity and bad input ------------------------------------------------------------------
+
 
 def test_csv_content_hash_pins_the_data(data, tmp_path):
     path, _, _ = data
@@ -170,33 +192,85 @@ def test_csv_content_hash_pins_the_data(data, tmp_path):
     p = plan_problem(f'linear-regression-csv[path="{path}",features=[a,b]]')
     assert p.resolved == {"content_hash": digest}
     assert p.info()["resolved"] == {"content_hash": digest}
-    pinned = plan_problem(f'linear-regression-csv[path="{path}",features=[a,b],content_hash={digest}]')
+    pinned = plan_problem(
+        f'linear-regression-csv[path="{path}",features=[a,b],content_hash={digest}]'
+    )
     np.testing.assert_array_equal(pinned.x_star, p.x_star)
     Path(path).write_text(Path(path).read_text().replace("r0,", "r0,1"), encoding="utf-8")
     # the factory itself (the planner caches built problems per process)
     entry = registry.get("problem", "linear-regression-csv")
-    with pytest.raises(InvalidValueError, match="content_hash must be the SHA-256 .* the file changed"):
+    with pytest.raises(
+        InvalidValueError, match="content_hash must be the SHA-256 .* the file changed"
+    ):
         entry.build(path=path, features=["a", "b"], content_hash=digest)
     changed = entry.build(path=path, features=["a", "b"])
     assert changed.resolved["content_hash"] not in (digest, None)
-    assert changed.resolved["content_hash"] == "sha256-" + hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    assert (
+        changed.resolved["content_hash"]
+        == "sha256-" + hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    )
 
 
 BAD_CSV = {
-    "non-numeric": (["x", "y"], [(1, 2), (2, "abc"), (3, 4)], "", ["must hold numbers", "'abc'", "'y'", "line 3"]),
-    "missing value": (["x", "y"], [(1, 2), ("", 3), (3, 4)], "", ["no missing values", "'x'", "line 3"]),
+    "non-numeric": (
+        ["x", "y"],
+        [(1, 2), (2, "abc"), (3, 4)],
+        "",
+        ["must hold numbers", "'abc'", "'y'", "line 3"],
+    ),
+    "missing value": (
+        ["x", "y"],
+        [(1, 2), ("", 3), (3, 4)],
+        "",
+        ["no missing values", "'x'", "line 3"],
+    ),
     "NA": (["x", "y"], [(1, 2), ("NA", 3), (3, 4)], "", ["no missing values", "'NA'"]),
     "infinite": (["x", "y"], [(1, 2), ("inf", 3), (3, 4)], "", ["finite numbers", "'inf'"]),
     "ragged": (["x", "y"], [(1, 2), (2,), (3, 4)], "", ["2 cells on every row", "got 1 on line 3"]),
-    "too few rows": (["x", "z", "y"], [(1, 0, 2), (2, 5, 3)], "", ["at least 3 data rows", "got 2"]),
-    "unknown feature": (["x", "y"], [(1, 2), (2, 3)], ",features=[q]", ["features must name", "columns: x, y", "['q']"]),
-    "unknown target": (["x", "y"], [(1, 2), (2, 3)], ",target=w", ["target must name a column", "columns: x, y", "'w'"]),
-    "target as feature": (["x", "y"], [(1, 2), (2, 3)], ",features=[x,y],target=y", ["must not include the target"]),
-    "collinear": (["x", "z", "y"], [(1, 2, 1), (2, 4, 3), (3, 6, 2), (4, 8, 5)], "", ["linearly independent", "rank 3"]),
+    "too few rows": (
+        ["x", "z", "y"],
+        [(1, 0, 2), (2, 5, 3)],
+        "",
+        ["at least 3 data rows", "got 2"],
+    ),
+    "unknown feature": (
+        ["x", "y"],
+        [(1, 2), (2, 3)],
+        ",features=[q]",
+        ["features must name", "columns: x, y", "['q']"],
+    ),
+    "unknown target": (
+        ["x", "y"],
+        [(1, 2), (2, 3)],
+        ",target=w",
+        ["target must name a column", "columns: x, y", "'w'"],
+    ),
+    "target as feature": (
+        ["x", "y"],
+        [(1, 2), (2, 3)],
+        ",features=[x,y],target=y",
+        ["must not include the target"],
+    ),
+    "collinear": (
+        ["x", "z", "y"],
+        [(1, 2, 1), (2, 4, 3), (3, 6, 2), (4, 8, 5)],
+        "",
+        ["linearly independent", "rank 3"],
+    ),
     "constant": (["x", "y"], [(1, 2), (1, 3), (1, 4)], ",standardize=true", ["must vary", "['x']"]),
     "header only": (["x", "y"], [], "", ["at least 2 data rows", "got 0"]),
-    "repeated column": (["x", "x", "y"], [(1, 2, 3), (2, 3, 4)], "", ["distinct column names", "x"]),
-    "batch too large": (["x", "y"], [(1, 2), (2, 3), (3, 5)], ",batch_size=4", ["batch_size must be", "[1, 3]", "got 4"]),
+    "repeated column": (
+        ["x", "x", "y"],
+        [(1, 2, 3), (2, 3, 4)],
+        "",
+        ["distinct column names", "x"],
+    ),
+    "batch too large": (
+        ["x", "y"],
+        [(1, 2), (2, 3), (3, 5)],
+        ",batch_size=4",
+        ["batch_size must be", "[1, 3]", "got 4"],
+    ),
 }
 
 
