@@ -238,6 +238,9 @@ def make_plan(problems, optimizers, seeds: int | list[int] = 1, budget: int | No
     for pspec in problem_specs:
         pres = resolve_problem(pspec)
         problem = build_problem(pres)
+        if getattr(problem, "resolved", None):  # e.g. a data file's content hash: part of the identity
+            pres = Spec(pres.name, {**pres.params, **problem.resolved})
+            problem = build_problem(pres)  # the factory re-checks the file against the hash
         provides = problem.provides()
         for ospec in optimizer_specs:
             entry = registry.get("optimizer", ospec.name)
