@@ -1,0 +1,241 @@
+"""Per-problem figures: convergence (best-so-far, raw gap, distance) and trajectories on the landscape."""
+
+from __future__ import annotations
+
+from ._runtime import ProblemData, palette
+
+MAX_LABELS = 10  # lines per convergence figure; the tables show every label
+MAX_PANELS = 6  # trajectory panels per problem
+RAW_RUNS = 3  # raw (non-monotone) runs per label in the second and third panels
+GRID_POINTS = 160
+SIGNED_STEPS = 40  # iterations shown in the 1-D signed-error panel (a step response)
+
+
+def layout(fig, left=0.62, right=0.15, bottom=0.5, top=0.32, wspace=0.55, hspace=0.6) -> None:
+    """Fixed margins in inches (a layout engine costs more time than the whole drawing)."""
+    w, h = fig.get_size_inches()
+    fig.subplots_adjust(left=left / w, right=1 - right / w, bottom=bottom / h, top=1 - top / h,
+                        wspace=wspace, hspace=hspace)
+
+
+def log_axes(ax, x: bool = True, y: bool = True, minor_x: bool = False) -> None:
+    """Log scales with decade ticks only (minor tick labels cost most of the drawing time)."""
+    if x:
+        ax.set_xscale("log")
+    if y:
+        ax.set_yscale("log")
+    ax.minorticks_off()
+    if minor_x:
+        from matplotlib.ticker import LogLocator
+
+        ax.xaxis.set_minor_locator(LogLocator(base=10, subs=(2, 3, 5)))
+
+
+def _cost_grid(data: ProblemData):
+    import numpy as np
+
+    top = max((int(c[-1]) for c in data.cost if c is not None), default=1)
+    return np.unique(np.round(np.geomspace(1, max(top, 1), GRID_POINTS)).astype(np.int64))
+
+
+def convergence_figure(data: ProblemData, labels: list[str]):
+    """Three panels: best gap vs evaluations (median, IQR, faint runs); raw gap vs iteration;
+    signed error in units of the initial error (1-D) or distance to x* vs iteration.
+
+    Returns ``(fig, n_runs, notes)``.
+    """
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from optbench.report import plain
+
+    x_star = data.info.get("x_star")
+    has_x = any("x" in t for t in data.raw.values()) and x_star is not None
+    ncols = 3 if has_x else 2
+    rows = -(-len(labels) // 3)
+    fig, axes = plt.subplots(1, ncols, figsize=(4.3 * ncols, 3.3 + 0.17 * rows))
+    layout(fig, bottom=0.5 + 0.17 * rows + 0.1, wspace=0.34)
+    grid = _cost_grid(data)
+    floor = data.floor
+    colors = palette(len(labels))
+    n_runs, notes, handles = 0, [], []
+    t_max = 0
+    for color, lab in zip(colors, labels, strict=True):
+        mask = (data.runs.label == lab).to_numpy()
+        sub = data.select(mask)
+        curves = sub.best_at(grid)
+        curves = curves[~np.isnan(curves).all(axis=1)]
+        if not len(curves):
+            continue
+        n_runs += len(curves)
+        c = np.clip(curves, floor, 1e300)
+        med = np.nanmedian(c, axis=0)
+        q1, q3 = np.nanpercentile(c, [25, 75], axis=0)
+        ax = axes[0]
+        (h,) = ax.plot(grid, med, color=color, lw=1.8, label=plain(f"{lab} (n={len(curves)})"))
+        handles.append(h)
+        ax.fill_between(grid, q1, q3, color=color, alpha=0.18, lw=0)
+        ids = list(sub.runs.run_id)
+        sampled = [rid for rid in ids if rid in sub.raw]
+        for rid in sampled:
+            i = ids.index(rid)
+            ax.step(np.maximum(sub.cost[i], 1), np.clip(sub.best[i], floor, 1e300), where="post",
+                    color=color, lw=0.5, alpha=0.25, rasterized=True)
+        for rid in sampled[:RAW_RUNS]:
+            tr = sub.raw[rid]
+            t = np.arange(len(tr["f"]))
+            t_max = max(t_max, len(t))
+            with np.errstate(invalid="ignore", over="ignore"):
+                gap = np.abs(tr["f"] - data.f_ref)
+            axes[1].plot(t + 1, np.clip(gap, floor, 1e300), color=color, lw=0.8, alpha=0.8,
+                         rasterized=len(t) > 400)
+            if has_x and "x" in tr:
+                xs = tr["x"].reshape(len(t), -1)
+                stars = np.asarray(x_star, dtype=float).reshape(-1, xs.shape[1])
+                fin = np.all(np.isfinite(xs), axis=1)
+                last = xs[fin][-1] if fin.any() else xs[0]
+                ref = stars[np.argmin(np.linalg.norm(stars - last, axis=1))]
+                if xs.shape[1] == 1:
+                    e0 = abs(xs[0, 0] - ref[0]) or 1.0
+                    n = min(len(t), SIGNED_STEPS + 1)
+                    axes[2].plot(t[:n], (xs[:n, 0] - ref[0]) / e0, color=color, lw=0.9, alpha=0.8,
+                                 marker="o", ms=1.8)
+                else:
+                    dist = np.linalg.norm(xs - ref, axis=1)
+                    axes[2].plot(t + 1, np.clip(dist, 1e-16, 1e300), color=color, lw=0.8, alpha=0.8,
+                                 rasterized=len(t) > 400)
+    ref = "f*" if data.known else "best found"
+    ax = axes[0]
+    log_axes(ax)
+    ax.set(xlabel="evaluations (n_f + n_g)", ylabel=f"best-so-far f − {ref}",
+           title="best so far: median, IQR, runs")
+    fig.legend(handles=handles, loc="lower center", ncol=3, fontsize=7.5, frameon=False)
+    log_axes(axes[1])
+    axes[1].set(xlabel="iteration t + 1", ylabel=f"|f(x_t) − {ref}|", title="raw gap (non-monotone)")
+    if has_x:
+        if data.dim == 1:
+            axes[2].axhline(0, color="k", lw=0.6)
+            axes[2].set_ylim(-1.6, 1.6)
+            axes[2].set(xlabel="iteration t", ylabel="(x_t − x*) / |x₀ − x*|",
+                        title="signed error: below 0 = overshoot")
+        else:
+            log_axes(axes[2])
+            axes[2].set(xlabel="iteration t + 1", ylabel="‖x_t − x*‖", title="distance to x*")
+    else:
+        notes.append("No distance panel: x is stored for dimension ≤ 3 and needs a known x*.")
+    for a in axes:
+        a.grid(True, which="major", alpha=0.3)
+    return fig, n_runs, notes
+
+
+def _window(info: dict, problem, paths: list):
+    """The plotting box: the problem's hint, else the paths and x* padded, inside the domain."""
+    import numpy as np
+
+    d = int(info.get("dim") or 1)
+    hint = getattr(problem, "draw", {}) or {}
+    win = hint.get("window")
+    if win is not None:
+        w = np.asarray(win, dtype=float)
+        if w.shape == (2, d):
+            return w[0], w[1]
+        if w.shape == (d, 2):
+            return w[:, 0], w[:, 1]
+        if w.shape == (2,) and d == 1:
+            return w[:1], w[1:]
+    lo, hi = (np.asarray(b, dtype=float) for b in info["domain"])
+    pts = [p for p in paths if len(p)]
+    if info.get("x_star") is not None:
+        pts.append(np.asarray(info["x_star"], dtype=float).reshape(-1, d))
+    if not pts:
+        return lo, hi
+    allp = np.concatenate(pts)
+    allp = allp[np.all(np.isfinite(allp), axis=1)]
+    allp = np.clip(allp, lo, hi)
+    plo, phi = allp.min(axis=0), allp.max(axis=0)
+    pad = np.maximum(0.15 * (phi - plo), 0.05 * (hi - lo))
+    return np.maximum(plo - pad, lo), np.minimum(phi + pad, hi)
+
+
+def landscape_figure(data: ProblemData, labels: list[str]):
+    """Small multiples: the first sampled run of each label on the loss curve (1-D) or the
+    contour plot (2-D). Returns ``(fig, shown_labels)`` or ``(None, reason)``."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from optbench.plan import build_problem
+    from optbench.report import plain
+    from optbench.spec import Spec
+
+    info = data.info
+    d = int(info.get("dim") or 0)
+    if d not in (1, 2):
+        return None, f"trajectories are drawn for 1-D and 2-D problems; this one has dimension {d}"
+    try:
+        problem = build_problem(Spec(info["name"], info.get("params", {})))
+    except Exception as exc:  # a plug-in problem not loaded now: no landscape, say why
+        return None, f"the problem cannot be rebuilt to draw its landscape ({type(exc).__name__}: {exc})"
+    chosen = []
+    for lab in labels:
+        runs = data.runs[(data.runs.label == lab) & data.runs.run_id.isin(data.raw)]
+        for rid in runs.run_id:
+            if "x" in data.raw[rid]:
+                chosen.append((lab, data.raw[rid], runs.loc[runs.run_id == rid, "seed"].iloc[0]))
+                break
+        if len(chosen) >= MAX_PANELS:
+            break
+    if not chosen:
+        return None, "no stored trajectory (x) to draw"
+    paths = [tr["x"].reshape(len(tr["f"]), d) for _, tr, _ in chosen]
+    log = bool((getattr(problem, "draw", {}) or {}).get("log", d == 2))
+    n = len(chosen)
+    ncols = min(n, 3)
+    nrows = -(-n // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.9 * ncols, 3.0 * nrows), squeeze=False)
+    layout(fig, wspace=0.38, hspace=0.55)
+    x_star = None if info.get("x_star") is None else np.asarray(info["x_star"], dtype=float).reshape(-1, d)
+    for k, (ax, (lab, tr, seed)) in enumerate(zip(axes.ravel(), chosen, strict=False)):
+        path = paths[k]
+        path = path[np.all(np.isfinite(path), axis=1)]
+        lo, hi = _window(info, problem, [path])  # each panel zooms on its own path
+        t = np.arange(len(path))
+        if d == 1:
+            xs = np.linspace(lo[0], hi[0], 300)
+            fs = problem.f(xs[:, None])
+            ax.plot(xs, fs, color="#888", lw=1.2, zorder=1)
+            fp = problem.f(path)
+            ax.plot(path[:, 0], fp, color="#0173b2", lw=0.6, alpha=0.7, zorder=2)
+            ax.scatter(path[:, 0], fp, c=t, cmap="viridis", s=12, zorder=3, rasterized=len(t) > 300)
+            lo_f, hi_f = float(np.nanmin(fs)), float(np.nanmax(fs))
+            ax.set(xlim=(lo[0], hi[0]), ylim=(lo_f - 0.05 * (hi_f - lo_f), hi_f + 0.05 * (hi_f - lo_f)),
+                   xlabel="x", ylabel="f(x)")
+            if x_star is not None:
+                ax.scatter(x_star[:, 0], problem.f(x_star), marker="*", s=90, color="#d55e00", zorder=4)
+        else:
+            from matplotlib.colors import LogNorm
+
+            gx, gy = np.meshgrid(np.linspace(lo[0], hi[0], 100), np.linspace(lo[1], hi[1], 100))
+            fz = problem.f(np.column_stack([gx.ravel(), gy.ravel()])).reshape(gx.shape)
+            fmin = float(np.nanmin(fz)) if data.f_ref is None else min(float(np.nanmin(fz)), data.f_ref)
+            z = fz - fmin
+            pos = z[z > 0]
+            if log and len(pos):
+                levels = np.geomspace(max(pos.min(), 1e-9 * pos.max()), pos.max(), 14)
+                ax.contour(gx, gy, np.maximum(z, levels[0]), levels=levels, cmap="Greys",
+                           linewidths=0.7, norm=LogNorm(), zorder=1)
+            else:
+                ax.contour(gx, gy, z, levels=14, cmap="Greys", linewidths=0.7, zorder=1)
+            ax.plot(path[:, 0], path[:, 1], color="#0173b2", lw=0.7, alpha=0.8, zorder=2)
+            ax.scatter(path[:, 0], path[:, 1], c=t, cmap="viridis", s=10, zorder=3, rasterized=len(t) > 300)
+            lr = info.get("name") == "linear-regression"
+            ax.set(xlim=(lo[0], hi[0]), ylim=(lo[1], hi[1]), xlabel="w" if lr else "x₁",
+                   ylabel="b" if lr else "x₂")
+            if x_star is not None:
+                ax.scatter(x_star[:, 0], x_star[:, 1], marker="*", s=90, color="#d55e00", zorder=4)
+        if len(path):
+            ax.scatter(path[:1, 0], (problem.f(path[:1]) if d == 1 else path[:1, 1]), marker="o", s=40,
+                       facecolors="none", edgecolors="k", zorder=5)
+        ax.set_title(plain(f"{lab}, seed {seed} ({len(path) - 1} steps)"), fontsize=8.5)
+    for ax in axes.ravel()[n:]:
+        ax.set_visible(False)
+    return fig, [c[0] for c in chosen]

@@ -1,0 +1,247 @@
+"""Aggregated views: runtime ECDFs per dimension, performance and data profiles
+(``reference/benchmarking.md`` A.2, D, G.3). Never an average of raw losses."""
+
+from __future__ import annotations
+
+from optbench import register_section
+from optbench.report import Section, figure_html, note_html, plain, table_html
+
+from ._runtime import REL_TARGETS, compared, ecdf_targets, fmt_target, palette, top_solvers
+from ._stats import data_profile, ecdf, performance_profile, profile_area
+
+MAX_SOLVERS = 10  # curves per panel; the tables list every solver
+PROFILE_TAUS = (1e-3, 1e-7)  # performance profiles drawn for these Moré–Wild tolerances
+
+
+def _solvers(ctx) -> list[str]:
+    return list(dict.fromkeys(ctx.compare.solver)) if len(ctx.compare) else []
+
+
+def ecdf_by_dim(ctx, data, solvers):
+    """For each dimension: {solver: [runtimes per (problem, target) pair]}, plus VBS and budgets."""
+    import numpy as np
+
+    from ._stats import art
+
+    groups: dict[int, dict] = {}
+    for key, d in data.items():
+        if not len(d.runs):
+            continue
+        g = groups.setdefault(d.dim, {"pairs": 0, "rts": {s: [] for s in solvers}, "vbs": [],
+                                      "used": {s: [] for s in solvers}, "problems": []})
+        targets = ecdf_targets(d.known)
+        g["pairs"] += len(targets)
+        g["problems"].append(d.title)
+        per = {}
+        for s in solvers:
+            m = (d.runs.solver == s).to_numpy()
+            sub = d.select(m)
+            rt = sub.runtimes(targets) if m.any() else np.full((0, len(targets)), np.nan)
+            per[s] = (rt, sub.used)
+            g["used"][s].extend(sub.used[sub.applicable].tolist())
+            for j in range(len(targets)):
+                g["rts"][s].append(rt[:, j] / d.dim)
+        for j in range(len(targets)):
+            arts = {s: art(per[s][0][:, j], per[s][1])[0] for s in solvers if len(per[s][0])}
+            arts = {s: a for s, a in arts.items() if a == a}
+            best = min(arts, key=lambda s: arts[s]) if arts else None
+            g["vbs"].append(per[best][0][:, j] / d.dim if best is not None and np.isfinite(arts[best])
+                            else np.array([np.inf]))
+    return dict(sorted(groups.items()))
+
+
+def ecdf_figure(groups, solvers, shown):
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from ._figures import layout, log_axes
+
+    n = len(groups)
+    rows_leg = -(-(len(shown) + 1) // 4)
+    fig, axes = plt.subplots(1, n, figsize=(max(5.2 * n, 6.0), 3.5 + 0.17 * rows_leg), squeeze=False)
+    layout(fig, bottom=0.55 + 0.17 * rows_leg + 0.1, wspace=0.25)
+    colors = dict(zip(shown, palette(len(shown)), strict=True))
+    handles = []
+    for ax, (dim, g) in zip(axes[0], groups.items(), strict=True):
+        top = 1.0
+        for s in shown:
+            x, y = ecdf(g["rts"][s])
+            top = max(top, float(x.max()) if len(x) else 1.0)
+            if len(x):
+                (h,) = ax.step(np.concatenate([[x[0]], x]), np.concatenate([[0], y]), where="post",
+                               color=colors[s], lw=1.5, label=plain(s))
+                used = np.median(g["used"][s]) / dim if g["used"][s] else None
+                if used:
+                    k = np.searchsorted(x, used, side="right")
+                    ax.plot([used], [y[k - 1] if k > 0 else 0], marker="x", color=colors[s], ms=7, mew=1.5)
+            else:
+                (h,) = ax.plot([], [], color=colors[s], lw=1.5, label=plain(f"{s} (nothing solved)"))
+            if dim == next(iter(groups)):
+                handles.append(h)
+        x, y = ecdf(g["vbs"])
+        if len(x):
+            (h,) = ax.step(np.concatenate([[x[0]], x]), np.concatenate([[0], y]), where="post", color="#444",
+                           lw=1.0, ls="--", label="virtual best (smallest aRT per pair)")
+            if dim == next(iter(groups)):
+                handles.append(h)
+        log_axes(ax, y=False)
+        ax.set(ylim=(-0.02, 1.02), xlabel="evaluations / dimension",
+               ylabel="fraction of (problem, target, run)", title=f"{dim}-D: {len(g['problems'])} problems, "
+               f"{g['pairs']} (problem, target) pairs")
+        ax.grid(True, which="major", alpha=0.3)
+    fig.legend(handles=handles, loc="lower center", ncol=4, fontsize=7.5, frameon=False)
+    return fig
+
+
+def instance_matrix(data, solvers, taus):
+    """Moré–Wild costs: T[τ] of shape (instances, solvers) over (problem, seed) instances."""
+    import numpy as np
+
+    rows, dims, labels = {tau: [] for tau in taus}, [], []
+    missing = 0
+    for key, d in data.items():
+        ran = d.select(d.applicable)
+        if not len(ran.runs):
+            continue
+        rts = ran.runtimes(taus, relative=True)
+        solver = ran.runs.solver.to_numpy()
+        seeds = ran.runs.seed.to_numpy()
+        for seed in sorted(set(seeds.tolist())):
+            dims.append(d.dim)
+            labels.append((d.title, seed))
+            for j, tau in enumerate(taus):
+                row = []
+                for s in solvers:
+                    m = (solver == s) & (seeds == seed)
+                    if not m.any():
+                        missing += j == 0
+                        row.append(np.inf)
+                    else:
+                        row.append(float(np.min(rts[m, j])))
+                rows[tau].append(row)
+    return {tau: np.array(r, dtype=float).reshape(-1, len(solvers)) for tau, r in rows.items()}, np.array(dims), missing
+
+
+def profile_figures(T, dims, solvers, shown):
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from ._figures import layout, log_axes
+
+    colors = dict(zip(shown, palette(len(shown)), strict=True))
+    idx = [solvers.index(s) for s in shown]
+    rows_leg = -(-len(shown) // 4)
+    fig1, axes = plt.subplots(1, len(PROFILE_TAUS), figsize=(10.5, 3.4 + 0.17 * rows_leg))
+    layout(fig1, bottom=0.55 + 0.17 * rows_leg + 0.1, wspace=0.25)
+    finite = np.concatenate([t[np.isfinite(t)] for t in T.values()] + [np.array([1.0])])
+    for ax, tau in zip(axes, PROFILE_TAUS, strict=True):
+        M = T[tau]
+        best = np.where(np.isinf(M), np.nan, M)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ratio = M / np.nanmin(best, axis=1, keepdims=True) if len(M) else M
+        rmax = np.nanmax(ratio[np.isfinite(ratio)], initial=2.0)
+        taus = np.unique(np.concatenate([[1.0], np.geomspace(1, max(rmax, 2.0) * 1.05, 200),
+                                         ratio[np.isfinite(ratio)].ravel()]))
+        rho = performance_profile(M, taus)
+        for i, s in zip(idx, shown, strict=True):
+            ax.step(taus, rho[:, i], where="post", color=colors[s], lw=1.5, label=plain(s))
+        ax.set_xscale("log", base=2)
+        ax.minorticks_off()
+        ax.set(ylim=(-0.02, 1.02), xlabel="performance ratio r = t / t_best (log2)",
+               ylabel="fraction of instances", title=f"performance profile, τ = {fmt_target(tau)}")
+        ax.grid(True, which="major", alpha=0.3)
+    fig1.legend(*axes[0].get_legend_handles_labels(), loc="lower center", ncol=4, fontsize=7.5, frameon=False)
+    fig2, axes = plt.subplots(1, len(REL_TARGETS), figsize=(13.0, 3.2 + 0.17 * rows_leg))
+    layout(fig2, bottom=0.55 + 0.17 * rows_leg + 0.1, wspace=0.22)
+    top = float(np.max(finite / (dims.max() + 1.0))) if len(dims) else 10.0
+    alphas = np.geomspace(1 / (dims.max() + 1.0) if len(dims) else 0.1, max(top, 1.0) * 1.2, 200)
+    for ax, tau in zip(axes, REL_TARGETS, strict=True):
+        d = data_profile(T[tau], dims, alphas)
+        for i, s in zip(idx, shown, strict=True):
+            ax.step(alphas, d[:, i], where="post", color=colors[s], lw=1.5, label=plain(s))
+        log_axes(ax, y=False)
+        ax.set(ylim=(-0.02, 1.02), xlabel="evaluations / (n + 1)", title=f"data profile, τ = {fmt_target(tau)}")
+        ax.grid(True, which="major", alpha=0.3)
+    axes[0].set_ylabel("fraction of instances solved")
+    fig2.legend(*axes[0].get_legend_handles_labels(), loc="lower center", ncol=4, fontsize=7.5, frameon=False)
+    return fig1, fig2
+
+
+def profile_table(T, solvers):
+    import numpy as np
+    import pandas as pd
+
+    rows = []
+    taus_grid = np.linspace(1.0, 4.0, 301)
+    for i, s in enumerate(solvers):
+        row = {"solver": s}
+        for tau in REL_TARGETS:
+            M = T[tau]
+            rho1 = performance_profile(M, [1.0])[0] if len(M) else np.full(len(solvers), np.nan)
+            rho = performance_profile(M, taus_grid) if len(M) else None
+            solved = np.isfinite(M).mean(axis=0) if len(M) else np.full(len(solvers), np.nan)
+            row[f"wins τ={fmt_target(tau)}"] = float(rho1[i])
+            row[f"solved τ={fmt_target(tau)}"] = float(solved[i])
+            row[f"B[1,4] τ={fmt_target(tau)}"] = profile_area(taus_grid, rho[:, i]) if rho is not None else np.nan
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+@register_section("aggregated", order=40)
+def aggregated(ctx) -> Section | None:
+    """ECDFs and profiles."""
+    import numpy as np
+
+    data = compared(ctx)
+    solvers = _solvers(ctx)
+    if not data or not solvers:
+        return None
+    parts = []
+    if ctx.tuning is not None:
+        parts.append(note_html("Solvers here are optimizer families, each at its tuned learning rate per "
+                               "problem, rerun on fresh seeds (see Tuning)."))
+    groups = ecdf_by_dim(ctx, data, solvers)
+    areas = {s: -float(np.mean([np.mean(np.isfinite(np.concatenate(g['rts'][s])))
+                                 if g['rts'][s] else 0.0 for g in groups.values()])) for s in solvers}
+    shown = top_solvers(areas, MAX_SOLVERS)
+    more = (f" Only the {len(shown)} solvers that solve the most pairs are drawn; the table lists all "
+            f"{len(solvers)}." if len(shown) < len(solvers) else "")
+    n_runs = int(len(ctx.compare))
+    parts.append("<h3 id='agg-ecdf'>Runtime ECDFs</h3>")
+    parts.append(figure_html(ecdf_figure(groups, solvers, shown), "runtime ECDFs per dimension", (
+        "Runtime ECDF per dimension (problems of different dimension are never pooled): the fraction "
+        "of (problem, target, run) triples whose best-so-far gap reached the target, against "
+        "evaluations (n_f + n_g) divided by the dimension. Targets: COCO's 51 precisions Δf ∈ "
+        "10^{2…−8} where f* is known, else 41 Moré–Wild tolerances τ ∈ 10^{0…−8}; each (problem, "
+        "target) pair weighs the same, unsuccessful and failed runs stay in the denominator, no "
+        "simulated restarts (the curve ends at the budget). × marks the median evaluations a solver "
+        "used; the dashed line takes, per pair, the runs of the solver with the smallest aRT. "
+        f"{n_runs} runs.{more}"), tight=False))
+    T, dims, missing = instance_matrix(data, solvers, REL_TARGETS)
+    ctx.cache["profiles"] = T
+    if not len(dims):
+        parts.append(note_html("No run was run (all skipped): no profiles."))
+        return Section("Aggregated", "".join(parts))
+    fig1, fig2 = profile_figures(T, dims, solvers, shown)
+    miss = (f" {missing} (instance, solver) combinations have no run and count as failures."
+            if missing else "")
+    parts.append("<h3 id='agg-profiles'>Performance and data profiles</h3>")
+    parts.append(figure_html(fig1, "performance profiles", (
+        f"Dolan–Moré performance profiles over {len(dims)} instances = (problem, seed) pairs, which "
+        "pair the solvers on the same start point: ρ_s(r) is the fraction of instances solver s "
+        "solves within r times the evaluations of the fastest solver on that instance. "
+        "'Solved' is the Moré–Wild test f − f_ref ≤ τ·(f(x₀) − f_ref) with f_ref = f* where known, "
+        "else the best value found. ρ_s(1) is the share of wins; the right end is the share solved. "
+        "A performance profile compares each solver with the best only — read it with the data "
+        f"profiles, not as a full ranking.{miss}"), tight=False))
+    parts.append(figure_html(fig2, "data profiles", (
+        f"Moré–Wild data profiles over the same {len(dims)} instances: the fraction solved "
+        "(test above, four tolerances τ) within a budget of α simplex gradients, i.e. evaluations "
+        "divided by (dimension + 1), which puts problems of different dimension on one axis."),
+        tight=False))
+    parts.append(table_html(profile_table(T, solvers), (
+        f"Per solver and tolerance τ: share of the {len(dims)} instances it wins (ρ(1), ties count for "
+        "every tied solver), share it solves, and the normalized area B = ∫₁⁴ ρ(r) dr / 3 of its "
+        "performance profile (AlgoPerf's score; 1 = fastest everywhere)."), "profiles.csv"))
+    toc = [("agg-ecdf", "Runtime ECDFs"), ("agg-profiles", "Profiles")]
+    return Section("Aggregated", "".join(parts), toc=toc)

@@ -1,0 +1,180 @@
+"""Learning rate: sensitivity of every swept optimizer family, set beside the theory.
+
+For each problem, every family (an optimizer with all hyperparameters but ``lr`` fixed) that
+ran at two or more learning rates gets its final gap and its time to a target plotted
+against the learning rate. Where L is known, the GD-on-a-quadratic thresholds 1/L and 2/L
+and the regimes they bound are drawn (``reference/dynamics.md`` 2.1–2.2); predicted and
+observed overshoot and settling are tabled where the metrics are stored.
+"""
+
+from __future__ import annotations
+
+from optbench import register_section
+from optbench.report import Section, esc, figure_html, note_html, plain, table_html
+
+from ._runtime import REL_TARGETS, fmt_target, palette, problem_data
+
+LR_TARGET = 1e-6
+THEORY_COLS = (("th_regime", None), ("th_po", "po"), ("th_settle_2", "t_settle_2"))
+
+
+def family_of(label: str) -> str:
+    """The label without its learning rate: ``gd[lr=0.5/L,schedule=cosine(T=9)]`` -> ``gd[schedule=cosine(T=9)]``."""
+    from optbench.spec import Spec, format_spec, parse
+
+    try:
+        spec = parse(label)
+    except Exception:  # a label the parser cannot read back: its own family
+        return label
+    return format_spec(Spec(spec.name, {k: v for k, v in spec.params.items() if k != "lr"}))
+
+
+def _families(data):
+    """family -> runs frame, for families with >= 2 learning rates (skipped runs left out)."""
+    runs = data.runs
+    if "hp.lr" not in runs:
+        return {}
+    runs = runs[(runs.status != "skipped") & runs["hp.lr"].notna()]
+    out = {}
+    for fam, g in runs.groupby(runs.label.map(family_of), sort=False):
+        if g["hp.lr"].astype(float).nunique() >= 2:
+            out[fam] = g
+    return out
+
+
+def lr_figure(data, families):
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from ._figures import layout, log_axes
+    from ._stats import art
+
+    L, mu = data.info.get("L"), data.info.get("mu")
+    fig, axes = plt.subplots(1, 2, figsize=(10.5, 3.5 + 0.17 * -(-len(families) // 3)))
+    layout(fig, bottom=0.6 + 0.17 * -(-len(families) // 3), wspace=0.28)
+    target = LR_TARGET if data.known else REL_TARGETS[1]
+    n_runs, handles = 0, []
+    lr_all = []
+    for color, (fam, g) in zip(palette(len(families)), families.items(), strict=True):
+        sub = data.select(data.runs.run_id.isin(set(g.run_id)).to_numpy())
+        lrs = sub.runs["hp.lr"].astype(float).to_numpy()
+        rt = sub.runtimes([target])[:, 0]
+        fin = sub.final_best()
+        raw_final = sub.runs["f_final"].astype(float).to_numpy() - (data.f_ref or 0.0)
+        status = sub.runs.status.to_numpy()
+        xs, med, q1, q3, arts, bad = [], [], [], [], [], []
+        for lr in np.unique(lrs):
+            m = lrs == lr
+            vals = np.where(np.isfinite(raw_final[m]), np.abs(raw_final[m]), np.inf)
+            xs.append(lr)
+            med.append(np.median(vals))
+            q1.append(np.percentile(vals, 25))
+            q3.append(np.percentile(vals, 75))
+            arts.append(art(rt[m], sub.used[m])[0])
+            bad.append(np.mean(~np.isfinite(vals) | (status[m] == "diverged")))
+        n_runs += len(lrs)
+        lr_all.extend(xs)
+        xs = np.array(xs)
+        cap = 1e12 * max(1.0, float(np.nanmax(np.where(np.isfinite(fin), fin, np.nan), initial=1.0)))
+        med_c = np.clip(np.array(med), data.floor, cap)
+        (h,) = axes[0].plot(xs, med_c, color=color, lw=1.6, marker="o", ms=3.5, label=plain(fam))
+        handles.append(h)
+        axes[0].fill_between(xs, np.clip(q1, data.floor, cap), np.clip(q3, data.floor, cap), color=color,
+                             alpha=0.15, lw=0)
+        div = np.array(bad) >= 0.5
+        if div.any():
+            axes[0].scatter(xs[div], np.full(div.sum(), cap), marker="x", color=color, s=30, zorder=4)
+        a = np.array(arts)
+        ok = np.isfinite(a)
+        axes[1].plot(xs[ok], a[ok], color=color, lw=1.6, marker="o", ms=3.5)
+    for ax in axes:
+        log_axes(ax, minor_x=True)
+        ax.grid(True, which="major", alpha=0.3)
+        if L:
+            lo, hi = min(lr_all), max(lr_all)
+            ax.axvspan(min(lo, 1 / L) / 2, 1 / L, color="#029e73", alpha=0.07, lw=0)
+            ax.axvspan(1 / L, 2 / L, color="#de8f05", alpha=0.09, lw=0)
+            ax.axvspan(2 / L, max(hi, 2 / L) * 2, color="#d55e00", alpha=0.07, lw=0)
+            ax.axvline(1 / L, color="k", lw=0.8, ls="--")
+            ax.axvline(2 / L, color="k", lw=0.8, ls=":")
+            if mu and mu < L:
+                ax.axvline(2 / (mu + L), color="#555", lw=0.8, ls="-.")
+            ax.set_xlim(lo / 1.5, hi * 1.5)
+    if L:
+        for ax in axes:
+            for x, text in ((1 / L, " 1/L"), (2 / L, " 2/L")):
+                ax.text(x, 0.02, text, fontsize=7.5, ha="left", va="bottom", transform=ax.get_xaxis_transform())
+    ref = "f*" if data.known else "f_best"
+    axes[0].set(xlabel="learning rate η", ylabel=f"|f(x_T) − {ref}| (final)",
+                title="final gap: median, IQR (× = most runs diverged)")
+    what = f"Δf ≤ {fmt_target(target)}" if data.known else f"τ = {fmt_target(target)}"
+    axes[1].set(xlabel="learning rate η", ylabel="aRT (evaluations)", title=f"time to target {what} (aRT)")
+    fig.legend(handles=handles, loc="lower center", ncol=3, fontsize=7.5, frameon=False)
+    return fig, n_runs, target
+
+
+def theory_table(data):
+    import numpy as np
+    import pandas as pd
+
+    runs = data.runs[data.runs.status != "skipped"]
+    present = [(th, obs) for th, obs in THEORY_COLS if th in runs]
+    if not present or "hp.lr" not in runs:
+        return None
+    L = data.info.get("L")
+    rows = []
+    for label, g in runs.groupby("label", sort=False):
+        if g[present[0][0]].isna().all():
+            continue
+        lr = float(g["hp.lr"].astype(float).median()) if g["hp.lr"].notna().any() else np.nan
+        row = {"optimizer": label, "runs": len(g), "η·L": lr * L if L else np.nan}
+        for th, obs in present:
+            vals = g[th].dropna()
+            row[f"{th} (theory)"] = vals.iloc[0] if len(vals) else np.nan
+            if obs is not None:
+                o = pd.to_numeric(g[obs], errors="coerce").dropna() if obs in g else pd.Series(dtype=float)
+                row[f"{obs} (observed median)"] = float(o.median()) if len(o) else np.nan
+        rows.append(row)
+    return pd.DataFrame(rows) if rows else None
+
+
+@register_section("learning-rate", order=30)
+def learning_rate(ctx) -> Section | None:
+    """Learning-rate sensitivity against the theory."""
+    data = problem_data(ctx)
+    parts, toc = [], []
+    for key, d in data.items():
+        families = _families(d)
+        theory = theory_table(d)
+        if not families and theory is None:
+            continue
+        anchor = f"lr-{key}"
+        toc.append((anchor, d.title))
+        parts.append(f"<h3 id='{esc(anchor)}'>{esc(d.title)}</h3>")
+        if families:
+            fig, n_runs, target = lr_figure(d, families)
+            L = d.info.get("L")
+            bands = (f"Shaded: the regimes of gradient descent on a quadratic with L = {L:.4g} — "
+                     "monotone below 1/L (dashed), oscillating but converging between 1/L and 2/L "
+                     "(dotted), divergent above 2/L" + (", dash-dotted the best constant rate "
+                                                        "2/(μ+L)" if d.info.get("mu") and d.info["mu"] < L else "")
+                     + "; for other methods and non-quadratic losses the lines are a reference, "
+                     "not a prediction." if L else "L is unknown for this problem: no theory lines.")
+            parts.append(figure_html(fig, f"learning-rate sensitivity on {d.title}", (
+                f"{d.title}: left, the final gap |f(x_T) − f_ref| (median and IQR over seeds) against "
+                f"the learning rate, log–log; right, aRT to the target (evaluations; missing where no "
+                f"run reached it). One line per family of {len(families)} swept; {n_runs} runs. {bands}"),
+                tight=False))
+        if theory is not None:
+            parts.append(table_html(theory, (
+                f"{d.title}: predicted (closed forms for gradient descent on quadratics) against "
+                "observed overshoot PO (%) and 2 % settling time (iterations), medians over seeds; "
+                "'—' where the theory does not apply."), f"theory-{key}.csv"))
+        elif families:
+            parts.append(note_html("No theory metrics (th_po, th_settle_2) are stored for these runs: "
+                                   "the predicted-vs-observed table is left out."))
+    if not parts:
+        return Section("Learning rate", note_html(
+            "No optimizer was run at two or more learning rates, so there is no sensitivity to show "
+            "(sweep one with e.g. -o \"gd[lr=log(1e-3,1,7)]\" or use optbench tune)."))
+    return Section("Learning rate", "".join(parts), toc=toc)
