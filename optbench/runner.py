@@ -275,9 +275,12 @@ class _Recorder:
             self._decide(moved & div, "diverged", f"diverged at update {t}")
             if self.f_star is not None:
                 self._decide(moved & (self.best - self.f_star <= self.tol), "converged")
+            stalled = np.zeros_like(moved)
+            scale = max(1.0, abs(self.f_star)) if self.f_star is not None else 1.0
             if t >= STALL_WINDOW:
-                scale = max(1.0, abs(self.f_star)) if self.f_star is not None else 1.0
                 stalled = self.best_hist[t - STALL_WINDOW] - self.best < 1e-12 * scale
+            self._judge_cycle(moved, stalled, t)
+            if t >= STALL_WINDOW:
                 self._decide(moved & stalled, "stalled",
                              f"the best value improved by less than {1e-12 * scale:g} "
                              f"over the last {STALL_WINDOW} updates")
@@ -285,6 +288,32 @@ class _Recorder:
                 self._decide(moved & (self.oracle.cost >= self.oracle.budget), "budget")
             if t >= self.max_iter:
                 self._decide(moved, "max-iter")
+
+    def _judge_cycle(self, moved: np.ndarray, stalled: np.ndarray, t: int) -> None:
+        """Z6 live: the metric's own test on the tail window of the last ``t + 1`` iterates.
+
+        The window grows with t, so it is checked every quarter-window (amortized cost: a few
+        array passes per update) and whenever a run would otherwise stop as ``stalled``. A
+        run's check times depend on t alone, so a batch and its runs one at a time agree.
+        """
+        from .metrics import TAIL_MIN, cycle_period, tail_window
+
+        n = t + 1
+        if n < TAIL_MIN:
+            return
+        W = int(tail_window(n))
+        due = moved & (self.status == "")
+        if t % max(1, W // 4):
+            due &= stalled
+        rows = np.flatnonzero(due)
+        if not rows.size:
+            return
+        block = np.stack([a[rows] for a in self.xs[-W:]])
+        period = cycle_period(block)
+        for P in np.unique(period[period > 0]):
+            mask = np.zeros_like(moved)
+            mask[rows[period == P]] = True
+            self._decide(mask, "cycle", f"a period-{int(P)} orbit (limit cycle) at update {t}")
 
     def finish(self) -> BatchTrace:
         self._decide(self.status == "", "max-iter")
@@ -346,7 +375,9 @@ def _results(runs, problem, trace: BatchTrace, rec: _Recorder, oracle: Oracle,
              seconds: float) -> list[RunResult]:
     from .metrics import batch_metrics
 
-    metrics = batch_metrics(trace, problem, list(rec.status))
+    metrics = batch_metrics(trace, problem, list(rec.status), runs[0].optimizer.name,
+                            [dict(r.optimizer.params) for r in runs], budget=runs[0].budget,
+                            max_iter=runs[0].max_iter)
     out = []
     for b, run in enumerate(runs):
         e = int(trace.end[b])

@@ -1,0 +1,284 @@
+"""Theory for gradient descent and heavy-ball momentum on quadratics (``dynamics.md`` §2).
+
+Pure functions of the learning rate and the curvature, used by the metrics (the ``th_*``
+values stored beside the measured ones) and by the report (overlays)::
+
+    >>> regime(0.75, 2.0), predicted_po(0.75, 2.0), settling_time(0.2, 2.0, 0.02)
+    ('oscillating-convergent', 50.0, 8.0)
+
+On ``f = ½(x − x*)ᵀA(x − x*) + f*`` with eigenpairs ``(λ_i, v_i)`` gradient descent moves
+each eigen-coordinate ``q_i = <x − x*, v_i>`` independently:
+``q_{i,t} = q_{i,0} Π_{s<t}(1 − η_s λ_i)`` for any schedule (:func:`gd_error_path`).
+Heavy ball (PyTorch form ``b_t = βb_{t−1} + g_t``, ``x ← x − η_t b_t``; Polyak's recursion
+when η is constant) is a second-order linear system per direction (:func:`heavy_ball_error_path`).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "REGIMES",
+    "divergence_iter",
+    "gap_path",
+    "gd_constant_times",
+    "gd_error_path",
+    "gd_rate",
+    "heavy_ball_band",
+    "heavy_ball_error_path",
+    "heavy_ball_rate",
+    "heavy_ball_regime",
+    "heavy_ball_roots",
+    "predicted_po",
+    "predicted_po1",
+    "regime",
+    "settling_time",
+]
+
+REGIMES = ("monotone", "one-step", "oscillating-convergent", "period-2", "divergent")
+HEAVY_BALL_REGIMES = ("over-damped", "critically-damped", "under-damped", "oscillating-convergent",
+                      "period-2", "divergent")
+DIVERGE_GAP = 1e6   # C8: gap_t > 1e6·max(gap_0, floor)
+DIVERGE_DIST = 1e3  # C8: dist_t > 1e3·max(dist_0, 1)
+
+
+def _eta_l(lr: Any, L: Any) -> np.ndarray:
+    lr, L = np.asarray(lr, dtype=float), np.asarray(L, dtype=float)
+    if np.any(~(lr > 0)):
+        raise ValueError(f"lr must be > 0, got {lr.reshape(-1)[np.flatnonzero(~(lr.reshape(-1) > 0))[0]]}")
+    if np.any(~(L > 0)):
+        raise ValueError(f"L must be > 0, got {L.reshape(-1)[np.flatnonzero(~(L.reshape(-1) > 0))[0]]}")
+    return lr * L
+
+
+def _out(a: np.ndarray) -> Any:
+    return a.item() if a.ndim == 0 else a
+
+
+# -- gradient descent, one direction (1-D quadratic, §2.1) -------------------------------------
+
+def regime(lr: Any, L: Any, rtol: float = 1e-12) -> Any:
+    """The §2.1 regime of GD with a constant rate on curvature L.
+
+    ``monotone`` (ηL < 1), ``one-step`` (ηL = 1), ``oscillating-convergent`` (1 < ηL < 2),
+    ``period-2`` (ηL = 2), ``divergent`` (ηL > 2); equality within ``rtol``.
+    """
+    r = _eta_l(lr, L)
+    out = np.select(
+        [np.abs(r - 1) <= rtol, np.abs(r - 2) <= 2 * rtol, r < 1, r < 2],
+        ["one-step", "period-2", "monotone", "oscillating-convergent"], "divergent")
+    return _out(np.asarray(out, dtype=object))
+
+
+def predicted_po(lr: Any, L: Any, rtol: float = 1e-12) -> Any:
+    """Percent overshoot ``100·max(0, ηL − 1)`` for ηL ≤ 2; NaN beyond (PO is undefined for a
+    diverging run: see :func:`predicted_po1`)."""
+    r = _eta_l(lr, L)
+    return _out(np.where(r <= 2 * (1 + rtol), 100.0 * np.maximum(0.0, r - 1.0), np.nan))
+
+
+def predicted_po1(lr: Any, L: Any) -> Any:
+    """First-peak overshoot ``100·max(0, ηL − 1)``, finite also when GD diverges."""
+    return _out(100.0 * np.maximum(0.0, _eta_l(lr, L) - 1.0))
+
+
+def settling_time(lr: Any, L: Any, delta: float = 0.02) -> Any:
+    """Updates until ``|x_t − x*| ≤ δ|x_0 − x*|`` for good: ``⌈ln δ / ln|1 − ηL|⌉``.
+
+    1 for ηL = 1 (one step lands on x*); ``inf`` for ηL ≥ 2 (never settles).
+    """
+    if not 0 < delta < 1:
+        raise ValueError(f"delta must be in (0, 1), got {delta}")
+    rho = np.abs(1.0 - _eta_l(lr, L))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        x = math.log(delta) / np.log(rho)
+        # shave rounding so that an exact integer k gives k, not k + 1
+        t = np.maximum(1.0, np.ceil(x - 1e-9 * np.abs(x)))
+    return _out(np.where(rho >= 1, np.inf, np.where(rho == 0, 1.0, t)))
+
+
+def gd_rate(lr: Any, eigvals: Any) -> Any:
+    """Linear rate of ``dist_t``: ``max_i |1 − ηλ_i|`` (the rate of ``gap_t`` is its square).
+
+    ``lr`` may be a vector of runs; ``eigvals`` the curvatures present.
+    """
+    lr = np.asarray(lr, dtype=float)
+    lam = np.asarray(eigvals, dtype=float).reshape(-1)
+    return _out(np.max(np.abs(1.0 - lr[..., None] * lam), axis=-1))
+
+
+def divergence_iter(lr: Any, L: Any, dist0: Any, f_star: float = 0.0) -> Any:
+    """The update at which C8 declares GD on ``(L/2)(x − x*)² + f*`` diverged.
+
+    First t with ``gap_0 ρ^{2t} > 1e6·max(gap_0, floor)`` or ``dist_0 ρ^t > 1e3·max(dist_0, 1)``,
+    ``ρ = |1 − ηL|``, ``gap_0 = (L/2)dist_0²``; ``inf`` when ρ ≤ 1.
+    """
+    r = _eta_l(lr, L)
+    rho = np.abs(1.0 - r)
+    L = np.asarray(L, dtype=float)
+    dist0 = np.abs(np.asarray(dist0, dtype=float))
+    gap0 = 0.5 * L * dist0**2
+    floor = 1e-16 * max(1.0, abs(f_star))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lr_ = np.log(rho)
+        tg = np.log(DIVERGE_GAP * np.maximum(gap0, floor) / gap0) / (2 * lr_)
+        td = np.log(DIVERGE_DIST * np.maximum(dist0, 1.0) / dist0) / lr_
+        t = np.floor(np.minimum(tg, td)) + 1  # strict inequality: the first t past the bound
+    return _out(np.where((rho > 1) & (dist0 > 0), t, np.inf))
+
+
+# -- gradient descent, any schedule, n-D (§2.1–2.2) --------------------------------------------
+
+def gd_error_path(lrs: Any, eigvals: Any, e0_coords: Any) -> np.ndarray:
+    """Eigen-coordinates of the error ``x_t − x*`` of GD for the rates actually used.
+
+    Args:
+        lrs: ``η_t`` for t = 0..T−1, shape ``(T,)`` or ``(T, B)`` (one column per run).
+        eigvals: ``λ_i``, shape ``(k,)``.
+        e0_coords: ``<x_0 − x*, v_i>``, shape ``(k,)`` or ``(B, k)``.
+
+    Returns:
+        ``q`` of shape ``(T+1, k)`` or ``(T+1, B, k)``: ``q_t = q_0 Π_{s<t}(1 − η_s λ)``.
+    """
+    lrs = np.asarray(lrs, dtype=float)
+    lam = np.asarray(eigvals, dtype=float).reshape(-1)
+    q0 = np.asarray(e0_coords, dtype=float)
+    factors = 1.0 - lrs[..., None] * lam
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        prod = np.cumprod(factors, axis=0)
+    ones = np.ones((1,) + factors.shape[1:])
+    return np.concatenate([ones, prod], axis=0) * q0
+
+
+def gap_path(coords: np.ndarray, eigvals: Any) -> np.ndarray:
+    """``gap_t = ½ Σ_i λ_i q_{i,t}²`` along an eigen-coordinate path (last axis = directions)."""
+    lam = np.asarray(eigvals, dtype=float).reshape(-1)
+    with np.errstate(over="ignore", invalid="ignore"):
+        return 0.5 * np.sum(lam * coords**2, axis=-1)
+
+
+def gd_constant_times(lr: Any, eigvals: Any, e0_coords: Any, *, deltas=(0.02, 0.05),
+                      f_star: float = 0.0, max_t: int = 100_000, chunk: int = 512
+                      ) -> tuple[list[np.ndarray], np.ndarray]:
+    """Settling times and divergence step of constant-rate GD on a quadratic, per run.
+
+    With a constant rate ``dist_t`` is non-increasing once every ``|1 − ηλ_i| ≤ 1``, so the
+    settling time is the first t with ``dist_t ≤ δ·dist_0``; the divergence step is the
+    first t at which the C8 test fires. The path is evaluated in chunks of t until every
+    run is resolved (or ``max_t``).
+
+    Args:
+        lr: the rate per run, shape ``(B,)``.
+        eigvals: ``(k,)``. e0_coords: ``(B, k)``.
+
+    Returns:
+        ``([t_settle(δ) for δ in deltas], t_div)``, float arrays of shape ``(B,)``, ``inf``
+        where it never happens (within ``max_t``).
+    """
+    lr = np.asarray(lr, dtype=float).reshape(-1)
+    lam = np.asarray(eigvals, dtype=float).reshape(-1)
+    q0 = np.asarray(e0_coords, dtype=float).reshape(lr.size, lam.size)
+    rho = 1.0 - lr[:, None] * lam
+    present = q0 != 0
+    dist0 = np.sqrt(np.sum(q0**2, axis=1))
+    gap0 = gap_path(q0, lam)
+    floor = 1e-16 * max(1.0, abs(f_star))
+    gap_lim = DIVERGE_GAP * np.maximum(gap0, floor)
+    dist_lim = DIVERGE_DIST * np.maximum(dist0, 1.0)
+    grows = np.any(present & (np.abs(rho) > 1), axis=1) & (dist0 > 0)
+    settle = [np.where(dist0 == 0, 0.0, np.inf) for _ in deltas]
+    can_settle = ~grows & (dist0 > 0)
+    div = np.full(lr.size, np.inf)
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        for t0 in range(0, max_t, chunk):
+            todo_s = [can_settle & np.isinf(s) for s in settle]
+            todo_d = grows & np.isinf(div)
+            rows = np.flatnonzero(np.any(todo_s, axis=0) | todo_d)
+            if not rows.size:
+                break
+            t = np.arange(t0, t0 + chunk, dtype=float)[:, None, None]
+            q = rho[rows] ** t * q0[rows]  # (chunk, r, k)
+            dist = np.sqrt(np.sum(q**2, axis=2))
+            for s, todo, delta in zip(settle, todo_s, deltas, strict=True):
+                hit = dist <= delta * dist0[rows]
+                first = np.argmax(hit, axis=0)
+                ok = todo[rows] & hit.any(axis=0)
+                s[rows[ok]] = t0 + first[ok]
+            fired = (gap_path(q, lam) > gap_lim[rows]) | (dist > dist_lim[rows])
+            first = np.argmax(fired, axis=0)
+            ok = todo_d[rows] & fired.any(axis=0)
+            div[rows[ok]] = t0 + first[ok]
+    return settle, div
+
+
+# -- heavy-ball momentum (§2.4) ---------------------------------------------------------------
+
+def heavy_ball_band(beta: float) -> tuple[float, float]:
+    """The under-damped band of ``ηλ``: ``((1 − √β)², (1 + √β)²)``; inside it the poles are
+    complex with ``|z| = √β`` (oscillation, overshoot)."""
+    if not 0 <= beta < 1:
+        raise ValueError(f"beta must be in [0, 1), got {beta}")
+    s = math.sqrt(beta)
+    return (1 - s) ** 2, (1 + s) ** 2
+
+
+def heavy_ball_roots(lr: float, lam: float, beta: float) -> np.ndarray:
+    """Roots of ``z² − (1 + β − ηλ)z + β = 0`` (complex, shape ``(2,)``)."""
+    b = 1 + beta - lr * lam
+    disc = complex(b * b - 4 * beta)
+    s = disc**0.5
+    return np.array([(b + s) / 2, (b - s) / 2])
+
+
+def heavy_ball_rate(lr: float, eigvals: Any, beta: float) -> float:
+    """Asymptotic linear rate ``max_i max|z|`` over the directions present."""
+    return float(max(np.max(np.abs(heavy_ball_roots(lr, lam, beta)))
+                     for lam in np.asarray(eigvals, dtype=float).reshape(-1)))
+
+
+def heavy_ball_regime(lr: float, lam: float, beta: float, rtol: float = 1e-12) -> str:
+    """Heavy ball on one direction: ``over-damped`` (real positive poles), ``critically-damped``
+    (a double pole, at either edge of the band), ``under-damped`` (inside the band),
+    ``oscillating-convergent`` (real negative pole, still stable), ``period-2`` (a pole at −1:
+    ηλ = 2(1 + β)), ``divergent`` (ηλ > 2(1 + β))."""
+    lo, hi = heavy_ball_band(beta)
+    r = lr * lam
+    if not r > 0:
+        raise ValueError(f"lr·lambda must be > 0, got {r}")
+    edge = 2 * (1 + beta)
+    if abs(r - edge) <= rtol * edge:
+        return "period-2"
+    if r > edge:
+        return "divergent"
+    if abs(r - lo) <= rtol * max(lo, 1e-300) or abs(r - hi) <= rtol * hi:
+        return "critically-damped"
+    if r < lo:
+        return "over-damped"
+    if r < hi:
+        return "under-damped"
+    return "oscillating-convergent"
+
+
+def heavy_ball_error_path(lrs: Any, eigvals: Any, e0_coords: Any, beta: Any) -> np.ndarray:
+    """Eigen-coordinates of the error of heavy ball, PyTorch form, for the rates used.
+
+    ``b_t = β b_{t−1} + λ q_t`` (``b_{−1} = 0``), ``q_{t+1} = q_t − η_t b_t``; shapes as in
+    :func:`gd_error_path`; ``beta`` is a number or one value per run ``(B,)``.
+    """
+    lrs = np.asarray(lrs, dtype=float)
+    lam = np.asarray(eigvals, dtype=float).reshape(-1)
+    q = np.asarray(e0_coords, dtype=float) * np.ones(lrs.shape[1:] + (lam.size,))
+    beta = np.asarray(beta, dtype=float)
+    beta = beta[..., None] if beta.ndim else beta
+    out = np.empty((lrs.shape[0] + 1,) + q.shape)
+    out[0] = q
+    b = np.zeros_like(q)
+    with np.errstate(over="ignore", invalid="ignore"):
+        for t in range(lrs.shape[0]):
+            b = beta * b + lam * q
+            q = q - lrs[t][..., None] * b if lrs.ndim > 1 else q - lrs[t] * b
+            out[t + 1] = q
+    return out

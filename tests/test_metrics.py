@@ -1,0 +1,469 @@
+"""Metrics against closed forms on quadratics, hand-made trajectories and the reference's numbers."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from optbench import Problem, registry, theory
+from optbench.metrics import INT_KEYS, METRICS, batch_metrics, cycle_period
+from optbench.plan import Batch, make_plan
+from optbench.runner import BatchTrace, run_batch
+
+L = 2.0
+GRID = [0.05, 0.3, 0.4, 0.7, 0.93, 1.07, 1.3, 1.5, 1.7, 1.9, 1.97]  # η·L, off ceiling boundaries
+
+
+# -- helpers ---------------------------------------------------------------------------------
+
+def make_trace(x, f, *, end=None, f_star=0.0, x_star=(0.0,), lr=None, n_f=None, n_g=None) -> BatchTrace:
+    """A BatchTrace from arrays: x (T+1, B) or (T+1, B, d), f (T+1, B)."""
+    x = np.asarray(x, dtype=float)
+    if x.ndim == 2:
+        x = x[..., None]
+    n, B, d = x.shape
+    f = np.asarray(f, dtype=float)
+    steps = np.broadcast_to(np.arange(n)[:, None], (n, B)).astype(np.int64)
+    return BatchTrace(
+        x=x, f=f, gnorm=np.full((n, B), np.nan),
+        n_f=np.zeros((n, B), np.int64) if n_f is None else np.asarray(n_f),
+        n_g=steps.copy() if n_g is None else np.asarray(n_g),
+        lr=np.full((n - 1, B), np.nan) if lr is None else np.asarray(lr, dtype=float),
+        time=np.arange(n, dtype=float), end=np.full(B, n - 1) if end is None else np.asarray(end),
+        f_star=f_star, x_star=None if x_star is None else np.asarray(x_star, float).reshape(-1, d))
+
+
+def quadratic(lam, x_star=None, f_star=0.0) -> Problem:
+    lam = np.asarray(lam, dtype=float)
+    d = lam.size
+    xs = np.zeros(d) if x_star is None else np.asarray(x_star, dtype=float)
+    return Problem(dim=d, f=lambda X: 0.5 * np.sum(lam * (X - xs) ** 2, axis=1) + f_star,
+                   grad=lambda X: lam * (X - xs), bounds=(xs - 10, xs + 10), x_star=[xs],
+                   f_star=f_star, L=lam.max(), mu=lam.min(), hessian=np.diag(lam))
+
+
+def gd_1d(eta_ls, T, x0=1.0):
+    """GD on (L/2)x², x* = 0, one run per η·L, by the recursion itself."""
+    lr = np.asarray(eta_ls, dtype=float) / L
+    x = np.empty((T + 1, lr.size))
+    x[0] = x0
+    for t in range(T):
+        x[t + 1] = x[t] - lr * (L * x[t])
+    return make_trace(x, 0.5 * L * x**2, lr=np.tile(lr, (T, 1)))
+
+
+def run(problem: str, optimizer: str, seeds=1, budget=200, tol=1e-8, max_iter=None):
+    plan = make_plan([problem], [optimizer], seeds=seeds, budget=budget, tol=tol, max_iter=max_iter)
+    by_id = {r.run_id: r for b in plan.batches for r in run_batch(b)}
+    return [by_id[r.run_id] for r in plan.runs], plan
+
+
+def plugin(tmp_path, name: str, source: str) -> None:
+    path = tmp_path / f"{name.replace('-', '_')}.py"
+    path.write_text("import numpy as np\nfrom optbench import Problem, register_problem\n" + source)
+    registry.load_plugin(str(path))
+
+
+def ceil_settle(eta_l: float, delta: float) -> int:
+    return 1 if eta_l == 1.0 else math.ceil(math.log(delta) / math.log(abs(1 - eta_l)))
+
+
+# -- closed forms on the 1-D quadratic ----------------------------------------------------------
+
+@pytest.mark.parametrize("eta_l", GRID + [1.0, 2.0])
+def test_gd_on_a_quadratic_matches_the_closed_forms(eta_l):
+    T = 200
+    trace = gd_1d([eta_l], T)
+    (m,) = batch_metrics(trace, quadratic([L]), ["budget"], "gd")
+    po = 100 * max(0.0, eta_l - 1)
+    assert m["po"] == pytest.approx(po, rel=1e-12, abs=1e-12)
+    assert m["po1"] == pytest.approx(po, rel=1e-12, abs=1e-12)
+    assert m["n_cross"] == (T if 1 < eta_l <= 2 else 0)
+    assert m["sc_rate"] == (1.0 if 1 < eta_l <= 2 else 0.0)
+    assert m["zz_cos_mean"] == (None if eta_l == 1 else -1.0 if eta_l > 1 else 1.0)
+    assert m["n_up"] == 0  # f decreases monotonically for every η < 2/L (and is constant at 2/L)
+    assert m["us"] == 0
+    if eta_l < 2:
+        assert m["t_settle_2"] == ceil_settle(eta_l, 0.02)
+        assert m["t_settle_5"] == ceil_settle(eta_l, 0.05)
+        assert m["cycle_period"] is None
+    else:
+        assert m["t_settle_2"] is None and m["cycle_period"] == 2
+    if eta_l > 1:
+        assert m["t_peak"] == 1 and m["t_rise"] == 0
+    elif eta_l < 1:
+        t_a = [math.ceil(math.log(1 - a) / math.log(1 - eta_l)) for a in (0.1, 0.9)]
+        assert m["t_rise"] == t_a[1] - t_a[0]
+    e = np.abs(trace.x[:, 0, 0])
+    if eta_l not in (1.0, 2.0):
+        n_win = int(np.sum((e > 1e-7) & (e < 0.1)))
+        assert m["rate_x"] == (pytest.approx(abs(1 - eta_l), rel=1e-9) if n_win >= 5 else None)
+        gap = 0.5 * L * e**2
+        n_win = int(np.sum((gap > 1e-13) & (gap < 0.1 * gap[0])))
+        assert m["rate_f"] == (pytest.approx((1 - eta_l) ** 2, rel=1e-9) if n_win >= 5 else None)
+    # theory beside it
+    assert m["th_regime"] == theory.regime(eta_l / L, L)
+    assert m["th_po"] == pytest.approx(po, rel=1e-12, abs=1e-12)
+    assert m["th_rate_x"] == pytest.approx(abs(1 - eta_l), rel=1e-12, abs=1e-15)
+    assert m["th_rate_f"] == pytest.approx((1 - eta_l) ** 2, rel=1e-12, abs=1e-15)
+    assert m["th_settle_2"] == (ceil_settle(eta_l, 0.02) if eta_l < 2 else None)
+    assert m["th_div_iter"] is None
+
+
+def test_tail_and_steady_state_by_hand():
+    T = 120
+    trace = gd_1d([0.5], T, x0=2.0)
+    (m,) = batch_metrics(trace, quadratic([L]), ["budget"], "gd")
+    W = max(10, math.ceil(0.1 * (T + 1)))
+    e = 2.0 * 0.5 ** np.arange(T + 1)
+    tail = e[-W:]
+    assert m["e_ss"] == pytest.approx(tail.mean(), rel=1e-12)
+    assert m["e_ss_gap"] == pytest.approx(np.mean(0.5 * L * tail**2), rel=1e-12)
+    assert m["tail_amp_x"] == pytest.approx(np.max(np.abs(tail - tail.mean())) / 2.0, rel=1e-12)
+    f = 0.5 * L * tail**2
+    assert m["tail_amp_f"] == pytest.approx((f.max() - f.min()) / 2, rel=1e-12)
+    assert m["straightness"] == pytest.approx(1.0, rel=1e-14)
+    assert m["dist_final"] == pytest.approx(e[-1], rel=1e-12)
+
+
+# -- runs through the real runner: divergence, period 2, settling ---------------------------------
+
+def test_divergence_at_2_2_is_predicted_and_po1_is_120():
+    results, _ = run("quadratic-1d", "gd[lr=2.2/L]", seeds=3, budget=1000)
+    for r in results:
+        m = r.metrics
+        assert r.status == "diverged" and r.summary["n_iter"] == 38
+        assert m["th_div_iter"] == 38 and m["th_regime"] == "divergent"
+        assert m["po1"] == pytest.approx(120.0, rel=1e-12) and m["th_po1"] == pytest.approx(120.0, rel=1e-12)
+        assert m["po"] is None and m["th_po"] is None
+        assert m["t_settle_2"] is None and m["rate_x"] is None
+        assert m["n_up"] == 38  # every step of a divergent GD raises the loss
+
+
+def test_gd_at_two_over_L_ends_in_a_period_two_cycle():
+    results, _ = run("quadratic-1d", "gd[lr=2/L]", seeds=2, budget=500)
+    for r in results:
+        m = r.metrics
+        assert r.status == "cycle" and "period-2" in r.message
+        assert m["cycle_period"] == 2 and m["th_regime"] == "period-2"
+        assert m["po"] == pytest.approx(100.0, rel=1e-12) and m["th_po"] == pytest.approx(100.0, rel=1e-12)
+        assert m["tail_amp_x"] == pytest.approx(1.0, rel=1e-9)  # x_t = x* ± e_0 forever
+
+
+def test_settling_time_eight_at_0_4():
+    results, _ = run("quadratic-1d", "gd[lr=0.4/L]", seeds=3, budget=300)
+    for r in results:
+        assert r.metrics["t_settle_2"] == 8 == r.metrics["th_settle_2"]
+        assert r.metrics["th_settle_5"] == ceil_settle(0.4, 0.05) == r.metrics["t_settle_5"]
+        assert r.status == "converged"
+
+
+def test_lr_sweep_batch_equals_its_runs_alone():
+    _, plan = run("quadratic-1d", "gd[lr=[0.4/L,1.9/L,2/L,2.2/L]]", seeds=2, budget=300, tol=0.0)
+    for batch in plan.batches:
+        together = {r.run_id: r for r in run_batch(batch)}
+        for spec in batch.runs:
+            (alone,) = run_batch(Batch(0, [spec], batch.batchable))
+            both = together[spec.run_id]
+            assert alone.status == both.status
+            for k in METRICS:
+                a, b = alone.metrics[k], both.metrics[k]
+                assert (a is None) == (b is None), k
+                if isinstance(a, float):
+                    assert a == pytest.approx(b, rel=1e-12, abs=1e-300), k
+                else:
+                    assert a == b, k
+
+
+def test_decaying_oscillation_is_not_a_cycle():
+    # (−0.97)^t scaled so that over the tail window every lag-2 difference is below 1e-9
+    # while every step exceeds it; a limit cycle keeps its amplitude, this one does not
+    T = 600
+    W = max(10, math.ceil(0.1 * (T + 1)))
+    e0 = 1.5e-8 / 0.97 ** (T + 1 - W)
+    x = e0 * (-0.97) ** np.arange(T + 1)
+    w = x[-W:]
+    assert np.all(np.abs(w[2:] - w[:-2]) <= 1e-9) and np.all(np.abs(np.diff(w)) > 1e-9)
+    (m,) = batch_metrics(make_trace(x[:, None], 0.5 * L * x[:, None] ** 2), quadratic([L]), ["max-iter"])
+    assert m["cycle_period"] is None
+
+
+def test_cycle_period_three_and_fixed_point():
+    orbit = np.array([0.3, -1.2, 2.5])
+    x3 = np.tile(orbit, 20)[:, None, None]
+    fixed = np.full((60, 1, 1), 0.7)
+    both = np.concatenate([x3, fixed], axis=1)
+    assert cycle_period(both).tolist() == [3, 0]
+
+
+# -- non-quadratic cases of dynamics.md §2.5 --------------------------------------------------------
+
+def _need(name: str, tmp_path, source: str) -> str:
+    if name in registry.names("problem"):
+        return name
+    local = f"tm-{name}"
+    plugin(tmp_path, local, source.replace("NAME", local))
+    return local
+
+
+def test_log_cosh_with_lr_3_settles_on_a_stable_two_cycle(tmp_path):
+    name = _need("log-cosh", tmp_path, (
+        "@register_problem('NAME')\n"
+        "def p(c: float = 1.0):\n"
+        "    return Problem(dim=1, f=lambda X: np.log(np.cosh(X[:, 0] - c)), grad=lambda X: np.tanh(X - c),\n"
+        "                   bounds=([c - 10], [c + 10]), x_star=[[c]], f_star=0.0, L=1.0)\n"))
+    results, _ = run(name, "gd[lr=3]", seeds=4, budget=2000)
+    for r in results:
+        assert r.status == "cycle" and r.metrics["cycle_period"] == 2
+        x = r.trace["x"][-2:, 0]
+        # 2·x_c = 3·tanh(x_c), x_c = 1.287839455 (dynamics.md §2.5)
+        np.testing.assert_allclose(np.sort(x - 1.0), [-1.287839455, 1.287839455], atol=1e-8)
+        assert r.metrics["n_cross"] >= 1 and r.metrics["sc_rate"] > 0.5
+
+
+def test_absolute_value_with_fixed_lr_cycles_between_0_1_and_minus_0_2(tmp_path):
+    plugin(tmp_path, "tm-abs-from-one", (
+        "@register_problem('tm-abs-from-one')\n"
+        "def p():\n"
+        "    return Problem(dim=1, f=lambda X: np.abs(X[:, 0]), grad=np.sign, bounds=([-2.0], [2.0]),\n"
+        "                   x_star=[[0.0]], f_star=0.0, start=lambda rng: [1.0])\n"))
+    (r,), _ = run("tm-abs-from-one", "gd[lr=0.3]", budget=500)
+    assert r.status == "cycle" and r.metrics["cycle_period"] == 2
+    np.testing.assert_allclose(sorted(r.trace["x"][-2:, 0]), [-0.2, 0.1], atol=1e-12)
+    assert r.summary["n_iter"] < 30  # caught early, not left to run into the budget
+    name = _need("absolute-value", tmp_path, (
+        "@register_problem('NAME')\n"
+        "def p():\n"
+        "    return Problem(dim=1, f=lambda X: np.abs(X[:, 0]), grad=np.sign, bounds=([-2.0], [2.0]),\n"
+        "                   x_star=[[0.0]], f_star=0.0)\n"))
+    results, _ = run(name, "gd[lr=0.05]", seeds=3, budget=3000)
+    assert all(r.status == "cycle" and r.metrics["cycle_period"] == 2 for r in results)
+
+
+def test_quartic_critical_radius(tmp_path):
+    plugin(tmp_path, "tm-quartic-from", (
+        "@register_problem('tm-quartic-from')\n"
+        "def p(x0: float = 7.0):\n"
+        "    return Problem(dim=1, f=lambda X: X[:, 0] ** 4, grad=lambda X: 4 * X**3, bounds=([-8.0], [8.0]),\n"
+        "                   x_star=[[0.0]], f_star=0.0, start=lambda rng: [x0])\n"))
+    # 1/√(2η) = 7.07 at η = 0.01
+    (inside,), _ = run("tm-quartic-from[x0=7.0]", "gd[lr=0.01]", budget=400)
+    (outside,), _ = run("tm-quartic-from[x0=7.2]", "gd[lr=0.01]", budget=400)
+    assert inside.status not in ("diverged", "non-finite", "cycle")
+    assert abs(inside.trace["x"][-1, 0]) < 0.5
+    assert inside.metrics["po1"] == pytest.approx(100 * (4 * 0.01 * 7.0**2 - 1), rel=1e-12)  # 96 %
+    assert inside.metrics["po1"] == pytest.approx(96.0, rel=1e-12)
+    assert outside.status == "diverged"
+    assert outside.metrics["po"] is None and outside.metrics["po1"] > 96
+
+
+# -- momentum theory, samplers, unknown optimum ----------------------------------------------------
+
+def test_heavy_ball_theory_beside_the_measurement():
+    results, _ = run("linear-regression", "momentum[lr=[0.3/L,1/L],momentum=0.5]", seeds=2, budget=150, tol=0.0)
+    for r in results:
+        m = r.metrics
+        assert m["th_regime"] == "under-damped"  # ηL ∈ ((1−√β)², (1+√β)²) = (0.086, 2.91)
+        assert m["th_po"] == pytest.approx(m["po"], rel=1e-9, abs=1e-9)
+        assert m["th_po1"] == pytest.approx(m["po1"], rel=1e-9, abs=1e-9)
+        assert m["th_settle_2"] == m["t_settle_2"]
+
+
+def test_random_search_has_no_dynamics_metrics():
+    results, _ = run("quadratic-1d", "random-search", seeds=3, budget=100)
+    dynamics = ["po", "po1", "us", "n_cross", "t_rise", "t_peak", "t_settle_2", "t_settle_5",
+                "sc_rate", "grad_rev", "zz_cos_mean", "n_up", "ascent_ratio", "tail_amp_x",
+                "tail_amp_f", "cycle_period", "straightness", "th_regime", "th_po"]
+    for r in results:
+        assert all(r.metrics[k] is None for k in dynamics)
+        assert r.metrics["gap_best"] is not None and r.metrics["dist_final"] is not None
+
+
+def test_without_f_star_and_x_star_targets_use_the_runs_best():
+    f = np.array([[10.0], [6.0], [7.0], [2.2], [2.0]])  # f_L = 2: gap_L = 8, 4, 5, 0.2, 0
+    x = np.array([[3.0], [1.0], [2.0], [0.5], [0.1]])
+    prob = Problem(dim=1, f=lambda X: X[:, 0] ** 2, grad=lambda X: 2 * X, bounds=([-5.0], [5.0]))
+    (m,) = batch_metrics(make_trace(x, f, f_star=None, x_star=None), prob, ["budget"], "gd")
+    assert m["rel_hit_iter_1e-1"] == 3 and m["rel_hit_iter_1e-3"] == 4
+    assert m["hit_iter_1e-1"] is None and m["gap_final"] is None and m["aulg"] is None
+    assert m["dist_final"] is None and m["po"] is None and m["e_ss"] is None
+    assert m["n_up"] == 1 and m["sc_rate"] == pytest.approx(2 / 3)  # steps −2, +1, −1.5, −0.4
+
+
+# -- hand-made trajectories -------------------------------------------------------------------------
+
+def test_targets_stay_times_and_costs_by_hand():
+    gap = np.array([1.0, 0.5, 0.05, 0.2, 0.001, 0.002])
+    x = np.sqrt(gap)[:, None]
+    n_g = np.array([0, 3, 5, 9, 10, 14])[:, None]
+    n_f = np.array([0, 1, 1, 1, 2, 2])[:, None]
+    (m,) = batch_metrics(make_trace(x, gap[:, None], n_f=n_f, n_g=n_g), quadratic([2.0]), ["budget"],
+                         budget=20)
+    assert (m["hit_iter_1e-1"], m["hit_cost_1e-1"]) == (2, 6)
+    assert (m["hit_iter_1e-2"], m["hit_cost_1e-2"]) == (4, 12)
+    assert m["hit_iter_1e-3"] == 4 and m["hit_iter_1e-4"] is None
+    assert m["stay_iter_1e-1"] == 4 and m["stay_iter_1e-2"] == 4 and m["stay_iter_1e-3"] is None
+    assert m["rel_hit_iter_1e-1"] == 2 and m["rel_hit_iter_1e-3"] == 4 and m["rel_hit_iter_1e-5"] is None
+    assert m["gap_final"] == 0.002 and m["gap_best"] == 0.001
+    # AULG on the cost axis: the incumbent as a step function of cost, frozen to the budget
+    best = np.minimum.accumulate(gap)
+    cost = (n_f + n_g)[:, 0]
+    area = sum(math.log10(best[t]) * (cost[t + 1] - cost[t]) for t in range(5)) + math.log10(best[5]) * (20 - cost[5])
+    assert m["aulg"] == pytest.approx(area / 20, rel=1e-12)
+    (m,) = batch_metrics(make_trace(x, gap[:, None]), quadratic([2.0]), ["budget"], max_iter=8)
+    expected = (sum(math.log10(b) for b in best) + 2 * math.log10(best[-1])) / 8  # t = 0..7
+    assert m["aulg"] == pytest.approx(expected, rel=1e-12)
+
+
+def test_zigzag_cross_track_and_straightness_by_hand():
+    x = np.array([[4.0, 1.0], [2.0, -1.0], [1.0, 0.5], [0.5, -0.25], [0.0, 0.0]])
+    f = 0.5 * np.sum(x**2, axis=1)
+    (m,) = batch_metrics(make_trace(x[:, None, :], f[:, None], x_star=(0.0, 0.0)), quadratic([1.0, 1.0]),
+                         ["budget"], "gd")
+    s = np.diff(x, axis=0)
+    cos = [s[t] @ s[t + 1] / np.linalg.norm(s[t]) / np.linalg.norm(s[t + 1]) for t in range(3)]
+    assert m["zz_cos_mean"] == pytest.approx(np.mean(cos), rel=1e-12)
+    assert m["zz_reversals"] == pytest.approx(np.mean(np.array(cos) < -0.5))
+    flips = np.mean([np.mean(s[t] * s[t + 1] < 0) for t in range(3)])  # per coordinate, then averaged
+    assert m["sc_rate"] == pytest.approx(flips, rel=1e-12)
+    u = x[0] / np.linalg.norm(x[0])
+    r = [np.linalg.norm(p - (p @ u) * u) for p in x]
+    assert m["cross_track"] == pytest.approx(max(r) / np.linalg.norm(x[0]), rel=1e-12)
+    assert m["straightness"] == pytest.approx(np.linalg.norm(x[-1] - x[0]) / np.sum(np.linalg.norm(s, axis=1)))
+    g = x  # ∇ of ½‖x‖²
+    dots = [g[t] @ g[t + 1] for t in range(4)]
+    assert m["grad_rev"] == pytest.approx(np.mean(np.array(dots) < 0))
+    assert m["grad_sbar"] == pytest.approx(np.mean(dots), rel=1e-12)
+
+
+def test_loss_increases_and_ascent_ratio_by_hand():
+    f = np.array([5.0, 3.0, 4.0, 1.0, 1.5, 1.5 + 1e-13, 0.5])
+    x = np.sqrt(f)[:, None]
+    (m,) = batch_metrics(make_trace(x, f[:, None]), quadratic([2.0]), ["budget"])
+    assert m["n_up"] == 2  # the 1e-13 rise is below the 1e-12 tolerance
+    assert m["up_frac"] == pytest.approx(2 / 6)
+    assert m["ascent_ratio"] == pytest.approx((1.0 + 0.5 + 1e-13) / (5.0 - 0.5), rel=1e-12)
+
+
+def test_overshoot_undershoot_and_first_peak_by_hand():
+    # x* = 0, x0 = 1: wrong way first (undershoot), then past x* twice with different peaks
+    x = np.array([1.0, 1.3, -0.2, -0.5, 0.1, -0.7, 0.05])
+    (m,) = batch_metrics(make_trace(x[:, None], x[:, None] ** 2), quadratic([2.0]), ["budget"])
+    assert m["us"] == pytest.approx(30.0)
+    assert m["po1"] == pytest.approx(50.0)  # first stretch past x*: −0.2, −0.5
+    assert m["po"] == pytest.approx(70.0)
+    assert m["n_cross"] == 4 and m["t_peak"] == 5
+    assert m["t_rise"] == 0  # p jumps from −0.3 to 1.2 in one update
+
+
+def test_runs_of_different_lengths_in_one_batch_equal_the_runs_alone():
+    rng = np.random.default_rng(7)
+    T, B = 60, 5
+    x = np.cumsum(rng.standard_normal((T + 1, B, 2)), axis=0)
+    f = 0.5 * np.sum(x**2, axis=2)
+    end = np.array([60, 3, 17, 0, 44])
+    prob = quadratic([1.0, 1.0])
+    lr = np.full((T, B), 0.3)
+    together = batch_metrics(make_trace(x, f, end=end, x_star=(0.0, 0.0), lr=lr), prob, ["budget"] * B,
+                             "gd", budget=100)
+    for b in range(B):
+        e = end[b] + 1
+        (alone,) = batch_metrics(make_trace(x[:e, b:b + 1], f[:e, b:b + 1], x_star=(0.0, 0.0),
+                                            lr=lr[: e - 1, b:b + 1]), prob, ["budget"], "gd", budget=100)
+        for k in METRICS:
+            a, c = alone[k], together[b][k]
+            assert (a is None) == (c is None), (b, k)
+            assert a == (pytest.approx(c, rel=1e-12) if isinstance(a, float) else c), (b, k)
+
+
+def test_every_key_is_documented_and_json_ready():
+    trace = gd_1d([0.5, 1.5, 2.0], 50)
+    rows = batch_metrics(trace, quadratic([L]), ["budget", "budget", "cycle"], "gd")
+    for m in rows:
+        assert list(m) == list(METRICS)
+        for k, v in m.items():
+            assert v is None or isinstance(v, str | float | int), k
+            if k in INT_KEYS and v is not None:
+                assert type(v) is int, k
+            if isinstance(v, float):
+                assert not math.isnan(v), k
+    assert all(isinstance(d, str) and d for d in METRICS.values())
+
+
+# -- properties on random trajectories ----------------------------------------------------------------
+
+@st.composite
+def trajectories(draw):
+    """Integer-valued trajectories scaled by 1/16, so translations by integers are exact."""
+    T = draw(st.integers(1, 30))
+    B = draw(st.integers(1, 3))
+    d = draw(st.integers(1, 3))
+    ints = st.integers(-200, 200)
+    x = np.array(draw(st.lists(ints, min_size=(T + 1) * B * d, max_size=(T + 1) * B * d)),
+                 dtype=float).reshape(T + 1, B, d) / 16
+    gaps = np.array(draw(st.lists(st.integers(1, 400), min_size=(T + 1) * B, max_size=(T + 1) * B)),
+                    dtype=float).reshape(T + 1, B) / 16
+    end = np.array(draw(st.lists(st.integers(0, T), min_size=B, max_size=B)))
+    return x, gaps, end
+
+
+def _linear(d: int, shift) -> Problem:
+    s = np.asarray(shift, dtype=float)
+    return Problem(dim=d, f=lambda X: np.sum(X, axis=1), grad=lambda X: X - s, bounds=(s - 99, s + 99),
+                   x_star=[s], f_star=0.0)
+
+
+@settings(max_examples=60, deadline=None)
+@given(trajectories(), st.integers(-5, 5), st.integers(-300, 300))
+def test_translation_of_x_and_f_star_changes_nothing(traj, dx, df):
+    x, gaps, end = traj
+    B, d = x.shape[1], x.shape[2]
+    shift = np.full(d, float(dx))
+    a = batch_metrics(make_trace(x, gaps, end=end, x_star=np.zeros(d)), _linear(d, np.zeros(d)),
+                      ["budget"] * B, "gd", budget=50)
+    b = batch_metrics(make_trace(x + shift, gaps + df, end=end, f_star=float(df), x_star=shift),
+                      _linear(d, shift), ["budget"] * B, "gd", budget=50)
+    for j, (ra, rb, e) in enumerate(zip(a, b, end, strict=True)):
+        for k in METRICS:
+            va, vb = ra[k], rb[k]
+            if k == "ascent_ratio" and gaps[0, j] <= gaps[: e + 1, j].min():
+                continue  # no descent: the ratio divides by the floor, which scales with |f*|
+            if isinstance(va, float) and vb is not None:
+                assert va == pytest.approx(vb, rel=1e-9, abs=1e-12), k
+            else:
+                assert va == vb, k
+
+
+@settings(max_examples=60, deadline=None)
+@given(trajectories())
+def test_ranges(traj):
+    x, gaps, end = traj
+    B, d = x.shape[1], x.shape[2]
+    for m, e in zip(batch_metrics(make_trace(x, gaps, end=end, x_star=np.zeros(d)), _linear(d, np.zeros(d)),
+                                  ["budget"] * B, "gd"), end, strict=True):
+        for k in ("sc_rate", "grad_rev", "zz_reversals", "zz_right", "up_frac"):
+            assert m[k] is None or 0 <= m[k] <= 1, k
+        for k in ("po", "po1", "us", "cross_track", "tail_amp_x", "tail_amp_f", "ascent_ratio"):
+            assert m[k] is None or m[k] >= 0, k
+        assert m["zz_cos_mean"] is None or -1 - 1e-12 <= m["zz_cos_mean"] <= 1 + 1e-12
+        assert m["straightness"] is None or 0 <= m["straightness"] <= 1 + 1e-12
+        assert m["n_cross"] is None or 0 <= m["n_cross"] <= e
+        assert m["po1"] is None or m["po1"] <= m["po"] + 1e-9
+        hits = [m[f"hit_iter_{k}"] for k in ("1e-1", "1e-2")]
+        assert m["stay_iter_1e-1"] is None or m["stay_iter_1e-1"] >= hits[0]
+        if m["t_settle_2"] is not None:
+            assert m["t_settle_5"] <= m["t_settle_2"] <= e
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(0, 64), min_size=2, max_size=40), st.sampled_from([-1.0, 1.0]))
+def test_monotone_approach_never_crosses(steps, side):
+    # x_t walks from x0 towards x* = 0 without passing it
+    remaining = 64 * len(steps) - np.cumsum([0] + steps)
+    x = side * remaining.astype(float)[:, None] / 16
+    (m,) = batch_metrics(make_trace(x, x**2 + 1), quadratic([2.0]), ["budget"], "gd")
+    assert m["n_cross"] == 0 and m["po"] == 0 and m["po1"] == 0 and m["sc_rate"] in (0.0, None)
