@@ -208,6 +208,12 @@ def _cell(value: Any, float_format: str) -> tuple[str, str]:
     return str(value), str(value)
 
 
+def _is_numeric(column) -> bool:
+    import pandas as pd
+
+    return pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column)
+
+
 def _numeric_text(text: str) -> bool:
     """Cells such as '10/10', '1.2e3 [1e3, 2e3]' or '—' align like numbers."""
     t = text.strip()
@@ -229,7 +235,7 @@ def table_html(frame, caption: str, filename: str, float_format: str = "{:.3g}",
     bold = bold or set()
     cols = list(frame.columns)
     # text columns read left-aligned and may wrap; numbers align right in tabular figures
-    text_cols = {c for c in cols if frame[c].dtype == object
+    text_cols = {c for c in cols if not _is_numeric(frame[c])
                  and any(isinstance(v, str) and not _numeric_text(v) for v in frame[c].tolist())}
     head = "".join(f"<th class='t'>{esc(c)}</th>" if c in text_cols else f"<th>{esc(c)}</th>"
                    for c in cols)

@@ -83,7 +83,7 @@ def convergence_figure(data: ProblemData, labels: list[str]):
                     color=color, lw=0.5, alpha=0.25, rasterized=True)
         for rid in sampled[:RAW_RUNS]:
             tr = sub.raw[rid]
-            t = np.arange(len(tr["f"]))
+            t = np.asarray(tr.get("t", np.arange(len(tr["f"]))))  # long traces are stored thinned
             t_max = max(t_max, len(t))
             with np.errstate(invalid="ignore", over="ignore"):
                 gap = np.abs(tr["f"] - data.f_ref)
@@ -97,7 +97,7 @@ def convergence_figure(data: ProblemData, labels: list[str]):
                 ref = stars[np.argmin(np.linalg.norm(stars - last, axis=1))]
                 if xs.shape[1] == 1:
                     e0 = abs(xs[0, 0] - ref[0]) or 1.0
-                    n = min(len(t), SIGNED_STEPS + 1)
+                    n = int(np.searchsorted(t, SIGNED_STEPS, side="right"))
                     axes[2].plot(t[:n], (xs[:n, 0] - ref[0]) / e0, color=color, lw=0.9, alpha=0.8,
                                  marker="o", ms=1.8)
                 else:
@@ -196,7 +196,9 @@ def landscape_figure(data: ProblemData, labels: list[str]):
     x_star = None if info.get("x_star") is None else np.asarray(info["x_star"], dtype=float).reshape(-1, d)
     for k, (ax, (lab, tr, seed)) in enumerate(zip(axes.ravel(), chosen, strict=False)):
         path = paths[k]
-        path = path[np.all(np.isfinite(path), axis=1)]
+        iters = np.asarray(tr.get("t", np.arange(len(path))))
+        fin_rows = np.all(np.isfinite(path), axis=1)
+        path, iters = path[fin_rows], iters[fin_rows]
         lo, hi = _window(info, problem, [path])  # each panel zooms on its own path
         t = np.arange(len(path))
         if d == 1:
@@ -235,7 +237,8 @@ def landscape_figure(data: ProblemData, labels: list[str]):
         if len(path):
             ax.scatter(path[:1, 0], (problem.f(path[:1]) if d == 1 else path[:1, 1]), marker="o", s=40,
                        facecolors="none", edgecolors="k", zorder=5)
-        ax.set_title(plain(f"{lab}, seed {seed} ({len(path) - 1} steps)"), fontsize=8.5)
+        steps = int(iters[-1]) if len(iters) else 0
+        ax.set_title(plain(f"{lab}, seed {seed} ({steps} steps)"), fontsize=8.5)
     for ax in axes.ravel()[n:]:
         ax.set_visible(False)
     return fig, [c[0] for c in chosen]

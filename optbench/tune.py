@@ -1,0 +1,289 @@
+"""The fair-comparison protocol: tune each optimizer family's learning rate, then compare winners.
+
+For every problem and every optimizer *family* (a spec without ``lr``, e.g. ``gd`` or
+``gd[schedule=cosine(T=200)]``):
+
+1. **Tuning.** Sweep the learning rate over a grid — in units of 1/L where the problem's L
+   is known (``k/L``, the same grid spans problems whose L ranges from 1 to thousands),
+   else an absolute log grid (DeepOBS: 36 values from 1e-5 to 1e2) — on the tuning seeds.
+2. **Selection.** Pick the grid value with the best declared criterion, the median over the
+   tuning seeds of either ``aulg`` (area under log10 of the best-so-far gap per
+   evaluation of the budget; lower is better) or ``final-gap`` (f(x_T) − f_ref). Runs
+   that diverged, went non-finite, errored or timed out score +∞. Ties go to the smaller
+   rate. A winner on the edge of the grid is flagged: widen the grid.
+3. **Final runs.** Rerun each winner on fresh seeds, disjoint from the tuning seeds, with
+   every family on the same seeds (so on the same start points: paired by seed).
+   Families without a learning rate (random search, scipy) are baselines: final runs only.
+
+Both phases go into one store (``OUT/results.sqlite``); which run belongs to which phase,
+the grid, the criterion and the winners are recorded in ``OUT/results.tuning.json`` next to
+it (:func:`optbench.report.tuning_path`). The report then states the protocol and compares
+the tuned winners, one per family.
+
+Example:
+    >>> from optbench.tune import tune
+    >>> res = tune(["quadratic-1d"], ["gd", "gd[schedule=cosine(T=100)]", "scipy-bfgs"],
+    ...            tuning_seeds=3, seeds=15, budget=200, out="tuned")    # doctest: +SKIP
+    >>> [(w["family"], w["label"]) for w in res.winners]                  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import registry
+from .errors import UsageError
+
+__all__ = ["CRITERIA", "DEFAULT_GRID", "DEFAULT_GRID_L", "TuneResult", "parse_grid", "tune"]
+
+# k in lr = k/L: 2^(i/2) for i = -12..4, i.e. 1/64 … 4, with 1 and 2 (the thresholds) on it
+DEFAULT_GRID_L = tuple(float(f"{2 ** (i / 2):.3g}") for i in range(-12, 5))
+# DeepOBS's suggested protocol: 36 log-spaced rates from 1e-5 to 1e2
+DEFAULT_GRID = tuple(float(f"{10 ** (-5 + 7 * i / 35):.3g}") for i in range(36))
+CRITERIA = {
+    "aulg": ("median over the tuning seeds of the area under log10 of the best-so-far gap "
+             "per evaluation of the budget (lower is better)"),
+    "final-gap": "median over the tuning seeds of the final gap f(x_T) − f_ref (lower is better)",
+}
+FAILED = ("diverged", "non-finite", "error", "timeout")
+FINAL_SEED_START = 1000
+PROTOCOL = "optbench-tune/1"
+
+
+@dataclass
+class TuneResult:
+    """What :func:`tune` returns."""
+
+    db: Path
+    record: Path  # the tuning record (JSON) next to the store
+    winners: list[dict[str, Any]]
+    report: Path | None
+
+
+def parse_grid(text: str | Iterable[float]) -> tuple[float, ...]:
+    """A grid from spec syntax (``log(0.01,4,9)``, ``[0.1,0.5,1]``, ``0.5``) or numbers."""
+    from .spec import PerL, Sweep, parse
+
+    if not isinstance(text, str):
+        values = [float(v) for v in text]
+    else:
+        try:
+            v = parse(f"grid[v={text}]").params["v"]
+        except UsageError as exc:
+            raise UsageError(f"cannot read the grid {text!r}: {exc}; expected e.g. "
+                             "'log(0.01,4,9)' or '[0.25,0.5,1]'") from None
+        items = v.values if isinstance(v, Sweep) else (v if isinstance(v, list) else [v])
+        values = []
+        for item in items:
+            item = item.k if isinstance(item, PerL) else item
+            if isinstance(item, bool) or not isinstance(item, int | float):
+                raise UsageError(f"the grid {text!r} must hold numbers, got {item!r}")
+            values.append(float(item))
+    if not values or any(not (v > 0) or not math.isfinite(v) for v in values):
+        raise UsageError(f"a learning-rate grid needs positive finite values, got {list(values)}")
+    return tuple(sorted(set(values)))
+
+
+def _family_spec(text: str):
+    from .spec import parse
+
+    spec = parse(text)
+    entry = registry.get("optimizer", spec.name)
+    if "lr" in spec.params:
+        raise UsageError(f"optimizer family {text!r} sets lr, which the protocol tunes; "
+                         f"give it without lr, e.g. {spec.name!r}")
+    return spec, "lr" in entry.params
+
+
+def _with_lr(spec, value, per_L: bool) -> str:
+    from .spec import PerL, Spec, format_spec
+
+    return format_spec(Spec(spec.name, {**spec.params, "lr": PerL(value) if per_L else value}))
+
+
+def _score(criterion: str, status: str, trace: dict | None, f_ref: float, budget: int | None,
+           metric: float | None) -> float:
+    """One run's criterion value (lower is better; +inf for a failed run)."""
+    import numpy as np
+
+    if status in FAILED or status == "skipped" or trace is None or not len(trace["f"]):
+        return math.inf
+    floor = 1e-16 * max(1.0, abs(f_ref))
+    with np.errstate(invalid="ignore", over="ignore"):
+        gap = np.where(np.isfinite(trace["f"]), trace["f"] - f_ref, np.inf)
+    if criterion == "final-gap":
+        return float(max(gap[-1], 0.0))
+    if metric is not None and math.isfinite(metric):
+        return float(metric)  # the worker's AULG, computed on the full trace
+    # AULG on the cost axis: the best-so-far step function integrated up to the budget
+    logb = np.log10(np.maximum(np.minimum.accumulate(gap), floor))
+    cost = (trace["n_f"] + trace["n_g"]).astype(float)
+    end = float(budget) if budget else max(float(cost[-1]), 1.0)
+    edges = np.clip(np.append(cost, end), 0.0, end)
+    widths = np.diff(edges)
+    head = max(float(cost[0]), 0.0)  # before the first recorded cost the start value holds
+    return float((logb[0] * min(head, end) + np.sum(widths * logb)) / end)
+
+
+def tune(problems: Iterable[str] | None = None, families: Iterable[str] | None = None, *,
+         grid_L: Iterable[float] | str = DEFAULT_GRID_L, grid: Iterable[float] | str = DEFAULT_GRID,
+         criterion: str = "aulg", tuning_seeds: int = 5, seeds: int = 15,
+         final_seed_start: int = FINAL_SEED_START, budget: int | None = 1000,
+         max_iter: int | None = None, tol: float | None = None, out: str | os.PathLike | None = None,
+         executor: str = "serial", jobs: int | None = None, plugins: Iterable[str] = (),
+         report: bool = True, progress: Callable[[int, int], None] | None = None) -> TuneResult:
+    """Tune every family's learning rate per problem, rerun the winners on fresh seeds.
+
+    Args:
+        problems: problem specs; families: optimizer specs without ``lr``. With neither,
+            the default suite's problems and families.
+        grid_L: multiples k of 1/L (used where L is known); grid: absolute rates (elsewhere).
+        criterion: ``aulg`` or ``final-gap`` (see :data:`CRITERIA`).
+        tuning_seeds: seeds ``0..tuning_seeds-1`` for the sweep; seeds: final seeds
+            ``final_seed_start..`` (must not overlap).
+        budget, max_iter, tol: per run, as for :func:`optbench.run`.
+        out: output folder (``optbench-results``); report: write ``OUT/report.html``.
+
+    Returns:
+        :class:`TuneResult` with the store, the record and the winners.
+    """
+    from . import suite
+    from .api import DB_NAME, DEFAULT_OUT, REPORT_NAME, run
+    from .plan import DEFAULT_TOL, _expand, build_problem, make_plan, problem_key, resolve_problem
+    from .report import tuning_path
+    from .spec import format_spec, parse
+    from .store import Store
+
+    for plugin in plugins:
+        registry.load_plugin(str(plugin))
+    if criterion not in CRITERIA:
+        raise UsageError(f"criterion must be one of {sorted(CRITERIA)}, got {criterion!r}")
+    if tuning_seeds < 1 or seeds < 1:
+        raise UsageError(f"tuning seeds and final seeds must be >= 1, got {tuning_seeds} and {seeds}")
+    if final_seed_start < tuning_seeds:
+        raise UsageError(f"final seeds start at {final_seed_start}, inside the tuning seeds "
+                         f"0..{tuning_seeds - 1}; they must be fresh")
+    problems = list(problems or [])
+    families = list(families or [])
+    if not problems and not families:
+        problems = list(suite.DEFAULT_SUITE["problems"])
+        families = list(dict.fromkeys(format_spec(_strip_lr(parse(o))) for o in suite.DEFAULT_SUITE["optimizers"]))
+    elif not problems or not families:
+        raise UsageError(f"no {'problem (-p)' if not problems else 'optimizer family (-o)'} given; "
+                         "name at least one, or give neither for the default suite")
+    grid_L, grid = parse_grid(grid_L), parse_grid(grid)
+    tol = DEFAULT_TOL if tol is None else tol
+    fams = [(f, *_family_spec(f)) for f in families]
+    tunable = [(f, s) for f, s, has_lr in fams if has_lr]
+    baselines = [f for f, _, has_lr in fams if not has_lr]
+    tseeds = list(range(tuning_seeds))
+    fseeds = list(range(final_seed_start, final_seed_start + seeds))
+    out_dir = Path(out if out is not None else DEFAULT_OUT)
+    db = out_dir / DB_NAME
+    common = dict(budget=budget, max_iter=max_iter, tol=tol, out=out_dir, executor=executor, jobs=jobs,
+                  plugins=plugins, report=False, progress=progress)
+
+    pspecs = [format_spec(p) for text in problems for p in _expand("problem", parse(text))]
+    results, winners, tuning_ids, final_ids = [], [], [], []
+    final_families: dict[str, list[str]] = {}
+    for ptext in pspecs:
+        pres = resolve_problem(parse(ptext))
+        problem = build_problem(pres)
+        key = problem_key(pres)
+        per_L = problem.L is not None and problem.L > 0
+        values = grid_L if per_L else grid
+        cells = {}  # (family, value) -> (spec text, run ids)
+        for fam, spec in tunable:
+            for v in values:
+                text = _with_lr(spec, v, per_L)
+                ids = [r.run_id for r in make_plan([ptext], [text], seeds=tseeds, budget=budget,
+                                                   max_iter=max_iter, tol=tol).runs]
+                cells[(fam, v)] = (text, ids)
+                tuning_ids.extend(ids)
+        if cells:
+            run(problems=[ptext], optimizers=[t for t, _ in cells.values()], seeds=tseeds,
+                command=f"optbench tune: tuning on {ptext}", **common)
+        with Store(db, create=True) as store:
+            rows = {r["run_id"]: r for r in store.runs()}
+            all_ids = [i for _, ids in cells.values() for i in ids]
+            traces = {i: store.trace(i) for i in all_ids}
+        f_ref = problem.f_star
+        if f_ref is None:
+            finite = [rows[i]["summary"].get("f_best") for i in all_ids if i in rows]
+            finite = [f for f in finite if isinstance(f, float | int) and math.isfinite(f)]
+            f_ref = min(finite) if finite else 0.0
+        finals = []
+        for fam, spec in tunable:
+            scores = []
+            for v in values:
+                text, ids = cells[(fam, v)]
+                per_run = [_score(criterion, rows[i]["status"], traces.get(i), f_ref, budget,
+                                  _as_float(rows[i]["metrics"].get("aulg"))) for i in ids if i in rows]
+                scores.append(_median(per_run))
+            best = min(range(len(values)), key=lambda j: (scores[j], values[j]))
+            lr = values[best] / problem.L if per_L else values[best]
+            win = {"problem": ptext, "problem_key": key, "family": fam, "label": cells[(fam, values[best])][0],
+                   "grid_kind": "per-L" if per_L else "absolute", "value": values[best], "lr": lr,
+                   "score": _finite(scores[best]), "edge": best in (0, len(values) - 1) and len(values) > 1}
+            winners.append(win)
+            results.append({**{k: win[k] for k in ("problem", "problem_key", "family", "grid_kind")},
+                            "values": list(values), "scores": [_finite(s) for s in scores],
+                            "winner": values[best]})
+            finals.append((fam, cells[(fam, values[best])][0]))
+        finals += [(b, b) for b in baselines]
+        for fam, text in finals:
+            ids = [r.run_id for r in make_plan([ptext], [text], seeds=fseeds, budget=budget,
+                                               max_iter=max_iter, tol=tol).runs]
+            final_families.setdefault(fam, []).extend(ids)
+            final_ids.extend(ids)
+        run(problems=[ptext], optimizers=[t for _, t in finals], seeds=fseeds,
+            command=f"optbench tune: final runs on {ptext}", **common)
+
+    record = {
+        "protocol": PROTOCOL, "criterion": criterion, "criterion_text": CRITERIA[criterion],
+        "grid_L": list(grid_L), "grid": list(grid), "tuning_seeds": tseeds, "final_seeds": fseeds,
+        "budget": budget, "max_iter": max_iter, "tol": tol, "problems": pspecs,
+        "families": [f for f, _ in tunable], "baselines": baselines, "results": results,
+        "winners": winners, "tuning_run_ids": tuning_ids, "final_run_ids": final_ids,
+        "final_families": final_families,
+    }
+    path = tuning_path(db)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(record, indent=1))
+    tmp.replace(path)
+    report_path = None
+    if report:
+        from .report import write_report
+
+        report_path = write_report([db], out_dir / REPORT_NAME)
+    return TuneResult(db, path, winners, report_path)
+
+
+def _strip_lr(spec):
+    from .spec import Spec
+
+    return Spec(spec.name, {k: v for k, v in spec.params.items() if k != "lr"})
+
+
+def _as_float(v: Any) -> float | None:
+    return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else None
+
+
+def _median(values: list[float]) -> float:
+    if not values:
+        return math.inf
+    s = sorted(values)
+    n = len(s)
+    mid = s[n // 2] if n % 2 else (s[n // 2 - 1] + s[n // 2]) / 2
+    return mid if mid == mid else math.inf  # inf + -inf is nan: treat as failed
+
+
+def _finite(v: float) -> float | None:
+    """JSON has no infinity: None stands for +inf (every seed failed)."""
+    return v if math.isfinite(v) else None
