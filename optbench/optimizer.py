@@ -60,16 +60,47 @@ def check(name: str, value: Any, ok: Any, expected: str) -> None:
 def make_schedule(schedule: Any, lr: Any) -> Callable[..., Any]:
     """Bind a schedule (a registered name, a spec, or a callable) to the base rate ``lr``.
 
+    ``schedule`` is a name (``"cosine"``), a spec in either spelling (``"cosine(T=100)"``
+    as nested in an optimizer spec, or ``"cosine[T=100]"``), a :class:`~optbench.spec.Spec`
+    (whose real values may be per-run ``(B, 1)`` columns), a callable ``(t, gap) -> rate``
+    (returned as is), or None for the constant rate.
+
     Returns:
         ``sched(t, gap=None)``: the learning rate of update ``t`` (per run when ``lr`` is a
         column array). ``gap`` is the current ``f - f*`` per run, for plateau schedules.
+
+    Example:
+        >>> eta = make_schedule("exponential(gamma=0.5)", 0.1)
+        >>> float(eta(2))
+        0.025
     """
+    import numpy as np
+
     from . import registry
-    from .spec import Spec, parse
+    from .spec import Spec, expand, parse
 
     if callable(schedule) and not isinstance(schedule, str | Spec):
         return schedule
-    spec = parse(schedule if schedule is not None else "constant")
+    if schedule is None:
+        schedule = "constant"
+    text = schedule if isinstance(schedule, str) else None
+    if text is not None and "(" in text.split("[")[0]:
+        schedule = parse(f"schedule[s={schedule}]").params["s"]  # the nested spelling name(k=v)
+    spec = parse(schedule)
+    if text is not None:  # lists in a string: literal for sequence parameters, else a sweep
+        def literal(owner: str, key: str) -> bool:
+            p = registry.get("schedule", owner).params.get(key)
+            return p is not None and p.is_sequence
+
+        specs = expand(spec, literal)
+        if len(specs) != 1:
+            raise ValueError(f"a schedule must be one spec, not a sweep of {len(specs)}: {text!r}")
+        spec = specs[0]
     entry = registry.get("schedule", spec.name)
-    params = entry.resolve(dict(spec.params))
+    given = dict(spec.params)
+    # per-run columns come from the runner, their values checked one by one at plan time
+    columns = {k: given.pop(k) for k in list(given) if isinstance(given[k], np.ndarray)}
+    entry.check_params(columns)
+    params = entry.resolve(given)
+    params.update(columns)
     return entry.build(lr=lr, **params)

@@ -1,0 +1,336 @@
+"""The conformance suite: what every optimizer and problem must do, for built-ins and plug-ins.
+
+Each check returns a list of ``(description, ok, detail)``. From the command line,
+``optbench check my_plugin.py`` runs them on everything the plug-in registers. From pytest::
+
+    from optbench import registry
+    from optbench.testing import check_optimizer, check_problem
+
+    def test_my_optimizer_conforms():
+        registry.load_plugin("my_plugin.py")          # or import the module that registers it
+        checks = check_optimizer("my-gd[lr=0.05]")
+        failed = [(what, detail) for what, ok, detail in checks if not ok]
+        assert not failed
+
+    def test_my_problem_conforms():
+        registry.load_plugin("my_plugin.py")
+        assert all(ok for _, ok, _ in check_problem("my-bowl"))
+
+The optimizer suite runs it through the real planner and runner on convex quadratics
+(``quadratic-1d`` and ``linear-regression[standardize=true]`` unless told otherwise) and
+checks: it builds; iterates have the right shape and no run errors; evaluations are
+counted (counters never decrease, every update costs at least one evaluation, the trace
+agrees with the summary); the budget is never exceeded, also when tight; it goes downhill;
+a seed gives bit-identical results; and, for a batchable optimizer, a batch with per-run
+hyperparameters equals its runs one at a time (relative tolerance 1e-12, with an absolute
+floor of 1e-13 times the start's magnitude).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+
+from . import registry
+from .errors import OptbenchError
+from .optimizer import Optimizer, make_schedule
+from .plan import Batch, build_problem, make_plan, resolve_optimizer, resolve_problem
+from .runner import run_batch
+from .spec import Spec, expand, parse
+
+__all__ = ["DEFAULT_PROBLEMS", "check_optimizer", "check_problem", "check_registered",
+           "check_schedule"]
+
+DEFAULT_PROBLEMS = ("quadratic-1d", "linear-regression[standardize=true]")
+Check = tuple[str, bool, str]
+SEEDS = 3
+BUDGET = 120
+TIGHT_BUDGET = 7
+
+
+def _first(kind: str, spec: str | Spec) -> Spec:
+    """The first expansion of a spec (a sweep is checked at its first value)."""
+    parsed = parse(spec)
+    registry.get(kind, parsed.name)
+    return expand(parsed)[0]
+
+
+def _missing(kind: str, spec: Spec) -> list[Check]:
+    """A component whose required parameters the spec leaves out cannot be checked by name."""
+    entry = registry.get(kind, spec.name)
+    missing = [n for n, p in entry.params.items() if p.required and n not in spec.params]
+    if not missing:
+        return []
+    return [("not checked", True, f"it needs {', '.join(missing)}: check a full spec, "
+             f"e.g. {spec.name}[{missing[0]}=...]")]
+
+
+def _run_plan(plan) -> dict[str, Any]:
+    return {r.run_id: r for b in plan.batches for r in run_batch(b)}
+
+
+def check_optimizer(name_or_spec: str | Spec, problems: Sequence[str] | None = None) -> list[Check]:
+    """Run the optimizer conformance suite on one optimizer (a name or a spec string)."""
+    out: list[Check] = []
+    problems = list(problems or DEFAULT_PROBLEMS)
+    try:
+        spec = _first("optimizer", name_or_spec)
+        if skip := _missing("optimizer", spec):
+            return skip
+        entry = registry.get("optimizer", spec.name)
+        L = build_problem(resolve_problem(parse(problems[0]))).L  # for lr=1.5/L
+        built = entry.build(**resolve_optimizer(spec, L).params)
+    except Exception as exc:  # noqa: BLE001 — a broken plug-in is a failed check, not a crash
+        return [("builds from its spec", False, f"{type(exc).__name__}: {exc}")]
+    ok = isinstance(built, Optimizer) and ((built.step is None) != (built.run is None))
+    out.append(("builds an Optimizer with either step or run", ok,
+                "" if ok else f"the factory returned {built!r}"))
+    if not ok:
+        return out
+    for problem in problems:
+        out.extend(_check_on(spec, entry, problem))
+    return out
+
+
+def _check_on(spec: Spec, entry: registry.Entry, problem: str) -> list[Check]:
+    where = f"on {problem}"
+    try:
+        plan = make_plan([problem], [spec], seeds=SEEDS, budget=BUDGET, tol=0.0)
+    except OptbenchError as exc:
+        return [(f"plans {where}", False, str(exc))]
+    if plan.skipped:
+        return [(f"runs {where}", True, f"skipped: {plan.skipped[0][1]}")]
+    results = _run_plan(plan)
+    runs = [results[r.run_id] for r in plan.runs]
+    errors = [r.message for r in runs if r.status == "error"]
+    out = [(f"runs without error {where}", not errors, "; ".join(dict.fromkeys(errors)))]
+    if errors:
+        return out
+    d = build_problem(plan.runs[0].problem).dim
+    out.append(_shapes(runs, d, where))
+    out.append(_counting(runs, BUDGET, where))
+    out.append(_downhill(runs, where))
+    out.append(_deterministic(plan, results, where))
+    out.append(_tight_budget(spec, problem, where))
+    if entry.meta["batchable"]:
+        out.append(_batch_equals_single(spec, problem, where))
+    return out
+
+
+def _shapes(runs, d: int, where: str) -> Check:
+    bad = []
+    for r in runs:
+        n, tr = r.summary["n_iter"], r.trace
+        if tr["f"].shape != (n + 1,) or tr["n_f"].shape != (n + 1,) or tr["lr"].shape != (n,):
+            bad.append(f"trace lengths {tr['f'].shape}, {tr['lr'].shape} for {n} updates")
+        if "x" in tr and tr["x"].shape != (n + 1, d):
+            bad.append(f"x has shape {tr['x'].shape}, expected {(n + 1, d)}")
+    return (f"iterates have shape (B, {d}) {where}", not bad, "; ".join(bad))
+
+
+def _counting(runs, budget: int, where: str) -> Check:
+    bad = []
+    for r in runs:
+        tr, s = r.trace, r.summary
+        cost = tr["n_f"] + tr["n_g"]
+        if tr["n_f"][0] != 0 or tr["n_g"][0] != 0:
+            bad.append("counters do not start at 0")
+        if np.any(np.diff(tr["n_f"]) < 0) or np.any(np.diff(tr["n_g"]) < 0):
+            bad.append("a counter decreases")
+        if np.any(np.diff(cost) < 1):
+            t = int(np.flatnonzero(np.diff(cost) < 1)[0])
+            bad.append(f"update {t} cost no evaluation (does it evaluate outside the oracle?)")
+        if (int(tr["n_f"][-1]), int(tr["n_g"][-1])) != (s["n_f"], s["n_g"]):
+            bad.append("the trace's final counters differ from the summary")
+        if s["n_f"] + s["n_g"] > budget:
+            bad.append(f"cost {s['n_f'] + s['n_g']} exceeds the budget {budget}")
+    detail = "; ".join(dict.fromkeys(bad))
+    return (f"evaluations are counted and within the budget {where}", not bad, detail)
+
+
+def _downhill(runs, where: str) -> Check:
+    bad = []
+    for r in runs:
+        f = r.trace["f"]
+        if r.status in ("diverged", "non-finite"):
+            bad.append(f"a run ended {r.status}: {r.message}")
+        elif not np.nanmin(f) < f[0]:
+            bad.append(f"best f {np.nanmin(f):.6g} is not below f(x0) = {f[0]:.6g}")
+    return (f"goes downhill {where}", not bad, "; ".join(bad))
+
+
+def _same(a, b) -> str:
+    if a.status != b.status or a.summary["n_iter"] != b.summary["n_iter"]:
+        return (f"status/updates {a.status}/{a.summary['n_iter']} "
+                f"vs {b.status}/{b.summary['n_iter']}")
+    for key in ("n_f", "n_g"):
+        if not np.array_equal(a.trace[key], b.trace[key]):
+            return f"{key} differs"
+    return ""
+
+
+def _deterministic(plan, results, where: str) -> Check:
+    again = _run_plan(plan)
+    bad = []
+    for run in plan.runs:
+        a, b = results[run.run_id], again[run.run_id]
+        diff = _same(a, b)
+        for key in ("x", "f"):
+            if not diff and key in a.trace and not np.array_equal(a.trace[key], b.trace[key],
+                                                                  equal_nan=True):
+                diff = f"{key} differs"
+        if diff:
+            bad.append(f"seed {run.seed}: {diff}")
+    return (f"is deterministic for a seed {where}", not bad, "; ".join(bad))
+
+
+def _tight_budget(spec: Spec, problem: str, where: str) -> Check:
+    plan = make_plan([problem], [spec], seeds=2, budget=TIGHT_BUDGET, tol=0.0)
+    bad = []
+    for r in _run_plan(plan).values():
+        cost = r.summary.get("n_f", 0) + r.summary.get("n_g", 0)
+        if r.status == "error":
+            bad.append(f"error: {r.message}")
+        elif cost > TIGHT_BUDGET:
+            bad.append(f"cost {cost} > {TIGHT_BUDGET}")
+    return (f"stops within a budget of {TIGHT_BUDGET} evaluations {where}", not bad, "; ".join(bad))
+
+
+def _variant(spec: Spec, L: float | None) -> Spec:
+    """The spec with every positive real hyperparameter scaled by 0.9 (per-run columns)."""
+    resolved = resolve_optimizer(spec, L)
+    params = {k: (0.9 * v if isinstance(v, float) and np.isfinite(v) and v > 0 else v)
+              for k, v in resolved.params.items()}
+    return Spec(spec.name, params)
+
+
+def _batch_equals_single(spec: Spec, problem: str, where: str) -> Check:
+    what = f"a batch equals its runs one at a time {where}"
+    L = build_problem(resolve_problem(parse(problem))).L
+    try:
+        plan = make_plan([problem], [spec, _variant(spec, L)], seeds=2, budget=BUDGET, tol=0.0)
+    except OptbenchError:  # scaled values out of range: vary the seed only
+        plan = make_plan([problem], [spec], seeds=4, budget=BUDGET, tol=0.0)
+    bad = []
+    for batch in plan.batches:
+        together = {r.run_id: r for r in run_batch(batch)}
+        for run in batch.runs:
+            (alone,) = run_batch(Batch(0, [run], batch.batchable))
+            both = together[run.run_id]
+            diff = _same(alone, both)
+            for key in ("x", "f"):
+                if diff or key not in alone.trace:
+                    continue
+                a, b = alone.trace[key], both.trace[key]
+                # rounding (e.g. numpy's pow on a column vs Python's on a float) is relative to
+                # the magnitudes the run computes with, not to a value that shrinks towards 0
+                scale = max(1.0, float(np.max(np.abs(a[0]))))
+                if not np.allclose(a, b, rtol=1e-12, atol=1e-13 * scale, equal_nan=True):
+                    diff = f"{key} differs beyond rtol 1e-12"
+            if diff:
+                bad.append(f"{run.optimizer} seed {run.seed}: {diff}")
+    if max(len(b.runs) for b in plan.batches) < 2:
+        bad.append("the planner did not batch its runs")
+    return (what, not bad, "; ".join(bad))
+
+
+def check_problem(name_or_spec: str | Spec, n_points: int = 6) -> list[Check]:
+    """Light checks of a problem: shapes, finite values, gradient vs central differences, x*."""
+    try:
+        spec = _first("problem", name_or_spec)
+        if skip := _missing("problem", spec):
+            return skip
+        p = build_problem(resolve_problem(spec))
+    except Exception as exc:  # noqa: BLE001
+        return [("builds from its spec", False, f"{type(exc).__name__}: {exc}")]
+    out: list[Check] = [("builds", True, f"dim {p.dim}")]
+    X = np.random.default_rng(12345).uniform(p.lower, p.upper, (n_points, p.dim))
+    with np.errstate(all="ignore"):
+        f = np.asarray(p.f(X), dtype=float)
+    ok = f.shape == (n_points,) and bool(np.all(np.isfinite(f)))
+    out.append(("f maps (B, d) to finite (B,)", ok, "" if ok else f"shape {f.shape}, values {f}"))
+    x0 = p.sample_start(np.random.default_rng(0))
+    ok = x0.shape == (p.dim,) and bool(np.all(np.isfinite(x0)))
+    out.append(("start points have shape (d,)", ok, "" if ok else f"shape {x0.shape}"))
+    if p.has_gradient and ok:
+        out.append(_gradient(p, X, f))
+    if p.x_star is not None and p.f_star is not None:
+        fx = np.asarray(p.f(p.x_star), dtype=float)
+        tol = 1e-8 * max(1.0, abs(p.f_star))
+        ok = bool(np.all(np.abs(fx - p.f_star) <= tol))
+        out.append(("f(x*) = f*", ok, "" if ok else f"f(x*) = {fx}, f* = {p.f_star}"))
+        inside = bool(np.all((p.x_star >= p.lower) & (p.x_star <= p.upper)))
+        out.append(("x* lies in the domain", inside, ""))
+    else:
+        out.append(("x* and f*", True, "unknown: x-space metrics are not applicable"))
+    return out
+
+
+def _gradient(p, X, f) -> Check:
+    with np.errstate(all="ignore"):
+        g = np.asarray(p.grad(X), dtype=float)
+        if g.shape != X.shape or not np.all(np.isfinite(g)):
+            return ("grad maps (B, d) to finite (B, d)", False, f"shape {g.shape}")
+        h = 1e-6 * np.maximum(1.0, np.abs(X))
+        fd = np.empty_like(X)
+        for j in range(p.dim):
+            E = np.zeros_like(X)
+            E[:, j] = h[:, j]
+            fd[:, j] = (p.f(X + E) - p.f(X - E)) / (2 * h[:, j])
+        fv, gv = p.value_and_grad(X)
+    # central differences: truncation O(h²), round-off O(eps·|f|/h)
+    tol = 1e-5 * (1 + np.abs(g)) + 1e-9 * np.abs(f)[:, None] / h
+    worst = float(np.max(np.abs(g - fd) - tol))
+    ok = (worst <= 0 and np.allclose(fv, f, rtol=1e-12)
+          and np.allclose(gv, g, rtol=1e-12, atol=1e-300))
+    return ("gradient matches central differences (and value_and_grad)", bool(ok),
+            "" if ok else f"max |g − fd| − tol = {worst:.3g}")
+
+
+def check_schedule(name_or_spec: str | Spec) -> list[Check]:
+    """A schedule builds, gives finite rates >= 0, and a column of base rates gives each run's own.
+
+    Stateful schedules (reduce-on-plateau) are fed a slowly improving gap.
+    """
+    try:
+        spec = _first("schedule", name_or_spec)
+        if skip := _missing("schedule", spec):
+            return skip
+        make_schedule(spec, 0.1)
+    except Exception as exc:  # noqa: BLE001
+        return [("builds from its spec", False, f"{type(exc).__name__}: {exc}")]
+    lrs = np.array([[0.1], [0.03]])
+    gaps = np.linspace(1.0, 1e-3, 60)[:, None] * np.array([1.0, 2.0])  # a slowly improving gap
+    batch = make_schedule(spec, lrs)
+    singles = [make_schedule(spec, float(v)) for v in lrs[:, 0]]
+    bad_value, bad_batch = [], []
+    for t in range(60):
+        together = np.asarray(batch(t, gaps[t]), dtype=float).reshape(-1, 1)
+        together = np.broadcast_to(together, (2, 1))
+        for b, single in enumerate(singles):
+            alone = float(np.asarray(single(t, gaps[t, b : b + 1]), dtype=float).reshape(-1)[0])
+            if not (np.isfinite(alone) and alone >= 0):
+                bad_value.append(f"η({t}) = {alone}")
+            if not np.isclose(together[b, 0], alone, rtol=1e-12, atol=0):
+                bad_batch.append(f"η({t}) = {together[b, 0]} in a batch, {alone} alone")
+    return [("builds", True, ""),
+            ("rates are finite and >= 0", not bad_value, "; ".join(bad_value[:3])),
+            ("a column of base rates gives each run its own rates", not bad_batch,
+             "; ".join(bad_batch[:3]))]
+
+
+def check_registered(kind: str, name: str,
+                     problems: Sequence[str] | None = None) -> Iterator[tuple[str, bool]]:
+    """``(line, ok)`` for each check of a registered component (what ``optbench check`` prints)."""
+    if kind == "optimizer":
+        checks = check_optimizer(name, problems)
+    elif kind == "problem":
+        checks = check_problem(name)
+    elif kind == "schedule":
+        checks = check_schedule(name)
+    else:
+        checks = [("no conformance checks for this kind", True, "")]
+    for what, ok, detail in checks:
+        yield (f"{what}: {detail}" if detail else what), ok

@@ -1,0 +1,48 @@
+"""Momentum methods: heavy ball and Nesterov, as ``torch.optim.SGD`` computes them.
+
+``b_1 = g_1``, ``b_t = μ·b_{t−1} + (1 − τ)·g_t``; heavy ball steps ``x ← x − η_t·b_t``,
+Nesterov ``x ← x − η_t·(g_t + μ·b_t)`` (``reference/dynamics.md`` §3.2). PyTorch's
+``weight_decay`` is not offered (the problems carry their own regularization).
+"""
+
+from __future__ import annotations
+
+from optbench import Optimizer, check, make_schedule, register_optimizer
+
+
+def sgd_momentum(lr, momentum, dampening, nesterov: bool, schedule) -> Optimizer:
+    """The shared update of ``momentum`` and ``nesterov``."""
+    rate = make_schedule(schedule, lr)
+
+    def step(x, state, oracle, t):
+        eta = rate(t, oracle.gap)
+        g = oracle.grad(x)
+        b = g if state is None else momentum * state["b"] + (1 - dampening) * g
+        d = g + momentum * b if nesterov else b
+        return x - eta * d, {"b": b, "lr": eta}
+
+    return Optimizer(step=step)
+
+
+@register_optimizer("momentum", needs=("gradient",), batchable=True)
+def heavy_ball(lr: float = 1e-3, momentum: float = 0.9, dampening: float = 0.0,
+               schedule: str = "constant") -> Optimizer:
+    """Heavy-ball momentum (Polyak 1964) as torch.optim.SGD(momentum=μ, dampening=τ).
+
+    Defaults are PyTorch's, except momentum: PyTorch's 0 would be plain gradient descent.
+    """
+    check("lr", lr, lr > 0, "> 0")
+    check("momentum", momentum, (momentum >= 0) & (momentum < 1), "in [0, 1)")
+    check("dampening", dampening, (dampening >= 0) & (dampening <= 1), "in [0, 1]")
+    return sgd_momentum(lr, momentum, dampening, False, schedule)
+
+
+@register_optimizer("nesterov", needs=("gradient",), batchable=True)
+def nesterov(lr: float = 1e-3, momentum: float = 0.9, schedule: str = "constant") -> Optimizer:
+    """Nesterov momentum (Sutskever et al. 2013 form) as torch.optim.SGD(momentum=μ, nesterov=True).
+
+    PyTorch requires μ > 0 and zero dampening for Nesterov, so dampening is not offered.
+    """
+    check("lr", lr, lr > 0, "> 0")
+    check("momentum", momentum, (momentum > 0) & (momentum < 1), "in (0, 1)")
+    return sgd_momentum(lr, momentum, 0.0, True, schedule)
