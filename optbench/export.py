@@ -1,0 +1,280 @@
+"""Export a store: tidy CSV, Parquet, or COCO's logging format (for cocopp and IOHanalyzer).
+
+* ``csv`` / ``parquet``: ``runs`` (one row per run, the columns of :func:`optbench.load`)
+  and ``traces`` in long form (one row per run and stored iterate: ``run_id, t, n_f, n_g,
+  evals, f, gap, gnorm, lr, time, x0…``; ``lr`` is the rate of the update leaving iterate t).
+* ``coco``: one folder per optimizer (its label as the algorithm id), one function id per
+  problem, in COCO's ``bbob-new2`` layout (``reference/benchmarking.md`` A.3): ``.info``
+  index files, target-triggered ``.dat`` and evaluation-triggered ``.tdat`` data files.
+  COCO's *evaluations* column is optbench's cost axis, evaluations = n_f + n_g (or n_f or
+  n_g alone with ``cost=``); each seed is a COCO instance (seed + 1); Δf is f − f*, or
+  f − f_best (best value found in the store) where f* is unknown. ``coco-map.json`` and
+  ``README.txt`` in the destination say which counter, which problem each function id is,
+  and which runs were left out (skipped runs have no trace).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from .errors import UsageError
+
+__all__ = ["COST_COUNTERS", "export"]
+
+COST_COUNTERS = {"evals": "n_f + n_g", "n_f": "n_f", "n_g": "n_g"}
+COCO_POINTS_PER_DECADE = 5  # target triggers 10^(i/5), COCO's bbob default
+COCO_EVAL_TRIGGERS = 20  # evaluation triggers per decade in .tdat
+PARQUET_HINT = "parquet export needs pyarrow: pip install 'optbench[parquet]'"
+
+
+def export(db_path: str | os.PathLike, fmt: str, dest: str | os.PathLike, cost: str = "evals") -> list[Path]:
+    """Write the runs and traces of a store to ``dest`` in ``fmt`` (csv, parquet or coco).
+
+    Returns:
+        The files written.
+    """
+    from .store import Store
+
+    db = Path(db_path)
+    if db.is_dir():
+        db = db / "results.sqlite"
+    Store(db).close()  # a clear error for a missing or foreign file
+    if cost not in COST_COUNTERS:
+        raise UsageError(f"cost must be one of {sorted(COST_COUNTERS)}, got {cost!r}")
+    if fmt == "parquet":
+        try:
+            import pyarrow  # noqa: F401
+        except ImportError:
+            raise UsageError(PARQUET_HINT) from None
+    out = Path(dest)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"cannot create the export folder {str(out)!r}: {exc.strerror or exc}") from None
+    if fmt in ("csv", "parquet"):
+        return _tidy(db, fmt, out)
+    if fmt == "coco":
+        return _coco(db, out, cost)
+    raise UsageError(f"format must be csv, parquet or coco, got {fmt!r}")
+
+
+def _runs_frame(db: Path):
+    from .api import load
+
+    runs = load(db)
+    if "x_final" in runs:  # a list per run: JSON text keeps CSV and Parquet columns flat
+        runs["x_final"] = runs["x_final"].map(lambda v: None if v is None else json.dumps(v))
+    for col in runs.columns:
+        if runs[col].dtype == object:  # mixed hyperparameter types (numbers, schedule strings)
+            runs[col] = runs[col].map(lambda v: v if v is None or isinstance(v, str) else json.dumps(v))
+    return runs
+
+
+def _f_refs(db: Path, runs) -> dict[str, tuple[float | None, bool]]:
+    from .store import Store
+
+    with Store(db) as s:
+        infos = s.problem_info()
+    out = {}
+    for key in dict.fromkeys(runs.problem_key):
+        f_star = infos.get(key, {}).get("f_star")
+        if f_star is not None:
+            out[key] = (float(f_star), True)
+        else:
+            best = runs.loc[runs.problem_key == key, "f_best"].astype(float)
+            best = best[best.map(math.isfinite)]
+            out[key] = (float(best.min()) if len(best) else None, False)
+    return out
+
+
+def _trace_rows(db: Path, run_ids):
+    """Yield ``(run_id, trace)`` for the runs that have a trace."""
+    from .store import Store, unpack_trace
+
+    with Store(db) as s:
+        for rid in run_ids:
+            row = s.conn.execute("SELECT data FROM traces WHERE run_id=?", (rid,)).fetchone()
+            if row is not None:
+                yield rid, unpack_trace(row[0])
+
+
+def _tidy(db: Path, fmt: str, out: Path) -> list[Path]:
+    import numpy as np
+    import pandas as pd
+
+    runs = _runs_frame(db)
+    refs = _f_refs(db, runs)
+    key_of = dict(zip(runs.run_id, runs.problem_key, strict=True))
+    frames = []
+    for rid, tr in _trace_rows(db, runs.run_id):
+        n = len(tr["f"])
+        t = tr.get("t", np.arange(n))
+        f_ref = refs[key_of[rid]][0]
+        lr = np.full(n, np.nan)
+        lr[: len(tr["lr"])] = tr["lr"][:n]
+        cols = {"run_id": np.full(n, rid), "t": t, "n_f": tr["n_f"], "n_g": tr["n_g"],
+                "evals": tr["n_f"] + tr["n_g"], "f": tr["f"],
+                "gap": tr["f"] - f_ref if f_ref is not None else np.full(n, np.nan),
+                "gnorm": tr["gnorm"], "lr": lr, "time": tr["time"][:n]}
+        if "x" in tr:
+            x = tr["x"].reshape(n, -1)
+            cols.update({f"x{j}": x[:, j] for j in range(x.shape[1])})
+        frames.append(pd.DataFrame(cols))
+    traces = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
+        columns=["run_id", "t", "n_f", "n_g", "evals", "f", "gap", "gnorm", "lr", "time"])
+    if fmt == "csv":
+        paths = [out / "runs.csv", out / "traces.csv"]
+        runs.to_csv(paths[0], index=False)
+        traces.to_csv(paths[1], index=False)
+    else:
+        paths = [out / "runs.parquet", out / "traces.parquet"]
+        runs.to_parquet(paths[0], index=False)
+        traces.to_parquet(paths[1], index=False)
+    return paths
+
+
+# -- COCO -------------------------------------------------------------------------------------
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.=-]+", "_", name).strip("_") or "optimizer"
+
+
+def _coco_lines(cost, f, f_ref: float, x, used: float):
+    """The .dat (target-triggered) and .tdat (evaluation-triggered) lines of one run."""
+    import numpy as np
+
+    evals = np.maximum(cost.astype(float), 1.0)  # COCO numbers the first evaluation 1
+    with np.errstate(invalid="ignore", over="ignore"):
+        df = np.where(np.isfinite(f), np.maximum(f - f_ref, 0.0), np.inf)
+    best_df = np.minimum.accumulate(df)
+    best_f = np.minimum.accumulate(np.where(np.isfinite(f), f, np.inf))
+    final = max(float(evals[-1]), used, 1.0)
+
+    def line(i: int, e: float) -> str:
+        xs = "" if x is None else " " + " ".join(f"{v:+.4e}" for v in x[i])
+        return f"{int(e)} 0 {best_df[i]:+.9e} {f[i]:+.9e} {best_f[i]:+.9e}{xs}"
+
+    dat = [line(0, evals[0])]
+    # a row each time the best Δf crosses a new level 10^(k/5): runtimes for every target
+    with np.errstate(divide="ignore"):
+        level = np.floor(np.log10(np.maximum(best_df, 1e-300)) * COCO_POINTS_PER_DECADE)
+    for i in range(1, len(f)):
+        if best_df[i] < best_df[i - 1] and level[i] < level[i - 1]:
+            dat.append(line(i, evals[i]))
+    tdat = []
+    last = -1
+    for i, e in enumerate(evals):
+        trig = math.floor(math.log10(e) * COCO_EVAL_TRIGGERS) if e >= 1 else -1
+        if trig > last or i == 0:
+            tdat.append(line(i, e))
+            last = trig
+    tdat.append(line(len(f) - 1, final))  # the final state carries the evaluations used
+    dat.append(line(len(f) - 1, final))
+    return dat, tdat, final, float(best_df[-1])
+
+
+def _coco(db: Path, out: Path, cost: str) -> list[Path]:
+    import numpy as np
+
+    from . import __version__
+    from .store import Store
+
+    runs = _runs_frame(db)
+    refs = _f_refs(db, runs)
+    with Store(db) as s:
+        infos = s.problem_info()
+    keys = list(dict.fromkeys(runs.problem_key))
+    fid = {k: i + 1 for i, k in enumerate(keys)}
+    labels = list(dict.fromkeys(runs.label))
+    folders: dict[str, str] = {}
+    for lab in labels:
+        name, n = _safe(lab), 2
+        while name in folders.values():
+            name, n = f"{_safe(lab)}_{n}", n + 1
+        folders[lab] = name
+    written: list[Path] = []
+    left_out: list[dict[str, Any]] = []
+    traces = dict(_trace_rows(db, runs.run_id))
+    for lab in labels:
+        alg = folders[lab]
+        for key in keys:
+            sub = runs[(runs.label == lab) & (runs.problem_key == key)].sort_values("seed")
+            if not len(sub):
+                continue
+            f_ref, known = refs[key]
+            info = infos.get(key, {})
+            dim = int(info.get("dim") or 1)
+            entries, dat_all, tdat_all = [], [], []
+            for _, r in sub.iterrows():
+                tr = traces.get(r.run_id)
+                if tr is None or f_ref is None or not len(tr["f"]):
+                    left_out.append({"run_id": r.run_id, "optimizer": lab, "problem_key": key,
+                                     "status": r.status, "why": "no trace (skipped or failed before its start)"})
+                    continue
+                n = len(tr["f"])
+                c = {"evals": tr["n_f"] + tr["n_g"], "n_f": tr["n_f"], "n_g": tr["n_g"]}[cost]
+                used = float(r["n_f"] + r["n_g"]) if cost == "evals" else float(r[cost])
+                x = tr["x"].reshape(n, -1) if "x" in tr else None
+                dat, tdat, final, final_df = _coco_lines(np.asarray(c), tr["f"], f_ref, x,
+                                                         used if math.isfinite(used) else 0.0)
+                inst = int(r.seed) + 1
+                head = (f"% f evaluations | g evaluations | best noise-free fitness - Fopt ({f_ref:.12e}) + "
+                        f"sum g_i+ | measured fitness | best measured fitness or single-digit g-values"
+                        f" | x1 | x2... (instance = {inst}, optbench run_id = {r.run_id}, status = {r.status})")
+                dat_all += [head, *dat]
+                tdat_all += [head, *tdat]
+                entries.append(f"{inst}:{int(final)}|{final_df:.1e}")
+            if not entries:
+                continue
+            data_dir = out / alg / f"data_f{fid[key]}"
+            data_dir.mkdir(parents=True, exist_ok=True)
+            stem = f"bbobexp_f{fid[key]}_DIM{dim}"
+            for ext, lines in ((".dat", dat_all), (".tdat", tdat_all)):
+                p = data_dir / (stem + ext)
+                p.write_text("\n".join(lines) + "\n")
+                written.append(p)
+            info_path = out / alg / f"bbobexp_f{fid[key]}.info"
+            header = (f"suite = 'bbob', funcId = {fid[key]}, DIM = {dim}, Precision = 1.000e-08, "
+                      f"algId = '{_quote(lab)}', coco_version = 'optbench-{__version__}', logger = 'bbob', "
+                      f"data_format = 'bbob-new2'")
+            comment = (f"% optbench export: problem {_comment(info.get('name', key))} (key {key}); "
+                       f"evaluations = {COST_COUNTERS[cost]}; "
+                       f"{'Fopt = f*' if known else 'Fopt = best value found (f* unknown)'}; instance = seed + 1")
+            data_line = f"data_f{fid[key]}/{stem}.dat, " + ", ".join(entries)
+            with info_path.open("a") as fh:
+                fh.write(f"{header}\n{comment}\n{data_line}\n")
+            if info_path not in written:
+                written.append(info_path)
+    mapping = {"cost_counter": cost, "evaluations_are": COST_COUNTERS[cost], "suite": "bbob (format only)",
+               "functions": {str(fid[k]): {"problem_key": k, "name": infos.get(k, {}).get("name"),
+                                           "params": infos.get(k, {}).get("params"),
+                                           "dim": infos.get(k, {}).get("dim"), "f_ref": refs[k][0],
+                                           "f_ref_is_f_star": refs[k][1]} for k in keys},
+               "algorithms": {folders[lab]: lab for lab in labels}, "left_out": left_out}
+    p = out / "coco-map.json"
+    p.write_text(json.dumps(mapping, indent=1))
+    written.append(p)
+    readme = out / "README.txt"
+    readme.write_text(
+        "optbench export in COCO's logging format (bbob-new2)\n\n"
+        f"COCO's 'f evaluations' column holds optbench's {COST_COUNTERS[cost]} (cost={cost}); the "
+        "'g evaluations' column (COCO's constraint evaluations) is 0.\n"
+        "One folder per optimizer (algId = the optimizer as written), one funcId per problem, "
+        "instance = seed + 1. Fopt is f* where known, else the best value any run in the store found.\n"
+        "The function ids and problems are in coco-map.json, with the runs left out (no trace).\n"
+        "Read it with cocopp, e.g. cocopp.pproc.DataSetList('FOLDER'), or load it in IOHanalyzer.\n")
+    written.append(readme)
+    return written
+
+
+def _quote(text: str) -> str:
+    return str(text).replace("\\", "/").replace("'", "`").replace(",", ";")
+
+
+def _comment(text: str) -> str:
+    return str(text).replace("\n", " ")
