@@ -274,7 +274,10 @@ def make_plan(problems, optimizers, seeds: int | list[int] = 1, budget: int | No
 
 def _validate(entry: registry.Entry, spec: Spec) -> None:
     """Build the optimizer once with scalar values, so a bad value fails before any run."""
-    params = {k: (make_sched_probe(v) if isinstance(v, Spec) else v) for k, v in spec.params.items()}
+    try:
+        params = {k: (make_sched_probe(v) if isinstance(v, Spec) else v) for k, v in spec.params.items()}
+    except InvalidValueError as exc:
+        raise InvalidValueError(f"optimizer {entry.name!r}, {exc}") from None
     entry.build(**params)
 
 
