@@ -1,9 +1,11 @@
 """The default suite: what ``optbench run`` with no arguments runs.
 
-The lesson's problems and a few harder ones, against random search, gradient descent with
-a constant and a decaying rate, and a scipy baseline, over enough seeds for the statistics.
-Learning rates are given in units of 1/L where L is known, so one sweep shows the monotone
-(0.5/L), oscillating (1.5/L) and divergent (2.5/L) regimes on every quadratic.
+The lesson's problems (a 1-D quadratic; the line fit in (w, b) on raw and on standardized
+features) and a few harder ones (log-cosh, a tilted double well, Rosenbrock's valley),
+against random search, gradient descent with a constant and a decaying rate, heavy-ball
+momentum, Adam and a scipy baseline, over ten seeds. Learning rates are given in units of
+1/L, so one sweep shows the monotone (0.5/L), oscillating (1.5/L) and divergent (2.5/L)
+regimes on every problem whose curvature is known.
 """
 
 from __future__ import annotations
@@ -13,11 +15,16 @@ DEFAULT_SUITE = {
         "quadratic-1d",
         "linear-regression",
         "linear-regression[standardize=true]",
+        "log-cosh",
+        "tilted-double-well",
+        "rosenbrock",
     ],
     "optimizers": [
         "random-search",
         "gd[lr=[0.5/L,1.5/L,2.5/L]]",
-        "gd[lr=1.5/L,schedule=cosine(T=200)]",
+        "gd[lr=1.5/L,schedule=cosine(T=400)]",
+        "momentum[lr=0.5/L,momentum=0.5]",
+        "adam[lr=0.05]",
         "scipy-bfgs",
     ],
     "seeds": 10,
