@@ -314,10 +314,16 @@ def _mark_phases(runs, tuning: dict[str, Any] | None):
 
 
 def build_sections(ctx: Context) -> list[Section]:
+    import warnings
+
     sections = []
     for entry in sorted(registry.entries("section"), key=lambda e: (e.meta.get("order", 100), e.name)):
         try:
-            section = entry.factory(ctx)
+            with warnings.catch_warnings():
+                # an empty group's median is nan and shows as '—': numpy's warning about it
+                # is not a failure of the section
+                warnings.simplefilter("ignore", RuntimeWarning)
+                section = entry.factory(ctx)
         except Exception as exc:  # one broken section must not take the report down
             section = Section(entry.name, f"<p class='error'>This section failed: {esc(type(exc).__name__)}: "
                               f"{esc(exc)}</p>")

@@ -201,8 +201,11 @@ def aggregated(ctx) -> Section | None:
         parts.append(note_html("Solvers here are optimizer families, each at its tuned learning rate per "
                                "problem, rerun on fresh seeds (see Tuning)."))
     groups = ecdf_by_dim(ctx, data, solvers)
-    areas = {s: -float(np.mean([np.mean(np.isfinite(np.concatenate(g['rts'][s])))
-                                 if g['rts'][s] else 0.0 for g in groups.values()])) for s in solvers}
+    def solved(rts) -> float:
+        both = np.concatenate(rts) if rts else np.array([])
+        return float(np.mean(np.isfinite(both))) if len(both) else 0.0
+
+    areas = {s: -float(np.mean([solved(g["rts"][s]) for g in groups.values()])) for s in solvers}
     shown = top_solvers(areas, MAX_SOLVERS)
     more = (f" Only the {len(shown)} solvers that solve the most pairs are drawn; the table lists all "
             f"{len(solvers)}." if len(shown) < len(solvers) else "")

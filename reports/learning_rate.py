@@ -55,6 +55,7 @@ def lr_figure(data, families):
     target = LR_TARGET if data.known else REL_TARGETS[1]
     n_runs, handles = 0, []
     lr_all = []
+    any_art = False
     for color, (fam, g) in zip(palette(len(families)), families.items(), strict=True):
         sub = data.select(data.runs.run_id.isin(set(g.run_id)).to_numpy())
         lrs = sub.runs["hp.lr"].astype(float).to_numpy()
@@ -87,6 +88,10 @@ def lr_figure(data, families):
         a = np.array(arts)
         ok = np.isfinite(a)
         axes[1].plot(xs[ok], a[ok], color=color, lw=1.6, marker="o", ms=3.5)
+        any_art = any_art or bool(ok.any())
+    if not any_art:  # an empty log axis cannot be drawn: say why it is empty
+        axes[1].set_ylim(1, 10)
+        axes[1].text(0.5, 0.5, "no run reached the target", transform=axes[1].transAxes, ha="center")
     for ax in axes:
         log_axes(ax, minor_x=True)
         ax.grid(True, which="major", alpha=0.3)

@@ -1,0 +1,236 @@
+"""The HTML report: structure, captions, CSV links, escaping, offline-ness, and its numbers
+against independent truth (closed forms for GD on a quadratic, hand-computed statistics)."""
+
+from __future__ import annotations
+
+import base64
+import importlib
+import io
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import optbench
+from optbench.plan import build_problem, make_plan, problem_key, start_point
+from optbench.report import write_report
+from optbench.runner import run_batch
+from optbench.store import Store
+
+stats = importlib.import_module("optbench.reports._stats")
+
+EVIL = "<script>alert(1)</script>"
+PLUGIN = '''
+from optbench import Optimizer, register_optimizer
+
+def _gd(lr, tag):
+    def step(x, state, oracle, t):
+        return x - lr * oracle.grad(x), {"lr": lr}
+    return Optimizer(step=step)
+
+@register_optimizer("tagged-gd", needs=("gradient",), batchable=True,
+                    description="GD with a tag <img src=x onerror=alert(2)>")
+def tagged_gd(lr: float = 0.1, tag: str = "plain"):
+    """GD whose tag is only a label."""
+    return _gd(lr, tag)
+
+@register_optimizer("<script>alert(1)</script>", needs=("gradient",), batchable=True)
+def evil(lr: float = 0.2):
+    """<b>not bold</b>"""
+    return _gd(lr, "")
+'''
+SECTIONS = ("setup", "summary", "per-problem", "learning-rate", "aggregated", "statistics", "run-status")
+
+
+def _write_named(db: Path, optimizer_name: str, seeds: int, budget: int) -> None:
+    """Run an optimizer whose name the spec grammar cannot spell, straight into the store."""
+    from optbench.spec import Spec
+
+    plan = make_plan(["quadratic-1d"], [Spec(optimizer_name, {})], seeds=seeds, budget=budget)
+    infos = {}
+    for r in plan.runs:
+        p = build_problem(r.problem)
+        infos[problem_key(r.problem)] = {"name": r.problem.name, "params": dict(r.problem.params),
+                                         "description": p.description, **p.info(), "hessian": None}
+    with Store(db, create=True) as store:
+        for batch in plan.batches:
+            by_id = {r.run_id: r for r in batch.runs}
+            store.write([(by_id[res.run_id], res) for res in run_batch(batch)], infos, batch.index)
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("report")
+    plugin = tmp / "evil_plugin.py"
+    plugin.write_text(PLUGIN)
+    res = optbench.run(problems=["quadratic-1d", "linear-regression"],
+                       optimizers=["gd[lr=[0.5/L,1.5/L,2.5/L]]", "random-search", "scipy-bfgs",
+                                   f'tagged-gd[lr=0.3,tag="{EVIL} $x$_{{"]'],
+                       seeds=4, budget=60, out=tmp / "out", plugins=[str(plugin)], report=False)
+    _write_named(res.db, EVIL, seeds=2, budget=30)
+    html_path = write_report([res.db], tmp / "out" / "report.html")
+    return res.db, html_path.read_text(encoding="utf-8")
+
+
+def _csv_links(html: str) -> list[str]:
+    return re.findall(r"href='data:text/csv;charset=utf-8;base64,([A-Za-z0-9+/=]+)'", html)
+
+
+def test_every_section_is_present_with_its_navigation(report):
+    _, html = report
+    for anchor in SECTIONS:
+        assert f'<section id="{anchor}">' in html
+        assert f'href="#{anchor}"' in html
+    assert "This section failed" not in html
+    assert 'href="#problem-' in html  # one navigation entry per problem
+
+
+def test_every_figure_and_table_has_a_caption_and_every_table_a_csv(report):
+    _, html = report
+    figures = re.findall(r"<figure>(.*?)</figure>", html, flags=re.S)
+    assert len(figures) >= 8
+    for fig in figures:
+        assert re.search(r"<img src=\"data:image/(svg\+xml|png);base64,", fig)
+        caption = re.search(r"<figcaption>(.+?)</figcaption>", fig, flags=re.S)
+        assert caption and len(caption.group(1)) > 40
+    tables = re.findall(r"<div class='table'>(.*?)</div>", html, flags=re.S)
+    assert len(tables) >= 10
+    for t in tables:
+        assert re.search(r"<p class='caption'>[^<]{30,}", t)
+        assert "href='data:text/csv;charset=utf-8;base64," in t
+    for link in _csv_links(html):
+        frame = pd.read_csv(io.StringIO(base64.b64decode(link).decode()))
+        assert len(frame.columns) >= 2
+
+
+def test_text_from_plugins_is_escaped(report):
+    _, html = report
+    assert EVIL not in html and "<img src=x" not in html and "<b>not bold</b>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    # the only scripts are the template's own table sorter
+    assert html.count("<script>") == 1
+
+
+def test_no_external_urls(report):
+    _, html = report
+    assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:)?//""", html, flags=re.I)
+    assert not re.search(r"@import|url\(\s*['\"]?https?:", html)
+
+
+def test_failed_runs_are_counted_not_dropped(report):
+    db, html = report
+    runs = optbench.load(db)
+    n_div = int((runs.status == "diverged").sum())
+    assert n_div >= 8  # gd at 2.5/L diverges on both problems, 4 seeds each
+    status_csv = [pd.read_csv(io.StringIO(base64.b64decode(x).decode())) for x in _csv_links(html)]
+    status = next(f for f in status_csv if "diverged" in f.columns and "runs" in f.columns)
+    assert int(status.runs.sum()) == len(runs)
+    assert int(status.diverged.sum()) == n_div
+
+
+def _fixed_target_csv(html: str, key: str) -> pd.DataFrame:
+    m = re.search(rf"download='fixed-target-{key}.csv' href='data:text/csv;charset=utf-8;base64,([^']+)'", html)
+    assert m
+    return pd.read_csv(io.StringIO(base64.b64decode(m.group(1)).decode()))
+
+
+@pytest.mark.parametrize("k", [0.5, 1.5])
+def test_fixed_target_art_matches_the_gd_closed_form(report, k):
+    # GD on ½h(x−c)² with lr = k/h: gap_t = (h/2)(1−k)^(2t) e0², one gradient per update,
+    # so the runtime to ε is the first t with gap_t ≤ ε (counted from 1), every run succeeds
+    # and aRT is the mean runtime over the seeds.
+    db, html = report
+    runs = optbench.load(db)
+    sub = runs[(runs.problem == "quadratic-1d") & (runs.label == f"gd[lr={k}/L]")]
+    key = sub.problem_key.iloc[0]
+    frame = _fixed_target_csv(html, key)
+    frame = frame[frame.optimizer == f"gd[lr={k}/L]"]
+    from optbench.plan import resolve_problem
+    from optbench.spec import parse
+
+    spec = resolve_problem(parse("quadratic-1d"))
+    problem = build_problem(spec)
+    h, c = 2.0, 1.5
+    for eps in (1e-1, 1e-2, 1e-4):
+        rts = []
+        for seed in sub.seed:
+            e0 = start_point(problem, spec, int(seed))[0] - c
+            t = np.arange(200)
+            gap = 0.5 * h * (1 - k) ** (2 * t) * e0**2
+            rts.append(max(int(np.flatnonzero(gap <= eps)[0]), 1))
+        row = frame[np.isclose(frame.target, eps)].iloc[0]
+        assert row.successes == len(rts) == row.runs
+        assert row.aRT == pytest.approx(np.mean(rts), rel=1e-12)
+
+
+def test_html_is_one_self_contained_file(report):
+    _, html = report
+    assert html.lstrip().startswith("<!DOCTYPE html>")
+    assert "<link " not in html and "<iframe" not in html
+
+
+# -- the statistics, against hand computation ---------------------------------------------
+
+def test_art_is_cocos_definition():
+    rt = np.array([10.0, np.inf, 30.0, np.inf, np.nan])
+    used = np.array([50.0, 100.0, 60.0, 200.0, 0.0])
+    a, n_s, n = stats.art(rt, used)
+    assert (n_s, n) == (2, 4)  # nan = skipped, not a run
+    assert a == (10 + 30 + 100 + 200) / 2
+    assert stats.art([np.inf], [5.0])[0] == np.inf
+
+
+def test_simulated_restarts_average_to_art():
+    # E[simulated RT] = mean(successes) + (1 − p)/p · mean(failures) = aRT exactly
+    rt = np.array([10.0, np.inf, 30.0, np.inf, np.inf])
+    used = np.array([50.0, 100.0, 60.0, 200.0, 150.0])
+    sim = stats.simulated_runtimes(rt, used, samples=400_000, rng=np.random.default_rng(1))
+    assert sim.mean() == pytest.approx(stats.art(rt, used)[0], rel=0.01)
+    assert sim.min() >= 10 and set(np.unique(sim[sim < 50])) <= {10.0, 30.0}
+
+
+def test_holm_by_hand():
+    p = [0.01, 0.04, 0.03, 0.005]
+    # sorted 0.005·4 = 0.02, 0.01·3 = 0.03, 0.03·2 = 0.06, 0.04·1 = 0.04 -> running max 0.06
+    np.testing.assert_allclose(stats.holm(p), [0.03, 0.06, 0.06, 0.02])
+
+
+def test_profiles_by_hand():
+    T = np.array([[1.0, 2.0], [4.0, 2.0], [np.inf, 3.0], [np.inf, np.inf]])
+    rho = stats.performance_profile(T, [1.0, 2.0, 1.5])
+    # ratios: p0 (1, 2), p1 (2, 1), p2 (inf, 1), p3 all failed
+    np.testing.assert_allclose(rho, [[0.25, 0.5], [0.5, 0.75], [0.25, 0.5]])
+    d = stats.data_profile(T, dims=[1, 1, 2, 3], alphas=[0.5, 1.0, 2.0])
+    # t/(n+1): p0 (0.5, 1), p1 (2, 1), p2 (inf, 1), p3 (inf, inf)
+    np.testing.assert_allclose(d, [[0.25, 0.0], [0.25, 0.75], [0.5, 0.75]])
+
+
+def test_ecdf_weighs_each_pair_equally():
+    x, y = stats.ecdf([np.array([1.0, np.inf]), np.array([2.0, 3.0, 4.0, np.inf])])
+    np.testing.assert_allclose(x, [1, 2, 3, 4])
+    np.testing.assert_allclose(y, [0.25, 0.375, 0.5, 0.625])
+
+
+def test_combined_scores_give_cocos_rank_sum_p_value():
+    from scipy.stats import mannwhitneyu
+
+    rng = np.random.default_rng(3)
+    rt_a = np.where(rng.random(12) < 0.6, rng.integers(5, 90, 12).astype(float), np.inf)
+    rt_b = np.where(rng.random(12) < 0.4, rng.integers(5, 90, 12).astype(float), np.inf)
+    gap_a = np.where(np.isfinite(rt_a), 1e-9, 10 ** rng.uniform(-5, 1, 12))
+    gap_b = np.where(np.isfinite(rt_b), 1e-9, 10 ** rng.uniform(-5, 1, 12))
+    fe_umin, target = 100.0, 1e-6
+    coco_a = np.where(np.isfinite(rt_a), 1 / rt_a, -gap_a)  # COCO: 1/RT or −Δf
+    coco_b = np.where(np.isfinite(rt_b), 1 / rt_b, -gap_b)
+    sa, sb = stats.combined_scores(rt_a, gap_a, rt_b, gap_b, fe_umin, target, 1e-16)
+    p_coco = mannwhitneyu(coco_a, coco_b, method="asymptotic").pvalue
+    p_ours = mannwhitneyu(sa, sb, method="asymptotic").pvalue
+    assert p_ours == pytest.approx(p_coco, rel=1e-12)
+
+
+def test_rank_biserial_by_hand():
+    assert stats.rank_biserial([3, 4], [1, 2]) == 1.0
+    assert stats.rank_biserial([1, 3], [2, 2]) == 0.0
+    assert stats.rank_biserial([1], [2, 0, 1]) == pytest.approx((1 - 1) / 3)
