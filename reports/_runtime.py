@@ -9,7 +9,7 @@ best value any run found, and targets become Moré–Wild relative targets
 Conventions, stated in the report's Setup section:
   * a runtime is the cost at the first iterate whose best gap meets the target, counted as
     at least 1 evaluation (COCO numbers its first evaluation 1);
-  * an unsuccessful run is charged the evaluations it used (COCO), a run that stopped early
+  * an unsuccessful run is charged the evaluations it used, at least 1 (COCO), a run that stopped early
     (converged, diverged) keeps its last best value at later budgets;
   * skipped runs were never run: they count in the run totals, not in aRT.
 """
@@ -173,8 +173,9 @@ def problem_data(ctx) -> dict[str, ProblemData]:
         if rid in sample:
             raw[rid] = tr
     evals = runs["evals"].astype(float).to_numpy() if "evals" in runs else np.zeros(len(runs))
-    used = np.array([max(float(c[-1]) if c is not None else 0.0,
-                         0.0 if not np.isfinite(e) else e) for c, e in zip(cost, evals, strict=True)])
+    # a run that started used at least its first evaluation (COCO numbers it 1)
+    used = np.array([max(float(c[-1]), 0.0 if not np.isfinite(e) else e, 1.0) if c is not None
+                     else (0.0 if not np.isfinite(e) else e) for c, e in zip(cost, evals, strict=True)])
     for key in ctx.problem_keys:
         mask = keys == key
         idx = np.flatnonzero(mask)

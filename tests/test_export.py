@@ -1,0 +1,150 @@
+"""Export: tidy CSV and Parquet equal the store; COCO's format read by cocopp gives the same
+aRT as a hand computation from the stored traces."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import urllib.request
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import optbench
+from optbench.errors import UsageError
+from optbench.export import PARQUET_HINT, export
+
+from .conftest import run_cli
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    out = tmp_path_factory.mktemp("export") / "out"
+    res = optbench.run(problems=["quadratic-1d", "linear-regression"],
+                       optimizers=["gd[lr=[0.5/L,2.5/L]]", "random-search", "scipy-bfgs"],
+                       seeds=3, budget=40, out=out, report=False)
+    return res.db
+
+
+def test_csv_runs_and_long_traces_equal_the_store(store, tmp_path):
+    paths = export(store, "csv", tmp_path)
+    assert [p.name for p in paths] == ["runs.csv", "traces.csv"]
+    runs = pd.read_csv(paths[0])
+    stored = optbench.load(store)
+    assert list(runs.run_id) == list(stored.run_id)
+    np.testing.assert_array_equal(runs.seed, stored.seed)
+    assert list(runs.status) == list(stored.status)
+    np.testing.assert_allclose(runs.f_best.astype(float), stored.f_best.astype(float), rtol=1e-15)
+    traces = pd.read_csv(paths[1])
+    for rid in stored.run_id[::5]:
+        tr = optbench.load_trace(store, rid)
+        rows = traces[traces.run_id == rid]
+        assert len(rows) == len(tr["f"])
+        np.testing.assert_allclose(rows.f, tr["f"], rtol=1e-15)
+        np.testing.assert_array_equal(rows.evals, tr["n_f"] + tr["n_g"])
+        np.testing.assert_allclose(rows.x0, tr["x"][:, 0], rtol=1e-15)
+    quad = stored[stored.problem == "quadratic-1d"].run_id.iloc[0]
+    rows = traces[traces.run_id == quad]
+    np.testing.assert_allclose(rows.gap, rows.f - 0.0)  # f* = 0 for quadratic-1d
+
+
+def test_parquet_round_trip(store, tmp_path):
+    pytest.importorskip("pyarrow")
+    paths = export(store, "parquet", tmp_path)
+    runs = pd.read_parquet(paths[0])
+    traces = pd.read_parquet(paths[1])
+    assert list(runs.run_id) == list(optbench.load(store).run_id)
+    assert set(traces.run_id) <= set(runs.run_id) and len(traces) > len(runs)
+
+
+def test_parquet_without_pyarrow_is_a_clear_usage_error(store, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "pyarrow", None)  # import pyarrow now raises ImportError
+    with pytest.raises(UsageError) as info:
+        export(store, "parquet", tmp_path)
+    assert str(info.value) == PARQUET_HINT == "parquet export needs pyarrow: pip install 'optbench[parquet]'"
+
+
+def test_cli_export_lists_the_files(store, tmp_path):
+    res = run_cli("export", "--format", "csv", "--db", str(store), "--dest", str(tmp_path / "e"))
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.split() == [str(tmp_path / "e" / "runs.csv"), str(tmp_path / "e" / "traces.csv")]
+    bad = run_cli("export", "--format", "csv", "--db", str(tmp_path / "missing.sqlite"))
+    assert bad.returncode == 2 and "no results store" in bad.stderr
+
+
+def _hand_art(store, label: str, problem: str, target: float, counter: str) -> float:
+    """COCO's aRT from the stored traces, written out: Σ runtimes (unsuccessful runs: their
+    evaluations) over the successes; the first evaluation is number 1, so every run that
+    started counts at least 1 (random search spends no gradient: 1 on the n_g axis)."""
+    runs = optbench.load(store)
+    sub = runs[(runs.label == label) & (runs.problem == problem)]
+    total, hits = 0.0, 0
+    for _, r in sub.iterrows():
+        tr = optbench.load_trace(store, r.run_id)
+        cost = {"evals": tr["n_f"] + tr["n_g"], "n_f": tr["n_f"], "n_g": tr["n_g"]}[counter]
+        f_star = 0.0 if problem == "quadratic-1d" else None
+        if f_star is None:
+            from optbench.plan import build_problem, resolve_problem
+            from optbench.spec import parse
+
+            f_star = build_problem(resolve_problem(parse(problem))).f_star
+        best = np.minimum.accumulate(np.maximum(tr["f"] - f_star, 0))
+        ok = np.flatnonzero(best <= target)
+        if ok.size:
+            total += max(int(cost[ok[0]]), 1)
+            hits += 1
+        else:
+            total += max(int(cost[-1]), int(r.n_f + r.n_g if counter == "evals" else r[counter]), 1)
+    return total / hits if hits else np.inf
+
+
+@pytest.fixture(scope="module")
+def cocopp(tmp_path_factory):
+    """cocopp, imported offline: it fetches a list of data archives at import time."""
+    pytest.importorskip("cocopp", reason="cocopp is not installed (pip install cocopp six)")
+    if "cocopp" not in sys.modules:
+        mp = pytest.MonkeyPatch()
+        mp.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cococache")))
+
+        def offline(*args, **kwargs):
+            raise OSError("optbench tests run offline")
+
+        mp.setattr(urllib.request, "urlretrieve", offline)
+        mp.setattr(urllib.request, "urlopen", offline)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                import cocopp  # noqa: F401
+        finally:
+            mp.undo()
+    import cocopp
+
+    return cocopp
+
+
+@pytest.mark.parametrize("counter", ["evals", "n_g"])
+def test_coco_export_read_by_cocopp_gives_the_same_art(store, tmp_path, cocopp, counter):
+    from cocopp import pproc
+
+    export(store, "coco", tmp_path, cost=counter)
+    mapping = json.loads((tmp_path / "coco-map.json").read_text())
+    assert mapping["evaluations_are"] == {"evals": "n_f + n_g", "n_g": "n_g"}[counter]
+    assert "n_f + n_g" in (tmp_path / "README.txt").read_text() or counter != "evals"
+    names = {v["name"]: int(k) for k, v in mapping["functions"].items()}
+    checked = 0
+    for folder, label in mapping["algorithms"].items():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # cocopp warns about fewer than 15 instances
+            dsl = pproc.DataSetList(os.path.join(tmp_path, folder))
+            for problem in ("quadratic-1d", "linear-regression"):
+                ds = [d for d in dsl if d.funcId == names[problem]]
+                assert len(ds) == 1
+                targets = [1e-1, 1e-3, 1e-6]
+                theirs = ds[0].detERT(targets)
+                ours = [_hand_art(store, label, problem, t, counter) for t in targets]
+                np.testing.assert_allclose(theirs, ours, rtol=1e-12)
+                checked += 1
+    assert checked == 8
