@@ -143,10 +143,58 @@ def is_sampler(optimizer_name: str | None) -> bool:
     return "sampler" in tags
 
 
+def _accumulate(ufunc, a: np.ndarray, reverse: bool = False) -> np.ndarray:
+    """``ufunc.accumulate`` along axis 0 (reversed: a suffix scan).
+
+    numpy's accumulate along the first axis of a wide array is several times slower than a
+    loop over its rows, so wide batches take the loop.
+    """
+    if reverse:
+        return _accumulate(ufunc, a[::-1])[::-1]
+    if a.ndim < 2 or a.shape[0] < 2 or a[0].size < 64:
+        return ufunc.accumulate(a, axis=0)
+    out = np.empty_like(a)
+    out[0] = a[0]
+    for i in range(1, a.shape[0]):
+        ufunc(out[i - 1], a[i], out=out[i])
+    return out
+
+
+def _dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``Σ_j a[..., j]·b[..., j]``; a loop over a short last axis beats einsum."""
+    d = a.shape[-1]
+    if d > 4:
+        return np.einsum("...d,...d->...", a, b)
+    out = a[..., 0] * b[..., 0]
+    for j in range(1, d):
+        out += a[..., j] * b[..., j]
+    return out
+
+
+def _maxabs(a: np.ndarray) -> np.ndarray:
+    """``max_j |a[..., j]|`` (a reduction over a short last axis is slow in numpy)."""
+    if a.shape[-1] > 4:
+        return np.max(np.abs(a), axis=-1)
+    out = np.abs(a[..., 0])
+    for j in range(1, a.shape[-1]):
+        np.maximum(out, np.abs(a[..., j]), out=out)
+    return out
+
+
+def _sign_changes(a: np.ndarray) -> np.ndarray:
+    """Count of ``a_t·a_{t+1} < 0`` along axis 0, from sign bits (products underflow)."""
+    neg = np.signbit(a)
+    nz = a != 0
+    ch = neg[:-1] ^ neg[1:]
+    ch &= nz[:-1]
+    ch &= nz[1:]
+    return ch.sum(axis=0, dtype=np.int64)
+
+
 def tail_window(n_iterates: Any) -> Any:
     """The tail window's length ``max(10, ⌈0.1·n⌉)``, at most ``n`` (§0)."""
-    n = np.asarray(n_iterates)
-    return np.minimum(n, np.maximum(TAIL_MIN, np.ceil(0.1 * n).astype(np.int64)))
+    n = np.asarray(n_iterates, dtype=np.int64)
+    return np.minimum(n, np.maximum(TAIL_MIN, -(-n // 10)))  # integer ⌈n/10⌉: 0.1·30 > 3
 
 
 # -- limit cycles (Z6), shared with the runner's live detection -----------------------------
@@ -170,7 +218,7 @@ def cycle_period(xw: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
         amax = np.max(np.where(valid[..., None], np.abs(xw), 0.0), axis=(0, 2))
         tol2 = (CYCLE_RTOL * np.maximum(1.0, amax)) ** 2
         step = xw[1:] - xw[:-1]
-        step2 = np.einsum("tbd,tbd->tb", step, step)
+        step2 = _dot(step, step)
         v1 = valid[:-1]
         moving = np.any(v1 & (step2 > tol2), axis=0) & finite.all(axis=0)
         step_len = np.sqrt(np.where(v1, step2, 0.0))
@@ -181,7 +229,7 @@ def cycle_period(xw: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
             if W <= P:
                 break
             diff = xw[P:] - xw[:-P]
-            d2 = np.einsum("tbd,tbd->tb", diff, diff)
+            d2 = _dot(diff, diff)
             vp = valid[:-P]
             closed = np.all(~vp | (d2 <= tol2), axis=0) & vp.any(axis=0)
             lo = np.minimum(first + P, W - 1)
@@ -197,7 +245,8 @@ def cycle_period(xw: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
 
 def batch_metrics(trace, problem, statuses: list[str], optimizer_name: str | None = None,
                   hyper: dict[str, Any] | list[dict[str, Any]] | None = None, *,
-                  budget: int | None = None, max_iter: int | None = None) -> list[dict[str, Any]]:
+                  budget: int | None = None, max_iter: int | None = None,
+                  grad_dots: Any = None) -> list[dict[str, Any]]:
     """One dict of metrics per run of the batch (keys: :data:`METRICS`).
 
     Args:
@@ -208,6 +257,8 @@ def batch_metrics(trace, problem, statuses: list[str], optimizer_name: str | Non
             optimizers the quadratic theory describes (``gd``, heavy-ball ``momentum``).
         hyper: the resolved hyperparameters, one dict for all runs or one per run.
         budget, max_iter: the runs' limits; they fix the horizon of ``aulg``.
+        grad_dots: ``<g_t, g_{t+1}>`` for t = 0..T−1, shape ``(T, B)`` (or a list of rows),
+            as the runner records them; without it the gradients are re-evaluated.
     """
     n, B = trace.f.shape
     cols = np.arange(B)
@@ -252,7 +303,7 @@ def batch_metrics(trace, problem, statuses: list[str], optimizer_name: str | Non
                 out["po"][stopped] = np.nan
                 out["t_settle_2"][stopped] = out["t_settle_5"][stopped] = np.nan
         if not sampler:
-            _oscillation(out, x, f, end, cols, problem, f_star)
+            _oscillation(out, x, f, end, cols, problem, f_star, grad_dots)
         _tail(out, x, f, end, cols, f_star, None if e is None else xs["dist"], sampler)
         if (e is not None and not sampler and problem.hessian is not None
                 and not getattr(problem, "stochastic", False) and trace.lr.shape[0] > 0):
@@ -293,7 +344,7 @@ def _convergence(out, f, cost, end, cols, f_star, stopped, budget, max_iter) -> 
         gap = f - f_l
         floor = 1e-16 * np.maximum(1.0, np.abs(np.where(np.isfinite(f_l), f_l, 1.0)))
     clean = np.where(finite, gap, np.inf)
-    best = np.minimum.accumulate(clean, axis=0)
+    best = _accumulate(np.minimum, clean)
     best_end = best[end, cols]
     gap0 = clean[0]
     for tau in REL_TARGETS:
@@ -306,7 +357,7 @@ def _convergence(out, f, cost, end, cols, f_star, stopped, budget, max_iter) -> 
     for eps in TARGETS:
         k = target_key(eps)
         _hits(out, f"hit_iter_{k}", f"hit_cost_{k}", best, best_end, eps, cost, cols)
-    suffix = np.maximum.accumulate(clean[::-1], axis=0)[::-1]
+    suffix = _accumulate(np.maximum, clean, reverse=True)
     last = clean[end, cols]
     for eps in TARGETS:
         out[f"stay_iter_{target_key(eps)}"][:] = np.where(last <= eps, np.sum(suffix > eps, axis=0), np.nan)
@@ -375,10 +426,10 @@ def _xspace(e: np.ndarray, end, cols, full: bool = True, settle: bool = True) ->
         dist0 = dist[0]
         c = e1 * np.sign(e1[0])
     else:
-        dist = np.sqrt(np.einsum("tbd,tbd->tb", e, e))
+        dist = np.sqrt(_dot(e, e))
         dist0 = dist[0]
         u = e[0] / np.where(dist0 > 0, dist0, 1.0)[:, None]
-        c = np.einsum("tbd,bd->tb", e, u)
+        c = _dot(e, u[None])
     ok = (dist0 > 0) & np.isfinite(dist0)
     scale = np.where(ok, dist0, np.nan)
     res: dict[str, np.ndarray] = {"dist": dist}
@@ -386,12 +437,12 @@ def _xspace(e: np.ndarray, end, cols, full: bool = True, settle: bool = True) ->
     # "+ 0.0" turns a -0.0 from max(0, -0.0) into 0.0
     res["po"] = 100.0 * np.maximum(0.0, np.max(neg_c, axis=0)) / scale + 0.0
     neg = c < 0
-    after_first = np.logical_or.accumulate(np.logical_or.accumulate(neg, axis=0) & ~neg, axis=0)
+    after_first = _accumulate(np.logical_or, _accumulate(np.logical_or, neg) & ~neg)
     r1 = neg & ~after_first
     res["po1"] = 100.0 * np.max(np.where(r1, -c, 0.0), axis=0) / scale
     if settle:
         dclean = np.where(np.isfinite(dist), dist, np.inf)
-        suffix = np.maximum.accumulate(dclean[::-1], axis=0)[::-1]
+        suffix = _accumulate(np.maximum, dclean, reverse=True)
         last = dclean[end, cols]
         for delta, key in zip(SETTLE_BANDS, ("t_settle_2", "t_settle_5"), strict=True):
             band = delta * dist0
@@ -399,22 +450,21 @@ def _xspace(e: np.ndarray, end, cols, full: bool = True, settle: bool = True) ->
     if not full:
         return res
     res["us"] = 100.0 * np.maximum(0.0, np.max(np.where(np.isnan(c), -np.inf, c), axis=0) - dist0) / scale
-    sg = np.sign(c)  # signs, not products: c_t·c_{t+1} underflows near x* = 0
-    res["n_cross"] = np.where(ok, np.sum(sg[:-1] * sg[1:] < 0, axis=0), np.nan)
+    res["n_cross"] = np.where(ok, _sign_changes(c), np.nan)
     t10, h10 = _first_true(c <= 0.9 * dist0)
     t90, h90 = _first_true(c <= 0.1 * dist0)
     res["t_rise"] = np.where(ok & h10 & h90, t90 - t10, np.nan)
     res["t_peak"] = np.where(ok, np.argmax(neg_c, axis=0), np.nan)
     if d > 1:
         r = e - c[..., None] * u[None]
-        cross = np.sqrt(np.einsum("tbd,tbd->tb", r, r))
+        cross = np.sqrt(_dot(r, r))
         res["cross_track"] = np.max(np.where(np.isnan(cross), -np.inf, cross), axis=0) / scale
     else:
         res["cross_track"] = np.full(e.shape[1], np.nan)
     return res
 
 
-def _oscillation(out, x, f, end, cols, problem, f_star) -> None:
+def _oscillation(out, x, f, end, cols, problem, f_star, grad_dots) -> None:
     """Z1–Z4 and Z7 from the steps ``s_t = x_{t+1} − x_t`` and the values."""
     n, B, d = x.shape
     steps = end.astype(float)
@@ -422,20 +472,18 @@ def _oscillation(out, x, f, end, cols, problem, f_star) -> None:
         s = np.diff(x, axis=0)
         # steps scaled by their largest coordinate: tiny steps (1e-200 near x* = 0) would
         # underflow when squared and spoil the cosines
-        sm = np.max(np.abs(s), axis=2)
+        sm = _maxabs(s)
         su = s / np.where(sm > 0, sm, 1.0)[..., None]
-        su_len = np.sqrt(np.einsum("tbd,tbd->tb", su, su))
+        su_len = np.sqrt(_dot(su, su))
         sn = sm * su_len
         if n >= 3:
-            sg = np.sign(s)  # signs, not products, which underflow for tiny steps
-            changes = np.sum(sg[:-1] * sg[1:] < 0, axis=0).mean(axis=1)
+            changes = _sign_changes(s).mean(axis=1)
             out["sc_rate"][:] = np.where(steps >= 2, changes / np.maximum(steps - 1, 1), np.nan)
             if problem.hessian is not None and d > 0:
                 _, V = np.linalg.eigh(np.asarray(problem.hessian, dtype=float))
-                se = np.sign(su @ V)
-                ch = np.sum(se[:-1] * se[1:] < 0, axis=0).mean(axis=1)
+                ch = _sign_changes(su @ V).mean(axis=1)
                 out["sc_rate_eig"][:] = np.where(steps >= 2, ch / np.maximum(steps - 1, 1), np.nan)
-            dot = np.einsum("tbd,tbd->tb", su[:-1], su[1:])
+            dot = _dot(su[:-1], su[1:])
             den = su_len[:-1] * su_len[1:]
             ok = (sm[:-1] > 0) & (sm[1:] > 0) & np.isfinite(den)
             cos = np.where(ok, dot / np.where(ok, den, 1.0), 0.0)
@@ -449,7 +497,10 @@ def _oscillation(out, x, f, end, cols, problem, f_star) -> None:
         disp = np.sqrt(np.sum((x[end, cols] - x[0]) ** 2, axis=1))
         out["straightness"][:] = np.where(travel > 0, disp / np.where(travel > 0, travel, 1.0), np.nan)
         df = np.diff(f, axis=0)
-        up = df > 1e-12 * np.maximum(1.0, np.abs(f[:-1]))
+        thr = np.abs(f[:-1])
+        np.maximum(thr, 1.0, out=thr)
+        thr *= 1e-12
+        up = df > thr
         out["n_up"][:] = np.where(steps >= 1, up.sum(axis=0), np.nan)
         out["up_frac"][:] = np.where(steps >= 1, out["n_up"] / np.maximum(steps, 1), np.nan)
         ascent = np.sum(np.where(np.isfinite(df) & (df > 0), df, 0.0), axis=0)
@@ -457,32 +508,48 @@ def _oscillation(out, x, f, end, cols, problem, f_star) -> None:
         floor = 1e-16 * max(1.0, abs(f_star)) if f_star is not None else 1e-16 * np.maximum(1.0, np.abs(fmin))
         drop = np.maximum(f[0] - fmin, floor)
         out["ascent_ratio"][:] = np.where(np.isfinite(f[0]) & (steps >= 1), ascent / drop, np.nan)
-        _grad_reversals(out, x, end, problem)
+        _grad_reversals(out, x, end, problem, grad_dots)
 
 
-def _grad_reversals(out, x, end, problem) -> None:
-    """Z2 on the true gradient, re-evaluated at the recorded iterates (in chunks)."""
-    if not problem.has_gradient:
-        return
+def _grad_reversals(out, x, end, problem, grad_dots) -> None:
+    """Z2 on the true gradient: the runner's ``<g_t, g_{t+1}>``, else re-evaluated."""
     n, B, d = x.shape
-    flat = x.reshape(-1, d)
-    ok = np.all(np.isfinite(flat), axis=1)
-    g = np.full(flat.shape, np.nan)
-    rows = np.flatnonzero(ok)
-    chunk = max(1, 2_000_000 // max(d, 1))
-    try:
-        for i in range(0, rows.size, chunk):
-            r = rows[i:i + chunk]
-            g[r] = np.asarray(problem.grad(flat[r]), dtype=float).reshape(r.size, d)
-    except Exception:  # noqa: BLE001 — a problem that cannot re-evaluate leaves Z2 empty
+    if grad_dots is not None and len(grad_dots) == n - 1:
+        gdot = np.asarray(grad_dots, dtype=float).reshape(n - 1, B)
+    elif problem.has_gradient:
+        gdot = _grad_dots(x, problem)
+        if gdot is None:
+            return
+    else:
         return
-    g = g.reshape(n, B, d)
-    gdot = np.einsum("tbd,tbd->tb", g[:-1], g[1:])
     pair = np.arange(n - 1)[:, None] < end[None, :]
     npairs = pair.sum(axis=0)
     has = npairs > 0
     out["grad_rev"][:] = np.where(has, np.sum(pair & (gdot < 0), axis=0) / np.maximum(npairs, 1), np.nan)
     out["grad_sbar"][:] = np.where(has, np.sum(np.where(pair, gdot, 0.0), axis=0) / np.maximum(npairs, 1), np.nan)
+
+
+def _grad_dots(x, problem) -> np.ndarray | None:
+    """``<g_t, g_{t+1}>`` from the problem's gradient at the recorded iterates (in chunks)."""
+    n, B, d = x.shape
+    flat = x.reshape(-1, d)
+    finite = np.isfinite(flat)
+    ok = finite.all(axis=1) if d > 1 else finite[:, 0]
+    g = np.full(flat.shape, np.nan)
+    chunk = max(1, 2_000_000 // max(d, 1))  # bounds the problem's own temporaries
+    try:
+        if ok.all():
+            for i in range(0, flat.shape[0], chunk):
+                g[i:i + chunk] = np.asarray(problem.grad(flat[i:i + chunk]), dtype=float).reshape(-1, d)
+        else:
+            rows = np.flatnonzero(ok)
+            for i in range(0, rows.size, chunk):
+                r = rows[i:i + chunk]
+                g[r] = np.asarray(problem.grad(flat[r]), dtype=float).reshape(r.size, d)
+    except Exception:  # noqa: BLE001 — a problem that cannot re-evaluate leaves Z2 empty
+        return None
+    g = g.reshape(n, B, d)
+    return _dot(g[:-1], g[1:])
 
 
 def _tail(out, x, f, end, cols, f_star, dist, sampler) -> None:

@@ -262,6 +262,8 @@ class _Recorder:
             if g is not None:
                 finite &= np.all(np.isfinite(g), axis=1)
             self._decide(moved & ~finite, "non-finite", "a non-finite iterate, value or gradient")
+            if g is not None:
+                self._record_grad_dot(g)
             self.best = np.where(moved, np.fmin(self.best, f), self.best)
             self.best_hist.append(self.best.copy())
             if self.f_star is not None:
@@ -279,7 +281,7 @@ class _Recorder:
             scale = max(1.0, abs(self.f_star)) if self.f_star is not None else 1.0
             if t >= STALL_WINDOW:
                 stalled = self.best_hist[t - STALL_WINDOW] - self.best < 1e-12 * scale
-            self._judge_cycle(moved, stalled, t)
+            self._judge_cycle(x, moved, stalled, t)
             if t >= STALL_WINDOW:
                 self._decide(moved & stalled, "stalled",
                              f"the best value improved by less than {1e-12 * scale:g} "
@@ -289,27 +291,61 @@ class _Recorder:
             if t >= self.max_iter:
                 self._decide(moved, "max-iter")
 
-    def _judge_cycle(self, moved: np.ndarray, stalled: np.ndarray, t: int) -> None:
+    def _record_grad_dot(self, g: np.ndarray) -> None:
+        """<g_{t-1}, g_t> per run for the metrics' gradient reversals (Z2), from gradients
+        the runner evaluates anyway; NaN once a run is frozen."""
+        prev = getattr(self, "_g_prev", None)
+        if prev is None:
+            self.gdots: list[np.ndarray] = []
+            try:  # the start's gradient was not kept: evaluate it once, uncharged
+                prev = np.asarray(self.problem.grad(self.xs[0]), dtype=float).reshape(g.shape)
+            except Exception:  # noqa: BLE001 — the metrics then re-evaluate or leave Z2 empty
+                prev = np.full_like(g, np.nan)
+        self.gdots.append(np.einsum("bd,bd->b", prev, g))
+        self._g_prev = g
+
+    def _judge_cycle(self, x: np.ndarray, moved: np.ndarray, stalled: np.ndarray, t: int) -> None:
         """Z6 live: the metric's own test on the tail window of the last ``t + 1`` iterates.
 
-        The window grows with t, so it is checked every quarter-window (amortized cost: a few
-        array passes per update) and whenever a run would otherwise stop as ``stalled``. A
-        run's check times depend on t alone, so a batch and its runs one at a time agree.
+        The window grows with t, so it is checked every half-window and whenever a run
+        would otherwise stop as ``stalled``; a cheap screen first (does the last iterate
+        return to within tolerance of one P = 2..8 updates back, with the tolerance taken
+        from the run's largest |x| so far) leaves the full check to the few runs that might
+        cycle. A run's check times depend on t alone, so a batch and its runs alone agree.
         """
-        from .metrics import TAIL_MIN, cycle_period, tail_window
+        from .metrics import CYCLE_PERIODS, CYCLE_RTOL, TAIL_MIN, _dot, _maxabs, cycle_period
 
         n = t + 1
         if n < TAIL_MIN:
             return
-        W = int(tail_window(n))
-        due = moved & (self.status == "")
-        if t % max(1, W // 4):
-            due &= stalled
+        W = min(n, max(TAIL_MIN, -(-n // 10)))  # the tail window, max(10, ⌈0.1·n⌉)
+        if t % max(1, W // 2):
+            if not stalled.any():
+                return
+            due = moved & stalled & (self.status == "")
+        else:
+            due = moved & (self.status == "")
         rows = np.flatnonzero(due)
         if not rows.size:
             return
-        block = np.stack([a[rows] for a in self.xs[-W:]])
-        period = cycle_period(block)
+        # each run's largest |x| so far bounds the window's: a screen never stricter than the test
+        seen = getattr(self, "_xabs_n", 0)
+        xabs = _maxabs(np.max(np.abs(np.stack(self.xs[seen:])), axis=0))
+        self._xabs = np.fmax(self._xabs, xabs) if seen else xabs
+        self._xabs_n = len(self.xs)
+        tol2 = (CYCLE_RTOL * np.maximum(1.0, self._xabs[rows])) ** 2
+        K = min(max(CYCLE_PERIODS), W - 1)
+        recent = np.stack(self.xs[-K - 1:])[::-1, rows]  # newest first: recent[P] = x_{t-P}
+        step = recent[:-1] - recent[1:]
+        moved_within = np.logical_or.accumulate(_dot(step, step) > tol2, axis=0)  # [P-1]: in the last P
+        back = recent[1:] - recent[0]
+        back = _dot(back, back) <= tol2  # [P-1]: x_t within tol of x_{t-P}
+        # back within tol after P updates, having moved meanwhile, for some P = 2..K
+        candidate = np.any((back & moved_within)[1:], axis=0)
+        rows = rows[candidate]
+        if not rows.size:
+            return
+        period = cycle_period(np.stack([a[rows] for a in self.xs[-W:]]))
         for P in np.unique(period[period > 0]):
             mask = np.zeros_like(moved)
             mask[rows[period == P]] = True
@@ -377,7 +413,7 @@ def _results(runs, problem, trace: BatchTrace, rec: _Recorder, oracle: Oracle,
 
     metrics = batch_metrics(trace, problem, list(rec.status), runs[0].optimizer.name,
                             [dict(r.optimizer.params) for r in runs], budget=runs[0].budget,
-                            max_iter=runs[0].max_iter)
+                            max_iter=runs[0].max_iter, grad_dots=getattr(rec, "gdots", None))
     out = []
     for b, run in enumerate(runs):
         e = int(trace.end[b])

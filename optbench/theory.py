@@ -147,10 +147,13 @@ def gd_error_path(lrs: Any, eigvals: Any, e0_coords: Any) -> np.ndarray:
     lam = np.asarray(eigvals, dtype=float).reshape(-1)
     q0 = np.asarray(e0_coords, dtype=float)
     factors = 1.0 - lrs[..., None] * lam
+    out = np.empty((factors.shape[0] + 1,) + factors.shape[1:])
+    out[0] = q0
     with np.errstate(over="ignore", under="ignore", invalid="ignore"):
-        prod = np.cumprod(factors, axis=0)
-    ones = np.ones((1,) + factors.shape[1:])
-    return np.concatenate([ones, prod], axis=0) * q0
+        # row by row: numpy's cumprod along the first axis of a wide array is slow
+        for t in range(factors.shape[0]):
+            np.multiply(out[t], factors[t], out=out[t + 1])
+    return out
 
 
 def gap_path(coords: np.ndarray, eigvals: Any) -> np.ndarray:
@@ -161,18 +164,18 @@ def gap_path(coords: np.ndarray, eigvals: Any) -> np.ndarray:
 
 
 def gd_constant_times(lr: Any, eigvals: Any, e0_coords: Any, *, deltas=(0.02, 0.05),
-                      f_star: float = 0.0, max_t: int = 100_000, chunk: int = 512
-                      ) -> tuple[list[np.ndarray], np.ndarray]:
+                      f_star: float = 0.0, max_t: int = 10**9) -> tuple[list[np.ndarray], np.ndarray]:
     """Settling times and divergence step of constant-rate GD on a quadratic, per run.
 
-    With a constant rate ``dist_t`` is non-increasing once every ``|1 − ηλ_i| ≤ 1``, so the
-    settling time is the first t with ``dist_t ≤ δ·dist_0``; the divergence step is the
-    first t at which the C8 test fires. The path is evaluated in chunks of t until every
-    run is resolved (or ``max_t``).
+    ``dist_t² = Σ q_i² ρ_i^{2t}`` and ``gap_t`` are convex in t, and both tests compare
+    them with a level at or above their start, so "settled by t" (when every ``|ρ_i| ≤ 1``)
+    and "the C8 test has fired by t" are monotone in t: a bisection on integer t finds the
+    first t exactly, in ~30 evaluations whatever the conditioning.
 
     Args:
         lr: the rate per run, shape ``(B,)``.
         eigvals: ``(k,)``. e0_coords: ``(B, k)``.
+        max_t: the horizon searched.
 
     Returns:
         ``([t_settle(δ) for δ in deltas], t_div)``, float arrays of shape ``(B,)``, ``inf``
@@ -181,37 +184,55 @@ def gd_constant_times(lr: Any, eigvals: Any, e0_coords: Any, *, deltas=(0.02, 0.
     lr = np.asarray(lr, dtype=float).reshape(-1)
     lam = np.asarray(eigvals, dtype=float).reshape(-1)
     q0 = np.asarray(e0_coords, dtype=float).reshape(lr.size, lam.size)
-    rho = 1.0 - lr[:, None] * lam
+    arho = np.abs(1.0 - lr[:, None] * lam)
+    q2 = q0**2
     present = q0 != 0
-    dist0 = np.sqrt(np.sum(q0**2, axis=1))
-    gap0 = gap_path(q0, lam)
+    dist2_0 = q2.sum(axis=1)
+    gap0 = 0.5 * (q2 * lam).sum(axis=1)
     floor = 1e-16 * max(1.0, abs(f_star))
     gap_lim = DIVERGE_GAP * np.maximum(gap0, floor)
-    dist_lim = DIVERGE_DIST * np.maximum(dist0, 1.0)
-    grows = np.any(present & (np.abs(rho) > 1), axis=1) & (dist0 > 0)
-    settle = [np.where(dist0 == 0, 0.0, np.inf) for _ in deltas]
-    can_settle = ~grows & (dist0 > 0)
-    div = np.full(lr.size, np.inf)
-    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
-        for t0 in range(0, max_t, chunk):
-            todo_s = [can_settle & np.isinf(s) for s in settle]
-            todo_d = grows & np.isinf(div)
-            rows = np.flatnonzero(np.any(todo_s, axis=0) | todo_d)
-            if not rows.size:
+    dist_lim2 = (DIVERGE_DIST * np.maximum(np.sqrt(dist2_0), 1.0)) ** 2
+
+    def at_rows(t, rows):
+        """``dist_t²`` and ``gap_t − f*`` of the given runs at their own t."""
+        with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+            w = q2[rows] * arho[rows] ** (2.0 * t[:, None])
+            return w.sum(axis=1), 0.5 * (w * lam).sum(axis=1)
+
+    def first(pred, todo):
+        """Smallest t in (0, max_t] with pred(t) true, for the rows in todo (inf if none)."""
+        out = np.full(lr.size, np.inf)
+        rows = np.flatnonzero(todo)
+        if not rows.size:
+            return out
+        hi = np.full(rows.size, float(max_t))
+        ok = pred(hi, rows)
+        lo = np.zeros(rows.size)
+        while True:
+            open_ = ok & (hi - lo > 1)
+            if not open_.any():
                 break
-            t = np.arange(t0, t0 + chunk, dtype=float)[:, None, None]
-            q = rho[rows] ** t * q0[rows]  # (chunk, r, k)
-            dist = np.sqrt(np.sum(q**2, axis=2))
-            for s, todo, delta in zip(settle, todo_s, deltas, strict=True):
-                hit = dist <= delta * dist0[rows]
-                first = np.argmax(hit, axis=0)
-                ok = todo[rows] & hit.any(axis=0)
-                s[rows[ok]] = t0 + first[ok]
-            fired = (gap_path(q, lam) > gap_lim[rows]) | (dist > dist_lim[rows])
-            first = np.argmax(fired, axis=0)
-            ok = todo_d[rows] & fired.any(axis=0)
-            div[rows[ok]] = t0 + first[ok]
-    return settle, div
+            mid = np.floor((lo + hi) / 2)
+            yes = pred(mid, rows)
+            hi = np.where(open_ & yes, mid, hi)
+            lo = np.where(open_ & ~yes, mid, lo)
+        out[rows[ok]] = hi[ok]
+        return out
+
+    grows = np.any(present & (arho > 1), axis=1) & (dist2_0 > 0)
+    settle = []
+    for delta in deltas:
+        def settled(t, rows, delta=delta):
+            dist2, _ = at_rows(t, rows)
+            return dist2 <= delta**2 * dist2_0[rows]
+        s = first(settled, ~grows & (dist2_0 > 0))
+        settle.append(np.where(dist2_0 == 0, 0.0, s))
+
+    def fired(t, rows):
+        dist2, gap = at_rows(t, rows)
+        return (gap > gap_lim[rows]) | (dist2 > dist_lim2[rows])
+
+    return settle, first(fired, grows)
 
 
 # -- heavy-ball momentum (§2.4) ---------------------------------------------------------------
