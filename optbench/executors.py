@@ -3,21 +3,36 @@
 The unit of work is a :class:`~optbench.plan.Batch`. Workers import the batch's plug-ins
 themselves, compute metrics, and return plain results; they never open the store — the
 driver is the single writer. Whatever the executor, a batch computes the same numbers.
+
+Workers receive *tasks*: a few batches each (:func:`chunk`), so a grid of thousands of
+one-run batches (scipy owns its loop) does not pay the pool's or Dask's per-task overhead
+thousands of times. Grouping changes only the transport: each batch is still run on its own
+by :func:`run_batch_guarded`, so results do not depend on the grouping.
+
+This module imports numpy (through the runner) only when a batch runs: a spawned worker
+imports it to find ``_pin_blas``, and BLAS reads its thread count once, when numpy loads.
 """
 
 from __future__ import annotations
 
+import heapq
 import os
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from .errors import UsageError
 from .plan import Batch
-from .runner import RunResult, run_batch
 
-__all__ = ["EXECUTORS", "execute", "run_batch_guarded"]
+if TYPE_CHECKING:
+    from .runner import RunResult
+
+__all__ = ["EXECUTORS", "chunk", "execute", "run_batch_guarded", "run_batches"]
 
 EXECUTORS = ("serial", "process", "dask")
 KILL_GRACE = 2.0  # seconds past the cooperative deadline before a batch is killed
+TASKS_PER_WORKER = 8  # enough tasks to balance uneven batches, few enough to amortize overhead
+BLAS_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+             "VECLIB_MAXIMUM_THREADS")
 
 
 def run_batch_guarded(batch: Batch) -> list[RunResult]:
@@ -27,6 +42,8 @@ def run_batch_guarded(batch: Batch) -> list[RunResult]:
     it (an endless loop of its own) is caught here: its child process is killed, and the
     members of a killed batch are rerun one at a time, so only the hanging run times out.
     """
+    from .runner import run_batch
+
     timeout = batch.runs[0].timeout
     if not timeout:
         return run_batch(batch)
@@ -47,13 +64,43 @@ def run_batch_guarded(batch: Batch) -> list[RunResult]:
     return out
 
 
+def run_batches(batches: list[Batch]) -> list[list[RunResult]]:
+    """One task: several batches, each run on its own."""
+    return [run_batch_guarded(b) for b in batches]
+
+
+def chunk(batches: list[Batch], workers: int) -> list[list[Batch]]:
+    """Group batches into about ``TASKS_PER_WORKER × workers`` tasks of similar cost.
+
+    The cost of a batch is taken as runs × iteration limit. Largest first, each batch goes to
+    the task with the least cost so far (LPT scheduling), so a task of slow runs does not
+    finish long after the others; within a task the batches keep their plan order. With
+    few batches, each is its own task, as before.
+    """
+    n_tasks = max(1, TASKS_PER_WORKER * workers)
+    if len(batches) <= n_tasks:
+        return [[b] for b in batches]
+    cost = [len(b.runs) * max(1, b.runs[0].max_iter) for b in batches]
+    heap = [(0, i) for i in range(n_tasks)]
+    tasks: list[list[int]] = [[] for _ in range(n_tasks)]
+    for j in sorted(range(len(batches)), key=lambda j: (-cost[j], j)):
+        load, i = heapq.heappop(heap)
+        tasks[i].append(j)
+        heapq.heappush(heap, (load + cost[j], i))
+    return [[batches[j] for j in sorted(t)] for t in tasks if t]
+
+
 def _killed(run, timeout: float) -> RunResult:
+    from .runner import RunResult
+
     return RunResult(run.run_id, "timeout",
                      f"killed after {timeout * 1.5 + KILL_GRACE:g} s: the optimizer stopped calling "
                      f"the oracle (timeout {timeout:g} s)")
 
 
 def _child_main(batch: Batch, conn) -> None:
+    from .runner import run_batch
+
     try:
         conn.send(("ok", run_batch(batch)))
     except BaseException as exc:  # noqa: BLE001 — reported to the parent, which decides
@@ -77,6 +124,8 @@ def _in_child(batch: Batch, limit: float) -> list[RunResult] | None:
             proc.join()
             if kind == "ok":
                 return payload
+            from .runner import RunResult
+
             return [RunResult(r.run_id, "error", payload) for r in batch.runs]
         return None
     except EOFError:  # the child died without answering (e.g. killed by the OS)
@@ -89,8 +138,12 @@ def _in_child(batch: Batch, limit: float) -> list[RunResult] | None:
 
 
 def _pin_blas() -> None:
-    """One BLAS thread per worker: parallelism comes from the workers, not from BLAS."""
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    """One BLAS thread per worker: parallelism comes from the workers, not from BLAS.
+
+    Runs as the pool's initializer, before the worker's first batch imports numpy (this
+    module does not import it), so BLAS sees the setting when it loads.
+    """
+    for var in BLAS_VARS:
         os.environ.setdefault(var, "1")
 
 
@@ -117,12 +170,12 @@ def _process(batches: list[Batch], jobs: int) -> Iterator[tuple[Batch, list[RunR
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     ctx = mp.get_context("spawn")  # no fork of a threaded parent (BLAS, progress bar)
-    with ProcessPoolExecutor(max_workers=min(jobs, len(batches)), mp_context=ctx,
-                             initializer=_pin_blas) as pool:
-        futures = {pool.submit(run_batch_guarded, b): b for b in batches}
+    workers = min(jobs, len(batches))
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_pin_blas) as pool:
+        futures = {pool.submit(run_batches, task): task for task in chunk(batches, workers)}
         try:
             for fut in as_completed(futures):
-                yield futures[fut], fut.result()
+                yield from zip(futures[fut], fut.result(), strict=True)
         except BaseException:
             for fut in futures:
                 fut.cancel()
@@ -143,14 +196,16 @@ def _dask(batches: list[Batch], jobs: int | None, scheduler: str | None):
     else:
         cluster = LocalCluster(n_workers=jobs or os.cpu_count() or 1, threads_per_worker=1,
                                processes=True, dashboard_address="127.0.0.1:0",
-                               env={"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
-                                    "MKL_NUM_THREADS": "1"})
+                               env={var: "1" for var in BLAS_VARS})
         client = Client(cluster)
     try:
-        futures = client.map(run_batch_guarded, batches, pure=False)
-        index = {f.key: b for f, b in zip(futures, batches, strict=True)}
+        # each Dask task costs milliseconds of scheduler time in this (the driver's) process
+        threads = sum(client.nthreads().values()) or jobs or os.cpu_count() or 1
+        tasks = chunk(batches, threads)
+        futures = client.map(run_batches, tasks, pure=False)
+        index = {f.key: t for f, t in zip(futures, tasks, strict=True)}
         for fut in as_completed(futures):
-            yield index[fut.key], fut.result()
+            yield from zip(index[fut.key], fut.result(), strict=True)
     finally:
         client.close()
         if cluster is not None:

@@ -1,4 +1,4 @@
-"""Import cost: a benchmark that uses no scipy optimizer never imports ``scipy.optimize``.
+"""Import order and cost: no scipy optimizer, no ``scipy.optimize``; workers pin BLAS first.
 
 ``import scipy.optimize`` alone costs about 0.3 s, more than a small benchmark's whole run,
 so only the optimizers that call scipy import it, inside their run. Each check runs in a
@@ -10,6 +10,7 @@ scipy optimizer does run.
 from __future__ import annotations
 
 import ast
+import os
 import subprocess
 import sys
 
@@ -74,3 +75,46 @@ def test_a_scipy_optimizer_does_import_it(tmp_path, optimizer):
     code, loaded = _loaded(CLI_PROBE, *_run_args(tmp_path / "r", "gd", optimizer))
     assert code == 0
     assert "scipy.optimize" in loaded
+
+
+PIN_PROBE = """
+import os, sys
+from concurrent.futures import ProcessPoolExecutor
+import multiprocessing as mp
+
+def blas_threads(_):
+    import numpy  # noqa: F401 — loads BLAS, which starts its threads now
+    return len(os.listdir("/proc/self/task"))
+
+if __name__ == "__main__":
+    from optbench.executors import _pin_blas
+    ctx = mp.get_context("spawn")
+    with ProcessPoolExecutor(1, mp_context=ctx, initializer=_pin_blas) as p:
+        print("PINNED", p.submit(blas_threads, 0).result())
+    with ProcessPoolExecutor(1, mp_context=ctx) as p:
+        print("FREE", p.submit(blas_threads, 0).result())
+"""
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task") or (os.cpu_count() or 1) < 2,
+                    reason="counts threads through Linux /proc; needs 2 cores")
+def test_process_workers_run_blas_on_one_thread(tmp_path):
+    # A spawned worker imports optbench.executors to find its initializer, _pin_blas. If
+    # that import loaded numpy, BLAS would have started its threads before the pin.
+    script = tmp_path / "probe.py"
+    script.write_text(PIN_PROBE)
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")}
+    r = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env,
+                       timeout=120)
+    counts = dict(ln.split() for ln in r.stdout.splitlines() if ln.startswith(("PINNED", "FREE")))
+    assert set(counts) == {"PINNED", "FREE"}, r.stdout + r.stderr
+    if int(counts["FREE"]) == 1:
+        pytest.skip("this BLAS starts no threads at import: nothing to pin")
+    assert int(counts["PINNED"]) == 1, counts
+
+
+def test_executors_module_does_not_import_numpy():
+    r = subprocess.run([sys.executable, "-c", "import sys, optbench.executors; "
+                        "print('NUMPY', 'numpy' in sys.modules)"], capture_output=True, text=True)
+    assert "NUMPY False" in r.stdout, r.stdout + r.stderr
