@@ -26,9 +26,17 @@ def _gd_batch(d: int, seed: int = 0):
 
     rng = np.random.default_rng(seed)
     lam = np.linspace(1.0, 10.0, d)
-    problem = Problem(dim=d, f=lambda X: 0.5 * np.sum(lam * X**2, axis=1), grad=lambda X: lam * X,
-                      bounds=([-5.0] * d, [5.0] * d), x_star=[[0.0] * d], f_star=0.0,
-                      L=float(lam[-1]), mu=float(lam[0]), hessian=np.diag(lam))
+    problem = Problem(
+        dim=d,
+        f=lambda X: 0.5 * np.sum(lam * X**2, axis=1),
+        grad=lambda X: lam * X,
+        bounds=([-5.0] * d, [5.0] * d),
+        x_star=[[0.0] * d],
+        f_star=0.0,
+        L=float(lam[-1]),
+        mu=float(lam[0]),
+        hessian=np.diag(lam),
+    )
     lr = rng.uniform(0.01, 2.1, B) / lam[-1]
     x = np.empty((T + 1, B, d))
     x[0] = rng.uniform(-5, 5, (B, d))
@@ -38,10 +46,18 @@ def _gd_batch(d: int, seed: int = 0):
     end = np.full(B, T)
     end[: B // 4] = rng.integers(1, T, B // 4)
     steps = np.broadcast_to(np.arange(T + 1)[:, None], (T + 1, B)).copy()
-    trace = BatchTrace(x=x, f=0.5 * np.sum(lam * x**2, axis=2),
-                       gnorm=np.sqrt(np.sum((lam * x) ** 2, axis=2)), n_f=np.zeros_like(steps),
-                       n_g=steps, lr=np.tile(lr, (T, 1)), time=np.arange(T + 1.0), end=end,
-                       f_star=0.0, x_star=np.zeros((1, d)))
+    trace = BatchTrace(
+        x=x,
+        f=0.5 * np.sum(lam * x**2, axis=2),
+        gnorm=np.sqrt(np.sum((lam * x) ** 2, axis=2)),
+        n_f=np.zeros_like(steps),
+        n_g=steps,
+        lr=np.tile(lr, (T, 1)),
+        time=np.arange(T + 1.0),
+        end=end,
+        f_star=0.0,
+        x_star=np.zeros((1, d)),
+    )
     return trace, problem, ["budget"] * B
 
 
@@ -60,16 +76,29 @@ def test_all_metrics_per_run_iterate(benchmark, tools):
     trace, problem, statuses = _gd_batch(d=2)
     quiet = tools.wait_for_quiet()
     base = min(_timed(_plain_loop, trace) for _ in range(5))
-    rows = benchmark.pedantic(batch_metrics, args=(trace, problem, statuses, "gd"),
-                              kwargs={"budget": T}, rounds=3, iterations=1, warmup_rounds=1)
+    rows = benchmark.pedantic(
+        batch_metrics,
+        args=(trace, problem, statuses, "gd"),
+        kwargs={"budget": T},
+        rounds=3,
+        iterations=1,
+        warmup_rounds=1,
+    )
     assert len(rows) == B and list(rows[0]) == list(METRICS)
     assert rows[-1]["th_regime"] is not None  # the theory ran too
     seconds = benchmark.stats.stats.min
     run_iterates = float(np.sum(trace.end + 1))
     us = seconds / run_iterates * 1e6
-    tools.report(benchmark, us_per_run_iterate=us, ratio_to_plain_loop=seconds / base,
-                 plain_loop_s=base, metrics_s=seconds, seconds_for_10k_x_1k=us * 1e-6 * 1e7,
-                 n_metrics=len(METRICS), **quiet)
+    tools.report(
+        benchmark,
+        us_per_run_iterate=us,
+        ratio_to_plain_loop=seconds / base,
+        plain_loop_s=base,
+        metrics_s=seconds,
+        seconds_for_10k_x_1k=us * 1e-6 * 1e7,
+        n_metrics=len(METRICS),
+        **quiet,
+    )
     if quiet["busy_cpus_before"] <= 0.3:
         assert us <= SLACK * TARGET_US, f"{us:.2f} µs per run-iterate (target {TARGET_US})"
 

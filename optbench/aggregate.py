@@ -53,6 +53,7 @@ def _ran(frame):
 
 # -- one group of runs --------------------------------------------------------------------
 
+
 def art(hit_cost: Sequence[float], used: Sequence[float]) -> float:
     """Average runtime: successes charged their hitting cost, failures what they used.
 
@@ -67,9 +68,13 @@ def art(hit_cost: Sequence[float], used: Sequence[float]) -> float:
     return float((hit[ok].sum() + used[~ok].sum()) / n) if n else float("inf")
 
 
-def bootstrap_art(hit_cost: Sequence[float], used: Sequence[float], samples: int = BOOTSTRAP_SAMPLES,
-                  percentiles: Sequence[float] = (10, 50, 90),
-                  rng: np.random.Generator | int = 0) -> np.ndarray:
+def bootstrap_art(
+    hit_cost: Sequence[float],
+    used: Sequence[float],
+    samples: int = BOOTSTRAP_SAMPLES,
+    percentiles: Sequence[float] = (10, 50, 90),
+    rng: np.random.Generator | int = 0,
+) -> np.ndarray:
     """Percentiles of aRT over bootstrap resamples of the runs (with replacement).
 
     A resample without a success has aRT = inf; percentiles pick sample values
@@ -91,8 +96,12 @@ def bootstrap_art(hit_cost: Sequence[float], used: Sequence[float], samples: int
     return np.percentile(values, list(percentiles), method="inverted_cdf")
 
 
-def simulated_restarts(hit_cost: Sequence[float], used: Sequence[float], samples: int = BOOTSTRAP_SAMPLES,
-                       rng: np.random.Generator | int = 0) -> np.ndarray:
+def simulated_restarts(
+    hit_cost: Sequence[float],
+    used: Sequence[float],
+    samples: int = BOOTSTRAP_SAMPLES,
+    rng: np.random.Generator | int = 0,
+) -> np.ndarray:
     """COCO's simulated restarts: draw runs uniformly until a success; the runtime is the
     evaluations of the failures drawn plus the success's hitting cost (inf without any
     success). Their mean estimates aRT."""
@@ -117,9 +126,17 @@ def simulated_restarts(hit_cost: Sequence[float], used: Sequence[float], samples
 
 # -- the tidy frame -----------------------------------------------------------------------
 
-def art_table(frame, targets: Sequence[float] = TARGETS, by: Sequence[str] = ("problem_key", "label"), *,
-              relative: bool = False, samples: int = BOOTSTRAP_SAMPLES,
-              percentiles: Sequence[float] = (10, 50, 90), seed: int = 0):
+
+def art_table(
+    frame,
+    targets: Sequence[float] = TARGETS,
+    by: Sequence[str] = ("problem_key", "label"),
+    *,
+    relative: bool = False,
+    samples: int = BOOTSTRAP_SAMPLES,
+    percentiles: Sequence[float] = (10, 50, 90),
+    seed: int = 0,
+):
     """Per group and target: runs, successes, success rate, aRT and bootstrap percentiles.
 
     Args:
@@ -144,16 +161,30 @@ def art_table(frame, targets: Sequence[float] = TARGETS, by: Sequence[str] = ("p
             hit = g[col].to_numpy(dtype=float) if col in g else np.full(len(g), np.nan)
             wins = int(np.isfinite(hit).sum())
             row = dict(zip(by, key, strict=True))
-            row.update(target=eps, runs=len(g), successes=wins, success_rate=wins / len(g) if len(g) else np.nan,
-                       aRT=art(hit, used))
+            row.update(
+                target=eps,
+                runs=len(g),
+                successes=wins,
+                success_rate=wins / len(g) if len(g) else np.nan,
+                aRT=art(hit, used),
+            )
             qs = bootstrap_art(hit, used, samples, percentiles, _rng(seed, key, eps, relative))
             row.update({f"aRT_p{q:g}": v for q, v in zip(percentiles, qs, strict=True)})
             rows.append(row)
     return pd.DataFrame(rows)
 
 
-def runtime_ecdf(frame, targets: Sequence[float] = TARGETS, by: str = "label", problem: str = "problem_key",
-                 *, relative: bool = False, restarts: int = 0, seed: int = 0, scale: str | None = None):
+def runtime_ecdf(
+    frame,
+    targets: Sequence[float] = TARGETS,
+    by: str = "label",
+    problem: str = "problem_key",
+    *,
+    relative: bool = False,
+    restarts: int = 0,
+    seed: int = 0,
+    scale: str | None = None,
+):
     """ECDF of runtimes over (problem, target) pairs, one curve per ``by`` value.
 
     Each pair weighs ``1/|P|`` and, inside it, each run (or simulated restart) equally;
@@ -182,7 +213,9 @@ def runtime_ecdf(frame, targets: Sequence[float] = TARGETS, by: str = "label", p
                 col = _hit_col(eps, relative)
                 hit = pg[col].to_numpy(dtype=float) if col in pg else np.full(len(pg), np.nan)
                 if restarts:
-                    rt = simulated_restarts(hit, used, restarts, _rng(seed, name, pkey, eps, relative))
+                    rt = simulated_restarts(
+                        hit, used, restarts, _rng(seed, name, pkey, eps, relative)
+                    )
                     rt = rt / float(np.mean(div))
                 else:
                     rt = np.where(np.isfinite(hit), hit / div, np.inf)
@@ -194,8 +227,14 @@ def runtime_ecdf(frame, targets: Sequence[float] = TARGETS, by: str = "label", p
         order = np.argsort(c[ok], kind="stable")
         cs, frac = c[ok][order], np.cumsum(w[ok][order])
         last = np.r_[cs[1:] != cs[:-1], True] if cs.size else np.zeros(0, bool)
-        out.append(pd.DataFrame({by: name, "cost": cs[last], "fraction": frac[last], "pairs": n_pairs}))
-    return pd.concat(out, ignore_index=True) if out else pd.DataFrame(columns=[by, "cost", "fraction", "pairs"])
+        out.append(
+            pd.DataFrame({by: name, "cost": cs[last], "fraction": frac[last], "pairs": n_pairs})
+        )
+    return (
+        pd.concat(out, ignore_index=True)
+        if out
+        else pd.DataFrame(columns=[by, "cost", "fraction", "pairs"])
+    )
 
 
 def _cost_matrix(frame, target: float, instance: Sequence[str], solver: str, relative: bool):
@@ -216,8 +255,14 @@ def _cost_matrix(frame, target: float, instance: Sequence[str], solver: str, rel
     return s.unstack(solver).fillna(np.inf)  # a solver that did not run the instance failed it
 
 
-def performance_ratios(frame, target: float, instance: Sequence[str] = ("problem_key", "seed"),
-                       solver: str = "label", *, relative: bool = False):
+def performance_ratios(
+    frame,
+    target: float,
+    instance: Sequence[str] = ("problem_key", "seed"),
+    solver: str = "label",
+    *,
+    relative: bool = False,
+):
     """Dolan–Moré ratios ``r_{p,s} = t_{p,s} / min_s t_{p,s}`` (inf where s failed or all did)."""
     t = _cost_matrix(frame, target, instance, solver, relative)
     best = t.min(axis=1)
@@ -226,9 +271,15 @@ def performance_ratios(frame, target: float, instance: Sequence[str] = ("problem
     return r.where(np.isfinite(t), np.inf)
 
 
-def performance_profile(frame, target: float, instance: Sequence[str] = ("problem_key", "seed"),
-                        solver: str = "label", *, relative: bool = False,
-                        taus: Sequence[float] | None = None):
+def performance_profile(
+    frame,
+    target: float,
+    instance: Sequence[str] = ("problem_key", "seed"),
+    solver: str = "label",
+    *,
+    relative: bool = False,
+    taus: Sequence[float] | None = None,
+):
     """Dolan–Moré performance profile ``ρ_s(τ) = |{p : r_{p,s} ≤ τ}| / |P|``.
 
     An instance is a problem and a seed (the start point) by default; ``t_{p,s}`` is the
@@ -243,16 +294,28 @@ def performance_profile(frame, target: float, instance: Sequence[str] = ("proble
     if r.empty:
         return pd.DataFrame(columns=["solver", "tau", "rho"])
     vals = r.to_numpy(dtype=float)
-    grid = (np.unique(np.r_[1.0, vals[np.isfinite(vals)]]) if taus is None
-            else np.asarray(taus, dtype=float))
-    rows = [{"solver": s, "tau": tau, "rho": float(np.mean(r[s].to_numpy() <= tau))}
-            for s in r.columns for tau in grid]
+    grid = (
+        np.unique(np.r_[1.0, vals[np.isfinite(vals)]])
+        if taus is None
+        else np.asarray(taus, dtype=float)
+    )
+    rows = [
+        {"solver": s, "tau": tau, "rho": float(np.mean(r[s].to_numpy() <= tau))}
+        for s in r.columns
+        for tau in grid
+    ]
     return pd.DataFrame(rows)
 
 
-def data_profile(frame, tau: float = REL_TARGETS[1], instance: Sequence[str] = ("problem_key", "seed"),
-                 solver: str = "label", *, dims: dict[str, int] | None = None,
-                 alphas: Sequence[float] | None = None):
+def data_profile(
+    frame,
+    tau: float = REL_TARGETS[1],
+    instance: Sequence[str] = ("problem_key", "seed"),
+    solver: str = "label",
+    *,
+    dims: dict[str, int] | None = None,
+    alphas: Sequence[float] | None = None,
+):
     """Moré–Wild data profile ``d_s(α) = |{p : t_{p,s}/(n_p + 1) ≤ α}| / |P|``.
 
     ``t_{p,s}`` is the cost to pass the relative test ``gap ≤ τ·gap_0`` (columns
@@ -271,7 +334,10 @@ def data_profile(frame, tau: float = REL_TARGETS[1], instance: Sequence[str] = (
         keys = t.index.get_level_values(instance[0]) if len(instance) > 1 else t.index
         t = t.div(np.array([dims[k] + 1 for k in keys], dtype=float), axis=0)
     vals = t.to_numpy(dtype=float)
-    grid = (np.unique(vals[np.isfinite(vals)]) if alphas is None else np.asarray(alphas, dtype=float))
-    rows = [{"solver": s, "alpha": a, "d": float(np.mean(t[s].to_numpy() <= a))}
-            for s in t.columns for a in grid]
+    grid = np.unique(vals[np.isfinite(vals)]) if alphas is None else np.asarray(alphas, dtype=float)
+    rows = [
+        {"solver": s, "alpha": a, "d": float(np.mean(t[s].to_numpy() <= a))}
+        for s in t.columns
+        for a in grid
+    ]
     return pd.DataFrame(rows)

@@ -24,8 +24,16 @@ import numpy as np
 
 from . import theory
 
-__all__ = ["METRICS", "REL_TARGETS", "TARGETS", "batch_metrics", "cycle_period", "is_sampler",
-           "tail_window", "target_key"]
+__all__ = [
+    "METRICS",
+    "REL_TARGETS",
+    "TARGETS",
+    "batch_metrics",
+    "cycle_period",
+    "is_sampler",
+    "tail_window",
+    "target_key",
+]
 
 TARGETS = (1e-1, 1e-2, 1e-3, 1e-4, 1e-5, 1e-6, 1e-7, 1e-8)
 REL_TARGETS = (1e-1, 1e-3, 1e-5, 1e-7)
@@ -67,55 +75,70 @@ def _build_catalog() -> dict[str, str]:
         m[f"hit_cost_{k}"] = f"evaluations n_f + n_g spent when gap⁺ first ≤ {k} (C3; evaluations)"
     for tau in REL_TARGETS:
         k = target_key(tau)
-        m[f"rel_hit_iter_{k}"] = (f"first t with gap⁺_t ≤ {k}·gap_0, Moré–Wild test (C3r; updates; "
-                                  "without f* the run's best value stands in for f*)")
-        m[f"rel_hit_cost_{k}"] = f"evaluations when the relative target {k} is first met (C3r; evaluations)"
+        m[f"rel_hit_iter_{k}"] = (
+            f"first t with gap⁺_t ≤ {k}·gap_0, Moré–Wild test (C3r; updates; "
+            "without f* the run's best value stands in for f*)"
+        )
+        m[f"rel_hit_cost_{k}"] = (
+            f"evaluations when the relative target {k} is first met (C3r; evaluations)"
+        )
     for eps in TARGETS:
         k = target_key(eps)
         m[f"stay_iter_{k}"] = f"last entry: first t with gap_s ≤ {k} for every s ≥ t (C4; updates)"
-    m.update({
-        "aulg": ("area under log10 gap⁺ per unit budget, incumbent frozen after the run stops: "
-                 "over the evaluation budget when there is one, else over max_iter updates (C6; "
-                 "decades, lower is better)"),
-        "rate_f": "empirical linear rate of gap_t: e^b of the OLS fit ln gap_t = a + b·t on the window "
-                  "1e3·floor < gap_t < 0.1·gap_0, ≥ 5 points (C5; per update)",
-        "rate_x": "empirical linear rate of dist_t, same fit on 1e-7·max(1,|x*|) < dist_t < "
-                  "0.1·dist_0 (C5; per update)",
-        "po": "percent overshoot 100·max_t(−c_t)/‖e_0‖ along the initial direction (O1; %; None "
-              "for diverged runs: see po1)",
-        "po1": "first-peak overshoot over the first stretch past x* (O1₁; %)",
-        "us": "undershoot: wrong-way start 100·max(0, −min_t p_t) (O2; %)",
-        "n_cross": "minimiser crossings: sign changes of the along-track error c_t (O3; count)",
-        "t_rise": "rise time t_0.9 − t_0.1, t_a = first t with progress p_t ≥ a (O4; updates)",
-        "t_peak": "peak time argmax_t p_t (O5; updates)",
-        "t_settle_2": "settling time: first t with dist_s ≤ 0.02·dist_0 for all s ≥ t (O6; updates)",
-        "t_settle_5": "settling time for the 5 % band (O6; updates)",
-        "e_ss": "steady-state error: mean dist_t over the tail window W (O7; units of x)",
-        "e_ss_gap": "mean gap_t over the tail window W (O7; units of f)",
-        "cross_track": "cross-track excursion max_t r_t/‖e_0‖, n-D only (O8; ratio)",
-        "sc_rate": "step sign-change rate, mean over coordinates (Z1; fraction of step pairs)",
-        "sc_rate_eig": "step sign-change rate in the Hessian's eigenbasis, quadratics only (Z1; fraction)",
-        "grad_rev": "gradient reversals: fraction of t with <g_t, g_{t+1}> < 0 (Z2; fraction)",
-        "grad_sbar": "Pflug's statistic (1/T)Σ<g_t, g_{t+1}>, < 0 when bouncing (Z2; gradient²)",
-        "zz_cos_mean": "mean zig-zag cosine between consecutive steps (Z3; in [−1, 1])",
-        "zz_reversals": "fraction of consecutive steps with cosine < −0.5 (Z3; fraction)",
-        "zz_right": "fraction of consecutive steps with |cosine| < 0.1 (Z3; fraction)",
-        "n_up": "loss increases f_{t+1} > f_t + 1e-12·max(1,|f_t|) (Z4; count)",
-        "up_frac": "loss increases per update (Z4; fraction)",
-        "ascent_ratio": "total ascent Σmax(0, f_{t+1} − f_t) / (f_0 − min f) (Z4; ratio)",
-        "tail_amp_x": "tail amplitude max_W ‖x_t − x̄_W‖ / dist_0 (Z5; ratio)",
-        "tail_amp_f": "tail amplitude (max_W f − min_W f)/2 (Z5; units of f)",
-        "cycle_period": "limit-cycle period P in 2..8 on the tail window, None if none (Z6; updates)",
-        "straightness": "path straightness ‖x_T − x_0‖ / Σ‖s_t‖ (Z7; in (0, 1])",
-        "th_regime": "theory: the GD regime of η·L (or heavy ball's damping), constant rate only (§2.1, §2.4)",
-        "th_po": "theory: percent overshoot of the predicted path (§2.1; %)",
-        "th_po1": "theory: first-peak overshoot of the predicted path (§2.1; %)",
-        "th_settle_2": "theory: 2 % settling time of the predicted path (§2.1; updates)",
-        "th_settle_5": "theory: 5 % settling time of the predicted path (§2.1; updates)",
-        "th_rate_x": "theory: linear rate of dist, max_i |1 − ηλ_i| (heavy ball: max |pole|) (§2.2; per update)",
-        "th_rate_f": "theory: linear rate of gap, th_rate_x² (§2.2; per update)",
-        "th_div_iter": "theory: update at which the predicted path trips the divergence test (§2.1; updates)",
-    })
+    m.update(
+        {
+            "aulg": (
+                "area under log10 gap⁺ per unit budget, incumbent frozen after the run stops: "
+                "over the evaluation budget when there is one, else over max_iter updates (C6; "
+                "decades, lower is better)"
+            ),
+            "rate_f": "empirical linear rate of gap_t: e^b of the OLS fit ln gap_t = a + b·t "
+            "on 1e3·floor < gap_t < 0.1·gap_0, ≥ 5 points (C5; per update)",
+            "rate_x": "empirical linear rate of dist_t, same fit on 1e-7·max(1,|x*|) < dist_t < "
+            "0.1·dist_0 (C5; per update)",
+            "po": "percent overshoot 100·max_t(−c_t)/‖e_0‖ along the initial direction "
+            "(O1; %; None for diverged runs: see po1)",
+            "po1": "first-peak overshoot over the first stretch past x* (O1₁; %)",
+            "us": "undershoot: wrong-way start 100·max(0, −min_t p_t) (O2; %)",
+            "n_cross": "minimiser crossings: sign changes of the along-track error c_t (O3; count)",
+            "t_rise": "rise time t_0.9 − t_0.1, t_a = first t with progress p_t ≥ a (O4; updates)",
+            "t_peak": "peak time argmax_t p_t (O5; updates)",
+            "t_settle_2": "settling time: first t with dist_s ≤ 0.02·dist_0 for all s ≥ t "
+            "(O6; updates)",
+            "t_settle_5": "settling time for the 5 % band (O6; updates)",
+            "e_ss": "steady-state error: mean dist_t over the tail window W (O7; units of x)",
+            "e_ss_gap": "mean gap_t over the tail window W (O7; units of f)",
+            "cross_track": "cross-track excursion max_t r_t/‖e_0‖, n-D only (O8; ratio)",
+            "sc_rate": "step sign-change rate, mean over coordinates (Z1; fraction of step pairs)",
+            "sc_rate_eig": "step sign-change rate in the Hessian's eigenbasis, quadratics only "
+            "(Z1; fraction)",
+            "grad_rev": "gradient reversals: fraction of t with <g_t, g_{t+1}> < 0 (Z2; fraction)",
+            "grad_sbar": "Pflug's statistic (1/T)Σ<g_t, g_{t+1}>, < 0 when bouncing "
+            "(Z2; gradient²)",
+            "zz_cos_mean": "mean zig-zag cosine between consecutive steps (Z3; in [−1, 1])",
+            "zz_reversals": "fraction of consecutive steps with cosine < −0.5 (Z3; fraction)",
+            "zz_right": "fraction of consecutive steps with |cosine| < 0.1 (Z3; fraction)",
+            "n_up": "loss increases f_{t+1} > f_t + 1e-12·max(1,|f_t|) (Z4; count)",
+            "up_frac": "loss increases per update (Z4; fraction)",
+            "ascent_ratio": "total ascent Σmax(0, f_{t+1} − f_t) / (f_0 − min f) (Z4; ratio)",
+            "tail_amp_x": "tail amplitude max_W ‖x_t − x̄_W‖ / dist_0 (Z5; ratio)",
+            "tail_amp_f": "tail amplitude (max_W f − min_W f)/2 (Z5; units of f)",
+            "cycle_period": "limit-cycle period P in 2..8 on the tail window, None if none "
+            "(Z6; updates)",
+            "straightness": "path straightness ‖x_T − x_0‖ / Σ‖s_t‖ (Z7; in (0, 1])",
+            "th_regime": "theory: the GD regime of η·L (or heavy ball's damping), constant rate "
+            "only (§2.1, §2.4)",
+            "th_po": "theory: percent overshoot of the predicted path (§2.1; %)",
+            "th_po1": "theory: first-peak overshoot of the predicted path (§2.1; %)",
+            "th_settle_2": "theory: 2 % settling time of the predicted path (§2.1; updates)",
+            "th_settle_5": "theory: 5 % settling time of the predicted path (§2.1; updates)",
+            "th_rate_x": "theory: linear rate of dist, max_i |1 − ηλ_i| (heavy ball: max |pole|) "
+            "(§2.2; per update)",
+            "th_rate_f": "theory: linear rate of gap, th_rate_x² (§2.2; per update)",
+            "th_div_iter": "theory: update at which the predicted path trips the divergence test "
+            "(§2.1; updates)",
+        }
+    )
     return m
 
 
@@ -123,8 +146,13 @@ METRICS: dict[str, str] = _build_catalog()
 """Every key :func:`batch_metrics` returns: a one-line description with its unit."""
 
 INT_KEYS = frozenset(
-    [k for k in METRICS if k.startswith(("hit_", "rel_hit_", "stay_iter_", "t_", "th_settle", "th_div"))]
-    + ["n_cross", "n_up", "cycle_period"])
+    [
+        k
+        for k in METRICS
+        if k.startswith(("hit_", "rel_hit_", "stay_iter_", "t_", "th_settle", "th_div"))
+    ]
+    + ["n_cross", "n_up", "cycle_period"]
+)
 STR_KEYS = frozenset({"th_regime"})
 
 
@@ -199,6 +227,7 @@ def tail_window(n_iterates: Any) -> Any:
 
 # -- limit cycles (Z6), shared with the runner's live detection -----------------------------
 
+
 def cycle_period(xw: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
     """The smallest period ``P`` in 2..8 of the iterates of a window, 0 where there is none.
 
@@ -243,10 +272,18 @@ def cycle_period(xw: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
 
 # -- the batch ------------------------------------------------------------------------------
 
-def batch_metrics(trace, problem, statuses: list[str], optimizer_name: str | None = None,
-                  hyper: dict[str, Any] | list[dict[str, Any]] | None = None, *,
-                  budget: int | None = None, max_iter: int | None = None,
-                  grad_dots: Any = None) -> list[dict[str, Any]]:
+
+def batch_metrics(
+    trace,
+    problem,
+    statuses: list[str],
+    optimizer_name: str | None = None,
+    hyper: dict[str, Any] | list[dict[str, Any]] | None = None,
+    *,
+    budget: int | None = None,
+    max_iter: int | None = None,
+    grad_dots: Any = None,
+) -> list[dict[str, Any]]:
     """One dict of metrics per run of the batch (keys: :data:`METRICS`).
 
     Args:
@@ -294,19 +331,40 @@ def batch_metrics(trace, problem, statuses: list[str], optimizer_name: str | Non
             e = _error_path(x, end, cols, np.asarray(x_star, dtype=float), stopped)
             xs = _xspace(e, end, cols)
             out["dist_final"][:] = xs["dist"][end, cols]
-            _rate(out, "rate_x", xs["dist"], end,
-                  DIST_FLOOR * max(1.0, float(np.max(np.abs(x_star)))), xs["dist"][0], stopped)
+            _rate(
+                out,
+                "rate_x",
+                xs["dist"],
+                end,
+                DIST_FLOOR * max(1.0, float(np.max(np.abs(x_star)))),
+                xs["dist"][0],
+                stopped,
+            )
             if not sampler:
-                for k in ("po", "po1", "us", "n_cross", "t_rise", "t_peak", "t_settle_2",
-                          "t_settle_5", "cross_track"):
+                for k in (
+                    "po",
+                    "po1",
+                    "us",
+                    "n_cross",
+                    "t_rise",
+                    "t_peak",
+                    "t_settle_2",
+                    "t_settle_5",
+                    "cross_track",
+                ):
                     out[k][:] = xs[k]
                 out["po"][stopped] = np.nan
                 out["t_settle_2"][stopped] = out["t_settle_5"][stopped] = np.nan
         if not sampler:
             _oscillation(out, x, f, end, cols, problem, f_star, grad_dots)
         _tail(out, x, f, end, cols, f_star, None if e is None else xs["dist"], sampler)
-        if (e is not None and not sampler and problem.hessian is not None
-                and not getattr(problem, "stochastic", False) and trace.lr.shape[0] > 0):
+        if (
+            e is not None
+            and not sampler
+            and problem.hessian is not None
+            and not getattr(problem, "stochastic", False)
+            and trace.lr.shape[0] > 0
+        ):
             _theory(out, regimes, trace, problem, e[0], end, f_star, optimizer_name, hyper, B)
     return _rows(out, regimes, B)
 
@@ -348,8 +406,16 @@ def _convergence(out, f, cost, end, cols, f_star, stopped, budget, max_iter) -> 
     best_end = best[end, cols]
     gap0 = clean[0]
     for tau in REL_TARGETS:
-        _hits(out, f"rel_hit_iter_{target_key(tau)}", f"rel_hit_cost_{target_key(tau)}",
-              best, best_end, tau * gap0, cost, cols)
+        _hits(
+            out,
+            f"rel_hit_iter_{target_key(tau)}",
+            f"rel_hit_cost_{target_key(tau)}",
+            best,
+            best_end,
+            tau * gap0,
+            cost,
+            cols,
+        )
     if f_star is None:
         return
     out["gap_final"][:] = gap[end, cols]
@@ -360,7 +426,9 @@ def _convergence(out, f, cost, end, cols, f_star, stopped, budget, max_iter) -> 
     suffix = _accumulate(np.maximum, clean, reverse=True)
     last = clean[end, cols]
     for eps in TARGETS:
-        out[f"stay_iter_{target_key(eps)}"][:] = np.where(last <= eps, np.sum(suffix > eps, axis=0), np.nan)
+        out[f"stay_iter_{target_key(eps)}"][:] = np.where(
+            last <= eps, np.sum(suffix > eps, axis=0), np.nan
+        )
     # C6: log10 of the incumbent, frozen after the run's end
     lg = np.log10(np.maximum(best, floor))
     lg_end = lg[end, cols]
@@ -413,7 +481,9 @@ def _error_path(x, end, cols, x_star, stopped) -> np.ndarray:
     return x - ref[None]
 
 
-def _xspace(e: np.ndarray, end, cols, full: bool = True, settle: bool = True) -> dict[str, np.ndarray]:
+def _xspace(
+    e: np.ndarray, end, cols, full: bool = True, settle: bool = True
+) -> dict[str, np.ndarray]:
     """Distance and the §1.2 overshoot metrics of an error path ``(n, B, d)``.
 
     ``full=False`` gives only what the theory needs (dist, po, po1 and, with ``settle``,
@@ -449,7 +519,9 @@ def _xspace(e: np.ndarray, end, cols, full: bool = True, settle: bool = True) ->
             res[key] = np.where(ok & (last <= band), np.sum(suffix > band, axis=0), np.nan)
     if not full:
         return res
-    res["us"] = 100.0 * np.maximum(0.0, np.max(np.where(np.isnan(c), -np.inf, c), axis=0) - dist0) / scale
+    res["us"] = (
+        100.0 * np.maximum(0.0, np.max(np.where(np.isnan(c), -np.inf, c), axis=0) - dist0) / scale
+    )
     res["n_cross"] = np.where(ok, _sign_changes(c), np.nan)
     t10, h10 = _first_true(c <= 0.9 * dist0)
     t90, h90 = _first_true(c <= 0.1 * dist0)
@@ -492,10 +564,14 @@ def _oscillation(out, x, f, end, cols, problem, f_star, grad_dots) -> None:
             safe = np.maximum(m, 1)
             out["zz_cos_mean"][:] = np.where(has, cos.sum(axis=0) / safe, np.nan)
             out["zz_reversals"][:] = np.where(has, np.sum(ok & (cos < -0.5), axis=0) / safe, np.nan)
-            out["zz_right"][:] = np.where(has, np.sum(ok & (np.abs(cos) < 0.1), axis=0) / safe, np.nan)
+            out["zz_right"][:] = np.where(
+                has, np.sum(ok & (np.abs(cos) < 0.1), axis=0) / safe, np.nan
+            )
         travel = np.sum(np.where(np.isfinite(sn), sn, np.nan), axis=0)
         disp = np.sqrt(np.sum((x[end, cols] - x[0]) ** 2, axis=1))
-        out["straightness"][:] = np.where(travel > 0, disp / np.where(travel > 0, travel, 1.0), np.nan)
+        out["straightness"][:] = np.where(
+            travel > 0, disp / np.where(travel > 0, travel, 1.0), np.nan
+        )
         df = np.diff(f, axis=0)
         thr = np.abs(f[:-1])
         np.maximum(thr, 1.0, out=thr)
@@ -505,7 +581,11 @@ def _oscillation(out, x, f, end, cols, problem, f_star, grad_dots) -> None:
         out["up_frac"][:] = np.where(steps >= 1, out["n_up"] / np.maximum(steps, 1), np.nan)
         ascent = np.sum(np.where(np.isfinite(df) & (df > 0), df, 0.0), axis=0)
         fmin = np.min(np.where(np.isfinite(f), f, np.inf), axis=0)
-        floor = 1e-16 * max(1.0, abs(f_star)) if f_star is not None else 1e-16 * np.maximum(1.0, np.abs(fmin))
+        floor = (
+            1e-16 * max(1.0, abs(f_star))
+            if f_star is not None
+            else 1e-16 * np.maximum(1.0, np.abs(fmin))
+        )
         drop = np.maximum(f[0] - fmin, floor)
         out["ascent_ratio"][:] = np.where(np.isfinite(f[0]) & (steps >= 1), ascent / drop, np.nan)
         _grad_reversals(out, x, end, problem, grad_dots)
@@ -525,8 +605,12 @@ def _grad_reversals(out, x, end, problem, grad_dots) -> None:
     pair = np.arange(n - 1)[:, None] < end[None, :]
     npairs = pair.sum(axis=0)
     has = npairs > 0
-    out["grad_rev"][:] = np.where(has, np.sum(pair & (gdot < 0), axis=0) / np.maximum(npairs, 1), np.nan)
-    out["grad_sbar"][:] = np.where(has, np.sum(np.where(pair, gdot, 0.0), axis=0) / np.maximum(npairs, 1), np.nan)
+    out["grad_rev"][:] = np.where(
+        has, np.sum(pair & (gdot < 0), axis=0) / np.maximum(npairs, 1), np.nan
+    )
+    out["grad_sbar"][:] = np.where(
+        has, np.sum(np.where(pair, gdot, 0.0), axis=0) / np.maximum(npairs, 1), np.nan
+    )
 
 
 def _grad_dots(x, problem) -> np.ndarray | None:
@@ -540,11 +624,13 @@ def _grad_dots(x, problem) -> np.ndarray | None:
     try:
         if ok.all():
             for i in range(0, flat.shape[0], chunk):
-                g[i:i + chunk] = np.asarray(problem.grad(flat[i:i + chunk]), dtype=float).reshape(-1, d)
+                g[i : i + chunk] = np.asarray(
+                    problem.grad(flat[i : i + chunk]), dtype=float
+                ).reshape(-1, d)
         else:
             rows = np.flatnonzero(ok)
             for i in range(0, rows.size, chunk):
-                r = rows[i:i + chunk]
+                r = rows[i : i + chunk]
                 g[r] = np.asarray(problem.grad(flat[r]), dtype=float).reshape(r.size, d)
     except Exception:  # noqa: BLE001 — a problem that cannot re-evaluate leaves Z2 empty
         return None
@@ -565,8 +651,9 @@ def _tail(out, x, f, end, cols, f_star, dist, sampler) -> None:
         out["e_ss_gap"][:] = np.sum(np.where(wv, fw - f_star, 0.0), axis=0) / cnt
     if sampler:
         return
-    out["tail_amp_f"][:] = (np.max(np.where(wv, fw, -np.inf), axis=0)
-                            - np.min(np.where(wv, fw, np.inf), axis=0)) / 2
+    out["tail_amp_f"][:] = (
+        np.max(np.where(wv, fw, -np.inf), axis=0) - np.min(np.where(wv, fw, np.inf), axis=0)
+    ) / 2
     xw = x[idx, cols]
     if dist is not None:
         out["e_ss"][:] = np.sum(np.where(wv, dist[idx, cols], 0.0), axis=0) / cnt
@@ -576,13 +663,15 @@ def _tail(out, x, f, end, cols, f_star, dist, sampler) -> None:
         ybar = np.sum(np.where(wv[..., None], yw, 0.0), axis=0) / cnt[:, None]
         dev = np.sqrt(np.sum((yw - ybar[None]) ** 2, axis=2))
         d0 = dist[0]
-        out["tail_amp_x"][:] = np.where(d0 > 0, np.max(np.where(wv, dev, -np.inf), axis=0)
-                                        / np.where(d0 > 0, d0, 1.0), np.nan)
+        out["tail_amp_x"][:] = np.where(
+            d0 > 0, np.max(np.where(wv, dev, -np.inf), axis=0) / np.where(d0 > 0, d0, 1.0), np.nan
+        )
     period = cycle_period(xw, wv)
     out["cycle_period"][:] = np.where(period > 0, period, np.nan)
 
 
 # -- theory beside the measurement (§2) -----------------------------------------------------
+
 
 def _momentum(hyper: dict[str, Any] | None) -> float | None:
     """β of a heavy-ball run (PyTorch form, no dampening, no Nesterov), else None."""
@@ -635,14 +724,22 @@ def _theory(out, regimes, trace, problem, e0, end, f_star, name, hyper, B) -> No
         dist_p = xs["dist"]
         floor = 1e-16 * max(1.0, abs(f_star)) if f_star is not None else 1e-16
         tt = np.arange(q.shape[0])[:, None]
-        fired = ((gap_p > theory.DIVERGE_GAP * np.maximum(gap_p[0], floor))
-                 | (dist_p > theory.DIVERGE_DIST * np.maximum(dist_p[0], 1.0))) & (tt <= end_r) & (tt >= 1)
+        fired = (
+            (
+                (gap_p > theory.DIVERGE_GAP * np.maximum(gap_p[0], floor))
+                | (dist_p > theory.DIVERGE_DIST * np.maximum(dist_p[0], 1.0))
+            )
+            & (tt <= end_r)
+            & (tt >= 1)
+        )
         t_div, div = _first_true(fired)
     else:
         t_div, div = np.zeros(rows.size), np.zeros(rows.size, dtype=bool)
     th_div = np.where(div, t_div, np.nan)
-    settle = {k: np.where(div, np.nan, xs[k]) if path_settle else np.full(rows.size, np.nan)
-              for k in ("t_settle_2", "t_settle_5")}
+    settle = {
+        k: np.where(div, np.nan, xs[k]) if path_settle else np.full(rows.size, np.nan)
+        for k in ("t_settle_2", "t_settle_5")
+    }
     po = np.where(div, np.nan, xs["po"])
     rate = np.full(rows.size, np.nan)
     reg = np.full(rows.size, None, dtype=object)
@@ -652,15 +749,18 @@ def _theory(out, regimes, trace, problem, e0, end, f_star, name, hyper, B) -> No
     L = float(lam[-1])
     if kind == "gd" and const_r.any():
         c = np.flatnonzero(const_r)
-        (s2, s5), dv = theory.gd_constant_times(lr0[rows][c], lam, q0[c],
-                                                deltas=SETTLE_BANDS, f_star=f_star or 0.0)
+        (s2, s5), dv = theory.gd_constant_times(
+            lr0[rows][c], lam, q0[c], deltas=SETTLE_BANDS, f_star=f_star or 0.0
+        )
         for key, s in (("t_settle_2", s2), ("t_settle_5", s5)):
             settle[key][c] = np.where(np.isfinite(s), s, np.nan)
         th_div[c] = np.where(np.isfinite(dv), dv, np.nan)
         po[c] = np.where(np.isfinite(dv), np.nan, xs["po"][c])
         fac = np.abs(1.0 - lr0[rows][c, None] * lam[None, :])
         rate[c] = np.max(np.where(present[c], fac, 0.0), axis=1)
-        reg[c] = theory.regime(lr0[rows][c], L) if c.size > 1 else [theory.regime(lr0[rows][c][0], L)]
+        reg[c] = (
+            theory.regime(lr0[rows][c], L) if c.size > 1 else [theory.regime(lr0[rows][c][0], L)]
+        )
     if kind == "hb":
         for i, r in enumerate(rows):
             if not constant[r]:

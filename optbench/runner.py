@@ -337,7 +337,8 @@ class _Recorder:
         K = min(max(CYCLE_PERIODS), W - 1)
         recent = np.stack(self.xs[-K - 1:])[::-1, rows]  # newest first: recent[P] = x_{t-P}
         step = recent[:-1] - recent[1:]
-        moved_within = np.logical_or.accumulate(_dot(step, step) > tol2, axis=0)  # [P-1]: in the last P
+        # [P-1]: a step longer than tol within the last P updates
+        moved_within = np.logical_or.accumulate(_dot(step, step) > tol2, axis=0)
         back = recent[1:] - recent[0]
         back = _dot(back, back) <= tol2  # [P-1]: x_t within tol of x_{t-P}
         # back within tol after P updates, having moved meanwhile, for some P = 2..K

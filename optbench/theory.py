@@ -39,18 +39,28 @@ __all__ = [
 ]
 
 REGIMES = ("monotone", "one-step", "oscillating-convergent", "period-2", "divergent")
-HEAVY_BALL_REGIMES = ("over-damped", "critically-damped", "under-damped", "oscillating-convergent",
-                      "period-2", "divergent")
-DIVERGE_GAP = 1e6   # C8: gap_t > 1e6·max(gap_0, floor)
+HEAVY_BALL_REGIMES = (
+    "over-damped",
+    "critically-damped",
+    "under-damped",
+    "oscillating-convergent",
+    "period-2",
+    "divergent",
+)
+DIVERGE_GAP = 1e6  # C8: gap_t > 1e6·max(gap_0, floor)
 DIVERGE_DIST = 1e3  # C8: dist_t > 1e3·max(dist_0, 1)
 
 
 def _eta_l(lr: Any, L: Any) -> np.ndarray:
     lr, L = np.asarray(lr, dtype=float), np.asarray(L, dtype=float)
     if np.any(~(lr > 0)):
-        raise ValueError(f"lr must be > 0, got {lr.reshape(-1)[np.flatnonzero(~(lr.reshape(-1) > 0))[0]]}")
+        raise ValueError(
+            f"lr must be > 0, got {lr.reshape(-1)[np.flatnonzero(~(lr.reshape(-1) > 0))[0]]}"
+        )
     if np.any(~(L > 0)):
-        raise ValueError(f"L must be > 0, got {L.reshape(-1)[np.flatnonzero(~(L.reshape(-1) > 0))[0]]}")
+        raise ValueError(
+            f"L must be > 0, got {L.reshape(-1)[np.flatnonzero(~(L.reshape(-1) > 0))[0]]}"
+        )
     return lr * L
 
 
@@ -59,6 +69,7 @@ def _out(a: np.ndarray) -> Any:
 
 
 # -- gradient descent, one direction (1-D quadratic, §2.1) -------------------------------------
+
 
 def regime(lr: Any, L: Any, rtol: float = 1e-12) -> Any:
     """The §2.1 regime of GD with a constant rate on curvature L.
@@ -69,7 +80,9 @@ def regime(lr: Any, L: Any, rtol: float = 1e-12) -> Any:
     r = _eta_l(lr, L)
     out = np.select(
         [np.abs(r - 1) <= rtol, np.abs(r - 2) <= 2 * rtol, r < 1, r < 2],
-        ["one-step", "period-2", "monotone", "oscillating-convergent"], "divergent")
+        ["one-step", "period-2", "monotone", "oscillating-convergent"],
+        "divergent",
+    )
     return _out(np.asarray(out, dtype=object))
 
 
@@ -132,6 +145,7 @@ def divergence_iter(lr: Any, L: Any, dist0: Any, f_star: float = 0.0) -> Any:
 
 # -- gradient descent, any schedule, n-D (§2.1–2.2) --------------------------------------------
 
+
 def gd_error_path(lrs: Any, eigvals: Any, e0_coords: Any) -> np.ndarray:
     """Eigen-coordinates of the error ``x_t − x*`` of GD for the rates actually used.
 
@@ -163,8 +177,15 @@ def gap_path(coords: np.ndarray, eigvals: Any) -> np.ndarray:
         return 0.5 * np.sum(lam * coords**2, axis=-1)
 
 
-def gd_constant_times(lr: Any, eigvals: Any, e0_coords: Any, *, deltas=(0.02, 0.05),
-                      f_star: float = 0.0, max_t: int = 10**9) -> tuple[list[np.ndarray], np.ndarray]:
+def gd_constant_times(
+    lr: Any,
+    eigvals: Any,
+    e0_coords: Any,
+    *,
+    deltas=(0.02, 0.05),
+    f_star: float = 0.0,
+    max_t: int = 10**9,
+) -> tuple[list[np.ndarray], np.ndarray]:
     """Settling times and divergence step of constant-rate GD on a quadratic, per run.
 
     ``dist_t² = Σ q_i² ρ_i^{2t}`` and ``gap_t`` are convex in t, and both tests compare
@@ -222,9 +243,11 @@ def gd_constant_times(lr: Any, eigvals: Any, e0_coords: Any, *, deltas=(0.02, 0.
     grows = np.any(present & (arho > 1), axis=1) & (dist2_0 > 0)
     settle = []
     for delta in deltas:
+
         def settled(t, rows, delta=delta):
             dist2, _ = at_rows(t, rows)
             return dist2 <= delta**2 * dist2_0[rows]
+
         s = first(settled, ~grows & (dist2_0 > 0))
         settle.append(np.where(dist2_0 == 0, 0.0, s))
 
@@ -236,6 +259,7 @@ def gd_constant_times(lr: Any, eigvals: Any, e0_coords: Any, *, deltas=(0.02, 0.
 
 
 # -- heavy-ball momentum (§2.4) ---------------------------------------------------------------
+
 
 def heavy_ball_band(beta: float) -> tuple[float, float]:
     """The under-damped band of ``ηλ``: ``((1 − √β)², (1 + √β)²)``; inside it the poles are
@@ -256,8 +280,12 @@ def heavy_ball_roots(lr: float, lam: float, beta: float) -> np.ndarray:
 
 def heavy_ball_rate(lr: float, eigvals: Any, beta: float) -> float:
     """Asymptotic linear rate ``max_i max|z|`` over the directions present."""
-    return float(max(np.max(np.abs(heavy_ball_roots(lr, lam, beta)))
-                     for lam in np.asarray(eigvals, dtype=float).reshape(-1)))
+    return float(
+        max(
+            np.max(np.abs(heavy_ball_roots(lr, lam, beta)))
+            for lam in np.asarray(eigvals, dtype=float).reshape(-1)
+        )
+    )
 
 
 def heavy_ball_regime(lr: float, lam: float, beta: float, rtol: float = 1e-12) -> str:

@@ -1,4 +1,4 @@
-"""Metrics against closed forms on quadratics, hand-made trajectories and the reference's numbers."""
+"""Metrics against closed forms on quadratics, hand-made trajectories, the reference's numbers."""
 
 from __future__ import annotations
 
@@ -20,7 +20,10 @@ GRID = [0.05, 0.3, 0.4, 0.7, 0.93, 1.07, 1.3, 1.5, 1.7, 1.9, 1.97]  # η·L, off
 
 # -- helpers ---------------------------------------------------------------------------------
 
-def make_trace(x, f, *, end=None, f_star=0.0, x_star=(0.0,), lr=None, n_f=None, n_g=None) -> BatchTrace:
+
+def make_trace(
+    x, f, *, end=None, f_star=0.0, x_star=(0.0,), lr=None, n_f=None, n_g=None
+) -> BatchTrace:
     """A BatchTrace from arrays: x (T+1, B) or (T+1, B, d), f (T+1, B)."""
     x = np.asarray(x, dtype=float)
     if x.ndim == 2:
@@ -29,21 +32,34 @@ def make_trace(x, f, *, end=None, f_star=0.0, x_star=(0.0,), lr=None, n_f=None, 
     f = np.asarray(f, dtype=float)
     steps = np.broadcast_to(np.arange(n)[:, None], (n, B)).astype(np.int64)
     return BatchTrace(
-        x=x, f=f, gnorm=np.full((n, B), np.nan),
+        x=x,
+        f=f,
+        gnorm=np.full((n, B), np.nan),
         n_f=np.zeros((n, B), np.int64) if n_f is None else np.asarray(n_f),
         n_g=steps.copy() if n_g is None else np.asarray(n_g),
         lr=np.full((n - 1, B), np.nan) if lr is None else np.asarray(lr, dtype=float),
-        time=np.arange(n, dtype=float), end=np.full(B, n - 1) if end is None else np.asarray(end),
-        f_star=f_star, x_star=None if x_star is None else np.asarray(x_star, float).reshape(-1, d))
+        time=np.arange(n, dtype=float),
+        end=np.full(B, n - 1) if end is None else np.asarray(end),
+        f_star=f_star,
+        x_star=None if x_star is None else np.asarray(x_star, float).reshape(-1, d),
+    )
 
 
 def quadratic(lam, x_star=None, f_star=0.0) -> Problem:
     lam = np.asarray(lam, dtype=float)
     d = lam.size
     xs = np.zeros(d) if x_star is None else np.asarray(x_star, dtype=float)
-    return Problem(dim=d, f=lambda X: 0.5 * np.sum(lam * (X - xs) ** 2, axis=1) + f_star,
-                   grad=lambda X: lam * (X - xs), bounds=(xs - 10, xs + 10), x_star=[xs],
-                   f_star=f_star, L=lam.max(), mu=lam.min(), hessian=np.diag(lam))
+    return Problem(
+        dim=d,
+        f=lambda X: 0.5 * np.sum(lam * (X - xs) ** 2, axis=1) + f_star,
+        grad=lambda X: lam * (X - xs),
+        bounds=(xs - 10, xs + 10),
+        x_star=[xs],
+        f_star=f_star,
+        L=lam.max(),
+        mu=lam.min(),
+        hessian=np.diag(lam),
+    )
 
 
 def gd_1d(eta_ls, T, x0=1.0):
@@ -73,6 +89,7 @@ def ceil_settle(eta_l: float, delta: float) -> int:
 
 
 # -- closed forms on the 1-D quadratic ----------------------------------------------------------
+
 
 @pytest.mark.parametrize("eta_l", GRID + [1.0, 2.0])
 def test_gd_on_a_quadratic_matches_the_closed_forms(eta_l):
@@ -132,13 +149,16 @@ def test_tail_and_steady_state_by_hand():
 
 # -- runs through the real runner: divergence, period 2, settling ---------------------------------
 
+
 def test_divergence_at_2_2_is_predicted_and_po1_is_120():
     results, _ = run("quadratic-1d", "gd[lr=2.2/L]", seeds=3, budget=1000)
     for r in results:
         m = r.metrics
         assert r.status == "diverged" and r.summary["n_iter"] == 38
         assert m["th_div_iter"] == 38 and m["th_regime"] == "divergent"
-        assert m["po1"] == pytest.approx(120.0, rel=1e-12) and m["th_po1"] == pytest.approx(120.0, rel=1e-12)
+        assert m["po1"] == pytest.approx(120.0, rel=1e-12) and m["th_po1"] == pytest.approx(
+            120.0, rel=1e-12
+        )
         assert m["po"] is None and m["th_po"] is None
         assert m["t_settle_2"] is None and m["rate_x"] is None
         assert m["n_up"] == 38  # every step of a divergent GD raises the loss
@@ -150,7 +170,9 @@ def test_gd_at_two_over_L_ends_in_a_period_two_cycle():
         m = r.metrics
         assert r.status == "cycle" and "period-2" in r.message
         assert m["cycle_period"] == 2 and m["th_regime"] == "period-2"
-        assert m["po"] == pytest.approx(100.0, rel=1e-12) and m["th_po"] == pytest.approx(100.0, rel=1e-12)
+        assert m["po"] == pytest.approx(100.0, rel=1e-12) and m["th_po"] == pytest.approx(
+            100.0, rel=1e-12
+        )
         assert m["tail_amp_x"] == pytest.approx(1.0, rel=1e-9)  # x_t = x* ± e_0 forever
 
 
@@ -188,7 +210,9 @@ def test_decaying_oscillation_is_not_a_cycle():
     x = e0 * (-0.97) ** np.arange(T + 1)
     w = x[-W:]
     assert np.all(np.abs(w[2:] - w[:-2]) <= 1e-9) and np.all(np.abs(np.diff(w)) > 1e-9)
-    (m,) = batch_metrics(make_trace(x[:, None], 0.5 * L * x[:, None] ** 2), quadratic([L]), ["max-iter"])
+    (m,) = batch_metrics(
+        make_trace(x[:, None], 0.5 * L * x[:, None] ** 2), quadratic([L]), ["max-iter"]
+    )
     assert m["cycle_period"] is None
 
 
@@ -200,7 +224,8 @@ def test_cycle_period_three_and_fixed_point():
     assert cycle_period(both).tolist() == [3, 0]
 
 
-# -- non-quadratic cases of dynamics.md §2.5 --------------------------------------------------------
+# -- non-quadratic cases of dynamics.md §2.5 ------------------------------------------------
+
 
 def _need(name: str, tmp_path, source: str) -> str:
     if name in registry.names("problem"):
@@ -211,11 +236,17 @@ def _need(name: str, tmp_path, source: str) -> str:
 
 
 def test_log_cosh_with_lr_3_settles_on_a_stable_two_cycle(tmp_path):
-    name = _need("log-cosh", tmp_path, (
-        "@register_problem('NAME')\n"
-        "def p(c: float = 1.0):\n"
-        "    return Problem(dim=1, f=lambda X: np.log(np.cosh(X[:, 0] - c)), grad=lambda X: np.tanh(X - c),\n"
-        "                   bounds=([c - 10], [c + 10]), x_star=[[c]], f_star=0.0, L=1.0)\n"))
+    name = _need(
+        "log-cosh",
+        tmp_path,
+        (
+            "@register_problem('NAME')\n"
+            "def p(c: float = 1.0):\n"
+            "    return Problem(dim=1, f=lambda X: np.log(np.cosh(X[:, 0] - c)),\n"
+            "                   grad=lambda X: np.tanh(X - c),\n"
+            "                   bounds=([c - 10], [c + 10]), x_star=[[c]], f_star=0.0, L=1.0)\n"
+        ),
+    )
     results, _ = run(name, "gd[lr=3]", seeds=4, budget=2000)
     for r in results:
         assert r.status == "cycle" and r.metrics["cycle_period"] == 2
@@ -226,30 +257,48 @@ def test_log_cosh_with_lr_3_settles_on_a_stable_two_cycle(tmp_path):
 
 
 def test_absolute_value_with_fixed_lr_cycles_between_0_1_and_minus_0_2(tmp_path):
-    plugin(tmp_path, "tm-abs-from-one", (
-        "@register_problem('tm-abs-from-one')\n"
-        "def p():\n"
-        "    return Problem(dim=1, f=lambda X: np.abs(X[:, 0]), grad=np.sign, bounds=([-2.0], [2.0]),\n"
-        "                   x_star=[[0.0]], f_star=0.0, start=lambda rng: [1.0])\n"))
+    plugin(
+        tmp_path,
+        "tm-abs-from-one",
+        (
+            "@register_problem('tm-abs-from-one')\n"
+            "def p():\n"
+            "    return Problem(dim=1, f=lambda X: np.abs(X[:, 0]), grad=np.sign,\n"
+            "                   bounds=([-2.0], [2.0]),\n"
+            "                   x_star=[[0.0]], f_star=0.0, start=lambda rng: [1.0])\n"
+        ),
+    )
     (r,), _ = run("tm-abs-from-one", "gd[lr=0.3]", budget=500)
     assert r.status == "cycle" and r.metrics["cycle_period"] == 2
     np.testing.assert_allclose(sorted(r.trace["x"][-2:, 0]), [-0.2, 0.1], atol=1e-12)
     assert r.summary["n_iter"] < 30  # caught early, not left to run into the budget
-    name = _need("absolute-value", tmp_path, (
-        "@register_problem('NAME')\n"
-        "def p():\n"
-        "    return Problem(dim=1, f=lambda X: np.abs(X[:, 0]), grad=np.sign, bounds=([-2.0], [2.0]),\n"
-        "                   x_star=[[0.0]], f_star=0.0)\n"))
+    name = _need(
+        "absolute-value",
+        tmp_path,
+        (
+            "@register_problem('NAME')\n"
+            "def p():\n"
+            "    return Problem(dim=1, f=lambda X: np.abs(X[:, 0]), grad=np.sign,\n"
+            "                   bounds=([-2.0], [2.0]),\n"
+            "                   x_star=[[0.0]], f_star=0.0)\n"
+        ),
+    )
     results, _ = run(name, "gd[lr=0.05]", seeds=3, budget=3000)
     assert all(r.status == "cycle" and r.metrics["cycle_period"] == 2 for r in results)
 
 
 def test_quartic_critical_radius(tmp_path):
-    plugin(tmp_path, "tm-quartic-from", (
-        "@register_problem('tm-quartic-from')\n"
-        "def p(x0: float = 7.0):\n"
-        "    return Problem(dim=1, f=lambda X: X[:, 0] ** 4, grad=lambda X: 4 * X**3, bounds=([-8.0], [8.0]),\n"
-        "                   x_star=[[0.0]], f_star=0.0, start=lambda rng: [x0])\n"))
+    plugin(
+        tmp_path,
+        "tm-quartic-from",
+        (
+            "@register_problem('tm-quartic-from')\n"
+            "def p(x0: float = 7.0):\n"
+            "    return Problem(dim=1, f=lambda X: X[:, 0] ** 4, grad=lambda X: 4 * X**3,\n"
+            "                   bounds=([-8.0], [8.0]),\n"
+            "                   x_star=[[0.0]], f_star=0.0, start=lambda rng: [x0])\n"
+        ),
+    )
     # 1/√(2η) = 7.07 at η = 0.01
     (inside,), _ = run("tm-quartic-from[x0=7.0]", "gd[lr=0.01]", budget=400)
     (outside,), _ = run("tm-quartic-from[x0=7.2]", "gd[lr=0.01]", budget=400)
@@ -263,8 +312,11 @@ def test_quartic_critical_radius(tmp_path):
 
 # -- momentum theory, samplers, unknown optimum ----------------------------------------------------
 
+
 def test_heavy_ball_theory_beside_the_measurement():
-    results, _ = run("linear-regression", "momentum[lr=[0.3/L,1/L],momentum=0.5]", seeds=2, budget=150, tol=0.0)
+    results, _ = run(
+        "linear-regression", "momentum[lr=[0.3/L,1/L],momentum=0.5]", seeds=2, budget=150, tol=0.0
+    )
     for r in results:
         m = r.metrics
         assert m["th_regime"] == "under-damped"  # ηL ∈ ((1−√β)², (1+√β)²) = (0.086, 2.91)
@@ -275,9 +327,27 @@ def test_heavy_ball_theory_beside_the_measurement():
 
 def test_random_search_has_no_dynamics_metrics():
     results, _ = run("quadratic-1d", "random-search", seeds=3, budget=100)
-    dynamics = ["po", "po1", "us", "n_cross", "t_rise", "t_peak", "t_settle_2", "t_settle_5",
-                "sc_rate", "grad_rev", "zz_cos_mean", "n_up", "ascent_ratio", "tail_amp_x",
-                "tail_amp_f", "cycle_period", "straightness", "th_regime", "th_po"]
+    dynamics = [
+        "po",
+        "po1",
+        "us",
+        "n_cross",
+        "t_rise",
+        "t_peak",
+        "t_settle_2",
+        "t_settle_5",
+        "sc_rate",
+        "grad_rev",
+        "zz_cos_mean",
+        "n_up",
+        "ascent_ratio",
+        "tail_amp_x",
+        "tail_amp_f",
+        "cycle_period",
+        "straightness",
+        "th_regime",
+        "th_po",
+    ]
     for r in results:
         assert all(r.metrics[k] is None for k in dynamics)
         assert r.metrics["gap_best"] is not None and r.metrics["dist_final"] is not None
@@ -294,25 +364,33 @@ def test_without_f_star_and_x_star_targets_use_the_runs_best():
     assert m["n_up"] == 1 and m["sc_rate"] == pytest.approx(2 / 3)  # steps −2, +1, −1.5, −0.4
 
 
-# -- hand-made trajectories -------------------------------------------------------------------------
+# -- hand-made trajectories ------------------------------------------------------------------
+
 
 def test_targets_stay_times_and_costs_by_hand():
     gap = np.array([1.0, 0.5, 0.05, 0.2, 0.001, 0.002])
     x = np.sqrt(gap)[:, None]
     n_g = np.array([0, 3, 5, 9, 10, 14])[:, None]
     n_f = np.array([0, 1, 1, 1, 2, 2])[:, None]
-    (m,) = batch_metrics(make_trace(x, gap[:, None], n_f=n_f, n_g=n_g), quadratic([2.0]), ["budget"],
-                         budget=20)
+    (m,) = batch_metrics(
+        make_trace(x, gap[:, None], n_f=n_f, n_g=n_g), quadratic([2.0]), ["budget"], budget=20
+    )
     assert (m["hit_iter_1e-1"], m["hit_cost_1e-1"]) == (2, 6)
     assert (m["hit_iter_1e-2"], m["hit_cost_1e-2"]) == (4, 12)
     assert m["hit_iter_1e-3"] == 4 and m["hit_iter_1e-4"] is None
     assert m["stay_iter_1e-1"] == 4 and m["stay_iter_1e-2"] == 4 and m["stay_iter_1e-3"] is None
-    assert m["rel_hit_iter_1e-1"] == 2 and m["rel_hit_iter_1e-3"] == 4 and m["rel_hit_iter_1e-5"] is None
+    assert (
+        m["rel_hit_iter_1e-1"] == 2
+        and m["rel_hit_iter_1e-3"] == 4
+        and m["rel_hit_iter_1e-5"] is None
+    )
     assert m["gap_final"] == 0.002 and m["gap_best"] == 0.001
     # AULG on the cost axis: the incumbent as a step function of cost, frozen to the budget
     best = np.minimum.accumulate(gap)
     cost = (n_f + n_g)[:, 0]
-    area = sum(math.log10(best[t]) * (cost[t + 1] - cost[t]) for t in range(5)) + math.log10(best[5]) * (20 - cost[5])
+    area = sum(math.log10(best[t]) * (cost[t + 1] - cost[t]) for t in range(5)) + math.log10(
+        best[5]
+    ) * (20 - cost[5])
     assert m["aulg"] == pytest.approx(area / 20, rel=1e-12)
     (m,) = batch_metrics(make_trace(x, gap[:, None]), quadratic([2.0]), ["budget"], max_iter=8)
     expected = (sum(math.log10(b) for b in best) + 2 * math.log10(best[-1])) / 8  # t = 0..7
@@ -322,18 +400,26 @@ def test_targets_stay_times_and_costs_by_hand():
 def test_zigzag_cross_track_and_straightness_by_hand():
     x = np.array([[4.0, 1.0], [2.0, -1.0], [1.0, 0.5], [0.5, -0.25], [0.0, 0.0]])
     f = 0.5 * np.sum(x**2, axis=1)
-    (m,) = batch_metrics(make_trace(x[:, None, :], f[:, None], x_star=(0.0, 0.0)), quadratic([1.0, 1.0]),
-                         ["budget"], "gd")
+    (m,) = batch_metrics(
+        make_trace(x[:, None, :], f[:, None], x_star=(0.0, 0.0)),
+        quadratic([1.0, 1.0]),
+        ["budget"],
+        "gd",
+    )
     s = np.diff(x, axis=0)
     cos = [s[t] @ s[t + 1] / np.linalg.norm(s[t]) / np.linalg.norm(s[t + 1]) for t in range(3)]
     assert m["zz_cos_mean"] == pytest.approx(np.mean(cos), rel=1e-12)
     assert m["zz_reversals"] == pytest.approx(np.mean(np.array(cos) < -0.5))
-    flips = np.mean([np.mean(s[t] * s[t + 1] < 0) for t in range(3)])  # per coordinate, then averaged
+    flips = np.mean(
+        [np.mean(s[t] * s[t + 1] < 0) for t in range(3)]
+    )  # per coordinate, then averaged
     assert m["sc_rate"] == pytest.approx(flips, rel=1e-12)
     u = x[0] / np.linalg.norm(x[0])
     r = [np.linalg.norm(p - (p @ u) * u) for p in x]
     assert m["cross_track"] == pytest.approx(max(r) / np.linalg.norm(x[0]), rel=1e-12)
-    assert m["straightness"] == pytest.approx(np.linalg.norm(x[-1] - x[0]) / np.sum(np.linalg.norm(s, axis=1)))
+    assert m["straightness"] == pytest.approx(
+        np.linalg.norm(x[-1] - x[0]) / np.sum(np.linalg.norm(s, axis=1))
+    )
     g = x  # ∇ of ½‖x‖²
     dots = [g[t] @ g[t + 1] for t in range(4)]
     assert m["grad_rev"] == pytest.approx(np.mean(np.array(dots) < 0))
@@ -368,12 +454,20 @@ def test_runs_of_different_lengths_in_one_batch_equal_the_runs_alone():
     end = np.array([60, 3, 17, 0, 44])
     prob = quadratic([1.0, 1.0])
     lr = np.full((T, B), 0.3)
-    together = batch_metrics(make_trace(x, f, end=end, x_star=(0.0, 0.0), lr=lr), prob, ["budget"] * B,
-                             "gd", budget=100)
+    together = batch_metrics(
+        make_trace(x, f, end=end, x_star=(0.0, 0.0), lr=lr), prob, ["budget"] * B, "gd", budget=100
+    )
     for b in range(B):
         e = end[b] + 1
-        (alone,) = batch_metrics(make_trace(x[:e, b:b + 1], f[:e, b:b + 1], x_star=(0.0, 0.0),
-                                            lr=lr[: e - 1, b:b + 1]), prob, ["budget"], "gd", budget=100)
+        (alone,) = batch_metrics(
+            make_trace(
+                x[:e, b : b + 1], f[:e, b : b + 1], x_star=(0.0, 0.0), lr=lr[: e - 1, b : b + 1]
+            ),
+            prob,
+            ["budget"],
+            "gd",
+            budget=100,
+        )
         for k in METRICS:
             a, c = alone[k], together[b][k]
             assert (a is None) == (c is None), (b, k)
@@ -394,7 +488,8 @@ def test_every_key_is_documented_and_json_ready():
     assert all(isinstance(d, str) and d for d in METRICS.values())
 
 
-# -- properties on random trajectories ----------------------------------------------------------------
+# -- properties on random trajectories -------------------------------------------------------
+
 
 @st.composite
 def trajectories(draw):
@@ -403,18 +498,33 @@ def trajectories(draw):
     B = draw(st.integers(1, 3))
     d = draw(st.integers(1, 3))
     ints = st.integers(-200, 200)
-    x = np.array(draw(st.lists(ints, min_size=(T + 1) * B * d, max_size=(T + 1) * B * d)),
-                 dtype=float).reshape(T + 1, B, d) / 16
-    gaps = np.array(draw(st.lists(st.integers(1, 400), min_size=(T + 1) * B, max_size=(T + 1) * B)),
-                    dtype=float).reshape(T + 1, B) / 16
+    x = (
+        np.array(
+            draw(st.lists(ints, min_size=(T + 1) * B * d, max_size=(T + 1) * B * d)), dtype=float
+        ).reshape(T + 1, B, d)
+        / 16
+    )
+    gaps = (
+        np.array(
+            draw(st.lists(st.integers(1, 400), min_size=(T + 1) * B, max_size=(T + 1) * B)),
+            dtype=float,
+        ).reshape(T + 1, B)
+        / 16
+    )
     end = np.array(draw(st.lists(st.integers(0, T), min_size=B, max_size=B)))
     return x, gaps, end
 
 
 def _linear(d: int, shift) -> Problem:
     s = np.asarray(shift, dtype=float)
-    return Problem(dim=d, f=lambda X: np.sum(X, axis=1), grad=lambda X: X - s, bounds=(s - 99, s + 99),
-                   x_star=[s], f_star=0.0)
+    return Problem(
+        dim=d,
+        f=lambda X: np.sum(X, axis=1),
+        grad=lambda X: X - s,
+        bounds=(s - 99, s + 99),
+        x_star=[s],
+        f_star=0.0,
+    )
 
 
 @settings(max_examples=60, deadline=None)
@@ -423,10 +533,20 @@ def test_translation_of_x_and_f_star_changes_nothing(traj, dx, df):
     x, gaps, end = traj
     B, d = x.shape[1], x.shape[2]
     shift = np.full(d, float(dx))
-    a = batch_metrics(make_trace(x, gaps, end=end, x_star=np.zeros(d)), _linear(d, np.zeros(d)),
-                      ["budget"] * B, "gd", budget=50)
-    b = batch_metrics(make_trace(x + shift, gaps + df, end=end, f_star=float(df), x_star=shift),
-                      _linear(d, shift), ["budget"] * B, "gd", budget=50)
+    a = batch_metrics(
+        make_trace(x, gaps, end=end, x_star=np.zeros(d)),
+        _linear(d, np.zeros(d)),
+        ["budget"] * B,
+        "gd",
+        budget=50,
+    )
+    b = batch_metrics(
+        make_trace(x + shift, gaps + df, end=end, f_star=float(df), x_star=shift),
+        _linear(d, shift),
+        ["budget"] * B,
+        "gd",
+        budget=50,
+    )
     for j, (ra, rb, e) in enumerate(zip(a, b, end, strict=True)):
         for k in METRICS:
             va, vb = ra[k], rb[k]
@@ -443,8 +563,16 @@ def test_translation_of_x_and_f_star_changes_nothing(traj, dx, df):
 def test_ranges(traj):
     x, gaps, end = traj
     B, d = x.shape[1], x.shape[2]
-    for m, e in zip(batch_metrics(make_trace(x, gaps, end=end, x_star=np.zeros(d)), _linear(d, np.zeros(d)),
-                                  ["budget"] * B, "gd"), end, strict=True):
+    for m, e in zip(
+        batch_metrics(
+            make_trace(x, gaps, end=end, x_star=np.zeros(d)),
+            _linear(d, np.zeros(d)),
+            ["budget"] * B,
+            "gd",
+        ),
+        end,
+        strict=True,
+    ):
         for k in ("sc_rate", "grad_rev", "zz_reversals", "zz_right", "up_frac"):
             assert m[k] is None or 0 <= m[k] <= 1, k
         for k in ("po", "po1", "us", "cross_track", "tail_amp_x", "tail_amp_f", "ascent_ratio"):
@@ -467,3 +595,24 @@ def test_monotone_approach_never_crosses(steps, side):
     x = side * remaining.astype(float)[:, None] / 16
     (m,) = batch_metrics(make_trace(x, x**2 + 1), quadratic([2.0]), ["budget"], "gd")
     assert m["n_cross"] == 0 and m["po"] == 0 and m["po1"] == 0 and m["sc_rate"] in (0.0, None)
+
+
+def test_gradient_reversals_recorded_live_match_a_hand_computation():
+    from optbench.plan import build_problem
+
+    results, plan = run("linear-regression", "gd[lr=[0.5/L,1.8/L]]", seeds=2, budget=60, tol=0.0)
+    for spec, r in zip(plan.runs, results, strict=True):
+        p = build_problem(spec.problem)
+        g = p.grad(r.trace["x"])
+        dots = np.sum(g[:-1] * g[1:], axis=1)
+        assert r.metrics["grad_rev"] == pytest.approx(np.mean(dots < 0), abs=1e-15)
+        assert r.metrics["grad_sbar"] == pytest.approx(np.mean(dots), rel=1e-9)
+
+
+def test_a_non_finite_run_keeps_its_first_peak_and_json_clean_values():
+    x = np.array([1.0, -1.5, 2.5, np.nan])
+    f = np.array([1.0, 2.25, 6.25, np.nan])
+    (m,) = batch_metrics(make_trace(x[:, None], f[:, None]), quadratic([2.0]), ["non-finite"], "gd")
+    assert m["po"] is None and m["po1"] == pytest.approx(150.0)
+    assert m["gap_final"] is None and m["gap_best"] == 1.0 and m["t_settle_2"] is None
+    assert all(not (isinstance(v, float) and math.isnan(v)) for v in m.values())

@@ -29,11 +29,20 @@ def _first_settled(e: np.ndarray, delta: float) -> int | None:
     return None
 
 
-@pytest.mark.parametrize("eta_l,expected", [
-    (0.3, "monotone"), (0.999, "monotone"), (1.0, "one-step"), (1.0 + 1e-14, "one-step"),
-    (1.5, "oscillating-convergent"), (2.0, "period-2"), (2.0 - 1e-13, "period-2"),
-    (2.0001, "divergent"), (2.2, "divergent"),
-])
+@pytest.mark.parametrize(
+    "eta_l,expected",
+    [
+        (0.3, "monotone"),
+        (0.999, "monotone"),
+        (1.0, "one-step"),
+        (1.0 + 1e-14, "one-step"),
+        (1.5, "oscillating-convergent"),
+        (2.0, "period-2"),
+        (2.0 - 1e-13, "period-2"),
+        (2.0001, "divergent"),
+        (2.2, "divergent"),
+    ],
+)
 def test_regime(eta_l, expected):
     assert theory.regime(eta_l / L, L) == expected
 
@@ -48,7 +57,9 @@ def test_predicted_overshoot_matches_the_recursion(eta_l):
     e = _gd_1d(eta_l, 50)
     measured = 100 * max(0.0, np.max(-e) / e[0])  # e_t crosses to −e past x*
     assert theory.predicted_po(eta_l / L, L) == pytest.approx(measured, rel=1e-12, abs=1e-12)
-    assert theory.predicted_po(eta_l / L, L) == pytest.approx(100 * max(0, eta_l - 1), rel=1e-12, abs=1e-12)
+    assert theory.predicted_po(eta_l / L, L) == pytest.approx(
+        100 * max(0, eta_l - 1), rel=1e-12, abs=1e-12
+    )
 
 
 def test_overshoot_beyond_two_is_undefined_but_the_first_peak_is_finite():
@@ -156,6 +167,7 @@ def test_constant_times_in_n_d_match_brute_force():
 
 # -- heavy ball ---------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("beta", [0.0, 0.25, 0.5, 0.81, 0.95])
 def test_heavy_ball_band_is_where_the_poles_are_complex(beta):
     lo, hi = theory.heavy_ball_band(beta)
@@ -167,7 +179,9 @@ def test_heavy_ball_band_is_where_the_poles_are_complex(beta):
             assert complex_poles == inside
         if inside:
             np.testing.assert_allclose(np.abs(z), math.sqrt(beta), rtol=1e-9)
-        assert theory.heavy_ball_rate(r, [1.0], beta) == pytest.approx(np.max(np.abs(z)), rel=1e-7, abs=1e-7)
+        assert theory.heavy_ball_rate(r, [1.0], beta) == pytest.approx(
+            np.max(np.abs(z)), rel=1e-7, abs=1e-7
+        )
 
 
 @pytest.mark.parametrize("beta", [0.25, 0.5, 0.9])
