@@ -30,19 +30,41 @@ class RunRNG:
     """Per-run random generators for the rows of a batch.
 
     A batch draws exactly what each of its runs would draw alone, so batched and
-    one-at-a-time execution agree.
+    one-at-a-time execution agree. Built from seeds (:meth:`from_seeds`), a row's generator
+    is created the first time that row draws: most optimizers never draw, and creating a
+    generator costs about as much as a whole GD step of a small batch.
     """
 
     def __init__(self, generators: Sequence[np.random.Generator]):
-        self.generators = list(generators)
+        self._gens: list[np.random.Generator | None] = list(generators)
+        self._seeds: list[int] | None = None
+
+    @classmethod
+    def from_seeds(cls, seeds: Sequence[int]) -> RunRNG:
+        """Row ``i`` draws from ``numpy.random.default_rng(seeds[i])``, created on first use."""
+        rng = cls(())
+        rng._seeds = [int(s) for s in seeds]
+        rng._gens = [None] * len(rng._seeds)
+        return rng
+
+    def _gen(self, i: int) -> np.random.Generator:
+        g = self._gens[i]
+        if g is None:
+            g = self._gens[i] = np.random.default_rng(self._seeds[i])
+        return g
+
+    @property
+    def generators(self) -> list[np.random.Generator]:
+        """Every row's generator, in row order (the same objects on every call)."""
+        return [self._gen(i) for i in range(len(self._gens))]
 
     def __len__(self) -> int:
-        return len(self.generators)
+        return len(self._gens)
 
     def subset(self, rows: np.ndarray) -> RunRNG:
         """The generators of the rows selected by a boolean mask or an index array."""
         idx = np.flatnonzero(rows) if np.asarray(rows).dtype == bool else np.asarray(rows)
-        return RunRNG([self.generators[i] for i in idx])
+        return RunRNG([self._gen(int(i)) for i in idx])
 
     def uniform(self, low, high, size: tuple[int, ...] = ()) -> np.ndarray:
         """Shape ``(B, *size)``; ``low``/``high`` broadcast against ``size``."""
@@ -78,7 +100,7 @@ class Oracle:
         self.n_f = np.zeros(n_runs, dtype=np.int64)
         self.n_g = np.zeros(n_runs, dtype=np.int64)
         self.budget = None if budget is None else np.broadcast_to(np.asarray(budget, dtype=np.int64), (n_runs,))
-        self.rng = rng if rng is not None else RunRNG([np.random.default_rng(0) for _ in range(n_runs)])
+        self.rng = rng if rng is not None else RunRNG.from_seeds([0] * n_runs)
         self.deadline = deadline
         self.gap: np.ndarray | None = None  # f - f* at the current iterates (plateau schedules)
         self._cache_x: np.ndarray | None = None
