@@ -82,9 +82,31 @@ class Context:
                 self._traces[run_id] = s.trace(run_id)
         return self._traces[run_id]
 
-    def iter_traces(self, run_ids: Iterable[str]) -> Iterator[tuple[str, dict | None]]:
-        """``(run_id, trace)`` for many runs, read in bulk and not cached (None: no trace)."""
+    def traces(self, run_ids: Iterable[str]) -> dict[str, dict | None]:
+        """Full traces of several runs, read in one pass over the store and cached."""
+        ids = [r for r in run_ids if r not in self._traces]
+        if ids:
+            self._traces.update(self.iter_traces(ids))
+        return {r: self._traces.get(r) for r in run_ids}
+
+    def iter_traces(self, run_ids: Iterable[str], keys: Iterable[str] | None = None
+                    ) -> Iterator[tuple[str, dict | None]]:
+        """``(run_id, trace)`` for many runs, read in bulk and not cached (None: no trace).
+
+        ``keys`` reads only those arrays (e.g. ``("f", "n_f", "n_g")``), which is most of
+        the cost of a report over many runs.
+        """
+        import numpy as np
+
         from .store import Store, unpack_trace
+
+        wanted = None if keys is None else tuple(keys)
+
+        def unpack(data: bytes) -> dict:
+            if wanted is None:
+                return unpack_trace(data)
+            with np.load(io.BytesIO(data), allow_pickle=False) as z:
+                return {k: z[k] for k in wanted if k in z.files}
 
         ids = list(run_ids)
         stores = dict(zip(self.runs.run_id, self.runs.store, strict=True))
@@ -100,7 +122,7 @@ class Context:
                         f"SELECT run_id, data FROM traces WHERE run_id IN ({marks})", chunk)}
                     for rid in chunk:
                         data = found.get(rid)
-                        yield rid, (None if data is None else unpack_trace(data))
+                        yield rid, (None if data is None else unpack(data))
 
     @cached_property
     def problem_keys(self) -> list[str]:

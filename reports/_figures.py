@@ -5,10 +5,11 @@ from __future__ import annotations
 from ._runtime import ProblemData, palette
 
 MAX_LABELS = 10  # lines per convergence figure; the tables show every label
-MAX_PANELS = 6  # trajectory panels per problem
+MAX_PANELS = 4  # trajectory panels per problem (each axes costs ~60 ms to draw)
 RAW_RUNS = 3  # raw (non-monotone) runs per label in the second and third panels
 GRID_POINTS = 160
-SIGNED_STEPS = 40  # iterations shown in the 1-D signed-error panel (a step response)
+SIGNED_STEPS = 40
+FAINT_RUNS = 20  # individual runs drawn faint per optimizer  # iterations shown in the 1-D signed-error panel (a step response)
 
 
 def layout(fig, left=0.62, right=0.15, bottom=0.5, top=0.32, wspace=0.55, hspace=0.6) -> None:
@@ -18,23 +19,40 @@ def layout(fig, left=0.62, right=0.15, bottom=0.5, top=0.32, wspace=0.55, hspace
                         wspace=wspace, hspace=hspace)
 
 
+_SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+
+def _pow10(value: float, _pos=None) -> str:
+    """Decade tick labels as plain text (10⁻³): mathtext would parse every label."""
+    import math
+
+    if not value > 0:
+        return ""
+    e = math.log10(value)
+    if abs(e - round(e)) > 1e-9:
+        return f"{value:g}"
+    e = int(round(e))
+    return {0: "1", 1: "10"}.get(e, "10" + str(e).translate(_SUPERSCRIPT))
+
+
 def log_axes(ax, x: bool = True, y: bool = True, minor_x: bool = False) -> None:
     """Log scales with decade ticks only (minor tick labels cost most of the drawing time)."""
-    if x:
-        ax.set_xscale("log")
-    if y:
-        ax.set_yscale("log")
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    for on, axis, scale in ((x, ax.xaxis, ax.set_xscale), (y, ax.yaxis, ax.set_yscale)):
+        if on:
+            scale("log")
+            axis.set_major_formatter(FuncFormatter(_pow10))
     ax.minorticks_off()
     if minor_x:
-        from matplotlib.ticker import LogLocator
-
         ax.xaxis.set_minor_locator(LogLocator(base=10, subs=(2, 3, 5)))
+        ax.xaxis.set_minor_formatter(NullFormatter())
 
 
 def _cost_grid(data: ProblemData):
     import numpy as np
 
-    top = max((int(c[-1]) for c in data.cost if c is not None), default=1)
+    top = int(np.nanmax(data.C, initial=1.0)) if data.C.size else 1
     return np.unique(np.round(np.geomspace(1, max(top, 1), GRID_POINTS)).astype(np.int64))
 
 
@@ -50,7 +68,8 @@ def convergence_figure(data: ProblemData, labels: list[str]):
     from optbench.report import plain
 
     x_star = data.info.get("x_star")
-    has_x = any("x" in t for t in data.raw.values()) and x_star is not None
+    raw = {lab: data.samples(lab, RAW_RUNS) for lab in labels}
+    has_x = x_star is not None and any("x" in tr for s in raw.values() for _, tr in s)
     ncols = 3 if has_x else 2
     rows = -(-len(labels) // 3)
     fig, axes = plt.subplots(1, ncols, figsize=(4.3 * ncols, 3.3 + 0.17 * rows))
@@ -59,6 +78,7 @@ def convergence_figure(data: ProblemData, labels: list[str]):
     floor = data.floor
     colors = palette(len(labels))
     n_runs, notes, handles = 0, [], []
+    faint, faint_colors = [], []
     t_max = 0
     for color, lab in zip(colors, labels, strict=True):
         mask = (data.runs.label == lab).to_numpy()
@@ -75,14 +95,15 @@ def convergence_figure(data: ProblemData, labels: list[str]):
         (h,) = ax.plot(grid, med, color=color, lw=1.8, label=plain(f"{lab} (n={len(curves)})"))
         handles.append(h)
         ax.fill_between(grid, q1, q3, color=color, alpha=0.18, lw=0)
-        ids = list(sub.runs.run_id)
-        sampled = [rid for rid in ids if rid in sub.raw]
-        for rid in sampled:
-            i = ids.index(rid)
-            ax.step(np.maximum(sub.cost[i], 1), np.clip(sub.best[i], floor, 1e300), where="post",
-                    color=color, lw=0.5, alpha=0.25, rasterized=True)
-        for rid in sampled[:RAW_RUNS]:
-            tr = sub.raw[rid]
+        order = np.argsort(sub.runs.seed.to_numpy(), kind="stable")
+        for i in [i for i in order if sub.length[i] > 0][:FAINT_RUNS]:
+            cst, best = sub.curve(i)
+            # a post-step curve as explicit vertices, so all faint runs are one artist
+            xs = np.repeat(np.maximum(cst, 1), 2)[1:]
+            ys = np.repeat(np.clip(best, floor, 1e300), 2)[:-1]
+            faint.append(np.column_stack([xs, ys]))
+            faint_colors.append(color)
+        for _, tr in raw[lab]:
             t = np.asarray(tr.get("t", np.arange(len(tr["f"]))))  # long traces are stored thinned
             t_max = max(t_max, len(t))
             with np.errstate(invalid="ignore", over="ignore"):
@@ -106,6 +127,11 @@ def convergence_figure(data: ProblemData, labels: list[str]):
                                  rasterized=len(t) > 400)
     ref = "f*" if data.known else "best found"
     ax = axes[0]
+    if faint:  # one rasterized collection: each rasterized artist costs a renderer switch
+        from matplotlib.collections import LineCollection
+
+        ax.add_collection(LineCollection(faint, colors=faint_colors, linewidths=0.5, alpha=0.25,
+                                         rasterized=True, zorder=1), autolim=False)
     log_axes(ax)
     ax.set(xlabel="evaluations (n_f + n_g)", ylabel=f"best-so-far f − {ref}",
            title="best so far: median, IQR, runs")
@@ -177,11 +203,9 @@ def landscape_figure(data: ProblemData, labels: list[str]):
         return None, f"the problem cannot be rebuilt to draw its landscape ({type(exc).__name__}: {exc})"
     chosen = []
     for lab in labels:
-        runs = data.runs[(data.runs.label == lab) & data.runs.run_id.isin(data.raw)]
-        for rid in runs.run_id:
-            if "x" in data.raw[rid]:
-                chosen.append((lab, data.raw[rid], runs.loc[runs.run_id == rid, "seed"].iloc[0]))
-                break
+        for row, tr in data.samples(lab, 1):
+            if "x" in tr:
+                chosen.append((lab, tr, row.seed))
         if len(chosen) >= MAX_PANELS:
             break
     if not chosen:
@@ -189,9 +213,9 @@ def landscape_figure(data: ProblemData, labels: list[str]):
     paths = [tr["x"].reshape(len(tr["f"]), d) for _, tr, _ in chosen]
     log = bool((getattr(problem, "draw", {}) or {}).get("log", d == 2))
     n = len(chosen)
-    ncols = min(n, 3)
+    ncols = min(n, 4)
     nrows = -(-n // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(3.9 * ncols, 3.0 * nrows), squeeze=False)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.2 * ncols, 2.8 * nrows), squeeze=False)
     layout(fig, wspace=0.38, hspace=0.55)
     x_star = None if info.get("x_star") is None else np.asarray(info["x_star"], dtype=float).reshape(-1, d)
     for k, (ax, (lab, tr, seed)) in enumerate(zip(axes.ravel(), chosen, strict=False)):

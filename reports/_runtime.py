@@ -16,7 +16,7 @@ Conventions, stated in the report's Setup section:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 TABLE_TARGETS = (1e-1, 1e-2, 1e-4, 1e-6, 1e-8)  # fixed-target tables (absolute Δf)
@@ -41,7 +41,12 @@ def fmt_target(eps: float) -> str:
 
 @dataclass
 class ProblemData:
-    """The runs of one problem, aligned with ``runs`` (a DataFrame slice)."""
+    """The runs of one problem, aligned with ``runs`` (a DataFrame slice).
+
+    ``C`` and ``B`` are ``(n, T)`` matrices of the cost axis and the best-so-far gap, each row
+    padded with its last value (a finished run stays where it stopped); ``has`` marks the
+    rows with a trace. Raw traces (x, raw f) are loaded on demand for a few runs per label.
+    """
 
     key: str
     title: str
@@ -49,11 +54,12 @@ class ProblemData:
     f_ref: float | None
     known: bool  # f_ref is f*
     runs: Any
-    cost: list = field(default_factory=list)  # per run: int array or None
-    best: list = field(default_factory=list)  # per run: best-so-far gap or None
+    C: Any = None  # (n, T) evaluations
+    B: Any = None  # (n, T) best-so-far gap
+    length: Any = None  # (n,) stored points per run (0: no trace)
     gap0: Any = None  # (n,) initial gap (nan without a trace)
     used: Any = None  # (n,) evaluations used
-    raw: dict[str, dict] = field(default_factory=dict)  # run_id -> full trace (samples only)
+    loader: Any = None  # run_ids -> {run_id: full trace} (cached by the report context)
 
     @property
     def floor(self) -> float:
@@ -64,6 +70,10 @@ class ProblemData:
         return int(self.info.get("dim") or 1)
 
     @property
+    def has(self):
+        return self.length > 0
+
+    @property
     def applicable(self):
         """Runs that were run (not skipped): these enter aRT, profiles and tests."""
         return (self.runs.status != "skipped").to_numpy()
@@ -72,9 +82,20 @@ class ProblemData:
         import numpy as np
 
         idx = np.flatnonzero(np.asarray(mask))
-        return replace(self, runs=self.runs.iloc[idx], cost=[self.cost[i] for i in idx],
-                       best=[self.best[i] for i in idx], gap0=self.gap0[idx], used=self.used[idx],
-                       raw={rid: self.raw[rid] for rid in self.runs.run_id.iloc[idx] if rid in self.raw})
+        return replace(self, runs=self.runs.iloc[idx], C=self.C[idx], B=self.B[idx],
+                       length=self.length[idx], gap0=self.gap0[idx], used=self.used[idx])
+
+    def curve(self, i: int):
+        """Run i's own (cost, best gap) arrays, without padding."""
+        n = int(self.length[i])
+        return self.C[i, :n], self.B[i, :n]
+
+    def samples(self, label: str, n: int = SAMPLE_RUNS) -> list[tuple[Any, dict]]:
+        """Up to n ``(row, full trace)`` of a label's runs, lowest seeds first."""
+        rows = self.runs[(self.runs.label == label) & (self.length > 0)].sort_values("seed", kind="stable")
+        rows = rows.head(n)
+        traces = self.loader(list(rows.run_id)) if self.loader else {}
+        return [(row, traces[row.run_id]) for _, row in rows.iterrows() if traces.get(row.run_id) is not None]
 
     def thresholds(self, targets):
         """``(n, k)`` gap thresholds: the targets themselves, or τ·gap_0 when f* is unknown."""
@@ -95,35 +116,47 @@ class ProblemData:
             thr = self.gap0[:, None] * np.asarray(targets, dtype=float)[None, :]
         else:
             thr = self.thresholds(targets)
-        out = np.full(thr.shape, np.inf)
-        for i, (c, b) in enumerate(zip(self.cost, self.best, strict=True)):
-            if self.runs.status.iloc[i] == "skipped":
-                out[i] = np.nan
-                continue
-            if b is None:
-                continue
-            # best is non-increasing, so -best is sorted: the first index with best <= thr
-            idx = np.searchsorted(-b, -thr[i], side="left")
-            ok = idx < len(b)
-            out[i, ok] = np.maximum(c[idx[ok]], 1)
+        n, k = thr.shape
+        out = np.full((n, k), np.inf)
+        if n and self.B.shape[1]:
+            rows = np.arange(n)
+            for j in range(k):
+                hit = self.B <= thr[:, j : j + 1]  # B is non-increasing along a row
+                first = hit.argmax(axis=1)
+                ok = hit[rows, first] & self.has
+                out[ok, j] = np.maximum(self.C[rows[ok], first[ok]], 1)
+        out[~self.applicable] = np.nan
         return out
 
     def best_at(self, budgets):
         """``(n, k)``: best gap after each budget of evaluations (nan: skipped or no trace)."""
         import numpy as np
 
-        out = np.full((len(self.runs), len(budgets)), np.nan)
-        for i, (c, b) in enumerate(zip(self.cost, self.best, strict=True)):
-            if b is None:
-                continue
-            idx = np.searchsorted(c, np.asarray(budgets), side="right") - 1
-            out[i] = np.where(idx >= 0, b[np.clip(idx, 0, None)], b[0])
+        budgets = np.asarray(budgets, dtype=float)
+        n, T = self.C.shape
+        out = np.full((n, len(budgets)), np.nan)
+        if not n or not T:
+            return out
+        # one searchsorted for all rows: shift each (sorted) row above the previous one
+        span = float(np.nanmax(self.C, initial=0.0)) + max(float(budgets.max(initial=0.0)), 0.0) + 2.0
+        offset = np.arange(n, dtype=float)[:, None] * span
+        flat = (np.nan_to_num(self.C, nan=0.0) + offset).ravel()
+        q = (offset + budgets[None, :]).ravel()
+        idx = np.searchsorted(flat, q, side="right") - 1
+        base = np.repeat(np.arange(n) * T, len(budgets))
+        idx = np.maximum(idx, base)  # a budget below the first cost: the start value
+        vals = self.B.ravel()[idx].reshape(n, len(budgets))
+        out[self.has] = vals[self.has]
         return out
 
     def final_best(self):
         import numpy as np
 
-        return np.array([np.nan if b is None else b[-1] for b in self.best])
+        out = np.full(len(self.runs), np.nan)
+        last = np.maximum(self.length - 1, 0)
+        if self.B.shape[1]:
+            out[self.has] = self.B[np.flatnonzero(self.has), last[self.has]]
+        return out
 
 
 def _gap(trace: dict, f_ref: float):
@@ -145,45 +178,40 @@ def problem_data(ctx) -> dict[str, ProblemData]:
     if not len(runs):
         ctx.cache["problem_data"] = out
         return out
-    order = runs.sort_values(["problem_key", "label", "seed"], kind="stable")
-    ran = order[order.status != "skipped"]
-    sample = set(ran.groupby(["problem_key", "label"], sort=False).head(SAMPLE_RUNS).run_id)
-    if ctx.tuning is not None:  # the compared (final) runs get their own samples
-        final = ran[ran.phase == "final"]
-        sample |= set(final.groupby(["problem_key", "label"], sort=False).head(SAMPLE_RUNS).run_id)
+    ran = runs[runs.status != "skipped"]
     pos = {rid: i for i, rid in enumerate(runs.run_id)}
-    cost: list = [None] * len(runs)
-    best: list = [None] * len(runs)
-    gap0 = np.full(len(runs), np.nan)
-    raw: dict[str, dict] = {}
+    curves: list = [None] * len(runs)
     refs = {key: ctx.f_ref(key) for key in ctx.problem_keys}
     keys = runs.problem_key.to_numpy()
-    for rid, tr in ctx.iter_traces(ran.run_id):
+    for rid, tr in ctx.iter_traces(ran.run_id, keys=("f", "n_f", "n_g")):
         if tr is None or not len(tr["f"]):
             continue
         i = pos[rid]
         f_ref = refs[keys[i]][0]
         if f_ref is None:
             continue
-        gap = _gap(tr, f_ref)
-        b = np.minimum.accumulate(gap)
-        cost[i] = (tr["n_f"] + tr["n_g"]).astype(np.int64)
-        best[i] = b
-        gap0[i] = gap[0]
-        if rid in sample:
-            raw[rid] = tr
+        curves[i] = ((tr["n_f"] + tr["n_g"]).astype(float), np.minimum.accumulate(_gap(tr, f_ref)))
     evals = runs["evals"].astype(float).to_numpy() if "evals" in runs else np.zeros(len(runs))
-    # a run that started used at least its first evaluation (COCO numbers it 1)
-    used = np.array([max(float(c[-1]), 0.0 if not np.isfinite(e) else e, 1.0) if c is not None
-                     else (0.0 if not np.isfinite(e) else e) for c, e in zip(cost, evals, strict=True)])
+    evals = np.where(np.isfinite(evals), evals, 0.0)
     for key in ctx.problem_keys:
-        mask = keys == key
-        idx = np.flatnonzero(mask)
+        idx = np.flatnonzero(keys == key)
+        length = np.array([0 if curves[i] is None else len(curves[i][0]) for i in idx], dtype=np.int64)
+        T = int(length.max(initial=0))
+        C = np.full((len(idx), T), np.nan)
+        B = np.full((len(idx), T), np.nan)
+        for r, i in enumerate(idx):
+            if curves[i] is not None:
+                c, b = curves[i]
+                C[r, : len(c)], C[r, len(c):] = c, c[-1]
+                B[r, : len(b)], B[r, len(b):] = b, b[-1]
+        has = length > 0
+        gap0 = np.where(has, B[:, 0] if T else np.nan, np.nan)
+        last = C[np.arange(len(idx)), np.maximum(length - 1, 0)] if T else np.zeros(len(idx))
+        # a run that started used at least its first evaluation (COCO numbers it 1)
+        used = np.where(has, np.maximum(np.maximum(np.nan_to_num(last), evals[idx]), 1.0), evals[idx])
         f_ref, known = refs[key]
-        out[key] = ProblemData(
-            key, ctx.problem_title(key), ctx.problems.get(key, {}), f_ref, known, runs.iloc[idx],
-            [cost[i] for i in idx], [best[i] for i in idx], gap0[idx], used[idx],
-            {rid: raw[rid] for rid in runs.run_id.iloc[idx] if rid in raw})
+        out[key] = ProblemData(key, ctx.problem_title(key), ctx.problems.get(key, {}), f_ref, known,
+                               runs.iloc[idx], C, B, length, gap0, used, ctx.traces)
     ctx.cache["problem_data"] = out
     return out
 

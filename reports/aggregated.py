@@ -94,32 +94,33 @@ def ecdf_figure(groups, solvers, shown):
 
 
 def instance_matrix(data, solvers, taus):
-    """Moré–Wild costs: T[τ] of shape (instances, solvers) over (problem, seed) instances."""
-    import numpy as np
+    """Moré–Wild costs: T[τ] of shape (instances, solvers) over (problem, seed) instances.
 
-    rows, dims, labels = {tau: [] for tau in taus}, [], []
-    missing = 0
+    A solver with no run on an instance counts as failing it (inf); with several runs (several
+    stores), its best one counts.
+    """
+    import numpy as np
+    import pandas as pd
+
+    blocks = {tau: [] for tau in taus}
+    dims, missing = [], 0
     for key, d in data.items():
         ran = d.select(d.applicable)
         if not len(ran.runs):
             continue
         rts = ran.runtimes(taus, relative=True)
-        solver = ran.runs.solver.to_numpy()
-        seeds = ran.runs.seed.to_numpy()
-        for seed in sorted(set(seeds.tolist())):
-            dims.append(d.dim)
-            labels.append((d.title, seed))
-            for j, tau in enumerate(taus):
-                row = []
-                for s in solvers:
-                    m = (solver == s) & (seeds == seed)
-                    if not m.any():
-                        missing += j == 0
-                        row.append(np.inf)
-                    else:
-                        row.append(float(np.min(rts[m, j])))
-                rows[tau].append(row)
-    return {tau: np.array(r, dtype=float).reshape(-1, len(solvers)) for tau, r in rows.items()}, np.array(dims), missing
+        frame = pd.DataFrame({"seed": ran.runs.seed.to_numpy(), "solver": ran.runs.solver.to_numpy()})
+        seeds = sorted(set(frame.seed.tolist()))
+        dims.extend([d.dim] * len(seeds))
+        for j, tau in enumerate(taus):
+            table = (frame.assign(rt=rts[:, j]).groupby(["seed", "solver"]).rt.min().unstack("solver")
+                     .reindex(index=seeds, columns=solvers))
+            if j == 0:
+                missing += int(table.isna().to_numpy().sum())
+            blocks[tau].append(table.to_numpy(dtype=float))
+    T = {tau: (np.nan_to_num(np.vstack(b), nan=np.inf) if b else np.zeros((0, len(solvers))))
+         for tau, b in blocks.items()}
+    return T, np.array(dims), missing
 
 
 def profile_figures(T, dims, solvers, shown):

@@ -14,30 +14,53 @@ ALL_PAIRS_MAX = 8  # beyond this many solvers, each is tested against the best o
 ALPHA = 0.05
 
 
-def _test(sa, sb, paired: bool) -> tuple[float, str]:
+def _method(sa, sb, paired: bool) -> str | None:
+    """scipy's method for one test: ``exact`` without ties (and zeros), else ``asymptotic``;
+    None where the samples are identical (p = 1, no test to run)."""
+    import numpy as np
+
+    if paired:
+        diff = sa - sb
+        if np.all(diff == 0):
+            return None
+        mag = np.abs(diff)
+        # with zeros or ties scipy would fall back to a slow permutation test
+        exact = len(diff) <= 50 and np.all(diff != 0) and len(np.unique(mag)) == len(mag)
+    else:
+        both = np.concatenate([sa, sb])
+        if np.all(both == both[0]):
+            return None
+        exact = len(both) <= 16 and len(np.unique(both)) == len(both)
+    return "exact" if exact else "asymptotic"
+
+
+def run_tests(tests: list[tuple]) -> list[float]:
+    """Two-sided p-values of many ``(sa, sb, paired)`` tests, batched: one scipy call per
+    (kind, sample sizes, method) instead of one per test (scipy's per-call overhead is
+    larger than the test)."""
     import warnings
 
     import numpy as np
     from scipy import stats
 
+    p = [1.0] * len(tests)
+    groups: dict[tuple, list[int]] = {}
+    for i, (sa, sb, paired) in enumerate(tests):
+        method = _method(sa, sb, paired)
+        if method is not None:
+            groups.setdefault((paired, len(sa), len(sb), method), []).append(i)
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # ties and small samples: scipy picks the method
-        if paired:
-            diff = sa - sb
-            if np.all(diff == 0):
-                return 1.0, "signed-rank (paired by seed)"
-            mag = np.abs(diff)
-            # the exact null distribution needs no zeros and no ties; else the normal
-            # approximation (scipy would fall back to a slow permutation test)
-            exact = len(diff) <= 50 and np.all(diff != 0) and len(np.unique(mag)) == len(mag)
-            res = stats.wilcoxon(sa, sb, zero_method="zsplit", method="exact" if exact else "asymptotic")
-            return float(res.pvalue), "signed-rank (paired by seed)"
-        if np.all(np.concatenate([sa, sb]) == sa[0]):
-            return 1.0, "rank-sum"
-        both = np.concatenate([sa, sb])
-        exact = len(both) <= 16 and len(np.unique(both)) == len(both)
-        res = stats.mannwhitneyu(sa, sb, alternative="two-sided", method="exact" if exact else "asymptotic")
-        return float(res.pvalue), "rank-sum"
+        warnings.simplefilter("ignore")  # small samples: scipy's notes, not failures
+        for (paired, _, _, method), idx in groups.items():
+            A = np.array([tests[i][0] for i in idx])
+            B = np.array([tests[i][1] for i in idx])
+            if paired:
+                res = stats.wilcoxon(A, B, zero_method="zsplit", method=method, axis=1)
+            else:
+                res = stats.mannwhitneyu(A, B, alternative="two-sided", method=method, axis=1)
+            for i, v in zip(idx, np.atleast_1d(res.pvalue), strict=True):
+                p[i] = float(v)
+    return p
 
 
 def pairwise(data, solvers):
@@ -46,7 +69,7 @@ def pairwise(data, solvers):
 
     import numpy as np
 
-    rows = []
+    rows, tests = [], []
     for key, d in data.items():
         ran = d.select(d.applicable)
         present = [s for s in solvers if (ran.runs.solver == s).any()]
@@ -76,13 +99,16 @@ def pairwise(data, solvers):
             if paired:
                 oa, ob = np.argsort(seeds_a), np.argsort(seeds_b)
                 sa, sb = sa[oa], sb[ob]
-            p, test = _test(sa, sb, paired)
+            test = "signed-rank (paired by seed)" if paired else "rank-sum"
+            tests.append((sa, sb, paired))
             ratio = arts[a] / arts[b] if np.isfinite(arts[a]) and np.isfinite(arts[b]) else np.nan
             rows.append({"problem": d.title, "target": fmt_target(target) if d.known else f"τ={fmt_target(target)}",
                          "A": a, "B": b, "runs A": int(ma.sum()), "runs B": int(mb.sum()),
                          "succ A": int(np.isfinite(rt[ma]).sum()), "succ B": int(np.isfinite(rt[mb]).sum()),
                          "aRT A": arts[a], "aRT B": arts[b], "aRT A/B": ratio,
-                         "effect r (A better)": rank_biserial(sa, sb), "test": test, "p": p})
+                         "effect r (A better)": rank_biserial(sa, sb), "test": test})
+    for row, p in zip(rows, run_tests(tests), strict=True):
+        row["p"] = p
     return rows
 
 

@@ -234,3 +234,26 @@ def test_rank_biserial_by_hand():
     assert stats.rank_biserial([3, 4], [1, 2]) == 1.0
     assert stats.rank_biserial([1, 3], [2, 2]) == 0.0
     assert stats.rank_biserial([1], [2, 0, 1]) == pytest.approx((1 - 1) / 3)
+
+
+def test_batched_tests_equal_scipy_one_at_a_time():
+    from scipy.stats import mannwhitneyu, wilcoxon
+
+    statistics = importlib.import_module("optbench.reports.statistics")
+    rng = np.random.default_rng(7)
+    tests = []
+    for i in range(12):
+        n = 6 if i < 6 else 10
+        a = rng.normal(size=n).round(1 if i % 2 else 6)  # rounding to 0.1 makes ties
+        b = rng.normal(0.5, size=n).round(1 if i % 2 else 6)
+        tests.append((a, b, i % 3 == 0))
+    tests.append((np.ones(5), np.ones(5), True))  # identical samples: p = 1
+    got = statistics.run_tests(tests)
+    for (a, b, paired), p in zip(tests[:-1], got[:-1], strict=True):
+        method = statistics._method(a, b, paired)
+        if paired:
+            want = wilcoxon(a, b, zero_method="zsplit", method=method).pvalue
+        else:
+            want = mannwhitneyu(a, b, alternative="two-sided", method=method).pvalue
+        assert p == pytest.approx(want, rel=1e-12)
+    assert got[-1] == 1.0

@@ -1,0 +1,60 @@
+"""The report's cost: time and file size of the HTML report for 10,000 runs, and for the
+default suite.
+
+10,000 runs are made cheaply — GD on ``quadratic-1d`` over 100 learning rates × 100 seeds
+with a budget of 20 evaluations — then ``optbench report`` is timed as a user types it
+(a subprocess, imports included). Targets: the 10,000-run report stays a few MB (dense
+layers are rasterized inside the SVG figures, tables are text) and renders in well under
+a minute on the 2-core machine; the default suite's report in a few seconds. The time is
+also stated as a ratio to the time of running the benchmark itself, which the same machine
+measured in the same session.
+"""
+
+from __future__ import annotations
+
+SWEEP = ("-p", "quadratic-1d", "-o", "gd[lr=log(0.01,1.25,100)]", "--seeds", "100", "--budget", "20")
+N_RUNS = 100 * 100
+SIZE_LIMIT_MB = 5.0  # "a few MB"
+TIME_LIMIT_S = 60.0
+DEFAULT_LIMIT_S = 10.0
+
+
+def _report(tools, out, benchmark, measured):
+    def render():
+        wall, rss, proc = tools.run_measured([*tools.cli, "report", "--out", str(out)])
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        measured.update(wall=wall, rss=rss)
+
+    benchmark.pedantic(render, rounds=1, iterations=1)
+
+
+def test_report_of_ten_thousand_runs(benchmark, tools, tmp_path):
+    out = tmp_path / "big"
+    run_wall, _, proc = tools.run_measured([*tools.cli, "run", *SWEEP, "--out", str(out), "--no-report",
+                                            "--quiet"])
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    quiet = tools.wait_for_quiet()
+    measured: dict[str, float] = {}
+    _report(tools, out, benchmark, measured)
+    html = out / "report.html"
+    size_mb = html.stat().st_size / 2**20
+    text = html.read_text(encoding="utf-8")
+    tools.report(benchmark, runs=N_RUNS, report_s=measured["wall"], run_s=run_wall,
+                 report_over_run=measured["wall"] / run_wall, report_mb=size_mb,
+                 peak_rss_mb=measured["rss"], figures=text.count("<figure>"), **quiet)
+    assert "10000 runs" in text and "This section failed" not in text
+    assert size_mb < SIZE_LIMIT_MB
+    assert measured["wall"] < TIME_LIMIT_S
+
+
+def test_report_of_the_default_suite(benchmark, tools, tmp_path):
+    out = tmp_path / "suite"
+    run_wall, _, proc = tools.run_measured([*tools.cli, "run", "--out", str(out), "--no-report", "--quiet"])
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    quiet = tools.wait_for_quiet()
+    measured: dict[str, float] = {}
+    _report(tools, out, benchmark, measured)
+    size_mb = (out / "report.html").stat().st_size / 2**20
+    tools.report(benchmark, report_s=measured["wall"], run_s=run_wall, report_mb=size_mb,
+                 peak_rss_mb=measured["rss"], **quiet)
+    assert measured["wall"] < DEFAULT_LIMIT_S
