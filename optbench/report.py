@@ -259,6 +259,9 @@ def table_html(frame, caption: str, filename: str, float_format: str = "{:.3g}",
     # text columns read left-aligned and may wrap; numbers align right in tabular figures
     text_cols = {c for c in cols if not _is_numeric(frame[c])
                  and any(isinstance(v, str) and not _numeric_text(v) for v in frame[c].tolist())}
+    # long prose (descriptions, messages) gets room, so rows do not grow tall and narrow
+    wide_cols = {c for c in text_cols
+                 if sum(len(str(v)) for v in frame[c].tolist()) > 40 * max(len(frame), 1)}
     head = "".join(f"<th class='t'>{esc(c)}</th>" if c in text_cols else f"<th>{esc(c)}</th>"
                    for c in cols)
     rows = []
@@ -267,7 +270,7 @@ def table_html(frame, caption: str, filename: str, float_format: str = "{:.3g}",
         for c, v in zip(cols, rec, strict=True):
             text, key = _cell(v, float_format)
             inner = f"<b>{esc(text)}</b>" if (i, c) in bold else esc(text)
-            cls = " class='t'" if c in text_cols else ""
+            cls = (" class='t wide'" if c in wide_cols else " class='t'") if c in text_cols else ""
             cells.append(f"<td{cls} data-v=\"{esc(key)}\">{inner}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
     cls = "data sortable" if sortable else "data"

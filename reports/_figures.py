@@ -37,16 +37,16 @@ def _pow10(value: float, _pos=None) -> str:
 
 def log_axes(ax, x: bool = True, y: bool = True, minor_x: bool = False) -> None:
     """Log scales with decade ticks only (minor tick labels cost most of the drawing time)."""
-    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+    from matplotlib.ticker import FuncFormatter, LogLocator
 
     for on, axis, scale in ((x, ax.xaxis, ax.set_xscale), (y, ax.yaxis, ax.set_yscale)):
         if on:
             scale("log")
             axis.set_major_formatter(FuncFormatter(_pow10))
     ax.minorticks_off()
-    if minor_x:
-        ax.xaxis.set_minor_locator(LogLocator(base=10, subs=(2, 3, 5)))
-        ax.xaxis.set_minor_formatter(NullFormatter())
+    if minor_x:  # learning-rate axes often span less than two decades: label 2 and 5 too
+        ax.xaxis.set_minor_locator(LogLocator(base=10, subs=(2, 5)))
+        ax.xaxis.set_minor_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
 
 
 def _cost_grid(data: ProblemData):

@@ -233,9 +233,9 @@ def solvers_of(frame) -> list[str]:
 
 
 def palette(n: int) -> list:
-    """Distinguishable colours (seaborn's colorblind palette, then tab20)."""
-    base = ["#0173b2", "#de8f05", "#029e73", "#d55e00", "#cc78bc", "#ca9161", "#fbafe4",
-            "#949494", "#ece133", "#56b4e9"]
+    """Distinguishable colours (matplotlib's tab10, then tab20)."""
+    base = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
+            "#7f7f7f", "#bcbd22", "#17becf"]
     if n <= len(base):
         return base[:n]
     import matplotlib

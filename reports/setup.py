@@ -56,11 +56,9 @@ def _problems(ctx):
         rows.append({
             "problem": ctx.problem_title(key), "dim": info.get("dim"), "domain": _domain(info.get("domain")),
             "f*": _num(info.get("f_star")) if known else "unknown",
-            "targets": "absolute f − f* ≤ ε" if known else "Moré–Wild relative (best found)",
             "x*": "; ".join(", ".join(_num(v) for v in row) for row in (info.get("x_star") or [])[:4]) or "—",
             "L": _num(info.get("L")), "mu": _num(info.get("mu")),
-            "tags": ", ".join(info.get("tags") or []), "description": info.get("description") or "",
-            "runs": n,
+            "runs": n, "description": info.get("description") or "",
         })
     return pd.DataFrame(rows)
 
@@ -142,7 +140,8 @@ def setup(ctx) -> Section | None:
         table_html(_problems(ctx), (
             f"{len(ctx.problem_keys)} problems: dimension, the box domain (start points are drawn "
             "in it unless the problem has its own start distribution), the minimum f* and "
-            "minimisers x* where known, and the curvature constants L and mu."), "problems.csv"),
+            "minimisers x* where known ('unknown': targets become Moré–Wild relative ones), the "
+            "curvature constants L and mu, and the runs on each."), "problems.csv"),
         "<h3 id='setup-optimizers'>Optimizers</h3>",
         table_html(_optimizers(ctx), (
             f"{runs.label.nunique()} optimizer settings as written (k/L is k times the problem's "
@@ -158,7 +157,9 @@ def setup(ctx) -> Section | None:
         "evaluation 1). Start points depend on (problem, seed) alone, so optimizers with the "
         "same seeds start from the same points (paired comparisons).</p>",
         f"<p>{len(runs)} runs in {n_pairs} (problem, optimizer) pairings, "
-        f"{int(per.min())}–{int(per.max())} runs each. Failed, skipped and diverged runs are "
+        + (f"{int(per.min())} runs each." if per.min() == per.max() else
+           f"{int(per.min())}–{int(per.max())} runs each.")
+        + " Failed, skipped and diverged runs are "
         "kept and counted everywhere (unsuccessful in aRT, ECDFs and profiles; see Run status).</p>",
         table_html(_pairings(ctx), "Runs per pairing, their seeds, budget and iteration limit.",
                    "pairings.csv"),

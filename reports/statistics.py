@@ -99,14 +99,14 @@ def pairwise(data, solvers):
             if paired:
                 oa, ob = np.argsort(seeds_a), np.argsort(seeds_b)
                 sa, sb = sa[oa], sb[ob]
-            test = "signed-rank (paired by seed)" if paired else "rank-sum"
+            test = "signed-rank" if paired else "rank-sum"
             tests.append((sa, sb, paired))
             ratio = arts[a] / arts[b] if np.isfinite(arts[a]) and np.isfinite(arts[b]) else np.nan
             rows.append({"problem": d.title, "target": fmt_target(target) if d.known else f"τ={fmt_target(target)}",
-                         "A": a, "B": b, "runs A": int(ma.sum()), "runs B": int(mb.sum()),
-                         "succ A": int(np.isfinite(rt[ma]).sum()), "succ B": int(np.isfinite(rt[mb]).sum()),
+                         "A": a, "B": b, "succ A": f"{int(np.isfinite(rt[ma]).sum())}/{int(ma.sum())}",
+                         "succ B": f"{int(np.isfinite(rt[mb]).sum())}/{int(mb.sum())}",
                          "aRT A": arts[a], "aRT B": arts[b], "aRT A/B": ratio,
-                         "effect r (A better)": rank_biserial(sa, sb), "test": test})
+                         "r (A better)": rank_biserial(sa, sb), "test": test, "_n": min(ma.sum(), mb.sum())})
     for row, p in zip(rows, run_tests(tests), strict=True):
         row["p"] = p
     return rows
@@ -170,9 +170,10 @@ def statistics(ctx) -> Section | None:
     if rows:
         frame = pd.DataFrame(rows)
         frame["p (Holm)"] = holm(frame.p.to_numpy())
-        frame["significant"] = np.where(frame["p (Holm)"] < ALPHA, "yes", "no")
-        small = (frame[["runs A", "runs B"]].min(axis=1) < 15)
-        frame["note"] = np.where(small, "fewer than 15 runs", "")
+        frame["sig."] = np.where(frame["p (Holm)"] < ALPHA, "yes", "no")
+        frame["note"] = np.where(frame.pop("_n") < 15, "< 15 runs", "")
+        first = ["problem", "A", "B", "p (Holm)", "sig.", "r (A better)", "aRT A/B", "succ A", "succ B"]
+        frame = frame[first + [c for c in frame.columns if c not in first]]
         bold = {(i, "p (Holm)") for i in np.flatnonzero(frame["p (Holm)"].to_numpy() < ALPHA)}
         scope = ("all pairs" if len(solvers) <= ALL_PAIRS_MAX else
                  f"each solver against the one with the smallest aRT (more than {ALL_PAIRS_MAX} solvers)")
@@ -182,7 +183,7 @@ def statistics(ctx) -> Section | None:
             "that reached the target within FE_umin (the smallest budget among unsuccessful runs of "
             "both) is scored by its runtime, any other by its gap at FE_umin. Runs paired by seed "
             "(same start points) use the Wilcoxon signed-rank test, others the rank-sum "
-            f"(Mann–Whitney) test. p-values Holm-corrected over all {len(frame)} tests; bold: "
+            f"(Mann–Whitney) test; succ = successes/runs. p-values Holm-corrected over all {len(frame)} tests; bold: "
             f"significant at {ALPHA}. Effect sizes: the aRT ratio and the rank-biserial r = P(A "
             "better) − P(B better). Success counts this small (e.g. 4/15 vs 0/15) are rarely "
             "significant — read the counts, not only the stars."), "pairwise-tests.csv", bold=bold))
