@@ -12,7 +12,16 @@ measured in the same session.
 
 from __future__ import annotations
 
-SWEEP = ("-p", "quadratic-1d", "-o", "gd[lr=log(0.01,1.25,100)]", "--seeds", "100", "--budget", "20")
+SWEEP = (
+    "-p",
+    "quadratic-1d",
+    "-o",
+    "gd[lr=log(0.01,1.25,100)]",
+    "--seeds",
+    "100",
+    "--budget",
+    "20",
+)
 N_RUNS = 100 * 100
 SIZE_LIMIT_MB = 5.0  # "a few MB"
 TIME_LIMIT_S = 60.0
@@ -30,8 +39,9 @@ def _report(tools, out, benchmark, measured):
 
 def test_report_of_ten_thousand_runs(benchmark, tools, tmp_path):
     out = tmp_path / "big"
-    run_wall, _, proc = tools.run_measured([*tools.cli, "run", *SWEEP, "--out", str(out), "--no-report",
-                                            "--quiet"])
+    run_wall, _, proc = tools.run_measured(
+        [*tools.cli, "run", *SWEEP, "--out", str(out), "--no-report", "--quiet"]
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     quiet = tools.wait_for_quiet()
     measured: dict[str, float] = {}
@@ -39,9 +49,17 @@ def test_report_of_ten_thousand_runs(benchmark, tools, tmp_path):
     html = out / "report.html"
     size_mb = html.stat().st_size / 2**20
     text = html.read_text(encoding="utf-8")
-    tools.report(benchmark, runs=N_RUNS, report_s=measured["wall"], run_s=run_wall,
-                 report_over_run=measured["wall"] / run_wall, report_mb=size_mb,
-                 peak_rss_mb=measured["rss"], figures=text.count("<figure>"), **quiet)
+    tools.report(
+        benchmark,
+        runs=N_RUNS,
+        report_s=measured["wall"],
+        run_s=run_wall,
+        report_over_run=measured["wall"] / run_wall,
+        report_mb=size_mb,
+        peak_rss_mb=measured["rss"],
+        figures=text.count("<figure>"),
+        **quiet,
+    )
     assert "10000 runs" in text and "This section failed" not in text
     assert size_mb < SIZE_LIMIT_MB
     assert measured["wall"] < TIME_LIMIT_S
@@ -49,12 +67,20 @@ def test_report_of_ten_thousand_runs(benchmark, tools, tmp_path):
 
 def test_report_of_the_default_suite(benchmark, tools, tmp_path):
     out = tmp_path / "suite"
-    run_wall, _, proc = tools.run_measured([*tools.cli, "run", "--out", str(out), "--no-report", "--quiet"])
+    run_wall, _, proc = tools.run_measured(
+        [*tools.cli, "run", "--out", str(out), "--no-report", "--quiet"]
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     quiet = tools.wait_for_quiet()
     measured: dict[str, float] = {}
     _report(tools, out, benchmark, measured)
     size_mb = (out / "report.html").stat().st_size / 2**20
-    tools.report(benchmark, report_s=measured["wall"], run_s=run_wall, report_mb=size_mb,
-                 peak_rss_mb=measured["rss"], **quiet)
+    tools.report(
+        benchmark,
+        report_s=measured["wall"],
+        run_s=run_wall,
+        report_mb=size_mb,
+        peak_rss_mb=measured["rss"],
+        **quiet,
+    )
     assert measured["wall"] < DEFAULT_LIMIT_S

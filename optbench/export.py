@@ -32,7 +32,9 @@ COCO_EVAL_TRIGGERS = 20  # evaluation triggers per decade in .tdat
 PARQUET_HINT = "parquet export needs pyarrow: pip install 'optbench[parquet]'"
 
 
-def export(db_path: str | os.PathLike, fmt: str, dest: str | os.PathLike, cost: str = "evals") -> list[Path]:
+def export(
+    db_path: str | os.PathLike, fmt: str, dest: str | os.PathLike, cost: str = "evals"
+) -> list[Path]:
     """Write the runs and traces of a store to ``dest`` in ``fmt`` (csv, parquet or coco).
 
     Returns:
@@ -55,7 +57,9 @@ def export(db_path: str | os.PathLike, fmt: str, dest: str | os.PathLike, cost: 
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise UsageError(f"cannot create the export folder {str(out)!r}: {exc.strerror or exc}") from None
+        raise UsageError(
+            f"cannot create the export folder {str(out)!r}: {exc.strerror or exc}"
+        ) from None
     if fmt in ("csv", "parquet"):
         return _tidy(db, fmt, out)
     if fmt == "coco":
@@ -71,7 +75,9 @@ def _runs_frame(db: Path):
         runs["x_final"] = runs["x_final"].map(lambda v: None if v is None else json.dumps(v))
     for col in runs.columns:
         if runs[col].dtype == object:  # mixed hyperparameter types (numbers, schedule strings)
-            runs[col] = runs[col].map(lambda v: v if v is None or isinstance(v, str) else json.dumps(v))
+            runs[col] = runs[col].map(
+                lambda v: v if v is None or isinstance(v, str) else json.dumps(v)
+            )
     return runs
 
 
@@ -117,16 +123,29 @@ def _tidy(db: Path, fmt: str, out: Path) -> list[Path]:
         f_ref = refs[key_of[rid]][0]
         lr = np.full(n, np.nan)
         lr[: len(tr["lr"])] = tr["lr"][:n]
-        cols = {"run_id": np.full(n, rid), "t": t, "n_f": tr["n_f"], "n_g": tr["n_g"],
-                "evals": tr["n_f"] + tr["n_g"], "f": tr["f"],
-                "gap": tr["f"] - f_ref if f_ref is not None else np.full(n, np.nan),
-                "gnorm": tr["gnorm"], "lr": lr, "time": tr["time"][:n]}
+        cols = {
+            "run_id": np.full(n, rid),
+            "t": t,
+            "n_f": tr["n_f"],
+            "n_g": tr["n_g"],
+            "evals": tr["n_f"] + tr["n_g"],
+            "f": tr["f"],
+            "gap": tr["f"] - f_ref if f_ref is not None else np.full(n, np.nan),
+            "gnorm": tr["gnorm"],
+            "lr": lr,
+            "time": tr["time"][:n],
+        }
         if "x" in tr:
             x = tr["x"].reshape(n, -1)
             cols.update({f"x{j}": x[:, j] for j in range(x.shape[1])})
         frames.append(pd.DataFrame(cols))
-    traces = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
-        columns=["run_id", "t", "n_f", "n_g", "evals", "f", "gap", "gnorm", "lr", "time"])
+    traces = (
+        pd.concat(frames, ignore_index=True)
+        if frames
+        else pd.DataFrame(
+            columns=["run_id", "t", "n_f", "n_g", "evals", "f", "gap", "gnorm", "lr", "time"]
+        )
+    )
     if fmt == "csv":
         paths = [out / "runs.csv", out / "traces.csv"]
         runs.to_csv(paths[0], index=False)
@@ -139,6 +158,7 @@ def _tidy(db: Path, fmt: str, out: Path) -> list[Path]:
 
 
 # -- COCO -------------------------------------------------------------------------------------
+
 
 def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.=-]+", "_", name).strip("_") or "optimizer"
@@ -213,19 +233,30 @@ def _coco(db: Path, out: Path, cost: str) -> list[Path]:
             for _, r in sub.iterrows():
                 tr = traces.get(r.run_id)
                 if tr is None or f_ref is None or not len(tr["f"]):
-                    left_out.append({"run_id": r.run_id, "optimizer": lab, "problem_key": key,
-                                     "status": r.status, "why": "no trace (skipped or failed before its start)"})
+                    left_out.append(
+                        {
+                            "run_id": r.run_id,
+                            "optimizer": lab,
+                            "problem_key": key,
+                            "status": r.status,
+                            "why": "no trace (skipped or failed before its start)",
+                        }
+                    )
                     continue
                 n = len(tr["f"])
                 c = {"evals": tr["n_f"] + tr["n_g"], "n_f": tr["n_f"], "n_g": tr["n_g"]}[cost]
                 used = float(r["n_f"] + r["n_g"]) if cost == "evals" else float(r[cost])
                 x = tr["x"].reshape(n, -1) if "x" in tr else None
-                dat, tdat, final, final_df = _coco_lines(np.asarray(c), tr["f"], f_ref, x,
-                                                         used if math.isfinite(used) else 0.0)
+                dat, tdat, final, final_df = _coco_lines(
+                    np.asarray(c), tr["f"], f_ref, x, used if math.isfinite(used) else 0.0
+                )
                 inst = int(r.seed) + 1
-                head = (f"% f evaluations | g evaluations | best noise-free fitness - Fopt ({f_ref:.12e}) + "
-                        f"sum g_i+ | measured fitness | best measured fitness or single-digit g-values"
-                        f" | x1 | x2... (instance = {inst}, optbench run_id = {r.run_id}, status = {r.status})")
+                head = (
+                    "% f evaluations | g evaluations | best noise-free fitness - Fopt "
+                    f"({f_ref:.12e}) + sum g_i+ | measured fitness | best measured fitness or "
+                    f"single-digit g-values | x1 | x2... (instance = {inst}, optbench run_id = "
+                    f"{r.run_id}, status = {r.status})"
+                )
                 dat_all += [head, *dat]
                 tdat_all += [head, *tdat]
                 entries.append(f"{inst}:{int(final)}|{final_df:.1e}")
@@ -239,35 +270,53 @@ def _coco(db: Path, out: Path, cost: str) -> list[Path]:
                 p.write_text("\n".join(lines) + "\n")
                 written.append(p)
             info_path = out / alg / f"bbobexp_f{fid[key]}.info"
-            header = (f"suite = 'bbob', funcId = {fid[key]}, DIM = {dim}, Precision = 1.000e-08, "
-                      f"algId = '{_quote(lab)}', coco_version = 'optbench-{__version__}', logger = 'bbob', "
-                      f"data_format = 'bbob-new2'")
-            comment = (f"% optbench export: problem {_comment(info.get('name', key))} (key {key}); "
-                       f"evaluations = {COST_COUNTERS[cost]}; "
-                       f"{'Fopt = f*' if known else 'Fopt = best value found (f* unknown)'}; instance = seed + 1")
+            header = (
+                f"suite = 'bbob', funcId = {fid[key]}, DIM = {dim}, Precision = 1.000e-08, algId "
+                f"= '{_quote(lab)}', coco_version = 'optbench-{__version__}', logger = 'bbob', "
+                "data_format = 'bbob-new2'"
+            )
+            comment = (
+                f"% optbench export: problem {_comment(info.get('name', key))} (key {key}); "
+                f"evaluations = {COST_COUNTERS[cost]}; "
+                f"{'Fopt = f*' if known else 'Fopt = best value found (f* unknown)'}; instance = "
+                "seed + 1"
+            )
             data_line = f"data_f{fid[key]}/{stem}.dat, " + ", ".join(entries)
             with info_path.open("a") as fh:
                 fh.write(f"{header}\n{comment}\n{data_line}\n")
             if info_path not in written:
                 written.append(info_path)
-    mapping = {"cost_counter": cost, "evaluations_are": COST_COUNTERS[cost], "suite": "bbob (format only)",
-               "functions": {str(fid[k]): {"problem_key": k, "name": infos.get(k, {}).get("name"),
-                                           "params": infos.get(k, {}).get("params"),
-                                           "dim": infos.get(k, {}).get("dim"), "f_ref": refs[k][0],
-                                           "f_ref_is_f_star": refs[k][1]} for k in keys},
-               "algorithms": {folders[lab]: lab for lab in labels}, "left_out": left_out}
+    mapping = {
+        "cost_counter": cost,
+        "evaluations_are": COST_COUNTERS[cost],
+        "suite": "bbob (format only)",
+        "functions": {
+            str(fid[k]): {
+                "problem_key": k,
+                "name": infos.get(k, {}).get("name"),
+                "params": infos.get(k, {}).get("params"),
+                "dim": infos.get(k, {}).get("dim"),
+                "f_ref": refs[k][0],
+                "f_ref_is_f_star": refs[k][1],
+            }
+            for k in keys
+        },
+        "algorithms": {folders[lab]: lab for lab in labels},
+        "left_out": left_out,
+    }
     p = out / "coco-map.json"
     p.write_text(json.dumps(mapping, indent=1))
     written.append(p)
     readme = out / "README.txt"
     readme.write_text(
-        "optbench export in COCO's logging format (bbob-new2)\n\n"
-        f"COCO's 'f evaluations' column holds optbench's {COST_COUNTERS[cost]} (cost={cost}); the "
-        "'g evaluations' column (COCO's constraint evaluations) is 0.\n"
-        "One folder per optimizer (algId = the optimizer as written), one funcId per problem, "
-        "instance = seed + 1. Fopt is f* where known, else the best value any run in the store found.\n"
-        "The function ids and problems are in coco-map.json, with the runs left out (no trace).\n"
-        "Read it with cocopp, e.g. cocopp.pproc.DataSetList('FOLDER'), or load it in IOHanalyzer.\n")
+        "optbench export in COCO's logging format (bbob-new2)\n\nCOCO's 'f evaluations' column "
+        f"holds optbench's {COST_COUNTERS[cost]} (cost={cost}); the 'g evaluations' column "
+        "(COCO's constraint evaluations) is 0.\nOne folder per optimizer (algId = the optimizer "
+        "as written), one funcId per problem, instance = seed + 1. Fopt is f* where known, else "
+        "the best value any run in the store found.\nThe function ids and problems are in "
+        "coco-map.json, with the runs left out (no trace).\nRead it with cocopp, e.g. "
+        "cocopp.pproc.DataSetList('FOLDER'), or load it in IOHanalyzer.\n"
+    )
     written.append(readme)
     return written
 

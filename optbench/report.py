@@ -30,8 +30,17 @@ from typing import Any
 
 from . import registry
 
-__all__ = ["Context", "Section", "esc", "figure_html", "note_html", "plain", "table_html",
-           "tuning_path", "write_report"]
+__all__ = [
+    "Context",
+    "Section",
+    "esc",
+    "figure_html",
+    "note_html",
+    "plain",
+    "table_html",
+    "tuning_path",
+    "write_report",
+]
 
 COST_LABEL = "evaluations (n_f + n_g)"
 _TRACE_CHUNK = 500  # traces read per SQL query when streaming
@@ -89,8 +98,9 @@ class Context:
             self._traces.update(self.iter_traces(ids))
         return {r: self._traces.get(r) for r in run_ids}
 
-    def iter_traces(self, run_ids: Iterable[str], keys: Iterable[str] | None = None
-                    ) -> Iterator[tuple[str, dict | None]]:
+    def iter_traces(
+        self, run_ids: Iterable[str], keys: Iterable[str] | None = None
+    ) -> Iterator[tuple[str, dict | None]]:
         """``(run_id, trace)`` for many runs, read in bulk and not cached (None: no trace).
 
         ``keys`` reads only those arrays (e.g. ``("f", "n_f", "n_g")``), which is most of
@@ -118,8 +128,12 @@ class Context:
                 for i in range(0, len(members), _TRACE_CHUNK):
                     chunk = members[i : i + _TRACE_CHUNK]
                     marks = ",".join("?" * len(chunk))
-                    found = {rid: data for rid, data in s.conn.execute(
-                        f"SELECT run_id, data FROM traces WHERE run_id IN ({marks})", chunk)}
+                    found = {
+                        rid: data
+                        for rid, data in s.conn.execute(
+                            f"SELECT run_id, data FROM traces WHERE run_id IN ({marks})", chunk
+                        )
+                    }
                     for rid in chunk:
                         data = found.get(rid)
                         yield rid, (None if data is None else unpack(data))
@@ -163,7 +177,9 @@ def _nondefault(info: dict[str, Any]) -> dict[str, Any]:
         params = registry.get("problem", info["name"]).params
     except Exception:  # a problem from a plug-in not loaded now: show every parameter
         return dict(info.get("params", {}))
-    return {k: v for k, v in info.get("params", {}).items() if k not in params or params[k].default != v}
+    return {
+        k: v for k, v in info.get("params", {}).items() if k not in params or params[k].default != v
+    }
 
 
 def esc(text: Any) -> str:
@@ -182,8 +198,9 @@ def note_html(text: str) -> str:
     return f"<p class='note'>{esc(text)}</p>"
 
 
-def figure_html(fig, alt: str, caption: str, dpi: int = 150, fmt: str = "svg",
-                tight: bool = True) -> str:
+def figure_html(
+    fig, alt: str, caption: str, dpi: int = 150, fmt: str = "svg", tight: bool = True
+) -> str:
     """A matplotlib figure embedded as SVG (or PNG) with a caption; closes the figure.
 
     SVG keeps lines and text crisp at any zoom; artists drawn with ``rasterized=True``
@@ -196,17 +213,29 @@ def figure_html(fig, alt: str, caption: str, dpi: int = 150, fmt: str = "svg",
 
     buf = io.BytesIO()
     if fmt == "svg":
-        fig.savefig(buf, format="svg", dpi=dpi, bbox_inches="tight" if tight else None,
-                    metadata={"Date": None})
+        fig.savefig(
+            buf,
+            format="svg",
+            dpi=dpi,
+            bbox_inches="tight" if tight else None,
+            metadata={"Date": None},
+        )
         mime = "image/svg+xml"
     else:
-        fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight" if tight else None,
-                    metadata={"Software": None})
+        fig.savefig(
+            buf,
+            format="png",
+            dpi=dpi,
+            bbox_inches="tight" if tight else None,
+            metadata={"Software": None},
+        )
         mime = "image/png"
     plt.close(fig)
     data = base64.b64encode(buf.getvalue()).decode()
-    return (f'<figure><img src="data:{mime};base64,{data}" alt="{esc(alt)}">'
-            f"<figcaption>{esc(caption)}</figcaption></figure>")
+    return (
+        f'<figure><img src="data:{mime};base64,{data}" alt="{esc(alt)}">'
+        f"<figcaption>{esc(caption)}</figcaption></figure>"
+    )
 
 
 def _cell(value: Any, float_format: str) -> tuple[str, str]:
@@ -239,11 +268,23 @@ def _is_numeric(column) -> bool:
 def _numeric_text(text: str) -> bool:
     """Cells such as '10/10', '1.2e3 [1e3, 2e3]' or '—' align like numbers."""
     t = text.strip()
-    return not t or t[0] in "0123456789.−-+—∞[" and not any(ch.isalpha() and ch not in "eE" for ch in t)
+    return (
+        not t
+        or t[0] in "0123456789.−-+—∞["
+        and not any(ch.isalpha() and ch not in "eE" for ch in t)
+    )
 
 
-def table_html(frame, caption: str, filename: str, float_format: str = "{:.3g}", *,
-               csv=None, bold=None, sortable: bool = True) -> str:
+def table_html(
+    frame,
+    caption: str,
+    filename: str,
+    float_format: str = "{:.3g}",
+    *,
+    csv=None,
+    bold=None,
+    sortable: bool = True,
+) -> str:
     """A DataFrame as an escaped HTML table with a caption and a CSV download link.
 
     Args:
@@ -257,13 +298,21 @@ def table_html(frame, caption: str, filename: str, float_format: str = "{:.3g}",
     bold = bold or set()
     cols = list(frame.columns)
     # text columns read left-aligned and may wrap; numbers align right in tabular figures
-    text_cols = {c for c in cols if not _is_numeric(frame[c])
-                 and any(isinstance(v, str) and not _numeric_text(v) for v in frame[c].tolist())}
+    text_cols = {
+        c
+        for c in cols
+        if not _is_numeric(frame[c])
+        and any(isinstance(v, str) and not _numeric_text(v) for v in frame[c].tolist())
+    }
     # long prose (descriptions, messages) gets room, so rows do not grow tall and narrow
-    wide_cols = {c for c in text_cols
-                 if sum(len(str(v)) for v in frame[c].tolist()) > 40 * max(len(frame), 1)}
-    head = "".join(f"<th class='t'>{esc(c)}</th>" if c in text_cols else f"<th>{esc(c)}</th>"
-                   for c in cols)
+    wide_cols = {
+        c
+        for c in text_cols
+        if sum(len(str(v)) for v in frame[c].tolist()) > 40 * max(len(frame), 1)
+    }
+    head = "".join(
+        f"<th class='t'>{esc(c)}</th>" if c in text_cols else f"<th>{esc(c)}</th>" for c in cols
+    )
     rows = []
     for i, rec in enumerate(frame.itertuples(index=False, name=None)):
         cells = []
@@ -271,13 +320,15 @@ def table_html(frame, caption: str, filename: str, float_format: str = "{:.3g}",
             text, key = _cell(v, float_format)
             inner = f"<b>{esc(text)}</b>" if (i, c) in bold else esc(text)
             cls = (" class='t wide'" if c in wide_cols else " class='t'") if c in text_cols else ""
-            cells.append(f"<td{cls} data-v=\"{esc(key)}\">{inner}</td>")
+            cells.append(f'<td{cls} data-v="{esc(key)}">{inner}</td>')
         rows.append("<tr>" + "".join(cells) + "</tr>")
     cls = "data sortable" if sortable else "data"
-    return (f"<div class='table'><p class='caption'>{esc(caption)} "
-            f"<a class='csv' download='{esc(filename)}' href='{link}'>CSV</a></p>"
-            f"<table class='{cls}'><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody>"
-            f"</table></div>")
+    return (
+        f"<div class='table'><p class='caption'>{esc(caption)} "
+        f"<a class='csv' download='{esc(filename)}' href='{link}'>CSV</a></p>"
+        f"<table class='{cls}'><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody>"
+        f"</table></div>"
+    )
 
 
 def tuning_path(db: str | os.PathLike) -> Path:
@@ -342,7 +393,9 @@ def build_sections(ctx: Context) -> list[Section]:
     import warnings
 
     sections = []
-    for entry in sorted(registry.entries("section"), key=lambda e: (e.meta.get("order", 100), e.name)):
+    for entry in sorted(
+        registry.entries("section"), key=lambda e: (e.meta.get("order", 100), e.name)
+    ):
         try:
             with warnings.catch_warnings():
                 # an empty group's median is nan and shows as '—': numpy's warning about it
@@ -350,8 +403,10 @@ def build_sections(ctx: Context) -> list[Section]:
                 warnings.simplefilter("ignore", RuntimeWarning)
                 section = entry.factory(ctx)
         except Exception as exc:  # one broken section must not take the report down
-            section = Section(entry.name, f"<p class='error'>This section failed: {esc(type(exc).__name__)}: "
-                              f"{esc(exc)}</p>")
+            section = Section(
+                entry.name,
+                f"<p class='error'>This section failed: {esc(type(exc).__name__)}: {esc(exc)}</p>",
+            )
         if section is None:
             continue
         section.anchor = section.anchor or entry.name
@@ -360,8 +415,12 @@ def build_sections(ctx: Context) -> list[Section]:
     return sections
 
 
-def write_report(dbs: list[str | os.PathLike], html_path: str | os.PathLike,
-                 problems: list[str] | None = None, optimizers: list[str] | None = None) -> Path:
+def write_report(
+    dbs: list[str | os.PathLike],
+    html_path: str | os.PathLike,
+    problems: list[str] | None = None,
+    optimizers: list[str] | None = None,
+) -> Path:
     """Render the report of one or several stores into one HTML file."""
     import matplotlib
 
@@ -378,16 +437,24 @@ def write_report(dbs: list[str | os.PathLike], html_path: str | os.PathLike,
     tuning = _read_tuning(paths)
     ctx = Context(paths, _mark_phases(runs.reset_index(drop=True), tuning), infos, sessions, tuning)
     # Keep SVG ids stable so the same stores give the same file; text stays text (small).
-    style = {"svg.hashsalt": "optbench", "svg.fonttype": "none",
-             "font.size": 9, "axes.titlesize": 10, "legend.fontsize": 7.5,
-             "axes.spines.top": False, "axes.spines.right": False}
+    style = {
+        "svg.hashsalt": "optbench",
+        "svg.fonttype": "none",
+        "font.size": 9,
+        "axes.titlesize": 10,
+        "legend.fontsize": 7.5,
+        "axes.spines.top": False,
+        "axes.spines.right": False,
+    }
     with plt.rc_context(style):
         sections = build_sections(ctx)
     env = Environment(loader=PackageLoader("optbench", "templates"), autoescape=select_autoescape())
     from . import __version__
 
     page = env.get_template("report.html").render(
-        sections=sections, version=__version__, n_runs=len(runs),
+        sections=sections,
+        version=__version__,
+        n_runs=len(runs),
         stores=[str(p) for p in paths],
         date=_dt.datetime.now().strftime("%Y-%m-%d %H:%M"),
         machine=f"{platform.node()} · {platform.machine()} · Python {platform.python_version()}",

@@ -47,8 +47,10 @@ DEFAULT_GRID_L = tuple(float(f"{2 ** (i / 2):.3g}") for i in range(-12, 5))
 # DeepOBS's suggested protocol: 36 log-spaced rates from 1e-5 to 1e2
 DEFAULT_GRID = tuple(float(f"{10 ** (-5 + 7 * i / 35):.3g}") for i in range(36))
 CRITERIA = {
-    "aulg": ("median over the tuning seeds of the area under log10 of the best-so-far gap "
-             "per evaluation of the budget (lower is better)"),
+    "aulg": (
+        "median over the tuning seeds of the area under log10 of the best-so-far gap "
+        "per evaluation of the budget (lower is better)"
+    ),
     "final-gap": "median over the tuning seeds of the final gap f(x_T) − f_ref (lower is better)",
 }
 FAILED = ("diverged", "non-finite", "error", "timeout")
@@ -76,8 +78,10 @@ def parse_grid(text: str | Iterable[float]) -> tuple[float, ...]:
         try:
             v = parse(f"grid[v={text}]").params["v"]
         except UsageError as exc:
-            raise UsageError(f"cannot read the grid {text!r}: {exc}; expected e.g. "
-                             "'log(0.01,4,9)' or '[0.25,0.5,1]'") from None
+            raise UsageError(
+                f"cannot read the grid {text!r}: {exc}; expected e.g. "
+                "'log(0.01,4,9)' or '[0.25,0.5,1]'"
+            ) from None
         items = v.values if isinstance(v, Sweep) else (v if isinstance(v, list) else [v])
         values = []
         for item in items:
@@ -96,8 +100,10 @@ def _family_spec(text: str):
     spec = parse(text)
     entry = registry.get("optimizer", spec.name)
     if "lr" in spec.params:
-        raise UsageError(f"optimizer family {text!r} sets lr, which the protocol tunes; "
-                         f"give it without lr, e.g. {spec.name!r}")
+        raise UsageError(
+            f"optimizer family {text!r} sets lr, which the protocol tunes; "
+            f"give it without lr, e.g. {spec.name!r}"
+        )
     return spec, "lr" in entry.params
 
 
@@ -107,8 +113,14 @@ def _with_lr(spec, value, per_L: bool) -> str:
     return format_spec(Spec(spec.name, {**spec.params, "lr": PerL(value) if per_L else value}))
 
 
-def _score(criterion: str, status: str, trace: dict | None, f_ref: float, budget: int | None,
-           metric: float | None) -> float:
+def _score(
+    criterion: str,
+    status: str,
+    trace: dict | None,
+    f_ref: float,
+    budget: int | None,
+    metric: float | None,
+) -> float:
     """One run's criterion value (lower is better; +inf for a failed run)."""
     import numpy as np
 
@@ -131,13 +143,26 @@ def _score(criterion: str, status: str, trace: dict | None, f_ref: float, budget
     return float((logb[0] * min(head, end) + np.sum(widths * logb)) / end)
 
 
-def tune(problems: Iterable[str] | None = None, families: Iterable[str] | None = None, *,
-         grid_L: Iterable[float] | str = DEFAULT_GRID_L, grid: Iterable[float] | str = DEFAULT_GRID,
-         criterion: str = "aulg", tuning_seeds: int = 5, seeds: int = 15,
-         final_seed_start: int = FINAL_SEED_START, budget: int | None = 1000,
-         max_iter: int | None = None, tol: float | None = None, out: str | os.PathLike | None = None,
-         executor: str = "serial", jobs: int | None = None, plugins: Iterable[str] = (),
-         report: bool = True, progress: Callable[[int, int], None] | None = None) -> TuneResult:
+def tune(
+    problems: Iterable[str] | None = None,
+    families: Iterable[str] | None = None,
+    *,
+    grid_L: Iterable[float] | str = DEFAULT_GRID_L,
+    grid: Iterable[float] | str = DEFAULT_GRID,
+    criterion: str = "aulg",
+    tuning_seeds: int = 5,
+    seeds: int = 15,
+    final_seed_start: int = FINAL_SEED_START,
+    budget: int | None = 1000,
+    max_iter: int | None = None,
+    tol: float | None = None,
+    out: str | os.PathLike | None = None,
+    executor: str = "serial",
+    jobs: int | None = None,
+    plugins: Iterable[str] = (),
+    report: bool = True,
+    progress: Callable[[int, int], None] | None = None,
+) -> TuneResult:
     """Tune every family's learning rate per problem, rerun the winners on fresh seeds.
 
     Args:
@@ -165,18 +190,28 @@ def tune(problems: Iterable[str] | None = None, families: Iterable[str] | None =
     if criterion not in CRITERIA:
         raise UsageError(f"criterion must be one of {sorted(CRITERIA)}, got {criterion!r}")
     if tuning_seeds < 1 or seeds < 1:
-        raise UsageError(f"tuning seeds and final seeds must be >= 1, got {tuning_seeds} and {seeds}")
+        raise UsageError(
+            f"tuning seeds and final seeds must be >= 1, got {tuning_seeds} and {seeds}"
+        )
     if final_seed_start < tuning_seeds:
-        raise UsageError(f"final seeds start at {final_seed_start}, inside the tuning seeds "
-                         f"0..{tuning_seeds - 1}; they must be fresh")
+        raise UsageError(
+            f"final seeds start at {final_seed_start}, inside the tuning seeds "
+            f"0..{tuning_seeds - 1}; they must be fresh"
+        )
     problems = list(problems or [])
     families = list(families or [])
     if not problems and not families:
         problems = list(suite.DEFAULT_SUITE["problems"])
-        families = list(dict.fromkeys(format_spec(_strip_lr(parse(o))) for o in suite.DEFAULT_SUITE["optimizers"]))
+        families = list(
+            dict.fromkeys(
+                format_spec(_strip_lr(parse(o))) for o in suite.DEFAULT_SUITE["optimizers"]
+            )
+        )
     elif not problems or not families:
-        raise UsageError(f"no {'problem (-p)' if not problems else 'optimizer family (-o)'} given; "
-                         "name at least one, or give neither for the default suite")
+        raise UsageError(
+            f"no {'problem (-p)' if not problems else 'optimizer family (-o)'} given; "
+            "name at least one, or give neither for the default suite"
+        )
     grid_L, grid = parse_grid(grid_L), parse_grid(grid)
     tol = DEFAULT_TOL if tol is None else tol
     fams = [(f, *_family_spec(f)) for f in families]
@@ -186,8 +221,17 @@ def tune(problems: Iterable[str] | None = None, families: Iterable[str] | None =
     fseeds = list(range(final_seed_start, final_seed_start + seeds))
     out_dir = Path(out if out is not None else DEFAULT_OUT)
     db = out_dir / DB_NAME
-    common = dict(budget=budget, max_iter=max_iter, tol=tol, out=out_dir, executor=executor, jobs=jobs,
-                  plugins=plugins, report=False, progress=progress)
+    common = dict(
+        budget=budget,
+        max_iter=max_iter,
+        tol=tol,
+        out=out_dir,
+        executor=executor,
+        jobs=jobs,
+        plugins=plugins,
+        report=False,
+        progress=progress,
+    )
 
     pspecs = [format_spec(p) for text in problems for p in _expand("problem", parse(text))]
     results, winners, tuning_ids, final_ids = [], [], [], []
@@ -202,13 +246,22 @@ def tune(problems: Iterable[str] | None = None, families: Iterable[str] | None =
         for fam, spec in tunable:
             for v in values:
                 text = _with_lr(spec, v, per_L)
-                ids = [r.run_id for r in make_plan([ptext], [text], seeds=tseeds, budget=budget,
-                                                   max_iter=max_iter, tol=tol).runs]
+                ids = [
+                    r.run_id
+                    for r in make_plan(
+                        [ptext], [text], seeds=tseeds, budget=budget, max_iter=max_iter, tol=tol
+                    ).runs
+                ]
                 cells[(fam, v)] = (text, ids)
                 tuning_ids.extend(ids)
         if cells:
-            run(problems=[ptext], optimizers=[t for t, _ in cells.values()], seeds=tseeds,
-                command=f"optbench tune: tuning on {ptext}", **common)
+            run(
+                problems=[ptext],
+                optimizers=[t for t, _ in cells.values()],
+                seeds=tseeds,
+                command=f"optbench tune: tuning on {ptext}",
+                **common,
+            )
         with Store(db, create=True) as store:
             rows = {r["run_id"]: r for r in store.runs()}
             all_ids = [i for _, ids in cells.values() for i in ids]
@@ -219,38 +272,82 @@ def tune(problems: Iterable[str] | None = None, families: Iterable[str] | None =
             finite = [f for f in finite if isinstance(f, float | int) and math.isfinite(f)]
             f_ref = min(finite) if finite else 0.0
         finals = []
-        for fam, spec in tunable:
+        for fam, _spec in tunable:
             scores = []
             for v in values:
                 text, ids = cells[(fam, v)]
-                per_run = [_score(criterion, rows[i]["status"], traces.get(i), f_ref, budget,
-                                  _as_float(rows[i]["metrics"].get("aulg"))) for i in ids if i in rows]
+                per_run = [
+                    _score(
+                        criterion,
+                        rows[i]["status"],
+                        traces.get(i),
+                        f_ref,
+                        budget,
+                        _as_float(rows[i]["metrics"].get("aulg")),
+                    )
+                    for i in ids
+                    if i in rows
+                ]
                 scores.append(_median(per_run))
             best = min(range(len(values)), key=lambda j: (scores[j], values[j]))
             lr = values[best] / problem.L if per_L else values[best]
-            win = {"problem": ptext, "problem_key": key, "family": fam, "label": cells[(fam, values[best])][0],
-                   "grid_kind": "per-L" if per_L else "absolute", "value": values[best], "lr": lr,
-                   "score": _finite(scores[best]), "edge": best in (0, len(values) - 1) and len(values) > 1}
+            win = {
+                "problem": ptext,
+                "problem_key": key,
+                "family": fam,
+                "label": cells[(fam, values[best])][0],
+                "grid_kind": "per-L" if per_L else "absolute",
+                "value": values[best],
+                "lr": lr,
+                "score": _finite(scores[best]),
+                "edge": best in (0, len(values) - 1) and len(values) > 1,
+            }
             winners.append(win)
-            results.append({**{k: win[k] for k in ("problem", "problem_key", "family", "grid_kind")},
-                            "values": list(values), "scores": [_finite(s) for s in scores],
-                            "winner": values[best]})
+            results.append(
+                {
+                    **{k: win[k] for k in ("problem", "problem_key", "family", "grid_kind")},
+                    "values": list(values),
+                    "scores": [_finite(s) for s in scores],
+                    "winner": values[best],
+                }
+            )
             finals.append((fam, cells[(fam, values[best])][0]))
         finals += [(b, b) for b in baselines]
         for fam, text in finals:
-            ids = [r.run_id for r in make_plan([ptext], [text], seeds=fseeds, budget=budget,
-                                               max_iter=max_iter, tol=tol).runs]
+            ids = [
+                r.run_id
+                for r in make_plan(
+                    [ptext], [text], seeds=fseeds, budget=budget, max_iter=max_iter, tol=tol
+                ).runs
+            ]
             final_families.setdefault(fam, []).extend(ids)
             final_ids.extend(ids)
-        run(problems=[ptext], optimizers=[t for _, t in finals], seeds=fseeds,
-            command=f"optbench tune: final runs on {ptext}", **common)
+        run(
+            problems=[ptext],
+            optimizers=[t for _, t in finals],
+            seeds=fseeds,
+            command=f"optbench tune: final runs on {ptext}",
+            **common,
+        )
 
     record = {
-        "protocol": PROTOCOL, "criterion": criterion, "criterion_text": CRITERIA[criterion],
-        "grid_L": list(grid_L), "grid": list(grid), "tuning_seeds": tseeds, "final_seeds": fseeds,
-        "budget": budget, "max_iter": max_iter, "tol": tol, "problems": pspecs,
-        "families": [f for f, _ in tunable], "baselines": baselines, "results": results,
-        "winners": winners, "tuning_run_ids": tuning_ids, "final_run_ids": final_ids,
+        "protocol": PROTOCOL,
+        "criterion": criterion,
+        "criterion_text": CRITERIA[criterion],
+        "grid_L": list(grid_L),
+        "grid": list(grid),
+        "tuning_seeds": tseeds,
+        "final_seeds": fseeds,
+        "budget": budget,
+        "max_iter": max_iter,
+        "tol": tol,
+        "problems": pspecs,
+        "families": [f for f, _ in tunable],
+        "baselines": baselines,
+        "results": results,
+        "winners": winners,
+        "tuning_run_ids": tuning_ids,
+        "final_run_ids": final_ids,
         "final_families": final_families,
     }
     path = tuning_path(db)

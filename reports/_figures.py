@@ -1,4 +1,5 @@
-"""Per-problem figures: convergence (best-so-far, raw gap, distance) and trajectories on the landscape."""
+"""Per-problem figures: convergence (best-so-far, raw gap, distance) and trajectories on the
+loss landscape."""
 
 from __future__ import annotations
 
@@ -8,15 +9,21 @@ MAX_LABELS = 10  # lines per convergence figure; the tables show every label
 MAX_PANELS = 4  # trajectory panels per problem (each axes costs ~60 ms to draw)
 RAW_RUNS = 3  # raw (non-monotone) runs per label in the second and third panels
 GRID_POINTS = 160
-SIGNED_STEPS = 40
-FAINT_RUNS = 20  # individual runs drawn faint per optimizer  # iterations shown in the 1-D signed-error panel (a step response)
+SIGNED_STEPS = 40  # iterations shown in the 1-D signed-error panel (a step response)
+FAINT_RUNS = 20  # individual runs drawn faint per optimizer
 
 
 def layout(fig, left=0.62, right=0.15, bottom=0.5, top=0.32, wspace=0.55, hspace=0.6) -> None:
     """Fixed margins in inches (a layout engine costs more time than the whole drawing)."""
     w, h = fig.get_size_inches()
-    fig.subplots_adjust(left=left / w, right=1 - right / w, bottom=bottom / h, top=1 - top / h,
-                        wspace=wspace, hspace=hspace)
+    fig.subplots_adjust(
+        left=left / w,
+        right=1 - right / w,
+        bottom=bottom / h,
+        top=1 - top / h,
+        wspace=wspace,
+        hspace=hspace,
+    )
 
 
 _SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
@@ -108,8 +115,14 @@ def convergence_figure(data: ProblemData, labels: list[str]):
             t_max = max(t_max, len(t))
             with np.errstate(invalid="ignore", over="ignore"):
                 gap = np.abs(tr["f"] - data.f_ref)
-            axes[1].plot(t + 1, np.clip(gap, floor, 1e300), color=color, lw=0.8, alpha=0.8,
-                         rasterized=len(t) > 400)
+            axes[1].plot(
+                t + 1,
+                np.clip(gap, floor, 1e300),
+                color=color,
+                lw=0.8,
+                alpha=0.8,
+                rasterized=len(t) > 400,
+            )
             if has_x and "x" in tr:
                 xs = tr["x"].reshape(len(t), -1)
                 stars = np.asarray(x_star, dtype=float).reshape(-1, xs.shape[1])
@@ -119,31 +132,56 @@ def convergence_figure(data: ProblemData, labels: list[str]):
                 if xs.shape[1] == 1:
                     e0 = abs(xs[0, 0] - ref[0]) or 1.0
                     n = int(np.searchsorted(t, SIGNED_STEPS, side="right"))
-                    axes[2].plot(t[:n], (xs[:n, 0] - ref[0]) / e0, color=color, lw=0.9, alpha=0.8,
-                                 marker="o", ms=1.8)
+                    axes[2].plot(
+                        t[:n],
+                        (xs[:n, 0] - ref[0]) / e0,
+                        color=color,
+                        lw=0.9,
+                        alpha=0.8,
+                        marker="o",
+                        ms=1.8,
+                    )
                 else:
                     dist = np.linalg.norm(xs - ref, axis=1)
-                    axes[2].plot(t + 1, np.clip(dist, 1e-16, 1e300), color=color, lw=0.8, alpha=0.8,
-                                 rasterized=len(t) > 400)
+                    axes[2].plot(
+                        t + 1,
+                        np.clip(dist, 1e-16, 1e300),
+                        color=color,
+                        lw=0.8,
+                        alpha=0.8,
+                        rasterized=len(t) > 400,
+                    )
     ref = "f*" if data.known else "best found"
     ax = axes[0]
     if faint:  # one rasterized collection: each rasterized artist costs a renderer switch
         from matplotlib.collections import LineCollection
 
-        ax.add_collection(LineCollection(faint, colors=faint_colors, linewidths=0.5, alpha=0.25,
-                                         rasterized=True, zorder=1), autolim=False)
+        ax.add_collection(
+            LineCollection(
+                faint, colors=faint_colors, linewidths=0.5, alpha=0.25, rasterized=True, zorder=1
+            ),
+            autolim=False,
+        )
     log_axes(ax)
-    ax.set(xlabel="evaluations (n_f + n_g)", ylabel=f"best-so-far f − {ref}",
-           title="best so far: median, IQR, runs")
+    ax.set(
+        xlabel="evaluations (n_f + n_g)",
+        ylabel=f"best-so-far f − {ref}",
+        title="best so far: median, IQR, runs",
+    )
     fig.legend(handles=handles, loc="lower center", ncol=3, fontsize=7.5, frameon=False)
     log_axes(axes[1])
-    axes[1].set(xlabel="iteration t + 1", ylabel=f"|f(x_t) − {ref}|", title="raw gap (non-monotone)")
+    axes[1].set(
+        xlabel="iteration t + 1", ylabel=f"|f(x_t) − {ref}|", title="raw gap (non-monotone)"
+    )
     if has_x:
         if data.dim == 1:
             axes[2].axhline(0, color="k", lw=0.6)
             axes[2].set_ylim(-1.6, 1.6)
-            axes[2].set(xlabel="iteration t", ylabel="(x_t − x*) / |x₀ − x*|",
-                        title="signed error: below 0 = overshoot")
+            axes[2].set(
+                xlabel="iteration t",
+                ylabel="(x_t − x*) / |x₀ − x*|",
+                title="signed error: below 0 = overshoot",
+            )
         else:
             log_axes(axes[2])
             axes[2].set(xlabel="iteration t + 1", ylabel="‖x_t − x*‖", title="distance to x*")
@@ -200,7 +238,10 @@ def landscape_figure(data: ProblemData, labels: list[str]):
     try:
         problem = build_problem(Spec(info["name"], info.get("params", {})))
     except Exception as exc:  # a plug-in problem not loaded now: no landscape, say why
-        return None, f"the problem cannot be rebuilt to draw its landscape ({type(exc).__name__}: {exc})"
+        return (
+            None,
+            f"the problem cannot be rebuilt to draw its landscape ({type(exc).__name__}: {exc})",
+        )
     chosen = []
     for lab in labels:
         for row, tr in data.samples(lab, 1):
@@ -217,7 +258,11 @@ def landscape_figure(data: ProblemData, labels: list[str]):
     nrows = -(-n // ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(3.2 * ncols, 2.8 * nrows), squeeze=False)
     layout(fig, wspace=0.38, hspace=0.55)
-    x_star = None if info.get("x_star") is None else np.asarray(info["x_star"], dtype=float).reshape(-1, d)
+    x_star = (
+        None
+        if info.get("x_star") is None
+        else np.asarray(info["x_star"], dtype=float).reshape(-1, d)
+    )
     for k, (ax, (lab, tr, seed)) in enumerate(zip(axes.ravel(), chosen, strict=False)):
         path = paths[k]
         iters = np.asarray(tr.get("t", np.arange(len(path))))
@@ -233,34 +278,65 @@ def landscape_figure(data: ProblemData, labels: list[str]):
             ax.plot(path[:, 0], fp, color="#0173b2", lw=0.6, alpha=0.7, zorder=2)
             ax.scatter(path[:, 0], fp, c=t, cmap="viridis", s=12, zorder=3, rasterized=len(t) > 300)
             lo_f, hi_f = float(np.nanmin(fs)), float(np.nanmax(fs))
-            ax.set(xlim=(lo[0], hi[0]), ylim=(lo_f - 0.05 * (hi_f - lo_f), hi_f + 0.05 * (hi_f - lo_f)),
-                   xlabel="x", ylabel="f(x)")
+            ax.set(
+                xlim=(lo[0], hi[0]),
+                ylim=(lo_f - 0.05 * (hi_f - lo_f), hi_f + 0.05 * (hi_f - lo_f)),
+                xlabel="x",
+                ylabel="f(x)",
+            )
             if x_star is not None:
-                ax.scatter(x_star[:, 0], problem.f(x_star), marker="*", s=90, color="#d55e00", zorder=4)
+                ax.scatter(
+                    x_star[:, 0], problem.f(x_star), marker="*", s=90, color="#d55e00", zorder=4
+                )
         else:
             from matplotlib.colors import LogNorm
 
             gx, gy = np.meshgrid(np.linspace(lo[0], hi[0], 100), np.linspace(lo[1], hi[1], 100))
             fz = problem.f(np.column_stack([gx.ravel(), gy.ravel()])).reshape(gx.shape)
-            fmin = float(np.nanmin(fz)) if data.f_ref is None else min(float(np.nanmin(fz)), data.f_ref)
+            fmin = (
+                float(np.nanmin(fz))
+                if data.f_ref is None
+                else min(float(np.nanmin(fz)), data.f_ref)
+            )
             z = fz - fmin
             pos = z[z > 0]
             if log and len(pos):
                 levels = np.geomspace(max(pos.min(), 1e-9 * pos.max()), pos.max(), 14)
-                ax.contour(gx, gy, np.maximum(z, levels[0]), levels=levels, cmap="Greys",
-                           linewidths=0.7, norm=LogNorm(), zorder=1)
+                ax.contour(
+                    gx,
+                    gy,
+                    np.maximum(z, levels[0]),
+                    levels=levels,
+                    cmap="Greys",
+                    linewidths=0.7,
+                    norm=LogNorm(),
+                    zorder=1,
+                )
             else:
                 ax.contour(gx, gy, z, levels=14, cmap="Greys", linewidths=0.7, zorder=1)
             ax.plot(path[:, 0], path[:, 1], color="#0173b2", lw=0.7, alpha=0.8, zorder=2)
-            ax.scatter(path[:, 0], path[:, 1], c=t, cmap="viridis", s=10, zorder=3, rasterized=len(t) > 300)
+            ax.scatter(
+                path[:, 0], path[:, 1], c=t, cmap="viridis", s=10, zorder=3, rasterized=len(t) > 300
+            )
             lr = info.get("name") == "linear-regression"
-            ax.set(xlim=(lo[0], hi[0]), ylim=(lo[1], hi[1]), xlabel="w" if lr else "x₁",
-                   ylabel="b" if lr else "x₂")
+            ax.set(
+                xlim=(lo[0], hi[0]),
+                ylim=(lo[1], hi[1]),
+                xlabel="w" if lr else "x₁",
+                ylabel="b" if lr else "x₂",
+            )
             if x_star is not None:
                 ax.scatter(x_star[:, 0], x_star[:, 1], marker="*", s=90, color="#d55e00", zorder=4)
         if len(path):
-            ax.scatter(path[:1, 0], (problem.f(path[:1]) if d == 1 else path[:1, 1]), marker="o", s=40,
-                       facecolors="none", edgecolors="k", zorder=5)
+            ax.scatter(
+                path[:1, 0],
+                (problem.f(path[:1]) if d == 1 else path[:1, 1]),
+                marker="o",
+                s=40,
+                facecolors="none",
+                edgecolors="k",
+                zorder=5,
+            )
         steps = int(iters[-1]) if len(iters) else 0
         ax.set_title(plain(f"{lab}, seed {seed} ({steps} steps)"), fontsize=8.5)
     for ax in axes.ravel()[n:]:

@@ -9,8 +9,8 @@ best value any run found, and targets become Moré–Wild relative targets
 Conventions, stated in the report's Setup section:
   * a runtime is the cost at the first iterate whose best gap meets the target, counted as
     at least 1 evaluation (COCO numbers its first evaluation 1);
-  * an unsuccessful run is charged the evaluations it used, at least 1 (COCO), a run that stopped early
-    (converged, diverged) keeps its last best value at later budgets;
+  * an unsuccessful run is charged the evaluations it used, at least 1 (COCO); a run that
+    stopped early (converged, diverged) keeps its last best value at later budgets;
   * skipped runs were never run: they count in the run totals, not in aRT.
 """
 
@@ -82,8 +82,15 @@ class ProblemData:
         import numpy as np
 
         idx = np.flatnonzero(np.asarray(mask))
-        return replace(self, runs=self.runs.iloc[idx], C=self.C[idx], B=self.B[idx],
-                       length=self.length[idx], gap0=self.gap0[idx], used=self.used[idx])
+        return replace(
+            self,
+            runs=self.runs.iloc[idx],
+            C=self.C[idx],
+            B=self.B[idx],
+            length=self.length[idx],
+            gap0=self.gap0[idx],
+            used=self.used[idx],
+        )
 
     def curve(self, i: int):
         """Run i's own (cost, best gap) arrays, without padding."""
@@ -92,17 +99,27 @@ class ProblemData:
 
     def samples(self, label: str, n: int = SAMPLE_RUNS) -> list[tuple[Any, dict]]:
         """Up to n ``(row, full trace)`` of a label's runs, lowest seeds first."""
-        rows = self.runs[(self.runs.label == label) & (self.length > 0)].sort_values("seed", kind="stable")
+        rows = self.runs[(self.runs.label == label) & (self.length > 0)].sort_values(
+            "seed", kind="stable"
+        )
         rows = rows.head(n)
         traces = self.loader(list(rows.run_id)) if self.loader else {}
-        return [(row, traces[row.run_id]) for _, row in rows.iterrows() if traces.get(row.run_id) is not None]
+        return [
+            (row, traces[row.run_id])
+            for _, row in rows.iterrows()
+            if traces.get(row.run_id) is not None
+        ]
 
     def thresholds(self, targets):
         """``(n, k)`` gap thresholds: the targets themselves, or τ·gap_0 when f* is unknown."""
         import numpy as np
 
         t = np.asarray(targets, dtype=float)[None, :]
-        return np.broadcast_to(t, (len(self.runs), t.shape[1])) if self.known else self.gap0[:, None] * t
+        return (
+            np.broadcast_to(t, (len(self.runs), t.shape[1]))
+            if self.known
+            else self.gap0[:, None] * t
+        )
 
     def runtimes(self, targets, relative: bool | None = None):
         """``(n, k)``: evaluations to reach each target (inf: never; nan: skipped run).
@@ -138,7 +155,9 @@ class ProblemData:
         if not n or not T:
             return out
         # one searchsorted for all rows: shift each (sorted) row above the previous one
-        span = float(np.nanmax(self.C, initial=0.0)) + max(float(budgets.max(initial=0.0)), 0.0) + 2.0
+        span = (
+            float(np.nanmax(self.C, initial=0.0)) + max(float(budgets.max(initial=0.0)), 0.0) + 2.0
+        )
         offset = np.arange(n, dtype=float)[:, None] * span
         flat = (np.nan_to_num(self.C, nan=0.0) + offset).ravel()
         q = (offset + budgets[None, :]).ravel()
@@ -195,23 +214,39 @@ def problem_data(ctx) -> dict[str, ProblemData]:
     evals = np.where(np.isfinite(evals), evals, 0.0)
     for key in ctx.problem_keys:
         idx = np.flatnonzero(keys == key)
-        length = np.array([0 if curves[i] is None else len(curves[i][0]) for i in idx], dtype=np.int64)
+        length = np.array(
+            [0 if curves[i] is None else len(curves[i][0]) for i in idx], dtype=np.int64
+        )
         T = int(length.max(initial=0))
         C = np.full((len(idx), T), np.nan)
         B = np.full((len(idx), T), np.nan)
         for r, i in enumerate(idx):
             if curves[i] is not None:
                 c, b = curves[i]
-                C[r, : len(c)], C[r, len(c):] = c, c[-1]
-                B[r, : len(b)], B[r, len(b):] = b, b[-1]
+                C[r, : len(c)], C[r, len(c) :] = c, c[-1]
+                B[r, : len(b)], B[r, len(b) :] = b, b[-1]
         has = length > 0
         gap0 = np.where(has, B[:, 0] if T else np.nan, np.nan)
         last = C[np.arange(len(idx)), np.maximum(length - 1, 0)] if T else np.zeros(len(idx))
         # a run that started used at least its first evaluation (COCO numbers it 1)
-        used = np.where(has, np.maximum(np.maximum(np.nan_to_num(last), evals[idx]), 1.0), evals[idx])
+        used = np.where(
+            has, np.maximum(np.maximum(np.nan_to_num(last), evals[idx]), 1.0), evals[idx]
+        )
         f_ref, known = refs[key]
-        out[key] = ProblemData(key, ctx.problem_title(key), ctx.problems.get(key, {}), f_ref, known,
-                               runs.iloc[idx], C, B, length, gap0, used, ctx.traces)
+        out[key] = ProblemData(
+            key,
+            ctx.problem_title(key),
+            ctx.problems.get(key, {}),
+            f_ref,
+            known,
+            runs.iloc[idx],
+            C,
+            B,
+            length,
+            gap0,
+            used,
+            ctx.traces,
+        )
     ctx.cache["problem_data"] = out
     return out
 
@@ -222,8 +257,9 @@ def compared(ctx) -> dict[str, ProblemData]:
     if ctx.tuning is None:
         return data
     if "compared_data" not in ctx.cache:
-        ctx.cache["compared_data"] = {k: d.select((d.runs.phase == "final").to_numpy())
-                                      for k, d in data.items()}
+        ctx.cache["compared_data"] = {
+            k: d.select((d.runs.phase == "final").to_numpy()) for k, d in data.items()
+        }
     return ctx.cache["compared_data"]
 
 
@@ -234,8 +270,18 @@ def solvers_of(frame) -> list[str]:
 
 def palette(n: int) -> list:
     """Distinguishable colours (matplotlib's tab10, then tab20)."""
-    base = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
-            "#7f7f7f", "#bcbd22", "#17becf"]
+    base = [
+        "#1f77b4",
+        "#ff7f0e",
+        "#2ca02c",
+        "#d62728",
+        "#9467bd",
+        "#8c564b",
+        "#e377c2",
+        "#7f7f7f",
+        "#bcbd22",
+        "#17becf",
+    ]
     if n <= len(base):
         return base[:n]
     import matplotlib
@@ -250,6 +296,6 @@ def top_solvers(scores: dict[str, float], n: int) -> list[str]:
 
     if len(scores) <= n:
         return list(scores)
-    ranked = sorted(scores, key=lambda s: (math.inf if scores[s] != scores[s] else scores[s]))
+    ranked = sorted(scores, key=lambda s: math.inf if scores[s] != scores[s] else scores[s])
     keep = set(ranked[:n])
     return [s for s in scores if s in keep]

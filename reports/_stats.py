@@ -179,7 +179,11 @@ def combined_scores(rt_a, gap_a, rt_b, gap_b, fe_umin: float, target: float, flo
         gap = np.maximum(np.asarray(gap, dtype=float), floor)
         with np.errstate(divide="ignore", invalid="ignore"):
             hit = np.isfinite(rt) & (rt <= fe_umin)
-            s = np.where(hit, 1.0 + np.log10(fe_umin / rt), -np.log10(np.maximum(gap, target * (1 + 1e-12)) / target))
+            s = np.where(
+                hit,
+                1.0 + np.log10(fe_umin / rt),
+                -np.log10(np.maximum(gap, target * (1 + 1e-12)) / target),
+            )
         return np.where(np.isnan(gap) & ~hit, -np.inf, s)
 
     return score(rt_a, gap_a), score(rt_b, gap_b)

@@ -24,11 +24,19 @@ def ecdf_by_dim(ctx, data, solvers):
     from ._stats import art
 
     groups: dict[int, dict] = {}
-    for key, d in data.items():
+    for _key, d in data.items():
         if not len(d.runs):
             continue
-        g = groups.setdefault(d.dim, {"pairs": 0, "rts": {s: [] for s in solvers}, "vbs": [],
-                                      "used": {s: [] for s in solvers}, "problems": []})
+        g = groups.setdefault(
+            d.dim,
+            {
+                "pairs": 0,
+                "rts": {s: [] for s in solvers},
+                "vbs": [],
+                "used": {s: [] for s in solvers},
+                "problems": [],
+            },
+        )
         targets = ecdf_targets(d.known)
         g["pairs"] += len(targets)
         g["problems"].append(d.title)
@@ -45,8 +53,11 @@ def ecdf_by_dim(ctx, data, solvers):
             arts = {s: art(per[s][0][:, j], per[s][1])[0] for s in solvers if len(per[s][0])}
             arts = {s: a for s, a in arts.items() if a == a}
             best = min(arts, key=lambda s: arts[s]) if arts else None
-            g["vbs"].append(per[best][0][:, j] / d.dim if best is not None and np.isfinite(arts[best])
-                            else np.array([np.inf]))
+            g["vbs"].append(
+                per[best][0][:, j] / d.dim
+                if best is not None and np.isfinite(arts[best])
+                else np.array([np.inf])
+            )
     return dict(sorted(groups.items()))
 
 
@@ -58,7 +69,9 @@ def ecdf_figure(groups, solvers, shown):
 
     n = len(groups)
     rows_leg = -(-(len(shown) + 1) // 4)
-    fig, axes = plt.subplots(1, n, figsize=(max(5.2 * n, 6.0), 3.5 + 0.17 * rows_leg), squeeze=False)
+    fig, axes = plt.subplots(
+        1, n, figsize=(max(5.2 * n, 6.0), 3.5 + 0.17 * rows_leg), squeeze=False
+    )
     layout(fig, bottom=0.55 + 0.17 * rows_leg + 0.1, wspace=0.25)
     colors = dict(zip(shown, palette(len(shown)), strict=True))
     handles = []
@@ -68,26 +81,51 @@ def ecdf_figure(groups, solvers, shown):
             x, y = ecdf(g["rts"][s])
             top = max(top, float(x.max()) if len(x) else 1.0)
             if len(x):
-                (h,) = ax.step(np.concatenate([[x[0]], x]), np.concatenate([[0], y]), where="post",
-                               color=colors[s], lw=1.5, label=plain(s))
+                (h,) = ax.step(
+                    np.concatenate([[x[0]], x]),
+                    np.concatenate([[0], y]),
+                    where="post",
+                    color=colors[s],
+                    lw=1.5,
+                    label=plain(s),
+                )
                 used = np.median(g["used"][s]) / dim if g["used"][s] else None
                 if used:
                     k = np.searchsorted(x, used, side="right")
-                    ax.plot([used], [y[k - 1] if k > 0 else 0], marker="x", color=colors[s], ms=7, mew=1.5)
+                    ax.plot(
+                        [used],
+                        [y[k - 1] if k > 0 else 0],
+                        marker="x",
+                        color=colors[s],
+                        ms=7,
+                        mew=1.5,
+                    )
             else:
-                (h,) = ax.plot([], [], color=colors[s], lw=1.5, label=plain(f"{s} (nothing solved)"))
+                (h,) = ax.plot(
+                    [], [], color=colors[s], lw=1.5, label=plain(f"{s} (nothing solved)")
+                )
             if dim == next(iter(groups)):
                 handles.append(h)
         x, y = ecdf(g["vbs"])
         if len(x):
-            (h,) = ax.step(np.concatenate([[x[0]], x]), np.concatenate([[0], y]), where="post", color="#444",
-                           lw=1.0, ls="--", label="virtual best (smallest aRT per pair)")
+            (h,) = ax.step(
+                np.concatenate([[x[0]], x]),
+                np.concatenate([[0], y]),
+                where="post",
+                color="#444",
+                lw=1.0,
+                ls="--",
+                label="virtual best (smallest aRT per pair)",
+            )
             if dim == next(iter(groups)):
                 handles.append(h)
         log_axes(ax, y=False)
-        ax.set(ylim=(-0.02, 1.02), xlabel="evaluations / dimension",
-               ylabel="fraction of (problem, target, run)", title=f"{dim}-D: {len(g['problems'])} problems, "
-               f"{g['pairs']} (problem, target) pairs")
+        ax.set(
+            ylim=(-0.02, 1.02),
+            xlabel="evaluations / dimension",
+            ylabel="fraction of (problem, target, run)",
+            title=f"{dim}-D: {len(g['problems'])} problems, {g['pairs']} (problem, target) pairs",
+        )
         ax.grid(True, which="major", alpha=0.3)
     fig.legend(handles=handles, loc="lower center", ncol=4, fontsize=7.5, frameon=False)
     return fig
@@ -104,22 +142,31 @@ def instance_matrix(data, solvers, taus):
 
     blocks = {tau: [] for tau in taus}
     dims, missing = [], 0
-    for key, d in data.items():
+    for _key, d in data.items():
         ran = d.select(d.applicable)
         if not len(ran.runs):
             continue
         rts = ran.runtimes(taus, relative=True)
-        frame = pd.DataFrame({"seed": ran.runs.seed.to_numpy(), "solver": ran.runs.solver.to_numpy()})
+        frame = pd.DataFrame(
+            {"seed": ran.runs.seed.to_numpy(), "solver": ran.runs.solver.to_numpy()}
+        )
         seeds = sorted(set(frame.seed.tolist()))
         dims.extend([d.dim] * len(seeds))
         for j, tau in enumerate(taus):
-            table = (frame.assign(rt=rts[:, j]).groupby(["seed", "solver"]).rt.min().unstack("solver")
-                     .reindex(index=seeds, columns=solvers))
+            table = (
+                frame.assign(rt=rts[:, j])
+                .groupby(["seed", "solver"])
+                .rt.min()
+                .unstack("solver")
+                .reindex(index=seeds, columns=solvers)
+            )
             if j == 0:
                 missing += int(table.isna().to_numpy().sum())
             blocks[tau].append(table.to_numpy(dtype=float))
-    T = {tau: (np.nan_to_num(np.vstack(b), nan=np.inf) if b else np.zeros((0, len(solvers))))
-         for tau, b in blocks.items()}
+    T = {
+        tau: (np.nan_to_num(np.vstack(b), nan=np.inf) if b else np.zeros((0, len(solvers))))
+        for tau, b in blocks.items()
+    }
     return T, np.array(dims), missing
 
 
@@ -141,17 +188,34 @@ def profile_figures(T, dims, solvers, shown):
         with np.errstate(invalid="ignore", divide="ignore"):
             ratio = M / np.nanmin(best, axis=1, keepdims=True) if len(M) else M
         rmax = np.nanmax(ratio[np.isfinite(ratio)], initial=2.0)
-        taus = np.unique(np.concatenate([[1.0], np.geomspace(1, max(rmax, 2.0) * 1.05, 200),
-                                         ratio[np.isfinite(ratio)].ravel()]))
+        taus = np.unique(
+            np.concatenate(
+                [
+                    [1.0],
+                    np.geomspace(1, max(rmax, 2.0) * 1.05, 200),
+                    ratio[np.isfinite(ratio)].ravel(),
+                ]
+            )
+        )
         rho = performance_profile(M, taus)
         for i, s in zip(idx, shown, strict=True):
             ax.step(taus, rho[:, i], where="post", color=colors[s], lw=1.5, label=plain(s))
         ax.set_xscale("log", base=2)
         ax.minorticks_off()
-        ax.set(ylim=(-0.02, 1.02), xlabel="performance ratio r = t / t_best (log2)",
-               ylabel="fraction of instances", title=f"performance profile, τ = {fmt_target(tau)}")
+        ax.set(
+            ylim=(-0.02, 1.02),
+            xlabel="performance ratio r = t / t_best (log2)",
+            ylabel="fraction of instances",
+            title=f"performance profile, τ = {fmt_target(tau)}",
+        )
         ax.grid(True, which="major", alpha=0.3)
-    fig1.legend(*axes[0].get_legend_handles_labels(), loc="lower center", ncol=4, fontsize=7.5, frameon=False)
+    fig1.legend(
+        *axes[0].get_legend_handles_labels(),
+        loc="lower center",
+        ncol=4,
+        fontsize=7.5,
+        frameon=False,
+    )
     fig2, axes = plt.subplots(1, len(REL_TARGETS), figsize=(13.0, 3.2 + 0.17 * rows_leg))
     layout(fig2, bottom=0.55 + 0.17 * rows_leg + 0.1, wspace=0.22)
     top = float(np.max(finite / (dims.max() + 1.0))) if len(dims) else 10.0
@@ -161,10 +225,20 @@ def profile_figures(T, dims, solvers, shown):
         for i, s in zip(idx, shown, strict=True):
             ax.step(alphas, d[:, i], where="post", color=colors[s], lw=1.5, label=plain(s))
         log_axes(ax, y=False)
-        ax.set(ylim=(-0.02, 1.02), xlabel="evaluations / (n + 1)", title=f"data profile, τ = {fmt_target(tau)}")
+        ax.set(
+            ylim=(-0.02, 1.02),
+            xlabel="evaluations / (n + 1)",
+            title=f"data profile, τ = {fmt_target(tau)}",
+        )
         ax.grid(True, which="major", alpha=0.3)
     axes[0].set_ylabel("fraction of instances solved")
-    fig2.legend(*axes[0].get_legend_handles_labels(), loc="lower center", ncol=4, fontsize=7.5, frameon=False)
+    fig2.legend(
+        *axes[0].get_legend_handles_labels(),
+        loc="lower center",
+        ncol=4,
+        fontsize=7.5,
+        frameon=False,
+    )
     return fig1, fig2
 
 
@@ -183,7 +257,9 @@ def profile_table(T, solvers):
             solved = np.isfinite(M).mean(axis=0) if len(M) else np.full(len(solvers), np.nan)
             row[f"wins τ={fmt_target(tau)}"] = float(rho1[i])
             row[f"solved τ={fmt_target(tau)}"] = float(solved[i])
-            row[f"B[1,4] τ={fmt_target(tau)}"] = profile_area(taus_grid, rho[:, i]) if rho is not None else np.nan
+            row[f"B[1,4] τ={fmt_target(tau)}"] = (
+                profile_area(taus_grid, rho[:, i]) if rho is not None else np.nan
+            )
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -199,53 +275,99 @@ def aggregated(ctx) -> Section | None:
         return None
     parts = []
     if ctx.tuning is not None:
-        parts.append(note_html("Solvers here are optimizer families, each at its tuned learning rate per "
-                               "problem, rerun on fresh seeds (see Tuning)."))
+        parts.append(
+            note_html(
+                "Solvers here are optimizer families, each at its tuned learning rate per "
+                "problem, rerun on fresh seeds (see Tuning)."
+            )
+        )
     groups = ecdf_by_dim(ctx, data, solvers)
+
     def solved(rts) -> float:
         both = np.concatenate(rts) if rts else np.array([])
         return float(np.mean(np.isfinite(both))) if len(both) else 0.0
 
     areas = {s: -float(np.mean([solved(g["rts"][s]) for g in groups.values()])) for s in solvers}
     shown = top_solvers(areas, MAX_SOLVERS)
-    more = (f" Only the {len(shown)} solvers that solve the most pairs are drawn; the table lists all "
-            f"{len(solvers)}." if len(shown) < len(solvers) else "")
+    more = (
+        f" Only the {len(shown)} solvers that solve the most pairs are drawn; the table lists all "
+        f"{len(solvers)}."
+        if len(shown) < len(solvers)
+        else ""
+    )
     n_runs = int(len(ctx.compare))
     parts.append("<h3 id='agg-ecdf'>Runtime ECDFs</h3>")
-    parts.append(figure_html(ecdf_figure(groups, solvers, shown), "runtime ECDFs per dimension", (
-        "Runtime ECDF per dimension (problems of different dimension are never pooled): the fraction "
-        "of (problem, target, run) triples whose best-so-far gap reached the target, against "
-        "evaluations (n_f + n_g) divided by the dimension. Targets: COCO's 51 precisions Δf ∈ "
-        "10^{2…−8} where f* is known, else 41 Moré–Wild tolerances τ ∈ 10^{0…−8}; each (problem, "
-        "target) pair weighs the same, unsuccessful and failed runs stay in the denominator, no "
-        "simulated restarts (the curve ends at the budget). × marks the median evaluations a solver "
-        "used; the dashed line takes, per pair, the runs of the solver with the smallest aRT. "
-        f"{n_runs} runs.{more}"), tight=False))
+    parts.append(
+        figure_html(
+            ecdf_figure(groups, solvers, shown),
+            "runtime ECDFs per dimension",
+            (
+                "Runtime ECDF per dimension (problems of different dimension are never pooled): "
+                "the fraction of (problem, target, run) triples whose best-so-far gap reached the "
+                "target, against evaluations (n_f + n_g) divided by the dimension. Targets: "
+                "COCO's 51 precisions Δf ∈ 10^{2…−8} where f* is known, else 41 Moré–Wild "
+                "tolerances τ ∈ 10^{0…−8}; each (problem, target) pair weighs the same, "
+                "unsuccessful and failed runs stay in the denominator, no simulated restarts (the "
+                "curve ends at the budget). × marks the median evaluations a solver used; the "
+                "dashed line takes, per pair, the runs of the solver with the smallest aRT. "
+                f"{n_runs} runs.{more}"
+            ),
+            tight=False,
+        )
+    )
     T, dims, missing = instance_matrix(data, solvers, REL_TARGETS)
     ctx.cache["profiles"] = T
     if not len(dims):
         parts.append(note_html("No run was run (all skipped): no profiles."))
         return Section("Aggregated", "".join(parts))
     fig1, fig2 = profile_figures(T, dims, solvers, shown)
-    miss = (f" {missing} (instance, solver) combinations have no run and count as failures."
-            if missing else "")
+    miss = (
+        f" {missing} (instance, solver) combinations have no run and count as failures."
+        if missing
+        else ""
+    )
     parts.append("<h3 id='agg-profiles'>Performance and data profiles</h3>")
-    parts.append(figure_html(fig1, "performance profiles", (
-        f"Dolan–Moré performance profiles over {len(dims)} instances = (problem, seed) pairs, which "
-        "pair the solvers on the same start point: ρ_s(r) is the fraction of instances solver s "
-        "solves within r times the evaluations of the fastest solver on that instance. "
-        "'Solved' is the Moré–Wild test f − f_ref ≤ τ·(f(x₀) − f_ref) with f_ref = f* where known, "
-        "else the best value found. ρ_s(1) is the share of wins; the right end is the share solved. "
-        "A performance profile compares each solver with the best only — read it with the data "
-        f"profiles, not as a full ranking.{miss}"), tight=False))
-    parts.append(figure_html(fig2, "data profiles", (
-        f"Moré–Wild data profiles over the same {len(dims)} instances: the fraction solved "
-        "(test above, four tolerances τ) within a budget of α simplex gradients, i.e. evaluations "
-        "divided by (dimension + 1), which puts problems of different dimension on one axis."),
-        tight=False))
-    parts.append(table_html(profile_table(T, solvers), (
-        f"Per solver and tolerance τ: share of the {len(dims)} instances it wins (ρ(1), ties count for "
-        "every tied solver), share it solves, and the normalized area B = ∫₁⁴ ρ(r) dr / 3 of its "
-        "performance profile (AlgoPerf's score; 1 = fastest everywhere)."), "profiles.csv"))
+    parts.append(
+        figure_html(
+            fig1,
+            "performance profiles",
+            (
+                f"Dolan–Moré performance profiles over {len(dims)} instances = (problem, seed) "
+                "pairs, which pair the solvers on the same start point: ρ_s(r) is the fraction "
+                "of instances solver s solves within r times the evaluations of the fastest "
+                "solver on that instance. 'Solved' is the Moré–Wild test f − f_ref ≤ τ·(f(x₀) − "
+                "f_ref) with f_ref = f* where known, else the best value found. ρ_s(1) is the "
+                "share of wins; the right end is the share solved. A performance profile "
+                "compares each solver with the best only — read it with the data profiles, not "
+                f"as a full ranking.{miss}"
+            ),
+            tight=False,
+        )
+    )
+    parts.append(
+        figure_html(
+            fig2,
+            "data profiles",
+            (
+                f"Moré–Wild data profiles over the same {len(dims)} instances: the fraction "
+                "solved (test above, four tolerances τ) within a budget of α simplex gradients, "
+                "i.e. evaluations divided by (dimension + 1), which puts problems of different "
+                "dimension on one axis."
+            ),
+            tight=False,
+        )
+    )
+    parts.append(
+        table_html(
+            profile_table(T, solvers),
+            (
+                f"Per solver and tolerance τ: share of the {len(dims)} instances it wins (ρ(1), "
+                "ties count for every tied solver), share it solves, and the normalized area B = "
+                "∫₁⁴ ρ(r) dr / 3 of its performance profile (AlgoPerf's score; 1 = fastest "
+                "everywhere)."
+            ),
+            "profiles.csv",
+        )
+    )
     toc = [("agg-ecdf", "Runtime ECDFs"), ("agg-profiles", "Profiles")]
     return Section("Aggregated", "".join(parts), toc=toc)

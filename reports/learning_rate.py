@@ -19,7 +19,10 @@ THEORY_COLS = (("th_regime", None), ("th_po", "po"), ("th_settle_2", "t_settle_2
 
 
 def family_of(label: str) -> str:
-    """The label without its learning rate: ``gd[lr=0.5/L,schedule=cosine(T=9)]`` -> ``gd[schedule=cosine(T=9)]``."""
+    """The label without its learning rate.
+
+    ``gd[lr=0.5/L,schedule=cosine(T=9)]`` -> ``gd[schedule=cosine(T=9)]``.
+    """
     from optbench.spec import Spec, format_spec, parse
 
     try:
@@ -76,22 +79,34 @@ def lr_figure(data, families):
         n_runs += len(lrs)
         lr_all.extend(xs)
         xs = np.array(xs)
-        cap = 1e12 * max(1.0, float(np.nanmax(np.where(np.isfinite(fin), fin, np.nan), initial=1.0)))
+        cap = 1e12 * max(
+            1.0, float(np.nanmax(np.where(np.isfinite(fin), fin, np.nan), initial=1.0))
+        )
         med_c = np.clip(np.array(med), data.floor, cap)
         (h,) = axes[0].plot(xs, med_c, color=color, lw=1.6, marker="o", ms=3.5, label=plain(fam))
         handles.append(h)
-        axes[0].fill_between(xs, np.clip(q1, data.floor, cap), np.clip(q3, data.floor, cap), color=color,
-                             alpha=0.15, lw=0)
+        axes[0].fill_between(
+            xs,
+            np.clip(q1, data.floor, cap),
+            np.clip(q3, data.floor, cap),
+            color=color,
+            alpha=0.15,
+            lw=0,
+        )
         div = np.array(bad) >= 0.5
         if div.any():
-            axes[0].scatter(xs[div], np.full(div.sum(), cap), marker="x", color=color, s=30, zorder=4)
+            axes[0].scatter(
+                xs[div], np.full(div.sum(), cap), marker="x", color=color, s=30, zorder=4
+            )
         a = np.array(arts)
         ok = np.isfinite(a)
         axes[1].plot(xs[ok], a[ok], color=color, lw=1.6, marker="o", ms=3.5)
         any_art = any_art or bool(ok.any())
     if not any_art:  # an empty log axis cannot be drawn: say why it is empty
         axes[1].set_ylim(1, 10)
-        axes[1].text(0.5, 0.5, "no run reached the target", transform=axes[1].transAxes, ha="center")
+        axes[1].text(
+            0.5, 0.5, "no run reached the target", transform=axes[1].transAxes, ha="center"
+        )
     for ax in axes:
         log_axes(ax, minor_x=True)
         ax.grid(True, which="major", alpha=0.3)
@@ -108,12 +123,25 @@ def lr_figure(data, families):
     if L:
         for ax in axes:
             for x, text in ((1 / L, " 1/L"), (2 / L, " 2/L")):
-                ax.text(x, 0.02, text, fontsize=7.5, ha="left", va="bottom", transform=ax.get_xaxis_transform())
+                ax.text(
+                    x,
+                    0.02,
+                    text,
+                    fontsize=7.5,
+                    ha="left",
+                    va="bottom",
+                    transform=ax.get_xaxis_transform(),
+                )
     ref = "f*" if data.known else "f_best"
-    axes[0].set(xlabel="learning rate η", ylabel=f"|f(x_T) − {ref}| (final)",
-                title="final gap: median, IQR (× = most runs diverged)")
+    axes[0].set(
+        xlabel="learning rate η",
+        ylabel=f"|f(x_T) − {ref}| (final)",
+        title="final gap: median, IQR (× = most runs diverged)",
+    )
     what = f"Δf ≤ {fmt_target(target)}" if data.known else f"τ = {fmt_target(target)}"
-    axes[1].set(xlabel="learning rate η", ylabel="aRT (evaluations)", title=f"time to target {what} (aRT)")
+    axes[1].set(
+        xlabel="learning rate η", ylabel="aRT (evaluations)", title=f"time to target {what} (aRT)"
+    )
     fig.legend(handles=handles, loc="lower center", ncol=3, fontsize=7.5, frameon=False)
     return fig, n_runs, target
 
@@ -137,7 +165,11 @@ def theory_table(data):
             vals = g[th].dropna()
             row[f"{th} (theory)"] = vals.iloc[0] if len(vals) else np.nan
             if obs is not None:
-                o = pd.to_numeric(g[obs], errors="coerce").dropna() if obs in g else pd.Series(dtype=float)
+                o = (
+                    pd.to_numeric(g[obs], errors="coerce").dropna()
+                    if obs in g
+                    else pd.Series(dtype=float)
+                )
                 row[f"{obs} (observed median)"] = float(o.median()) if len(o) else np.nan
         rows.append(row)
     return pd.DataFrame(rows) if rows else None
@@ -159,27 +191,59 @@ def learning_rate(ctx) -> Section | None:
         if families:
             fig, n_runs, target = lr_figure(d, families)
             L = d.info.get("L")
-            bands = (f"Shaded: the regimes of gradient descent on a quadratic with L = {L:.4g} — "
-                     "monotone below 1/L (dashed), oscillating but converging between 1/L and 2/L "
-                     "(dotted), divergent above 2/L" + (", dash-dotted the best constant rate "
-                                                        "2/(μ+L)" if d.info.get("mu") and d.info["mu"] < L else "")
-                     + "; for other methods and non-quadratic losses the lines are a reference, "
-                     "not a prediction." if L else "L is unknown for this problem: no theory lines.")
-            parts.append(figure_html(fig, f"learning-rate sensitivity on {d.title}", (
-                f"{d.title}: left, the final gap |f(x_T) − f_ref| (median and IQR over seeds) against "
-                f"the learning rate, log–log; right, aRT to the target (evaluations; missing where no "
-                f"run reached it). One line per family of {len(families)} swept; {n_runs} runs. {bands}"),
-                tight=False))
+            bands = (
+                f"Shaded: the regimes of gradient descent on a quadratic with L = {L:.4g} — "
+                "monotone below 1/L (dashed), oscillating but converging between 1/L and 2/L "
+                "(dotted), divergent above 2/L"
+                + (
+                    ", dash-dotted the best constant rate 2/(μ+L)"
+                    if d.info.get("mu") and d.info["mu"] < L
+                    else ""
+                )
+                + "; for other methods and non-quadratic losses the lines are a reference, "
+                "not a prediction."
+                if L
+                else "L is unknown for this problem: no theory lines."
+            )
+            parts.append(
+                figure_html(
+                    fig,
+                    f"learning-rate sensitivity on {d.title}",
+                    (
+                        f"{d.title}: left, the final gap |f(x_T) − f_ref| (median and IQR over "
+                        "seeds) against the learning rate, log–log; right, aRT to the target "
+                        "(evaluations; missing where no run reached it). One line per family of "
+                        f"{len(families)} swept; {n_runs} runs. {bands}"
+                    ),
+                    tight=False,
+                )
+            )
         if theory is not None:
-            parts.append(table_html(theory, (
-                f"{d.title}: predicted (closed forms for gradient descent on quadratics) against "
-                "observed overshoot PO (%) and 2 % settling time (iterations), medians over seeds; "
-                "'—' where the theory does not apply."), f"theory-{key}.csv"))
+            parts.append(
+                table_html(
+                    theory,
+                    (
+                        f"{d.title}: predicted (closed forms for gradient descent on quadratics) "
+                        "against observed overshoot PO (%) and 2 % settling time (iterations), "
+                        "medians over seeds; '—' where the theory does not apply."
+                    ),
+                    f"theory-{key}.csv",
+                )
+            )
         elif families:
-            parts.append(note_html("No theory metrics (th_po, th_settle_2) are stored for these runs: "
-                                   "the predicted-vs-observed table is left out."))
+            parts.append(
+                note_html(
+                    "No theory metrics (th_po, th_settle_2) are stored for these runs: the "
+                    "predicted-vs-observed table is left out."
+                )
+            )
     if not parts:
-        return Section("Learning rate", note_html(
-            "No optimizer was run at two or more learning rates, so there is no sensitivity to show "
-            "(sweep one with e.g. -o \"gd[lr=log(1e-3,1,7)]\" or use optbench tune)."))
+        return Section(
+            "Learning rate",
+            note_html(
+                "No optimizer was run at two or more learning rates, so there is no sensitivity "
+                "to show "
+                '(sweep one with e.g. -o "gd[lr=log(1e-3,1,7)]" or use optbench tune).'
+            ),
+        )
     return Section("Learning rate", "".join(parts), toc=toc)

@@ -10,8 +10,18 @@ from ._runtime import REL_TARGETS, TABLE_TARGETS, compared, fmt_target, top_solv
 from ._stats import art, art_spread
 
 # Overshoot and oscillation metrics (reference/dynamics.md 1.2, 1.3), shown where stored.
-METRIC_ORDER = ("po", "po1", "n_cross", "t_settle_2", "sc_rate", "zz_cos_mean", "n_up",
-                "cycle_period", "rate_f", "aulg")
+METRIC_ORDER = (
+    "po",
+    "po1",
+    "n_cross",
+    "t_settle_2",
+    "sc_rate",
+    "zz_cos_mean",
+    "n_up",
+    "cycle_period",
+    "rate_f",
+    "aulg",
+)
 FALLBACK_DESCRIPTIONS = {
     "po": "percent overshoot past x* along the initial direction, 100·max(0, max_t p_t − 1) (O1)",
     "po1": "first-peak overshoot, finite also for diverging runs (O1₁)",
@@ -51,12 +61,24 @@ def fixed_target_table(data, labels, title):
             a, n_s, n = art(rt[:, j], sub.used)
             q10, q90 = art_spread(rt[:, j], sub.used)
             fails = sub.used[np.isinf(rt[:, j])]
-            rows.append({"problem": title, "optimizer": lab, "target": eps, "aRT": a, "aRT_q10": q10,
-                         "aRT_q90": q90, "successes": n_s, "runs": n,
-                         "median_evals_unsuccessful": float(np.median(fails)) if len(fails) else np.nan})
+            rows.append(
+                {
+                    "problem": title,
+                    "optimizer": lab,
+                    "target": eps,
+                    "aRT": a,
+                    "aRT_q10": q10,
+                    "aRT_q90": q90,
+                    "successes": n_s,
+                    "runs": n,
+                    "median_evals_unsuccessful": float(np.median(fails)) if len(fails) else np.nan,
+                }
+            )
             per_target.setdefault(eps, {})[lab] = a
             spread = f" [{_fmt(q10)}, {_fmt(q90)}]" if n_s else ""
-            disp[f"Δf {fmt_target(eps)}" if data.known else f"τ {fmt_target(eps)}"] = f"{_fmt(a)}{spread} · {n_s}/{n}"
+            disp[f"Δf {fmt_target(eps)}" if data.known else f"τ {fmt_target(eps)}"] = (
+                f"{_fmt(a)}{spread} · {n_s}/{n}"
+            )
         show.append(disp)
     frame = pd.DataFrame(show)
     for eps, arts in per_target.items():
@@ -74,7 +96,9 @@ def fixed_budget_table(data, labels, title):
     import pandas as pd
 
     top = int(max(data.used.max(), 1)) if len(data.used) else 1
-    budgets = [m * 10**k for k in range(0, 9) for m in (1, 2, 5) if m * 10**k <= top and m * 10**k >= 10]
+    budgets = [
+        m * 10**k for k in range(0, 9) for m in (1, 2, 5) if m * 10**k <= top and m * 10**k >= 10
+    ]
     budgets = budgets[-6:] or [top]
     show, rows = [], []
     for lab in labels:
@@ -89,8 +113,15 @@ def fixed_budget_table(data, labels, title):
                 disp[f"@{b}"] = "—"
                 continue
             q = np.percentile(col, [10, 25, 50, 75, 90])
-            rows.append({"problem": title, "optimizer": lab, "budget": b, "runs": len(col),
-                         **{f"q{p}": v for p, v in zip((10, 25, 50, 75, 90), q, strict=True)}})
+            rows.append(
+                {
+                    "problem": title,
+                    "optimizer": lab,
+                    "budget": b,
+                    "runs": len(col),
+                    **{f"q{p}": v for p, v in zip((10, 25, 50, 75, 90), q, strict=True)},
+                }
+            )
             disp[f"@{b}"] = f"{_fmt(q[2])} [{_fmt(q[1])}, {_fmt(q[3])}]"
         show.append(disp)
     return pd.DataFrame(show), pd.DataFrame(rows), budgets
@@ -146,47 +177,89 @@ def problem_block(ctx, data) -> str:
         scores[lab] = float(np.median(np.where(np.isnan(fin), np.inf, fin))) if len(fin) else np.inf
     shown = top_solvers(scores, MAX_LABELS)
     ref = "f*" if data.known else "the best value any run found (f* unknown)"
-    fig, n_runs, notes = convergence_figure(ran, [lab for lab in shown if (ran.runs.label == lab).any()])
-    more = f" {len(labels) - len(shown)} more optimizers are in the tables." if len(shown) < len(labels) else ""
-    caption = (f"{title}: left, best-so-far gap to {ref} against evaluations (n_f + n_g), log–log: "
-               f"median over seeds with the 25–75 % band and up to 20 runs per optimizer faint; "
-               f"middle, the raw gap |f(x_t) − f_ref| per iteration (up to 3 runs each, log axes), where "
-               f"loss increases show; right, for 1-D the signed error (x_t − x*)/|x₀ − x*| over the "
-               f"first 40 iterations (a step response: below 0 is overshoot, sign flips are crossings), "
-               f"for 2-D and 3-D the distance ‖x_t − x*‖. {n_runs} runs.{more} {' '.join(notes)}")
+    fig, n_runs, notes = convergence_figure(
+        ran, [lab for lab in shown if (ran.runs.label == lab).any()]
+    )
+    more = (
+        f" {len(labels) - len(shown)} more optimizers are in the tables."
+        if len(shown) < len(labels)
+        else ""
+    )
+    caption = (
+        f"{title}: left, best-so-far gap to {ref} against evaluations (n_f + n_g), log–log: "
+        "median over seeds with the 25–75 % band and up to 20 runs per optimizer faint; middle, "
+        "the raw gap |f(x_t) − f_ref| per iteration (up to 3 runs each, log axes), where loss "
+        "increases show; right, for 1-D the signed error (x_t − x*)/|x₀ − x*| over the first 40 "
+        "iterations (a step response: below 0 is overshoot, sign flips are crossings), for 2-D "
+        f"and 3-D the distance ‖x_t − x*‖. {n_runs} runs.{more} {' '.join(notes)}"
+    )
     parts.append(figure_html(fig, f"convergence on {title}", caption, tight=False))
     fig, chosen = landscape_figure(ran, shown)
     if fig is None:
         parts.append(note_html(f"No trajectory plot: {chosen}."))
     else:
         kind = "loss curve" if data.dim == 1 else "contour plot (log-spaced levels)"
-        parts.append(figure_html(fig, f"trajectories on {title}", (
-            f"{title}: the iterates of one run per optimizer (the lowest seed; at most {MAX_PANELS}) on "
-            f"the {kind}; colour runs from the first iterate (dark) to the last (yellow), the circle is "
-            f"the start and the star x*."), tight=False))
+        parts.append(
+            figure_html(
+                fig,
+                f"trajectories on {title}",
+                (
+                    f"{title}: the iterates of one run per optimizer (the lowest seed; at most "
+                    f"{MAX_PANELS}) on the {kind}; colour runs from the first iterate (dark) to "
+                    "the last (yellow), the circle is the start and the star x*."
+                ),
+                tight=False,
+            )
+        )
     frame, long, bold, targets = fixed_target_table(data, labels, title)
-    what = ("absolute targets f − f* ≤ ε" if data.known
-            else "Moré–Wild relative targets f − f_best ≤ τ·(f(x₀) − f_best), f* unknown")
-    parts.append(table_html(frame, (
-        f"Fixed target, {title}: per target, aRT [10 %, 90 %] · successes/runs. aRT is COCO's average "
-        f"runtime (evaluations of all runs / successes; unsuccessful runs charged the evaluations "
-        f"they used), the spread the 10–90 % percentiles of 1000 simulated restarts, for {what}. Best aRT per target in bold; "
-        f"∞ = no run reached the target; {len(data.runs)} runs (failed runs count as unsuccessful)."),
-        f"fixed-target-{data.key}.csv", csv=long, bold=bold))
+    what = (
+        "absolute targets f − f* ≤ ε"
+        if data.known
+        else "Moré–Wild relative targets f − f_best ≤ τ·(f(x₀) − f_best), f* unknown"
+    )
+    parts.append(
+        table_html(
+            frame,
+            (
+                f"Fixed target, {title}: per target, aRT [10 %, 90 %] · successes/runs. aRT is "
+                "COCO's average runtime (evaluations of all runs / successes; unsuccessful runs "
+                "charged the evaluations they used), the spread the 10–90 % percentiles of 1000 "
+                f"simulated restarts, for {what}. Best aRT per target in bold; ∞ = no run reached "
+                f"the target; {len(data.runs)} runs (failed runs count as unsuccessful)."
+            ),
+            f"fixed-target-{data.key}.csv",
+            csv=long,
+            bold=bold,
+        )
+    )
     frame, long, budgets = fixed_budget_table(data, labels, title)
-    parts.append(table_html(frame, (
-        f"Fixed budget, {title}: median [25 %, 75 %] over runs of the best-so-far gap to {ref} after "
-        f"{', '.join(str(b) for b in budgets)} evaluations and at the end of each run (the CSV has the "
-        f"10/25/50/75/90 % quantiles); a run that stopped early keeps its last value."),
-        f"fixed-budget-{data.key}.csv"))
+    parts.append(
+        table_html(
+            frame,
+            (
+                f"Fixed budget, {title}: median [25 %, 75 %] over runs of the best-so-far gap to "
+                f"{ref} after {', '.join(str(b) for b in budgets)} evaluations and at the end of "
+                "each run (the CSV has the 10/25/50/75/90 % quantiles); a run that stopped early "
+                "keeps its last value."
+            ),
+            f"fixed-budget-{data.key}.csv",
+        )
+    )
     mframe, cols = metrics_table(data, labels)
     if mframe is None:
         parts.append(note_html("No overshoot or oscillation metrics are stored for these runs."))
     else:
-        parts.append(table_html(mframe, (
-            f"Overshoot and oscillation, {title}: median over the runs of each optimizer "
-            f"('—' where not applicable, e.g. random search is a sampler, not a trajectory)."),
-            f"dynamics-{data.key}.csv"))
+        parts.append(
+            table_html(
+                mframe,
+                (
+                    f"Overshoot and oscillation, {title}: median over the runs of each optimizer "
+                    "('—' where not applicable, e.g. random search is a sampler, not a "
+                    "trajectory)."
+                ),
+                f"dynamics-{data.key}.csv",
+            )
+        )
         parts.append(metric_descriptions(cols))
     return "".join(parts)
 
@@ -199,8 +272,12 @@ def per_problem(ctx) -> Section | None:
         return None
     parts, toc = [], []
     if ctx.tuning is not None:
-        parts.append(note_html("These views show the tuned winners rerun on fresh seeds "
-                               "(the tuning runs are in the Learning rate section)."))
+        parts.append(
+            note_html(
+                "These views show the tuned winners rerun on fresh seeds (the tuning runs are in "
+                "the Learning rate section)."
+            )
+        )
     for key, d in data.items():
         if not len(d.runs):
             continue

@@ -39,9 +39,19 @@ def _environment(ctx):
             vers = {}
         import datetime as dt
 
-        when = dt.datetime.fromtimestamp(s["started"]).strftime("%Y-%m-%d %H:%M") if s.get("started") else "—"
-        rows.append({"started": when, "command": s.get("command") or "", "host": s.get("host") or "",
-                     **{k: v for k, v in sorted(vers.items())}})
+        when = (
+            dt.datetime.fromtimestamp(s["started"]).strftime("%Y-%m-%d %H:%M")
+            if s.get("started")
+            else "—"
+        )
+        rows.append(
+            {
+                "started": when,
+                "command": s.get("command") or "",
+                "host": s.get("host") or "",
+                **{k: v for k, v in sorted(vers.items())},
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -53,13 +63,22 @@ def _problems(ctx):
         info = ctx.problems.get(key, {})
         n = int((ctx.runs.problem_key == key).sum())
         known = info.get("f_star") is not None
-        rows.append({
-            "problem": ctx.problem_title(key), "dim": info.get("dim"), "domain": _domain(info.get("domain")),
-            "f*": _num(info.get("f_star")) if known else "unknown",
-            "x*": "; ".join(", ".join(_num(v) for v in row) for row in (info.get("x_star") or [])[:4]) or "—",
-            "L": _num(info.get("L")), "mu": _num(info.get("mu")),
-            "runs": n, "description": info.get("description") or "",
-        })
+        rows.append(
+            {
+                "problem": ctx.problem_title(key),
+                "dim": info.get("dim"),
+                "domain": _domain(info.get("domain")),
+                "f*": _num(info.get("f_star")) if known else "unknown",
+                "x*": "; ".join(
+                    ", ".join(_num(v) for v in row) for row in (info.get("x_star") or [])[:4]
+                )
+                or "—",
+                "L": _num(info.get("L")),
+                "mu": _num(info.get("mu")),
+                "runs": n,
+                "description": info.get("description") or "",
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -86,9 +105,18 @@ def _optimizers(ctx):
             if vals:
                 shown = " | ".join(_num(v) if isinstance(v, float) else str(v) for v in vals[:4])
                 values.append(f"{c[3:]}={shown}" + (" | …" if len(vals) > 4 else ""))
-        rows.append({"optimizer": label, "name": name, "hyperparameters (resolved)": "; ".join(values) or "—",
-                     "needs": needs, "batched": batch, "source": origin, "description": desc,
-                     "runs": len(g)})
+        rows.append(
+            {
+                "optimizer": label,
+                "name": name,
+                "hyperparameters (resolved)": "; ".join(values) or "—",
+                "needs": needs,
+                "batched": batch,
+                "source": origin,
+                "description": desc,
+                "runs": len(g),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -99,11 +127,19 @@ def _pairings(ctx):
     for (key, label), g in ctx.runs.groupby(["problem_key", "label"], sort=False):
         seeds = sorted(int(s) for s in g.seed)
         budgets = sorted({int(b) for b in g.budget.dropna()}) if "budget" in g else []
-        rows.append({"problem": ctx.problem_title(key), "optimizer": label, "runs": len(g),
-                     "seeds": f"{seeds[0]}–{seeds[-1]}" if seeds else "—",
-                     "budget": ", ".join(map(str, budgets)) or "none",
-                     "max_iter": ", ".join(str(int(v)) for v in sorted(set(g.max_iter.dropna()))) if "max_iter" in g else "—",
-                     "phase": ", ".join(p for p in dict.fromkeys(g.phase) if p) if "phase" in g else ""})
+        rows.append(
+            {
+                "problem": ctx.problem_title(key),
+                "optimizer": label,
+                "runs": len(g),
+                "seeds": f"{seeds[0]}–{seeds[-1]}" if seeds else "—",
+                "budget": ", ".join(map(str, budgets)) or "none",
+                "max_iter": ", ".join(str(int(v)) for v in sorted(set(g.max_iter.dropna())))
+                if "max_iter" in g
+                else "—",
+                "phase": ", ".join(p for p in dict.fromkeys(g.phase) if p) if "phase" in g else "",
+            }
+        )
     frame = pd.DataFrame(rows)
     if "phase" in frame and not frame.phase.astype(bool).any():
         frame = frame.drop(columns="phase")
@@ -114,12 +150,18 @@ def _config_link(ctx) -> str:
     import base64
     import json
 
-    config = {"stores": [str(p) for p in ctx.dbs], "sessions": ctx.sessions, "problems": ctx.problems,
-              "tuning": ctx.tuning}
+    config = {
+        "stores": [str(p) for p in ctx.dbs],
+        "sessions": ctx.sessions,
+        "problems": ctx.problems,
+        "tuning": ctx.tuning,
+    }
     data = base64.b64encode(json.dumps(config, indent=1, default=str).encode()).decode()
-    return (f"<p class='caption'>The full configuration (sessions with their specs and versions, "
-            f"problem facts, tuning record) as JSON: <a download='optbench-config.json' "
-            f"href='data:application/json;base64,{data}'>optbench-config.json</a>.</p>")
+    return (
+        "<p class='caption'>The full configuration (sessions with their specs and versions, "
+        "problem facts, tuning record) as JSON: <a download='optbench-config.json' "
+        f"href='data:application/json;base64,{data}'>optbench-config.json</a>.</p>"
+    )
 
 
 @register_section("setup", order=5)
@@ -133,46 +175,72 @@ def setup(ctx) -> Section | None:
     budgets = sorted({int(b) for b in runs.budget.dropna()}) if "budget" in runs else []
     parts = [
         "<h3 id='setup-env'>Environment</h3>",
-        table_html(_environment(ctx), (
-            "Each session that wrote to the store(s): when, the command line, the host, and the "
-            "versions it ran with."), "sessions.csv"),
+        table_html(
+            _environment(ctx),
+            (
+                "Each session that wrote to the store(s): when, the command line, the host, and "
+                "the versions it ran with."
+            ),
+            "sessions.csv",
+        ),
         "<h3 id='setup-problems'>Problems</h3>",
-        table_html(_problems(ctx), (
-            f"{len(ctx.problem_keys)} problems: dimension, the box domain (start points are drawn "
-            "in it unless the problem has its own start distribution), the minimum f* and "
-            "minimisers x* where known ('unknown': targets become Moré–Wild relative ones), the "
-            "curvature constants L and mu, and the runs on each."), "problems.csv"),
+        table_html(
+            _problems(ctx),
+            (
+                f"{len(ctx.problem_keys)} problems: dimension, the box domain (start points are "
+                "drawn in it unless the problem has its own start distribution), the minimum f* "
+                "and minimisers x* where known ('unknown': targets become Moré–Wild relative "
+                "ones), the curvature constants L and mu, and the runs on each."
+            ),
+            "problems.csv",
+        ),
         "<h3 id='setup-optimizers'>Optimizers</h3>",
-        table_html(_optimizers(ctx), (
-            f"{runs.label.nunique()} optimizer settings as written (k/L is k times the problem's "
-            "1/L) with every hyperparameter as resolved per problem (schedules included), what "
-            "each needs from a problem, whether it steps runs as one vectorized batch, and where "
-            "it comes from."), "optimizers.csv"),
+        table_html(
+            _optimizers(ctx),
+            (
+                f"{runs.label.nunique()} optimizer settings as written (k/L is k times the "
+                "problem's 1/L) with every hyperparameter as resolved per problem (schedules "
+                "included), what each needs from a problem, whether it steps runs as one "
+                "vectorized batch, and where it comes from."
+            ),
+            "optimizers.csv",
+        ),
         "<h3 id='setup-budget'>Budget, cost model, runs</h3>",
         "<p>Budget per run: " + esc(", ".join(map(str, budgets)) or "none") + " evaluations. "
         "<b>Cost model:</b> evaluations = n_f + n_g — one function value and one gradient each "
         "count as one evaluation, line-search trials included; both counters are stored and "
-        "exported. Every cost axis in this report is this sum. The runner's own recording of "
-        "each iterate is not charged. A runtime is counted from 1 (COCO numbers the first "
-        "evaluation 1). Start points depend on (problem, seed) alone, so optimizers with the "
+        "exported. Every cost axis in this report is this sum. The runner's own recording of each "
+        "iterate is not charged. A runtime is counted from 1 (COCO numbers the first evaluation "
+        "1). Start points depend on (problem, seed) alone, so optimizers with the "
         "same seeds start from the same points (paired comparisons).</p>",
         f"<p>{len(runs)} runs in {n_pairs} (problem, optimizer) pairings, "
-        + (f"{int(per.min())} runs each." if per.min() == per.max() else
-           f"{int(per.min())}–{int(per.max())} runs each.")
+        + (
+            f"{int(per.min())} runs each."
+            if per.min() == per.max()
+            else f"{int(per.min())}–{int(per.max())} runs each."
+        )
         + " Failed, skipped and diverged runs are "
-        "kept and counted everywhere (unsuccessful in aRT, ECDFs and profiles; see Run status).</p>",
-        table_html(_pairings(ctx), "Runs per pairing, their seeds, budget and iteration limit.",
-                   "pairings.csv"),
+        "kept and counted everywhere (unsuccessful in aRT, ECDFs and profiles; see Run "
+        "status).</p>",
+        table_html(
+            _pairings(ctx),
+            "Runs per pairing, their seeds, budget and iteration limit.",
+            "pairings.csv",
+        ),
         "<h3 id='setup-targets'>Targets</h3>",
         "<p>Where f* is known, targets are absolute precisions Δf = f − f* on the best-so-far "
         f"value: the tables use {', '.join(fmt_target(t) for t in TABLE_TARGETS)}, the runtime "
         f"ECDFs COCO's 51 targets 10^{ECDF_DECADES[0]:g} … 10^{ECDF_DECADES[1]:g}. Where f* is "
         "unknown, f_best (the best value any run found) stands in for it and targets are the "
-        f"Moré–Wild relative test f − f_best ≤ τ·(f(x₀) − f_best), τ ∈ "
+        "Moré–Wild relative test f − f_best ≤ τ·(f(x₀) − f_best), τ ∈ "
         f"{{{', '.join(fmt_target(t) for t in REL_TARGETS)}}}. Performance and data profiles "
         "always use the Moré–Wild test.</p>",
         _config_link(ctx),
     ]
-    toc = [("setup-problems", "Problems"), ("setup-optimizers", "Optimizers"),
-           ("setup-budget", "Budget & runs"), ("setup-targets", "Targets")]
+    toc = [
+        ("setup-problems", "Problems"),
+        ("setup-optimizers", "Optimizers"),
+        ("setup-budget", "Budget & runs"),
+        ("setup-targets", "Targets"),
+    ]
     return Section("Setup", "".join(parts), toc=toc)

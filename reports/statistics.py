@@ -70,7 +70,7 @@ def pairwise(data, solvers):
     import numpy as np
 
     rows, tests = [], []
-    for key, d in data.items():
+    for _key, d in data.items():
         ran = d.select(d.applicable)
         present = [s for s in solvers if (ran.runs.solver == s).any()]
         if len(present) < 2:
@@ -95,18 +95,29 @@ def pairwise(data, solvers):
             sa, sb = np.maximum(sa, -1e6), np.maximum(sb, -1e6)
             seeds_a = ran.runs.seed.to_numpy()[ma]
             seeds_b = ran.runs.seed.to_numpy()[mb]
-            paired = (len(set(seeds_a)) == len(seeds_a) and set(seeds_a) == set(seeds_b))
+            paired = len(set(seeds_a)) == len(seeds_a) and set(seeds_a) == set(seeds_b)
             if paired:
                 oa, ob = np.argsort(seeds_a), np.argsort(seeds_b)
                 sa, sb = sa[oa], sb[ob]
             test = "signed-rank" if paired else "rank-sum"
             tests.append((sa, sb, paired))
             ratio = arts[a] / arts[b] if np.isfinite(arts[a]) and np.isfinite(arts[b]) else np.nan
-            rows.append({"problem": d.title, "target": fmt_target(target) if d.known else f"τ={fmt_target(target)}",
-                         "A": a, "B": b, "succ A": f"{int(np.isfinite(rt[ma]).sum())}/{int(ma.sum())}",
-                         "succ B": f"{int(np.isfinite(rt[mb]).sum())}/{int(mb.sum())}",
-                         "aRT A": arts[a], "aRT B": arts[b], "aRT A/B": ratio,
-                         "r (A better)": rank_biserial(sa, sb), "test": test, "_n": min(ma.sum(), mb.sum())})
+            rows.append(
+                {
+                    "problem": d.title,
+                    "target": fmt_target(target) if d.known else f"τ={fmt_target(target)}",
+                    "A": a,
+                    "B": b,
+                    "succ A": f"{int(np.isfinite(rt[ma]).sum())}/{int(ma.sum())}",
+                    "succ B": f"{int(np.isfinite(rt[mb]).sum())}/{int(mb.sum())}",
+                    "aRT A": arts[a],
+                    "aRT B": arts[b],
+                    "aRT A/B": ratio,
+                    "r (A better)": rank_biserial(sa, sb),
+                    "test": test,
+                    "_n": min(ma.sum(), mb.sum()),
+                }
+            )
     for row, p in zip(rows, run_tests(tests), strict=True):
         row["p"] = p
     return rows
@@ -121,7 +132,7 @@ def ranking(data, solvers, profiles):
     wins = dict.fromkeys(solvers, 0)
     solved = dict.fromkeys(solvers, 0)
     n_pairs = 0
-    for key, d in data.items():
+    for _key, d in data.items():
         ran = d.select(d.applicable)
         present = [s for s in solvers if (ran.runs.solver == s).any()]
         if not present:
@@ -130,8 +141,12 @@ def ranking(data, solvers, profiles):
         rt = ran.runtimes(targets)
         solver = ran.runs.solver.to_numpy()
         for j in range(len(targets)):
-            arts = np.array([art(rt[solver == s, j], ran.used[solver == s])[0] if s in present else np.inf
-                             for s in solvers])
+            arts = np.array(
+                [
+                    art(rt[solver == s, j], ran.used[solver == s])[0] if s in present else np.inf
+                    for s in solvers
+                ]
+            )
             r = rankdata(np.where(np.isnan(arts), np.inf, arts), method="average")
             n_pairs += 1
             best = np.min(arts)
@@ -143,11 +158,17 @@ def ranking(data, solvers, profiles):
     rows = []
     T = profiles
     for i, s in enumerate(solvers):
-        row = {"solver": s, "mean rank of aRT": float(np.mean(ranks[s])) if ranks[s] else np.nan,
-               "best aRT (pairs)": wins[s], "targets reached (pairs)": f"{solved[s]}/{n_pairs}"}
+        row = {
+            "solver": s,
+            "mean rank of aRT": float(np.mean(ranks[s])) if ranks[s] else np.nan,
+            "best aRT (pairs)": wins[s],
+            "targets reached (pairs)": f"{solved[s]}/{n_pairs}",
+        }
         if T is not None:
             M = T[REL_TARGETS[1]]
-            row[f"solved share τ={fmt_target(REL_TARGETS[1])}"] = float(np.isfinite(M[:, i]).mean()) if len(M) else np.nan
+            row[f"solved share τ={fmt_target(REL_TARGETS[1])}"] = (
+                float(np.isfinite(M[:, i]).mean()) if len(M) else np.nan
+            )
         rows.append(row)
     frame = pd.DataFrame(rows).sort_values("mean rank of aRT", kind="stable").reset_index(drop=True)
     return frame, n_pairs
@@ -172,21 +193,45 @@ def statistics(ctx) -> Section | None:
         frame["p (Holm)"] = holm(frame.p.to_numpy())
         frame["sig."] = np.where(frame["p (Holm)"] < ALPHA, "yes", "no")
         frame["note"] = np.where(frame.pop("_n") < 15, "< 15 runs", "")
-        first = ["problem", "A", "B", "p (Holm)", "sig.", "r (A better)", "aRT A/B", "succ A", "succ B"]
+        first = [
+            "problem",
+            "A",
+            "B",
+            "p (Holm)",
+            "sig.",
+            "r (A better)",
+            "aRT A/B",
+            "succ A",
+            "succ B",
+        ]
         frame = frame[first + [c for c in frame.columns if c not in first]]
         bold = {(i, "p (Holm)") for i in np.flatnonzero(frame["p (Holm)"].to_numpy() < ALPHA)}
-        scope = ("all pairs" if len(solvers) <= ALL_PAIRS_MAX else
-                 f"each solver against the one with the smallest aRT (more than {ALL_PAIRS_MAX} solvers)")
-        parts.append(table_html(frame, (
-            f"Two-sided tests per problem ({scope}) on COCO's combined data at the target (Δf ≤ "
-            f"{fmt_target(TEST_TARGET)} where f* is known, else τ = {fmt_target(REL_TARGETS[1])}): a run "
-            "that reached the target within FE_umin (the smallest budget among unsuccessful runs of "
-            "both) is scored by its runtime, any other by its gap at FE_umin. Runs paired by seed "
-            "(same start points) use the Wilcoxon signed-rank test, others the rank-sum "
-            f"(Mann–Whitney) test; succ = successes/runs. p-values Holm-corrected over all {len(frame)} tests; bold: "
-            f"significant at {ALPHA}. Effect sizes: the aRT ratio and the rank-biserial r = P(A "
-            "better) − P(B better). Success counts this small (e.g. 4/15 vs 0/15) are rarely "
-            "significant — read the counts, not only the stars."), "pairwise-tests.csv", bold=bold))
+        scope = (
+            "all pairs"
+            if len(solvers) <= ALL_PAIRS_MAX
+            else f"each solver against the one with the smallest aRT (more than {ALL_PAIRS_MAX} "
+            "solvers)"
+        )
+        parts.append(
+            table_html(
+                frame,
+                (
+                    f"Two-sided tests per problem ({scope}) on COCO's combined data at the target "
+                    f"(Δf ≤ {fmt_target(TEST_TARGET)} where f* is known, else τ = "
+                    f"{fmt_target(REL_TARGETS[1])}): a run that reached the target within FE_umin "
+                    "(the smallest budget among unsuccessful runs of both) is scored by its "
+                    "runtime, any other by its gap at FE_umin. Runs paired by seed (same start "
+                    "points) use the Wilcoxon signed-rank test, others the rank-sum "
+                    "(Mann–Whitney) test; succ = successes/runs. p-values Holm-corrected over "
+                    f"all {len(frame)} tests; bold: significant at {ALPHA}. Effect sizes: the aRT "
+                    "ratio and the rank-biserial r = P(A better) − P(B better). Success counts "
+                    "this small (e.g. 4/15 vs 0/15) are rarely significant — read the counts, "
+                    "not only the stars."
+                ),
+                "pairwise-tests.csv",
+                bold=bold,
+            )
+        )
     else:
         parts.append(note_html("No problem has two solvers with runs: no tests."))
     T = ctx.cache.get("profiles")
@@ -194,11 +239,21 @@ def statistics(ctx) -> Section | None:
         T, _, _ = instance_matrix(data, solvers, REL_TARGETS)
     rank, n_pairs = ranking(data, solvers, T)
     parts.append("<h3 id='stats-ranking'>Ranking</h3>")
-    parts.append(table_html(rank, (
-        f"Ranking over {n_pairs} (problem, target) pairs, built from ranks only — raw losses are never "
-        "averaged across problems: the mean rank of each solver's aRT per pair (ties share a rank, "
-        "∞ when never reached), the pairs where its aRT is the smallest, the pairs it reached at "
-        "all, and its solved share of the (problem, seed) instances in the data profile."),
-        "ranking.csv"))
-    return Section("Statistics", "".join(parts), toc=[("stats-tests", "Pairwise tests"),
-                                                     ("stats-ranking", "Ranking")])
+    parts.append(
+        table_html(
+            rank,
+            (
+                f"Ranking over {n_pairs} (problem, target) pairs, built from ranks only — raw "
+                "losses are never averaged across problems: the mean rank of each solver's aRT "
+                "per pair (ties share a rank, ∞ when never reached), the pairs where its aRT is "
+                "the smallest, the pairs it reached at all, and its solved share of the "
+                "(problem, seed) instances in the data profile."
+            ),
+            "ranking.csv",
+        )
+    )
+    return Section(
+        "Statistics",
+        "".join(parts),
+        toc=[("stats-tests", "Pairwise tests"), ("stats-ranking", "Ranking")],
+    )

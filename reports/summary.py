@@ -23,17 +23,25 @@ def summary(ctx) -> Section | None:
         hit_col = f"hit_cost_{TARGET}"
         hits = g[hit_col] if hit_col in g else pd.Series(np.nan, index=g.index)
         ran = g[g.status != "skipped"]
-        rows.append({
-            "problem": ctx.problem_title(key),
-            "optimizer": label,
-            "runs": len(g),
-            "statuses": ", ".join(f"{s} {n}" for s, n in statuses.items()),
-            f"success @ {TARGET}": f"{int(hits.notna().sum())}/{len(g)}",
-            "median final gap": float(np.nanmedian(ran["gap_final"])) if "gap_final" in ran and len(ran) else np.nan,
-            f"median evals to {TARGET}": float(np.nanmedian(hits)) if hits.notna().any() else np.nan,
-            "median evals used": float(np.nanmedian(ran["evals"])) if len(ran) else np.nan,
-        })
+        rows.append(
+            {
+                "problem": ctx.problem_title(key),
+                "optimizer": label,
+                "runs": len(g),
+                "statuses": ", ".join(f"{s} {n}" for s, n in statuses.items()),
+                f"success @ {TARGET}": f"{int(hits.notna().sum())}/{len(g)}",
+                "median final gap": float(np.nanmedian(ran["gap_final"]))
+                if "gap_final" in ran and len(ran)
+                else np.nan,
+                f"median evals to {TARGET}": float(np.nanmedian(hits))
+                if hits.notna().any()
+                else np.nan,
+                "median evals used": float(np.nanmedian(ran["evals"])) if len(ran) else np.nan,
+            }
+        )
     table = pd.DataFrame(rows)
-    caption = (f"One row per problem × optimizer over {len(runs)} runs. Success: the best gap "
-               f"f − f* reached {TARGET}; evaluations are n_f + n_g; '—' where not applicable.")
+    caption = (
+        f"One row per problem × optimizer over {len(runs)} runs. Success: the best gap f − f* "
+        f"reached {TARGET}; evaluations are n_f + n_g; '—' where not applicable."
+    )
     return Section("Summary", table_html(table, caption, "summary.csv"))

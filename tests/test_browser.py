@@ -16,20 +16,41 @@ import optbench
 pytestmark = pytest.mark.browser
 
 CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
-SECTIONS = ("setup", "summary", "per-problem", "learning-rate", "aggregated", "statistics", "run-status")
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+SECTIONS = (
+    "setup",
+    "summary",
+    "per-problem",
+    "learning-rate",
+    "aggregated",
+    "statistics",
+    "run-status",
+)
 
 
 @pytest.fixture(scope="module")
 def page_html(tmp_path_factory) -> Path:
     if not Path(CHROMIUM).exists() and shutil.which("chromium") is None:
         pytest.skip(f"{CHROMIUM} is missing (Debian package 'chromium'; CI installs it)")
-    pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install -e '.[test]')")
+    pytest.importorskip(
+        "playwright.sync_api", reason="playwright is not installed (pip install -e '.[test]')"
+    )
     out = tmp_path_factory.mktemp("browser") / "out"
-    res = optbench.run(problems=["quadratic-1d", "linear-regression"],
-                       optimizers=["gd[lr=[0.5/L,1.5/L,2.5/L]]", "random-search", "scipy-bfgs"],
-                       seeds=3, budget=50, out=out)
+    res = optbench.run(
+        problems=["quadratic-1d", "linear-regression"],
+        optimizers=["gd[lr=[0.5/L,1.5/L,2.5/L]]", "random-search", "scipy-bfgs"],
+        seeds=3,
+        budget=50,
+        out=out,
+    )
     return res.report
 
 
@@ -46,7 +67,9 @@ def test_report_renders_offline_in_chromium(page_html):
             page.on("pageerror", lambda e: errors.append(str(e)))
             page.goto(page_html.resolve().as_uri(), wait_until="load")
             images = page.evaluate(
-                "Array.from(document.images).map(i => [i.complete, i.naturalWidth, i.naturalHeight])")
+                "Array.from(document.images).map(i => [i.complete, i.naturalWidth, "
+                "i.naturalHeight])"
+            )
             assert len(images) >= 8
             assert all(done and w > 0 and h > 0 for done, w, h in images), images
             for anchor in SECTIONS:
@@ -59,10 +82,13 @@ def test_report_renders_offline_in_chromium(page_html):
             header.click()
             col = table.locator("th").all_inner_texts().index("runs")
             first = int(table.locator("tbody tr").first.locator("td").nth(col).inner_text())
-            values = [int(v) for v in table.locator(f"tbody tr td:nth-child({col + 1})").all_inner_texts()]
+            values = [
+                int(v) for v in table.locator(f"tbody tr td:nth-child({col + 1})").all_inner_texts()
+            ]
             assert first == max(values)
         finally:
             browser.close()
     assert errors == []
-    assert requests and all(u.startswith(("file://", "data:")) for u in requests), \
-        [u for u in requests if not u.startswith(("file://", "data:"))]
+    assert requests and all(u.startswith(("file://", "data:")) for u in requests), [
+        u for u in requests if not u.startswith(("file://", "data:"))
+    ]

@@ -23,9 +23,14 @@ from .conftest import run_cli
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
     out = tmp_path_factory.mktemp("export") / "out"
-    res = optbench.run(problems=["quadratic-1d", "linear-regression"],
-                       optimizers=["gd[lr=[0.5/L,2.5/L]]", "random-search", "scipy-bfgs"],
-                       seeds=3, budget=40, out=out, report=False)
+    res = optbench.run(
+        problems=["quadratic-1d", "linear-regression"],
+        optimizers=["gd[lr=[0.5/L,2.5/L]]", "random-search", "scipy-bfgs"],
+        seeds=3,
+        budget=40,
+        out=out,
+        report=False,
+    )
     return res.db
 
 
@@ -64,13 +69,20 @@ def test_parquet_without_pyarrow_is_a_clear_usage_error(store, tmp_path, monkeyp
     monkeypatch.setitem(sys.modules, "pyarrow", None)  # import pyarrow now raises ImportError
     with pytest.raises(UsageError) as info:
         export(store, "parquet", tmp_path)
-    assert str(info.value) == PARQUET_HINT == "parquet export needs pyarrow: pip install 'optbench[parquet]'"
+    assert (
+        str(info.value)
+        == PARQUET_HINT
+        == "parquet export needs pyarrow: pip install 'optbench[parquet]'"
+    )
 
 
 def test_cli_export_lists_the_files(store, tmp_path):
     res = run_cli("export", "--format", "csv", "--db", str(store), "--dest", str(tmp_path / "e"))
     assert res.returncode == 0, res.stderr
-    assert res.stdout.split() == [str(tmp_path / "e" / "runs.csv"), str(tmp_path / "e" / "traces.csv")]
+    assert res.stdout.split() == [
+        str(tmp_path / "e" / "runs.csv"),
+        str(tmp_path / "e" / "traces.csv"),
+    ]
     bad = run_cli("export", "--format", "csv", "--db", str(tmp_path / "missing.sqlite"))
     assert bad.returncode == 2 and "no results store" in bad.stderr
 

@@ -41,7 +41,15 @@ def evil(lr: float = 0.2):
     """<b>not bold</b>"""
     return _gd(lr, "")
 '''
-SECTIONS = ("setup", "summary", "per-problem", "learning-rate", "aggregated", "statistics", "run-status")
+SECTIONS = (
+    "setup",
+    "summary",
+    "per-problem",
+    "learning-rate",
+    "aggregated",
+    "statistics",
+    "run-status",
+)
 
 
 def _write_named(db: Path, optimizer_name: str, seeds: int, budget: int) -> None:
@@ -52,8 +60,13 @@ def _write_named(db: Path, optimizer_name: str, seeds: int, budget: int) -> None
     infos = {}
     for r in plan.runs:
         p = build_problem(r.problem)
-        infos[problem_key(r.problem)] = {"name": r.problem.name, "params": dict(r.problem.params),
-                                         "description": p.description, **p.info(), "hessian": None}
+        infos[problem_key(r.problem)] = {
+            "name": r.problem.name,
+            "params": dict(r.problem.params),
+            "description": p.description,
+            **p.info(),
+            "hessian": None,
+        }
     with Store(db, create=True) as store:
         for batch in plan.batches:
             by_id = {r.run_id: r for r in batch.runs}
@@ -65,10 +78,20 @@ def report(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("report")
     plugin = tmp / "evil_plugin.py"
     plugin.write_text(PLUGIN)
-    res = optbench.run(problems=["quadratic-1d", "linear-regression"],
-                       optimizers=["gd[lr=[0.5/L,1.5/L,2.5/L]]", "random-search", "scipy-bfgs",
-                                   f'tagged-gd[lr=0.3,tag="{EVIL} $x$_{{"]'],
-                       seeds=4, budget=60, out=tmp / "out", plugins=[str(plugin)], report=False)
+    res = optbench.run(
+        problems=["quadratic-1d", "linear-regression"],
+        optimizers=[
+            "gd[lr=[0.5/L,1.5/L,2.5/L]]",
+            "random-search",
+            "scipy-bfgs",
+            f'tagged-gd[lr=0.3,tag="{EVIL} $x$_{{"]',
+        ],
+        seeds=4,
+        budget=60,
+        out=tmp / "out",
+        plugins=[str(plugin)],
+        report=False,
+    )
     _write_named(res.db, EVIL, seeds=2, budget=30)
     html_path = write_report([res.db], tmp / "out" / "report.html")
     return res.db, html_path.read_text(encoding="utf-8")
@@ -131,7 +154,10 @@ def test_failed_runs_are_counted_not_dropped(report):
 
 
 def _fixed_target_csv(html: str, key: str) -> pd.DataFrame:
-    m = re.search(rf"download='fixed-target-{key}.csv' href='data:text/csv;charset=utf-8;base64,([^']+)'", html)
+    m = re.search(
+        rf"download='fixed-target-{key}.csv' href='data:text/csv;charset=utf-8;base64,([^']+)'",
+        html,
+    )
     assert m
     return pd.read_csv(io.StringIO(base64.b64decode(m.group(1)).decode()))
 
@@ -172,6 +198,7 @@ def test_html_is_one_self_contained_file(report):
 
 
 # -- the statistics, against hand computation ---------------------------------------------
+
 
 def test_art_is_cocos_definition():
     rt = np.array([10.0, np.inf, 30.0, np.inf, np.nan])

@@ -23,8 +23,18 @@ GRID = (0.25, 0.5, 1.0, 1.5)
 @pytest.fixture(scope="module")
 def tuned(tmp_path_factory):
     out = tmp_path_factory.mktemp("tune") / "out"
-    res = tune(["quadratic-1d"], ["gd", "random-search"], grid_L=GRID, criterion="aulg",
-               tuning_seeds=3, seeds=4, budget=30, tol=0.0, out=out, report=True)
+    res = tune(
+        ["quadratic-1d"],
+        ["gd", "random-search"],
+        grid_L=GRID,
+        criterion="aulg",
+        tuning_seeds=3,
+        seeds=4,
+        budget=30,
+        tol=0.0,
+        out=out,
+        report=True,
+    )
     return res, json.loads(res.record.read_text())
 
 
@@ -53,7 +63,10 @@ def test_scores_are_the_closed_form_and_the_winner_is_one_over_L(tuned):
 def test_both_phases_are_stored_and_final_seeds_are_fresh_and_shared(tuned):
     res, record = tuned
     runs = optbench.load(res.db)
-    phase = {**dict.fromkeys(record["tuning_run_ids"], "tuning"), **dict.fromkeys(record["final_run_ids"], "final")}
+    phase = {
+        **dict.fromkeys(record["tuning_run_ids"], "tuning"),
+        **dict.fromkeys(record["final_run_ids"], "final"),
+    }
     assert set(runs.run_id) == set(phase)
     tuning = runs[runs.run_id.isin(record["tuning_run_ids"])]
     final = runs[runs.run_id.isin(record["final_run_ids"])]
@@ -84,9 +97,19 @@ def test_report_states_the_protocol_and_compares_families(tuned):
 
 
 def test_final_gap_criterion_and_unknown_L_use_the_absolute_grid(tmp_path):
-    res = tune(["quadratic-1d", "absolute-value"], ["gd"], grid_L=(0.5, 1.0, 1.9), grid="[0.01,0.1,0.3]",
-               criterion="final-gap", tuning_seeds=2, seeds=2, budget=20, tol=0.0, out=tmp_path,
-               report=False)
+    res = tune(
+        ["quadratic-1d", "absolute-value"],
+        ["gd"],
+        grid_L=(0.5, 1.0, 1.9),
+        grid="[0.01,0.1,0.3]",
+        criterion="final-gap",
+        tuning_seeds=2,
+        seeds=2,
+        budget=20,
+        tol=0.0,
+        out=tmp_path,
+        report=False,
+    )
     quad, absval = res.winners
     assert quad["value"] == 1.0 and quad["score"] == 0.0  # one step of 1/L lands on x*
     assert absval["grid_kind"] == "absolute" and absval["label"] == f"gd[lr={absval['lr']}]"
@@ -112,12 +135,30 @@ def test_grids():
     assert parse_grid("[1/L,0.5/L]") == (0.5, 1.0)
     assert 1.0 in DEFAULT_GRID_L and 2.0 in DEFAULT_GRID_L and len(DEFAULT_GRID_L) == 17
     assert len(DEFAULT_GRID) == 36 and DEFAULT_GRID[0] == 1e-5 and DEFAULT_GRID[-1] == 100.0
-    assert all(math.isclose(b / a, 10 ** 0.2, rel_tol=0.01) for a, b in zip(DEFAULT_GRID, DEFAULT_GRID[1:]))
+    steps = zip(DEFAULT_GRID, DEFAULT_GRID[1:], strict=False)
+    assert all(math.isclose(b / a, 10**0.2, rel_tol=0.01) for a, b in steps)
 
 
 def test_cli_tune(tmp_path):
-    res = run_cli("tune", "-p", "quadratic-1d", "-o", "gd", "--grid-L", "[0.5,1,1.5]", "--tuning-seeds", "2",
-                  "--seeds", "2", "--budget", "20", "--out", str(tmp_path), "--no-report", "--quiet")
+    res = run_cli(
+        "tune",
+        "-p",
+        "quadratic-1d",
+        "-o",
+        "gd",
+        "--grid-L",
+        "[0.5,1,1.5]",
+        "--tuning-seeds",
+        "2",
+        "--seeds",
+        "2",
+        "--budget",
+        "20",
+        "--out",
+        str(tmp_path),
+        "--no-report",
+        "--quiet",
+    )
     assert res.returncode == 0, res.stderr
     record = json.loads((tmp_path / "results.tuning.json").read_text())
     assert record["winners"][0]["family"] == "gd" and record["criterion"] == "aulg"
