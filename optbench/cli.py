@@ -296,28 +296,33 @@ def export(fmt, db, dest, debug) -> None:
               help="An optimizer family without lr, e.g. gd or 'gd[schedule=cosine(T=200)]'; "
                    "families without a learning rate are untuned baselines. Repeatable.")
 @click.option("--grid-L", "grid_l", metavar="GRID",
-              help="Learning rates as multiples k of 1/L where L is known, e.g. 'log(0.0156,4,17)'. "
-                   "[default: 2^(i/2), i=-12..4]")
+              help="Learning rates as multiples k of 1/L where L is known, e.g. "
+                   "'log(0.0156,4,17)'. [default: 2^(i/2), i=-12..4]")
 @click.option("--grid", metavar="GRID",
-              help="Absolute learning rates where L is unknown. [default: log(1e-5,1e2,36), DeepOBS]")
-@click.option("--criterion", type=click.Choice(["aulg", "final-gap"]), default="aulg", show_default=True,
-              help="How the winner is picked: median over tuning seeds.")
-@click.option("--tuning-seeds", type=int, default=5, show_default=True, help="Seeds 0..N-1 for the sweep.")
+              help="Absolute learning rates where L is unknown. "
+                   "[default: log(1e-5,1e2,36), DeepOBS]")
+@click.option("--criterion", type=click.Choice(["aulg", "final-gap"]), default="aulg",
+              show_default=True, help="How the winner is picked: median over tuning seeds.")
+@click.option("--tuning-seeds", type=int, default=5, show_default=True,
+              help="Seeds 0..N-1 for the sweep.")
 @click.option("--seeds", type=int, default=15, show_default=True,
               help="Fresh seeds (1000..) for the winners' final runs.")
-@click.option("--budget", type=int, default=1000, show_default=True, help="Evaluations (n_f + n_g) per run.")
+@click.option("--budget", type=int, default=1000, show_default=True,
+              help="Evaluations (n_f + n_g) per run.")
 @click.option("--max-iter", type=int, help="Iterations per run. [default: the budget]")
-@click.option("--out", type=click.Path(file_okay=False), help="Output folder. [default: optbench-results]")
+@click.option("--out", type=click.Path(file_okay=False),
+              help="Output folder. [default: optbench-results]")
 @click.option("--jobs", type=int, help="Worker processes (process and dask executors).")
 @click.option("--executor", type=click.Choice(["serial", "process", "dask"]), default="serial",
               show_default=True)
-@click.option("--plugin", "plugins", multiple=True, metavar="FILE_OR_MODULE", help="A plug-in. Repeatable.")
+@click.option("--plugin", "plugins", multiple=True, metavar="FILE_OR_MODULE",
+              help="A plug-in. Repeatable.")
 @click.option("--no-report", is_flag=True, help="Do not write report.html.")
 @click.option("--quiet", is_flag=True, help="No progress output.")
 @debug_option
 @_guarded
-def tune(problems, families, grid_l, grid, criterion, tuning_seeds, seeds, budget, max_iter, out, jobs,
-         executor, plugins, no_report, quiet, debug) -> None:
+def tune(problems, families, grid_l, grid, criterion, tuning_seeds, seeds, budget, max_iter, out,
+         jobs, executor, plugins, no_report, quiet, debug) -> None:
     """Tune each family's learning rate per problem, then rerun the winners on fresh seeds.
 
     Both phases go into one store; OUT/results.tuning.json records the grid, the
