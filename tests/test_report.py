@@ -23,7 +23,7 @@ stats = importlib.import_module("optbench.reports._stats")
 
 EVIL = "<script>alert(1)</script>"
 PLUGIN = '''
-from optbench import Optimizer, register_optimizer
+from optbench import Optimizer, Problem, register_optimizer, register_problem
 
 def _gd(lr, tag):
     def step(x, state, oracle, t):
@@ -35,6 +35,12 @@ def _gd(lr, tag):
 def tagged_gd(lr: float = 0.1, tag: str = "plain"):
     """GD whose tag is only a label."""
     return _gd(lr, tag)
+
+@register_problem("no-grad-bowl")
+def no_grad_bowl():
+    """x² without a gradient: gradient methods are skipped on it."""
+    return Problem(dim=1, f=lambda X: X[:, 0] ** 2, bounds=([-3.0], [3.0]), x_star=[[0.0]],
+                   f_star=0.0, L=2.0, mu=2.0)
 
 @register_optimizer("<script>alert(1)</script>", needs=("gradient",), batchable=True)
 def evil(lr: float = 0.2):
@@ -79,7 +85,7 @@ def report(tmp_path_factory):
     plugin = tmp / "evil_plugin.py"
     plugin.write_text(PLUGIN)
     res = optbench.run(
-        problems=["quadratic-1d", "linear-regression"],
+        problems=["quadratic-1d", "linear-regression", "no-grad-bowl"],
         optimizers=[
             "gd[lr=[0.5/L,1.5/L,2.5/L]]",
             "random-search",
@@ -146,12 +152,15 @@ def test_failed_runs_are_counted_not_dropped(report):
     db, html = report
     runs = optbench.load(db)
     n_div = int((runs.status == "diverged").sum())
+    n_skip = int((runs.status == "skipped").sum())
     assert n_div >= 8  # gd at 2.5/L diverges on both problems, 4 seeds each
+    assert n_skip == 4 * 5  # every gradient method on the gradient-free problem, 4 seeds
     status_csv = [pd.read_csv(io.StringIO(base64.b64decode(x).decode())) for x in _csv_links(html)]
     status = next(f for f in status_csv if "diverged" in f.columns and "runs" in f.columns)
     assert int(status.runs.sum()) == len(runs)
     assert int(status.diverged.sum()) == n_div
-
+    assert int(status.skipped.sum()) == n_skip
+    assert "needs gradient" in html  # the reason is shown
 
 def _fixed_target_csv(html: str, key: str) -> pd.DataFrame:
     m = re.search(
