@@ -73,9 +73,11 @@ def wait_for_quiet(max_busy: float = 0.3, patience: float = 90.0) -> dict[str, f
 
 def run_measured(args: list[str], cwd: Path | None = None, env: dict[str, str] | None = None,
                  timeout: float = 900) -> tuple[float, float, subprocess.CompletedProcess]:
-    """Run a command; returns (wall seconds, the child's own peak RSS in MB, the result).
+    """Run a command; returns (wall seconds, its peak RSS in MB, the completed process).
 
-    The peak RSS comes from ``os.wait4`` on this very child (``RUSAGE_CHILDREN`` would keep a
+    The process also carries ``cpu_s``: user + system seconds of the child and of the
+    grandchildren it waited for, which, unlike the wall time, does not grow when other
+    processes share the machine. It and the peak RSS come from ``os.wait4`` on this very child (``RUSAGE_CHILDREN`` would keep a
     running maximum over every earlier child). Output goes to temporary files, not pipes, so
     nothing has to drain them while we wait.
     """
@@ -98,6 +100,7 @@ def run_measured(args: list[str], cwd: Path | None = None, env: dict[str, str] |
         done = subprocess.CompletedProcess(args, proc.returncode, fout.read(), ferr.read())
     # ru_maxrss is in kilobytes on Linux (bytes on macOS)
     scale = 1024 if sys.platform != "darwin" else 1024 * 1024
+    done.cpu_s = usage.ru_utime + usage.ru_stime
     return wall, usage.ru_maxrss / scale, done
 
 
