@@ -193,20 +193,16 @@ def convergence_figure(data: ProblemData, labels: list[str]):
 
 
 def _window(info: dict, problem, paths: list):
-    """The plotting box: the problem's hint, else the paths and x* padded, inside the domain."""
+    """The plotting box: the problem's ``draw["window"]`` hint, else the paths and x* padded,
+    inside the domain."""
     import numpy as np
 
     d = int(info.get("dim") or 1)
-    hint = getattr(problem, "draw", {}) or {}
-    win = hint.get("window")
-    if win is not None:
-        w = np.asarray(win, dtype=float)
-        if w.shape == (2, d):
-            return w[0], w[1]
-        if w.shape == (d, 2):
+    hint = (getattr(problem, "draw", {}) or {}).get("window")
+    if hint is not None:
+        w = np.asarray(hint, dtype=float).reshape(-1, 2)  # per-axis (lo, hi) pairs
+        if w.shape == (d, 2) and np.all(w[:, 0] < w[:, 1]):
             return w[:, 0], w[:, 1]
-        if w.shape == (2,) and d == 1:
-            return w[:1], w[1:]
     lo, hi = (np.asarray(b, dtype=float) for b in info["domain"])
     pts = [p for p in paths if len(p)]
     if info.get("x_star") is not None:
@@ -219,6 +215,21 @@ def _window(info: dict, problem, paths: list):
     plo, phi = allp.min(axis=0), allp.max(axis=0)
     pad = np.maximum(0.15 * (phi - plo), 0.05 * (hi - lo))
     return np.maximum(plo - pad, lo), np.minimum(phi + pad, hi)
+
+
+def _grid(problem, lo, hi, n: int):
+    """The loss on a grid: ``Problem.landscape`` where the problem has it (chunked), else
+    a plain evaluation. 1-D: ``(xs, fs)``; 2-D: ``(X1, X2, F)``."""
+    import numpy as np
+
+    window = list(zip(lo.tolist(), hi.tolist(), strict=True))
+    if hasattr(problem, "landscape"):
+        return problem.landscape(n, window)
+    axes = [np.linspace(a, b, n) for a, b in window]
+    if len(axes) == 1:
+        return axes[0], problem.f(axes[0][:, None])
+    X1, X2 = np.meshgrid(*axes)
+    return X1, X2, problem.f(np.column_stack([X1.ravel(), X2.ravel()])).reshape(X1.shape)
 
 
 def landscape_figure(data: ProblemData, labels: list[str]):
@@ -271,8 +282,7 @@ def landscape_figure(data: ProblemData, labels: list[str]):
         lo, hi = _window(info, problem, [path])  # each panel zooms on its own path
         t = np.arange(len(path))
         if d == 1:
-            xs = np.linspace(lo[0], hi[0], 300)
-            fs = problem.f(xs[:, None])
+            xs, fs = _grid(problem, lo, hi, 300)
             ax.plot(xs, fs, color="#888", lw=1.2, zorder=1)
             fp = problem.f(path)
             ax.plot(path[:, 0], fp, color="#0173b2", lw=0.6, alpha=0.7, zorder=2)
@@ -291,8 +301,7 @@ def landscape_figure(data: ProblemData, labels: list[str]):
         else:
             from matplotlib.colors import LogNorm
 
-            gx, gy = np.meshgrid(np.linspace(lo[0], hi[0], 100), np.linspace(lo[1], hi[1], 100))
-            fz = problem.f(np.column_stack([gx.ravel(), gy.ravel()])).reshape(gx.shape)
+            gx, gy, fz = _grid(problem, lo, hi, 100)
             fmin = (
                 float(np.nanmin(fz))
                 if data.f_ref is None

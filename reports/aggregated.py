@@ -124,7 +124,8 @@ def ecdf_figure(groups, solvers, shown):
             ylim=(-0.02, 1.02),
             xlabel="evaluations / dimension",
             ylabel="fraction of (problem, target, run)",
-            title=f"{dim}-D: {len(g['problems'])} problems, {g['pairs']} (problem, target) pairs",
+            title=f"{dim}-D: {len(g['problems'])} problem{'s' if len(g['problems']) > 1 else ''}, "
+            f"{g['pairs']} (problem, target) pairs",
         )
         ax.grid(True, which="major", alpha=0.3)
     fig.legend(handles=handles, loc="lower center", ncol=4, fontsize=7.5, frameon=False)
