@@ -125,7 +125,10 @@ class ProblemData:
         """``(n, k)``: evaluations to reach each target (inf: never; nan: skipped run).
 
         ``relative=True`` applies the Moré–Wild test ``gap⁺ ≤ τ·gap_0`` whatever f_ref is
-        (the profiles); the default follows :meth:`thresholds`.
+        (the profiles); the default follows :meth:`thresholds`. Where the worker stored the
+        hitting cost of a target (``hit_cost_1e-6``, ``rel_hit_cost_1e-3``: computed on the
+        full trace, exact where the stored trace is thinned) that column is used; other
+        targets are read off the stored trace.
         """
         import numpy as np
 
@@ -142,6 +145,11 @@ class ProblemData:
                 first = hit.argmax(axis=1)
                 ok = hit[rows, first] & self.has
                 out[ok, j] = np.maximum(self.C[rows[ok], first[ok]], 1)
+        if self.known:  # with f* the worker's targets mean the same as these
+            for j, eps in enumerate(np.asarray(targets, dtype=float)):
+                col = _stored_column(self.runs, eps, bool(relative))
+                if col is not None:
+                    out[:, j] = np.where(self.has & np.isfinite(col), np.maximum(col, 1), np.inf)
         out[~self.applicable] = np.nan
         return out
 
@@ -176,6 +184,19 @@ class ProblemData:
         if self.B.shape[1]:
             out[self.has] = self.B[np.flatnonzero(self.has), last[self.has]]
         return out
+
+
+def _stored_column(runs, eps: float, relative: bool):
+    """The worker's hitting costs for target ``eps`` (NaN = never), or None if not stored."""
+    import numpy as np
+
+    key = f"{eps:.0e}".replace("e-0", "e-").replace("e+0", "e")
+    if float(key) != eps:  # only the exact decades the worker records
+        return None
+    name = f"{'rel_' if relative else ''}hit_cost_{key}"
+    if name not in runs:
+        return None
+    return np.asarray(runs[name].astype(float).to_numpy(), dtype=float)
 
 
 def _gap(trace: dict, f_ref: float):
