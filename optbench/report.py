@@ -445,6 +445,8 @@ def write_report(
         "legend.fontsize": 7.5,
         "axes.spines.top": False,
         "axes.spines.right": False,
+        # a fixed title position: placing it automatically measures every tick label again
+        "axes.titley": 1.0,
     }
     with plt.rc_context(style):
         sections = build_sections(ctx)
