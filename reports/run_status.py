@@ -72,14 +72,24 @@ def run_status(ctx) -> Section | None:
     ]
     bad = runs[runs.status.isin(["error", "timeout", "non-finite", "skipped", "diverged"])]
     if len(bad):
+        # "diverged at update 18" and "... 21" are one kind of message: group by the text
+        # with its numbers masked, show the first message of each group
+        kind = bad.message.fillna("").str.replace(r"\d+(\.\d+)?(e[-+]?\d+)?", "#", regex=True)
         msgs = (
             bad.assign(
-                problem=bad.problem_key.map(ctx.problem_title), message=bad.message.fillna("")
+                problem=bad.problem_key.map(ctx.problem_title),
+                message=bad.message.fillna(""),
+                kind=kind,
             )
-            .groupby(["problem", "label", "status", "message"], sort=False)
-            .agg(runs=("run_id", "size"), example_run=("run_id", "first"))
+            .groupby(["problem", "label", "status", "kind"], sort=False)
+            .agg(
+                runs=("run_id", "size"),
+                message=("message", "first"),
+                example_run=("run_id", "first"),
+            )
             .reset_index()
-            .rename(columns={"label": "optimizer"})
+            .drop(columns="kind")
+            .rename(columns={"label": "optimizer", "message": "message (first of the group)"})
         )
         parts.append(
             table_html(
