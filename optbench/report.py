@@ -42,7 +42,6 @@ __all__ = [
     "write_report",
 ]
 
-COST_LABEL = "evaluations (n_f + n_g)"
 _TRACE_CHUNK = 500  # traces read per SQL query when streaming
 
 
