@@ -322,7 +322,9 @@ def test_list_problems_json_shows_the_catalog(cli):
     r = cli("list", "problems", "--json")
     assert r.returncode == 0, r.stderr
     listed = {e["name"]: e for e in json.loads(r.stdout)}
-    assert set(listed) == set(registry.names("problem"))
+    builtin = {e.name for e in registry.entries("problem") if e.origin == "builtin"}
+    assert builtin <= set(listed)  # (plug-ins other tests load may be listed too)
+    listed = {k: v for k, v in listed.items() if k in builtin}
     for e in listed.values():
         assert len(e["description"]) > 20
         if "error" in e:  # only a problem that needs a parameter to be built
