@@ -24,6 +24,7 @@ REL_TARGETS = (1e-1, 1e-3, 1e-5, 1e-7)  # Moré–Wild τ: data profiles, f*-unk
 ECDF_DECADES = (2.0, -8.0)  # COCO: 51 targets 10^{2, 1.8, ..., -8}
 SAMPLE_RUNS = 20  # raw traces kept per (problem, label) for the faint lines and trajectories
 FAILED = ("error", "timeout", "non-finite", "diverged")
+UNUSED_PREFIXES = ("hit_iter_", "rel_hit_iter_", "stay_iter_", "pp.", "x_final", "store", "seconds")
 
 
 def ecdf_targets(known: bool):
@@ -232,6 +233,9 @@ def problem_data(ctx) -> dict[str, ProblemData]:
             continue
         curves[i] = ((tr["n_f"] + tr["n_g"]).astype(float), np.minimum.accumulate(_gap(tr, f_ref)))
     evals = runs["evals"].astype(float).to_numpy() if "evals" in runs else np.zeros(len(runs))
+    # the per-problem slices are taken hundreds of times: leave out the columns no section
+    # here reads (iteration counts per target, problem parameters, ...), which halves that
+    narrow = runs[[c for c in runs.columns if not c.startswith(UNUSED_PREFIXES)]]
     evals = np.where(np.isfinite(evals), evals, 0.0)
     for key in ctx.problem_keys:
         idx = np.flatnonzero(keys == key)
@@ -260,7 +264,7 @@ def problem_data(ctx) -> dict[str, ProblemData]:
             ctx.problems.get(key, {}),
             f_ref,
             known,
-            runs.iloc[idx],
+            narrow.iloc[idx],
             C,
             B,
             length,

@@ -128,22 +128,19 @@ def fixed_budget_table(data, labels, title):
 
 
 def metrics_table(data, labels):
-    import numpy as np
     import pandas as pd
 
     cols = [m for m in METRIC_ORDER if m in data.runs.columns]
     if not cols:
         return None, []
-    rows = []
-    for lab in labels:
-        sub = data.runs[(data.runs.label == lab) & (data.runs.status != "skipped")]
-        row = {"optimizer": lab, "runs": len(sub)}
-        for m in cols:
-            v = pd.to_numeric(sub[m], errors="coerce").astype(float)
-            v = v[~np.isnan(v)]
-            row[m] = float(np.median(v)) if len(v) else np.nan
-        rows.append(row)
-    return pd.DataFrame(rows), cols
+    ran = data.runs[data.runs.status != "skipped"]
+    values = ran[cols].apply(pd.to_numeric, errors="coerce").astype(float)
+    grouped = values.groupby(ran.label.to_numpy(), sort=False)
+    med = grouped.median().reindex(labels)
+    counts = ran.groupby("label", sort=False).size().reindex(labels).fillna(0).astype(int)
+    frame = med.reset_index(names="optimizer")
+    frame.insert(1, "runs", counts.to_numpy())
+    return frame, cols
 
 
 def metric_descriptions(cols) -> str:
