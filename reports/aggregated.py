@@ -333,14 +333,14 @@ def aggregated(ctx) -> Section | None:
             fig1,
             "performance profiles",
             (
-                f"Dolan–Moré performance profiles over {len(dims)} instances = (problem, seed) "
-                "pairs, which pair the solvers on the same start point: ρ_s(r) is the fraction "
-                "of instances solver s solves within r times the evaluations of the fastest "
-                "solver on that instance. 'Solved' is the Moré–Wild test f − f_ref ≤ τ·(f(x₀) − "
-                "f_ref) with f_ref = f* where known, else the best value found. ρ_s(1) is the "
-                "share of wins; the right end is the share solved. A performance profile "
-                "compares each solver with the best only — read it with the data profiles, not "
-                f"as a full ranking.{miss}"
+                f"Dolan–Moré performance profiles of {n_runs} runs over {len(dims)} instances = "
+                "(problem, seed) pairs, which pair the solvers on the same start point: ρ_s(r) "
+                "is the fraction of instances solver s solves within r times the evaluations of "
+                "the fastest solver on that instance. 'Solved' is the Moré–Wild test f − f_ref ≤ "
+                "τ·(f(x₀) − f_ref) with f_ref = f* where known, else the best value found. "
+                "ρ_s(1) is the share of wins; the right end is the share solved. A performance "
+                "profile compares each solver with the best only — read it with the data "
+                f"profiles, not as a full ranking.{miss}"
             ),
             tight=False,
         )
@@ -350,10 +350,10 @@ def aggregated(ctx) -> Section | None:
             fig2,
             "data profiles",
             (
-                f"Moré–Wild data profiles over the same {len(dims)} instances: the fraction "
-                "solved (test above, four tolerances τ) within a budget of α simplex gradients, "
-                "i.e. evaluations divided by (dimension + 1), which puts problems of different "
-                "dimension on one axis."
+                f"Moré–Wild data profiles of the same {n_runs} runs over {len(dims)} instances: "
+                "the fraction solved (test above, four tolerances τ) within a budget of α "
+                "simplex gradients, i.e. evaluations divided by (dimension + 1), which puts "
+                "problems of different dimension on one axis."
             ),
             tight=False,
         )

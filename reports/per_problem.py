@@ -237,7 +237,8 @@ def problem_block(ctx, data) -> str:
                 f"Fixed budget, {title}: median [25 %, 75 %] over runs of the best-so-far gap to "
                 f"{ref} after {', '.join(str(b) for b in budgets)} evaluations and at the end of "
                 "each run (the CSV has the 10/25/50/75/90 % quantiles); a run that stopped early "
-                "keeps its last value."
+                f"keeps its last value; {int(data.applicable.sum())} runs (skipped ones have no "
+                "values)."
             ),
             f"fixed-budget-{data.key}.csv",
         )

@@ -243,11 +243,11 @@ def statistics(ctx) -> Section | None:
         table_html(
             rank,
             (
-                f"Ranking over {n_pairs} (problem, target) pairs, built from ranks only — raw "
-                "losses are never averaged across problems: the mean rank of each solver's aRT "
-                "per pair (ties share a rank, ∞ when never reached), the pairs where its aRT is "
-                "the smallest, the pairs it reached at all, and its solved share of the "
-                "(problem, seed) instances in the data profile."
+                f"Ranking of {len(ctx.compare)} runs over {n_pairs} (problem, target) pairs, "
+                "built from ranks only — raw losses are never averaged across problems: the mean "
+                "rank of each solver's aRT per pair (ties share a rank, ∞ when never reached), "
+                "the pairs where its aRT is the smallest, the pairs it reached at all, and its "
+                "solved share of the (problem, seed) instances in the data profile."
             ),
             "ranking.csv",
         )

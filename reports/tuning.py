@@ -128,8 +128,9 @@ def tuning(ctx) -> Section | None:
         table_html(
             pd.DataFrame(rows),
             (
-                "The winner per problem and family: its grid value and resolved learning rate, "
-                f"and its criterion (median over {len(ts)} tuning seeds; '—' = every seed failed)."
+                f"The winner per problem and family, from {n_tune} tuning runs: its grid value "
+                f"and resolved learning rate, and its criterion (median over {len(ts)} tuning "
+                "seeds; '—' = every seed failed)."
             ),
             "tuning-winners.csv",
         ),
@@ -144,9 +145,9 @@ def tuning(ctx) -> Section | None:
                 fig,
                 "tuning criterion against the grid",
                 (
-                    "The criterion (median over the tuning seeds) against the grid value per "
-                    f"family{more}; the star is the winner, × a grid value where most seeds "
-                    "failed."
+                    f"The criterion (median over the tuning seeds; {n_tune} tuning runs) against "
+                    f"the grid value per family{more}; the star is the winner, × a grid value "
+                    "where most seeds failed."
                 ),
                 tight=False,
             )
