@@ -120,6 +120,16 @@ def _optimizers(ctx):
     return pd.DataFrame(rows)
 
 
+def _definitions(frame, key: str) -> str:
+    """Descriptions below their table (as a column they squeeze the table on a laptop)."""
+    items = [
+        f"<dt>{esc(name)}</dt><dd>{esc(desc)}</dd>"
+        for name, desc in zip(frame[key], frame["description"], strict=True)
+        if desc
+    ]
+    return f"<dl class='defs'>{''.join(items)}</dl>" if items else ""
+
+
 def _pairings(ctx):
     import pandas as pd
 
@@ -173,6 +183,7 @@ def setup(ctx) -> Section | None:
     n_pairs = runs.groupby(["problem_key", "label"]).ngroups
     per = runs.groupby(["problem_key", "label"]).size()
     budgets = sorted({int(b) for b in runs.budget.dropna()}) if "budget" in runs else []
+    problems, optimizers = _problems(ctx), _optimizers(ctx)
     parts = [
         "<h3 id='setup-env'>Environment</h3>",
         table_html(
@@ -185,7 +196,7 @@ def setup(ctx) -> Section | None:
         ),
         "<h3 id='setup-problems'>Problems</h3>",
         table_html(
-            _problems(ctx),
+            problems.drop(columns="description"),
             (
                 f"{len(ctx.problem_keys)} problems: dimension, the box domain (start points are "
                 "drawn in it unless the problem has its own start distribution), the minimum f* "
@@ -193,10 +204,12 @@ def setup(ctx) -> Section | None:
                 "ones), the curvature constants L and mu, and the runs on each."
             ),
             "problems.csv",
+            csv=problems,
         ),
+        _definitions(problems, "problem"),
         "<h3 id='setup-optimizers'>Optimizers</h3>",
         table_html(
-            _optimizers(ctx),
+            optimizers.drop(columns="description"),
             (
                 f"{runs.label.nunique()} optimizer settings as written (k/L is k times the "
                 "problem's 1/L) with every hyperparameter as resolved per problem (schedules "
@@ -204,7 +217,9 @@ def setup(ctx) -> Section | None:
                 "vectorized batch, and where it comes from."
             ),
             "optimizers.csv",
+            csv=optimizers,
         ),
+        _definitions(optimizers, "optimizer"),
         "<h3 id='setup-budget'>Budget, cost model, runs</h3>",
         "<p>Budget per run: " + esc(", ".join(map(str, budgets)) or "none") + " evaluations. "
         "<b>Cost model:</b> evaluations = n_f + n_g — one function value and one gradient each "
