@@ -40,6 +40,9 @@ def _guarded(func: Callable[..., Any]) -> Callable[..., Any]:
                 raise
             click.echo(f"optbench: error: {exc}", err=True)
             sys.exit(EXIT_USAGE)
+        except BrokenPipeError:  # `optbench ... | head`: the reader left, nothing went wrong
+            sys.stderr = None
+            sys.exit(EXIT_OK)
         except KeyboardInterrupt:
             click.echo("optbench: interrupted; every finished batch is stored, rerun to resume",
                        err=True)
@@ -274,9 +277,11 @@ def check(plugin, problems, debug) -> None:
 @click.option("--format", "fmt", type=click.Choice(["csv", "parquet", "coco"]), required=True)
 @click.option("--db", type=click.Path(dir_okay=False), help="The store. [default: optbench-results/results.sqlite]")
 @click.option("--dest", type=click.Path(file_okay=False), help="Destination folder. [default: next to the store]")
+@click.option("--cost", type=click.Choice(["evals", "n_f", "n_g"]), default="evals", show_default=True,
+              help="The counter written as COCO's evaluations (evals = n_f + n_g).")
 @debug_option
 @_guarded
-def export(fmt, db, dest, debug) -> None:
+def export(fmt, db, dest, cost, debug) -> None:
     """Export runs and traces as tidy CSV, Parquet, or COCO's logging format."""
     from pathlib import Path
 
@@ -284,7 +289,7 @@ def export(fmt, db, dest, debug) -> None:
     from .export import export as do_export
 
     path = Path(db) if db else Path(DEFAULT_OUT) / DB_NAME
-    written = do_export(path, fmt, Path(dest) if dest else path.parent / f"export-{fmt}")
+    written = do_export(path, fmt, Path(dest) if dest else path.parent / f"export-{fmt}", cost=cost)
     for w in written:
         click.echo(str(w))
 
