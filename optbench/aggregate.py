@@ -1,15 +1,33 @@
-"""Statistics across runs: success rates, aRT with bootstrap dispersion, runtime ECDFs,
-performance and data profiles (``benchmarking.md`` A.2 and D; ``dynamics.md`` C3a).
+"""Statistics across runs: success rates, aRT with bootstrap and simulated-restart spread,
+runtime ECDFs, performance and data profiles (``benchmarking.md`` A.2 and D; ``dynamics.md``
+C3). The one implementation: the report's sections call these functions too.
 
-Pure functions of the tidy frame :func:`optbench.load` returns (one row per run, columns
-``hit_cost_<eps>``/``rel_hit_cost_<tau>`` — NaN where the target was never reached —
-``evals``, ``status``, ``problem_key``, ``label``, ``seed``); each returns a DataFrame for the
-report to draw or print. Costs are evaluations ``n_f + n_g`` throughout.
+Two levels. Array functions take, for one group of runs, each run's hitting cost (the
+evaluations ``n_f + n_g`` at which its best-so-far gap first met the target; NaN or inf if
+never) and the evaluations it used. Frame functions take the tidy frame of
+:func:`optbench.load` (one row per run: ``status``, ``evals``, ``problem_key``, ``label``,
+``seed`` and the worker's ``hit_cost_<ε>`` / ``rel_hit_cost_<τ>`` columns) and return
+DataFrames to draw or print.
 
-COCO's convention for an unsuccessful run: it is charged the evaluations it used, so
-``aRT = Σ_runs cost(min(τ, T)) / #successes`` (``inf`` without a success). Bootstrap
-samples are seeded per group (from ``seed`` and the group's name), so a group's numbers do
-not depend on which other groups are in the frame.
+The convention, applied everywhere:
+
+* **Skipped runs are left out**: they never ran (the optimizer needs something the problem
+  lacks), so they are in no count of runs, successes, aRT, ECDF or profile.
+* **Every other run counts**, whatever its status. A run succeeds at a target when its
+  best-so-far value met it before the run ended; runs that end in ``error``, ``timeout``,
+  ``non-finite`` or ``diverged`` are unsuccessful at every target they had not met by then
+  (an ``error`` row has no trace, so at every target). What a run measured before it failed
+  stands, as in COCO's logs, so a run's runtimes never depend on how it ended later.
+* **Unsuccessful runs are charged the evaluations they used** (COCO):
+  ``aRT = Σ_runs evaluations up to success or end / #successes``, ``inf`` without a success
+  (NaN without any run).
+* **Costs count from 1**, as COCO numbers its first evaluation 1: the start point is the
+  first evaluation even where the runner records it free, so a hit at 0 evaluations (the
+  start point already within the target) has runtime 1, and every counted run is charged at
+  least 1 evaluation (an ``error`` row without counters included).
+
+Bootstrap and restart samples are seeded per group (from ``seed`` and the group's name), so a
+group's numbers do not depend on which other groups are in the frame.
 """
 
 from __future__ import annotations
@@ -26,26 +44,46 @@ __all__ = [
     "art",
     "art_table",
     "bootstrap_art",
+    "charged",
+    "cost_matrix",
     "data_profile",
+    "data_profile_matrix",
+    "ecdf",
+    "hit_column",
     "performance_profile",
+    "performance_profile_matrix",
     "performance_ratios",
+    "profile_area",
     "runtime_ecdf",
+    "runtimes",
     "simulated_restarts",
 ]
 
 BOOTSTRAP_SAMPLES = 1000
-NOT_RUN = ("skipped", "error")  # no evaluations to charge
+NOT_RUN = ("skipped",)  # the only runs left out: they never ran
+CONVENTION = (
+    "Skipped runs never ran and are left out of every statistic. Every other run counts: "
+    "runs ending in error, timeout, non-finite or diverged are unsuccessful at every target "
+    "they had not met by then, and unsuccessful runs are charged the evaluations they used "
+    "(COCO: aRT = evaluations of all runs up to success or end / successes). Costs count from "
+    "1, as COCO numbers its first evaluation 1: a start point already within a target has "
+    "runtime 1."
+)  # the convention above in one paragraph, for the report's Setup section
 
 
-def _hit_col(target: float, relative: bool) -> str:
+def hit_column(target: float, relative: bool = False) -> str:
+    """The tidy frame's column of hitting costs for a target: ``hit_cost_1e-6``,
+    ``rel_hit_cost_1e-3``."""
     return f"{'rel_' if relative else ''}hit_cost_{target_key(target)}"
 
 
-def _rng(seed: int, *key: Any) -> np.random.Generator:
+def group_rng(seed: int, *key: Any) -> np.random.Generator:
+    """A generator seeded by ``seed`` and a group's name (stable across frames)."""
     return np.random.default_rng([int(seed), zlib.crc32(repr(key).encode())])
 
 
-def _ran(frame):
+def counted(frame):
+    """The runs that count: every run but the skipped ones."""
     if "status" in frame:
         frame = frame[~frame["status"].isin(NOT_RUN)]
     return frame
@@ -54,18 +92,40 @@ def _ran(frame):
 # -- one group of runs --------------------------------------------------------------------
 
 
+def runtimes(hit_cost: Sequence[float]) -> np.ndarray:
+    """Hitting costs under the convention: at least 1; never reached (NaN, inf) is inf."""
+    hit = np.asarray(hit_cost, dtype=float)
+    with np.errstate(invalid="ignore"):
+        return np.where(np.isfinite(hit), np.maximum(hit, 1.0), np.inf)
+
+
+def charged(used: Sequence[float]) -> np.ndarray:
+    """Evaluations charged to a run that did not succeed: what it used, at least 1."""
+    used = np.asarray(used, dtype=float)
+    return np.maximum(np.nan_to_num(used, nan=0.0, posinf=0.0), 1.0)
+
+
 def art(hit_cost: Sequence[float], used: Sequence[float]) -> float:
-    """Average runtime: successes charged their hitting cost, failures what they used.
+    """Average runtime: successes charged their runtime, failures what they used.
 
     Args:
-        hit_cost: per run the cost at which the target was first reached, NaN/inf if never.
+        hit_cost: per counted run the cost at which the target was first reached, NaN/inf
+            if never.
         used: per run the evaluations it used in total.
+
+    Returns:
+        ``Σ charged / #successes``; inf without a success, NaN without a run.
     """
-    hit = np.asarray(hit_cost, dtype=float)
-    used = np.asarray(used, dtype=float)
-    ok = np.isfinite(hit)
+    rt = runtimes(hit_cost)
+    if not rt.size:
+        return float("nan")
+    ok = np.isfinite(rt)
     n = int(ok.sum())
-    return float((hit[ok].sum() + used[~ok].sum()) / n) if n else float("inf")
+    return float((rt[ok].sum() + charged(used)[~ok].sum()) / n) if n else float("inf")
+
+
+def _rng(rng: np.random.Generator | int) -> np.random.Generator:
+    return rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
 
 
 def bootstrap_art(
@@ -75,24 +135,23 @@ def bootstrap_art(
     percentiles: Sequence[float] = (10, 50, 90),
     rng: np.random.Generator | int = 0,
 ) -> np.ndarray:
-    """Percentiles of aRT over bootstrap resamples of the runs (with replacement).
+    """Percentiles of aRT over bootstrap resamples of the runs (with replacement): the
+    uncertainty of the aRT estimate.
 
     A resample without a success has aRT = inf; percentiles pick sample values
-    (``inverted_cdf``), so they may be inf but never NaN.
+    (``inverted_cdf``), so they may be inf but never NaN (NaN only without runs).
     """
     if samples < 1:
         raise ValueError(f"samples must be >= 1, got {samples}")
-    rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
-    hit = np.asarray(hit_cost, dtype=float)
-    used = np.asarray(used, dtype=float)
-    if not hit.size:
+    rt = runtimes(hit_cost)
+    if not rt.size:
         return np.full(len(percentiles), np.nan)
-    ok = np.isfinite(hit)
-    charged = np.where(ok, hit, used)
-    idx = rng.integers(0, hit.size, (samples, hit.size))
+    ok = np.isfinite(rt)
+    cost = np.where(ok, rt, charged(used))
+    idx = _rng(rng).integers(0, rt.size, (samples, rt.size))
     wins = ok[idx].sum(axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
-        values = np.where(wins > 0, charged[idx].sum(axis=1) / wins, np.inf)
+        values = np.where(wins > 0, cost[idx].sum(axis=1) / wins, np.inf)
     return np.percentile(values, list(percentiles), method="inverted_cdf")
 
 
@@ -103,28 +162,108 @@ def simulated_restarts(
     rng: np.random.Generator | int = 0,
 ) -> np.ndarray:
     """COCO's simulated restarts: draw runs uniformly until a success; the runtime is the
-    evaluations of the failures drawn plus the success's hitting cost (inf without any
-    success). Their mean estimates aRT."""
-    rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
-    hit = np.asarray(hit_cost, dtype=float)
-    used = np.asarray(used, dtype=float)
-    ok = np.isfinite(hit)
+    evaluations of the failures drawn plus the success's runtime (inf without any success).
+    Their mean estimates aRT; their 10/90 % percentiles are COCO's table dispersion."""
+    rng = _rng(rng)
+    rt = runtimes(hit_cost)
+    ok = np.isfinite(rt)
     if not ok.any():
         return np.full(samples, np.inf)
-    wins, losses = hit[ok], used[~ok]
-    p = ok.mean()
+    wins, losses = rt[ok], charged(used)[~ok]
     # failures before the first success: geometric; their costs: uniform draws among failures
-    n_fail = rng.geometric(p, samples) - 1
-    out = wins[rng.integers(0, wins.size, samples)].astype(float)
+    n_fail = rng.geometric(ok.mean(), samples) - 1
+    out = wins[rng.integers(0, wins.size, samples)]
     if losses.size:
-        total = int(n_fail.sum())
-        draws = losses[rng.integers(0, losses.size, total)]
+        draws = losses[rng.integers(0, losses.size, int(n_fail.sum()))]
         owner = np.repeat(np.arange(samples), n_fail)
-        out += np.bincount(owner, weights=draws, minlength=samples)
+        out = out + np.bincount(owner, weights=draws, minlength=samples)
     return out
 
 
+def ecdf(runtimes_by_pair: Sequence[Sequence[float]], pairs: int | None = None):
+    """Runtime ECDF over (problem, target) pairs: each pair weighs ``1/|P|`` and, inside it,
+    each of its runs equally; unsolved pairs and runs stay in the denominator (COCO).
+
+    Args:
+        runtimes_by_pair: per pair the runtimes of its runs (inf: never; NaN entries are not
+            runs); an empty array for a pair without runs, which counts as unsolved.
+        pairs: ``|P|`` when it exceeds ``len(runtimes_by_pair)``.
+
+    Returns:
+        ``(cost, fraction)``: the distinct finite runtimes, increasing, and the fraction
+        solved at each (a right-continuous step function).
+    """
+    n_pairs = max(len(runtimes_by_pair), pairs or 0)
+    xs, ws = [], []
+    for rt in runtimes_by_pair:
+        rt = np.asarray(rt, dtype=float)
+        rt = rt[~np.isnan(rt)]
+        fin = rt[np.isfinite(rt)]
+        if fin.size:
+            xs.append(fin)
+            ws.append(np.full(fin.size, 1.0 / (n_pairs * rt.size)))
+    if not xs:
+        return np.zeros(0), np.zeros(0)
+    x, w = np.concatenate(xs), np.concatenate(ws)
+    order = np.argsort(x, kind="stable")
+    x, frac = x[order], np.cumsum(w[order])
+    last = np.r_[x[1:] != x[:-1], True]
+    return x[last], frac[last]
+
+
+def performance_profile_matrix(T, taus: Sequence[float]) -> np.ndarray:
+    """Dolan–Moré ``ρ_s(τ) = |{p : r_{p,s} ≤ τ}| / |P|`` with ``r = t / min_s t``.
+
+    Args:
+        T: ``(problems, solvers)`` costs; inf or NaN is a failure. A problem no solver
+            solved stays in the denominator.
+        taus: ratios at which to evaluate.
+
+    Returns:
+        ``(len(taus), solvers)``.
+    """
+    T = np.asarray(T, dtype=float)
+    T = np.where(np.isnan(T), np.inf, T)
+    taus = np.asarray(taus, dtype=float)
+    if not T.shape[0]:
+        return np.full((len(taus), T.shape[1]), np.nan)
+    best = T.min(axis=1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        R = np.where(np.isfinite(T), T / best, np.inf)
+    return (R[None, :, :] <= taus[:, None, None]).mean(axis=1)
+
+
+def data_profile_matrix(T, alphas: Sequence[float], dims: Sequence[float] | None = None):
+    """Moré–Wild ``d_s(α) = |{p : t_{p,s} / (n_p + 1) ≤ α}| / |P|``: with ``dims`` (per
+    problem) α is in simplex gradients, without it in evaluations. Returns
+    ``(len(alphas), solvers)``."""
+    T = np.asarray(T, dtype=float)
+    T = np.where(np.isnan(T), np.inf, T)
+    alphas = np.asarray(alphas, dtype=float)
+    if not T.shape[0]:
+        return np.full((len(alphas), T.shape[1]), np.nan)
+    if dims is not None:
+        T = T / (np.asarray(dims, dtype=float)[:, None] + 1.0)
+    return (T[None, :, :] <= alphas[:, None, None]).mean(axis=1)
+
+
+def profile_area(taus: Sequence[float], rho: Sequence[float], upper: float = 4.0) -> float:
+    """``∫_1^upper ρ(τ) dτ / (upper − 1)`` of a right-continuous step profile given on a
+    grid starting at 1 (AlgoPerf's score B_s uses [1, 4]; 1 = fastest everywhere)."""
+    taus = np.asarray(taus, dtype=float)
+    keep = taus <= upper
+    x, y = np.r_[taus[keep], upper], np.asarray(rho, dtype=float)[keep]
+    if not len(y):
+        return float("nan")
+    return float(np.sum(np.diff(x) * y) / (upper - 1.0))
+
+
 # -- the tidy frame -----------------------------------------------------------------------
+
+
+def _hits(g, target: float, relative: bool) -> np.ndarray:
+    col = hit_column(target, relative)
+    return g[col].to_numpy(dtype=float) if col in g else np.full(len(g), np.nan)
 
 
 def art_table(
@@ -137,39 +276,48 @@ def art_table(
     percentiles: Sequence[float] = (10, 50, 90),
     seed: int = 0,
 ):
-    """Per group and target: runs, successes, success rate, aRT and bootstrap percentiles.
+    """Per group and target: runs, successes, success rate, aRT and its spread.
 
     Args:
-        frame: the tidy frame of :func:`optbench.load`.
+        frame: the tidy frame of :func:`optbench.load` (or any frame with its columns).
         targets: absolute targets ε (columns ``hit_cost_<ε>``), or relative τ with ``relative``.
         by: the grouping columns.
-        samples: bootstrap resamples (≥ 1000 for published numbers).
+        samples: bootstrap resamples and simulated restarts (≥ 1000 for published numbers);
+            0 leaves the spread out.
 
     Returns:
-        Columns ``*by, target, runs, successes, success_rate, aRT, aRT_p<q>...``.
+        Columns ``*by, target, runs, successes, success_rate, aRT, median_unsuccessful``
+        (evaluations used by the unsuccessful runs), and with ``samples``: ``aRT_p<q>``
+        (percentiles of the bootstrapped aRT) and ``restart_p<q>`` (percentiles of simulated
+        restart runtimes, COCO's dispersion).
     """
     import pandas as pd
 
-    frame = _ran(frame)
+    frame = counted(frame)
     by = list(by)
     rows = []
     for key, g in frame.groupby(by, sort=True, dropna=False):
         key = key if isinstance(key, tuple) else (key,)
         used = g["evals"].to_numpy(dtype=float)
         for eps in targets:
-            col = _hit_col(eps, relative)
-            hit = g[col].to_numpy(dtype=float) if col in g else np.full(len(g), np.nan)
-            wins = int(np.isfinite(hit).sum())
+            rt = runtimes(_hits(g, eps, relative))
+            ok = np.isfinite(rt)
             row = dict(zip(by, key, strict=True))
             row.update(
                 target=eps,
                 runs=len(g),
-                successes=wins,
-                success_rate=wins / len(g) if len(g) else np.nan,
-                aRT=art(hit, used),
+                successes=int(ok.sum()),
+                success_rate=float(ok.mean()) if len(g) else np.nan,
+                aRT=art(rt, used),
+                median_unsuccessful=float(np.median(charged(used[~ok]))) if (~ok).any() else np.nan,
             )
-            qs = bootstrap_art(hit, used, samples, percentiles, _rng(seed, key, eps, relative))
-            row.update({f"aRT_p{q:g}": v for q, v in zip(percentiles, qs, strict=True)})
+            if samples:
+                rng = group_rng(seed, key, eps, relative)
+                qs = bootstrap_art(rt, used, samples, percentiles, rng)
+                row.update({f"aRT_p{q:g}": v for q, v in zip(percentiles, qs, strict=True)})
+                sim = simulated_restarts(rt, used, samples, rng)
+                qs = np.percentile(sim, list(percentiles), method="inverted_cdf")
+                row.update({f"restart_p{q:g}": v for q, v in zip(percentiles, qs, strict=True)})
             rows.append(row)
     return pd.DataFrame(rows)
 
@@ -185,51 +333,40 @@ def runtime_ecdf(
     seed: int = 0,
     scale: str | None = None,
 ):
-    """ECDF of runtimes over (problem, target) pairs, one curve per ``by`` value.
+    """ECDF of runtimes over (problem, target) pairs, one curve per ``by`` value (:func:`ecdf`).
 
-    Each pair weighs ``1/|P|`` and, inside it, each run (or simulated restart) equally;
-    unsolved pairs stay in the denominator (COCO). Without ``restarts`` the runs are used as
-    they are; with it, each pair gets that many seeded simulated restarts.
+    ``P`` is every problem of the frame times ``targets``, the same for every curve: a solver
+    without a counted run on a problem solves none of its pairs. Without ``restarts`` the runs
+    are used as they are; with it, each pair gets that many seeded simulated restarts.
 
     Args:
         scale: a column to divide the cost by (e.g. the dimension), or None.
 
     Returns:
-        Columns ``by, cost, fraction``: the step points (fraction of pairs solved at that
-        cost, right-continuous), in increasing cost; ``pairs`` gives ``|P|``.
+        Columns ``by, cost, fraction, pairs``: the step points (fraction of pairs solved at
+        that cost, right-continuous), in increasing cost; ``pairs`` is ``|P|``.
     """
     import pandas as pd
 
-    frame = _ran(frame)
+    frame = counted(frame)
+    n_pairs = frame[problem].nunique() * len(targets)
     out = []
     for name, g in frame.groupby(by, sort=True):
-        costs, weights = [], []
-        problems = list(g.groupby(problem, sort=True))
-        n_pairs = len(problems) * len(targets)
-        for pkey, pg in problems:
+        per_pair = []
+        for pkey, pg in g.groupby(problem, sort=True):
             div = pg[scale].to_numpy(dtype=float) if scale else np.ones(len(pg))
             used = pg["evals"].to_numpy(dtype=float)
             for eps in targets:
-                col = _hit_col(eps, relative)
-                hit = pg[col].to_numpy(dtype=float) if col in pg else np.full(len(pg), np.nan)
+                rt = runtimes(_hits(pg, eps, relative))
                 if restarts:
-                    rt = simulated_restarts(
-                        hit, used, restarts, _rng(seed, name, pkey, eps, relative)
+                    sim = simulated_restarts(
+                        rt, used, restarts, group_rng(seed, name, pkey, eps, relative)
                     )
-                    rt = rt / float(np.mean(div))
+                    per_pair.append(sim / float(np.mean(div)))
                 else:
-                    rt = np.where(np.isfinite(hit), hit / div, np.inf)
-                costs.append(rt)
-                weights.append(np.full(rt.size, 1.0 / (n_pairs * max(rt.size, 1))))
-        c = np.concatenate(costs) if costs else np.zeros(0)
-        w = np.concatenate(weights) if weights else np.zeros(0)
-        ok = np.isfinite(c)
-        order = np.argsort(c[ok], kind="stable")
-        cs, frac = c[ok][order], np.cumsum(w[ok][order])
-        last = np.r_[cs[1:] != cs[:-1], True] if cs.size else np.zeros(0, bool)
-        out.append(
-            pd.DataFrame({by: name, "cost": cs[last], "fraction": frac[last], "pairs": n_pairs})
-        )
+                    per_pair.append(rt / div)
+        cost, fraction = ecdf(per_pair, n_pairs)
+        out.append(pd.DataFrame({by: name, "cost": cost, "fraction": fraction, "pairs": n_pairs}))
     return (
         pd.concat(out, ignore_index=True)
         if out
@@ -237,22 +374,40 @@ def runtime_ecdf(
     )
 
 
-def _cost_matrix(frame, target: float, instance: Sequence[str], solver: str, relative: bool):
-    """Instances × solvers: the aRT of each solver's runs on the instance (inf: never)."""
-    frame = _ran(frame)
-    col = _hit_col(target, relative)
-    instance = list(instance)
-    rows = {}
-    for key, g in frame.groupby(instance + [solver], sort=True):
-        hit = g[col].to_numpy(dtype=float) if col in g else np.full(len(g), np.nan)
-        rows[key] = art(hit, g["evals"].to_numpy(dtype=float))
+def cost_matrix(
+    frame,
+    target: float,
+    instance: Sequence[str] = ("problem_key", "seed"),
+    solver: str = "label",
+    *,
+    relative: bool = False,
+    solvers: Sequence[str] | None = None,
+):
+    """Instances × solvers: the aRT of each solver's runs on the instance, inf where it has no
+    success or no counted run (a solver that did not run an instance failed it).
+
+    Returns:
+        A DataFrame indexed by ``instance``, one column per solver (``solvers`` fixes their
+        order and includes solvers without runs).
+    """
     import pandas as pd
 
-    s = pd.Series(rows, dtype=float)
-    if not len(s):
-        return pd.DataFrame()
-    s.index.names = instance + [solver]
-    return s.unstack(solver).fillna(np.inf)  # a solver that did not run the instance failed it
+    frame = counted(frame)
+    instance = list(instance)
+    rt = runtimes(_hits(frame, target, relative))
+    ok = np.isfinite(rt)
+    parts = frame[instance + [solver]].assign(
+        _cost=np.where(ok, rt, charged(frame["evals"].to_numpy(dtype=float))), _wins=ok
+    )
+    sums = parts.groupby(instance + [solver], sort=True)[["_cost", "_wins"]].sum()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = pd.Series(
+            np.where(sums["_wins"] > 0, sums["_cost"] / sums["_wins"], np.inf), index=sums.index
+        )
+    t = t.unstack(solver) if len(t) else pd.DataFrame(index=sums.index.droplevel(solver))
+    if solvers is not None:
+        t = t.reindex(columns=list(solvers))
+    return t.fillna(np.inf)
 
 
 def performance_ratios(
@@ -264,10 +419,12 @@ def performance_ratios(
     relative: bool = False,
 ):
     """Dolan–Moré ratios ``r_{p,s} = t_{p,s} / min_s t_{p,s}`` (inf where s failed or all did)."""
-    t = _cost_matrix(frame, target, instance, solver, relative)
-    best = t.min(axis=1)
+    return _ratios(cost_matrix(frame, target, instance, solver, relative=relative))
+
+
+def _ratios(t):
     with np.errstate(invalid="ignore", divide="ignore"):
-        r = t.div(best, axis=0)
+        r = t.div(t.min(axis=1), axis=0)
     return r.where(np.isfinite(t), np.inf)
 
 
@@ -290,21 +447,19 @@ def performance_profile(
     """
     import pandas as pd
 
-    r = performance_ratios(frame, target, instance, solver, relative=relative)
-    if r.empty:
+    t = cost_matrix(frame, target, instance, solver, relative=relative)
+    if t.empty:
         return pd.DataFrame(columns=["solver", "tau", "rho"])
-    vals = r.to_numpy(dtype=float)
-    grid = (
-        np.unique(np.r_[1.0, vals[np.isfinite(vals)]])
-        if taus is None
-        else np.asarray(taus, dtype=float)
+    r = _ratios(t).to_numpy(dtype=float)
+    grid = np.unique(np.r_[1.0, r[np.isfinite(r)]]) if taus is None else np.asarray(taus, float)
+    rho = performance_profile_matrix(t.to_numpy(dtype=float), grid)
+    return pd.DataFrame(
+        [
+            {"solver": s, "tau": tau, "rho": float(rho[i, j])}
+            for j, s in enumerate(t.columns)
+            for i, tau in enumerate(grid)
+        ]
     )
-    rows = [
-        {"solver": s, "tau": tau, "rho": float(np.mean(r[s].to_numpy() <= tau))}
-        for s in r.columns
-        for tau in grid
-    ]
-    return pd.DataFrame(rows)
 
 
 def data_profile(
@@ -319,25 +474,29 @@ def data_profile(
     """Moré–Wild data profile ``d_s(α) = |{p : t_{p,s}/(n_p + 1) ≤ α}| / |P|``.
 
     ``t_{p,s}`` is the cost to pass the relative test ``gap ≤ τ·gap_0`` (columns
-    ``rel_hit_cost_<τ>``; f* where known, else each run's own best). With ``dims``
-    (problem_key → dimension) costs are in simplex gradients ``n_p + 1``, else in evaluations.
+    ``rel_hit_cost_<τ>``: the worker's, against f* where known, else the run's own best;
+    the report uses the best value of all runs instead). With ``dims`` (problem_key →
+    dimension) costs are in simplex gradients ``n_p + 1``, else in evaluations.
 
     Returns:
         Columns ``solver, alpha, d``; by default at every finite normalized cost.
     """
     import pandas as pd
 
-    t = _cost_matrix(frame, tau, instance, solver, relative=True)
+    t = cost_matrix(frame, tau, instance, solver, relative=True)
     if t.empty:
         return pd.DataFrame(columns=["solver", "alpha", "d"])
+    n = None
     if dims is not None:
         keys = t.index.get_level_values(instance[0]) if len(instance) > 1 else t.index
-        t = t.div(np.array([dims[k] + 1 for k in keys], dtype=float), axis=0)
-    vals = t.to_numpy(dtype=float)
-    grid = np.unique(vals[np.isfinite(vals)]) if alphas is None else np.asarray(alphas, dtype=float)
-    rows = [
-        {"solver": s, "alpha": a, "d": float(np.mean(t[s].to_numpy() <= a))}
-        for s in t.columns
-        for a in grid
-    ]
-    return pd.DataFrame(rows)
+        n = np.array([dims[k] for k in keys], dtype=float)
+    vals = t.to_numpy(dtype=float) / (1.0 if n is None else (n[:, None] + 1.0))
+    grid = np.unique(vals[np.isfinite(vals)]) if alphas is None else np.asarray(alphas, float)
+    d = data_profile_matrix(t.to_numpy(dtype=float), grid, n)
+    return pd.DataFrame(
+        [
+            {"solver": s, "alpha": a, "d": float(d[i, j])}
+            for j, s in enumerate(t.columns)
+            for i, a in enumerate(grid)
+        ]
+    )

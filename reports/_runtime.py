@@ -6,12 +6,10 @@ targets (C3) and values at fixed budgets follow. ``f_ref`` is f* where known; ot
 best value any run found, and targets become Moré–Wild relative targets
 ``gap⁺ ≤ τ·gap_0`` (C3r).
 
-Conventions, stated in the report's Setup section:
-  * a runtime is the cost at the first iterate whose best gap meets the target, counted as
-    at least 1 evaluation (COCO numbers its first evaluation 1);
-  * an unsuccessful run is charged the evaluations it used, at least 1 (COCO); a run that
-    stopped early (converged, diverged) keeps its last best value at later budgets;
-  * skipped runs were never run: they count in the run totals, not in aRT.
+The statistics over runs (aRT, spreads, ECDFs, profiles) are :mod:`optbench.aggregate`'s, under
+its convention (skipped runs left out, every other run counted and charged the evaluations
+it used, costs counted from 1): :meth:`ProblemData.hit_frame` hands it the runtimes read here.
+A run that stopped early (converged, diverged) keeps its last best value at later budgets.
 """
 
 from __future__ import annotations
@@ -23,7 +21,7 @@ TABLE_TARGETS = (1e-1, 1e-2, 1e-4, 1e-6, 1e-8)  # fixed-target tables (absolute 
 REL_TARGETS = (1e-1, 1e-3, 1e-5, 1e-7)  # Moré–Wild τ: data profiles, f*-unknown tables
 ECDF_DECADES = (2.0, -8.0)  # COCO: 51 targets 10^{2, 1.8, ..., -8}
 SAMPLE_RUNS = 20  # raw traces kept per (problem, label) for the faint lines and trajectories
-FAILED = ("error", "timeout", "non-finite", "diverged")
+SEED = 20240917  # bootstrap and restart samples: the same stores give the same report
 UNUSED_PREFIXES = ("hit_iter_", "rel_hit_iter_", "stay_iter_", "pp.", "x_final", "store", "seconds")
 
 
@@ -133,6 +131,8 @@ class ProblemData:
         """
         import numpy as np
 
+        from optbench.aggregate import runtimes
+
         if relative:
             thr = self.gap0[:, None] * np.asarray(targets, dtype=float)[None, :]
         else:
@@ -145,14 +145,41 @@ class ProblemData:
                 hit = self.B <= thr[:, j : j + 1]  # B is non-increasing along a row
                 first = hit.argmax(axis=1)
                 ok = hit[rows, first] & self.has
-                out[ok, j] = np.maximum(self.C[rows[ok], first[ok]], 1)
+                out[ok, j] = self.C[rows[ok], first[ok]]
         if self.known:  # with f* the worker's targets mean the same as these
             for j, eps in enumerate(np.asarray(targets, dtype=float)):
                 col = _stored_column(self.runs, eps, bool(relative))
                 if col is not None:
-                    out[:, j] = np.where(self.has & np.isfinite(col), np.maximum(col, 1), np.inf)
+                    out[:, j] = np.where(self.has, col, np.inf)
+        out = runtimes(out)  # the convention: costs count from 1
         out[~self.applicable] = np.nan
         return out
+
+    def hit_frame(self, targets, relative: bool | None = None):
+        """The runs as :mod:`optbench.aggregate` reads them: ``problem_key, label, solver,
+        seed, status, evals`` (evaluations used) and per target the :meth:`runtimes` (NaN:
+        never) in column ``hit_cost_<ε>``, or ``rel_hit_cost_<τ>`` for relative targets."""
+        import numpy as np
+        import pandas as pd
+
+        from optbench.aggregate import hit_column
+
+        rel = (not self.known) if relative is None else bool(relative)
+        rt = self.runtimes(targets, relative)
+        runs = self.runs
+        frame = pd.DataFrame(
+            {
+                "problem_key": self.key,
+                "label": runs.label.to_numpy(),
+                "solver": runs.solver.to_numpy() if "solver" in runs else runs.label.to_numpy(),
+                "seed": runs.seed.to_numpy(),
+                "status": runs.status.to_numpy(),
+                "evals": self.used,
+            }
+        )
+        for j, eps in enumerate(targets):
+            frame[hit_column(eps, rel)] = np.where(np.isfinite(rt[:, j]), rt[:, j], np.nan)
+        return frame
 
     def best_at(self, budgets):
         """``(n, k)``: best gap after each budget of evaluations (nan: skipped or no trace)."""
@@ -214,6 +241,8 @@ def problem_data(ctx) -> dict[str, ProblemData]:
         return ctx.cache["problem_data"]
     import numpy as np
 
+    from optbench.aggregate import charged
+
     runs = ctx.runs
     out: dict[str, ProblemData] = {}
     if not len(runs):
@@ -253,10 +282,8 @@ def problem_data(ctx) -> dict[str, ProblemData]:
         has = length > 0
         gap0 = np.where(has, B[:, 0] if T else np.nan, np.nan)
         last = C[np.arange(len(idx)), np.maximum(length - 1, 0)] if T else np.zeros(len(idx))
-        # a run that started used at least its first evaluation (COCO numbers it 1)
-        used = np.where(
-            has, np.maximum(np.maximum(np.nan_to_num(last), evals[idx]), 1.0), evals[idx]
-        )
+        # the larger of the stored counter and the trace's last cost, at least 1 (charged())
+        used = charged(np.maximum(np.nan_to_num(last), evals[idx]))
         f_ref, known = refs[key]
         out[key] = ProblemData(
             key,

@@ -1,150 +1,12 @@
-"""Statistics for the built-in sections (``reference/benchmarking.md`` A.2, D, G.4).
+"""Rank tests for the Statistics section (``reference/benchmarking.md`` A.2, G.4): COCO's
+combined data for a rank-sum test, batched Wilcoxon signed-rank and rank-sum p-values,
+Holm's step-down correction and the rank-biserial effect size.
 
-aRT with COCO's simulated-restart bootstrap, runtime ECDFs, Dolan–Moré performance
-profiles, Moré–Wild data profiles, COCO's combined data for rank tests, and Holm's
-step-down correction. Plain functions of arrays; numpy and scipy are imported inside.
+aRT, simulated restarts, ECDFs and profiles live in :mod:`optbench.aggregate`; what is here
+exists nowhere else. Plain functions of arrays; numpy and scipy are imported inside.
 """
 
 from __future__ import annotations
-
-BOOTSTRAP_SAMPLES = 1000
-SEED = 20240917  # a fixed seed: the same stores give the same report
-
-
-def art(rt, used):
-    """COCO's average runtime: (Σ successful RT + Σ evaluations of unsuccessful runs) / #successes.
-
-    Args:
-        rt: runtimes of the runs (inf where the target was not reached).
-        used: evaluations each run used (charged to unsuccessful runs).
-
-    Returns:
-        ``(aRT, successes, runs)``; aRT is inf with no success, nan with no run.
-    """
-    import numpy as np
-
-    rt = np.asarray(rt, dtype=float)
-    used = np.asarray(used, dtype=float)
-    keep = ~np.isnan(rt)
-    rt, used = rt[keep], used[keep]
-    ok = np.isfinite(rt)
-    n_s = int(ok.sum())
-    if not len(rt):
-        return float("nan"), 0, 0
-    if n_s == 0:
-        return float("inf"), 0, len(rt)
-    return float((rt[ok].sum() + used[~ok].sum()) / n_s), n_s, len(rt)
-
-
-def simulated_runtimes(rt, used, samples: int = BOOTSTRAP_SAMPLES, rng=None):
-    """Runtimes of simulated restarts (COCO): draw runs with replacement until a success.
-
-    A sample is the evaluations of the unsuccessful runs drawn plus the runtime of the
-    successful one. The number of failures before a success is geometric with the observed
-    success rate; returns an empty array when nothing succeeded.
-    """
-    import numpy as np
-
-    rt = np.asarray(rt, dtype=float)
-    used = np.asarray(used, dtype=float)
-    keep = ~np.isnan(rt)
-    rt, used = rt[keep], used[keep]
-    ok = np.isfinite(rt)
-    if not ok.any():
-        return np.array([])
-    rng = rng if rng is not None else np.random.default_rng(SEED)
-    succ, fail = rt[ok], used[~ok]
-    out = rng.choice(succ, samples)
-    if len(fail):
-        n_fail = rng.geometric(ok.mean(), samples) - 1
-        total = int(n_fail.sum())
-        if total:
-            draws = rng.choice(fail, total)
-            owner = np.repeat(np.arange(samples), n_fail)
-            out = out + np.bincount(owner, weights=draws, minlength=samples)
-    return out
-
-
-def art_spread(rt, used, q=(10, 90)):
-    """The ``q`` percentiles of simulated-restart runtimes (nan when nothing succeeded)."""
-    import numpy as np
-
-    sim = simulated_runtimes(rt, used)
-    if not len(sim):
-        return tuple(float("nan") for _ in q)
-    return tuple(float(v) for v in np.percentile(sim, q))
-
-
-def ecdf(rts_by_pair):
-    """A runtime ECDF over (problem, target) pairs, each pair weighted equally.
-
-    Args:
-        rts_by_pair: one array of runtimes per pair (inf = unsolved; the runs of one
-            solver on one problem), ``[]`` for a pair the solver has no run on.
-
-    Returns:
-        ``(x, y)``: sorted finite runtimes and the fraction of (pair, run) solved by then.
-    """
-    import numpy as np
-
-    n_pairs = len(rts_by_pair)
-    xs, ws = [], []
-    for rt in rts_by_pair:
-        rt = np.asarray(rt, dtype=float)
-        rt = rt[~np.isnan(rt)]
-        if not len(rt):
-            continue
-        fin = rt[np.isfinite(rt)]
-        xs.append(fin)
-        ws.append(np.full(len(fin), 1.0 / (n_pairs * len(rt))))
-    if not xs or not sum(len(x) for x in xs):
-        return np.array([]), np.array([])
-    x = np.concatenate(xs)
-    w = np.concatenate(ws)
-    order = np.argsort(x, kind="stable")
-    return x[order], np.cumsum(w[order])
-
-
-def performance_profile(T, taus):
-    """Dolan–Moré ρ_s(τ) = |{p : r_{p,s} ≤ τ}| / |P| with r = t / min_s t.
-
-    Args:
-        T: ``(problems, solvers)`` costs, inf for a failure (nan counts as a failure).
-        taus: ratios τ ≥ 1 at which to evaluate.
-
-    Returns:
-        ``(len(taus), solvers)``. A problem no solver solved stays in the denominator.
-    """
-    import numpy as np
-
-    T = np.where(np.isnan(T), np.inf, np.asarray(T, dtype=float))
-    best = T.min(axis=1, keepdims=True)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        R = np.where(np.isfinite(best), T / best, np.inf)
-    taus = np.asarray(taus, dtype=float)
-    return (R[None, :, :] <= taus[:, None, None]).mean(axis=1)
-
-
-def data_profile(T, dims, alphas):
-    """Moré–Wild d_s(α) = |{p : t_{p,s} / (n_p + 1) ≤ α}| / |P| (α in simplex gradients)."""
-    import numpy as np
-
-    T = np.where(np.isnan(T), np.inf, np.asarray(T, dtype=float))
-    scaled = T / (np.asarray(dims, dtype=float)[:, None] + 1.0)
-    alphas = np.asarray(alphas, dtype=float)
-    return (scaled[None, :, :] <= alphas[:, None, None]).mean(axis=1)
-
-
-def profile_area(taus, rho, upper: float = 4.0):
-    """∫_1^upper ρ(τ) dτ / (upper − 1) on the given grid (AlgoPerf's B_s uses [1, 4])."""
-    import numpy as np
-
-    taus = np.asarray(taus, dtype=float)
-    keep = taus <= upper
-    x, y = taus[keep], np.asarray(rho)[keep]
-    if len(x) < 2:
-        return float("nan")
-    return float(np.sum((x[1:] - x[:-1]) * y[:-1]) / (upper - 1.0))  # ρ is a right-continuous step
 
 
 def holm(pvalues):
@@ -198,3 +60,52 @@ def rank_biserial(a, b) -> float:
     if not a.size or not b.size:
         return float("nan")
     return float(np.mean(a > b) - np.mean(a < b))
+
+
+def _method(sa, sb, paired: bool) -> str | None:
+    """scipy's method for one test: ``exact`` without ties (and zeros), else ``asymptotic``;
+    None where the samples are identical (p = 1, no test to run)."""
+    import numpy as np
+
+    if paired:
+        diff = sa - sb
+        if np.all(diff == 0):
+            return None
+        mag = np.abs(diff)
+        # with zeros or ties scipy would fall back to a slow permutation test
+        exact = len(diff) <= 50 and np.all(diff != 0) and len(np.unique(mag)) == len(mag)
+    else:
+        both = np.concatenate([sa, sb])
+        if np.all(both == both[0]):
+            return None
+        exact = len(both) <= 16 and len(np.unique(both)) == len(both)
+    return "exact" if exact else "asymptotic"
+
+
+def run_tests(tests: list[tuple]) -> list[float]:
+    """Two-sided p-values of many ``(sa, sb, paired)`` tests, batched: one scipy call per
+    (kind, sample sizes, method) instead of one per test (scipy's per-call overhead is
+    larger than the test)."""
+    import warnings
+
+    import numpy as np
+    from scipy import stats
+
+    p = [1.0] * len(tests)
+    groups: dict[tuple, list[int]] = {}
+    for i, (sa, sb, paired) in enumerate(tests):
+        method = _method(sa, sb, paired)
+        if method is not None:
+            groups.setdefault((paired, len(sa), len(sb), method), []).append(i)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # small samples: scipy's notes, not failures
+        for (paired, _, _, method), idx in groups.items():
+            A = np.array([tests[i][0] for i in idx])
+            B = np.array([tests[i][1] for i in idx])
+            if paired:
+                res = stats.wilcoxon(A, B, zero_method="zsplit", method=method, axis=1)
+            else:
+                res = stats.mannwhitneyu(A, B, alternative="two-sided", method=method, axis=1)
+            for i, v in zip(idx, np.atleast_1d(res.pvalue), strict=True):
+                p[i] = float(v)
+    return p

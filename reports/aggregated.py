@@ -7,7 +7,6 @@ from optbench import register_section
 from optbench.report import Section, figure_html, note_html, plain, table_html
 
 from ._runtime import REL_TARGETS, compared, ecdf_targets, fmt_target, palette, top_solvers
-from ._stats import data_profile, ecdf, performance_profile, profile_area
 
 MAX_SOLVERS = 10  # curves per panel; the tables list every solver
 PROFILE_TAUS = (1e-3, 1e-7)  # performance profiles drawn for these Moré–Wild tolerances
@@ -18,13 +17,15 @@ def _solvers(ctx) -> list[str]:
 
 
 def ecdf_by_dim(ctx, data, solvers):
-    """For each dimension: {solver: [runtimes per (problem, target) pair]}, plus VBS and budgets."""
+    """For each dimension: {solver: [runtimes / dim per (problem, target) pair]}, the virtual
+    best solver's, and the evaluations each solver's runs used."""
     import numpy as np
 
-    from ._stats import art
+    from optbench.aggregate import art
 
     groups: dict[int, dict] = {}
     for _key, d in data.items():
+        ran = d.select(d.applicable)
         if not len(d.runs):
             continue
         g = groups.setdefault(
@@ -40,30 +41,25 @@ def ecdf_by_dim(ctx, data, solvers):
         targets = ecdf_targets(d.known)
         g["pairs"] += len(targets)
         g["problems"].append(d.title)
-        per = {}
-        for s in solvers:
-            m = (d.runs.solver == s).to_numpy()
-            sub = d.select(m)
-            rt = sub.runtimes(targets) if m.any() else np.full((0, len(targets)), np.nan)
-            per[s] = (rt, sub.used)
-            g["used"][s].extend(sub.used[sub.applicable].tolist())
-            for j in range(len(targets)):
-                g["rts"][s].append(rt[:, j] / d.dim)
+        rt = ran.runtimes(targets)
+        solver = ran.runs.solver.to_numpy()
+        masks = {s: solver == s for s in solvers}
+        for s, m in masks.items():
+            g["used"][s].extend(ran.used[m].tolist())
+            g["rts"][s].extend(rt[m].T / d.dim)  # a solver without runs: empty pairs
         for j in range(len(targets)):
-            arts = {s: art(per[s][0][:, j], per[s][1])[0] for s in solvers if len(per[s][0])}
-            arts = {s: a for s, a in arts.items() if a == a}
-            best = min(arts, key=lambda s: arts[s]) if arts else None
-            g["vbs"].append(
-                per[best][0][:, j] / d.dim
-                if best is not None and np.isfinite(arts[best])
-                else np.array([np.inf])
-            )
+            arts = {s: art(rt[m, j], ran.used[m]) for s, m in masks.items() if m.any()}
+            finite = {s: a for s, a in arts.items() if np.isfinite(a)}
+            best = min(finite, key=finite.__getitem__) if finite else None
+            g["vbs"].append(rt[masks[best], j] / d.dim if best is not None else np.array([np.inf]))
     return dict(sorted(groups.items()))
 
 
 def ecdf_figure(groups, solvers, shown):
     import matplotlib.pyplot as plt
     import numpy as np
+
+    from optbench.aggregate import ecdf
 
     from ._figures import layout, log_axes
 
@@ -133,47 +129,38 @@ def ecdf_figure(groups, solvers, shown):
 
 
 def instance_matrix(data, solvers, taus):
-    """Moré–Wild costs: T[τ] of shape (instances, solvers) over (problem, seed) instances.
-
-    A solver with no run on an instance counts as failing it (inf); with several runs (several
-    stores), its best one counts.
+    """Moré–Wild costs ``T[τ]`` of shape (instances, solvers) over (problem, seed) instances
+    (:func:`optbench.aggregate.cost_matrix`: a solver's aRT on the instance, inf where it failed
+    or has no run), the dimension of each instance, and how many (instance, solver)
+    combinations have no run.
     """
     import numpy as np
     import pandas as pd
 
-    blocks = {tau: [] for tau in taus}
-    dims, missing = [], 0
-    for _key, d in data.items():
-        ran = d.select(d.applicable)
-        if not len(ran.runs):
-            continue
-        rts = ran.runtimes(taus, relative=True)
-        frame = pd.DataFrame(
-            {"seed": ran.runs.seed.to_numpy(), "solver": ran.runs.solver.to_numpy()}
-        )
-        seeds = sorted(set(frame.seed.tolist()))
-        dims.extend([d.dim] * len(seeds))
-        for j, tau in enumerate(taus):
-            table = (
-                frame.assign(rt=rts[:, j])
-                .groupby(["seed", "solver"])
-                .rt.min()
-                .unstack("solver")
-                .reindex(index=seeds, columns=solvers)
-            )
-            if j == 0:
-                missing += int(table.isna().to_numpy().sum())
-            blocks[tau].append(table.to_numpy(dtype=float))
-    T = {
-        tau: (np.nan_to_num(np.vstack(b), nan=np.inf) if b else np.zeros((0, len(solvers))))
-        for tau, b in blocks.items()
+    from optbench.aggregate import cost_matrix
+
+    frames = [d.hit_frame(taus, relative=True) for d in data.values() if len(d.runs)]
+    frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    frame = frame[frame.status != "skipped"] if len(frame) else frame
+    if not len(frame):
+        return {tau: np.zeros((0, len(solvers))) for tau in taus}, np.zeros(0, int), 0
+    mats = {
+        tau: cost_matrix(frame, tau, solver="solver", relative=True, solvers=solvers)
+        for tau in taus
     }
-    return T, np.array(dims), missing
+    index = mats[taus[0]].index
+    dim = {k: d.dim for k, d in data.items()}
+    dims = np.array([dim[k] for k in index.get_level_values("problem_key")])
+    present = frame.groupby(["problem_key", "seed", "solver"]).ngroups
+    missing = len(index) * len(solvers) - present
+    return {tau: m.to_numpy(dtype=float) for tau, m in mats.items()}, dims, missing
 
 
 def profile_figures(T, dims, solvers, shown):
     import matplotlib.pyplot as plt
     import numpy as np
+
+    from optbench.aggregate import data_profile_matrix, performance_profile_matrix
 
     from ._figures import layout, log_axes
 
@@ -198,7 +185,7 @@ def profile_figures(T, dims, solvers, shown):
                 ]
             )
         )
-        rho = performance_profile(M, taus)
+        rho = performance_profile_matrix(M, taus)
         for i, s in zip(idx, shown, strict=True):
             ax.step(taus, rho[:, i], where="post", color=colors[s], lw=1.5, label=plain(s))
         ax.set_xscale("log", base=2)
@@ -222,7 +209,7 @@ def profile_figures(T, dims, solvers, shown):
     top = float(np.max(finite / (dims.max() + 1.0))) if len(dims) else 10.0
     alphas = np.geomspace(1 / (dims.max() + 1.0) if len(dims) else 0.1, max(top, 1.0) * 1.2, 200)
     for ax, tau in zip(axes, REL_TARGETS, strict=True):
-        d = data_profile(T[tau], dims, alphas)
+        d = data_profile_matrix(T[tau], alphas, dims)
         for i, s in zip(idx, shown, strict=True):
             ax.step(alphas, d[:, i], where="post", color=colors[s], lw=1.5, label=plain(s))
         log_axes(ax, y=False)
@@ -247,22 +234,24 @@ def profile_table(T, solvers):
     import numpy as np
     import pandas as pd
 
-    rows = []
-    taus_grid = np.linspace(1.0, 4.0, 301)
-    for i, s in enumerate(solvers):
-        row = {"solver": s}
-        for tau in REL_TARGETS:
-            M = T[tau]
-            rho1 = performance_profile(M, [1.0])[0] if len(M) else np.full(len(solvers), np.nan)
-            rho = performance_profile(M, taus_grid) if len(M) else None
-            solved = np.isfinite(M).mean(axis=0) if len(M) else np.full(len(solvers), np.nan)
-            row[f"wins τ={fmt_target(tau)}"] = float(rho1[i])
-            row[f"solved τ={fmt_target(tau)}"] = float(solved[i])
-            row[f"B[1,4] τ={fmt_target(tau)}"] = (
-                profile_area(taus_grid, rho[:, i]) if rho is not None else np.nan
-            )
-        rows.append(row)
-    return pd.DataFrame(rows)
+    from optbench.aggregate import performance_profile_matrix, profile_area
+
+    cols = {}
+    for tau in REL_TARGETS:
+        M = T[tau]
+        best = M.min(axis=1, keepdims=True) if len(M) else M
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ratios = np.where(np.isfinite(M), M / best, np.inf)
+        # ρ steps only at the ratios: on this grid the area is exact
+        grid = np.unique(np.r_[1.0, ratios[np.isfinite(ratios)]])
+        rho = performance_profile_matrix(M, grid)
+        key = fmt_target(tau)
+        cols[f"wins τ={key}"] = rho[0]
+        cols[f"solved τ={key}"] = np.isfinite(M).mean(axis=0) if len(M) else rho[0]
+        cols[f"B[1,4] τ={key}"] = [profile_area(grid, rho[:, i]) for i in range(len(solvers))]
+    frame = pd.DataFrame(cols)
+    frame.insert(0, "solver", solvers)
+    return frame
 
 
 @register_section("aggregated", order=40)

@@ -49,8 +49,9 @@ def lr_figure(data, families):
     import matplotlib.pyplot as plt
     import numpy as np
 
+    from optbench.aggregate import art
+
     from ._figures import layout, log_axes
-    from ._stats import art
 
     L, mu = data.info.get("L"), data.info.get("mu")
     fig, axes = plt.subplots(1, 2, figsize=(10.5, 3.5 + 0.17 * -(-len(families) // 3)))
@@ -74,7 +75,7 @@ def lr_figure(data, families):
             med.append(np.median(vals))
             q1.append(np.percentile(vals, 25))
             q3.append(np.percentile(vals, 75))
-            arts.append(art(rt[m], sub.used[m])[0])
+            arts.append(art(rt[m], sub.used[m]))
             bad.append(np.mean(~np.isfinite(vals) | (status[m] == "diverged")))
         n_runs += len(lrs)
         lr_all.extend(xs)

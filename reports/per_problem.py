@@ -6,8 +6,7 @@ from __future__ import annotations
 from optbench import register_section
 from optbench.report import Section, esc, figure_html, note_html, table_html
 
-from ._runtime import REL_TARGETS, TABLE_TARGETS, compared, fmt_target, top_solvers
-from ._stats import art, art_spread
+from ._runtime import REL_TARGETS, SEED, TABLE_TARGETS, compared, fmt_target, top_solvers
 
 # Overshoot and oscillation metrics (reference/dynamics.md 1.2, 1.3), shown where stored.
 METRIC_ORDER = (
@@ -47,48 +46,43 @@ def _fmt(v: float) -> str:
 
 
 def fixed_target_table(data, labels, title):
+    """aRT per target (optbench.aggregate.art_table) shown as ``aRT [10 %, 90 %] · succ/runs``,
+    best per target in bold; the long CSV has every column of the aggregate."""
     import numpy as np
     import pandas as pd
 
+    from optbench.aggregate import art_table
+
     targets = TABLE_TARGETS if data.known else REL_TARGETS
-    rows, show, bold = [], [], set()
-    per_target: dict[float, dict[str, float]] = {}
-    for lab in labels:
-        sub = data.select((data.runs.label == lab).to_numpy())
-        rt = sub.runtimes(targets)
+    stats = art_table(
+        data.hit_frame(targets),
+        targets,
+        by=("label",),
+        relative=not data.known,
+        percentiles=(10, 90),
+        seed=SEED,
+    )
+    at = {(r.label, r.target): r for r in stats.itertuples(index=False)}
+    show, bold = [], set()
+    for i, lab in enumerate(labels):
         disp = {"optimizer": lab}
-        for j, eps in enumerate(targets):
-            a, n_s, n = art(rt[:, j], sub.used)
-            q10, q90 = art_spread(rt[:, j], sub.used)
-            fails = sub.used[np.isinf(rt[:, j])]
-            rows.append(
-                {
-                    "problem": title,
-                    "optimizer": lab,
-                    "target": eps,
-                    "aRT": a,
-                    "aRT_q10": q10,
-                    "aRT_q90": q90,
-                    "successes": n_s,
-                    "runs": n,
-                    "median_evals_unsuccessful": float(np.median(fails)) if len(fails) else np.nan,
-                }
-            )
-            per_target.setdefault(eps, {})[lab] = a
-            spread = f" [{_fmt(q10)}, {_fmt(q90)}]" if n_s else ""
-            disp[f"Δf {fmt_target(eps)}" if data.known else f"τ {fmt_target(eps)}"] = (
-                f"{_fmt(a)}{spread} · {n_s}/{n}"
-            )
+        for eps in targets:
+            r = at.get((lab, eps))
+            col = f"Δf {fmt_target(eps)}" if data.known else f"τ {fmt_target(eps)}"
+            if r is None:  # every run of this optimizer was skipped
+                disp[col] = "— · 0/0"
+                continue
+            spread = f" [{_fmt(r.restart_p10)}, {_fmt(r.restart_p90)}]" if r.successes else ""
+            disp[col] = f"{_fmt(r.aRT)}{spread} · {r.successes}/{r.runs}"
+            best = stats.aRT[stats.target == eps].min()
+            if np.isfinite(r.aRT) and r.aRT == best:
+                bold.add((i, col))
         show.append(disp)
-    frame = pd.DataFrame(show)
-    for eps, arts in per_target.items():
-        finite = {k: v for k, v in arts.items() if np.isfinite(v)}
-        if finite:
-            best = min(finite.values())
-            for i, lab in enumerate(labels):
-                if arts.get(lab) == best:
-                    bold.add((i, f"Δf {fmt_target(eps)}" if data.known else f"τ {fmt_target(eps)}"))
-    return frame, pd.DataFrame(rows), bold, targets
+    long = stats.rename(columns={"label": "optimizer"})
+    long.insert(0, "problem", title)
+    order = {lab: i for i, lab in enumerate(labels)}
+    long = long.sort_values("optimizer", key=lambda c: c.map(order), kind="stable")
+    return pd.DataFrame(show), long, bold, targets
 
 
 def fixed_budget_table(data, labels, title):
@@ -221,8 +215,10 @@ def problem_block(ctx, data) -> str:
                 f"Fixed target, {title}: per target, aRT [10 %, 90 %] · successes/runs. aRT is "
                 "COCO's average runtime (evaluations of all runs / successes; unsuccessful runs "
                 "charged the evaluations they used), the spread the 10–90 % percentiles of 1000 "
-                f"simulated restarts, for {what}. Best aRT per target in bold; ∞ = no run reached "
-                f"the target; {len(data.runs)} runs (failed runs count as unsuccessful)."
+                f"simulated restarts (the CSV adds bootstrap percentiles of aRT itself and the "
+                f"median evaluations of unsuccessful runs), for {what}. Best aRT per target in "
+                f"bold; ∞ = no run reached the target; {int(data.applicable.sum())} runs (failed "
+                "runs count as unsuccessful; skipped ones never ran and are left out)."
             ),
             f"fixed-target-{data.key}.csv",
             csv=long,

@@ -177,6 +177,8 @@ def _config_link(ctx) -> str:
 @register_section("setup", order=5)
 def setup(ctx) -> Section | None:
     """Experiment definition."""
+    from optbench.aggregate import CONVENTION
+
     runs = ctx.runs
     if not len(runs):
         return None
@@ -225,18 +227,17 @@ def setup(ctx) -> Section | None:
         "<b>Cost model:</b> evaluations = n_f + n_g — one function value and one gradient each "
         "count as one evaluation, line-search trials included; both counters are stored and "
         "exported. Every cost axis in this report is this sum. The runner's own recording of each "
-        "iterate is not charged. A runtime is counted from 1 (COCO numbers the first evaluation "
-        "1). Start points depend on (problem, seed) alone, so optimizers with the "
-        "same seeds start from the same points (paired comparisons).</p>",
+        "iterate is not charged. Start points depend on (problem, seed) alone, so optimizers "
+        "with the same seeds start from the same points (paired comparisons).</p>",
         f"<p>{len(runs)} runs in {n_pairs} (problem, optimizer) pairings, "
         + (
             f"{int(per.min())} runs each."
             if per.min() == per.max()
             else f"{int(per.min())}–{int(per.max())} runs each."
         )
-        + " Failed, skipped and diverged runs are "
-        "kept and counted everywhere (unsuccessful in aRT, ECDFs and profiles; see Run "
-        "status).</p>",
+        + " No run is dropped (see Run status). "
+        + esc(CONVENTION)
+        + "</p>",
         table_html(
             _pairings(ctx),
             "Runs per pairing, their seeds, budget and iteration limit.",

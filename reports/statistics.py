@@ -7,60 +7,11 @@ from optbench import register_section
 from optbench.report import Section, note_html, table_html
 
 from ._runtime import REL_TARGETS, TABLE_TARGETS, compared, fmt_target
-from ._stats import art, combined_scores, holm, rank_biserial
+from ._stats import combined_scores, holm, rank_biserial, run_tests
 
 TEST_TARGET = 1e-6  # absolute Δf where f* is known; else τ = REL_TARGETS[1]
 ALL_PAIRS_MAX = 8  # beyond this many solvers, each is tested against the best one only
 ALPHA = 0.05
-
-
-def _method(sa, sb, paired: bool) -> str | None:
-    """scipy's method for one test: ``exact`` without ties (and zeros), else ``asymptotic``;
-    None where the samples are identical (p = 1, no test to run)."""
-    import numpy as np
-
-    if paired:
-        diff = sa - sb
-        if np.all(diff == 0):
-            return None
-        mag = np.abs(diff)
-        # with zeros or ties scipy would fall back to a slow permutation test
-        exact = len(diff) <= 50 and np.all(diff != 0) and len(np.unique(mag)) == len(mag)
-    else:
-        both = np.concatenate([sa, sb])
-        if np.all(both == both[0]):
-            return None
-        exact = len(both) <= 16 and len(np.unique(both)) == len(both)
-    return "exact" if exact else "asymptotic"
-
-
-def run_tests(tests: list[tuple]) -> list[float]:
-    """Two-sided p-values of many ``(sa, sb, paired)`` tests, batched: one scipy call per
-    (kind, sample sizes, method) instead of one per test (scipy's per-call overhead is
-    larger than the test)."""
-    import warnings
-
-    import numpy as np
-    from scipy import stats
-
-    p = [1.0] * len(tests)
-    groups: dict[tuple, list[int]] = {}
-    for i, (sa, sb, paired) in enumerate(tests):
-        method = _method(sa, sb, paired)
-        if method is not None:
-            groups.setdefault((paired, len(sa), len(sb), method), []).append(i)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # small samples: scipy's notes, not failures
-        for (paired, _, _, method), idx in groups.items():
-            A = np.array([tests[i][0] for i in idx])
-            B = np.array([tests[i][1] for i in idx])
-            if paired:
-                res = stats.wilcoxon(A, B, zero_method="zsplit", method=method, axis=1)
-            else:
-                res = stats.mannwhitneyu(A, B, alternative="two-sided", method=method, axis=1)
-            for i, v in zip(idx, np.atleast_1d(res.pvalue), strict=True):
-                p[i] = float(v)
-    return p
 
 
 def pairwise(data, solvers):
@@ -68,6 +19,8 @@ def pairwise(data, solvers):
     import itertools
 
     import numpy as np
+
+    from optbench.aggregate import art
 
     rows, tests = [], []
     for _key, d in data.items():
@@ -78,7 +31,7 @@ def pairwise(data, solvers):
         target = TEST_TARGET if d.known else REL_TARGETS[1]
         rt = ran.runtimes([target])[:, 0]
         solver = ran.runs.solver.to_numpy()
-        arts = {s: art(rt[solver == s], ran.used[solver == s])[0] for s in present}
+        arts = {s: art(rt[solver == s], ran.used[solver == s]) for s in present}
         if len(present) <= ALL_PAIRS_MAX:
             pairs = list(itertools.combinations(present, 2))
         else:
@@ -128,6 +81,8 @@ def ranking(data, solvers, profiles):
     import pandas as pd
     from scipy.stats import rankdata
 
+    from optbench.aggregate import art
+
     ranks = {s: [] for s in solvers}
     wins = dict.fromkeys(solvers, 0)
     solved = dict.fromkeys(solvers, 0)
@@ -143,7 +98,7 @@ def ranking(data, solvers, profiles):
         for j in range(len(targets)):
             arts = np.array(
                 [
-                    art(rt[solver == s, j], ran.used[solver == s])[0] if s in present else np.inf
+                    art(rt[solver == s, j], ran.used[solver == s]) if s in present else np.inf
                     for s in solvers
                 ]
             )

@@ -14,34 +14,37 @@ def summary(ctx) -> Section | None:
     import numpy as np
     import pandas as pd
 
+    from optbench.aggregate import art_table
+
     runs = ctx.runs
     if not len(runs):
         return Section("Summary", "<p>The store holds no runs.</p>")
+    at = art_table(runs, targets=(float(TARGET),), samples=0)
+    at = {(r.problem_key, r.label): r for r in at.itertuples(index=False)}
     rows = []
     for (key, label), g in runs.groupby(["problem_key", "label"], sort=False):
         statuses = g.status.value_counts()
-        hit_col = f"hit_cost_{TARGET}"
-        hits = g[hit_col] if hit_col in g else pd.Series(np.nan, index=g.index)
         ran = g[g.status != "skipped"]
+        hit = at.get((key, label))  # None: every run was skipped
         rows.append(
             {
                 "problem": ctx.problem_title(key),
                 "optimizer": label,
                 "runs": len(g),
                 "statuses": ", ".join(f"{s} {n}" for s, n in statuses.items()),
-                f"success @ {TARGET}": f"{int(hits.notna().sum())}/{len(g)}",
+                f"success @ {TARGET}": f"{hit.successes}/{hit.runs}" if hit else "—",
                 "median final gap": float(np.nanmedian(ran["gap_final"]))
                 if "gap_final" in ran and len(ran)
                 else np.nan,
-                f"median evals to {TARGET}": float(np.nanmedian(hits))
-                if hits.notna().any()
-                else np.nan,
+                f"aRT to {TARGET}": hit.aRT if hit else np.nan,
                 "median evals used": float(np.nanmedian(ran["evals"])) if len(ran) else np.nan,
             }
         )
     table = pd.DataFrame(rows)
     caption = (
         f"One row per problem × optimizer over {len(runs)} runs. Success: the best gap f − f* "
-        f"reached {TARGET}; evaluations are n_f + n_g; '—' where not applicable."
+        f"reached {TARGET}, out of the runs that ran (skipped ones never did); aRT is COCO's "
+        "average runtime (evaluations of all runs up to success or end / successes; ∞: no "
+        "success); evaluations are n_f + n_g; '—' where not applicable."
     )
     return Section("Summary", table_html(table, caption, "summary.csv"))

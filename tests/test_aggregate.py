@@ -61,6 +61,46 @@ def test_art_and_success_rate_by_hand():
     assert agg.art([NAN, NAN], [5, 6]) == math.inf
 
 
+def test_art_of_arrays_is_cocos_definition():
+    rt = [10.0, math.inf, 30.0, math.inf]
+    used = [50.0, 100.0, 60.0, 200.0]
+    assert agg.art(rt, used) == (10 + 30 + 100 + 200) / 2
+    assert agg.art([math.inf], [5.0]) == math.inf
+    assert math.isnan(agg.art([], []))  # no run: undefined, not "never solved"
+
+
+CONVENTION = frame(
+    [
+        ("Q", "A", 0, "converged", 0, 0, NAN, 0),  # the start point was already within 1e-1
+        ("Q", "A", 1, "diverged", 40, 25, NAN, NAN),  # met 1e-1 at 25, then diverged
+        ("Q", "A", 2, "error", NAN, NAN, NAN, NAN),  # raised: no trace, no counters
+        ("Q", "A", 3, "timeout", 70, NAN, NAN, NAN),
+        ("Q", "A", 4, "non-finite", 9, NAN, NAN, NAN),
+        ("Q", "A", 5, "skipped", NAN, NAN, NAN, NAN),  # never ran
+    ]
+)
+
+
+def test_the_convention_by_hand():
+    table = agg.art_table(CONVENTION, targets=(1e-1, 1e-2), percentiles=(10, 90))
+    loose, tight = table.iloc[0], table.iloc[1]
+    # five runs count (all but the skipped one); costs count from 1: the hit at 0 evaluations
+    # is runtime 1, and the error row without counters is charged 1
+    assert (loose.runs, loose.successes, loose.success_rate) == (5, 2, 0.4)
+    assert loose.aRT == (1 + 25 + 1 + 70 + 9) / 2
+    assert loose.aRT == coco_art([1, 25, NAN, NAN, NAN], [1, 40, 1, 70, 9])
+    assert loose.median_unsuccessful == 9  # of 1, 70, 9
+    assert tight.successes == 0 and tight.aRT == math.inf
+    assert tight.median_unsuccessful == 9  # of 1 (0 used, charged 1), 40, 1, 70, 9
+    assert tight.restart_p10 == tight.restart_p90 == math.inf  # a restart never succeeds
+    # every simulated restart ends in a success: at 1 or 25 plus whole failures of 1, 70, 9
+    assert loose.restart_p10 in {1, 25} and loose.restart_p90 >= loose.restart_p10
+    np.testing.assert_array_equal(
+        agg.runtimes([0, 0.5, 3, NAN, math.inf]), [1, 1, 3, math.inf, math.inf]
+    )
+    np.testing.assert_array_equal(agg.charged([0, NAN, 7]), [1, 1, 7])
+
+
 def test_bootstrap_of_two_runs_has_the_exact_distribution():
     # one success at 10, one failure that used 30:
     # resamples {S,S} → 10 (¼), {S,F} → 40 (½), {F,F} → inf (¼)
@@ -81,12 +121,26 @@ def test_bootstrap_is_seeded_per_group():
     assert p10 <= p50 <= p90 and p10 >= 30  # no resample of these runs beats all-success at 10, 30
 
 
-def test_simulated_restarts_average_to_art():
-    hits, used = [10, NAN, 30, NAN], [50, 100, 60, 80]
+@pytest.mark.parametrize(
+    "hits, used",
+    [([10, NAN, 30, NAN], [50, 100, 60, 80]), ([10, NAN, 30, NAN, NAN], [50, 100, 60, 200, 150])],
+)
+def test_simulated_restarts_average_to_art(hits, used):
+    # E[simulated RT] = mean(successes) + (1 − p)/p · mean(failures) = aRT exactly
     rt = agg.simulated_restarts(hits, used, samples=200_000, rng=0)
     assert rt.mean() == pytest.approx(coco_art(hits, used), abs=4 * rt.std() / math.sqrt(rt.size))
+    assert rt.min() >= 10
     assert set(np.unique(rt[rt < 40])) <= {10.0, 30.0}  # no failure drawn: a success's own runtime
     assert np.all(np.isinf(agg.simulated_restarts([NAN], [5], samples=10)))
+
+
+def test_ecdf_weighs_each_pair_equally():
+    x, y = agg.ecdf([np.array([1.0, np.inf]), np.array([2.0, 3.0, 4.0, np.inf])])
+    np.testing.assert_allclose(x, [1, 2, 3, 4])
+    np.testing.assert_allclose(y, [0.25, 0.375, 0.5, 0.625])
+    # a pair without runs, or one beyond the list, stays in the denominator; ties merge
+    x, y = agg.ecdf([np.array([2.0, 2.0]), np.array([])], pairs=4)
+    assert x.tolist() == [2.0] and y.tolist() == [0.25]
 
 
 def test_runtime_ecdf_by_hand():
@@ -100,6 +154,12 @@ def test_runtime_ecdf_by_hand():
     assert (a.pairs == 4).all()
     scaled = agg.runtime_ecdf(RUNS.assign(dim=2.0), targets=(1e-1, 1e-2), scale="dim")
     np.testing.assert_allclose(scaled.cost, a.cost / 2)
+    # B ran P2 only: P1's two pairs stay in its denominator, unsolved
+    with_b = pd.concat([RUNS, frame([("P2", "B", 0, "converged", 4, 3, 4, 3)])])
+    b = agg.runtime_ecdf(with_b, targets=(1e-1, 1e-2))
+    b = b[b.label == "B"]
+    assert b.cost.tolist() == [3, 4] and b.fraction.tolist() == [1 / 4, 2 / 4]
+    assert (b.pairs == 4).all()
 
 
 def test_runtime_ecdf_with_restarts_reaches_the_solved_share():
@@ -130,6 +190,32 @@ def test_performance_profile_by_hand():
     assert [rho["B", t] for t in (1, 1.5, 2, 100)] == [2 / 3, 2 / 3, 1.0, 1.0]
     default = agg.performance_profile(PROFILE, 1e-1)
     assert sorted(default.tau.unique()) == [1.0, 2.0]
+
+
+def test_cost_matrix_charges_failures_and_missing_solvers():
+    t = agg.cost_matrix(PROFILE, 1e-1, solvers=["B", "A", "C"])
+    assert list(t.columns) == ["B", "A", "C"]
+    assert t["A"].tolist() == [10, 30, math.inf] and t["B"].tolist() == [20, 15, 40]
+    assert np.isinf(t["C"]).all()  # C has no run: it failed every instance
+    two = pd.concat([PROFILE, frame([("p", "A", 1, "budget", 70, NAN, NAN, NAN)])])
+    assert agg.cost_matrix(two, 1e-1)["A"].iloc[0] == (10 + 70) / 1  # several runs: their aRT
+
+
+def test_profile_matrices_by_hand():
+    T = np.array([[1.0, 2.0], [4.0, 2.0], [np.inf, 3.0], [np.inf, np.inf]])
+    rho = agg.performance_profile_matrix(T, [1.0, 2.0, 1.5])
+    # ratios: p0 (1, 2), p1 (2, 1), p2 (inf, 1), p3 all failed
+    np.testing.assert_allclose(rho, [[0.25, 0.5], [0.5, 0.75], [0.25, 0.5]])
+    d = agg.data_profile_matrix(T, [0.5, 1.0, 2.0], dims=[1, 1, 2, 3])
+    # t/(n+1): p0 (0.5, 1), p1 (2, 1), p2 (inf, 1), p3 (inf, inf)
+    np.testing.assert_allclose(d, [[0.25, 0.0], [0.25, 0.75], [0.5, 0.75]])
+
+
+def test_profile_area_by_hand():
+    # ρ = 0.5 on [1, 2), 1 from 2 on: ∫_1^4 = 0.5 + 2 = 2.5, normalized by 3
+    assert agg.profile_area([1.0, 2.0], [0.5, 1.0]) == pytest.approx(2.5 / 3, rel=1e-15)
+    assert agg.profile_area([1.0, 2.0, 8.0], [0.5, 1.0, 1.0]) == pytest.approx(2.5 / 3, rel=1e-15)
+    assert agg.profile_area([1.0], [1.0]) == 1.0
 
 
 def test_data_profile_by_hand():

@@ -162,6 +162,7 @@ def test_failed_runs_are_counted_not_dropped(report):
     assert int(status.skipped.sum()) == n_skip
     assert "needs gradient" in html  # the reason is shown
 
+
 def _fixed_target_csv(html: str, key: str) -> pd.DataFrame:
     m = re.search(
         rf"download='fixed-target-{key}.csv' href='data:text/csv;charset=utf-8;base64,([^']+)'",
@@ -206,47 +207,14 @@ def test_html_is_one_self_contained_file(report):
     assert "<link " not in html and "<iframe" not in html
 
 
-# -- the statistics, against hand computation ---------------------------------------------
-
-
-def test_art_is_cocos_definition():
-    rt = np.array([10.0, np.inf, 30.0, np.inf, np.nan])
-    used = np.array([50.0, 100.0, 60.0, 200.0, 0.0])
-    a, n_s, n = stats.art(rt, used)
-    assert (n_s, n) == (2, 4)  # nan = skipped, not a run
-    assert a == (10 + 30 + 100 + 200) / 2
-    assert stats.art([np.inf], [5.0])[0] == np.inf
-
-
-def test_simulated_restarts_average_to_art():
-    # E[simulated RT] = mean(successes) + (1 − p)/p · mean(failures) = aRT exactly
-    rt = np.array([10.0, np.inf, 30.0, np.inf, np.inf])
-    used = np.array([50.0, 100.0, 60.0, 200.0, 150.0])
-    sim = stats.simulated_runtimes(rt, used, samples=400_000, rng=np.random.default_rng(1))
-    assert sim.mean() == pytest.approx(stats.art(rt, used)[0], rel=0.01)
-    assert sim.min() >= 10 and set(np.unique(sim[sim < 50])) <= {10.0, 30.0}
+# -- the rank tests, against hand computation and scipy -------------------------------------
+# (aRT, simulated restarts, ECDFs and profiles are optbench.aggregate's: tests/test_aggregate.py)
 
 
 def test_holm_by_hand():
     p = [0.01, 0.04, 0.03, 0.005]
     # sorted 0.005·4 = 0.02, 0.01·3 = 0.03, 0.03·2 = 0.06, 0.04·1 = 0.04 -> running max 0.06
     np.testing.assert_allclose(stats.holm(p), [0.03, 0.06, 0.06, 0.02])
-
-
-def test_profiles_by_hand():
-    T = np.array([[1.0, 2.0], [4.0, 2.0], [np.inf, 3.0], [np.inf, np.inf]])
-    rho = stats.performance_profile(T, [1.0, 2.0, 1.5])
-    # ratios: p0 (1, 2), p1 (2, 1), p2 (inf, 1), p3 all failed
-    np.testing.assert_allclose(rho, [[0.25, 0.5], [0.5, 0.75], [0.25, 0.5]])
-    d = stats.data_profile(T, dims=[1, 1, 2, 3], alphas=[0.5, 1.0, 2.0])
-    # t/(n+1): p0 (0.5, 1), p1 (2, 1), p2 (inf, 1), p3 (inf, inf)
-    np.testing.assert_allclose(d, [[0.25, 0.0], [0.25, 0.75], [0.5, 0.75]])
-
-
-def test_ecdf_weighs_each_pair_equally():
-    x, y = stats.ecdf([np.array([1.0, np.inf]), np.array([2.0, 3.0, 4.0, np.inf])])
-    np.testing.assert_allclose(x, [1, 2, 3, 4])
-    np.testing.assert_allclose(y, [0.25, 0.375, 0.5, 0.625])
 
 
 def test_combined_scores_give_cocos_rank_sum_p_value():
@@ -275,7 +243,6 @@ def test_rank_biserial_by_hand():
 def test_batched_tests_equal_scipy_one_at_a_time():
     from scipy.stats import mannwhitneyu, wilcoxon
 
-    statistics = importlib.import_module("optbench.reports.statistics")
     rng = np.random.default_rng(7)
     tests = []
     for i in range(12):
@@ -284,9 +251,9 @@ def test_batched_tests_equal_scipy_one_at_a_time():
         b = rng.normal(0.5, size=n).round(1 if i % 2 else 6)
         tests.append((a, b, i % 3 == 0))
     tests.append((np.ones(5), np.ones(5), True))  # identical samples: p = 1
-    got = statistics.run_tests(tests)
+    got = stats.run_tests(tests)
     for (a, b, paired), p in zip(tests[:-1], got[:-1], strict=True):
-        method = statistics._method(a, b, paired)
+        method = stats._method(a, b, paired)
         if paired:
             want = wilcoxon(a, b, zero_method="zsplit", method=method).pvalue
         else:
