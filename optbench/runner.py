@@ -313,7 +313,10 @@ class _Recorder:
         from the run's largest |x| so far) leaves the full check to the few runs that might
         cycle. A run's check times depend on t alone, so a batch and its runs alone agree.
         """
-        from .metrics import CYCLE_PERIODS, CYCLE_RTOL, TAIL_MIN, _dot, _maxabs, cycle_period
+        from .metrics._common import TAIL_MIN
+        from .metrics._common import dot as _dot
+        from .metrics._common import maxabs as _maxabs
+        from .metrics.oscillation import CYCLE_PERIODS, CYCLE_RTOL, cycle_period
 
         n = t + 1
         if n < TAIL_MIN:

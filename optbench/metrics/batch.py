@@ -1,0 +1,139 @@
+""":func:`batch_metrics`: every metric of every run of a batch, from the full trace.
+
+The runner calls it in the worker (so stored traces may be thinned). The batch's arrays are
+padded once into a :class:`~optbench.metrics._common.Track`; each family then fills its
+columns of ``out`` (one ``(B,)`` float array per key, NaN = not applicable or never
+reached), and :func:`_rows` turns the columns into one JSON-ready dict per run.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ._common import Track
+from .catalog import INT_KEYS, METRICS, STR_KEYS
+from .convergence import convergence, distance
+from .oscillation import oscillation, tail_oscillation
+from .overshoot import error_path, overshoot, steady_state, xspace
+from .theory_overlay import theory_overlay
+
+SAMPLER_PREFIXES = ("random-search", "local-random-search")
+STOPPED = ("diverged", "non-finite")
+
+
+def is_sampler(optimizer_name: str | None) -> bool:
+    """True for optimizers whose iterate is an incumbent, not a trajectory (random search)."""
+    if not optimizer_name:
+        return False
+    if optimizer_name.startswith(SAMPLER_PREFIXES):
+        return True
+    try:
+        from .. import registry
+
+        tags = registry.get("optimizer", optimizer_name).meta.get("tags", ())
+    except Exception:  # noqa: BLE001 — an unregistered name is simply not a known sampler
+        return False
+    return "sampler" in tags
+
+
+def batch_metrics(
+    trace,
+    problem,
+    statuses: list[str],
+    optimizer_name: str | None = None,
+    hyper: dict[str, Any] | list[dict[str, Any]] | None = None,
+    *,
+    budget: int | None = None,
+    max_iter: int | None = None,
+    grad_dots: Any = None,
+) -> list[dict[str, Any]]:
+    """One dict of metrics per run of the batch (keys: :data:`~optbench.metrics.METRICS`).
+
+    Args:
+        trace: the batch's :class:`~optbench.runner.BatchTrace`.
+        problem: the built :class:`~optbench.problem.Problem`.
+        statuses: each run's status (C8).
+        optimizer_name: the registered name; selects samplers (no dynamics metrics) and the
+            optimizers the quadratic theory describes (``gd``, heavy-ball ``momentum``).
+        hyper: the resolved hyperparameters, one dict for all runs or one per run.
+        budget, max_iter: the runs' limits; they fix the horizon of ``aulg``.
+        grad_dots: ``<g_t, g_{t+1}>`` for t = 0..T−1, shape ``(T, B)`` (or a list of rows),
+            as the runner records them; without it the gradients are re-evaluated.
+    """
+    B = trace.f.shape[1]
+    sampler = is_sampler(optimizer_name)
+    out = {k: np.full(B, np.nan) for k in METRICS if k not in STR_KEYS}
+    regimes = np.full(B, None, dtype=object)
+    with np.errstate(all="ignore"):
+        tk = _track(trace, problem, statuses)
+        out["gnorm_final"][:] = np.asarray(trace.gnorm, dtype=float)[tk.end, tk.cols]
+        convergence(out, tk, budget, max_iter)  # C1–C7 on f
+        x_star = trace.x_star if trace.x_star is not None else problem.x_star
+        dist = e0 = None
+        if x_star is not None:
+            x_star = np.asarray(x_star, dtype=float)
+            e = error_path(tk, x_star)
+            e0 = e[0]
+            xs = xspace(e, tk.end, tk.cols)
+            dist = xs["dist"]
+            distance(out, dist, tk, x_star)  # C2, C5, C7 on dist
+            if not sampler:
+                overshoot(out, xs, tk.stopped)  # O1–O6, O8
+        win = tk.window()
+        steady_state(out, win, dist, tk, sampler)  # O7
+        if not sampler:
+            oscillation(out, tk, problem, grad_dots)  # Z1–Z4, Z7
+            tail_oscillation(out, tk, win, dist)  # Z5, Z6
+            if e0 is not None:
+                theory_overlay(
+                    out, regimes, trace, problem, e0, tk.end, tk.f_star, optimizer_name, hyper
+                )
+    return _rows(out, regimes, B)
+
+
+def _track(trace, problem, statuses: list[str]) -> Track:
+    """The trace's arrays padded past each run's end, with the masks the families share."""
+    n, B = trace.f.shape
+    cols = np.arange(B)
+    end = np.clip(np.asarray(trace.end, dtype=np.int64), 0, n - 1)
+    valid = np.arange(n)[:, None] <= end[None, :]
+    full = bool(np.all(end == n - 1))
+
+    def pad(a: np.ndarray) -> np.ndarray:
+        if full:
+            return a
+        last = a[end, cols]
+        return np.where(valid if a.ndim == 2 else valid[..., None], a, last)
+
+    status = np.asarray(list(statuses), dtype=object)
+    return Track(
+        f=pad(np.asarray(trace.f, dtype=float)),
+        x=pad(np.asarray(trace.x, dtype=float)),
+        cost=pad(np.asarray(trace.n_f) + np.asarray(trace.n_g)),
+        end=end,
+        cols=cols,
+        valid=valid,
+        stopped=np.isin(status, STOPPED),
+        f_star=trace.f_star if trace.f_star is not None else problem.f_star,
+    )
+
+
+def _rows(out: dict[str, np.ndarray], regimes: np.ndarray, B: int) -> list[dict[str, Any]]:
+    """Columns to one dict per run: NaN → None, counts → int, the regime as a string."""
+    keys = list(METRICS)
+    columns = []
+    for k in keys:
+        if k in STR_KEYS:
+            columns.append(regimes.tolist())
+            continue
+        a = out[k]
+        missing = np.isnan(a)
+        if k in INT_KEYS:
+            obj = np.where(missing, 0, a).astype(np.int64).astype(object)
+        else:
+            obj = a.astype(object)
+        obj[missing] = None
+        columns.append(obj.tolist())
+    return [dict(zip(keys, row, strict=True)) for row in zip(*columns, strict=True)] if B else []
