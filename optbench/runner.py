@@ -313,7 +313,7 @@ class _Recorder:
         from the run's largest |x| so far) leaves the full check to the few runs that might
         cycle. A run's check times depend on t alone, so a batch and its runs alone agree.
         """
-        from .metrics._common import TAIL_MIN
+        from .metrics._common import TAIL_MIN, tail_window
         from .metrics._common import dot as _dot
         from .metrics._common import maxabs as _maxabs
         from .metrics.oscillation import CYCLE_PERIODS, CYCLE_RTOL, cycle_period
@@ -321,7 +321,7 @@ class _Recorder:
         n = t + 1
         if n < TAIL_MIN:
             return
-        W = min(n, max(TAIL_MIN, -(-n // 10)))  # the tail window, max(10, ⌈0.1·n⌉)
+        W = int(tail_window(n))
         if t % max(1, W // 2):
             if not stalled.any():
                 return

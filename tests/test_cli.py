@@ -215,7 +215,7 @@ def test_the_wheel_contains_the_three_catalogs(tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     (wheel,) = tmp_path.glob("optbench-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
-    for pkg in ("optbench/problems/", "optbench/optimizers/", "optbench/reports/"):
+    for pkg in ("optbench/problems/", "optbench/optimizers/", "optbench/reports/", "optbench/metrics/"):
         assert any(n.startswith(pkg) and n.endswith(".py") and "__init__" not in n for n in names), pkg
     assert "optbench/templates/report.html" in names
     assert not any(n.startswith(("problems/", "optimizers/", "reports/")) for n in names)
