@@ -247,10 +247,18 @@ def make_plan(problems, optimizers, seeds: int | list[int] = 1, budget: int | No
             ores = resolve_optimizer(ospec, problem.L)
             _validate(entry, ores)
             missing = sorted(entry.meta["needs"] - provides)
+            batchable = entry.meta["batchable"]
+            # all but the seed is shared by the pairing's runs: canonical forms, source
+            # hashes, label and batch key are worked out once, not once per seed
+            shared = _identity(pres, ores, 0, budget, max_iter, tol)
+            run_label = label(ospec)
+            shared_key = None
+            if batchable and not missing:
+                shared_key = _batch_key(RunSpec("", pres, ores, 0, budget, max_iter, tol, timeout),
+                                        True)
             for seed in seed_list:
-                ident = _identity(pres, ores, seed, budget, max_iter, tol)
-                run = RunSpec(digest(ident), pres, ores, seed, budget, max_iter, tol, timeout,
-                              label(ospec))
+                run = RunSpec(digest({**shared, "seed": seed}), pres, ores, seed, budget,
+                              max_iter, tol, timeout, run_label)
                 if run.run_id in seen:
                     continue
                 seen.add(run.run_id)
@@ -259,9 +267,9 @@ def make_plan(problems, optimizers, seeds: int | list[int] = 1, budget: int | No
                     skipped.append((run, f"{ospec.name} needs {', '.join(missing)}, which "
                                          f"{pspec.name} does not provide"))
                     continue
-                key = _batch_key(run, entry.meta["batchable"])
+                key = shared_key if batchable else ("single", run.run_id)
                 batches.setdefault(key, []).append(run)
-                batchable_of[key] = entry.meta["batchable"]
+                batchable_of[key] = batchable
     out: list[Batch] = []
     for key, members in batches.items():
         d = build_problem(members[0].problem).dim

@@ -13,6 +13,7 @@ name is an error naming both.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib
 import importlib.util
@@ -104,8 +105,9 @@ class Entry:
     origin: str = "builtin"  # "builtin", "entry point <name>", or a plug-in path/module
     source_hash: str | None = None  # plug-ins only: part of run identity
 
-    @property
+    @functools.cached_property
     def params(self) -> dict[str, Param]:
+        """The factory's parameters, read from its signature once (asked for per run)."""
         out = {}
         for p in inspect.signature(self.factory).parameters.values():
             if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):

@@ -12,6 +12,7 @@ are retried one at a time, so only the run that fails becomes an ``error`` row.
 
 from __future__ import annotations
 
+import functools
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -129,8 +130,14 @@ def _run(runs: list[RunSpec], batchable: bool) -> list[RunResult]:
     problem = build_problem(first.problem)
     entry = registry.get("optimizer", first.optimizer.name)
     B, d = len(runs), problem.dim
-    x0 = np.stack([start_point(problem, r.problem, r.seed) for r in runs])
-    rng = RunRNG([np.random.default_rng(run_seed(r.run_id)) for r in runs])
+    # a batch shares its problem, so a start point depends on the seed alone: a sweep of
+    # 200 learning rates over 5 seeds draws 5 start points, not 1000
+    starts: dict[int, np.ndarray] = {}
+    for r in runs:
+        if r.seed not in starts:
+            starts[r.seed] = start_point(problem, first.problem, r.seed)
+    x0 = np.stack([starts[r.seed] for r in runs])
+    rng = RunRNG.from_seeds([run_seed(r.run_id) for r in runs])  # generators made on first draw
     timeout = first.timeout
     deadline = time.monotonic() + timeout if timeout else None
     oracle = Oracle(problem, B, first.budget, rng, deadline)
@@ -155,6 +162,7 @@ class _Recorder:
         self.problem, self.max_iter, self.tol, self.oracle = problem, max_iter, tol, oracle
         B = x0.shape[0]
         self.status = np.array([""] * B, dtype=object)
+        self.open = np.ones(B, dtype=bool)  # no status yet (comparing object arrays is slow)
         self.message = np.array([""] * B, dtype=object)
         self.end = np.zeros(B, dtype=np.int64)
         self.xs: list[np.ndarray] = []
@@ -223,8 +231,9 @@ class _Recorder:
         return len(self.fs) - 1
 
     def _decide(self, mask: np.ndarray, status: str, message: str = "") -> None:
-        mask = mask & (self.status == "")
+        mask = mask & self.open
         if mask.any():
+            self.open &= ~mask
             self.status[mask] = status
             if message:
                 self.message[mask] = message
@@ -325,9 +334,9 @@ class _Recorder:
         if t % max(1, W // 2):
             if not stalled.any():
                 return
-            due = moved & stalled & (self.status == "")
+            due = moved & stalled & self.open
         else:
-            due = moved & (self.status == "")
+            due = moved & self.open
         rows = np.flatnonzero(due)
         if not rows.size:
             return
@@ -356,7 +365,7 @@ class _Recorder:
             self._decide(mask, "cycle", f"a period-{int(P)} orbit (limit cycle) at update {t}")
 
     def finish(self) -> BatchTrace:
-        self._decide(self.status == "", "max-iter")
+        self._decide(self.open, "max-iter")
         B, d = self.xs[0].shape
         T = len(self.fs) - 1
         lrs = np.stack(self.lrs) if len(self.lrs) == T and T else np.full((T, B), np.nan)
@@ -453,14 +462,23 @@ def thin_trace(tr: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     n = len(tr["f"])
     if n <= THIN_ABOVE:
         return {**tr, "t": np.arange(n, dtype=np.int64)}
+    keep, keep_lr = _thin_index(n)
+    out = {k: (v[keep] if k != "lr" else v[keep_lr]) for k, v in tr.items()}
+    out["t"] = keep.copy()
+    return out
+
+
+@functools.lru_cache(maxsize=256)
+def _thin_index(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The iterates kept of a trace of ``n`` (and of its ``n - 1`` rates); the runs of a
+    batch mostly share their length, so each length is worked out once."""
     keep = np.unique(np.concatenate([
         np.arange(THIN_HEAD),
         np.round(np.geomspace(THIN_HEAD, n - 1, THIN_POINTS)).astype(np.int64),
         [n - 1],
-    ]))
-    out = {k: (v[keep] if k != "lr" else v[keep[keep < len(v)]]) for k, v in tr.items()}
-    out["t"] = keep.astype(np.int64)
-    return out
+    ])).astype(np.int64)
+    keep.flags.writeable = False
+    return keep, keep[keep < n - 1]
 
 
 def skipped_result(run: RunSpec, reason: str) -> RunResult:

@@ -15,6 +15,7 @@ import os
 import platform
 import sqlite3
 import time
+import zipfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -84,8 +85,14 @@ def versions() -> dict[str, str]:
 
 
 def pack_trace(trace: dict[str, np.ndarray]) -> bytes:
+    """An ``.npz`` archive as ``numpy.savez_compressed`` writes it, at zlib level 1: as
+    small for traces (float noise compresses no further) and twice as fast, which matters
+    because the driver packs every run's trace itself."""
     buf = io.BytesIO()
-    np.savez_compressed(buf, **{k: np.asarray(v) for k, v in trace.items()})
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
+        for k, v in trace.items():
+            with zf.open(f"{k}.npy", "w", force_zip64=True) as fh:
+                np.lib.format.write_array(fh, np.asarray(v), allow_pickle=False)
     return buf.getvalue()
 
 
