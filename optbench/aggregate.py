@@ -138,21 +138,25 @@ def bootstrap_art(
     """Percentiles of aRT over bootstrap resamples of the runs (with replacement): the
     uncertainty of the aRT estimate.
 
-    A resample without a success has aRT = inf; percentiles pick sample values
-    (``inverted_cdf``), so they may be inf but never NaN (NaN only without runs).
+    ``hit_cost`` may be ``(runs, targets)``: each resample of the runs then serves every
+    target, and the result is ``(len(percentiles), targets)``. A resample without a success
+    has aRT = inf; percentiles pick sample values (``inverted_cdf``), so they may be inf but
+    never NaN (NaN only without runs).
     """
     if samples < 1:
         raise ValueError(f"samples must be >= 1, got {samples}")
     rt = runtimes(hit_cost)
-    if not rt.size:
-        return np.full(len(percentiles), np.nan)
+    shape = (len(percentiles),) + rt.shape[1:]
+    if not rt.shape[0]:
+        return np.full(shape, np.nan)
     ok = np.isfinite(rt)
-    cost = np.where(ok, rt, charged(used))
-    idx = _rng(rng).integers(0, rt.size, (samples, rt.size))
+    used = charged(used).reshape((-1,) + (1,) * (rt.ndim - 1))
+    cost = np.where(ok, rt, used)
+    idx = _rng(rng).integers(0, rt.shape[0], (samples, rt.shape[0]))
     wins = ok[idx].sum(axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
         values = np.where(wins > 0, cost[idx].sum(axis=1) / wins, np.inf)
-    return np.percentile(values, list(percentiles), method="inverted_cdf")
+    return np.percentile(values, list(percentiles), axis=0, method="inverted_cdf")
 
 
 def simulated_restarts(
@@ -299,8 +303,12 @@ def art_table(
     for key, g in frame.groupby(by, sort=True, dropna=False):
         key = key if isinstance(key, tuple) else (key,)
         used = g["evals"].to_numpy(dtype=float)
-        for eps in targets:
-            rt = runtimes(_hits(g, eps, relative))
+        rts = runtimes(np.column_stack([_hits(g, eps, relative) for eps in targets]))
+        if samples:  # one generator per group: the resamples serve every target
+            rng = group_rng(seed, key, relative)
+            boot = bootstrap_art(rts, used, samples, percentiles, rng)
+        for j, eps in enumerate(targets):
+            rt = rts[:, j]
             ok = np.isfinite(rt)
             row = dict(zip(by, key, strict=True))
             row.update(
@@ -312,9 +320,7 @@ def art_table(
                 median_unsuccessful=float(np.median(charged(used[~ok]))) if (~ok).any() else np.nan,
             )
             if samples:
-                rng = group_rng(seed, key, eps, relative)
-                qs = bootstrap_art(rt, used, samples, percentiles, rng)
-                row.update({f"aRT_p{q:g}": v for q, v in zip(percentiles, qs, strict=True)})
+                row.update({f"aRT_p{q:g}": v for q, v in zip(percentiles, boot[:, j], strict=True)})
                 sim = simulated_restarts(rt, used, samples, rng)
                 qs = np.percentile(sim, list(percentiles), method="inverted_cdf")
                 row.update({f"restart_p{q:g}": v for q, v in zip(percentiles, qs, strict=True)})

@@ -3,11 +3,11 @@ loss landscape."""
 
 from __future__ import annotations
 
-from ._runtime import ProblemData, palette
+from ._runtime import SAMPLE_RUNS, ProblemData, palette
 
 MAX_LABELS = 10  # lines per convergence figure; the tables show every label
 MAX_PANELS = 4  # trajectory panels per problem (each axes costs ~60 ms to draw)
-RAW_RUNS = 3  # raw (non-monotone) runs per label in the second and third panels
+RAW_RUNS = SAMPLE_RUNS  # raw (non-monotone) runs per label in the second and third panels
 GRID_POINTS = 160
 SIGNED_STEPS = 40  # iterations shown in the 1-D signed-error panel (a step response)
 FAINT_RUNS = 20  # individual runs drawn faint per optimizer
@@ -29,31 +29,47 @@ def layout(fig, left=0.62, right=0.15, bottom=0.5, top=0.32, wspace=0.55, hspace
 _SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
 
 
-def _pow10(value: float, _pos=None) -> str:
-    """Decade tick labels as plain text (10⁻³): mathtext would parse every label."""
+def _power(value: float, base: int) -> str:
+    """A tick label as plain text (10⁻³, 2³): mathtext would parse every label."""
     import math
 
     if not value > 0:
         return ""
-    e = math.log10(value)
+    e = math.log(value, base)
     if abs(e - round(e)) > 1e-9:
         return f"{value:g}"
     e = int(round(e))
-    return {0: "1", 1: "10"}.get(e, "10" + str(e).translate(_SUPERSCRIPT))
+    if base == 10 and e in (0, 1):
+        return "1" if e == 0 else "10"
+    return str(base) + str(e).translate(_SUPERSCRIPT)
 
 
-def log_axes(ax, x: bool = True, y: bool = True, minor_x: bool = False) -> None:
+# module-level formatters, so a figure pickles (figures are saved in a worker process)
+def _pow10(value: float, _pos=None) -> str:
+    return _power(value, 10)
+
+
+def _pow2(value: float, _pos=None) -> str:
+    return _power(value, 2)
+
+
+def _general(value: float, _pos=None) -> str:
+    return f"{value:g}"
+
+
+def log_axes(ax, x: bool = True, y: bool = True, minor_x: bool = False, base: int = 10) -> None:
     """Log scales with decade ticks only (minor tick labels cost most of the drawing time)."""
     from matplotlib.ticker import FuncFormatter, LogLocator
 
+    fmt = FuncFormatter(_pow2 if base == 2 else _pow10)
     for on, axis, scale in ((x, ax.xaxis, ax.set_xscale), (y, ax.yaxis, ax.set_yscale)):
         if on:
-            scale("log")
-            axis.set_major_formatter(FuncFormatter(_pow10))
+            scale("log", base=base)
+            axis.set_major_formatter(fmt)
     ax.minorticks_off()
     if minor_x:  # learning-rate axes often span less than two decades: label 2 and 5 too
         ax.xaxis.set_minor_locator(LogLocator(base=10, subs=(2, 5)))
-        ax.xaxis.set_minor_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
+        ax.xaxis.set_minor_formatter(FuncFormatter(_general))
 
 
 def _cost_grid(data: ProblemData):

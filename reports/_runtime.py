@@ -20,7 +20,7 @@ from typing import Any
 TABLE_TARGETS = (1e-1, 1e-2, 1e-4, 1e-6, 1e-8)  # fixed-target tables (absolute Δf)
 REL_TARGETS = (1e-1, 1e-3, 1e-5, 1e-7)  # Moré–Wild τ: data profiles, f*-unknown tables
 ECDF_DECADES = (2.0, -8.0)  # COCO: 51 targets 10^{2, 1.8, ..., -8}
-SAMPLE_RUNS = 20  # raw traces kept per (problem, label) for the faint lines and trajectories
+SAMPLE_RUNS = 3  # full traces (x, raw f) per (problem, label): raw-gap panel, trajectories
 SEED = 20240917  # bootstrap and restart samples: the same stores give the same report
 UNUSED_PREFIXES = ("hit_iter_", "rel_hit_iter_", "stay_iter_", "pp.", "x_final", "store", "seconds")
 
@@ -90,6 +90,12 @@ class ProblemData:
             gap0=self.gap0[idx],
             used=self.used[idx],
         )
+
+    def portable(self) -> ProblemData:
+        """This data with its sample traces instead of the report's loader, to pickle."""
+        ids = _sample_ids(self.runs[self.length > 0])  # the runs samples() picks
+        traces = self.loader(sorted(ids)) if self.loader else {}
+        return replace(self, loader=Traces(traces))
 
     def curve(self, i: int):
         """Run i's own (cost, best gap) arrays, without padding."""
@@ -214,6 +220,16 @@ class ProblemData:
         return out
 
 
+class Traces:
+    """A loader over traces read before (picklable, unlike the report's context)."""
+
+    def __init__(self, traces: dict[str, dict | None]) -> None:
+        self.traces = traces
+
+    def __call__(self, run_ids) -> dict[str, dict | None]:
+        return {r: self.traces.get(r) for r in run_ids}
+
+
 def _stored_column(runs, eps: float, relative: bool):
     """The worker's hitting costs for target ``eps`` (NaN = never), or None if not stored."""
     import numpy as np
@@ -235,6 +251,14 @@ def _gap(trace: dict, f_ref: float):
     return np.maximum(gap, 0.0)  # round-off below f* is no progress past it
 
 
+def _sample_ids(runs) -> set[str]:
+    """The run_ids :meth:`ProblemData.samples` picks: the lowest seeds per problem and label."""
+    first = (
+        runs.sort_values("seed", kind="stable").groupby(["problem_key", "label"]).head(SAMPLE_RUNS)
+    )
+    return set(first.run_id)
+
+
 def problem_data(ctx) -> dict[str, ProblemData]:
     """Every problem's :class:`ProblemData` over all runs of the report (cached on ctx)."""
     if "problem_data" in ctx.cache:
@@ -253,7 +277,11 @@ def problem_data(ctx) -> dict[str, ProblemData]:
     curves: list = [None] * len(runs)
     refs = {key: ctx.f_ref(key) for key in ctx.problem_keys}
     keys = runs.problem_key.to_numpy()
-    for rid, tr in ctx.iter_traces(ran.run_id, keys=("f", "n_f", "n_g")):
+    # the traces the figures draw in full (ProblemData.samples) come in the same pass
+    full = _sample_ids(ran)
+    if ctx.tuning is not None:
+        full |= _sample_ids(ran[ran.phase == "final"])
+    for rid, tr in ctx.iter_traces(ran.run_id, keys=("f", "n_f", "n_g"), full=full):
         if tr is None or not len(tr["f"]):
             continue
         i = pos[rid]

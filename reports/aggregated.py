@@ -188,8 +188,7 @@ def profile_figures(T, dims, solvers, shown):
         rho = performance_profile_matrix(M, taus)
         for i, s in zip(idx, shown, strict=True):
             ax.step(taus, rho[:, i], where="post", color=colors[s], lw=1.5, label=plain(s))
-        ax.set_xscale("log", base=2)
-        ax.minorticks_off()
+        log_axes(ax, y=False, base=2)
         ax.set(
             ylim=(-0.02, 1.02),
             xlabel="performance ratio r = t / t_best (log2)",

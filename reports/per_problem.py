@@ -4,7 +4,7 @@ overshoot/oscillation tables (``reference/benchmarking.md`` G.2)."""
 from __future__ import annotations
 
 from optbench import register_section
-from optbench.report import Section, esc, figure_html, note_html, table_html
+from optbench.report import Section, deferred_html, esc, figure_html, note_html, table_html
 
 from ._runtime import REL_TARGETS, SEED, TABLE_TARGETS, compared, fmt_target, top_solvers
 
@@ -63,6 +63,9 @@ def fixed_target_table(data, labels, title):
         seed=SEED,
     )
     at = {(r.label, r.target): r for r in stats.itertuples(index=False)}
+    best = {
+        eps: min((r.aRT for (_, t), r in at.items() if t == eps), default=np.nan) for eps in targets
+    }
     show, bold = [], set()
     for i, lab in enumerate(labels):
         disp = {"optimizer": lab}
@@ -74,8 +77,7 @@ def fixed_target_table(data, labels, title):
                 continue
             spread = f" [{_fmt(r.restart_p10)}, {_fmt(r.restart_p90)}]" if r.successes else ""
             disp[col] = f"{_fmt(r.aRT)}{spread} · {r.successes}/{r.runs}"
-            best = stats.aRT[stats.target == eps].min()
-            if np.isfinite(r.aRT) and r.aRT == best:
+            if np.isfinite(r.aRT) and r.aRT == best[eps]:
                 bold.add((i, col))
         show.append(disp)
     long = stats.rename(columns={"label": "optimizer"})
@@ -151,7 +153,8 @@ def metric_descriptions(cols) -> str:
     return f"<dl class='defs'>{''.join(items)}</dl>"
 
 
-def problem_block(ctx, data) -> str:
+def problem_block(data) -> str:
+    """Figures and tables of one problem (run by a report worker where it can be)."""
     import numpy as np
 
     from ._figures import MAX_LABELS, MAX_PANELS, convergence_figure, landscape_figure
@@ -258,6 +261,17 @@ def problem_block(ctx, data) -> str:
     return "".join(parts)
 
 
+def _rebuildable(name) -> bool:
+    """Whether a fresh interpreter can build the problem: a built-in one."""
+    from optbench import registry
+
+    try:
+        module = registry.get("problem", name).factory.__module__
+    except Exception:  # noqa: BLE001 — not registered here: drawn here, with its note
+        return False
+    return module.startswith("optbench.")
+
+
 @register_section("per-problem", order=20)
 def per_problem(ctx) -> Section | None:
     """Per-problem views."""
@@ -281,5 +295,8 @@ def per_problem(ctx) -> Section | None:
         desc = d.info.get("description")
         if desc:
             parts.append(f"<p class='caption'>{esc(desc)}</p>")
-        parts.append(problem_block(ctx, d))
+        if _rebuildable(d.info.get("name")):
+            parts.append(deferred_html(problem_block, d.portable()))
+        else:  # a worker could not rebuild the problem to draw its landscape
+            parts.append(problem_block(d))
     return Section("Per problem", "".join(parts), toc=toc)

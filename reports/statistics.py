@@ -79,9 +79,10 @@ def pairwise(data, solvers):
 def ranking(data, solvers, profiles):
     import numpy as np
     import pandas as pd
-    from scipy.stats import rankdata
 
     from optbench.aggregate import art
+
+    from ._stats import average_ranks
 
     ranks = {s: [] for s in solvers}
     wins = dict.fromkeys(solvers, 0)
@@ -102,7 +103,7 @@ def ranking(data, solvers, profiles):
                     for s in solvers
                 ]
             )
-            r = rankdata(np.where(np.isnan(arts), np.inf, arts), method="average")
+            r, _ = average_ranks(np.where(np.isnan(arts), np.inf, arts))
             n_pairs += 1
             best = np.min(arts)
             for i, s in enumerate(solvers):

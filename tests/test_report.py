@@ -201,6 +201,96 @@ def test_fixed_target_art_matches_the_gd_closed_form(report, k):
         assert row.aRT == pytest.approx(np.mean(rts), rel=1e-12)
 
 
+def _undated(html: str) -> str:
+    return re.sub(r"\d{4}-\d\d-\d\d \d\d:\d\d", "DATE", html)
+
+
+def test_worker_processes_do_not_change_the_page(report, tmp_path):
+    # the fixture's report used the default workers (one per further core); drawing every
+    # figure and block in this process must give the same page
+    db, html = report
+    alone = write_report([db], tmp_path / "alone.html", workers=0).read_text(encoding="utf-8")
+    assert _undated(alone) == _undated(html)
+    assert "@@optbench-job" not in html
+
+
+@pytest.fixture
+def unimportable_section():
+    """A section whose figure and deferred part need a module only this process has."""
+    import sys
+    import types
+
+    from optbench import registry
+    from optbench.report import Section, deferred_html, figure_html
+
+    mod = types.ModuleType("optbench_test_only_here")
+    exec(
+        "def part(x):\n    return f'<p id=\"deferred\">{2 * x}</p>'\n"
+        "def label(v, pos=None):\n    return f'v{v:g}'\n",
+        mod.__dict__,
+    )
+    sys.modules[mod.__name__] = mod
+
+    def section(ctx):
+        import matplotlib.pyplot as plt
+        from matplotlib.ticker import FuncFormatter
+
+        fig, ax = plt.subplots(figsize=(2, 2))
+        ax.plot([0, 1], [0, 1])
+        ax.xaxis.set_major_formatter(FuncFormatter(mod.label))
+        body = deferred_html(mod.part, 21) + figure_html(
+            fig, "local", "a figure a worker cannot load"
+        )
+        return Section("Only here", body)
+
+    registry.register_section("test-only-here", order=99)(section)
+    yield
+    registry._REGISTRY["section"].pop("test-only-here")
+    del sys.modules[mod.__name__]
+
+
+def test_jobs_a_worker_cannot_load_run_in_the_report_process(unimportable_section, tmp_path):
+    res = optbench.run(
+        problems=["quadratic-1d"],
+        optimizers=["gd"],
+        seeds=2,
+        budget=20,
+        out=tmp_path / "o",
+        report=False,
+    )
+    pooled = write_report([res.db], tmp_path / "pooled.html", workers=1).read_text()
+    alone = write_report([res.db], tmp_path / "alone.html", workers=0).read_text()
+    assert '<p id="deferred">42</p>' in pooled
+    assert "part failed" not in pooled and "@@optbench-job" not in pooled
+    assert _undated(pooled) == _undated(alone)
+
+
+def test_a_worker_runs_jobs_and_leaves_those_it_cannot_load_to_the_report():
+    import html
+    import sys
+    import time
+    import types
+
+    from optbench.report import _Renderer
+
+    mod = types.ModuleType("optbench_test_only_in_parent")
+    exec("def part(x):\n    return f'<p>{2 * x}</p>'\n", mod.__dict__)
+    sys.modules[mod.__name__] = mod
+    renderer = _Renderer(1)
+    try:
+        renderer.submit("call", (html.escape, ("<b>",)))  # the worker can import html
+        renderer.submit("call", (mod.part, (21,)))  # but not this module
+        deadline = time.monotonic() + 120
+        while not (renderer.dir / "job1.err").exists():  # the worker tried and gave up
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        assert (renderer.dir / "job0.out").read_text() == "&lt;b&gt;"
+        assert renderer.finish() == ["&lt;b&gt;", "<p>42</p>"]
+    finally:
+        renderer.close()
+        del sys.modules[mod.__name__]
+
+
 def test_html_is_one_self_contained_file(report):
     _, html = report
     assert html.lstrip().startswith("<!DOCTYPE html>")
@@ -240,8 +330,8 @@ def test_rank_biserial_by_hand():
     assert stats.rank_biserial([1], [2, 0, 1]) == pytest.approx((1 - 1) / 3)
 
 
-def test_batched_tests_equal_scipy_one_at_a_time():
-    from scipy.stats import mannwhitneyu, wilcoxon
+def test_rank_tests_equal_scipy():
+    from scipy.stats import mannwhitneyu, rankdata, wilcoxon
 
     rng = np.random.default_rng(7)
     tests = []
@@ -250,6 +340,8 @@ def test_batched_tests_equal_scipy_one_at_a_time():
         a = rng.normal(size=n).round(1 if i % 2 else 6)  # rounding to 0.1 makes ties
         b = rng.normal(0.5, size=n).round(1 if i % 2 else 6)
         tests.append((a, b, i % 3 == 0))
+    tests.append((np.arange(8.0) + 10, np.arange(8.0), False))  # exact, far apart: tiny p
+    tests.append((np.arange(1.0, 13.0), np.zeros(12), True))  # exact, every sign positive
     tests.append((np.ones(5), np.ones(5), True))  # identical samples: p = 1
     got = stats.run_tests(tests)
     for (a, b, paired), p in zip(tests[:-1], got[:-1], strict=True):
@@ -260,3 +352,7 @@ def test_batched_tests_equal_scipy_one_at_a_time():
             want = mannwhitneyu(a, b, alternative="two-sided", method=method).pvalue
         assert p == pytest.approx(want, rel=1e-12)
     assert got[-1] == 1.0
+    values = np.array([3.0, 1.0, 3.0, np.inf, 2.0, np.inf, 3.0])
+    ranks, ties = stats.average_ranks(values)
+    np.testing.assert_array_equal(ranks, rankdata(values))
+    assert sorted(ties.tolist()) == [1, 1, 2, 3]
