@@ -5,6 +5,7 @@ plug-ins (:func:`optbench.register_section`); each receives a :class:`Context` a
 a :class:`Section` (or None to stay out). Figures are embedded as SVG data URIs (dense
 layers rasterized inside them), tables carry a CSV download link as a data URI: the page
 needs no network. Every string that comes from a plug-in, a spec or a store is escaped.
+Figures and deferred blocks are drawn in worker processes meanwhile (:mod:`optbench.render`).
 
 A store written by ``optbench tune`` has a tuning record beside it
 (``<store>.tuning.json``); the report then compares the tuned winners, one per optimizer
@@ -21,16 +22,14 @@ import json
 import math
 import os
 import platform
-import re
-import sys
 from collections.abc import Iterable, Iterator
-from contextvars import ContextVar
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from . import registry
+from . import registry, render
+from .render import deferred_html
 
 __all__ = [
     "Context",
@@ -46,8 +45,6 @@ __all__ = [
 ]
 
 _TRACE_CHUNK = 500  # traces read per SQL query when streaming
-_RENDERER: ContextVar[_Renderer | None] = ContextVar("optbench_renderer", default=None)
-_OWN_RC = ("backend", "backend_fallback", "interactive")  # a worker keeps its own
 
 
 @dataclass
@@ -222,225 +219,18 @@ def figure_html(
     ``subplots_adjust`` renders about twice as fast).
 
     Inside :func:`write_report` the figure is saved by a worker process while the sections
-    draw the next ones: the image data is a placeholder until the page is written.
+    draw the next ones (:mod:`optbench.render`): the image data is a placeholder until the
+    page is written.
     """
     import matplotlib.pyplot as plt
 
-    renderer = _RENDERER.get()
-    data = renderer.submit("figure", (fig, fmt, dpi, tight)) if renderer is not None else None
-    if data is None:
-        data = _save(fig, fmt, dpi, tight)
+    data = render.figure_data(fig, fmt, dpi, tight)
     plt.close(fig)
     mime = "image/svg+xml" if fmt == "svg" else "image/png"
     return (
         f'<figure><img src="data:{mime};base64,{data}" alt="{esc(alt)}">'
         f"<figcaption>{esc(caption)}</figcaption></figure>"
     )
-
-
-def deferred_html(fn, *args: Any) -> str:
-    """``fn(*args)``, a part of a section's HTML, computed by a worker process inside
-    :func:`write_report` (a placeholder until the page is written), else here and now.
-
-    ``fn`` must be a module-level function that a fresh interpreter can import, and the
-    arguments picklable; otherwise it runs here. It must not depend on state of this process
-    (e.g. a plug-in registered here): the result must be the same wherever it runs.
-    """
-    renderer = _RENDERER.get()
-    token = renderer.submit("call", (fn, args)) if renderer is not None else None
-    return fn(*args) if token is None else token
-
-
-def _save(fig, fmt: str, dpi: int, tight: bool) -> str:
-    """The figure as base64 SVG or PNG, without a timestamp."""
-    buf = io.BytesIO()
-    fig.savefig(
-        buf,
-        format=fmt,
-        dpi=dpi,
-        bbox_inches="tight" if tight else None,
-        metadata={"Date": None} if fmt == "svg" else {"Software": None},
-    )
-    return base64.b64encode(buf.getvalue()).decode()
-
-
-def _run_job(kind: str, payload: tuple) -> str:
-    """One job of :class:`_Renderer`: save a figure, or call a function for its HTML."""
-    import warnings
-
-    if kind == "call":
-        fn, args = payload
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # as build_sections
-            return fn(*args)
-    import matplotlib.pyplot as plt
-
-    fig, *options = payload
-    try:
-        return _save(fig, *options)
-    finally:
-        plt.close(fig)
-
-
-def _claim(path: Path) -> bool:
-    """Take a job: exactly one process succeeds in creating its claim file."""
-    try:
-        os.close(os.open(path.with_suffix(".claim"), os.O_CREAT | os.O_EXCL | os.O_WRONLY))
-    except FileExistsError:
-        return False
-    return True
-
-
-class _Renderer:
-    """Runs jobs of the report (saving figures, drawing whole blocks) in worker processes
-    while the sections go on.
-
-    A job travels pickled. A worker is a plain ``python -c`` subprocess, not a
-    multiprocessing child, so a user's script that writes a report without an ``if __name__
-    == "__main__"`` guard is never run again. Jobs and results are files in a temporary
-    folder, each job announced by one short line on a worker's stdin (so neither side waits
-    for the other). At the end this process runs, newest first, the jobs no worker has
-    started (both sides claim a job atomically), and any a worker could not run (e.g. a
-    plug-in's figure whose module it cannot import), so the page never depends on the
-    workers: only the time does.
-    """
-
-    def __init__(self, workers: int) -> None:
-        import subprocess
-        import tempfile
-
-        self._tmp = tempfile.TemporaryDirectory(prefix="optbench-report-")
-        self.dir = Path(self._tmp.name)
-        cmd = [sys.executable, "-c", "from optbench.report import _worker; _worker()", self.dir]
-        # the workers import what this process imports (a script may have extended sys.path)
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
-        self.procs = [
-            subprocess.Popen(
-                cmd,
-                stdin=subprocess.PIPE,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                text=True,
-                env=env,
-            )
-            for _ in range(workers)
-        ]
-        self.jobs: list[str] = []
-        self.started = False
-        # a placeholder no store text can spell by accident
-        self.tag = f"@@optbench-job-{os.urandom(6).hex()}-"
-
-    def submit(self, kind: str, payload: tuple) -> str | None:
-        """Queue a job; returns its placeholder, or None to run it here and now."""
-        import pickle
-
-        if not self.started:  # the workers draw with this process's settings, style included
-            import matplotlib
-
-            settings = {k: v for k, v in matplotlib.rcParams.items() if k not in _OWN_RC}
-            (self.dir / "rc.pkl").write_bytes(pickle.dumps(settings))
-            self.started = True
-        try:
-            data = pickle.dumps((kind, payload), protocol=pickle.HIGHEST_PROTOCOL)
-        except Exception:  # e.g. a plug-in's lambda: not picklable
-            return None
-        k = len(self.jobs)
-        name = f"job{k}"
-        (self.dir / f"{name}.pkl").write_bytes(data)
-        self.jobs.append(name)
-        proc = self.procs[k % len(self.procs)]
-        try:
-            proc.stdin.write(name + "\n")
-            proc.stdin.flush()
-        except OSError:  # a worker that died: the job runs here at the end
-            pass
-        return f"{self.tag}{k}@@"
-
-    def _run_here(self, name: str) -> str:
-        import pickle
-
-        try:
-            return _run_job(*pickle.loads((self.dir / f"{name}.pkl").read_bytes()))
-        except Exception as exc:  # noqa: BLE001 — one broken part must not take the page down
-            return f"<p class='error'>This part failed: {esc(type(exc).__name__)}: {esc(exc)}</p>"
-
-    def finish(self) -> list[str]:
-        """Every job's HTML, in submission order."""
-        import time
-
-        out: dict[int, str] = {}
-        for k in reversed(range(len(self.jobs))):
-            if _claim(self.dir / self.jobs[k]):
-                out[k] = self._run_here(self.jobs[k])
-        for proc in self.procs:
-            try:
-                proc.stdin.close()
-            except OSError:
-                pass
-        for k, name in enumerate(self.jobs):
-            if k in out:
-                continue
-            done, failed = self.dir / f"{name}.out", self.dir / f"{name}.err"
-            while not (done.exists() or failed.exists()):
-                if all(p.poll() is not None for p in self.procs):
-                    break
-                time.sleep(0.005)
-            out[k] = done.read_text() if done.exists() else self._run_here(name)
-        return [out[k] for k in range(len(self.jobs))]
-
-    def close(self) -> None:
-        for proc in self.procs:
-            if proc.poll() is None:
-                proc.kill()
-            proc.wait()
-            if proc.stdin and not proc.stdin.closed:
-                try:
-                    proc.stdin.close()
-                except OSError:
-                    pass
-        self._tmp.cleanup()
-
-
-def _worker() -> None:
-    """A worker of :class:`_Renderer`: runs the pickled jobs named on stdin."""
-    import pickle
-
-    folder = Path(sys.argv[1])
-    import warnings
-
-    import matplotlib
-
-    matplotlib.use("Agg")
-    # loaded while the report prepares the first job: what the built-in sections' jobs use
-    import matplotlib.pyplot  # noqa: F401
-    import pandas  # noqa: F401
-
-    settings = None
-    for line in sys.stdin:
-        if settings is None:  # written before the first job was announced
-            settings = pickle.loads((folder / "rc.pkl").read_bytes())
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # deprecated keys set by the user
-                matplotlib.rcParams.update(settings)
-        job = folder / line.strip()
-        if not _claim(job):
-            continue
-        try:
-            html = _run_job(*pickle.loads(job.with_suffix(".pkl").read_bytes()))
-        except Exception:  # noqa: BLE001 — the report runs this job itself
-            job.with_suffix(".err").touch()
-            continue
-        job.with_suffix(".tmp").write_text(html)
-        job.with_suffix(".tmp").replace(job.with_suffix(".out"))
-
-
-def _workers() -> int:
-    """Figure workers beside this process: one per further core, up to 4."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cores = os.cpu_count() or 1
-    return max(0, min(cores - 1, 4))
 
 
 def _cell(value: Any, float_format: str) -> tuple[str, str]:
@@ -646,13 +436,8 @@ def write_report(
         # a fixed title position: placing it automatically measures every tick label again
         "axes.titley": 1.0,
     }
-    workers = _workers() if workers is None else workers
-    renderer = None
-    if workers > 0:  # started first: the workers import matplotlib while the stores are read
-        try:
-            renderer = _Renderer(workers)
-        except OSError:  # no interpreter to start (e.g. an embedded Python): draw here
-            renderer = None
+    # started first: the workers import matplotlib while the stores are read
+    renderer = render.start(workers)
     try:
         import matplotlib
 
@@ -675,12 +460,8 @@ def _write(dbs, html_path, problems, optimizers, style, renderer) -> Path:
         runs = runs[runs.optimizer.isin(optimizers)]
     tuning = _read_tuning(paths)
     ctx = Context(paths, _mark_phases(runs.reset_index(drop=True), tuning), infos, sessions, tuning)
-    token = _RENDERER.set(renderer)
-    try:
-        with plt.rc_context(style):
-            sections = build_sections(ctx)
-    finally:
-        _RENDERER.reset(token)
+    with render.using(renderer), plt.rc_context(style):
+        sections = build_sections(ctx)
     with plt.rc_context(style):  # the jobs no worker ran, run here
         jobs = renderer.finish() if renderer is not None else []
     env = Environment(loader=PackageLoader("optbench", "templates"), autoescape=select_autoescape())
@@ -693,11 +474,9 @@ def _write(dbs, html_path, problems, optimizers, style, renderer) -> Path:
         stores=[str(p) for p in paths],
         date=_dt.datetime.now().strftime("%Y-%m-%d %H:%M"),
         machine=f"{platform.node()} · {platform.machine()} · Python {platform.python_version()}",
-        command=" ".join(sys.argv) if sys.argv else "",
     )
     if jobs:
-        tag = re.compile(re.escape(renderer.tag) + r"(\d+)@@")
-        page = tag.sub(lambda m: jobs[int(m.group(1))], page)
+        page = renderer.fill(page, jobs)
     out = Path(html_path)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")

@@ -271,12 +271,12 @@ def test_a_worker_runs_jobs_and_leaves_those_it_cannot_load_to_the_report():
     import time
     import types
 
-    from optbench.report import _Renderer
+    from optbench.render import Renderer
 
     mod = types.ModuleType("optbench_test_only_in_parent")
     exec("def part(x):\n    return f'<p>{2 * x}</p>'\n", mod.__dict__)
     sys.modules[mod.__name__] = mod
-    renderer = _Renderer(1)
+    renderer = Renderer(1)
     try:
         renderer.submit("call", (html.escape, ("<b>",)))  # the worker can import html
         renderer.submit("call", (mod.part, (21,)))  # but not this module
