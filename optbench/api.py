@@ -116,7 +116,7 @@ def run(spec: str | os.PathLike | dict[str, Any] | None = None, *,
         out: the output folder (``optbench-results``); the store is ``out/results.sqlite``.
         fresh: move an existing store aside (never deleted) and start a new one.
         report: write ``out/report.html``.
-        progress: ``progress(done, total)`` after each batch.
+        progress: ``progress(runs_done, runs_total)`` after each finished batch.
 
     Returns:
         :class:`Results` with one DataFrame row per run of this spec.
@@ -184,12 +184,14 @@ def run(spec: str | os.PathLike | dict[str, Any] | None = None, *,
         if skipped:
             added += store.write(skipped, infos)
         todo = [b for b in plan.batches if any(rid not in existing for rid in b.run_ids)]
-        total = len(todo)
+        total = sum(len(b.runs) for b in todo)
+        done = 0
         if progress:
             progress(0, total)
-        for done, (batch, results) in enumerate(execute(todo, executor, jobs, scheduler), 1):
+        for batch, results in execute(todo, executor, jobs, scheduler):
             by_id = {r.run_id: r for r in batch.runs}
             added += store.write([(by_id[res.run_id], res) for res in results], infos, batch.index)
+            done += len(batch.runs)
             if progress:
                 progress(done, total)
         statuses = store.status_counts([r.run_id for r in plan.runs])

@@ -92,7 +92,7 @@ class _Progress:
                 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
                                            TimeElapsedColumn, TimeRemainingColumn)
 
-                self.bar = Progress(TextColumn("batches"), BarColumn(), MofNCompleteColumn(),
+                self.bar = Progress(TextColumn("runs"), BarColumn(), MofNCompleteColumn(),
                                     TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
                                     transient=True)
                 self.bar.start()
@@ -104,7 +104,7 @@ class _Progress:
             step = max(1, total // 10)
             if done == total or done // step != self.last:
                 self.last = done // step
-                click.echo(f"optbench: {done}/{total} batches ({time.monotonic() - self.t0:.1f} s)",
+                click.echo(f"optbench: {done}/{total} runs ({time.monotonic() - self.t0:.1f} s)",
                            err=True)
 
     def close(self) -> None:
