@@ -13,6 +13,9 @@ import pytest
 matplotlib.use("Agg")
 
 ROOT = Path(__file__).resolve().parents[1]
+# the built-in report sections, in page order (their anchors)
+REPORT_SECTIONS = ("setup", "summary", "per-problem", "learning-rate", "aggregated", "statistics",
+                   "run-status")
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 import optbench
+from tests.conftest import REPORT_SECTIONS as SECTIONS
 
 pytestmark = pytest.mark.browser
 
@@ -25,15 +26,6 @@ ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-SECTIONS = (
-    "setup",
-    "summary",
-    "per-problem",
-    "learning-rate",
-    "aggregated",
-    "statistics",
-    "run-status",
-)
 
 
 @pytest.fixture(scope="module")

@@ -18,6 +18,7 @@ from optbench.plan import build_problem, make_plan, problem_key, start_point
 from optbench.report import write_report
 from optbench.runner import run_batch
 from optbench.store import Store
+from tests.conftest import REPORT_SECTIONS as SECTIONS
 
 stats = importlib.import_module("optbench.reports._stats")
 
@@ -47,15 +48,6 @@ def evil(lr: float = 0.2):
     """<b>not bold</b>"""
     return _gd(lr, "")
 '''
-SECTIONS = (
-    "setup",
-    "summary",
-    "per-problem",
-    "learning-rate",
-    "aggregated",
-    "statistics",
-    "run-status",
-)
 
 
 def _write_named(db: Path, optimizer_name: str, seeds: int, budget: int) -> None:
