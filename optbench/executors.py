@@ -30,7 +30,7 @@ __all__ = ["EXECUTORS", "chunk", "execute", "run_batch_guarded", "run_batches"]
 
 EXECUTORS = ("serial", "process", "dask")
 KILL_GRACE = 2.0  # seconds past the cooperative deadline before a batch is killed
-TASKS_PER_WORKER = 8  # enough tasks to balance uneven batches, few enough to amortize overhead
+TASKS_PER_WORKER = 16  # enough tasks to balance uneven batches, few enough to amortize overhead
 BLAS_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
              "VECLIB_MAXIMUM_THREADS")
 
