@@ -77,8 +77,10 @@ def run_measured(args: list[str], cwd: Path | None = None, env: dict[str, str] |
 
     The process also carries ``cpu_s``: user + system seconds of the child and of the
     grandchildren it waited for, which, unlike the wall time, does not grow when other
-    processes share the machine. It and the peak RSS come from ``os.wait4`` on this very child (``RUSAGE_CHILDREN`` would keep a
-    running maximum over every earlier child). Output goes to temporary files, not pipes, so
+    processes share the machine; it comes from ``os.wait4`` on this very child. The peak RSS
+    is the child's ``VmHWM`` from ``/proc``, sampled every 20 ms: ``ru_maxrss`` would be
+    wrong here, since Linux keeps the high-water mark across ``execve`` and the child starts
+    as a copy of this (large) pytest process. Output goes to temporary files, not pipes, so
     nothing has to drain them while we wait.
     """
     import tempfile
@@ -89,19 +91,40 @@ def run_measured(args: list[str], cwd: Path | None = None, env: dict[str, str] |
                                 text=True)
         killer = threading.Timer(timeout, proc.kill)  # a hung child fails, never hangs us
         killer.start()
+        peak = [0.0]
+        stop = threading.Event()
+        sampler = threading.Thread(target=_sample_hwm, args=(proc.pid, peak, stop), daemon=True)
+        sampler.start()
         try:
             _, status, usage = os.wait4(proc.pid, 0)
         finally:
             killer.cancel()
+            stop.set()
+            sampler.join()
         wall = time.perf_counter() - t0
         proc.returncode = os.waitstatus_to_exitcode(status)
         fout.seek(0)
         ferr.seek(0)
         done = subprocess.CompletedProcess(args, proc.returncode, fout.read(), ferr.read())
-    # ru_maxrss is in kilobytes on Linux (bytes on macOS)
-    scale = 1024 if sys.platform != "darwin" else 1024 * 1024
     done.cpu_s = usage.ru_utime + usage.ru_stime
-    return wall, usage.ru_maxrss / scale, done
+    if peak[0] == 0.0:  # no /proc (not Linux): ru_maxrss, in bytes on macOS
+        peak[0] = usage.ru_maxrss / (1024 * 1024 if sys.platform == "darwin" else 1024)
+    return wall, peak[0], done
+
+
+def _sample_hwm(pid: int, peak: list[float], stop: threading.Event) -> None:
+    """Keep the largest ``VmHWM`` (MB) of a running process until ``stop`` is set."""
+    path = f"/proc/{pid}/status"
+    while not stop.is_set():
+        try:
+            with open(path) as fh:
+                for line in fh:
+                    if line.startswith("VmHWM:"):
+                        peak[0] = max(peak[0], int(line.split()[1]) / 1024)
+                        break
+        except (OSError, ValueError):
+            pass
+        stop.wait(0.02)
 
 
 def report(benchmark, **numbers) -> None:
