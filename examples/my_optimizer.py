@@ -1,6 +1,9 @@
 """A custom optimizer plug-in: gradient descent with a clipped step, in a dozen lines.
 
-    optbench run --plugin examples/my_optimizer.py -p quadratic-1d -o "clipped-gd[lr=0.9/L,max_step=0.5]"
+Run it:
+
+    optbench run --plugin examples/my_optimizer.py -p quadratic-1d \
+        -o "clipped-gd[lr=0.9/L,max_step=0.5]"
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """A custom problem plug-in: a tilted bowl ½·a·x₁² + ½·b·x₂² + tilt·x₁ with its known optimum.
 
-    optbench run --plugin examples/my_problem.py -p "tilted-bowl[a=10]" -o "gd[lr=1.5/L]" -o scipy-bfgs
+optbench run --plugin examples/my_problem.py -p "tilted-bowl[a=10]" -o "gd[lr=1.5/L]" -o scipy-bfgs
 """
 
 from __future__ import annotations

@@ -26,8 +26,19 @@ __all__ = ["Results", "load", "load_spec", "load_trace", "run"]
 DEFAULT_OUT = "optbench-results"
 DB_NAME = "results.sqlite"
 REPORT_NAME = "report.html"
-_SPEC_KEYS = {"problems", "optimizers", "seeds", "budget", "max_iter", "tol", "timeout",
-              "plugins", "out", "executor", "jobs"}
+_SPEC_KEYS = {
+    "problems",
+    "optimizers",
+    "seeds",
+    "budget",
+    "max_iter",
+    "tol",
+    "timeout",
+    "plugins",
+    "out",
+    "executor",
+    "jobs",
+}
 
 
 @dataclass
@@ -47,7 +58,9 @@ class Results:
             frame = load(self.db)
             order = {rid: i for i, rid in enumerate(self.run_ids)}
             frame = frame[frame.run_id.isin(order)]
-            self._runs = frame.sort_values("run_id", key=lambda s: s.map(order)).reset_index(drop=True)
+            self._runs = frame.sort_values("run_id", key=lambda s: s.map(order)).reset_index(
+                drop=True
+            )
         return self._runs
 
     @property
@@ -62,23 +75,32 @@ def load_spec(path: str | os.PathLike) -> dict[str, Any]:
     try:
         data = tomllib.loads(p.read_text())
     except FileNotFoundError:
-        raise UsageError(f"spec file {str(p)!r} does not exist; expected a TOML file such as "
-                         "examples/sweep.toml") from None
+        raise UsageError(
+            f"spec file {str(p)!r} does not exist; expected a TOML file such as examples/sweep.toml"
+        ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"cannot read spec file {str(p)!r}: {exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise UsageError(f"spec file {str(p)!r} is not valid TOML: {exc}") from None
     unknown = set(data) - _SPEC_KEYS
     if unknown:
-        raise UsageError(f"spec file {str(p)!r} has unknown keys {sorted(unknown)}; "
-                         f"expected some of {sorted(_SPEC_KEYS)}")
+        raise UsageError(
+            f"spec file {str(p)!r} has unknown keys {sorted(unknown)}; "
+            f"expected some of {sorted(_SPEC_KEYS)}"
+        )
     for key in ("problems", "optimizers", "plugins"):
-        if key in data and (not isinstance(data[key], list) or not all(isinstance(s, str) for s in data[key])):
-            raise UsageError(f"spec file {str(p)!r}: {key} must be a list of strings, "
-                             f"e.g. {key} = [\"{'quadratic-1d' if key == 'problems' else 'gd[lr=0.1]'}\"]")
+        if key in data and (
+            not isinstance(data[key], list) or not all(isinstance(s, str) for s in data[key])
+        ):
+            raise UsageError(
+                f"spec file {str(p)!r}: {key} must be a list of strings, "
+                f'e.g. {key} = ["{"quadratic-1d" if key == "problems" else "gd[lr=0.1]"}"]'
+            )
     for key in ("seeds", "budget", "max_iter", "jobs"):
         if key in data and (not isinstance(data[key], int) or isinstance(data[key], bool)):
-            raise UsageError(f"spec file {str(p)!r}: {key} must be a whole number, got {data[key]!r}")
+            raise UsageError(
+                f"spec file {str(p)!r}: {key} must be a whole number, got {data[key]!r}"
+            )
     return data
 
 
@@ -99,14 +121,26 @@ def _move_aside(db: Path) -> Path | None:
     return target
 
 
-def run(spec: str | os.PathLike | dict[str, Any] | None = None, *,
-        problems: Iterable[str] | None = None, optimizers: Iterable[str] | None = None,
-        seeds: int | list[int] | None = None, budget: int | None = None,
-        max_iter: int | None = None, tol: float | None = None, timeout: float | None = None,
-        out: str | os.PathLike | None = None, executor: str = "serial", jobs: int | None = None,
-        scheduler: str | None = None, plugins: Iterable[str] = (), fresh: bool = False,
-        report: bool = True, progress: Callable[[int, int], None] | None = None,
-        command: str = "optbench.run") -> Results:
+def run(
+    spec: str | os.PathLike | dict[str, Any] | None = None,
+    *,
+    problems: Iterable[str] | None = None,
+    optimizers: Iterable[str] | None = None,
+    seeds: int | list[int] | None = None,
+    budget: int | None = None,
+    max_iter: int | None = None,
+    tol: float | None = None,
+    timeout: float | None = None,
+    out: str | os.PathLike | None = None,
+    executor: str = "serial",
+    jobs: int | None = None,
+    scheduler: str | None = None,
+    plugins: Iterable[str] = (),
+    fresh: bool = False,
+    report: bool = True,
+    progress: Callable[[int, int], None] | None = None,
+    command: str = "optbench.run",
+) -> Results:
     """Run a benchmark into a store and (optionally) write the report.
 
     Args:
@@ -143,15 +177,23 @@ def run(spec: str | os.PathLike | dict[str, Any] | None = None, *,
         data = {**defaults, **data}
     elif not problems or not optimizers:
         missing = "problem (-p)" if not problems else "optimizer (-o)"
-        raise UsageError(f"no {missing} given; name at least one, or give neither for the default suite")
+        raise UsageError(
+            f"no {missing} given; name at least one, or give neither for the default suite"
+        )
 
     def pick(value, key, default):
         return value if value is not None else data.get(key, default)
 
-    plan = make_plan(problems, optimizers, seeds=pick(seeds, "seeds", 5),
-                     budget=pick(budget, "budget", 1000), max_iter=pick(max_iter, "max_iter", None),
-                     tol=pick(tol, "tol", 1e-8), timeout=pick(timeout, "timeout", None),
-                     plugins=plugin_list)
+    plan = make_plan(
+        problems,
+        optimizers,
+        seeds=pick(seeds, "seeds", 5),
+        budget=pick(budget, "budget", 1000),
+        max_iter=pick(max_iter, "max_iter", None),
+        tol=pick(tol, "tol", 1e-8),
+        timeout=pick(timeout, "timeout", None),
+        plugins=plugin_list,
+    )
     out_dir = Path(out if out is not None else data.get("out", DEFAULT_OUT))
     db = out_dir / DB_NAME
     if out_dir.exists() and not out_dir.is_dir():
@@ -163,24 +205,38 @@ def run(spec: str | os.PathLike | dict[str, Any] | None = None, *,
         if not os.access(out_dir, os.W_OK):
             raise PermissionError(f"{str(out_dir)!r} is not writable")
     except OSError as exc:
-        raise UsageError(f"cannot write to the output folder {str(out_dir)!r}: "
-                         f"{exc.strerror or exc}") from None
+        raise UsageError(
+            f"cannot write to the output folder {str(out_dir)!r}: {exc.strerror or exc}"
+        ) from None
     added = 0
     with Store(db, create=True) as store:
-        store.add_session(command, {"problems": list(problems), "optimizers": list(optimizers),
-                                    "seeds": pick(seeds, "seeds", 5), "budget": pick(budget, "budget", 1000),
-                                    "max_iter": pick(max_iter, "max_iter", None),
-                                    "plugins": list(plugin_list)})
+        store.add_session(
+            command,
+            {
+                "problems": list(problems),
+                "optimizers": list(optimizers),
+                "seeds": pick(seeds, "seeds", 5),
+                "budget": pick(budget, "budget", 1000),
+                "max_iter": pick(max_iter, "max_iter", None),
+                "plugins": list(plugin_list),
+            },
+        )
         existing = store.existing_ids()
         infos = {}
         for r in plan.runs:
             key = problem_key(r.problem)
             if key not in infos:
                 p = build_problem(r.problem)
-                infos[key] = {"name": r.problem.name, "params": dict(r.problem.params),
-                              "description": p.description, **p.info(),
-                              "hessian": None if p.hessian is None else p.hessian.tolist()}
-        skipped = [(r, skipped_result(r, why)) for r, why in plan.skipped if r.run_id not in existing]
+                infos[key] = {
+                    "name": r.problem.name,
+                    "params": dict(r.problem.params),
+                    "description": p.description,
+                    **p.info(),
+                    "hessian": None if p.hessian is None else p.hessian.tolist(),
+                }
+        skipped = [
+            (r, skipped_result(r, why)) for r, why in plan.skipped if r.run_id not in existing
+        ]
         if skipped:
             added += store.write(skipped, infos)
         todo = [b for b in plan.batches if any(rid not in existing for rid in b.run_ids)]
@@ -224,8 +280,23 @@ def load(path: str | os.PathLike, traces: bool = False):
         trace_map = {r["run_id"]: store.trace(r["run_id"]) for r in rows} if traces else None
     records = []
     for r in rows:
-        rec = {k: r[k] for k in ("run_id", "problem", "problem_key", "optimizer", "label", "seed",
-                                 "status", "message", "budget", "max_iter", "tol", "seconds")}
+        rec = {
+            k: r[k]
+            for k in (
+                "run_id",
+                "problem",
+                "problem_key",
+                "optimizer",
+                "label",
+                "seed",
+                "status",
+                "message",
+                "budget",
+                "max_iter",
+                "tol",
+                "seconds",
+            )
+        }
         summary = r["summary"]
         for k in ("n_iter", "n_f", "n_g", "f_final", "f_best"):
             rec[k] = summary.get(k)
@@ -257,7 +328,7 @@ def _num(v: Any) -> Any:
 
 def _hp(v: Any) -> Any:
     if isinstance(v, dict) and "name" in v:
-        from .spec import format_value, Spec
+        from .spec import Spec, format_value
 
         return format_value(Spec(v["name"], v["params"]))
     return v

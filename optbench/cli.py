@@ -19,8 +19,12 @@ import click
 from .errors import OptbenchError
 
 EXIT_OK, EXIT_INTERNAL, EXIT_USAGE, EXIT_RUN_FAILURES = 0, 1, 2, 3
-KIND_NAMES = {"problems": "problem", "optimizers": "optimizer", "schedules": "schedule",
-              "sections": "section"}
+KIND_NAMES = {
+    "problems": "problem",
+    "optimizers": "optimizer",
+    "schedules": "schedule",
+    "sections": "section",
+}
 
 
 def _guarded(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -44,14 +48,18 @@ def _guarded(func: Callable[..., Any]) -> Callable[..., Any]:
             sys.stderr = None
             sys.exit(EXIT_OK)
         except KeyboardInterrupt:
-            click.echo("optbench: interrupted; every finished batch is stored, rerun to resume",
-                       err=True)
+            click.echo(
+                "optbench: interrupted; every finished batch is stored, rerun to resume", err=True
+            )
             sys.exit(130)
         except Exception as exc:  # noqa: BLE001 — an internal failure still gets one line
             if debug:
                 raise
-            click.echo(f"optbench: internal error: {type(exc).__name__}: {exc} "
-                       "(rerun with --debug for the traceback)", err=True)
+            click.echo(
+                f"optbench: internal error: {type(exc).__name__}: {exc} "
+                "(rerun with --debug for the traceback)",
+                err=True,
+            )
             sys.exit(EXIT_INTERNAL)
 
     return wrapper
@@ -89,12 +97,24 @@ class _Progress:
             return
         if self.tty:
             if self.bar is None:
-                from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                                           TimeElapsedColumn, TimeRemainingColumn)
+                from rich.progress import (
+                    BarColumn,
+                    MofNCompleteColumn,
+                    Progress,
+                    TextColumn,
+                    TimeElapsedColumn,
+                    TimeRemainingColumn,
+                )
 
-                self.bar = Progress(TextColumn("runs"), BarColumn(), MofNCompleteColumn(),
-                                    TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-                                    transient=True)
+                self.bar = Progress(
+                    TextColumn("runs"),
+                    BarColumn(),
+                    MofNCompleteColumn(),
+                    TimeElapsedColumn(),
+                    TextColumn("ETA"),
+                    TimeRemainingColumn(),
+                    transient=True,
+                )
                 self.bar.start()
                 self.task = self.bar.add_task("run", total=total)
             self.bar.update(self.task, completed=done)
@@ -104,8 +124,9 @@ class _Progress:
             step = max(1, total // 10)
             if done == total or done // step != self.last:
                 self.last = done // step
-                click.echo(f"optbench: {done}/{total} runs ({time.monotonic() - self.t0:.1f} s)",
-                           err=True)
+                click.echo(
+                    f"optbench: {done}/{total} runs ({time.monotonic() - self.t0:.1f} s)", err=True
+                )
 
     def close(self) -> None:
         if self.bar is not None:
@@ -115,36 +136,83 @@ class _Progress:
 
 @cli.command()
 @click.argument("spec", required=False, type=click.Path(dir_okay=False))
-@click.option("-p", "--problem", "problems", multiple=True, metavar="PROBLEM",
-              help="A problem spec, e.g. quadratic-1d or 'linear-regression[noise=2]'. Repeatable.")
-@click.option("-o", "--optimizer", "optimizers", multiple=True, metavar="OPTIMIZER",
-              help="An optimizer spec, e.g. 'gd[lr=log(1e-3,1,7)]'. Repeatable.")
+@click.option(
+    "-p",
+    "--problem",
+    "problems",
+    multiple=True,
+    metavar="PROBLEM",
+    help="A problem spec, e.g. quadratic-1d or 'linear-regression[noise=2]'. Repeatable.",
+)
+@click.option(
+    "-o",
+    "--optimizer",
+    "optimizers",
+    multiple=True,
+    metavar="OPTIMIZER",
+    help="An optimizer spec, e.g. 'gd[lr=log(1e-3,1,7)]'. Repeatable.",
+)
 @click.option("--seeds", type=int, help="Seeds per pairing (0..N-1). [default: 5]")
 @click.option("--budget", type=int, help="Evaluations (n_f + n_g) per run. [default: 1000]")
 @click.option("--max-iter", type=int, help="Iterations per run. [default: the budget]")
-@click.option("--timeout", type=float, help="Wall-clock seconds per batch before runs time out. [default: none]")
-@click.option("--out", type=click.Path(file_okay=False), help="Output folder. [default: optbench-results]")
+@click.option(
+    "--timeout",
+    type=float,
+    help="Wall-clock seconds per batch before runs time out. [default: none]",
+)
+@click.option(
+    "--out", type=click.Path(file_okay=False), help="Output folder. [default: optbench-results]"
+)
 @click.option("--jobs", type=int, help="Worker processes (process and dask executors).")
-@click.option("--executor", type=click.Choice(["serial", "process", "dask"]), default="serial",
-              show_default=True)
+@click.option(
+    "--executor",
+    type=click.Choice(["serial", "process", "dask"]),
+    default="serial",
+    show_default=True,
+)
 @click.option("--scheduler", metavar="ADDRESS", help="Dask scheduler address (tcp://host:port).")
-@click.option("--plugin", "plugins", multiple=True, metavar="FILE_OR_MODULE",
-              help="A plug-in .py file or module that registers problems or optimizers. Repeatable.")
+@click.option(
+    "--plugin",
+    "plugins",
+    multiple=True,
+    metavar="FILE_OR_MODULE",
+    help="A plug-in .py file or module that registers problems or optimizers. Repeatable.",
+)
 @click.option("--fresh", is_flag=True, help="Move the existing store aside and start a new one.")
 @click.option("--no-report", is_flag=True, help="Do not write report.html.")
 @click.option("--quiet", is_flag=True, help="No progress output.")
 @debug_option
 @_guarded
-def run(spec, problems, optimizers, seeds, budget, max_iter, timeout, out, jobs, executor,
-        scheduler, plugins, fresh, no_report, quiet, debug) -> None:
+def run(
+    spec,
+    problems,
+    optimizers,
+    seeds,
+    budget,
+    max_iter,
+    timeout,
+    out,
+    jobs,
+    executor,
+    scheduler,
+    plugins,
+    fresh,
+    no_report,
+    quiet,
+    debug,
+) -> None:
     """Run a benchmark (the default suite with no SPEC, -p or -o) and write the report.
 
     Runs already in the store are kept and not rerun (resume is the default).
     """
     from .api import run as api_run
 
-    for name, value, low in (("--seeds", seeds, 1), ("--budget", budget, 1), ("--max-iter", max_iter, 1),
-                             ("--jobs", jobs, 1)):
+    for name, value, low in (
+        ("--seeds", seeds, 1),
+        ("--budget", budget, 1),
+        ("--max-iter", max_iter, 1),
+        ("--jobs", jobs, 1),
+    ):
         if value is not None and value < low:
             raise click.BadParameter(f"must be at least {low}, got {value}", param_hint=name)
     if timeout is not None and not timeout > 0:
@@ -153,10 +221,24 @@ def run(spec, problems, optimizers, seeds, budget, max_iter, timeout, out, jobs,
         raise click.UsageError("--scheduler goes with --executor dask")
     progress = _Progress(quiet)
     try:
-        res = api_run(spec, problems=problems or None, optimizers=optimizers or None, seeds=seeds,
-                      budget=budget, max_iter=max_iter, timeout=timeout, out=out, executor=executor,
-                      jobs=jobs, scheduler=scheduler, plugins=plugins, fresh=fresh,
-                      report=not no_report, progress=progress, command=" ".join(sys.argv))
+        res = api_run(
+            spec,
+            problems=problems or None,
+            optimizers=optimizers or None,
+            seeds=seeds,
+            budget=budget,
+            max_iter=max_iter,
+            timeout=timeout,
+            out=out,
+            executor=executor,
+            jobs=jobs,
+            scheduler=scheduler,
+            plugins=plugins,
+            fresh=fresh,
+            report=not no_report,
+            progress=progress,
+            command=" ".join(sys.argv),
+        )
     finally:
         progress.close()
     if not quiet:
@@ -167,16 +249,28 @@ def run(spec, problems, optimizers, seeds, budget, max_iter, timeout, out, jobs,
         if res.report is not None:
             click.echo(f"report: {res.report}")
     if res.n_failed:
-        click.echo(f"optbench: {res.n_failed} runs ended in error or timeout "
-                   "(their messages are in the store and the report)", err=True)
+        click.echo(
+            f"optbench: {res.n_failed} runs ended in error or timeout "
+            "(their messages are in the store and the report)",
+            err=True,
+        )
         sys.exit(EXIT_RUN_FAILURES)
 
 
 @cli.command()
-@click.option("--out", type=click.Path(file_okay=False), help="Output folder holding results.sqlite.")
-@click.option("--db", "dbs", multiple=True, type=click.Path(dir_okay=False),
-              help="A store file; repeat to compare against stored baselines.")
-@click.option("--html", type=click.Path(dir_okay=False), help="The report file. [default: OUT/report.html]")
+@click.option(
+    "--out", type=click.Path(file_okay=False), help="Output folder holding results.sqlite."
+)
+@click.option(
+    "--db",
+    "dbs",
+    multiple=True,
+    type=click.Path(dir_okay=False),
+    help="A store file; repeat to compare against stored baselines.",
+)
+@click.option(
+    "--html", type=click.Path(dir_okay=False), help="The report file. [default: OUT/report.html]"
+)
 @click.option("-p", "--problem", "problems", multiple=True, help="Only these problems.")
 @click.option("-o", "--optimizer", "optimizers", multiple=True, help="Only these optimizers.")
 @click.option("--plugin", "plugins", multiple=True, help="Plug-ins whose report sections to use.")
@@ -218,14 +312,17 @@ def list_(kind, as_json, plugins, debug) -> None:
         registry.load_plugin(plugin)
     kinds = [kind] if kind else sorted(KIND_NAMES)
     if as_json:
-        payload = {k: [_describe(KIND_NAMES[k], e) for e in registry.entries(KIND_NAMES[k])] for k in kinds}
+        payload = {
+            k: [_describe(KIND_NAMES[k], e) for e in registry.entries(KIND_NAMES[k])] for k in kinds
+        }
         click.echo(json.dumps(payload[kind] if kind else payload, indent=2))
         return
     for k in kinds:
         click.echo(click.style(k, bold=True))
         for e in registry.entries(KIND_NAMES[k]):
-            params = ", ".join(f"{p.name}={p.default!r}" if not p.required else p.name
-                               for p in e.params.values())
+            params = ", ".join(
+                f"{p.name}={p.default!r}" if not p.required else p.name for p in e.params.values()
+            )
             extra = ""
             if e.kind == "optimizer":
                 extra = f"  needs: {', '.join(sorted(e.meta['needs'])) or 'nothing'}"
@@ -275,10 +372,23 @@ def check(plugin, problems, debug) -> None:
 
 @cli.command()
 @click.option("--format", "fmt", type=click.Choice(["csv", "parquet", "coco"]), required=True)
-@click.option("--db", type=click.Path(dir_okay=False), help="The store. [default: optbench-results/results.sqlite]")
-@click.option("--dest", type=click.Path(file_okay=False), help="Destination folder. [default: next to the store]")
-@click.option("--cost", type=click.Choice(["evals", "n_f", "n_g"]), default="evals", show_default=True,
-              help="The counter written as COCO's evaluations (evals = n_f + n_g).")
+@click.option(
+    "--db",
+    type=click.Path(dir_okay=False),
+    help="The store. [default: optbench-results/results.sqlite]",
+)
+@click.option(
+    "--dest",
+    type=click.Path(file_okay=False),
+    help="Destination folder. [default: next to the store]",
+)
+@click.option(
+    "--cost",
+    type=click.Choice(["evals", "n_f", "n_g"]),
+    default="evals",
+    show_default=True,
+    help="The counter written as COCO's evaluations (evals = n_f + n_g).",
+)
 @debug_option
 @_guarded
 def export(fmt, db, dest, cost, debug) -> None:
@@ -295,39 +405,91 @@ def export(fmt, db, dest, cost, debug) -> None:
 
 
 @cli.command()
-@click.option("-p", "--problem", "problems", multiple=True, metavar="PROBLEM",
-              help="A problem spec. Repeatable. [default: the default suite's]")
-@click.option("-o", "--optimizer", "families", multiple=True, metavar="FAMILY",
-              help="An optimizer family without lr, e.g. gd or 'gd[schedule=cosine(T=200)]'; "
-                   "families without a learning rate are untuned baselines. Repeatable.")
-@click.option("--grid-L", "grid_l", metavar="GRID",
-              help="Learning rates as multiples k of 1/L where L is known, e.g. "
-                   "'log(0.0156,4,17)'. [default: 2^(i/2), i=-12..4]")
-@click.option("--grid", metavar="GRID",
-              help="Absolute learning rates where L is unknown. "
-                   "[default: log(1e-5,1e2,36), DeepOBS]")
-@click.option("--criterion", type=click.Choice(["aulg", "final-gap"]), default="aulg",
-              show_default=True, help="How the winner is picked: median over tuning seeds.")
-@click.option("--tuning-seeds", type=int, default=5, show_default=True,
-              help="Seeds 0..N-1 for the sweep.")
-@click.option("--seeds", type=int, default=15, show_default=True,
-              help="Fresh seeds (1000..) for the winners' final runs.")
-@click.option("--budget", type=int, default=1000, show_default=True,
-              help="Evaluations (n_f + n_g) per run.")
+@click.option(
+    "-p",
+    "--problem",
+    "problems",
+    multiple=True,
+    metavar="PROBLEM",
+    help="A problem spec. Repeatable. [default: the default suite's]",
+)
+@click.option(
+    "-o",
+    "--optimizer",
+    "families",
+    multiple=True,
+    metavar="FAMILY",
+    help="An optimizer family without lr, e.g. gd or 'gd[schedule=cosine(T=200)]'; "
+    "families without a learning rate are untuned baselines. Repeatable.",
+)
+@click.option(
+    "--grid-L",
+    "grid_l",
+    metavar="GRID",
+    help="Learning rates as multiples k of 1/L where L is known, e.g. "
+    "'log(0.0156,4,17)'. [default: 2^(i/2), i=-12..4]",
+)
+@click.option(
+    "--grid",
+    metavar="GRID",
+    help="Absolute learning rates where L is unknown. [default: log(1e-5,1e2,36), DeepOBS]",
+)
+@click.option(
+    "--criterion",
+    type=click.Choice(["aulg", "final-gap"]),
+    default="aulg",
+    show_default=True,
+    help="How the winner is picked: median over tuning seeds.",
+)
+@click.option(
+    "--tuning-seeds", type=int, default=5, show_default=True, help="Seeds 0..N-1 for the sweep."
+)
+@click.option(
+    "--seeds",
+    type=int,
+    default=15,
+    show_default=True,
+    help="Fresh seeds (1000..) for the winners' final runs.",
+)
+@click.option(
+    "--budget", type=int, default=1000, show_default=True, help="Evaluations (n_f + n_g) per run."
+)
 @click.option("--max-iter", type=int, help="Iterations per run. [default: the budget]")
-@click.option("--out", type=click.Path(file_okay=False),
-              help="Output folder. [default: optbench-results]")
+@click.option(
+    "--out", type=click.Path(file_okay=False), help="Output folder. [default: optbench-results]"
+)
 @click.option("--jobs", type=int, help="Worker processes (process and dask executors).")
-@click.option("--executor", type=click.Choice(["serial", "process", "dask"]), default="serial",
-              show_default=True)
-@click.option("--plugin", "plugins", multiple=True, metavar="FILE_OR_MODULE",
-              help="A plug-in. Repeatable.")
+@click.option(
+    "--executor",
+    type=click.Choice(["serial", "process", "dask"]),
+    default="serial",
+    show_default=True,
+)
+@click.option(
+    "--plugin", "plugins", multiple=True, metavar="FILE_OR_MODULE", help="A plug-in. Repeatable."
+)
 @click.option("--no-report", is_flag=True, help="Do not write report.html.")
 @click.option("--quiet", is_flag=True, help="No progress output.")
 @debug_option
 @_guarded
-def tune(problems, families, grid_l, grid, criterion, tuning_seeds, seeds, budget, max_iter, out,
-         jobs, executor, plugins, no_report, quiet, debug) -> None:
+def tune(
+    problems,
+    families,
+    grid_l,
+    grid,
+    criterion,
+    tuning_seeds,
+    seeds,
+    budget,
+    max_iter,
+    out,
+    jobs,
+    executor,
+    plugins,
+    no_report,
+    quiet,
+    debug,
+) -> None:
     """Tune each family's learning rate per problem, then rerun the winners on fresh seeds.
 
     Both phases go into one store; OUT/results.tuning.json records the grid, the
@@ -337,16 +499,34 @@ def tune(problems, families, grid_l, grid, criterion, tuning_seeds, seeds, budge
     from .tune import DEFAULT_GRID, DEFAULT_GRID_L
     from .tune import tune as do_tune
 
-    for name, value in (("--tuning-seeds", tuning_seeds), ("--seeds", seeds), ("--budget", budget),
-                        ("--max-iter", max_iter), ("--jobs", jobs)):
+    for name, value in (
+        ("--tuning-seeds", tuning_seeds),
+        ("--seeds", seeds),
+        ("--budget", budget),
+        ("--max-iter", max_iter),
+        ("--jobs", jobs),
+    ):
         if value is not None and value < 1:
             raise click.BadParameter(f"must be at least 1, got {value}", param_hint=name)
     progress = _Progress(quiet)
     try:
-        res = do_tune(problems or None, families or None, grid_L=grid_l or DEFAULT_GRID_L,
-                      grid=grid or DEFAULT_GRID, criterion=criterion, tuning_seeds=tuning_seeds,
-                      seeds=seeds, budget=budget, max_iter=max_iter, out=out, executor=executor,
-                      jobs=jobs, plugins=plugins, report=not no_report, progress=progress)
+        res = do_tune(
+            problems or None,
+            families or None,
+            grid_L=grid_l or DEFAULT_GRID_L,
+            grid=grid or DEFAULT_GRID,
+            criterion=criterion,
+            tuning_seeds=tuning_seeds,
+            seeds=seeds,
+            budget=budget,
+            max_iter=max_iter,
+            out=out,
+            executor=executor,
+            jobs=jobs,
+            plugins=plugins,
+            report=not no_report,
+            progress=progress,
+        )
     finally:
         progress.close()
     if not quiet:

@@ -31,8 +31,7 @@ __all__ = ["EXECUTORS", "chunk", "execute", "run_batch_guarded", "run_batches"]
 EXECUTORS = ("serial", "process", "dask")
 KILL_GRACE = 2.0  # seconds past the cooperative deadline before a batch is killed
 TASKS_PER_WORKER = 16  # enough tasks to balance uneven batches, few enough to amortize overhead
-BLAS_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
-             "VECLIB_MAXIMUM_THREADS")
+BLAS_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")
 
 
 def run_batch_guarded(batch: Batch) -> list[RunResult]:
@@ -93,9 +92,12 @@ def chunk(batches: list[Batch], workers: int) -> list[list[Batch]]:
 def _killed(run, timeout: float) -> RunResult:
     from .runner import RunResult
 
-    return RunResult(run.run_id, "timeout",
-                     f"killed after {timeout * 1.5 + KILL_GRACE:g} s: the optimizer stopped calling "
-                     f"the oracle (timeout {timeout:g} s)")
+    return RunResult(
+        run.run_id,
+        "timeout",
+        f"killed after {timeout * 1.5 + KILL_GRACE:g} s: the optimizer stopped calling "
+        f"the oracle (timeout {timeout:g} s)",
+    )
 
 
 def _child_main(batch: Batch, conn) -> None:
@@ -147,8 +149,12 @@ def _pin_blas() -> None:
         os.environ.setdefault(var, "1")
 
 
-def execute(batches: list[Batch], executor: str = "serial", jobs: int | None = None,
-            scheduler: str | None = None) -> Iterator[tuple[Batch, list[RunResult]]]:
+def execute(
+    batches: list[Batch],
+    executor: str = "serial",
+    jobs: int | None = None,
+    scheduler: str | None = None,
+) -> Iterator[tuple[Batch, list[RunResult]]]:
     """Run batches and yield ``(batch, results)`` as each finishes."""
     if executor not in EXECUTORS:
         raise UsageError(f"unknown executor {executor!r}; expected one of {', '.join(EXECUTORS)}")
@@ -194,9 +200,13 @@ def _dask(batches: list[Batch], jobs: int | None, scheduler: str | None):
         except OSError as exc:
             raise UsageError(f"cannot reach the Dask scheduler at {scheduler!r}: {exc}") from None
     else:
-        cluster = LocalCluster(n_workers=jobs or os.cpu_count() or 1, threads_per_worker=1,
-                               processes=True, dashboard_address="127.0.0.1:0",
-                               env={var: "1" for var in BLAS_VARS})
+        cluster = LocalCluster(
+            n_workers=jobs or os.cpu_count() or 1,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address="127.0.0.1:0",
+            env={var: "1" for var in BLAS_VARS},
+        )
         client = Client(cluster)
     try:
         # each Dask task costs milliseconds of scheduler time in this (the driver's) process

@@ -51,7 +51,11 @@ def check(name: str, value: Any, ok: Any, expected: str) -> None:
     if ok_arr.all():
         return
     arr = np.asarray(value)
-    shown = arr.reshape(-1)[np.flatnonzero(~ok_arr.reshape(-1))[0]] if arr.ndim and ok_arr.ndim else value
+    shown = (
+        arr.reshape(-1)[np.flatnonzero(~ok_arr.reshape(-1))[0]]
+        if arr.ndim and ok_arr.ndim
+        else value
+    )
     if isinstance(shown, np.generic):
         shown = shown.item()
     raise ValueError(f"{name} must be {expected}, got {shown!r}")
@@ -88,6 +92,7 @@ def make_schedule(schedule: Any, lr: Any) -> Callable[..., Any]:
         schedule = parse(f"schedule[s={schedule}]").params["s"]  # the nested spelling name(k=v)
     spec = parse(schedule)
     if text is not None:  # lists in a string: literal for sequence parameters, else a sweep
+
         def literal(owner: str, key: str) -> bool:
             p = registry.get("schedule", owner).params.get(key)
             return p is not None and p.is_sequence

@@ -90,8 +90,14 @@ class Oracle:
         deadline: a ``time.monotonic()`` value after which every run times out.
     """
 
-    def __init__(self, problem: Problem, n_runs: int, budget=None, rng: RunRNG | None = None,
-                 deadline: float | None = None):
+    def __init__(
+        self,
+        problem: Problem,
+        n_runs: int,
+        budget=None,
+        rng: RunRNG | None = None,
+        deadline: float | None = None,
+    ):
         self.problem = problem
         self.n_runs = n_runs
         self.active = np.ones(n_runs, dtype=bool)
@@ -99,7 +105,11 @@ class Oracle:
         self.timed_out = False
         self.n_f = np.zeros(n_runs, dtype=np.int64)
         self.n_g = np.zeros(n_runs, dtype=np.int64)
-        self.budget = None if budget is None else np.broadcast_to(np.asarray(budget, dtype=np.int64), (n_runs,))
+        self.budget = (
+            None
+            if budget is None
+            else np.broadcast_to(np.asarray(budget, dtype=np.int64), (n_runs,))
+        )
         self.rng = rng if rng is not None else RunRNG.from_seeds([0] * n_runs)
         self.deadline = deadline
         self.gap: np.ndarray | None = None  # f - f* at the current iterates (plateau schedules)

@@ -44,7 +44,9 @@ class RunSpec:
     label: str = ""  # the optimizer as the user wrote it (1.5/L kept), for tables and legends
 
     def identity(self) -> dict[str, Any]:
-        return _identity(self.problem, self.optimizer, self.seed, self.budget, self.max_iter, self.tol)
+        return _identity(
+            self.problem, self.optimizer, self.seed, self.budget, self.max_iter, self.tol
+        )
 
 
 @dataclass
@@ -72,8 +74,9 @@ def _entry_hash(kind: str, name: str) -> str | None:
     return registry.get(kind, name).source_hash
 
 
-def _identity(problem: Spec, optimizer: Spec, seed: int, budget: int | None, max_iter: int,
-              tol: float) -> dict[str, Any]:
+def _identity(
+    problem: Spec, optimizer: Spec, seed: int, budget: int | None, max_iter: int, tol: float
+) -> dict[str, Any]:
     return {
         "problem": canonical(problem),
         "problem_source": _entry_hash("problem", problem.name),
@@ -142,7 +145,9 @@ def resolve_optimizer(spec: Spec, L: float | None) -> Spec:
 def resolve_problem(spec: Spec) -> Spec:
     entry = registry.get("problem", spec.name)
     params = entry.resolve(dict(spec.params))
-    return Spec(spec.name, {k: _resolve_value(v, None, f"{spec.name}.{k}") for k, v in params.items()})
+    return Spec(
+        spec.name, {k: _resolve_value(v, None, f"{spec.name}.{k}") for k, v in params.items()}
+    )
 
 
 _PROBLEM_CACHE: dict[str, Any] = {}
@@ -181,8 +186,15 @@ def _batch_key(run: RunSpec, batchable: bool) -> Any:
     if not batchable:
         return ("single", run.run_id)
     entry = registry.get("optimizer", run.optimizer.name)
-    return (digest(canonical(run.problem)), run.optimizer.name, run.budget, run.max_iter, run.tol,
-            run.timeout, _structure(run.optimizer.params, entry.params))
+    return (
+        digest(canonical(run.problem)),
+        run.optimizer.name,
+        run.budget,
+        run.max_iter,
+        run.tol,
+        run.timeout,
+        _structure(run.optimizer.params, entry.params),
+    )
 
 
 def _structure(params: dict[str, Any], decl: dict[str, registry.Param] | None) -> str:
@@ -198,9 +210,16 @@ def _structure(params: dict[str, Any], decl: dict[str, registry.Param] | None) -
     return json.dumps(out, sort_keys=True)
 
 
-def make_plan(problems, optimizers, seeds: int | list[int] = 1, budget: int | None = 1000,
-              max_iter: int | None = None, tol: float = DEFAULT_TOL, timeout: float | None = None,
-              plugins: tuple[str, ...] = ()) -> Plan:
+def make_plan(
+    problems,
+    optimizers,
+    seeds: int | list[int] = 1,
+    budget: int | None = 1000,
+    max_iter: int | None = None,
+    tol: float = DEFAULT_TOL,
+    timeout: float | None = None,
+    plugins: tuple[str, ...] = (),
+) -> Plan:
     """Expand problem and optimizer specs over seeds into runs and batches.
 
     Args:
@@ -217,7 +236,9 @@ def make_plan(problems, optimizers, seeds: int | list[int] = 1, budget: int | No
         raise InvalidValueError(f"budget must be at least 1 evaluation, got {budget}")
     if max_iter is None:
         if budget is None:
-            raise InvalidValueError("give a budget or an iteration limit: with neither, runs never end")
+            raise InvalidValueError(
+                "give a budget or an iteration limit: with neither, runs never end"
+            )
         max_iter = int(budget)
     if max_iter < 1:
         raise InvalidValueError(f"max-iter must be at least 1, got {max_iter}")
@@ -238,7 +259,9 @@ def make_plan(problems, optimizers, seeds: int | list[int] = 1, budget: int | No
     for pspec in problem_specs:
         pres = resolve_problem(pspec)
         problem = build_problem(pres)
-        if getattr(problem, "resolved", None):  # e.g. a data file's content hash: part of the identity
+        if getattr(
+            problem, "resolved", None
+        ):  # e.g. a data file's content hash: part of the identity
             pres = Spec(pres.name, {**pres.params, **problem.resolved})
             problem = build_problem(pres)  # the factory re-checks the file against the hash
         provides = problem.provides()
@@ -254,18 +277,33 @@ def make_plan(problems, optimizers, seeds: int | list[int] = 1, budget: int | No
             run_label = label(ospec)
             shared_key = None
             if batchable and not missing:
-                shared_key = _batch_key(RunSpec("", pres, ores, 0, budget, max_iter, tol, timeout),
-                                        True)
+                shared_key = _batch_key(
+                    RunSpec("", pres, ores, 0, budget, max_iter, tol, timeout), True
+                )
             for seed in seed_list:
-                run = RunSpec(digest({**shared, "seed": seed}), pres, ores, seed, budget,
-                              max_iter, tol, timeout, run_label)
+                run = RunSpec(
+                    digest({**shared, "seed": seed}),
+                    pres,
+                    ores,
+                    seed,
+                    budget,
+                    max_iter,
+                    tol,
+                    timeout,
+                    run_label,
+                )
                 if run.run_id in seen:
                     continue
                 seen.add(run.run_id)
                 runs.append(run)
                 if missing:
-                    skipped.append((run, f"{ospec.name} needs {', '.join(missing)}, which "
-                                         f"{pspec.name} does not provide"))
+                    skipped.append(
+                        (
+                            run,
+                            f"{ospec.name} needs {', '.join(missing)}, which "
+                            f"{pspec.name} does not provide",
+                        )
+                    )
                     continue
                 key = shared_key if batchable else ("single", run.run_id)
                 batches.setdefault(key, []).append(run)
@@ -283,7 +321,9 @@ def make_plan(problems, optimizers, seeds: int | list[int] = 1, budget: int | No
 def _validate(entry: registry.Entry, spec: Spec) -> None:
     """Build the optimizer once with scalar values, so a bad value fails before any run."""
     try:
-        params = {k: (make_sched_probe(v) if isinstance(v, Spec) else v) for k, v in spec.params.items()}
+        params = {
+            k: (make_sched_probe(v) if isinstance(v, Spec) else v) for k, v in spec.params.items()
+        }
     except InvalidValueError as exc:
         raise InvalidValueError(f"optimizer {entry.name!r}, {exc}") from None
     entry.build(**params)
@@ -325,4 +365,12 @@ def describe_run(run: RunSpec) -> str:
     return f"{format_spec(run.problem)} × {format_spec(run.optimizer)} seed {run.seed}"
 
 
-__all__ += ["describe_run", "digest", "label", "problem_key", "resolve_optimizer", "resolve_problem", "run_seed"]
+__all__ += [
+    "describe_run",
+    "digest",
+    "label",
+    "problem_key",
+    "resolve_optimizer",
+    "resolve_problem",
+    "run_seed",
+]

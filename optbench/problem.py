@@ -105,13 +105,21 @@ class Problem:
         self.stochastic_grad = stochastic_grad
         lo, hi = (np.asarray(b, dtype=float).reshape(-1) for b in bounds)
         if lo.shape != (self.dim,) or hi.shape != (self.dim,) or not np.all(lo < hi):
-            raise InvalidValueError(f"bounds must be two length-{self.dim} vectors with lower < upper")
+            raise InvalidValueError(
+                f"bounds must be two length-{self.dim} vectors with lower < upper"
+            )
         self.lower, self.upper = lo, hi
-        self.x_star = None if x_star is None else np.asarray(x_star, dtype=float).reshape(-1, self.dim)
+        self.x_star = (
+            None if x_star is None else np.asarray(x_star, dtype=float).reshape(-1, self.dim)
+        )
         self.f_star = None if f_star is None else float(f_star)
         self.L = None if L is None else float(L)
         self.mu = None if mu is None else float(mu)
-        self.hessian = None if hessian is None else np.asarray(hessian, dtype=float).reshape(self.dim, self.dim)
+        self.hessian = (
+            None
+            if hessian is None
+            else np.asarray(hessian, dtype=float).reshape(self.dim, self.dim)
+        )
         self._start = start
         self.tags = tuple(tags)
         self.description = description
@@ -218,8 +226,9 @@ class Problem:
         arr = np.asarray(w, dtype=float)
         pairs = arr.reshape(-1, 2) if arr.size == 2 * self.dim else None
         if pairs is None or not np.all(pairs[:, 0] < pairs[:, 1]):
-            raise InvalidValueError(f"window must be {self.dim} pair(s) (lo, hi) with lo < hi, "
-                                    f"got {arr.tolist()}")
+            raise InvalidValueError(
+                f"window must be {self.dim} pair(s) (lo, hi) with lo < hi, got {arr.tolist()}"
+            )
         return [(float(a), float(b)) for a, b in pairs]
 
     def landscape(self, n: int = 200, window: Any = None):
@@ -241,8 +250,10 @@ class Problem:
         import numpy as np
 
         if self.dim > 2:
-            raise InvalidValueError(f"landscape draws 1-D and 2-D problems only; "
-                                    f"problem {self.name!r} has dim={self.dim}")
+            raise InvalidValueError(
+                f"landscape draws 1-D and 2-D problems only; "
+                f"problem {self.name!r} has dim={self.dim}"
+            )
         if int(n) != n or n < 2:
             raise InvalidValueError(f"n must be a whole number >= 2, got {n}")
         axes = [np.linspace(lo, hi, int(n)) for lo, hi in self.window(window)]
@@ -257,8 +268,12 @@ class Problem:
         import numpy as np
 
         with np.errstate(all="ignore"):
-            return np.concatenate([np.asarray(self.f(X[i : i + chunk]), dtype=float)
-                                   for i in range(0, X.shape[0], chunk)])
+            return np.concatenate(
+                [
+                    np.asarray(self.f(X[i : i + chunk]), dtype=float)
+                    for i in range(0, X.shape[0], chunk)
+                ]
+            )
 
     def __repr__(self) -> str:
         return f"Problem({self.name or '?'}, dim={self.dim})"

@@ -89,8 +89,12 @@ class Param:
         default = None if self.required else self.default
         if isinstance(default, tuple):
             default = list(default)
-        return {"name": self.name, "default": default, "type": self.annotation or "any",
-                "required": self.required}
+        return {
+            "name": self.name,
+            "default": default,
+            "type": self.annotation or "any",
+            "required": self.required,
+        }
 
 
 @dataclass
@@ -117,7 +121,11 @@ class Entry:
             if self.kind == "section":  # a section takes the report context, nothing to set
                 continue
             ann = p.annotation
-            ann = "" if ann is inspect.Parameter.empty else (ann if isinstance(ann, str) else getattr(ann, "__name__", str(ann)))
+            ann = (
+                ""
+                if ann is inspect.Parameter.empty
+                else (ann if isinstance(ann, str) else getattr(ann, "__name__", str(ann)))
+            )
             out[p.name] = Param(p.name, p.default, ann)
         return out
 
@@ -132,7 +140,8 @@ class Entry:
                 hint = f"; did you mean {close[0]!r}?" if close else ""
                 listing = ", ".join(params) or "none"
                 raise InvalidValueError(
-                    f"{self.kind} {self.name!r} has no parameter {key!r}{hint} (parameters: {listing})"
+                    f"{self.kind} {self.name!r} has no parameter {key!r}{hint} "
+                    f"(parameters: {listing})"
                 )
 
     def resolve(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -162,9 +171,15 @@ class Entry:
             raise InvalidValueError(f"{self.kind} {self.name!r}: {exc}") from exc
 
     def describe(self) -> dict[str, Any]:
-        out = {"name": self.name, "description": self.description,
-               "params": [p.describe() for p in self.params.values()], "origin": self.origin}
-        out.update({k: (sorted(v) if isinstance(v, set | frozenset) else v) for k, v in self.meta.items()})
+        out = {
+            "name": self.name,
+            "description": self.description,
+            "params": [p.describe() for p in self.params.values()],
+            "origin": self.origin,
+        }
+        out.update(
+            {k: (sorted(v) if isinstance(v, set | frozenset) else v) for k, v in self.meta.items()}
+        )
         return out
 
 
@@ -174,7 +189,9 @@ def _check_type(entry: Entry, p: Param, value: Any) -> None:
 
     base = p.annotation.split("|")[0].strip() if p.annotation else type(p.default).__name__
     ok = {
-        "float": lambda v: isinstance(v, float | PerL) or (isinstance(v, int) and not isinstance(v, bool)),
+        "float": lambda v: (
+            isinstance(v, float | PerL) or (isinstance(v, int) and not isinstance(v, bool))
+        ),
         "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
         "bool": lambda v: isinstance(v, bool),
     }.get(base)
@@ -182,8 +199,9 @@ def _check_type(entry: Entry, p: Param, value: Any) -> None:
         return
     if ok is not None and value is not None and not ok(value):
         kind = {"float": "a number", "int": "a whole number", "bool": "true or false"}[base]
-        raise InvalidValueError(f"{entry.kind} {entry.name!r}: {p.name} must be {kind}, "
-                                f"got {format_value(value)}")
+        raise InvalidValueError(
+            f"{entry.kind} {entry.name!r}: {p.name} must be {kind}, got {format_value(value)}"
+        )
 
 
 _REGISTRY: dict[str, dict[str, Entry]] = {kind: {} for kind in KINDS}
@@ -200,8 +218,9 @@ def _same_factory(a: Callable[..., Any], b: Callable[..., Any]) -> bool:
         return False
 
 
-def _register(kind: str, name: str, factory: Callable[..., Any], description: str | None,
-              meta: dict[str, Any]) -> Callable[..., Any]:
+def _register(
+    kind: str, name: str, factory: Callable[..., Any], description: str | None, meta: dict[str, Any]
+) -> Callable[..., Any]:
     if not isinstance(name, str) or not name:
         raise PluginError(f"a {kind} needs a non-empty name, got {name!r}")
     doc = inspect.getdoc(factory) or ""
@@ -225,8 +244,13 @@ def register_problem(name: str, *, description: str | None = None, tags: Iterabl
     return lambda f: _register("problem", name, f, description, {"tags": sorted(tags)})
 
 
-def register_optimizer(name: str, *, needs: Iterable[str] = ("gradient",), batchable: bool = False,
-                       description: str | None = None):
+def register_optimizer(
+    name: str,
+    *,
+    needs: Iterable[str] = ("gradient",),
+    batchable: bool = False,
+    description: str | None = None,
+):
     """Register an optimizer factory: ``factory(**hyperparameters) -> Optimizer``.
 
     Args:
@@ -239,10 +263,12 @@ def register_optimizer(name: str, *, needs: Iterable[str] = ("gradient",), batch
     needs = frozenset(needs)
     unknown = needs - NEEDS
     if unknown:
-        raise PluginError(f"optimizer {name!r} declares unknown needs {sorted(unknown)}; "
-                          f"allowed: {sorted(NEEDS)}")
-    return lambda f: _register("optimizer", name, f, description,
-                               {"needs": needs, "batchable": bool(batchable)})
+        raise PluginError(
+            f"optimizer {name!r} declares unknown needs {sorted(unknown)}; allowed: {sorted(NEEDS)}"
+        )
+    return lambda f: _register(
+        "optimizer", name, f, description, {"needs": needs, "batchable": bool(batchable)}
+    )
 
 
 def register_schedule(name: str, *, description: str | None = None):
@@ -257,8 +283,8 @@ def register_section(name: str, *, order: int = 100, description: str | None = N
 
 def load_builtins(kind: str | None = None) -> None:
     """Import the built-in catalog of ``kind`` (all with None) and the entry points (once)."""
-    for kind in KINDS if kind is None else (kind,):
-        package = _BUILTIN_PACKAGES[kind]
+    for each in KINDS if kind is None else (kind,):
+        package = _BUILTIN_PACKAGES[each]
         if package not in _LOADED:
             _LOADED.add(package)
             importlib.import_module(package)
@@ -279,8 +305,12 @@ def _load_entry_points() -> None:
                 finally:
                     _CURRENT_ORIGIN.pop()
             except Exception as exc:  # a broken installed plug-in must not take the others down
-                warnings.warn(f"optbench: skipping the installed plug-in {ep.name!r} ({ep.value}): "
-                              f"{type(exc).__name__}: {exc}", RuntimeWarning, stacklevel=2)
+                warnings.warn(
+                    f"optbench: skipping the installed plug-in {ep.name!r} ({ep.value}): "
+                    f"{type(exc).__name__}: {exc}",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
 
 
 def load_plugin(target: str) -> list[tuple[str, str]]:
@@ -297,7 +327,9 @@ def load_plugin(target: str) -> list[tuple[str, str]]:
     path = Path(target)
     if target.endswith(".py") or path.exists():
         if not path.is_file():
-            raise PluginError(f"plug-in file {target!r} does not exist; expected a .py file or a module name")
+            raise PluginError(
+                f"plug-in file {target!r} does not exist; expected a .py file or a module name"
+            )
         source = path.read_bytes()
         digest = hashlib.sha256(source).hexdigest()[:16]
         modname = f"optbench_plugin_{path.stem}_{digest}"
@@ -317,7 +349,9 @@ def load_plugin(target: str) -> list[tuple[str, str]]:
             raise
         except Exception as exc:
             del sys.modules[modname]
-            raise PluginError(f"plug-in {target!r} failed to import: {type(exc).__name__}: {exc}") from exc
+            raise PluginError(
+                f"plug-in {target!r} failed to import: {type(exc).__name__}: {exc}"
+            ) from exc
         finally:
             _CURRENT_ORIGIN.pop()
     else:
@@ -336,22 +370,32 @@ def load_plugin(target: str) -> list[tuple[str, str]]:
         except PluginError:
             raise
         except Exception as exc:
-            raise PluginError(f"plug-in {target!r} failed to import: {type(exc).__name__}: {exc}") from exc
+            raise PluginError(
+                f"plug-in {target!r} failed to import: {type(exc).__name__}: {exc}"
+            ) from exc
         finally:
             _CURRENT_ORIGIN.pop()
         modname = target
-    added = [(kind, n) for kind, entries in _REGISTRY.items() for n in entries if n not in before[kind]]
+    added = [
+        (kind, n) for kind, entries in _REGISTRY.items() for n in entries if n not in before[kind]
+    ]
     if not added:
         added = _plugin_names(modname)
     if not added:
-        raise PluginError(f"plug-in {target!r} registered nothing; decorate a factory with "
-                          "optbench.register_optimizer(...) or optbench.register_problem(...)")
+        raise PluginError(
+            f"plug-in {target!r} registered nothing; decorate a factory with "
+            "optbench.register_optimizer(...) or optbench.register_problem(...)"
+        )
     return added
 
 
 def _plugin_names(modname: str) -> list[tuple[str, str]]:
-    return [(kind, n) for kind, entries in _REGISTRY.items() for n, e in entries.items()
-            if getattr(e.factory, "__module__", None) == modname]
+    return [
+        (kind, n)
+        for kind, entries in _REGISTRY.items()
+        for n, e in entries.items()
+        if getattr(e.factory, "__module__", None) == modname
+    ]
 
 
 def get(kind: str, name: str) -> Entry:

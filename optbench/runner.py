@@ -28,8 +28,18 @@ from .spec import Spec
 
 __all__ = ["BatchTrace", "RunResult", "STATUSES", "run_batch"]
 
-STATUSES = ("skipped", "error", "timeout", "non-finite", "diverged", "converged", "cycle",
-            "stalled", "budget", "max-iter")
+STATUSES = (
+    "skipped",
+    "error",
+    "timeout",
+    "non-finite",
+    "diverged",
+    "converged",
+    "cycle",
+    "stalled",
+    "budget",
+    "max-iter",
+)
 DIVERGE_GAP = 1e6
 DIVERGE_DIST = 1e3
 STALL_WINDOW = 200
@@ -71,9 +81,15 @@ class BatchTrace:
     def run(self, b: int) -> dict[str, np.ndarray]:
         """Run ``b``'s own arrays, cut at its end."""
         e = int(self.end[b]) + 1
-        return {"x": self.x[:e, b], "f": self.f[:e, b], "gnorm": self.gnorm[:e, b],
-                "n_f": self.n_f[:e, b], "n_g": self.n_g[:e, b], "lr": self.lr[: e - 1, b],
-                "time": self.time[:e]}
+        return {
+            "x": self.x[:e, b],
+            "f": self.f[:e, b],
+            "gnorm": self.gnorm[:e, b],
+            "n_f": self.n_f[:e, b],
+            "n_g": self.n_g[:e, b],
+            "lr": self.lr[: e - 1, b],
+            "time": self.time[:e],
+        }
 
 
 def stack_params(specs: list[Spec], entry: registry.Entry, batchable: bool) -> dict[str, Any]:
@@ -90,7 +106,7 @@ def stack_params(specs: list[Spec], entry: registry.Entry, batchable: bool) -> d
             out[k] = Spec(v.name, stack_params(values, nested, True))
         elif all(x == v for x in values):
             out[k] = v
-        elif (decl[k].is_float if k in decl else isinstance(v, float)):
+        elif decl[k].is_float if k in decl else isinstance(v, float):
             out[k] = np.asarray(values, dtype=float).reshape(-1, 1)
         else:
             out[k] = v  # structural: equal within a batch by construction
@@ -129,7 +145,7 @@ def _run(runs: list[RunSpec], batchable: bool) -> list[RunResult]:
     first = runs[0]
     problem = build_problem(first.problem)
     entry = registry.get("optimizer", first.optimizer.name)
-    B, d = len(runs), problem.dim
+    B = len(runs)
     # a batch shares its problem, so a start point depends on the seed alone: a sweep of
     # 200 learning rates over 5 seeds draws 5 start points, not 1000
     starts: dict[int, np.ndarray] = {}
@@ -247,8 +263,9 @@ class _Recorder:
         refused = alive_before & ~oracle.active
         x_new = np.asarray(x_new, dtype=float)
         if x_new.shape != x_prev.shape:
-            raise ValueError(f"the optimizer returned iterates of shape {x_new.shape}, "
-                             f"expected {x_prev.shape}")
+            raise ValueError(
+                f"the optimizer returned iterates of shape {x_new.shape}, expected {x_prev.shape}"
+            )
         x = np.where(moved[:, None], x_new, x_prev) if not moved.all() else x_new
         f, g = self._evaluate(x, moved, f_prev, self._nan_g())
         lr = _lr_of(state, x.shape[0])
@@ -292,9 +309,12 @@ class _Recorder:
                 stalled = self.best_hist[t - STALL_WINDOW] - self.best < 1e-12 * scale
             self._judge_cycle(x, moved, stalled, t)
             if t >= STALL_WINDOW:
-                self._decide(moved & stalled, "stalled",
-                             f"the best value improved by less than {1e-12 * scale:g} "
-                             f"over the last {STALL_WINDOW} updates")
+                self._decide(
+                    moved & stalled,
+                    "stalled",
+                    f"the best value improved by less than {1e-12 * scale:g} "
+                    f"over the last {STALL_WINDOW} updates",
+                )
             if self.oracle.budget is not None:
                 self._decide(moved & (self.oracle.cost >= self.oracle.budget), "budget")
             if t >= self.max_iter:
@@ -347,7 +367,7 @@ class _Recorder:
         self._xabs_n = len(self.xs)
         tol2 = (CYCLE_RTOL * np.maximum(1.0, self._xabs[rows])) ** 2
         K = min(max(CYCLE_PERIODS), W - 1)
-        recent = np.stack(self.xs[-K - 1:])[::-1, rows]  # newest first: recent[P] = x_{t-P}
+        recent = np.stack(self.xs[-K - 1 :])[::-1, rows]  # newest first: recent[P] = x_{t-P}
         step = recent[:-1] - recent[1:]
         # [P-1]: a step longer than tol within the last P updates
         moved_within = np.logical_or.accumulate(_dot(step, step) > tol2, axis=0)
@@ -370,9 +390,16 @@ class _Recorder:
         T = len(self.fs) - 1
         lrs = np.stack(self.lrs) if len(self.lrs) == T and T else np.full((T, B), np.nan)
         return BatchTrace(
-            x=np.stack(self.xs), f=np.stack(self.fs), gnorm=np.stack(self.gs),
-            n_f=np.stack(self.nfs), n_g=np.stack(self.ngs), lr=lrs, time=np.asarray(self.times),
-            end=self.end.copy(), f_star=self.f_star, x_star=self.x_star,
+            x=np.stack(self.xs),
+            f=np.stack(self.fs),
+            gnorm=np.stack(self.gs),
+            n_f=np.stack(self.nfs),
+            n_g=np.stack(self.ngs),
+            lr=lrs,
+            time=np.asarray(self.times),
+            end=self.end.copy(),
+            f_star=self.f_star,
+            x_star=self.x_star,
         )
 
 
@@ -420,13 +447,21 @@ def _drive_owned(optimizer, oracle: Oracle, rec: _Recorder, x0: np.ndarray) -> N
     rec._decide(np.ones(1, bool), "stalled", str(message or "the optimizer stopped by itself"))
 
 
-def _results(runs, problem, trace: BatchTrace, rec: _Recorder, oracle: Oracle,
-             seconds: float) -> list[RunResult]:
+def _results(
+    runs, problem, trace: BatchTrace, rec: _Recorder, oracle: Oracle, seconds: float
+) -> list[RunResult]:
     from .metrics import batch_metrics
 
-    metrics = batch_metrics(trace, problem, list(rec.status), runs[0].optimizer.name,
-                            [dict(r.optimizer.params) for r in runs], budget=runs[0].budget,
-                            max_iter=runs[0].max_iter, grad_dots=getattr(rec, "gdots", None))
+    metrics = batch_metrics(
+        trace,
+        problem,
+        list(rec.status),
+        runs[0].optimizer.name,
+        [dict(r.optimizer.params) for r in runs],
+        budget=runs[0].budget,
+        max_iter=runs[0].max_iter,
+        grad_dots=getattr(rec, "gdots", None),
+    )
     out = []
     for b, run in enumerate(runs):
         e = int(trace.end[b])
@@ -437,14 +472,25 @@ def _results(runs, problem, trace: BatchTrace, rec: _Recorder, oracle: Oracle,
             "n_f": int(trace.n_f[e, b]),
             "n_g": int(trace.n_g[e, b]),
             "f_final": f_final,
-            "f_best": float(np.nanmin(trace.f[: e + 1, b])) if np.isfinite(trace.f[: e + 1, b]).any() else float("nan"),
+            "f_best": float(np.nanmin(trace.f[: e + 1, b]))
+            if np.isfinite(trace.f[: e + 1, b]).any()
+            else float("nan"),
             "x_final": [float(v) for v in x_final[:16]],
         }
         tr = thin_trace(trace.run(b))
         if problem.dim > STORE_X_MAX_DIM:
             tr.pop("x")
-        out.append(RunResult(run.run_id, str(rec.status[b]), str(rec.message[b]), summary,
-                             metrics[b], tr, seconds))
+        out.append(
+            RunResult(
+                run.run_id,
+                str(rec.status[b]),
+                str(rec.message[b]),
+                summary,
+                metrics[b],
+                tr,
+                seconds,
+            )
+        )
     return out
 
 
@@ -472,11 +518,15 @@ def thin_trace(tr: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 def _thin_index(n: int) -> tuple[np.ndarray, np.ndarray]:
     """The iterates kept of a trace of ``n`` (and of its ``n - 1`` rates); the runs of a
     batch mostly share their length, so each length is worked out once."""
-    keep = np.unique(np.concatenate([
-        np.arange(THIN_HEAD),
-        np.round(np.geomspace(THIN_HEAD, n - 1, THIN_POINTS)).astype(np.int64),
-        [n - 1],
-    ])).astype(np.int64)
+    keep = np.unique(
+        np.concatenate(
+            [
+                np.arange(THIN_HEAD),
+                np.round(np.geomspace(THIN_HEAD, n - 1, THIN_POINTS)).astype(np.int64),
+                [n - 1],
+            ]
+        )
+    ).astype(np.int64)
     keep.flags.writeable = False
     return keep, keep[keep < n - 1]
 

@@ -177,7 +177,9 @@ class _Parser:
         word = self.match(_BARE)
         if word is None:
             found = repr(char) if char else "the end"
-            raise self.error(f"expected a value (number, word, list, range or spec) but found {found}")
+            raise self.error(
+                f"expected a value (number, word, list, range or spec) but found {found}"
+            )
         if self.peek() == "(":
             self.pos += 1
             if word in ("log", "lin"):
@@ -198,10 +200,14 @@ class _Parser:
             self.expect(")", f"',' or ')' in {kind}(...)")
             break
         if len(args) != 3:
-            raise self.error(f"{kind}(start, stop, count) takes three numbers, got {len(args)}", start)
+            raise self.error(
+                f"{kind}(start, stop, count) takes three numbers, got {len(args)}", start
+            )
         lo, hi, count = args
         if not isinstance(count, int) or count < 1:
-            raise self.error(f"the count in {kind}(...) must be a whole number >= 1, got {count}", start)
+            raise self.error(
+                f"the count in {kind}(...) must be a whole number >= 1, got {count}", start
+            )
         if kind == "log" and (lo <= 0 or hi <= 0):
             raise self.error("log(start, stop, count) needs start > 0 and stop > 0", start)
         text = self.text[start : self.pos].strip()
@@ -247,7 +253,10 @@ def expand(spec: Spec, literal: Callable[[str, str], bool] | None = None) -> lis
     """
     keys = list(spec.params)
     choices = [_alternatives(spec.name, k, spec.params[k], literal) for k in keys]
-    return [Spec(spec.name, dict(zip(keys, combo, strict=True))) for combo in itertools.product(*choices)]
+    return [
+        Spec(spec.name, dict(zip(keys, combo, strict=True)))
+        for combo in itertools.product(*choices)
+    ]
 
 
 def _alternatives(owner: str, key: str, value: Any, literal) -> list[Any]:
@@ -298,13 +307,18 @@ def format_spec(spec: Spec) -> str:
     """``name[key=value,...]`` (just ``name`` when there are no parameters)."""
     if not spec.params:
         return spec.name
-    return spec.name + "[" + ",".join(f"{k}={format_value(v)}" for k, v in spec.params.items()) + "]"
+    return (
+        spec.name + "[" + ",".join(f"{k}={format_value(v)}" for k, v in spec.params.items()) + "]"
+    )
 
 
 def canonical(value: Any) -> Any:
     """A JSON-ready form of a resolved value (nested specs as ``{"name", "params"}``)."""
     if isinstance(value, Spec):
-        return {"name": value.name, "params": {k: canonical(value.params[k]) for k in sorted(value.params)}}
+        return {
+            "name": value.name,
+            "params": {k: canonical(value.params[k]) for k in sorted(value.params)},
+        }
     if isinstance(value, list | tuple):
         return [canonical(v) for v in value]
     if isinstance(value, float) and not math.isfinite(value):

@@ -80,8 +80,12 @@ def versions() -> dict[str, str]:
 
     from . import __version__
 
-    return {"optbench": __version__, "numpy": np.__version__, "scipy": scipy.__version__,
-            "python": platform.python_version()}
+    return {
+        "optbench": __version__,
+        "numpy": np.__version__,
+        "scipy": scipy.__version__,
+        "python": platform.python_version(),
+    }
 
 
 def pack_trace(trace: dict[str, np.ndarray]) -> bytes:
@@ -112,13 +116,17 @@ class Store:
     def __init__(self, path: str | os.PathLike, create: bool = False):
         self.path = Path(path)
         if not create and not self.path.is_file():
-            raise StoreError(f"no results store at {str(self.path)!r}; run 'optbench run' first "
-                             "or name an existing .sqlite file")
+            raise StoreError(
+                f"no results store at {str(self.path)!r}; run 'optbench run' first "
+                "or name an existing .sqlite file"
+            )
         if create:
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
-                raise StoreError(f"cannot create the folder {str(self.path.parent)!r}: {exc.strerror}") from None
+                raise StoreError(
+                    f"cannot create the folder {str(self.path.parent)!r}: {exc.strerror}"
+                ) from None
         try:
             self.conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
             self.conn.execute("PRAGMA busy_timeout = 30000")
@@ -130,12 +138,16 @@ class Store:
                     for stmt in _SCHEMA.strip().split(";"):
                         if stmt.strip():
                             self.conn.execute(stmt)
-                    self.conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)",
-                                      (str(SCHEMA_VERSION),))
+                    self.conn.execute(
+                        "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)",
+                        (str(SCHEMA_VERSION),),
+                    )
                 self._check_schema()
         except sqlite3.DatabaseError as exc:
-            raise StoreError(f"{str(self.path)!r} is not a readable optbench store ({exc}); "
-                             "expected a .sqlite file written by 'optbench run'") from None
+            raise StoreError(
+                f"{str(self.path)!r} is not a readable optbench store ({exc}); "
+                "expected a .sqlite file written by 'optbench run'"
+            ) from None
         except OSError as exc:
             raise StoreError(f"cannot open {str(self.path)!r}: {exc}") from None
 
@@ -145,11 +157,15 @@ class Store:
         except sqlite3.DatabaseError:
             row = None
         if row is None:
-            raise StoreError(f"{str(self.path)!r} is not an optbench store (no schema version); "
-                             "expected a .sqlite file written by 'optbench run'")
+            raise StoreError(
+                f"{str(self.path)!r} is not an optbench store (no schema version); "
+                "expected a .sqlite file written by 'optbench run'"
+            )
         if int(row[0]) != SCHEMA_VERSION:
-            raise StoreError(f"{str(self.path)!r} has store schema version {row[0]}, this optbench "
-                             f"reads version {SCHEMA_VERSION}; use a matching optbench or --fresh")
+            raise StoreError(
+                f"{str(self.path)!r} has store schema version {row[0]}, this optbench "
+                f"reads version {SCHEMA_VERSION}; use a matching optbench or --fresh"
+            )
 
     def transaction(self):
         conn = self.conn
@@ -181,10 +197,15 @@ class Store:
         with self.transaction():
             self.conn.execute(
                 "INSERT INTO sessions (started, command, spec, versions, host) VALUES (?,?,?,?,?)",
-                (time.time(), command, _json(spec), _json(versions()), platform.node()))
+                (time.time(), command, _json(spec), _json(versions()), platform.node()),
+            )
 
-    def write(self, rows: Iterable[tuple[Any, Any]], problem_info: dict[str, dict] | None = None,
-              batch: int | None = None) -> int:
+    def write(
+        self,
+        rows: Iterable[tuple[Any, Any]],
+        problem_info: dict[str, dict] | None = None,
+        batch: int | None = None,
+    ) -> int:
         """Write ``(RunSpec, RunResult)`` pairs in one transaction; returns rows added."""
         from .plan import label, problem_key
         from .spec import canonical
@@ -196,19 +217,40 @@ class Store:
         try:
             with self.transaction():
                 for key, info in (problem_info or {}).items():
-                    self.conn.execute("INSERT OR IGNORE INTO problems VALUES (?, ?)", (key, _json(info)))
+                    self.conn.execute(
+                        "INSERT OR IGNORE INTO problems VALUES (?, ?)", (key, _json(info))
+                    )
                 for run, res in rows:
                     cur = self.conn.execute(
-                        "INSERT OR IGNORE INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                        (run.run_id, run.problem.name, problem_key(run.problem),
-                         _json(canonical(run.problem)["params"]), run.optimizer.name,
-                         run.label or label(run.optimizer), _json(canonical(run.optimizer)["params"]), run.seed,
-                         run.budget, run.max_iter, run.tol, res.status, res.message,
-                         _json(res.summary), _json(res.metrics), float(res.seconds), batch, now,
-                         host, vers))
+                        f"INSERT OR IGNORE INTO runs VALUES ({','.join('?' * 20)})",
+                        (
+                            run.run_id,
+                            run.problem.name,
+                            problem_key(run.problem),
+                            _json(canonical(run.problem)["params"]),
+                            run.optimizer.name,
+                            run.label or label(run.optimizer),
+                            _json(canonical(run.optimizer)["params"]),
+                            run.seed,
+                            run.budget,
+                            run.max_iter,
+                            run.tol,
+                            res.status,
+                            res.message,
+                            _json(res.summary),
+                            _json(res.metrics),
+                            float(res.seconds),
+                            batch,
+                            now,
+                            host,
+                            vers,
+                        ),
+                    )
                     if cur.rowcount and res.trace is not None:
-                        self.conn.execute("INSERT OR IGNORE INTO traces VALUES (?, ?)",
-                                          (run.run_id, pack_trace(res.trace)))
+                        self.conn.execute(
+                            "INSERT OR IGNORE INTO traces VALUES (?, ?)",
+                            (run.run_id, pack_trace(res.trace)),
+                        )
                     added += cur.rowcount
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"cannot write to {str(self.path)!r}: {exc}") from None

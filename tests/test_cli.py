@@ -18,8 +18,21 @@ EXAMPLES = ROOT / "examples"
 
 
 def test_run_selects_exactly_the_named_runs(out):
-    r = run_cli("run", "-p", "quadratic-1d", "-o", "gd[lr=0.05]", "-o", "random-search",
-                "--seeds", "10", "--budget", "200", "--out", str(out))
+    r = run_cli(
+        "run",
+        "-p",
+        "quadratic-1d",
+        "-o",
+        "gd[lr=0.05]",
+        "-o",
+        "random-search",
+        "--seeds",
+        "10",
+        "--budget",
+        "200",
+        "--out",
+        str(out),
+    )
     assert r.returncode == 0, r.stderr
     assert (out / "results.sqlite").is_file() and (out / "report.html").is_file()
     df = optbench.load(out)
@@ -31,14 +44,29 @@ def test_run_selects_exactly_the_named_runs(out):
     assert "20 runs (20 new)" in r.stdout
 
 
-@pytest.mark.parametrize("spec, lrs", [
-    ("gd[lr=[0.01,0.1,0.5]]", [0.01, 0.1, 0.5]),
-    ("gd[lr=log(1e-3,1,7)]", [10 ** (-3 + k / 2) for k in range(7)]),
-    ("gd[lr=[0.5/L,1.5/L,2.5/L]]", [0.25, 0.75, 1.25]),  # quadratic-1d: L = h = 2
-])
+@pytest.mark.parametrize(
+    "spec, lrs",
+    [
+        ("gd[lr=[0.01,0.1,0.5]]", [0.01, 0.1, 0.5]),
+        ("gd[lr=log(1e-3,1,7)]", [10 ** (-3 + k / 2) for k in range(7)]),
+        ("gd[lr=[0.5/L,1.5/L,2.5/L]]", [0.25, 0.75, 1.25]),  # quadratic-1d: L = h = 2
+    ],
+)
 def test_sweeps_expand(out, spec, lrs):
-    r = run_cli("run", "-p", "quadratic-1d", "-o", spec, "--seeds", "2", "--budget", "30",
-                "--out", str(out), "--no-report")
+    r = run_cli(
+        "run",
+        "-p",
+        "quadratic-1d",
+        "-o",
+        spec,
+        "--seeds",
+        "2",
+        "--budget",
+        "30",
+        "--out",
+        str(out),
+        "--no-report",
+    )
     assert r.returncode == 0, r.stderr
     df = optbench.load(out)
     assert len(df) == 2 * len(lrs)
@@ -47,12 +75,31 @@ def test_sweeps_expand(out, spec, lrs):
 
 def test_toml_spec_equals_the_flags(tmp_path):
     spec = tmp_path / "spec.toml"
-    spec.write_text('problems = ["quadratic-1d"]\noptimizers = ["gd[lr=[0.1,0.2]]", "random-search"]\n'
-                    "seeds = 3\nbudget = 40\n")
+    spec.write_text(
+        'problems = ["quadratic-1d"]\noptimizers = ["gd[lr=[0.1,0.2]]", "random-search"]\n'
+        "seeds = 3\nbudget = 40\n"
+    )
     a, b = tmp_path / "a", tmp_path / "b"
     assert run_cli("run", str(spec), "--out", str(a), "--no-report").returncode == 0
-    assert run_cli("run", "-p", "quadratic-1d", "-o", "gd[lr=[0.1,0.2]]", "-o", "random-search",
-                   "--seeds", "3", "--budget", "40", "--out", str(b), "--no-report").returncode == 0
+    assert (
+        run_cli(
+            "run",
+            "-p",
+            "quadratic-1d",
+            "-o",
+            "gd[lr=[0.1,0.2]]",
+            "-o",
+            "random-search",
+            "--seeds",
+            "3",
+            "--budget",
+            "40",
+            "--out",
+            str(b),
+            "--no-report",
+        ).returncode
+        == 0
+    )
     da, db = optbench.load(a), optbench.load(b)
     assert sorted(da.run_id) == sorted(db.run_id)
     merged = da.merge(db, on="run_id")
@@ -60,8 +107,16 @@ def test_toml_spec_equals_the_flags(tmp_path):
 
 
 def test_example_toml_runs(tmp_path):
-    r = run_cli("run", str(EXAMPLES / "sweep.toml"), "--out", str(tmp_path / "o"), "--no-report",
-                "--quiet", "--seeds", "2")
+    r = run_cli(
+        "run",
+        str(EXAMPLES / "sweep.toml"),
+        "--out",
+        str(tmp_path / "o"),
+        "--no-report",
+        "--quiet",
+        "--seeds",
+        "2",
+    )
     assert r.returncode == 0, r.stderr
     assert len(optbench.load(tmp_path / "o")) > 0
 
@@ -87,14 +142,31 @@ def test_list_and_json():
 
 
 def test_plugin_file_registers_and_runs(out):
-    r = run_cli("run", "--plugin", str(EXAMPLES / "my_optimizer.py"), "--plugin", str(EXAMPLES / "my_problem.py"),
-                "-p", "tilted-bowl[a=10]", "-o", "clipped-gd[lr=0.9/L,max_step=0.5]", "--seeds", "3",
-                "--budget", "300", "--out", str(out), "--no-report")
+    r = run_cli(
+        "run",
+        "--plugin",
+        str(EXAMPLES / "my_optimizer.py"),
+        "--plugin",
+        str(EXAMPLES / "my_problem.py"),
+        "-p",
+        "tilted-bowl[a=10]",
+        "-o",
+        "clipped-gd[lr=0.9/L,max_step=0.5]",
+        "--seeds",
+        "3",
+        "--budget",
+        "300",
+        "--out",
+        str(out),
+        "--no-report",
+    )
     assert r.returncode == 0, r.stderr
     df = optbench.load(out)
     assert len(df) == 3 and (df.status == "converged").all()
     x_final = df.x_final.iloc[0]
-    assert x_final == pytest.approx([-0.1, 0.0], abs=2e-4)  # x* = (-tilt/a, 0); gap 1e-8 ~ dist 1.4e-4
+    assert x_final == pytest.approx(
+        [-0.1, 0.0], abs=2e-4
+    )  # x* = (-tilt/a, 0); gap 1e-8 ~ dist 1.4e-4
 
 
 def test_installed_entry_point_plugins_are_found(tmp_path, out):
@@ -105,7 +177,8 @@ def test_installed_entry_point_plugins_are_found(tmp_path, out):
         "from optbench import Optimizer, register_optimizer\n"
         "@register_optimizer('half-gd', batchable=True)\n"
         "def half_gd(lr: float = 0.5):\n"
-        "    return Optimizer(step=lambda x, s, o, t: (x - lr * o.grad(x), s))\n")
+        "    return Optimizer(step=lambda x, s, o, t: (x - lr * o.grad(x), s))\n"
+    )
     dist = site / "ext_opts-0.1.dist-info"
     dist.mkdir()
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: ext-opts\nVersion: 0.1\n")
@@ -115,10 +188,31 @@ def test_installed_entry_point_plugins_are_found(tmp_path, out):
     (broken / "METADATA").write_text("Metadata-Version: 2.1\nName: broken\nVersion: 0.1\n")
     (broken / "entry_points.txt").write_text("[optbench.problems]\nbad = no_such_module_xyz\n")
     env_path = str(site)
-    code = ("import sys; sys.path.insert(0, %r); from optbench.cli import main; main(sys.argv[1:])" % env_path)
-    r = subprocess.run([sys.executable, "-c", code, "run", "-p", "quadratic-1d", "-o", "half-gd",
-                        "--seeds", "2", "--budget", "20", "--out", str(out), "--no-report"],
-                       capture_output=True, text=True)
+    code = (
+        "import sys; sys.path.insert(0, %r); from optbench.cli import main; main(sys.argv[1:])"
+        % env_path
+    )
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            code,
+            "run",
+            "-p",
+            "quadratic-1d",
+            "-o",
+            "half-gd",
+            "--seeds",
+            "2",
+            "--budget",
+            "20",
+            "--out",
+            str(out),
+            "--no-report",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 0, r.stderr
     assert "skipping the installed plug-in 'bad'" in r.stderr  # a warning, not a failure
     df = optbench.load(out)
@@ -126,29 +220,50 @@ def test_installed_entry_point_plugins_are_found(tmp_path, out):
 
 
 def test_report_rerenders_from_the_store_alone(out, tmp_path):
-    assert run_cli("run", "-p", "quadratic-1d", "-o", "gd[lr=[0.2,0.7]]", "--seeds", "3", "--budget", "50",
-                   "--out", str(out), "--no-report").returncode == 0
+    assert (
+        run_cli(
+            "run",
+            "-p",
+            "quadratic-1d",
+            "-o",
+            "gd[lr=[0.2,0.7]]",
+            "--seeds",
+            "3",
+            "--budget",
+            "50",
+            "--out",
+            str(out),
+            "--no-report",
+        ).returncode
+        == 0
+    )
     assert not (out / "report.html").exists()
     r = run_cli("report", "--out", str(out))
     assert r.returncode == 0, r.stderr
     page = (out / "report.html").read_text()
-    assert 'id="summary"' in page and 'id="per-problem"' in page and "<img src=\"data:image/" in page
+    assert 'id="summary"' in page and 'id="per-problem"' in page and '<img src="data:image/' in page
     target = tmp_path / "elsewhere.html"
     r = run_cli("report", "--db", str(out / "results.sqlite"), "--html", str(target))
     assert r.returncode == 0 and target.is_file()
     assert "http://" not in page and "https://" not in page
 
 
-@pytest.mark.parametrize("args, fragment", [
-    (["run", "-p", "quadratic-1", "-o", "gd"], "did you mean 'quadratic-1d'"),
-    (["run", "-p", "quadratic-1d", "-o", "gdd"], "did you mean 'gd'"),
-    (["run", "-p", "quadratic-1d[", "-o", "gd"], "expected a parameter name"),
-    (["run", "-p", "quadratic-1d", "-o", "gd[lr=-1]"], "lr must be > 0, got -1"),
-    (["run", "-p", "quadratic-1d", "-o", "gd", "--seeds", "0"], "must be at least 1"),
-    (["run", "no-such-spec.toml"], "does not exist"),
-    (["run", "--plugin", "no_such_plugin.py", "-p", "quadratic-1d", "-o", "gd"], "does not exist"),
-    (["report", "--db", "no-such.sqlite"], "no results store"),
-])
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["run", "-p", "quadratic-1", "-o", "gd"], "did you mean 'quadratic-1d'"),
+        (["run", "-p", "quadratic-1d", "-o", "gdd"], "did you mean 'gd'"),
+        (["run", "-p", "quadratic-1d[", "-o", "gd"], "expected a parameter name"),
+        (["run", "-p", "quadratic-1d", "-o", "gd[lr=-1]"], "lr must be > 0, got -1"),
+        (["run", "-p", "quadratic-1d", "-o", "gd", "--seeds", "0"], "must be at least 1"),
+        (["run", "no-such-spec.toml"], "does not exist"),
+        (
+            ["run", "--plugin", "no_such_plugin.py", "-p", "quadratic-1d", "-o", "gd"],
+            "does not exist",
+        ),
+        (["report", "--db", "no-such.sqlite"], "no results store"),
+    ],
+)
 def test_bad_input_is_one_line_and_the_usage_code(out, args, fragment):
     out.mkdir(parents=True)
     r = run_cli(*args, "--out", str(out)) if args[0] == "run" else run_cli(*args)
@@ -166,8 +281,23 @@ def test_debug_shows_the_traceback(out):
 
 
 def test_bad_input_never_touches_the_store(out):
-    assert run_cli("run", "-p", "quadratic-1d", "-o", "gd", "--seeds", "2", "--budget", "20",
-                   "--out", str(out), "--no-report").returncode == 0
+    assert (
+        run_cli(
+            "run",
+            "-p",
+            "quadratic-1d",
+            "-o",
+            "gd",
+            "--seeds",
+            "2",
+            "--budget",
+            "20",
+            "--out",
+            str(out),
+            "--no-report",
+        ).returncode
+        == 0
+    )
     before = (out / "results.sqlite").read_bytes()
     for args in (["-o", "gd[lr=-1]"], ["-o", "nope"], ["-o", "gd[lr="]):
         r = run_cli("run", "-p", "quadratic-1d", *args, "--out", str(out), "--no-report")
@@ -178,59 +308,124 @@ def test_bad_input_never_touches_the_store(out):
 
 
 def test_rerun_adds_only_missing_runs_and_fresh_moves_aside(out):
-    args = ["run", "-p", "quadratic-1d", "-o", "gd[lr=0.1]", "--budget", "30", "--out", str(out), "--no-report"]
+    args = [
+        "run",
+        "-p",
+        "quadratic-1d",
+        "-o",
+        "gd[lr=0.1]",
+        "--budget",
+        "30",
+        "--out",
+        str(out),
+        "--no-report",
+    ]
     assert run_cli(*args, "--seeds", "2").returncode == 0
     r = run_cli(*args, "--seeds", "3")
     assert "3 runs (1 new)" in r.stdout
     r = run_cli(*args, "--seeds", "3", "--fresh")
     assert "3 runs (3 new)" in r.stdout
-    moved = [p for p in out.iterdir() if p.name.startswith("results.") and p.name != "results.sqlite"
-             and p.suffix == ".sqlite"]
+    moved = [
+        p
+        for p in out.iterdir()
+        if p.name.startswith("results.") and p.name != "results.sqlite" and p.suffix == ".sqlite"
+    ]
     assert len(moved) == 1 and len(optbench.load(moved[0])) == 3
 
 
 def test_help_and_list_do_not_import_the_numeric_stack():
-    code = ("import sys; from optbench.cli import main\n"
-            "try:\n    main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
-            "heavy = [m for m in ('numpy', 'scipy', 'pandas', 'seaborn', 'matplotlib') if m in sys.modules]\n"
-            "print('HEAVY', heavy)")
+    code = (
+        "import sys; from optbench.cli import main\n"
+        "try:\n    main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
+        "heavy = [m for m in ('numpy', 'scipy', 'pandas', 'seaborn', 'matplotlib') if m in sys.modules]\n"
+        "print('HEAVY', heavy)"
+    )
     for args in (["--help"], ["list"], ["list", "optimizers"], ["run", "--help"]):
         r = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True)
         assert "HEAVY []" in r.stdout, (args, r.stdout[-300:], r.stderr[-500:])
 
 
 def test_no_report_run_does_not_import_pandas_or_seaborn(out):
-    code = ("import sys; from optbench.cli import main\n"
-            "try:\n    main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
-            "print('HEAVY', [m for m in ('pandas', 'seaborn', 'matplotlib', 'scipy.optimize') if m in sys.modules])")
-    r = subprocess.run([sys.executable, "-c", code, "run", "-p", "quadratic-1d", "-o", "gd", "--seeds", "2",
-                        "--budget", "20", "--out", str(out), "--no-report", "--quiet"],
-                       capture_output=True, text=True)
+    code = (
+        "import sys; from optbench.cli import main\n"
+        "try:\n    main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
+        "print('HEAVY', [m for m in ('pandas', 'seaborn', 'matplotlib', 'scipy.optimize') if m in sys.modules])"
+    )
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            code,
+            "run",
+            "-p",
+            "quadratic-1d",
+            "-o",
+            "gd",
+            "--seeds",
+            "2",
+            "--budget",
+            "20",
+            "--out",
+            str(out),
+            "--no-report",
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert "HEAVY []" in r.stdout, r.stdout + r.stderr
 
 
 def test_the_wheel_contains_the_three_catalogs(tmp_path):
-    r = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps",
-                        "-w", str(tmp_path), str(ROOT)], capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-w", str(tmp_path), str(ROOT)],
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     (wheel,) = tmp_path.glob("optbench-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
-    for pkg in ("optbench/problems/", "optbench/optimizers/", "optbench/reports/", "optbench/metrics/"):
-        assert any(n.startswith(pkg) and n.endswith(".py") and "__init__" not in n for n in names), pkg
+    for pkg in (
+        "optbench/problems/",
+        "optbench/optimizers/",
+        "optbench/reports/",
+        "optbench/metrics/",
+    ):
+        assert any(
+            n.startswith(pkg) and n.endswith(".py") and "__init__" not in n for n in names
+        ), pkg
     assert "optbench/templates/report.html" in names
     assert not any(n.startswith(("problems/", "optimizers/", "reports/")) for n in names)
 
 
 def test_exit_code_when_runs_fail(out, tmp_path):
     plugin = tmp_path / "raiser.py"
-    plugin.write_text("from optbench import Optimizer, register_optimizer\n"
-                      "@register_optimizer('raiser', batchable=True)\n"
-                      "def raiser():\n"
-                      "    def step(x, s, o, t):\n"
-                      "        raise RuntimeError('this optimizer always fails')\n"
-                      "    return Optimizer(step=step)\n")
-    r = run_cli("run", "--plugin", str(plugin), "-p", "quadratic-1d", "-o", "raiser", "-o", "gd",
-                "--seeds", "2", "--budget", "20", "--out", str(out), "--no-report")
+    plugin.write_text(
+        "from optbench import Optimizer, register_optimizer\n"
+        "@register_optimizer('raiser', batchable=True)\n"
+        "def raiser():\n"
+        "    def step(x, s, o, t):\n"
+        "        raise RuntimeError('this optimizer always fails')\n"
+        "    return Optimizer(step=step)\n"
+    )
+    r = run_cli(
+        "run",
+        "--plugin",
+        str(plugin),
+        "-p",
+        "quadratic-1d",
+        "-o",
+        "raiser",
+        "-o",
+        "gd",
+        "--seeds",
+        "2",
+        "--budget",
+        "20",
+        "--out",
+        str(out),
+        "--no-report",
+    )
     assert r.returncode == 3
     df = optbench.load(out)
     assert (df[df.optimizer == "raiser"].status == "error").all()
@@ -239,8 +434,14 @@ def test_exit_code_when_runs_fail(out, tmp_path):
 
 
 def test_python_api_run_returns_results(out):
-    res = optbench.run(problems=["quadratic-1d"], optimizers=["gd[lr=[0.5/L,1.5/L]]"], seeds=2, budget=40,
-                       out=out, report=False)
+    res = optbench.run(
+        problems=["quadratic-1d"],
+        optimizers=["gd[lr=[0.5/L,1.5/L]]"],
+        seeds=2,
+        budget=40,
+        out=out,
+        report=False,
+    )
     assert res.db == Path(out) / "results.sqlite" and res.report is None
     assert len(res.runs) == 4 and set(res.runs.label) == {"gd[lr=0.5/L]", "gd[lr=1.5/L]"}
     trace = optbench.load_trace(out, res.runs.run_id[0])

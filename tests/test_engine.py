@@ -30,6 +30,7 @@ def _central_diff(problem, X, h=1e-6):
 
 # -- gradient descent on the 1-D quadratic: x_t - x* = (1 - lr L)^t (x_0 - x*) ---------------
 
+
 @pytest.mark.parametrize("lr_L", [0.3, 0.9, 1.0, 1.4, 1.9])
 def test_gd_on_quadratic_matches_the_closed_form(lr_L):
     h, c = 2.0, 1.5
@@ -67,6 +68,7 @@ def test_period_two_at_lr_two_over_L_never_converges():
 
 # -- linear regression ----------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("params", ["", "[standardize=true]", "[noise=3,n=40,slope=-1]"])
 def test_linear_regression_optimum_is_lstsq(params):
     spec = resolve_problem(parse("linear-regression" + params))
@@ -74,7 +76,11 @@ def test_linear_regression_optimum_is_lstsq(params):
     rng = np.random.default_rng(int(spec.params["data_seed"]))
     n = int(spec.params["n"])
     x = rng.uniform(spec.params["x_low"], spec.params["x_high"], n)
-    y = spec.params["slope"] * x + spec.params["intercept"] + spec.params["noise"] * rng.standard_normal(n)
+    y = (
+        spec.params["slope"] * x
+        + spec.params["intercept"]
+        + spec.params["noise"] * rng.standard_normal(n)
+    )
     if spec.params["standardize"]:
         x = (x - x.mean()) / x.std()
     A = np.column_stack([x, np.ones(n)])
@@ -86,7 +92,9 @@ def test_linear_regression_optimum_is_lstsq(params):
     np.testing.assert_allclose(p.grad(p.x_star), 0, atol=1e-10)
 
 
-@pytest.mark.parametrize("name", ["quadratic-1d", "linear-regression", "linear-regression[standardize=true]"])
+@pytest.mark.parametrize(
+    "name", ["quadratic-1d", "linear-regression", "linear-regression[standardize=true]"]
+)
 def test_gradients_match_central_differences(name):
     p = build_problem(resolve_problem(parse(name)))
     X = np.random.default_rng(1).uniform(p.lower, p.upper, (6, p.dim))
@@ -105,6 +113,7 @@ def test_standardized_regression_gd_at_one_over_L_lands_in_one_step():
 
 # -- scipy baseline -------------------------------------------------------------------------
 
+
 def test_scipy_baseline_matches_a_direct_scipy_call():
     from scipy.optimize import minimize
 
@@ -113,8 +122,13 @@ def test_scipy_baseline_matches_a_direct_scipy_call():
         r = res[run.run_id]
         p = build_problem(run.problem)
         x0 = start_point(p, run.problem, run.seed)
-        direct = minimize(lambda x: p.f(x[None])[0], x0, jac=lambda x: p.grad(x[None])[0],
-                          method="BFGS", options={"gtol": 1e-5})
+        direct = minimize(
+            lambda x: p.f(x[None])[0],
+            x0,
+            jac=lambda x: p.grad(x[None])[0],
+            method="BFGS",
+            options={"gtol": 1e-5},
+        )
         assert r.summary["n_f"] == direct.nfev
         assert r.summary["n_g"] == direct.njev
         np.testing.assert_allclose(r.summary["x_final"], direct.x, rtol=1e-12)
@@ -131,6 +145,7 @@ def test_scipy_baseline_stops_at_its_budget():
 
 
 # -- oracle: counts and budgets ---------------------------------------------------------------
+
 
 def test_oracle_counts_and_freezes_a_run_mid_batch():
     p = build_problem(resolve_problem(Spec("quadratic-1d", {})))
@@ -163,8 +178,9 @@ def test_budget_is_exact_for_gd_and_random_search():
 
 
 def test_a_batch_equals_its_runs_one_at_a_time():
-    plan = make_plan(["linear-regression"], ["gd[lr=[0.5/L,1.5/L,1.9/L]]", "random-search"],
-                     seeds=4, budget=150)
+    plan = make_plan(
+        ["linear-regression"], ["gd[lr=[0.5/L,1.5/L,1.9/L]]", "random-search"], seeds=4, budget=150
+    )
     assert any(len(b.runs) > 1 for b in plan.batches)
     for batch in plan.batches:
         together = {r.run_id: r for r in run_batch(batch)}
@@ -188,13 +204,20 @@ def test_a_run_that_raises_is_one_error_row(tmp_path):
         "        if t == 3 and np.any(np.asarray(lr) == 0.3):\n"
         "            raise RuntimeError('boom')\n"
         "        return x - lr * oracle.grad(x), state\n"
-        "    return Optimizer(step=step)\n")
+        "    return Optimizer(step=step)\n"
+    )
     registry.load_plugin(str(plugin))
-    plan = make_plan(["quadratic-1d"], ["fragile-gd[lr=[0.1,0.3,0.2]]"], seeds=2, budget=30, tol=0.0)
+    plan = make_plan(
+        ["quadratic-1d"], ["fragile-gd[lr=[0.1,0.3,0.2]]"], seeds=2, budget=30, tol=0.0
+    )
     assert len(plan.batches) == 1
     results = run_batch(plan.batches[0])
     by_lr = {}
-    for run, res in zip(plan.batches[0].runs, sorted(results, key=lambda r: plan.batches[0].run_ids.index(r.run_id)), strict=True):
+    for run, res in zip(
+        plan.batches[0].runs,
+        sorted(results, key=lambda r: plan.batches[0].run_ids.index(r.run_id)),
+        strict=True,
+    ):
         by_lr.setdefault(run.optimizer.params["lr"], []).append(res)
     assert [r.status for r in by_lr[0.3]] == ["error", "error"]
     assert all("boom" in r.message for r in by_lr[0.3])
@@ -211,7 +234,8 @@ def test_non_finite_freezes_only_its_own_run(tmp_path):
         "    def step(x, state, oracle, t):\n"
         "        y = x - lr * oracle.grad(x)\n"
         "        return np.where((t == 5) & (np.asarray(lr) > 0.15), np.nan, y), state\n"
-        "    return Optimizer(step=step)\n")
+        "    return Optimizer(step=step)\n"
+    )
     registry.load_plugin(str(plugin))
     plan = make_plan(["quadratic-1d"], ["nan-at-5[lr=[0.1,0.2]]"], seeds=1, budget=40, tol=0.0)
     results = {r.run_id: r for r in run_batch(plan.batches[0])}
@@ -226,7 +250,8 @@ def test_pairing_without_a_gradient_is_skipped_with_a_reason(tmp_path):
         "from optbench import Problem, register_problem\n"
         "@register_problem('abs-no-grad')\n"
         "def abs_no_grad():\n"
-        "    return Problem(dim=1, f=lambda X: abs(X[:, 0]), bounds=([-1], [1]), x_star=[[0]], f_star=0)\n")
+        "    return Problem(dim=1, f=lambda X: abs(X[:, 0]), bounds=([-1], [1]), x_star=[[0]], f_star=0)\n"
+    )
     registry.load_plugin(str(plugin))
     plan = make_plan(["abs-no-grad"], ["gd", "random-search"], seeds=2, budget=20)
     assert len(plan.skipped) == 2
@@ -235,6 +260,7 @@ def test_pairing_without_a_gradient_is_skipped_with_a_reason(tmp_path):
 
 
 # -- planner and identity -------------------------------------------------------------------
+
 
 def test_run_identity_is_stable_and_sensitive():
     a = make_plan(["quadratic-1d"], ["gd[lr=0.1]"], seeds=3)
@@ -261,7 +287,9 @@ def test_integer_and_float_spellings_are_one_run():
 
 
 def test_start_points_depend_on_problem_and_seed_only():
-    plan = make_plan(["quadratic-1d"], ["gd[lr=0.1]", "random-search", "scipy-bfgs"], seeds=2, budget=5)
+    plan = make_plan(
+        ["quadratic-1d"], ["gd[lr=0.1]", "random-search", "scipy-bfgs"], seeds=2, budget=5
+    )
     res = {r.run_id: r for b in plan.batches for r in run_batch(b)}
     starts = {}
     for run in plan.runs:
@@ -271,8 +299,12 @@ def test_start_points_depend_on_problem_and_seed_only():
 
 
 def test_batches_depend_on_the_plan_alone():
-    a = make_plan(["quadratic-1d", "linear-regression"], ["gd[lr=log(1e-3,1,5)]", "scipy-bfgs"], seeds=3)
-    b = make_plan(["quadratic-1d", "linear-regression"], ["gd[lr=log(1e-3,1,5)]", "scipy-bfgs"], seeds=3)
+    a = make_plan(
+        ["quadratic-1d", "linear-regression"], ["gd[lr=log(1e-3,1,5)]", "scipy-bfgs"], seeds=3
+    )
+    b = make_plan(
+        ["quadratic-1d", "linear-regression"], ["gd[lr=log(1e-3,1,5)]", "scipy-bfgs"], seeds=3
+    )
     assert [x.run_ids for x in a.batches] == [x.run_ids for x in b.batches]
     gd_batches = [x for x in a.batches if x.runs[0].optimizer.name == "gd"]
     assert [len(x.runs) for x in gd_batches] == [15, 15]  # a sweep over seeds is one batch

@@ -57,7 +57,9 @@ def plugin(tmp_path: Path) -> Path:
 
 def _rows(db: Path) -> list[tuple]:
     with sqlite3.connect(db) as conn:
-        return conn.execute("SELECT run_id, status, summary, metrics FROM runs ORDER BY run_id").fetchall()
+        return conn.execute(
+            "SELECT run_id, status, summary, metrics FROM runs ORDER BY run_id"
+        ).fetchall()
 
 
 def _traces(db: Path) -> dict[str, dict[str, bytes]]:
@@ -66,13 +68,35 @@ def _traces(db: Path) -> dict[str, dict[str, bytes]]:
 
     with sqlite3.connect(db) as conn:
         rows = conn.execute("SELECT run_id, data FROM traces").fetchall()
-    return {rid: {k: v.tobytes() + str(v.dtype).encode() for k, v in unpack_trace(data).items() if k != "time"}
-            for rid, data in rows}
+    return {
+        rid: {
+            k: v.tobytes() + str(v.dtype).encode()
+            for k, v in unpack_trace(data).items()
+            if k != "time"
+        }
+        for rid, data in rows
+    }
 
 
 def test_a_hanging_run_times_out_and_the_others_finish(plugin, out):
-    r = run_cli("run", "--plugin", str(plugin), "-p", "quadratic-1d", "-o", "hang-at[lr=[0.1,0.3,0.2]]",
-                "--seeds", "1", "--budget", "20", "--timeout", "1", "--out", str(out), "--no-report")
+    r = run_cli(
+        "run",
+        "--plugin",
+        str(plugin),
+        "-p",
+        "quadratic-1d",
+        "-o",
+        "hang-at[lr=[0.1,0.3,0.2]]",
+        "--seeds",
+        "1",
+        "--budget",
+        "20",
+        "--timeout",
+        "1",
+        "--out",
+        str(out),
+        "--no-report",
+    )
     assert r.returncode == 3, r.stderr
     df = optbench.load(out)
     by_lr = dict(zip(df["hp.lr"], df.status, strict=True))
@@ -83,8 +107,24 @@ def test_a_hanging_run_times_out_and_the_others_finish(plugin, out):
 
 def test_the_oracle_deadline_stops_a_run_that_keeps_evaluating(plugin, out):
     t0 = time.monotonic()
-    r = run_cli("run", "--plugin", str(plugin), "-p", "quadratic-1d", "-o", "spin-oracle",
-                "--seeds", "2", "--budget", "10000000", "--timeout", "0.5", "--out", str(out), "--no-report")
+    r = run_cli(
+        "run",
+        "--plugin",
+        str(plugin),
+        "-p",
+        "quadratic-1d",
+        "-o",
+        "spin-oracle",
+        "--seeds",
+        "2",
+        "--budget",
+        "10000000",
+        "--timeout",
+        "0.5",
+        "--out",
+        str(out),
+        "--no-report",
+    )
     assert r.returncode == 3
     df = optbench.load(out)
     assert (df.status == "timeout").all()
@@ -93,15 +133,34 @@ def test_the_oracle_deadline_stops_a_run_that_keeps_evaluating(plugin, out):
 
 
 def _run_args(plugin: Path, out: Path) -> list[str]:
-    return ["run", "--plugin", str(plugin), "-p", "quadratic-1d[h=lin(1,3,12)]",
-            "-o", "slow-gd[lr=[0.05,0.1]]", "--seeds", "2", "--budget", "15", "--out", str(out),
-            "--no-report", "--quiet"]
+    return [
+        "run",
+        "--plugin",
+        str(plugin),
+        "-p",
+        "quadratic-1d[h=lin(1,3,12)]",
+        "-o",
+        "slow-gd[lr=[0.05,0.1]]",
+        "--seeds",
+        "2",
+        "--budget",
+        "15",
+        "--out",
+        str(out),
+        "--no-report",
+        "--quiet",
+    ]
 
 
-def test_sigkill_mid_benchmark_keeps_a_consistent_store_and_resume_equals_uninterrupted(plugin, tmp_path):
+def test_sigkill_mid_benchmark_keeps_a_consistent_store_and_resume_equals_uninterrupted(
+    plugin, tmp_path
+):
     killed, clean = tmp_path / "killed", tmp_path / "clean"
-    proc = subprocess.Popen([sys.executable, "-m", "optbench.cli", *_run_args(plugin, killed)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "optbench.cli", *_run_args(plugin, killed)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     db = killed / "results.sqlite"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -128,13 +187,35 @@ def test_sigkill_mid_benchmark_keeps_a_consistent_store_and_resume_equals_uninte
 
 def test_two_writers_on_one_store(plugin, tmp_path):
     out = tmp_path / "shared"
-    def args(seeds: int) -> list[str]:
-        return ["run", "--plugin", str(plugin), "-p", "quadratic-1d[h=lin(1,3,6)]",
-                "-o", "slow-gd[lr=0.1,pause=0.01]", "--seeds", str(seeds), "--budget", "15",
-                "--out", str(out), "--no-report", "--quiet"]
 
-    procs = [subprocess.Popen([sys.executable, "-m", "optbench.cli", *args(n)], stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for n in (3, 4)]
+    def args(seeds: int) -> list[str]:
+        return [
+            "run",
+            "--plugin",
+            str(plugin),
+            "-p",
+            "quadratic-1d[h=lin(1,3,6)]",
+            "-o",
+            "slow-gd[lr=0.1,pause=0.01]",
+            "--seeds",
+            str(seeds),
+            "--budget",
+            "15",
+            "--out",
+            str(out),
+            "--no-report",
+            "--quiet",
+        ]
+
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "optbench.cli", *args(n)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for n in (3, 4)
+    ]
     for p in procs:
         _, err = p.communicate(timeout=120)
         assert p.returncode == 0, err
@@ -149,11 +230,31 @@ def _stored(db: Path) -> tuple[list, dict]:
 
 
 def test_results_are_bit_identical_across_executors_and_reruns(tmp_path):
-    spec = ["-p", "quadratic-1d", "-p", "linear-regression", "-o", "gd[lr=[0.5/L,1.5/L,2.5/L]]",
-            "-o", "random-search", "-o", "scipy-bfgs", "--seeds", "3", "--budget", "60", "--no-report", "--quiet"]
+    spec = [
+        "-p",
+        "quadratic-1d",
+        "-p",
+        "linear-regression",
+        "-o",
+        "gd[lr=[0.5/L,1.5/L,2.5/L]]",
+        "-o",
+        "random-search",
+        "-o",
+        "scipy-bfgs",
+        "--seeds",
+        "3",
+        "--budget",
+        "60",
+        "--no-report",
+        "--quiet",
+    ]
     outs = {}
-    for name, extra in [("serial", []), ("serial2", []), ("process", ["--executor", "process", "--jobs", "2"]),
-                        ("dask", ["--executor", "dask", "--jobs", "2"])]:
+    for name, extra in [
+        ("serial", []),
+        ("serial2", []),
+        ("process", ["--executor", "process", "--jobs", "2"]),
+        ("dask", ["--executor", "dask", "--jobs", "2"]),
+    ]:
         outs[name] = tmp_path / name
         r = run_cli("run", *spec, *extra, "--out", str(outs[name]))
         assert r.returncode == 0, r.stderr
@@ -164,12 +265,15 @@ def test_results_are_bit_identical_across_executors_and_reruns(tmp_path):
 
 
 def test_store_is_never_unpickled(out):
-    optbench.run(problems=["quadratic-1d"], optimizers=["gd"], seeds=1, budget=10, out=out, report=False)
+    optbench.run(
+        problems=["quadratic-1d"], optimizers=["gd"], seeds=1, budget=10, out=out, report=False
+    )
     db = out / "results.sqlite"
     with sqlite3.connect(db) as conn:
         (rid,) = conn.execute("SELECT run_id FROM runs").fetchone()
         # a trace holding a pickled object array must be refused, not executed
         import io
+
         buf = io.BytesIO()
         np.savez(buf, evil=np.array([{"a": 1}], dtype=object))
         conn.execute("UPDATE traces SET data=? WHERE run_id=?", (buf.getvalue(), rid))

@@ -11,7 +11,7 @@ from optbench.spec import PerL, Spec, Sweep, expand, format_spec, parse
 
 
 def test_plain_name_and_values():
-    s = parse("gd[lr=0.05,schedule=cosine(T=100),flag=true,name=\"a b\",none=none,n=7]")
+    s = parse('gd[lr=0.05,schedule=cosine(T=100),flag=true,name="a b",none=none,n=7]')
     assert s.name == "gd"
     assert s.params["lr"] == 0.05
     assert s.params["schedule"] == Spec("cosine", {"T": 100})
@@ -45,7 +45,8 @@ def test_cartesian_expansion_including_nested_specs():
     out = expand(s)
     assert len(out) == 6
     assert {(o.params["lr"], o.params["schedule"].params["T"]) for o in out} == {
-        (a, b) for a in (0.1, 0.2, 0.3) for b in (10, 20)}
+        (a, b) for a in (0.1, 0.2, 0.3) for b in (10, 20)
+    }
 
 
 def test_sequence_parameters_take_a_list_literally():
@@ -55,26 +56,34 @@ def test_sequence_parameters_take_a_list_literally():
 
 
 def test_format_round_trips():
-    for text in ["gd[lr=0.1,schedule=cosine(T=100)]", "gd[lr=1.5/L]", "linear-regression[standardize=true]",
-                 'p[path="data/my file.csv"]', "random-search"]:
+    for text in [
+        "gd[lr=0.1,schedule=cosine(T=100)]",
+        "gd[lr=1.5/L]",
+        "linear-regression[standardize=true]",
+        'p[path="data/my file.csv"]',
+        "random-search",
+    ]:
         assert format_spec(parse(text)) == text
         assert parse(format_spec(parse(text))) == parse(text)
 
 
-@pytest.mark.parametrize("text, fragment", [
-    ("quadratic-1d[", "expected a parameter name or ']'"),
-    ("gd[lr=]", "expected a value"),
-    ("gd[lr=0.1", "expected ',' or ']'"),
-    ("gd[lr 0.1]", "expected '=' after 'lr'"),
-    ("gd[lr=0.1,lr=0.2]", "given twice"),
-    ("gd[lr=log(1,2)]", "takes three numbers"),
-    ("gd[lr=log(0,1,5)]", "start > 0"),
-    ("gd[lr=lin(0,1,2.5)]", "whole number"),
-    ("gd[lr=1.5/K]", "expected 'L'"),
-    ("gd]", "unexpected ']'"),
-    ("", "empty"),
-    ("gd[x='open]", "unterminated"),
-])
+@pytest.mark.parametrize(
+    "text, fragment",
+    [
+        ("quadratic-1d[", "expected a parameter name or ']'"),
+        ("gd[lr=]", "expected a value"),
+        ("gd[lr=0.1", "expected ',' or ']'"),
+        ("gd[lr 0.1]", "expected '=' after 'lr'"),
+        ("gd[lr=0.1,lr=0.2]", "given twice"),
+        ("gd[lr=log(1,2)]", "takes three numbers"),
+        ("gd[lr=log(0,1,5)]", "start > 0"),
+        ("gd[lr=lin(0,1,2.5)]", "whole number"),
+        ("gd[lr=1.5/K]", "expected 'L'"),
+        ("gd]", "unexpected ']'"),
+        ("", "empty"),
+        ("gd[x='open]", "unterminated"),
+    ],
+)
 def test_malformed_specs_say_where_and_what(text, fragment):
     with pytest.raises(SpecError) as info:
         parse(text)
