@@ -81,6 +81,13 @@ def cli() -> None:
     """
 
 
+def _at_least_one(*options: tuple[str, int | None]) -> None:
+    """A usage error for a count option below 1 (seeds, budget, iterations, jobs)."""
+    for name, value in options:
+        if value is not None and value < 1:
+            raise click.BadParameter(f"must be at least 1, got {value}", param_hint=name)
+
+
 class _Progress:
     """A progress bar on a terminal, a plain log line otherwise, nothing with --quiet."""
 
@@ -207,14 +214,9 @@ def run(
     """
     from .api import run as api_run
 
-    for name, value, low in (
-        ("--seeds", seeds, 1),
-        ("--budget", budget, 1),
-        ("--max-iter", max_iter, 1),
-        ("--jobs", jobs, 1),
-    ):
-        if value is not None and value < low:
-            raise click.BadParameter(f"must be at least {low}, got {value}", param_hint=name)
+    _at_least_one(
+        ("--seeds", seeds), ("--budget", budget), ("--max-iter", max_iter), ("--jobs", jobs)
+    )
     if timeout is not None and not timeout > 0:
         raise click.BadParameter(f"must be > 0 seconds, got {timeout}", param_hint="--timeout")
     if scheduler and executor != "dask":
@@ -499,15 +501,13 @@ def tune(
     from .tune import DEFAULT_GRID, DEFAULT_GRID_L
     from .tune import tune as do_tune
 
-    for name, value in (
+    _at_least_one(
         ("--tuning-seeds", tuning_seeds),
         ("--seeds", seeds),
         ("--budget", budget),
         ("--max-iter", max_iter),
         ("--jobs", jobs),
-    ):
-        if value is not None and value < 1:
-            raise click.BadParameter(f"must be at least 1, got {value}", param_hint=name)
+    )
     progress = _Progress(quiet)
     try:
         res = do_tune(
