@@ -46,10 +46,6 @@ def run_batch_guarded(batch: Batch) -> list[RunResult]:
     timeout = batch.runs[0].timeout
     if not timeout:
         return run_batch(batch)
-    import multiprocessing as mp
-
-    if mp.current_process().daemon:  # daemonic workers (Dask) may not fork: cooperative only
-        return run_batch(batch)
     results = _in_child(batch, timeout * 1.5 + KILL_GRACE)
     if results is not None:
         return results
@@ -100,43 +96,64 @@ def _killed(run, timeout: float) -> RunResult:
     )
 
 
-def _child_main(batch: Batch, conn) -> None:
-    from .runner import run_batch
-
-    try:
-        conn.send(("ok", run_batch(batch)))
-    except BaseException as exc:  # noqa: BLE001 — reported to the parent, which decides
-        conn.send(("error", f"{type(exc).__name__}: {exc}"))
-    finally:
-        conn.close()
-
-
 def _in_child(batch: Batch, limit: float) -> list[RunResult] | None:
-    """Run a batch in a forked child; None if it had to be killed."""
-    import multiprocessing as mp
+    """Run a batch in a forked child; None if it had to be killed.
 
-    ctx = mp.get_context("fork")
-    recv, send = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_child_main, args=(batch, send), daemon=True)
-    proc.start()
-    send.close()
-    try:
-        if recv.poll(limit):
-            kind, payload = recv.recv()
-            proc.join()
-            if kind == "ok":
-                return payload
-            from .runner import RunResult
+    A plain ``os.fork`` with a pipe rather than ``multiprocessing``: Dask's worker
+    processes are daemonic, and multiprocessing refuses children to those. The runner is
+    imported before the fork, so the child never waits on an import lock held by a thread
+    that did not come along.
+    """
+    import pickle
+    import select
+    import signal
+    import time
 
-            return [RunResult(r.run_id, "error", payload) for r in batch.runs]
+    from . import metrics, registry  # noqa: F401 — imported here, not in the child
+    from .runner import RunResult, run_batch
+
+    for plugin in batch.plugins:
+        registry.load_plugin(plugin)
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: run, answer through the pipe, leave without cleanup handlers
+        status = 0
+        try:
+            os.close(read_fd)
+            try:
+                payload = ("ok", run_batch(batch))
+            except BaseException as exc:  # noqa: BLE001 — reported to the parent, which decides
+                payload = ("error", f"{type(exc).__name__}: {exc}")
+            with os.fdopen(write_fd, "wb") as pipe:
+                pipe.write(pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL))
+        except BaseException:  # noqa: BLE001
+            status = 1
+        finally:
+            os._exit(status)
+    os.close(write_fd)
+    deadline = time.monotonic() + limit
+    chunks: list[bytes] = []
+    killed = False
+    with os.fdopen(read_fd, "rb", buffering=0) as pipe:
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                os.kill(pid, signal.SIGKILL)
+                killed = True
+                break
+            ready, _, _ = select.select([pipe], [], [], remaining)
+            if ready:
+                chunk = pipe.read(1 << 20)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+    os.waitpid(pid, 0)
+    if killed or not chunks:  # killed, or the child died without answering
         return None
-    except EOFError:  # the child died without answering (e.g. killed by the OS)
-        return None
-    finally:
-        if proc.is_alive():
-            proc.kill()
-            proc.join()
-        recv.close()
+    kind, payload = pickle.loads(b"".join(chunks))  # our own child's answer, never a file
+    if kind == "ok":
+        return payload
+    return [RunResult(r.run_id, "error", payload) for r in batch.runs]
 
 
 def _pin_blas() -> None:

@@ -78,25 +78,12 @@ def _traces(db: Path) -> dict[str, dict[str, bytes]]:
     }
 
 
-def test_a_hanging_run_times_out_and_the_others_finish(plugin, out):
-    r = run_cli(
-        "run",
-        "--plugin",
-        str(plugin),
-        "-p",
-        "quadratic-1d",
-        "-o",
-        "hang-at[lr=[0.1,0.3,0.2]]",
-        "--seeds",
-        "1",
-        "--budget",
-        "20",
-        "--timeout",
-        "1",
-        "--out",
-        str(out),
-        "--no-report",
-    )
+@pytest.mark.parametrize("executor", [["--executor", "serial"], ["--executor", "process", "--jobs", "2"],
+                                      ["--executor", "dask", "--jobs", "1"]], ids=["serial", "process", "dask"])
+def test_a_hanging_run_times_out_and_the_others_finish(plugin, out, executor):
+    r = run_cli("run", "--plugin", str(plugin), "-p", "quadratic-1d", "-o", "hang-at[lr=[0.1,0.3,0.2]]",
+                "--seeds", "1", "--budget", "20", "--timeout", "1", *executor, "--out", str(out),
+                "--no-report")
     assert r.returncode == 3, r.stderr
     df = optbench.load(out)
     by_lr = dict(zip(df["hp.lr"], df.status, strict=True))
