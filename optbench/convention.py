@@ -1,0 +1,91 @@
+"""The counting convention every statistic across runs shares (``benchmarking.md`` A.2):
+which runs count, the runtime of a run that met a target, and what a run that did not is
+charged. :mod:`optbench.aggregate` (aRT, bootstrap, restarts) and :mod:`optbench.profiles`
+(ECDFs, performance and data profiles) build on these functions only.
+
+* **Skipped runs are left out**: they never ran (the optimizer needs something the problem
+  lacks), so they are in no count of runs, successes, aRT, ECDF or profile.
+* **Every other run counts**, whatever its status. A run succeeds at a target when its
+  best-so-far value met it before the run ended; runs that end in ``error``, ``timeout``,
+  ``non-finite`` or ``diverged`` are unsuccessful at every target they had not met by then
+  (an ``error`` row has no trace, so at every target). What a run measured before it failed
+  stands, as in COCO's logs, so a run's runtimes never depend on how it ended later.
+* **Unsuccessful runs are charged the evaluations they used** (COCO):
+  ``aRT = Σ_runs evaluations up to success or end / #successes``, ``inf`` without a success
+  (NaN without any run).
+* **Costs count from 1**, as COCO numbers its first evaluation 1: the start point is the
+  first evaluation even where the runner records it free, so a hit at 0 evaluations (the
+  start point already within the target) has runtime 1, and every counted run is charged at
+  least 1 evaluation (an ``error`` row without counters included).
+
+Random samples are seeded per group (:func:`group_rng`, from ``seed`` and the group's name),
+so a group's numbers do not depend on which other groups are in the frame.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from .metrics import target_key
+
+__all__ = [
+    "CONVENTION",
+    "NOT_RUN",
+    "charged",
+    "counted",
+    "group_rng",
+    "hit_column",
+    "hit_costs",
+    "runtimes",
+]
+
+NOT_RUN = ("skipped",)  # the only runs left out: they never ran
+CONVENTION = (
+    "Skipped runs never ran and are left out of every statistic. Every other run counts: "
+    "runs ending in error, timeout, non-finite or diverged are unsuccessful at every target "
+    "they had not met by then, and unsuccessful runs are charged the evaluations they used "
+    "(COCO: aRT = evaluations of all runs up to success or end / successes). Costs count from "
+    "1, as COCO numbers its first evaluation 1: a start point already within a target has "
+    "runtime 1."
+)  # the convention above in one paragraph, for the report's Setup section
+
+
+def hit_column(target: float, relative: bool = False) -> str:
+    """The tidy frame's column of hitting costs for a target: ``hit_cost_1e-6``,
+    ``rel_hit_cost_1e-3``."""
+    return f"{'rel_' if relative else ''}hit_cost_{target_key(target)}"
+
+
+def hit_costs(frame, target: float, relative: bool = False) -> np.ndarray:
+    """A frame's hitting costs for a target (all NaN when the frame lacks the column)."""
+    col = hit_column(target, relative)
+    return frame[col].to_numpy(dtype=float) if col in frame else np.full(len(frame), np.nan)
+
+
+def group_rng(seed: int, *key: Any) -> np.random.Generator:
+    """A generator seeded by ``seed`` and a group's name (stable across frames)."""
+    return np.random.default_rng([int(seed), zlib.crc32(repr(key).encode())])
+
+
+def counted(frame):
+    """The runs that count: every run but the skipped ones."""
+    if "status" in frame:
+        frame = frame[~frame["status"].isin(NOT_RUN)]
+    return frame
+
+
+def runtimes(hit_cost: Sequence[float]) -> np.ndarray:
+    """Hitting costs under the convention: at least 1; never reached (NaN, inf) is inf."""
+    hit = np.asarray(hit_cost, dtype=float)
+    with np.errstate(invalid="ignore"):
+        return np.where(np.isfinite(hit), np.maximum(hit, 1.0), np.inf)
+
+
+def charged(used: Sequence[float]) -> np.ndarray:
+    """Evaluations charged to a run that did not succeed: what it used, at least 1."""
+    used = np.asarray(used, dtype=float)
+    return np.maximum(np.nan_to_num(used, nan=0.0, posinf=0.0), 1.0)

@@ -1,0 +1,226 @@
+"""What a report section sees: the :class:`Context` read from the stores (the runs, the
+problems, the tuning record) and the traces it reads on request.
+
+A store written by ``optbench tune`` has a tuning record beside it
+(``<store>.tuning.json``, :func:`tuning_path`); the context then marks each run's phase and
+compares the tuned winners, one per optimizer family (:attr:`Context.compare`).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from . import registry
+
+__all__ = ["Context", "read_context", "tuning_path"]
+
+_TRACE_CHUNK = 500  # traces read per SQL query when streaming
+
+
+@dataclass
+class Context:
+    """What a section sees: the runs, the problems, and the traces on request.
+
+    Attributes:
+        runs: one pandas row per run (every run of the stores, failures included), with a
+            ``store`` column, and ``phase`` (``tuning``/``final``/``""``) and ``solver``.
+        problems: problem_key -> info (name, params, dim, domain, x_star, f_star, L, mu, ...).
+        tuning: the tuning record (``optbench tune``) or None.
+        cache: shared derived data, so sections do not recompute each other's work.
+    """
+
+    dbs: list[Path]
+    runs: Any
+    problems: dict[str, dict[str, Any]]
+    sessions: list[dict[str, Any]] = field(default_factory=list)
+    tuning: dict[str, Any] | None = None
+    cache: dict[str, Any] = field(default_factory=dict)
+    _traces: dict[str, dict | None] = field(default_factory=dict)
+
+    def trace(self, run_id: str) -> dict | None:
+        """The arrays of one run (cached): f, gnorm, n_f, n_g, lr, time, and x for dim <= 3."""
+        if run_id not in self._traces:
+            from .store import Store
+
+            store_path = self.runs.loc[self.runs.run_id == run_id, "store"].iloc[0]
+            with Store(store_path) as s:
+                self._traces[run_id] = s.trace(run_id)
+        return self._traces[run_id]
+
+    def traces(self, run_ids: Iterable[str]) -> dict[str, dict | None]:
+        """Full traces of several runs, read in one pass over the store and cached."""
+        ids = [r for r in run_ids if r not in self._traces]
+        if ids:
+            self._traces.update(self.iter_traces(ids))
+        return {r: self._traces.get(r) for r in run_ids}
+
+    def iter_traces(
+        self,
+        run_ids: Iterable[str],
+        keys: Iterable[str] | None = None,
+        full: Iterable[str] = (),
+    ) -> Iterator[tuple[str, dict | None]]:
+        """``(run_id, trace)`` for many runs, read in bulk and not cached (None: no trace).
+
+        ``keys`` reads only those arrays (e.g. ``("f", "n_f", "n_g")``), which is most of
+        the cost of a report over many runs. The runs in ``full`` are read whole in the same
+        pass and cached for :meth:`traces` (the few a figure draws in full).
+        """
+        import numpy as np
+
+        from .store import Store, unpack_trace
+
+        wanted = None if keys is None else tuple(keys)
+        full = set(full)
+
+        def unpack(rid: str, data: bytes) -> dict:
+            if rid in full:
+                self._traces[rid] = unpack_trace(data)
+                return self._traces[rid]
+            if wanted is None:
+                return unpack_trace(data)
+            with np.load(io.BytesIO(data), allow_pickle=False) as z:
+                return {k: z[k] for k in wanted if k in z.files}
+
+        ids = list(run_ids)
+        stores = dict(zip(self.runs.run_id, self.runs.store, strict=True))
+        by_store: dict[str, list[str]] = {}
+        for rid in ids:
+            by_store.setdefault(stores[rid], []).append(rid)
+        for path, members in by_store.items():
+            with Store(path) as s:
+                for i in range(0, len(members), _TRACE_CHUNK):
+                    chunk = members[i : i + _TRACE_CHUNK]
+                    marks = ",".join("?" * len(chunk))
+                    found = {
+                        rid: data
+                        for rid, data in s.conn.execute(
+                            f"SELECT run_id, data FROM traces WHERE run_id IN ({marks})", chunk
+                        )
+                    }
+                    for rid in chunk:
+                        data = found.get(rid)
+                        yield rid, (None if data is None else unpack(rid, data))
+
+    @cached_property
+    def problem_keys(self) -> list[str]:
+        return list(dict.fromkeys(self.runs.problem_key))
+
+    def problem_title(self, key: str) -> str:
+        from .spec import Spec, format_spec
+
+        info = self.problems.get(key, {})
+        return format_spec(Spec(info.get("name", key), _nondefault(info)))
+
+    @cached_property
+    def compare(self):
+        """The runs the comparison views use, with their ``solver`` name.
+
+        Without a tuning record: every run, solver = the optimizer label. With one: the
+        final-phase runs only, solver = the optimizer family (its tuned learning rate
+        differs per problem), so the aggregated views compare one winner per family.
+        """
+        if self.tuning is None:
+            return self.runs
+        return self.runs[self.runs.phase == "final"].reset_index(drop=True)
+
+    def f_ref(self, key: str) -> tuple[float | None, bool]:
+        """``(reference value, known)``: f* when known, else the best value any run found."""
+        import numpy as np
+
+        f_star = self.problems.get(key, {}).get("f_star")
+        if f_star is not None:
+            return float(f_star), True
+        best = self.runs.loc[self.runs.problem_key == key, "f_best"].astype(float)
+        best = best[np.isfinite(best)]
+        return (float(best.min()) if len(best) else None), False
+
+
+def _nondefault(info: dict[str, Any]) -> dict[str, Any]:
+    try:
+        params = registry.get("problem", info["name"]).params
+    except Exception:  # a problem from a plug-in not loaded now: show every parameter
+        return dict(info.get("params", {}))
+    return {
+        k: v for k, v in info.get("params", {}).items() if k not in params or params[k].default != v
+    }
+
+
+def tuning_path(db: str | os.PathLike) -> Path:
+    """Where ``optbench tune`` records its protocol for a store: ``<store>.tuning.json``."""
+    p = Path(db)
+    return p.with_name(p.stem + ".tuning.json")
+
+
+def _read(dbs: list[Path]):
+    import pandas as pd
+
+    from .api import load
+    from .store import Store
+
+    frames, problems, sessions = [], {}, []
+    for db in dbs:
+        frame = load(db)
+        frame["store"] = str(db)
+        frames.append(frame)
+        with Store(db) as s:
+            problems.update(s.problem_info())
+            sessions.extend(s.sessions())
+    runs = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    runs = runs.drop_duplicates("run_id").reset_index(drop=True)
+    return runs, problems, sessions
+
+
+def _read_tuning(dbs: list[Path]) -> dict[str, Any] | None:
+    """The tuning records beside the stores, merged (None when there is none)."""
+    records = []
+    for db in dbs:
+        path = tuning_path(db)
+        if path.is_file():
+            try:
+                records.append(json.loads(path.read_text()))
+            except (OSError, ValueError):
+                continue  # a damaged record: report the runs untuned rather than fail
+    if not records:
+        return None
+    merged = dict(records[0])
+    for key in ("winners", "tuning_run_ids", "final_run_ids"):
+        merged[key] = [v for r in records for v in r.get(key, [])]
+    return merged
+
+
+def _mark_phases(runs, tuning: dict[str, Any] | None):
+    """Add ``phase`` and ``solver`` columns (see :attr:`Context.compare`)."""
+    runs = runs.copy()
+    runs["phase"] = ""
+    runs["solver"] = runs["label"] if "label" in runs else ""
+    if tuning is None or not len(runs):
+        return runs
+    phase = {rid: "tuning" for rid in tuning.get("tuning_run_ids", [])}
+    phase.update({rid: "final" for rid in tuning.get("final_run_ids", [])})
+    runs["phase"] = runs.run_id.map(phase).fillna("")
+    family = {rid: fam for fam, ids in tuning.get("final_families", {}).items() for rid in ids}
+    runs["solver"] = runs.run_id.map(family).fillna(runs["label"])
+    return runs
+
+
+def read_context(
+    paths: list[Path], problems: list[str] | None = None, optimizers: list[str] | None = None
+) -> Context:
+    """The context of a report over ``paths``, restricted to some problems and optimizers."""
+    runs, infos, sessions = _read(paths)
+    if problems and len(runs):
+        runs = runs[runs.problem.isin(problems)]
+    if optimizers and len(runs):
+        runs = runs[runs.optimizer.isin(optimizers)]
+    tuning = _read_tuning(paths)
+    return Context(
+        paths, _mark_phases(runs.reset_index(drop=True), tuning), infos, sessions, tuning
+    )
