@@ -616,3 +616,88 @@ def test_a_non_finite_run_keeps_its_first_peak_and_json_clean_values():
     assert m["po"] is None and m["po1"] == pytest.approx(150.0)
     assert m["gap_final"] is None and m["gap_best"] == 1.0 and m["t_settle_2"] is None
     assert all(not (isinstance(v, float) and math.isnan(v)) for v in m.values())
+
+
+# -- C5 per-cost rate and order, O6 in f-space ---------------------------------------------------
+
+
+def test_rate_per_cost_equals_rate_per_update_at_one_evaluation_per_update():
+    results, _ = run("quadratic-1d", "gd[lr=[0.3/L,0.5/L,1.5/L]]", seeds=1, budget=200, tol=0.0)
+    for r, eta_l in zip(results, (0.3, 0.5, 1.5), strict=True):
+        assert r.metrics["rate_f"] == pytest.approx((1 - eta_l) ** 2, rel=1e-9)
+        assert r.metrics["rate_f_cost"] == pytest.approx((1 - eta_l) ** 2, rel=1e-9)
+    trace = gd_1d(GRID, 200)  # n_g = t: one gradient per update
+    rows = batch_metrics(trace, quadratic([L]), ["budget"] * len(GRID), "gd")
+    for m, eta_l in zip(rows, GRID, strict=True):
+        if m["rate_f"] is not None:
+            assert m["rate_f_cost"] == pytest.approx((1 - eta_l) ** 2, rel=1e-9)
+
+
+def test_rate_per_cost_at_two_evaluations_per_update_is_the_square_root():
+    eta_ls = [0.3, 0.5, 1.4]
+    T = 80
+    trace = gd_1d(eta_ls, T)
+    steps = np.broadcast_to(np.arange(T + 1)[:, None], (T + 1, len(eta_ls)))
+    two = make_trace(trace.x, trace.f, n_f=steps + 1, n_g=steps.copy())  # f and g per update
+    rows = batch_metrics(two, quadratic([L]), ["budget"] * len(eta_ls), "gd")
+    for m, eta_l in zip(rows, eta_ls, strict=True):
+        assert m["rate_f"] == pytest.approx((1 - eta_l) ** 2, rel=1e-9)
+        assert m["rate_f_cost"] == pytest.approx(abs(1 - eta_l), rel=1e-9)
+
+
+def test_rate_per_cost_is_none_where_the_cost_stands_still():
+    T = 40
+    trace = gd_1d([0.5], T)
+    stuck = make_trace(trace.x, trace.f, n_g=np.zeros((T + 1, 1), np.int64))
+    (m,) = batch_metrics(stuck, quadratic([L]), ["budget"], "gd")
+    assert m["rate_f"] == pytest.approx(0.25, rel=1e-9) and m["rate_f_cost"] is None
+
+
+def test_order_is_one_for_linear_convergence():
+    trace = gd_1d([0.3, 0.5, 1.3, 1.7], 200)
+    for m in batch_metrics(trace, quadratic([L]), ["budget"] * 4, "gd"):
+        assert m["order_x"] == pytest.approx(1.0, abs=1e-9)
+
+
+def test_order_is_two_for_quadratic_convergence():
+    e = [0.5]
+    while e[-1] > 1e-300:
+        e.append(e[-1] ** 2)  # e_{t+1} = e_t², down to 0 after underflow
+    e = np.array(e + [0.0] * 3)
+    (m,) = batch_metrics(make_trace(e[:, None], e[:, None] ** 2), quadratic([2.0]), ["budget"])
+    assert m["order_x"] == pytest.approx(2.0, rel=1e-9)
+    # q̂_t at every t by hand: ln e_t / ln e_{t−1} = 2 exactly for e_t = 0.5^(2^t)
+    assert math.log(e[4] / e[3]) / math.log(e[3] / e[2]) == pytest.approx(2.0, rel=1e-12)
+
+
+def test_order_by_hand_is_the_median_of_the_ratios():
+    # dist: 1, 0.05, 0.02, 0.004, 0.002, 0.0001 → q̂ at t = 1..4 (all inside the window)
+    d = np.array([1.0, 0.05, 0.02, 0.004, 0.002, 0.0001])
+    q = [math.log(d[t + 1] / d[t]) / math.log(d[t] / d[t - 1]) for t in range(1, 5)]
+    (m,) = batch_metrics(make_trace(d[:, None], d[:, None] ** 2), quadratic([2.0]), ["budget"])
+    assert m["order_x"] == pytest.approx(float(np.median(q)), rel=1e-12)
+    d = np.array([1.0, 0.5, 0.2, 0.05])
+    (m,) = batch_metrics(make_trace(d[:, None], d[:, None] ** 2), quadratic([2.0]), ["budget"])
+    assert m["order_x"] is None  # 0.05 is the only point in the window, and has no successor
+
+
+@pytest.mark.parametrize("eta_l", GRID)
+def test_f_space_settling_equals_x_space_settling_on_a_1d_quadratic(eta_l):
+    (m,) = batch_metrics(gd_1d([eta_l], 200), quadratic([L]), ["budget"], "gd")
+    for delta, k in ((0.02, "2"), (0.05, "5")):
+        assert m[f"t_settle_f_{k}"] == m[f"t_settle_{k}"] == ceil_settle(eta_l, delta)
+
+
+def test_f_space_settling_by_hand_and_when_undefined():
+    # gap = 1, 0.5, 0.003, 0.0001, 0.002, 0.0002: 0.05²·gap_0 = 0.0025, 0.02²·gap_0 = 0.0004
+    f = np.array([1.0, 0.5, 0.003, 0.0001, 0.002, 0.0002])[:, None]
+    x = np.sqrt(f)
+    (m,) = batch_metrics(make_trace(x, f), quadratic([2.0]), ["budget"], "gd")
+    assert m["t_settle_f_5"] == 3 and m["t_settle_f_2"] == 5
+    no_star = Problem(dim=1, f=lambda X: X[:, 0] ** 2, grad=lambda X: 2 * X, bounds=([-5.0], [5.0]))
+    (m,) = batch_metrics(make_trace(x, f, f_star=None), no_star, ["budget"], "gd")
+    assert m["t_settle_f_2"] is None and m["t_settle_f_5"] is None  # no f*
+    (m,) = batch_metrics(make_trace(x, f), quadratic([2.0]), ["diverged"], "gd")
+    assert m["t_settle_f_2"] is None  # stopped runs, as in x-space
+    results, _ = run("quadratic-1d", "random-search", seeds=2, budget=100)
+    assert all(r.metrics["t_settle_f_2"] is None for r in results)

@@ -16,7 +16,7 @@ from ._common import Track
 from .catalog import INT_KEYS, METRICS, STR_KEYS
 from .convergence import convergence, distance
 from .oscillation import oscillation, tail_oscillation
-from .overshoot import error_path, overshoot, steady_state, xspace
+from .overshoot import error_path, overshoot, settle_f, steady_state, xspace
 from .theory_overlay import theory_overlay
 
 SAMPLER_PREFIXES = ("random-search", "local-random-search")
@@ -81,6 +81,8 @@ def batch_metrics(
             distance(out, dist, tk, x_star)  # C2, C5, C7 on dist
             if not sampler:
                 overshoot(out, xs, tk.stopped)  # O1–O6, O8
+        if not sampler:
+            settle_f(out, tk)  # O6 in f-space
         win = tk.window()
         steady_state(out, win, dist, tk, sampler)  # O7
         if not sampler:

@@ -48,8 +48,13 @@ def _build_catalog() -> dict[str, str]:
             ),
             "rate_f": "empirical linear rate of gap_t: e^b of the OLS fit ln gap_t = a + b·t "
             "on 1e3·floor < gap_t < 0.1·gap_0, ≥ 5 points (C5; per update)",
+            "rate_f_cost": "empirical linear rate of gap per evaluation: e^b of the OLS fit "
+            "ln gap_t = a + b·cost_t, cost = n_f + n_g, on rate_f's window (C5; per evaluation)",
             "rate_x": "empirical linear rate of dist_t, same fit on 1e-7·max(1,|x*|) < dist_t < "
             "0.1·dist_0 (C5; per update)",
+            "order_x": "empirical order of convergence: median of q̂_t = ln(dist_{t+1}/dist_t) / "
+            "ln(dist_t/dist_{t−1}) over t in rate_x's window with dist_{t+1} above its floor, "
+            "no minimum count; 1 linear, 2 quadratic (C5; dimensionless)",
             "po": "percent overshoot 100·max_t(−c_t)/‖e_0‖ along the initial direction "
             "(O1; %; None for diverged runs: see po1)",
             "po1": "first-peak overshoot over the first stretch past x* (O1₁; %)",
@@ -60,6 +65,9 @@ def _build_catalog() -> dict[str, str]:
             "t_settle_2": "settling time: first t with dist_s ≤ 0.02·dist_0 for all s ≥ t "
             "(O6; updates)",
             "t_settle_5": "settling time for the 5 % band (O6; updates)",
+            "t_settle_f_2": "f-space settling time: first t with gap_s ≤ 0.02²·gap_0 for all "
+            "s ≥ t (O6; updates; needs f*)",
+            "t_settle_f_5": "f-space settling time, gap_s ≤ 0.05²·gap_0 (O6; updates; needs f*)",
             "e_ss": "steady-state error: mean dist_t over the tail window W (O7; units of x)",
             "e_ss_gap": "mean gap_t over the tail window W (O7; units of f)",
             "cross_track": "cross-track excursion max_t r_t/‖e_0‖, n-D only (O8; ratio)",

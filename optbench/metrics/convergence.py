@@ -19,7 +19,7 @@ DIST_FLOOR = 1e-7
 def convergence(
     out: dict[str, np.ndarray], tk: Track, budget: int | None, max_iter: int | None
 ) -> None:
-    """C1, C3, C3r, C4, C5 (rate_f), C6 and C7 on f; fills ``out`` in place."""
+    """C1, C3, C3r, C4, C5 (rate_f, rate_f_cost), C6 and C7 on f; fills ``out`` in place."""
     f, cost, end, cols, f_star = tk.f, tk.cost, tk.end, tk.cols, tk.f_star
     if f_star is not None:
         gap = f - f_star
@@ -58,14 +58,16 @@ def convergence(
         if H > 0:
             m = min(H, n)
             out["aulg"][:] = (np.sum(lg[:m], axis=0) + max(0, H - m) * lg_end) / H
-    _rate(out, "rate_f", gap, tk, 1e3 * floor, gap0)
+    # C5 per cost: the same window, fitted against the evaluations spent instead of t
+    _rate(out, "rate_f", gap, tk, 1e3 * floor, gap0, {"rate_f_cost": cost.astype(float)})
 
 
 def distance(out: dict[str, np.ndarray], dist: np.ndarray, tk: Track, x_star) -> None:
-    """C2's final distance (C7) and its linear rate (C5) from ``dist_t = ‖x_t − x*_ref‖``."""
+    """C2's final distance (C7), its linear rate and order (C5) from ``dist_t = ‖x_t − x*_ref‖``."""
     out["dist_final"][:] = dist[tk.end, tk.cols]
     lower = DIST_FLOOR * max(1.0, float(np.max(np.abs(x_star))))
     _rate(out, "rate_x", dist, tk, lower, dist[0])
+    _order(out, "order_x", dist, tk, lower)
 
 
 def _hits(out, key_iter, key_cost, best, best_end, thr, tk: Track) -> None:
@@ -78,8 +80,11 @@ def _hits(out, key_iter, key_cost, best, best_end, thr, tk: Track) -> None:
     out[key_cost][:] = np.where(hit, cost[np.minimum(t, cost.shape[0] - 1), tk.cols], np.nan)
 
 
-def _rate(out, key, y, tk: Track, lower, y0) -> None:
-    """C5: OLS slope of ln y_t on t over the window lower < y_t < 0.1·y_0 (≥ 5 points)."""
+def _rate(out, key, y, tk: Track, lower, y0, per: dict[str, np.ndarray] | None = None) -> None:
+    """C5: OLS slope of ln y_t on t over the window lower < y_t < 0.1·y_0 (≥ 5 points).
+
+    ``per`` maps further keys to abscissae ``(T+1, B)`` (the cost) fitted on the same window.
+    """
     n = y.shape[0]
     t = np.arange(n, dtype=float)[:, None]
     # both comparisons are False for NaN and ±inf, so the window holds finite values only
@@ -90,7 +95,43 @@ def _rate(out, key, y, tk: Track, lower, y0) -> None:
         return
     ly = np.log(np.where(win, y, 1.0))
     safe = np.maximum(cnt, 1)
-    tm = np.sum(np.where(win, t, 0.0), axis=0) / safe
-    tc = np.where(win, t - tm, 0.0)  # centred: no cancellation in the normal equations
-    slope = np.sum(tc * ly, axis=0) / np.maximum(np.sum(tc * tc, axis=0), 1e-300)
-    out[key][:] = np.where(ok, np.exp(slope), np.nan)
+    for k, s in [(key, t), *(per or {}).items()]:
+        tm = np.sum(np.where(win, s, 0.0), axis=0) / safe
+        tc = np.where(win, s - tm, 0.0)  # centred: no cancellation in the normal equations
+        sxx = np.sum(tc * tc, axis=0)
+        slope = np.sum(tc * ly, axis=0) / np.maximum(sxx, 1e-300)
+        # sxx > 0 always holds for s = t; a cost standing still over the window has no slope
+        out[k][:] = np.where(ok & (sxx > 0), np.exp(slope), np.nan)
+
+
+def _order(out, key, y, tk: Track, lower) -> None:
+    """C5 order: median of q̂_t = ln(y_{t+1}/y_t) / ln(y_t/y_{t−1}) over the rate window.
+
+    q̂_t is taken at each t with ``lower < y_t < 0.1·y_0`` whose successor is also above
+    ``lower`` (below it the ratio is rounding noise) and whose predecessor is finite and
+    positive. No ``≥ 5`` count: a quadratically convergent run crosses the window in two or
+    three steps. None when no t qualifies or the run stopped.
+    """
+    n = y.shape[0]
+    if n < 3:
+        return
+    cur, nxt = y[1:-1], y[2:]
+    w = tk.valid[2:] & (cur > lower) & (cur < 0.1 * y[0]) & (nxt > lower)
+    rows = np.flatnonzero(w.any(axis=1))
+    if rows.size == 0:
+        return
+    r0, r1 = int(rows[0]), int(rows[-1]) + 1  # the windows are short: keep only their rows
+    w = w[r0:r1]
+    ys = y[r0 : r1 + 2]  # y_{t−1}, y_t, y_{t+1} for t = r0 + 1 … r1
+    pos = (ys > 0) & np.isfinite(ys)  # y_t and y_{t+1} are, y_{t−1} may not be
+    w &= pos[:-2] & pos[2:]
+    ly = np.log(np.where(pos, ys, 1.0))
+    num, den = ly[2:] - ly[1:-1], ly[1:-1] - ly[:-2]
+    w &= den != 0  # y_t = y_{t−1}: q̂ undefined
+    ok = w.any(axis=0) & ~tk.stopped
+    q = np.sort(np.where(w, num / np.where(w, den, 1.0), np.nan), axis=0)
+    k = w.sum(axis=0)  # NaN sorts last: each column's k values come first
+    lo = np.take_along_axis(q, np.maximum((k - 1) // 2, 0)[None], axis=0)[0]
+    hi = np.take_along_axis(q, np.minimum(k // 2, q.shape[0] - 1)[None], axis=0)[0]
+    # "+ 0.0": a stalled run (y_{t+1} = y_t) gives q̂ = −0.0
+    out[key][:] = np.where(ok, 0.5 * (lo + hi), np.nan) + 0.0

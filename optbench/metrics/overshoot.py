@@ -14,6 +14,7 @@ from ._common import Track, Window, accumulate, dot, entry_times, first_true, si
 from .catalog import SETTLE_BANDS
 
 SETTLE_KEYS = ("t_settle_2", "t_settle_5")
+SETTLE_F_KEYS = ("t_settle_f_2", "t_settle_f_5")
 # what xspace computes that is stored as is (dist feeds C2 and O7)
 OVERSHOOT_KEYS = ("po", "po1", "us", "n_cross", "t_rise", "t_peak", *SETTLE_KEYS, "cross_track")
 
@@ -90,6 +91,22 @@ def overshoot(out: dict[str, np.ndarray], xs: dict[str, np.ndarray], stopped) ->
         out[k][:] = xs[k]
     out["po"][stopped] = np.nan
     out["t_settle_2"][stopped] = out["t_settle_5"][stopped] = np.nan
+
+
+def settle_f(out: dict[str, np.ndarray], tk: Track) -> None:
+    """O6 in f-space: first t with ``gap_s ≤ δ²·gap_0`` for every s ≥ t (needs f*).
+
+    δ² because gap is quadratic in the distance near a minimum: on a 1-D quadratic this
+    equals the x-space settling time. Undefined for stopped runs and for ``gap_0 ≤ 0``.
+    """
+    if tk.f_star is None:
+        return
+    gap = np.where(tk.f_finite, tk.f - tk.f_star, np.inf)
+    gap0 = gap[0]
+    ok = (gap0 > 0) & np.isfinite(gap0) & ~tk.stopped
+    bands = [delta**2 * gap0 for delta in SETTLE_BANDS]
+    for key, t in zip(SETTLE_F_KEYS, entry_times(gap, tk.end, tk.cols, bands), strict=True):
+        out[key][:] = np.where(ok, t, np.nan)
 
 
 def steady_state(
