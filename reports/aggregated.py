@@ -6,7 +6,8 @@ from __future__ import annotations
 from optbench import register_section
 from optbench.report import Section, figure_html, note_html, plain, table_html
 
-from ._runtime import REL_TARGETS, compared, ecdf_targets, fmt_target, palette, top_solvers
+from optbench.report.figures import palette
+from optbench.stats.curves import REL_TARGETS, compared, ecdf_targets, fmt_target, top_solvers
 
 MAX_SOLVERS = 10  # curves per panel; the tables list every solver
 PROFILE_TAUS = (1e-3, 1e-7)  # performance profiles drawn for these Moré–Wild tolerances
@@ -21,7 +22,7 @@ def ecdf_by_dim(ctx, data, solvers):
     best solver's, and the evaluations each solver's runs used."""
     import numpy as np
 
-    from optbench.aggregate import art
+    from optbench.stats import art
 
     groups: dict[int, dict] = {}
     for _key, d in data.items():
@@ -59,9 +60,9 @@ def ecdf_figure(groups, solvers, shown):
     import matplotlib.pyplot as plt
     import numpy as np
 
-    from optbench.aggregate import ecdf
+    from optbench.stats import ecdf
 
-    from ._figures import layout, log_axes
+    from optbench.report.figures import layout, log_axes
 
     n = len(groups)
     rows_leg = -(-(len(shown) + 1) // 4)
@@ -130,14 +131,14 @@ def ecdf_figure(groups, solvers, shown):
 
 def instance_matrix(data, solvers, taus):
     """Moré–Wild costs ``T[τ]`` of shape (instances, solvers) over (problem, seed) instances
-    (:func:`optbench.aggregate.cost_matrix`: a solver's aRT on the instance, inf where it failed
+    (:func:`optbench.stats.cost_matrix`: a solver's aRT on the instance, inf where it failed
     or has no run), the dimension of each instance, and how many (instance, solver)
     combinations have no run.
     """
     import numpy as np
     import pandas as pd
 
-    from optbench.aggregate import cost_matrix
+    from optbench.stats import cost_matrix
 
     frames = [d.hit_frame(taus, relative=True) for d in data.values() if len(d.runs)]
     frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
@@ -160,9 +161,9 @@ def profile_figures(T, dims, solvers, shown):
     import matplotlib.pyplot as plt
     import numpy as np
 
-    from optbench.aggregate import data_profile_matrix, performance_profile_matrix
+    from optbench.stats import data_profile_matrix, performance_profile_matrix
 
-    from ._figures import layout, log_axes
+    from optbench.report.figures import layout, log_axes
 
     colors = dict(zip(shown, palette(len(shown)), strict=True))
     idx = [solvers.index(s) for s in shown]
@@ -233,7 +234,7 @@ def profile_table(T, solvers):
     import numpy as np
     import pandas as pd
 
-    from optbench.aggregate import performance_profile_matrix, profile_area
+    from optbench.stats import performance_profile_matrix, profile_area
 
     cols = {}
     for tau in REL_TARGETS:

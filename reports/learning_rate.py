@@ -12,7 +12,8 @@ from __future__ import annotations
 from optbench import register_section
 from optbench.report import Section, esc, figure_html, note_html, plain, table_html
 
-from ._runtime import REL_TARGETS, fmt_target, palette, problem_data
+from optbench.report.figures import palette
+from optbench.stats.curves import REL_TARGETS, fmt_target, problem_data
 
 LR_TARGET = 1e-6
 THEORY_COLS = (("th_regime", None), ("th_po", "po"), ("th_settle_2", "t_settle_2"))
@@ -49,9 +50,9 @@ def lr_figure(data, families):
     import matplotlib.pyplot as plt
     import numpy as np
 
-    from optbench.aggregate import art
+    from optbench.stats import art
 
-    from ._figures import layout, log_axes
+    from optbench.report.figures import layout, log_axes
 
     L, mu = data.info.get("L"), data.info.get("mu")
     fig, axes = plt.subplots(1, 2, figsize=(10.5, 3.5 + 0.17 * -(-len(families) // 3)))

@@ -6,7 +6,7 @@ from __future__ import annotations
 from optbench import register_section
 from optbench.report import Section, deferred_html, esc, figure_html, note_html, table_html
 
-from ._runtime import REL_TARGETS, SEED, TABLE_TARGETS, compared, fmt_target, top_solvers
+from optbench.stats.curves import REL_TARGETS, SEED, TABLE_TARGETS, compared, fmt_target, top_solvers
 
 # Overshoot and oscillation metrics (reference/dynamics.md 1.2, 1.3), shown where stored.
 METRIC_ORDER = (
@@ -46,12 +46,12 @@ def _fmt(v: float) -> str:
 
 
 def fixed_target_table(data, labels, title):
-    """aRT per target (optbench.aggregate.art_table) shown as ``aRT [10 %, 90 %] · succ/runs``,
+    """aRT per target (optbench.stats.art_table) shown as ``aRT [10 %, 90 %] · succ/runs``,
     best per target in bold; the long CSV has every column of the aggregate."""
     import numpy as np
     import pandas as pd
 
-    from optbench.aggregate import art_table
+    from optbench.stats import art_table
 
     targets = TABLE_TARGETS if data.known else REL_TARGETS
     stats = art_table(
@@ -157,7 +157,7 @@ def problem_block(data) -> str:
     """Figures and tables of one problem (run by a report worker where it can be)."""
     import numpy as np
 
-    from ._figures import MAX_LABELS, MAX_PANELS, convergence_figure, landscape_figure
+    from optbench.report.figures import MAX_LABELS, MAX_PANELS, convergence_figure, landscape_figure
 
     title = data.title
     labels = list(dict.fromkeys(data.runs.label))

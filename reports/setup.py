@@ -5,7 +5,7 @@ from __future__ import annotations
 from optbench import register_section
 from optbench.report import Section, esc, table_html
 
-from ._runtime import ECDF_DECADES, REL_TARGETS, TABLE_TARGETS, fmt_target
+from optbench.stats.curves import ECDF_DECADES, REL_TARGETS, TABLE_TARGETS, fmt_target
 
 
 def _num(v) -> str:
@@ -177,7 +177,7 @@ def _config_link(ctx) -> str:
 @register_section("setup", order=5)
 def setup(ctx) -> Section | None:
     """Experiment definition."""
-    from optbench.aggregate import CONVENTION
+    from optbench.stats import CONVENTION
 
     runs = ctx.runs
     if not len(runs):

@@ -6,8 +6,8 @@ from __future__ import annotations
 from optbench import register_section
 from optbench.report import Section, note_html, table_html
 
-from ._runtime import REL_TARGETS, TABLE_TARGETS, compared, fmt_target
-from ._stats import combined_scores, holm, rank_biserial, run_tests
+from optbench.stats.curves import REL_TARGETS, TABLE_TARGETS, compared, fmt_target
+from optbench.stats.rank_tests import combined_scores, holm, rank_biserial, run_tests
 
 TEST_TARGET = 1e-6  # absolute Δf where f* is known; else τ = REL_TARGETS[1]
 ALL_PAIRS_MAX = 8  # beyond this many solvers, each is tested against the best one only
@@ -20,7 +20,7 @@ def pairwise(data, solvers):
 
     import numpy as np
 
-    from optbench.aggregate import art
+    from optbench.stats import art
 
     rows, tests = [], []
     for _key, d in data.items():
@@ -80,9 +80,9 @@ def ranking(data, solvers, profiles):
     import numpy as np
     import pandas as pd
 
-    from optbench.aggregate import art
+    from optbench.stats import art
 
-    from ._stats import average_ranks
+    from optbench.stats.rank_tests import average_ranks
 
     ranks = {s: [] for s in solvers}
     wins = dict.fromkeys(solvers, 0)

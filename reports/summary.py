@@ -14,7 +14,7 @@ def summary(ctx) -> Section | None:
     import numpy as np
     import pandas as pd
 
-    from optbench.aggregate import art_table
+    from optbench.stats import art_table
 
     runs = ctx.runs
     if not len(runs):

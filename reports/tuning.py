@@ -7,7 +7,7 @@ from __future__ import annotations
 from optbench import register_section
 from optbench.report import Section, esc, figure_html, plain, table_html
 
-from ._runtime import palette
+from optbench.report.figures import palette
 
 MAX_PANELS = 6
 
@@ -23,7 +23,7 @@ def criterion_figure(tuning, titles):
     import matplotlib.pyplot as plt
     import numpy as np
 
-    from ._figures import layout, log_axes
+    from optbench.report.figures import layout, log_axes
 
     by_problem: dict[str, list] = {}
     for r in tuning.get("results", []):

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from optbench import aggregate as agg
+from optbench import stats as agg
 
 
 def frame(rows):

@@ -290,7 +290,7 @@ def test_help_and_list_do_not_import_the_numeric_stack():
         assert "HEAVY []" in r.stdout, (args, r.stdout[-300:], r.stderr[-500:])
 
 
-def test_the_wheel_contains_the_three_catalogs(tmp_path):
+def test_the_wheel_contains_the_catalogs_and_subpackages(tmp_path):
     r = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "-w", str(tmp_path), str(ROOT)],
         capture_output=True,
@@ -304,6 +304,8 @@ def test_the_wheel_contains_the_three_catalogs(tmp_path):
         "optbench/optimizers/",
         "optbench/reports/",
         "optbench/metrics/",
+        "optbench/stats/",
+        "optbench/report/",
     ):
         assert any(
             n.startswith(pkg) and n.endswith(".py") and "__init__" not in n for n in names

@@ -20,7 +20,7 @@ from optbench.runner import run_batch
 from optbench.store import Store
 from tests.conftest import REPORT_SECTIONS as SECTIONS
 
-stats = importlib.import_module("optbench.reports._stats")
+stats = importlib.import_module("optbench.stats.rank_tests")
 
 EVIL = "<script>alert(1)</script>"
 PLUGIN = '''
@@ -263,7 +263,7 @@ def test_a_worker_runs_jobs_and_leaves_those_it_cannot_load_to_the_report():
     import time
     import types
 
-    from optbench.render import Renderer
+    from optbench.report.pool import Renderer
 
     mod = types.ModuleType("optbench_test_only_in_parent")
     exec("def part(x):\n    return f'<p>{2 * x}</p>'\n", mod.__dict__)
@@ -290,7 +290,7 @@ def test_html_is_one_self_contained_file(report):
 
 
 # -- the rank tests, against hand computation and scipy -------------------------------------
-# (aRT, simulated restarts, ECDFs and profiles are optbench.aggregate's: tests/test_aggregate.py)
+# (aRT, simulated restarts, ECDFs and profiles are optbench.stats: tests/test_aggregate.py)
 
 
 def test_holm_by_hand():

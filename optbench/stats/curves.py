@@ -6,7 +6,7 @@ targets (C3) and values at fixed budgets follow. ``f_ref`` is f* where known; ot
 best value any run found, and targets become Moré–Wild relative targets
 ``gap⁺ ≤ τ·gap_0`` (C3r).
 
-The statistics over runs (aRT, spreads, ECDFs, profiles) are :mod:`optbench.aggregate`'s, under
+The statistics over runs (aRT, spreads, ECDFs, profiles) are :mod:`optbench.stats.art`'s, under
 its convention (skipped runs left out, every other run counted and charged the evaluations
 it used, costs counted from 1): :meth:`ProblemData.hit_frame` hands it the runtimes read here.
 A run that stopped early (converged, diverged) keeps its last best value at later budgets.
@@ -137,7 +137,7 @@ class ProblemData:
         """
         import numpy as np
 
-        from optbench.aggregate import runtimes
+        from .convention import runtimes
 
         if relative:
             thr = self.gap0[:, None] * np.asarray(targets, dtype=float)[None, :]
@@ -162,13 +162,13 @@ class ProblemData:
         return out
 
     def hit_frame(self, targets, relative: bool | None = None):
-        """The runs as :mod:`optbench.aggregate` reads them: ``problem_key, label, solver,
+        """The runs as :mod:`optbench.stats.art` reads them: ``problem_key, label, solver,
         seed, status, evals`` (evaluations used) and per target the :meth:`runtimes` (NaN:
         never) in column ``hit_cost_<ε>``, or ``rel_hit_cost_<τ>`` for relative targets."""
         import numpy as np
         import pandas as pd
 
-        from optbench.aggregate import hit_column
+        from .convention import hit_column
 
         rel = (not self.known) if relative is None else bool(relative)
         rt = self.runtimes(targets, relative)
@@ -265,7 +265,7 @@ def problem_data(ctx) -> dict[str, ProblemData]:
         return ctx.cache["problem_data"]
     import numpy as np
 
-    from optbench.aggregate import charged
+    from .convention import charged
 
     runs = ctx.runs
     out: dict[str, ProblemData] = {}
@@ -346,28 +346,6 @@ def compared(ctx) -> dict[str, ProblemData]:
 def solvers_of(frame) -> list[str]:
     """Solver names in first-seen order."""
     return list(dict.fromkeys(frame.solver)) if len(frame) else []
-
-
-def palette(n: int) -> list:
-    """Distinguishable colours (matplotlib's tab10, then tab20)."""
-    base = [
-        "#1f77b4",
-        "#ff7f0e",
-        "#2ca02c",
-        "#d62728",
-        "#9467bd",
-        "#8c564b",
-        "#e377c2",
-        "#7f7f7f",
-        "#bcbd22",
-        "#17becf",
-    ]
-    if n <= len(base):
-        return base[:n]
-    import matplotlib
-
-    cmap = matplotlib.colormaps["tab20"]
-    return base + [cmap(i % 20) for i in range(n - len(base))]
 
 
 def top_solvers(scores: dict[str, float], n: int) -> list[str]:

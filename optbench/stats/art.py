@@ -9,9 +9,9 @@ never) and the evaluations it used. Frame functions take the tidy frame of
 ``seed`` and the worker's ``hit_cost_<ε>`` / ``rel_hit_cost_<τ>`` columns) and return
 DataFrames to draw or print.
 
-Which runs count and what each is charged is :mod:`optbench.convention` (skipped runs left
+Which runs count and what each is charged is :mod:`optbench.stats.convention` (skipped runs left
 out, failures charged the evaluations they used, costs from 1). Runtime ECDFs, performance
-and data profiles are :mod:`optbench.profiles`; both modules' names are importable from here
+and data profiles are :mod:`optbench.stats.profiles`; both are importable from :mod:`optbench.stats`
 too. Bootstrap and restart samples are seeded per group (from ``seed`` and the group's name),
 so a group's numbers do not depend on which other groups are in the frame.
 """
@@ -22,47 +22,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .convention import (  # noqa: F401 — CONVENTION, NOT_RUN: re-exported (reports/setup.py)
-    CONVENTION,
-    NOT_RUN,
-    charged,
-    counted,
-    group_rng,
-    hit_column,
-    hit_costs,
-    runtimes,
-)
-from .metrics import TARGETS
-from .profiles import (
-    cost_matrix,
-    data_profile,
-    data_profile_matrix,
-    ecdf,
-    performance_profile,
-    performance_profile_matrix,
-    performance_ratios,
-    profile_area,
-    runtime_ecdf,
-)
+from ..metrics import TARGETS
+from .convention import charged, counted, group_rng, hit_costs, runtimes
 
-__all__ = [
-    "art",
-    "art_table",
-    "bootstrap_art",
-    "charged",
-    "cost_matrix",
-    "data_profile",
-    "data_profile_matrix",
-    "ecdf",
-    "hit_column",
-    "performance_profile",
-    "performance_profile_matrix",
-    "performance_ratios",
-    "profile_area",
-    "runtime_ecdf",
-    "runtimes",
-    "simulated_restarts",
-]
+__all__ = ["BOOTSTRAP_SAMPLES", "art", "art_table", "bootstrap_art", "simulated_restarts"]
 
 BOOTSTRAP_SAMPLES = 1000
 

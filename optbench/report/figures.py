@@ -3,7 +3,7 @@ loss landscape."""
 
 from __future__ import annotations
 
-from ._runtime import SAMPLE_RUNS, ProblemData, palette
+from ..stats.curves import SAMPLE_RUNS, ProblemData
 
 MAX_LABELS = 10  # lines per convergence figure; the tables show every label
 MAX_PANELS = 4  # trajectory panels per problem (each axes costs ~60 ms to draw)
@@ -11,6 +11,28 @@ RAW_RUNS = SAMPLE_RUNS  # raw (non-monotone) runs per label in the second and th
 GRID_POINTS = 160
 SIGNED_STEPS = 40  # iterations shown in the 1-D signed-error panel (a step response)
 FAINT_RUNS = 20  # individual runs drawn faint per optimizer
+
+
+def palette(n: int) -> list:
+    """Distinguishable colours (matplotlib's tab10, then tab20)."""
+    base = [
+        "#1f77b4",
+        "#ff7f0e",
+        "#2ca02c",
+        "#d62728",
+        "#9467bd",
+        "#8c564b",
+        "#e377c2",
+        "#7f7f7f",
+        "#bcbd22",
+        "#17becf",
+    ]
+    if n <= len(base):
+        return base[:n]
+    import matplotlib
+
+    cmap = matplotlib.colormaps["tab20"]
+    return base + [cmap(i % 20) for i in range(n - len(base))]
 
 
 def layout(fig, left=0.62, right=0.15, bottom=0.5, top=0.32, wspace=0.55, hspace=0.6) -> None:
@@ -88,7 +110,7 @@ def convergence_figure(data: ProblemData, labels: list[str]):
     import matplotlib.pyplot as plt
     import numpy as np
 
-    from optbench.report import plain
+    from .html import plain
 
     x_star = data.info.get("x_star")
     raw = {lab: data.samples(lab, RAW_RUNS) for lab in labels}
@@ -256,7 +278,7 @@ def landscape_figure(data: ProblemData, labels: list[str]):
     import numpy as np
 
     from optbench.plan import build_problem
-    from optbench.report import plain
+    from .html import plain
     from optbench.spec import Spec
 
     info = data.info

@@ -1,6 +1,6 @@
 """The counting convention every statistic across runs shares (``benchmarking.md`` A.2):
 which runs count, the runtime of a run that met a target, and what a run that did not is
-charged. :mod:`optbench.aggregate` (aRT, bootstrap, restarts) and :mod:`optbench.profiles`
+charged. :mod:`optbench.stats.art` (aRT, bootstrap, restarts) and :mod:`optbench.stats.profiles`
 (ECDFs, performance and data profiles) build on these functions only.
 
 * **Skipped runs are left out**: they never ran (the optimizer needs something the problem
@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from .metrics import target_key
+from ..metrics import target_key
 
 __all__ = [
     "CONVENTION",

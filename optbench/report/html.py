@@ -13,7 +13,7 @@ import html
 import math
 from typing import Any
 
-from . import render
+from . import pool
 
 __all__ = ["esc", "figure_html", "note_html", "plain", "table_html"]
 
@@ -46,12 +46,12 @@ def figure_html(
     ``subplots_adjust`` renders about twice as fast).
 
     Inside :func:`write_report` the figure is saved by a worker process while the sections
-    draw the next ones (:mod:`optbench.render`): the image data is a placeholder until the
+    draw the next ones (:mod:`optbench.report.pool`): the image data is a placeholder until the
     page is written.
     """
     import matplotlib.pyplot as plt
 
-    data = render.figure_data(fig, fmt, dpi, tight)
+    data = pool.figure_data(fig, fmt, dpi, tight)
     plt.close(fig)
     mime = "image/svg+xml" if fmt == "svg" else "image/png"
     return (

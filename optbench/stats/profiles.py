@@ -1,9 +1,9 @@
 """Runtime ECDFs, performance and data profiles: how the solvers compare over many problems
-and targets at once (``benchmarking.md`` A.2 and D). Costs follow :mod:`optbench.convention`
+and targets at once (``benchmarking.md`` A.2 and D). Costs follow :mod:`optbench.stats.convention`
 (skipped runs left out, failures charged what they used, costs from 1); a pair or instance a
 solver did not solve stays in every denominator.
 
-Two levels, as in :mod:`optbench.aggregate`: array functions (:func:`ecdf`,
+Two levels, as in :mod:`optbench.stats.art`: array functions (:func:`ecdf`,
 :func:`performance_profile_matrix`, :func:`data_profile_matrix`, :func:`profile_area`) and
 frame functions over the tidy frame of :func:`optbench.load` that return DataFrames.
 """
@@ -14,8 +14,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ..metrics import REL_TARGETS, TARGETS
+from .art import simulated_restarts
 from .convention import charged, counted, group_rng, hit_costs, runtimes
-from .metrics import REL_TARGETS, TARGETS
 
 __all__ = [
     "cost_matrix",
@@ -139,9 +140,6 @@ def runtime_ecdf(
         that cost, right-continuous), in increasing cost; ``pairs`` is ``|P|``.
     """
     import pandas as pd
-
-    # not at module level: optbench.aggregate re-exports this module
-    from .aggregate import simulated_restarts
 
     frame = counted(frame)
     n_pairs = frame[problem].nunique() * len(targets)

@@ -2,11 +2,11 @@
 
 The report reads only stores, so it re-renders without rerunning. Its sections are
 plug-ins (:func:`optbench.register_section`); each receives a :class:`Context`
-(:mod:`optbench.report_context`) and returns a :class:`Section` (or None to stay out),
-its body built with the helpers of :mod:`optbench.markup`: figures as SVG data URIs, tables
+(:mod:`optbench.report.context`) and returns a :class:`Section` (or None to stay out),
+its body built with the helpers of :mod:`optbench.report.html`: figures as SVG data URIs, tables
 with a CSV download link, every string from a plug-in, a spec or a store escaped; the page
 needs no network. Figures and deferred blocks are drawn in worker processes meanwhile
-(:mod:`optbench.render`).
+(:mod:`optbench.report.pool`).
 
 A store written by ``optbench tune`` has a tuning record beside it
 (``<store>.tuning.json``); the report then compares the tuned winners, one per optimizer
@@ -23,10 +23,11 @@ import platform
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import registry, render
-from .markup import esc, figure_html, note_html, plain, table_html
-from .render import deferred_html
-from .report_context import Context, read_context, tuning_path
+from .. import registry
+from . import pool
+from .context import Context, read_context, tuning_path
+from .html import esc, figure_html, note_html, plain, table_html
+from .pool import deferred_html
 
 __all__ = [
     "Context",
@@ -110,7 +111,7 @@ def write_report(
         "axes.titley": 1.0,
     }
     # started first: the workers import matplotlib while the stores are read
-    renderer = render.start(workers)
+    renderer = pool.start(workers)
     try:
         import matplotlib
 
@@ -127,12 +128,12 @@ def _write(dbs, html_path, problems, optimizers, style, renderer) -> Path:
 
     paths = [Path(p) for p in dbs]
     ctx = read_context(paths, problems, optimizers)
-    with render.using(renderer), plt.rc_context(style):
+    with pool.using(renderer), plt.rc_context(style):
         sections = build_sections(ctx)
     with plt.rc_context(style):  # the jobs no worker ran, run here
         jobs = renderer.finish() if renderer is not None else []
     env = Environment(loader=PackageLoader("optbench", "templates"), autoescape=select_autoescape())
-    from . import __version__
+    from .. import __version__
 
     page = env.get_template("report.html").render(
         sections=sections,

@@ -17,7 +17,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from . import registry
+from .. import registry
 
 __all__ = ["Context", "read_context", "tuning_path"]
 
@@ -47,7 +47,7 @@ class Context:
     def trace(self, run_id: str) -> dict | None:
         """The arrays of one run (cached): f, gnorm, n_f, n_g, lr, time, and x for dim <= 3."""
         if run_id not in self._traces:
-            from .store import Store
+            from ..store import Store
 
             store_path = self.runs.loc[self.runs.run_id == run_id, "store"].iloc[0]
             with Store(store_path) as s:
@@ -75,7 +75,7 @@ class Context:
         """
         import numpy as np
 
-        from .store import Store, unpack_trace
+        from ..store import Store, unpack_trace
 
         wanted = None if keys is None else tuple(keys)
         full = set(full)
@@ -114,7 +114,7 @@ class Context:
         return list(dict.fromkeys(self.runs.problem_key))
 
     def problem_title(self, key: str) -> str:
-        from .spec import Spec, format_spec
+        from ..spec import Spec, format_spec
 
         info = self.problems.get(key, {})
         return format_spec(Spec(info.get("name", key), _nondefault(info)))
@@ -162,8 +162,8 @@ def tuning_path(db: str | os.PathLike) -> Path:
 def _read(dbs: list[Path]):
     import pandas as pd
 
-    from .api import load
-    from .store import Store
+    from ..api import load
+    from ..store import Store
 
     frames, problems, sessions = [], {}, []
     for db in dbs:
