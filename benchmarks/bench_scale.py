@@ -11,6 +11,7 @@ time, the process's peak resident memory (``ru_maxrss`` of that very child, via
 from __future__ import annotations
 
 import sqlite3
+from contextlib import closing
 
 RUNS = ("-p", "linear-regression", "-o", "gd[lr=log(1e-3,0.3,100)]", "--seeds", "100",
         "--max-iter", "1000", "--budget", "1000")
@@ -34,7 +35,7 @@ def test_ten_thousand_run_sweep_memory_and_disk(benchmark, tools, tmp_path):
     db = out / "results.sqlite"
     files = [p for p in out.iterdir() if p.name.startswith("results.sqlite")]
     disk_mb = sum(p.stat().st_size for p in files) / 2**20
-    with sqlite3.connect(db) as conn:
+    with closing(sqlite3.connect(db)) as conn, conn:  # closed, and committed
         n_runs = conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
         trace_mb = conn.execute("SELECT SUM(LENGTH(data)) FROM traces").fetchone()[0] / 2**20
         statuses = dict(conn.execute("SELECT status, COUNT(*) FROM runs GROUP BY status"))

@@ -10,6 +10,7 @@ running the suite and drawing the report.
 from __future__ import annotations
 
 import sqlite3
+from contextlib import closing
 
 TARGET_S = 30.0
 
@@ -32,7 +33,7 @@ def test_default_suite_end_to_end(benchmark, tools, tmp_path):
     out = tmp_path / "optbench-results"
     report = out / "report.html"
     assert report.is_file() and report.stat().st_size > 10_000
-    with sqlite3.connect(out / "results.sqlite") as conn:
+    with closing(sqlite3.connect(out / "results.sqlite")) as conn, conn:  # closed, and committed
         n_runs = conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
     report.unlink()
     report_s, _, proc = tools.run_measured([*tools.cli, "report", "--out", str(out)], cwd=tmp_path)

@@ -268,70 +268,12 @@ def load(path: str | os.PathLike, traces: bool = False):
     and the problem parameters as ``pp.<name>``. With ``traces=True`` a ``trace`` column
     holds each run's arrays (see :func:`load_trace`).
     """
-    import pandas as pd
-
-    from .store import Store
+    from .store import read_runs
 
     p = Path(path)
     if p.is_dir():
         p = p / DB_NAME
-    with Store(p) as store:
-        rows = store.runs()
-        trace_map = {r["run_id"]: store.trace(r["run_id"]) for r in rows} if traces else None
-    records = []
-    for r in rows:
-        rec = {
-            k: r[k]
-            for k in (
-                "run_id",
-                "problem",
-                "problem_key",
-                "optimizer",
-                "label",
-                "seed",
-                "status",
-                "message",
-                "budget",
-                "max_iter",
-                "tol",
-                "seconds",
-            )
-        }
-        summary = r["summary"]
-        for k in ("n_iter", "n_f", "n_g", "f_final", "f_best"):
-            rec[k] = summary.get(k)
-        if rec["n_f"] is not None:
-            rec["evals"] = rec["n_f"] + rec["n_g"]
-        rec["x_final"] = summary.get("x_final")
-        for k, v in r["metrics"].items():
-            rec[k] = _num(v)
-        for k, v in r["optimizer_params"].items():
-            rec[f"hp.{k}"] = _hp(v)
-        for k, v in r["problem_params"].items():
-            rec[f"pp.{k}"] = v
-        if trace_map is not None:
-            rec["trace"] = trace_map[r["run_id"]]
-        records.append(rec)
-    frame = pd.DataFrame.from_records(records)
-    if not len(frame):
-        frame = pd.DataFrame(columns=["run_id", "problem", "optimizer", "label", "seed", "status"])
-    return frame
-
-
-def _num(v: Any) -> Any:
-    if v == "inf":
-        return float("inf")
-    if v == "-inf":
-        return float("-inf")
-    return float("nan") if v is None else v
-
-
-def _hp(v: Any) -> Any:
-    if isinstance(v, dict) and "name" in v:
-        from .spec import Spec, format_value
-
-        return format_value(Spec(v["name"], v["params"]))
-    return v
+    return read_runs(p, traces)
 
 
 def load_trace(path: str | os.PathLike, run_id: str) -> dict[str, Any]:

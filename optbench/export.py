@@ -68,9 +68,9 @@ def export(
 
 
 def _runs_frame(db: Path):
-    from .api import load
+    from .store import read_runs
 
-    runs = load(db)
+    runs = read_runs(db)
     if "x_final" in runs:  # a list per run: JSON text keeps CSV and Parquet columns flat
         runs["x_final"] = runs["x_final"].map(lambda v: None if v is None else json.dumps(v))
     for col in runs.columns:
@@ -103,10 +103,9 @@ def _trace_rows(db: Path, run_ids):
     from .store import Store, unpack_trace
 
     with Store(db) as s:
-        for rid in run_ids:
-            row = s.conn.execute("SELECT data FROM traces WHERE run_id=?", (rid,)).fetchone()
-            if row is not None:
-                yield rid, unpack_trace(row[0])
+        for rid, data in s.trace_data(run_ids):
+            if data is not None:
+                yield rid, unpack_trace(data)
 
 
 def _tidy(db: Path, fmt: str, out: Path) -> list[Path]:

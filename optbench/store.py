@@ -1,4 +1,6 @@
-"""The results store: one embedded SQLite file, written by a single writer.
+"""The results store: one embedded SQLite file, written by a single writer. Every SQL
+statement of optbench is here; the rest of the package reads a store through
+:class:`Store` and :func:`read_runs` (the tidy frame, one row per run).
 
 WAL mode and one transaction per finished batch, so an interrupted benchmark keeps every
 batch that finished; ``INSERT OR IGNORE`` on ``run_id``, so two writers or a rerun never
@@ -24,9 +26,10 @@ import numpy as np
 
 from .errors import StoreError
 
-__all__ = ["SCHEMA_VERSION", "Store"]
+__all__ = ["SCHEMA_VERSION", "Store", "read_runs"]
 
 SCHEMA_VERSION = 1
+TRACE_CHUNK = 500  # traces read per SQL query when reading many
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -127,8 +130,17 @@ class Store:
                 raise StoreError(
                     f"cannot create the folder {str(self.path.parent)!r}: {exc.strerror}"
                 ) from None
+        self.conn = None
         try:
             self.conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+            self._open(create)
+        except BaseException:
+            if self.conn is not None:
+                self.conn.close()
+            raise
+
+    def _open(self, create: bool) -> None:
+        try:
             self.conn.execute("PRAGMA busy_timeout = 30000")
             self.conn.execute("PRAGMA journal_mode = WAL").fetchone()
             if not create:
@@ -284,7 +296,101 @@ class Store:
         row = self.conn.execute("SELECT data FROM traces WHERE run_id=?", (run_id,)).fetchone()
         return None if row is None else unpack_trace(row[0])
 
+    def trace_data(self, run_ids: Iterable[str]) -> Iterable[tuple[str, bytes | None]]:
+        """``(run_id, packed trace or None)`` for many runs, in their order, read in chunks
+        of :data:`TRACE_CHUNK` per query (see :func:`unpack_trace`, :func:`unpack_keys`)."""
+        ids = list(run_ids)
+        for i in range(0, len(ids), TRACE_CHUNK):
+            chunk = ids[i : i + TRACE_CHUNK]
+            marks = ",".join("?" * len(chunk))
+            found = dict(
+                self.conn.execute(
+                    f"SELECT run_id, data FROM traces WHERE run_id IN ({marks})", chunk
+                )
+            )
+            for rid in chunk:
+                yield rid, found.get(rid)
+
     def sessions(self) -> list[dict[str, Any]]:
         cur = self.conn.execute("SELECT * FROM sessions ORDER BY id")
         cols = [c[0] for c in cur.description]
         return [dict(zip(cols, r, strict=True)) for r in cur]
+
+
+def unpack_keys(data: bytes, keys: Iterable[str]) -> dict[str, np.ndarray]:
+    """Only the arrays ``keys`` of a packed trace (those it has): the cheap way to read a
+    few arrays of many runs."""
+    with np.load(io.BytesIO(data), allow_pickle=False) as z:
+        return {k: z[k] for k in keys if k in z.files}
+
+
+# -- the run frame ---------------------------------------------------------------------------
+
+_RUN_COLUMNS = (
+    "run_id",
+    "problem",
+    "problem_key",
+    "optimizer",
+    "label",
+    "seed",
+    "status",
+    "message",
+    "budget",
+    "max_iter",
+    "tol",
+    "seconds",
+)
+
+
+def read_runs(path: str | os.PathLike, traces: bool = False):
+    """One tidy DataFrame, one row per run, from a store file (:func:`optbench.load`).
+
+    Columns: ``run_id``, ``problem``, ``problem_key``, ``optimizer``, ``label``, ``seed``,
+    ``status``, ``message``, ``budget``, ``max_iter``, ``n_iter``, ``n_f``, ``n_g``,
+    ``evals``, ``f_final``, ``f_best``, every metric, the hyperparameters as ``hp.<name>``
+    and the problem parameters as ``pp.<name>``. With ``traces=True`` a ``trace`` column
+    holds each run's arrays.
+    """
+    import pandas as pd
+
+    with Store(path) as store:
+        rows = store.runs()
+        trace_map = {r["run_id"]: store.trace(r["run_id"]) for r in rows} if traces else None
+    records = []
+    for r in rows:
+        rec = {k: r[k] for k in _RUN_COLUMNS}
+        summary = r["summary"]
+        for k in ("n_iter", "n_f", "n_g", "f_final", "f_best"):
+            rec[k] = summary.get(k)
+        if rec["n_f"] is not None:
+            rec["evals"] = rec["n_f"] + rec["n_g"]
+        rec["x_final"] = summary.get("x_final")
+        for k, v in r["metrics"].items():
+            rec[k] = _num(v)
+        for k, v in r["optimizer_params"].items():
+            rec[f"hp.{k}"] = _hp(v)
+        for k, v in r["problem_params"].items():
+            rec[f"pp.{k}"] = v
+        if trace_map is not None:
+            rec["trace"] = trace_map[r["run_id"]]
+        records.append(rec)
+    frame = pd.DataFrame.from_records(records)
+    if not len(frame):
+        frame = pd.DataFrame(columns=["run_id", "problem", "optimizer", "label", "seed", "status"])
+    return frame
+
+
+def _num(v: Any) -> Any:
+    if v == "inf":
+        return float("inf")
+    if v == "-inf":
+        return float("-inf")
+    return float("nan") if v is None else v
+
+
+def _hp(v: Any) -> Any:
+    if isinstance(v, dict) and "name" in v:
+        from .spec import Spec, format_value
+
+        return format_value(Spec(v["name"], v["params"]))
+    return v

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from optbench import register_section
 from optbench.report import Section, figure_html, note_html, plain, table_html
-
 from optbench.report.figures import palette
 from optbench.stats.curves import REL_TARGETS, compared, ecdf_targets, fmt_target, top_solvers
 
@@ -60,9 +59,8 @@ def ecdf_figure(groups, solvers, shown):
     import matplotlib.pyplot as plt
     import numpy as np
 
-    from optbench.stats import ecdf
-
     from optbench.report.figures import layout, log_axes
+    from optbench.stats import ecdf
 
     n = len(groups)
     rows_leg = -(-(len(shown) + 1) // 4)
@@ -161,9 +159,8 @@ def profile_figures(T, dims, solvers, shown):
     import matplotlib.pyplot as plt
     import numpy as np
 
-    from optbench.stats import data_profile_matrix, performance_profile_matrix
-
     from optbench.report.figures import layout, log_axes
+    from optbench.stats import data_profile_matrix, performance_profile_matrix
 
     colors = dict(zip(shown, palette(len(shown)), strict=True))
     idx = [solvers.index(s) for s in shown]

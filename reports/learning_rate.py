@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from optbench import register_section
 from optbench.report import Section, esc, figure_html, note_html, plain, table_html
-
 from optbench.report.figures import palette
 from optbench.stats.curves import REL_TARGETS, fmt_target, problem_data
 
@@ -50,9 +49,8 @@ def lr_figure(data, families):
     import matplotlib.pyplot as plt
     import numpy as np
 
-    from optbench.stats import art
-
     from optbench.report.figures import layout, log_axes
+    from optbench.stats import art
 
     L, mu = data.info.get("L"), data.info.get("mu")
     fig, axes = plt.subplots(1, 2, figsize=(10.5, 3.5 + 0.17 * -(-len(families) // 3)))

@@ -5,8 +5,14 @@ from __future__ import annotations
 
 from optbench import register_section
 from optbench.report import Section, deferred_html, esc, figure_html, note_html, table_html
-
-from optbench.stats.curves import REL_TARGETS, SEED, TABLE_TARGETS, compared, fmt_target, top_solvers
+from optbench.stats.curves import (
+    REL_TARGETS,
+    SEED,
+    TABLE_TARGETS,
+    compared,
+    fmt_target,
+    top_solvers,
+)
 
 # Overshoot and oscillation metrics (reference/dynamics.md 1.2, 1.3), shown where stored.
 METRIC_ORDER = (

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from optbench import register_section
 from optbench.report import Section, esc, table_html
-
 from optbench.stats.curves import ECDF_DECADES, REL_TARGETS, TABLE_TARGETS, fmt_target
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from optbench import register_section
 from optbench.report import Section, note_html, table_html
-
 from optbench.stats.curves import REL_TARGETS, TABLE_TARGETS, compared, fmt_target
 from optbench.stats.rank_tests import combined_scores, holm, rank_biserial, run_tests
 
@@ -81,7 +80,6 @@ def ranking(data, solvers, profiles):
     import pandas as pd
 
     from optbench.stats import art
-
     from optbench.stats.rank_tests import average_ranks
 
     ranks = {s: [] for s in solvers}

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from optbench import register_section
 from optbench.report import Section, esc, figure_html, plain, table_html
-
 from optbench.report.figures import palette
 
 MAX_PANELS = 6

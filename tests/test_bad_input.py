@@ -7,6 +7,7 @@ usage line), no traceback, and the store that was already there is untouched.
 from __future__ import annotations
 
 import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -52,10 +53,10 @@ def _files(tmp: Path) -> dict[str, Path]:
     f["garbage_db"] = tmp / "garbage.sqlite"
     f["garbage_db"].write_bytes(b"this is not a database at all" * 100)
     f["foreign_db"] = tmp / "foreign.sqlite"
-    with sqlite3.connect(f["foreign_db"]) as conn:
+    with closing(sqlite3.connect(f["foreign_db"])) as conn, conn:  # closed, and committed
         conn.execute("CREATE TABLE people (name TEXT)")
     f["old_db"] = tmp / "old.sqlite"
-    with sqlite3.connect(f["old_db"]) as conn:
+    with closing(sqlite3.connect(f["old_db"])) as conn, conn:  # closed, and committed
         conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
         conn.execute("INSERT INTO meta VALUES ('schema_version', '999')")
     f["a_file"] = tmp / "a_file"
@@ -231,7 +232,7 @@ def test_bad_input(tmp_path, name, args, fragment):
 
 
 def _snapshot(db: Path) -> list[tuple]:
-    with sqlite3.connect(db) as conn:
+    with closing(sqlite3.connect(db)) as conn, conn:  # closed, and committed
         return conn.execute(
             "SELECT run_id, status, summary, metrics FROM runs ORDER BY run_id"
         ).fetchall()

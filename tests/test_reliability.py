@@ -7,6 +7,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from contextlib import closing
 from pathlib import Path
 
 import numpy as np
@@ -56,7 +57,7 @@ def plugin(tmp_path: Path) -> Path:
 
 
 def _rows(db: Path) -> list[tuple]:
-    with sqlite3.connect(db) as conn:
+    with closing(sqlite3.connect(db)) as conn, conn:  # closed, and committed
         return conn.execute(
             "SELECT run_id, status, summary, metrics FROM runs ORDER BY run_id"
         ).fetchall()
@@ -66,7 +67,7 @@ def _traces(db: Path) -> dict[str, dict[str, bytes]]:
     """Every stored trace array as raw bytes, timings aside."""
     from optbench.store import unpack_trace
 
-    with sqlite3.connect(db) as conn:
+    with closing(sqlite3.connect(db)) as conn, conn:  # closed, and committed
         rows = conn.execute("SELECT run_id, data FROM traces").fetchall()
     return {
         rid: {
@@ -161,7 +162,7 @@ def test_sigkill_mid_benchmark_keeps_a_consistent_store_and_resume_equals_uninte
     proc.wait()
     partial = _rows(db)
     assert 8 <= len(partial) < 48  # stopped part-way
-    with sqlite3.connect(db) as conn:
+    with closing(sqlite3.connect(db)) as conn, conn:  # closed, and committed
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     assert set(_traces(db)) == {r[0] for r in partial}  # every stored run has its trace
     assert len(partial) % 4 == 0  # whole batches only (4 runs a batch)
@@ -208,7 +209,7 @@ def test_two_writers_on_one_store(plugin, tmp_path):
         assert p.returncode == 0, err
     rows = _rows(out / "results.sqlite")
     assert len(rows) == 24 and len({r[0] for r in rows}) == 24
-    with sqlite3.connect(out / "results.sqlite") as conn:
+    with closing(sqlite3.connect(out / "results.sqlite")) as conn, conn:  # closed, and committed
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
 
@@ -256,7 +257,7 @@ def test_store_is_never_unpickled(out):
         problems=["quadratic-1d"], optimizers=["gd"], seeds=1, budget=10, out=out, report=False
     )
     db = out / "results.sqlite"
-    with sqlite3.connect(db) as conn:
+    with closing(sqlite3.connect(db)) as conn, conn:  # closed, and committed
         (rid,) = conn.execute("SELECT run_id FROM runs").fetchone()
         # a trace holding a pickled object array must be refused, not executed
         import io

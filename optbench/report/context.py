@@ -8,7 +8,6 @@ compares the tuned winners, one per optimizer family (:attr:`Context.compare`).
 
 from __future__ import annotations
 
-import io
 import json
 import os
 from collections.abc import Iterable, Iterator
@@ -20,8 +19,6 @@ from typing import Any
 from .. import registry
 
 __all__ = ["Context", "read_context", "tuning_path"]
-
-_TRACE_CHUNK = 500  # traces read per SQL query when streaming
 
 
 @dataclass
@@ -73,9 +70,7 @@ class Context:
         the cost of a report over many runs. The runs in ``full`` are read whole in the same
         pass and cached for :meth:`traces` (the few a figure draws in full).
         """
-        import numpy as np
-
-        from ..store import Store, unpack_trace
+        from ..store import Store, unpack_keys, unpack_trace
 
         wanted = None if keys is None else tuple(keys)
         full = set(full)
@@ -84,30 +79,16 @@ class Context:
             if rid in full:
                 self._traces[rid] = unpack_trace(data)
                 return self._traces[rid]
-            if wanted is None:
-                return unpack_trace(data)
-            with np.load(io.BytesIO(data), allow_pickle=False) as z:
-                return {k: z[k] for k in wanted if k in z.files}
+            return unpack_trace(data) if wanted is None else unpack_keys(data, wanted)
 
-        ids = list(run_ids)
         stores = dict(zip(self.runs.run_id, self.runs.store, strict=True))
         by_store: dict[str, list[str]] = {}
-        for rid in ids:
+        for rid in run_ids:
             by_store.setdefault(stores[rid], []).append(rid)
         for path, members in by_store.items():
             with Store(path) as s:
-                for i in range(0, len(members), _TRACE_CHUNK):
-                    chunk = members[i : i + _TRACE_CHUNK]
-                    marks = ",".join("?" * len(chunk))
-                    found = {
-                        rid: data
-                        for rid, data in s.conn.execute(
-                            f"SELECT run_id, data FROM traces WHERE run_id IN ({marks})", chunk
-                        )
-                    }
-                    for rid in chunk:
-                        data = found.get(rid)
-                        yield rid, (None if data is None else unpack(rid, data))
+                for rid, data in s.trace_data(members):
+                    yield rid, (None if data is None else unpack(rid, data))
 
     @cached_property
     def problem_keys(self) -> list[str]:
@@ -162,12 +143,11 @@ def tuning_path(db: str | os.PathLike) -> Path:
 def _read(dbs: list[Path]):
     import pandas as pd
 
-    from ..api import load
-    from ..store import Store
+    from ..store import Store, read_runs
 
     frames, problems, sessions = [], {}, []
     for db in dbs:
-        frame = load(db)
+        frame = read_runs(db)
         frame["store"] = str(db)
         frames.append(frame)
         with Store(db) as s:

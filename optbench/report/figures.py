@@ -278,8 +278,9 @@ def landscape_figure(data: ProblemData, labels: list[str]):
     import numpy as np
 
     from optbench.plan import build_problem
-    from .html import plain
     from optbench.spec import Spec
+
+    from .html import plain
 
     info = data.info
     d = int(info.get("dim") or 0)

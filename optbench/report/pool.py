@@ -141,7 +141,8 @@ class Renderer:
 
         self._tmp = tempfile.TemporaryDirectory(prefix="optbench-report-")
         self.dir = Path(self._tmp.name)
-        cmd = [sys.executable, "-c", "from optbench.report.pool import _worker; _worker()", self.dir]
+        code = "from optbench.report.pool import _worker; _worker()"
+        cmd = [sys.executable, "-c", code, self.dir]
         # the workers import what this process imports (a script may have extended sys.path)
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
         self.procs = [
