@@ -239,6 +239,19 @@ def _register(
     return factory
 
 
+THEORY_MODELS = ("gd", "heavy-ball")  # the optimizers optbench.theory predicts on quadratics
+
+
+def optimizer_meta(name: str | None) -> dict[str, Any]:
+    """What an optimizer declared when it registered (empty for an unregistered name)."""
+    if not name:
+        return {}
+    try:
+        return get("optimizer", name).meta
+    except Exception:  # noqa: BLE001 — an unregistered name declares nothing
+        return {}
+
+
 def register_problem(name: str, *, description: str | None = None, tags: Iterable[str] = ()):
     """Register a problem factory: ``factory(**params) -> Problem``."""
     return lambda f: _register("problem", name, f, description, {"tags": sorted(tags)})
@@ -249,6 +262,8 @@ def register_optimizer(
     *,
     needs: Iterable[str] = ("gradient",),
     batchable: bool = False,
+    samples: bool = False,
+    theory: str | None = None,
     description: str | None = None,
 ):
     """Register an optimizer factory: ``factory(**hyperparameters) -> Optimizer``.
@@ -259,16 +274,26 @@ def register_optimizer(
             ``hessian``. A pairing that cannot meet them becomes a ``skipped`` run.
         batchable: the optimizer steps many independent runs at once; real-valued
             hyperparameters then arrive as per-run column arrays of shape ``(B, 1)``.
+        samples: the iterate is an incumbent (the best point sampled so far), not a
+            trajectory: the metrics of the dynamics (overshoot, oscillation) are left out.
+        theory: the quadratic model that predicts its path, one of :data:`THEORY_MODELS`
+            (``gd``: x <- x - eta*g; ``heavy-ball``: PyTorch's b <- beta*b + g,
+            x <- x - eta*b, with the hyperparameter ``momentum`` as beta), or None.
     """
+    if theory is not None and theory not in THEORY_MODELS:
+        raise PluginError(
+            f"optimizer {name!r} declares theory {theory!r}; allowed: {list(THEORY_MODELS)} or None"
+        )
     needs = frozenset(needs)
     unknown = needs - NEEDS
     if unknown:
         raise PluginError(
             f"optimizer {name!r} declares unknown needs {sorted(unknown)}; allowed: {sorted(NEEDS)}"
         )
-    return lambda f: _register(
-        "optimizer", name, f, description, {"needs": needs, "batchable": bool(batchable)}
-    )
+    meta = {"needs": needs, "batchable": bool(batchable), "samples": bool(samples)}
+    if theory is not None:
+        meta["theory"] = theory
+    return lambda f: _register("optimizer", name, f, description, meta)
 
 
 def register_schedule(name: str, *, description: str | None = None):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from optbench import Optimizer, check, make_schedule, register_optimizer
 
 
-@register_optimizer("gd", needs=("gradient",), batchable=True)
+@register_optimizer("gd", needs=("gradient",), batchable=True, theory="gd")
 def gd(lr: float = 0.1, schedule: str = "constant") -> Optimizer:
     """Vanilla gradient descent; ``schedule`` decays the learning rate (e.g. cosine(T=100))."""
     check("lr", lr, lr > 0, "> 0")

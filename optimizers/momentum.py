@@ -24,7 +24,7 @@ def sgd_momentum(lr, momentum, dampening, nesterov: bool, schedule) -> Optimizer
     return Optimizer(step=step)
 
 
-@register_optimizer("momentum", needs=("gradient",), batchable=True)
+@register_optimizer("momentum", needs=("gradient",), batchable=True, theory="heavy-ball")
 def heavy_ball(lr: float = 1e-3, momentum: float = 0.9, dampening: float = 0.0,
                schedule: str = "constant") -> Optimizer:
     """Heavy-ball momentum (Polyak 1964) as torch.optim.SGD(momentum=μ, dampening=τ).

@@ -22,7 +22,7 @@ def keep_best(x, state, oracle, cand):
     return np.where(better[:, None], cand, x), state
 
 
-@register_optimizer("random-search", needs=("bounds",), batchable=True)
+@register_optimizer("random-search", needs=("bounds",), batchable=True, samples=True)
 def random_search() -> Optimizer:
     """Uniform samples in the domain; the iterate is the incumbent (best point so far)."""
 
@@ -36,7 +36,7 @@ def random_search() -> Optimizer:
     return Optimizer(step=step, init=init)
 
 
-@register_optimizer("random-search-local", needs=("bounds",), batchable=True)
+@register_optimizer("random-search-local", needs=("bounds",), batchable=True, samples=True)
 def random_search_local(sigma: float = 0.1) -> Optimizer:
     """Gaussian steps around the incumbent, sigma × the domain's width per coordinate, clipped
     to the domain.

@@ -19,23 +19,15 @@ from .oscillation import oscillation, tail_oscillation
 from .overshoot import error_path, overshoot, settle_f, steady_state, xspace
 from .theory_overlay import theory_overlay
 
-SAMPLER_PREFIXES = ("random-search", "local-random-search")
 STOPPED = ("diverged", "non-finite")
 
 
 def is_sampler(optimizer_name: str | None) -> bool:
-    """True for optimizers whose iterate is an incumbent, not a trajectory (random search)."""
-    if not optimizer_name:
-        return False
-    if optimizer_name.startswith(SAMPLER_PREFIXES):
-        return True
-    try:
-        from .. import registry
+    """True for optimizers whose iterate is an incumbent, not a trajectory (random search):
+    those registered with ``samples=True``."""
+    from .. import registry
 
-        tags = registry.get("optimizer", optimizer_name).meta.get("tags", ())
-    except Exception:  # noqa: BLE001 — an unregistered name is simply not a known sampler
-        return False
-    return "sampler" in tags
+    return bool(registry.optimizer_meta(optimizer_name).get("samples", False))
 
 
 def batch_metrics(
@@ -55,8 +47,8 @@ def batch_metrics(
         trace: the batch's :class:`~optbench.runner.BatchTrace`.
         problem: the built :class:`~optbench.problem.Problem`.
         statuses: each run's status (C8).
-        optimizer_name: the registered name; selects samplers (no dynamics metrics) and the
-            optimizers the quadratic theory describes (``gd``, heavy-ball ``momentum``).
+        optimizer_name: the registered name; its registration says whether it samples (no
+            dynamics metrics) and which quadratic theory describes it, if any.
         hyper: the resolved hyperparameters, one dict for all runs or one per run.
         budget, max_iter: the runs' limits; they fix the horizon of ``aulg``.
         grad_dots: ``<g_t, g_{t+1}>`` for t = 0..T−1, shape ``(T, B)`` (or a list of rows),

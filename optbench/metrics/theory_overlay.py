@@ -17,9 +17,9 @@ from ._common import first_true
 from .catalog import SETTLE_BANDS
 from .overshoot import SETTLE_KEYS, xspace
 
-GD_OPTIMIZERS = frozenset({"gd"})
-# optimizers/momentum.py's heavy ball is PyTorch's b_t = βb_{t−1} + g_t, x ← x − η_t·b_t
-HEAVY_BALL_OPTIMIZERS = frozenset({"momentum"})
+# the models of optbench.registry.THEORY_MODELS; heavy ball is PyTorch's
+# b_t = βb_{t−1} + g_t, x ← x − η_t·b_t
+_KIND = {"gd": "gd", "heavy-ball": "hb"}
 
 
 def _momentum(hyper: dict[str, Any] | None) -> float | None:
@@ -51,7 +51,9 @@ def theory_overlay(
     other optimizers, stochastic problems, problems without a Hessian or runs without
     recorded rates.
     """
-    kind = "gd" if name in GD_OPTIMIZERS else "hb" if name in HEAVY_BALL_OPTIMIZERS else None
+    from .. import registry
+
+    kind = _KIND.get(registry.optimizer_meta(name).get("theory"))
     if (
         kind is None
         or problem.hessian is None

@@ -14,60 +14,54 @@ The definitions are in ``docs/methodology.md``.
 
 from __future__ import annotations
 
-from .art import BOOTSTRAP_SAMPLES, art, art_table, bootstrap_art, simulated_restarts
-from .convention import (
-    CONVENTION,
-    NOT_RUN,
-    charged,
-    counted,
-    group_rng,
-    hit_column,
-    hit_costs,
-    runtimes,
-)
-from .curves import ProblemData, compared, problem_data
-from .profiles import (
-    cost_matrix,
-    data_profile,
-    data_profile_matrix,
-    ecdf,
-    performance_profile,
-    performance_profile_matrix,
-    performance_ratios,
-    profile_area,
-    runtime_ecdf,
-)
-from .rank_tests import average_ranks, combined_scores, holm, rank_biserial, run_tests
+import importlib
+from typing import Any
 
-__all__ = [
-    "BOOTSTRAP_SAMPLES",
-    "CONVENTION",
-    "NOT_RUN",
-    "ProblemData",
-    "art",
-    "art_table",
-    "average_ranks",
-    "bootstrap_art",
-    "charged",
-    "combined_scores",
-    "compared",
-    "cost_matrix",
-    "counted",
-    "data_profile",
-    "data_profile_matrix",
-    "ecdf",
-    "group_rng",
-    "hit_column",
-    "hit_costs",
-    "holm",
-    "performance_profile",
-    "performance_profile_matrix",
-    "performance_ratios",
-    "problem_data",
-    "profile_area",
-    "rank_biserial",
-    "run_tests",
-    "runtime_ecdf",
-    "runtimes",
-    "simulated_restarts",
-]
+# imported on first use, so that importing a section (``optbench list``) does not load numpy
+_EXPORTS = {
+    "BOOTSTRAP_SAMPLES": "art",
+    "art": "art",
+    "art_table": "art",
+    "bootstrap_art": "art",
+    "simulated_restarts": "art",
+    "CONVENTION": "convention",
+    "NOT_RUN": "convention",
+    "charged": "convention",
+    "counted": "convention",
+    "group_rng": "convention",
+    "hit_column": "convention",
+    "hit_costs": "convention",
+    "runtimes": "convention",
+    "ProblemData": "curves",
+    "compared": "curves",
+    "problem_data": "curves",
+    "cost_matrix": "profiles",
+    "data_profile": "profiles",
+    "data_profile_matrix": "profiles",
+    "ecdf": "profiles",
+    "performance_profile": "profiles",
+    "performance_profile_matrix": "profiles",
+    "performance_ratios": "profiles",
+    "profile_area": "profiles",
+    "runtime_ecdf": "profiles",
+    "average_ranks": "rank_tests",
+    "combined_scores": "rank_tests",
+    "holm": "rank_tests",
+    "rank_biserial": "rank_tests",
+    "run_tests": "rank_tests",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'optbench.stats' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__
