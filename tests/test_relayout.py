@@ -54,3 +54,14 @@ def test_the_statistics_tables_are_those_before_the_move(page):
         expected = pd.read_csv(io.StringIO(text))
         got = pd.read_csv(io.StringIO(now[name]))
         pd.testing.assert_frame_equal(got, expected, rtol=1e-12, obj=name)
+
+
+def test_every_public_name_of_stats_is_what_its_module_defines():
+    # a submodule named like one of its functions would replace it once imported
+    import importlib
+
+    from optbench import stats
+
+    for name in stats.__all__:
+        module = importlib.import_module(f"optbench.stats.{stats._EXPORTS[name]}")
+        assert getattr(stats, name) is getattr(module, name), name

@@ -2,7 +2,7 @@
 
 * :mod:`~optbench.stats.convention`: which runs count, the runtime of a run that met a
   target, and what a run that did not is charged.
-* :mod:`~optbench.stats.art`: success rates, aRT, its bootstrap and simulated restarts.
+* :mod:`~optbench.stats.average_runtime`: success rates, aRT, its bootstrap and simulated restarts.
 * :mod:`~optbench.stats.profiles`: runtime ECDFs, performance and data profiles.
 * :mod:`~optbench.stats.rank_tests`: rank-sum and signed-rank tests, Holm's correction,
   average ranks.
@@ -19,11 +19,11 @@ from typing import Any
 
 # imported on first use, so that importing a section (``optbench list``) does not load numpy
 _EXPORTS = {
-    "BOOTSTRAP_SAMPLES": "art",
-    "art": "art",
-    "art_table": "art",
-    "bootstrap_art": "art",
-    "simulated_restarts": "art",
+    "BOOTSTRAP_SAMPLES": "average_runtime",
+    "art": "average_runtime",
+    "art_table": "average_runtime",
+    "bootstrap_art": "average_runtime",
+    "simulated_restarts": "average_runtime",
     "CONVENTION": "convention",
     "NOT_RUN": "convention",
     "charged": "convention",

@@ -3,7 +3,7 @@ and targets at once (``benchmarking.md`` A.2 and D). Costs follow :mod:`optbench
 (skipped runs left out, failures charged what they used, costs from 1); a pair or instance a
 solver did not solve stays in every denominator.
 
-Two levels, as in :mod:`optbench.stats.art`: array functions (:func:`ecdf`,
+Two levels, as in :mod:`optbench.stats.average_runtime`: array functions (:func:`ecdf`,
 :func:`performance_profile_matrix`, :func:`data_profile_matrix`, :func:`profile_area`) and
 frame functions over the tidy frame of :func:`optbench.load` that return DataFrames.
 """
@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..metrics import REL_TARGETS, TARGETS
-from .art import simulated_restarts
+from .average_runtime import simulated_restarts
 from .convention import charged, counted, group_rng, hit_costs, runtimes
 
 __all__ = [
