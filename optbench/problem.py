@@ -63,7 +63,8 @@ class Problem:
         description: one line.
         examples_per_grad: examples one stochastic gradient processes (minibatch size).
         draw: optional hints for the report: ``window`` (per-axis ``(lo, hi)`` pairs where
-            the interesting structure is) and ``log`` (True: a log colour scale reads better).
+            the interesting structure is), ``log`` (True: a log colour scale reads better) and
+            ``axes`` (the names of the coordinates, e.g. ``["w", "b"]``; default x₁, x₂).
         hess: optional ``X (B, d) -> (B, d, d)``, the Hessian at each point (sharpness
             overlays); defaults to the constant ``hessian`` where one is given.
         L_global: True where ``L`` bounds the curvature on the whole domain, not just at x*.

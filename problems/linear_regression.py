@@ -20,8 +20,11 @@ from ._common import curvature, whole
 _TAGS = ("convex", "quadratic", "smooth", "unimodal")
 
 
-def make_least_squares(A, y, batch_size: int | None = None, **kwargs) -> Problem:
-    """The MSE problem of a design ``A`` (n, d) — bias column included — and targets ``y``.
+def make_least_squares(
+    A, y, batch_size: int | None = None, axes: list[str] | None = None, **kwargs
+) -> Problem:
+    """The MSE problem of a design ``A`` (n, d) — bias column included — and targets ``y``;
+    ``axes`` names the coordinates in the report's contour plot (d = 2).
 
     Raises:
         ValueError: ``batch_size`` outside ``[1, n]``, or a design without full column rank
@@ -68,7 +71,7 @@ def make_least_squares(A, y, batch_size: int | None = None, **kwargs) -> Problem
             return (2.0 / k) * np.einsum("bkd,bk->bd", Ai, r)
 
         tags.append("stochastic")
-    draw = {"log": True}
+    draw = {"log": True} if axes is None else {"log": True, "axes": list(axes)}
     return Problem(
         dim=d,
         f=f,
@@ -114,7 +117,7 @@ def linear_regression(slope: float = 3.0, intercept: float = 2.0, noise: float =
     what = "the lesson's line fit in (w, b)" + (" on standardized x" if standardize else "")
     if batch_size is not None:
         what += f", minibatch gradients of {batch_size}"
-    return make_least_squares(A, y, batch_size, description=what)
+    return make_least_squares(A, y, batch_size, axes=["w", "b"], description=what)
 
 
 @register_problem("linear-regression-nd", tags=_TAGS)

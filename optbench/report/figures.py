@@ -367,13 +367,8 @@ def landscape_figure(data: ProblemData, labels: list[str]):
             ax.scatter(
                 path[:, 0], path[:, 1], c=t, cmap="viridis", s=10, zorder=3, rasterized=len(t) > 300
             )
-            lr = info.get("name") == "linear-regression"
-            ax.set(
-                xlim=(lo[0], hi[0]),
-                ylim=(lo[1], hi[1]),
-                xlabel="w" if lr else "x₁",
-                ylabel="b" if lr else "x₂",
-            )
+            names = (info.get("draw") or {}).get("axes") or ("x₁", "x₂")
+            ax.set(xlim=(lo[0], hi[0]), ylim=(lo[1], hi[1]), xlabel=names[0], ylabel=names[1])
             if x_star is not None:
                 ax.scatter(x_star[:, 0], x_star[:, 1], marker="*", s=90, color="#d55e00", zorder=4)
         if len(path):
