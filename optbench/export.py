@@ -4,7 +4,7 @@
   and ``traces`` in long form (one row per run and stored iterate: ``run_id, t, n_f, n_g,
   evals, f, gap, gnorm, lr, time, x0…``; ``lr`` is the rate of the update leaving iterate t).
 * ``coco``: one folder per optimizer (its label as the algorithm id), one function id per
-  problem, in COCO's ``bbob-new2`` layout (``reference/benchmarking.md`` A.3): ``.info``
+  problem, in COCO's ``bbob-new2`` layout (as ``cocopp`` reads it): ``.info``
   index files, target-triggered ``.dat`` and evaluation-triggered ``.tdat`` data files.
   COCO's *evaluations* column is optbench's cost axis, evaluations = n_f + n_g (or n_f or
   n_g alone with ``cost=``); each seed is a COCO instance (seed + 1); Δf is f − f*, or

@@ -2,7 +2,7 @@
 
 A batch of ``B`` runs steps together. After every update the runner evaluates the new
 iterates itself (uncharged), records them, and decides statuses for the runs still going,
-first match wins (``reference/dynamics.md`` C8)::
+first match wins (``docs/methodology.md``, run statuses)::
 
     skipped, error, timeout, non-finite, diverged, converged, cycle, stalled, budget, max-iter
 

@@ -1,4 +1,4 @@
-"""Theory for gradient descent and heavy-ball momentum on quadratics (``dynamics.md`` §2).
+"""Theory for gradient descent and heavy-ball momentum on quadratics (``docs/metrics.md``, theory).
 
 Pure functions of the learning rate and the curvature, used by the metrics (the ``th_*``
 values stored beside the measured ones) and by the report (overlays)::

@@ -1,6 +1,6 @@
 """Adaptive per-coordinate methods: AdaGrad, RMSProp and Adam, as ``torch.optim`` computes them.
 
-Update rules and defaults are PyTorch's (``reference/dynamics.md`` §3.2; optax differs in
+Update rules and defaults are PyTorch's (``torch.optim``; optax differs in
 AdaGrad's and RMSProp's defaults and puts ε inside the square root). Each takes its rate
 as a number and a ``schedule``; the recorded learning rate is η_t before the per-coordinate
 scaling (for AdaGrad after its ``lr_decay``). ``weight_decay`` is not offered.

@@ -1,7 +1,7 @@
 """Momentum methods: heavy ball and Nesterov, as ``torch.optim.SGD`` computes them.
 
 ``b_1 = g_1``, ``b_t = μ·b_{t−1} + (1 − τ)·g_t``; heavy ball steps ``x ← x − η_t·b_t``,
-Nesterov ``x ← x − η_t·(g_t + μ·b_t)`` (``reference/dynamics.md`` §3.2). PyTorch's
+Nesterov ``x ← x − η_t·(g_t + μ·b_t)`` (``torch.optim.SGD``). PyTorch's
 ``weight_decay`` is not offered (the problems carry their own regularization).
 """
 

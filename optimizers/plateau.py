@@ -20,7 +20,7 @@ def reduce_on_plateau(lr, factor: float = 0.1, patience: int = 10, threshold: fl
     (abs); a cut is ``max(η·factor, min_lr)``, skipped when smaller than ``eps``, and starts
     ``cooldown`` updates in which bad updates are not counted. The metric is the gap f − f*
     the runner hands over (``oracle.gap``), never f: with f* < 0 the relative test would
-    count a slowly worsening negative loss as improvement (``reference/dynamics.md`` §6.9).
+    count a slowly worsening negative loss as improvement.
     Problems with unknown f* therefore cannot use this schedule (the run becomes an error).
     optax's reduce_on_plateau cuts one update earlier (at ``patience`` bad updates).
     """

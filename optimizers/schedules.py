@@ -3,8 +3,7 @@
 Each factory takes the base rate ``lr`` (η_0: a number or a per-run ``(B, 1)`` column) and
 its own parameters (real ones may be columns too), and returns ``fn(t, gap=None)``. ``t``
 may be an int or an integer array (for plots). For the same parameters, η_t equals the
-closed form ``torch.optim.lr_scheduler`` uses at ``last_epoch = t`` (``reference/dynamics.md``
-section 3); each docstring names the PyTorch class and where optbench differs. Horizons are
+closed form ``torch.optim.lr_scheduler`` uses at ``last_epoch = t``; each docstring names the PyTorch class and where optbench differs. Horizons are
 called ``T`` throughout (PyTorch: ``T_max``, ``total_iters``).
 
 Example:

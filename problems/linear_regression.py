@@ -4,7 +4,7 @@ The loss is a quadratic in θ: with the design X̃ = [X, 1], MSE(θ) = ‖X̃θ 
 (2/n)X̃ᵀ(X̃θ − y), constant Hessian H = (2/n)X̃ᵀX̃ (bias column included), so L and mu are
 the extreme eigenvalues of H and θ* is the least-squares solution (``numpy.linalg.lstsq``;
 the normal equations would square the condition number). f* is the residual MSE, not 0
-with noisy data (``reference/dynamics.md`` §4.3).
+with noisy data.
 
 ``batch_size`` turns the gradient into a minibatch one: each run draws ``batch_size``
 examples without replacement from its own generator at every gradient, an unbiased

@@ -1,4 +1,4 @@
-"""Classic smooth n-D test functions (``reference/dynamics.md`` §4.2).
+"""Classic smooth n-D test functions; constants checked in tests/test_problems_reference.py.
 
 Rosenbrock's curved valley, Beale's plateaus, Booth (a plain quadratic), Himmelblau's four
 global minima, and a quadratic whose condition number and rotation are parameters. Each

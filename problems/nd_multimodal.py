@@ -1,4 +1,4 @@
-"""Multimodal test functions in any dimension, and their 1-D cuts (``reference/dynamics.md`` §4.2).
+"""Multimodal test functions in any dimension, and their 1-D cuts.
 
 Rastrigin (a bowl under an egg-crate), Ackley (a kinked funnel under ripples) and
 Styblinski–Tang (2^d local minima; the true f* is −39.16616570377141·d, not the −39.16599·d

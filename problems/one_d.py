@@ -1,4 +1,4 @@
-"""1-D losses that break one assumption of the quadratic at a time (``reference/dynamics.md`` §4.1).
+"""1-D losses that break one assumption of the quadratic at a time.
 
 Flat bottom (quartic), a kink (absolute value), bounded slopes (Huber, log-cosh), curvature
 that grows on one side (asymmetric valley) and a vanishing gradient far away (plateau with a

@@ -1,4 +1,4 @@
-"""Multimodal 1-D losses with verified global minima (``reference/dynamics.md`` §4.1, §6).
+"""Multimodal 1-D losses with verified global minima; minima checked in tests/test_problems_reference.py.
 
 The constants were re-derived numerically by the reference (dense grid plus local polish);
 the domains are the original papers' (a popular mirror's wider domains make these minima

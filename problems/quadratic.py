@@ -1,7 +1,7 @@
 """1-D quadratics: the lesson's bowl, a stiff one, and one seen through a noisy gradient.
 
 On ``½·h·(x − c)²`` gradient descent multiplies the error by ``1 − η·h`` each step: monotone
-below η = 1/h, oscillating up to 2/h, divergent beyond (``reference/dynamics.md`` §2.1).
+below η = 1/h, oscillating up to 2/h, divergent beyond (``docs/metrics.md``, theory).
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Aggregated views: runtime ECDFs per dimension, performance and data profiles
-(``reference/benchmarking.md`` A.2, D, G.3). Never an average of raw losses."""
+(``docs/methodology.md``). Never an average of raw losses."""
 
 from __future__ import annotations
 

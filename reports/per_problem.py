@@ -1,5 +1,5 @@
 """Per problem: convergence, trajectories on the landscape, fixed-target, fixed-budget, and
-overshoot/oscillation tables (``reference/benchmarking.md`` G.2)."""
+overshoot/oscillation tables (``docs/methodology.md``, ``docs/metrics.md``)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from optbench.stats.curves import (
     top_solvers,
 )
 
-# Overshoot and oscillation metrics (reference/dynamics.md 1.2, 1.3), shown where stored.
+# Overshoot and oscillation metrics (docs/metrics.md), shown where stored.
 METRIC_ORDER = (
     "po",
     "po1",

@@ -1,4 +1,4 @@
-"""Setup: what was run, on what, under which budget and cost model (``benchmarking.md`` G.1)."""
+"""Setup: what was run, on what, under which budget and cost model."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Statistics: pairwise rank tests with Holm's correction and effect sizes, and a ranking
-built from ranks and profiles only (``reference/benchmarking.md`` A.2, G.4)."""
+built from ranks and profiles only (``docs/methodology.md``)."""
 
 from __future__ import annotations
 

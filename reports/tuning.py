@@ -93,7 +93,7 @@ def tuning(ctx) -> Section | None:
     baselines = ", ".join(t.get("baselines", [])) or "none"
     protocol = (
         "<p>The comparison below is between <b>tuned</b> optimizers (the protocol of DeepOBS, "
-        "benchmarking.md E.1): for every problem and optimizer family, the learning rate was "
+        "docs/methodology.md): for every problem and optimizer family, the learning rate was "
         f"swept over a grid — k/L for k in {esc(_grid_text(t.get('grid_L', [])))} where the "
         f"problem's L is known, else {esc(_grid_text(t.get('grid', [])))} — on the tuning seeds "
         f"{esc(t_range)}; the winner is the grid value with the best criterion, "

@@ -224,7 +224,7 @@ def test_cycle_period_three_and_fixed_point():
     assert cycle_period(both).tolist() == [3, 0]
 
 
-# -- non-quadratic cases of dynamics.md §2.5 ------------------------------------------------
+# -- non-quadratic cases (docs/metrics.md, theory) ----------------------------------------
 
 
 def _need(name: str, tmp_path, source: str) -> str:
@@ -251,7 +251,7 @@ def test_log_cosh_with_lr_3_settles_on_a_stable_two_cycle(tmp_path):
     for r in results:
         assert r.status == "cycle" and r.metrics["cycle_period"] == 2
         x = r.trace["x"][-2:, 0]
-        # 2·x_c = 3·tanh(x_c), x_c = 1.287839455 (dynamics.md §2.5)
+        # 2·x_c = 3·tanh(x_c), x_c = 1.287839455
         np.testing.assert_allclose(np.sort(x - 1.0), [-1.287839455, 1.287839455], atol=1e-8)
         assert r.metrics["n_cross"] >= 1 and r.metrics["sc_rate"] > 0.5
 

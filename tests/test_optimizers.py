@@ -1,5 +1,5 @@
 """Optimizers against hand-written recursions (PyTorch's update rules), scipy called directly,
-and the counting rules of reference/dynamics.md §3."""
+and the runner's counting rules."""
 
 from __future__ import annotations
 

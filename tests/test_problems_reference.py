@@ -1,4 +1,4 @@
-"""The catalog against the numbers of ``reference/dynamics.md`` §4 and against scipy.
+"""The catalog against independently derived constants (stated per test) and against scipy.
 
 Each constant below is copied from the reference (re-derived there by global search and local
 polish), so a typo in a problem's declared x*, f* or formula fails here; the conformance

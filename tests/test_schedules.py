@@ -1,4 +1,4 @@
-"""Schedules against closed forms written here from reference/dynamics.md §3, and PyTorch-style recursions.
+"""Schedules against closed forms written here from PyTorch's documented formulas, and PyTorch-style recursions.
 
 torch is not installed: the recursions below transcribe what ``scheduler.step()`` does.
 """

@@ -81,7 +81,7 @@ def test_settling_time_matches_the_recursion(eta_l, delta):
 
 
 def test_settling_time_reference_value_and_no_settling_at_two():
-    assert theory.settling_time(0.4 / L, L, 0.02) == 8  # dynamics.md O6, checked there too
+    assert theory.settling_time(0.4 / L, L, 0.02) == 8  # ⌈ln 0.02 / ln 0.6⌉ = ⌈7.66⌉
     assert theory.settling_time(2.0 / L, L, 0.02) == math.inf
     assert theory.settling_time(2.5 / L, L, 0.02) == math.inf
     with pytest.raises(ValueError, match="delta must be in"):
@@ -105,12 +105,12 @@ def test_divergence_step_matches_the_c8_rule(eta_l, dist0):
 
 
 def test_divergence_step_reference_value():
-    assert theory.divergence_iter(2.2 / 2.0, 2.0, 0.5) == 38  # dynamics.md §2.1: 38 at ηL = 2.2
+    assert theory.divergence_iter(2.2 / 2.0, 2.0, 0.5) == 38  # first t with 1.2^(2t) > 1e6
     assert theory.divergence_iter(1.9 / 2.0, 2.0, 0.5) == math.inf
 
 
 def test_error_path_of_a_schedule_matches_the_recursion():
-    # dynamics.md §2.1: η_t = 0.6·0.97^t on L = 4 grows ×3.3 until η_t < 2/L at t = 6
+    # η_t = 0.6·0.97^t on L = 4 grows ×3.3 until η_t < 2/L at t = 6
     lrs = 0.6 * 0.97 ** np.arange(80)
     q = theory.gd_error_path(lrs, [4.0], [1.0])[:, 0]
     x = [1.0]
@@ -141,7 +141,7 @@ def test_error_path_in_n_d_matches_gradient_descent():
 
 
 def test_rates_on_diag_1_100():
-    # dynamics.md §2.2: 0.980198 at η* = 2/(μ+L), 0.990000 at η = 1/L
+    # (κ−1)/(κ+1) = 99/101 = 0.980198 at η* = 2/(μ+L), 0.990000 at η = 1/L
     assert theory.gd_rate(2 / 101, [1.0, 100.0]) == pytest.approx(0.980198, abs=5e-7)
     assert theory.gd_rate(1 / 100, [1.0, 100.0]) == pytest.approx(0.99, rel=1e-14)
     assert theory.gd_rate(1 / 100, [1.0, 100.0]) == pytest.approx(99 / 100, rel=1e-14)

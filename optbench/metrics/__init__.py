@@ -1,4 +1,4 @@
-"""Metrics: pure functions of a batch's trajectories (``reference/dynamics.md`` section 1).
+"""Metrics: pure functions of a batch's trajectories (``docs/metrics.md``).
 
 :func:`batch_metrics` turns a :class:`~optbench.runner.BatchTrace` into one dict per run;
 every key is listed with its meaning and unit in :data:`METRICS`, which the report uses for
@@ -7,7 +7,7 @@ or never reached). The heavy parts work on ``(T+1, B)`` arrays at once, rows pas
 end padded with its last iterate, so a batch costs a few hundred array passes, not a Python
 loop over runs.
 
-Conventions (``dynamics.md`` §0): ``t = 0`` is the start, ``gap_t = f_t − f*``, the
+Conventions (``docs/metrics.md``): ``t = 0`` is the start, ``gap_t = f_t − f*``, the
 incumbent ``gap⁺_t = min_{s≤t} gap_s``, ``x*_ref`` is the minimiser nearest the final
 iterate (nearest the start for diverged and non-finite runs), the tail window ``W`` is the
 last ``max(10, ⌈0.1(T+1)⌉)`` iterates. Overshoot and oscillation metrics (§1.2–1.3) are

@@ -1,4 +1,4 @@
-"""Convergence metrics C1–C7 (``reference/dynamics.md`` §1.1): gaps, targets, rates, AULG.
+"""Convergence metrics C1–C7 (``docs/metrics.md``): gaps, targets, rates, AULG.
 
 Targets are tested on the incumbent ``gap⁺_t = min_{s≤t} gap_s``, which never rises, so a
 hitting time is a count of rows above the target. Without f* only the relative (Moré–Wild)

@@ -1,4 +1,4 @@
-"""Oscillation metrics Z1–Z7 (``reference/dynamics.md`` §1.3), and the limit-cycle test.
+"""Oscillation metrics Z1–Z7 (``docs/metrics.md``), and the limit-cycle test.
 
 Z1, Z3, Z4 and Z7 read the steps ``s_t = x_{t+1} − x_t`` and the values, Z2 the gradients'
 dot products, Z5–Z6 the tail window. :func:`cycle_period` (Z6) is also the runner's live

@@ -1,4 +1,4 @@
-"""Overshoot metrics O1–O8 (``reference/dynamics.md`` §1.2): the step response along e_0.
+"""Overshoot metrics O1–O8 (``docs/metrics.md``): the step response along e_0.
 
 The error path ``e_t = x_t − x*_ref`` is split into the along-track error
 ``c_t = <e_t, u>``, ``u = e_0/‖e_0‖``, and the cross-track remainder ``r_t``; progress is

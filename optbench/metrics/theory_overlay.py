@@ -1,4 +1,4 @@
-"""Theory beside the measurement (``reference/dynamics.md`` §2): the quadratic's predicted path.
+"""Theory beside the measurement (``docs/metrics.md``, theory): the quadratic's predicted path.
 
 For ``gd`` and heavy-ball ``momentum`` on a deterministic problem with a constant Hessian,
 the predicted error path (any learning-rate schedule) goes through the same

@@ -1,5 +1,5 @@
 """Statistics across runs: success rates, aRT with bootstrap and simulated-restart spread
-(``benchmarking.md`` A.2; ``dynamics.md`` C3). The one implementation: the report's sections
+(``docs/methodology.md``). The one implementation: the report's sections
 call these functions too.
 
 Two levels. Array functions take, for one group of runs, each run's hitting cost (the

@@ -1,4 +1,4 @@
-"""The counting convention every statistic across runs shares (``benchmarking.md`` A.2):
+"""The counting convention every statistic across runs shares (``docs/methodology.md``):
 which runs count, the runtime of a run that met a target, and what a run that did not is
 charged. :mod:`optbench.stats.average_runtime` (aRT, bootstrap, restarts) and :mod:`optbench.stats.profiles`
 (ECDFs, performance and data profiles) build on these functions only.

@@ -1,7 +1,7 @@
 """Per-problem run data shared by the built-in sections (computed once per report).
 
 For every run: the cost axis ``evaluations = n_f + n_g`` and the best-so-far gap
-``gap⁺_t = min_{s≤t} f(x_s) − f_ref`` (``reference/dynamics.md`` C1), from which runtimes to
+``gap⁺_t = min_{s≤t} f(x_s) − f_ref`` (``docs/metrics.md``), from which runtimes to
 targets (C3) and values at fixed budgets follow. ``f_ref`` is f* where known; otherwise the
 best value any run found, and targets become Moré–Wild relative targets
 ``gap⁺ ≤ τ·gap_0`` (C3r).

@@ -1,5 +1,5 @@
 """Runtime ECDFs, performance and data profiles: how the solvers compare over many problems
-and targets at once (``benchmarking.md`` A.2 and D). Costs follow :mod:`optbench.stats.convention`
+and targets at once (``docs/methodology.md``). Costs follow :mod:`optbench.stats.convention`
 (skipped runs left out, failures charged what they used, costs from 1); a pair or instance a
 solver did not solve stays in every denominator.
 

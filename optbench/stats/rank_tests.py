@@ -1,4 +1,4 @@
-"""Rank tests for the Statistics section (``reference/benchmarking.md`` A.2, G.4): COCO's
+"""Rank tests for the Statistics section (``docs/methodology.md``, pairwise tests): COCO's
 combined data for a rank-sum test, Wilcoxon signed-rank and Mann–Whitney p-values (scipy's
 definitions, checked against scipy by the tests), Holm's step-down correction and the
 rank-biserial effect size.
