@@ -25,6 +25,7 @@ from .errors import BudgetExhausted, DeadlineExceeded, StopRun
 from .oracle import Oracle, RunRNG
 from .plan import Batch, RunSpec, build_problem, run_seed, start_point
 from .spec import Spec
+from .thresholds import DIVERGE_DIST, DIVERGE_GAP, gap_floor
 
 __all__ = ["BatchTrace", "RunResult", "STATUSES", "run_batch"]
 
@@ -40,8 +41,6 @@ STATUSES = (
     "budget",
     "max-iter",
 )
-DIVERGE_GAP = 1e6
-DIVERGE_DIST = 1e3
 STALL_WINDOW = 200
 STORE_X_MAX_DIM = 3  # x is recorded always, stored for low dimension (the report draws it)
 
@@ -193,7 +192,7 @@ class _Recorder:
         self.x_star = problem.x_star
         f, g = self._evaluate(x0, np.ones(B, dtype=bool), None, None)
         self.f0 = f.copy()
-        self.floor = 1e-16 * max(1.0, abs(self.f_star)) if self.f_star is not None else 1e-16
+        self.floor = gap_floor(self.f_star)
         if self.f_star is not None:
             self.gap0 = f - self.f_star
         if self.x_star is not None:

@@ -20,6 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from .thresholds import DIVERGE_DIST, DIVERGE_GAP, gap_floor
+
 __all__ = [
     "REGIMES",
     "divergence_iter",
@@ -47,8 +49,6 @@ HEAVY_BALL_REGIMES = (
     "period-2",
     "divergent",
 )
-DIVERGE_GAP = 1e6  # C8: gap_t > 1e6·max(gap_0, floor)
-DIVERGE_DIST = 1e3  # C8: dist_t > 1e3·max(dist_0, 1)
 
 
 def _eta_l(lr: Any, L: Any) -> np.ndarray:
@@ -134,7 +134,7 @@ def divergence_iter(lr: Any, L: Any, dist0: Any, f_star: float = 0.0) -> Any:
     L = np.asarray(L, dtype=float)
     dist0 = np.abs(np.asarray(dist0, dtype=float))
     gap0 = 0.5 * L * dist0**2
-    floor = 1e-16 * max(1.0, abs(f_star))
+    floor = gap_floor(f_star)
     with np.errstate(divide="ignore", invalid="ignore"):
         lr_ = np.log(rho)
         tg = np.log(DIVERGE_GAP * np.maximum(gap0, floor) / gap0) / (2 * lr_)
@@ -210,7 +210,7 @@ def gd_constant_times(
     present = q0 != 0
     dist2_0 = q2.sum(axis=1)
     gap0 = 0.5 * (q2 * lam).sum(axis=1)
-    floor = 1e-16 * max(1.0, abs(f_star))
+    floor = gap_floor(f_star)
     gap_lim = DIVERGE_GAP * np.maximum(gap0, floor)
     dist_lim2 = (DIVERGE_DIST * np.maximum(np.sqrt(dist2_0), 1.0)) ** 2
 

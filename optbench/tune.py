@@ -39,6 +39,7 @@ from typing import Any
 
 from . import registry
 from .errors import UsageError
+from .thresholds import gap_floor
 
 __all__ = ["CRITERIA", "DEFAULT_GRID", "DEFAULT_GRID_L", "TuneResult", "parse_grid", "tune"]
 
@@ -126,7 +127,7 @@ def _score(
 
     if status in FAILED or status == "skipped" or trace is None or not len(trace["f"]):
         return math.inf
-    floor = 1e-16 * max(1.0, abs(f_ref))
+    floor = gap_floor(f_ref)
     with np.errstate(invalid="ignore", over="ignore"):
         gap = np.where(np.isfinite(trace["f"]), trace["f"] - f_ref, np.inf)
     if criterion == "final-gap":

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..thresholds import gap_floor
 from ._common import Track, accumulate, entry_times
 from .catalog import REL_TARGETS, TARGETS, target_key
 
@@ -23,11 +24,11 @@ def convergence(
     f, cost, end, cols, f_star = tk.f, tk.cost, tk.end, tk.cols, tk.f_star
     if f_star is not None:
         gap = f - f_star
-        floor = 1e-16 * max(1.0, abs(f_star))
+        floor = gap_floor(f_star)
     else:  # Moré–Wild against the best value this run found
         f_l = tk.f_min
         gap = f - f_l
-        floor = 1e-16 * np.maximum(1.0, np.abs(np.where(np.isfinite(f_l), f_l, 1.0)))
+        floor = gap_floor(np.where(np.isfinite(f_l), f_l, 1.0))
     clean = np.where(tk.f_finite, gap, np.inf)
     best = accumulate(np.minimum, clean)
     best_end = best[end, cols]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..thresholds import gap_floor
 from ._common import Track, Window, dot, maxabs, sign_changes
 
 CYCLE_PERIODS = tuple(range(2, 9))
@@ -67,11 +68,7 @@ def oscillation(out: dict[str, np.ndarray], tk: Track, problem, grad_dots) -> No
     out["up_frac"][:] = np.where(steps >= 1, out["n_up"] / np.maximum(steps, 1), np.nan)
     ascent = np.sum(np.where(np.isfinite(df) & (df > 0), df, 0.0), axis=0)
     fmin = tk.f_min
-    floor = (
-        1e-16 * max(1.0, abs(tk.f_star))
-        if tk.f_star is not None
-        else 1e-16 * np.maximum(1.0, np.abs(fmin))
-    )
+    floor = gap_floor(tk.f_star if tk.f_star is not None else fmin)
     drop = np.maximum(f[0] - fmin, floor)
     out["ascent_ratio"][:] = np.where(np.isfinite(f[0]) & (steps >= 1), ascent / drop, np.nan)
     _grad_reversals(out, tk, problem, grad_dots)

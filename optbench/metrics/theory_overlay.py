@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from .. import theory
+from ..thresholds import DIVERGE_DIST, DIVERGE_GAP, gap_floor
 from ._common import first_true
 from .catalog import SETTLE_BANDS
 from .overshoot import SETTLE_KEYS, xspace
@@ -95,12 +96,12 @@ def theory_overlay(
     if path_settle:
         gap_p = theory.gap_path(q, lam)
         dist_p = xs["dist"]
-        floor = 1e-16 * max(1.0, abs(f_star)) if f_star is not None else 1e-16
+        floor = gap_floor(f_star)
         tt = np.arange(q.shape[0])[:, None]
         fired = (
             (
-                (gap_p > theory.DIVERGE_GAP * np.maximum(gap_p[0], floor))
-                | (dist_p > theory.DIVERGE_DIST * np.maximum(dist_p[0], 1.0))
+                (gap_p > DIVERGE_GAP * np.maximum(gap_p[0], floor))
+                | (dist_p > DIVERGE_DIST * np.maximum(dist_p[0], 1.0))
             )
             & (tt <= end_r)
             & (tt >= 1)

@@ -1,7 +1,8 @@
 """The counting convention every statistic across runs shares (``docs/methodology.md``):
 which runs count, the runtime of a run that met a target, and what a run that did not is
-charged. :mod:`optbench.stats.average_runtime` (aRT, bootstrap, restarts) and :mod:`optbench.stats.profiles`
-(ECDFs, performance and data profiles) build on these functions only.
+charged. :mod:`optbench.stats.average_runtime` (aRT, bootstrap, restarts) and
+:mod:`optbench.stats.profiles` (ECDFs, performance and data profiles) build on these
+functions only.
 
 * **Skipped runs are left out**: they never ran (the optimizer needs something the problem
   lacks), so they are in no count of runs, successes, aRT, ECDF or profile.

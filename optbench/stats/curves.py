@@ -6,7 +6,7 @@ targets (C3) and values at fixed budgets follow. ``f_ref`` is f* where known; ot
 best value any run found, and targets become Moré–Wild relative targets
 ``gap⁺ ≤ τ·gap_0`` (C3r).
 
-The statistics over runs (aRT, spreads, ECDFs, profiles) are :mod:`optbench.stats.average_runtime`'s, under
+The statistics over runs (aRT, spreads, ECDFs, profiles) are :mod:`optbench.stats`', under
 its convention (skipped runs left out, every other run counted and charged the evaluations
 it used, costs counted from 1): :meth:`ProblemData.hit_frame` hands it the runtimes read here.
 A run that stopped early (converged, diverged) keeps its last best value at later budgets.
@@ -62,7 +62,9 @@ class ProblemData:
 
     @property
     def floor(self) -> float:
-        return 1e-16 * max(1.0, abs(self.f_ref or 0.0))
+        from ..thresholds import gap_floor
+
+        return gap_floor(self.f_ref)
 
     @property
     def dim(self) -> int:
@@ -162,7 +164,7 @@ class ProblemData:
         return out
 
     def hit_frame(self, targets, relative: bool | None = None):
-        """The runs as :mod:`optbench.stats.average_runtime` reads them: ``problem_key, label, solver,
+        """The runs as :mod:`optbench.stats` reads them: ``problem_key, label, solver,
         seed, status, evals`` (evaluations used) and per target the :meth:`runtimes` (NaN:
         never) in column ``hit_cost_<ε>``, or ``rel_hit_cost_<τ>`` for relative targets."""
         import numpy as np

@@ -3,8 +3,9 @@ combined data for a rank-sum test, Wilcoxon signed-rank and Mann–Whitney p-val
 definitions, checked against scipy by the tests), Holm's step-down correction and the
 rank-biserial effect size.
 
-aRT, simulated restarts, ECDFs and profiles live in :mod:`optbench.stats.average_runtime`; what is here
-exists nowhere else. Plain functions of arrays; numpy is imported inside.
+aRT, simulated restarts, ECDFs and profiles live beside this module in
+:mod:`optbench.stats`; what is here exists nowhere else. Plain functions of arrays; numpy
+is imported inside.
 """
 
 from __future__ import annotations
