@@ -125,7 +125,9 @@ def _score(
     """One run's criterion value (lower is better; +inf for a failed run)."""
     import numpy as np
 
-    if status in FAILED or status == "skipped" or trace is None or not len(trace["f"]):
+    from .stats.convention import NOT_RUN
+
+    if status in FAILED or status in NOT_RUN or trace is None or not len(trace["f"]):
         return math.inf
     floor = gap_floor(f_ref)
     with np.errstate(invalid="ignore", over="ignore"):

@@ -4,9 +4,10 @@
 from __future__ import annotations
 
 from optbench import register_section
+from optbench.metrics import REL_TARGETS, target_key
 from optbench.report import Section, figure_html, note_html, plain, table_html
 from optbench.report.figures import palette
-from optbench.stats.curves import REL_TARGETS, compared, ecdf_targets, fmt_target, top_solvers
+from optbench.stats.curves import compared, ecdf_targets, top_solvers
 
 MAX_SOLVERS = 10  # curves per panel; the tables list every solver
 PROFILE_TAUS = (1e-3, 1e-7)  # performance profiles drawn for these Moré–Wild tolerances
@@ -136,11 +137,11 @@ def instance_matrix(data, solvers, taus):
     import numpy as np
     import pandas as pd
 
-    from optbench.stats import cost_matrix
+    from optbench.stats import cost_matrix, counted
 
     frames = [d.hit_frame(taus, relative=True) for d in data.values() if len(d.runs)]
     frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-    frame = frame[frame.status != "skipped"] if len(frame) else frame
+    frame = counted(frame) if len(frame) else frame
     if not len(frame):
         return {tau: np.zeros((0, len(solvers))) for tau in taus}, np.zeros(0, int), 0
     mats = {
@@ -191,7 +192,7 @@ def profile_figures(T, dims, solvers, shown):
             ylim=(-0.02, 1.02),
             xlabel="performance ratio r = t / t_best (log2)",
             ylabel="fraction of instances",
-            title=f"performance profile, τ = {fmt_target(tau)}",
+            title=f"performance profile, τ = {target_key(tau)}",
         )
         ax.grid(True, which="major", alpha=0.3)
     fig1.legend(
@@ -213,7 +214,7 @@ def profile_figures(T, dims, solvers, shown):
         ax.set(
             ylim=(-0.02, 1.02),
             xlabel="evaluations / (n + 1)",
-            title=f"data profile, τ = {fmt_target(tau)}",
+            title=f"data profile, τ = {target_key(tau)}",
         )
         ax.grid(True, which="major", alpha=0.3)
     axes[0].set_ylabel("fraction of instances solved")
@@ -242,7 +243,7 @@ def profile_table(T, solvers):
         # ρ steps only at the ratios: on this grid the area is exact
         grid = np.unique(np.r_[1.0, ratios[np.isfinite(ratios)]])
         rho = performance_profile_matrix(M, grid)
-        key = fmt_target(tau)
+        key = target_key(tau)
         cols[f"wins τ={key}"] = rho[0]
         cols[f"solved τ={key}"] = np.isfinite(M).mean(axis=0) if len(M) else rho[0]
         cols[f"B[1,4] τ={key}"] = [profile_area(grid, rho[:, i]) for i in range(len(solvers))]

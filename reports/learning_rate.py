@@ -10,9 +10,10 @@ observed overshoot and settling are tabled where the metrics are stored.
 from __future__ import annotations
 
 from optbench import register_section
+from optbench.metrics import REL_TARGETS, target_key
 from optbench.report import Section, esc, figure_html, note_html, plain, table_html
 from optbench.report.figures import palette
-from optbench.stats.curves import REL_TARGETS, fmt_target, problem_data
+from optbench.stats.curves import problem_data
 
 LR_TARGET = 1e-6
 THEORY_COLS = (("th_regime", None), ("th_po", "po"), ("th_settle_2", "t_settle_2"))
@@ -37,7 +38,10 @@ def _families(data):
     runs = data.runs
     if "hp.lr" not in runs:
         return {}
-    runs = runs[(runs.status != "skipped") & runs["hp.lr"].notna()]
+    from optbench.stats import counted
+
+    runs = counted(runs)
+    runs = runs[runs["hp.lr"].notna()]
     out = {}
     for fam, g in runs.groupby(runs.label.map(family_of), sort=False):
         if g["hp.lr"].astype(float).nunique() >= 2:
@@ -138,7 +142,7 @@ def lr_figure(data, families):
         ylabel=f"|f(x_T) − {ref}| (final)",
         title="final gap: median, IQR (× = most runs diverged)",
     )
-    what = f"Δf ≤ {fmt_target(target)}" if data.known else f"τ = {fmt_target(target)}"
+    what = f"Δf ≤ {target_key(target)}" if data.known else f"τ = {target_key(target)}"
     axes[1].set(
         xlabel="learning rate η", ylabel="aRT (evaluations)", title=f"time to target {what} (aRT)"
     )
@@ -150,7 +154,7 @@ def theory_table(data):
     import numpy as np
     import pandas as pd
 
-    runs = data.runs[data.runs.status != "skipped"]
+    runs = data.runs[data.applicable]
     present = [(th, obs) for th, obs in THEORY_COLS if th in runs]
     if not present or "hp.lr" not in runs:
         return None

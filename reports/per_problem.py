@@ -4,15 +4,9 @@ overshoot/oscillation tables (``docs/methodology.md``, ``docs/metrics.md``)."""
 from __future__ import annotations
 
 from optbench import register_section
+from optbench.metrics import REL_TARGETS, target_key
 from optbench.report import Section, deferred_html, esc, figure_html, note_html, table_html
-from optbench.stats.curves import (
-    REL_TARGETS,
-    SEED,
-    TABLE_TARGETS,
-    compared,
-    fmt_target,
-    top_solvers,
-)
+from optbench.stats.curves import SEED, TABLE_TARGETS, compared, top_solvers
 
 # Overshoot and oscillation metrics (docs/metrics.md), shown where stored.
 METRIC_ORDER = (
@@ -77,7 +71,7 @@ def fixed_target_table(data, labels, title):
         disp = {"optimizer": lab}
         for eps in targets:
             r = at.get((lab, eps))
-            col = f"Δf {fmt_target(eps)}" if data.known else f"τ {fmt_target(eps)}"
+            col = f"Δf {target_key(eps)}" if data.known else f"τ {target_key(eps)}"
             if r is None:  # every run of this optimizer was skipped
                 disp[col] = "— · 0/0"
                 continue
@@ -104,7 +98,7 @@ def fixed_budget_table(data, labels, title):
     budgets = budgets[-6:] or [top]
     show, rows = [], []
     for lab in labels:
-        sub = data.select(((data.runs.label == lab) & (data.runs.status != "skipped")).to_numpy())
+        sub = data.select((data.runs.label == lab).to_numpy() & data.applicable)
         vals = sub.best_at(budgets)
         fin = sub.final_best()
         disp = {"optimizer": lab}
@@ -135,7 +129,7 @@ def metrics_table(data, labels):
     cols = [m for m in METRIC_ORDER if m in data.runs.columns]
     if not cols:
         return None, []
-    ran = data.runs[data.runs.status != "skipped"]
+    ran = data.runs[data.applicable]
     values = ran[cols].apply(pd.to_numeric, errors="coerce").astype(float)
     grouped = values.groupby(ran.label.to_numpy(), sort=False)
     med = grouped.median().reindex(labels)

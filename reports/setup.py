@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from optbench import register_section
+from optbench.metrics import REL_TARGETS, target_key
 from optbench.report import Section, esc, table_html
-from optbench.stats.curves import ECDF_DECADES, REL_TARGETS, TABLE_TARGETS, fmt_target
+from optbench.stats.curves import ECDF_DECADES, TABLE_TARGETS
 
 
 def _num(v) -> str:
@@ -244,11 +245,11 @@ def setup(ctx) -> Section | None:
         ),
         "<h3 id='setup-targets'>Targets</h3>",
         "<p>Where f* is known, targets are absolute precisions Δf = f − f* on the best-so-far "
-        f"value: the tables use {', '.join(fmt_target(t) for t in TABLE_TARGETS)}, the runtime "
+        f"value: the tables use {', '.join(target_key(t) for t in TABLE_TARGETS)}, the runtime "
         f"ECDFs COCO's 51 targets 10^{ECDF_DECADES[0]:g} … 10^{ECDF_DECADES[1]:g}. Where f* is "
         "unknown, f_best (the best value any run found) stands in for it and targets are the "
         "Moré–Wild relative test f − f_best ≤ τ·(f(x₀) − f_best), τ ∈ "
-        f"{{{', '.join(fmt_target(t) for t in REL_TARGETS)}}}. Performance and data profiles "
+        f"{{{', '.join(target_key(t) for t in REL_TARGETS)}}}. Performance and data profiles "
         "always use the Moré–Wild test.</p>",
         _config_link(ctx),
     ]

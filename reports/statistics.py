@@ -4,8 +4,9 @@ built from ranks and profiles only (``docs/methodology.md``)."""
 from __future__ import annotations
 
 from optbench import register_section
+from optbench.metrics import REL_TARGETS, target_key
 from optbench.report import Section, note_html, table_html
-from optbench.stats.curves import REL_TARGETS, TABLE_TARGETS, compared, fmt_target
+from optbench.stats.curves import TABLE_TARGETS, compared
 from optbench.stats.rank_tests import combined_scores, holm, rank_biserial, run_tests
 
 TEST_TARGET = 1e-6  # absolute Δf where f* is known; else τ = REL_TARGETS[1]
@@ -57,7 +58,7 @@ def pairwise(data, solvers):
             rows.append(
                 {
                     "problem": d.title,
-                    "target": fmt_target(target) if d.known else f"τ={fmt_target(target)}",
+                    "target": target_key(target) if d.known else f"τ={target_key(target)}",
                     "A": a,
                     "B": b,
                     "succ A": f"{int(np.isfinite(rt[ma]).sum())}/{int(ma.sum())}",
@@ -120,7 +121,7 @@ def ranking(data, solvers, profiles):
         }
         if T is not None:
             M = T[REL_TARGETS[1]]
-            row[f"solved share τ={fmt_target(REL_TARGETS[1])}"] = (
+            row[f"solved share τ={target_key(REL_TARGETS[1])}"] = (
                 float(np.isfinite(M[:, i]).mean()) if len(M) else np.nan
             )
         rows.append(row)
@@ -171,8 +172,8 @@ def statistics(ctx) -> Section | None:
                 frame,
                 (
                     f"Two-sided tests per problem ({scope}) on COCO's combined data at the target "
-                    f"(Δf ≤ {fmt_target(TEST_TARGET)} where f* is known, else τ = "
-                    f"{fmt_target(REL_TARGETS[1])}): a run that reached the target within FE_umin "
+                    f"(Δf ≤ {target_key(TEST_TARGET)} where f* is known, else τ = "
+                    f"{target_key(REL_TARGETS[1])}): a run that reached the target within FE_umin "
                     "(the smallest budget among unsuccessful runs of both) is scored by its "
                     "runtime, any other by its gap at FE_umin. Runs paired by seed (same start "
                     "points) use the Wilcoxon signed-rank test, others the rank-sum "

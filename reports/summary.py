@@ -14,7 +14,7 @@ def summary(ctx) -> Section | None:
     import numpy as np
     import pandas as pd
 
-    from optbench.stats import art_table
+    from optbench.stats import art_table, counted
 
     runs = ctx.runs
     if not len(runs):
@@ -24,7 +24,7 @@ def summary(ctx) -> Section | None:
     rows = []
     for (key, label), g in runs.groupby(["problem_key", "label"], sort=False):
         statuses = g.status.value_counts()
-        ran = g[g.status != "skipped"]
+        ran = counted(g)
         hit = at.get((key, label))  # None: every run was skipped
         rows.append(
             {

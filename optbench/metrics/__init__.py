@@ -21,23 +21,37 @@ Modules: :mod:`.catalog` (the keys), :mod:`.convergence` (C1–C7), :mod:`.overs
 
 from __future__ import annotations
 
-from ._common import TAIL_MIN, tail_window
-from .batch import batch_metrics, is_sampler
-from .catalog import INT_KEYS, METRICS, REL_TARGETS, STR_KEYS, TARGETS, target_key
-from .oscillation import CYCLE_PERIODS, CYCLE_RTOL, cycle_period
+import importlib
+from typing import Any
 
-__all__ = [
-    "CYCLE_PERIODS",
-    "CYCLE_RTOL",
-    "INT_KEYS",
-    "METRICS",
-    "REL_TARGETS",
-    "STR_KEYS",
-    "TAIL_MIN",
-    "TARGETS",
-    "batch_metrics",
-    "cycle_period",
-    "is_sampler",
-    "tail_window",
-    "target_key",
-]
+# imported on first use: the catalog (targets, keys) is read where numpy is not wanted yet
+_EXPORTS = {
+    "TAIL_MIN": "_common",
+    "tail_window": "_common",
+    "batch_metrics": "batch",
+    "is_sampler": "batch",
+    "INT_KEYS": "catalog",
+    "METRICS": "catalog",
+    "REL_TARGETS": "catalog",
+    "STR_KEYS": "catalog",
+    "TARGETS": "catalog",
+    "target_key": "catalog",
+    "CYCLE_PERIODS": "oscillation",
+    "CYCLE_RTOL": "oscillation",
+    "cycle_period": "oscillation",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'optbench.metrics' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

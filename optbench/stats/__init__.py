@@ -28,6 +28,7 @@ _EXPORTS = {
     "NOT_RUN": "convention",
     "charged": "convention",
     "counted": "convention",
+    "counts": "convention",
     "group_rng": "convention",
     "hit_column": "convention",
     "hit_costs": "convention",

@@ -38,6 +38,7 @@ __all__ = [
     "NOT_RUN",
     "charged",
     "counted",
+    "counts",
     "group_rng",
     "hit_column",
     "hit_costs",
@@ -74,9 +75,14 @@ def group_rng(seed: int, *key: Any) -> np.random.Generator:
 
 def counted(frame):
     """The runs that count: every run but the skipped ones."""
-    if "status" in frame:
-        frame = frame[~frame["status"].isin(NOT_RUN)]
-    return frame
+    return frame[counts(frame)] if "status" in frame else frame
+
+
+def counts(frame) -> np.ndarray:
+    """Per run of ``frame``: True where it counts (:func:`counted`)."""
+    if "status" not in frame:
+        return np.ones(len(frame), dtype=bool)
+    return ~frame["status"].isin(NOT_RUN).to_numpy()
 
 
 def runtimes(hit_cost: Sequence[float]) -> np.ndarray:

@@ -17,8 +17,9 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
+from ..metrics.catalog import target_key
+
 TABLE_TARGETS = (1e-1, 1e-2, 1e-4, 1e-6, 1e-8)  # fixed-target tables (absolute Δf)
-REL_TARGETS = (1e-1, 1e-3, 1e-5, 1e-7)  # Moré–Wild τ: data profiles, f*-unknown tables
 ECDF_DECADES = (2.0, -8.0)  # COCO: 51 targets 10^{2, 1.8, ..., -8}
 SAMPLE_RUNS = 3  # full traces (x, raw f) per (problem, label): raw-gap panel, trajectories
 SEED = 20240917  # bootstrap and restart samples: the same stores give the same report
@@ -32,10 +33,6 @@ def ecdf_targets(known: bool):
     if known:
         return 10.0 ** np.linspace(ECDF_DECADES[0], ECDF_DECADES[1], 51)
     return 10.0 ** np.linspace(0.0, -8.0, 41)
-
-
-def fmt_target(eps: float) -> str:
-    return f"{eps:.0e}".replace("e-0", "e-").replace("e+0", "e")
 
 
 @dataclass
@@ -77,7 +74,9 @@ class ProblemData:
     @property
     def applicable(self):
         """Runs that were run (not skipped): these enter aRT, profiles and tests."""
-        return (self.runs.status != "skipped").to_numpy()
+        from .convention import counts
+
+        return counts(self.runs)
 
     def select(self, mask) -> ProblemData:
         import numpy as np
@@ -236,7 +235,7 @@ def _stored_column(runs, eps: float, relative: bool):
     """The worker's hitting costs for target ``eps`` (NaN = never), or None if not stored."""
     import numpy as np
 
-    key = f"{eps:.0e}".replace("e-0", "e-").replace("e+0", "e")
+    key = target_key(eps)
     if float(key) != eps:  # only the exact decades the worker records
         return None
     name = f"{'rel_' if relative else ''}hit_cost_{key}"
@@ -267,14 +266,14 @@ def problem_data(ctx) -> dict[str, ProblemData]:
         return ctx.cache["problem_data"]
     import numpy as np
 
-    from .convention import charged
+    from .convention import charged, counted
 
     runs = ctx.runs
     out: dict[str, ProblemData] = {}
     if not len(runs):
         ctx.cache["problem_data"] = out
         return out
-    ran = runs[runs.status != "skipped"]
+    ran = counted(runs)
     pos = {rid: i for i, rid in enumerate(runs.run_id)}
     curves: list = [None] * len(runs)
     refs = {key: ctx.f_ref(key) for key in ctx.problem_keys}
