@@ -37,6 +37,7 @@ _EXPORTS = {
     "register_optimizer": "optbench.registry",
     "register_schedule": "optbench.registry",
     "register_section": "optbench.registry",
+    "register_executor": "optbench.registry",
     "load_plugin": "optbench.registry",
     # errors
     "OptbenchError": "optbench.errors",

@@ -68,6 +68,18 @@ def _guarded(func: Callable[..., Any]) -> Callable[..., Any]:
 debug_option = click.option("--debug", is_flag=True, help="Show the traceback of an error.")
 
 
+class ExecutorName(click.ParamType):
+    """An executor's name; the help lists the registered ones. A plug-in's executor is known
+    only once its plug-in is loaded, so the name is checked when the batches run."""
+
+    name = "executor"
+
+    def get_metavar(self, param, ctx=None) -> str:  # noqa: ARG002 — click's signature
+        from .registry import names
+
+        return "[" + "|".join(names("executor")) + "]"
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="optbench", message="optbench %(version)s")
 def cli() -> None:
@@ -173,7 +185,7 @@ class _Progress:
 @click.option("--jobs", type=int, help="Worker processes (process and dask executors).")
 @click.option(
     "--executor",
-    type=click.Choice(["serial", "process", "dask"]),
+    type=ExecutorName(),
     default="serial",
     show_default=True,
 )
@@ -463,7 +475,7 @@ def export(fmt, db, dest, cost, debug) -> None:
 @click.option("--jobs", type=int, help="Worker processes (process and dask executors).")
 @click.option(
     "--executor",
-    type=click.Choice(["serial", "process", "dask"]),
+    type=ExecutorName(),
     default="serial",
     show_default=True,
 )

@@ -1,4 +1,5 @@
-"""Executors: where batches run. Serial, local processes, or a Dask cluster.
+"""Executors: where batches run. Serial, local processes, or a Dask cluster, registered here
+like any plug-in's (:func:`optbench.register_executor`); the CLI offers what is registered.
 
 The unit of work is a :class:`~optbench.plan.Batch`. Workers import the batch's plug-ins
 themselves, compute metrics, and return plain results; they never open the store — the
@@ -20,15 +21,15 @@ import os
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from .errors import UsageError
+from .errors import UnknownNameError, UsageError
 from .plan import Batch
+from .registry import register_executor
 
 if TYPE_CHECKING:
     from .runner import RunResult
 
-__all__ = ["EXECUTORS", "chunk", "execute", "run_batch_guarded", "run_batches"]
+__all__ = ["chunk", "execute", "run_batch_guarded", "run_batches"]
 
-EXECUTORS = ("serial", "process", "dask")
 KILL_GRACE = 2.0  # seconds past the cooperative deadline before a batch is killed
 TASKS_PER_WORKER = 16  # enough tasks to balance uneven batches, few enough to amortize overhead
 BLAS_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")
@@ -172,26 +173,40 @@ def execute(
     jobs: int | None = None,
     scheduler: str | None = None,
 ) -> Iterator[tuple[Batch, list[RunResult]]]:
-    """Run batches and yield ``(batch, results)`` as each finishes."""
-    if executor not in EXECUTORS:
-        raise UsageError(f"unknown executor {executor!r}; expected one of {', '.join(EXECUTORS)}")
+    """Run batches with the registered ``executor`` and yield ``(batch, results)`` as each
+    finishes."""
+    from . import registry
+
+    try:
+        run = registry.get("executor", executor).factory
+    except UnknownNameError as exc:
+        known = ", ".join(registry.names("executor"))
+        raise UsageError(f"unknown executor {executor!r}; expected one of {known}") from exc
     if jobs is not None and jobs < 1:
         raise UsageError(f"--jobs must be at least 1, got {jobs}")
     if not batches:
         return
-    if executor == "serial" or (executor == "process" and (jobs or 1) == 1):
-        for batch in batches:
-            yield batch, run_batch_guarded(batch)
-    elif executor == "process":
-        yield from _process(batches, jobs or os.cpu_count() or 1)
-    else:
-        yield from _dask(batches, jobs, scheduler)
+    yield from run(batches, jobs, scheduler)
 
 
-def _process(batches: list[Batch], jobs: int) -> Iterator[tuple[Batch, list[RunResult]]]:
+@register_executor("serial")
+def _serial(batches: list[Batch], jobs: int | None = None, scheduler: str | None = None):
+    """One batch after another, in this process."""
+    for batch in batches:
+        yield batch, run_batch_guarded(batch)
+
+
+@register_executor("process")
+def _process(
+    batches: list[Batch], jobs: int | None = None, scheduler: str | None = None
+) -> Iterator[tuple[Batch, list[RunResult]]]:
+    """Local worker processes, ``jobs`` of them (one: run here, one batch after another)."""
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
+    if (jobs or 1) == 1:
+        yield from _serial(batches)
+        return
     ctx = mp.get_context("spawn")  # no fork of a threaded parent (BLAS, progress bar)
     workers = min(jobs, len(batches))
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_pin_blas) as pool:
@@ -205,7 +220,9 @@ def _process(batches: list[Batch], jobs: int) -> Iterator[tuple[Batch, list[RunR
             raise
 
 
-def _dask(batches: list[Batch], jobs: int | None, scheduler: str | None):
+@register_executor("dask")
+def _dask(batches: list[Batch], jobs: int | None = None, scheduler: str | None = None):
+    """A Dask cluster: a local one with ``jobs`` workers, or the one at ``scheduler``."""
     try:
         from dask.distributed import Client, LocalCluster, as_completed
     except ImportError:

@@ -38,20 +38,23 @@ __all__ = [
     "register_problem",
     "register_schedule",
     "register_section",
+    "register_executor",
 ]
 
-KINDS = ("problem", "optimizer", "schedule", "section")
+KINDS = ("problem", "optimizer", "schedule", "section", "executor")
 _BUILTIN_PACKAGES = {
     "problem": "optbench.problems",
     "optimizer": "optbench.optimizers",
     "schedule": "optbench.optimizers",
     "section": "optbench.reports",
+    "executor": "optbench.executors",  # the engine's own: serial, process, dask
 }
 _ENTRY_POINT_GROUPS = {
     "problem": "optbench.problems",
     "optimizer": "optbench.optimizers",
     "schedule": "optbench.optimizers",
     "section": "optbench.reports",
+    "executor": "optbench.executors",
 }
 NEEDS = frozenset({"gradient", "f_star", "bounds", "hessian"})
 
@@ -304,6 +307,16 @@ def register_schedule(name: str, *, description: str | None = None):
 def register_section(name: str, *, order: int = 100, description: str | None = None):
     """Register a report section: ``factory(context) -> Section | None``."""
     return lambda f: _register("section", name, f, description, {"order": order})
+
+
+def register_executor(name: str, *, description: str | None = None):
+    """Register an executor: ``factory(batches, jobs, scheduler)`` yields ``(batch,
+    results)`` for every batch as it finishes, each batch run by
+    :func:`optbench.executors.run_batch_guarded` (or :func:`~optbench.executors.run_batches`
+    over a few at once) wherever the executor sends it. ``jobs`` is the worker count asked
+    for (None: the executor's default), ``scheduler`` an address given with ``--scheduler``.
+    """
+    return lambda f: _register("executor", name, f, description, {})
 
 
 def load_builtins(kind: str | None = None) -> None:

@@ -130,7 +130,7 @@ CASES = [
     ("zero jobs", ["run", *BASE, "--jobs", "0"], "must be at least 1"),
     ("negative timeout", ["run", *BASE, "--timeout", "-1"], "must be > 0"),
     ("seeds not a number", ["run", *BASE, "--seeds", "many"], "'many' is not a valid integer"),
-    ("unknown executor", ["run", *BASE, "--executor", "threads"], "'threads' is not one of"),
+    ("unknown executor", ["run", *BASE, "--executor", "threads"], "unknown executor 'threads'"),
     # conflicting or incomplete options
     (
         "scheduler without dask",

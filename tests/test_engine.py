@@ -319,3 +319,31 @@ def test_invalid_values_are_one_line_errors():
         make_plan(["quadratic-1"], ["gd"])
     with pytest.raises(optbench.InvalidValueError, match="seeds must be at least 1"):
         make_plan(["quadratic-1d"], ["gd"], seeds=0)
+
+
+def test_a_plug_in_executor_runs_the_batches_and_the_cli_offers_it(tmp_path):
+    import subprocess
+    import sys
+
+    plugin = tmp_path / "backwards.py"
+    plugin.write_text(
+        "from optbench import register_executor\n"
+        "from optbench.executors import run_batch_guarded\n\n"
+        "@register_executor('backwards')\n"
+        "def backwards(batches, jobs=None, scheduler=None):\n"
+        "    for batch in reversed(batches):\n"
+        "        yield batch, run_batch_guarded(batch)\n"
+    )
+    spec = dict(problems=["quadratic-1d"], optimizers=["gd[lr=[0.1,0.5]]"], seeds=2, budget=30)
+    ours = optbench.run(**spec, out=tmp_path / "a", report=False, plugins=[str(plugin)],
+                        executor="backwards").runs
+    serial = optbench.run(**spec, out=tmp_path / "b", report=False).runs
+    assert len(ours) == 4
+    a, b = (r.sort_values("run_id").reset_index(drop=True) for r in (ours, serial))
+    assert a.run_id.tolist() == b.run_id.tolist()
+    np.testing.assert_array_equal(a.f_best.to_numpy(), b.f_best.to_numpy())
+    assert "backwards" in registry.names("executor")
+    r = subprocess.run(
+        [sys.executable, "-m", "optbench.cli", "run", "--help"], capture_output=True, text=True
+    )
+    assert "--executor [dask|process|serial]" in r.stdout, r.stdout[-800:]
