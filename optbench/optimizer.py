@@ -61,6 +61,24 @@ def check(name: str, value: Any, ok: Any, expected: str) -> None:
     raise ValueError(f"{name} must be {expected}, got {shown!r}")
 
 
+def whole(name: str, value: Any, low: int, high: int | None = None) -> int:
+    """``value`` as an int in ``[low, high]`` (horizons, counts, sizes), else :func:`check`'s
+    one-line ValueError naming ``name``."""
+    import math
+
+    ok = (
+        not isinstance(value, bool)
+        and isinstance(value, int | float)
+        and math.isfinite(value)
+        and int(value) == value
+        and value >= low
+        and (high is None or value <= high)
+    )
+    allowed = f"a whole number >= {low}" if high is None else f"a whole number in [{low}, {high}]"
+    check(name, value, ok, allowed)
+    return int(value)
+
+
 def make_schedule(schedule: Any, lr: Any) -> Callable[..., Any]:
     """Bind a schedule (a registered name, a spec, or a callable) to the base rate ``lr``.
 
@@ -93,11 +111,7 @@ def make_schedule(schedule: Any, lr: Any) -> Callable[..., Any]:
     spec = parse(schedule)
     if text is not None:  # lists in a string: literal for sequence parameters, else a sweep
 
-        def literal(owner: str, key: str) -> bool:
-            p = registry.get("schedule", owner).params.get(key)
-            return p is not None and p.is_sequence
-
-        specs = expand(spec, literal)
+        specs = expand(spec, registry.literal_lists("schedule", spec.name))
         if len(specs) != 1:
             raise ValueError(f"a schedule must be one spec, not a sweep of {len(specs)}: {text!r}")
         spec = specs[0]

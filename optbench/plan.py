@@ -96,20 +96,8 @@ def digest(obj: Any, n: int = 16) -> str:
 
 
 def _expand(kind: str, spec: Spec) -> list[Spec]:
-    entry = registry.get(kind, spec.name)
-    entry.check_params(spec.params)
-
-    def literal(owner: str, key: str) -> bool:
-        if owner == spec.name:
-            p = entry.params.get(key)
-        else:
-            try:
-                p = registry.get("schedule", owner).params.get(key)
-            except UsageError:
-                return False
-        return p is not None and p.is_sequence
-
-    return expand(spec, literal)
+    registry.get(kind, spec.name).check_params(spec.params)
+    return expand(spec, registry.literal_lists(kind, spec.name))
 
 
 def _resolve_value(value: Any, L: float | None, what: str) -> Any:

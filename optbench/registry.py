@@ -255,6 +255,22 @@ def optimizer_meta(name: str | None) -> dict[str, Any]:
         return {}
 
 
+def literal_lists(kind: str, name: str) -> Callable[[str, str], bool]:
+    """For :func:`optbench.spec.expand`: ``literal(owner, key)`` is true where a list given to
+    ``key`` is one sequence value (a parameter declared as a sequence, e.g. milestones), not a
+    sweep. ``owner`` is the ``kind`` entry ``name`` itself, or a schedule nested in it."""
+
+    def literal(owner: str, key: str) -> bool:
+        try:
+            entry = get(kind if owner == name else "schedule", owner)
+        except UnknownNameError:
+            return False
+        p = entry.params.get(key)
+        return p is not None and p.is_sequence
+
+    return literal
+
+
 def register_problem(name: str, *, description: str | None = None, tags: Iterable[str] = ()):
     """Register a problem factory: ``factory(**params) -> Problem``."""
     return lambda f: _register("problem", name, f, description, {"tags": sorted(tags)})

@@ -3,8 +3,9 @@
 Each factory takes the base rate ``lr`` (η_0: a number or a per-run ``(B, 1)`` column) and
 its own parameters (real ones may be columns too), and returns ``fn(t, gap=None)``. ``t``
 may be an int or an integer array (for plots). For the same parameters, η_t equals the
-closed form ``torch.optim.lr_scheduler`` uses at ``last_epoch = t``; each docstring names the PyTorch class and where optbench differs. Horizons are
-called ``T`` throughout (PyTorch: ``T_max``, ``total_iters``).
+closed form ``torch.optim.lr_scheduler`` uses at ``last_epoch = t``; each docstring names
+the PyTorch class and where optbench differs. Horizons are called ``T`` throughout
+(PyTorch: ``T_max``, ``total_iters``).
 
 Example:
     >>> from optbench import make_schedule
@@ -15,18 +16,8 @@ Example:
 
 from __future__ import annotations
 
-import math
-from numbers import Real
-
 # numpy is imported inside the factories: `optbench list` imports this module.
-from optbench import check, register_schedule
-
-
-def whole(name: str, value, low: int) -> None:
-    """Check that ``value`` is a whole number >= ``low`` (horizons, step counts)."""
-    ok = (isinstance(value, Real) and not isinstance(value, bool) and math.isfinite(value)
-          and value == int(value) and value >= low)
-    check(name, value, ok, f"a whole number >= {low}")
+from optbench import check, register_schedule, whole  # noqa: F401 — whole: re-exported
 
 
 @register_schedule("constant")
