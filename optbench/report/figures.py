@@ -97,7 +97,7 @@ def log_axes(ax, x: bool = True, y: bool = True, minor_x: bool = False, base: in
 def _cost_grid(data: ProblemData):
     import numpy as np
 
-    top = int(np.nanmax(data.C, initial=1.0)) if data.C.size else 1
+    top = int(np.nanmax(data.cost, initial=1.0)) if data.cost.size else 1
     return np.unique(np.round(np.geomspace(1, max(top, 1), GRID_POINTS)).astype(np.int64))
 
 
@@ -232,16 +232,14 @@ def convergence_figure(data: ProblemData, labels: list[str]):
 
 
 def _window(info: dict, problem, paths: list):
-    """The plotting box: the problem's ``draw["window"]`` hint, else the paths and x* padded,
-    inside the domain."""
+    """The plotting box: the problem's ``draw["window"]`` hint (:meth:`Problem.window`), else
+    the paths and x* padded, inside the domain."""
     import numpy as np
 
     d = int(info.get("dim") or 1)
-    hint = (getattr(problem, "draw", {}) or {}).get("window")
-    if hint is not None:
-        w = np.asarray(hint, dtype=float).reshape(-1, 2)  # per-axis (lo, hi) pairs
-        if w.shape == (d, 2) and np.all(w[:, 0] < w[:, 1]):
-            return w[:, 0], w[:, 1]
+    if problem.draw.get("window") is not None:
+        w = np.asarray(problem.window(), dtype=float)
+        return w[:, 0], w[:, 1]
     lo, hi = (np.asarray(b, dtype=float) for b in info["domain"])
     pts = [p for p in paths if len(p)]
     if info.get("x_star") is not None:
@@ -254,21 +252,6 @@ def _window(info: dict, problem, paths: list):
     plo, phi = allp.min(axis=0), allp.max(axis=0)
     pad = np.maximum(0.15 * (phi - plo), 0.05 * (hi - lo))
     return np.maximum(plo - pad, lo), np.minimum(phi + pad, hi)
-
-
-def _grid(problem, lo, hi, n: int):
-    """The loss on a grid: ``Problem.landscape`` where the problem has it (chunked), else
-    a plain evaluation. 1-D: ``(xs, fs)``; 2-D: ``(X1, X2, F)``."""
-    import numpy as np
-
-    window = list(zip(lo.tolist(), hi.tolist(), strict=True))
-    if hasattr(problem, "landscape"):
-        return problem.landscape(n, window)
-    axes = [np.linspace(a, b, n) for a, b in window]
-    if len(axes) == 1:
-        return axes[0], problem.f(axes[0][:, None])
-    X1, X2 = np.meshgrid(*axes)
-    return X1, X2, problem.f(np.column_stack([X1.ravel(), X2.ravel()])).reshape(X1.shape)
 
 
 def landscape_figure(data: ProblemData, labels: list[str]):
@@ -303,7 +286,7 @@ def landscape_figure(data: ProblemData, labels: list[str]):
     if not chosen:
         return None, "no stored trajectory (x) to draw"
     paths = [tr["x"].reshape(len(tr["f"]), d) for _, tr, _ in chosen]
-    log = bool((getattr(problem, "draw", {}) or {}).get("log", d == 2))
+    log = bool(problem.draw.get("log", d == 2))
     n = len(chosen)
     ncols = min(n, 4)
     nrows = -(-n // ncols)
@@ -322,7 +305,7 @@ def landscape_figure(data: ProblemData, labels: list[str]):
         lo, hi = _window(info, problem, [path])  # each panel zooms on its own path
         t = np.arange(len(path))
         if d == 1:
-            xs, fs = _grid(problem, lo, hi, 300)
+            xs, fs = problem.landscape(300, np.column_stack([lo, hi]))
             ax.plot(xs, fs, color="#888", lw=1.2, zorder=1)
             fp = problem.f(path)
             ax.plot(path[:, 0], fp, color="#0173b2", lw=0.6, alpha=0.7, zorder=2)
@@ -341,7 +324,7 @@ def landscape_figure(data: ProblemData, labels: list[str]):
         else:
             from matplotlib.colors import LogNorm
 
-            gx, gy, fz = _grid(problem, lo, hi, 100)
+            gx, gy, fz = problem.landscape(100, np.column_stack([lo, hi]))
             fmin = (
                 float(np.nanmin(fz))
                 if data.f_ref is None

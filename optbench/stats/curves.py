@@ -39,9 +39,10 @@ def ecdf_targets(known: bool):
 class ProblemData:
     """The runs of one problem, aligned with ``runs`` (a DataFrame slice).
 
-    ``C`` and ``B`` are ``(n, T)`` matrices of the cost axis and the best-so-far gap, each row
-    padded with its last value (a finished run stays where it stopped); ``has`` marks the
-    rows with a trace. Raw traces (x, raw f) are loaded on demand for a few runs per label.
+    ``cost`` and ``best_gap`` are ``(n, T)`` matrices of the cost axis and the best-so-far
+    gap, each row padded with its last value (a finished run stays where it stopped); ``has``
+    marks the rows with a trace. Raw traces (x, raw f) are loaded on demand for a few runs
+    per label.
     """
 
     key: str
@@ -50,8 +51,8 @@ class ProblemData:
     f_ref: float | None
     known: bool  # f_ref is f*
     runs: Any
-    C: Any = None  # (n, T) evaluations
-    B: Any = None  # (n, T) best-so-far gap
+    cost: Any = None  # (n, T) evaluations n_f + n_g
+    best_gap: Any = None  # (n, T) best-so-far gap
     length: Any = None  # (n,) stored points per run (0: no trace)
     gap0: Any = None  # (n,) initial gap (nan without a trace)
     used: Any = None  # (n,) evaluations used
@@ -85,8 +86,8 @@ class ProblemData:
         return replace(
             self,
             runs=self.runs.iloc[idx],
-            C=self.C[idx],
-            B=self.B[idx],
+            cost=self.cost[idx],
+            best_gap=self.best_gap[idx],
             length=self.length[idx],
             gap0=self.gap0[idx],
             used=self.used[idx],
@@ -101,7 +102,7 @@ class ProblemData:
     def curve(self, i: int):
         """Run i's own (cost, best gap) arrays, without padding."""
         n = int(self.length[i])
-        return self.C[i, :n], self.B[i, :n]
+        return self.cost[i, :n], self.best_gap[i, :n]
 
     def samples(self, label: str, n: int = SAMPLE_RUNS) -> list[tuple[Any, dict]]:
         """Up to n ``(row, full trace)`` of a label's runs, lowest seeds first."""
@@ -146,13 +147,13 @@ class ProblemData:
             thr = self.thresholds(targets)
         n, k = thr.shape
         out = np.full((n, k), np.inf)
-        if n and self.B.shape[1]:
+        if n and self.best_gap.shape[1]:
             rows = np.arange(n)
             for j in range(k):
-                hit = self.B <= thr[:, j : j + 1]  # B is non-increasing along a row
+                hit = self.best_gap <= thr[:, j : j + 1]  # best_gap is non-increasing along a row
                 first = hit.argmax(axis=1)
                 ok = hit[rows, first] & self.has
-                out[ok, j] = self.C[rows[ok], first[ok]]
+                out[ok, j] = self.cost[rows[ok], first[ok]]
         if self.known:  # with f* the worker's targets mean the same as these
             for j, eps in enumerate(np.asarray(targets, dtype=float)):
                 col = _stored_column(self.runs, eps, bool(relative))
@@ -193,21 +194,20 @@ class ProblemData:
         import numpy as np
 
         budgets = np.asarray(budgets, dtype=float)
-        n, T = self.C.shape
+        n, T = self.cost.shape
         out = np.full((n, len(budgets)), np.nan)
         if not n or not T:
             return out
         # one searchsorted for all rows: shift each (sorted) row above the previous one
-        span = (
-            float(np.nanmax(self.C, initial=0.0)) + max(float(budgets.max(initial=0.0)), 0.0) + 2.0
-        )
+        top = float(np.nanmax(self.cost, initial=0.0))
+        span = top + max(float(budgets.max(initial=0.0)), 0.0) + 2.0
         offset = np.arange(n, dtype=float)[:, None] * span
-        flat = (np.nan_to_num(self.C, nan=0.0) + offset).ravel()
+        flat = (np.nan_to_num(self.cost, nan=0.0) + offset).ravel()
         q = (offset + budgets[None, :]).ravel()
         idx = np.searchsorted(flat, q, side="right") - 1
         base = np.repeat(np.arange(n) * T, len(budgets))
         idx = np.maximum(idx, base)  # a budget below the first cost: the start value
-        vals = self.B.ravel()[idx].reshape(n, len(budgets))
+        vals = self.best_gap.ravel()[idx].reshape(n, len(budgets))
         out[self.has] = vals[self.has]
         return out
 
@@ -216,8 +216,8 @@ class ProblemData:
 
         out = np.full(len(self.runs), np.nan)
         last = np.maximum(self.length - 1, 0)
-        if self.B.shape[1]:
-            out[self.has] = self.B[np.flatnonzero(self.has), last[self.has]]
+        if self.best_gap.shape[1]:
+            out[self.has] = self.best_gap[np.flatnonzero(self.has), last[self.has]]
         return out
 
 
@@ -301,16 +301,16 @@ def problem_data(ctx) -> dict[str, ProblemData]:
             [0 if curves[i] is None else len(curves[i][0]) for i in idx], dtype=np.int64
         )
         T = int(length.max(initial=0))
-        C = np.full((len(idx), T), np.nan)
-        B = np.full((len(idx), T), np.nan)
+        cost = np.full((len(idx), T), np.nan)
+        best = np.full((len(idx), T), np.nan)
         for r, i in enumerate(idx):
             if curves[i] is not None:
                 c, b = curves[i]
-                C[r, : len(c)], C[r, len(c) :] = c, c[-1]
-                B[r, : len(b)], B[r, len(b) :] = b, b[-1]
+                cost[r, : len(c)], cost[r, len(c) :] = c, c[-1]
+                best[r, : len(b)], best[r, len(b) :] = b, b[-1]
         has = length > 0
-        gap0 = np.where(has, B[:, 0] if T else np.nan, np.nan)
-        last = C[np.arange(len(idx)), np.maximum(length - 1, 0)] if T else np.zeros(len(idx))
+        gap0 = np.where(has, best[:, 0] if T else np.nan, np.nan)
+        last = cost[np.arange(len(idx)), np.maximum(length - 1, 0)] if T else np.zeros(len(idx))
         # the larger of the stored counter and the trace's last cost, at least 1 (charged())
         used = charged(np.maximum(np.nan_to_num(last), evals[idx]))
         f_ref, known = refs[key]
@@ -321,8 +321,8 @@ def problem_data(ctx) -> dict[str, ProblemData]:
             f_ref,
             known,
             narrow.iloc[idx],
-            C,
-            B,
+            cost,
+            best,
             length,
             gap0,
             used,
