@@ -158,28 +158,27 @@ def _run(runs: list[RunSpec], batchable: bool) -> list[RunResult]:
     oracle = Oracle(problem, B, first.budget, rng, deadline)
     params = stack_params([r.optimizer for r in runs], entry, batchable)
     optimizer = _build_optimizer(entry, params)
-    rec = _Recorder(problem, x0, first.max_iter, first.tol, oracle)
+    rec = _Recording(problem, x0, oracle)
+    judge = _Judge(problem, rec, first.max_iter, first.tol)
     if optimizer.run is not None:
         if B != 1:
             raise ValueError("an optimizer that owns its loop runs one run at a time")
-        _drive_owned(optimizer, oracle, rec, x0[0])
+        _drive_owned(optimizer, oracle, rec, judge, x0[0])
     else:
-        _drive_steps(optimizer, oracle, rec, x0)
-    trace = rec.finish()
+        _drive_steps(optimizer, oracle, rec, judge, x0)
+    judge.close()
+    trace = rec.trace()
     seconds = (time.perf_counter() - t_start) / B
-    return _results(runs, problem, trace, rec, oracle, seconds)
+    return _results(runs, problem, trace, rec, judge, seconds)
 
 
-class _Recorder:
-    """Evaluates, records and judges iterates; the single place statuses are decided."""
+class _Recording:
+    """Evaluates the iterates and records them: the batch's trace, and ``<g_{t-1}, g_t>``
+    per run for the metrics' gradient reversals (Z2), from gradients evaluated anyway."""
 
-    def __init__(self, problem, x0: np.ndarray, max_iter: int, tol: float, oracle: Oracle):
-        self.problem, self.max_iter, self.tol, self.oracle = problem, max_iter, tol, oracle
-        B = x0.shape[0]
-        self.status = np.array([""] * B, dtype=object)
-        self.open = np.ones(B, dtype=bool)  # no status yet (comparing object arrays is slow)
-        self.message = np.array([""] * B, dtype=object)
-        self.end = np.zeros(B, dtype=np.int64)
+    def __init__(self, problem, x0: np.ndarray, oracle: Oracle):
+        self.problem, self.oracle = problem, oracle
+        self.f_star = problem.f_star
         self.xs: list[np.ndarray] = []
         self.fs: list[np.ndarray] = []
         self.gs: list[np.ndarray] = []
@@ -187,26 +186,15 @@ class _Recorder:
         self.ngs: list[np.ndarray] = []
         self.lrs: list[np.ndarray] = []
         self.times: list[float] = []
+        self.end = np.zeros(x0.shape[0], dtype=np.int64)  # each run's last update
+        self.gdots: list[np.ndarray] = []
+        self.g_prev: np.ndarray | None = None  # the last gradient, once a dot is recorded
         self.t0 = time.perf_counter()
-        self.f_star = problem.f_star
-        self.x_star = problem.x_star
-        f, g = self._evaluate(x0, np.ones(B, dtype=bool), None, None)
-        self.f0 = f.copy()
-        self.floor = gap_floor(self.f_star)
-        if self.f_star is not None:
-            self.gap0 = f - self.f_star
-        if self.x_star is not None:
-            d0 = np.linalg.norm(x0[:, None, :] - self.x_star[None, :, :], axis=2)
-            self.ref0 = np.argmin(d0, axis=1)  # nearest minimizer to x0 (divergence test)
-            self.dist0 = d0[np.arange(B), self.ref0]
-        self.best = f.copy()
-        self.best_hist: list[np.ndarray] = [self.best.copy()]
-        self._push(x0, f, g, None)
-        bad = ~np.isfinite(f) | ~np.all(np.isfinite(x0), axis=1)
-        self._decide(bad, "non-finite", "the start point evaluates to a non-finite value")
+        f, g = self.evaluate(x0, np.ones(x0.shape[0], dtype=bool), None, None)
+        self.push(x0, f, g, None)
 
-    # -- evaluation and recording -----------------------------------------------------------
-    def _evaluate(self, x, rows, f_prev, g_prev):
+    def evaluate(self, x, rows, f_prev, g_prev):
+        """f and the gradient at ``x`` for ``rows``; the other rows keep ``f_prev``."""
         problem = self.problem
         with np.errstate(all="ignore"):
             if rows.all():
@@ -228,7 +216,8 @@ class _Recorder:
             raise ValueError(f"problem f returned shape {f.shape}, expected {(x.shape[0],)}")
         return f, g
 
-    def _push(self, x, f, g, lr) -> None:
+    def push(self, x, f, g, lr) -> None:
+        """Record one iterate of every run, and show it to the oracle."""
         self.xs.append(x)
         self.fs.append(f)
         self.gs.append(np.linalg.norm(g, axis=1) if g is not None else np.full(f.shape, np.nan))
@@ -245,7 +234,70 @@ class _Recorder:
     def t(self) -> int:
         return len(self.fs) - 1
 
-    def _decide(self, mask: np.ndarray, status: str, message: str = "") -> None:
+    def nan_g(self):
+        # rows that did not move are frozen: their gradient is never read again
+        return None if not self.problem.has_gradient else np.full_like(self.xs[-1], np.nan)
+
+    def grad_dot(self, g: np.ndarray) -> None:
+        """Record ``<g_{t-1}, g_t>`` per run (NaN once a run is frozen)."""
+        prev = self.g_prev
+        with np.errstate(all="ignore"):
+            if prev is None:
+                try:  # the start's gradient was not kept: evaluate it once, uncharged
+                    prev = np.asarray(self.problem.grad(self.xs[0]), dtype=float).reshape(g.shape)
+                except Exception:  # noqa: BLE001 — the metrics then re-evaluate or leave Z2 empty
+                    prev = np.full_like(g, np.nan)
+            self.gdots.append(np.einsum("bd,bd->b", prev, g))
+        self.g_prev = g
+
+    def trace(self) -> BatchTrace:
+        B, d = self.xs[0].shape
+        T = len(self.fs) - 1
+        lrs = np.stack(self.lrs) if len(self.lrs) == T and T else np.full((T, B), np.nan)
+        return BatchTrace(
+            x=np.stack(self.xs),
+            f=np.stack(self.fs),
+            gnorm=np.stack(self.gs),
+            n_f=np.stack(self.nfs),
+            n_g=np.stack(self.ngs),
+            lr=lrs,
+            time=np.asarray(self.times),
+            end=self.end.copy(),
+            f_star=self.f_star,
+            x_star=self.problem.x_star,
+        )
+
+
+class _Judge:
+    """Decides each run's status from the recorded iterates, first match wins
+    (``docs/methodology.md``, run statuses); the single place statuses are decided. A run
+    with a status is frozen: the oracle refuses it further evaluations."""
+
+    def __init__(self, problem, record: _Recording, max_iter: int, tol: float):
+        self.record, self.oracle = record, record.oracle
+        self.max_iter, self.tol = max_iter, tol
+        x0, f0 = record.xs[0], record.fs[0]
+        B = x0.shape[0]
+        self.status = np.array([""] * B, dtype=object)
+        self.open = np.ones(B, dtype=bool)  # no status yet (comparing object arrays is slow)
+        self.message = np.array([""] * B, dtype=object)
+        self.f_star, self.x_star = problem.f_star, problem.x_star
+        self.f0 = f0.copy()
+        self.floor = gap_floor(self.f_star)
+        self.gap0 = None if self.f_star is None else f0 - self.f_star
+        self.ref0 = self.dist0 = None
+        if self.x_star is not None:
+            d0 = np.linalg.norm(x0[:, None, :] - self.x_star[None, :, :], axis=2)
+            self.ref0 = np.argmin(d0, axis=1)  # nearest minimizer to x0 (divergence test)
+            self.dist0 = d0[np.arange(B), self.ref0]
+        self.best = f0.copy()
+        self.best_hist: list[np.ndarray] = [self.best.copy()]
+        self.xabs: np.ndarray | None = None  # each run's largest |x| so far (cycle screen)
+        self.xabs_n = 0  # iterates folded into xabs
+        bad = ~np.isfinite(f0) | ~np.all(np.isfinite(x0), axis=1)
+        self.decide(bad, "non-finite", "the start point evaluates to a non-finite value")
+
+    def decide(self, mask: np.ndarray, status: str, message: str = "") -> None:
         mask = mask & self.open
         if mask.any():
             self.open &= ~mask
@@ -254,41 +306,13 @@ class _Recorder:
                 self.message[mask] = message
             self.oracle.active &= ~mask
 
-    def step_done(self, x_new: np.ndarray, state: Any, alive_before: np.ndarray) -> np.ndarray:
-        """Record the iterates after one update; returns the iterates to continue from."""
-        oracle = self.oracle
-        x_prev, f_prev = self.xs[-1], self.fs[-1]
-        moved = alive_before & oracle.active
-        refused = alive_before & ~oracle.active
-        x_new = np.asarray(x_new, dtype=float)
-        if x_new.shape != x_prev.shape:
-            raise ValueError(
-                f"the optimizer returned iterates of shape {x_new.shape}, expected {x_prev.shape}"
-            )
-        x = np.where(moved[:, None], x_new, x_prev) if not moved.all() else x_new
-        f, g = self._evaluate(x, moved, f_prev, self._nan_g())
-        lr = _lr_of(state, x.shape[0])
-        self._push(x, f, g, lr)
-        t = self.t
-        self.end[moved] = t
-        if oracle.timed_out:
-            self._decide(refused, "timeout", "the run passed its wall-clock deadline")
-        self._decide(refused, "budget", "the evaluation budget ran out during the update")
-        self._judge(x, f, g, moved, t)
-        return x
-
-    def _nan_g(self):
-        # rows that did not move are frozen: their gradient is never read again
-        return None if not self.problem.has_gradient else np.full_like(self.xs[-1], np.nan)
-
-    def _judge(self, x, f, g, moved, t) -> None:
+    def judge(self, x, f, g, moved, t) -> None:
+        """The statuses after update ``t`` of the runs that ``moved``."""
         with np.errstate(all="ignore"):
             finite = np.isfinite(f) & np.all(np.isfinite(x), axis=1)
             if g is not None:
                 finite &= np.all(np.isfinite(g), axis=1)
-            self._decide(moved & ~finite, "non-finite", "a non-finite iterate, value or gradient")
-            if g is not None:
-                self._record_grad_dot(g)
+            self.decide(moved & ~finite, "non-finite", "a non-finite iterate, value or gradient")
             self.best = np.where(moved, np.fmin(self.best, f), self.best)
             self.best_hist.append(self.best.copy())
             if self.f_star is not None:
@@ -299,40 +323,27 @@ class _Recorder:
             if self.x_star is not None:
                 dist = np.linalg.norm(x - self.x_star[self.ref0], axis=1)
                 div |= dist > DIVERGE_DIST * np.maximum(self.dist0, 1.0)
-            self._decide(moved & div, "diverged", f"diverged at update {t}")
+            self.decide(moved & div, "diverged", f"diverged at update {t}")
             if self.f_star is not None:
-                self._decide(moved & (self.best - self.f_star <= self.tol), "converged")
+                self.decide(moved & (self.best - self.f_star <= self.tol), "converged")
             stalled = np.zeros_like(moved)
             scale = max(1.0, abs(self.f_star)) if self.f_star is not None else 1.0
             if t >= STALL_WINDOW:
                 stalled = self.best_hist[t - STALL_WINDOW] - self.best < 1e-12 * scale
-            self._judge_cycle(x, moved, stalled, t)
+            self.judge_cycle(moved, stalled, t)
             if t >= STALL_WINDOW:
-                self._decide(
+                self.decide(
                     moved & stalled,
                     "stalled",
                     f"the best value improved by less than {1e-12 * scale:g} "
                     f"over the last {STALL_WINDOW} updates",
                 )
             if self.oracle.budget is not None:
-                self._decide(moved & (self.oracle.cost >= self.oracle.budget), "budget")
+                self.decide(moved & (self.oracle.cost >= self.oracle.budget), "budget")
             if t >= self.max_iter:
-                self._decide(moved, "max-iter")
+                self.decide(moved, "max-iter")
 
-    def _record_grad_dot(self, g: np.ndarray) -> None:
-        """<g_{t-1}, g_t> per run for the metrics' gradient reversals (Z2), from gradients
-        the runner evaluates anyway; NaN once a run is frozen."""
-        prev = getattr(self, "_g_prev", None)
-        if prev is None:
-            self.gdots: list[np.ndarray] = []
-            try:  # the start's gradient was not kept: evaluate it once, uncharged
-                prev = np.asarray(self.problem.grad(self.xs[0]), dtype=float).reshape(g.shape)
-            except Exception:  # noqa: BLE001 — the metrics then re-evaluate or leave Z2 empty
-                prev = np.full_like(g, np.nan)
-        self.gdots.append(np.einsum("bd,bd->b", prev, g))
-        self._g_prev = g
-
-    def _judge_cycle(self, x: np.ndarray, moved: np.ndarray, stalled: np.ndarray, t: int) -> None:
+    def judge_cycle(self, moved: np.ndarray, stalled: np.ndarray, t: int) -> None:
         """Z6 live: the metric's own test on the tail window of the last ``t + 1`` iterates.
 
         The window grows with t, so it is checked every half-window and whenever a run
@@ -346,6 +357,7 @@ class _Recorder:
         from .metrics._common import maxabs as _maxabs
         from .metrics.oscillation import CYCLE_PERIODS, CYCLE_RTOL, cycle_period
 
+        xs = self.record.xs
         n = t + 1
         if n < TAIL_MIN:
             return
@@ -360,13 +372,12 @@ class _Recorder:
         if not rows.size:
             return
         # each run's largest |x| so far bounds the window's: a screen never stricter than the test
-        seen = getattr(self, "_xabs_n", 0)
-        xabs = _maxabs(np.max(np.abs(np.stack(self.xs[seen:])), axis=0))
-        self._xabs = np.fmax(self._xabs, xabs) if seen else xabs
-        self._xabs_n = len(self.xs)
-        tol2 = (CYCLE_RTOL * np.maximum(1.0, self._xabs[rows])) ** 2
+        xabs = _maxabs(np.max(np.abs(np.stack(xs[self.xabs_n :])), axis=0))
+        self.xabs = xabs if self.xabs is None else np.fmax(self.xabs, xabs)
+        self.xabs_n = len(xs)
+        tol2 = (CYCLE_RTOL * np.maximum(1.0, self.xabs[rows])) ** 2
         K = min(max(CYCLE_PERIODS), W - 1)
-        recent = np.stack(self.xs[-K - 1 :])[::-1, rows]  # newest first: recent[P] = x_{t-P}
+        recent = np.stack(xs[-K - 1 :])[::-1, rows]  # newest first: recent[P] = x_{t-P}
         step = recent[:-1] - recent[1:]
         # [P-1]: a step longer than tol within the last P updates
         moved_within = np.logical_or.accumulate(_dot(step, step) > tol2, axis=0)
@@ -377,29 +388,41 @@ class _Recorder:
         rows = rows[candidate]
         if not rows.size:
             return
-        period = cycle_period(np.stack([a[rows] for a in self.xs[-W:]]))
+        period = cycle_period(np.stack([a[rows] for a in xs[-W:]]))
         for P in np.unique(period[period > 0]):
             mask = np.zeros_like(moved)
             mask[rows[period == P]] = True
-            self._decide(mask, "cycle", f"a period-{int(P)} orbit (limit cycle) at update {t}")
+            self.decide(mask, "cycle", f"a period-{int(P)} orbit (limit cycle) at update {t}")
 
-    def finish(self) -> BatchTrace:
-        self._decide(self.open, "max-iter")
-        B, d = self.xs[0].shape
-        T = len(self.fs) - 1
-        lrs = np.stack(self.lrs) if len(self.lrs) == T and T else np.full((T, B), np.nan)
-        return BatchTrace(
-            x=np.stack(self.xs),
-            f=np.stack(self.fs),
-            gnorm=np.stack(self.gs),
-            n_f=np.stack(self.nfs),
-            n_g=np.stack(self.ngs),
-            lr=lrs,
-            time=np.asarray(self.times),
-            end=self.end.copy(),
-            f_star=self.f_star,
-            x_star=self.x_star,
+    def close(self) -> None:
+        """The runs still going at the end stopped at the iteration limit."""
+        self.decide(self.open, "max-iter")
+
+
+def _step(rec: _Recording, judge: _Judge, x_new, state: Any, alive_before) -> np.ndarray:
+    """Record and judge the iterates after one update; returns the iterates to continue from."""
+    oracle = rec.oracle
+    x_prev, f_prev = rec.xs[-1], rec.fs[-1]
+    moved = alive_before & oracle.active
+    refused = alive_before & ~oracle.active
+    x_new = np.asarray(x_new, dtype=float)
+    if x_new.shape != x_prev.shape:
+        raise ValueError(
+            f"the optimizer returned iterates of shape {x_new.shape}, expected {x_prev.shape}"
         )
+    x = np.where(moved[:, None], x_new, x_prev) if not moved.all() else x_new
+    f, g = rec.evaluate(x, moved, f_prev, rec.nan_g())
+    lr = _lr_of(state, x.shape[0])
+    rec.push(x, f, g, lr)
+    t = rec.t
+    rec.end[moved] = t
+    if oracle.timed_out:
+        judge.decide(refused, "timeout", "the run passed its wall-clock deadline")
+    judge.decide(refused, "budget", "the evaluation budget ran out during the update")
+    if g is not None:
+        rec.grad_dot(g)
+    judge.judge(x, f, g, moved, t)
+    return x
 
 
 def _lr_of(state: Any, B: int) -> np.ndarray:
@@ -408,19 +431,19 @@ def _lr_of(state: Any, B: int) -> np.ndarray:
     return np.full(B, np.nan)
 
 
-def _drive_steps(optimizer, oracle: Oracle, rec: _Recorder, x0: np.ndarray) -> None:
+def _drive_steps(optimizer, oracle: Oracle, rec: _Recording, judge: _Judge, x0) -> None:
     x = x0
     state = optimizer.init(x0) if optimizer.init is not None else None
     with np.errstate(all="ignore"):
-        for t in range(rec.max_iter):
+        for t in range(judge.max_iter):
             if not oracle.active.any():
                 break
             alive = oracle.active.copy()
             x_new, state = optimizer.step(x, state, oracle, t)
-            x = rec.step_done(x_new, state, alive)
+            x = _step(rec, judge, x_new, state, alive)
 
 
-def _drive_owned(optimizer, oracle: Oracle, rec: _Recorder, x0: np.ndarray) -> None:
+def _drive_owned(optimizer, oracle: Oracle, rec: _Recording, judge: _Judge, x0) -> None:
     """One run of an optimizer that owns its loop; iterates arrive through ``callback``."""
     if not oracle.active[0]:
         return
@@ -428,38 +451,38 @@ def _drive_owned(optimizer, oracle: Oracle, rec: _Recorder, x0: np.ndarray) -> N
 
     def callback(x, *args, **kwargs) -> None:
         x = np.asarray(getattr(x, "x", x), dtype=float).reshape(1, -1)
-        rec.step_done(x.copy(), None, alive)
+        _step(rec, judge, x.copy(), None, alive)
         if not oracle.active[0]:
-            raise StopRun(rec.status[0])
+            raise StopRun(judge.status[0])
 
     try:
         message = optimizer.run(x0.copy(), oracle, callback)
     except StopRun:
         return
     except BudgetExhausted:
-        rec._decide(np.ones(1, bool), "budget", "the evaluation budget ran out")
+        judge.decide(np.ones(1, bool), "budget", "the evaluation budget ran out")
         return
     except DeadlineExceeded:
-        rec._decide(np.ones(1, bool), "timeout", "the run passed its wall-clock deadline")
+        judge.decide(np.ones(1, bool), "timeout", "the run passed its wall-clock deadline")
         return
     # the optimizer stopped on its own criterion before any of ours
-    rec._decide(np.ones(1, bool), "stalled", str(message or "the optimizer stopped by itself"))
+    judge.decide(np.ones(1, bool), "stalled", str(message or "the optimizer stopped by itself"))
 
 
 def _results(
-    runs, problem, trace: BatchTrace, rec: _Recorder, oracle: Oracle, seconds: float
+    runs, problem, trace: BatchTrace, rec: _Recording, judge: _Judge, seconds: float
 ) -> list[RunResult]:
     from .metrics import batch_metrics
 
     metrics = batch_metrics(
         trace,
         problem,
-        list(rec.status),
+        list(judge.status),
         runs[0].optimizer.name,
         [dict(r.optimizer.params) for r in runs],
         budget=runs[0].budget,
         max_iter=runs[0].max_iter,
-        grad_dots=getattr(rec, "gdots", None),
+        grad_dots=rec.gdots or None,  # None: no gradient dot recorded
     )
     out = []
     for b, run in enumerate(runs):
@@ -482,8 +505,8 @@ def _results(
         out.append(
             RunResult(
                 run.run_id,
-                str(rec.status[b]),
-                str(rec.message[b]),
+                str(judge.status[b]),
+                str(judge.message[b]),
                 summary,
                 metrics[b],
                 tr,
