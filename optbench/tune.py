@@ -183,7 +183,7 @@ def tune(
     """
     from . import suite
     from .api import DB_NAME, DEFAULT_OUT, REPORT_NAME, run
-    from .plan import DEFAULT_TOL, _expand, build_problem, make_plan, problem_key, resolve_problem
+    from .plan import DEFAULT_TOL, _expand, build_problem, problem_key, resolve_problem
     from .report import tuning_path
     from .spec import format_spec, parse
     from .store import Store
@@ -239,36 +239,31 @@ def tune(
     pspecs = [format_spec(p) for text in problems for p in _expand("problem", parse(text))]
     results, winners, tuning_ids, final_ids = [], [], [], []
     final_families: dict[str, list[str]] = {}
+    tuning = []  # per problem: (ptext, problem, key, per_L, values, cells)
     for ptext in pspecs:
         pres = resolve_problem(parse(ptext))
         problem = build_problem(pres)
-        key = problem_key(pres)
         per_L = problem.L is not None and problem.L > 0
         values = grid_L if per_L else grid
+        texts = {(fam, v): _with_lr(spec, v, per_L) for fam, spec in tunable for v in values}
         cells = {}  # (family, value) -> (spec text, run ids)
-        for fam, spec in tunable:
-            for v in values:
-                text = _with_lr(spec, v, per_L)
-                ids = [
-                    r.run_id
-                    for r in make_plan(
-                        [ptext], [text], seeds=tseeds, budget=budget, max_iter=max_iter, tol=tol
-                    ).runs
-                ]
-                cells[(fam, v)] = (text, ids)
-                tuning_ids.extend(ids)
-        if cells:
-            run(
+        if texts:
+            res = run(
                 problems=[ptext],
-                optimizers=[t for t, _ in cells.values()],
+                optimizers=list(texts.values()),
                 seeds=tseeds,
                 command=f"optbench tune: tuning on {ptext}",
                 **common,
             )
-        with Store(db, create=True) as store:
-            rows = {r["run_id"]: r for r in store.runs()}
-            all_ids = [i for _, ids in cells.values() for i in ids]
-            traces = {i: store.trace(i) for i in all_ids}
+            ids = _ids_per_spec(res.run_ids, list(texts.values()), len(tseeds))
+            cells = {k: (t, i) for (k, t), i in zip(texts.items(), ids, strict=True)}
+            tuning_ids.extend(res.run_ids)
+        tuning.append((ptext, problem, problem_key(pres), per_L, values, cells))
+    with Store(db, create=True) as store:  # the tuning runs of every problem, read once
+        rows = {r["run_id"]: r for r in store.runs()}
+        traces = {i: store.trace(i) for i in tuning_ids}
+    for ptext, problem, key, per_L, values, cells in tuning:
+        all_ids = [i for _, ids in cells.values() for i in ids]
         f_ref = problem.f_star
         if f_ref is None:
             finite = [rows[i]["summary"].get("f_best") for i in all_ids if i in rows]
@@ -316,22 +311,17 @@ def tune(
             )
             finals.append((fam, cells[(fam, values[best])][0]))
         finals += [(b, b) for b in baselines]
-        for fam, text in finals:
-            ids = [
-                r.run_id
-                for r in make_plan(
-                    [ptext], [text], seeds=fseeds, budget=budget, max_iter=max_iter, tol=tol
-                ).runs
-            ]
-            final_families.setdefault(fam, []).extend(ids)
-            final_ids.extend(ids)
-        run(
+        res = run(
             problems=[ptext],
             optimizers=[t for _, t in finals],
             seeds=fseeds,
             command=f"optbench tune: final runs on {ptext}",
             **common,
         )
+        ids = _ids_per_spec(res.run_ids, [t for _, t in finals], len(fseeds))
+        for (fam, _text), fam_ids in zip(finals, ids, strict=True):
+            final_families.setdefault(fam, []).extend(fam_ids)
+            final_ids.extend(fam_ids)
 
     record = {
         "protocol": PROTOCOL,
@@ -363,6 +353,17 @@ def tune(
 
         report_path = write_report([db], out_dir / REPORT_NAME)
     return TuneResult(db, path, winners, report_path)
+
+
+def _ids_per_spec(run_ids: list[str], texts: list[str], seeds: int) -> list[list[str]]:
+    """The run ids :func:`optbench.api.run` returned for one problem, split per optimizer
+    spec (the plan orders them by spec, then seed)."""
+    if len(run_ids) != len(texts) * seeds:
+        raise UsageError(
+            f"two of the optimizers {texts} are the same run (a family given twice, or the "
+            "same learning rate spelled twice); name each once"
+        )
+    return [run_ids[k * seeds : (k + 1) * seeds] for k in range(len(texts))]
 
 
 def _strip_lr(spec):
