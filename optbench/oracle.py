@@ -134,10 +134,18 @@ class Oracle:
                 self.active &= ~broke
         return self.active
 
-    def _observe(self, X: np.ndarray, f: np.ndarray, g: np.ndarray | None) -> None:
-        """The runner's uncharged evaluation at ``X``; reused if the optimizer asks for it."""
+    # -- what the runner tells the oracle ------------------------------------------------------
+    def observe(self, X: np.ndarray, f: np.ndarray, g: np.ndarray | None) -> None:
+        """The runner's uncharged evaluation at the new iterates ``X``: reused if the
+        optimizer asks for it, and ``gap`` (f − f*, where f* is known) for schedules."""
         self._cache_x, self._cache_f = X, f
         self._cache_g = None if self.problem.stochastic else g
+        if self.problem.f_star is not None:
+            self.gap = f - self.problem.f_star
+
+    def stop(self, rows: np.ndarray) -> None:
+        """The runner decided a status for ``rows``: they get no further evaluation."""
+        self.active &= ~rows
 
     # -- evaluations for step-wise optimizers ------------------------------------------------
     def f(self, X: np.ndarray) -> np.ndarray:

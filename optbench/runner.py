@@ -226,9 +226,7 @@ class _Recording:
         if lr is not None:
             self.lrs.append(lr)
         self.times.append(time.perf_counter() - self.t0)
-        self.oracle._observe(x, f, g)
-        if self.f_star is not None:
-            self.oracle.gap = f - self.f_star
+        self.oracle.observe(x, f, g)
 
     @property
     def t(self) -> int:
@@ -304,7 +302,7 @@ class _Judge:
             self.status[mask] = status
             if message:
                 self.message[mask] = message
-            self.oracle.active &= ~mask
+            self.oracle.stop(mask)
 
     def judge(self, x, f, g, moved, t) -> None:
         """The statuses after update ``t`` of the runs that ``moved``."""
