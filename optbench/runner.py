@@ -12,7 +12,6 @@ are retried one at a time, so only the run that fails becomes an ``error`` row.
 
 from __future__ import annotations
 
-import functools
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ from .errors import BudgetExhausted, DeadlineExceeded, StopRun
 from .oracle import Oracle, RunRNG
 from .plan import Batch, RunSpec, build_problem, run_seed, start_point
 from .spec import Spec
+from .store import thin_trace
 from .thresholds import DIVERGE_DIST, DIVERGE_GAP, gap_floor
 
 __all__ = ["BatchTrace", "RunResult", "STATUSES", "run_batch"]
@@ -512,43 +512,6 @@ def _results(
             )
         )
     return out
-
-
-THIN_ABOVE = 600  # iterates; longer traces are stored thinned
-THIN_HEAD = 100  # the first iterates, where overshoot and oscillation show, are kept whole
-THIN_POINTS = 400  # log-spaced checkpoints after the head
-
-
-def thin_trace(tr: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """The stored form of a run's trace: every iterate up to ``THIN_ABOVE``, else the head
-    plus log-spaced checkpoints and the last iterate. ``t`` holds the iterate numbers, so
-    a thinned trace still plots against iterations (``t``) or evaluations (``n_f + n_g``).
-    Metrics were already computed from the full trace in the worker.
-    """
-    n = len(tr["f"])
-    if n <= THIN_ABOVE:
-        return {**tr, "t": np.arange(n, dtype=np.int64)}
-    keep, keep_lr = _thin_index(n)
-    out = {k: (v[keep] if k != "lr" else v[keep_lr]) for k, v in tr.items()}
-    out["t"] = keep.copy()
-    return out
-
-
-@functools.lru_cache(maxsize=256)
-def _thin_index(n: int) -> tuple[np.ndarray, np.ndarray]:
-    """The iterates kept of a trace of ``n`` (and of its ``n - 1`` rates); the runs of a
-    batch mostly share their length, so each length is worked out once."""
-    keep = np.unique(
-        np.concatenate(
-            [
-                np.arange(THIN_HEAD),
-                np.round(np.geomspace(THIN_HEAD, n - 1, THIN_POINTS)).astype(np.int64),
-                [n - 1],
-            ]
-        )
-    ).astype(np.int64)
-    keep.flags.writeable = False
-    return keep, keep[keep < n - 1]
 
 
 def skipped_result(run: RunSpec, reason: str) -> RunResult:

@@ -1,6 +1,8 @@
 """The results store: one embedded SQLite file, written by a single writer. Every SQL
 statement of optbench is here; the rest of the package reads a store through
-:class:`Store` and :func:`read_runs` (the tidy frame, one row per run).
+:class:`Store` and :func:`read_runs` (the tidy frame, one row per run). Also here: how a
+trace is thinned for storage (:func:`thin_trace`) and the tuning record written beside a
+store (:func:`tuning_path`).
 
 WAL mode and one transaction per finished batch, so an interrupted benchmark keeps every
 batch that finished; ``INSERT OR IGNORE`` on ``run_id``, so two writers or a rerun never
@@ -10,6 +12,7 @@ back with ``allow_pickle=False``: nothing in a store is ever unpickled.
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import math
@@ -26,7 +29,15 @@ import numpy as np
 
 from .errors import StoreError
 
-__all__ = ["SCHEMA_VERSION", "Store", "read_runs"]
+__all__ = [
+    "SCHEMA_VERSION",
+    "Store",
+    "read_runs",
+    "read_tuning",
+    "thin_trace",
+    "tuning_path",
+    "write_tuning",
+]
 
 SCHEMA_VERSION = 1
 TRACE_CHUNK = 500  # traces read per SQL query when reading many
@@ -322,6 +333,81 @@ def unpack_keys(data: bytes, keys: Iterable[str]) -> dict[str, np.ndarray]:
     few arrays of many runs."""
     with np.load(io.BytesIO(data), allow_pickle=False) as z:
         return {k: z[k] for k in keys if k in z.files}
+
+
+# -- thinning: the stored form of a trace ----------------------------------------------------
+
+THIN_ABOVE = 600  # iterates; longer traces are stored thinned
+THIN_HEAD = 100  # the first iterates, where overshoot and oscillation show, are kept whole
+THIN_POINTS = 400  # log-spaced checkpoints after the head
+
+
+def thin_trace(tr: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The stored form of a run's trace: every iterate up to ``THIN_ABOVE``, else the head
+    plus log-spaced checkpoints and the last iterate. ``t`` holds the iterate numbers, so
+    a thinned trace still plots against iterations (``t``) or evaluations (``n_f + n_g``).
+    Metrics were already computed from the full trace in the worker.
+    """
+    n = len(tr["f"])
+    if n <= THIN_ABOVE:
+        return {**tr, "t": np.arange(n, dtype=np.int64)}
+    keep, keep_lr = _thin_index(n)
+    out = {k: (v[keep] if k != "lr" else v[keep_lr]) for k, v in tr.items()}
+    out["t"] = keep.copy()
+    return out
+
+
+@functools.lru_cache(maxsize=256)
+def _thin_index(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The iterates kept of a trace of ``n`` (and of its ``n - 1`` rates); the runs of a
+    batch mostly share their length, so each length is worked out once."""
+    keep = np.unique(
+        np.concatenate(
+            [
+                np.arange(THIN_HEAD),
+                np.round(np.geomspace(THIN_HEAD, n - 1, THIN_POINTS)).astype(np.int64),
+                [n - 1],
+            ]
+        )
+    ).astype(np.int64)
+    keep.flags.writeable = False
+    return keep, keep[keep < n - 1]
+
+
+# -- the tuning record beside a store -------------------------------------------------------
+
+
+def tuning_path(db: str | os.PathLike) -> Path:
+    """Where ``optbench tune`` records its protocol for a store: ``<store>.tuning.json``."""
+    p = Path(db)
+    return p.with_name(p.stem + ".tuning.json")
+
+
+def write_tuning(db: str | os.PathLike, record: dict[str, Any]) -> Path:
+    """Write the tuning record of ``db`` (atomically: a reader never sees half of it)."""
+    path = tuning_path(db)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(record, indent=1))
+    tmp.replace(path)
+    return path
+
+
+def read_tuning(dbs: Iterable[str | os.PathLike]) -> dict[str, Any] | None:
+    """The tuning records beside the stores, merged (None when there is none)."""
+    records = []
+    for db in dbs:
+        path = tuning_path(db)
+        if path.is_file():
+            try:
+                records.append(json.loads(path.read_text()))
+            except (OSError, ValueError):
+                continue  # a damaged record: report the runs untuned rather than fail
+    if not records:
+        return None
+    merged = dict(records[0])
+    for key in ("winners", "tuning_run_ids", "final_run_ids"):
+        merged[key] = [v for r in records for v in r.get(key, [])]
+    return merged
 
 
 # -- the run frame ---------------------------------------------------------------------------

@@ -17,7 +17,7 @@ For every problem and every optimizer *family* (a spec without ``lr``, e.g. ``gd
 
 Both phases go into one store (``OUT/results.sqlite``); which run belongs to which phase,
 the grid, the criterion and the winners are recorded in ``OUT/results.tuning.json`` next to
-it (:func:`optbench.report.tuning_path`). The report then states the protocol and compares
+it (:func:`optbench.store.tuning_path`). The report then states the protocol and compares
 the tuned winners, one per family.
 
 Example:
@@ -29,7 +29,6 @@ Example:
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from collections.abc import Callable, Iterable
@@ -184,9 +183,8 @@ def tune(
     from . import suite
     from .api import DB_NAME, DEFAULT_OUT, REPORT_NAME, run
     from .plan import DEFAULT_TOL, _expand, build_problem, problem_key, resolve_problem
-    from .report import tuning_path
     from .spec import format_spec, parse
-    from .store import Store
+    from .store import Store, write_tuning
 
     for plugin in plugins:
         registry.load_plugin(str(plugin))
@@ -343,10 +341,7 @@ def tune(
         "final_run_ids": final_ids,
         "final_families": final_families,
     }
-    path = tuning_path(db)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(record, indent=1))
-    tmp.replace(path)
+    path = write_tuning(db, record)
     report_path = None
     if report:
         from .report import write_report

@@ -12,7 +12,8 @@ A store written by ``optbench tune`` has a tuning record beside it
 (``<store>.tuning.json``); the report then compares the tuned winners, one per optimizer
 family (:attr:`Context.compare`), and shows the tuning sweep in its own section.
 
-Sections import :class:`Context`, :func:`tuning_path` and the HTML helpers from here.
+Sections import :class:`Context`, :class:`Section` and the HTML helpers from here; the
+statistics they show from :mod:`optbench.stats`.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from pathlib import Path
 
 from .. import registry
 from . import pool
-from .context import Context, read_context, tuning_path
+from .context import Context, read_context
 from .html import esc, figure_html, note_html, plain, table_html
 from .pool import deferred_html
 
@@ -38,7 +39,6 @@ __all__ = [
     "note_html",
     "plain",
     "table_html",
-    "tuning_path",
     "write_report",
 ]
 

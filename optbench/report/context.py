@@ -2,14 +2,13 @@
 problems, the tuning record) and the traces it reads on request.
 
 A store written by ``optbench tune`` has a tuning record beside it
-(``<store>.tuning.json``, :func:`tuning_path`); the context then marks each run's phase and
-compares the tuned winners, one per optimizer family (:attr:`Context.compare`).
+(``<store>.tuning.json``, :func:`optbench.store.tuning_path`); the context then marks each
+run's phase and compares the tuned winners, one per optimizer family
+(:attr:`Context.compare`).
 """
 
 from __future__ import annotations
 
-import json
-import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -18,7 +17,7 @@ from typing import Any
 
 from .. import registry
 
-__all__ = ["Context", "read_context", "tuning_path"]
+__all__ = ["Context", "read_context"]
 
 
 @dataclass
@@ -134,12 +133,6 @@ def _nondefault(info: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def tuning_path(db: str | os.PathLike) -> Path:
-    """Where ``optbench tune`` records its protocol for a store: ``<store>.tuning.json``."""
-    p = Path(db)
-    return p.with_name(p.stem + ".tuning.json")
-
-
 def _read(dbs: list[Path]):
     import pandas as pd
 
@@ -156,24 +149,6 @@ def _read(dbs: list[Path]):
     runs = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     runs = runs.drop_duplicates("run_id").reset_index(drop=True)
     return runs, problems, sessions
-
-
-def _read_tuning(dbs: list[Path]) -> dict[str, Any] | None:
-    """The tuning records beside the stores, merged (None when there is none)."""
-    records = []
-    for db in dbs:
-        path = tuning_path(db)
-        if path.is_file():
-            try:
-                records.append(json.loads(path.read_text()))
-            except (OSError, ValueError):
-                continue  # a damaged record: report the runs untuned rather than fail
-    if not records:
-        return None
-    merged = dict(records[0])
-    for key in ("winners", "tuning_run_ids", "final_run_ids"):
-        merged[key] = [v for r in records for v in r.get(key, [])]
-    return merged
 
 
 def _mark_phases(runs, tuning: dict[str, Any] | None):
@@ -200,7 +175,9 @@ def read_context(
         runs = runs[runs.problem.isin(problems)]
     if optimizers and len(runs):
         runs = runs[runs.optimizer.isin(optimizers)]
-    tuning = _read_tuning(paths)
+    from ..store import read_tuning
+
+    tuning = read_tuning(paths)
     return Context(
         paths, _mark_phases(runs.reset_index(drop=True), tuning), infos, sessions, tuning
     )
