@@ -401,7 +401,8 @@ def min_pvalue(test: str, n1: int, n2: int | None = None) -> float:
     """The smallest two-sided p-value scipy's test can return for this design (untied data).
 
     ``signed-rank`` with n1 pairs: 2/2ⁿ¹ where scipy uses the exact distribution
-    (n1 ≤ 50), else the continuity-corrected normal tail at the largest statistic.
+    (n1 ≤ 50), else the normal tail at the largest statistic (scipy's default: no continuity
+    correction).
     ``rank-sum`` with samples n1, n2: 2/C(n1+n2, n1) where scipy is exact (either sample
     ≤ 8), else the continuity-corrected normal tail at U = n1·n2.
     """
@@ -411,9 +412,9 @@ def min_pvalue(test: str, n1: int, n2: int | None = None) -> float:
             return 1.0
         if n <= 50:
             return min(1.0, 2.0 / 2.0**n)
-        d = n * (n + 1) / 4.0  # largest r_plus minus its mean
+        d = n * (n + 1) / 4.0  # largest r_plus minus its mean (scipy: no continuity correction)
         se = math.sqrt(n * (n + 1) * (2 * n + 1) / 24.0)
-        return min(1.0, float(2.0 * stats.norm.sf((d - 0.5) / se)))
+        return min(1.0, math.erfc(d / se / math.sqrt(2.0)))
     if test == RANK_SUM:
         if n2 is None:
             raise ValueError("rank-sum needs both sample sizes n1 and n2")
@@ -424,7 +425,7 @@ def min_pvalue(test: str, n1: int, n2: int | None = None) -> float:
             return min(1.0, 2.0 / math.comb(a + b, a))
         u = a * b / 2.0  # largest U minus its mean
         s = math.sqrt(a * b * (a + b + 1) / 12.0)
-        return min(1.0, float(2.0 * stats.norm.sf((u - 0.5) / s)))
+        return min(1.0, math.erfc((u - 0.5) / s / math.sqrt(2.0)))
     raise ValueError(f"test must be {SIGNED_RANK!r} or {RANK_SUM!r}, got {test!r}")
 
 
@@ -436,6 +437,8 @@ def seeds_needed(test: str, m: int = 1, alpha: float = ALPHA, limit: int = 1000)
     for n in range(1, limit + 1):
         if m * min_pvalue(test, n, n) >= alpha:
             last_fail = n
+        elif n > 51:  # past scipy's switches to the asymptotic tests: p_min falls with n
+            break
     return None if last_fail == limit else last_fail + 1
 
 
