@@ -203,3 +203,15 @@ def test_bad_input_says_what_was_expected():
         compare_sources(frame, baseline="old")
     with pytest.raises(ValueError, match="at least two sources"):
         compare_sources(frame[frame.source == "base"])
+
+
+def test_runs_a_label_does_not_tell_apart_are_not_compared():
+    # two runs of seed 0..2 in "base" with the same label and settings (e.g. a hidden
+    # hyperparameter): which one pairs with "new" is ambiguous
+    frame = pd.DataFrame(runs("base", "gd", [50.0] * 3, [1e-9] * 3)
+                         + runs("base", "gd", [90.0] * 3, [1e-9] * 3)
+                         + runs("new", "gd", [50.0] * 3, [1e-9] * 3))
+    cmp = compare_sources(frame)
+    assert verdict(cmp, "gd").verdict == "not comparable"
+    assert cmp.not_comparable.iloc[0].differs.startswith("several runs in base share")
+    assert cmp.not_comparable.iloc[0].seeds == [0, 1, 2]

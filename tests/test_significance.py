@@ -258,3 +258,11 @@ def test_bad_input_says_what_was_expected():
         sig.friedman_nemenyi(pd.DataFrame({"a": [1.0], "b": [2.0], "c": [3.0]}))
     with pytest.raises(ValueError, match="rank-sum"):
         sig.min_pvalue("t-test", 3, 3)
+
+
+def test_two_optimizers_get_a_critical_difference_but_no_friedman_statistic():
+    art = pd.DataFrame({"a": [1.0, 2.0, 3.0, 1.0], "b": [2.0, 1.0, 4.0, 3.0]})
+    res = sig.friedman_nemenyi(art)
+    assert np.isnan(res.statistic) and "at least 3 optimizers" in res.caption()
+    assert res.cd == pytest.approx(1.960 * math.sqrt(2 * 3 / (6 * 4)), abs=1e-3)
+    np.testing.assert_allclose(res.average_ranks, [1.25, 1.75])

@@ -5,9 +5,10 @@ across sources, never pooled, and every pairing gets a verdict.
 and seed (the columns ``on`` + ``seed``; by default ``problem_key``, ``label``, ``seed``).
 Two paired runs are *comparable* when their ``budget``, ``max_iter`` and ``tol`` agree
 (missing values agree with missing values); otherwise the pairing is listed as *not
-comparable*, with the settings that differ, and never compared. Runs with no partner are
-listed as *only in one source*. Skipped runs never ran and pair with nothing
-(:mod:`optbench.convention`).
+comparable*, with the settings that differ, and never compared; so are runs that several
+runs of one source share names, seed and settings with (the label does not tell them apart,
+so which one pairs is ambiguous). Runs with no partner are listed as *only in one source*.
+Skipped runs never ran and pair with nothing (:mod:`optbench.convention`).
 
 **What is compared**, per (problem, optimizer) over its n comparable pairs (seeds), the
 source against the baseline, at one target ε (the run frame's ``hit_cost_<ε>`` column):
@@ -288,22 +289,35 @@ def _prepared(runs, target: float, relative: bool, gap: str, floor: float):
 
 
 def _pair(base, new, on: list[str]):
-    """Comparable pairs (same key, seed and settings), not-comparable pairs (same key and
-    seed, other settings; column ``differs``), and the runs left over on each side."""
+    """Comparable pairs (same key, seed and settings); not-comparable pairs (same key and
+    seed, other settings) and ambiguous runs (several in one source share key, seed and
+    settings), with the reason in column ``differs``; and the runs left on each side."""
     key = [*on, "seed"]
     b = base.assign(_i=np.arange(len(base)))
     n = new.assign(_i=np.arange(len(new)))
+    ambiguous = []
+    for side in (b, n):
+        dup = side[side.duplicated([*key, "_settings"], keep=False)]
+        if len(dup):
+            source = dup["source"].iloc[0]
+            ambiguous.append(dup[key].drop_duplicates().assign(
+                differs=f"several runs in {source} share the names, seed and settings"))
+    if ambiguous:
+        amb = pd.concat(ambiguous, ignore_index=True)
+        b, n = (side.merge(amb[key].drop_duplicates(), on=key, how="left", indicator=True)
+                .query("_merge == 'left_only'").drop(columns="_merge") for side in (b, n))
     pairs = b.merge(n, on=[*key, "_settings"], suffixes=("_b", "_n"))
-    # a run pairs once: among several candidates keep the first of each side
-    pairs = pairs.drop_duplicates("_i_b").drop_duplicates("_i_n")
     rest_b = b[~b["_i"].isin(pairs["_i_b"])]
     rest_n = n[~n["_i"].isin(pairs["_i_n"])]
     loose = rest_b.merge(rest_n, on=key, suffixes=("_b", "_n"))
-    loose = loose.drop_duplicates("_i_b").drop_duplicates("_i_n")
+    loose = loose.drop_duplicates("_i_b").drop_duplicates("_i_n")  # a run pairs once
     loose["differs"] = [_differs(sb, sn) for sb, sn in zip(loose["_settings_b"],
                                                             loose["_settings_n"], strict=True)]
     only_b = rest_b[~rest_b["_i"].isin(loose["_i_b"])]
     only_n = rest_n[~rest_n["_i"].isin(loose["_i_n"])]
+    loose = loose[[*key, "differs"]]
+    if ambiguous:
+        loose = pd.concat([f for f in (loose, amb) if len(f)], ignore_index=True)
     return pairs, loose, only_b, only_n
 
 
