@@ -266,3 +266,16 @@ def test_two_optimizers_get_a_critical_difference_but_no_friedman_statistic():
     assert np.isnan(res.statistic) and "at least 3 optimizers" in res.caption()
     assert res.cd == pytest.approx(1.960 * math.sqrt(2 * 3 / (6 * 4)), abs=1e-3)
     np.testing.assert_allclose(res.average_ranks, [1.25, 1.75])
+
+
+def test_the_caption_states_the_test_the_smallest_p_and_the_seeds_needed():
+    frame = _frame({f"o{i}": [(10.0 * (i + 1), 1e-9)] * 4 for i in range(9)})
+    text = sig.tests_caption(sig.tests_against_reference(frame))
+    assert "8 signed-rank tests" in text and "m = 8" in text
+    assert f"{2 / 2**4:.2g}" in text  # 2/2^4 with 4 paired seeds
+    assert "8 of 8 tests cannot reach α = 0.05" in text and "9 seeds would be needed" in text
+    ok = sig.tests_caption(sig.tests_against_reference(
+        _frame({"a": [(40.0, 1e-9)] * 10, "b": [(np.nan, 1e-2)] * 10})))
+    assert "cannot reach" not in ok and f"{2 / 2**10:.2g}" in ok
+    assert sig.tests_caption(sig.tests_against_reference(_frame({"a": [(1.0, 0.0)]}))) == (
+        "No problem has two optimizers with runs: no tests.")

@@ -41,7 +41,13 @@ budget.
 Inputs are plain: numpy arrays, or the tidy run frame of :func:`optbench.load` (columns
 ``problem_key``, ``label``, ``seed``, ``status``, ``evals``, ``hit_cost_<ε>`` or
 ``rel_hit_cost_<τ>``, ``gap_final``). Which runs count and what a failed run is charged
-follows :mod:`optbench.convention`.
+follows :mod:`optbench.convention`. Typical use::
+
+    frame = optbench.load("optbench-results")
+    res = friedman_nemenyi(*art_matrices(frame, 1e-6))  # ranks, χ²_F, CD, cliques
+    fig = cd_diagram(res)
+    tests = tests_against_reference(frame, 1e-6)  # one row per (problem, optimizer)
+    caption = res.caption() + " " + tests_caption(tests)
 """
 
 from __future__ import annotations
@@ -75,6 +81,7 @@ __all__ = [
     "problem_ranks",
     "seeds_needed",
     "tests_against_reference",
+    "tests_caption",
 ]
 
 ALPHA = 0.05
@@ -571,6 +578,43 @@ def tests_against_reference(
     cols = ["problem", "reference", "label", "test", "n", "p", "m", "p_holm", "min_p",
             "min_p_holm", "can_reach", "seeds_needed", "effect", "significant", "verdict"]
     return pd.DataFrame(out, columns=cols)
+
+
+def tests_caption(tests, alpha: float = ALPHA) -> str:
+    """What :func:`tests_against_reference` ran and what its designs can find, in a few
+    sentences for a caption or a README: the tests, the correction, the smallest p the
+    designs can reach and, where they cannot reach α, the seeds that would be needed."""
+    if not len(tests):
+        return "No problem has two optimizers with runs: no tests."
+    kinds = []
+    for test, why in ((SIGNED_RANK, "Wilcoxon signed-rank, the seeds pair"),
+                      (RANK_SUM, "Wilcoxon rank-sum / Mann–Whitney U, the seeds do not pair")):
+        k = int((tests["test"] == test).sum())
+        if k:
+            kinds.append(f"{k} {test} test{'s' * (k != 1)} ({why})")
+    m = tests.groupby("problem", sort=False)["m"].first()
+    best = tests.loc[tests["min_p_holm"].idxmin()]
+    text = (
+        f"Per problem, each optimizer against the reference only: {' and '.join(kinds)}; "
+        f"two-sided, Holm-corrected within each problem (m = {int(m.min())}"
+        f"{f'–{int(m.max())}' if m.max() > m.min() else ''} tests per problem). "
+        f"The smallest p a design here can reach is {best['min_p']:.2g} "
+        f"({best['test']}, n = {_n_text(best['n'])}), {best['min_p_holm']:.2g} after Holm's "
+        f"factor m = {int(best['m'])}."
+    )
+    short = tests[~tests["can_reach"]]
+    if len(short):
+        need = short["seeds_needed"].dropna()
+        more = f"; {int(need.max())} seeds would be needed" if len(need) else ""
+        text += (
+            f" {len(short)} of {len(tests)} tests cannot reach α = {alpha:g} at their seeds, "
+            f"whatever the data{more}."
+        )
+    return text
+
+
+def _n_text(n) -> str:
+    return str(n) if isinstance(n, (int, np.integer)) else f"{n[0]} and {n[1]}"
 
 
 def _nan_inf(x: float) -> float:
