@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import registry
+from . import registry, settings
 from .errors import StoreError, UsageError
 
 __all__ = ["Results", "load", "load_spec", "load_trace", "run"]
@@ -26,21 +26,6 @@ __all__ = ["Results", "load", "load_spec", "load_trace", "run"]
 DEFAULT_OUT = "optbench-results"
 DB_NAME = "results.sqlite"
 REPORT_NAME = "report.html"
-_SPEC_KEYS = {
-    "problems",
-    "optimizers",
-    "seeds",
-    "budget",
-    "max_iter",
-    "tol",
-    "timeout",
-    "plugins",
-    "out",
-    "executor",
-    "jobs",
-}
-
-
 @dataclass
 class Results:
     """What :func:`run` returns: the store, the report, and the runs of this spec."""
@@ -82,25 +67,9 @@ def load_spec(path: str | os.PathLike) -> dict[str, Any]:
         raise UsageError(f"cannot read spec file {str(p)!r}: {exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise UsageError(f"spec file {str(p)!r} is not valid TOML: {exc}") from None
-    unknown = set(data) - _SPEC_KEYS
-    if unknown:
-        raise UsageError(
-            f"spec file {str(p)!r} has unknown keys {sorted(unknown)}; "
-            f"expected some of {sorted(_SPEC_KEYS)}"
-        )
-    for key in ("problems", "optimizers", "plugins"):
-        if key in data and (
-            not isinstance(data[key], list) or not all(isinstance(s, str) for s in data[key])
-        ):
-            raise UsageError(
-                f"spec file {str(p)!r}: {key} must be a list of strings, "
-                f'e.g. {key} = ["{"quadratic-1d" if key == "problems" else "gd[lr=0.1]"}"]'
-            )
-    for key in ("seeds", "budget", "max_iter", "jobs"):
-        if key in data and (not isinstance(data[key], int) or isinstance(data[key], bool)):
-            raise UsageError(
-                f"spec file {str(p)!r}: {key} must be a whole number, got {data[key]!r}"
-            )
+    where = f"spec file {str(p)!r}: "
+    settings.check_keys(data, where)
+    settings.check(data, where)
     return data
 
 
@@ -132,9 +101,10 @@ def run(
     tol: float | None = None,
     timeout: float | None = None,
     out: str | os.PathLike | None = None,
-    executor: str = "serial",
+    executor: str | None = None,
     jobs: int | None = None,
     scheduler: str | None = None,
+    max_runs: int | None = None,
     plugins: Iterable[str] = (),
     fresh: bool = False,
     report: bool = True,
@@ -148,6 +118,8 @@ def run(
         problems, optimizers: spec strings; with neither given, the default suite.
         seeds: a count or a list of seeds. budget: evaluations per run (``n_f + n_g``).
         out: the output folder (``optbench-results``); the store is ``out/results.sqlite``.
+        executor: ``serial`` (the default), ``process`` or ``dask``, with ``jobs`` workers.
+        max_runs: refuse a spec that asks for more runs (default 1,000,000).
         fresh: move an existing store aside (never deleted) and start a new one.
         report: write ``out/report.html``.
         progress: ``progress(runs_done, runs_total)`` after each finished batch.
@@ -157,15 +129,30 @@ def run(
     """
     from . import suite
     from .executors import execute
-    from .plan import build_problem, make_plan, problem_key
+    from .plan import DEFAULT_MAX_RUNS, build_problem, make_plan, problem_key
     from .runner import skipped_result
     from .store import Store
 
     data: dict[str, Any] = {}
     if isinstance(spec, dict):
         data = dict(spec)
+        settings.check_keys(data, "spec: ")
+        settings.check(data, "spec: ")
     elif spec is not None:
         data = load_spec(spec)
+    given = {
+        "seeds": seeds,
+        "budget": budget,
+        "max_iter": max_iter,
+        "max_runs": max_runs,
+        "tol": tol,
+        "timeout": timeout,
+        "out": None if out is None else str(out),
+        "executor": executor,
+        "jobs": jobs,
+        "scheduler": scheduler,
+    }
+    settings.check(given)
     for plugin in [*data.get("plugins", []), *plugins]:
         registry.load_plugin(str(plugin))
     plugin_list = tuple(str(p) for p in [*data.get("plugins", []), *plugins])
@@ -184,6 +171,11 @@ def run(
     def pick(value, key, default):
         return value if value is not None else data.get(key, default)
 
+    executor = pick(executor, "executor", "serial")
+    jobs = pick(jobs, "jobs", None)
+    scheduler = pick(scheduler, "scheduler", None)
+    if scheduler and executor != "dask":
+        raise UsageError("a scheduler address goes with the dask executor (--executor dask)")
     plan = make_plan(
         problems,
         optimizers,
@@ -193,6 +185,7 @@ def run(
         tol=pick(tol, "tol", 1e-8),
         timeout=pick(timeout, "timeout", None),
         plugins=plugin_list,
+        max_runs=pick(max_runs, "max_runs", DEFAULT_MAX_RUNS),
     )
     out_dir = Path(out if out is not None else data.get("out", DEFAULT_OUT))
     db = out_dir / DB_NAME

@@ -81,11 +81,11 @@ def cli() -> None:
     """
 
 
-def _at_least_one(*options: tuple[str, int | None]) -> None:
-    """A usage error for a count option below 1 (seeds, budget, iterations, jobs)."""
-    for name, value in options:
-        if value is not None and value < 1:
-            raise click.BadParameter(f"must be at least 1, got {value}", param_hint=name)
+def _check_options(**values: Any) -> None:
+    """Every option value checked before anything runs or is written (one line if bad)."""
+    from .settings import check
+
+    check(values, option_names=True)
 
 
 class _Progress:
@@ -168,14 +168,18 @@ class _Progress:
     help="Wall-clock seconds per batch before runs time out. [default: none]",
 )
 @click.option(
+    "--max-runs",
+    type=int,
+    help="Refuse a spec that asks for more runs than this. [default: 1,000,000]",
+)
+@click.option(
     "--out", type=click.Path(file_okay=False), help="Output folder. [default: optbench-results]"
 )
 @click.option("--jobs", type=int, help="Worker processes (process and dask executors).")
 @click.option(
     "--executor",
     type=click.Choice(["serial", "process", "dask"]),
-    default="serial",
-    show_default=True,
+    help="Where runs execute. [default: serial]",
 )
 @click.option("--scheduler", metavar="ADDRESS", help="Dask scheduler address (tcp://host:port).")
 @click.option(
@@ -198,6 +202,7 @@ def run(
     budget,
     max_iter,
     timeout,
+    max_runs,
     out,
     jobs,
     executor,
@@ -214,12 +219,16 @@ def run(
     """
     from .api import run as api_run
 
-    _at_least_one(
-        ("--seeds", seeds), ("--budget", budget), ("--max-iter", max_iter), ("--jobs", jobs)
+    _check_options(
+        seeds=seeds,
+        budget=budget,
+        max_iter=max_iter,
+        max_runs=max_runs,
+        timeout=timeout,
+        jobs=jobs,
+        out=out,
     )
-    if timeout is not None and not timeout > 0:
-        raise click.BadParameter(f"must be > 0 seconds, got {timeout}", param_hint="--timeout")
-    if scheduler and executor != "dask":
+    if scheduler and executor not in (None, "dask"):
         raise click.UsageError("--scheduler goes with --executor dask")
     progress = _Progress(quiet)
     try:
@@ -231,6 +240,7 @@ def run(
             budget=budget,
             max_iter=max_iter,
             timeout=timeout,
+            max_runs=max_runs,
             out=out,
             executor=executor,
             jobs=jobs,
@@ -501,13 +511,11 @@ def tune(
     from .tune import DEFAULT_GRID, DEFAULT_GRID_L
     from .tune import tune as do_tune
 
-    _at_least_one(
-        ("--tuning-seeds", tuning_seeds),
-        ("--seeds", seeds),
-        ("--budget", budget),
-        ("--max-iter", max_iter),
-        ("--jobs", jobs),
-    )
+    _check_options(seeds=seeds, budget=budget, max_iter=max_iter, jobs=jobs, out=out)
+    if tuning_seeds < 1:
+        raise click.BadParameter(
+            f"must be at least 1, got {tuning_seeds}", param_hint="--tuning-seeds"
+        )
     progress = _Progress(quiet)
     try:
         res = do_tune(
@@ -539,8 +547,17 @@ def tune(
             click.echo(f"report: {res.report}")
 
 
+def _warning_line(message, category, filename, lineno, line=None) -> str:
+    """Warnings on one line each, as optbench's errors are."""
+    text = str(message)
+    return (text if text.startswith("optbench:") else f"optbench: warning: {text}") + "\n"
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
+    import warnings
+
+    warnings.formatwarning = _warning_line
     cli.main(args=argv, prog_name="optbench")
 
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import InvalidValueError, PluginError, UnknownNameError
+from .errors import InvalidValueError, OptbenchError, PluginError, UnknownNameError
 
 __all__ = [
     "Entry",
@@ -162,13 +162,19 @@ class Entry:
         return out
 
     def build(self, **params: Any) -> Any:
-        """Call the factory; a ValueError from its checks names this component."""
+        """Call the factory; a ValueError from its checks names this component, and any
+        other exception names it and where it comes from (a broken plug-in)."""
         try:
             return self.factory(**params)
-        except InvalidValueError:
+        except OptbenchError:
             raise
         except (ValueError, TypeError) as exc:
             raise InvalidValueError(f"{self.kind} {self.name!r}: {exc}") from exc
+        except Exception as exc:
+            where = "" if self.origin == "builtin" else f" (from {self.origin})"
+            raise PluginError(
+                f"{self.kind} {self.name!r}{where} failed to build: {type(exc).__name__}: {exc}"
+            ) from exc
 
     def describe(self) -> dict[str, Any]:
         out = {
@@ -197,7 +203,8 @@ def _check_type(entry: Entry, p: Param, value: Any) -> None:
     }.get(base)
     if hasattr(value, "shape"):  # a per-run column built by the runner, already checked
         return
-    if ok is not None and value is not None and not ok(value):
+    may_be_none = p.default is None or "None" in p.annotation or "Optional" in p.annotation
+    if ok is not None and not (value is None and may_be_none) and not ok(value):
         kind = {"float": "a number", "int": "a whole number", "bool": "true or false"}[base]
         raise InvalidValueError(
             f"{entry.kind} {entry.name!r}: {p.name} must be {kind}, got {format_value(value)}"
@@ -207,6 +214,7 @@ def _check_type(entry: Entry, p: Param, value: Any) -> None:
 _REGISTRY: dict[str, dict[str, Entry]] = {kind: {} for kind in KINDS}
 _LOADED: set[str] = set()
 _CURRENT_ORIGIN: list[tuple[str, str | None]] = []  # (origin, source hash) while loading a plug-in
+_FROM_ENTRY_POINT: list[bool] = []  # non-empty while an installed entry point loads
 
 
 def _same_factory(a: Callable[..., Any], b: Callable[..., Any]) -> bool:
@@ -228,6 +236,19 @@ def _register(
     if _CURRENT_ORIGIN:
         entry.origin, entry.source_hash = _CURRENT_ORIGIN[-1]
     old = _REGISTRY[kind].get(name)
+    if old is not None and not _same_factory(old.factory, factory) and _FROM_ENTRY_POINT:
+        # an installed package cannot replace a name: keep the first one, and say so once
+        # (in the driver; its worker processes load the same entry points silently)
+        import multiprocessing
+
+        if multiprocessing.parent_process() is None:
+            warnings.warn(
+                f"optbench: the installed plug-in {entry.origin} registers the {kind} name "
+                f"{name!r}, which the {old.origin} one already uses; skipping that one",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+        return factory
     if old is not None and not _same_factory(old.factory, factory):
         raise PluginError(
             f"{kind} {name!r} is registered twice: by {old.origin} "
@@ -239,9 +260,25 @@ def _register(
     return factory
 
 
-def register_problem(name: str, *, description: str | None = None, tags: Iterable[str] = ()):
-    """Register a problem factory: ``factory(**params) -> Problem``."""
-    return lambda f: _register("problem", name, f, description, {"tags": sorted(tags)})
+def register_problem(
+    name: str,
+    *,
+    description: str | None = None,
+    tags: Iterable[str] = (),
+    memory: Callable[..., float] | None = None,
+):
+    """Register a problem factory: ``factory(**params) -> Problem``.
+
+    Args:
+        memory: optional ``memory(**params) -> bytes``, an estimate of the memory building
+            and evaluating the problem takes, from its parameters (defaults filled in). The
+            planner refuses, before building it, a problem that needs more than the machine
+            has, e.g. ``memory=lambda d: 8 * d * d`` for a dense d x d Hessian.
+    """
+    meta: dict[str, Any] = {"tags": sorted(tags)}
+    if memory is not None:
+        meta["memory"] = memory
+    return lambda f: _register("problem", name, f, description, meta)
 
 
 def register_optimizer(
@@ -282,13 +319,18 @@ def register_section(name: str, *, order: int = 100, description: str | None = N
 
 
 def load_builtins(kind: str | None = None) -> None:
-    """Import the built-in catalog of ``kind`` (all with None) and the entry points (once)."""
-    for each in KINDS if kind is None else (kind,):
+    """Import the built-in catalog of ``kind`` (all with None) and the entry points (once).
+
+    Every built-in catalog is imported before the first entry point, so a built-in name
+    always belongs to the built-in, whichever kind is asked for first.
+    """
+    first_time = "entry points" not in _LOADED
+    for each in KINDS if kind is None or first_time else (kind,):
         package = _BUILTIN_PACKAGES[each]
         if package not in _LOADED:
             _LOADED.add(package)
             importlib.import_module(package)
-    if "entry points" not in _LOADED:
+    if first_time:
         _LOADED.add("entry points")
         _load_entry_points()
 
@@ -300,10 +342,12 @@ def _load_entry_points() -> None:
         for ep in entry_points(group=group):
             try:
                 _CURRENT_ORIGIN.append((f"entry point {ep.name!r} ({ep.value})", None))
+                _FROM_ENTRY_POINT.append(True)
                 try:
                     ep.load()
                 finally:
                     _CURRENT_ORIGIN.pop()
+                    _FROM_ENTRY_POINT.pop()
             except Exception as exc:  # a broken installed plug-in must not take the others down
                 warnings.warn(
                     f"optbench: skipping the installed plug-in {ep.name!r} ({ep.value}): "
