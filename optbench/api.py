@@ -26,6 +26,8 @@ __all__ = ["Results", "load", "load_spec", "load_trace", "run"]
 DEFAULT_OUT = "optbench-results"
 DB_NAME = "results.sqlite"
 REPORT_NAME = "report.html"
+
+
 @dataclass
 class Results:
     """What :func:`run` returns: the store, the report, and the runs of this spec."""
@@ -71,6 +73,50 @@ def load_spec(path: str | os.PathLike) -> dict[str, Any]:
     settings.check_keys(data, where)
     settings.check(data, where)
     return data
+
+
+def _cannot_write(target: Path, exc: OSError, kept: str = "") -> UsageError:
+    import errno
+
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return UsageError(f"disk full: cannot write the report {str(target)!r}{kept}")
+    return UsageError(f"cannot write the report {str(target)!r}: {exc.strerror or exc}{kept}")
+
+
+def check_report_target(target: str | os.PathLike) -> None:
+    """A one-line error, before any work, for a report path that cannot be written."""
+    target = Path(target)
+    if target.is_dir():
+        raise UsageError(
+            f"cannot write the report {str(target)!r}: it is a folder; expected a file path "
+            "(move the folder aside, give another --html, or --no-report)"
+        )
+    probe = target.with_name(target.name + ".tmp")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with open(probe, "a"):
+            pass
+    except OSError as exc:
+        raise _cannot_write(target, exc) from None
+    if probe.stat().st_size == 0:
+        probe.unlink()
+
+
+def write_report_file(
+    dbs: list[Path],
+    target: str | os.PathLike,
+    problems: list[str] | None = None,
+    optimizers: list[str] | None = None,
+) -> Path:
+    """:func:`optbench.report.write_report`, with a failure to write the file as one line
+    that says the stores are untouched."""
+    from .report import write_report
+
+    try:
+        return write_report(dbs, target, problems, optimizers)
+    except OSError as exc:
+        stores = ", ".join(repr(str(d)) for d in dbs)
+        raise _cannot_write(Path(target), exc, f"; every run is kept in {stores}") from None
 
 
 def _move_aside(db: Path) -> Path | None:
@@ -201,6 +247,8 @@ def run(
         raise UsageError(
             f"cannot write to the output folder {str(out_dir)!r}: {exc.strerror or exc}"
         ) from None
+    if report:
+        check_report_target(out_dir / REPORT_NAME)
     added = 0
     with Store(db, create=True) as store:
         store.add_session(
@@ -246,9 +294,7 @@ def run(
         statuses = store.status_counts([r.run_id for r in plan.runs])
     report_path = None
     if report:
-        from .report import write_report
-
-        report_path = write_report([db], out_dir / REPORT_NAME)
+        report_path = write_report_file([db], out_dir / REPORT_NAME)
     return Results(db, report_path, added, [r.run_id for r in plan.runs], statuses)
 
 

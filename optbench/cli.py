@@ -292,9 +292,8 @@ def report(out, dbs, html, problems, optimizers, plugins, debug) -> None:
     """Re-render the HTML report from one or several stores (no rerun)."""
     from pathlib import Path
 
-    from .api import DB_NAME, DEFAULT_OUT, REPORT_NAME
+    from .api import DB_NAME, DEFAULT_OUT, REPORT_NAME, check_report_target, write_report_file
     from .registry import load_plugin
-    from .report import write_report
     from .store import Store
 
     if out and dbs:
@@ -306,7 +305,8 @@ def report(out, dbs, html, problems, optimizers, plugins, debug) -> None:
     for p in paths:
         Store(p).close()  # a clear error for a missing or foreign file
     target = Path(html) if html else (folder if not dbs else paths[0].parent) / REPORT_NAME
-    written = write_report(paths, target, list(problems) or None, list(optimizers) or None)
+    check_report_target(target)
+    written = write_report_file(paths, target, list(problems) or None, list(optimizers) or None)
     click.echo(f"report: {written}")
 
 

@@ -100,13 +100,13 @@ def _f_refs(db: Path, runs) -> dict[str, tuple[float | None, bool]]:
 
 def _trace_rows(db: Path, run_ids):
     """Yield ``(run_id, trace)`` for the runs that have a trace."""
-    from .store import Store, unpack_trace
+    from .store import Store
 
     with Store(db) as s:
         for rid in run_ids:
-            row = s.conn.execute("SELECT data FROM traces WHERE run_id=?", (rid,)).fetchone()
-            if row is not None:
-                yield rid, unpack_trace(row[0])
+            trace = s.trace(rid)
+            if trace is not None:
+                yield rid, trace
 
 
 def _tidy(db: Path, fmt: str, out: Path) -> list[Path]:

@@ -172,7 +172,7 @@ def check_memory(spec: Spec, available: int | None = None) -> None:
         return  # a bad value: the factory's own checks name it
     if need > available:
         raise InvalidValueError(
-            f"problem {format_spec(spec)} needs about {format_bytes(need)} of memory, more "
+            f"problem {label(spec, 'problem')} needs about {format_bytes(need)} of memory, more "
             f"than this machine has ({format_bytes(available)}); choose smaller parameters"
         )
 

@@ -8,7 +8,6 @@ compares the tuned winners, one per optimizer family (:attr:`Context.compare`).
 
 from __future__ import annotations
 
-import io
 import json
 import os
 from collections.abc import Iterable, Iterator
@@ -73,21 +72,16 @@ class Context:
         the cost of a report over many runs. The runs in ``full`` are read whole in the same
         pass and cached for :meth:`traces` (the few a figure draws in full).
         """
-        import numpy as np
-
-        from .store import Store, unpack_trace
+        from .store import Store, read_trace
 
         wanted = None if keys is None else tuple(keys)
         full = set(full)
 
         def unpack(rid: str, data: bytes) -> dict:
             if rid in full:
-                self._traces[rid] = unpack_trace(data)
+                self._traces[rid] = read_trace(stores[rid], rid, data)
                 return self._traces[rid]
-            if wanted is None:
-                return unpack_trace(data)
-            with np.load(io.BytesIO(data), allow_pickle=False) as z:
-                return {k: z[k] for k in wanted if k in z.files}
+            return read_trace(stores[rid], rid, data, wanted)
 
         ids = list(run_ids)
         stores = dict(zip(self.runs.run_id, self.runs.store, strict=True))
@@ -211,15 +205,60 @@ def _mark_phases(runs, tuning: dict[str, Any] | None):
     return runs
 
 
+def _normal(text: str) -> str:
+    """A spec as the report writes it (``gd[lr=5e-2]`` and ``gd[lr=0.05]`` agree)."""
+    from .errors import UsageError
+    from .spec import format_spec, parse
+
+    try:
+        return format_spec(parse(text))
+    except UsageError:
+        return text.strip()
+
+
+def select_runs(runs, infos: dict[str, dict], problems=None, optimizers=None):
+    """The runs whose problem (name or title, e.g. ``linear-regression[standardize=true]``)
+    and optimizer (name or label, e.g. ``gd[lr=0.05]``) a filter names; a filter that
+    matches no run is a one-line error listing what the stores hold."""
+    import numpy as np
+
+    from .errors import UsageError
+    from .spec import Spec, format_spec
+
+    if not len(runs):
+        return runs
+    titles = {k: format_spec(Spec(i.get("name", k), _nondefault(i))) for k, i in infos.items()}
+    runs = runs.assign(_title=runs.problem_key.map(titles).fillna(runs.problem))
+    for flag, wanted, columns in (
+        ("-p", problems, ("problem", "_title")),
+        ("-o", optimizers, ("optimizer", "label")),
+    ):
+        if not wanted:
+            continue
+        keep = np.zeros(len(runs), dtype=bool)
+        for text in wanted:
+            hit = np.zeros(len(runs), dtype=bool)
+            for col in columns:
+                hit |= (runs[col].map(_normal) == _normal(text)).to_numpy()
+            if not hit.any():
+                held = list(dict.fromkeys(runs[columns[1]]))
+                shown = ", ".join(held[:20])
+                shown += f", ... ({len(held)} in all)" if len(held) > 20 else ""
+                kind = "problems" if flag == "-p" else "optimizers"
+                raise UsageError(
+                    f"{flag} {text!r} matches no run in the store; it holds the {kind} {shown}"
+                )
+            keep |= hit
+        runs = runs[keep]
+    return runs.drop(columns="_title")
+
+
 def read_context(
     paths: list[Path], problems: list[str] | None = None, optimizers: list[str] | None = None
 ) -> Context:
     """The context of a report over ``paths``, restricted to some problems and optimizers."""
     runs, infos, sessions = _read(paths)
-    if problems and len(runs):
-        runs = runs[runs.problem.isin(problems)]
-    if optimizers and len(runs):
-        runs = runs[runs.optimizer.isin(optimizers)]
+    runs = select_runs(runs, infos, problems, optimizers)
     tuning = _read_tuning(paths)
     return Context(
         paths, _mark_phases(runs.reset_index(drop=True), tuning), infos, sessions, tuning

@@ -33,8 +33,11 @@ KEYS = (
     "jobs",
     "scheduler",
 )
-_EXAMPLES = {"problems": '["quadratic-1d"]', "optimizers": '["gd[lr=0.1]"]',
-             "plugins": '["my_optimizer.py"]'}
+_EXAMPLES = {
+    "problems": '["quadratic-1d"]',
+    "optimizers": '["gd[lr=0.1]"]',
+    "plugins": '["my_optimizer.py"]',
+}
 
 
 def _whole(v: Any) -> bool:
@@ -128,6 +131,4 @@ def check_keys(keys: Any, where: str) -> None:
         if key not in KEYS:
             close = difflib.get_close_matches(str(key), KEYS, n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise UsageError(
-                f"{where}unknown key {key!r}{hint} (known keys: {', '.join(KEYS)})"
-            )
+            raise UsageError(f"{where}unknown key {key!r}{hint} (known keys: {', '.join(KEYS)})")

@@ -87,7 +87,10 @@ class Spaced(Sequence):
     def __eq__(self, other: object) -> bool:
         if isinstance(other, Spaced):
             return (self.kind, self.lo, self.hi, self.count_) == (
-                other.kind, other.lo, other.hi, other.count_
+                other.kind,
+                other.lo,
+                other.hi,
+                other.count_,
             )
         if isinstance(other, tuple | list):
             return tuple(self) == tuple(other)
