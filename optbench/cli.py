@@ -364,17 +364,29 @@ def _describe(kind: str, entry) -> dict[str, Any]:
 @cli.command()
 @click.argument("plugin")
 @click.option("--problem", "problems", multiple=True, help="Problems for an optimizer check.")
+@click.option(
+    "--timeout",
+    type=float,
+    default=30.0,
+    show_default=True,
+    help="Seconds each check may take before it fails (a hanging plug-in).",
+)
 @debug_option
 @_guarded
-def check(plugin, problems, debug) -> None:
+def check(plugin, problems, timeout, debug) -> None:
     """Run the conformance suite on a plug-in's optimizers and problems."""
+    from .plan import resolve_problem
     from .registry import load_plugin
+    from .spec import parse
     from .testing import check_registered
 
+    _check_options(timeout=timeout)
     registered = load_plugin(plugin)
+    for problem in problems:  # a problem to check on must exist before any check runs
+        resolve_problem(parse(problem))
     failures = 0
     for kind, name in registered:
-        for line, ok in check_registered(kind, name, problems=list(problems) or None):
+        for line, ok in check_registered(kind, name, list(problems) or None, timeout):
             failures += not ok
             click.echo(f"{'PASS' if ok else 'FAIL'}  {kind} {name}: {line}")
     if failures:
