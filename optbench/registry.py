@@ -166,6 +166,10 @@ class Entry:
         other exception names it and where it comes from (a broken plug-in)."""
         try:
             return self.factory(**params)
+        except InvalidValueError as exc:
+            if repr(self.name) in str(exc):
+                raise
+            raise InvalidValueError(f"{self.kind} {self.name!r}: {exc}") from exc
         except OptbenchError:
             raise
         except (ValueError, TypeError) as exc:
@@ -448,7 +452,29 @@ def get(kind: str, name: str) -> Entry:
     try:
         return _REGISTRY[kind][name]
     except KeyError:
-        raise UnknownNameError(kind, name, _REGISTRY[kind]) from None
+        raise UnknownNameError(kind, name, _REGISTRY[kind], _local_hint(kind, name)) from None
+
+
+def _local_hint(kind: str, name: str) -> str:
+    """``"it is registered in x.py: load it with --plugin x.py"`` when a ``.py`` file in the
+    working folder registers ``name`` (the usual slip: forgetting --plugin)."""
+    import re
+
+    pattern = re.compile(rf"register_{kind}\(\s*[\"']{re.escape(name)}[\"']")
+    try:
+        files = sorted(Path.cwd().glob("*.py"))[:200]
+    except OSError:
+        return ""
+    for path in files:
+        try:
+            if path.stat().st_size > 1_000_000:
+                continue
+            text = path.read_text(errors="replace")
+        except OSError:
+            continue
+        if pattern.search(text):
+            return f"{path.name} registers it: load it with --plugin {path.name}"
+    return ""
 
 
 def names(kind: str) -> list[str]:
