@@ -235,11 +235,11 @@ def run(
     )
     out_dir = Path(out if out is not None else data.get("out", DEFAULT_OUT))
     db = out_dir / DB_NAME
-    if out_dir.exists() and not out_dir.is_dir():
-        raise UsageError(f"--out {str(out_dir)!r} is a file; expected a folder")
-    if fresh:
-        _move_aside(db)
     try:
+        if out_dir.exists() and not out_dir.is_dir():
+            raise UsageError(f"--out {str(out_dir)!r} is a file; expected a folder")
+        if fresh:
+            _move_aside(db)
         out_dir.mkdir(parents=True, exist_ok=True)
         if not os.access(out_dir, os.W_OK):
             raise PermissionError(f"{str(out_dir)!r} is not writable")

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import registry, render
+from .errors import StoreError
 from .markup import esc, figure_html, note_html, plain, table_html
 from .render import deferred_html
 from .report_context import Context, read_context, tuning_path
@@ -70,6 +71,8 @@ def build_sections(ctx: Context) -> list[Section]:
                 # is not a failure of the section
                 warnings.simplefilter("ignore", RuntimeWarning)
                 section = entry.factory(ctx)
+        except StoreError:  # a damaged store is the input's fault: one line, not a section
+            raise
         except Exception as exc:  # one broken section must not take the report down
             section = Section(
                 entry.name,

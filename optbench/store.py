@@ -123,11 +123,13 @@ def read_trace(
     try:
         return unpack_trace(data, keys)
     except ValueError as exc:
-        if "allow_pickle" in str(exc):
+        if "Object arrays" in str(exc):
             raise corrupt(
                 "its trace holds pickled objects, which optbench never loads (allow_pickle=False)"
             ) from None
-        raise corrupt(f"its trace is not a numpy archive ({exc})") from None
+        if data[:1] == b"\x80":  # pickle's opcode PROTO: numpy would have to unpickle it
+            raise corrupt("its trace is a pickle, which optbench never loads") from None
+        raise corrupt("its trace is not a numpy archive") from None
     except (OSError, EOFError, zipfile.BadZipFile, KeyError) as exc:
         raise corrupt(f"its trace is not a numpy archive ({type(exc).__name__})") from None
 
