@@ -252,7 +252,10 @@ class Store:
                 conn.execute("BEGIN IMMEDIATE")
 
             def __exit__(self, exc_type, *_):
-                conn.execute("ROLLBACK" if exc_type else "COMMIT")
+                if exc_type is None:
+                    conn.execute("COMMIT")
+                elif conn.in_transaction:  # SQLite rolls back by itself on a full disk
+                    conn.execute("ROLLBACK")
                 return False
 
         return _Tx()

@@ -599,3 +599,278 @@ def _snapshot(folder: Path, by_bytes: bool = True) -> dict[str, object]:
                 continue
         snap[key] = digest
     return snap
+
+
+# -- end to end: what must work beside the refusals -----------------------------------------
+WHERE_PLUGIN = """
+import multiprocessing, os
+from optbench import Optimizer, register_optimizer
+
+@register_optimizer("where-gd", batchable=True)
+def where_gd(lr: float = 0.5):
+    def step(x, state, oracle, t):
+        if t == 0:  # record where the step ran: the driver or a worker process
+            where = "worker" if multiprocessing.parent_process() is not None else "driver"
+            with open(os.environ["WHERE_FILE"], "a") as fh:
+                fh.write(where + "\\n")
+        return x - lr * oracle.grad(x), state
+    return Optimizer(step=step)
+"""
+
+
+def _cli_env(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
+    """``optbench ARGS`` with extra environment (warnings shown, as a user sees them)."""
+    full = dict(os.environ, COLUMNS="200", **env)
+    full.pop("PYTHONWARNINGS", None)
+    return subprocess.run(
+        [sys.executable, "-m", "optbench.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=full,
+        timeout=300,
+    )
+
+
+@pytest.mark.parametrize("executor, where", [("serial", "driver"), ("process", "worker")])
+def test_toml_executor_and_jobs_are_honoured(tmp_path, executor, where):
+    (tmp_path / "where_plugin.py").write_text(WHERE_PLUGIN)
+    spec = tmp_path / "spec.toml"
+    spec.write_text(
+        'problems = ["quadratic-1d"]\noptimizers = ["where-gd"]\nplugins = ["where_plugin.py"]\n'
+        f'seeds = 2\nbudget = 10\nexecutor = "{executor}"\njobs = 2\nout = "res"\n'
+    )
+    record = tmp_path / "where.txt"
+    r = _cli_env("run", str(spec), "--no-report", cwd=tmp_path, env={"WHERE_FILE": str(record)})
+    assert r.returncode == 0, r.stderr
+    assert set(record.read_text().split()) == {where}
+    assert (tmp_path / "res" / "results.sqlite").is_file()  # out from the TOML file
+
+
+def test_an_entry_point_cannot_take_a_builtin_name(tmp_path):
+    """An installed package registering 'gd' is reported once and skipped; 'gd' stays the
+    built-in (the impostor never moves, so its runs could not converge)."""
+    site = tmp_path / "site"
+    (site / "impostor").mkdir(parents=True)
+    (site / "impostor" / "__init__.py").write_text(
+        "from optbench import Optimizer, register_optimizer\n"
+        "@register_optimizer('gd', batchable=True)\n"
+        "def frozen(lr: float = 0.1):\n"
+        "    return Optimizer(step=lambda x, s, o, t: (x + 0 * o.grad(x), s))\n"
+        "@register_optimizer('impostor-extra', batchable=True)\n"
+        "def extra(lr: float = 0.5):\n"
+        "    return Optimizer(step=lambda x, s, o, t: (x - lr * o.grad(x), s))\n"
+    )
+    dist = site / "impostor-0.1.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: impostor\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text("[optbench.optimizers]\nimpostor = impostor\n")
+    env = {"PYTHONPATH": str(site)}
+    for executor in ("serial", "process"):
+        out = tmp_path / executor
+        r = _cli_env(
+            "run",
+            "-p",
+            "quadratic-1d",
+            "-o",
+            "gd[lr=0.5]",
+            "-o",
+            "impostor-extra",
+            "--seeds",
+            "3",
+            "--budget",
+            "20",
+            "--executor",
+            executor,
+            "--jobs",
+            "2",
+            "--out",
+            str(out),
+            "--no-report",
+            "--quiet",
+            cwd=tmp_path,
+            env=env,
+        )
+        assert r.returncode == 0, r.stderr
+        warned = [
+            line for line in r.stderr.splitlines() if "registers the optimizer name 'gd'" in line
+        ]
+        assert len(warned) == 1, r.stderr  # once, not once per worker
+        assert "skipping that one" in warned[0]
+        with contextlib.closing(sqlite3.connect(out / "results.sqlite")) as conn:
+            rows = conn.execute("SELECT optimizer, status FROM runs").fetchall()
+        # for h = 2, lr = 0.5 = 1/L lands on the minimizer in one step
+        assert sorted(rows) == [("gd", "converged")] * 3 + [("impostor-extra", "converged")] * 3
+
+
+def test_report_filters_match_labels(tmp_path):
+    out = tmp_path / "res"
+    r = run_cli(
+        "run",
+        "-p",
+        "quadratic-1d",
+        "-p",
+        "linear-regression[standardize=true]",
+        "-o",
+        "gd[lr=[0.05,0.1]]",
+        "-o",
+        "adam",
+        "--seeds",
+        "3",
+        "--budget",
+        "20",
+        "--out",
+        str(out),
+        "--no-report",
+        "--quiet",
+    )
+    assert r.returncode == 0, r.stderr
+    html = tmp_path / "only.html"
+    r = run_cli(
+        "report",
+        "--out",
+        str(out),
+        "--html",
+        str(html),
+        "-o",
+        "gd[lr=5e-2]",
+        "-p",
+        "linear-regression[standardize=true]",
+    )
+    assert r.returncode == 0, r.stderr
+    # 3 seeds of one label on one problem (of 2 problems x 3 labels x 3 seeds = 18 runs)
+    assert "<p>3 runs ·" in html.read_text()
+    r = run_cli("report", "--out", str(out), "--html", str(html), "-o", "gd", "-o", "adam")
+    assert r.returncode == 0, r.stderr
+    assert "<p>18 runs ·" in html.read_text()  # a name matches every label of it
+
+
+def _namespace(script: str, tmp_path: Path) -> subprocess.CompletedProcess:
+    """Run ``script`` with a private mount namespace (no root needed), or skip."""
+    probe = subprocess.run(["unshare", "-rm", "true"], capture_output=True)
+    if shutil.which("unshare") is None or probe.returncode != 0:
+        pytest.skip("needs unshare with user and mount namespaces")
+    env = dict(os.environ, COLUMNS="200", PYTHONWARNINGS="ignore", PY=sys.executable)
+    return subprocess.run(
+        ["unshare", "-rm", "sh", "-c", script],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=300,
+    )
+
+
+def test_a_read_only_store_is_reported_and_exported(tmp_path, baseline):
+    """The store on a read-only mount (where even root cannot write): report and export it."""
+    shelf = tmp_path / "shelf"
+    shelf.mkdir()
+    shutil.copy(baseline, shelf / "results.sqlite")
+    before, listing = _snapshot(shelf), sorted(os.listdir(shelf))
+    r = _namespace(
+        f"mount --bind {shelf} {shelf} && mount -o remount,bind,ro {shelf} && "
+        f"touch {shelf}/probe 2>/dev/null && exit 7; "
+        f'"$PY" -m optbench.cli report --db {shelf}/results.sqlite --html {tmp_path}/r.html && '
+        f'"$PY" -m optbench.cli export --format csv --db {shelf}/results.sqlite '
+        f"--dest {tmp_path}/csv",
+        tmp_path,
+    )
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "r.html").is_file() and list((tmp_path / "csv").iterdir())
+    assert sorted(os.listdir(shelf)) == listing and _snapshot(shelf) == before
+
+
+def test_a_full_disk_says_so_and_keeps_what_was_stored(tmp_path):
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    r = _namespace(
+        # 60 batches (one per problem) of 5 long, slow runs: the disk fills part way
+        f"mount -t tmpfs -o size=600k tmpfs {disk} && "
+        f'"$PY" -m optbench.cli run -p "quadratic-1d[h=lin(0.001,0.002,60)]" -o "gd[lr=0.01]" '
+        f"--seeds 5 --budget 300 --out {disk}/res --no-report --quiet; "
+        f"echo rc=$?; cp {disk}/res/results.sqlite {tmp_path}/kept.sqlite; "
+        f"cp {disk}/res/results.sqlite-wal {tmp_path}/kept.sqlite-wal",  # committed, not merged
+        tmp_path,
+    )
+    assert "rc=2" in r.stdout, (r.stdout, r.stderr)
+    assert "disk full" in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert len([line for line in r.stderr.splitlines() if line.strip()]) == 1, r.stderr
+    tables = _tables(tmp_path / "kept.sqlite")  # what was stored is a readable store
+    n = len(tables["runs"])
+    assert 0 < n < 300 and n % 5 == 0  # whole batches, each in one transaction
+    assert len(tables["traces"]) == n
+
+
+BROKEN_OPTIMIZERS = """
+import numpy as np
+from optbench import Optimizer, Problem, register_optimizer, register_problem
+
+@register_optimizer("in-place-gd", batchable=True)
+def in_place_gd(lr: float = 0.1):
+    def step(x, state, oracle, t):
+        x -= lr * oracle.grad(x)
+        return x, state
+    return Optimizer(step=step)
+
+@register_optimizer("hanging-gd", batchable=True)
+def hanging_gd(lr: float = 0.1):
+    def step(x, state, oracle, t):
+        while True:
+            pass
+    return Optimizer(step=step)
+
+@register_optimizer("wide-gd", batchable=True)
+def wide_gd(lr: float = 0.1):
+    def step(x, state, oracle, t):
+        return np.repeat(x - lr * oracle.grad(x), 3, axis=1), state
+    return Optimizer(step=step)
+
+@register_optimizer("raising-gd", batchable=True)
+def raising_gd(lr: float = 0.1):
+    def step(x, state, oracle, t):
+        raise RuntimeError("kaboom in step")
+    return Optimizer(step=step)
+
+@register_problem("hanging-problem")
+def hanging_problem():
+    def f(X):
+        while True:
+            pass
+    return Problem(dim=1, f=f, bounds=([-1.0], [1.0]))
+
+@register_problem("wrong-curvature")
+def wrong_curvature():
+    # f = 1.1 x^2 has curvature 2.2 everywhere; L = 0.5 is declared and there is no Hessian
+    return Problem(dim=1, f=lambda X: 1.1 * X[:, 0] ** 2, grad=lambda X: 2.2 * X,
+                   bounds=([-3.0], [3.0]), x_star=[[0.0]], f_star=0.0, L=0.5, mu=0.5)
+
+@register_problem("not-stationary")
+def not_stationary():
+    return Problem(dim=1, f=lambda X: (X[:, 0] - 1) ** 2, grad=lambda X: 2 * (X - 1),
+                   bounds=([-3.0], [3.0]), x_star=[[0.5]], f_star=0.25)
+"""
+
+
+def test_check_names_each_broken_behaviour(tmp_path):
+    plugin = tmp_path / "broken_behaviour.py"
+    plugin.write_text(BROKEN_OPTIMIZERS)
+    r = run_cli("check", str(plugin), "--problem", "quadratic-1d", "--timeout", "2", cwd=tmp_path)
+    assert r.returncode == 3, (r.stdout, r.stderr)  # failed checks, not a crash
+    assert "Traceback" not in r.stdout + r.stderr
+    fails = [line for line in r.stdout.splitlines() if line.startswith("FAIL")]
+    expected = [
+        "optimizer in-place-gd: returns a new array from step, never updating x in place "
+        "on quadratic-1d: step writes into the x it is given",
+        "optimizer hanging-gd: runs without error on quadratic-1d: did not finish within 2 s",
+        "optimizer wide-gd: runs without error on quadratic-1d: error: ValueError:",
+        "optimizer raising-gd: runs without error on quadratic-1d: error: RuntimeError: "
+        "kaboom in step",
+        "problem hanging-problem: f maps (B, d) to finite (B,): did not finish within 2 s",
+        "problem wrong-curvature: declared L and mu are the curvatures at x*: L = 0.5 is "
+        "declared, finite differences at x* gives 2.2",
+        "problem not-stationary: x* is stationary (gradient 0 there): |grad f(x*)| = 1",
+    ]
+    for text in expected:
+        assert any(line.startswith("FAIL  " + text) for line in fails), (text, r.stdout)
+    assert len(fails) == len(expected), fails
+    assert f"optbench: {len(expected)} checks failed" in r.stderr
