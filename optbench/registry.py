@@ -188,7 +188,11 @@ class Entry:
             "origin": self.origin,
         }
         out.update(
-            {k: (sorted(v) if isinstance(v, set | frozenset) else v) for k, v in self.meta.items()}
+            {
+                k: (sorted(v) if isinstance(v, set | frozenset) else v)
+                for k, v in self.meta.items()
+                if not callable(v)  # e.g. a problem's memory estimate
+            }
         )
         return out
 

@@ -226,6 +226,9 @@ def select_runs(runs, infos: dict[str, dict], problems=None, optimizers=None):
     from .spec import Spec, format_spec
 
     if not len(runs):
+        if problems or optimizers:
+            flag, text = ("-p", problems[0]) if problems else ("-o", optimizers[0])
+            raise UsageError(f"{flag} {text!r} matches no run: the store holds no runs")
         return runs
     titles = {k: format_spec(Spec(i.get("name", k), _nondefault(i))) for k, i in infos.items()}
     runs = runs.assign(_title=runs.problem_key.map(titles).fillna(runs.problem))

@@ -204,7 +204,7 @@ def _not_in_place(plan, entry: registry.Entry, what: str) -> Check:
     would make every recorded iterate the last one."""
     from .oracle import Oracle, RunRNG
 
-    runs = plan.runs
+    runs = plan.runs if entry.meta["batchable"] else plan.runs[:1]
     problem = build_problem(runs[0].problem)
     optimizer = entry.build(**runs[0].optimizer.params)
     if optimizer.step is None:
