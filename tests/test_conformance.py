@@ -129,19 +129,31 @@ def test_the_suite_catches_a_broken_problem(broken, name, failing):
     assert all(any(w.startswith(f) for w in failed) for f in failing), failed
 
 
+LOG_COSH = """
+import numpy as np
+from optbench import Problem, register_problem
+
+for declared in (0.5, 1.0, 1.5):
+    register_problem(f"log-cosh-declared-{declared}")(
+        lambda declared=declared: Problem(
+            dim=1, f=lambda X: np.log(np.cosh(X[:, 0])), grad=np.tanh, bounds=([-3.0], [3.0]),
+            x_star=[[0.0]], f_star=0.0, L=declared, mu=declared))
+"""
+
+
+@pytest.fixture(scope="module")
+def log_cosh(tmp_path_factory):
+    path = tmp_path_factory.mktemp("log_cosh") / "log_cosh_plugin.py"
+    path.write_text(LOG_COSH)
+    registry.load_plugin(str(path))
+
+
 @pytest.mark.parametrize("declared, ok", [(1.0, True), (1.5, False), (0.5, False)])
-def test_declared_curvature_is_checked_without_a_hessian(declared, ok):
+def test_declared_curvature_is_checked_without_a_hessian(log_cosh, declared, ok):
     """log cosh has f''(0) = 1/cosh²(0) = 1; with no Hessian given, check finds it by finite
     differences of the gradient tanh."""
-    import numpy as np
-
-    from optbench import Problem, register_problem
-
-    name = f"log-cosh-declared-{declared}"
-    register_problem(name)(lambda: Problem(
-        dim=1, f=lambda X: np.log(np.cosh(X[:, 0])), grad=np.tanh, bounds=([-3.0], [3.0]),
-        x_star=[[0.0]], f_star=0.0, L=declared, mu=declared))
-    checks = {what: (passed, detail) for what, passed, detail in check_problem(name)}
+    checks = {what: (passed, detail)
+              for what, passed, detail in check_problem(f"log-cosh-declared-{declared}")}
     passed, detail = checks["declared L and mu are the curvatures at x*"]
     assert passed is ok, detail
     assert checks["x* is stationary (gradient 0 there)"][0]
