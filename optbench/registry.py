@@ -170,10 +170,10 @@ class Entry:
             if repr(self.name) in str(exc):
                 raise
             raise InvalidValueError(f"{self.kind} {self.name!r}: {exc}") from exc
+        except (ValueError, TypeError) as exc:  # optbench's usage errors are ValueErrors too
+            raise InvalidValueError(f"{self.kind} {self.name!r}: {exc}") from exc
         except OptbenchError:
             raise
-        except (ValueError, TypeError) as exc:
-            raise InvalidValueError(f"{self.kind} {self.name!r}: {exc}") from exc
         except Exception as exc:
             where = "" if self.origin == "builtin" else f" (from {self.origin})"
             raise PluginError(

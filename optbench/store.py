@@ -184,7 +184,10 @@ class Store:
                 # that is not an optbench store is never written to, not even a pragma
                 self.conn = self._connect_read_only()
                 try:
-                    self._check_schema()
+                    # an empty database is one another writer is creating right now
+                    empty = not self.conn.execute("SELECT 1 FROM sqlite_master").fetchone()
+                    if not (create and empty):
+                        self._check_schema()
                 finally:
                     self.conn.close()
             if not create:
@@ -215,8 +218,10 @@ class Store:
         try:
             conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
             return conn
-        except sqlite3.OperationalError:
+        except sqlite3.OperationalError as exc:
             conn.close()
+            if getattr(exc, "sqlite_errorname", "") != "SQLITE_CANTOPEN":
+                raise  # e.g. locked: a writer is at work, so the file is not immutable
         return sqlite3.connect(f"{uri}?immutable=1", uri=True, isolation_level=None)
 
     def _check_schema(self) -> None:
