@@ -23,7 +23,17 @@ counted (counters never decrease, every update costs at least one evaluation, th
 agrees with the summary); the budget is never exceeded, also when tight; it goes downhill;
 a seed gives bit-identical results; and, for a batchable optimizer, a batch with per-run
 hyperparameters equals its runs one at a time (relative tolerance 1e-12, with an absolute
-floor of 1e-13 times the start's magnitude).
+floor of 1e-13 times the start's magnitude); and ``step`` returns a new array rather than
+updating the ``x`` it is handed (it is handed a read-only one).
+
+The problem suite checks shapes and finite values, the gradient against central
+differences, and what the problem declares about its minimum: f(x*) = f*, a zero gradient
+at x*, and L and mu equal to the largest and smallest curvature at x* (eigenvalues of its
+Hessian there, else of a finite-difference Hessian).
+
+Every check is bounded in time (``timeout`` seconds, 30 by default; on POSIX, in the main
+thread) and any exception it meets is its failure: a broken or hanging plug-in gives FAIL
+lines, never a crash or a hung ``optbench check``.
 """
 
 from __future__ import annotations
@@ -405,9 +415,13 @@ def check_problem(name_or_spec: str | Spec, n_points: int = 6,
     return out
 
 
+def _fd_step(X):
+    return 1e-6 * np.maximum(1.0, np.abs(X))
+
+
 def _fd_gradient(p, X):
-    """Central differences of ``f`` (for a problem without a gradient)."""
-    h = 1e-6 * np.maximum(1.0, np.abs(X))
+    """Central differences of ``f``, step ``_fd_step(X)``."""
+    h = _fd_step(X)
     G = np.empty_like(X)
     for j in range(p.dim):
         E = np.zeros_like(X)
@@ -469,12 +483,8 @@ def _gradient(p, X, f) -> Check:
         g = np.asarray(p.grad(X), dtype=float)
         if g.shape != X.shape or not np.all(np.isfinite(g)):
             return ("grad maps (B, d) to finite (B, d)", False, f"shape {g.shape}")
-        h = 1e-6 * np.maximum(1.0, np.abs(X))
-        fd = np.empty_like(X)
-        for j in range(p.dim):
-            E = np.zeros_like(X)
-            E[:, j] = h[:, j]
-            fd[:, j] = (p.f(X + E) - p.f(X - E)) / (2 * h[:, j])
+        h = _fd_step(X)
+        fd = _fd_gradient(p, X)
         fv, gv = p.value_and_grad(X)
     # central differences: truncation O(h²), round-off O(eps·|f|/h)
     tol = 1e-5 * (1 + np.abs(g)) + 1e-9 * np.abs(f)[:, None] / h
