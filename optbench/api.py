@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import registry
+from . import registry, settings
 from .errors import StoreError, UsageError
 
 __all__ = ["Results", "load", "load_spec", "load_trace", "run"]
@@ -26,19 +26,6 @@ __all__ = ["Results", "load", "load_spec", "load_trace", "run"]
 DEFAULT_OUT = "optbench-results"
 DB_NAME = "results.sqlite"
 REPORT_NAME = "report.html"
-_SPEC_KEYS = {
-    "problems",
-    "optimizers",
-    "seeds",
-    "budget",
-    "max_iter",
-    "tol",
-    "timeout",
-    "plugins",
-    "out",
-    "executor",
-    "jobs",
-}
 
 
 @dataclass
@@ -82,26 +69,54 @@ def load_spec(path: str | os.PathLike) -> dict[str, Any]:
         raise UsageError(f"cannot read spec file {str(p)!r}: {exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise UsageError(f"spec file {str(p)!r} is not valid TOML: {exc}") from None
-    unknown = set(data) - _SPEC_KEYS
-    if unknown:
-        raise UsageError(
-            f"spec file {str(p)!r} has unknown keys {sorted(unknown)}; "
-            f"expected some of {sorted(_SPEC_KEYS)}"
-        )
-    for key in ("problems", "optimizers", "plugins"):
-        if key in data and (
-            not isinstance(data[key], list) or not all(isinstance(s, str) for s in data[key])
-        ):
-            raise UsageError(
-                f"spec file {str(p)!r}: {key} must be a list of strings, "
-                f'e.g. {key} = ["{"quadratic-1d" if key == "problems" else "gd[lr=0.1]"}"]'
-            )
-    for key in ("seeds", "budget", "max_iter", "jobs"):
-        if key in data and (not isinstance(data[key], int) or isinstance(data[key], bool)):
-            raise UsageError(
-                f"spec file {str(p)!r}: {key} must be a whole number, got {data[key]!r}"
-            )
+    where = f"spec file {str(p)!r}: "
+    settings.check_keys(data, where)
+    settings.check(data, where)
     return data
+
+
+def _cannot_write(target: Path, exc: OSError, kept: str = "") -> UsageError:
+    import errno
+
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return UsageError(f"disk full: cannot write the report {str(target)!r}{kept}")
+    return UsageError(f"cannot write the report {str(target)!r}: {exc.strerror or exc}{kept}")
+
+
+def check_report_target(target: str | os.PathLike) -> None:
+    """A one-line error, before any work, for a report path that cannot be written."""
+    target = Path(target)
+    if target.is_dir():
+        raise UsageError(
+            f"cannot write the report {str(target)!r}: it is a folder; expected a file path "
+            "(move the folder aside, give another --html, or --no-report)"
+        )
+    probe = target.with_name(target.name + ".tmp")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with open(probe, "a"):
+            pass
+    except OSError as exc:
+        raise _cannot_write(target, exc) from None
+    if probe.stat().st_size == 0:
+        probe.unlink()
+
+
+def write_report_file(
+    dbs: list[Path],
+    target: str | os.PathLike,
+    problems: list[str] | None = None,
+    optimizers: list[str] | None = None,
+) -> Path:
+    """:func:`optbench.report.write_report`, with a failure to write the file as one line
+    that says the stores are untouched."""
+    from .report import write_report
+
+    try:
+        return write_report(dbs, target, problems, optimizers)
+    except OSError as exc:
+        stores = ", ".join(repr(str(d)) for d in dbs)
+        raise _cannot_write(Path(target), exc, f"; every run is kept in {stores}") from None
 
 
 def _move_aside(db: Path) -> Path | None:
@@ -132,9 +147,10 @@ def run(
     tol: float | None = None,
     timeout: float | None = None,
     out: str | os.PathLike | None = None,
-    executor: str = "serial",
+    executor: str | None = None,
     jobs: int | None = None,
     scheduler: str | None = None,
+    max_runs: int | None = None,
     plugins: Iterable[str] = (),
     fresh: bool = False,
     report: bool = True,
@@ -148,6 +164,8 @@ def run(
         problems, optimizers: spec strings; with neither given, the default suite.
         seeds: a count or a list of seeds. budget: evaluations per run (``n_f + n_g``).
         out: the output folder (``optbench-results``); the store is ``out/results.sqlite``.
+        executor: ``serial`` (the default), ``process`` or ``dask``, with ``jobs`` workers.
+        max_runs: refuse a spec that asks for more runs (default 1,000,000).
         fresh: move an existing store aside (never deleted) and start a new one.
         report: write ``out/report.html``.
         progress: ``progress(runs_done, runs_total)`` after each finished batch.
@@ -156,16 +174,31 @@ def run(
         :class:`Results` with one DataFrame row per run of this spec.
     """
     from . import suite
-    from .executors import execute
-    from .plan import build_problem, make_plan, problem_key
+    from .executors import check_executor, execute
+    from .plan import DEFAULT_MAX_RUNS, build_problem, make_plan, problem_key
     from .runner import skipped_result
     from .store import Store
 
     data: dict[str, Any] = {}
     if isinstance(spec, dict):
         data = dict(spec)
+        settings.check_keys(data, "spec: ")
+        settings.check(data, "spec: ")
     elif spec is not None:
         data = load_spec(spec)
+    given = {
+        "seeds": seeds,
+        "budget": budget,
+        "max_iter": max_iter,
+        "max_runs": max_runs,
+        "tol": tol,
+        "timeout": timeout,
+        "out": None if out is None else str(out),
+        "executor": executor,
+        "jobs": jobs,
+        "scheduler": scheduler,
+    }
+    settings.check(given)
     for plugin in [*data.get("plugins", []), *plugins]:
         registry.load_plugin(str(plugin))
     plugin_list = tuple(str(p) for p in [*data.get("plugins", []), *plugins])
@@ -184,6 +217,12 @@ def run(
     def pick(value, key, default):
         return value if value is not None else data.get(key, default)
 
+    executor = pick(executor, "executor", "serial")
+    check_executor(executor)
+    jobs = pick(jobs, "jobs", None)
+    scheduler = pick(scheduler, "scheduler", None)
+    if scheduler and executor != "dask":
+        raise UsageError("a scheduler address goes with the dask executor (--executor dask)")
     plan = make_plan(
         problems,
         optimizers,
@@ -193,14 +232,15 @@ def run(
         tol=pick(tol, "tol", 1e-8),
         timeout=pick(timeout, "timeout", None),
         plugins=plugin_list,
+        max_runs=pick(max_runs, "max_runs", DEFAULT_MAX_RUNS),
     )
     out_dir = Path(out if out is not None else data.get("out", DEFAULT_OUT))
     db = out_dir / DB_NAME
-    if out_dir.exists() and not out_dir.is_dir():
-        raise UsageError(f"--out {str(out_dir)!r} is a file; expected a folder")
-    if fresh:
-        _move_aside(db)
     try:
+        if out_dir.exists() and not out_dir.is_dir():
+            raise UsageError(f"--out {str(out_dir)!r} is a file; expected a folder")
+        if fresh:
+            _move_aside(db)
         out_dir.mkdir(parents=True, exist_ok=True)
         if not os.access(out_dir, os.W_OK):
             raise PermissionError(f"{str(out_dir)!r} is not writable")
@@ -208,6 +248,8 @@ def run(
         raise UsageError(
             f"cannot write to the output folder {str(out_dir)!r}: {exc.strerror or exc}"
         ) from None
+    if report:
+        check_report_target(out_dir / REPORT_NAME)
     added = 0
     with Store(db, create=True) as store:
         store.add_session(
@@ -253,9 +295,7 @@ def run(
         statuses = store.status_counts([r.run_id for r in plan.runs])
     report_path = None
     if report:
-        from .report import write_report
-
-        report_path = write_report([db], out_dir / REPORT_NAME)
+        report_path = write_report_file([db], out_dir / REPORT_NAME)
     return Results(db, report_path, added, [r.run_id for r in plan.runs], statuses)
 
 

@@ -93,11 +93,11 @@ def cli() -> None:
     """
 
 
-def _at_least_one(*options: tuple[str, int | None]) -> None:
-    """A usage error for a count option below 1 (seeds, budget, iterations, jobs)."""
-    for name, value in options:
-        if value is not None and value < 1:
-            raise click.BadParameter(f"must be at least 1, got {value}", param_hint=name)
+def _check_options(**values: Any) -> None:
+    """Every option value checked before anything runs or is written (one line if bad)."""
+    from .settings import check
+
+    check(values, option_names=True)
 
 
 class _Progress:
@@ -180,14 +180,18 @@ class _Progress:
     help="Wall-clock seconds per batch before runs time out. [default: none]",
 )
 @click.option(
+    "--max-runs",
+    type=int,
+    help="Refuse a spec that asks for more runs than this. [default: 1,000,000]",
+)
+@click.option(
     "--out", type=click.Path(file_okay=False), help="Output folder. [default: optbench-results]"
 )
 @click.option("--jobs", type=int, help="Worker processes (process and dask executors).")
 @click.option(
     "--executor",
     type=ExecutorName(),
-    default="serial",
-    show_default=True,
+    help="Where runs execute. [default: serial]",
 )
 @click.option("--scheduler", metavar="ADDRESS", help="Dask scheduler address (tcp://host:port).")
 @click.option(
@@ -210,6 +214,7 @@ def run(
     budget,
     max_iter,
     timeout,
+    max_runs,
     out,
     jobs,
     executor,
@@ -226,12 +231,16 @@ def run(
     """
     from .api import run as api_run
 
-    _at_least_one(
-        ("--seeds", seeds), ("--budget", budget), ("--max-iter", max_iter), ("--jobs", jobs)
+    _check_options(
+        seeds=seeds,
+        budget=budget,
+        max_iter=max_iter,
+        max_runs=max_runs,
+        timeout=timeout,
+        jobs=jobs,
+        out=out,
     )
-    if timeout is not None and not timeout > 0:
-        raise click.BadParameter(f"must be > 0 seconds, got {timeout}", param_hint="--timeout")
-    if scheduler and executor != "dask":
+    if scheduler and executor not in (None, "dask"):
         raise click.UsageError("--scheduler goes with --executor dask")
     progress = _Progress(quiet)
     try:
@@ -243,6 +252,7 @@ def run(
             budget=budget,
             max_iter=max_iter,
             timeout=timeout,
+            max_runs=max_runs,
             out=out,
             executor=executor,
             jobs=jobs,
@@ -294,9 +304,8 @@ def report(out, dbs, html, problems, optimizers, plugins, debug) -> None:
     """Re-render the HTML report from one or several stores (no rerun)."""
     from pathlib import Path
 
-    from .api import DB_NAME, DEFAULT_OUT, REPORT_NAME
+    from .api import DB_NAME, DEFAULT_OUT, REPORT_NAME, check_report_target, write_report_file
     from .registry import load_plugin
-    from .report import write_report
     from .store import Store
 
     if out and dbs:
@@ -308,7 +317,8 @@ def report(out, dbs, html, problems, optimizers, plugins, debug) -> None:
     for p in paths:
         Store(p).close()  # a clear error for a missing or foreign file
     target = Path(html) if html else (folder if not dbs else paths[0].parent) / REPORT_NAME
-    written = write_report(paths, target, list(problems) or None, list(optimizers) or None)
+    check_report_target(target)
+    written = write_report_file(paths, target, list(problems) or None, list(optimizers) or None)
     click.echo(f"report: {written}")
 
 
@@ -366,17 +376,29 @@ def _describe(kind: str, entry) -> dict[str, Any]:
 @cli.command()
 @click.argument("plugin")
 @click.option("--problem", "problems", multiple=True, help="Problems for an optimizer check.")
+@click.option(
+    "--timeout",
+    type=float,
+    default=30.0,
+    show_default=True,
+    help="Seconds each check may take before it fails (a hanging plug-in).",
+)
 @debug_option
 @_guarded
-def check(plugin, problems, debug) -> None:
+def check(plugin, problems, timeout, debug) -> None:
     """Run the conformance suite on a plug-in's optimizers and problems."""
+    from .plan import resolve_problem
     from .registry import load_plugin
+    from .spec import parse
     from .testing import check_registered
 
+    _check_options(timeout=timeout)
     registered = load_plugin(plugin)
+    for problem in problems:  # a problem to check on must exist before any check runs
+        resolve_problem(parse(problem))
     failures = 0
     for kind, name in registered:
-        for line, ok in check_registered(kind, name, problems=list(problems) or None):
+        for line, ok in check_registered(kind, name, list(problems) or None, timeout):
             failures += not ok
             click.echo(f"{'PASS' if ok else 'FAIL'}  {kind} {name}: {line}")
     if failures:
@@ -513,13 +535,11 @@ def tune(
     from .tune import DEFAULT_GRID, DEFAULT_GRID_L
     from .tune import tune as do_tune
 
-    _at_least_one(
-        ("--tuning-seeds", tuning_seeds),
-        ("--seeds", seeds),
-        ("--budget", budget),
-        ("--max-iter", max_iter),
-        ("--jobs", jobs),
-    )
+    _check_options(seeds=seeds, budget=budget, max_iter=max_iter, jobs=jobs, out=out)
+    if tuning_seeds < 1:
+        raise click.BadParameter(
+            f"must be at least 1, got {tuning_seeds}", param_hint="--tuning-seeds"
+        )
     progress = _Progress(quiet)
     try:
         res = do_tune(
@@ -551,8 +571,17 @@ def tune(
             click.echo(f"report: {res.report}")
 
 
+def _warning_line(message, category, filename, lineno, line=None) -> str:
+    """Warnings on one line each, as optbench's errors are."""
+    text = str(message)
+    return (text if text.startswith("optbench:") else f"optbench: warning: {text}") + "\n"
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
+    import warnings
+
+    warnings.formatwarning = _warning_line
     cli.main(args=argv, prog_name="optbench")
 
 

@@ -62,11 +62,13 @@ class SpecError(UsageError):
 class UnknownNameError(UsageError, KeyError):
     """A problem, optimizer, schedule or section name that is not registered."""
 
-    def __init__(self, kind: str, name: str, known: Iterable[str]):
+    def __init__(self, kind: str, name: str, known: Iterable[str], plugin_hint: str = ""):
         self.kind, self.name = kind, name
         known = sorted(known)
         close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
         hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+        if plugin_hint:  # the name is defined in a file the user has not loaded
+            hint, close = f"; {plugin_hint}", ["-"]
         listing = f" (known: {', '.join(known)})" if known and not close else ""
         super().__init__(f"unknown {kind} {name!r}{hint}{listing}")
 

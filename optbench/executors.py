@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import heapq
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 from .errors import UnknownNameError, UsageError
@@ -28,7 +28,7 @@ from .registry import register_executor
 if TYPE_CHECKING:
     from .runner import RunResult
 
-__all__ = ["chunk", "execute", "run_batch_guarded", "run_batches"]
+__all__ = ["check_executor", "chunk", "execute", "run_batch_guarded", "run_batches"]
 
 KILL_GRACE = 2.0  # seconds past the cooperative deadline before a batch is killed
 TASKS_PER_WORKER = 16  # enough tasks to balance uneven batches, few enough to amortize overhead
@@ -167,6 +167,17 @@ def _pin_blas() -> None:
         os.environ.setdefault(var, "1")
 
 
+def check_executor(executor: str) -> Callable:
+    """The registered executor named ``executor``; a usage error naming the known ones."""
+    from . import registry
+
+    try:
+        return registry.get("executor", executor).factory
+    except UnknownNameError as exc:
+        known = ", ".join(registry.names("executor"))
+        raise UsageError(f"unknown executor {executor!r}; expected one of {known}") from exc
+
+
 def execute(
     batches: list[Batch],
     executor: str = "serial",
@@ -175,13 +186,7 @@ def execute(
 ) -> Iterator[tuple[Batch, list[RunResult]]]:
     """Run batches with the registered ``executor`` and yield ``(batch, results)`` as each
     finishes."""
-    from . import registry
-
-    try:
-        run = registry.get("executor", executor).factory
-    except UnknownNameError as exc:
-        known = ", ".join(registry.names("executor"))
-        raise UsageError(f"unknown executor {executor!r}; expected one of {known}") from exc
+    run = check_executor(executor)
     if jobs is not None and jobs < 1:
         raise UsageError(f"--jobs must be at least 1, got {jobs}")
     if not batches:

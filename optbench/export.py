@@ -40,7 +40,7 @@ def export(
     Returns:
         The files written.
     """
-    from .store import Store
+    from .store import Store, read_trace
 
     db = Path(db_path)
     if db.is_dir():
@@ -82,7 +82,7 @@ def _runs_frame(db: Path):
 
 
 def _f_refs(db: Path, runs) -> dict[str, tuple[float | None, bool]]:
-    from .store import Store
+    from .store import Store, read_trace
 
     with Store(db) as s:
         infos = s.problem_info()
@@ -100,12 +100,12 @@ def _f_refs(db: Path, runs) -> dict[str, tuple[float | None, bool]]:
 
 def _trace_rows(db: Path, run_ids):
     """Yield ``(run_id, trace)`` for the runs that have a trace."""
-    from .store import Store, unpack_trace
+    from .store import Store, read_trace
 
     with Store(db) as s:
         for rid, data in s.trace_data(run_ids):
             if data is not None:
-                yield rid, unpack_trace(data)
+                yield rid, read_trace(s.path, rid, data)
 
 
 def _tidy(db: Path, fmt: str, out: Path) -> list[Path]:
@@ -201,7 +201,7 @@ def _coco(db: Path, out: Path, cost: str) -> list[Path]:
     import numpy as np
 
     from . import __version__
-    from .store import Store
+    from .store import Store, read_trace
 
     runs = _runs_frame(db)
     refs = _f_refs(db, runs)

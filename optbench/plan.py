@@ -20,11 +20,12 @@ from typing import Any
 
 from . import registry
 from .errors import InvalidValueError, UsageError
-from .spec import PerL, Spec, canonical, expand, format_spec, parse
+from .spec import PerL, Spec, canonical, count, expand, format_spec, parse
 
 __all__ = ["Batch", "Plan", "RunSpec", "build_problem", "make_plan", "start_point", "DEFAULT_TOL"]
 
 DEFAULT_TOL = 1e-8
+DEFAULT_MAX_RUNS = 1_000_000  # a 100,000-run sweep is a feature; a billion is a typo
 MAX_BATCH_RUNS = 256
 MAX_BATCH_FLOATS = 25_000_000  # B * (max_iter + 1) * d recorded floats: about 200 MB
 
@@ -98,6 +99,65 @@ def digest(obj: Any, n: int = 16) -> str:
 def _expand(kind: str, spec: Spec) -> list[Spec]:
     registry.get(kind, spec.name).check_params(spec.params)
     return expand(spec, registry.literal_lists(kind, spec.name))
+
+
+def count_runs(problems, optimizers, seeds: int | list[int]) -> tuple[int, int, int]:
+    """``(problem settings, optimizer settings, seeds)`` of a spec, counted without expanding
+    it: their product bounds the number of runs (duplicates aside)."""
+    n_p = sum(count(s, registry.literal_lists("problem", s.name)) for s in map(parse, problems))
+    n_o = sum(count(s, registry.literal_lists("optimizer", s.name)) for s in map(parse, optimizers))
+    n_s = seeds if isinstance(seeds, int) else len(seeds)
+    return n_p, n_o, n_s
+
+
+def check_size(problems, optimizers, seeds: int | list[int], max_runs: int) -> int:
+    """The number of runs a spec asks for; a one-line error above ``max_runs``."""
+    n_p, n_o, n_s = count_runs(problems, optimizers, seeds)
+    n = n_p * n_o * n_s
+    if n > max_runs:
+        raise InvalidValueError(
+            f"this spec asks for {n:,} runs ({n_p:,} problem settings x {n_o:,} optimizer "
+            f"settings x {n_s:,} seeds), more than the limit of {max_runs:,} runs; "
+            "narrow the sweep, or raise the limit with --max-runs (max_runs in TOML)"
+        )
+    return n
+
+
+def machine_memory() -> int | None:
+    """The machine's physical memory in bytes (None where the system does not say)."""
+    import os
+
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def format_bytes(n: float) -> str:
+    for unit in ("bytes", "KB", "MB", "GB", "TB", "PB"):
+        if n < 1000 or unit == "PB":
+            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.3g} {unit}"
+        n /= 1000
+    raise AssertionError("unreachable")
+
+
+def check_memory(spec: Spec, available: int | None = None) -> None:
+    """Refuse a problem whose parameters need more memory than the machine has, before it
+    is built, from the estimate its registration declares (``memory=``)."""
+    entry = registry.get("problem", spec.name)
+    estimate = entry.meta.get("memory")
+    available = machine_memory() if available is None else available
+    if estimate is None or available is None:
+        return
+    try:
+        need = float(estimate(**dict(spec.params)))
+    except (ValueError, TypeError, ArithmeticError):
+        return  # a bad value: the factory's own checks name it
+    if need > available:
+        raise InvalidValueError(
+            f"problem {label(spec, 'problem')} needs about {format_bytes(need)} of memory, more "
+            f"than this machine has ({format_bytes(available)}); choose smaller parameters"
+        )
 
 
 def _resolve_value(value: Any, L: float | None, what: str) -> Any:
@@ -207,6 +267,7 @@ def make_plan(
     tol: float = DEFAULT_TOL,
     timeout: float | None = None,
     plugins: tuple[str, ...] = (),
+    max_runs: int = DEFAULT_MAX_RUNS,
 ) -> Plan:
     """Expand problem and optimizer specs over seeds into runs and batches.
 
@@ -216,8 +277,8 @@ def make_plan(
         budget: evaluations per run (``n_f + n_g``), or None for no limit.
         max_iter: iterations per run; default: the budget (every step costs at least one).
         tol: the ``converged`` threshold on the best gap.
+        max_runs: refuse (before expanding anything) a spec that asks for more runs.
     """
-    seed_list = list(range(seeds)) if isinstance(seeds, int) else [int(s) for s in seeds]
     if isinstance(seeds, int) and seeds < 1:
         raise InvalidValueError(f"seeds must be at least 1, got {seeds}")
     if budget is not None and budget < 1:
@@ -232,6 +293,8 @@ def make_plan(
         raise InvalidValueError(f"max-iter must be at least 1, got {max_iter}")
     if not (tol >= 0):
         raise InvalidValueError(f"tol must be >= 0, got {tol}")
+    check_size(problems, optimizers, seeds, max_runs)
+    seed_list = list(range(seeds)) if isinstance(seeds, int) else [int(s) for s in seeds]
     problem_specs = [p for text in problems for p in _expand("problem", parse(text))]
     optimizer_specs = [o for text in optimizers for o in _expand("optimizer", parse(text))]
     if not problem_specs:
@@ -244,6 +307,8 @@ def make_plan(
     seen: set[str] = set()
     batches: dict[Any, list[RunSpec]] = {}
     batchable_of: dict[Any, bool] = {}
+    for pspec in problem_specs:  # all of them before building any
+        check_memory(resolve_problem(pspec))
     for pspec in problem_specs:
         pres = resolve_problem(pspec)
         problem = build_problem(pres)

@@ -42,6 +42,30 @@ __all__ = ["Problem"]
 Array = "np.ndarray"
 
 
+def _box(bounds: Any, dim: int) -> tuple[Any, Any]:
+    """``(lower, upper)`` as float vectors, or a one-line error showing the expected form."""
+    import numpy as np
+
+    form = (
+        f"bounds must be (lower, upper): two sequences of {dim} number(s) with lower < upper, "
+        f"e.g. bounds=({[-5.0] * min(dim, 3)}{'...' if dim > 3 else ''}, "
+        f"{[5.0] * min(dim, 3)}{'...' if dim > 3 else ''})"
+    )
+    shown = np.array2string(np.asarray(bounds, dtype=object), threshold=8, separator=", ")
+    try:
+        lo, hi = (np.asarray(b, dtype=float).reshape(-1) for b in bounds)
+    except (TypeError, ValueError):
+        raise InvalidValueError(f"{form}; got {shown}") from None
+    if lo.shape != (dim,) or hi.shape != (dim,):
+        raise InvalidValueError(
+            f"{form}; got lower of length {lo.size} and upper of length {hi.size}"
+        )
+    if not np.all(lo < hi):
+        i = int(np.flatnonzero(~(lo < hi))[0])
+        raise InvalidValueError(f"{form}; got lower[{i}] = {lo[i]} >= upper[{i}] = {hi[i]}")
+    return lo, hi
+
+
 class Problem:
     """A batch-evaluated objective with what is known about its minimum.
 
@@ -104,12 +128,7 @@ class Problem:
         self._grad = grad
         self._value_and_grad = value_and_grad
         self.stochastic_grad = stochastic_grad
-        lo, hi = (np.asarray(b, dtype=float).reshape(-1) for b in bounds)
-        if lo.shape != (self.dim,) or hi.shape != (self.dim,) or not np.all(lo < hi):
-            raise InvalidValueError(
-                f"bounds must be two length-{self.dim} vectors with lower < upper"
-            )
-        self.lower, self.upper = lo, hi
+        self.lower, self.upper = _box(bounds, self.dim)
         self.x_star = (
             None if x_star is None else np.asarray(x_star, dtype=float).reshape(-1, self.dim)
         )

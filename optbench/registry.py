@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import InvalidValueError, PluginError, UnknownNameError
+from .errors import InvalidValueError, OptbenchError, PluginError, UnknownNameError
 
 __all__ = [
     "Entry",
@@ -165,13 +165,23 @@ class Entry:
         return out
 
     def build(self, **params: Any) -> Any:
-        """Call the factory; a ValueError from its checks names this component."""
+        """Call the factory; a ValueError from its checks names this component, and any
+        other exception names it and where it comes from (a broken plug-in)."""
         try:
             return self.factory(**params)
-        except InvalidValueError:
-            raise
-        except (ValueError, TypeError) as exc:
+        except InvalidValueError as exc:
+            if repr(self.name) in str(exc):
+                raise
             raise InvalidValueError(f"{self.kind} {self.name!r}: {exc}") from exc
+        except (ValueError, TypeError) as exc:  # optbench's usage errors are ValueErrors too
+            raise InvalidValueError(f"{self.kind} {self.name!r}: {exc}") from exc
+        except OptbenchError:
+            raise
+        except Exception as exc:
+            where = "" if self.origin == "builtin" else f" (from {self.origin})"
+            raise PluginError(
+                f"{self.kind} {self.name!r}{where} failed to build: {type(exc).__name__}: {exc}"
+            ) from exc
 
     def describe(self) -> dict[str, Any]:
         out = {
@@ -181,7 +191,11 @@ class Entry:
             "origin": self.origin,
         }
         out.update(
-            {k: (sorted(v) if isinstance(v, set | frozenset) else v) for k, v in self.meta.items()}
+            {
+                k: (sorted(v) if isinstance(v, set | frozenset) else v)
+                for k, v in self.meta.items()
+                if not callable(v)  # e.g. a problem's memory estimate
+            }
         )
         return out
 
@@ -200,7 +214,8 @@ def _check_type(entry: Entry, p: Param, value: Any) -> None:
     }.get(base)
     if hasattr(value, "shape"):  # a per-run column built by the runner, already checked
         return
-    if ok is not None and value is not None and not ok(value):
+    may_be_none = p.default is None or "None" in p.annotation or "Optional" in p.annotation
+    if ok is not None and not (value is None and may_be_none) and not ok(value):
         kind = {"float": "a number", "int": "a whole number", "bool": "true or false"}[base]
         raise InvalidValueError(
             f"{entry.kind} {entry.name!r}: {p.name} must be {kind}, got {format_value(value)}"
@@ -210,6 +225,7 @@ def _check_type(entry: Entry, p: Param, value: Any) -> None:
 _REGISTRY: dict[str, dict[str, Entry]] = {kind: {} for kind in KINDS}
 _LOADED: set[str] = set()
 _CURRENT_ORIGIN: list[tuple[str, str | None]] = []  # (origin, source hash) while loading a plug-in
+_FROM_ENTRY_POINT: list[bool] = []  # non-empty while an installed entry point loads
 
 
 def _same_factory(a: Callable[..., Any], b: Callable[..., Any]) -> bool:
@@ -231,6 +247,19 @@ def _register(
     if _CURRENT_ORIGIN:
         entry.origin, entry.source_hash = _CURRENT_ORIGIN[-1]
     old = _REGISTRY[kind].get(name)
+    if old is not None and not _same_factory(old.factory, factory) and _FROM_ENTRY_POINT:
+        # an installed package cannot replace a name: keep the first one, and say so once
+        # (in the driver; its worker processes load the same entry points silently)
+        import multiprocessing
+
+        if multiprocessing.parent_process() is None:
+            warnings.warn(
+                f"optbench: the installed plug-in {entry.origin} registers the {kind} name "
+                f"{name!r}, which the {old.origin} one already uses; skipping that one",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+        return factory
     if old is not None and not _same_factory(old.factory, factory):
         raise PluginError(
             f"{kind} {name!r} is registered twice: by {old.origin} "
@@ -271,9 +300,25 @@ def literal_lists(kind: str, name: str) -> Callable[[str, str], bool]:
     return literal
 
 
-def register_problem(name: str, *, description: str | None = None, tags: Iterable[str] = ()):
-    """Register a problem factory: ``factory(**params) -> Problem``."""
-    return lambda f: _register("problem", name, f, description, {"tags": sorted(tags)})
+def register_problem(
+    name: str,
+    *,
+    description: str | None = None,
+    tags: Iterable[str] = (),
+    memory: Callable[..., float] | None = None,
+):
+    """Register a problem factory: ``factory(**params) -> Problem``.
+
+    Args:
+        memory: optional ``memory(**params) -> bytes``, an estimate of the memory building
+            and evaluating the problem takes, from its parameters (defaults filled in). The
+            planner refuses, before building it, a problem that needs more than the machine
+            has, e.g. ``memory=lambda d: 8 * d * d`` for a dense d x d Hessian.
+    """
+    meta: dict[str, Any] = {"tags": sorted(tags)}
+    if memory is not None:
+        meta["memory"] = memory
+    return lambda f: _register("problem", name, f, description, meta)
 
 
 def register_optimizer(
@@ -336,13 +381,18 @@ def register_executor(name: str, *, description: str | None = None):
 
 
 def load_builtins(kind: str | None = None) -> None:
-    """Import the built-in catalog of ``kind`` (all with None) and the entry points (once)."""
-    for each in KINDS if kind is None else (kind,):
+    """Import the built-in catalog of ``kind`` (all with None) and the entry points (once).
+
+    Every built-in catalog is imported before the first entry point, so a built-in name
+    always belongs to the built-in, whichever kind is asked for first.
+    """
+    first_time = "entry points" not in _LOADED
+    for each in KINDS if kind is None or first_time else (kind,):
         package = _BUILTIN_PACKAGES[each]
         if package not in _LOADED:
             _LOADED.add(package)
             importlib.import_module(package)
-    if "entry points" not in _LOADED:
+    if first_time:
         _LOADED.add("entry points")
         _load_entry_points()
 
@@ -354,10 +404,12 @@ def _load_entry_points() -> None:
         for ep in entry_points(group=group):
             try:
                 _CURRENT_ORIGIN.append((f"entry point {ep.name!r} ({ep.value})", None))
+                _FROM_ENTRY_POINT.append(True)
                 try:
                     ep.load()
                 finally:
                     _CURRENT_ORIGIN.pop()
+                    _FROM_ENTRY_POINT.pop()
             except Exception as exc:  # a broken installed plug-in must not take the others down
                 warnings.warn(
                     f"optbench: skipping the installed plug-in {ep.name!r} ({ep.value}): "
@@ -458,7 +510,29 @@ def get(kind: str, name: str) -> Entry:
     try:
         return _REGISTRY[kind][name]
     except KeyError:
-        raise UnknownNameError(kind, name, _REGISTRY[kind]) from None
+        raise UnknownNameError(kind, name, _REGISTRY[kind], _local_hint(kind, name)) from None
+
+
+def _local_hint(kind: str, name: str) -> str:
+    """``"it is registered in x.py: load it with --plugin x.py"`` when a ``.py`` file in the
+    working folder registers ``name`` (the usual slip: forgetting --plugin)."""
+    import re
+
+    pattern = re.compile(rf"register_{kind}\(\s*[\"']{re.escape(name)}[\"']")
+    try:
+        files = sorted(Path.cwd().glob("*.py"))[:200]
+    except OSError:
+        return ""
+    for path in files:
+        try:
+            if path.stat().st_size > 1_000_000:
+                continue
+            text = path.read_text(errors="replace")
+        except OSError:
+            continue
+        if pattern.search(text):
+            return f"{path.name} registers it: load it with --plugin {path.name}"
+    return ""
 
 
 def names(kind: str) -> list[str]:

@@ -25,13 +25,23 @@ from __future__ import annotations
 import itertools
 import math
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import SpecError
 
-__all__ = ["PerL", "Spec", "Sweep", "expand", "format_spec", "format_value", "parse"]
+__all__ = [
+    "PerL",
+    "Spaced",
+    "Spec",
+    "Sweep",
+    "count",
+    "expand",
+    "format_spec",
+    "format_value",
+    "parse",
+]
 
 
 @dataclass(frozen=True)
@@ -45,11 +55,59 @@ class Spec:
         return format_spec(self)
 
 
+class Spaced(Sequence):
+    """The values of ``log(lo, hi, count)`` or ``lin(lo, hi, count)``, computed on demand.
+
+    Like :class:`range`, it holds only its ends and its length, so a range of a billion
+    values costs nothing until it is expanded (and the planner refuses that first).
+    """
+
+    def __init__(self, kind: str, lo: float, hi: float, count: int):
+        self.kind, self.lo, self.hi, self.count_ = kind, lo, hi, count
+
+    def __len__(self) -> int:
+        return self.count_
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return tuple(self[j] for j in range(*i.indices(self.count_)))
+        if i < 0:
+            i += self.count_
+        if not 0 <= i < self.count_:
+            raise IndexError(i)
+        if i == 0:
+            return self.lo
+        if i == self.count_ - 1:
+            return self.hi  # exact ends, whatever the rounding
+        q = i / (self.count_ - 1)
+        if self.kind == "lin":
+            return self.lo + (self.hi - self.lo) * q
+        return self.lo * (self.hi / self.lo) ** q
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Spaced):
+            return (self.kind, self.lo, self.hi, self.count_) == (
+                other.kind,
+                other.lo,
+                other.hi,
+                other.count_,
+            )
+        if isinstance(other, tuple | list):
+            return tuple(self) == tuple(other)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash((self.kind, self.lo, self.hi, self.count_))
+
+    def __repr__(self) -> str:
+        return f"Spaced({self.kind!r}, {self.lo!r}, {self.hi!r}, {self.count_})"
+
+
 @dataclass(frozen=True)
 class Sweep:
     """Several values for one parameter: a list literal or a ``log``/``lin`` range."""
 
-    values: tuple[Any, ...]
+    values: Sequence[Any]  # a tuple, or a lazy :class:`Spaced` for a range
     text: str | None = None  # how the user wrote it, e.g. "log(1e-3,1,7)"
 
 
@@ -211,27 +269,13 @@ class _Parser:
         if kind == "log" and (lo <= 0 or hi <= 0):
             raise self.error("log(start, stop, count) needs start > 0 and stop > 0", start)
         text = self.text[start : self.pos].strip()
-        return Sweep(_spaced(kind, float(lo), float(hi), count), text)
+        return Sweep(Spaced(kind, float(lo), float(hi), count), text)
 
 
 def _number(text: str) -> int | float:
     if re.fullmatch(r"[+-]?\d+", text):
         return int(text)
     return float(text)
-
-
-def _spaced(kind: str, lo: float, hi: float, count: int) -> tuple[float, ...]:
-    if count == 1:
-        return (lo,)
-    values = []
-    for i in range(count):
-        q = i / (count - 1)
-        if kind == "lin":
-            values.append(lo + (hi - lo) * q)
-        else:
-            values.append(lo * (hi / lo) ** q)
-    values[0], values[-1] = lo, hi  # exact ends, whatever the rounding
-    return tuple(values)
 
 
 def parse(text: str | Spec) -> Spec:
@@ -257,6 +301,23 @@ def expand(spec: Spec, literal: Callable[[str, str], bool] | None = None) -> lis
         Spec(spec.name, dict(zip(keys, combo, strict=True)))
         for combo in itertools.product(*choices)
     ]
+
+
+def count(spec: Spec, literal: Callable[[str, str], bool] | None = None) -> int:
+    """How many specs :func:`expand` gives, worked out without expanding them."""
+    return math.prod(_count(spec.name, k, v, literal) for k, v in spec.params.items())
+
+
+def _count(owner: str, key: str, value: Any, literal) -> int:
+    if isinstance(value, Sweep):
+        if literal is not None and literal(owner, key):
+            return 1
+        if isinstance(value.values, Spaced):
+            return len(value.values)
+        return sum(_count(owner, key, v, literal) for v in value.values)
+    if isinstance(value, Spec):
+        return count(value, literal)
+    return 1
 
 
 def _alternatives(owner: str, key: str, value: Any, literal) -> list[Any]:

@@ -32,10 +32,13 @@ from .errors import StoreError
 __all__ = [
     "SCHEMA_VERSION",
     "Store",
+    "pack_trace",
     "read_runs",
+    "read_trace",
     "read_tuning",
     "thin_trace",
     "tuning_path",
+    "unpack_trace",
     "write_tuning",
 ]
 
@@ -114,9 +117,56 @@ def pack_trace(trace: dict[str, np.ndarray]) -> bytes:
     return buf.getvalue()
 
 
-def unpack_trace(data: bytes) -> dict[str, np.ndarray]:
+def unpack_trace(data: bytes, keys: Iterable[str] | None = None) -> dict[str, np.ndarray]:
+    """The arrays of a packed trace (only ``keys``, where given)."""
     with np.load(io.BytesIO(data), allow_pickle=False) as z:
-        return {k: z[k] for k in z.files}
+        return {k: z[k] for k in (z.files if keys is None else keys) if k in z.files}
+
+
+def read_trace(
+    path: str | os.PathLike, run_id: str, data: Any, keys: Iterable[str] | None = None
+) -> dict[str, np.ndarray]:
+    """:func:`unpack_trace` of a stored blob; a damaged one is a one-line error naming the
+    run and the store (never a traceback, never an unpickled object)."""
+
+    def corrupt(why: str) -> StoreError:
+        return StoreError(
+            f"run {run_id!r} in {str(path)!r} is corrupt: {why}; the file was changed "
+            "outside optbench (rerun into a fresh store with --fresh)"
+        )
+
+    if not isinstance(data, bytes):
+        raise corrupt("its trace is not a blob")
+    try:
+        return unpack_trace(data, keys)
+    except ValueError as exc:
+        if "Object arrays" in str(exc):
+            raise corrupt(
+                "its trace holds pickled objects, which optbench never loads (allow_pickle=False)"
+            ) from None
+        if data[:1] == b"\x80":  # pickle's opcode PROTO: numpy would have to unpickle it
+            raise corrupt("its trace is a pickle, which optbench never loads") from None
+        raise corrupt("its trace is not a numpy archive") from None
+    except (OSError, EOFError, zipfile.BadZipFile, KeyError) as exc:
+        raise corrupt(f"its trace is not a numpy archive ({type(exc).__name__})") from None
+
+
+def _database_error(path: Path, exc: sqlite3.DatabaseError, writing: bool = False) -> str:
+    """One line for an SQLite failure: a full disk, a read-only file, a damaged file."""
+    name = getattr(exc, "sqlite_errorname", "")
+    if name == "SQLITE_FULL" or "disk is full" in str(exc):
+        return (
+            f"disk full: cannot write to {str(path)!r}; the runs stored before are kept "
+            "(free some space and rerun to resume)"
+        )
+    if name.startswith("SQLITE_READONLY") or "readonly" in str(exc):
+        return f"cannot write to {str(path)!r}: it is read-only ({exc})"
+    if writing:
+        return f"cannot write to {str(path)!r}: {exc}"
+    return (
+        f"{str(path)!r} is not a readable optbench store ({exc}); "
+        "expected a .sqlite file written by 'optbench run'"
+    )
 
 
 class Store:
@@ -124,11 +174,15 @@ class Store:
 
     Args:
         path: the SQLite file.
-        create: create it (and its folder) if missing; otherwise a missing file is an error.
+        create: create it (and its folder) if missing, and open it for writing; otherwise
+            a missing file is an error and the store is opened read-only.
+
+    An existing file is written to only once it is known to be an optbench store.
     """
 
     def __init__(self, path: str | os.PathLike, create: bool = False):
         self.path = Path(path)
+        self.read_only = not create
         if not create and not self.path.is_file():
             raise StoreError(
                 f"no results store at {str(self.path)!r}; run 'optbench run' first "
@@ -143,48 +197,76 @@ class Store:
                 ) from None
         self.conn = None
         try:
+            if self.path.is_file() and self.path.stat().st_size > 0:
+                # an existing file is checked through a read-only connection first: a file
+                # that is not an optbench store is never written to, not even a pragma
+                self.conn = self._connect_read_only()
+                try:
+                    # an empty database is one another writer is creating right now
+                    empty = not self.conn.execute("SELECT 1 FROM sqlite_master").fetchone()
+                    if not (create and empty):
+                        self._check_schema()
+                finally:
+                    self.conn.close()
+                    self.conn = None
+            if not create:
+                self.conn = self._connect_read_only()
+                return
             self.conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
-            self._open(create)
-        except BaseException:
-            if self.conn is not None:
-                self.conn.close()
-            raise
-
-    def _open(self, create: bool) -> None:
-        try:
             self.conn.execute("PRAGMA busy_timeout = 30000")
             self.conn.execute("PRAGMA journal_mode = WAL").fetchone()
-            if not create:
-                self._check_schema()
-            else:
-                with self.transaction():
-                    for stmt in _SCHEMA.strip().split(";"):
-                        if stmt.strip():
-                            self.conn.execute(stmt)
-                    self.conn.execute(
-                        "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)",
-                        (str(SCHEMA_VERSION),),
-                    )
-                self._check_schema()
-        except sqlite3.DatabaseError as exc:
-            raise StoreError(
-                f"{str(self.path)!r} is not a readable optbench store ({exc}); "
-                "expected a .sqlite file written by 'optbench run'"
-            ) from None
-        except OSError as exc:
-            raise StoreError(f"cannot open {str(self.path)!r}: {exc}") from None
+            with self.transaction():
+                for stmt in _SCHEMA.strip().split(";"):
+                    if stmt.strip():
+                        self.conn.execute(stmt)
+                self.conn.execute(
+                    "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)",
+                    (str(SCHEMA_VERSION),),
+                )
+            self._check_schema()
+        except BaseException as exc:
+            if self.conn is not None:  # every connection is closed, also when opening fails
+                self.conn.close()
+            if isinstance(exc, sqlite3.DatabaseError):
+                raise StoreError(_database_error(self.path, exc)) from None
+            if isinstance(exc, OSError):
+                raise StoreError(f"cannot open {str(self.path)!r}: {exc}") from None
+            raise
+
+    def _connect_read_only(self) -> sqlite3.Connection:
+        """A connection that cannot write: a store on a read-only disk or in a folder where
+        SQLite cannot make its lock files is opened as immutable (nobody can write it)."""
+        uri = self.path.resolve().as_uri()
+        conn = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=30.0, isolation_level=None)
+        try:
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            return conn
+        except sqlite3.OperationalError as exc:
+            conn.close()
+            if getattr(exc, "sqlite_errorname", "") != "SQLITE_CANTOPEN":
+                raise  # e.g. locked: a writer is at work, so the file is not immutable
+        return sqlite3.connect(f"{uri}?immutable=1", uri=True, isolation_level=None)
 
     def _check_schema(self) -> None:
         try:
             row = self.conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-        except sqlite3.DatabaseError:
+        except sqlite3.OperationalError as exc:
+            if "no such table" not in str(exc):
+                raise
             row = None
         if row is None:
             raise StoreError(
                 f"{str(self.path)!r} is not an optbench store (no schema version); "
                 "expected a .sqlite file written by 'optbench run'"
             )
-        if int(row[0]) != SCHEMA_VERSION:
+        try:
+            version = int(row[0])
+        except (TypeError, ValueError):
+            raise StoreError(
+                f"{str(self.path)!r} has a corrupt schema version {row[0]!r}; expected "
+                f"{SCHEMA_VERSION}: the file is damaged or was not written by optbench"
+            ) from None
+        if version != SCHEMA_VERSION:
             raise StoreError(
                 f"{str(self.path)!r} has store schema version {row[0]}, this optbench "
                 f"reads version {SCHEMA_VERSION}; use a matching optbench or --fresh"
@@ -198,7 +280,10 @@ class Store:
                 conn.execute("BEGIN IMMEDIATE")
 
             def __exit__(self, exc_type, *_):
-                conn.execute("ROLLBACK" if exc_type else "COMMIT")
+                if exc_type is None:
+                    conn.execute("COMMIT")
+                elif conn.in_transaction:  # SQLite rolls back by itself on a full disk
+                    conn.execute("ROLLBACK")
                 return False
 
         return _Tx()
@@ -217,11 +302,15 @@ class Store:
         return {r[0] for r in self.conn.execute("SELECT run_id FROM runs")}
 
     def add_session(self, command: str, spec: dict[str, Any]) -> None:
-        with self.transaction():
-            self.conn.execute(
-                "INSERT INTO sessions (started, command, spec, versions, host) VALUES (?,?,?,?,?)",
-                (time.time(), command, _json(spec), _json(versions()), platform.node()),
-            )
+        try:
+            with self.transaction():
+                self.conn.execute(
+                    "INSERT INTO sessions (started, command, spec, versions, host) "
+                    "VALUES (?,?,?,?,?)",
+                    (time.time(), command, _json(spec), _json(versions()), platform.node()),
+                )
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(_database_error(self.path, exc, writing=True)) from None
 
     def write(
         self,
@@ -276,7 +365,7 @@ class Store:
                         )
                     added += cur.rowcount
         except sqlite3.DatabaseError as exc:
-            raise StoreError(f"cannot write to {str(self.path)!r}: {exc}") from None
+            raise StoreError(_database_error(self.path, exc, writing=True)) from None
         return added
 
     # -- reading ---------------------------------------------------------------------------
@@ -287,9 +376,26 @@ class Store:
         for row in cur:
             rec = dict(zip(cols, row, strict=True))
             for k in ("problem_params", "optimizer_params", "summary", "metrics", "versions"):
-                rec[k] = json.loads(rec[k])
+                rec[k] = self._parse(rec[k], f"run {rec['run_id']!r}", k)
+            for k in ("seed", "max_iter"):
+                if not isinstance(rec[k], int):
+                    raise self._corrupt(
+                        f"run {rec['run_id']!r}", f"its {k} is {rec[k]!r}, not a whole number"
+                    )
             out.append(rec)
         return out
+
+    def _corrupt(self, what: str, why: str) -> StoreError:
+        return StoreError(
+            f"{what} in {str(self.path)!r} is corrupt: {why}; the file was changed "
+            "outside optbench (rerun into a fresh store with --fresh)"
+        )
+
+    def _parse(self, text: Any, what: str, column: str) -> Any:
+        try:
+            return json.loads(text)
+        except (TypeError, ValueError) as exc:
+            raise self._corrupt(what, f"its {column} is not valid JSON ({exc})") from None
 
     def status_counts(self, run_ids: list[str] | None = None) -> dict[str, int]:
         """How many runs (of ``run_ids``, or all) ended in each status."""
@@ -301,15 +407,18 @@ class Store:
         return counts
 
     def problem_info(self) -> dict[str, dict]:
-        return {k: json.loads(v) for k, v in self.conn.execute("SELECT key, info FROM problems")}
+        return {
+            k: self._parse(v, f"problem {k!r}", "info")
+            for k, v in self.conn.execute("SELECT key, info FROM problems")
+        }
 
     def trace(self, run_id: str) -> dict[str, np.ndarray] | None:
         row = self.conn.execute("SELECT data FROM traces WHERE run_id=?", (run_id,)).fetchone()
-        return None if row is None else unpack_trace(row[0])
+        return None if row is None else read_trace(self.path, run_id, row[0])
 
     def trace_data(self, run_ids: Iterable[str]) -> Iterable[tuple[str, bytes | None]]:
         """``(run_id, packed trace or None)`` for many runs, in their order, read in chunks
-        of :data:`TRACE_CHUNK` per query (see :func:`unpack_trace`, :func:`unpack_keys`)."""
+        of :data:`TRACE_CHUNK` per query (see :func:`read_trace`)."""
         ids = list(run_ids)
         for i in range(0, len(ids), TRACE_CHUNK):
             chunk = ids[i : i + TRACE_CHUNK]
@@ -326,13 +435,6 @@ class Store:
         cur = self.conn.execute("SELECT * FROM sessions ORDER BY id")
         cols = [c[0] for c in cur.description]
         return [dict(zip(cols, r, strict=True)) for r in cur]
-
-
-def unpack_keys(data: bytes, keys: Iterable[str]) -> dict[str, np.ndarray]:
-    """Only the arrays ``keys`` of a packed trace (those it has): the cheap way to read a
-    few arrays of many runs."""
-    with np.load(io.BytesIO(data), allow_pickle=False) as z:
-        return {k: z[k] for k in keys if k in z.files}
 
 
 # -- thinning: the stored form of a trace ----------------------------------------------------

@@ -23,12 +23,25 @@ counted (counters never decrease, every update costs at least one evaluation, th
 agrees with the summary); the budget is never exceeded, also when tight; it goes downhill;
 a seed gives bit-identical results; and, for a batchable optimizer, a batch with per-run
 hyperparameters equals its runs one at a time (relative tolerance 1e-12, with an absolute
-floor of 1e-13 times the start's magnitude).
+floor of 1e-13 times the start's magnitude); and ``step`` returns a new array rather than
+updating the ``x`` it is handed (it is handed a read-only one).
+
+The problem suite checks shapes and finite values, the gradient against central
+differences, and what the problem declares about its minimum: f(x*) = f*, a zero gradient
+at x*, and L and mu equal to the largest and smallest curvature at x* (eigenvalues of its
+Hessian there, else of a finite-difference Hessian).
+
+Every check is bounded in time (``timeout`` seconds, 30 by default; on POSIX, in the main
+thread) and any exception it meets is its failure: a broken or hanging plug-in gives FAIL
+lines, never a crash or a hung ``optbench check``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import contextlib
+import signal
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -36,7 +49,15 @@ import numpy as np
 from . import registry
 from .errors import OptbenchError
 from .optimizer import Optimizer, make_schedule
-from .plan import Batch, build_problem, make_plan, resolve_optimizer, resolve_problem
+from .plan import (
+    Batch,
+    build_problem,
+    make_plan,
+    resolve_optimizer,
+    resolve_problem,
+    run_seed,
+    start_point,
+)
 from .runner import run_batch
 from .spec import Spec, expand, parse
 
@@ -48,6 +69,52 @@ Check = tuple[str, bool, str]
 SEEDS = 3
 BUDGET = 120
 TIGHT_BUDGET = 7
+CHECK_TIMEOUT = 30.0  # seconds per check: a hanging plug-in is a FAIL line, not a hung check
+
+
+class _CheckTimeout(BaseException):
+    """Raised into a check that overran its time (a BaseException, so that no ``except
+    Exception`` in the runner or the plug-in turns it into something else)."""
+
+
+@contextlib.contextmanager
+def _deadline(seconds: float | None):
+    """Interrupt the body after ``seconds`` (main thread on POSIX; elsewhere unbounded)."""
+    usable = (
+        seconds
+        and hasattr(signal, "setitimer")
+        and threading.current_thread() is threading.main_thread()
+    )
+    if not usable:
+        yield
+        return
+
+    def overrun(signum, frame):
+        raise _CheckTimeout
+
+    previous = signal.signal(signal.SIGALRM, overrun)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _guard(what: str, fn: Callable[[], Any], timeout: float | None) -> tuple[Any, Check | None]:
+    """``(fn(), None)``, or ``(None, a FAIL check)`` when it raises or overruns ``timeout``."""
+    try:
+        with _deadline(timeout):
+            return fn(), None
+    except _CheckTimeout:
+        return None, (what, False, f"did not finish within {timeout:g} s (does it hang?)")
+    except Exception as exc:  # noqa: BLE001 — a broken plug-in is a failed check, not a crash
+        return None, (what, False, f"{type(exc).__name__}: {exc}")
+
+
+def _checked(what: str, fn: Callable[[], Check], timeout: float | None) -> Check:
+    result, fail = _guard(what, fn, timeout)
+    return fail if fail is not None else result
 
 
 def _first(kind: str, spec: str | Spec) -> Spec:
@@ -71,30 +138,43 @@ def _run_plan(plan) -> dict[str, Any]:
     return {r.run_id: r for b in plan.batches for r in run_batch(b)}
 
 
-def check_optimizer(name_or_spec: str | Spec, problems: Sequence[str] | None = None) -> list[Check]:
-    """Run the optimizer conformance suite on one optimizer (a name or a spec string)."""
+def check_optimizer(
+    name_or_spec: str | Spec,
+    problems: Sequence[str] | None = None,
+    timeout: float | None = CHECK_TIMEOUT,
+) -> list[Check]:
+    """Run the optimizer conformance suite on one optimizer (a name or a spec string).
+
+    Each check that raises, or runs longer than ``timeout`` seconds, is a failed check.
+    """
     out: list[Check] = []
     problems = list(problems or DEFAULT_PROBLEMS)
+    for problem in problems:  # a bad problem is the caller's mistake, not the optimizer's
+        registry.get("problem", parse(problem).name)
     try:
         spec = _first("optimizer", name_or_spec)
         if skip := _missing("optimizer", spec):
             return skip
         entry = registry.get("optimizer", spec.name)
         L = build_problem(resolve_problem(parse(problems[0]))).L  # for lr=1.5/L
-        built = entry.build(**resolve_optimizer(spec, L).params)
+        params = resolve_optimizer(spec, L).params
     except Exception as exc:  # noqa: BLE001 — a broken plug-in is a failed check, not a crash
         return [("builds from its spec", False, f"{type(exc).__name__}: {exc}")]
+    built, fail = _guard("builds from its spec", lambda: entry.build(**params), timeout)
+    if fail is not None:
+        return [fail]
     ok = isinstance(built, Optimizer) and ((built.step is None) != (built.run is None))
     out.append(("builds an Optimizer with either step or run", ok,
                 "" if ok else f"the factory returned {built!r}"))
     if not ok:
         return out
     for problem in problems:
-        out.extend(_check_on(spec, entry, problem))
+        out.extend(_check_on(spec, entry, problem, timeout))
     return out
 
 
-def _check_on(spec: Spec, entry: registry.Entry, problem: str) -> list[Check]:
+def _check_on(spec: Spec, entry: registry.Entry, problem: str, timeout: float | None
+              ) -> list[Check]:
     where = f"on {problem}"
     try:
         plan = make_plan([problem], [spec], seeds=SEEDS, budget=BUDGET, tol=0.0)
@@ -102,21 +182,58 @@ def _check_on(spec: Spec, entry: registry.Entry, problem: str) -> list[Check]:
         return [(f"plans {where}", False, str(exc))]
     if plan.skipped:
         return [(f"runs {where}", True, f"skipped: {plan.skipped[0][1]}")]
-    results = _run_plan(plan)
+    what = f"runs without error {where}"
+    results, fail = _guard(what, lambda: _run_plan(plan), timeout)
+    if fail is not None:
+        return [fail]
     runs = [results[r.run_id] for r in plan.runs]
-    errors = [r.message for r in runs if r.status == "error"]
-    out = [(f"runs without error {where}", not errors, "; ".join(dict.fromkeys(errors)))]
+    errors = [f"{r.status}: {r.message}" for r in runs if r.status in ("error", "timeout")]
+    out = [(what, not errors, "; ".join(dict.fromkeys(errors)))]
     if errors:
         return out
     d = build_problem(plan.runs[0].problem).dim
-    out.append(_shapes(runs, d, where))
-    out.append(_counting(runs, BUDGET, where))
-    out.append(_downhill(runs, where))
-    out.append(_deterministic(plan, results, where))
-    out.append(_tight_budget(spec, problem, where))
+    out.append(_checked(f"iterates have shape (B, {d}) {where}",
+                        lambda: _shapes(runs, d, where), timeout))
+    out.append(_checked(f"evaluations are counted and within the budget {where}",
+                        lambda: _counting(runs, BUDGET, where), timeout))
+    out.append(_checked(f"goes downhill {where}", lambda: _downhill(runs, where), timeout))
+    out.append(_checked(f"is deterministic for a seed {where}",
+                        lambda: _deterministic(plan, results, where), timeout))
+    out.append(_checked(f"stops within a budget of {TIGHT_BUDGET} evaluations {where}",
+                        lambda: _tight_budget(spec, problem, where), timeout))
     if entry.meta["batchable"]:
-        out.append(_batch_equals_single(spec, problem, where))
+        out.append(_checked(f"a batch equals its runs one at a time {where}",
+                            lambda: _batch_equals_single(spec, problem, where), timeout))
+    what = f"returns a new array from step, never updating x in place {where}"
+    out.append(_checked(what, lambda: _not_in_place(plan, entry, what), timeout))
     return out
+
+
+def _not_in_place(plan, entry: registry.Entry, what: str) -> Check:
+    """Hand ``step`` a read-only ``x``: an optimizer that writes into it (``x -= lr * g``)
+    would make every recorded iterate the last one."""
+    from .oracle import Oracle, RunRNG
+
+    runs = plan.runs if entry.meta["batchable"] else plan.runs[:1]
+    problem = build_problem(runs[0].problem)
+    optimizer = entry.build(**runs[0].optimizer.params)
+    if optimizer.step is None:
+        return (what, True, "not applicable: it owns its loop (run)")
+    x0 = np.stack([start_point(problem, r.problem, r.seed) for r in runs])
+    oracle = Oracle(problem, len(runs), BUDGET, RunRNG.from_seeds([run_seed(r.run_id)
+                                                                   for r in runs]))
+    state = optimizer.init(x0.copy()) if optimizer.init is not None else None
+    x = x0.copy()
+    x.flags.writeable = False
+    try:
+        with np.errstate(all="ignore"):
+            optimizer.step(x, state, oracle, 0)
+    except ValueError as exc:
+        if "read-only" in str(exc):
+            return (what, False, "step writes into the x it is given (as in x -= lr * g); "
+                    "return a new array instead (x = x - lr * g)")
+        raise
+    return (what, True, "")
 
 
 def _shapes(runs, d: int, where: str) -> Check:
@@ -236,36 +353,129 @@ def _batch_equals_single(spec: Spec, problem: str, where: str) -> Check:
     return (what, not bad, "; ".join(bad))
 
 
-def check_problem(name_or_spec: str | Spec, n_points: int = 6) -> list[Check]:
-    """Light checks of a problem: shapes, finite values, gradient vs central differences, x*."""
+def check_problem(name_or_spec: str | Spec, n_points: int = 6,
+                  timeout: float | None = CHECK_TIMEOUT) -> list[Check]:
+    """Checks of a problem: shapes, finite values, gradient vs central differences, and what
+    it declares about its minimum: f(x*) = f*, x* stationary, and L and mu the extreme
+    curvatures at x* (from its Hessian where it has one, else finite differences)."""
     try:
         spec = _first("problem", name_or_spec)
         if skip := _missing("problem", spec):
             return skip
-        p = build_problem(resolve_problem(spec))
+        p, fail = _guard("builds from its spec", lambda: build_problem(resolve_problem(spec)),
+                         timeout)
     except Exception as exc:  # noqa: BLE001
         return [("builds from its spec", False, f"{type(exc).__name__}: {exc}")]
+    if fail is not None:
+        return [fail]
     out: list[Check] = [("builds", True, f"dim {p.dim}")]
     X = np.random.default_rng(12345).uniform(p.lower, p.upper, (n_points, p.dim))
-    with np.errstate(all="ignore"):
-        f = np.asarray(p.f(X), dtype=float)
-    ok = f.shape == (n_points,) and bool(np.all(np.isfinite(f)))
-    out.append(("f maps (B, d) to finite (B,)", ok, "" if ok else f"shape {f.shape}, values {f}"))
-    x0 = p.sample_start(np.random.default_rng(0))
-    ok = x0.shape == (p.dim,) and bool(np.all(np.isfinite(x0)))
-    out.append(("start points have shape (d,)", ok, "" if ok else f"shape {x0.shape}"))
-    if p.has_gradient and ok:
-        out.append(_gradient(p, X, f))
+
+    def values() -> Check:
+        with np.errstate(all="ignore"):
+            f = np.asarray(p.f(X), dtype=float)
+        ok = f.shape == (n_points,) and bool(np.all(np.isfinite(f)))
+        return ("f maps (B, d) to finite (B,)", ok, "" if ok else f"shape {f.shape}, values {f}")
+
+    out.append(_checked("f maps (B, d) to finite (B,)", values, timeout))
+    if not out[-1][1]:
+        return out
+
+    def starts() -> Check:
+        x0 = p.sample_start(np.random.default_rng(0))
+        ok = x0.shape == (p.dim,) and bool(np.all(np.isfinite(x0)))
+        return ("start points have shape (d,)", ok, "" if ok else f"shape {x0.shape}")
+
+    out.append(_checked("start points have shape (d,)", starts, timeout))
+    if p.has_gradient and out[-1][1]:
+        with np.errstate(all="ignore"):
+            f = np.asarray(p.f(X), dtype=float)
+        what = "gradient matches central differences (and value_and_grad)"
+        out.append(_checked(what, lambda: _gradient(p, X, f), timeout))
     if p.x_star is not None and p.f_star is not None:
-        fx = np.asarray(p.f(p.x_star), dtype=float)
-        tol = 1e-8 * max(1.0, abs(p.f_star))
-        ok = bool(np.all(np.abs(fx - p.f_star) <= tol))
-        out.append(("f(x*) = f*", ok, "" if ok else f"f(x*) = {fx}, f* = {p.f_star}"))
+        def minimum() -> Check:
+            fx = np.asarray(p.f(p.x_star), dtype=float)
+            tol = 1e-8 * max(1.0, abs(p.f_star))
+            ok = bool(np.all(np.abs(fx - p.f_star) <= tol))
+            return ("f(x*) = f*", ok, "" if ok else f"f(x*) = {fx}, f* = {p.f_star}")
+
+        out.append(_checked("f(x*) = f*", minimum, timeout))
         inside = bool(np.all((p.x_star >= p.lower) & (p.x_star <= p.upper)))
         out.append(("x* lies in the domain", inside, ""))
     else:
         out.append(("x* and f*", True, "unknown: x-space metrics are not applicable"))
+    if p.x_star is not None:
+        out.append(_checked("x* is stationary (gradient 0 there)", lambda: _stationary(p),
+                            timeout))
+        if p.L is not None or p.mu is not None:
+            out.append(_checked("declared L and mu are the curvatures at x*",
+                                lambda: _curvature(p), timeout))
+    elif p.L is not None or p.mu is not None:
+        out.append(("declared L and mu", True, "not checked: x* is unknown"))
     return out
+
+
+def _fd_step(X):
+    return 1e-6 * np.maximum(1.0, np.abs(X))
+
+
+def _fd_gradient(p, X):
+    """Central differences of ``f``, step ``_fd_step(X)``."""
+    h = _fd_step(X)
+    G = np.empty_like(X)
+    for j in range(p.dim):
+        E = np.zeros_like(X)
+        E[:, j] = h[:, j]
+        G[:, j] = (np.asarray(p.f(X + E)) - np.asarray(p.f(X - E))) / (2 * h[:, j])
+    return G
+
+
+def _hessians(p, X) -> tuple[np.ndarray, str]:
+    """Hessians ``(k, d, d)`` at the rows of ``X``: analytic where the problem has them, else
+    central differences of the gradient (of ``f`` without one)."""
+    if p.has_hessian:
+        return np.asarray(p.hess(X), dtype=float), "its Hessian"
+    grad = p.grad if p.has_gradient else (lambda Y: _fd_gradient(p, Y))
+    h = 1e-4 * np.maximum(1.0, np.abs(X))
+    H = np.empty((X.shape[0], p.dim, p.dim))
+    for j in range(p.dim):
+        E = np.zeros_like(X)
+        E[:, j] = h[:, j]
+        H[:, :, j] = (np.asarray(grad(X + E)) - np.asarray(grad(X - E))) / (2 * h[:, j : j + 1])
+    return H, "finite differences" + ("" if p.has_gradient else " of f")
+
+
+def _stationary(p) -> Check:
+    what = "x* is stationary (gradient 0 there)"
+    xs = p.x_star
+    on_edge = np.any(np.isclose(xs, p.lower) | np.isclose(xs, p.upper), axis=1)
+    with np.errstate(all="ignore"):
+        G = np.asarray(p.grad(xs) if p.has_gradient else _fd_gradient(p, xs), dtype=float)
+        H, _ = _hessians(p, xs)
+    # a minimizer given to rounding, |δ| ~ ε|x*|, leaves a gradient of about |H|·ε|x*|
+    scale = np.max(np.abs(H), axis=(1, 2)) * np.maximum(1.0, np.max(np.abs(xs), axis=1))
+    tol = (1e-7 if p.has_gradient else 1e-4) * np.maximum(1.0, scale)
+    size = np.max(np.abs(G), axis=1)
+    bad = [f"|grad f(x*)| = {size[i]:.3g} at x* = {xs[i].tolist()}"
+           for i in range(len(xs)) if not on_edge[i] and not size[i] <= tol[i]]
+    return (what, not bad, "; ".join(bad))
+
+
+def _curvature(p) -> Check:
+    what = "declared L and mu are the curvatures at x*"
+    with np.errstate(all="ignore"):
+        H, how = _hessians(p, p.x_star)
+    eig = np.linalg.eigvalsh(0.5 * (H + np.swapaxes(H, 1, 2)))
+    true = {"L": float(eig.max()), "mu": float(eig.min())}  # over every minimizer
+    rtol = 1e-6 if how == "its Hessian" else 1e-3
+    bad = []
+    for name, declared in (("L", p.L), ("mu", p.mu)):
+        if declared is None:
+            continue
+        ok = abs(declared - true[name]) <= rtol * max(abs(true["L"]), 1e-12)
+        if not ok:
+            bad.append(f"{name} = {declared:.6g} is declared, {how} at x* gives {true[name]:.6g}")
+    return (what, not bad, "; ".join(bad) or f"L = {true['L']:.6g}, mu = {true['mu']:.6g} ({how})")
 
 
 def _gradient(p, X, f) -> Check:
@@ -273,12 +483,8 @@ def _gradient(p, X, f) -> Check:
         g = np.asarray(p.grad(X), dtype=float)
         if g.shape != X.shape or not np.all(np.isfinite(g)):
             return ("grad maps (B, d) to finite (B, d)", False, f"shape {g.shape}")
-        h = 1e-6 * np.maximum(1.0, np.abs(X))
-        fd = np.empty_like(X)
-        for j in range(p.dim):
-            E = np.zeros_like(X)
-            E[:, j] = h[:, j]
-            fd[:, j] = (p.f(X + E) - p.f(X - E)) / (2 * h[:, j])
+        h = _fd_step(X)
+        fd = _fd_gradient(p, X)
         fv, gv = p.value_and_grad(X)
     # central differences: truncation O(h²), round-off O(eps·|f|/h)
     tol = 1e-5 * (1 + np.abs(g)) + 1e-9 * np.abs(f)[:, None] / h
@@ -321,13 +527,13 @@ def check_schedule(name_or_spec: str | Spec) -> list[Check]:
              "; ".join(bad_batch[:3]))]
 
 
-def check_registered(kind: str, name: str,
-                     problems: Sequence[str] | None = None) -> Iterator[tuple[str, bool]]:
+def check_registered(kind: str, name: str, problems: Sequence[str] | None = None,
+                     timeout: float | None = CHECK_TIMEOUT) -> Iterator[tuple[str, bool]]:
     """``(line, ok)`` for each check of a registered component (what ``optbench check`` prints)."""
     if kind == "optimizer":
-        checks = check_optimizer(name, problems)
+        checks = check_optimizer(name, problems, timeout)
     elif kind == "problem":
-        checks = check_problem(name)
+        checks = check_problem(name, timeout=timeout)
     elif kind == "schedule":
         checks = check_schedule(name)
     else:

@@ -96,7 +96,8 @@ def standardized(X):
     return (X - X.mean(axis=0)) / X.std(axis=0)
 
 
-@register_problem("linear-regression", tags=_TAGS)
+# memory: the data, the design [x, 1] and the copies lstsq and QR make: about ten floats a row
+@register_problem("linear-regression", tags=_TAGS, memory=lambda n, **_: 80 * n)
 def linear_regression(slope: float = 3.0, intercept: float = 2.0, noise: float = 1.0, n: int = 100,
                       x_low: float = 0.0, x_high: float = 2.0, data_seed: int = 0,
                       standardize: bool = False, batch_size: int | None = None) -> Problem:
@@ -120,7 +121,7 @@ def linear_regression(slope: float = 3.0, intercept: float = 2.0, noise: float =
     return make_least_squares(A, y, batch_size, axes=["w", "b"], description=what)
 
 
-@register_problem("linear-regression-nd", tags=_TAGS)
+@register_problem("linear-regression-nd", tags=_TAGS, memory=lambda n, p, **_: 48 * n * (p + 1))
 def linear_regression_nd(p: int = 3, weights: list[float] | None = None, intercept: float = 2.0,
                          noise: float = 1.0, n: int = 200, x_low: float = 0.0, x_high: float = 2.0,
                          data_seed: int = 0, standardize: bool = False,

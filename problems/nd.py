@@ -22,7 +22,9 @@ def _sum_of_squares_hess(J, r, R2):
     return 2 * (np.einsum("bki,bkj->bij", J, J) + np.einsum("bk,bkij->bij", r, R2))
 
 
-@register_problem("rosenbrock", tags=("non-convex", "smooth", "unimodal"))
+# memory: the d x d Hessian at x* (for L and mu) and its diagonal work array
+@register_problem("rosenbrock", tags=("non-convex", "smooth", "unimodal"),
+                  memory=lambda d: 16 * d * d)
 def rosenbrock(d: int = 2) -> Problem:
     """Rosenbrock's banana valley Σ 100(x_{i+1} − x_i²)² + (1 − x_i)² on [−2.048, 2.048]^d;
     κ(∇²f(x*)) = 2508 for d = 2.
@@ -159,7 +161,9 @@ def himmelblau() -> Problem:
                    tags=("non-convex", "smooth", "multimodal"), draw={"log": True})
 
 
-@register_problem("ill-conditioned-quadratic", tags=("convex", "quadratic", "smooth", "unimodal"))
+# memory: the d x d Hessian and, rotated, the Gaussian matrix and its QR factors
+@register_problem("ill-conditioned-quadratic", tags=("convex", "quadratic", "smooth", "unimodal"),
+                  memory=lambda d, **_: 40 * d * d)
 def ill_conditioned_quadratic(d: int = 2, kappa: float = 1000.0, rotate: bool = False,
                               rotation_seed: int = 0) -> Problem:
     """½ Σ λ_i (x_i − 1)², λ_i = κ^((i−1)/(d−1)), on [−5, 5]^d; rotate=true turns the axes by a

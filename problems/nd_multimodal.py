@@ -81,7 +81,7 @@ def _styblinski_tang(d: int) -> Problem:
     )
 
 
-@register_problem("rastrigin", tags=_SMOOTH)
+@register_problem("rastrigin", tags=_SMOOTH, memory=lambda d: 64 * d)
 def rastrigin(d: int = 2) -> Problem:
     """Rastrigin 10d + Σ(x_i² − 10cos 2πx_i) on [−5.12, 5.12]^d: 11^d local minima on a grid,
     global at 0.
@@ -97,7 +97,7 @@ def rastrigin_1d() -> Problem:
     return _rastrigin(1)
 
 
-@register_problem("ackley", tags=_KINKED)
+@register_problem("ackley", tags=_KINKED, memory=lambda d: 64 * d)
 def ackley(d: int = 2) -> Problem:
     """Ackley on [−32.768, 32.768]^d (a=20, b=0.2, c=2π): ripples on a funnel with a kink at the
     minimum 0.
@@ -113,7 +113,7 @@ def ackley_1d() -> Problem:
     return _ackley(1)
 
 
-@register_problem("styblinski-tang", tags=_SMOOTH)
+@register_problem("styblinski-tang", tags=_SMOOTH, memory=lambda d: 64 * d)
 def styblinski_tang(d: int = 2) -> Problem:
     """Styblinski–Tang ½Σ(x_i⁴ − 16x_i² + 5x_i) on [−5, 5]^d: 2^d local minima, f* =
     −39.16616570377141·d.

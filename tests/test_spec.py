@@ -7,7 +7,7 @@ import math
 import pytest
 
 from optbench.errors import SpecError
-from optbench.spec import PerL, Spec, Sweep, expand, format_spec, parse
+from optbench.spec import PerL, Spec, Sweep, count, expand, format_spec, parse
 
 
 def test_plain_name_and_values():
@@ -90,3 +90,28 @@ def test_malformed_specs_say_where_and_what(text, fragment):
     assert fragment in str(info.value)
     if text:
         assert "position" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "text, literal_keys",
+    [
+        ("gd", ()),
+        ("gd[lr=[0.1,0.2,0.3]]", ()),
+        ("gd[lr=log(1e-3,1,7),schedule=cosine(T=[100,200])]", ()),
+        ("gd[lr=[0.1,lin(0.2,0.4,3)],schedule=[constant,cosine(T=[1,2,3])]]", ()),
+        ("gd[schedule=multistep(milestones=[30,60],gamma=[0.1,0.5])]", ("milestones",)),
+    ],
+)
+def test_count_equals_the_expansion_without_making_it(text, literal_keys):
+    def literal(owner, key):
+        return key in literal_keys
+
+    spec = parse(text)
+    assert count(spec, literal) == len(expand(spec, literal))
+
+
+def test_a_range_is_not_materialised_until_expanded():
+    (lr,) = parse("gd[lr=lin(0.1,1,1000000000)]").params.values()
+    assert count(parse("gd[lr=lin(0.1,1,1000000000)]")) == 10**9
+    assert len(lr.values) == 10**9 and lr.values[-1] == 1.0
+    assert lr.values[500_000_000] == pytest.approx(0.1 + 0.9 * 500_000_000 / (10**9 - 1))

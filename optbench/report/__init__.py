@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import registry
+from ..errors import StoreError
 from . import pool
 from .context import Context, read_context
 from .html import esc, figure_html, note_html, plain, table_html
@@ -71,6 +72,8 @@ def build_sections(ctx: Context) -> list[Section]:
                 # is not a failure of the section
                 warnings.simplefilter("ignore", RuntimeWarning)
                 section = entry.factory(ctx)
+        except StoreError:  # a damaged store is the input's fault: one line, not a section
+            raise
         except Exception as exc:  # one broken section must not take the report down
             section = Section(
                 entry.name,

@@ -69,16 +69,16 @@ class Context:
         the cost of a report over many runs. The runs in ``full`` are read whole in the same
         pass and cached for :meth:`traces` (the few a figure draws in full).
         """
-        from ..store import Store, unpack_keys, unpack_trace
+        from ..store import Store, read_trace
 
         wanted = None if keys is None else tuple(keys)
         full = set(full)
 
         def unpack(rid: str, data: bytes) -> dict:
             if rid in full:
-                self._traces[rid] = unpack_trace(data)
+                self._traces[rid] = read_trace(stores[rid], rid, data)
                 return self._traces[rid]
-            return unpack_trace(data) if wanted is None else unpack_keys(data, wanted)
+            return read_trace(stores[rid], rid, data, wanted)
 
         stores = dict(zip(self.runs.run_id, self.runs.store, strict=True))
         by_store: dict[str, list[str]] = {}
@@ -166,15 +166,63 @@ def _mark_phases(runs, tuning: dict[str, Any] | None):
     return runs
 
 
+def _normal(text: str) -> str:
+    """A spec as the report writes it (``gd[lr=5e-2]`` and ``gd[lr=0.05]`` agree)."""
+    from ..errors import UsageError
+    from ..spec import format_spec, parse
+
+    try:
+        return format_spec(parse(text))
+    except UsageError:
+        return text.strip()
+
+
+def select_runs(runs, infos: dict[str, dict], problems=None, optimizers=None):
+    """The runs whose problem (name or title, e.g. ``linear-regression[standardize=true]``)
+    and optimizer (name or label, e.g. ``gd[lr=0.05]``) a filter names; a filter that
+    matches no run is a one-line error listing what the stores hold."""
+    import numpy as np
+
+    from ..errors import UsageError
+    from ..spec import Spec, format_spec
+
+    if not len(runs):
+        if problems or optimizers:
+            flag, text = ("-p", problems[0]) if problems else ("-o", optimizers[0])
+            raise UsageError(f"{flag} {text!r} matches no run: the store holds no runs")
+        return runs
+    titles = {k: format_spec(Spec(i.get("name", k), _nondefault(i))) for k, i in infos.items()}
+    runs = runs.assign(_title=runs.problem_key.map(titles).fillna(runs.problem))
+    for flag, wanted, columns in (
+        ("-p", problems, ("problem", "_title")),
+        ("-o", optimizers, ("optimizer", "label")),
+    ):
+        if not wanted:
+            continue
+        keep = np.zeros(len(runs), dtype=bool)
+        for text in wanted:
+            hit = np.zeros(len(runs), dtype=bool)
+            for col in columns:
+                hit |= (runs[col].map(_normal) == _normal(text)).to_numpy()
+            if not hit.any():
+                held = list(dict.fromkeys(runs[columns[1]]))
+                shown = ", ".join(held[:20])
+                shown += f", ... ({len(held)} in all)" if len(held) > 20 else ""
+                kind = "problems" if flag == "-p" else "optimizers"
+                raise UsageError(
+                    f"{flag} {text!r} matches no run in the store; it holds the {kind} {shown}"
+                )
+            keep |= hit
+        runs = runs[keep]
+    return runs.drop(columns="_title")
+
+
 def read_context(
     paths: list[Path], problems: list[str] | None = None, optimizers: list[str] | None = None
 ) -> Context:
     """The context of a report over ``paths``, restricted to some problems and optimizers."""
     runs, infos, sessions = _read(paths)
-    if problems and len(runs):
-        runs = runs[runs.problem.isin(problems)]
-    if optimizers and len(runs):
-        runs = runs[runs.optimizer.isin(optimizers)]
+    runs = select_runs(runs, infos, problems, optimizers)
     from ..store import read_tuning
 
     tuning = read_tuning(paths)
