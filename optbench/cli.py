@@ -328,7 +328,8 @@ def list_(kind, as_json, plugins, debug) -> None:
             extra = ""
             if e.kind == "optimizer":
                 extra = f"  needs: {', '.join(sorted(e.meta['needs'])) or 'nothing'}"
-                extra += ", batchable" if e.meta["batchable"] else ""
+                extra += ", batchable" if e.meta["batchable"] is True else (
+                    ", batchable per spec" if e.meta["batchable"] else "")
             click.echo(f"  {e.name}[{params}]" if params else f"  {e.name}")
             if e.description:
                 click.echo(f"      {e.description}{extra}")

@@ -101,7 +101,9 @@ def stack_params(specs: list[Spec], entry: registry.Entry, batchable: bool) -> d
     decl = entry.params
     for k, v in first.items():
         values = [s.params[k] for s in specs]
-        if isinstance(v, Spec):
+        if isinstance(v, Spec) and v.dotted:
+            out[k] = v  # a library object by import path: structural, equal within a batch
+        elif isinstance(v, Spec):
             nested = registry.get("schedule", v.name)
             out[k] = Spec(v.name, stack_params(values, nested, True))
         elif all(x == v for x in values):

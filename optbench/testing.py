@@ -114,7 +114,7 @@ def _check_on(spec: Spec, entry: registry.Entry, problem: str) -> list[Check]:
     out.append(_downhill(runs, where))
     out.append(_deterministic(plan, results, where))
     out.append(_tight_budget(spec, problem, where))
-    if entry.meta["batchable"]:
+    if entry.is_batchable(plan.runs[0].optimizer.params):
         out.append(_batch_equals_single(spec, problem, where))
     return out
 
