@@ -3,12 +3,15 @@
 Update rules and defaults are PyTorch's (``reference/dynamics.md`` §3.2; optax differs in
 AdaGrad's and RMSProp's defaults and puts ε inside the square root). Each takes its rate
 as a number and a ``schedule``; the recorded learning rate is η_t before the per-coordinate
-scaling (for AdaGrad after its ``lr_decay``). ``weight_decay`` is not offered.
+scaling (for AdaGrad after its ``lr_decay``). ``weight_decay`` (added to g) and
+``clip_norm`` are torch's (see ``gradient_options``).
 """
 
 from __future__ import annotations
 
 from optbench import Optimizer, check, make_schedule, register_optimizer
+
+from .gradient_options import check_options, gradient
 
 
 def _check_unit(name: str, value) -> None:
@@ -17,7 +20,8 @@ def _check_unit(name: str, value) -> None:
 
 @register_optimizer("adagrad", needs=("gradient",), batchable=True)
 def adagrad(lr: float = 1e-2, lr_decay: float = 0.0, initial_accumulator_value: float = 0.0,
-            eps: float = 1e-10, schedule: str = "constant") -> Optimizer:
+            eps: float = 1e-10, schedule: str = "constant", weight_decay: float = 0.0,
+            clip_norm: float | None = None) -> Optimizer:
     """AdaGrad (Duchi et al. 2011) as torch.optim.Adagrad: G ← G + g², x ← x − η̃·g/(√G + ε),
     η̃ = η_t/(1 + t·lr_decay)."""
     import numpy as np
@@ -27,11 +31,12 @@ def adagrad(lr: float = 1e-2, lr_decay: float = 0.0, initial_accumulator_value: 
     check("initial_accumulator_value", initial_accumulator_value,
           initial_accumulator_value >= 0, ">= 0")
     check("eps", eps, eps >= 0, ">= 0")
+    check_options(clip_norm, weight_decay)
     rate = make_schedule(schedule, lr)
 
     def step(x, state, oracle, t):
         eta = rate(t, oracle.gap) / (1 + t * lr_decay)  # PyTorch: (step − 1)·lr_decay, step = t + 1
-        g = oracle.grad(x)
+        g = gradient(oracle, x, clip_norm, weight_decay)
         G = (initial_accumulator_value if state is None else state["G"]) + g * g
         return x - eta * (g / (np.sqrt(G) + eps)), {"G": G, "lr": eta}
 
@@ -40,7 +45,8 @@ def adagrad(lr: float = 1e-2, lr_decay: float = 0.0, initial_accumulator_value: 
 
 @register_optimizer("rmsprop", needs=("gradient",), batchable=True)
 def rmsprop(lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8, momentum: float = 0.0,
-            centered: bool = False, schedule: str = "constant") -> Optimizer:
+            centered: bool = False, schedule: str = "constant", weight_decay: float = 0.0,
+            clip_norm: float | None = None) -> Optimizer:
     """RMSProp (Hinton 2012) as torch.optim.RMSprop: v ← αv + (1 − α)g², x ← x − η_t·g/(√v + ε).
 
     With ``momentum`` μ > 0: b ← μb + g/(√v + ε), x ← x − η_t·b; ``centered`` subtracts the
@@ -53,11 +59,12 @@ def rmsprop(lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8, momentum: 
     check("eps", eps, eps >= 0, ">= 0")
     _check_unit("momentum", momentum)
 
+    check_options(clip_norm, weight_decay)
     rate = make_schedule(schedule, lr)
 
     def step(x, state, oracle, t):
         eta = rate(t, oracle.gap)
-        g = oracle.grad(x)
+        g = gradient(oracle, x, clip_norm, weight_decay)
         zero = np.zeros_like(x)
         s = state or {"v": zero, "m": zero, "b": zero}
         v = alpha * s["v"] + (1 - alpha) * g * g
@@ -78,7 +85,8 @@ def rmsprop(lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8, momentum: 
 
 @register_optimizer("adam", needs=("gradient",), batchable=True)
 def adam(lr: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8,
-         amsgrad: bool = False, schedule: str = "constant") -> Optimizer:
+         amsgrad: bool = False, schedule: str = "constant", weight_decay: float = 0.0,
+         clip_norm: float | None = None) -> Optimizer:
     """Adam (Kingma & Ba 2015) as torch.optim.Adam, betas = (beta1, beta2); ``amsgrad`` keeps
     the running max of v.
 
@@ -91,11 +99,12 @@ def adam(lr: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999, eps: float 
     _check_unit("beta1", beta1)
     _check_unit("beta2", beta2)
     check("eps", eps, eps >= 0, ">= 0")
+    check_options(clip_norm, weight_decay)
     rate = make_schedule(schedule, lr)
 
     def step(x, state, oracle, t):
         eta = rate(t, oracle.gap)
-        g = oracle.grad(x)
+        g = gradient(oracle, x, clip_norm, weight_decay)
         k = t + 1  # PyTorch's step count: 1 at the first update
         zero = np.zeros_like(x)
         s = state or {"m": zero, "v": zero, "vmax": zero}

@@ -8,9 +8,11 @@ one-item sweep of a list, ``betas=[[0.9,0.99]]``. Third-party classes work the s
 
 How it runs:
 
-* float64 throughout: each run's point is one float64 tensor of shape ``(d,)``, and each
-  run has its own optimizer (and scheduler), so no state, norm or step count is shared
-  between the runs of a batch. Per-run hyperparameters of a sweep go to their own run.
+* float64 throughout (torch's default dtype is float64 while an optimizer steps, so
+  scalar state such as NAdam's momentum product is too): each run's point is one float64
+  tensor of shape ``(d,)``, and each run has its own optimizer (and scheduler), so no
+  state, norm or step count is shared between the runs of a batch. Per-run
+  hyperparameters of a sweep go to their own run.
 * Gradients come from the oracle (one ``n_g`` per run per update), are written into
   ``param.grad``, and ``optimizer.step()`` moves the tensor, which shares its memory with
   the array the adapter returns. Torch never differentiates anything.
@@ -84,6 +86,22 @@ def _needs_metric(sched) -> bool:
     return metrics is not None and metrics.default is inspect.Parameter.empty
 
 
+class float64_scalars:
+    """Torch's default dtype set to float64 while optimizers step: the scalar state some of
+    them create on their first step (NAdam's ``mu_product``, every ``step`` count) takes the
+    default dtype, float32 unless told otherwise."""
+
+    def __init__(self, torch):
+        self.torch = torch
+
+    def __enter__(self):
+        self.saved = self.torch.get_default_dtype()
+        self.torch.set_default_dtype(self.torch.float64)
+
+    def __exit__(self, *exc):
+        self.torch.set_default_dtype(self.saved)
+
+
 def _of_run(value, b: int):
     """Run ``b``'s value of a hyperparameter (a per-run ``(B, 1)`` column or shared)."""
     if hasattr(value, "shape"):
@@ -109,7 +127,8 @@ def torch_optimizer(cls: str = "torch.optim.SGD", lr: float = 1e-3, scheduler: s
         p = torch.from_numpy(x).requires_grad_()
         kwargs = {k: _of_run(v, b) for k, v in options.items()}
         opt = klass([p], lr=_of_run(lr, b), **kwargs)
-        return p, opt, (None if sched is None else sched[0](opt, **sched[1]))
+        with float64_scalars(torch):
+            return p, opt, (None if sched is None else sched[0](opt, **sched[1]))
 
     # a bad option or scheduler argument fails now, once, with torch's own message
     build(np.zeros(1), 0)
@@ -136,15 +155,16 @@ def torch_optimizer(cls: str = "torch.optim.SGD", lr: float = 1e-3, scheduler: s
             f, g = None, oracle.grad(x)
         np.copyto(G, g)
         active = oracle.active
-        for b, (p, opt, sch) in enumerate(runs):
-            if not active[b]:
-                if not state["frozen"][b]:  # refused: never stepped again
-                    state["frozen"][b] = True
-                    p.grad = None
-                continue
-            opt.step()
-            if sch is not None:
-                sch.step(float(f[b])) if f is not None else sch.step()
+        with float64_scalars(torch):
+            for b, (p, opt, sch) in enumerate(runs):
+                if not active[b]:
+                    if not state["frozen"][b]:  # refused: never stepped again
+                        state["frozen"][b] = True
+                        p.grad = None
+                    continue
+                opt.step()
+                if sch is not None:
+                    sch.step(float(f[b])) if f is not None else sch.step()
         state["lr"] = lrs
         return X.copy(), state
 
@@ -166,7 +186,8 @@ def _closure_run(torch, build):
             return torch.tensor(f, dtype=torch.float64)
 
         while True:
-            loss = opt.step(closure)
+            with float64_scalars(torch):
+                loss = opt.step(closure)
             if sch is not None:
                 sch.step(float(loss)) if metric else sch.step()
             callback(x.copy())

@@ -33,7 +33,8 @@ def _run(problem, optimizer, seeds=2, budget=40):
 PAIRS = [
     ("adam[lr=[0.01,0.3],beta1=[0.0,0.8],beta2=0.99]",
      "torch[cls=torch.optim.Adam,lr=[0.01,0.3],betas=[[0.0,0.99],[0.8,0.99]]]"),
-    ("adam[lr=0.1,amsgrad=true,eps=1e-3]", "torch[cls=torch.optim.Adam,lr=0.1,amsgrad=true,eps=1e-3]"),
+    ("adam[lr=0.1,amsgrad=true,eps=1e-3]",
+     "torch[cls=torch.optim.Adam,lr=0.1,amsgrad=true,eps=1e-3]"),
     ("momentum[lr=[0.01,0.03],momentum=0.9,dampening=0.1]",
      "torch[cls=torch.optim.SGD,lr=[0.01,0.03],momentum=0.9,dampening=0.1]"),
     ("nesterov[lr=[0.01,0.03],momentum=0.9]",
@@ -85,13 +86,18 @@ def test_trajectory_equals_torch_in_a_plain_loop():
     res = results[0]
     problem = build_problem(make_plan(["rosenbrock"], ["gd"]).runs[0].problem)
     p = torch.tensor(res.trace["x"][0], dtype=torch.float64, requires_grad=True)
-    opt = torch.optim.NAdam([p], lr=0.02, weight_decay=0.01)
-    xs = [p.detach().numpy().copy()]
-    for _ in range(res.summary["n_iter"]):
-        opt.zero_grad()
-        p.grad = torch.from_numpy(problem.grad(p.detach().numpy()[None])[0].copy())
-        opt.step()
-        xs.append(p.detach().numpy().copy())
+    saved = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)  # NAdam's momentum product in float64 too
+    try:
+        opt = torch.optim.NAdam([p], lr=0.02, weight_decay=0.01)
+        xs = [p.detach().numpy().copy()]
+        for _ in range(res.summary["n_iter"]):
+            opt.zero_grad()
+            p.grad = torch.from_numpy(problem.grad(p.detach().numpy()[None])[0].copy())
+            opt.step()
+            xs.append(p.detach().numpy().copy())
+    finally:
+        torch.set_default_dtype(saved)
     np.testing.assert_array_equal(res.trace["x"], np.array(xs))
 
 
