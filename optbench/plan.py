@@ -340,7 +340,7 @@ def make_sched_probe(spec: Spec) -> Spec:
     """Check a nested schedule's values by building it with a unit base rate."""
     from .optimizer import make_schedule
 
-    make_schedule(spec, 1.0)
+    make_schedule(spec, 1.0, momentum=True)  # whether the optimizer has one: its own build
     return spec
 
 

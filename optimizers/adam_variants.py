@@ -4,12 +4,12 @@ Defaults are PyTorch's. Each takes ``schedule`` (the recorded rate is η_t), ``c
 and ``weight_decay`` (see ``gradient_options``). AdamW's decay is decoupled, x ← x·(1 − η_t·λ)
 before the Adam step (Loshchilov & Hutter 2019); NAdam's and RAdam's is coupled (added to
 g) unless ``decoupled_weight_decay`` is true, Adamax's always coupled. k = t + 1 is
-PyTorch's step count.
+PyTorch's step count. A schedule with ``cycle_momentum=true`` sets β1 at every update.
 """
 
 from __future__ import annotations
 
-from optbench import Optimizer, check, make_schedule, register_optimizer
+from optbench import Optimizer, check, cycled_momentum, make_schedule, register_optimizer
 
 from .gradient_options import check_options, clip, gradient
 
@@ -49,16 +49,17 @@ def adamw(lr: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999, eps: float
     _check_betas(beta1, beta2)
     check("eps", eps, eps >= 0, ">= 0")
     check_options(clip_norm, weight_decay)
-    rate = make_schedule(schedule, lr)
+    rate = make_schedule(schedule, lr, momentum=True)
+    beta1_of = cycled_momentum(rate, beta1)
 
     def step(x, state, oracle, t):
         eta = rate(t, oracle.gap)
-        k = t + 1
+        k, b1 = t + 1, beta1_of(t)
         x, g = _decayed_grad(oracle, x, eta, clip_norm, weight_decay, True)
-        m, v = _moments(state, g, beta1, beta2)
+        m, v = _moments(state, g, b1, beta2)
         vmax = np.maximum(state["vmax"], v) if amsgrad and state else v
         denom = np.sqrt(vmax) / np.sqrt(1 - beta2**k) + eps
-        return x - (eta / (1 - beta1**k)) * (m / denom), {"m": m, "v": v, "vmax": vmax, "lr": eta}
+        return x - (eta / (1 - b1**k)) * (m / denom), {"m": m, "v": v, "vmax": vmax, "lr": eta}
 
     return Optimizer(step=step)
 
@@ -77,16 +78,17 @@ def nadam(lr: float = 2e-3, beta1: float = 0.9, beta2: float = 0.999, eps: float
     check("eps", eps, eps >= 0, ">= 0")
     check("momentum_decay", momentum_decay, momentum_decay >= 0, ">= 0")
     check_options(clip_norm, weight_decay)
-    rate = make_schedule(schedule, lr)
+    rate = make_schedule(schedule, lr, momentum=True)
+    beta1_of = cycled_momentum(rate, beta1)
 
     def step(x, state, oracle, t):
         eta = rate(t, oracle.gap)
-        k = t + 1
+        k, b1 = t + 1, beta1_of(t)
         x, g = _decayed_grad(oracle, x, eta, clip_norm, weight_decay, decoupled_weight_decay)
-        mu = beta1 * (1.0 - 0.5 * 0.96 ** (k * momentum_decay))
-        mu_next = beta1 * (1.0 - 0.5 * 0.96 ** ((k + 1) * momentum_decay))
+        mu = b1 * (1.0 - 0.5 * 0.96 ** (k * momentum_decay))
+        mu_next = b1 * (1.0 - 0.5 * 0.96 ** ((k + 1) * momentum_decay))
         prod = (1.0 if state is None else state["prod"]) * mu
-        m, v = _moments(state, g, beta1, beta2)
+        m, v = _moments(state, g, b1, beta2)
         denom = np.sqrt(v / (1 - beta2**k)) + eps
         x = x - eta * (1 - mu) / (1 - prod) * g / denom
         x = x - eta * mu_next / (1 - prod * mu_next) * m / denom
@@ -107,15 +109,16 @@ def radam(lr: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999, eps: float
     _check_betas(beta1, beta2)
     check("eps", eps, eps >= 0, ">= 0")
     check_options(clip_norm, weight_decay)
-    rate = make_schedule(schedule, lr)
+    rate = make_schedule(schedule, lr, momentum=True)
+    beta1_of = cycled_momentum(rate, beta1)
 
     def step(x, state, oracle, t):
         eta = rate(t, oracle.gap)
-        k = t + 1
+        k, b1 = t + 1, beta1_of(t)
         x, g = _decayed_grad(oracle, x, eta, clip_norm, weight_decay, decoupled_weight_decay)
-        m, v = _moments(state, g, beta1, beta2)
+        m, v = _moments(state, g, b1, beta2)
         bc2 = 1 - beta2**k
-        m_hat = m / (1 - beta1**k)
+        m_hat = m / (1 - b1**k)
         rho_inf = 2 / (1 - beta2) - 1
         rho = rho_inf - 2 * k * beta2**k / bc2
         with np.errstate(all="ignore"):  # the rectified branch only where ρ_k > 5
@@ -139,15 +142,16 @@ def adamax(lr: float = 2e-3, beta1: float = 0.9, beta2: float = 0.999, eps: floa
     _check_betas(beta1, beta2)
     check("eps", eps, eps >= 0, ">= 0")
     check_options(clip_norm, weight_decay)
-    rate = make_schedule(schedule, lr)
+    rate = make_schedule(schedule, lr, momentum=True)
+    beta1_of = cycled_momentum(rate, beta1)
 
     def step(x, state, oracle, t):
-        eta = rate(t, oracle.gap)
+        eta, b1 = rate(t, oracle.gap), beta1_of(t)
         g = gradient(oracle, x, clip_norm, weight_decay)
         zero = np.zeros_like(x)
         s = state or {"m": zero, "u": zero}
-        m = beta1 * s["m"] + (1 - beta1) * g
+        m = b1 * s["m"] + (1 - b1) * g
         u = np.maximum(beta2 * s["u"], np.abs(g) + eps)
-        return x - eta / (1 - beta1 ** (t + 1)) * m / u, {"m": m, "u": u, "lr": eta}
+        return x - eta / (1 - b1 ** (t + 1)) * m / u, {"m": m, "u": u, "lr": eta}
 
     return Optimizer(step=step)

@@ -4,12 +4,13 @@ Update rules and defaults are PyTorch's (``reference/dynamics.md`` §3.2; optax 
 AdaGrad's and RMSProp's defaults and puts ε inside the square root). Each takes its rate
 as a number and a ``schedule``; the recorded learning rate is η_t before the per-coordinate
 scaling (for AdaGrad after its ``lr_decay``). ``weight_decay`` (added to g) and
-``clip_norm`` are torch's (see ``gradient_options``).
+``clip_norm`` are torch's (see ``gradient_options``); a schedule with ``cycle_momentum=true``
+sets RMSProp's momentum and Adam's β1 at every update, as torch's schedulers do.
 """
 
 from __future__ import annotations
 
-from optbench import Optimizer, check, make_schedule, register_optimizer
+from optbench import Optimizer, check, cycled_momentum, make_schedule, register_optimizer
 
 from .gradient_options import check_options, gradient
 
@@ -60,7 +61,8 @@ def rmsprop(lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8, momentum: 
     _check_unit("momentum", momentum)
 
     check_options(clip_norm, weight_decay)
-    rate = make_schedule(schedule, lr)
+    rate = make_schedule(schedule, lr, momentum=True)
+    mu = cycled_momentum(rate, momentum)
 
     def step(x, state, oracle, t):
         eta = rate(t, oracle.gap)
@@ -75,8 +77,9 @@ def rmsprop(lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8, momentum: 
             avg = np.sqrt(v - m * m) + eps
         else:
             avg = np.sqrt(v) + eps
-        if np.any(momentum > 0):
-            b = new["b"] = momentum * s["b"] + g / avg
+        m_t = mu(t)
+        if np.any(m_t > 0):
+            b = new["b"] = m_t * s["b"] + g / avg
             return x - eta * b, new
         return x - eta * (g / avg), new
 
@@ -100,7 +103,8 @@ def adam(lr: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999, eps: float 
     _check_unit("beta2", beta2)
     check("eps", eps, eps >= 0, ">= 0")
     check_options(clip_norm, weight_decay)
-    rate = make_schedule(schedule, lr)
+    rate = make_schedule(schedule, lr, momentum=True)
+    beta1_of = cycled_momentum(rate, beta1)
 
     def step(x, state, oracle, t):
         eta = rate(t, oracle.gap)
@@ -108,10 +112,11 @@ def adam(lr: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999, eps: float 
         k = t + 1  # PyTorch's step count: 1 at the first update
         zero = np.zeros_like(x)
         s = state or {"m": zero, "v": zero, "vmax": zero}
-        m = beta1 * s["m"] + (1 - beta1) * g
+        b1 = beta1_of(t)
+        m = b1 * s["m"] + (1 - b1) * g
         v = beta2 * s["v"] + (1 - beta2) * g * g
         vmax = np.maximum(s["vmax"], v) if amsgrad else v
         denom = np.sqrt(vmax) / np.sqrt(1 - beta2**k) + eps
-        return x - (eta / (1 - beta1**k)) * (m / denom), {"m": m, "v": v, "vmax": vmax, "lr": eta}
+        return x - (eta / (1 - b1**k)) * (m / denom), {"m": m, "v": v, "vmax": vmax, "lr": eta}
 
     return Optimizer(step=step)

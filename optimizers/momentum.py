@@ -2,12 +2,13 @@
 
 ``b_1 = g_1``, ``b_t = μ·b_{t−1} + (1 − τ)·g_t``; heavy ball steps ``x ← x − η_t·b_t``,
 Nesterov ``x ← x − η_t·(g_t + μ·b_t)`` (``reference/dynamics.md`` §3.2). ``weight_decay``
-(added to g first) and ``clip_norm`` are torch's (see ``gradient_options``).
+(added to g first) and ``clip_norm`` are torch's (see ``gradient_options``). A schedule
+with ``cycle_momentum=true`` sets μ at every update, as torch's schedulers do.
 """
 
 from __future__ import annotations
 
-from optbench import Optimizer, check, make_schedule, register_optimizer
+from optbench import Optimizer, check, cycled_momentum, make_schedule, register_optimizer
 
 from .gradient_options import check_options, gradient
 
@@ -16,13 +17,14 @@ def sgd_momentum(lr, momentum, dampening, nesterov: bool, schedule, weight_decay
                  clip_norm=None) -> Optimizer:
     """The shared update of ``momentum`` and ``nesterov``."""
     check_options(clip_norm, weight_decay)
-    rate = make_schedule(schedule, lr)
+    rate = make_schedule(schedule, lr, momentum=True)
+    mu = cycled_momentum(rate, momentum)
 
     def step(x, state, oracle, t):
-        eta = rate(t, oracle.gap)
+        eta, m = rate(t, oracle.gap), mu(t)
         g = gradient(oracle, x, clip_norm, weight_decay)
-        b = g if state is None else momentum * state["b"] + (1 - dampening) * g
-        d = g + momentum * b if nesterov else b
+        b = g if state is None else m * state["b"] + (1 - dampening) * g
+        d = g + m * b if nesterov else b
         return x - eta * d, {"b": b, "lr": eta}
 
     return Optimizer(step=step)

@@ -151,6 +151,9 @@ def test_clipping_bounds_every_step_of_gd():
     ("gd[clip_norm=0]", "clip_norm must be > 0"),
     ("radam[beta2=1]", "beta2 must be in [0, 1)"),
     ("adadelta[rho=2]", "rho must be in [0, 1]"),
+    ("gd[schedule=one-cycle(T=20,cycle_momentum=true)]",
+     "schedule 'one-cycle' cycles the momentum (cycle_momentum=true), but this optimizer has no"),
+    ("adagrad[schedule=cyclic(cycle_momentum=true)]", "set cycle_momentum=false"),
 ])
 def test_bad_values_are_refused_before_any_run(cli, tmp_path, spec, says):
     proc = cli("run", "-p", "quadratic-1d", "-o", spec, "--budget", "5", "--out", str(tmp_path))
