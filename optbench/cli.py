@@ -159,6 +159,12 @@ class _Progress:
     metavar="OPTIMIZER",
     help="An optimizer spec, e.g. 'gd[lr=log(1e-3,1,7)]'. Repeatable.",
 )
+@click.option(
+    "--suite",
+    "suite_name",
+    type=click.Choice(["default", "ml"]),
+    help="A named suite instead of SPEC, -p and -o (ml: the small-ML problems).",
+)
 @click.option("--seeds", type=int, help="Seeds per pairing (0..N-1). [default: 5]")
 @click.option("--budget", type=int, help="Evaluations (n_f + n_g) per run. [default: 1000]")
 @click.option("--max-iter", type=int, help="Iterations per run. [default: the budget]")
@@ -194,6 +200,7 @@ def run(
     spec,
     problems,
     optimizers,
+    suite_name,
     seeds,
     budget,
     max_iter,
@@ -221,6 +228,12 @@ def run(
         raise click.BadParameter(f"must be > 0 seconds, got {timeout}", param_hint="--timeout")
     if scheduler and executor != "dask":
         raise click.UsageError("--scheduler goes with --executor dask")
+    if suite_name is not None:
+        if spec or problems or optimizers:
+            raise click.UsageError("--suite replaces SPEC, -p and -o; give one or the other")
+        from .suite import SUITES
+
+        spec = SUITES[suite_name]()
     progress = _Progress(quiet)
     try:
         res = api_run(

@@ -64,7 +64,8 @@ class BatchTrace:
     """The full record of a batch: index ``t`` is the iterate after ``t`` updates.
 
     Arrays: ``x (T+1, B, d)``, ``f``, ``gnorm``, ``n_f``, ``n_g`` ``(T+1, B)``, ``lr (T, B)``
-    (the rate of update t), ``time (T+1,)``; ``end[b]`` is run b's last recorded index.
+    (the rate of update t), ``time (T+1,)``; ``end[b]`` is run b's last recorded index;
+    ``test_f (T+1, B)`` the held-out loss where the problem has one (else None).
     """
 
     x: np.ndarray
@@ -77,11 +78,14 @@ class BatchTrace:
     end: np.ndarray
     f_star: float | None
     x_star: np.ndarray | None
+    test_f: np.ndarray | None = None
 
     def run(self, b: int) -> dict[str, np.ndarray]:
         """Run ``b``'s own arrays, cut at its end."""
         e = int(self.end[b]) + 1
+        extra = {} if self.test_f is None else {"test_f": self.test_f[:e, b]}
         return {
+            **extra,
             "x": self.x[:e, b],
             "f": self.f[:e, b],
             "gnorm": self.gnorm[:e, b],
@@ -189,6 +193,7 @@ class _Recorder:
         self.nfs: list[np.ndarray] = []
         self.ngs: list[np.ndarray] = []
         self.lrs: list[np.ndarray] = []
+        self.tests: list[np.ndarray] = []  # the held-out loss, for problems that have one
         self.times: list[float] = []
         self.t0 = time.perf_counter()
         self.f_star = problem.f_star
@@ -239,6 +244,8 @@ class _Recorder:
         self.ngs.append(self.oracle.n_g.copy())
         if lr is not None:
             self.lrs.append(lr)
+        if self.problem.test_f is not None:
+            self.tests.append(np.asarray(self.problem.test_f(x), dtype=float))
         self.times.append(time.perf_counter() - self.t0)
         self.oracle._observe(x, f, g)
         if self.f_star is not None:
@@ -402,6 +409,7 @@ class _Recorder:
             end=self.end.copy(),
             f_star=self.f_star,
             x_star=self.x_star,
+            test_f=np.stack(self.tests) if self.tests else None,
         )
 
 
