@@ -102,12 +102,9 @@ class _Softmax:
         return T[:, : p * K].reshape(-1, p, K), T[:, p * K :]
 
     def logits(self, T, idx=None):
-        import numpy as np
-
         W, b = self._split(T)
-        if idx is None:
-            return np.einsum("np,bpk->bnk", self.X, W) + b[:, None, :]
-        return np.einsum("bnp,bpk->bnk", self.X[idx], W) + b[:, None, :]
+        X = self.X if idx is None else self.X[idx]  # (n, p), or (B, k, p) for minibatches
+        return X @ W + b[:, None, :]  # (B, n, K), through BLAS
 
     def data_loss(self, T, X=None, y=None):
         """Mean cross-entropy (no penalty); on (X, y) if given."""
@@ -117,8 +114,13 @@ class _Softmax:
         W, b = self._split(T)
         X = self.X if X is None else X
         y = self.y if y is None else y
-        Z = np.einsum("np,bpk->bnk", X, W) + b[:, None, :]
+        Z = X @ W + b[:, None, :]
         return np.mean(logsumexp(Z, axis=2) - Z[:, np.arange(len(y)), y], axis=1)
+
+    def value(self, T):
+        import numpy as np
+
+        return self.data_loss(T) + 0.5 * self.l2 * np.sum(T * T, axis=1)
 
     def value_and_grad(self, T, idx=None):
         import numpy as np
@@ -130,7 +132,7 @@ class _Softmax:
         n = Z.shape[1]
         f = np.mean(logsumexp(Z, axis=2) - np.sum(Z * Y, axis=2), axis=1)
         R = (softmax(Z, axis=2) - Y) / n  # (B, n, K)
-        gW = np.einsum("np,bnk->bpk", X, R) if X.ndim == 2 else np.einsum("bnp,bnk->bpk", X, R)
+        gW = np.swapaxes(X, -1, -2) @ R  # (B, p, K)
         g = np.concatenate([gW.reshape(len(T), -1), R.sum(axis=1)], axis=1)
         return f + 0.5 * self.l2 * np.sum(T * T, axis=1), g + self.l2 * T
 
@@ -198,7 +200,7 @@ def _convex_problem(model: _Softmax, X_test, y_test, key: str, batch_size,
 
     return Problem(
         dim=model.dim,
-        f=lambda T: model.value_and_grad(T)[0],
+        f=model.value,
         value_and_grad=model.value_and_grad,
         grad=lambda T: model.value_and_grad(T)[1],
         stochastic_grad=stochastic_grad if k is not None else None,
@@ -297,9 +299,8 @@ class _MLP:
         import numpy as np
 
         W1, b1, W2, b2 = self._split(T)
-        A = np.tanh((np.einsum("np,bph->bnh", X, W1) if X.ndim == 2
-                     else np.einsum("bnp,bph->bnh", X, W1)) + b1[:, None, :])
-        return A, np.einsum("bnh,bhk->bnk", A, W2) + b2[:, None, :]
+        A = np.tanh(X @ W1 + b1[:, None, :])  # (B, n, h)
+        return A, A @ W2 + b2[:, None, :]
 
     def data_loss(self, T, X, y):
         import numpy as np
@@ -307,6 +308,11 @@ class _MLP:
 
         _, Z = self._forward(T, X)
         return np.mean(logsumexp(Z, axis=2) - Z[:, np.arange(len(y)), y], axis=1)
+
+    def value(self, T):
+        import numpy as np
+
+        return self.data_loss(T, self.X, self.y) + 0.5 * self.l2 * np.sum(T * T, axis=1)
 
     def value_and_grad(self, T, idx=None):
         import numpy as np
@@ -319,10 +325,10 @@ class _MLP:
         f = np.mean(logsumexp(Z, axis=2) - np.sum(Z * Y, axis=2), axis=1)
         R = (softmax(Z, axis=2) - Y) / n  # dL/dZ (B, n, K)
         _, _, W2, _ = self._split(T)
-        gW2 = np.einsum("bnh,bnk->bhk", A, R)
+        gW2 = np.swapaxes(A, 1, 2) @ R
         gb2 = R.sum(axis=1)
-        D = np.einsum("bnk,bhk->bnh", R, W2) * (1 - A * A)  # back through tanh
-        gW1 = np.einsum("np,bnh->bph", X, D) if X.ndim == 2 else np.einsum("bnp,bnh->bph", X, D)
+        D = (R @ np.swapaxes(W2, 1, 2)) * (1 - A * A)  # back through tanh
+        gW1 = np.swapaxes(X, -1, -2) @ D
         gb1 = D.sum(axis=1)
         B = len(T)
         g = np.concatenate([gW1.reshape(B, -1), gb1, gW2.reshape(B, -1), gb2], axis=1)
@@ -370,7 +376,7 @@ def mlp(hidden: int = 16, n_train: int = 200, n_test: int = 200, noise: float = 
 
     return Problem(
         dim=model.dim,
-        f=lambda T: model.value_and_grad(T)[0],
+        f=model.value,
         value_and_grad=model.value_and_grad,
         grad=lambda T: model.value_and_grad(T)[1],
         stochastic_grad=stochastic_grad if k is not None else None,

@@ -146,3 +146,25 @@ def test_the_ml_suite_runs_from_the_cli(cli, tmp_path):
     assert "error" not in proc.stdout.split("runs")[1].split("\n")[0]
     bad = cli("run", "--suite", "ml", "-p", "mlp", "--out", str(tmp_path))
     assert bad.returncode == 2 and "--suite replaces SPEC, -p and -o" in bad.stderr
+
+
+@pytest.mark.parametrize("spec", ML)
+def test_start_points_are_in_the_domain_and_reproducible(spec):
+    p = _problem(spec)
+    starts = np.stack([p.sample_start(np.random.default_rng(s)) for s in range(20)])
+    assert np.all((starts >= p.lower) & (starts <= p.upper))
+    again = np.stack([p.sample_start(np.random.default_rng(s)) for s in range(20)])
+    np.testing.assert_array_equal(starts, again)
+    assert len({tuple(s) for s in starts}) == 20
+
+
+@pytest.mark.parametrize("spec", ML)
+def test_a_batch_equals_row_by_row_evaluation(spec):
+    p = _problem(spec)
+    X = np.random.default_rng(8).normal(0, 0.5, (4, p.dim))
+    f, g = p.value_and_grad(X)
+    rows = [p.value_and_grad(X[i : i + 1]) for i in range(4)]
+    np.testing.assert_allclose(f, [r[0][0] for r in rows], rtol=1e-12)
+    np.testing.assert_allclose(g, np.stack([r[1][0] for r in rows]), rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(p.test_f(X), [p.test_f(X[i : i + 1])[0] for i in range(4)],
+                               rtol=1e-12)
