@@ -153,10 +153,15 @@ def test_bad_factories_fail_before_any_run(cli, tmp_path, spec, says):
 
 
 @needs_cma
-def test_bad_cma_values_fail_before_any_run(cli, tmp_path):
-    proc = cli("run", "-p", "booth", "-o", "cma[popsize=1]", "--budget", "5",
-               "--out", str(tmp_path))
-    assert proc.returncode == 2 and "popsize must be a whole number >= 2" in proc.stderr
+@pytest.mark.parametrize("spec,says", [
+    ("cma[popsize=1]", "popsize must be a whole number >= 2"),
+    ("cma[sigma0=0]", "sigma0 must be > 0"),
+])
+def test_bad_cma_values_fail_at_plan_time(spec, says):
+    from optbench.errors import UsageError
+
+    with pytest.raises(UsageError, match=says):
+        make_plan(["booth"], [spec], budget=5)
 
 
 def test_without_cma_the_error_names_the_pip_install(tmp_path):

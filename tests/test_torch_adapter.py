@@ -163,10 +163,19 @@ def test_reduce_on_plateau_is_stepped_with_the_charged_training_loss():
     ("torch[cls=torch.optim.SGD,scheduler=torch.optim.lr_scheduler.StepLR(gamma=0.5)]",
      "step_size"),
 ])
-def test_bad_torch_specs_fail_before_any_run_with_one_line(cli, tmp_path, spec, says):
-    proc = cli("run", "-p", "quadratic-1d", "-o", spec, "--budget", "5", "--out", str(tmp_path))
-    assert proc.returncode == 2
-    assert says in proc.stderr and "Traceback" not in proc.stderr
+def test_bad_torch_specs_fail_at_plan_time_with_one_line(spec, says):
+    from optbench.errors import UsageError
+
+    with pytest.raises(UsageError) as err:
+        make_plan(["quadratic-1d"], [spec], budget=5)
+    assert says in str(err.value) and "\n" not in str(err.value)
+
+
+@needs_torch
+def test_a_bad_torch_spec_exits_2_from_the_cli(cli, tmp_path):
+    proc = cli("run", "-p", "quadratic-1d", "-o", "torch[cls=torch.optim.Adamx]", "--budget", "5",
+               "--out", str(tmp_path))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
 
 
