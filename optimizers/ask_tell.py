@@ -3,9 +3,10 @@ object a user's factory returns.
 
 ``ask-tell[factory=mypkg.make_es,popsize=8]`` calls ``factory(x0, **options)`` once per run
 (``x0`` the run's start point, shape ``(d,)``; it also gets ``seed=`` and ``bounds=(lower,
-upper)``, the problem's domain, if it takes parameters of those names), then repeats, one update per generation:
-``points = obj.ask()`` (``(λ, d)``, or one point ``(d,)``), each point evaluated through the
-oracle (one ``n_f`` each), ``obj.tell(points, values)`` (lower is better). ``cma[sigma0=0.5]``
+upper)``, the problem's domain, if it takes parameters of those names), then repeats, one
+update per generation: ``points = obj.ask()`` (``(λ, d)``, or one point ``(d,)``), each
+point evaluated through the oracle (one ``n_f`` each), ``obj.tell(points, values)`` (lower
+is better). ``cma[sigma0=0.5]``
 is the same loop with ``cma.CMAEvolutionStrategy(x0, sigma0, options)``, bounded by the
 domain unless ``bounded=false`` or the problem is 1-D, where cma's bound handling fails
 (``pip install 'optbench[cma]'``).

@@ -17,9 +17,10 @@ loss.
 
 For the two convex models, x* and f* come from a high-accuracy solve (L-BFGS, then Newton
 steps solved by conjugate gradients, to a gradient norm below 1e-10, so f* is within
-‖g‖²/(2·l2) < 1e-18 of the true minimum), cached in the process by the data's hash; L and
-mu are the extreme Hessian eigenvalues at x* (Lanczos on Hessian-vector products). The MLP has no known f*: targets there fall back to
-the relative convention of problems without f*.
+‖g‖²/(2·l2) of the true minimum, 5e-19 at the default l2), cached in the process by the
+data's hash; L and mu are the extreme Hessian eigenvalues at x* (Lanczos on Hessian-vector
+products). The MLP has no known f*: targets there fall back to the relative convention of
+problems without f*.
 """
 
 from __future__ import annotations

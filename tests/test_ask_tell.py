@@ -96,7 +96,7 @@ def test_a_users_ask_tell_object_runs_as_driven_directly():
         problem = build_problem(run.problem)
         x0 = res.trace["x"][0]
         xs, counts = _drive(toy_es.PatternSearch(x0, step=run.optimizer.params["step"]),
-                            lambda p: problem.f(p[None])[0], x0, 60, 4)
+                            lambda p, pr=problem: pr.f(p[None])[0], x0, 60, 4)
         np.testing.assert_array_equal(res.trace["x"], xs)
         assert res.trace["n_f"].tolist() == counts and res.trace["n_g"].max() == 0
 
@@ -109,7 +109,7 @@ def test_one_point_asks_get_the_run_seed_and_conform():
         seed = int(np.random.default_rng(run_seed(run.run_id)).integers(1, 2**31 - 1))
         x0 = res.trace["x"][0]
         xs, counts = _drive(toy_es.OnePlusOne(x0, seed, sigma=0.5),
-                            lambda p: problem.f(p[None])[0], x0, 60, 1)
+                            lambda p, pr=problem: pr.f(p[None])[0], x0, 60, 1)
         np.testing.assert_array_equal(res.trace["x"], xs)
         assert res.trace["n_f"].tolist() == counts
     checks = check_optimizer("ask-tell[factory=toy_es.OnePlusOne,sigma=0.5]")
@@ -126,9 +126,9 @@ def test_cma_runs_as_cma_driven_directly_every_point_charged():
         x0 = res.trace["x"][0]
         gen = np.random.default_rng(seed)  # the adapter gives cma the run's own generator
         es = cma.CMAEvolutionStrategy(x0, run.optimizer.params["sigma0"], {
-            "seed": seed, "verbose": -9, "randn": lambda *shape: gen.standard_normal(shape),
+            "seed": seed, "verbose": -9, "randn": lambda *shape, g=gen: g.standard_normal(shape),
             "bounds": [list(problem.lower), list(problem.upper)]})
-        xs, counts = _drive(es, lambda p: problem.f(np.asarray(p)[None])[0], x0, 120,
+        xs, counts = _drive(es, lambda p, pr=problem: pr.f(np.asarray(p)[None])[0], x0, 120,
                             es.popsize)
         np.testing.assert_array_equal(res.trace["x"], xs)
         assert res.trace["n_f"].tolist() == counts and es.popsize == 6

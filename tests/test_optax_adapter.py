@@ -61,7 +61,8 @@ def test_without_optax_the_error_names_the_pip_install(tmp_path):
         "import sys\n"
         "sys.modules['optax'] = None  # as if the extra were not installed\n"
         "from optbench.cli import main\n"
-        f"main(['run', '-p', 'booth', '-o', 'optax', '--budget', '5', '--out', {str(tmp_path)!r}])\n"
+        f"main(['run', '-p', 'booth', '-o', 'optax', '--budget', '5',"
+        f" '--out', {str(tmp_path)!r}])\n"
     )
     proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                           env=dict(os.environ, PYTHONWARNINGS="ignore"), timeout=120)

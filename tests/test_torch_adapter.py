@@ -114,7 +114,7 @@ def test_lbfgs_runs_alone_and_every_closure_evaluation_is_charged():
         opt = torch.optim.LBFGS([p], lr=1, max_iter=3)
         calls = [0]
 
-        def closure():
+        def closure(p=p, calls=calls):
             calls[0] += 1
             x = p.detach().numpy()[None]
             p.grad = torch.from_numpy(problem.grad(x)[0].copy())

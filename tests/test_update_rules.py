@@ -120,12 +120,13 @@ def lion_by_the_paper(x, grad, n, lr, beta1, beta2, wd):
     return np.array(xs)
 
 
-@pytest.mark.parametrize("spec", ["lion", "lion[lr=[0.001,0.01],beta1=[0.5,0.9],weight_decay=[0.0,0.3]]"])
+@pytest.mark.parametrize(
+    "spec", ["lion", "lion[lr=[0.001,0.01],beta1=[0.5,0.9],weight_decay=[0.0,0.3]]"])
 def test_lion_follows_the_published_algorithm(spec):
     for run, res in _run("rosenbrock", spec):
         p = dict(run.optimizer.params)
         problem = build_problem(run.problem)
-        expected = lion_by_the_paper(res.trace["x"][0], lambda x: problem.grad(x[None])[0],
+        expected = lion_by_the_paper(res.trace["x"][0], lambda x, pr=problem: pr.grad(x[None])[0],
                                      res.summary["n_iter"], p["lr"], p["beta1"], p["beta2"],
                                      p["weight_decay"])
         np.testing.assert_allclose(res.trace["x"], expected, rtol=1e-13, atol=1e-15)
