@@ -168,3 +168,20 @@ def test_a_batch_equals_row_by_row_evaluation(spec):
     np.testing.assert_allclose(g, np.stack([r[1][0] for r in rows]), rtol=1e-12, atol=1e-15)
     np.testing.assert_allclose(p.test_f(X), [p.test_f(X[i : i + 1])[0] for i in range(4)],
                                rtol=1e-12)
+
+
+def test_the_held_out_loss_is_stored_loaded_and_exported(tmp_path):
+    import pandas as pd
+
+    import optbench
+    from optbench.export import export
+
+    res = optbench.run(problems=["mlp[n_train=50,n_test=40]"], optimizers=["adam[lr=0.05]"],
+                       seeds=2, budget=12, out=tmp_path / "out", report=False)
+    paths = export(tmp_path / "out" / "results.sqlite", "csv", tmp_path / "csv")
+    traces = pd.read_csv([p for p in paths if p.name == "traces.csv"][0])
+    for rid in res.run_ids:
+        tr = optbench.load_trace(tmp_path / "out", rid)
+        assert len(tr["test_f"]) == len(tr["f"]) == 13
+        np.testing.assert_allclose(traces[traces.run_id == rid]["test_f"], tr["test_f"],
+                                   rtol=1e-15)
