@@ -90,3 +90,12 @@ def test_malformed_specs_say_where_and_what(text, fragment):
     assert fragment in str(info.value)
     if text:
         assert "position" in str(info.value)
+
+
+def test_a_list_inside_a_sweep_is_one_value_and_dotted_calls_are_not_schedules():
+    specs = expand(parse("torch[betas=[[0.9,0.99],[0.5,0.6]],lr=[0.1,0.2]]"))
+    assert [(s.params["betas"], s.params["lr"]) for s in specs] == [
+        ([0.9, 0.99], 0.1), ([0.9, 0.99], 0.2), ([0.5, 0.6], 0.1), ([0.5, 0.6], 0.2)]
+    assert [s.params["lr"] for s in expand(parse("gd[lr=[0.1,log(1,10,2)]]"))] == [0.1, 1.0, 10.0]
+    nested = parse("torch[scheduler=torch.optim.lr_scheduler.StepLR(step_size=3),s=cosine(T=5)]")
+    assert nested.params["scheduler"].dotted and not nested.params["s"].dotted
