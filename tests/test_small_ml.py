@@ -185,3 +185,34 @@ def test_the_held_out_loss_is_stored_loaded_and_exported(tmp_path):
         assert len(tr["test_f"]) == len(tr["f"]) == 13
         np.testing.assert_allclose(traces[traces.run_id == rid]["test_f"], tr["test_f"],
                                    rtol=1e-15)
+
+
+def test_the_report_sets_test_loss_beside_training_loss(tmp_path):
+    import base64
+    import io
+    import re
+
+    import pandas as pd
+
+    import optbench
+
+    res = optbench.run(problems=["mlp[n_train=50,n_test=40]", "quadratic-1d"],
+                       optimizers=["adam[lr=0.05]", "gd[lr=0.2]"], seeds=2, budget=12,
+                       out=tmp_path / "out")
+    html = res.report.read_text()
+    assert '<section id="held-out-loss">' in html
+    links = re.findall(r"download='held-out-([0-9a-f]+)\.csv' href='data:text/csv;charset=utf-8;"
+                       r"base64,([^']+)'", html)
+    assert len(links) == 1  # the quadratic records no test loss: no table for it
+    table = pd.read_csv(io.BytesIO(base64.b64decode(links[0][1])))
+    runs = res.runs[res.runs.problem.str.startswith("mlp")]
+    for label, g in runs.groupby("label"):
+        traces = [optbench.load_trace(tmp_path / "out", rid) for rid in g.run_id]
+        row = table[table.optimizer == label].iloc[0]
+        assert row["runs"] == 2
+        assert row["final test loss"] == pytest.approx(
+            np.median([t["test_f"][-1] for t in traces]), rel=1e-12)
+        assert row["best test loss"] == pytest.approx(
+            np.median([t["test_f"].min() for t in traces]), rel=1e-12)
+        assert row["final training loss"] == pytest.approx(
+            np.median([t["f"][-1] for t in traces]), rel=1e-12)
