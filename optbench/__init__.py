@@ -29,6 +29,7 @@ _EXPORTS = {
     "Optimizer": "optbench.optimizer",
     "check": "optbench.optimizer",
     "make_schedule": "optbench.optimizer",
+    "cycled_momentum": "optbench.optimizer",
     "whole": "optbench.optimizer",
     "Oracle": "optbench.oracle",
     "Spec": "optbench.spec",

@@ -318,7 +318,8 @@ def load(path: str | os.PathLike, traces: bool = False):
 
 def load_trace(path: str | os.PathLike, run_id: str) -> dict[str, Any]:
     """The recorded arrays of one run: ``f``, ``gnorm``, ``n_f``, ``n_g``, ``lr``, ``time``
-    (and ``x`` for low dimension); index ``t`` is the iterate after ``t`` updates."""
+    (and ``x`` for low dimension, ``test_f`` for problems with a held-out loss); index ``t``
+    is the iterate after ``t`` updates."""
     from .store import Store
 
     p = Path(path)

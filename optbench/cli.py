@@ -171,6 +171,12 @@ class _Progress:
     metavar="OPTIMIZER",
     help="An optimizer spec, e.g. 'gd[lr=log(1e-3,1,7)]'. Repeatable.",
 )
+@click.option(
+    "--suite",
+    "suite_name",
+    type=click.Choice(["default", "ml"]),
+    help="A named suite instead of SPEC, -p and -o (ml: the small-ML problems).",
+)
 @click.option("--seeds", type=int, help="Seeds per pairing (0..N-1). [default: 5]")
 @click.option("--budget", type=int, help="Evaluations (n_f + n_g) per run. [default: 1000]")
 @click.option("--max-iter", type=int, help="Iterations per run. [default: the budget]")
@@ -210,6 +216,7 @@ def run(
     spec,
     problems,
     optimizers,
+    suite_name,
     seeds,
     budget,
     max_iter,
@@ -242,6 +249,12 @@ def run(
     )
     if scheduler and executor not in (None, "dask"):
         raise click.UsageError("--scheduler goes with --executor dask")
+    if suite_name is not None:
+        if spec or problems or optimizers:
+            raise click.UsageError("--suite replaces SPEC, -p and -o; give one or the other")
+        from .suite import SUITES
+
+        spec = SUITES[suite_name]()
     progress = _Progress(quiet)
     try:
         res = api_run(
@@ -350,7 +363,8 @@ def list_(kind, as_json, plugins, debug) -> None:
             extra = ""
             if e.kind == "optimizer":
                 extra = f"  needs: {', '.join(sorted(e.meta['needs'])) or 'nothing'}"
-                extra += ", batchable" if e.meta["batchable"] else ""
+                extra += ", batchable" if e.meta["batchable"] is True else (
+                    ", batchable per spec" if e.meta["batchable"] else "")
             click.echo(f"  {e.name}[{params}]" if params else f"  {e.name}")
             if e.description:
                 click.echo(f"      {e.description}{extra}")

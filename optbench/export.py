@@ -134,6 +134,8 @@ def _tidy(db: Path, fmt: str, out: Path) -> list[Path]:
             "lr": lr,
             "time": tr["time"][:n],
         }
+        if "test_f" in tr:  # the held-out loss of problems that have one
+            cols["test_f"] = tr["test_f"]
         if "x" in tr:
             x = tr["x"].reshape(n, -1)
             cols.update({f"x{j}": x[:, j] for j in range(x.shape[1])})

@@ -29,7 +29,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-__all__ = ["Optimizer", "check", "make_schedule"]
+__all__ = ["Optimizer", "check", "cycled_momentum", "make_schedule"]
 
 
 class Optimizer(NamedTuple):
@@ -79,13 +79,18 @@ def whole(name: str, value: Any, low: int, high: int | None = None) -> int:
     return int(value)
 
 
-def make_schedule(schedule: Any, lr: Any) -> Callable[..., Any]:
+def make_schedule(schedule: Any, lr: Any, momentum: bool = False) -> Callable[..., Any]:
     """Bind a schedule (a registered name, a spec, or a callable) to the base rate ``lr``.
 
     ``schedule`` is a name (``"cosine"``), a spec in either spelling (``"cosine(T=100)"``
     as nested in an optimizer spec, or ``"cosine[T=100]"``), a :class:`~optbench.spec.Spec`
     (whose real values may be per-run ``(B, 1)`` columns), a callable ``(t, gap) -> rate``
     (returned as is), or None for the constant rate.
+
+    A schedule may also cycle the momentum (``one-cycle``/``cyclic`` with
+    ``cycle_momentum=true``): its function then carries ``momentum(t)``. Only an optimizer
+    that has a momentum says ``momentum=True`` and reads it through :func:`cycled_momentum`;
+    for any other such a schedule is refused with a one-line error.
 
     Returns:
         ``sched(t, gap=None)``: the learning rate of update ``t`` (per run when ``lr`` is a
@@ -122,4 +127,17 @@ def make_schedule(schedule: Any, lr: Any) -> Callable[..., Any]:
     entry.check_params(columns)
     params = entry.resolve(given)
     params.update(columns)
-    return entry.build(lr=lr, **params)
+    fn = entry.build(lr=lr, **params)
+    if getattr(fn, "momentum", None) is not None and not momentum:
+        raise ValueError(
+            f"schedule {spec.name!r} cycles the momentum (cycle_momentum=true), but this "
+            "optimizer has no momentum; set cycle_momentum=false"
+        )
+    return fn
+
+
+def cycled_momentum(rate: Callable[..., Any], momentum: Any) -> Callable[[Any], Any]:
+    """``mu(t)``: the momentum of update ``t``, the schedule's where it cycles one (as torch's
+    OneCycleLR/CyclicLR overwrite ``momentum`` or ``betas[0]``), else ``momentum`` itself."""
+    cycled = getattr(rate, "momentum", None)
+    return cycled if cycled is not None else (lambda t: momentum)

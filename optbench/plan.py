@@ -174,6 +174,10 @@ def _resolve_value(value: Any, L: float | None, what: str) -> Any:
 
 def _resolve_nested(spec: Spec, L: float | None) -> Spec:
     """A nested spec (a schedule): defaults filled in, ``k/L`` resolved."""
+    if spec.dotted:  # a library object by import path: its own code checks its arguments
+        return Spec(
+            spec.name, {k: _resolve_value(v, L, f"{spec.name}.{k}") for k, v in spec.params.items()}
+        )
     entry = registry.get("schedule", spec.name)
     params = entry.resolve(dict(spec.params))
     return Spec(spec.name, {k: _resolve_value(v, L, f"{spec.name}.{k}") for k, v in params.items()})
@@ -249,7 +253,9 @@ def _structure(params: dict[str, Any], decl: dict[str, registry.Param] | None) -
     out = {}
     for k, v in params.items():
         is_float = decl[k].is_float if decl and k in decl else isinstance(v, float)
-        if isinstance(v, Spec):
+        if isinstance(v, Spec) and v.dotted:
+            out[k] = canonical(v)
+        elif isinstance(v, Spec):
             out[k] = [v.name, _structure(dict(v.params), registry.get("schedule", v.name).params)]
         elif is_float and isinstance(v, float):
             out[k] = "<float>"
@@ -323,7 +329,7 @@ def make_plan(
             ores = resolve_optimizer(ospec, problem.L)
             _validate(entry, ores)
             missing = sorted(entry.meta["needs"] - provides)
-            batchable = entry.meta["batchable"]
+            batchable = entry.is_batchable(ores.params)
             # all but the seed is shared by the pairing's runs: canonical forms, source
             # hashes, label and batch key are worked out once, not once per seed
             shared = _identity(pres, ores, 0, budget, max_iter, tol)
@@ -375,7 +381,8 @@ def _validate(entry: registry.Entry, spec: Spec) -> None:
     """Build the optimizer once with scalar values, so a bad value fails before any run."""
     try:
         params = {
-            k: (make_sched_probe(v) if isinstance(v, Spec) else v) for k, v in spec.params.items()
+            k: (make_sched_probe(v) if isinstance(v, Spec) and not v.dotted else v)
+            for k, v in spec.params.items()
         }
     except InvalidValueError as exc:
         raise InvalidValueError(f"optimizer {entry.name!r}, {exc}") from None
@@ -386,7 +393,7 @@ def make_sched_probe(spec: Spec) -> Spec:
     """Check a nested schedule's values by building it with a unit base rate."""
     from .optimizer import make_schedule
 
-    make_schedule(spec, 1.0)
+    make_schedule(spec, 1.0, momentum=True)  # whether the optimizer has one: its own build
     return spec
 
 
@@ -404,7 +411,7 @@ def _trim(spec: Spec, kind: str) -> Spec:
     params = registry.get(kind, spec.name).params
     shown = {}
     for k, v in spec.params.items():
-        if isinstance(v, Spec):
+        if isinstance(v, Spec) and not v.dotted:
             v = _trim(v, "schedule")
             if not v.params and v.name == getattr(params.get(k), "default", None):
                 continue

@@ -94,6 +94,8 @@ class Problem:
         L_global: True where ``L`` bounds the curvature on the whole domain, not just at x*.
         resolved: parameters the factory resolved that belong to the run's identity (e.g. the
             ``content_hash`` of a data file); the planner adds them to the problem's spec.
+        test_f: optional ``X (B, d) -> (B,)``, a held-out loss (a model's test loss); the
+            runner records it at every iterate, uncharged, as the trace's ``test_f``.
     """
 
     def __init__(
@@ -118,6 +120,7 @@ class Problem:
         hess: Callable[[Array], Array] | None = None,
         L_global: bool | None = None,
         resolved: dict[str, Any] | None = None,
+        test_f: Callable[[Array], Array] | None = None,
     ):
         import numpy as np
 
@@ -148,6 +151,7 @@ class Problem:
         self._hess = hess
         self.L_global = (self.hessian is not None) if L_global is None else bool(L_global)
         self.resolved = dict(resolved or {})
+        self.test_f = test_f
         self.name: str = ""  # set by the registry when the problem is built from a spec
         self.params: dict[str, Any] = {}
 
@@ -232,6 +236,7 @@ class Problem:
             "examples_per_grad": self.examples_per_grad,
             "draw": {k: (arr(v) if k == "window" else v) for k, v in self.draw.items()},
             "resolved": dict(self.resolved),
+            "has_test_loss": self.test_f is not None,
         }
 
     # -- drawing ---------------------------------------------------------------------------

@@ -113,6 +113,19 @@ class Entry:
     source_hash: str | None = None  # plug-ins only: part of run identity
 
     @functools.cached_property
+    def open(self) -> bool:
+        """The factory takes ``**options``: it accepts parameter names it does not list
+        (an adapter passing them on to a library, e.g. ``torch[cls=...,weight_decay=0.01]``)."""
+        return any(
+            p.kind is p.VAR_KEYWORD for p in inspect.signature(self.factory).parameters.values()
+        )
+
+    def is_batchable(self, params: dict[str, Any]) -> bool:
+        """Whether runs of this spec step together (``batchable`` may depend on the spec)."""
+        batchable = self.meta.get("batchable", False)
+        return bool(batchable(dict(params)) if callable(batchable) else batchable)
+
+    @functools.cached_property
     def params(self) -> dict[str, Param]:
         """The factory's parameters, read from its signature once (asked for per run)."""
         out = {}
@@ -137,6 +150,8 @@ class Entry:
         import difflib
 
         params = self.params
+        if self.open:
+            return
         for key in given:
             if key not in params:
                 close = difflib.get_close_matches(key, list(params), n=1)
@@ -162,6 +177,7 @@ class Entry:
                 raise InvalidValueError(f"{self.kind} {self.name!r} needs the parameter {name!r}")
             else:
                 out[name] = list(p.default) if isinstance(p.default, tuple) else p.default
+        out.update({k: v for k, v in params.items() if k not in self.params})  # **options
         return out
 
     def build(self, **params: Any) -> Any:
@@ -197,6 +213,8 @@ class Entry:
                 if not callable(v)  # e.g. a problem's memory estimate
             }
         )
+        if callable(out.get("batchable")):
+            out["batchable"] = "per spec"
         return out
 
 
@@ -325,7 +343,7 @@ def register_optimizer(
     name: str,
     *,
     needs: Iterable[str] = ("gradient",),
-    batchable: bool = False,
+    batchable: bool | Callable[[dict[str, Any]], bool] = False,
     samples: bool = False,
     theory: str | None = None,
     description: str | None = None,
@@ -338,6 +356,8 @@ def register_optimizer(
             ``hessian``. A pairing that cannot meet them becomes a ``skipped`` run.
         batchable: the optimizer steps many independent runs at once; real-valued
             hyperparameters then arrive as per-run column arrays of shape ``(B, 1)``.
+            A callable ``batchable(params) -> bool`` decides per spec (an adapter whose
+            wrapped optimizer may need a run of its own).
         samples: the iterate is an incumbent (the best point sampled so far), not a
             trajectory: the metrics of the dynamics (overshoot, oscillation) are left out.
         theory: the quadratic model that predicts its path, one of :data:`THEORY_MODELS`
@@ -354,7 +374,11 @@ def register_optimizer(
         raise PluginError(
             f"optimizer {name!r} declares unknown needs {sorted(unknown)}; allowed: {sorted(NEEDS)}"
         )
-    meta = {"needs": needs, "batchable": bool(batchable), "samples": bool(samples)}
+    meta = {
+        "needs": needs,
+        "batchable": batchable if callable(batchable) else bool(batchable),
+        "samples": bool(samples),
+    }
     if theory is not None:
         meta["theory"] = theory
     return lambda f: _register("optimizer", name, f, description, meta)

@@ -63,7 +63,8 @@ class BatchTrace:
     """The full record of a batch: index ``t`` is the iterate after ``t`` updates.
 
     Arrays: ``x (T+1, B, d)``, ``f``, ``gnorm``, ``n_f``, ``n_g`` ``(T+1, B)``, ``lr (T, B)``
-    (the rate of update t), ``time (T+1,)``; ``end[b]`` is run b's last recorded index.
+    (the rate of update t), ``time (T+1,)``; ``end[b]`` is run b's last recorded index;
+    ``test_f (T+1, B)`` the held-out loss where the problem has one (else None).
     """
 
     x: np.ndarray
@@ -76,11 +77,14 @@ class BatchTrace:
     end: np.ndarray
     f_star: float | None
     x_star: np.ndarray | None
+    test_f: np.ndarray | None = None
 
     def run(self, b: int) -> dict[str, np.ndarray]:
         """Run ``b``'s own arrays, cut at its end."""
         e = int(self.end[b]) + 1
+        extra = {} if self.test_f is None else {"test_f": self.test_f[:e, b]}
         return {
+            **extra,
             "x": self.x[:e, b],
             "f": self.f[:e, b],
             "gnorm": self.gnorm[:e, b],
@@ -100,7 +104,9 @@ def stack_params(specs: list[Spec], entry: registry.Entry, batchable: bool) -> d
     decl = entry.params
     for k, v in first.items():
         values = [s.params[k] for s in specs]
-        if isinstance(v, Spec):
+        if isinstance(v, Spec) and v.dotted:
+            out[k] = v  # a library object by import path: structural, equal within a batch
+        elif isinstance(v, Spec):
             nested = registry.get("schedule", v.name)
             out[k] = Spec(v.name, stack_params(values, nested, True))
         elif all(x == v for x in values):
@@ -185,6 +191,7 @@ class _Recording:
         self.nfs: list[np.ndarray] = []
         self.ngs: list[np.ndarray] = []
         self.lrs: list[np.ndarray] = []
+        self.tests: list[np.ndarray] = []  # the held-out loss, for problems that have one
         self.times: list[float] = []
         self.end = np.zeros(x0.shape[0], dtype=np.int64)  # each run's last update
         self.gdots: list[np.ndarray] = []
@@ -225,6 +232,8 @@ class _Recording:
         self.ngs.append(self.oracle.n_g.copy())
         if lr is not None:
             self.lrs.append(lr)
+        if self.problem.test_f is not None:
+            self.tests.append(np.asarray(self.problem.test_f(x), dtype=float))
         self.times.append(time.perf_counter() - self.t0)
         self.oracle.observe(x, f, g)
 
@@ -263,6 +272,7 @@ class _Recording:
             end=self.end.copy(),
             f_star=self.f_star,
             x_star=self.problem.x_star,
+            test_f=np.stack(self.tests) if self.tests else None,
         )
 
 

@@ -54,6 +54,13 @@ class Spec:
     def __str__(self) -> str:
         return format_spec(self)
 
+    @property
+    def dotted(self) -> bool:
+        """A nested ``package.module.Name(k=v)``: a library object an adapter calls by its
+        import path (``scheduler=torch.optim.lr_scheduler.StepLR(step_size=10)``), not a
+        registered schedule."""
+        return "." in self.name
+
 
 class Spaced(Sequence):
     """The values of ``log(lo, hi, count)`` or ``lin(lo, hi, count)``, computed on demand.
@@ -293,7 +300,8 @@ def expand(spec: Spec, literal: Callable[[str, str], bool] | None = None) -> lis
     Args:
         spec: a parsed spec.
         literal: ``literal(spec_name, key)`` is true where a list is one sequence-valued
-            parameter rather than a sweep.
+            parameter rather than a sweep. A list inside a sweep is always one value, so
+            ``betas=[[0.9,0.99],[0.5,0.9]]`` sweeps two pairs.
     """
     keys = list(spec.params)
     choices = [_alternatives(spec.name, k, spec.params[k], literal) for k in keys]
@@ -326,7 +334,10 @@ def _alternatives(owner: str, key: str, value: Any, literal) -> list[Any]:
             return [list(_plain(v) for v in value.values)]
         out: list[Any] = []
         for v in value.values:
-            out.extend(_alternatives(owner, key, v, literal))
+            if isinstance(v, Sweep) and (v.text or "").startswith("["):
+                out.append(_plain(v))  # a list in a sweep is one list value: betas=[[0.9,0.99]]
+            else:
+                out.extend(_alternatives(owner, key, v, literal))
         return out
     if isinstance(value, Spec):
         return expand(value, literal)

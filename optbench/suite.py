@@ -1,4 +1,4 @@
-"""The default suite: what ``optbench run`` with no arguments runs.
+"""Named suites: the default (what ``optbench run`` with no arguments runs) and ``ml``.
 
 The lesson's problems (a 1-D quadratic; the line fit in (w, b) on raw and on standardized
 features) and a few harder ones (log-cosh, a tilted double well, Rosenbrock's valley),
@@ -30,3 +30,29 @@ DEFAULT_SUITE = {
     "seeds": 10,
     "budget": 400,
 }
+
+
+def ml_suite() -> dict:
+    """``optbench run --suite ml``: the small-ML tier (logistic and softmax regression, a
+    one-hidden-layer MLP; minibatch gradients, test loss recorded) against the usual
+    gradient baselines, and ``torch.optim.AdamW`` through the torch adapter where torch is
+    installed. Rates are plain numbers: the MLP has no curvature constant L."""
+    import importlib.util
+
+    optimizers = [
+        "gd[lr=[0.1,0.5]]",
+        "momentum[lr=0.05,momentum=0.9]",
+        "adam[lr=[0.001,0.01]]",
+        "adamw[lr=0.01,weight_decay=0.01]",
+    ]
+    if importlib.util.find_spec("torch") is not None:
+        optimizers.append("torch[cls=torch.optim.AdamW,lr=0.01,weight_decay=0.01]")
+    return {
+        "problems": ["logistic-regression", "softmax-regression", "mlp"],
+        "optimizers": optimizers,
+        "seeds": 5,
+        "budget": 500,
+    }
+
+
+SUITES = {"default": lambda: dict(DEFAULT_SUITE), "ml": ml_suite}

@@ -201,7 +201,7 @@ def _check_on(spec: Spec, entry: registry.Entry, problem: str, timeout: float | 
                         lambda: _deterministic(plan, results, where), timeout))
     out.append(_checked(f"stops within a budget of {TIGHT_BUDGET} evaluations {where}",
                         lambda: _tight_budget(spec, problem, where), timeout))
-    if entry.meta["batchable"]:
+    if entry.is_batchable(plan.runs[0].optimizer.params):
         out.append(_checked(f"a batch equals its runs one at a time {where}",
                             lambda: _batch_equals_single(spec, problem, where), timeout))
     what = f"returns a new array from step, never updating x in place {where}"

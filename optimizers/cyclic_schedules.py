@@ -2,7 +2,9 @@
 
 Both PyTorch schedulers overwrite the optimizer's learning rate; here the optimizer's ``lr``
 is the peak (PyTorch's ``max_lr``), so a learning-rate sweep sweeps the peak. PyTorch also
-cycles momentum by default (``cycle_momentum=True``); optbench schedules only the rate.
+cycles the momentum by default (``cycle_momentum=True``); here ``cycle_momentum`` defaults to
+false, and when true the momentum (or Adam's β1) of the optimizers that have one follows
+PyTorch's momentum cycle, while an optimizer without one refuses the schedule.
 """
 
 from __future__ import annotations
@@ -23,14 +25,23 @@ def _anneal(strategy: str, start, end, q):
 
 @register_schedule("one-cycle")
 def one_cycle(lr, T: int = 100, pct_start: float = 0.3, anneal_strategy: str = "cos",
-              div_factor: float = 25.0, final_div_factor: float = 1e4, three_phase: bool = False):
+              div_factor: float = 25.0, final_div_factor: float = 1e4, three_phase: bool = False,
+              cycle_momentum: bool = False, base_momentum: float = 0.85,
+              max_momentum: float = 0.95):
     """One cycle over T updates: lr/div_factor up to lr (the peak), then down to
     lr/div_factor/final_div_factor.
 
     PyTorch OneCycleLR with ``max_lr = lr`` and ``total_steps = T``: phase 1 ends at
     ``a = pct_start·T − 1``, the last at ``T − 1``; ``three_phase`` comes back to the
     initial rate at ``2·pct_start·T − 2`` first. PyTorch raises when stepped past T;
-    optbench holds the final rate lr/div_factor/final_div_factor for every t > T.
+    optbench holds the final rate lr/div_factor/final_div_factor for every t > T. At t = T
+    PyTorch extrapolates the last phase, which with linear annealing falls below the final
+    rate — negative for all but the shortest cycles; optbench never goes below the final
+    rate (the rate is clamped to it; with cos annealing nothing changes).
+
+    ``cycle_momentum``: the momentum runs the other way, max_momentum → base_momentum while
+    the rate rises, back to max_momentum while it falls (three phases: down, up, then
+    held), PyTorch's cycle; held at max_momentum after T.
     """
     import numpy as np
 
@@ -50,34 +61,56 @@ def one_cycle(lr, T: int = 100, pct_start: float = 0.3, anneal_strategy: str = "
     initial = peak / div_factor
     floor = initial / final_div_factor
     a = pct_start * T - 1.0
+    lo_m, hi_m = base_momentum, max_momentum
     if three_phase:
         b = 2 * pct_start * T - 2.0
-        phases = [(a, initial, peak), (b, peak, initial), (T - 1.0, initial, floor)]
+        ends = [a, b, T - 1.0]
+        rates = [(initial, peak), (peak, initial), (initial, floor)]
+        moms = [(hi_m, lo_m), (lo_m, hi_m), (hi_m, hi_m)]
     else:
-        phases = [(a, initial, peak), (T - 1.0, peak, floor)]
+        ends = [a, T - 1.0]
+        rates = [(initial, peak), (peak, floor)]
+        moms = [(hi_m, lo_m), (lo_m, hi_m)]
 
-    def fn(t, gap=None):
+    def piecewise(t, values, final):
         t = np.asarray(t, dtype=float)
-        starts = [0.0] + [end for end, _, _ in phases[:-1]]
+        starts = [0.0, *ends[:-1]]
         out = None
-        for (end, s, e), begin in zip(reversed(phases), reversed(starts), strict=True):
+        for end, (s, e), begin in zip(reversed(ends), reversed(values), reversed(starts),
+                                      strict=True):
             value = _anneal(anneal_strategy, s, e, (t - begin) / (end - begin))
             out = value if out is None else np.where(t <= end, value, out)
-        out = np.where(t > T, floor, out)
+        return np.where(t > T, final, out)
+
+    def fn(t, gap=None):
+        out = np.maximum(piecewise(t, rates, floor), floor)  # never below the final rate
         return out if out.ndim else float(out)
 
+    if cycle_momentum:
+        check("base_momentum", base_momentum, (base_momentum >= 0) & (base_momentum < 1),
+              "in [0, 1)")
+        check("max_momentum", max_momentum, (max_momentum >= base_momentum) & (max_momentum < 1),
+              ">= base_momentum and < 1")
+
+        def momentum(t):
+            out = np.clip(piecewise(t, moms, hi_m), lo_m, hi_m)  # T: no extrapolation
+            return out if out.ndim else float(out)
+
+        fn.momentum = momentum
     return fn
 
 
 @register_schedule("cyclic")
 def cyclic(lr, base_lr: float = 0.0, step_size_up: int = 50, step_size_down: int | None = None,
-           mode: str = "triangular", gamma: float = 1.0):
+           mode: str = "triangular", gamma: float = 1.0, cycle_momentum: bool = False,
+           base_momentum: float = 0.8, max_momentum: float = 0.9):
     """Triangular cycles between base_lr and lr (the peak); triangular2 halves the height each
     cycle, exp_range scales it by γ^t.
 
     PyTorch CyclicLR with ``max_lr = lr`` (its step_size_up defaults to 2000, and base_lr
     has no default): N = up + down, cycle = ⌊1 + t/N⌋, x = 1 + t/N − cycle,
     h = x/r (x ≤ r) else (x − 1)/(r − 1) with r = up/N; η = base + (lr − base)·h·s.
+    ``cycle_momentum``: μ = max_momentum − (max_momentum − base_momentum)·h·s, PyTorch's.
     """
     import numpy as np
 
@@ -92,7 +125,7 @@ def cyclic(lr, base_lr: float = 0.0, step_size_up: int = 50, step_size_down: int
     total = up + float(step_size_down if step_size_down is not None else step_size_up)
     ratio = up / total
 
-    def fn(t, gap=None):
+    def height(t):
         cycle = np.floor(1 + t / total)
         x = 1.0 + t / total - cycle
         h = np.where(x <= ratio, x / ratio, (x - 1) / (ratio - 1))
@@ -102,7 +135,21 @@ def cyclic(lr, base_lr: float = 0.0, step_size_up: int = 50, step_size_down: int
             s = 1 / (2.0 ** (cycle - 1))
         else:
             s = gamma**t
-        out = base_lr + (lr - base_lr) * h * s
+        return h * s
+
+    def fn(t, gap=None):
+        out = base_lr + (lr - base_lr) * height(t)
         return out if np.ndim(out) else float(out)
 
+    if cycle_momentum:
+        check("base_momentum", base_momentum, (base_momentum >= 0) & (base_momentum < 1),
+              "in [0, 1)")
+        check("max_momentum", max_momentum, (max_momentum >= base_momentum) & (max_momentum < 1),
+              ">= base_momentum and < 1")
+
+        def momentum(t):
+            out = max_momentum - (max_momentum - base_momentum) * height(t)
+            return out if np.ndim(out) else float(out)
+
+        fn.momentum = momentum
     return fn

@@ -1,18 +1,25 @@
-"""Gradient descent: x ← x − η_t·∇f(x), with a constant rate or any registered schedule."""
+"""Gradient descent: x ← x − η_t·∇f(x), with a constant rate or any registered schedule.
+
+``weight_decay`` and ``clip_norm`` are torch's (see ``gradient_options``).
+"""
 
 from __future__ import annotations
 
 from optbench import Optimizer, check, make_schedule, register_optimizer
 
+from .gradient_options import check_options, gradient
+
 
 @register_optimizer("gd", needs=("gradient",), batchable=True, theory="gd")
-def gd(lr: float = 0.1, schedule: str = "constant") -> Optimizer:
+def gd(lr: float = 0.1, schedule: str = "constant", weight_decay: float = 0.0,
+       clip_norm: float | None = None) -> Optimizer:
     """Vanilla gradient descent; ``schedule`` decays the learning rate (e.g. cosine(T=100))."""
     check("lr", lr, lr > 0, "> 0")
+    check_options(clip_norm, weight_decay)
     rate = make_schedule(schedule, lr)
 
     def step(x, state, oracle, t):
         eta = rate(t, oracle.gap)
-        return x - eta * oracle.grad(x), {"lr": eta}
+        return x - eta * gradient(oracle, x, clip_norm, weight_decay), {"lr": eta}
 
     return Optimizer(step=step)

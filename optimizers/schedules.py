@@ -28,32 +28,33 @@ def constant(lr):
 
 @register_schedule("step")
 def step(lr, step_size: int = 30, gamma: float = 0.1):
-    """η_0·γ^⌊t/step_size⌋ (PyTorch StepLR; there step_size has no default)."""
+    """η_0·γ^⌊t/step_size⌋ (PyTorch StepLR; there step_size has no default). γ > 1 grows
+    the rate, as PyTorch allows."""
     whole("step_size", step_size, 1)
-    check("gamma", gamma, (gamma > 0) & (gamma <= 1), "in (0, 1]")
+    check("gamma", gamma, gamma > 0, "> 0")
     return lambda t, gap=None: lr * gamma ** (t // step_size)
 
 
 @register_schedule("multistep")
 def multistep(lr, milestones: list[int] = (30, 60, 90), gamma: float = 0.1):
-    """η_0·γ^#{m ≤ t}: cut by γ at each milestone (PyTorch MultiStepLR; repeats count twice)."""
+    """η_0·γ^#{m ≤ t}: cut by γ at each milestone (PyTorch MultiStepLR; repeats count twice,
+    milestones in any order, γ > 1 allowed, as PyTorch takes them)."""
     import numpy as np
 
     ms = [milestones] if isinstance(milestones, int | float) else list(milestones)
     for m in ms:
         whole("each milestone", m, 0)
-    check("milestones", ms, all(a <= b for a, b in zip(ms, ms[1:], strict=False)),
-          "in non-decreasing order")
-    check("gamma", gamma, (gamma > 0) & (gamma <= 1), "in (0, 1]")
-    edges = np.asarray(ms, dtype=float)
+    check("gamma", gamma, gamma > 0, "> 0")
+    edges = np.sort(np.asarray(ms, dtype=float))
     # bisect_right: the number of milestones m <= t
     return lambda t, gap=None: lr * gamma ** np.searchsorted(edges, t, side="right")
 
 
 @register_schedule("exponential")
 def exponential(lr, gamma: float = 0.99):
-    """η_0·γ^t (PyTorch ExponentialLR). Σ η_t is finite: it can stop short of x*."""
-    check("gamma", gamma, (gamma > 0) & (gamma <= 1), "in (0, 1]")
+    """η_0·γ^t (PyTorch ExponentialLR). Σ η_t is finite for γ < 1: it can stop short of x*;
+    γ > 1 grows the rate, as PyTorch allows."""
+    check("gamma", gamma, gamma > 0, "> 0")
     return lambda t, gap=None: lr * gamma**t
 
 
@@ -178,5 +179,46 @@ def warmup(lr, W: int = 10, start_factor: float = 0.1, then: str = "constant"):
         if np.ndim(t) == 0:  # the common case: no need to evaluate both branches
             return ramp if t < W else after(t - W, gap)
         return np.where(t < W, ramp, after(np.maximum(t - W, 0), gap))
+
+    return fn
+
+
+@register_schedule("constant-lr")
+def constant_lr(lr, factor: float = 1.0 / 3.0, T: int = 5):
+    """η_0·factor for t < T, then η_0 (PyTorch ConstantLR, total_iters = T; same defaults)."""
+    import numpy as np
+
+    check("factor", factor, (factor >= 0) & (factor <= 1), "in [0, 1]")
+    whole("T", T, 0)
+    return lambda t, gap=None: lr * np.where(np.asarray(t) < T, factor, 1.0)
+
+
+@register_schedule("sequential")
+def sequential(lr, schedules: list = ("constant",), milestones: list[int] = ()):
+    """Schedule i from milestone i−1 on, each restarting at its own t = 0 (PyTorch
+    SequentialLR), e.g. ``sequential(schedules=[constant-lr(factor=0.1,T=5),cosine(T=95)],
+    milestones=[5])``; every schedule scales the same base rate."""
+    import numpy as np
+
+    from optbench import make_schedule
+
+    parts = [make_schedule(s, lr) for s in schedules]
+    ms = [milestones] if isinstance(milestones, int | float) else list(milestones)
+    for m in ms:
+        whole("each milestone", m, 1)
+    check("milestones", ms, len(ms) == len(parts) - 1,
+          f"one fewer than the schedules ({len(parts) - 1})")
+    check("milestones", ms, all(a < b for a, b in zip(ms, ms[1:], strict=False)),
+          "increasing")
+    starts = [0, *ms]
+
+    def fn(t, gap=None):
+        if np.ndim(t) == 0:
+            i = int(np.searchsorted(ms, t, side="right"))
+            return parts[i](t - starts[i], gap)
+        idx = np.searchsorted(ms, t, side="right")
+        values = [p(np.maximum(np.asarray(t) - s, 0), gap) for p, s in zip(parts, starts,
+                                                                          strict=True)]
+        return np.select([idx == i for i in range(len(parts))], values)
 
     return fn

@@ -29,6 +29,8 @@ def _cases() -> list[str]:
         params = registry.get("problem", name).params
         if any(p.required for p in params.values()):
             continue
+        if "ml" in registry.get("problem", name).meta["tags"]:
+            continue  # hundreds of dimensions, no f* for the MLP: tests/test_small_ml.py
         out.append(name)
         if "d" in params:
             out += [f"{name}[d=2]", f"{name}[d=5]"]

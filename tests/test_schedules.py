@@ -130,7 +130,12 @@ def test_one_cycle_matches_the_reference_phases(strategy, three_phase):
     spec = (f"one-cycle(T={N},pct_start={pct},anneal_strategy={strategy},div_factor={div},"
             f"final_div_factor={final_div},three_phase={str(three_phase).lower()})")
     ts = range(0, N + 10)
-    np.testing.assert_allclose(_values(spec, peak, ts), [expected(t) for t in ts], rtol=1e-13)
+    # at t = N the reference extrapolates the last phase: below the final rate when linear
+    # (here negative), which optbench never goes under
+    reference = [max(expected(t), floor) for t in ts]
+    if strategy == "linear":
+        assert expected(N) < 0
+    np.testing.assert_allclose(_values(spec, peak, ts), reference, rtol=1e-13)
     assert _values(spec, peak, [0])[0] == pytest.approx(initial, rel=1e-15)
     assert _values(spec, peak, [N - 1])[0] == pytest.approx(floor, rel=1e-12)
 
@@ -286,10 +291,9 @@ def test_per_run_parameter_columns_equal_scalar_schedules(spec):
 
 @pytest.mark.parametrize("schedule,message", [
     ("step(step_size=0)", "schedule 'step': step_size must be a whole number >= 1, got 0"),
-    ("step(gamma=1.5)", r"schedule 'step': gamma must be in \(0, 1\], got 1.5"),
-    ("multistep(milestones=[60,30])", r"multistep': milestones must be in non-decreasing order, got \[60, 30\]"),
+    ("step(gamma=-1.5)", r"schedule 'step': gamma must be > 0, got -1.5"),
     ("multistep(milestones=[-1,3])", "each milestone must be a whole number >= 0, got -1"),
-    ("exponential(gamma=0)", r"gamma must be in \(0, 1\], got 0.0"),
+    ("exponential(gamma=0)", r"gamma must be > 0, got 0.0"),
     ("cosine(T=0)", "schedule 'cosine': T must be a whole number >= 1, got 0"),
     ("cosine(T=2.5)", "schedule .cosine.: T must be a whole number.*, got 2.5"),
     ("cosine(eta_min=-1)", "eta_min must be >= 0, got -1.0"),

@@ -115,3 +115,12 @@ def test_a_range_is_not_materialised_until_expanded():
     assert count(parse("gd[lr=lin(0.1,1,1000000000)]")) == 10**9
     assert len(lr.values) == 10**9 and lr.values[-1] == 1.0
     assert lr.values[500_000_000] == pytest.approx(0.1 + 0.9 * 500_000_000 / (10**9 - 1))
+
+
+def test_a_list_inside_a_sweep_is_one_value_and_dotted_calls_are_not_schedules():
+    specs = expand(parse("torch[betas=[[0.9,0.99],[0.5,0.6]],lr=[0.1,0.2]]"))
+    assert [(s.params["betas"], s.params["lr"]) for s in specs] == [
+        ([0.9, 0.99], 0.1), ([0.9, 0.99], 0.2), ([0.5, 0.6], 0.1), ([0.5, 0.6], 0.2)]
+    assert [s.params["lr"] for s in expand(parse("gd[lr=[0.1,log(1,10,2)]]"))] == [0.1, 1.0, 10.0]
+    nested = parse("torch[scheduler=torch.optim.lr_scheduler.StepLR(step_size=3),s=cosine(T=5)]")
+    assert nested.params["scheduler"].dotted and not nested.params["s"].dotted
