@@ -115,7 +115,7 @@ class CompassSearch:
             self.s /= 2
 
 
-@register_optimizer("ask-tell", needs=(), batchable=True)
+@register_optimizer("ask-tell", needs=(), batchable=True, samples=True)
 def ask_tell(factory: str = "optbench.optimizers.ask_tell.CompassSearch",
              **options) -> Optimizer:
     """Any ask/tell optimizer: ``factory(x0, **options)`` by import path (gets ``seed`` and
@@ -149,7 +149,7 @@ def run_randn(seed: int):
     return lambda *shape: gen.standard_normal(shape)
 
 
-@register_optimizer("cma", needs=(), batchable=True)
+@register_optimizer("cma", needs=(), batchable=True, samples=True)
 def cma_es(sigma0: float = 0.5, popsize: int | None = None, bounded: bool = True,
            **options) -> Optimizer:
     """CMA-ES (Hansen) through the ``cma`` package: CMAEvolutionStrategy(x0, sigma0), one
