@@ -131,6 +131,60 @@ def test_gd_on_a_quadratic_matches_the_closed_forms(eta_l):
     assert m["th_div_iter"] is None
 
 
+def _eig_flip_rate(eta, lam):
+    """Z1 in the eigenbasis by the closed form: GD multiplies the error along v_i by
+    ``1 − ηλ_i`` each step, so that direction's steps alternate in sign every step when the
+    factor is negative and never when it is positive; a zero factor lands in one step, and
+    what follows is round-off that does not count. Mean over the directions that keep moving."""
+    factors = 1 - eta * np.asarray(lam)
+    moving = factors != 0
+    return float(np.mean(factors[moving] < 0))
+
+
+@pytest.mark.parametrize("eta_l", [0.5, 1.0, 1.5])
+def test_eigenbasis_sign_changes_on_linear_regression_follow_the_closed_form(eta_l):
+    from optbench.plan import build_problem
+    from optbench.spec import parse
+
+    lam = np.linalg.eigvalsh(build_problem(parse("linear-regression")).hessian)
+    eta = eta_l / float(lam[-1])
+    assert _eig_flip_rate(eta, lam) == {0.5: 0.0, 1.0: 0.0, 1.5: 0.5}[eta_l]
+    # tol=0 runs on into round-off, where the converged directions' steps are noise
+    results, _ = run("linear-regression", f"gd[lr={eta!r}]", seeds=3, budget=3000, tol=0.0)
+    for r in results:
+        assert r.metrics["sc_rate_eig"] == _eig_flip_rate(eta, lam)
+
+
+@pytest.mark.parametrize("eta_l", [0.5, 1.0, 1.5, 1.9])
+def test_eigenbasis_sign_changes_far_from_the_origin(eta_l):
+    # a rotated 3-D quadratic with x* at ~1e3: its iterates' round-off is ~1e-13 and GD is
+    # run by the recursion itself until every direction has converged into it
+    lam = np.array([0.1, 0.8, 2.0])
+    Q, _ = np.linalg.qr(np.random.default_rng(3).standard_normal((3, 3)))
+    H = Q @ np.diag(lam) @ Q.T
+    xs = np.array([1000.0, -700.0, 300.0])
+    eta = eta_l / lam[-1]
+    T = 2000
+    x = np.empty((T + 1, 1, 3))
+    x[0, 0] = xs + np.array([1.0, 2.0, -1.5])
+    for t in range(T):
+        x[t + 1, 0] = x[t, 0] - eta * (H @ (x[t, 0] - xs))
+    f = 0.5 * np.einsum("tbi,ij,tbj->tb", x - xs, H, x - xs)
+    problem = Problem(
+        dim=3,
+        f=lambda X: 0.5 * np.einsum("bi,ij,bj->b", X - xs, H, X - xs),
+        grad=lambda X: (X - xs) @ H,
+        bounds=(xs - 10, xs + 10),
+        x_star=[xs],
+        f_star=0.0,
+        L=2.0,
+        mu=0.1,
+        hessian=H,
+    )
+    (m,) = batch_metrics(make_trace(x, f, x_star=xs), problem, ["budget"], "gd")
+    assert m["sc_rate_eig"] == _eig_flip_rate(eta, lam)
+
+
 def test_tail_and_steady_state_by_hand():
     T = 120
     trace = gd_1d([0.5], T, x0=2.0)
