@@ -391,19 +391,31 @@ def check(plugin, problems, debug) -> None:
     show_default=True,
     help="The counter written as COCO's evaluations (evals = n_f + n_g).",
 )
+@click.option(
+    "--postprocess",
+    is_flag=True,
+    help="With --format coco: run cocopp's post-processing on every algorithm, into DEST/ppdata.",
+)
 @debug_option
 @_guarded
-def export(fmt, db, dest, cost, debug) -> None:
+def export(fmt, db, dest, cost, postprocess, debug) -> None:
     """Export runs and traces as tidy CSV, Parquet, or COCO's logging format."""
     from pathlib import Path
 
     from .api import DB_NAME, DEFAULT_OUT
     from .export import export as do_export
 
+    if postprocess and fmt != "coco":
+        raise click.UsageError(f"--postprocess goes with --format coco, got --format {fmt}")
     path = Path(db) if db else Path(DEFAULT_OUT) / DB_NAME
-    written = do_export(path, fmt, Path(dest) if dest else path.parent / f"export-{fmt}", cost=cost)
+    out = Path(dest) if dest else path.parent / f"export-{fmt}"
+    written = do_export(path, fmt, out, cost=cost)
     for w in written:
         click.echo(str(w))
+    if postprocess:
+        from .coco import postprocess as run_cocopp
+
+        click.echo(str(run_cocopp(out, out / "ppdata")))
 
 
 @cli.command()

@@ -22,6 +22,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from .coco import SUITE
 from .errors import UsageError
 
 __all__ = ["COST_COUNTERS", "export"]
@@ -219,6 +220,9 @@ def _coco(db: Path, out: Path, cost: str) -> list[Path]:
         folders[lab] = name
     written: list[Path] = []
     left_out: list[dict[str, Any]] = []
+    for alg in folders.values():  # index files are appended to below: start them afresh
+        for old in (out / alg).glob("bbobexp_f*.info"):
+            old.unlink()
     traces = dict(_trace_rows(db, runs.run_id))
     for lab in labels:
         alg = folders[lab]
@@ -271,7 +275,7 @@ def _coco(db: Path, out: Path, cost: str) -> list[Path]:
                 written.append(p)
             info_path = out / alg / f"bbobexp_f{fid[key]}.info"
             header = (
-                f"suite = 'bbob', funcId = {fid[key]}, DIM = {dim}, Precision = 1.000e-08, algId "
+                f"suite = '{SUITE}', funcId = {fid[key]}, DIM = {dim}, Precision = 1.000e-08, algId "
                 f"= '{_quote(lab)}', coco_version = 'optbench-{__version__}', logger = 'bbob', "
                 "data_format = 'bbob-new2'"
             )
@@ -302,6 +306,7 @@ def _coco(db: Path, out: Path, cost: str) -> list[Path]:
             for k in keys
         },
         "algorithms": {folders[lab]: lab for lab in labels},
+        "instances": sorted({int(seed) + 1 for seed in runs.seed}),
         "left_out": left_out,
     }
     p = out / "coco-map.json"
