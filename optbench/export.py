@@ -1,4 +1,4 @@
-"""Export a store: tidy CSV, Parquet, or COCO's logging format (for cocopp and IOHanalyzer).
+"""Export a store: tidy CSV, Parquet, or COCO's logging format (post-processed by cocopp).
 
 * ``csv`` / ``parquet``: ``runs`` (one row per run, the columns of :func:`optbench.load`)
   and ``traces`` in long form (one row per run and stored iterate: ``run_id, t, n_f, n_g,
@@ -10,7 +10,8 @@
   n_g alone with ``cost=``); each seed is a COCO instance (seed + 1); Δf is f − f*, or
   f − f_best (best value found in the store) where f* is unknown. ``coco-map.json`` and
   ``README.txt`` in the destination say which counter, which problem each function id is,
-  and which runs were left out (skipped runs have no trace).
+  and which runs were left out (skipped runs have no trace). The ``.info`` headers name the
+  suite ``optbench``: :mod:`optbench.coco` registers it with cocopp and post-processes it.
 """
 
 from __future__ import annotations
@@ -293,7 +294,8 @@ def _coco(db: Path, out: Path, cost: str) -> list[Path]:
     mapping = {
         "cost_counter": cost,
         "evaluations_are": COST_COUNTERS[cost],
-        "suite": "bbob (format only)",
+        "suite": SUITE,
+        "data_format": "bbob-new2",
         "functions": {
             str(fid[k]): {
                 "problem_key": k,
@@ -319,8 +321,10 @@ def _coco(db: Path, out: Path, cost: str) -> list[Path]:
         "(COCO's constraint evaluations) is 0.\nOne folder per optimizer (algId = the optimizer "
         "as written), one funcId per problem, instance = seed + 1. Fopt is f* where known, else "
         "the best value any run in the store found.\nThe function ids and problems are in "
-        "coco-map.json, with the runs left out (no trace).\nRead it with cocopp, e.g. "
-        "cocopp.pproc.DataSetList('FOLDER'), or load it in IOHanalyzer.\n"
+        "coco-map.json, with the runs left out (no trace).\nThe suite is 'optbench' (these "
+        "are not BBOB's functions): post-process it with `optbench export --format coco "
+        "--postprocess` or optbench.coco.postprocess(FOLDER, OUTPUT), which register the "
+        "suite with cocopp.\n"
     )
     written.append(readme)
     return written
