@@ -124,8 +124,8 @@ def _move_aside(db: Path) -> Path | None:
 def run(
     spec: str | os.PathLike | dict[str, Any] | None = None,
     *,
-    problems: Iterable[str] | None = None,
-    optimizers: Iterable[str] | None = None,
+    problems: str | Iterable[str] | None = None,
+    optimizers: str | Iterable[str] | None = None,
     seeds: int | list[int] | None = None,
     budget: int | None = None,
     max_iter: int | None = None,
@@ -135,7 +135,7 @@ def run(
     executor: str = "serial",
     jobs: int | None = None,
     scheduler: str | None = None,
-    plugins: Iterable[str] = (),
+    plugins: str | Iterable[str] = (),
     fresh: bool = False,
     report: bool = True,
     progress: Callable[[int, int], None] | None = None,
@@ -145,7 +145,8 @@ def run(
 
     Args:
         spec: a TOML spec path or a dict with the same keys; keyword arguments override it.
-        problems, optimizers: spec strings; with neither given, the default suite.
+        problems, optimizers: a spec string or a list of them; with neither given, the
+            default suite.
         seeds: a count or a list of seeds. budget: evaluations per run (``n_f + n_g``).
         out: the output folder (``optbench-results``); the store is ``out/results.sqlite``.
         fresh: move an existing store aside (never deleted) and start a new one.
@@ -166,9 +167,13 @@ def run(
         data = dict(spec)
     elif spec is not None:
         data = load_spec(spec)
+    plugins = [plugins] if isinstance(plugins, str) else plugins
     for plugin in [*data.get("plugins", []), *plugins]:
         registry.load_plugin(str(plugin))
     plugin_list = tuple(str(p) for p in [*data.get("plugins", []), *plugins])
+    # one spec string is one spec, not a sequence of letters
+    problems = [problems] if isinstance(problems, str) else problems
+    optimizers = [optimizers] if isinstance(optimizers, str) else optimizers
     problems = list(problems) if problems else data.get("problems")
     optimizers = list(optimizers) if optimizers else data.get("optimizers")
     if not problems and not optimizers:
@@ -334,9 +339,14 @@ def _hp(v: Any) -> Any:
     return v
 
 
-def load_trace(path: str | os.PathLike, run_id: str) -> dict[str, Any]:
+def load_trace(path: str | os.PathLike, run_id: str, frame: bool = False):
     """The recorded arrays of one run: ``f``, ``gnorm``, ``n_f``, ``n_g``, ``lr``, ``time``
-    (and ``x`` for low dimension); index ``t`` is the iterate after ``t`` updates."""
+    (and ``x`` for low dimension); index ``t`` is the iterate after ``t`` updates.
+
+    ``lr`` has one entry per update (one fewer than the iterates) and ``x`` is 2-D, so with
+    ``frame=True`` the trace comes as a tidy DataFrame instead, one row per iterate (the
+    columns of ``traces.csv`` in the export, see :func:`optbench.export.trace_frame`).
+    """
     from .store import Store
 
     p = Path(path)
@@ -346,4 +356,8 @@ def load_trace(path: str | os.PathLike, run_id: str) -> dict[str, Any]:
         trace = store.trace(run_id)
     if trace is None:
         raise StoreError(f"no trace for run {run_id!r} in {str(p)!r} (skipped runs have none)")
+    if frame:
+        from .export import trace_frame
+
+        return trace_frame(trace)
     return trace

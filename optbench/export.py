@@ -26,7 +26,7 @@ from typing import Any
 from .coco import SUITE
 from .errors import UsageError
 
-__all__ = ["COST_COUNTERS", "export"]
+__all__ = ["COST_COUNTERS", "export", "trace_frame"]
 
 COST_COUNTERS = {"evals": "n_f + n_g", "n_f": "n_f", "n_g": "n_g"}
 COCO_POINTS_PER_DECADE = 5  # target triggers 10^(i/5), COCO's bbob default
@@ -111,6 +111,32 @@ def _trace_rows(db: Path, run_ids):
                 yield rid, unpack_trace(row[0])
 
 
+def trace_frame(trace: dict[str, Any]):
+    """One run's trace as a tidy frame, one row per stored iterate: ``t, n_f, n_g, evals, f,
+    gnorm, lr, time, x0…``. ``lr`` is the rate of the update leaving iterate t (NaN after the
+    last one); ``x0…`` are there where the trace keeps x."""
+    import numpy as np
+    import pandas as pd
+
+    n = len(trace["f"])
+    lr = np.full(n, np.nan)
+    lr[: len(trace["lr"])] = trace["lr"][:n]
+    cols = {
+        "t": trace.get("t", np.arange(n)),
+        "n_f": trace["n_f"],
+        "n_g": trace["n_g"],
+        "evals": trace["n_f"] + trace["n_g"],
+        "f": trace["f"],
+        "gnorm": trace["gnorm"],
+        "lr": lr,
+        "time": trace["time"][:n],
+    }
+    if "x" in trace:
+        x = trace["x"].reshape(n, -1)
+        cols.update({f"x{j}": x[:, j] for j in range(x.shape[1])})
+    return pd.DataFrame(cols)
+
+
 def _tidy(db: Path, fmt: str, out: Path) -> list[Path]:
     import numpy as np
     import pandas as pd
@@ -120,27 +146,11 @@ def _tidy(db: Path, fmt: str, out: Path) -> list[Path]:
     key_of = dict(zip(runs.run_id, runs.problem_key, strict=True))
     frames = []
     for rid, tr in _trace_rows(db, runs.run_id):
-        n = len(tr["f"])
-        t = tr.get("t", np.arange(n))
         f_ref = refs[key_of[rid]][0]
-        lr = np.full(n, np.nan)
-        lr[: len(tr["lr"])] = tr["lr"][:n]
-        cols = {
-            "run_id": np.full(n, rid),
-            "t": t,
-            "n_f": tr["n_f"],
-            "n_g": tr["n_g"],
-            "evals": tr["n_f"] + tr["n_g"],
-            "f": tr["f"],
-            "gap": tr["f"] - f_ref if f_ref is not None else np.full(n, np.nan),
-            "gnorm": tr["gnorm"],
-            "lr": lr,
-            "time": tr["time"][:n],
-        }
-        if "x" in tr:
-            x = tr["x"].reshape(n, -1)
-            cols.update({f"x{j}": x[:, j] for j in range(x.shape[1])})
-        frames.append(pd.DataFrame(cols))
+        frame = trace_frame(tr)
+        frame.insert(0, "run_id", rid)
+        frame.insert(6, "gap", frame.f - f_ref if f_ref is not None else np.nan)
+        frames.append(frame)
     traces = (
         pd.concat(frames, ignore_index=True)
         if frames

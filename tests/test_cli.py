@@ -360,3 +360,11 @@ def test_python_api_run_returns_results(out):
     assert len(res.runs) == 4 and set(res.runs.label) == {"gd[lr=0.5/L]", "gd[lr=1.5/L]"}
     trace = optbench.load_trace(out, res.runs.run_id[0])
     assert trace["f"].shape[0] == res.runs.n_iter[0] + 1
+
+
+def test_python_api_takes_one_spec_string(tmp_path):
+    one = optbench.run(problems="quadratic-1d", optimizers="gd[lr=0.5/L]", seeds=2, budget=30,
+                       out=tmp_path / "one", report=False)
+    listed = optbench.run(problems=["quadratic-1d"], optimizers=["gd[lr=0.5/L]"], seeds=2,
+                          budget=30, out=tmp_path / "listed", report=False)
+    assert one.run_ids == listed.run_ids and len(one.run_ids) == 2

@@ -57,6 +57,27 @@ def test_csv_runs_and_long_traces_equal_the_store(store, tmp_path):
     np.testing.assert_allclose(rows.gap, rows.f - 0.0)  # f* = 0 for quadratic-1d
 
 
+def test_load_trace_as_a_frame_is_the_exported_rows(store, tmp_path):
+    export(store, "csv", tmp_path)
+    traces = pd.read_csv(tmp_path / "traces.csv")
+    stored = optbench.load(store)
+    for rid in stored.run_id[::4]:
+        arrays = optbench.load_trace(store, rid)
+        frame = optbench.load_trace(store, rid, frame=True)
+        n = len(arrays["f"])
+        assert len(frame) == n and frame.t.tolist() == list(range(n))
+        np.testing.assert_array_equal(frame.f, arrays["f"])
+        # lr: the rate of the update leaving iterate t, none after the last iterate
+        np.testing.assert_array_equal(frame.lr[: n - 1], arrays["lr"])
+        assert np.isnan(frame.lr.iloc[-1])
+        np.testing.assert_array_equal(frame[[f"x{j}" for j in range(arrays["x"].shape[1])]], arrays["x"])
+        rows = traces[traces.run_id == rid].reset_index(drop=True)
+        assert set(rows.columns) - set(frame.columns) <= {"run_id", "gap", "x1"}  # x1: 2-D runs
+        rows = rows[list(frame.columns)]
+        # pandas before 3 parses CSV floats to within an ulp or so, not exactly
+        pd.testing.assert_frame_equal(rows, frame, check_dtype=False, rtol=1e-14)
+
+
 def test_parquet_round_trip(store, tmp_path):
     pytest.importorskip("pyarrow")
     paths = export(store, "parquet", tmp_path)
