@@ -38,6 +38,7 @@ _SPEC_KEYS = {
     "out",
     "executor",
     "jobs",
+    "anonymous",
 }
 
 
@@ -96,6 +97,10 @@ def load_spec(path: str | os.PathLike) -> dict[str, Any]:
                 f"spec file {str(p)!r}: {key} must be a list of strings, "
                 f'e.g. {key} = ["{"quadratic-1d" if key == "problems" else "gd[lr=0.1]"}"]'
             )
+    if "anonymous" in data and not isinstance(data["anonymous"], bool):
+        raise UsageError(
+            f"spec file {str(p)!r}: anonymous must be true or false, got {data['anonymous']!r}"
+        )
     for key in ("seeds", "budget", "max_iter", "jobs"):
         if key in data and (not isinstance(data[key], int) or isinstance(data[key], bool)):
             raise UsageError(
@@ -140,6 +145,7 @@ def run(
     report: bool = True,
     progress: Callable[[int, int], None] | None = None,
     command: str = "optbench.run",
+    anonymous: bool | None = None,
 ) -> Results:
     """Run a benchmark into a store and (optionally) write the report.
 
@@ -152,6 +158,9 @@ def run(
         fresh: move an existing store aside (never deleted) and start a new one.
         report: write ``out/report.html``.
         progress: ``progress(runs_done, runs_total)`` after each finished batch.
+        anonymous: store no host name and the command without its folder (``optbench run
+            ...``, not ``/home/me/.venv/bin/optbench run ...``), so that reports shared from
+            the store say nothing about the machine; also ``anonymous = true`` in a spec file.
 
     Returns:
         :class:`Results` with one DataFrame row per run of this spec.
@@ -214,6 +223,10 @@ def run(
             f"cannot write to the output folder {str(out_dir)!r}: {exc.strerror or exc}"
         ) from None
     added = 0
+    anonymous = bool(pick(anonymous, "anonymous", False))
+    if anonymous:
+        program, _, args = command.partition(" ")
+        command = " ".join(filter(None, (os.path.basename(program), args)))
     with Store(db, create=True) as store:
         store.add_session(
             command,
@@ -225,6 +238,7 @@ def run(
                 "max_iter": pick(max_iter, "max_iter", None),
                 "plugins": list(plugin_list),
             },
+            anonymous=anonymous,
         )
         existing = store.existing_ids()
         infos = {}
@@ -243,7 +257,7 @@ def run(
             (r, skipped_result(r, why)) for r, why in plan.skipped if r.run_id not in existing
         ]
         if skipped:
-            added += store.write(skipped, infos)
+            added += store.write(skipped, infos, anonymous=anonymous)
         todo = [b for b in plan.batches if any(rid not in existing for rid in b.run_ids)]
         total = sum(len(b.runs) for b in todo)
         done = 0
@@ -251,7 +265,9 @@ def run(
             progress(0, total)
         for batch, results in execute(todo, executor, jobs, scheduler):
             by_id = {r.run_id: r for r in batch.runs}
-            added += store.write([(by_id[res.run_id], res) for res in results], infos, batch.index)
+            added += store.write(
+                [(by_id[res.run_id], res) for res in results], infos, batch.index, anonymous
+            )
             done += len(batch.runs)
             if progress:
                 progress(done, total)

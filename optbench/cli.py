@@ -188,6 +188,13 @@ class _Progress:
 @click.option("--fresh", is_flag=True, help="Move the existing store aside and start a new one.")
 @click.option("--no-report", is_flag=True, help="Do not write report.html.")
 @click.option("--quiet", is_flag=True, help="No progress output.")
+@click.option(
+    "--anonymous",
+    is_flag=True,
+    default=None,
+    help="Store no host name and the command without its folder (also: anonymous = true in "
+    "a spec file).",
+)
 @debug_option
 @_guarded
 def run(
@@ -206,6 +213,7 @@ def run(
     fresh,
     no_report,
     quiet,
+    anonymous,
     debug,
 ) -> None:
     """Run a benchmark (the default suite with no SPEC, -p or -o) and write the report.
@@ -240,6 +248,7 @@ def run(
             report=not no_report,
             progress=progress,
             command=" ".join(sys.argv),
+            anonymous=anonymous,
         )
     finally:
         progress.close()
@@ -484,6 +493,7 @@ def export(fmt, db, dest, cost, postprocess, debug) -> None:
 )
 @click.option("--no-report", is_flag=True, help="Do not write report.html.")
 @click.option("--quiet", is_flag=True, help="No progress output.")
+@click.option("--anonymous", is_flag=True, help="Store no host name.")
 @debug_option
 @_guarded
 def tune(
@@ -502,6 +512,7 @@ def tune(
     plugins,
     no_report,
     quiet,
+    anonymous,
     debug,
 ) -> None:
     """Tune each family's learning rate per problem, then rerun the winners on fresh seeds.
@@ -538,6 +549,7 @@ def tune(
             plugins=plugins,
             report=not no_report,
             progress=progress,
+            anonymous=anonymous,
         )
     finally:
         progress.close()

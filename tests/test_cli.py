@@ -368,3 +368,40 @@ def test_python_api_takes_one_spec_string(tmp_path):
     listed = optbench.run(problems=["quadratic-1d"], optimizers=["gd[lr=0.5/L]"], seeds=2,
                           budget=30, out=tmp_path / "listed", report=False)
     assert one.run_ids == listed.run_ids and len(one.run_ids) == 2
+
+
+def _provenance(db):
+    import sqlite3
+    from contextlib import closing
+
+    with closing(sqlite3.connect(db)) as conn:
+        sessions = conn.execute("SELECT command, host FROM sessions").fetchall()
+        hosts = {h for (h,) in conn.execute("SELECT host FROM runs")}
+    return sessions, hosts
+
+
+def test_anonymous_runs_store_no_host_and_no_command_folder(tmp_path):
+    import platform
+
+    args = ["run", "-p", "quadratic-1d", "-o", "gd", "--seeds", "1", "--budget", "5", "--no-report"]
+    assert run_cli(*args, "--out", str(tmp_path / "named")).returncode == 0
+    ((command, host),) = _provenance(tmp_path / "named" / "results.sqlite")[0]
+    assert host == platform.node()
+    assert "/" in command.split(" ")[0]  # the program's full path, by default
+    assert run_cli(*args, "--anonymous", "--out", str(tmp_path / "anon")).returncode == 0
+    sessions, hosts = _provenance(tmp_path / "anon" / "results.sqlite")
+    ((command, host),) = sessions
+    assert host == "" and hosts == {""}
+    assert "/" not in command.split(" ")[0] and command.split(" ")[1:3] == ["run", "-p"]
+    # the same from a spec file
+    spec = tmp_path / "spec.toml"
+    spec.write_text(
+        'problems = ["quadratic-1d"]\noptimizers = ["gd"]\nseeds = 1\nbudget = 5\n'
+        "anonymous = true\n"
+    )
+    assert run_cli("run", str(spec), "--no-report", "--out", str(tmp_path / "spec")).returncode == 0
+    sessions, hosts = _provenance(tmp_path / "spec" / "results.sqlite")
+    assert [h for _, h in sessions] == [""] and hosts == {""}
+    spec.write_text('problems = ["quadratic-1d"]\noptimizers = ["gd"]\nanonymous = "yes"\n')
+    res = run_cli("run", str(spec), "--out", str(tmp_path / "bad"))
+    assert res.returncode == 2 and "anonymous must be true or false" in res.stderr
