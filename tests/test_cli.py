@@ -282,7 +282,7 @@ def test_help_and_list_do_not_import_the_numeric_stack():
     code = (
         "import sys; from optbench.cli import main\n"
         "try:\n    main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
-        "heavy = [m for m in ('numpy', 'scipy', 'pandas', 'seaborn', 'matplotlib') if m in sys.modules]\n"
+        "heavy = [m for m in ('numpy', 'scipy', 'pandas', 'matplotlib') if m in sys.modules]\n"
         "print('HEAVY', heavy)"
     )
     for args in (["--help"], ["list"], ["list", "optimizers"], ["run", "--help"]):
@@ -310,6 +310,23 @@ def test_the_wheel_contains_the_three_catalogs(tmp_path):
         ), pkg
     assert "optbench/templates/report.html" in names
     assert not any(n.startswith(("problems/", "optimizers/", "reports/")) for n in names)
+    assert "optbench/__main__.py" in names  # python -m optbench
+    # the metadata: the one version, the license file, only the dependencies the code imports
+    from email.parser import Parser
+
+    (meta_name,) = [n for n in names if n.endswith(".dist-info/METADATA")]
+    meta = Parser().parsestr(zipfile.ZipFile(wheel).read(meta_name).decode())
+    assert meta["Version"] == optbench.__version__
+    assert meta["License-Expression"] == "MIT"
+    assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names)
+    required = [r for r in meta.get_all("Requires-Dist") if "extra ==" not in r]
+    assert not any(r.startswith("seaborn") for r in required)
+    assert any(c.startswith("Programming Language :: Python :: 3.") for c in meta.get_all("Classifier"))
+
+
+def test_python_dash_m_optbench_is_the_command_line():
+    r = subprocess.run([sys.executable, "-m", "optbench", "--version"], capture_output=True, text=True)
+    assert r.returncode == 0 and r.stdout.strip() == f"optbench {optbench.__version__}"
 
 
 def test_exit_code_when_runs_fail(out, tmp_path):
