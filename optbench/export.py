@@ -137,6 +137,11 @@ def trace_frame(trace: dict[str, Any]):
     return pd.DataFrame(cols)
 
 
+def _shortest(value: float) -> str:
+    """The shortest text that reads back as the same float (pandas 2 writes 16 digits)."""
+    return repr(float(value))
+
+
 def _tidy(db: Path, fmt: str, out: Path) -> list[Path]:
     import numpy as np
     import pandas as pd
@@ -160,8 +165,8 @@ def _tidy(db: Path, fmt: str, out: Path) -> list[Path]:
     )
     if fmt == "csv":
         paths = [out / "runs.csv", out / "traces.csv"]
-        runs.to_csv(paths[0], index=False)
-        traces.to_csv(paths[1], index=False)
+        runs.to_csv(paths[0], index=False, float_format=_shortest)
+        traces.to_csv(paths[1], index=False, float_format=_shortest)
     else:
         paths = [out / "runs.parquet", out / "traces.parquet"]
         runs.to_parquet(paths[0], index=False)
