@@ -291,7 +291,8 @@ def _coco(db: Path, out: Path, cost: str) -> list[Path]:
                 written.append(p)
             info_path = out / alg / f"bbobexp_f{fid[key]}.info"
             header = (
-                f"suite = '{SUITE}', funcId = {fid[key]}, DIM = {dim}, Precision = 1.000e-08, algId "
+                f"suite = '{SUITE}', funcId = {fid[key]}, DIM = {dim}, Precision = 1.000e-08, "
+                "algId "
                 f"= '{_quote(lab)}', coco_version = 'optbench-{__version__}', logger = 'bbob', "
                 "data_format = 'bbob-new2'"
             )

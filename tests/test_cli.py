@@ -321,11 +321,14 @@ def test_the_wheel_contains_the_three_catalogs(tmp_path):
     assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names)
     required = [r for r in meta.get_all("Requires-Dist") if "extra ==" not in r]
     assert not any(r.startswith("seaborn") for r in required)
-    assert any(c.startswith("Programming Language :: Python :: 3.") for c in meta.get_all("Classifier"))
+    classifiers = meta.get_all("Classifier")
+    assert any(c.startswith("Programming Language :: Python :: 3.") for c in classifiers)
 
 
 def test_python_dash_m_optbench_is_the_command_line():
-    r = subprocess.run([sys.executable, "-m", "optbench", "--version"], capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable, "-m", "optbench", "--version"], capture_output=True, text=True
+    )
     assert r.returncode == 0 and r.stdout.strip() == f"optbench {optbench.__version__}"
 
 

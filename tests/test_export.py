@@ -77,7 +77,8 @@ def test_load_trace_as_a_frame_is_the_exported_rows(store, tmp_path):
         # lr: the rate of the update leaving iterate t, none after the last iterate
         np.testing.assert_array_equal(frame.lr[: n - 1], arrays["lr"])
         assert np.isnan(frame.lr.iloc[-1])
-        np.testing.assert_array_equal(frame[[f"x{j}" for j in range(arrays["x"].shape[1])]], arrays["x"])
+        xs = [f"x{j}" for j in range(arrays["x"].shape[1])]
+        np.testing.assert_array_equal(frame[xs], arrays["x"])
         rows = traces[traces.run_id == rid].reset_index(drop=True)
         assert set(rows.columns) - set(frame.columns) <= {"run_id", "gap", "x1"}  # x1: 2-D runs
         rows = rows[list(frame.columns)]

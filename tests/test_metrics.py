@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from optbench import Problem, registry, theory
+from optbench import Problem, registry
 from optbench.metrics import INT_KEYS, METRICS, batch_metrics, cycle_period
 from optbench.plan import Batch, make_plan
 from optbench.runner import BatchTrace, run_batch
