@@ -139,8 +139,8 @@ def _move_aside(db: Path) -> Path | None:
 def run(
     spec: str | os.PathLike | dict[str, Any] | None = None,
     *,
-    problems: Iterable[str] | None = None,
-    optimizers: Iterable[str] | None = None,
+    problems: str | Iterable[str] | None = None,
+    optimizers: str | Iterable[str] | None = None,
     seeds: int | list[int] | None = None,
     budget: int | None = None,
     max_iter: int | None = None,
@@ -151,17 +151,19 @@ def run(
     jobs: int | None = None,
     scheduler: str | None = None,
     max_runs: int | None = None,
-    plugins: Iterable[str] = (),
+    plugins: str | Iterable[str] = (),
     fresh: bool = False,
     report: bool = True,
     progress: Callable[[int, int], None] | None = None,
     command: str = "optbench.run",
+    anonymous: bool | None = None,
 ) -> Results:
     """Run a benchmark into a store and (optionally) write the report.
 
     Args:
         spec: a TOML spec path or a dict with the same keys; keyword arguments override it.
-        problems, optimizers: spec strings; with neither given, the default suite.
+        problems, optimizers: a spec string or a list of them; with neither given, the
+            default suite.
         seeds: a count or a list of seeds. budget: evaluations per run (``n_f + n_g``).
         out: the output folder (``optbench-results``); the store is ``out/results.sqlite``.
         executor: ``serial`` (the default), ``process`` or ``dask``, with ``jobs`` workers.
@@ -169,6 +171,9 @@ def run(
         fresh: move an existing store aside (never deleted) and start a new one.
         report: write ``out/report.html``.
         progress: ``progress(runs_done, runs_total)`` after each finished batch.
+        anonymous: store no host name and the command without its folder (``optbench run
+            ...``, not ``/home/me/.venv/bin/optbench run ...``), so that reports shared from
+            the store say nothing about the machine; also ``anonymous = true`` in a spec file.
 
     Returns:
         :class:`Results` with one DataFrame row per run of this spec.
@@ -199,9 +204,13 @@ def run(
         "scheduler": scheduler,
     }
     settings.check(given)
+    plugins = [plugins] if isinstance(plugins, str) else plugins
     for plugin in [*data.get("plugins", []), *plugins]:
         registry.load_plugin(str(plugin))
     plugin_list = tuple(str(p) for p in [*data.get("plugins", []), *plugins])
+    # one spec string is one spec, not a sequence of letters
+    problems = [problems] if isinstance(problems, str) else problems
+    optimizers = [optimizers] if isinstance(optimizers, str) else optimizers
     problems = list(problems) if problems else data.get("problems")
     optimizers = list(optimizers) if optimizers else data.get("optimizers")
     if not problems and not optimizers:
@@ -251,6 +260,10 @@ def run(
     if report:
         check_report_target(out_dir / REPORT_NAME)
     added = 0
+    anonymous = bool(pick(anonymous, "anonymous", False))
+    if anonymous:
+        program, _, args = command.partition(" ")
+        command = " ".join(filter(None, (os.path.basename(program), args)))
     with Store(db, create=True) as store:
         store.add_session(
             command,
@@ -262,6 +275,7 @@ def run(
                 "max_iter": pick(max_iter, "max_iter", None),
                 "plugins": list(plugin_list),
             },
+            anonymous=anonymous,
         )
         existing = store.existing_ids()
         infos = {}
@@ -280,7 +294,7 @@ def run(
             (r, skipped_result(r, why)) for r, why in plan.skipped if r.run_id not in existing
         ]
         if skipped:
-            added += store.write(skipped, infos)
+            added += store.write(skipped, infos, anonymous=anonymous)
         todo = [b for b in plan.batches if any(rid not in existing for rid in b.run_ids)]
         total = sum(len(b.runs) for b in todo)
         done = 0
@@ -288,7 +302,9 @@ def run(
             progress(0, total)
         for batch, results in execute(todo, executor, jobs, scheduler):
             by_id = {r.run_id: r for r in batch.runs}
-            added += store.write([(by_id[res.run_id], res) for res in results], infos, batch.index)
+            added += store.write(
+                [(by_id[res.run_id], res) for res in results], infos, batch.index, anonymous
+            )
             done += len(batch.runs)
             if progress:
                 progress(done, total)
@@ -316,10 +332,15 @@ def load(path: str | os.PathLike, traces: bool = False):
     return read_runs(p, traces)
 
 
-def load_trace(path: str | os.PathLike, run_id: str) -> dict[str, Any]:
+def load_trace(path: str | os.PathLike, run_id: str, frame: bool = False):
     """The recorded arrays of one run: ``f``, ``gnorm``, ``n_f``, ``n_g``, ``lr``, ``time``
     (and ``x`` for low dimension, ``test_f`` for problems with a held-out loss); index ``t``
-    is the iterate after ``t`` updates."""
+    is the iterate after ``t`` updates.
+
+    ``lr`` has one entry per update (one fewer than the iterates) and ``x`` is 2-D, so with
+    ``frame=True`` the trace comes as a tidy DataFrame instead, one row per iterate (the
+    columns of ``traces.csv`` in the export, see :func:`optbench.export.trace_frame`).
+    """
     from .store import Store
 
     p = Path(path)
@@ -329,4 +350,8 @@ def load_trace(path: str | os.PathLike, run_id: str) -> dict[str, Any]:
         trace = store.trace(run_id)
     if trace is None:
         raise StoreError(f"no trace for run {run_id!r} in {str(p)!r} (skipped runs have none)")
+    if frame:
+        from .export import trace_frame
+
+        return trace_frame(trace)
     return trace

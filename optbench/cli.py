@@ -210,6 +210,13 @@ class _Progress:
 @click.option("--fresh", is_flag=True, help="Move the existing store aside and start a new one.")
 @click.option("--no-report", is_flag=True, help="Do not write report.html.")
 @click.option("--quiet", is_flag=True, help="No progress output.")
+@click.option(
+    "--anonymous",
+    is_flag=True,
+    default=None,
+    help="Store no host name and the command without its folder (also: anonymous = true in "
+    "a spec file).",
+)
 @debug_option
 @_guarded
 def run(
@@ -230,6 +237,7 @@ def run(
     fresh,
     no_report,
     quiet,
+    anonymous,
     debug,
 ) -> None:
     """Run a benchmark (the default suite with no SPEC, -p or -o) and write the report.
@@ -275,6 +283,7 @@ def run(
             report=not no_report,
             progress=progress,
             command=" ".join(sys.argv),
+            anonymous=anonymous,
         )
     finally:
         progress.close()
@@ -439,19 +448,31 @@ def check(plugin, problems, timeout, debug) -> None:
     show_default=True,
     help="The counter written as COCO's evaluations (evals = n_f + n_g).",
 )
+@click.option(
+    "--postprocess",
+    is_flag=True,
+    help="With --format coco: run cocopp's post-processing on every algorithm, into DEST/ppdata.",
+)
 @debug_option
 @_guarded
-def export(fmt, db, dest, cost, debug) -> None:
+def export(fmt, db, dest, cost, postprocess, debug) -> None:
     """Export runs and traces as tidy CSV, Parquet, or COCO's logging format."""
     from pathlib import Path
 
     from .api import DB_NAME, DEFAULT_OUT
     from .export import export as do_export
 
+    if postprocess and fmt != "coco":
+        raise click.UsageError(f"--postprocess goes with --format coco, got --format {fmt}")
     path = Path(db) if db else Path(DEFAULT_OUT) / DB_NAME
-    written = do_export(path, fmt, Path(dest) if dest else path.parent / f"export-{fmt}", cost=cost)
+    out = Path(dest) if dest else path.parent / f"export-{fmt}"
+    written = do_export(path, fmt, out, cost=cost)
     for w in written:
         click.echo(str(w))
+    if postprocess:
+        from .coco import postprocess as run_cocopp
+
+        click.echo(str(run_cocopp(out, out / "ppdata")))
 
 
 @cli.command()
@@ -520,6 +541,7 @@ def export(fmt, db, dest, cost, debug) -> None:
 )
 @click.option("--no-report", is_flag=True, help="Do not write report.html.")
 @click.option("--quiet", is_flag=True, help="No progress output.")
+@click.option("--anonymous", is_flag=True, help="Store no host name.")
 @debug_option
 @_guarded
 def tune(
@@ -538,6 +560,7 @@ def tune(
     plugins,
     no_report,
     quiet,
+    anonymous,
     debug,
 ) -> None:
     """Tune each family's learning rate per problem, then rerun the winners on fresh seeds.
@@ -572,6 +595,7 @@ def tune(
             plugins=plugins,
             report=not no_report,
             progress=progress,
+            anonymous=anonymous,
         )
     finally:
         progress.close()

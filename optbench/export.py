@@ -1,4 +1,4 @@
-"""Export a store: tidy CSV, Parquet, or COCO's logging format (for cocopp and IOHanalyzer).
+"""Export a store: tidy CSV, Parquet, or COCO's logging format (post-processed by cocopp).
 
 * ``csv`` / ``parquet``: ``runs`` (one row per run, the columns of :func:`optbench.load`)
   and ``traces`` in long form (one row per run and stored iterate: ``run_id, t, n_f, n_g,
@@ -10,7 +10,8 @@
   n_g alone with ``cost=``); each seed is a COCO instance (seed + 1); Δf is f − f*, or
   f − f_best (best value found in the store) where f* is unknown. ``coco-map.json`` and
   ``README.txt`` in the destination say which counter, which problem each function id is,
-  and which runs were left out (skipped runs have no trace).
+  and which runs were left out (skipped runs have no trace). The ``.info`` headers name the
+  suite ``optbench``: :mod:`optbench.coco` registers it with cocopp and post-processes it.
 """
 
 from __future__ import annotations
@@ -22,9 +23,10 @@ import re
 from pathlib import Path
 from typing import Any
 
+from .coco import SUITE
 from .errors import UsageError
 
-__all__ = ["COST_COUNTERS", "export"]
+__all__ = ["COST_COUNTERS", "export", "trace_frame"]
 
 COST_COUNTERS = {"evals": "n_f + n_g", "n_f": "n_f", "n_g": "n_g"}
 COCO_POINTS_PER_DECADE = 5  # target triggers 10^(i/5), COCO's bbob default
@@ -108,6 +110,39 @@ def _trace_rows(db: Path, run_ids):
                 yield rid, read_trace(s.path, rid, data)
 
 
+def trace_frame(trace: dict[str, Any]):
+    """One run's trace as a tidy frame, one row per stored iterate: ``t, n_f, n_g, evals, f,
+    gnorm, lr, time[, test_f], x0…``. ``lr`` is the rate of the update leaving iterate t (NaN after the
+    last one); ``x0…`` are there where the trace keeps x."""
+    import numpy as np
+    import pandas as pd
+
+    n = len(trace["f"])
+    lr = np.full(n, np.nan)
+    lr[: len(trace["lr"])] = trace["lr"][:n]
+    cols = {
+        "t": trace.get("t", np.arange(n)),
+        "n_f": trace["n_f"],
+        "n_g": trace["n_g"],
+        "evals": trace["n_f"] + trace["n_g"],
+        "f": trace["f"],
+        "gnorm": trace["gnorm"],
+        "lr": lr,
+        "time": trace["time"][:n],
+    }
+    if "test_f" in trace:  # the held-out loss of problems that have one
+        cols["test_f"] = trace["test_f"]
+    if "x" in trace:
+        x = trace["x"].reshape(n, -1)
+        cols.update({f"x{j}": x[:, j] for j in range(x.shape[1])})
+    return pd.DataFrame(cols)
+
+
+def _shortest(value: float) -> str:
+    """The shortest text that reads back as the same float (pandas 2 writes 16 digits)."""
+    return repr(float(value))
+
+
 def _tidy(db: Path, fmt: str, out: Path) -> list[Path]:
     import numpy as np
     import pandas as pd
@@ -117,29 +152,11 @@ def _tidy(db: Path, fmt: str, out: Path) -> list[Path]:
     key_of = dict(zip(runs.run_id, runs.problem_key, strict=True))
     frames = []
     for rid, tr in _trace_rows(db, runs.run_id):
-        n = len(tr["f"])
-        t = tr.get("t", np.arange(n))
         f_ref = refs[key_of[rid]][0]
-        lr = np.full(n, np.nan)
-        lr[: len(tr["lr"])] = tr["lr"][:n]
-        cols = {
-            "run_id": np.full(n, rid),
-            "t": t,
-            "n_f": tr["n_f"],
-            "n_g": tr["n_g"],
-            "evals": tr["n_f"] + tr["n_g"],
-            "f": tr["f"],
-            "gap": tr["f"] - f_ref if f_ref is not None else np.full(n, np.nan),
-            "gnorm": tr["gnorm"],
-            "lr": lr,
-            "time": tr["time"][:n],
-        }
-        if "test_f" in tr:  # the held-out loss of problems that have one
-            cols["test_f"] = tr["test_f"]
-        if "x" in tr:
-            x = tr["x"].reshape(n, -1)
-            cols.update({f"x{j}": x[:, j] for j in range(x.shape[1])})
-        frames.append(pd.DataFrame(cols))
+        frame = trace_frame(tr)
+        frame.insert(0, "run_id", rid)
+        frame.insert(6, "gap", frame.f - f_ref if f_ref is not None else np.nan)
+        frames.append(frame)
     traces = (
         pd.concat(frames, ignore_index=True)
         if frames
@@ -149,8 +166,8 @@ def _tidy(db: Path, fmt: str, out: Path) -> list[Path]:
     )
     if fmt == "csv":
         paths = [out / "runs.csv", out / "traces.csv"]
-        runs.to_csv(paths[0], index=False)
-        traces.to_csv(paths[1], index=False)
+        runs.to_csv(paths[0], index=False, float_format=_shortest)
+        traces.to_csv(paths[1], index=False, float_format=_shortest)
     else:
         paths = [out / "runs.parquet", out / "traces.parquet"]
         runs.to_parquet(paths[0], index=False)
@@ -220,6 +237,9 @@ def _coco(db: Path, out: Path, cost: str) -> list[Path]:
         folders[lab] = name
     written: list[Path] = []
     left_out: list[dict[str, Any]] = []
+    for alg in folders.values():  # index files are appended to below: start them afresh
+        for old in (out / alg).glob("bbobexp_f*.info"):
+            old.unlink()
     traces = dict(_trace_rows(db, runs.run_id))
     for lab in labels:
         alg = folders[lab]
@@ -272,7 +292,8 @@ def _coco(db: Path, out: Path, cost: str) -> list[Path]:
                 written.append(p)
             info_path = out / alg / f"bbobexp_f{fid[key]}.info"
             header = (
-                f"suite = 'bbob', funcId = {fid[key]}, DIM = {dim}, Precision = 1.000e-08, algId "
+                f"suite = '{SUITE}', funcId = {fid[key]}, DIM = {dim}, Precision = 1.000e-08, "
+                "algId "
                 f"= '{_quote(lab)}', coco_version = 'optbench-{__version__}', logger = 'bbob', "
                 "data_format = 'bbob-new2'"
             )
@@ -290,7 +311,8 @@ def _coco(db: Path, out: Path, cost: str) -> list[Path]:
     mapping = {
         "cost_counter": cost,
         "evaluations_are": COST_COUNTERS[cost],
-        "suite": "bbob (format only)",
+        "suite": SUITE,
+        "data_format": "bbob-new2",
         "functions": {
             str(fid[k]): {
                 "problem_key": k,
@@ -303,6 +325,7 @@ def _coco(db: Path, out: Path, cost: str) -> list[Path]:
             for k in keys
         },
         "algorithms": {folders[lab]: lab for lab in labels},
+        "instances": sorted({int(seed) + 1 for seed in runs.seed}),
         "left_out": left_out,
     }
     p = out / "coco-map.json"
@@ -315,8 +338,10 @@ def _coco(db: Path, out: Path, cost: str) -> list[Path]:
         "(COCO's constraint evaluations) is 0.\nOne folder per optimizer (algId = the optimizer "
         "as written), one funcId per problem, instance = seed + 1. Fopt is f* where known, else "
         "the best value any run in the store found.\nThe function ids and problems are in "
-        "coco-map.json, with the runs left out (no trace).\nRead it with cocopp, e.g. "
-        "cocopp.pproc.DataSetList('FOLDER'), or load it in IOHanalyzer.\n"
+        "coco-map.json, with the runs left out (no trace).\nThe suite is 'optbench' (these "
+        "are not BBOB's functions): post-process it with `optbench export --format coco "
+        "--postprocess` or optbench.coco.postprocess(FOLDER, OUTPUT), which register the "
+        "suite with cocopp.\n"
     )
     written.append(readme)
     return written

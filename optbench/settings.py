@@ -31,6 +31,7 @@ KEYS = (
     "executor",
     "jobs",
     "scheduler",
+    "anonymous",
 )
 _EXAMPLES = {
     "problems": '["quadratic-1d"]',
@@ -77,6 +78,10 @@ def _strings(v: Any) -> str | None:
     return None if ok else "a list of strings"
 
 
+def _flag(v: Any) -> str | None:
+    return None if isinstance(v, bool) else "true or false"
+
+
 def _text(v: Any) -> str | None:
     return None if isinstance(v, str) and v.strip() else "a non-empty string"
 
@@ -101,6 +106,7 @@ _RULES = {
     "out": _text,
     "executor": _executor,
     "scheduler": _text,
+    "anonymous": _flag,
 }
 
 

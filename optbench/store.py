@@ -76,6 +76,11 @@ CREATE TABLE IF NOT EXISTS sessions (id INTEGER PRIMARY KEY AUTOINCREMENT, start
 """
 
 
+def _host(anonymous: bool) -> str:
+    """The machine's name, or "" when the store is to say nothing about where it ran."""
+    return "" if anonymous else platform.node()
+
+
 def _json(obj: Any) -> str:
     return json.dumps(_clean(obj), sort_keys=True, separators=(",", ":"))
 
@@ -301,13 +306,14 @@ class Store:
     def existing_ids(self) -> set[str]:
         return {r[0] for r in self.conn.execute("SELECT run_id FROM runs")}
 
-    def add_session(self, command: str, spec: dict[str, Any]) -> None:
+    def add_session(self, command: str, spec: dict[str, Any], anonymous: bool = False) -> None:
+        """Record who wrote to the store; ``anonymous`` leaves the host name out."""
         try:
             with self.transaction():
                 self.conn.execute(
                     "INSERT INTO sessions (started, command, spec, versions, host) "
                     "VALUES (?,?,?,?,?)",
-                    (time.time(), command, _json(spec), _json(versions()), platform.node()),
+                    (time.time(), command, _json(spec), _json(versions()), _host(anonymous)),
                 )
         except sqlite3.DatabaseError as exc:
             raise StoreError(_database_error(self.path, exc, writing=True)) from None
@@ -317,13 +323,16 @@ class Store:
         rows: Iterable[tuple[Any, Any]],
         problem_info: dict[str, dict] | None = None,
         batch: int | None = None,
+        anonymous: bool = False,
     ) -> int:
-        """Write ``(RunSpec, RunResult)`` pairs in one transaction; returns rows added."""
+        """Write ``(RunSpec, RunResult)`` pairs in one transaction; returns rows added.
+
+        ``anonymous`` stores an empty host name."""
         from .plan import label, problem_key
         from .spec import canonical
 
         vers = _json(versions())
-        host = platform.node()
+        host = _host(anonymous)
         now = time.time()
         added = 0
         try:

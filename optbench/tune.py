@@ -164,6 +164,7 @@ def tune(
     plugins: Iterable[str] = (),
     report: bool = True,
     progress: Callable[[int, int], None] | None = None,
+    anonymous: bool = False,
 ) -> TuneResult:
     """Tune every family's learning rate per problem, rerun the winners on fresh seeds.
 
@@ -176,6 +177,7 @@ def tune(
             ``final_seed_start..`` (must not overlap).
         budget, max_iter, tol: per run, as for :func:`optbench.run`.
         out: output folder (``optbench-results``); report: write ``OUT/report.html``.
+        anonymous: store no host name (see :func:`optbench.run`).
 
     Returns:
         :class:`TuneResult` with the store, the record and the winners.
@@ -232,6 +234,7 @@ def tune(
         plugins=plugins,
         report=False,
         progress=progress,
+        anonymous=anonymous,
     )
 
     pspecs = [format_spec(p) for text in problems for p in _expand("problem", parse(text))]

@@ -282,7 +282,7 @@ def test_help_and_list_do_not_import_the_numeric_stack():
     code = (
         "import sys; from optbench.cli import main\n"
         "try:\n    main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
-        "heavy = [m for m in ('numpy', 'scipy', 'pandas', 'seaborn', 'matplotlib') if m in sys.modules]\n"
+        "heavy = [m for m in ('numpy', 'scipy', 'pandas', 'matplotlib') if m in sys.modules]\n"
         "print('HEAVY', heavy)"
     )
     for args in (["--help"], ["list"], ["list", "optimizers"], ["run", "--help"]):
@@ -312,6 +312,26 @@ def test_the_wheel_contains_the_catalogs_and_subpackages(tmp_path):
         ), pkg
     assert "optbench/templates/report.html" in names
     assert not any(n.startswith(("problems/", "optimizers/", "reports/")) for n in names)
+    assert "optbench/__main__.py" in names  # python -m optbench
+    # the metadata: the one version, the license file, only the dependencies the code imports
+    from email.parser import Parser
+
+    (meta_name,) = [n for n in names if n.endswith(".dist-info/METADATA")]
+    meta = Parser().parsestr(zipfile.ZipFile(wheel).read(meta_name).decode())
+    assert meta["Version"] == optbench.__version__
+    assert meta["License-Expression"] == "MIT"
+    assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names)
+    required = [r for r in meta.get_all("Requires-Dist") if "extra ==" not in r]
+    assert not any(r.startswith("seaborn") for r in required)
+    classifiers = meta.get_all("Classifier")
+    assert any(c.startswith("Programming Language :: Python :: 3.") for c in classifiers)
+
+
+def test_python_dash_m_optbench_is_the_command_line():
+    r = subprocess.run(
+        [sys.executable, "-m", "optbench", "--version"], capture_output=True, text=True
+    )
+    assert r.returncode == 0 and r.stdout.strip() == f"optbench {optbench.__version__}"
 
 
 def test_exit_code_when_runs_fail(out, tmp_path):
@@ -362,3 +382,48 @@ def test_python_api_run_returns_results(out):
     assert len(res.runs) == 4 and set(res.runs.label) == {"gd[lr=0.5/L]", "gd[lr=1.5/L]"}
     trace = optbench.load_trace(out, res.runs.run_id[0])
     assert trace["f"].shape[0] == res.runs.n_iter[0] + 1
+
+
+def test_python_api_takes_one_spec_string(tmp_path):
+    one = optbench.run(problems="quadratic-1d", optimizers="gd[lr=0.5/L]", seeds=2, budget=30,
+                       out=tmp_path / "one", report=False)
+    listed = optbench.run(problems=["quadratic-1d"], optimizers=["gd[lr=0.5/L]"], seeds=2,
+                          budget=30, out=tmp_path / "listed", report=False)
+    assert one.run_ids == listed.run_ids and len(one.run_ids) == 2
+
+
+def _provenance(db):
+    import sqlite3
+    from contextlib import closing
+
+    with closing(sqlite3.connect(db)) as conn:
+        sessions = conn.execute("SELECT command, host FROM sessions").fetchall()
+        hosts = {h for (h,) in conn.execute("SELECT host FROM runs")}
+    return sessions, hosts
+
+
+def test_anonymous_runs_store_no_host_and_no_command_folder(tmp_path):
+    import platform
+
+    args = ["run", "-p", "quadratic-1d", "-o", "gd", "--seeds", "1", "--budget", "5", "--no-report"]
+    assert run_cli(*args, "--out", str(tmp_path / "named")).returncode == 0
+    ((command, host),) = _provenance(tmp_path / "named" / "results.sqlite")[0]
+    assert host == platform.node()
+    assert "/" in command.split(" ")[0]  # the program's full path, by default
+    assert run_cli(*args, "--anonymous", "--out", str(tmp_path / "anon")).returncode == 0
+    sessions, hosts = _provenance(tmp_path / "anon" / "results.sqlite")
+    ((command, host),) = sessions
+    assert host == "" and hosts == {""}
+    assert "/" not in command.split(" ")[0] and command.split(" ")[1:3] == ["run", "-p"]
+    # the same from a spec file
+    spec = tmp_path / "spec.toml"
+    spec.write_text(
+        'problems = ["quadratic-1d"]\noptimizers = ["gd"]\nseeds = 1\nbudget = 5\n'
+        "anonymous = true\n"
+    )
+    assert run_cli("run", str(spec), "--no-report", "--out", str(tmp_path / "spec")).returncode == 0
+    sessions, hosts = _provenance(tmp_path / "spec" / "results.sqlite")
+    assert [h for _, h in sessions] == [""] and hosts == {""}
+    spec.write_text('problems = ["quadratic-1d"]\noptimizers = ["gd"]\nanonymous = "yes"\n')
+    res = run_cli("run", str(spec), "--out", str(tmp_path / "bad"))
+    assert res.returncode == 2 and "anonymous must be true or false" in res.stderr

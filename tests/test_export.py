@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 
 import optbench
+from optbench.coco import SUITE, postprocess, register_testbed
 from optbench.errors import UsageError
 from optbench.export import PARQUET_HINT, export
 
@@ -34,16 +35,23 @@ def store(tmp_path_factory):
     return res.db
 
 
+def _read_csv(path):
+    """The CSV read back exactly: pandas 3 parses round-trip by default, pandas 2 only when
+    asked (its default parser can land an ulp away from the digits written)."""
+    exact = {} if int(pd.__version__.split(".")[0]) >= 3 else {"float_precision": "round_trip"}
+    return pd.read_csv(path, **exact)
+
+
 def test_csv_runs_and_long_traces_equal_the_store(store, tmp_path):
     paths = export(store, "csv", tmp_path)
     assert [p.name for p in paths] == ["runs.csv", "traces.csv"]
-    runs = pd.read_csv(paths[0])
+    runs = _read_csv(paths[0])
     stored = optbench.load(store)
     assert list(runs.run_id) == list(stored.run_id)
     np.testing.assert_array_equal(runs.seed, stored.seed)
     assert list(runs.status) == list(stored.status)
     np.testing.assert_allclose(runs.f_best.astype(float), stored.f_best.astype(float), rtol=1e-15)
-    traces = pd.read_csv(paths[1])
+    traces = _read_csv(paths[1])
     for rid in stored.run_id[::5]:
         tr = optbench.load_trace(store, rid)
         rows = traces[traces.run_id == rid]
@@ -54,6 +62,27 @@ def test_csv_runs_and_long_traces_equal_the_store(store, tmp_path):
     quad = stored[stored.problem == "quadratic-1d"].run_id.iloc[0]
     rows = traces[traces.run_id == quad]
     np.testing.assert_allclose(rows.gap, rows.f - 0.0)  # f* = 0 for quadratic-1d
+
+
+def test_load_trace_as_a_frame_is_the_exported_rows(store, tmp_path):
+    export(store, "csv", tmp_path)
+    traces = _read_csv(tmp_path / "traces.csv")
+    stored = optbench.load(store)
+    for rid in stored.run_id[::4]:
+        arrays = optbench.load_trace(store, rid)
+        frame = optbench.load_trace(store, rid, frame=True)
+        n = len(arrays["f"])
+        assert len(frame) == n and frame.t.tolist() == list(range(n))
+        np.testing.assert_array_equal(frame.f, arrays["f"])
+        # lr: the rate of the update leaving iterate t, none after the last iterate
+        np.testing.assert_array_equal(frame.lr[: n - 1], arrays["lr"])
+        assert np.isnan(frame.lr.iloc[-1])
+        xs = [f"x{j}" for j in range(arrays["x"].shape[1])]
+        np.testing.assert_array_equal(frame[xs], arrays["x"])
+        rows = traces[traces.run_id == rid].reset_index(drop=True)
+        assert set(rows.columns) - set(frame.columns) <= {"run_id", "gap", "x1"}  # x1: 2-D runs
+        rows = rows[list(frame.columns)]
+        pd.testing.assert_frame_equal(rows, frame, check_dtype=False, check_exact=True)
 
 
 def test_parquet_round_trip(store, tmp_path):
@@ -146,6 +175,7 @@ def test_coco_export_read_by_cocopp_gives_the_same_art(store, tmp_path, cocopp, 
     assert mapping["evaluations_are"] == {"evals": "n_f + n_g", "n_g": "n_g"}[counter]
     assert "n_f + n_g" in (tmp_path / "README.txt").read_text() or counter != "evals"
     names = {v["name"]: int(k) for k, v in mapping["functions"].items()}
+    register_testbed(tmp_path)
     checked = 0
     for folder, label in mapping["algorithms"].items():
         with warnings.catch_warnings():
@@ -160,3 +190,76 @@ def test_coco_export_read_by_cocopp_gives_the_same_art(store, tmp_path, cocopp, 
                 np.testing.assert_allclose(theirs, ours, rtol=1e-12)
                 checked += 1
     assert checked == 8
+
+
+@pytest.fixture(scope="module")
+def default_suite_export(tmp_path_factory):
+    """The default suite (three seeds instead of ten), exported in COCO's format."""
+    from optbench.suite import DEFAULT_SUITE
+
+    base = tmp_path_factory.mktemp("coco-default")
+    res = optbench.run(
+        problems=DEFAULT_SUITE["problems"],
+        optimizers=DEFAULT_SUITE["optimizers"],
+        seeds=3,
+        budget=DEFAULT_SUITE["budget"],
+        out=base / "out",
+        report=False,
+    )
+    export(res.db, "coco", base / "coco")
+    return base / "coco"
+
+
+# cocopp's single-algorithm ECDF caption has an aside on BBOB-2009's hardest targets only
+# for BBOB's suites, and says so for any other
+NO_BBOB_ASIDE = "Current testbed not supported for this caption text."
+
+
+def _postprocessed(export_dir, out, algorithms=None):
+    """Run the post-processing; the warnings cocopp gave, but for NO_BBOB_ASIDE."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        postprocess(export_dir, out, algorithms)
+    return [str(w.message) for w in caught if str(w.message) != NO_BBOB_ASIDE]
+
+
+@pytest.mark.slow
+def test_cocopp_post_processes_the_default_suite_whole(default_suite_export, tmp_path, cocopp):
+    mapping = json.loads((default_suite_export / "coco-map.json").read_text())
+    header = next(default_suite_export.glob("*/bbobexp_f1.info")).read_text().splitlines()[0]
+    assert f"suite = '{SUITE}'" in header and "suite = 'bbob'" not in header
+    caught = _postprocessed(default_suite_export, tmp_path / "pp")
+    assert caught == []  # consistent data sets: the export's instances are the testbed's
+    assert (tmp_path / "pp" / "index.html").is_file()
+    (folder,) = [p for p in (tmp_path / "pp").iterdir() if p.is_dir()]
+    dims = sorted({v["dim"] for v in mapping["functions"].values()})
+    assert dims == [1, 2]
+    for d in dims:  # runtime ECDFs over all functions, per dimension
+        assert (folder / f"pprldmany_{d:02d}D_noiselessall.svg").is_file()
+    for f in mapping["functions"]:  # the ERT-per-function figures and tables
+        assert (folder / f"ppfigs_f{int(f):03d}.svg").is_file()
+    pages = " ".join(p.read_text() for p in folder.glob("*.html"))
+    assert "pptables" in " ".join(p.name for p in folder.iterdir())
+    assert "BBOB 2009" not in pages and "BBOB-2009" not in pages  # no borrowed reference
+
+
+@pytest.mark.slow
+def test_cocopp_compares_two_algorithms_and_reads_one(default_suite_export, tmp_path, cocopp):
+    # the issue's command compared these two folders; alone, one goes through cocopp's
+    # single-algorithm pages
+    pair = ["gd_lr=0.5_L", "scipy-bfgs"]
+    assert _postprocessed(default_suite_export, tmp_path / "two", pair) == []
+    (folder,) = [p for p in (tmp_path / "two").iterdir() if p.is_dir()]
+    assert list(folder.glob("ppscatter_f001.svg"))  # the pairwise scatter plots
+    assert _postprocessed(default_suite_export, tmp_path / "one", pair[1:]) == []
+    assert list((tmp_path / "one").glob("*/pprldistr_01D_noiselessall.svg"))
+
+
+def test_postprocess_names_a_missing_algorithm(default_suite_export, tmp_path):
+    with pytest.raises(UsageError, match="no algorithm folder 'nope'"):
+        postprocess(default_suite_export, tmp_path / "pp", ["nope"])
+
+
+def test_cli_postprocess_needs_the_coco_format(store, tmp_path):
+    res = run_cli("export", "--db", str(store), "--format", "csv", "--postprocess")
+    assert res.returncode == 2 and "--postprocess goes with --format coco" in res.stderr

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from optbench import Problem, registry, theory
+from optbench import Problem, registry
 from optbench.metrics import INT_KEYS, METRICS, batch_metrics, cycle_period
 from optbench.plan import Batch, make_plan
 from optbench.runner import BatchTrace, run_batch
@@ -123,12 +123,70 @@ def test_gd_on_a_quadratic_matches_the_closed_forms(eta_l):
         n_win = int(np.sum((gap > 1e-13) & (gap < 0.1 * gap[0])))
         assert m["rate_f"] == (pytest.approx((1 - eta_l) ** 2, rel=1e-9) if n_win >= 5 else None)
     # theory beside it
-    assert m["th_regime"] == theory.regime(eta_l / L, L)
+    # §2.1 by the factor 1 − ηL: positive, zero, in (−1, 0), exactly −1
+    expected = {1.0: "one-step", 2.0: "period-2"}.get(
+        eta_l, "monotone" if eta_l < 1 else "oscillating-convergent"
+    )
+    assert m["th_regime"] == expected
     assert m["th_po"] == pytest.approx(po, rel=1e-12, abs=1e-12)
     assert m["th_rate_x"] == pytest.approx(abs(1 - eta_l), rel=1e-12, abs=1e-15)
     assert m["th_rate_f"] == pytest.approx((1 - eta_l) ** 2, rel=1e-12, abs=1e-15)
     assert m["th_settle_2"] == (ceil_settle(eta_l, 0.02) if eta_l < 2 else None)
     assert m["th_div_iter"] is None
+
+
+def _eig_flip_rate(eta, lam):
+    """Z1 in the eigenbasis by the closed form: GD multiplies the error along v_i by
+    ``1 − ηλ_i`` each step, so that direction's steps alternate in sign every step when the
+    factor is negative and never when it is positive; a zero factor lands in one step, and
+    what follows is round-off that does not count. Mean over the directions that keep moving."""
+    factors = 1 - eta * np.asarray(lam)
+    moving = factors != 0
+    return float(np.mean(factors[moving] < 0))
+
+
+@pytest.mark.parametrize("eta_l", [0.5, 1.0, 1.5])
+def test_eigenbasis_sign_changes_on_linear_regression_follow_the_closed_form(eta_l):
+    from optbench.plan import build_problem
+    from optbench.spec import parse
+
+    lam = np.linalg.eigvalsh(build_problem(parse("linear-regression")).hessian)
+    eta = eta_l / float(lam[-1])
+    assert _eig_flip_rate(eta, lam) == {0.5: 0.0, 1.0: 0.0, 1.5: 0.5}[eta_l]
+    # tol=0 runs on into round-off, where the converged directions' steps are noise
+    results, _ = run("linear-regression", f"gd[lr={eta!r}]", seeds=3, budget=3000, tol=0.0)
+    for r in results:
+        assert r.metrics["sc_rate_eig"] == _eig_flip_rate(eta, lam)
+
+
+@pytest.mark.parametrize("eta_l", [0.5, 1.0, 1.5, 1.9])
+def test_eigenbasis_sign_changes_far_from_the_origin(eta_l):
+    # a rotated 3-D quadratic with x* at ~1e3: its iterates' round-off is ~1e-13 and GD is
+    # run by the recursion itself until every direction has converged into it
+    lam = np.array([0.1, 0.8, 2.0])
+    Q, _ = np.linalg.qr(np.random.default_rng(3).standard_normal((3, 3)))
+    H = Q @ np.diag(lam) @ Q.T
+    xs = np.array([1000.0, -700.0, 300.0])
+    eta = eta_l / lam[-1]
+    T = 2000
+    x = np.empty((T + 1, 1, 3))
+    x[0, 0] = xs + np.array([1.0, 2.0, -1.5])
+    for t in range(T):
+        x[t + 1, 0] = x[t, 0] - eta * (H @ (x[t, 0] - xs))
+    f = 0.5 * np.einsum("tbi,ij,tbj->tb", x - xs, H, x - xs)
+    problem = Problem(
+        dim=3,
+        f=lambda X: 0.5 * np.einsum("bi,ij,bj->b", X - xs, H, X - xs),
+        grad=lambda X: (X - xs) @ H,
+        bounds=(xs - 10, xs + 10),
+        x_star=[xs],
+        f_star=0.0,
+        L=2.0,
+        mu=0.1,
+        hessian=H,
+    )
+    (m,) = batch_metrics(make_trace(x, f, x_star=xs), problem, ["budget"], "gd")
+    assert m["sc_rate_eig"] == _eig_flip_rate(eta, lam)
 
 
 def test_tail_and_steady_state_by_hand():
@@ -313,16 +371,82 @@ def test_quartic_critical_radius(tmp_path):
 # -- momentum theory, samplers, unknown optimum ----------------------------------------------------
 
 
-def test_heavy_ball_theory_beside_the_measurement():
-    results, _ = run(
-        "linear-regression", "momentum[lr=[0.3/L,1/L],momentum=0.5]", seeds=2, budget=150, tol=0.0
-    )
-    for r in results:
-        m = r.metrics
-        assert m["th_regime"] == "under-damped"  # ηL ∈ ((1−√β)², (1+√β)²) = (0.086, 2.91)
-        assert m["th_po"] == pytest.approx(m["po"], rel=1e-9, abs=1e-9)
-        assert m["th_po1"] == pytest.approx(m["po1"], rel=1e-9, abs=1e-9)
-        assert m["th_settle_2"] == m["t_settle_2"]
+def _heavy_ball_closed_form(eta_lam, beta, T=2000):
+    """Heavy ball's error along one eigen-direction from the characteristic roots: with
+    ``q_{t+1} = (1 + β − ηλ)q_t − βq_{t−1}``, ``q_1 = (1 − ηλ)q_0``, the error is
+    ``q_t = c₁z₁ᵗ + c₂z₂ᵗ`` for the roots of ``z² − (1 + β − ηλ)z + β`` (distinct here)."""
+    z1, z2 = np.roots([1.0, -(1 + beta - eta_lam), beta]).astype(complex)
+    q0, q1 = 1.0, 1.0 - eta_lam
+    c2 = (q1 - z1 * q0) / (z2 - z1)
+    c1 = q0 - c2
+    t = np.arange(T + 1)
+    return (c1 * z1**t + c2 * z2**t).real
+
+
+def _po_and_settling(q, delta=0.02):
+    """PO (%) and the first t after which |q| stays within δ·|q_0|, on a 1-D error path."""
+    po = 100 * max(0.0, float(np.max(-q)) / q[0])
+    outside = np.flatnonzero(np.abs(q) > delta * abs(q[0]))
+    return po, int(outside[-1]) + 1
+
+
+@pytest.mark.parametrize(
+    "beta,lr_h,budget",
+    [(0.5, 1.0, 200), (0.9, 1.0, 30), (0.9, 0.2, 30), (0.5, 2.5, 30), (0.7, 0.05, 30)],
+)
+def test_heavy_ball_theory_is_the_closed_form_whatever_the_run_did(beta, lr_h, budget):
+    # quadratic-1d is ½·2·(x − 1.5)²: at ηh = 1 heavy ball lands on x* after one update and
+    # the run stops there, but the momentum carries the modelled path on past x*
+    h = 2.0
+    (r,), _ = run("quadratic-1d", f"momentum[lr={lr_h / h!r},momentum={beta}]", budget=budget)
+    po, settle = _po_and_settling(_heavy_ball_closed_form(lr_h, beta))
+    assert r.metrics["th_po"] == pytest.approx(po, rel=1e-9, abs=1e-9)
+    assert r.metrics["th_settle_2"] == settle
+    if (beta, lr_h) == (0.5, 1.0):
+        assert r.status == "converged" and r.summary["n_iter"] == 1
+        assert (po, settle) == (pytest.approx(50.0), 11)  # q = 1, 0, −β, ...: PO = 100β
+
+
+def test_heavy_ball_theory_in_the_eigenbasis_of_linear_regression():
+    from optbench.plan import build_problem
+    from optbench.spec import parse
+
+    problem = build_problem(parse("linear-regression"))
+    lam, V = np.linalg.eigh(problem.hessian)
+    Lr = float(lam[-1])
+    beta = 0.5
+    for eta_l in (0.3, 1.0):
+        (r,), _ = run(
+            "linear-regression", f"momentum[lr={eta_l / Lr!r},momentum={beta}]", budget=40
+        )
+        e0 = np.asarray(r.trace["x"][0], dtype=float).reshape(-1) - problem.x_star[0]
+        q0 = V.T @ e0
+        # each eigen-direction by its own roots, then back to x: e_t = Σ_i q_{i,t} v_i
+        q = np.stack(
+            [q0[i] * _heavy_ball_closed_form(eta_l * lam[i] / Lr, beta) for i in (0, 1)]
+        )
+        e = (V @ q).T
+        u = e0 / np.linalg.norm(e0)
+        po = 100 * max(0.0, float(np.max(-(e @ u)))) / np.linalg.norm(e0)
+        dist = np.linalg.norm(e, axis=1)
+        settle = int(np.flatnonzero(dist > 0.02 * dist[0])[-1]) + 1
+        assert r.metrics["th_po"] == pytest.approx(po, rel=1e-9, abs=1e-9)
+        assert r.metrics["th_settle_2"] == settle
+        roots = [np.roots([1.0, -(1 + beta - eta_l * lam_i / Lr), beta]) for lam_i in lam]
+        assert r.metrics["th_rate_x"] == pytest.approx(np.max(np.abs(roots)), rel=1e-9)
+
+
+def test_scheduled_gd_theory_continues_the_schedule_past_the_run():
+    # exponential decay from ηh = 1.9 on quadratic-1d: the error is Π_s (1 − η_0γ^s·h), and
+    # a 6-evaluation budget ends the run long before the path settles
+    h, gamma = 2.0, 0.97
+    spec = f"gd[lr={1.9 / h!r},schedule=exponential(gamma={gamma})]"
+    (r,), _ = run("quadratic-1d", spec, budget=6)
+    assert r.status == "budget"
+    q = np.cumprod(np.r_[1.0, [1 - 1.9 * gamma**s for s in range(3000)]])
+    po, settle = _po_and_settling(q)
+    assert r.metrics["th_po"] == pytest.approx(po, rel=1e-9)
+    assert r.metrics["th_settle_2"] == settle > r.summary["n_iter"]
 
 
 def test_random_search_has_no_dynamics_metrics():

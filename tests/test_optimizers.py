@@ -311,6 +311,28 @@ def test_scipy_variant_equals_a_direct_scipy_call(problem, name):
         assert idx == sorted(idx)
 
 
+@pytest.mark.parametrize("name", ["scipy-bfgs", "scipy-lbfgsb", "scipy-nelder-mead"])
+def test_scipy_on_a_known_optimum_equals_scipy_only_with_tol_zero(name):
+    # rosenbrock knows f* = 0: with tol = 0 the runner never stops scipy, with the default
+    # tol it stops at the first iterate scipy reports with f − f* ≤ tol
+    method, uses_grad, bounded, options = SCIPY[name]
+    for tol in (0.0, 1e-8):
+        for run, res in _run("rosenbrock", name, seeds=2, budget=100_000, tol=tol):
+            p = _problem(run)
+            x0 = start_point(p, run.problem, run.seed)
+            direct, calls, seen = _direct_scipy(p, x0, method, uses_grad, bounded, options)
+            if tol == 0.0:
+                assert res.status == "stalled"
+                np.testing.assert_allclose(res.summary["x_final"], direct.x, rtol=1e-12, atol=1e-15)
+                assert res.summary["n_f"] == direct.nfev
+            else:
+                f, _ = _fns(p)
+                first = next(x for x in seen if f(x) - p.f_star <= tol)
+                assert res.status == "converged"
+                np.testing.assert_array_equal(res.summary["x_final"], first)
+                assert res.summary["n_f"] < direct.nfev  # scipy alone goes on
+
+
 def _direct_scipy(p, x0, method, uses_grad, bounded, options):
     """scipy.optimize.minimize on the problem, counting calls and collecting the callback's x."""
     import warnings

@@ -1,4 +1,4 @@
-"""Schedules against closed forms written here from PyTorch's documented formulas, and PyTorch-style recursions.
+"""Schedules against the step-by-step recursions of PyTorch's schedulers (chained forms).
 
 torch is not installed: the recursions below transcribe what ``scheduler.step()`` does.
 """
@@ -28,33 +28,72 @@ def _cos_anneal(start, end, q):
     return end + (start - end) * (1 + math.cos(math.pi * q)) / 2
 
 
-# -- closed forms, one per schedule -------------------------------------------------------------
+# -- recursions, one per schedule -----------------------------------------------------------------
+# Each rule is the chained form ``scheduler.step()`` applies (PyTorch's get_lr: the new rate
+# from the previous one and the epoch), or for the optax/keras-only schedules a recursion
+# derived here from their definition, never the closed form the implementation evaluates.
 
-CLOSED_FORMS = {
-    "constant": lambda t: 0.1,
-    "step(step_size=7,gamma=0.5)": lambda t: 0.1 * 0.5 ** (t // 7),
+
+def _chain(lr0, rule, n=len(TS)):
+    """Rates for t = 0..n-1: ``lr0`` then ``rule(t, previous rate)``."""
+    out = [lr0]
+    for t in range(1, n):
+        out.append(rule(t, out[-1]))
+    return out
+
+
+def _step_lr(step_size, gamma):  # StepLR.get_lr
+    return lambda t, lr: lr * gamma if t % step_size == 0 else lr
+
+
+def _multistep_lr(milestones, gamma):  # MultiStepLR.get_lr: gamma ** (count of t in milestones)
+    return lambda t, lr: lr * gamma ** milestones.count(t)
+
+
+def _polynomial_lr(T, power):  # PolynomialLR.get_lr
+    return lambda t, lr: lr if t > T else lr * ((1 - t / T) / (1 - (t - 1) / T)) ** power
+
+
+def _linear_lr(start, end, T):  # LinearLR.get_lr (the first rate is lr0 * start)
+    return lambda t, lr: lr if t > T else lr * (1 + (end - start) / (T * start + (t - 1) * (end - start)))
+
+
+def _sequential(W, first, then):  # SequentialLR: `then` restarts from its own t = 0 at W
+    def rates(lr0, n=len(TS)):
+        head = first(lr0, W)
+        return head + then(lr0, n - W)
+
+    return rates
+
+
+RECURSIONS = {
+    "constant": lambda lr0: _chain(lr0, lambda t, lr: lr),
+    "step(step_size=7,gamma=0.5)": lambda lr0: _chain(lr0, _step_lr(7, 0.5)),
     "multistep(milestones=[5,5,40,300],gamma=0.3)":
-        lambda t: 0.1 * 0.3 ** sum(m <= t for m in (5, 5, 40, 300)),
-    "exponential(gamma=0.97)": lambda t: 0.1 * 0.97**t,
-    "inverse-time(decay_rate=0.5,decay_steps=4)": lambda t: 0.1 / (1 + 0.5 * t / 4),
-    "inverse-time(decay_rate=0.5,decay_steps=4,staircase=true)": lambda t: 0.1 / (1 + 0.5 * math.floor(t / 4)),
-    "power(tau=3,p=0.6)": lambda t: 0.1 * (1 + t / 3) ** -0.6,
-    "polynomial(T=50,power=2)": lambda t: 0.1 * (1 - min(t, 50) / 50) ** 2,
-    "linear(start_factor=0.25,end_factor=0.75,T=30)": lambda t: 0.1 * (0.25 + 0.5 * min(t, 30) / 30),
-    "cosine(T=40,eta_min=0.01)": lambda t: 0.01 + 0.09 * (1 + math.cos(math.pi * t / 40)) / 2,
-    "cosine-warm-restarts(T_0=10,T_mult=1,eta_min=0.001)":
-        lambda t: _cos_anneal(0.1, 0.001, (t % 10) / 10),
-    "warmup(W=8,start_factor=0.2,then=exponential(gamma=0.9))":
-        lambda t: 0.1 * (0.2 + 0.8 * t / 8) if t < 8 else 0.1 * 0.9 ** (t - 8),
-    "warmup(W=5,start_factor=0,then=cosine(T=20))":
-        lambda t: 0.1 * t / 5 if t < 5 else 0.1 * (1 + math.cos(math.pi * (t - 5) / 20)) / 2,
+        lambda lr0: _chain(lr0, _multistep_lr([5, 5, 40, 300], 0.3)),
+    "exponential(gamma=0.97)": lambda lr0: _chain(lr0, lambda t, lr: lr * 0.97),
+    # 1/η grows by decay_rate/(decay_steps·η0) per update (at each multiple of decay_steps
+    # with staircase)
+    "inverse-time(decay_rate=0.5,decay_steps=4)":
+        lambda lr0: _chain(lr0, lambda t, lr: 1 / (1 / lr + 0.5 / (4 * lr0))),
+    "inverse-time(decay_rate=0.5,decay_steps=4,staircase=true)":
+        lambda lr0: _chain(lr0, lambda t, lr: 1 / (1 / lr + 0.5 / lr0) if t % 4 == 0 else lr),
+    # η_t/η_{t−1} = ((τ + t − 1)/(τ + t))^p
+    "power(tau=3,p=0.6)": lambda lr0: _chain(lr0, lambda t, lr: lr * ((3 + t - 1) / (3 + t)) ** 0.6),
+    "polynomial(T=50,power=2)": lambda lr0: _chain(lr0, _polynomial_lr(50, 2)),
+    "linear(start_factor=0.25,end_factor=0.75,T=30)":
+        lambda lr0: _chain(0.25 * lr0, _linear_lr(0.25, 0.75, 30)),
+    "warmup(W=8,start_factor=0.2,then=exponential(gamma=0.9))": lambda lr0: _sequential(
+        8,
+        lambda lr, n: _chain(0.2 * lr, _linear_lr(0.2, 1.0, 8), n),
+        lambda lr, n: _chain(lr, lambda t, x: x * 0.9, n),
+    )(lr0),
 }
 
 
-@pytest.mark.parametrize("spec", list(CLOSED_FORMS))
-def test_schedule_equals_its_closed_form(spec):
-    expected = np.array([CLOSED_FORMS[spec](t) for t in TS])
-    np.testing.assert_allclose(_values(spec), expected, rtol=1e-13, atol=1e-18)
+@pytest.mark.parametrize("spec", list(RECURSIONS))
+def test_schedule_equals_the_step_by_step_recursion(spec):
+    np.testing.assert_allclose(_values(spec), RECURSIONS[spec](0.1), rtol=1e-11, atol=1e-18)
 
 
 def test_boundaries_of_the_piecewise_schedules():

@@ -72,8 +72,9 @@ def _build_catalog() -> dict[str, str]:
             "e_ss_gap": "mean gap_t over the tail window W (O7; units of f)",
             "cross_track": "cross-track excursion max_t r_t/‖e_0‖, n-D only (O8; ratio)",
             "sc_rate": "step sign-change rate, mean over coordinates (Z1; fraction of step pairs)",
-            "sc_rate_eig": "step sign-change rate in the Hessian's eigenbasis, quadratics only "
-            "(Z1; fraction)",
+            "sc_rate_eig": "step sign-change rate in the Hessian's eigenbasis, mean over the "
+            "directions of each one's rate; steps below round-off of x not counted, quadratics "
+            "only (Z1; fraction)",
             "grad_rev": "gradient reversals: fraction of t with <g_t, g_{t+1}> < 0 (Z2; fraction)",
             "grad_sbar": "Pflug's statistic (1/T)Σ<g_t, g_{t+1}>, < 0 when bouncing "
             "(Z2; gradient²)",

@@ -18,6 +18,8 @@ CYCLE_RTOL = 1e-9
 # within this fraction of its first period's. Without it a decaying oscillation (GD with
 # 1/L < η < 2/L) whose amplitude has shrunk to ~1e-9 would pass the closure test.
 CYCLE_STATIONARY = 1e-3
+# Z1 in the eigenbasis counts a direction's step only above ROUNDOFF·ε·‖x‖ (see sc_rate_eig)
+ROUNDOFF = 8.0
 
 
 def oscillation(out: dict[str, np.ndarray], tk: Track, problem, grad_dots) -> None:
@@ -40,9 +42,7 @@ def oscillation(out: dict[str, np.ndarray], tk: Track, problem, grad_dots) -> No
         changes = sign_changes(s).mean(axis=1)
         out["sc_rate"][:] = np.where(steps >= 2, changes / pairs, np.nan)
         if problem.hessian is not None and d > 0:
-            _, V = np.linalg.eigh(np.asarray(problem.hessian, dtype=float))
-            ch = sign_changes(su @ V).mean(axis=1)
-            out["sc_rate_eig"][:] = np.where(steps >= 2, ch / pairs, np.nan)
+            out["sc_rate_eig"][:] = sc_rate_eig(x, problem.hessian, end)
         # Z3: cosines of consecutive steps where both are non-zero
         cos_dot = dot(su[:-1], su[1:])
         den = su_len[:-1] * su_len[1:]
@@ -72,6 +72,35 @@ def oscillation(out: dict[str, np.ndarray], tk: Track, problem, grad_dots) -> No
     drop = np.maximum(f[0] - fmin, floor)
     out["ascent_ratio"][:] = np.where(np.isfinite(f[0]) & (steps >= 1), ascent / drop, np.nan)
     _grad_reversals(out, tk, problem, grad_dots)
+
+
+def sc_rate_eig(x: np.ndarray, hessian, end: np.ndarray) -> np.ndarray:
+    """Z1 in the Hessian's eigenbasis: per run, the mean over eigen-directions of each
+    direction's rate of step sign changes.
+
+    A direction's step counts only where it exceeds the round-off of the iterates it joins,
+    ``|<s_t, v_i>| > ROUNDOFF·ε·max(‖x_t‖, ‖x_{t+1}‖)`` (the projection of the iterates'
+    rounding onto a unit vector is at most ``ε‖x‖``): once a direction has converged its
+    steps are rounding noise whose signs mean nothing. Each direction's rate is over the
+    pairs of consecutive counted steps inside the run; the mean is over the directions that
+    have any such pair (NaN where none has).
+    """
+    n, B, d = x.shape
+    _, V = np.linalg.eigh(np.asarray(hessian, dtype=float))
+    with np.errstate(invalid="ignore", over="ignore"):
+        s = np.diff(x, axis=0) @ V  # (n-1, B, d): steps in the eigenbasis
+        norm = np.sqrt(dot(x, x))
+        big = np.maximum(norm[:-1], norm[1:])
+        thr = ROUNDOFF * np.finfo(float).eps * big
+        inside = np.arange(n - 1)[:, None] < end[None, :]  # step t leaves x_t inside the run
+        counted = (np.abs(s) > thr[..., None]) & inside[..., None]
+    both = counted[:-1] & counted[1:]
+    flips = both & (np.signbit(s[:-1]) ^ np.signbit(s[1:]))
+    pairs = both.sum(axis=0)
+    has = pairs > 0
+    rate = np.where(has, flips.sum(axis=0) / np.maximum(pairs, 1), 0.0)
+    k = has.sum(axis=1)
+    return np.where(k > 0, rate.sum(axis=1) / np.maximum(k, 1), np.nan)
 
 
 def _grad_reversals(out: dict[str, np.ndarray], tk: Track, problem, grad_dots) -> None:

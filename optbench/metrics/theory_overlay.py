@@ -4,6 +4,12 @@ For ``gd`` and heavy-ball ``momentum`` on a deterministic problem with a constan
 the predicted error path (any learning-rate schedule) goes through the same
 :func:`~optbench.metrics.overshoot.xspace` as the measured one; constant rates also get the
 closed-form regime, linear rate and settling times (:mod:`optbench.theory`).
+
+The prediction does not stop where the run stopped: a run ended by its budget or by its
+tolerance (heavy ball at ηλ = 1 lands on x* in one update, and the momentum then carries it
+past) says nothing about the path the theory describes. The rates are continued past the
+run's end (the constant rate, or the schedule rebuilt from the run's hyperparameters) and
+the path is followed until it settles or diverges, up to :data:`HORIZON_MAX` updates.
 """
 
 from __future__ import annotations
@@ -21,6 +27,11 @@ from .overshoot import SETTLE_KEYS, xspace
 # the models of optbench.registry.THEORY_MODELS; heavy ball is PyTorch's
 # b_t = βb_{t−1} + g_t, x ← x − η_t·b_t
 _KIND = {"gd": "gd", "heavy-ball": "hb"}
+HORIZON_MIN = 256  # updates predicted at least; quadrupled until every path is decided
+HORIZON_MAX = 2**14
+# a path is decided once its last quarter stays below this fraction of the smallest settling
+# band (it has settled for good on a geometrically shrinking envelope) or C8 has fired
+SETTLED_MARGIN = 1e-3
 
 
 def _momentum(hyper: dict[str, Any] | None) -> float | None:
@@ -33,6 +44,70 @@ def _momentum(hyper: dict[str, Any] | None) -> float | None:
     if isinstance(beta, bool) or not isinstance(beta, int | float) or not 0 <= beta < 1:
         return None
     return float(beta)
+
+
+def _schedule_rates(h: dict[str, Any] | None, recorded: np.ndarray):
+    """``rates(t)`` of a scheduled run rebuilt from its hyperparameters, or None when the
+    rebuilt schedule does not reproduce the recorded rates (a schedule that reads the gap)."""
+    from ..optimizer import make_schedule
+
+    if not h or "lr" not in h:
+        return None
+    try:
+        sched = make_schedule(h.get("schedule"), h["lr"])
+        t = np.arange(recorded.size)
+        with np.errstate(all="ignore"):
+            again = np.broadcast_to(np.asarray(sched(t), dtype=float), t.shape)
+    except Exception:  # noqa: BLE001 — a schedule that needs the gap or its own state
+        return None
+    # to rounding: the runner evaluates one t at a time, numpy's power on arrays may differ
+    if not np.allclose(again, recorded, rtol=1e-12, atol=0.0):
+        return None
+
+    def rates(t: np.ndarray) -> np.ndarray:
+        with np.errstate(all="ignore"):
+            return np.broadcast_to(np.asarray(sched(t), dtype=float), t.shape)
+
+    return rates
+
+
+def _predict(kind, rate_fns, fallback, lam, q0, beta, dist0, f_star):
+    """The predicted eigen-coordinate path ``(H+1, R, k)``, where C8's divergence test
+    fires on it ``(H+1, R)`` and the rates ``(H, R)``, followed until every run's path has
+    diverged, settled for good or stopped moving, or for :data:`HORIZON_MAX` updates.
+
+    ``rate_fns[i]`` gives run i's rates for any t; where it is None the run's recorded rates
+    ``fallback[:, i]`` (zero past its end) are all there is.
+    """
+    H = max(HORIZON_MIN, fallback.shape[0])
+    floor = gap_floor(f_star)
+    band = SETTLED_MARGIN * min(SETTLE_BANDS) * dist0
+    while True:
+        lrs = np.zeros((H, len(rate_fns)))
+        n = min(H, fallback.shape[0])
+        lrs[:n] = fallback[:n]
+        t = np.arange(H)
+        for i, fn in enumerate(rate_fns):
+            if fn is not None:
+                lrs[:, i] = fn(t)
+        if kind == "gd":
+            q = theory.gd_error_path(lrs, lam, q0)
+        else:
+            q = theory.heavy_ball_error_path(lrs, lam, q0, beta)
+        with np.errstate(over="ignore", invalid="ignore"):
+            dist = np.sqrt(np.sum(q**2, axis=-1))
+            gap = theory.gap_path(q, lam)
+            fired = (gap > DIVERGE_GAP * np.maximum(gap[0], floor)) | (
+                dist > DIVERGE_DIST * np.maximum(dist[0], 1.0)
+            )
+            fired[0] = False
+            last = dist[-(H // 4) :]
+            # settled for good, or stuck: a path that no longer moves is decided too
+            settled = np.all(last <= band, axis=0) | np.all(np.abs(last - last[-1]) <= band, axis=0)
+        frozen = np.array([fn is None for fn in rate_fns])
+        if H >= HORIZON_MAX or np.all(fired.any(axis=0) | settled | frozen):
+            return q, fired, lrs
+        H *= 4
 
 
 def theory_overlay(
@@ -71,8 +146,8 @@ def theory_overlay(
     constant = np.all((lr == lr0) | ~before_end, axis=0) & (lr0 > 0)
     usable = finite & (end >= 1)
     beta = np.zeros(B)
+    hypers = hyper if isinstance(hyper, list) else [hyper] * B
     if kind == "hb":
-        hypers = hyper if isinstance(hyper, list) else [hyper] * B
         betas = [_momentum(h) for h in hypers]
         has = np.array([b is not None for b in betas])
         beta = np.array([b if b is not None else 0.0 for b in betas])
@@ -82,30 +157,24 @@ def theory_overlay(
     rows = np.flatnonzero(usable)
     lam, V = np.linalg.eigh(np.asarray(problem.hessian, dtype=float))
     q0 = e0[rows] @ V
-    lrs = np.where(before_end[:, rows], lr[:, rows], 0.0)
-    if kind == "gd":
-        q = theory.gd_error_path(lrs, lam, q0)
-    else:
-        q = theory.heavy_ball_error_path(lrs, lam, q0, beta[rows])
+    rate_fns = []
+    for r in rows:
+        fn = _schedule_rates(hypers[r], lr[: end[r], r])
+        if fn is None and constant[r]:  # no schedule to rebuild: the rate it ran at
+            fn = lambda t, c=float(lr0[r]): np.full(t.shape, c)  # noqa: E731
+        rate_fns.append(fn)
+    recorded = np.where(before_end[:, rows], lr[:, rows], 0.0)
+    dist0 = np.sqrt(np.sum(q0**2, axis=1))
+    q, fired, lrs = _predict(kind, rate_fns, recorded, lam, q0, beta[rows], dist0, f_star)
+    # constant over the horizon predicted, not only over the updates the run made
+    constant[rows] = np.all(lrs == lrs[0], axis=0) & (lrs[0] > 0)
     e_pred = q @ V.T if V.shape[0] > 1 else q * V[0, 0]
-    end_r = end[rows]
+    horizon = np.full(rows.size, q.shape[0] - 1)
     cols_r = np.arange(rows.size)
     # constant-rate GD gets its settling times from the unbounded closed-form path below
     path_settle = kind == "hb" or not constant[rows].all()
-    xs = xspace(e_pred, end_r, cols_r, full=False, settle=path_settle)
+    xs = xspace(e_pred, horizon, cols_r, full=False, settle=path_settle)
     if path_settle:
-        gap_p = theory.gap_path(q, lam)
-        dist_p = xs["dist"]
-        floor = gap_floor(f_star)
-        tt = np.arange(q.shape[0])[:, None]
-        fired = (
-            (
-                (gap_p > DIVERGE_GAP * np.maximum(gap_p[0], floor))
-                | (dist_p > DIVERGE_DIST * np.maximum(dist_p[0], 1.0))
-            )
-            & (tt <= end_r)
-            & (tt >= 1)
-        )
         t_div, div = first_true(fired)
     else:
         t_div, div = np.zeros(rows.size), np.zeros(rows.size, dtype=bool)

@@ -1,0 +1,160 @@
+"""Post-process a COCO export with cocopp, through a testbed for optbench's own problems.
+
+``optbench export --format coco`` writes COCO's logging format with ``suite = 'optbench'``
+in its ``.info`` headers: the problems are optbench's, not BBOB's, so cocopp must not read
+them through its ``bbob`` testbed (whose reference data, "best 2009", describes BBOB's
+functions in 2-40 dimensions). :func:`register_testbed` tells cocopp about the suite of one
+export — the function ids, problem names and dimensions in its ``coco-map.json`` — with no
+reference algorithm, and :func:`postprocess` runs cocopp's whole post-processing on it::
+
+    from optbench.coco import postprocess
+    postprocess("optbench-results/coco", "pp")   # every algorithm folder, HTML in pp/
+
+cocopp (``pip install cocopp six``) is imported here only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+from .errors import UsageError
+
+__all__ = ["SUITE", "postprocess", "register_testbed"]
+
+SUITE = "optbench"
+TESTBED = "OptbenchTestbed"
+COCOPP_HINT = "post-processing needs cocopp: pip install cocopp six"
+
+
+def _mapping(export_dir: Path) -> dict[str, Any]:
+    path = export_dir / "coco-map.json"
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise UsageError(
+            f"{str(export_dir)!r} has no coco-map.json; expected the folder written by "
+            "optbench export --format coco"
+        ) from None
+
+
+def _import_cocopp():
+    try:
+        import cocopp
+    except ImportError:
+        raise UsageError(COCOPP_HINT) from None
+    return cocopp
+
+
+def register_testbed(export_dir: str | os.PathLike) -> type:
+    """Make cocopp read ``suite = 'optbench'`` data as the problems of this export.
+
+    Returns:
+        The testbed class registered (cocopp instantiates it when it loads the data).
+    """
+    _import_cocopp()
+    from cocopp import genericsettings
+    from cocopp import testbedsettings as tbs
+
+    mapping = _mapping(Path(export_dir))
+    functions = {int(k): v for k, v in mapping["functions"].items()}
+    fids = sorted(functions)
+    names = {f: str(functions[f].get("name") or functions[f]["problem_key"]) for f in fids}
+    dims = sorted({int(functions[f].get("dim") or 1) for f in fids})
+    # cocopp's captions name exactly six dimensions: the export's, then unused ones
+    shown = dims + [dims[-1] + k for k in range(1, 7 - len(dims))] if len(dims) < 6 else dims
+    base = tbs.GECCOBBOBTestbed
+    interest = {int(i): 1 for i in mapping.get("instances", [])} or None
+    if interest and interest not in genericsettings.instancesOfInterest:
+        genericsettings.instancesOfInterest.append(interest)
+
+    class OptbenchTestbed(base):
+        """optbench's problems, as exported (no reference algorithm)."""
+
+        settings = dict(
+            base.settings,
+            name=SUITE,
+            info_filename=None,
+            shortinfo_filename=None,
+            flex_navigation_json_file="",
+            short_names=names,
+            dimensions_to_display=tuple(shown),
+            goto_dimension=dims[-1],
+            rldDimsOfInterest=tuple(dims),
+            tabDimsOfInterest=tuple(dims),
+            functions_with_legend=(fids[0], fids[-1]),
+            first_function_number=fids[0],
+            last_function_number=fids[-1],
+            reference_algorithm_filename=None,
+            reference_algorithm_displayname=None,
+            # the canned captions of a testbed without reference data (bbob-largescale's);
+            # they still speak of functions f1-f24, as cocopp's captions all do
+            scenario=tbs.scenario_largescalefixed,
+            plots_on_main_html_page=[f"pprldmany_{d:02d}D_noiselessall.svg" for d in dims],
+            # the export's instances (seed + 1), so cocopp's consistency check expects them
+            instancesOfInterest=interest,
+        )
+
+        def __init__(self, target_values):
+            super().__init__(target_values)
+            for key, val in OptbenchTestbed.settings.items():
+                setattr(self, key, val)
+                if "target_values" in key or "targetsOfInterest" in key:
+                    self.instantiate_attributes(target_values, [key])
+
+        def info(self, fun_number=None):
+            if fun_number is None:
+                return self.__doc__
+            return f"F{fun_number} {names.get(fun_number, '')}"
+
+        def filter(self, dsl):
+            return dsl
+
+    setattr(tbs, TESTBED, OptbenchTestbed)
+    tbs.suite_to_testbed[SUITE] = TESTBED
+    return OptbenchTestbed
+
+
+def postprocess(
+    export_dir: str | os.PathLike,
+    output: str | os.PathLike = "ppdata",
+    algorithms: list[str] | None = None,
+) -> Path:
+    """Run cocopp's full post-processing on an export; returns the output folder.
+
+    Args:
+        export_dir: the folder ``optbench export --format coco`` wrote.
+        output: where cocopp writes its HTML pages, figures and tables.
+        algorithms: the algorithm folders to compare (their names in ``coco-map.json``);
+            all of them when None.
+    """
+    export_dir = Path(export_dir)
+    mapping = _mapping(export_dir)
+    names = list(mapping["algorithms"]) if algorithms is None else list(algorithms)
+    unknown = [a for a in names if a not in mapping["algorithms"]]
+    if unknown:
+        raise UsageError(
+            f"no algorithm folder {unknown[0]!r} in {str(export_dir)!r}; expected some of "
+            f"{sorted(mapping['algorithms'])}"
+        )
+    if not names:
+        raise UsageError(f"{str(export_dir)!r} holds no algorithm folders to post-process")
+    cocopp = _import_cocopp()
+    register_testbed(export_dir)
+    out = Path(output)
+    gs = cocopp.genericsettings
+    saved = gs.interactive_mode, gs.single_runlength_factors
+    gs.interactive_mode = False
+    # budgets below one evaluation cannot be read off data that starts at evaluation 1;
+    # cocopp's factors (per dimension) start at 0.5, below one evaluation in 1-D
+    dim = min(int(v.get("dim") or 1) for v in mapping["functions"].values())
+    gs.single_runlength_factors = [f for f in gs.single_runlength_factors if f * dim >= 1]
+    try:
+        with warnings.catch_warnings():  # cocopp changes the warning filters as it runs
+            cocopp.rungeneric.main(["-o", str(out), *(str(export_dir / a) for a in names)])
+    finally:
+        gs.interactive_mode, gs.single_runlength_factors = saved
+    return out
