@@ -1,0 +1,166 @@
+"""Comparison: with several stores (sources), each one against the baseline, per (problem,
+optimizer), paired on the seed; the verdicts of :mod:`optbench.stats.comparison`."""
+
+from __future__ import annotations
+
+import math
+
+from optbench import register_section
+from optbench.report import Section, esc, note_html, table_html
+
+
+def _interval(value: float, lo: float, hi: float, fmt: str) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    if lo is None or (isinstance(lo, float) and math.isnan(lo)):
+        return fmt.format(value)
+    return f"{fmt.format(value)} [{fmt.format(lo)}, {fmt.format(hi)}]"
+
+
+def _ratio(x: float) -> str:
+    if math.isinf(x):
+        return "∞" if x > 0 else "−∞"
+    return f"×{x:.3g}"
+
+
+def _ratio_interval(value, lo, hi) -> str:
+    if value is None or math.isnan(value):
+        return "—"
+    if lo is None or math.isnan(lo):
+        return _ratio(value)
+    return f"{_ratio(value)} [{_ratio(lo)[1:] if math.isfinite(lo) else _ratio(lo)}, " \
+           f"{_ratio(hi)[1:] if math.isfinite(hi) else _ratio(hi)}]"
+
+
+def _num(x) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "—"
+    if math.isinf(x):
+        return "∞"
+    return f"{x:.3g}"
+
+
+def verdict_table(ctx, cmp):
+    """One row per (problem, optimizer, source): the display frame and its tidy CSV."""
+    import pandas as pd
+
+    rows = []
+    for r in cmp.verdicts.itertuples(index=False):
+        row = {
+            "problem": r.problem_label,
+            "optimizer": r.label,
+            "source": r.source,
+            "verdict": r.verdict_text,
+            "seeds": int(r.n),
+        }
+        if r.verdict == "not comparable":
+            row.update({"success base → new (Δ [CI])": "—", "aRT base → new": "—",
+                        "aRT ratio [CI]": "—", "final gap base → new": "—",
+                        "gap ratio [CI]": "—"})
+        else:
+            row["success base → new (Δ [CI])"] = (
+                f"{r.success_base:.0%} → {r.success_new:.0%} "
+                f"({r.success_change:+.0%} [{r.success_change_lo:+.0%}, "
+                f"{r.success_change_hi:+.0%}])"
+            )
+            row["aRT base → new"] = f"{_num(r.aRT_base)} → {_num(r.aRT_new)}"
+            row["aRT ratio [CI]"] = _ratio_interval(r.aRT_ratio, r.aRT_ratio_lo, r.aRT_ratio_hi)
+            row["final gap base → new"] = f"{_num(r.gap_base)} → {_num(r.gap_new)}"
+            row["gap ratio [CI]"] = _ratio_interval(r.gap_ratio, r.gap_ratio_lo, r.gap_ratio_hi)
+        row["note"] = r.note if isinstance(r.note, str) else ""
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _seeds(seeds) -> str:
+    seeds = list(seeds)
+    if len(seeds) > 2 and seeds == list(range(seeds[0], seeds[-1] + 1)):
+        return f"{seeds[0]}–{seeds[-1]}"
+    return ", ".join(str(s) for s in seeds)
+
+
+@register_section("comparison", order=1)
+def comparison(ctx) -> Section | None:
+    """Each source against the baseline, per (problem, optimizer)."""
+    import pandas as pd
+
+    cmp = ctx.comparison
+    if cmp is None:
+        return None
+    counts = cmp.verdicts["verdict"].value_counts()
+    n_only = len(cmp.only_in_one)
+    others = [s for s in cmp.sources if s != cmp.baseline]
+    summary = ", ".join(
+        f"{int(counts.get(v, 0))} {v}"
+        for v in ("worse", "better", "no detectable change", "not comparable")
+        if counts.get(v, 0)
+    )
+    parts = [
+        f"<p class='lead'>Baseline <b>{esc(cmp.baseline)}</b> against "
+        f"{esc(', '.join(others))}: {esc(summary or 'nothing to compare')}"
+        f"{esc(f'; {n_only} (problem, optimizer) entries are in one source only') if n_only else ''}"
+        ".</p>"
+    ]
+    if len(cmp.verdicts):
+        frame = verdict_table(ctx, cmp)
+        order = {"worse": 0, "better": 1, "no detectable change": 2, "not comparable": 3}
+        rank = cmp.verdicts["verdict"].map(order).fillna(4).to_numpy()
+        frame = frame.iloc[rank.argsort(kind="stable")].reset_index(drop=True)
+        bold = {(i, "verdict") for i, v in enumerate(frame["verdict"]) if v.startswith("worse")}
+        parts.append(
+            table_html(
+                frame,
+                (
+                    f"Each source against the baseline {cmp.baseline}, runs paired on (problem, "
+                    f"optimizer, seed); never pooled. Success: runs within Δf ≤ 1e-6 of f* "
+                    "(relative target τ = 1e-3 where f* is unknown); aRT ratio new/base; gap "
+                    "ratio: the median over seeds of the per-seed final-gap ratio. Brackets: "
+                    f"{cmp.confidence:.0%} paired-bootstrap intervals ({cmp.resamples} "
+                    "resamples of the seeds). A metric changed when its interval lies wholly on "
+                    "one side (success beyond 0, aRT beyond ±5 %, gap beyond a factor 2) and its "
+                    f"paired test agrees at α = {1 - cmp.confidence:.2g} (exact McNemar for "
+                    "success, Wilcoxon signed-rank otherwise); worse if any metric worsened. "
+                    "The same verdicts are written beside this page as JSON and CSV."
+                ),
+                "comparison.csv",
+                csv=cmp.table(),
+                bold=bold,
+            )
+        )
+    if len(cmp.not_comparable):
+        nc = cmp.not_comparable
+        frame = pd.DataFrame(
+            {
+                "problem": nc["problem_label"],
+                "optimizer": nc["label"],
+                "source": nc["source"],
+                "why not comparable": nc["differs"],
+                "seeds": [_seeds(s) for s in nc["seeds"]],
+            }
+        )
+        parts.append(
+            table_html(
+                frame,
+                "Pairings not compared: the two runs of a seed differ in budget, max_iter or "
+                "tol (or one source holds several runs the label does not tell apart).",
+                "not-comparable.csv",
+            )
+        )
+    if n_only:
+        oo = cmp.only_in_one
+        frame = pd.DataFrame(
+            {
+                "problem": oo["problem_label"],
+                "optimizer": oo["label"],
+                "only in": oo["source"],
+                "not in": oo["missing_in"],
+                "seeds": [_seeds(s) for s in oo["seeds"]],
+            }
+        )
+        parts.append(
+            table_html(frame, "Runs present in one source only: nothing to pair them with.",
+                       "only-in-one-source.csv")
+        )
+    elif not len(cmp.verdicts):
+        parts.append(note_html("No runs pair across the sources."))
+    return Section("Comparison", "".join(parts))
