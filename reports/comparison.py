@@ -9,27 +9,13 @@ from optbench import register_section
 from optbench.report import Section, esc, note_html, table_html
 
 
-def _interval(value: float, lo: float, hi: float, fmt: str) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "—"
-    if lo is None or (isinstance(lo, float) and math.isnan(lo)):
-        return fmt.format(value)
-    return f"{fmt.format(value)} [{fmt.format(lo)}, {fmt.format(hi)}]"
-
-
-def _ratio(x: float) -> str:
-    if math.isinf(x):
-        return "∞" if x > 0 else "−∞"
-    return f"×{x:.3g}"
-
-
 def _ratio_interval(value, lo, hi) -> str:
+    """``×1.3 [1.1, 1.6]``: a ratio and its interval (— when there is none)."""
     if value is None or math.isnan(value):
         return "—"
     if lo is None or math.isnan(lo):
-        return _ratio(value)
-    return f"{_ratio(value)} [{_ratio(lo)[1:] if math.isfinite(lo) else _ratio(lo)}, " \
-           f"{_ratio(hi)[1:] if math.isfinite(hi) else _ratio(hi)}]"
+        return f"×{_num(value)}"
+    return f"×{_num(value)} [{_num(lo)}, {_num(hi)}]"
 
 
 def _num(x) -> str:
@@ -40,36 +26,41 @@ def _num(x) -> str:
     return f"{x:.3g}"
 
 
-def verdict_table(ctx, cmp):
-    """One row per (problem, optimizer, source): the display frame and its tidy CSV."""
+def verdict_table(cmp):
+    """One row per (problem, optimizer[, source]): the display frame (the tidy one is
+    :meth:`~optbench.stats.comparison.Comparison.table`)."""
     import pandas as pd
 
+    several = len(cmp.sources) > 2
     rows = []
     for r in cmp.verdicts.itertuples(index=False):
-        row = {
-            "problem": r.problem_label,
-            "optimizer": r.label,
-            "source": r.source,
-            "verdict": r.verdict_text,
-            "seeds": int(r.n),
-        }
+        row = {"problem": r.problem_label, "optimizer": r.label}
+        if several:
+            row["source"] = r.source
+        row["verdict"] = r.verdict_text
         if r.verdict == "not comparable":
-            row.update({"success base → new (Δ [CI])": "—", "aRT base → new": "—",
-                        "aRT ratio [CI]": "—", "final gap base → new": "—",
-                        "gap ratio [CI]": "—"})
+            row.update({"success: base → new (Δ [CI])": "—", "aRT: base → new (ratio [CI])": "—",
+                        "final gap: base → new (ratio [CI])": "—"})
         else:
-            row["success base → new (Δ [CI])"] = (
+            row["success: base → new (Δ [CI])"] = (
                 f"{r.success_base:.0%} → {r.success_new:.0%} "
                 f"({r.success_change:+.0%} [{r.success_change_lo:+.0%}, "
                 f"{r.success_change_hi:+.0%}])"
             )
-            row["aRT base → new"] = f"{_num(r.aRT_base)} → {_num(r.aRT_new)}"
-            row["aRT ratio [CI]"] = _ratio_interval(r.aRT_ratio, r.aRT_ratio_lo, r.aRT_ratio_hi)
-            row["final gap base → new"] = f"{_num(r.gap_base)} → {_num(r.gap_new)}"
-            row["gap ratio [CI]"] = _ratio_interval(r.gap_ratio, r.gap_ratio_lo, r.gap_ratio_hi)
+            row["aRT: base → new (ratio [CI])"] = (
+                f"{_num(r.aRT_base)} → {_num(r.aRT_new)} "
+                f"({_ratio_interval(r.aRT_ratio, r.aRT_ratio_lo, r.aRT_ratio_hi)})"
+            )
+            row["final gap: base → new (ratio [CI])"] = (
+                f"{_num(r.gap_base)} → {_num(r.gap_new)} "
+                f"({_ratio_interval(r.gap_ratio, r.gap_ratio_lo, r.gap_ratio_hi)})"
+            )
         row["note"] = r.note if isinstance(r.note, str) else ""
         rows.append(row)
-    return pd.DataFrame(rows)
+    frame = pd.DataFrame(rows)
+    if not frame["note"].astype(bool).any():
+        frame = frame.drop(columns="note")
+    return frame
 
 
 def _seeds(seeds) -> str:
@@ -102,7 +93,7 @@ def comparison(ctx) -> Section | None:
         ".</p>"
     ]
     if len(cmp.verdicts):
-        frame = verdict_table(ctx, cmp)
+        frame = verdict_table(cmp)
         order = {"worse": 0, "better": 1, "no detectable change": 2, "not comparable": 3}
         rank = cmp.verdicts["verdict"].map(order).fillna(4).to_numpy()
         frame = frame.iloc[rank.argsort(kind="stable")].reset_index(drop=True)
@@ -112,7 +103,8 @@ def comparison(ctx) -> Section | None:
                 frame,
                 (
                     f"Each source against the baseline {cmp.baseline}, runs paired on (problem, "
-                    f"optimizer, seed); never pooled. Success: runs within Δf ≤ 1e-6 of f* "
+                    f"optimizer, seed); never pooled. The verdict says at how many paired seeds "
+                    "it was reached. Success: runs within Δf ≤ 1e-6 of f* "
                     "(relative target τ = 1e-3 where f* is unknown); aRT ratio new/base; gap "
                     "ratio: the median over seeds of the per-seed final-gap ratio. Brackets: "
                     f"{cmp.confidence:.0%} paired-bootstrap intervals ({cmp.resamples} "

@@ -86,8 +86,6 @@ def _tests_display(tests):
             "effect r": tests["effect"],
             "test": tests["test"],
             "n": [n_text(n) for n in tests["n"]],
-            "m": tests["m"],
-            "target": tests["target"],
         }
     )
     csv = tests.assign(n=[n_text(n) for n in tests["n"]])
@@ -204,7 +202,7 @@ def statistics(ctx) -> Section | None:
                     f"{where} (ties: median final gap), on COCO's combined data: a run that "
                     "reached the target scores by its runtime, any other by its final gap. "
                     + tests_caption(tests, ALPHA)
-                    + " effect r: rank-biserial correlation, > 0 when the optimizer is better "
+                    + " Target per problem and m in the CSV. effect r: rank-biserial correlation, > 0 when the optimizer is better "
                     "than the one it is tested against. 'smallest p (Holm)': the smallest "
                     "adjusted p the design can give, whatever the data."
                 ),
