@@ -153,22 +153,12 @@ class Context:
 
 
 def _problem_label(key: str, problems: dict[str, dict[str, Any]]) -> str:
-    """The problem as a spec with its non-default parameters:
+    """The problem with the parameters that make it a variant:
     ``linear-regression[standardize=true]``."""
-    from ..spec import Spec, format_spec
+    from ..plan import problem_label
 
     info = problems.get(key, {})
-    return format_spec(Spec(info.get("name", key), _nondefault(info)))
-
-
-def _nondefault(info: dict[str, Any]) -> dict[str, Any]:
-    try:
-        params = registry.get("problem", info["name"]).params
-    except Exception:  # a problem from a plug-in not loaded now: show every parameter
-        return dict(info.get("params", {}))
-    return {
-        k: v for k, v in info.get("params", {}).items() if k not in params or params[k].default != v
-    }
+    return problem_label(info.get("name", key), dict(info.get("params", {})))
 
 
 def source_names(paths: list[Path], names: list[str | None] | None = None) -> list[str]:
