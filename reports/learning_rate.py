@@ -17,6 +17,8 @@ from optbench.stats.curves import problem_data
 
 LR_TARGET = 1e-6
 THEORY_COLS = (("th_regime", None), ("th_po", "po"), ("th_settle_2", "t_settle_2"))
+STR_THEORY = {"th_regime"}  # a word: the most common over seeds
+NEVER_IS_INF = {"t_settle_2"}  # a run that never settled settles at ∞
 
 
 def family_of(label: str) -> str:
@@ -151,6 +153,9 @@ def lr_figure(data, families):
 
 
 def theory_table(data):
+    """Per optimizer, the theory's prediction and the observation, each the median over all
+    its seeds: a run that never settled counts as settling at ∞ (so the median is ∞ when
+    most did not), and the runs that did not settle are also counted on their own."""
     import numpy as np
     import pandas as pd
 
@@ -167,13 +172,18 @@ def theory_table(data):
         row = {"optimizer": label, "runs": len(g), "η·L": lr * L if L else np.nan}
         for th, obs in present:
             vals = g[th].dropna()
-            row[f"{th} (theory)"] = vals.iloc[0] if len(vals) else np.nan
-            if obs is not None:
-                o = (
-                    pd.to_numeric(g[obs], errors="coerce").dropna()
-                    if obs in g
-                    else pd.Series(dtype=float)
-                )
+            if th in STR_THEORY:
+                row[f"{th} (theory)"] = vals.mode().iloc[0] if len(vals) else np.nan
+            else:
+                row[f"{th} (theory)"] = float(pd.to_numeric(vals).median()) if len(vals) else np.nan
+            if obs is None:
+                continue
+            o = pd.to_numeric(g[obs], errors="coerce") if obs in g else pd.Series(np.nan, g.index)
+            if obs in NEVER_IS_INF:
+                row[f"{obs} (observed median)"] = float(o.fillna(np.inf).median())
+                row["not settled"] = int(o.isna().sum())
+            else:
+                o = o.dropna()
                 row[f"{obs} (observed median)"] = float(o.median()) if len(o) else np.nan
         rows.append(row)
     return pd.DataFrame(rows) if rows else None
@@ -229,7 +239,9 @@ def learning_rate(ctx) -> Section | None:
                     (
                         f"{d.title}: predicted (closed forms for gradient descent on quadratics) "
                         "against observed overshoot PO (%) and 2 % settling time (iterations), "
-                        "medians over seeds; '—' where the theory does not apply."
+                        "both columns medians over all seeds; a run that never settled counts "
+                        "as ∞ in the median and is also counted under 'not settled'; '—' "
+                        "where the theory does not apply."
                     ),
                     f"theory-{key}.csv",
                 )
