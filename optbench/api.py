@@ -24,6 +24,7 @@ from .errors import StoreError, UsageError
 __all__ = ["Results", "load", "load_spec", "load_trace", "run"]
 
 DEFAULT_OUT = "optbench-results"
+DEFAULT_TUNE_OUT = "optbench-tune"  # optbench tune's own: never merged into the run store
 DB_NAME = "results.sqlite"
 REPORT_NAME = "report.html"
 _SPEC_KEYS = {

@@ -538,7 +538,9 @@ def export(fmt, db, dest, cost, debug) -> None:
 )
 @click.option("--max-iter", type=int, help="Iterations per run. [default: the budget]")
 @click.option(
-    "--out", type=click.Path(file_okay=False), help="Output folder. [default: optbench-results]"
+    "--out",
+    type=click.Path(file_okay=False),
+    help="Output folder. [default: optbench-tune, apart from optbench run's store]",
 )
 @click.option("--jobs", type=int, help="Worker processes (process and dask executors).")
 @click.option(
