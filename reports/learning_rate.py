@@ -60,7 +60,7 @@ def lr_figure(data, families):
 
     L, mu = data.info.get("L"), data.info.get("mu")
     fig, axes = plt.subplots(1, 2, figsize=(10.5, 3.5 + 0.17 * -(-len(families) // 3)))
-    layout(fig, bottom=0.6 + 0.17 * -(-len(families) // 3), wspace=0.28)
+    layout(fig, bottom=0.6 + 0.17 * -(-len(families) // 3), top=0.55, wspace=0.28)
     target = LR_TARGET if data.known else REL_TARGETS[1]
     n_runs, handles = 0, []
     lr_all = []
@@ -89,17 +89,21 @@ def lr_figure(data, families):
             1.0, float(np.nanmax(np.where(np.isfinite(fin), fin, np.nan), initial=1.0))
         )
         med_c = np.clip(np.array(med), data.floor, cap)
-        (h,) = axes[0].plot(xs, med_c, color=color, lw=1.6, marker="o", ms=3.5, label=plain(fam))
+        div = np.array(bad) >= 0.5
+        # a rate where most runs diverged is drawn once, as × on the top edge, not also as a
+        # line vertex there
+        (h,) = axes[0].plot(xs, np.where(div, np.nan, med_c), color=color, lw=1.6, marker="o",
+                            ms=3.5, label=plain(fam))
         handles.append(h)
         axes[0].fill_between(
             xs,
             np.clip(q1, data.floor, cap),
             np.clip(q3, data.floor, cap),
+            where=~div,
             color=color,
             alpha=0.15,
             lw=0,
         )
-        div = np.array(bad) >= 0.5
         if div.any():
             axes[0].scatter(
                 xs[div], np.full(div.sum(), cap), marker="x", color=color, s=30, zorder=4
@@ -126,28 +130,17 @@ def lr_figure(data, families):
             if mu and mu < L:
                 ax.axvline(2 / (mu + L), color="#555", lw=0.8, ls="-.")
             ax.set_xlim(lo / 1.5, hi * 1.5)
-    if L:
+    if L:  # 1/L and 2/L named on a top axis, clear of the data and of the title
         for ax in axes:
-            for x, text in ((1 / L, " 1/L"), (2 / L, " 2/L")):
-                ax.text(
-                    x,
-                    0.02,
-                    text,
-                    fontsize=7.5,
-                    ha="left",
-                    va="bottom",
-                    transform=ax.get_xaxis_transform(),
-                )
+            for x, text in ((1 / L, "1/L"), (2 / L, "2/L")):
+                ax.text(x, 1.01, text, fontsize=7.5, ha="center", va="bottom",
+                        transform=ax.get_xaxis_transform())
     ref = "f*" if data.known else "f_best"
-    axes[0].set(
-        xlabel="learning rate η",
-        ylabel=f"|f(x_T) − {ref}| (final)",
-        title="final gap: median, IQR (× = most runs diverged)",
-    )
+    axes[0].set(xlabel="learning rate η", ylabel=f"|f(x_T) − {ref}| (final)")
+    axes[0].set_title("final gap: median, IQR (× = most runs diverged)", pad=14 if L else 6)
     what = f"Δf ≤ {target_key(target)}" if data.known else f"τ = {target_key(target)}"
-    axes[1].set(
-        xlabel="learning rate η", ylabel="aRT (evaluations)", title=f"time to target {what} (aRT)"
-    )
+    axes[1].set(xlabel="learning rate η", ylabel="aRT (evaluations)")
+    axes[1].set_title(f"time to target {what} (aRT)", pad=14 if L else 6)
     fig.legend(handles=handles, loc="lower center", ncol=3, fontsize=7.5, frameon=False)
     return fig, n_runs, target
 
