@@ -453,8 +453,9 @@ def landscape_figure(data: ProblemData, labels: list[str]):
             )
         steps = int(iters[-1]) if len(iters) else 0
         # wrapped to the panel's width, so neighbouring titles never run into each other
-        ax.set_title(textwrap.fill(plain(f"{lab}, seed {seed} ({steps} steps)"), 44),
-                     fontsize=8.5)
+        # (lifted clear of the top tick label, which reaches above the axes)
+        ax.set_title(textwrap.fill(plain(f"{lab}, seed {seed} ({steps} steps)"), 40),
+                     fontsize=8.5, pad=10)
     for ax in axes.ravel()[n:]:
         ax.set_visible(False)
     return fig, [c[0] for c in chosen]
