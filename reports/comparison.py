@@ -19,11 +19,18 @@ def _ratio_interval(value, lo, hi) -> str:
 
 
 def _num(x) -> str:
+    """Two significant digits, short exponents: 12.8 → 13, 888 → 890, 4.9e15."""
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return "—"
     if math.isinf(x):
-        return "∞"
-    return f"{x:.3g}"
+        return "∞" if x > 0 else "−∞"
+    text = f"{float(f'{x:.2g}'):g}"
+    mant, e, exp = text.partition("e")
+    return f"{mant}e{int(exp)}" if e else text
+
+
+def _pct(x: float) -> str:
+    return f"{x * 100:+.0f}".replace("-", "−")
 
 
 def verdict_table(cmp):
@@ -39,13 +46,12 @@ def verdict_table(cmp):
             row["source"] = r.source
         row["verdict"] = r.verdict_text
         if r.verdict == "not comparable":
-            row.update({"success: base → new (Δ [CI])": "—", "aRT: base → new (ratio [CI])": "—",
+            row.update({"success: base → new (Δ points [CI])": "—", "aRT: base → new (ratio [CI])": "—",
                         "final gap: base → new (ratio [CI])": "—"})
         else:
-            row["success: base → new (Δ [CI])"] = (
-                f"{r.success_base:.0%} → {r.success_new:.0%} "
-                f"({r.success_change:+.0%} [{r.success_change_lo:+.0%}, "
-                f"{r.success_change_hi:+.0%}])"
+            row["success: base → new (Δ points [CI])"] = (
+                f"{r.success_base:.0%} → {r.success_new:.0%} ({_pct(r.success_change)} "
+                f"[{_pct(r.success_change_lo)}, {_pct(r.success_change_hi)}])"
             )
             row["aRT: base → new (ratio [CI])"] = (
                 f"{_num(r.aRT_base)} → {_num(r.aRT_new)} "
