@@ -181,6 +181,20 @@ def test_no_overlapping_text_no_wide_table_no_empty_figure(page_html):
         browser, page = _open(p, page_html)
         try:
             _check_layout(page)
+            # every figure offers its own SVG for download
+            links = page.evaluate(
+                "Array.from(document.querySelectorAll('figure')).map(f => {"
+                "const a = f.querySelector('a.svg'); return a ? [a.getAttribute('href'), "
+                "a.getAttribute('download'), f.querySelector('img').src] : null; })"
+            )
+            assert links and all(x is not None for x in links)
+            for href, name, src in links:
+                assert href == src and href.startswith("data:image/svg+xml") and name.endswith(".svg")
+            # the metric glossary once, linked from every problem's table; no raw markup
+            assert page.locator("#metric-glossary").count() == 1
+            assert page.locator("dl.defs dt", has_text="n_cross").count() == 1
+            assert page.locator("a[href='#metric-glossary']").count() >= 3
+            assert "``" not in page.inner_text("main")
         finally:
             browser.close()
 

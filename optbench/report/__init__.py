@@ -31,7 +31,7 @@ from pathlib import Path
 from .. import registry
 from . import pool
 from .context import Context, read_context
-from .html import esc, figure_html, note_html, plain, table_html
+from .html import esc, figure_html, note_html, plain, prose, table_html
 from .pool import deferred_html
 
 __all__ = [
@@ -42,6 +42,7 @@ __all__ = [
     "figure_html",
     "note_html",
     "plain",
+    "prose",
     "table_html",
     "verdict_paths",
     "write_report",
