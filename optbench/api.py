@@ -69,6 +69,20 @@ class Results:
         """Runs that ended in ``error`` or ``timeout``."""
         return self.statuses.get("error", 0) + self.statuses.get("timeout", 0)
 
+    def _repr_html_(self) -> str:
+        """In a notebook: the store, the report, and a compact summary of the runs."""
+        import html
+
+        from .notebook import summary_html
+
+        report = (f" · report: <a href='{html.escape(self.report.as_posix())}'>"
+                  f"{html.escape(str(self.report))}</a>" if self.report else "")
+        return (
+            f"<div><p>store: {html.escape(str(self.db))}{report} · {self.added} runs computed "
+            f"now, {len(self.run_ids) - self.added} already stored</p>"
+            + summary_html(self.runs, "runs of this spec") + "</div>"
+        )
+
 
 def load_spec(path: str | os.PathLike) -> dict[str, Any]:
     """Read a TOML spec file (the same strings as on the command line)."""
@@ -263,18 +277,20 @@ def run(
 def load(path: str | os.PathLike, traces: bool = False):
     """One tidy DataFrame, one row per run, from a store file or an output folder.
 
-    Columns: ``run_id``, ``problem``, ``problem_key``, ``optimizer``, ``label``, ``seed``,
-    ``status``, ``message``, ``budget``, ``max_iter``, ``n_iter``, ``n_f``, ``n_g``,
+    Columns: ``run_id``, ``problem``, ``problem_key``, ``problem_label``, ``optimizer``,
+    ``label``, ``seed``, ``status``, ``message``, ``budget``, ``max_iter``, ``n_iter``, ``n_f``, ``n_g``,
     ``evals``, ``f_final``, ``f_best``, every metric, the hyperparameters as ``hp.<name>``
     and the problem parameters as ``pp.<name>``. With ``traces=True`` a ``trace`` column
-    holds each run's arrays (see :func:`load_trace`).
+    holds each run's arrays (see :func:`load_trace`). In a notebook it shows as a compact
+    summary (:class:`optbench.notebook.RunFrame`); it is a pandas DataFrame otherwise.
     """
+    from .notebook import RunFrame
     from .store import read_runs
 
     p = Path(path)
     if p.is_dir():
         p = p / DB_NAME
-    return read_runs(p, traces)
+    return RunFrame(read_runs(p, traces))
 
 
 def load_trace(path: str | os.PathLike, run_id: str) -> dict[str, Any]:
