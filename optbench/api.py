@@ -278,8 +278,8 @@ def load(path: str | os.PathLike, traces: bool = False):
     """One tidy DataFrame, one row per run, from a store file or an output folder.
 
     Columns: ``run_id``, ``problem``, ``problem_key``, ``problem_label``, ``optimizer``,
-    ``label``, ``seed``, ``status``, ``message``, ``budget``, ``max_iter``, ``n_iter``, ``n_f``, ``n_g``,
-    ``evals``, ``f_final``, ``f_best``, every metric, the hyperparameters as ``hp.<name>``
+    ``label``, ``seed``, ``status``, ``message``, ``budget``, ``max_iter``, ``n_iter``,
+    ``n_f``, ``n_g``, ``evals``, ``f_final``, ``f_best``, every metric, the hyperparameters as ``hp.<name>``
     and the problem parameters as ``pp.<name>``. With ``traces=True`` a ``trace`` column
     holds each run's arrays (see :func:`load_trace`). In a notebook it shows as a compact
     summary (:class:`optbench.notebook.RunFrame`); it is a pandas DataFrame otherwise.

@@ -358,7 +358,10 @@ def report(out, dbs, baseline, fail_on, html, problems, optimizers, plugins, deb
         click.echo(
             f"{len(worse)} pairing{'s' * (len(worse) != 1)} got worse than "
             f"{verdicts[0]['baseline']}: "
-            + "; ".join(f"{v.get('problem_label', v['problem_key'])} {v['label']} ({v['source']})" for v in worse[:5])
+            + "; ".join(
+                f"{v.get('problem_label', v['problem_key'])} {v['label']} ({v['source']})"
+                for v in worse[:5]
+            )
             + (" …" if len(worse) > 5 else ""),
             err=True,
         )

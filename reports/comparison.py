@@ -46,8 +46,9 @@ def verdict_table(cmp):
             row["source"] = r.source
         row["verdict"] = r.verdict_text
         if r.verdict == "not comparable":
-            row.update({"success: base → new (Δ points [CI])": "—", "aRT: base → new (ratio [CI])": "—",
-                        "final gap: base → new (ratio [CI])": "—"})
+            row.update(dict.fromkeys(
+                ("success: base → new (Δ points [CI])", "aRT: base → new (ratio [CI])",
+                 "final gap: base → new (ratio [CI])"), "—"))
         else:
             row["success: base → new (Δ points [CI])"] = (
                 f"{r.success_base:.0%} → {r.success_new:.0%} ({_pct(r.success_change)} "
@@ -95,8 +96,9 @@ def comparison(ctx) -> Section | None:
     parts = [
         f"<p class='lead'>Baseline <b>{esc(cmp.baseline)}</b> against "
         f"{esc(', '.join(others))}: {esc(summary or 'nothing to compare')}"
-        f"{esc(f'; {n_only} (problem, optimizer) entries are in one source only') if n_only else ''}"
-        ".</p>"
+        + (esc(f"; {n_only} (problem, optimizer) entries are in one source only") if n_only
+           else "")
+        + ".</p>"
     ]
     if len(cmp.verdicts):
         frame = verdict_table(cmp)

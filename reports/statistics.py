@@ -80,7 +80,11 @@ def _tests_display(tests):
             "problem": tests["problem"],
             "optimizer": tests["label"],
             "against": tests["reference"],
-            "verdict": tests["verdict"],
+            "verdict": [
+                v + (f" (needs {int(n)})" if n == n and n is not None and v.startswith("cannot")
+                     else "")
+                for v, n in zip(tests["verdict"], tests["seeds_needed"], strict=True)
+            ],
             "p (Holm)": tests["p_holm"],
             "smallest p (Holm)": tests["min_p_holm"],
             "effect r": tests["effect"],
@@ -202,7 +206,8 @@ def statistics(ctx) -> Section | None:
                     f"{where} (ties: median final gap), on COCO's combined data: a run that "
                     "reached the target scores by its runtime, any other by its final gap. "
                     + tests_caption(tests, ALPHA)
-                    + " Target per problem and m in the CSV. effect r: rank-biserial correlation, > 0 when the optimizer is better "
+                    + " Target per problem and m in the CSV. effect r: rank-biserial "
+                    "correlation, > 0 when the optimizer is better "
                     "than the one it is tested against. 'smallest p (Holm)': the smallest "
                     "adjusted p the design can give, whatever the data."
                 ),

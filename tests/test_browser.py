@@ -117,7 +117,9 @@ def _overlaps(boxes, slack=1.0):
                 break
             if len(a) > 5 and a[5] == b[5]:  # one node's own boxes (lines, an ellipsis)
                 continue
-            if min(a[2], b[2]) - max(a[0], b[0]) > slack and min(a[3], b[3]) - max(a[1], b[1]) > slack:
+            wide = min(a[2], b[2]) - max(a[0], b[0])
+            tall = min(a[3], b[3]) - max(a[1], b[1])
+            if wide > slack and tall > slack:
                 bad.append((a[4], b[4]))
     return bad
 
@@ -189,7 +191,8 @@ def test_no_overlapping_text_no_wide_table_no_empty_figure(page_html):
             )
             assert links and all(x is not None for x in links)
             for href, name, src in links:
-                assert href == src and href.startswith("data:image/svg+xml") and name.endswith(".svg")
+                assert href == src and href.startswith("data:image/svg+xml")
+                assert name.endswith(".svg")
             # the metric glossary once, linked from every problem's table; no raw markup
             assert page.locator("#metric-glossary").count() == 1
             assert page.locator("dl.defs dt", has_text="n_cross").count() == 1

@@ -21,7 +21,6 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from .. import registry
 from ..errors import UsageError
 
 __all__ = ["Context", "read_context", "source_names"]
