@@ -55,12 +55,13 @@ def lr_figure(data, families):
     import matplotlib.pyplot as plt
     import numpy as np
 
-    from optbench.report.figures import layout, log_axes
+    from optbench.report.figures import empty_panel, layout, log_axes
     from optbench.stats import art
 
     L, mu = data.info.get("L"), data.info.get("mu")
     fig, axes = plt.subplots(1, 2, figsize=(10.5, 3.5 + 0.17 * -(-len(families) // 3)))
-    layout(fig, bottom=0.6 + 0.17 * -(-len(families) // 3), top=0.55, wspace=0.28)
+    # room on the left for labelled 2s and 5s (5·10¹⁵) beside the axis label
+    layout(fig, left=0.85, bottom=0.6 + 0.17 * -(-len(families) // 3), top=0.55, wspace=0.3)
     target = LR_TARGET if data.known else REL_TARGETS[1]
     n_runs, handles = 0, []
     lr_all = []
@@ -112,11 +113,8 @@ def lr_figure(data, families):
         ok = np.isfinite(a)
         axes[1].plot(xs[ok], a[ok], color=color, lw=1.6, marker="o", ms=3.5)
         any_art = any_art or bool(ok.any())
-    if not any_art:  # an empty log axis cannot be drawn: say why it is empty
+    if not any_art:  # an empty log axis cannot be drawn
         axes[1].set_ylim(1, 10)
-        axes[1].text(
-            0.5, 0.5, "no run reached the target", transform=axes[1].transAxes, ha="center"
-        )
     for ax in axes:
         log_axes(ax, minor_x=True)
         ax.grid(True, which="major", alpha=0.3)
@@ -132,15 +130,20 @@ def lr_figure(data, families):
             ax.set_xlim(lo / 1.5, hi * 1.5)
     if L:  # 1/L and 2/L named on a top axis, clear of the data and of the title
         for ax in axes:
+            left, right = ax.get_xlim()
             for x, text in ((1 / L, "1/L"), (2 / L, "2/L")):
-                ax.text(x, 1.01, text, fontsize=7.5, ha="center", va="bottom",
-                        transform=ax.get_xaxis_transform())
+                if left <= x <= right:  # a line off the axis has no label either
+                    ax.text(x, 1.01, text, fontsize=7.5, ha="center", va="bottom",
+                            transform=ax.get_xaxis_transform())
     ref = "f*" if data.known else "f_best"
     axes[0].set(xlabel="learning rate η", ylabel=f"|f(x_T) − {ref}| (final)")
     axes[0].set_title("final gap: median, IQR (× = most runs diverged)", pad=14 if L else 6)
     what = f"Δf ≤ {target_key(target)}" if data.known else f"τ = {target_key(target)}"
     axes[1].set(xlabel="learning rate η", ylabel="aRT (evaluations)")
     axes[1].set_title(f"time to target {what} (aRT)", pad=14 if L else 6)
+    if not any_art:  # one sentence instead of empty axes
+        empty_panel(axes[1], f"No run reached the target {what} at any learning rate: no "
+                    "time to target to draw.")
     fig.legend(handles=handles, loc="lower center", ncol=3, fontsize=7.5, frameon=False)
     return fig, n_runs, target
 
