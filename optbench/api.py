@@ -24,6 +24,7 @@ from .errors import StoreError, UsageError
 __all__ = ["Results", "load", "load_spec", "load_trace", "run"]
 
 DEFAULT_OUT = "optbench-results"
+DEFAULT_TUNE_OUT = "optbench-tune"  # optbench tune's own: never merged into the run store
 DB_NAME = "results.sqlite"
 REPORT_NAME = "report.html"
 
@@ -54,6 +55,20 @@ class Results:
     def n_failed(self) -> int:
         """Runs that ended in ``error`` or ``timeout``."""
         return self.statuses.get("error", 0) + self.statuses.get("timeout", 0)
+
+    def _repr_html_(self) -> str:
+        """In a notebook: the store, the report, and a compact summary of the runs."""
+        import html
+
+        from .notebook import summary_html
+
+        report = (f" · report: <a href='{html.escape(self.report.as_posix())}'>"
+                  f"{html.escape(str(self.report))}</a>" if self.report else "")
+        return (
+            f"<div><p>store: {html.escape(str(self.db))}{report} · {self.added} runs computed "
+            f"now, {len(self.run_ids) - self.added} already stored</p>"
+            + summary_html(self.runs, "runs of this spec") + "</div>"
+        )
 
 
 def load_spec(path: str | os.PathLike) -> dict[str, Any]:
@@ -107,13 +122,14 @@ def write_report_file(
     target: str | os.PathLike,
     problems: list[str] | None = None,
     optimizers: list[str] | None = None,
+    **options: Any,
 ) -> Path:
-    """:func:`optbench.report.write_report`, with a failure to write the file as one line
-    that says the stores are untouched."""
+    """:func:`optbench.report.write_report` (``options``: its ``names`` and ``baseline``),
+    with a failure to write the file as one line that says the stores are untouched."""
     from .report import write_report
 
     try:
-        return write_report(dbs, target, problems, optimizers)
+        return write_report(dbs, target, problems, optimizers, **options)
     except OSError as exc:
         stores = ", ".join(repr(str(d)) for d in dbs)
         raise _cannot_write(Path(target), exc, f"; every run is kept in {stores}") from None
@@ -318,18 +334,20 @@ def run(
 def load(path: str | os.PathLike, traces: bool = False):
     """One tidy DataFrame, one row per run, from a store file or an output folder.
 
-    Columns: ``run_id``, ``problem``, ``problem_key``, ``optimizer``, ``label``, ``seed``,
-    ``status``, ``message``, ``budget``, ``max_iter``, ``n_iter``, ``n_f``, ``n_g``,
-    ``evals``, ``f_final``, ``f_best``, every metric, the hyperparameters as ``hp.<name>``
+    Columns: ``run_id``, ``problem``, ``problem_key``, ``problem_label``, ``optimizer``,
+    ``label``, ``seed``, ``status``, ``message``, ``budget``, ``max_iter``, ``n_iter``,
+    ``n_f``, ``n_g``, ``evals``, ``f_final``, ``f_best``, every metric, the hyperparameters as ``hp.<name>``
     and the problem parameters as ``pp.<name>``. With ``traces=True`` a ``trace`` column
-    holds each run's arrays (see :func:`load_trace`).
+    holds each run's arrays (see :func:`load_trace`). In a notebook it shows as a compact
+    summary (:class:`optbench.notebook.RunFrame`); it is a pandas DataFrame otherwise.
     """
+    from .notebook import RunFrame
     from .store import read_runs
 
     p = Path(path)
     if p.is_dir():
         p = p / DB_NAME
-    return read_runs(p, traces)
+    return RunFrame(read_runs(p, traces))
 
 
 def load_trace(path: str | os.PathLike, run_id: str, frame: bool = False):

@@ -19,6 +19,7 @@ import click
 from .errors import OptbenchError
 
 EXIT_OK, EXIT_INTERNAL, EXIT_USAGE, EXIT_RUN_FAILURES = 0, 1, 2, 3
+EXIT_WORSE = 4  # optbench report --fail-on worse: a pairing got worse than the baseline
 KIND_NAMES = {
     "problems": "problem",
     "optimizers": "optimizer",
@@ -311,8 +312,19 @@ def run(
     "--db",
     "dbs",
     multiple=True,
-    type=click.Path(dir_okay=False),
-    help="A store file; repeat to compare against stored baselines.",
+    metavar="[NAME=]PATH",
+    help="A store file, optionally named (default name: its folder). Repeat to compare "
+    "stores: each is a source, never pooled with another.",
+)
+@click.option(
+    "--baseline",
+    metavar="NAME",
+    help="The source the others are compared against. [default: the first --db]",
+)
+@click.option(
+    "--fail-on",
+    type=click.Choice(["worse"]),
+    help=f"Exit with status {EXIT_WORSE} when any pairing got worse than the baseline.",
 )
 @click.option(
     "--html", type=click.Path(dir_okay=False), help="The report file. [default: OUT/report.html]"
@@ -322,12 +334,19 @@ def run(
 @click.option("--plugin", "plugins", multiple=True, help="Plug-ins whose report sections to use.")
 @debug_option
 @_guarded
-def report(out, dbs, html, problems, optimizers, plugins, debug) -> None:
-    """Re-render the HTML report from one or several stores (no rerun)."""
+def report(out, dbs, baseline, fail_on, html, problems, optimizers, plugins, debug) -> None:
+    """Re-render the HTML report from one or several stores (no rerun).
+
+    With several --db the page opens with a Comparison against the baseline, and the
+    verdicts are written beside it (REPORT.comparison.json and .csv). Exit status: 0, or
+    4 with --fail-on worse when some pairing got worse; 2 for bad input.
+    """
+    import json
     from pathlib import Path
 
     from .api import DB_NAME, DEFAULT_OUT, REPORT_NAME, check_report_target, write_report_file
     from .registry import load_plugin
+    from .report import verdict_paths
     from .store import Store
 
     if out and dbs:
@@ -335,13 +354,66 @@ def report(out, dbs, html, problems, optimizers, plugins, debug) -> None:
     for plugin in plugins:
         load_plugin(plugin)
     folder = Path(out or DEFAULT_OUT)
-    paths = [Path(d) for d in dbs] or [folder / DB_NAME]
+    names, paths = [], []
+    for d in dbs:
+        name, path = _named_db(d)
+        names.append(name)
+        paths.append(path)
+    if not paths:
+        names, paths = [None], [folder / DB_NAME]
+    if baseline is not None and len(paths) < 2:
+        raise click.UsageError("--baseline needs at least two --db stores to compare")
+    if fail_on and len(paths) < 2:
+        raise click.UsageError("--fail-on needs at least two --db stores to compare")
     for p in paths:
         Store(p).close()  # a clear error for a missing or foreign file
     target = Path(html) if html else (folder if not dbs else paths[0].parent) / REPORT_NAME
     check_report_target(target)
-    written = write_report_file(paths, target, list(problems) or None, list(optimizers) or None)
+    written = write_report_file(
+        paths,
+        target,
+        list(problems) or None,
+        list(optimizers) or None,
+        names=names,
+        baseline=baseline,
+    )
     click.echo(f"report: {written}")
+    if len(paths) < 2:
+        return
+    as_json, as_csv = verdict_paths(written)
+    if not as_json.exists():
+        click.echo("comparison: no runs to compare", err=True)
+        return
+    click.echo(f"verdicts: {as_json}, {as_csv}")
+    verdicts = json.loads(as_json.read_text(encoding="utf-8"))["verdicts"]
+    worse = [v for v in verdicts if v["verdict"] == "worse"]
+    if worse:
+        click.echo(
+            f"{len(worse)} pairing{'s' * (len(worse) != 1)} got worse than "
+            f"{verdicts[0]['baseline']}: "
+            + "; ".join(
+                f"{v.get('problem_label', v['problem_key'])} {v['label']} ({v['source']})"
+                for v in worse[:5]
+            )
+            + (" …" if len(worse) > 5 else ""),
+            err=True,
+        )
+        if fail_on == "worse":
+            sys.exit(EXIT_WORSE)
+
+
+def _named_db(text: str):
+    """``NAME=PATH`` or ``PATH`` (a path that exists as written wins over a name)."""
+    from pathlib import Path
+
+    if "=" in text and not Path(text).exists():
+        name, _, path = text.partition("=")
+        if not name or not path:
+            raise click.BadParameter(
+                f"{text!r}: expected NAME=PATH with a non-empty name and path", param_hint="--db"
+            )
+        return name, Path(path)
+    return None, Path(text)
 
 
 @cli.command(name="list")
@@ -527,7 +599,9 @@ def export(fmt, db, dest, cost, postprocess, debug) -> None:
 )
 @click.option("--max-iter", type=int, help="Iterations per run. [default: the budget]")
 @click.option(
-    "--out", type=click.Path(file_okay=False), help="Output folder. [default: optbench-results]"
+    "--out",
+    type=click.Path(file_okay=False),
+    help="Output folder. [default: optbench-tune, apart from optbench run's store]",
 )
 @click.option("--jobs", type=int, help="Worker processes (process and dask executors).")
 @click.option(

@@ -20,7 +20,18 @@ from typing import Any
 
 from . import registry
 from .errors import InvalidValueError, UsageError
-from .spec import PerL, Spec, canonical, count, expand, format_spec, parse
+from .spec import (
+    DISPLAY_DIGITS,
+    PerL,
+    Spec,
+    canonical,
+    count,
+    display_number,
+    expand,
+    format_spec,
+    format_value,
+    parse,
+)
 
 __all__ = ["Batch", "Plan", "RunSpec", "build_problem", "make_plan", "start_point", "DEFAULT_TOL"]
 
@@ -302,7 +313,7 @@ def make_plan(
     check_size(problems, optimizers, seeds, max_runs)
     seed_list = list(range(seeds)) if isinstance(seeds, int) else [int(s) for s in seeds]
     problem_specs = [p for text in problems for p in _expand("problem", parse(text))]
-    optimizer_specs = [o for text in optimizers for o in _expand("optimizer", parse(text))]
+    optimizer_specs = [o for text in optimizers for o in sweep_labels(parse(text))]
     if not problem_specs:
         raise UsageError("no problem given; name one with -p, e.g. -p quadratic-1d")
     if not optimizer_specs:
@@ -324,7 +335,7 @@ def make_plan(
             pres = Spec(pres.name, {**pres.params, **problem.resolved})
             problem = build_problem(pres)  # the factory re-checks the file against the hash
         provides = problem.provides()
-        for ospec in optimizer_specs:
+        for ospec, run_label in optimizer_specs:
             entry = registry.get("optimizer", ospec.name)
             ores = resolve_optimizer(ospec, problem.L)
             _validate(entry, ores)
@@ -333,7 +344,6 @@ def make_plan(
             # all but the seed is shared by the pairing's runs: canonical forms, source
             # hashes, label and batch key are worked out once, not once per seed
             shared = _identity(pres, ores, 0, budget, max_iter, tol)
-            run_label = label(ospec)
             shared_key = None
             if batchable and not missing:
                 shared_key = _batch_key(
@@ -402,23 +412,71 @@ def problem_key(spec: Spec) -> str:
     return digest(canonical(spec), 12)
 
 
-def label(spec: Spec, kind: str = "optimizer") -> str:
-    """An expanded spec as written (``1.5/L`` kept), without parameters left at their defaults."""
-    return format_spec(_trim(spec, kind))
+def label(spec: Spec, digits: dict[tuple[str, ...], int] | None = None) -> str:
+    """A spec as written: every parameter it names (a value equal to the default
+    included), ``k/L`` kept, schedules with their parameters (``cosine(T=100)``), numbers
+    as written or rounded for display (:func:`optbench.spec.display_number`) to
+    ``digits[path]`` significant digits, ``path`` the keys leading to the value."""
+    return _label_text(spec, (), digits or {}, top=True)
 
 
-def _trim(spec: Spec, kind: str) -> Spec:
-    params = registry.get(kind, spec.name).params
-    shown = {}
-    for k, v in spec.params.items():
-        if isinstance(v, Spec) and not v.dotted:
-            v = _trim(v, "schedule")
-            if not v.params and v.name == getattr(params.get(k), "default", None):
-                continue
-        elif k in params and not params[k].required and v == params[k].default:
-            continue
-        shown[k] = v
-    return Spec(spec.name, shown)
+def _label_text(value: Any, path: tuple[str, ...], digits, top: bool = False) -> str:
+    if isinstance(value, Spec):
+        inner = ",".join(f"{k}={_label_text(v, (*path, k), digits)}"
+                         for k, v in value.params.items())
+        if top:
+            return f"{value.name}[{inner}]" if inner else value.name
+        return f"{value.name}({inner})"
+    if isinstance(value, PerL):
+        return f"{display_number(value.k, digits.get(path))}/L"
+    if isinstance(value, float):
+        return display_number(value, digits.get(path))
+    if isinstance(value, list | tuple):
+        return "[" + ",".join(_label_text(v, path, digits) for v in value) + "]"
+    return format_value(value)
+
+
+def problem_label(name: str, params: dict[str, Any]) -> str:
+    """A problem with the parameters that make it a variant (those not at their default):
+    ``linear-regression[standardize=true]``; every parameter for a problem not registered
+    now (a plug-in not loaded)."""
+    try:
+        declared = registry.get("problem", name).params
+    except Exception:  # noqa: BLE001 — unknown here: show everything
+        declared = {}
+    shown = {k: v for k, v in params.items() if k not in declared or declared[k].default != v}
+    return label(Spec(name, shown))
+
+
+def sweep_labels(spec: Spec, kind: str = "optimizer") -> list[tuple[Spec, str]]:
+    """The expanded specs of one written spec with their labels (:func:`label`): a swept
+    number that needs rounding shows the fewest significant digits (at most 6) that tell
+    the sweep's values apart, so ``lr=log(1e-3,1,7)`` reads 0.001, 0.003, 0.01, … 1."""
+    expanded = _expand(kind, spec)
+    values: dict[tuple[str, ...], set[float]] = {}
+    for e in expanded:
+        _numbers(e, (), values)
+    digits = {path: _distinct_digits(vals) for path, vals in values.items() if len(vals) > 1}
+    return [(e, label(e, digits)) for e in expanded]
+
+
+def _numbers(value: Any, path: tuple[str, ...], out: dict) -> None:
+    if isinstance(value, Spec):
+        for k, v in value.params.items():
+            _numbers(v, (*path, k), out)
+    elif isinstance(value, PerL):
+        out.setdefault(path, set()).add(float(value.k))
+    elif isinstance(value, float):
+        out.setdefault(path, set()).add(value)
+
+
+def _distinct_digits(values: set[float]) -> int:
+    """The fewest digits that tell the values apart; past :data:`DISPLAY_DIGITS` the exact
+    values (two labels must never coincide)."""
+    for d in range(1, DISPLAY_DIGITS + 1):
+        if len({display_number(v, d) for v in values}) == len(values):
+            return d
+    return DISPLAY_DIGITS + 1
 
 
 def describe_run(run: RunSpec) -> str:
@@ -430,6 +488,8 @@ __all__ += [
     "digest",
     "label",
     "problem_key",
+    "problem_label",
+    "sweep_labels",
     "resolve_optimizer",
     "resolve_problem",
     "run_seed",

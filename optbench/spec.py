@@ -37,11 +37,14 @@ __all__ = [
     "Spec",
     "Sweep",
     "count",
+    "display_number",
     "expand",
     "format_spec",
     "format_value",
     "parse",
 ]
+
+DISPLAY_DIGITS = 6  # a label shows a number with at most this many significant digits
 
 
 @dataclass(frozen=True)
@@ -373,6 +376,30 @@ def format_value(value: Any) -> str:
         return "[" + ",".join(format_value(v) for v in value) + "]"
     text = str(value)
     return text if _BARE.fullmatch(text) and text.lower() not in _WORDS else f'"{text}"'
+
+
+def display_number(x: int | float, digits: int | None = None) -> str:
+    """A number for a label: as written when at most :data:`DISPLAY_DIGITS` significant
+    digits hold it exactly (``0.05``, ``1``, ``1e-5``), else rounded to ``digits``
+    (default :data:`DISPLAY_DIGITS`): ``0.009999999999999998`` → ``0.01``; ``digits`` above
+    :data:`DISPLAY_DIGITS` gives the exact value."""
+    if isinstance(x, bool) or not isinstance(x, int | float) or not math.isfinite(x):
+        return format_value(x)
+    if isinstance(x, int):
+        return str(x)
+    for d in range(1, DISPLAY_DIGITS + 1):
+        if float(f"{x:.{d}g}") == x:
+            return _g(x, d)
+    if digits is not None and digits > DISPLAY_DIGITS:
+        return repr(x)
+    return _g(x, digits or DISPLAY_DIGITS)
+
+
+def _g(x: float, d: int) -> str:
+    """``%g`` with short exponents: ``1e-05`` → ``1e-5``."""
+    text = f"{x:.{d}g}"
+    mant, e, exp = text.partition("e")
+    return f"{mant}e{int(exp)}" if e else text
 
 
 def format_spec(spec: Spec) -> str:

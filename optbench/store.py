@@ -542,7 +542,9 @@ _RUN_COLUMNS = (
 def read_runs(path: str | os.PathLike, traces: bool = False):
     """One tidy DataFrame, one row per run, from a store file (:func:`optbench.load`).
 
-    Columns: ``run_id``, ``problem``, ``problem_key``, ``optimizer``, ``label``, ``seed``,
+    Columns: ``run_id``, ``problem``, ``problem_key``, ``problem_label`` (the problem with
+    the parameters that make it a variant, ``linear-regression[standardize=true]``),
+    ``optimizer``, ``label``, ``seed``,
     ``status``, ``message``, ``budget``, ``max_iter``, ``n_iter``, ``n_f``, ``n_g``,
     ``evals``, ``f_final``, ``f_best``, every metric, the hyperparameters as ``hp.<name>``
     and the problem parameters as ``pp.<name>``. With ``traces=True`` a ``trace`` column
@@ -553,9 +555,17 @@ def read_runs(path: str | os.PathLike, traces: bool = False):
     with Store(path) as store:
         rows = store.runs()
         trace_map = {r["run_id"]: store.trace(r["run_id"]) for r in rows} if traces else None
+    from .plan import problem_label
+
     records = []
+    variants: dict[str, str] = {}
     for r in rows:
-        rec = {k: r[k] for k in _RUN_COLUMNS}
+        key = r["problem_key"]
+        if key not in variants:
+            variants[key] = problem_label(r["problem"], r["problem_params"])
+        rec = {k: r[k] for k in _RUN_COLUMNS[:3]}
+        rec["problem_label"] = variants[key]
+        rec.update({k: r[k] for k in _RUN_COLUMNS[3:]})
         summary = r["summary"]
         for k in ("n_iter", "n_f", "n_g", "f_final", "f_best"):
             rec[k] = summary.get(k)
@@ -573,7 +583,9 @@ def read_runs(path: str | os.PathLike, traces: bool = False):
         records.append(rec)
     frame = pd.DataFrame.from_records(records)
     if not len(frame):
-        frame = pd.DataFrame(columns=["run_id", "problem", "optimizer", "label", "seed", "status"])
+        frame = pd.DataFrame(
+            columns=["run_id", "problem", "problem_label", "optimizer", "label", "seed", "status"]
+        )
     return frame
 
 

@@ -1,11 +1,18 @@
 """Named suites: the default (what ``optbench run`` with no arguments runs) and ``ml``.
 
 The lesson's problems (a 1-D quadratic; the line fit in (w, b) on raw and on standardized
-features) and a few harder ones (log-cosh, a tilted double well, Rosenbrock's valley),
-against random search, gradient descent with a constant and a decaying rate, heavy-ball
-momentum, Adam and a scipy baseline, over ten seeds. Learning rates are given in units of
-1/L, so one sweep shows the monotone (0.5/L), oscillating (1.5/L) and divergent (2.5/L)
-regimes on every problem whose curvature is known.
+features, and on standardized features with minibatch gradients of 10 points) and a few
+harder ones (log-cosh, a tilted double well, Rosenbrock's valley), against random search,
+gradient descent with constant and decaying rates, heavy-ball momentum, Adam and a scipy
+baseline, over ten seeds. Learning rates are given in units of 1/L, so one sweep shows
+every regime where the curvature is known: too small is slow (0.05/L), monotone (0.5/L),
+oscillating (1.5/L, 1.9/L: closer to 2/L overshoots more and settles later) and divergent
+(2.5/L). On the minibatch problem a constant rate stalls at the floor its gradient noise
+sets, and the same rate with a cosine decay settles below it.
+
+Ten seeds is enough for the report's own tests: with ten optimizers, each tested against a
+problem's best (nine tests, Holm-corrected), the signed-rank test on ten paired seeds can
+reach p = 9·2/2¹⁰ ≈ 0.018 < 0.05.
 """
 
 from __future__ import annotations
@@ -15,14 +22,15 @@ DEFAULT_SUITE = {
         "quadratic-1d",
         "linear-regression",
         "linear-regression[standardize=true]",
+        "linear-regression[standardize=true,batch_size=10]",
         "log-cosh",
         "tilted-double-well",
         "rosenbrock",
     ],
     "optimizers": [
         "random-search",
-        "gd[lr=[0.5/L,1.5/L,2.5/L]]",
-        "gd[lr=1.5/L,schedule=cosine(T=400)]",
+        "gd[lr=[0.05/L,0.5/L,1.5/L,1.9/L,2.5/L]]",
+        "gd[lr=0.5/L,schedule=cosine(T=400)]",
         "momentum[lr=0.5/L,momentum=0.5]",
         "adam[lr=0.05]",
         "scipy-bfgs",

@@ -176,14 +176,16 @@ def tune(
         tuning_seeds: seeds ``0..tuning_seeds-1`` for the sweep; seeds: final seeds
             ``final_seed_start..`` (must not overlap).
         budget, max_iter, tol: per run, as for :func:`optbench.run`.
-        out: output folder (``optbench-results``); report: write ``OUT/report.html``.
+        out: output folder (default ``optbench-tune``, its own: tuning never merges into the
+            run store of ``optbench run`` unless ``out`` names that folder); report: write
+            ``OUT/report.html``.
         anonymous: store no host name (see :func:`optbench.run`).
 
     Returns:
         :class:`TuneResult` with the store, the record and the winners.
     """
     from . import suite
-    from .api import DB_NAME, DEFAULT_OUT, REPORT_NAME, run
+    from .api import DB_NAME, DEFAULT_TUNE_OUT, REPORT_NAME, run
     from .plan import DEFAULT_TOL, _expand, build_problem, problem_key, resolve_problem
     from .spec import format_spec, parse
     from .store import Store, write_tuning
@@ -222,7 +224,7 @@ def tune(
     baselines = [f for f, _, has_lr in fams if not has_lr]
     tseeds = list(range(tuning_seeds))
     fseeds = list(range(final_seed_start, final_seed_start + seeds))
-    out_dir = Path(out if out is not None else DEFAULT_OUT)
+    out_dir = Path(out if out is not None else DEFAULT_TUNE_OUT)
     db = out_dir / DB_NAME
     common = dict(
         budget=budget,

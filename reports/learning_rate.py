@@ -17,6 +17,8 @@ from optbench.stats.curves import problem_data
 
 LR_TARGET = 1e-6
 THEORY_COLS = (("th_regime", None), ("th_po", "po"), ("th_settle_2", "t_settle_2"))
+STR_THEORY = {"th_regime"}  # a word: the most common over seeds
+NEVER_IS_INF = {"t_settle_2"}  # a run that never settled settles at ∞
 
 
 def family_of(label: str) -> str:
@@ -53,12 +55,13 @@ def lr_figure(data, families):
     import matplotlib.pyplot as plt
     import numpy as np
 
-    from optbench.report.figures import layout, log_axes
+    from optbench.report.figures import empty_panel, layout, log_axes
     from optbench.stats import art
 
     L, mu = data.info.get("L"), data.info.get("mu")
     fig, axes = plt.subplots(1, 2, figsize=(10.5, 3.5 + 0.17 * -(-len(families) // 3)))
-    layout(fig, bottom=0.6 + 0.17 * -(-len(families) // 3), wspace=0.28)
+    # room on the left for labelled 2s and 5s (5·10¹⁵) beside the axis label
+    layout(fig, left=0.85, bottom=0.6 + 0.17 * -(-len(families) // 3), top=0.55, wspace=0.3)
     target = LR_TARGET if data.known else REL_TARGETS[1]
     n_runs, handles = 0, []
     lr_all = []
@@ -87,17 +90,21 @@ def lr_figure(data, families):
             1.0, float(np.nanmax(np.where(np.isfinite(fin), fin, np.nan), initial=1.0))
         )
         med_c = np.clip(np.array(med), data.floor, cap)
-        (h,) = axes[0].plot(xs, med_c, color=color, lw=1.6, marker="o", ms=3.5, label=plain(fam))
+        div = np.array(bad) >= 0.5
+        # a rate where most runs diverged is drawn once, as × on the top edge, not also as a
+        # line vertex there
+        (h,) = axes[0].plot(xs, np.where(div, np.nan, med_c), color=color, lw=1.6, marker="o",
+                            ms=3.5, label=plain(fam))
         handles.append(h)
         axes[0].fill_between(
             xs,
             np.clip(q1, data.floor, cap),
             np.clip(q3, data.floor, cap),
+            where=~div,
             color=color,
             alpha=0.15,
             lw=0,
         )
-        div = np.array(bad) >= 0.5
         if div.any():
             axes[0].scatter(
                 xs[div], np.full(div.sum(), cap), marker="x", color=color, s=30, zorder=4
@@ -106,11 +113,8 @@ def lr_figure(data, families):
         ok = np.isfinite(a)
         axes[1].plot(xs[ok], a[ok], color=color, lw=1.6, marker="o", ms=3.5)
         any_art = any_art or bool(ok.any())
-    if not any_art:  # an empty log axis cannot be drawn: say why it is empty
+    if not any_art:  # an empty log axis cannot be drawn
         axes[1].set_ylim(1, 10)
-        axes[1].text(
-            0.5, 0.5, "no run reached the target", transform=axes[1].transAxes, ha="center"
-        )
     for ax in axes:
         log_axes(ax, minor_x=True)
         ax.grid(True, which="major", alpha=0.3)
@@ -124,33 +128,30 @@ def lr_figure(data, families):
             if mu and mu < L:
                 ax.axvline(2 / (mu + L), color="#555", lw=0.8, ls="-.")
             ax.set_xlim(lo / 1.5, hi * 1.5)
-    if L:
+    if L:  # 1/L and 2/L named on a top axis, clear of the data and of the title
         for ax in axes:
-            for x, text in ((1 / L, " 1/L"), (2 / L, " 2/L")):
-                ax.text(
-                    x,
-                    0.02,
-                    text,
-                    fontsize=7.5,
-                    ha="left",
-                    va="bottom",
-                    transform=ax.get_xaxis_transform(),
-                )
+            left, right = ax.get_xlim()
+            for x, text in ((1 / L, "1/L"), (2 / L, "2/L")):
+                if left <= x <= right:  # a line off the axis has no label either
+                    ax.text(x, 1.01, text, fontsize=7.5, ha="center", va="bottom",
+                            transform=ax.get_xaxis_transform())
     ref = "f*" if data.known else "f_best"
-    axes[0].set(
-        xlabel="learning rate η",
-        ylabel=f"|f(x_T) − {ref}| (final)",
-        title="final gap: median, IQR (× = most runs diverged)",
-    )
+    axes[0].set(xlabel="learning rate η", ylabel=f"|f(x_T) − {ref}| (final)")
+    axes[0].set_title("final gap: median, IQR (× = most runs diverged)", pad=14 if L else 6)
     what = f"Δf ≤ {target_key(target)}" if data.known else f"τ = {target_key(target)}"
-    axes[1].set(
-        xlabel="learning rate η", ylabel="aRT (evaluations)", title=f"time to target {what} (aRT)"
-    )
+    axes[1].set(xlabel="learning rate η", ylabel="aRT (evaluations)")
+    axes[1].set_title(f"time to target {what} (aRT)", pad=14 if L else 6)
+    if not any_art:  # one sentence instead of empty axes
+        empty_panel(axes[1], f"No run reached the target {what} at any learning rate: no "
+                    "time to target to draw.")
     fig.legend(handles=handles, loc="lower center", ncol=3, fontsize=7.5, frameon=False)
     return fig, n_runs, target
 
 
 def theory_table(data):
+    """Per optimizer, the theory's prediction and the observation, each the median over all
+    its seeds: a run that never settled counts as settling at ∞ (so the median is ∞ when
+    most did not), and the runs that did not settle are also counted on their own."""
     import numpy as np
     import pandas as pd
 
@@ -167,13 +168,18 @@ def theory_table(data):
         row = {"optimizer": label, "runs": len(g), "η·L": lr * L if L else np.nan}
         for th, obs in present:
             vals = g[th].dropna()
-            row[f"{th} (theory)"] = vals.iloc[0] if len(vals) else np.nan
-            if obs is not None:
-                o = (
-                    pd.to_numeric(g[obs], errors="coerce").dropna()
-                    if obs in g
-                    else pd.Series(dtype=float)
-                )
+            if th in STR_THEORY:
+                row[f"{th} (theory)"] = vals.mode().iloc[0] if len(vals) else np.nan
+            else:
+                row[f"{th} (theory)"] = float(pd.to_numeric(vals).median()) if len(vals) else np.nan
+            if obs is None:
+                continue
+            o = pd.to_numeric(g[obs], errors="coerce") if obs in g else pd.Series(np.nan, g.index)
+            if obs in NEVER_IS_INF:
+                row[f"{obs} (observed median)"] = float(o.fillna(np.inf).median())
+                row["not settled"] = int(o.isna().sum())
+            else:
+                o = o.dropna()
                 row[f"{obs} (observed median)"] = float(o.median()) if len(o) else np.nan
         rows.append(row)
     return pd.DataFrame(rows) if rows else None
@@ -229,7 +235,9 @@ def learning_rate(ctx) -> Section | None:
                     (
                         f"{d.title}: predicted (closed forms for gradient descent on quadratics) "
                         "against observed overshoot PO (%) and 2 % settling time (iterations), "
-                        "medians over seeds; '—' where the theory does not apply."
+                        "both columns medians over all seeds; a run that never settled counts "
+                        "as ∞ in the median and is also counted under 'not settled'; '—' "
+                        "where the theory does not apply."
                     ),
                     f"theory-{key}.csv",
                 )

@@ -5,7 +5,15 @@ from __future__ import annotations
 
 from optbench import register_section
 from optbench.metrics import REL_TARGETS, target_key
-from optbench.report import Section, deferred_html, esc, figure_html, note_html, table_html
+from optbench.report import (
+    Section,
+    deferred_html,
+    esc,
+    figure_html,
+    note_html,
+    prose,
+    table_html,
+)
 from optbench.stats.curves import SEED, TABLE_TARGETS, compared, top_solvers
 
 # Overshoot and oscillation metrics (docs/metrics.md), shown where stored.
@@ -149,7 +157,7 @@ def metric_descriptions(cols) -> str:
         desc = METRICS.get(m, FALLBACK_DESCRIPTIONS.get(m, ""))
         if isinstance(desc, dict):
             desc = desc.get("description", "")
-        items.append(f"<dt>{esc(m)}</dt><dd>{esc(desc)}</dd>")
+        items.append(f"<dt>{esc(m)}</dt><dd>{prose(desc)}</dd>")
     return f"<dl class='defs'>{''.join(items)}</dl>"
 
 
@@ -252,12 +260,13 @@ def problem_block(data) -> str:
                 (
                     f"Overshoot and oscillation, {title}: median over the runs of each optimizer "
                     "('—' where not applicable, e.g. random search is a sampler, not a "
-                    "trajectory)."
+                    "trajectory). The columns are defined once, in the metric glossary at the "
+                    "end of this section."
                 ),
                 f"dynamics-{data.key}.csv",
             )
         )
-        parts.append(metric_descriptions(cols))
+        parts.append("<p class='caption'><a href='#metric-glossary'>Metric glossary</a></p>")
     return "".join(parts)
 
 
@@ -294,9 +303,14 @@ def per_problem(ctx) -> Section | None:
         parts.append(f"<h3 id='{esc(anchor)}'>{esc(d.title)}</h3>")
         desc = d.info.get("description")
         if desc:
-            parts.append(f"<p class='caption'>{esc(desc)}</p>")
+            parts.append(f"<p class='caption'>{prose(desc)}</p>")
         if _rebuildable(d.info.get("name")):
             parts.append(deferred_html(problem_block, d.portable()))
         else:  # a worker could not rebuild the problem to draw its landscape
             parts.append(problem_block(d))
+    cols = [m for m in METRIC_ORDER if m in ctx.runs.columns]
+    if cols:
+        parts.append("<h3 id='metric-glossary'>Metric glossary</h3>")
+        parts.append(metric_descriptions(cols))
+        toc.append(("metric-glossary", "Metric glossary"))
     return Section("Per problem", "".join(parts), toc=toc)

@@ -1,4 +1,5 @@
-"""Run status: every run is counted — failed, skipped and diverged ones included, never dropped."""
+"""Run status: the messages of runs that failed, diverged or were skipped (their counts per
+pairing are in the Summary table); every run is counted, none dropped."""
 
 from __future__ import annotations
 
@@ -31,45 +32,22 @@ MEANING = {
 }
 
 
+def status_order(runs) -> list[str]:
+    """The statuses present, in :data:`STATUS_ORDER` (unknown ones last)."""
+    present = set(runs.status)
+    return [s for s in STATUS_ORDER if s in present] + sorted(present - set(STATUS_ORDER))
+
+
 @register_section("run-status", order=60)
 def run_status(ctx) -> Section | None:
-    """Status counts and failure messages."""
+    """Failure messages (status counts: the Summary table)."""
     import pandas as pd
 
     runs = ctx.runs
     if not len(runs):
         return None
-    statuses = [s for s in STATUS_ORDER if s in set(runs.status)] + sorted(
-        set(runs.status) - set(STATUS_ORDER)
-    )
-    counts = (
-        runs.assign(problem=runs.problem_key.map(ctx.problem_title))
-        .pivot_table(
-            index=["problem", "label"],
-            columns="status",
-            values="run_id",
-            aggfunc="count",
-            fill_value=0,
-            sort=False,
-        )
-        .reindex(columns=statuses, fill_value=0)
-        .reset_index()
-        .rename(columns={"label": "optimizer"})
-    )
-    counts.columns.name = None
-    counts.insert(2, "runs", counts[statuses].sum(axis=1))
-    legend = "; ".join(f"{s}: {MEANING[s]}" for s in statuses if s in MEANING)
-    parts = [
-        table_html(
-            counts,
-            (
-                f"How each of the {len(runs)} runs ended, per problem and optimizer (first match "
-                f"wins: {legend}). Every run counts in every view: unsuccessful ones in aRT, "
-                "ECDFs and profiles."
-            ),
-            "run-status.csv",
-        )
-    ]
+    parts = ["<p>How many runs of each pairing ended in each status is in the "
+             "<a href='#summary'>Summary</a> table (its CSV has a count column per status).</p>"]
     bad = runs[runs.status.isin(["error", "timeout", "non-finite", "skipped", "diverged"])]
     if len(bad):
         # "diverged at update 18" and "... 21" are one kind of message: group by the text

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from optbench import register_section
 from optbench.metrics import REL_TARGETS, target_key
-from optbench.report import Section, esc, table_html
+from optbench.report import Section, esc, prose, table_html
 from optbench.stats.curves import ECDF_DECADES, TABLE_TARGETS
 
 
@@ -123,37 +123,11 @@ def _optimizers(ctx):
 def _definitions(frame, key: str) -> str:
     """Descriptions below their table (as a column they squeeze the table on a laptop)."""
     items = [
-        f"<dt>{esc(name)}</dt><dd>{esc(desc)}</dd>"
+        f"<dt>{esc(name)}</dt><dd>{prose(desc)}</dd>"
         for name, desc in zip(frame[key], frame["description"], strict=True)
         if desc
     ]
     return f"<dl class='defs'>{''.join(items)}</dl>" if items else ""
-
-
-def _pairings(ctx):
-    import pandas as pd
-
-    rows = []
-    for (key, label), g in ctx.runs.groupby(["problem_key", "label"], sort=False):
-        seeds = sorted(int(s) for s in g.seed)
-        budgets = sorted({int(b) for b in g.budget.dropna()}) if "budget" in g else []
-        rows.append(
-            {
-                "problem": ctx.problem_title(key),
-                "optimizer": label,
-                "runs": len(g),
-                "seeds": f"{seeds[0]}–{seeds[-1]}" if seeds else "—",
-                "budget": ", ".join(map(str, budgets)) or "none",
-                "max_iter": ", ".join(str(int(v)) for v in sorted(set(g.max_iter.dropna())))
-                if "max_iter" in g
-                else "—",
-                "phase": ", ".join(p for p in dict.fromkeys(g.phase) if p) if "phase" in g else "",
-            }
-        )
-    frame = pd.DataFrame(rows)
-    if "phase" in frame and not frame.phase.astype(bool).any():
-        frame = frame.drop(columns="phase")
-    return frame
 
 
 def _config_link(ctx) -> str:
@@ -235,14 +209,10 @@ def setup(ctx) -> Section | None:
             if per.min() == per.max()
             else f"{int(per.min())}–{int(per.max())} runs each."
         )
-        + " No run is dropped (see Run status). "
+        + " No run is dropped; each pairing's seeds, budget and statuses are in the "
+        "<a href='#summary'>Summary</a>. "
         + esc(CONVENTION)
         + "</p>",
-        table_html(
-            _pairings(ctx),
-            "Runs per pairing, their seeds, budget and iteration limit.",
-            "pairings.csv",
-        ),
         "<h3 id='setup-targets'>Targets</h3>",
         "<p>Where f* is known, targets are absolute precisions Δf = f − f* on the best-so-far "
         f"value: the tables use {', '.join(target_key(t) for t in TABLE_TARGETS)}, the runtime "

@@ -1,87 +1,108 @@
-"""Statistics: pairwise rank tests with Holm's correction and effect sizes, and a ranking
-built from ranks and profiles only (``docs/methodology.md``)."""
+"""Statistics: the Friedman test over problems with Nemenyi's critical difference (a CD
+diagram), per problem each optimizer against the best with Holm's correction within the
+problem, and a ranking built from ranks and profiles only (``docs/methodology.md``). The
+tests are those of :mod:`optbench.stats.significance` (scipy.stats)."""
 
 from __future__ import annotations
 
 from optbench import register_section
 from optbench.metrics import REL_TARGETS, target_key
-from optbench.report import Section, note_html, table_html
+from optbench.report import Section, figure_html, note_html, table_html
 from optbench.stats.curves import TABLE_TARGETS, compared
-from optbench.stats.rank_tests import combined_scores, holm, rank_biserial, run_tests
 
 TEST_TARGET = 1e-6  # absolute Δf where f* is known; else τ = REL_TARGETS[1]
-ALL_PAIRS_MAX = 8  # beyond this many solvers, each is tested against the best one only
 ALPHA = 0.05
 
 
-def pairwise(data, solvers):
-    """One row per (problem, pair of solvers), p-values not yet corrected."""
-    import itertools
+def _parts(ctx):
+    """The run frame of the comparison views (label = the solver), split by target: the
+    problems with a known f* at Δf ≤ TEST_TARGET, the others at τ = REL_TARGETS[1]."""
+    frame = ctx.compare.assign(label=ctx.compare.solver)
+    if "problem_label" not in frame:
+        frame["problem_label"] = [ctx.problem_title(k) for k in frame.problem_key]
+    known = frame.problem_key.map(lambda k: ctx.f_ref(k)[1]).astype(bool)
+    return [
+        (part, target, relative)
+        for part, target, relative in ((frame[known], TEST_TARGET, False),
+                                       (frame[~known], REL_TARGETS[1], True))
+        if len(part)
+    ]
 
+
+def friedman(ctx, alpha: float = ALPHA):
+    """The Friedman test and Nemenyi CD over the problems (None: fewer than 2 optimizers or
+    2 problems where all ran), and why not."""
+    import pandas as pd
+
+    from optbench.stats.significance import art_matrices, friedman_nemenyi
+
+    arts, gaps = [], []
+    for part, target, relative in _parts(ctx):
+        a, g = art_matrices(part, target, relative=relative, problem="problem_label")
+        arts.append(a)
+        gaps.append(g)
+    if not arts:
+        return None, "no runs"
+    art = pd.concat(arts)
+    gap = pd.concat(gaps).reindex(index=art.index, columns=art.columns)
+    try:
+        return friedman_nemenyi(art, gap, alpha=alpha), ""
+    except ValueError as exc:
+        return None, str(exc)
+
+
+def per_problem_tests(ctx, alpha: float = ALPHA):
+    """Per problem, each optimizer against the one with the smallest aRT, Holm within the
+    problem (:func:`optbench.stats.significance.tests_against_reference`)."""
+    import pandas as pd
+
+    from optbench.stats.significance import tests_against_reference
+
+    frames = []
+    for part, target, relative in _parts(ctx):
+        t = tests_against_reference(part, target, relative=relative, alpha=alpha,
+                                    problem="problem_label")
+        t.insert(1, "target", f"τ={target_key(target)}" if relative else target_key(target))
+        frames.append(t)
+    frames = [f for f in frames if len(f)]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def _tests_display(tests):
     import numpy as np
+    import pandas as pd
 
-    from optbench.stats import art
+    def n_text(n):
+        return str(n) if isinstance(n, (int, np.integer)) else f"{n[0]}+{n[1]}"
 
-    rows, tests = [], []
-    for _key, d in data.items():
-        ran = d.select(d.applicable)
-        present = [s for s in solvers if (ran.runs.solver == s).any()]
-        if len(present) < 2:
-            continue
-        target = TEST_TARGET if d.known else REL_TARGETS[1]
-        rt = ran.runtimes([target])[:, 0]
-        solver = ran.runs.solver.to_numpy()
-        arts = {s: art(rt[solver == s], ran.used[solver == s]) for s in present}
-        if len(present) <= ALL_PAIRS_MAX:
-            pairs = list(itertools.combinations(present, 2))
-        else:
-            best = min(present, key=lambda s: (arts[s], s))
-            pairs = [(best, s) for s in present if s != best]
-        for a, b in pairs:
-            ma, mb = solver == a, solver == b
-            fails = np.concatenate([ran.used[ma][np.isinf(rt[ma])], ran.used[mb][np.isinf(rt[mb])]])
-            hits = np.concatenate([rt[ma][np.isfinite(rt[ma])], rt[mb][np.isfinite(rt[mb])]])
-            fe_umin = float(fails.min()) if len(fails) else float(hits.max())
-            fe_umin = max(fe_umin, 1.0)
-            gaps = ran.best_at([fe_umin])[:, 0]
-            sa, sb = combined_scores(rt[ma], gaps[ma], rt[mb], gaps[mb], fe_umin, target, d.floor)
-            sa, sb = np.maximum(sa, -1e6), np.maximum(sb, -1e6)
-            seeds_a = ran.runs.seed.to_numpy()[ma]
-            seeds_b = ran.runs.seed.to_numpy()[mb]
-            paired = len(set(seeds_a)) == len(seeds_a) and set(seeds_a) == set(seeds_b)
-            if paired:
-                oa, ob = np.argsort(seeds_a), np.argsort(seeds_b)
-                sa, sb = sa[oa], sb[ob]
-            test = "signed-rank" if paired else "rank-sum"
-            tests.append((sa, sb, paired))
-            ratio = arts[a] / arts[b] if np.isfinite(arts[a]) and np.isfinite(arts[b]) else np.nan
-            rows.append(
-                {
-                    "problem": d.title,
-                    "target": target_key(target) if d.known else f"τ={target_key(target)}",
-                    "A": a,
-                    "B": b,
-                    "succ A": f"{int(np.isfinite(rt[ma]).sum())}/{int(ma.sum())}",
-                    "succ B": f"{int(np.isfinite(rt[mb]).sum())}/{int(mb.sum())}",
-                    "aRT A": arts[a],
-                    "aRT B": arts[b],
-                    "aRT A/B": ratio,
-                    "r (A better)": rank_biserial(sa, sb),
-                    "test": test,
-                    "_n": min(ma.sum(), mb.sum()),
-                }
-            )
-    for row, p in zip(rows, run_tests(tests), strict=True):
-        row["p"] = p
-    return rows
+    frame = pd.DataFrame(
+        {
+            "problem": tests["problem"],
+            "optimizer": tests["label"],
+            "against": tests["reference"],
+            "verdict": [
+                v + (f" (needs {int(n)})" if n == n and n is not None and v.startswith("cannot")
+                     else "")
+                for v, n in zip(tests["verdict"], tests["seeds_needed"], strict=True)
+            ],
+            "p (Holm)": tests["p_holm"],
+            "smallest p (Holm)": tests["min_p_holm"],
+            "effect r": tests["effect"],
+            "test": tests["test"],
+            "n": [n_text(n) for n in tests["n"]],
+        }
+    )
+    csv = tests.assign(n=[n_text(n) for n in tests["n"]])
+    return frame, csv
 
 
 def ranking(data, solvers, profiles):
     import numpy as np
     import pandas as pd
 
+    from scipy.stats import rankdata
+
     from optbench.stats import art
-    from optbench.stats.rank_tests import average_ranks
 
     ranks = {s: [] for s in solvers}
     wins = dict.fromkeys(solvers, 0)
@@ -102,7 +123,7 @@ def ranking(data, solvers, profiles):
                     for s in solvers
                 ]
             )
-            r, _ = average_ranks(np.where(np.isnan(arts), np.inf, arts))
+            r = rankdata(np.where(np.isnan(arts), np.inf, arts))
             n_pairs += 1
             best = np.min(arts)
             for i, s in enumerate(solvers):
@@ -131,9 +152,10 @@ def ranking(data, solvers, profiles):
 
 @register_section("statistics", order=50)
 def statistics(ctx) -> Section | None:
-    """Pairwise tests and ranking."""
+    """The Friedman test with its CD diagram, per-problem tests against the best, ranking."""
     import numpy as np
-    import pandas as pd
+
+    from optbench.stats.significance import cd_diagram, tests_caption
 
     from .aggregated import instance_matrix
 
@@ -141,54 +163,62 @@ def statistics(ctx) -> Section | None:
     solvers = list(dict.fromkeys(ctx.compare.solver)) if len(ctx.compare) else []
     if len(solvers) < 2:
         return None
-    parts = ["<h3 id='stats-tests'>Pairwise tests</h3>"]
-    rows = pairwise(data, solvers)
-    if rows:
-        frame = pd.DataFrame(rows)
-        frame["p (Holm)"] = holm(frame.p.to_numpy())
-        frame["sig."] = np.where(frame["p (Holm)"] < ALPHA, "yes", "no")
-        frame["note"] = np.where(frame.pop("_n") < 15, "< 15 runs", "")
-        first = [
-            "problem",
-            "A",
-            "B",
-            "p (Holm)",
-            "sig.",
-            "r (A better)",
-            "aRT A/B",
-            "succ A",
-            "succ B",
-        ]
-        frame = frame[first + [c for c in frame.columns if c not in first]]
-        bold = {(i, "p (Holm)") for i in np.flatnonzero(frame["p (Holm)"].to_numpy() < ALPHA)}
-        scope = (
-            "all pairs"
-            if len(solvers) <= ALL_PAIRS_MAX
-            else f"each solver against the one with the smallest aRT (more than {ALL_PAIRS_MAX} "
-            "solvers)"
+    where = (f"aRT at Δf ≤ {target_key(TEST_TARGET)} where f* is known, else at τ = "
+             f"{target_key(REL_TARGETS[1])}")
+    parts = ["<h3 id='stats-friedman'>Across problems: Friedman test and critical difference</h3>"]
+    res, why = friedman(ctx)
+    if res is None:
+        parts.append(note_html(f"No Friedman test: {why}."))
+    else:
+        parts.append(
+            figure_html(
+                cd_diagram(res),
+                "critical-difference diagram of the average ranks",
+                f"Critical-difference diagram (Demšar 2006): each optimizer's average rank "
+                f"over the {res.n} problems where all ran (1 = best; {where}). "
+                + res.caption(),
+            )
         )
+        table = res.table()
+        table["differs from the best"] = [
+            "—" if i == 0 else ("yes" if res.differ(table["label"][0], lab) else "no")
+            for i, lab in enumerate(table["label"])
+        ]
+        parts.append(
+            table_html(
+                table.rename(columns={"label": "optimizer"}),
+                f"Average ranks over {res.n} problems (k = {res.k} optimizers, CD = "
+                f"{res.cd:.3g} at α = {res.alpha:g}): an optimizer differs from the best when "
+                "their average ranks differ by at least CD (Nemenyi).",
+                "friedman-ranks.csv",
+            )
+        )
+    parts.append("<h3 id='stats-tests'>Per problem: each optimizer against the best</h3>")
+    tests = per_problem_tests(ctx)
+    if len(tests):
+        frame, csv = _tests_display(tests)
+        bold = {(i, "verdict") for i in np.flatnonzero(tests["significant"].to_numpy())}
         parts.append(
             table_html(
                 frame,
                 (
-                    f"Two-sided tests per problem ({scope}) on COCO's combined data at the target "
-                    f"(Δf ≤ {target_key(TEST_TARGET)} where f* is known, else τ = "
-                    f"{target_key(REL_TARGETS[1])}): a run that reached the target within FE_umin "
-                    "(the smallest budget among unsuccessful runs of both) is scored by its "
-                    "runtime, any other by its gap at FE_umin. Runs paired by seed (same start "
-                    "points) use the Wilcoxon signed-rank test, others the rank-sum "
-                    "(Mann–Whitney) test; succ = successes/runs. p-values Holm-corrected over "
-                    f"all {len(frame)} tests; bold: significant at {ALPHA}. Effect sizes: the aRT "
-                    "ratio and the rank-biserial r = P(A better) − P(B better). Success counts "
-                    "this small (e.g. 4/15 vs 0/15) are rarely significant — read the counts, "
-                    "not only the stars."
+                    "On each problem, each optimizer against the one with the smallest "
+                    f"{where} (ties: median final gap), on COCO's combined data: a run that "
+                    "reached the target scores by its runtime, any other by its final gap. "
+                    + tests_caption(tests, ALPHA)
+                    + " Target per problem and m in the CSV. effect r: rank-biserial "
+                    "correlation, > 0 when the optimizer is better "
+                    "than the one it is tested against. 'smallest p (Holm)': the smallest "
+                    "adjusted p the design can give, whatever the data."
                 ),
-                "pairwise-tests.csv",
+                "per-problem-tests.csv",
+                csv=csv,
                 bold=bold,
+                float_format="{:.2g}",
             )
         )
     else:
-        parts.append(note_html("No problem has two solvers with runs: no tests."))
+        parts.append(note_html("No problem has two optimizers with runs: no tests."))
     T = ctx.cache.get("profiles")
     if T is None:
         T, _, _ = instance_matrix(data, solvers, REL_TARGETS)
@@ -210,5 +240,6 @@ def statistics(ctx) -> Section | None:
     return Section(
         "Statistics",
         "".join(parts),
-        toc=[("stats-tests", "Pairwise tests"), ("stats-ranking", "Ranking")],
+        toc=[("stats-friedman", "Friedman and CD"), ("stats-tests", "Per-problem tests"),
+             ("stats-ranking", "Ranking")],
     )

@@ -1,7 +1,10 @@
 """The report in a real browser: headless Chromium through playwright, fully offline.
 
 Every image decodes, the page logs no console error, every section is there, the table
-sorter works, and no request leaves the machine (only file:// and data: URLs).
+sorter works, and no request leaves the machine (only file:// and data: URLs). At 1400 px:
+no two text boxes overlap, on the page or inside any figure; no table is wider than the
+viewport (a wide one scrolls in its own box); no figure is empty. A comparison of two
+stores renders the same way.
 """
 
 from __future__ import annotations
@@ -28,22 +31,189 @@ ARGS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def page_html(tmp_path_factory) -> Path:
+def _need_browser():
     if not Path(CHROMIUM).exists() and shutil.which("chromium") is None:
         pytest.skip(f"{CHROMIUM} is missing (Debian package 'chromium'; CI installs it)")
     pytest.importorskip(
         "playwright.sync_api", reason="playwright is not installed (pip install -e '.[test]')"
     )
+
+
+@pytest.fixture(scope="module")
+def page_html(tmp_path_factory) -> Path:
+    _need_browser()
     out = tmp_path_factory.mktemp("browser") / "out"
     res = optbench.run(
-        problems=["quadratic-1d", "linear-regression"],
-        optimizers=["gd[lr=[0.5/L,1.5/L,2.5/L]]", "random-search", "scipy-bfgs"],
+        problems=["quadratic-1d", "linear-regression", "rosenbrock"],
+        optimizers=["gd[lr=[0.5/L,1.5/L,2.5/L]]", "gd[lr=1.5/L,schedule=cosine(T=50)]",
+                    "random-search", "scipy-bfgs"],
         seeds=3,
         budget=50,
         out=out,
     )
     return res.report
+
+
+@pytest.fixture(scope="module")
+def comparison_html(tmp_path_factory) -> Path:
+    _need_browser()
+    from optbench.report import write_report
+
+    tmp = tmp_path_factory.mktemp("browser-cmp")
+    dbs = []
+    for name, opts in (("base", ["gd[lr=[0.5/L,1.5/L]]", "adam[lr=0.05]"]),
+                       ("new", ["gd[lr=[0.5/L,1.9/L]]", "adam[lr=0.01]"])):
+        res = optbench.run(problems=["quadratic-1d", "rosenbrock"], optimizers=opts, seeds=4,
+                           budget=60, out=tmp / name, report=False)
+        dbs.append(res.db)
+    return write_report(dbs, tmp / "cmp.html")
+
+
+# every text node's boxes (a node wrapping over lines has several), in page coordinates
+TEXT_BOXES = """(root) => {
+  const out = [];
+  const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+  const range = document.createRange();
+  let index = 0;
+  while (walker.nextNode()) {
+    index += 1;
+    const node = walker.currentNode;
+    if (!node.textContent.trim()) continue;
+    const el = node.parentElement;
+    if (!el || el.closest('script,style')) continue;
+    const style = getComputedStyle(el);
+    if (style.visibility === 'hidden' || style.display === 'none') continue;
+    // what a scroll box clips is not on screen: cut each box to its scroll boxes
+    let clip = [-Infinity, -Infinity, Infinity, Infinity];
+    for (let a = el; a; a = a.parentElement) {
+      const cs = getComputedStyle(a);
+      if (cs.overflowX !== 'visible' || cs.overflowY !== 'visible') {
+        const c = a.getBoundingClientRect();
+        clip = [Math.max(clip[0], c.left), Math.max(clip[1], c.top),
+                Math.min(clip[2], c.right), Math.min(clip[3], c.bottom)];
+      }
+    }
+    range.selectNodeContents(node);
+    for (const r of range.getClientRects()) {
+      const l = Math.max(r.left, clip[0]), t = Math.max(r.top, clip[1]);
+      const rr = Math.min(r.right, clip[2]), b = Math.min(r.bottom, clip[3]);
+      if (rr - l < 1 || b - t < 1) continue;
+      out.push([l + scrollX, t + scrollY, rr + scrollX, b + scrollY,
+                node.textContent.trim().slice(0, 40), index]);
+    }
+  }
+  return out;
+}"""
+
+
+def _overlaps(boxes, slack=1.0):
+    """Pairs of boxes of different text nodes that overlap by more than ``slack`` px both
+    ways (a box is ``[left, top, right, bottom, text(, node)]``)."""
+    boxes = sorted(boxes, key=lambda b: b[1])
+    bad = []
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1:]:
+            if b[1] >= a[3] - slack:
+                break
+            if len(a) > 5 and a[5] == b[5]:  # one node's own boxes (lines, an ellipsis)
+                continue
+            wide = min(a[2], b[2]) - max(a[0], b[0])
+            tall = min(a[3], b[3]) - max(a[1], b[1])
+            if wide > slack and tall > slack:
+                bad.append((a[4], b[4]))
+    return bad
+
+
+# the figures' SVG (text kept as text), put in the page one at a time to measure it
+SVG_TEXT = """async (src) => {
+  const text = await (await fetch(src)).text();
+  const holder = document.createElement('div');
+  holder.innerHTML = text;
+  document.body.appendChild(holder);
+  const svg = holder.querySelector('svg');
+  const boxes = [];
+  for (const t of svg.querySelectorAll('text')) {
+    const r = t.getBoundingClientRect();
+    if (r.width >= 1 && r.height >= 1 && t.textContent.trim())
+      boxes.push([r.left, r.top, r.right, r.bottom, t.textContent.trim().slice(0, 40)]);
+  }
+  const data = Array.from(svg.querySelectorAll('g[id]')).filter(g =>
+    /^(line2d|PathCollection|PolyCollection|LineCollection|QuadContourSet|FillBetween)/.test(g.id)
+    && !/^[xy]tick_/.test((g.parentElement || {}).id || '')).length
+    + svg.querySelectorAll('image').length;
+  holder.remove();
+  return [boxes, data];
+}"""
+
+
+def _check_layout(page):
+    """No overlapping text, no table wider than the viewport, no empty figure."""
+    width = page.evaluate("innerWidth")
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    for right in page.evaluate(
+        "Array.from(document.querySelectorAll('div.table')).map(d => "
+        "d.getBoundingClientRect().right)"
+    ):
+        assert right <= width
+    bad = _overlaps(page.evaluate(TEXT_BOXES, page.locator("body").element_handle()))
+    assert not bad, bad[:10]
+    srcs = page.evaluate(
+        "Array.from(document.querySelectorAll('figure img')).map(i => i.src)"
+    )
+    assert srcs
+    for src in srcs:
+        assert src.startswith("data:image/svg+xml")
+        boxes, data = page.evaluate(SVG_TEXT, src)
+        assert data > 0, "an empty figure"
+        bad = _overlaps(boxes, slack=0.5)
+        assert not bad, bad[:10]
+
+
+def _open(p, html: Path):
+    browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    page.goto(html.resolve().as_uri(), wait_until="load")
+    return browser, page
+
+
+def test_no_overlapping_text_no_wide_table_no_empty_figure(page_html):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser, page = _open(p, page_html)
+        try:
+            _check_layout(page)
+            # every figure offers its own SVG for download
+            links = page.evaluate(
+                "Array.from(document.querySelectorAll('figure')).map(f => {"
+                "const a = f.querySelector('a.svg'); return a ? [a.getAttribute('href'), "
+                "a.getAttribute('download'), f.querySelector('img').src] : null; })"
+            )
+            assert links and all(x is not None for x in links)
+            for href, name, src in links:
+                assert href == src and href.startswith("data:image/svg+xml")
+                assert name.endswith(".svg")
+            # the metric glossary once, linked from every problem's table; no raw markup
+            assert page.locator("#metric-glossary").count() == 1
+            assert page.locator("dl.defs dt", has_text="n_cross").count() == 1
+            assert page.locator("a[href='#metric-glossary']").count() >= 3
+            assert "``" not in page.inner_text("main")
+        finally:
+            browser.close()
+
+
+def test_the_comparison_page_lays_out_and_opens_with_the_comparison(comparison_html):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser, page = _open(p, comparison_html)
+        try:
+            first = page.evaluate("document.querySelector('main section').id")
+            assert first == "comparison"
+            assert page.locator("section#comparison table").count() >= 2
+            _check_layout(page)
+        finally:
+            browser.close()
 
 
 def test_report_renders_offline_in_chromium(page_html):

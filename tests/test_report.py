@@ -4,7 +4,6 @@ against independent truth (closed forms for GD on a quadratic, hand-computed sta
 from __future__ import annotations
 
 import base64
-import importlib
 import io
 import re
 from pathlib import Path
@@ -20,7 +19,6 @@ from optbench.runner import run_batch
 from optbench.store import Store
 from tests.conftest import REPORT_SECTIONS as SECTIONS
 
-stats = importlib.import_module("optbench.stats.rank_tests")
 
 EVIL = "<script>alert(1)</script>"
 PLUGIN = '''
@@ -287,64 +285,3 @@ def test_html_is_one_self_contained_file(report):
     _, html = report
     assert html.lstrip().startswith("<!DOCTYPE html>")
     assert "<link " not in html and "<iframe" not in html
-
-
-# -- the rank tests, against hand computation and scipy -------------------------------------
-# (aRT, simulated restarts, ECDFs and profiles are optbench.stats: tests/test_aggregate.py)
-
-
-def test_holm_by_hand():
-    p = [0.01, 0.04, 0.03, 0.005]
-    # sorted 0.005·4 = 0.02, 0.01·3 = 0.03, 0.03·2 = 0.06, 0.04·1 = 0.04 -> running max 0.06
-    np.testing.assert_allclose(stats.holm(p), [0.03, 0.06, 0.06, 0.02])
-
-
-def test_combined_scores_give_cocos_rank_sum_p_value():
-    from scipy.stats import mannwhitneyu
-
-    rng = np.random.default_rng(3)
-    rt_a = np.where(rng.random(12) < 0.6, rng.integers(5, 90, 12).astype(float), np.inf)
-    rt_b = np.where(rng.random(12) < 0.4, rng.integers(5, 90, 12).astype(float), np.inf)
-    gap_a = np.where(np.isfinite(rt_a), 1e-9, 10 ** rng.uniform(-5, 1, 12))
-    gap_b = np.where(np.isfinite(rt_b), 1e-9, 10 ** rng.uniform(-5, 1, 12))
-    fe_umin, target = 100.0, 1e-6
-    coco_a = np.where(np.isfinite(rt_a), 1 / rt_a, -gap_a)  # COCO: 1/RT or −Δf
-    coco_b = np.where(np.isfinite(rt_b), 1 / rt_b, -gap_b)
-    sa, sb = stats.combined_scores(rt_a, gap_a, rt_b, gap_b, fe_umin, target, 1e-16)
-    p_coco = mannwhitneyu(coco_a, coco_b, method="asymptotic").pvalue
-    p_ours = mannwhitneyu(sa, sb, method="asymptotic").pvalue
-    assert p_ours == pytest.approx(p_coco, rel=1e-12)
-
-
-def test_rank_biserial_by_hand():
-    assert stats.rank_biserial([3, 4], [1, 2]) == 1.0
-    assert stats.rank_biserial([1, 3], [2, 2]) == 0.0
-    assert stats.rank_biserial([1], [2, 0, 1]) == pytest.approx((1 - 1) / 3)
-
-
-def test_rank_tests_equal_scipy():
-    from scipy.stats import mannwhitneyu, rankdata, wilcoxon
-
-    rng = np.random.default_rng(7)
-    tests = []
-    for i in range(12):
-        n = 6 if i < 6 else 10
-        a = rng.normal(size=n).round(1 if i % 2 else 6)  # rounding to 0.1 makes ties
-        b = rng.normal(0.5, size=n).round(1 if i % 2 else 6)
-        tests.append((a, b, i % 3 == 0))
-    tests.append((np.arange(8.0) + 10, np.arange(8.0), False))  # exact, far apart: tiny p
-    tests.append((np.arange(1.0, 13.0), np.zeros(12), True))  # exact, every sign positive
-    tests.append((np.ones(5), np.ones(5), True))  # identical samples: p = 1
-    got = stats.run_tests(tests)
-    for (a, b, paired), p in zip(tests[:-1], got[:-1], strict=True):
-        method = stats._method(a, b, paired)
-        if paired:
-            want = wilcoxon(a, b, zero_method="zsplit", method=method).pvalue
-        else:
-            want = mannwhitneyu(a, b, alternative="two-sided", method=method).pvalue
-        assert p == pytest.approx(want, rel=1e-12)
-    assert got[-1] == 1.0
-    values = np.array([3.0, 1.0, 3.0, np.inf, 2.0, np.inf, 3.0])
-    ranks, ties = stats.average_ranks(values)
-    np.testing.assert_array_equal(ranks, rankdata(values))
-    assert sorted(ties.tolist()) == [1, 1, 2, 3]

@@ -164,3 +164,24 @@ def test_cli_tune(tmp_path):
     assert record["winners"][0]["family"] == "gd" and record["criterion"] == "aulg"
     bad = run_cli("tune", "-p", "quadratic-1d", "-o", "gd[lr=1]", "--out", str(tmp_path))
     assert bad.returncode == 2 and "sets lr" in bad.stderr
+
+
+def test_tune_writes_to_its_own_folder_not_the_run_store(tmp_path):
+    from tests.conftest import run_cli
+
+    res = run_cli("run", "-p", "quadratic-1d", "-o", "gd[lr=0.5/L]", "--seeds", "2",
+                  "--budget", "20", "--no-report", "--quiet", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    before = optbench.load(tmp_path / "optbench-results" / "results.sqlite")
+    res = run_cli("tune", "-p", "quadratic-1d", "-o", "gd", "--grid-L", "[0.5,1]",
+                  "--tuning-seeds", "2", "--seeds", "2", "--budget", "20", "--no-report",
+                  "--quiet", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    after = optbench.load(tmp_path / "optbench-results" / "results.sqlite")
+    assert sorted(after.run_id) == sorted(before.run_id)  # nothing merged into the run store
+    tuned = optbench.load(tmp_path / "optbench-tune" / "results.sqlite")
+    assert len(tuned) == 2 * 2 + 2  # two rates on two tuning seeds, the winner on two seeds
+    from optbench.store import tuning_path
+
+    assert tuning_path(tmp_path / "optbench-tune" / "results.sqlite").exists()
+    assert not tuning_path(tmp_path / "optbench-results" / "results.sqlite").exists()

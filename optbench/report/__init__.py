@@ -8,6 +8,10 @@ with a CSV download link, every string from a plug-in, a spec or a store escaped
 needs no network. Figures and deferred blocks are drawn in worker processes meanwhile
 (:mod:`optbench.report.pool`).
 
+With several stores (*sources*, :mod:`optbench.report.context`) the page opens with the
+comparison against the baseline, and the verdicts are also written beside the page as
+``<page>.comparison.json`` and ``<page>.comparison.csv`` (:func:`verdict_paths`).
+
 A store written by ``optbench tune`` has a tuning record beside it
 (``<store>.tuning.json``); the report then compares the tuned winners, one per optimizer
 family (:attr:`Context.compare`), and shows the tuning sweep in its own section.
@@ -28,7 +32,7 @@ from .. import registry
 from ..errors import StoreError
 from . import pool
 from .context import Context, read_context
-from .html import esc, figure_html, note_html, plain, table_html
+from .html import esc, figure_html, note_html, plain, prose, table_html
 from .pool import deferred_html
 
 __all__ = [
@@ -39,7 +43,9 @@ __all__ = [
     "figure_html",
     "note_html",
     "plain",
+    "prose",
     "table_html",
+    "verdict_paths",
     "write_report",
 ]
 
@@ -87,16 +93,30 @@ def build_sections(ctx: Context) -> list[Section]:
     return sections
 
 
+def verdict_paths(html_path: str | os.PathLike) -> tuple[Path, Path]:
+    """Where the comparison's verdicts go beside a page: ``(JSON, CSV)``."""
+    page = Path(html_path)
+    stem = page.name[: -len(page.suffix)] if page.suffix else page.name
+    return page.with_name(f"{stem}.comparison.json"), page.with_name(f"{stem}.comparison.csv")
+
+
 def write_report(
     dbs: list[str | os.PathLike],
     html_path: str | os.PathLike,
     problems: list[str] | None = None,
     optimizers: list[str] | None = None,
     workers: int | None = None,
+    *,
+    names: list[str | None] | None = None,
+    baseline: str | None = None,
 ) -> Path:
     """Render the report of one or several stores into one HTML file.
 
     Args:
+        names: a name per store (its *source*); default: the store's folder (or file stem
+            where folders coincide).
+        baseline: the source the others are compared against (default: the first). With
+            several sources the verdicts are written beside the page (:func:`verdict_paths`).
         workers: processes that save figures while the sections draw (default: one per
             further core, up to 4; 0 saves every figure in this process). The file is the
             same either way.
@@ -119,18 +139,18 @@ def write_report(
         import matplotlib
 
         matplotlib.use("Agg")
-        return _write(dbs, html_path, problems, optimizers, style, renderer)
+        return _write(dbs, html_path, problems, optimizers, style, renderer, names, baseline)
     finally:
         if renderer is not None:
             renderer.close()
 
 
-def _write(dbs, html_path, problems, optimizers, style, renderer) -> Path:
+def _write(dbs, html_path, problems, optimizers, style, renderer, names, baseline) -> Path:
     import matplotlib.pyplot as plt
     from jinja2 import Environment, PackageLoader, select_autoescape
 
     paths = [Path(p) for p in dbs]
-    ctx = read_context(paths, problems, optimizers)
+    ctx = read_context(paths, problems, optimizers, names=names, baseline=baseline)
     with pool.using(renderer), plt.rc_context(style):
         sections = build_sections(ctx)
     with plt.rc_context(style):  # the jobs no worker ran, run here
@@ -142,7 +162,10 @@ def _write(dbs, html_path, problems, optimizers, style, renderer) -> Path:
         sections=sections,
         version=__version__,
         n_runs=len(ctx.runs),
-        stores=[str(p) for p in paths],
+        stores=[
+            f"{name} ({p})" + (" — baseline" if len(paths) > 1 and name == ctx.baseline else "")
+            for name, p in zip(ctx.sources, paths, strict=True)
+        ],
         date=_dt.datetime.now().strftime("%Y-%m-%d %H:%M"),
         machine=f"{platform.node()} · {platform.machine()} · Python {platform.python_version()}",
     )
@@ -150,6 +173,10 @@ def _write(dbs, html_path, problems, optimizers, style, renderer) -> Path:
         page = renderer.fill(page, jobs)
     out = Path(html_path)
     out.parent.mkdir(parents=True, exist_ok=True)
+    if ctx.comparison is not None:
+        as_json, as_csv = verdict_paths(out)
+        ctx.comparison.write_json(as_json)
+        ctx.comparison.write_csv(as_csv)
     tmp = out.with_name(out.name + ".tmp")
     tmp.write_text(page, encoding="utf-8")
     tmp.replace(out)

@@ -1,6 +1,12 @@
 """What a report section sees: the :class:`Context` read from the stores (the runs, the
 problems, the tuning record) and the traces it reads on request.
 
+Each store is a *source* with a name (given, or its folder's name; its file's stem where
+folders coincide, :func:`source_names`). Runs are never pooled across sources: with several
+sources each run's ``label`` becomes ``label · source`` (the label as the store wrote it
+stays in ``spec_label``) and its ``run_id`` ``source:run_id`` (the store's id stays in
+``store_run_id``), so every section shows the same setting of two stores as two entries.
+
 A store written by ``optbench tune`` has a tuning record beside it
 (``<store>.tuning.json``, :func:`optbench.store.tuning_path`); the context then marks each
 run's phase and compares the tuned winners, one per optimizer family
@@ -15,9 +21,11 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from .. import registry
+from ..errors import UsageError
 
-__all__ = ["Context", "read_context"]
+__all__ = ["Context", "read_context", "source_names"]
+
+SOURCE_SEP = " · "  # between a label and its source's name, with several sources
 
 
 @dataclass
@@ -25,8 +33,11 @@ class Context:
     """What a section sees: the runs, the problems, and the traces on request.
 
     Attributes:
-        runs: one pandas row per run (every run of the stores, failures included), with a
-            ``store`` column, and ``phase`` (``tuning``/``final``/``""``) and ``solver``.
+        runs: one pandas row per run (every run of the stores, failures included), with
+            ``store``, ``source``, ``spec_label``, ``store_run_id``, ``phase``
+            (``tuning``/``final``/``""``) and ``solver`` columns.
+        sources: the source names, in the order given (the first is the default baseline).
+        baseline: the reference source of the comparison.
         problems: problem_key -> info (name, params, dim, domain, x_star, f_star, L, mu, ...).
         tuning: the tuning record (``optbench tune``) or None.
         cache: shared derived data, so sections do not recompute each other's work.
@@ -36,6 +47,8 @@ class Context:
     runs: Any
     problems: dict[str, dict[str, Any]]
     sessions: list[dict[str, Any]] = field(default_factory=list)
+    sources: list[str] = field(default_factory=list)
+    baseline: str | None = None
     tuning: dict[str, Any] | None = None
     cache: dict[str, Any] = field(default_factory=dict)
     _traces: dict[str, dict | None] = field(default_factory=dict)
@@ -45,9 +58,9 @@ class Context:
         if run_id not in self._traces:
             from ..store import Store
 
-            store_path = self.runs.loc[self.runs.run_id == run_id, "store"].iloc[0]
-            with Store(store_path) as s:
-                self._traces[run_id] = s.trace(run_id)
+            row = self.runs.loc[self.runs.run_id == run_id].iloc[0]
+            with Store(row["store"]) as s:
+                self._traces[run_id] = s.trace(row["store_run_id"])
         return self._traces[run_id]
 
     def traces(self, run_ids: Iterable[str]) -> dict[str, dict | None]:
@@ -81,23 +94,38 @@ class Context:
             return read_trace(stores[rid], rid, data, wanted)
 
         stores = dict(zip(self.runs.run_id, self.runs.store, strict=True))
-        by_store: dict[str, list[str]] = {}
+        stored = dict(zip(self.runs.run_id, self.runs.store_run_id, strict=True))
+        by_store: dict[str, dict[str, str]] = {}
         for rid in run_ids:
-            by_store.setdefault(stores[rid], []).append(rid)
+            by_store.setdefault(stores[rid], {})[stored[rid]] = rid
         for path, members in by_store.items():
             with Store(path) as s:
-                for rid, data in s.trace_data(members):
+                for sid, data in s.trace_data(list(members)):
+                    rid = members[sid]
                     yield rid, (None if data is None else unpack(rid, data))
+
+    @cached_property
+    def comparison(self):
+        """The verdicts of every source against the baseline
+        (:func:`optbench.stats.comparison.compare_sources`), or None with one source.
+
+        Problems with a known f* are judged at Δf ≤ 1e-6, the others at the relative target
+        τ = 1e-3 (the tidy frame's ``rel_hit_cost_1e-3``); the two parts are concatenated.
+        """
+        if len(self.sources) < 2 or not len(self.runs):
+            return None
+        return compare_parts(self.runs, self.baseline, self.known_f_star)
+
+    @cached_property
+    def known_f_star(self) -> set[str]:
+        return {k for k, info in self.problems.items() if info.get("f_star") is not None}
 
     @cached_property
     def problem_keys(self) -> list[str]:
         return list(dict.fromkeys(self.runs.problem_key))
 
     def problem_title(self, key: str) -> str:
-        from ..spec import Spec, format_spec
-
-        info = self.problems.get(key, {})
-        return format_spec(Spec(info.get("name", key), _nondefault(info)))
+        return _problem_label(key, self.problems)
 
     @cached_property
     def compare(self):
@@ -123,32 +151,93 @@ class Context:
         return (float(best.min()) if len(best) else None), False
 
 
-def _nondefault(info: dict[str, Any]) -> dict[str, Any]:
-    try:
-        params = registry.get("problem", info["name"]).params
-    except Exception:  # a problem from a plug-in not loaded now: show every parameter
-        return dict(info.get("params", {}))
-    return {
-        k: v for k, v in info.get("params", {}).items() if k not in params or params[k].default != v
-    }
+def _problem_label(key: str, problems: dict[str, dict[str, Any]]) -> str:
+    """The problem with the parameters that make it a variant:
+    ``linear-regression[standardize=true]``."""
+    from ..plan import problem_label
+
+    info = problems.get(key, {})
+    return problem_label(info.get("name", key), dict(info.get("params", {})))
 
 
-def _read(dbs: list[Path]):
+def source_names(paths: list[Path], names: list[str | None] | None = None) -> list[str]:
+    """A name per store: the one given, else its folder's name, else (where folders
+    coincide) its file's stem, else its path; names must not repeat."""
+    names = list(names or [None] * len(paths))
+    auto = [Path(p).resolve().parent.name or str(p) for p in paths]
+    out = []
+    for p, given, folder in zip(paths, names, auto, strict=True):
+        if given:
+            out.append(given)
+        elif auto.count(folder) == 1 and folder not in names:
+            out.append(folder)
+        else:
+            out.append(Path(p).stem)
+    for i, name in enumerate(out):  # still the same: the full path tells them apart
+        if out.count(name) > 1 and not names[i]:
+            out[i] = str(paths[i])
+    dup = sorted({n for n in out if out.count(n) > 1})
+    if dup:
+        raise UsageError(f"two stores are named {dup[0]!r}: expected a different NAME for each "
+                         "(--db NAME=PATH)")
+    return out
+
+
+def _read(dbs: list[Path], names: list[str]):
     import pandas as pd
 
     from ..store import Store, read_runs
 
     frames, problems, sessions = [], {}, []
-    for db in dbs:
+    for db, name in zip(dbs, names, strict=True):
         frame = read_runs(db)
         frame["store"] = str(db)
-        frames.append(frame)
+        frame["source"] = name
+        frames.append(frame.drop_duplicates("run_id"))
         with Store(db) as s:
             problems.update(s.problem_info())
             sessions.extend(s.sessions())
     runs = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-    runs = runs.drop_duplicates("run_id").reset_index(drop=True)
-    return runs, problems, sessions
+    if "run_id" not in runs:
+        return runs, problems, sessions
+    runs["store_run_id"] = runs["run_id"]
+    runs["spec_label"] = runs["label"]
+    if len(dbs) > 1:  # never pooled: one entry per (setting, source)
+        runs["run_id"] = runs["source"] + ":" + runs["run_id"]
+        runs["label"] = runs["label"] + SOURCE_SEP + runs["source"]
+    return runs.reset_index(drop=True), problems, sessions
+
+
+def compare_parts(runs, baseline: str | None, known: set[str]):
+    """:func:`~optbench.stats.comparison.compare_sources` on the problems with a known f*
+    (absolute target 1e-6) and on the others (relative τ = 1e-3), as one result."""
+    import dataclasses
+
+    import pandas as pd
+
+    from ..stats.comparison import compare_sources
+
+    frame = runs.assign(label=runs["spec_label"])
+    on = ("problem_key", "problem_label", "label") if "problem_label" in frame else None
+    is_known = frame["problem_key"].isin(known)
+    parts = []
+    for mask, kw in ((is_known, {"target": 1e-6}), (~is_known, {"target": 1e-3, "relative": True})):
+        sub = frame[mask]
+        if sub["source"].nunique() >= 2:
+            extra = {"on": on} if on else {}
+            parts.append(compare_sources(sub, baseline=baseline, **kw, **extra))
+    if not parts:
+        return None
+    if len(parts) == 1:
+        return parts[0]
+    first = parts[0]
+    return dataclasses.replace(
+        first,
+        sources=tuple(dict.fromkeys(s for p in parts for s in p.sources)),
+        verdicts=pd.concat([p.verdicts for p in parts], ignore_index=True),
+        not_comparable=pd.concat([p.not_comparable for p in parts], ignore_index=True),
+        only_in_one=pd.concat([p.only_in_one for p in parts], ignore_index=True),
+    )
 
 
 def _mark_phases(runs, tuning: dict[str, Any] | None):
@@ -160,9 +249,9 @@ def _mark_phases(runs, tuning: dict[str, Any] | None):
         return runs
     phase = {rid: "tuning" for rid in tuning.get("tuning_run_ids", [])}
     phase.update({rid: "final" for rid in tuning.get("final_run_ids", [])})
-    runs["phase"] = runs.run_id.map(phase).fillna("")
+    runs["phase"] = runs.store_run_id.map(phase).fillna("")
     family = {rid: fam for fam, ids in tuning.get("final_families", {}).items() for rid in ids}
-    runs["solver"] = runs.run_id.map(family).fillna(runs["label"])
+    runs["solver"] = runs.store_run_id.map(family).fillna(runs["label"])
     return runs
 
 
@@ -218,14 +307,33 @@ def select_runs(runs, infos: dict[str, dict], problems=None, optimizers=None):
 
 
 def read_context(
-    paths: list[Path], problems: list[str] | None = None, optimizers: list[str] | None = None
+    paths: list[Path],
+    problems: list[str] | None = None,
+    optimizers: list[str] | None = None,
+    names: list[str | None] | None = None,
+    baseline: str | None = None,
 ) -> Context:
-    """The context of a report over ``paths``, restricted to some problems and optimizers."""
-    runs, infos, sessions = _read(paths)
+    """The context of a report over ``paths``, restricted to some problems and optimizers.
+
+    ``names`` names the sources (default :func:`source_names`); ``baseline`` is the
+    reference source of the comparison (default the first)."""
+    sources = source_names(paths, names)
+    if baseline is not None and baseline not in sources:
+        raise UsageError(f"unknown baseline {baseline!r}: expected one of the sources "
+                         f"{sources}")
+    runs, infos, sessions = _read(paths, sources)
     runs = select_runs(runs, infos, problems, optimizers)
     from ..store import read_tuning
 
+    if len(runs) and "problem_label" not in runs:
+        runs = runs.assign(problem_label=[_problem_label(k, infos) for k in runs.problem_key])
     tuning = read_tuning(paths)
     return Context(
-        paths, _mark_phases(runs.reset_index(drop=True), tuning), infos, sessions, tuning
+        paths,
+        _mark_phases(runs.reset_index(drop=True), tuning),
+        infos,
+        sessions,
+        sources=sources,
+        baseline=baseline or sources[0] if sources else None,
+        tuning=tuning,
     )

@@ -11,6 +11,9 @@ RAW_RUNS = SAMPLE_RUNS  # raw (non-monotone) runs per label in the second and th
 GRID_POINTS = 160
 SIGNED_STEPS = 40  # iterations shown in the 1-D signed-error panel (a step response)
 FAINT_RUNS = 20  # individual runs drawn faint per optimizer
+STYLES = ("-", "--", ":", "-.")  # members of a group of identical curves, where they differ
+STYLE_NAMES = ("solid", "dashed", "dotted", "dash-dotted")
+MARKERS = ("o", "s", "^", "D")
 
 
 def palette(n: int) -> list:
@@ -75,23 +78,50 @@ def _pow2(value: float, _pos=None) -> str:
     return _power(value, 2)
 
 
-def _general(value: float, _pos=None) -> str:
-    return f"{value:g}"
+def _minor10(value: float, _pos=None) -> str:
+    """A 2 or 5 between decades in the decades' own style: 2, 50, 2·10⁻³, 5·10⁴."""
+    import math
+
+    if not value > 0:
+        return ""
+    e = math.floor(math.log10(value) + 1e-9)
+    m = value / 10.0**e
+    if abs(m - round(m)) > 1e-6:
+        return ""
+    if e in (0, 1):
+        return f"{value:g}"
+    return f"{round(m)}·10" + str(e).translate(_SUPERSCRIPT)
+
+
+SHORT_SPAN = 1.5  # decades: a log axis spanning fewer also labels its 2s and 5s
 
 
 def log_axes(ax, x: bool = True, y: bool = True, minor_x: bool = False, base: int = 10) -> None:
-    """Log scales with decade ticks only (minor tick labels cost most of the drawing time)."""
-    from matplotlib.ticker import FuncFormatter, LogLocator
+    """Log scales labelled in one style, 10⁻³ (or 2³), with decade ticks only (minor tick
+    labels cost most of the drawing time) unless the axis spans under 1.5 decades (or
+    ``minor_x``): then the 2s and 5s between are labelled too, as 2·10⁻³ (2, 20 and 50
+    near 1)."""
+    import math
+
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     fmt = FuncFormatter(_pow2 if base == 2 else _pow10)
-    for on, axis, scale in ((x, ax.xaxis, ax.set_xscale), (y, ax.yaxis, ax.set_yscale)):
-        if on:
-            scale("log", base=base)
-            axis.set_major_formatter(fmt)
     ax.minorticks_off()
-    if minor_x:  # learning-rate axes often span less than two decades: label 2 and 5 too
-        ax.xaxis.set_minor_locator(LogLocator(base=10, subs=(2, 5)))
-        ax.xaxis.set_minor_formatter(FuncFormatter(_general))
+    for on, axis, scale, lims, minor in (
+        (x, ax.xaxis, ax.set_xscale, ax.get_xlim, minor_x),
+        (y, ax.yaxis, ax.set_yscale, ax.get_ylim, False),
+    ):
+        if not on:
+            continue
+        scale("log", base=base)
+        axis.set_major_formatter(fmt)
+        lo, hi = lims()
+        short = lo > 0 and hi > 0 and abs(math.log10(hi / lo)) < SHORT_SPAN
+        if base == 10 and (minor or short):
+            axis.set_minor_locator(LogLocator(base=10, subs=(2, 5)))
+            axis.set_minor_formatter(FuncFormatter(_minor10))
+        else:
+            axis.set_minor_formatter(NullFormatter())
 
 
 def _cost_grid(data: ProblemData):
@@ -121,26 +151,47 @@ def convergence_figure(data: ProblemData, labels: list[str]):
     layout(fig, bottom=0.5 + 0.17 * rows + 0.1, wspace=0.34)
     grid = _cost_grid(data)
     floor = data.floor
-    colors = palette(len(labels))
     n_runs, notes, handles = 0, [], []
     faint, faint_colors = [], []
     t_max = 0
-    for color, lab in zip(colors, labels, strict=True):
-        mask = (data.runs.label == lab).to_numpy()
-        sub = data.select(mask)
+    quantiles = {}
+    for lab in labels:
+        sub = data.select((data.runs.label == lab).to_numpy())
         curves = sub.best_at(grid)
         curves = curves[~np.isnan(curves).all(axis=1)]
         if not len(curves):
             continue
-        n_runs += len(curves)
         c = np.clip(curves, floor, 1e300)
         # rows with a trace have no gaps (a finished run keeps its last value), so the plain
         # percentile applies; numpy's nan-aware one loops in Python, column by column
-        q1, med, q3 = np.percentile(c, [25, 50, 75], axis=0)
+        quantiles[lab] = (sub, len(curves), np.percentile(c, [25, 50, 75], axis=0))
+    groups = identical_groups({lab: q for lab, (_, _, q) in quantiles.items()})
+    colors = palette(len(groups))
+    medians: list = []
+    for color, members in zip(colors, groups, strict=True):
+        lead = members[0]
+        sub, n_lead, (q1, med, q3) = quantiles[lead]
+        counts = [quantiles[m][1] for m in members]
+        n_runs += sum(counts)
         ax = axes[0]
-        (h,) = ax.plot(grid, med, color=color, lw=1.8, label=plain(f"{lab} (n={len(curves)})"))
+        name = " = ".join(members)
+        n_text = f"n={counts[0]}" + (" each" if len(members) > 1 else "")
+        if len(set(counts)) > 1:
+            n_text = "n=" + "/".join(str(k) for k in counts)
+        # a median curve that would hide under an earlier one gets its own dashes
+        close = sum(same_curve(med, m, CLOSE_DECADES) for m in medians)
+        medians.append(med)
+        (h,) = ax.plot(grid, med, color=color, lw=1.8, ls=STYLES[close % len(STYLES)],
+                       label=plain(f"{name} ({n_text})"))
         handles.append(h)
         ax.fill_between(grid, q1, q3, color=color, alpha=0.18, lw=0)
+        if len(members) > 1:
+            notes.append(
+                f"{' and '.join(members)} have best-so-far curves within 1 % of each other: "
+                "one line and one "
+                "legend entry name them all; where they differ (the right panel) they are "
+                f"drawn {', '.join(STYLE_NAMES[: len(members)])} in that order."
+            )
         order = np.argsort(sub.runs.seed.to_numpy(), kind="stable")
         for i in [i for i in order if sub.length[i] > 0][:FAINT_RUNS]:
             cst, best = sub.curve(i)
@@ -149,20 +200,20 @@ def convergence_figure(data: ProblemData, labels: list[str]):
             ys = np.repeat(np.clip(best, floor, 1e300), 2)[:-1]
             faint.append(np.column_stack([xs, ys]))
             faint_colors.append(color)
-        for _, tr in raw[lab]:
-            t = np.asarray(tr.get("t", np.arange(len(tr["f"]))))  # long traces are stored thinned
-            t_max = max(t_max, len(t))
-            with np.errstate(invalid="ignore", over="ignore"):
-                gap = np.abs(tr["f"] - data.f_ref)
-            axes[1].plot(
-                t + 1,
-                np.clip(gap, floor, 1e300),
-                color=color,
-                lw=0.8,
-                alpha=0.8,
-                rasterized=len(t) > 400,
-            )
-            if has_x and "x" in tr:
+        drawn_gaps = []
+        for j, lab in enumerate(members):
+            style = dict(ls=STYLES[j % len(STYLES)], marker=MARKERS[j % len(MARKERS)])
+            for _, tr in raw[lab]:
+                t = np.asarray(tr.get("t", np.arange(len(tr["f"]))))  # stored thinned if long
+                t_max = max(t_max, len(t))
+                with np.errstate(invalid="ignore", over="ignore"):
+                    gap = np.clip(np.abs(tr["f"] - data.f_ref), floor, 1e300)
+                if not any(same_curve(gap, g) for g in drawn_gaps):  # each curve once
+                    drawn_gaps.append(gap)
+                    axes[1].plot(t + 1, gap, color=color, lw=0.8, alpha=0.8, ls=style["ls"],
+                                 rasterized=len(t) > 400)
+                if not (has_x and "x" in tr):
+                    continue
                 xs = tr["x"].reshape(len(t), -1)
                 stars = np.asarray(x_star, dtype=float).reshape(-1, xs.shape[1])
                 fin = np.all(np.isfinite(xs), axis=1)
@@ -171,25 +222,12 @@ def convergence_figure(data: ProblemData, labels: list[str]):
                 if xs.shape[1] == 1:
                     e0 = abs(xs[0, 0] - ref[0]) or 1.0
                     n = int(np.searchsorted(t, SIGNED_STEPS, side="right"))
-                    axes[2].plot(
-                        t[:n],
-                        (xs[:n, 0] - ref[0]) / e0,
-                        color=color,
-                        lw=0.9,
-                        alpha=0.8,
-                        marker="o",
-                        ms=1.8,
-                    )
+                    axes[2].plot(t[:n], (xs[:n, 0] - ref[0]) / e0, color=color, lw=0.9,
+                                 alpha=0.8, ms=2.2 if j else 1.8, **style)
                 else:
                     dist = np.linalg.norm(xs - ref, axis=1)
-                    axes[2].plot(
-                        t + 1,
-                        np.clip(dist, 1e-16, 1e300),
-                        color=color,
-                        lw=0.8,
-                        alpha=0.8,
-                        rasterized=len(t) > 400,
-                    )
+                    axes[2].plot(t + 1, np.clip(dist, 1e-16, 1e300), color=color, lw=0.8,
+                                 alpha=0.8, ls=style["ls"], rasterized=len(t) > 400)
     ref = "f*" if data.known else "best found"
     ax = axes[0]
     if faint:  # one rasterized collection: each rasterized artist costs a renderer switch
@@ -228,7 +266,51 @@ def convergence_figure(data: ProblemData, labels: list[str]):
         notes.append("No distance panel: x is stored for dimension ≤ 3 and needs a known x*.")
     for a in axes:
         a.grid(True, which="major", alpha=0.3)
+        if not a.lines and not a.collections:
+            empty_panel(a, "nothing to draw here: no run of these optimizers stored this curve")
     return fig, n_runs, notes
+
+
+SAME_DECADES = 0.005  # curves closer than this everywhere (log10; ~1 %) are the same
+CLOSE_DECADES = 0.1  # closer than this, a line hides another: it is drawn dashed
+
+
+def identical_groups(curves: dict) -> list[list[str]]:
+    """Labels whose (positive, log-drawn) curves agree everywhere within
+    :data:`SAME_DECADES` — one line on a log axis — in the order given: each group is drawn
+    once and named in full."""
+    groups: list[list[str]] = []
+    for lab, c in curves.items():
+        for g in groups:
+            if same_curve(curves[g[0]], c):
+                g.append(lab)
+                break
+        else:
+            groups.append([lab])
+    return groups
+
+
+def same_curve(a, b, decades: float = SAME_DECADES) -> bool:
+    """Whether two positive curves agree everywhere within ``decades`` on a log axis."""
+    import numpy as np
+
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if a.shape != b.shape:
+        return False
+    with np.errstate(divide="ignore", invalid="ignore"):
+        d = np.abs(np.log10(a) - np.log10(b))
+    both = (a == b) | (np.isnan(a) & np.isnan(b))
+    return bool(np.all(both | (d <= decades)))
+
+
+def empty_panel(ax, sentence: str) -> None:
+    """An axes with nothing to draw: one sentence instead of empty axes."""
+    import textwrap
+
+    ax.cla()
+    ax.set_axis_off()
+    ax.text(0.5, 0.5, textwrap.fill(sentence, 36), ha="center", va="center",
+            transform=ax.transAxes, fontsize=8.5, color="#5b6475")
 
 
 def _window(info: dict, problem, paths: list):
@@ -257,6 +339,8 @@ def _window(info: dict, problem, paths: list):
 def landscape_figure(data: ProblemData, labels: list[str]):
     """Small multiples: the first sampled run of each label on the loss curve (1-D) or the
     contour plot (2-D). Returns ``(fig, shown_labels)`` or ``(None, reason)``."""
+    import textwrap
+
     import matplotlib.pyplot as plt
     import numpy as np
 
@@ -291,7 +375,7 @@ def landscape_figure(data: ProblemData, labels: list[str]):
     ncols = min(n, 4)
     nrows = -(-n // ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(3.2 * ncols, 2.8 * nrows), squeeze=False)
-    layout(fig, wspace=0.38, hspace=0.55)
+    layout(fig, top=0.5, wspace=0.38, hspace=0.7)
     x_star = (
         None
         if info.get("x_star") is None
@@ -350,8 +434,11 @@ def landscape_figure(data: ProblemData, labels: list[str]):
             ax.scatter(
                 path[:, 0], path[:, 1], c=t, cmap="viridis", s=10, zorder=3, rasterized=len(t) > 300
             )
-            names = (info.get("draw") or {}).get("axes") or ("x₁", "x₂")
+            named = (info.get("draw") or {}).get("axes")
+            names = named or ("x₁", "x₂")
             ax.set(xlim=(lo[0], hi[0]), ylim=(lo[1], hi[1]), xlabel=names[0], ylabel=names[1])
+            if not named:  # x₁ and x₂ share their unit: a circle stays a circle
+                ax.set_aspect("equal", adjustable="box")
             if x_star is not None:
                 ax.scatter(x_star[:, 0], x_star[:, 1], marker="*", s=90, color="#d55e00", zorder=4)
         if len(path):
@@ -365,7 +452,10 @@ def landscape_figure(data: ProblemData, labels: list[str]):
                 zorder=5,
             )
         steps = int(iters[-1]) if len(iters) else 0
-        ax.set_title(plain(f"{lab}, seed {seed} ({steps} steps)"), fontsize=8.5)
+        # wrapped to the panel's width, so neighbouring titles never run into each other
+        # (lifted clear of the top tick label, which reaches above the axes)
+        ax.set_title(textwrap.fill(plain(f"{lab}, seed {seed} ({steps} steps)"), 40),
+                     fontsize=8.5, pad=10)
     for ax in axes.ravel()[n:]:
         ax.set_visible(False)
     return fig, [c[0] for c in chosen]

@@ -15,12 +15,22 @@ from typing import Any
 
 from . import pool
 
-__all__ = ["esc", "figure_html", "note_html", "plain", "table_html"]
+__all__ = ["esc", "figure_html", "note_html", "plain", "prose", "table_html"]
 
 
 def esc(text: Any) -> str:
     """Escape text from plug-ins, specs and stores for HTML."""
     return html.escape(str(text), quote=True)
+
+
+def prose(text: Any) -> str:
+    """A description (a docstring, a catalog entry) as HTML text: escaped, its reST
+    literals (````x````, ```x```) shown as code rather than as backquotes."""
+    import re
+
+    escaped = esc(text)
+    escaped = re.sub(r"``(.+?)``", r"<code>\1</code>", escaped)
+    return re.sub(r"(?<![\w`])`([^`]+?)`(?![\w`])", r"<code>\1</code>", escaped)
 
 
 def plain(text: Any) -> str:
@@ -54,9 +64,10 @@ def figure_html(
     data = pool.figure_data(fig, fmt, dpi, tight)
     plt.close(fig)
     mime = "image/svg+xml" if fmt == "svg" else "image/png"
+    link = (" <a class='svg' href='#' download='figure.svg'>SVG</a>" if fmt == "svg" else "")
     return (
         f'<figure><img src="data:{mime};base64,{data}" alt="{esc(alt)}">'
-        f"<figcaption>{esc(caption)}</figcaption></figure>"
+        f"<figcaption>{esc(caption)}{link}</figcaption></figure>"
     )
 
 

@@ -4,8 +4,6 @@
   target, and what a run that did not is charged.
 * :mod:`~optbench.stats.average_runtime`: success rates, aRT, its bootstrap and simulated restarts.
 * :mod:`~optbench.stats.profiles`: runtime ECDFs, performance and data profiles.
-* :mod:`~optbench.stats.rank_tests`: rank-sum and signed-rank tests, Holm's correction,
-  average ranks.
 * :mod:`~optbench.stats.significance`: the Friedman test with Nemenyi's critical difference,
   each optimizer against a reference with Holm's correction, the smallest p a design can reach.
 * :mod:`~optbench.stats.comparison`: runs of several stores paired on (problem, optimizer,
@@ -49,11 +47,18 @@ _EXPORTS = {
     "performance_ratios": "profiles",
     "profile_area": "profiles",
     "runtime_ecdf": "profiles",
-    "average_ranks": "rank_tests",
-    "combined_scores": "rank_tests",
-    "holm": "rank_tests",
-    "rank_biserial": "rank_tests",
-    "run_tests": "rank_tests",
+    "Friedman": "significance",
+    "cd_diagram": "significance",
+    "combined_scores": "significance",
+    "compare_samples": "significance",
+    "friedman_nemenyi": "significance",
+    "holm": "significance",
+    "min_pvalue": "significance",
+    "seeds_needed": "significance",
+    "tests_against_reference": "significance",
+    "tests_caption": "significance",
+    "Comparison": "comparison",
+    "compare_sources": "comparison",
 }
 
 __all__ = sorted(_EXPORTS)
