@@ -42,7 +42,7 @@ def export(
     Returns:
         The files written.
     """
-    from .store import Store, read_trace
+    from .store import Store
 
     db = Path(db_path)
     if db.is_dir():
@@ -84,7 +84,7 @@ def _runs_frame(db: Path):
 
 
 def _f_refs(db: Path, runs) -> dict[str, tuple[float | None, bool]]:
-    from .store import Store, read_trace
+    from .store import Store
 
     with Store(db) as s:
         infos = s.problem_info()
@@ -220,7 +220,7 @@ def _coco(db: Path, out: Path, cost: str) -> list[Path]:
     import numpy as np
 
     from . import __version__
-    from .store import Store, read_trace
+    from .store import Store
 
     runs = _runs_frame(db)
     refs = _f_refs(db, runs)

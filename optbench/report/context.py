@@ -273,15 +273,14 @@ def select_runs(runs, infos: dict[str, dict], problems=None, optimizers=None):
     import numpy as np
 
     from ..errors import UsageError
-    from ..spec import Spec, format_spec
 
     if not len(runs):
         if problems or optimizers:
             flag, text = ("-p", problems[0]) if problems else ("-o", optimizers[0])
             raise UsageError(f"{flag} {text!r} matches no run: the store holds no runs")
         return runs
-    titles = {k: format_spec(Spec(i.get("name", k), _nondefault(i))) for k, i in infos.items()}
-    runs = runs.assign(_title=runs.problem_key.map(titles).fillna(runs.problem))
+    titles = runs.problem_label if "problem_label" in runs else runs.problem
+    runs = runs.assign(_title=titles)
     for flag, wanted, columns in (
         ("-p", problems, ("problem", "_title")),
         ("-o", optimizers, ("optimizer", "label")),
