@@ -166,7 +166,7 @@ def check_memory(spec: Spec, available: int | None = None) -> None:
         return  # a bad value: the factory's own checks name it
     if need > available:
         raise InvalidValueError(
-            f"problem {label(spec, 'problem')} needs about {format_bytes(need)} of memory, more "
+            f"problem {problem_label(spec.name, dict(spec.params))} needs about {format_bytes(need)} of memory, more "
             f"than this machine has ({format_bytes(available)}); choose smaller parameters"
         )
 

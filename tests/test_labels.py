@@ -2,7 +2,7 @@
 equal to the default included), numbers as written or rounded to the fewest digits that
 tell the sweep apart, schedules with their parameters; run identities do not change.
 
-``data/run_ids_d4f874d.json`` holds the run ids that commit d4f874d (before labels
+``data/run_ids_e029df1.json`` holds the run ids that commit e029df1 (before labels
 changed) planned for the specs below: a regression guard that relabelling left every run's
 identity alone (resuming into an old store must find its runs)."""
 
@@ -16,7 +16,7 @@ import pytest
 from optbench.plan import make_plan
 from optbench.spec import display_number, parse
 
-IDS = Path(__file__).parent / "data" / "run_ids_d4f874d.json"
+IDS = Path(__file__).parent / "data" / "run_ids_e029df1.json"
 ID_SPECS = [
     (["quadratic-1d"], ["gd[lr=log(1e-3,1,7),schedule=cosine(T=100)]"]),
     (
