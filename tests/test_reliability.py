@@ -167,7 +167,7 @@ def test_sigkill_mid_benchmark_keeps_a_consistent_store_and_resume_equals_uninte
     assert set(_traces(db)) == {r[0] for r in partial}  # every stored run has its trace
     assert len(partial) % 4 == 0  # whole batches only (4 runs a batch)
     r = run_cli(*_run_args(plugin, killed)[:-1])
-    assert r.returncode == 0 and f"48 runs ({48 - len(partial)} new)" in r.stdout
+    assert r.returncode == 0 and f"48 of 48 runs stored ({48 - len(partial)} new)" in r.stdout
     assert run_cli(*_run_args(plugin, clean)).returncode == 0
     assert _rows(db) == _rows(clean / "results.sqlite")
     assert _traces(db) == _traces(clean / "results.sqlite")
