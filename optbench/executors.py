@@ -252,7 +252,7 @@ def _dask(batches: list[Batch], jobs: int | None = None, scheduler: str | None =
 
     Each Dask worker runs its tasks in its own worker child, and plug-in files travel with
     the tasks, so a cluster started elsewhere (another folder, another machine) runs them.
-    A local cluster is started with Ctrl-C blocked, so an interrupt reaches the driver alone,
+    A local cluster is started with Ctrl-C ignored, so an interrupt reaches the driver alone,
     which says so in one line and stops the cluster quietly.
     """
     try:
@@ -271,9 +271,8 @@ def _dask(batches: list[Batch], jobs: int | None = None, scheduler: str | None =
         except OSError as exc:
             raise UsageError(f"cannot reach the Dask scheduler at {scheduler!r}: {exc}") from None
     else:
-        blocked = hasattr(signal, "pthread_sigmask")
-        if blocked:  # the cluster's processes inherit the mask: Ctrl-C is the driver's alone
-            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        # the cluster's processes inherit an ignored Ctrl-C: it is the driver's alone
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
         try:
             cluster = LocalCluster(
                 n_workers=jobs or os.cpu_count() or 1,
@@ -281,10 +280,10 @@ def _dask(batches: list[Batch], jobs: int | None = None, scheduler: str | None =
                 processes=True,
                 dashboard_address="127.0.0.1:0",
                 env={var: "1" for var in BLAS_VARS},
+                silence_logs=logging.ERROR,  # a cancelled task on Ctrl-C is no news
             )
         finally:
-            if blocked:
-                signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+            signal.signal(signal.SIGINT, previous)
         client = Client(cluster)
     interrupted = False
     try:
