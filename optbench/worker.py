@@ -55,6 +55,17 @@ def kill_limit(timeout: float) -> float:
     return timeout * 1.5 + KILL_GRACE
 
 
+def worker_env(pin_blas: bool = True) -> dict[str, str]:
+    """The environment of a worker child: the driver's, with its import path (a plug-in or
+    entry point the driver found, the child finds) and, unless set, one BLAS thread
+    (parallelism comes from the workers)."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+    if pin_blas:
+        env.update({var: env.get(var, "1") for var in BLAS_VARS})
+    return env
+
+
 class Worker:
     """A persistent child process that runs batches; restarted after it dies or is killed."""
 
@@ -71,14 +82,11 @@ class Worker:
 
     # -- the child's life ---------------------------------------------------------------------
     def _start(self) -> None:
-        env = dict(os.environ)
-        if self.blas_threads:  # one BLAS thread: parallelism comes from the workers
-            env.update({var: env.get(var, "1") for var in BLAS_VARS})
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "optbench.worker", self._update_path, str(os.getpid())],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
-            env=env,
+            env=worker_env(self.blas_threads),
         )
         self._buffer = b""
         if self._receive(time.monotonic() + START_LIMIT) != "ready":

@@ -86,11 +86,19 @@ def test_a_hanging_run_times_out_and_the_others_finish(plugin, out, executor):
                 "--seeds", "1", "--budget", "20", "--timeout", "1", *executor, "--out", str(out),
                 "--no-report")
     assert r.returncode == 3, r.stderr
+    # the hang kills its batch once: every run of it is a timeout row ...
+    df = optbench.load(out)
+    assert set(df.status) == {"timeout"}
+    assert "stopped calling the oracle" in df[df["hp.lr"] == 0.3].message.iloc[0]
+    # ... which --retry-failed reruns alone: only the hanging run times out again
+    r = run_cli("run", "--plugin", str(plugin), "-p", "quadratic-1d", "-o", "hang-at[lr=[0.1,0.3,0.2]]",
+                "--seeds", "1", "--budget", "20", "--timeout", "1", *executor, "--out", str(out),
+                "--no-report", "--retry-failed")
+    assert r.returncode == 3, r.stderr
     df = optbench.load(out)
     by_lr = dict(zip(df["hp.lr"], df.status, strict=True))
     assert by_lr[0.3] == "timeout"
     assert by_lr[0.1] != "timeout" and by_lr[0.2] != "timeout"
-    assert "stopped calling the oracle" in df[df["hp.lr"] == 0.3].message.iloc[0]
 
 
 def test_the_oracle_deadline_stops_a_run_that_keeps_evaluating(plugin, out):
