@@ -4,6 +4,7 @@ the command's exit code says so, and nothing else is lost. Under every executor.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import signal
@@ -15,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("dask.distributed")
+needs_dask = pytest.mark.skipif(importlib.util.find_spec("distributed") is None,
+                                reason="needs Dask (pip install 'optbench[dask]')")
 
 HOSTILE = '''
 import ctypes, os, sys
@@ -91,7 +93,8 @@ def hostile(tmp_path: Path) -> Path:
     return tmp_path
 
 
-@pytest.mark.parametrize("executor", EXECUTORS, ids=list(EXECUTORS))
+@pytest.mark.parametrize("executor", [
+    pytest.param(name, marks=[needs_dask] if name == "dask" else []) for name in EXECUTORS])
 def test_exits_and_crashes_become_error_rows_and_the_batch_keeps_the_rest(hostile, executor):
     # each faulty optimizer runs a batch of three rates, two seeds; only the runs with
     # lr = 0.2 reach the fault, so the batch dies and its members are rerun alone
@@ -204,6 +207,7 @@ def test_killing_the_driver_leaves_no_worker_behind(hostile):
     assert not alive
 
 
+@needs_dask
 def test_ctrl_c_under_dask_prints_one_line(hostile):
     proc = subprocess.Popen(
         [sys.executable, "-m", "optbench.cli", "run", "--plugin", "hostile.py", "-p",
@@ -227,6 +231,7 @@ def test_ctrl_c_under_dask_prints_one_line(hostile):
         "optbench: interrupted; every finished batch is stored, rerun to resume"], err
 
 
+@needs_dask
 @pytest.mark.slow
 def test_a_plug_in_travels_to_a_dask_cluster_started_elsewhere(hostile, tmp_path_factory):
     # a scheduler and a worker as separate processes, in a folder that has no plug-in
