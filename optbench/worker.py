@@ -73,7 +73,7 @@ class Worker:
         self.proc: subprocess.Popen | None = None
         self.closed = False  # closed from another thread: stop, no recovery
         self.blas_threads = blas_threads
-        self._buffer = b""
+        self._buffer = bytearray()
         fd, self._update_path = tempfile.mkstemp(prefix="optbench-worker-")
         os.write(fd, b"\0" * _UPDATE.size)
         os.close(fd)
@@ -88,7 +88,7 @@ class Worker:
             stdout=subprocess.PIPE,
             env=worker_env(self.blas_threads),
         )
-        self._buffer = b""
+        self._buffer = bytearray()
         if self._receive(time.monotonic() + START_LIMIT) != "ready":
             code = self._stop()
             raise RuntimeError(f"the optbench worker process did not start (exit code {code})")
@@ -141,8 +141,8 @@ class Worker:
             if len(self._buffer) >= _HEADER.size:
                 (n,) = _HEADER.unpack_from(self._buffer)
                 if len(self._buffer) >= _HEADER.size + n:
-                    data = self._buffer[_HEADER.size : _HEADER.size + n]
-                    self._buffer = self._buffer[_HEADER.size + n :]
+                    data = bytes(self._buffer[_HEADER.size : _HEADER.size + n])
+                    del self._buffer[: _HEADER.size + n]
                     return pickle.loads(data)  # our own child's answer
             wait = None if deadline is None else deadline - time.monotonic()
             if wait is not None and wait <= 0:
@@ -184,8 +184,8 @@ class Worker:
                         yield batch, self._alone(batch)
                     pending = pending[i + 1 :]
                     break
+                started = time.monotonic()  # the child goes on with the next batch now
                 yield batch, results
-                started = time.monotonic()
             else:
                 pending = []
 
