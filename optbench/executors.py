@@ -56,7 +56,9 @@ def run_batch_guarded(batch: Batch) -> list[RunResult]:
     return run_batches([batch])[0]
 
 
-def run_batches(batches: list[Batch], sources: dict[str, bytes] | None = None) -> list[list[RunResult]]:
+def run_batches(
+    batches: list[Batch], sources: dict[str, bytes] | None = None
+) -> list[list[RunResult]]:
     """One task: several batches, each run on its own in this thread's worker child.
 
     ``sources`` maps plug-in paths to their source, for workers that do not share the
@@ -232,7 +234,8 @@ def _with_shipped_plugins(batches: list[Batch], sources: dict[str, bytes]) -> li
 
     local: dict[str, str] = {}
     for plugin, source in sources.items():
-        folder = Path(tempfile.gettempdir()) / "optbench-plugins" / hashlib.sha256(source).hexdigest()[:16]
+        digest = hashlib.sha256(source).hexdigest()[:16]
+        folder = Path(tempfile.gettempdir()) / "optbench-plugins" / digest
         path = folder / Path(plugin).name
         if not path.is_file():
             folder.mkdir(parents=True, exist_ok=True)

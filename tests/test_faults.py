@@ -187,7 +187,8 @@ def _children(pid: int) -> set[int]:
 def test_killing_the_driver_leaves_no_worker_behind(hostile):
     proc = subprocess.Popen(
         [sys.executable, "-m", "optbench.cli", "run", "--plugin", "hostile.py", "-p",
-         "quadratic-1d", "-p", "rosenbrock", "-o", "hang[lr=0.2]", "--seeds", "1", "--budget", "20", "--no-report", "--executor", "process",
+         "quadratic-1d", "-p", "rosenbrock", "-o", "hang[lr=0.2]", "--seeds", "1",
+         "--budget", "20", "--no-report", "--executor", "process",
          "--jobs", "2"], cwd=hostile, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 60
