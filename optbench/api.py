@@ -40,6 +40,11 @@ class Results:
     statuses: dict[str, int]  # status -> count over this spec's runs
 
     @property
+    def n_missing(self) -> int:
+        """Runs asked for that the store does not hold (an executor that lost them)."""
+        return len(self.run_ids) - sum(self.statuses.values())
+
+    @property
     def runs(self):
         """One pandas row per run of this spec (loaded on first use)."""
         if not hasattr(self, "_runs"):
@@ -169,6 +174,7 @@ def run(
     max_runs: int | None = None,
     plugins: str | Iterable[str] = (),
     fresh: bool = False,
+    retry_failed: bool = False,
     report: bool = True,
     progress: Callable[[int, int], None] | None = None,
     command: str = "optbench.run",
@@ -185,6 +191,8 @@ def run(
         executor: ``serial`` (the default), ``process`` or ``dask``, with ``jobs`` workers.
         max_runs: refuse a spec that asks for more runs (default 1,000,000).
         fresh: move an existing store aside (never deleted) and start a new one.
+        retry_failed: rerun this spec's stored ``error`` and ``timeout`` runs, each alone;
+            a new row replaces the old one, which moves to the ``superseded`` table.
         report: write ``out/report.html``.
         progress: ``progress(runs_done, runs_total)`` after each finished batch.
         anonymous: store no host name and the command without its folder (``optbench run
@@ -196,7 +204,7 @@ def run(
     """
     from . import suite
     from .executors import check_executor, execute
-    from .plan import DEFAULT_MAX_RUNS, build_problem, make_plan, problem_key
+    from .plan import DEFAULT_MAX_RUNS, Batch, build_problem, make_plan, problem_key
     from .runner import skipped_result
     from .store import Store
 
@@ -294,6 +302,10 @@ def run(
             anonymous=anonymous,
         )
         existing = store.existing_ids()
+        retry: set[str] = set()
+        if retry_failed:
+            retry = store.failed_ids() & {r.run_id for r in plan.runs}
+            existing -= retry
         infos = {}
         for r in plan.runs:
             key = problem_key(r.problem)
@@ -311,13 +323,22 @@ def run(
         ]
         if skipped:
             added += store.write(skipped, infos, anonymous=anonymous)
-        todo = [b for b in plan.batches if any(rid not in existing for rid in b.run_ids)]
+        todo = []
+        for b in plan.batches:
+            if any(rid in retry for rid in b.run_ids):  # alone: a hang costs one run only
+                todo += [Batch(b.index, [r], b.batchable, b.plugins) for r in b.runs
+                         if r.run_id in retry]
+                if any(rid not in existing and rid not in retry for rid in b.run_ids):
+                    todo.append(b)
+            elif any(rid not in existing for rid in b.run_ids):
+                todo.append(b)
         total = sum(len(b.runs) for b in todo)
         done = 0
         if progress:
             progress(0, total)
         for batch, results in execute(todo, executor, jobs, scheduler):
             by_id = {r.run_id: r for r in batch.runs}
+            store.supersede([res.run_id for res in results if res.run_id in retry])
             added += store.write(
                 [(by_id[res.run_id], res) for res in results], infos, batch.index, anonymous
             )

@@ -184,7 +184,9 @@ class _Progress:
 @click.option(
     "--timeout",
     type=float,
-    help="Wall-clock seconds per batch before runs time out. [default: none]",
+    help="Wall-clock seconds per run before it times out (the runs of a batch step together "
+    "and share them); one that stops calling the oracle is killed at 1.5 S + 2 s. "
+    "[default: none]",
 )
 @click.option(
     "--max-runs",
@@ -209,6 +211,12 @@ class _Progress:
     help="A plug-in .py file or module that registers problems or optimizers. Repeatable.",
 )
 @click.option("--fresh", is_flag=True, help="Move the existing store aside and start a new one.")
+@click.option(
+    "--retry-failed",
+    is_flag=True,
+    help="Rerun the stored error and timeout runs of this spec, each alone; the old rows "
+    "move to the store's superseded table.",
+)
 @click.option("--no-report", is_flag=True, help="Do not write report.html.")
 @click.option("--quiet", is_flag=True, help="No progress output.")
 @click.option(
@@ -236,6 +244,7 @@ def run(
     scheduler,
     plugins,
     fresh,
+    retry_failed,
     no_report,
     quiet,
     anonymous,
@@ -281,6 +290,7 @@ def run(
             scheduler=scheduler,
             plugins=plugins,
             fresh=fresh,
+            retry_failed=retry_failed,
             report=not no_report,
             progress=progress,
             command=" ".join(sys.argv),
@@ -291,10 +301,18 @@ def run(
     if not quiet:
         counts = sorted(res.statuses.items(), key=lambda kv: -kv[1])
         summary = ", ".join(f"{n} {s}" for s, n in counts)
-        click.echo(f"{len(res.run_ids)} runs ({res.added} new): {summary}")
+        stored = len(res.run_ids) - res.n_missing
+        click.echo(f"{stored} of {len(res.run_ids)} runs stored ({res.added} new): {summary}")
         click.echo(f"store:  {res.db}")
         if res.report is not None:
             click.echo(f"report: {res.report}")
+    if res.n_missing:  # whatever plug-in code did, a run asked for and not stored is a failure
+        click.echo(
+            f"optbench: {res.n_missing} of the {len(res.run_ids)} runs asked for were not "
+            "stored; rerun to compute them",
+            err=True,
+        )
+        sys.exit(EXIT_RUN_FAILURES)
     if res.n_failed:
         click.echo(
             f"optbench: {res.n_failed} runs ended in error or timeout "

@@ -1,23 +1,25 @@
 """Executors: where batches run. Serial, local processes, or a Dask cluster, registered here
 like any plug-in's (:func:`optbench.register_executor`); the CLI offers what is registered.
 
-The unit of work is a :class:`~optbench.plan.Batch`. Workers import the batch's plug-ins
-themselves, compute metrics, and return plain results; they never open the store — the
-driver is the single writer. Whatever the executor, a batch computes the same numbers.
+The unit of work is a :class:`~optbench.plan.Batch`. Whatever the executor, a batch runs in
+a persistent worker child (:class:`optbench.worker.Worker`), never in the driver or in a
+pool's or Dask's own worker process, so that plug-in code that exits, crashes or hangs
+becomes rows, not a dead driver, a BrokenProcessPool or a KilledWorker. Workers import the
+batch's plug-ins themselves, compute metrics, and return plain results; they never open the
+store — the driver is the single writer. Whatever the executor, a batch computes the same
+numbers.
 
 Workers receive *tasks*: a few batches each (:func:`chunk`), so a grid of thousands of
-one-run batches (scipy owns its loop) does not pay the pool's or Dask's per-task overhead
-thousands of times. Grouping changes only the transport: each batch is still run on its own
-by :func:`run_batch_guarded`, so results do not depend on the grouping.
-
-This module imports numpy (through the runner) only when a batch runs: a spawned worker
-imports it to find ``_pin_blas``, and BLAS reads its thread count once, when numpy loads.
+one-run batches (scipy owns its loop) does not pay the per-message or Dask's per-task
+overhead thousands of times. Grouping changes only the transport: each batch is still run on
+its own, so results do not depend on the grouping.
 """
 
 from __future__ import annotations
 
 import heapq
 import os
+import threading
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
@@ -30,39 +32,41 @@ if TYPE_CHECKING:
 
 __all__ = ["check_executor", "chunk", "execute", "run_batch_guarded", "run_batches"]
 
-KILL_GRACE = 2.0  # seconds past the cooperative deadline before a batch is killed
 TASKS_PER_WORKER = 16  # enough tasks to balance uneven batches, few enough to amortize overhead
-BLAS_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")
+
+_local = threading.local()  # each thread's worker child, started on first use
+
+
+def _worker():
+    """This thread's persistent worker child (one per thread: a Dask worker's, the driver's),
+    started on first use and kept for the next batches, so it starts once."""
+    import atexit
+
+    from .worker import Worker
+
+    worker = getattr(_local, "worker", None)
+    if worker is None or worker.closed:
+        worker = _local.worker = Worker()
+        atexit.register(worker.close)
+    return worker
 
 
 def run_batch_guarded(batch: Batch) -> list[RunResult]:
-    """``run_batch``, in a killable child process when the runs have a timeout.
+    """Run one batch in this thread's worker child; its results, whatever its code does."""
+    return run_batches([batch])[0]
 
-    The oracle's deadline stops an optimizer that keeps calling it; one that stops calling
-    it (an endless loop of its own) is caught here: its child process is killed, and the
-    members of a killed batch are rerun one at a time, so only the hanging run times out.
+
+def run_batches(
+    batches: list[Batch], sources: dict[str, bytes] | None = None
+) -> list[list[RunResult]]:
+    """One task: several batches, each run on its own in this thread's worker child.
+
+    ``sources`` maps plug-in paths to their source, for workers that do not share the
+    driver's files (a Dask cluster elsewhere): the batches then load the shipped copies.
     """
-    from .runner import run_batch
-
-    timeout = batch.runs[0].timeout
-    if not timeout:
-        return run_batch(batch)
-    results = _in_child(batch, timeout * 1.5 + KILL_GRACE)
-    if results is not None:
-        return results
-    if len(batch.runs) == 1:
-        return [_killed(batch.runs[0], timeout)]
-    out: list[RunResult] = []
-    for run in batch.runs:
-        single = Batch(batch.index, [run], batch.batchable, batch.plugins)
-        got = _in_child(single, timeout * 1.5 + KILL_GRACE)
-        out.extend(got if got is not None else [_killed(run, timeout)])
-    return out
-
-
-def run_batches(batches: list[Batch]) -> list[list[RunResult]]:
-    """One task: several batches, each run on its own."""
-    return [run_batch_guarded(b) for b in batches]
+    if sources:
+        batches = _with_shipped_plugins(batches, sources)
+    return [results for _, results in _worker().run(batches)]
 
 
 def chunk(batches: list[Batch], workers: int) -> list[list[Batch]]:
@@ -84,87 +88,6 @@ def chunk(batches: list[Batch], workers: int) -> list[list[Batch]]:
         tasks[i].append(j)
         heapq.heappush(heap, (load + cost[j], i))
     return [[batches[j] for j in sorted(t)] for t in tasks if t]
-
-
-def _killed(run, timeout: float) -> RunResult:
-    from .runner import RunResult
-
-    return RunResult(
-        run.run_id,
-        "timeout",
-        f"killed after {timeout * 1.5 + KILL_GRACE:g} s: the optimizer stopped calling "
-        f"the oracle (timeout {timeout:g} s)",
-    )
-
-
-def _in_child(batch: Batch, limit: float) -> list[RunResult] | None:
-    """Run a batch in a forked child; None if it had to be killed.
-
-    A plain ``os.fork`` with a pipe rather than ``multiprocessing``: Dask's worker
-    processes are daemonic, and multiprocessing refuses children to those. The runner is
-    imported before the fork, so the child never waits on an import lock held by a thread
-    that did not come along.
-    """
-    import pickle
-    import select
-    import signal
-    import time
-
-    from . import metrics, registry  # noqa: F401 — imported here, not in the child
-    from .runner import RunResult, run_batch
-
-    for plugin in batch.plugins:
-        registry.load_plugin(plugin)
-    read_fd, write_fd = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: run, answer through the pipe, leave without cleanup handlers
-        status = 0
-        try:
-            os.close(read_fd)
-            try:
-                payload = ("ok", run_batch(batch))
-            except BaseException as exc:  # noqa: BLE001 — reported to the parent, which decides
-                payload = ("error", f"{type(exc).__name__}: {exc}")
-            with os.fdopen(write_fd, "wb") as pipe:
-                pipe.write(pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL))
-        except BaseException:  # noqa: BLE001
-            status = 1
-        finally:
-            os._exit(status)
-    os.close(write_fd)
-    deadline = time.monotonic() + limit
-    chunks: list[bytes] = []
-    killed = False
-    with os.fdopen(read_fd, "rb", buffering=0) as pipe:
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                os.kill(pid, signal.SIGKILL)
-                killed = True
-                break
-            ready, _, _ = select.select([pipe], [], [], remaining)
-            if ready:
-                chunk = pipe.read(1 << 20)
-                if not chunk:
-                    break
-                chunks.append(chunk)
-    os.waitpid(pid, 0)
-    if killed or not chunks:  # killed, or the child died without answering
-        return None
-    kind, payload = pickle.loads(b"".join(chunks))  # our own child's answer, never a file
-    if kind == "ok":
-        return payload
-    return [RunResult(r.run_id, "error", payload) for r in batch.runs]
-
-
-def _pin_blas() -> None:
-    """One BLAS thread per worker: parallelism comes from the workers, not from BLAS.
-
-    Runs as the pool's initializer, before the worker's first batch imports numpy (this
-    module does not import it), so BLAS sees the setting when it loads.
-    """
-    for var in BLAS_VARS:
-        os.environ.setdefault(var, "1")
 
 
 def check_executor(executor: str) -> Callable:
@@ -194,44 +117,156 @@ def execute(
     yield from run(batches, jobs, scheduler)
 
 
+def _portable(batch: Batch) -> bool:
+    """Whether a worker child can find everything the batch names: built-ins, installed
+    entry points and plug-ins load there; a name registered by code in the driver alone
+    (a notebook, a test module) does not."""
+    from . import registry
+    from .spec import Spec
+
+    def ok(kind: str, spec: Spec) -> bool:
+        if spec.dotted:
+            return True
+        entry = registry.get(kind, spec.name)
+        if entry.origin == "builtin" and not getattr(entry.factory, "__module__", "").startswith(
+            "optbench"
+        ):
+            return False
+        return all(ok("schedule", v) for v in spec.params.values() if isinstance(v, Spec))
+
+    run = batch.runs[0]
+    return ok("problem", run.problem) and ok("optimizer", run.optimizer)
+
+
 @register_executor("serial")
 def _serial(batches: list[Batch], jobs: int | None = None, scheduler: str | None = None):
-    """One batch after another, in this process."""
-    for batch in batches:
-        yield batch, run_batch_guarded(batch)
+    """One batch after another, in one worker child (a batch whose optimizer or problem was
+    registered in this process alone runs here, unguarded)."""
+    from .runner import run_batch
+
+    here = [b for b in batches if not _portable(b)]
+    if here:
+        for batch in here:
+            yield batch, run_batch(batch)
+        batches = [b for b in batches if _portable(b)]
+    if batches:
+        yield from _worker().run(batches)
 
 
 @register_executor("process")
 def _process(
     batches: list[Batch], jobs: int | None = None, scheduler: str | None = None
 ) -> Iterator[tuple[Batch, list[RunResult]]]:
-    """Local worker processes, ``jobs`` of them (one: run here, one batch after another)."""
-    import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+    """Local worker children, ``jobs`` of them, each fed whole tasks by its own thread."""
+    import queue
+
+    from .worker import Worker
 
     if (jobs or 1) == 1:
         yield from _serial(batches)
         return
-    ctx = mp.get_context("spawn")  # no fork of a threaded parent (BLAS, progress bar)
-    workers = min(jobs, len(batches))
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_pin_blas) as pool:
-        futures = {pool.submit(run_batches, task): task for task in chunk(batches, workers)}
+    tasks = chunk(batches, jobs)
+    todo: queue.SimpleQueue = queue.SimpleQueue()
+    for task in tasks:
+        todo.put(task)
+    done: queue.SimpleQueue = queue.SimpleQueue()
+    workers = [Worker() for _ in range(min(jobs, len(tasks)))]
+
+    def work(worker: Worker) -> None:
         try:
-            for fut in as_completed(futures):
-                yield from zip(futures[fut], fut.result(), strict=True)
-        except BaseException:
-            for fut in futures:
-                fut.cancel()
-            raise
+            while not worker.closed:
+                try:
+                    task = todo.get_nowait()
+                except queue.Empty:
+                    break
+                for item in worker.run(task):
+                    done.put(item)
+        except BaseException as exc:  # noqa: BLE001 — raised again in the driver's thread
+            done.put(exc)
+        finally:
+            done.put(None)
+
+    threads = [threading.Thread(target=work, args=(w,), daemon=True) for w in workers]
+    for t in threads:
+        t.start()
+    try:
+        running = len(threads)
+        while running:
+            try:
+                item = done.get(timeout=0.5)  # a timeout keeps Ctrl-C responsive
+            except queue.Empty:
+                continue
+            if item is None:
+                running -= 1
+            elif isinstance(item, BaseException):
+                if not any(w.closed for w in workers):
+                    raise item
+            else:
+                yield item
+    finally:
+        for w in workers:
+            w.close()
+        for t in threads:
+            t.join(timeout=5)
+
+
+def _plugin_sources(batches: list[Batch]) -> dict[str, bytes]:
+    """The source of every plug-in file the batches load, to ship to workers elsewhere."""
+    from pathlib import Path
+
+    out: dict[str, bytes] = {}
+    for batch in batches:
+        for plugin in batch.plugins:
+            if plugin not in out and Path(plugin).is_file():
+                out[plugin] = Path(plugin).read_bytes()
+    return out
+
+
+def _with_shipped_plugins(batches: list[Batch], sources: dict[str, bytes]) -> list[Batch]:
+    """The batches, loading the shipped copies of their plug-in files.
+
+    Each copy is written once under the temporary folder, named by its content's hash, so
+    it loads as the same module (and the same runs) as in the driver.
+    """
+    import hashlib
+    import tempfile
+    from pathlib import Path
+
+    local: dict[str, str] = {}
+    for plugin, source in sources.items():
+        digest = hashlib.sha256(source).hexdigest()[:16]
+        folder = Path(tempfile.gettempdir()) / "optbench-plugins" / digest
+        path = folder / Path(plugin).name
+        if not path.is_file():
+            folder.mkdir(parents=True, exist_ok=True)
+            part = folder / f".{path.name}.{os.getpid()}.{threading.get_ident()}"
+            part.write_bytes(source)
+            os.replace(part, path)
+        local[plugin] = str(path)
+    return [
+        Batch(b.index, b.runs, b.batchable, tuple(local.get(p, p) for p in b.plugins))
+        for b in batches
+    ]
 
 
 @register_executor("dask")
 def _dask(batches: list[Batch], jobs: int | None = None, scheduler: str | None = None):
-    """A Dask cluster: a local one with ``jobs`` workers, or the one at ``scheduler``."""
+    """A Dask cluster: a local one with ``jobs`` workers, or the one at ``scheduler``.
+
+    Each Dask worker runs its tasks in its own worker child, and plug-in files travel with
+    the tasks, so a cluster started elsewhere (another folder, another machine) runs them.
+    A local cluster is started with Ctrl-C ignored, so an interrupt reaches the driver alone,
+    which says so in one line and stops the cluster quietly.
+    """
     try:
         from dask.distributed import Client, LocalCluster, as_completed
     except ImportError:
         raise UsageError("the dask executor needs Dask: pip install 'optbench[dask]'") from None
+    import logging
+    import signal
+
+    from .worker import BLAS_VARS
+
     cluster = None
     if scheduler:
         try:
@@ -239,23 +274,37 @@ def _dask(batches: list[Batch], jobs: int | None = None, scheduler: str | None =
         except OSError as exc:
             raise UsageError(f"cannot reach the Dask scheduler at {scheduler!r}: {exc}") from None
     else:
-        cluster = LocalCluster(
-            n_workers=jobs or os.cpu_count() or 1,
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address="127.0.0.1:0",
-            env={var: "1" for var in BLAS_VARS},
-        )
+        # the cluster's processes inherit an ignored Ctrl-C: it is the driver's alone
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            cluster = LocalCluster(
+                n_workers=jobs or os.cpu_count() or 1,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address="127.0.0.1:0",
+                env={var: "1" for var in BLAS_VARS},
+                silence_logs=logging.ERROR,  # a cancelled task on Ctrl-C is no news
+            )
+        finally:
+            signal.signal(signal.SIGINT, previous)
         client = Client(cluster)
+    interrupted = False
     try:
         # each Dask task costs milliseconds of scheduler time in this (the driver's) process
         threads = sum(client.nthreads().values()) or jobs or os.cpu_count() or 1
         tasks = chunk(batches, threads)
-        futures = client.map(run_batches, tasks, pure=False)
+        sources = _plugin_sources(batches)
+        futures = client.map(run_batches, tasks, sources=sources, pure=False)
         index = {f.key: t for f, t in zip(futures, tasks, strict=True)}
         for fut in as_completed(futures):
             yield from zip(index[fut.key], fut.result(), strict=True)
+    except BaseException:
+        interrupted = True
+        raise
     finally:
+        if interrupted:  # the cluster's shutdown chatter would bury the one line that matters
+            for name in ("distributed", "tornado", "asyncio"):
+                logging.getLogger(name).setLevel(logging.CRITICAL)
         client.close()
         if cluster is not None:
             cluster.close()

@@ -477,6 +477,12 @@ def load_plugin(target: str) -> list[tuple[str, str]]:
         except PluginError:
             del sys.modules[modname]
             raise
+        except SystemExit as exc:
+            del sys.modules[modname]
+            raise PluginError(
+                f"plug-in {target!r} called sys.exit({exc.code!r}) while importing; "
+                "a plug-in should only register its problems and optimizers"
+            ) from exc
         except Exception as exc:
             del sys.modules[modname]
             raise PluginError(
@@ -499,6 +505,11 @@ def load_plugin(target: str) -> list[tuple[str, str]]:
             importlib.import_module(target)
         except PluginError:
             raise
+        except SystemExit as exc:
+            raise PluginError(
+                f"plug-in {target!r} called sys.exit({exc.code!r}) while importing; "
+                "a plug-in should only register its problems and optimizers"
+            ) from exc
         except Exception as exc:
             raise PluginError(
                 f"plug-in {target!r} failed to import: {type(exc).__name__}: {exc}"

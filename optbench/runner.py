@@ -43,6 +43,8 @@ STATUSES = (
 )
 STALL_WINDOW = 200
 STORE_X_MAX_DIM = 3  # x is recorded always, stored for low dimension (the report draws it)
+IN_PLACE = "step must return a new array: it wrote into the x it was given (as in x -= lr * g)"
+on_update: Any = None  # a worker process's hook, called with each update's number
 
 
 @dataclass
@@ -414,6 +416,8 @@ def _step(rec: _Recording, judge: _Judge, x_new, state: Any, alive_before) -> np
     moved = alive_before & oracle.active
     refused = alive_before & ~oracle.active
     x_new = np.asarray(x_new, dtype=float)
+    if not x_new.flags.owndata:  # a view of the optimizer's own buffers: recorded as a copy
+        x_new = x_new.copy()
     if x_new.shape != x_prev.shape:
         raise ValueError(
             f"the optimizer returned iterates of shape {x_new.shape}, expected {x_prev.shape}"
@@ -423,6 +427,8 @@ def _step(rec: _Recording, judge: _Judge, x_new, state: Any, alive_before) -> np
     lr = _lr_of(state, x.shape[0])
     rec.push(x, f, g, lr)
     t = rec.t
+    if on_update is not None:
+        on_update(t)
     rec.end[moved] = t
     if oracle.timed_out:
         judge.decide(refused, "timeout", "the run passed its wall-clock deadline")
@@ -440,15 +446,24 @@ def _lr_of(state: Any, B: int) -> np.ndarray:
 
 
 def _drive_steps(optimizer, oracle: Oracle, rec: _Recording, judge: _Judge, x0) -> None:
+    """The step loop. The step is handed read-only iterates: the recorded ones, so a step
+    that updates x in place fails (an ``error`` row) instead of rewriting the trace."""
     x = x0
-    state = optimizer.init(x0) if optimizer.init is not None else None
-    with np.errstate(all="ignore"):
-        for t in range(judge.max_iter):
-            if not oracle.active.any():
-                break
-            alive = oracle.active.copy()
-            x_new, state = optimizer.step(x, state, oracle, t)
-            x = _step(rec, judge, x_new, state, alive)
+    x.flags.writeable = False
+    try:
+        state = optimizer.init(x0) if optimizer.init is not None else None
+        with np.errstate(all="ignore"):
+            for t in range(judge.max_iter):
+                if not oracle.active.any():
+                    break
+                alive = oracle.active.copy()
+                x_new, state = optimizer.step(x, state, oracle, t)
+                x = _step(rec, judge, x_new, state, alive)
+                x.flags.writeable = False
+    except ValueError as exc:
+        if "read-only" in str(exc):
+            raise ValueError(IN_PLACE) from exc
+        raise
 
 
 def _drive_owned(optimizer, oracle: Oracle, rec: _Recording, judge: _Judge, x0) -> None:

@@ -73,6 +73,8 @@ CREATE TABLE IF NOT EXISTS traces (run_id TEXT PRIMARY KEY, data BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS problems (key TEXT PRIMARY KEY, info TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS sessions (id INTEGER PRIMARY KEY AUTOINCREMENT, started REAL,
     command TEXT, spec TEXT, versions TEXT, host TEXT);
+CREATE TABLE IF NOT EXISTS superseded (id INTEGER PRIMARY KEY AUTOINCREMENT,
+    run_id TEXT NOT NULL, superseded REAL NOT NULL, row TEXT NOT NULL, trace BLOB);
 """
 
 
@@ -376,6 +378,49 @@ class Store:
         except sqlite3.DatabaseError as exc:
             raise StoreError(_database_error(self.path, exc, writing=True)) from None
         return added
+
+    def failed_ids(self) -> set[str]:
+        """The runs that ended in ``error`` or ``timeout`` (``--retry-failed`` reruns them)."""
+        return {
+            r[0]
+            for r in self.conn.execute(
+                "SELECT run_id FROM runs WHERE status IN ('error', 'timeout')"
+            )
+        }
+
+    def supersede(self, run_ids: Iterable[str]) -> None:
+        """Move these runs' rows (and traces) out of ``runs`` into ``superseded``, each
+        kept whole as JSON with its trace blob: a retried run's old row is never deleted."""
+        now = time.time()
+        try:
+            with self.transaction():
+                for rid in run_ids:
+                    cur = self.conn.execute("SELECT * FROM runs WHERE run_id = ?", (rid,))
+                    row = cur.fetchone()
+                    if row is None:
+                        continue
+                    cols = [c[0] for c in cur.description]
+                    blob = self.conn.execute(
+                        "SELECT data FROM traces WHERE run_id = ?", (rid,)
+                    ).fetchone()
+                    self.conn.execute(
+                        "INSERT INTO superseded (run_id, superseded, row, trace) VALUES (?,?,?,?)",
+                        (rid, now, _json(dict(zip(cols, row, strict=True))),
+                         None if blob is None else blob[0]),
+                    )
+                    self.conn.execute("DELETE FROM traces WHERE run_id = ?", (rid,))
+                    self.conn.execute("DELETE FROM runs WHERE run_id = ?", (rid,))
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(_database_error(self.path, exc, writing=True)) from None
+
+    def superseded(self) -> list[dict[str, Any]]:
+        """The rows ``--retry-failed`` replaced, oldest first."""
+        return [
+            {"run_id": rid, "superseded": when, **self._parse(row, f"superseded {rid!r}", "row")}
+            for rid, when, row in self.conn.execute(
+                "SELECT run_id, superseded, row FROM superseded ORDER BY id"
+            )
+        ]
 
     # -- reading ---------------------------------------------------------------------------
     def runs(self) -> list[dict[str, Any]]:

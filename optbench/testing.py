@@ -108,6 +108,8 @@ def _guard(what: str, fn: Callable[[], Any], timeout: float | None) -> tuple[Any
             return fn(), None
     except _CheckTimeout:
         return None, (what, False, f"did not finish within {timeout:g} s (does it hang?)")
+    except SystemExit as exc:  # plug-in code may not end the check
+        return None, (what, False, f"it called sys.exit({exc.code!r})")
     except Exception as exc:  # noqa: BLE001 — a broken plug-in is a failed check, not a crash
         return None, (what, False, f"{type(exc).__name__}: {exc}")
 

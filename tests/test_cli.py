@@ -40,7 +40,7 @@ def test_run_selects_exactly_the_named_runs(out):
     assert sorted(df.seed.unique()) == list(range(10))
     assert (df.budget == 200).all()
     assert (df.evals <= 200).all()
-    assert "20 runs (20 new)" in r.stdout
+    assert "20 of 20 runs stored (20 new)" in r.stdout
 
 
 @pytest.mark.parametrize(
@@ -267,9 +267,9 @@ def test_rerun_adds_only_missing_runs_and_fresh_moves_aside(out):
     ]
     assert run_cli(*args, "--seeds", "2").returncode == 0
     r = run_cli(*args, "--seeds", "3")
-    assert "3 runs (1 new)" in r.stdout
+    assert "3 of 3 runs stored (1 new)" in r.stdout
     r = run_cli(*args, "--seeds", "3", "--fresh")
-    assert "3 runs (3 new)" in r.stdout
+    assert "3 of 3 runs stored (3 new)" in r.stdout
     moved = [
         p
         for p in out.iterdir()

@@ -69,49 +69,31 @@ def test_api_run_without_a_scipy_optimizer_does_not_import_scipy_optimize(tmp_pa
     assert "scipy.optimize" not in loaded, loaded
 
 
-@pytest.mark.parametrize("optimizer", ["scipy-bfgs"])
-def test_a_scipy_optimizer_does_import_it(tmp_path, optimizer):
-    # the positive control: the probe above would see the import if it happened
-    code, loaded = _loaded(CLI_PROBE, *_run_args(tmp_path / "r", "gd", optimizer))
-    assert code == 0
-    assert "scipy.optimize" in loaded
-
-
-PIN_PROBE = """
-import os, sys
-from concurrent.futures import ProcessPoolExecutor
-import multiprocessing as mp
-
-def blas_threads(_):
-    import numpy  # noqa: F401 — loads BLAS, which starts its threads now
-    return len(os.listdir("/proc/self/task"))
-
-if __name__ == "__main__":
-    from optbench.executors import _pin_blas
-    ctx = mp.get_context("spawn")
-    with ProcessPoolExecutor(1, mp_context=ctx, initializer=_pin_blas) as p:
-        print("PINNED", p.submit(blas_threads, 0).result())
-    with ProcessPoolExecutor(1, mp_context=ctx) as p:
-        print("FREE", p.submit(blas_threads, 0).result())
-"""
+PIN_PROBE = "import numpy, os; print(len(os.listdir('/proc/self/task')))"
 
 
 @pytest.mark.skipif(not os.path.isdir("/proc/self/task") or (os.cpu_count() or 1) < 2,
                     reason="counts threads through Linux /proc; needs 2 cores")
 def test_process_workers_run_blas_on_one_thread(tmp_path):
-    # A spawned worker imports optbench.executors to find its initializer, _pin_blas. If
-    # that import loaded numpy, BLAS would have started its threads before the pin.
-    script = tmp_path / "probe.py"
-    script.write_text(PIN_PROBE)
+    # a worker child starts with the environment optbench.worker gives it: BLAS reads its
+    # thread count once, when numpy loads, so the pin must be in that environment
+    from optbench.worker import worker_env
+
     env = {k: v for k, v in os.environ.items()
            if k not in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")}
-    r = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env,
-                       timeout=120)
-    counts = dict(ln.split() for ln in r.stdout.splitlines() if ln.startswith(("PINNED", "FREE")))
-    assert set(counts) == {"PINNED", "FREE"}, r.stdout + r.stderr
-    if int(counts["FREE"]) == 1:
+
+    def threads(pin: bool) -> int:
+        with pytest.MonkeyPatch.context() as mp:
+            for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+                mp.delenv(k, raising=False)
+            child_env = worker_env(pin) if pin else env
+        r = subprocess.run([sys.executable, "-c", PIN_PROBE], capture_output=True, text=True,
+                           env=child_env, timeout=120)
+        return int(r.stdout.strip())
+
+    if threads(False) == 1:
         pytest.skip("this BLAS starts no threads at import: nothing to pin")
-    assert int(counts["PINNED"]) == 1, counts
+    assert threads(True) == 1
 
 
 def test_executors_module_does_not_import_numpy():

@@ -86,11 +86,19 @@ def test_a_hanging_run_times_out_and_the_others_finish(plugin, out, executor):
                 "--seeds", "1", "--budget", "20", "--timeout", "1", *executor, "--out", str(out),
                 "--no-report")
     assert r.returncode == 3, r.stderr
+    # the hang kills its batch once: every run of it is a timeout row ...
+    df = optbench.load(out)
+    assert set(df.status) == {"timeout"}
+    assert "stopped calling the oracle" in df[df["hp.lr"] == 0.3].message.iloc[0]
+    # ... which --retry-failed reruns alone: only the hanging run times out again
+    r = run_cli("run", "--plugin", str(plugin), "-p", "quadratic-1d", "-o", "hang-at[lr=[0.1,0.3,0.2]]",
+                "--seeds", "1", "--budget", "20", "--timeout", "1", *executor, "--out", str(out),
+                "--no-report", "--retry-failed")
+    assert r.returncode == 3, r.stderr
     df = optbench.load(out)
     by_lr = dict(zip(df["hp.lr"], df.status, strict=True))
     assert by_lr[0.3] == "timeout"
     assert by_lr[0.1] != "timeout" and by_lr[0.2] != "timeout"
-    assert "stopped calling the oracle" in df[df["hp.lr"] == 0.3].message.iloc[0]
 
 
 def test_the_oracle_deadline_stops_a_run_that_keeps_evaluating(plugin, out):
@@ -167,7 +175,7 @@ def test_sigkill_mid_benchmark_keeps_a_consistent_store_and_resume_equals_uninte
     assert set(_traces(db)) == {r[0] for r in partial}  # every stored run has its trace
     assert len(partial) % 4 == 0  # whole batches only (4 runs a batch)
     r = run_cli(*_run_args(plugin, killed)[:-1])
-    assert r.returncode == 0 and f"48 runs ({48 - len(partial)} new)" in r.stdout
+    assert r.returncode == 0 and f"48 of 48 runs stored ({48 - len(partial)} new)" in r.stdout
     assert run_cli(*_run_args(plugin, clean)).returncode == 0
     assert _rows(db) == _rows(clean / "results.sqlite")
     assert _traces(db) == _traces(clean / "results.sqlite")
