@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import time
 import tomllib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -123,7 +123,7 @@ def check_report_target(target: str | os.PathLike) -> None:
 
 
 def write_report_file(
-    dbs: list[Path],
+    dbs: Sequence[str | os.PathLike],
     target: str | os.PathLike,
     problems: list[str] | None = None,
     optimizers: list[str] | None = None,
@@ -134,7 +134,7 @@ def write_report_file(
     from .report import write_report
 
     try:
-        return write_report(dbs, target, problems, optimizers, **options)
+        return write_report(list(dbs), target, problems, optimizers, **options)
     except OSError as exc:
         stores = ", ".join(repr(str(d)) for d in dbs)
         raise _cannot_write(Path(target), exc, f"; every run is kept in {stores}") from None
@@ -157,8 +157,15 @@ def _move_aside(db: Path) -> Path | None:
     return target
 
 
+def _spec_list(specs: str | Iterable[str] | None) -> list[str]:
+    """One spec string is one spec, not a sequence of letters."""
+    if specs is None:
+        return []
+    return [specs] if isinstance(specs, str) else list(specs)
+
+
 def run(
-    spec: str | os.PathLike | dict[str, Any] | None = None,
+    spec: str | os.PathLike | Mapping[str, Any] | None = None,
     *,
     problems: str | Iterable[str] | None = None,
     optimizers: str | Iterable[str] | None = None,
@@ -209,7 +216,7 @@ def run(
     from .store import Store
 
     data: dict[str, Any] = {}
-    if isinstance(spec, dict):
+    if isinstance(spec, Mapping):
         data = dict(spec)
         settings.check_keys(data, "spec: ")
         settings.check(data, "spec: ")
@@ -232,17 +239,14 @@ def run(
     for plugin in [*data.get("plugins", []), *plugins]:
         registry.load_plugin(str(plugin))
     plugin_list = tuple(str(p) for p in [*data.get("plugins", []), *plugins])
-    # one spec string is one spec, not a sequence of letters
-    problems = [problems] if isinstance(problems, str) else problems
-    optimizers = [optimizers] if isinstance(optimizers, str) else optimizers
-    problems = list(problems) if problems else data.get("problems")
-    optimizers = list(optimizers) if optimizers else data.get("optimizers")
-    if not problems and not optimizers:
+    problem_specs = _spec_list(problems) or _spec_list(data.get("problems"))
+    optimizer_specs = _spec_list(optimizers) or _spec_list(data.get("optimizers"))
+    if not problem_specs and not optimizer_specs:
         defaults = suite.DEFAULT_SUITE
-        problems, optimizers = defaults["problems"], defaults["optimizers"]
+        problem_specs, optimizer_specs = defaults["problems"], defaults["optimizers"]
         data = {**defaults, **data}
-    elif not problems or not optimizers:
-        missing = "problem (-p)" if not problems else "optimizer (-o)"
+    elif not problem_specs or not optimizer_specs:
+        missing = "problem (-p)" if not problem_specs else "optimizer (-o)"
         raise UsageError(
             f"no {missing} given; name at least one, or give neither for the default suite"
         )
@@ -257,8 +261,8 @@ def run(
     if scheduler and executor != "dask":
         raise UsageError("a scheduler address goes with the dask executor (--executor dask)")
     plan = make_plan(
-        problems,
-        optimizers,
+        problem_specs,
+        optimizer_specs,
         seeds=pick(seeds, "seeds", 5),
         budget=pick(budget, "budget", 1000),
         max_iter=pick(max_iter, "max_iter", None),
@@ -292,8 +296,8 @@ def run(
         store.add_session(
             command,
             {
-                "problems": list(problems),
-                "optimizers": list(optimizers),
+                "problems": list(problem_specs),
+                "optimizers": list(optimizer_specs),
                 "seeds": pick(seeds, "seeds", 5),
                 "budget": pick(budget, "budget", 1000),
                 "max_iter": pick(max_iter, "max_iter", None),

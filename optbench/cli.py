@@ -12,11 +12,14 @@ import sys
 import time
 from collections.abc import Callable
 from functools import wraps
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from .errors import OptbenchError
+
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
 
 EXIT_OK, EXIT_INTERNAL, EXIT_USAGE, EXIT_RUN_FAILURES = 0, 1, 2, 3
 EXIT_WORSE = 4  # optbench report --fail-on worse: a pairing got worse than the baseline
@@ -107,8 +110,7 @@ class _Progress:
     def __init__(self, quiet: bool):
         self.quiet = quiet
         self.tty = sys.stderr.isatty()
-        self.bar = None
-        self.task = None
+        self.bar: tuple[Progress, TaskID] | None = None  # the bar and its one task
         self.last = -1
         self.t0 = time.monotonic()
 
@@ -126,7 +128,7 @@ class _Progress:
                     TimeRemainingColumn,
                 )
 
-                self.bar = Progress(
+                bar = Progress(
                     TextColumn("runs"),
                     BarColumn(),
                     MofNCompleteColumn(),
@@ -135,9 +137,10 @@ class _Progress:
                     TimeRemainingColumn(),
                     transient=True,
                 )
-                self.bar.start()
-                self.task = self.bar.add_task("run", total=total)
-            self.bar.update(self.task, completed=done)
+                bar.start()
+                self.bar = (bar, bar.add_task("run", total=total))
+            bar, task = self.bar
+            bar.update(task, completed=done)
             if done >= total:
                 self.close()
         else:
@@ -150,7 +153,7 @@ class _Progress:
 
     def close(self) -> None:
         if self.bar is not None:
-            self.bar.stop()
+            self.bar[0].stop()
             self.bar = None
 
 

@@ -66,16 +66,15 @@ def register_testbed(export_dir: str | os.PathLike) -> type:
     dims = sorted({int(functions[f].get("dim") or 1) for f in fids})
     # cocopp's captions name exactly six dimensions: the export's, then unused ones
     shown = dims + [dims[-1] + k for k in range(1, 7 - len(dims))] if len(dims) < 6 else dims
-    base = tbs.GECCOBBOBTestbed
     interest = {int(i): 1 for i in mapping.get("instances", [])} or None
     if interest and interest not in genericsettings.instancesOfInterest:
         genericsettings.instancesOfInterest.append(interest)
 
-    class OptbenchTestbed(base):
+    class OptbenchTestbed(tbs.GECCOBBOBTestbed):
         """optbench's problems, as exported (no reference algorithm)."""
 
         settings = dict(
-            base.settings,
+            tbs.GECCOBBOBTestbed.settings,
             name=SUITE,
             info_filename=None,
             shortinfo_filename=None,
@@ -84,7 +83,8 @@ def register_testbed(export_dir: str | os.PathLike) -> type:
             dimensions_to_display=tuple(shown),
             goto_dimension=dims[-1],
             rldDimsOfInterest=tuple(dims),
-            tabDimsOfInterest=tuple(dims),
+            # cocopp's table captions name exactly two dimensions
+            tabDimsOfInterest=(dims[0], dims[-1]),
             functions_with_legend=(fids[0], fids[-1]),
             first_function_number=fids[0],
             last_function_number=fids[-1],

@@ -88,7 +88,7 @@ def _f_refs(db: Path, runs) -> dict[str, tuple[float | None, bool]]:
 
     with Store(db) as s:
         infos = s.problem_info()
-    out = {}
+    out: dict[str, tuple[float | None, bool]] = {}
     for key in dict.fromkeys(runs.problem_key):
         f_star = infos.get(key, {}).get("f_star")
         if f_star is not None:
@@ -112,8 +112,8 @@ def _trace_rows(db: Path, run_ids):
 
 def trace_frame(trace: dict[str, Any]):
     """One run's trace as a tidy frame, one row per stored iterate: ``t, n_f, n_g, evals, f,
-    gnorm, lr, time[, test_f], x0…``. ``lr`` is the rate of the update leaving iterate t (NaN after the
-    last one); ``x0…`` are there where the trace keeps x."""
+    gnorm, lr, time[, test_f], x0…``. ``lr`` is the rate of the update leaving iterate t (NaN
+    after the last one); ``x0…`` are there where the trace keeps x."""
     import numpy as np
     import pandas as pd
 

@@ -50,6 +50,7 @@ class RunRNG:
     def _gen(self, i: int) -> np.random.Generator:
         g = self._gens[i]
         if g is None:
+            assert self._seeds is not None  # only from_seeds leaves a generator to make
             g = self._gens[i] = np.random.default_rng(self._seeds[i])
         return g
 
@@ -151,7 +152,7 @@ class Oracle:
     def f(self, X: np.ndarray) -> np.ndarray:
         """Values at ``X`` (B, d) for the active runs, ``nan`` elsewhere; one ``n_f`` each."""
         rows = self._admit(1)
-        if X is self._cache_x:
+        if X is self._cache_x and self._cache_f is not None:
             out = np.where(rows, self._cache_f, np.nan)
         elif rows.all():
             out = np.asarray(self.problem.f(X), dtype=float)
@@ -179,7 +180,7 @@ class Oracle:
     def value_and_grad(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Both at once: one ``n_f`` and one ``n_g`` per active run."""
         rows = self._admit(2)
-        if X is self._cache_x and self._cache_g is not None:
+        if X is self._cache_x and self._cache_f is not None and self._cache_g is not None:
             f = np.where(rows, self._cache_f, np.nan)
             g = self._cache_g if rows.all() else np.where(rows[:, None], self._cache_g, np.nan)
         else:
@@ -195,8 +196,9 @@ class Oracle:
         return f, g
 
     def _grad(self, X: np.ndarray, rows: np.ndarray) -> np.ndarray:
-        if self.problem.stochastic:
-            return self.problem.stochastic_grad(X, self.rng.subset(rows))
+        stochastic_grad = self.problem.stochastic_grad
+        if stochastic_grad is not None:
+            return stochastic_grad(X, self.rng.subset(rows))
         return self.problem.grad(X)
 
     # -- evaluations for optimizers that own their loop (one run) ----------------------------
@@ -204,7 +206,8 @@ class Oracle:
         if not self._admit(cost)[0]:
             if self.timed_out:
                 raise DeadlineExceeded("the run passed its wall-clock deadline")
-            raise BudgetExhausted(f"the budget of {int(self.budget[0])} evaluations is used up")
+            limit = "" if self.budget is None else f" of {int(self.budget[0])} evaluations"
+            raise BudgetExhausted(f"the budget{limit} is used up")
 
     def scalar_f(self, x: np.ndarray) -> float:
         """``f(x)`` for a single run's point ``x`` of shape ``(d,)``; raises at the budget."""

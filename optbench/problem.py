@@ -28,18 +28,18 @@ domain or the ``draw["window"]`` hint; ``draw["log"]`` asks for a log colour sca
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from .errors import InvalidValueError
 
+# numpy is imported inside the methods: catalogs import this module when `optbench list`
+# runs, which must not pay for numpy. Annotations are not evaluated at run time.
 if TYPE_CHECKING:
     import numpy as np
 
-__all__ = ["Problem"]
+    Array: TypeAlias = np.ndarray
 
-# numpy is imported inside the methods: catalogs import this module when `optbench list`
-# runs, which must not pay for numpy.
-Array = "np.ndarray"
+__all__ = ["Problem"]
 
 
 def _box(bounds: Any, dim: int) -> tuple[Any, Any]:

@@ -20,7 +20,7 @@ import importlib.util
 import inspect
 import sys
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -120,7 +120,7 @@ class Entry:
             p.kind is p.VAR_KEYWORD for p in inspect.signature(self.factory).parameters.values()
         )
 
-    def is_batchable(self, params: dict[str, Any]) -> bool:
+    def is_batchable(self, params: Mapping[str, Any]) -> bool:
         """Whether runs of this spec step together (``batchable`` may depend on the spec)."""
         batchable = self.meta.get("batchable", False)
         return bool(batchable(dict(params)) if callable(batchable) else batchable)
@@ -374,7 +374,7 @@ def register_optimizer(
         raise PluginError(
             f"optimizer {name!r} declares unknown needs {sorted(unknown)}; allowed: {sorted(NEEDS)}"
         )
-    meta = {
+    meta: dict[str, Any] = {
         "needs": needs,
         "batchable": batchable if callable(batchable) else bool(batchable),
         "samples": bool(samples),

@@ -228,9 +228,9 @@ class _Parser:
             end = self.text.find(char, self.pos + 1)
             if end < 0:
                 raise self.error("unterminated string")
-            value = self.text[self.pos + 1 : end]
+            quoted = self.text[self.pos + 1 : end]
             self.pos = end + 1
-            return value
+            return quoted
         number = self.match(_NUMBER)
         if number is not None:
             value = _number(number)

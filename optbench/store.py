@@ -252,6 +252,9 @@ class Store:
             conn.close()
             if getattr(exc, "sqlite_errorname", "") != "SQLITE_CANTOPEN":
                 raise  # e.g. locked: a writer is at work, so the file is not immutable
+        except BaseException:  # not a database, damaged: closed before the error goes up
+            conn.close()
+            raise
         return sqlite3.connect(f"{uri}?immutable=1", uri=True, isolation_level=None)
 
     def _check_schema(self) -> None:

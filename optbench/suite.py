@@ -17,7 +17,20 @@ reach p = 9·2/2¹⁰ ≈ 0.018 < 0.05.
 
 from __future__ import annotations
 
-DEFAULT_SUITE = {
+from collections.abc import Callable
+from typing import TypedDict
+
+
+class Suite(TypedDict):
+    """A named suite: the spec keys :func:`optbench.run` reads from it."""
+
+    problems: list[str]
+    optimizers: list[str]
+    seeds: int
+    budget: int
+
+
+DEFAULT_SUITE: Suite = {
     "problems": [
         "quadratic-1d",
         "linear-regression",
@@ -40,7 +53,7 @@ DEFAULT_SUITE = {
 }
 
 
-def ml_suite() -> dict:
+def ml_suite() -> Suite:
     """``optbench run --suite ml``: the small-ML tier (logistic and softmax regression, a
     one-hidden-layer MLP; minibatch gradients, test loss recorded) against the usual
     gradient baselines, and ``torch.optim.AdamW`` through the torch adapter where torch is
@@ -63,4 +76,4 @@ def ml_suite() -> dict:
     }
 
 
-SUITES = {"default": lambda: dict(DEFAULT_SUITE), "ml": ml_suite}
+SUITES: dict[str, Callable[[], Suite]] = {"default": DEFAULT_SUITE.copy, "ml": ml_suite}

@@ -80,12 +80,11 @@ class _CheckTimeout(BaseException):
 @contextlib.contextmanager
 def _deadline(seconds: float | None):
     """Interrupt the body after ``seconds`` (main thread on POSIX; elsewhere unbounded)."""
-    usable = (
-        seconds
-        and hasattr(signal, "setitimer")
-        and threading.current_thread() is threading.main_thread()
-    )
-    if not usable:
+    if (
+        not seconds
+        or not hasattr(signal, "setitimer")
+        or threading.current_thread() is not threading.main_thread()
+    ):
         yield
         return
 
@@ -340,7 +339,7 @@ def _batch_equals_single(spec: Spec, problem: str, where: str) -> Check:
             both = together[run.run_id]
             diff = _same(alone, both)
             for key in ("x", "f"):
-                if diff or key not in alone.trace:
+                if diff or alone.trace is None or both.trace is None or key not in alone.trace:
                     continue
                 a, b = alone.trace[key], both.trace[key]
                 # rounding (e.g. numpy's pow on a column vs Python's on a float) is relative to

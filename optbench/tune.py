@@ -226,18 +226,26 @@ def tune(
     fseeds = list(range(final_seed_start, final_seed_start + seeds))
     out_dir = Path(out if out is not None else DEFAULT_TUNE_OUT)
     db = out_dir / DB_NAME
-    common = dict(
-        budget=budget,
-        max_iter=max_iter,
-        tol=tol,
-        out=out_dir,
-        executor=executor,
-        jobs=jobs,
-        plugins=plugins,
-        report=False,
-        progress=progress,
-        anonymous=anonymous,
-    )
+
+    def run_on(ptext: str, specs: list[str], on_seeds: list[int], phase: str) -> list[str]:
+        """Run ``specs`` on one problem into the store; the run ids, per spec then seed."""
+        res = run(
+            problems=[ptext],
+            optimizers=specs,
+            seeds=on_seeds,
+            command=f"optbench tune: {phase} on {ptext}",
+            budget=budget,
+            max_iter=max_iter,
+            tol=tol,
+            out=out_dir,
+            executor=executor,
+            jobs=jobs,
+            plugins=plugins,
+            report=False,
+            progress=progress,
+            anonymous=anonymous,
+        )
+        return res.run_ids
 
     pspecs = [format_spec(p) for text in problems for p in _expand("problem", parse(text))]
     results, winners, tuning_ids, final_ids = [], [], [], []
@@ -251,16 +259,10 @@ def tune(
         texts = {(fam, v): _with_lr(spec, v, per_L) for fam, spec in tunable for v in values}
         cells = {}  # (family, value) -> (spec text, run ids)
         if texts:
-            res = run(
-                problems=[ptext],
-                optimizers=list(texts.values()),
-                seeds=tseeds,
-                command=f"optbench tune: tuning on {ptext}",
-                **common,
-            )
-            ids = _ids_per_spec(res.run_ids, list(texts.values()), len(tseeds))
+            run_ids = run_on(ptext, list(texts.values()), tseeds, "tuning")
+            ids = _ids_per_spec(run_ids, list(texts.values()), len(tseeds))
             cells = {k: (t, i) for (k, t), i in zip(texts.items(), ids, strict=True)}
-            tuning_ids.extend(res.run_ids)
+            tuning_ids.extend(run_ids)
         tuning.append((ptext, problem, problem_key(pres), per_L, values, cells))
     with Store(db, create=True) as store:  # the tuning runs of every problem, read once
         rows = {r["run_id"]: r for r in store.runs()}
@@ -276,7 +278,7 @@ def tune(
         for fam, _spec in tunable:
             scores = []
             for v in values:
-                text, ids = cells[(fam, v)]
+                _label, cell_ids = cells[(fam, v)]
                 per_run = [
                     _score(
                         criterion,
@@ -286,7 +288,7 @@ def tune(
                         budget,
                         _as_float(rows[i]["metrics"].get("aulg")),
                     )
-                    for i in ids
+                    for i in cell_ids
                     if i in rows
                 ]
                 scores.append(_median(per_run))
@@ -314,14 +316,8 @@ def tune(
             )
             finals.append((fam, cells[(fam, values[best])][0]))
         finals += [(b, b) for b in baselines]
-        res = run(
-            problems=[ptext],
-            optimizers=[t for _, t in finals],
-            seeds=fseeds,
-            command=f"optbench tune: final runs on {ptext}",
-            **common,
-        )
-        ids = _ids_per_spec(res.run_ids, [t for _, t in finals], len(fseeds))
+        run_ids = run_on(ptext, [t for _, t in finals], fseeds, "final runs")
+        ids = _ids_per_spec(run_ids, [t for _, t in finals], len(fseeds))
         for (fam, _text), fam_ids in zip(finals, ids, strict=True):
             final_families.setdefault(fam, []).extend(fam_ids)
             final_ids.extend(fam_ids)

@@ -33,9 +33,9 @@ from optbench.extras import import_dotted, require
 
 def _call_factory(factory, x0, seed: int, bounds, options: dict[str, Any]):
     try:
-        params = inspect.signature(factory).parameters
+        params = set(inspect.signature(factory).parameters)
     except (TypeError, ValueError):
-        params = {}
+        params = set()
     extra = {}
     if "seed" in params:
         extra["seed"] = seed

@@ -96,7 +96,8 @@ def one_cycle(lr, T: int = 100, pct_start: float = 0.3, anneal_strategy: str = "
             out = np.clip(piecewise(t, moms, hi_m), lo_m, hi_m)  # T: no extrapolation
             return out if out.ndim else float(out)
 
-        fn.momentum = momentum
+        # the momentum rides on the rate function, where optbench.cycled_momentum looks
+        fn.momentum = momentum  # type: ignore[attr-defined]
     return fn
 
 
@@ -151,5 +152,6 @@ def cyclic(lr, base_lr: float = 0.0, step_size_up: int = 50, step_size_down: int
             out = max_momentum - (max_momentum - base_momentum) * height(t)
             return out if np.ndim(out) else float(out)
 
-        fn.momentum = momentum
+        # the momentum rides on the rate function, where optbench.cycled_momentum looks
+        fn.momentum = momentum  # type: ignore[attr-defined]
     return fn

@@ -16,6 +16,9 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 # numpy is imported inside the factories: `optbench list` imports this module.
 from optbench import check, register_schedule, whole  # noqa: F401 — whole: re-exported
 
@@ -36,7 +39,7 @@ def step(lr, step_size: int = 30, gamma: float = 0.1):
 
 
 @register_schedule("multistep")
-def multistep(lr, milestones: list[int] = (30, 60, 90), gamma: float = 0.1):
+def multistep(lr, milestones: Sequence[int] = (30, 60, 90), gamma: float = 0.1):
     """η_0·γ^#{m ≤ t}: cut by γ at each milestone (PyTorch MultiStepLR; repeats count twice,
     milestones in any order, γ > 1 allowed, as PyTorch takes them)."""
     import numpy as np
@@ -194,7 +197,7 @@ def constant_lr(lr, factor: float = 1.0 / 3.0, T: int = 5):
 
 
 @register_schedule("sequential")
-def sequential(lr, schedules: list = ("constant",), milestones: list[int] = ()):
+def sequential(lr, schedules: Sequence[Any] = ("constant",), milestones: Sequence[int] = ()):
     """Schedule i from milestone i−1 on, each restarting at its own t = 0 (PyTorch
     SequentialLR), e.g. ``sequential(schedules=[constant-lr(factor=0.1,T=5),cosine(T=95)],
     milestones=[5])``; every schedule scales the same base rate."""

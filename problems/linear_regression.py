@@ -13,6 +13,8 @@ estimate of the full gradient whose noise keeps a constant learning rate from se
 
 from __future__ import annotations
 
+from typing import cast
+
 from optbench import Problem, check, register_problem
 
 from ._common import curvature, whole
@@ -45,7 +47,8 @@ def make_least_squares(
     # MSE(θ) = f* + ‖A(θ − θ*)‖²/n = f* + ‖R(θ − θ*)‖²/n with A = QR, because the residual at
     # θ* is orthogonal to A's columns. Evaluated this way f costs O(d²) instead of O(n·d)
     # and never rounds below f* (a sum of squares added to f*), so gaps are never negative.
-    R = np.linalg.qr(A, mode="r")
+    # numpy's stubs type every mode's result as QRResult; mode="r" returns R alone
+    R = cast("np.ndarray", np.linalg.qr(A, mode="r"))
     H = 2.0 / n * (R.T @ R)
     H = 0.5 * (H + H.T)
     L, mu = curvature(H)

@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ..metrics import TARGETS
 from .convention import charged, counted, group_rng, hit_costs, runtimes
@@ -30,7 +31,7 @@ __all__ = ["BOOTSTRAP_SAMPLES", "art", "art_table", "bootstrap_art", "simulated_
 BOOTSTRAP_SAMPLES = 1000
 
 
-def art(hit_cost: Sequence[float], used: Sequence[float]) -> float:
+def art(hit_cost: ArrayLike, used: ArrayLike) -> float:
     """Average runtime: successes charged their runtime, failures what they used.
 
     Args:
@@ -54,8 +55,8 @@ def _rng(rng: np.random.Generator | int) -> np.random.Generator:
 
 
 def bootstrap_art(
-    hit_cost: Sequence[float],
-    used: Sequence[float],
+    hit_cost: ArrayLike,
+    used: ArrayLike,
     samples: int = BOOTSTRAP_SAMPLES,
     percentiles: Sequence[float] = (10, 50, 90),
     rng: np.random.Generator | int = 0,
@@ -85,8 +86,8 @@ def bootstrap_art(
 
 
 def simulated_restarts(
-    hit_cost: Sequence[float],
-    used: Sequence[float],
+    hit_cost: ArrayLike,
+    used: ArrayLike,
     samples: int = BOOTSTRAP_SAMPLES,
     rng: np.random.Generator | int = 0,
 ) -> np.ndarray:

@@ -26,10 +26,10 @@ so a group's numbers do not depend on which other groups are in the frame.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ..metrics import target_key
 
@@ -85,14 +85,14 @@ def counts(frame) -> np.ndarray:
     return ~frame["status"].isin(NOT_RUN).to_numpy()
 
 
-def runtimes(hit_cost: Sequence[float]) -> np.ndarray:
+def runtimes(hit_cost: ArrayLike) -> np.ndarray:
     """Hitting costs under the convention: at least 1; never reached (NaN, inf) is inf."""
     hit = np.asarray(hit_cost, dtype=float)
     with np.errstate(invalid="ignore"):
         return np.where(np.isfinite(hit), np.maximum(hit, 1.0), np.inf)
 
 
-def charged(used: Sequence[float]) -> np.ndarray:
+def charged(used: ArrayLike) -> np.ndarray:
     """Evaluations charged to a run that did not succeed: what it used, at least 1."""
     used = np.asarray(used, dtype=float)
     return np.maximum(np.nan_to_num(used, nan=0.0, posinf=0.0), 1.0)

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ..metrics import REL_TARGETS, TARGETS
 from .average_runtime import simulated_restarts
@@ -34,7 +35,7 @@ __all__ = [
 # -- arrays -------------------------------------------------------------------------------
 
 
-def ecdf(runtimes_by_pair: Sequence[Sequence[float]], pairs: int | None = None):
+def ecdf(runtimes_by_pair: Sequence[ArrayLike], pairs: int | None = None):
     """Runtime ECDF over (problem, target) pairs: each pair weighs ``1/|P|`` and, inside it,
     each of its runs equally; unsolved pairs and runs stay in the denominator (COCO).
 
@@ -65,7 +66,7 @@ def ecdf(runtimes_by_pair: Sequence[Sequence[float]], pairs: int | None = None):
     return x[last], frac[last]
 
 
-def performance_profile_matrix(T, taus: Sequence[float]) -> np.ndarray:
+def performance_profile_matrix(T: ArrayLike, taus: ArrayLike) -> np.ndarray:
     """Dolan–Moré ``ρ_s(τ) = |{p : r_{p,s} ≤ τ}| / |P|`` with ``r = t / min_s t``.
 
     Args:
@@ -87,7 +88,7 @@ def performance_profile_matrix(T, taus: Sequence[float]) -> np.ndarray:
     return (R[None, :, :] <= taus[:, None, None]).mean(axis=1)
 
 
-def data_profile_matrix(T, alphas: Sequence[float], dims: Sequence[float] | None = None):
+def data_profile_matrix(T: ArrayLike, alphas: ArrayLike, dims: ArrayLike | None = None):
     """Moré–Wild ``d_s(α) = |{p : t_{p,s} / (n_p + 1) ≤ α}| / |P|``: with ``dims`` (per
     problem) α is in simplex gradients, without it in evaluations. Returns
     ``(len(alphas), solvers)``."""
@@ -101,7 +102,7 @@ def data_profile_matrix(T, alphas: Sequence[float], dims: Sequence[float] | None
     return (T[None, :, :] <= alphas[:, None, None]).mean(axis=1)
 
 
-def profile_area(taus: Sequence[float], rho: Sequence[float], upper: float = 4.0) -> float:
+def profile_area(taus: ArrayLike, rho: ArrayLike, upper: float = 4.0) -> float:
     """``∫_1^upper ρ(τ) dτ / (upper − 1)`` of a right-continuous step profile given on a
     grid starting at 1 (AlgoPerf's score B_s uses [1, 4]; 1 = fastest everywhere)."""
     taus = np.asarray(taus, dtype=float)
