@@ -37,6 +37,7 @@ class Results:
     added: int  # runs computed by this call (the rest were already stored)
     run_ids: list[str]
     statuses: dict[str, int]  # status -> count over this spec's runs
+    stale: int = 0  # runs kept from another results version (see ``recompute``)
 
     @property
     def runs(self):
@@ -153,6 +154,7 @@ def run(
     max_runs: int | None = None,
     plugins: str | Iterable[str] = (),
     fresh: bool = False,
+    recompute: bool = False,
     report: bool = True,
     progress: Callable[[int, int], None] | None = None,
     command: str = "optbench.run",
@@ -169,6 +171,9 @@ def run(
         executor: ``serial`` (the default), ``process`` or ``dask``, with ``jobs`` workers.
         max_runs: refuse a spec that asks for more runs (default 1,000,000).
         fresh: move an existing store aside (never deleted) and start a new one.
+        recompute: rerun the runs the store holds from another results version
+            (:data:`optbench.store.RESULTS_VERSION`); their old rows are kept in the store's
+            ``superseded`` table. Without it they are kept and counted in ``Results.stale``.
         report: write ``out/report.html``.
         progress: ``progress(runs_done, runs_total)`` after each finished batch.
         anonymous: store no host name and the command without its folder (``optbench run
@@ -182,7 +187,7 @@ def run(
     from .executors import check_executor, execute
     from .plan import DEFAULT_MAX_RUNS, build_problem, make_plan, problem_key
     from .runner import skipped_result
-    from .store import Store
+    from .store import RESULTS_VERSION, Store
 
     data: dict[str, Any] = {}
     if isinstance(spec, dict):
@@ -278,6 +283,13 @@ def run(
             anonymous=anonymous,
         )
         existing = store.existing_ids()
+        stale = {
+            rid
+            for rid, v in store.results_versions(r.run_id for r in plan.runs).items()
+            if v != RESULTS_VERSION
+        }
+        if recompute:
+            existing -= stale
         infos = {}
         for r in plan.runs:
             key = problem_key(r.problem)
@@ -294,7 +306,9 @@ def run(
             (r, skipped_result(r, why)) for r, why in plan.skipped if r.run_id not in existing
         ]
         if skipped:
-            added += store.write(skipped, infos, anonymous=anonymous)
+            added += store.write(
+                skipped, infos, anonymous=anonymous, replace=stale if recompute else ()
+            )
         todo = [b for b in plan.batches if any(rid not in existing for rid in b.run_ids)]
         total = sum(len(b.runs) for b in todo)
         done = 0
@@ -303,7 +317,11 @@ def run(
         for batch, results in execute(todo, executor, jobs, scheduler):
             by_id = {r.run_id: r for r in batch.runs}
             added += store.write(
-                [(by_id[res.run_id], res) for res in results], infos, batch.index, anonymous
+                [(by_id[res.run_id], res) for res in results],
+                infos,
+                batch.index,
+                anonymous,
+                replace=stale if recompute else (),
             )
             done += len(batch.runs)
             if progress:
@@ -312,7 +330,10 @@ def run(
     report_path = None
     if report:
         report_path = write_report_file([db], out_dir / REPORT_NAME)
-    return Results(db, report_path, added, [r.run_id for r in plan.runs], statuses)
+    return Results(
+        db, report_path, added, [r.run_id for r in plan.runs], statuses,
+        0 if recompute else len(stale),
+    )
 
 
 def load(path: str | os.PathLike, traces: bool = False):

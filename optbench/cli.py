@@ -208,6 +208,12 @@ class _Progress:
     help="A plug-in .py file or module that registers problems or optimizers. Repeatable.",
 )
 @click.option("--fresh", is_flag=True, help="Move the existing store aside and start a new one.")
+@click.option(
+    "--recompute",
+    is_flag=True,
+    help="Rerun the stored runs of another results version (older optbench numbers); "
+    "their old rows are kept aside in the store.",
+)
 @click.option("--no-report", is_flag=True, help="Do not write report.html.")
 @click.option("--quiet", is_flag=True, help="No progress output.")
 @click.option(
@@ -235,6 +241,7 @@ def run(
     scheduler,
     plugins,
     fresh,
+    recompute,
     no_report,
     quiet,
     anonymous,
@@ -280,6 +287,7 @@ def run(
             scheduler=scheduler,
             plugins=plugins,
             fresh=fresh,
+            recompute=recompute,
             report=not no_report,
             progress=progress,
             command=" ".join(sys.argv),
@@ -287,6 +295,15 @@ def run(
         )
     finally:
         progress.close()
+    if res.stale:
+        from .store import RESULTS_VERSION
+
+        click.echo(
+            f"optbench: {res.stale} runs were kept from another results version than this "
+            f"optbench's ({RESULTS_VERSION}): their numbers may differ from a rerun "
+            "(--recompute reruns them)",
+            err=True,
+        )
     if not quiet:
         counts = sorted(res.statuses.items(), key=lambda kv: -kv[1])
         summary = ", ".join(f"{n} {s}" for s, n in counts)

@@ -69,25 +69,21 @@ class Context:
         the cost of a report over many runs. The runs in ``full`` are read whole in the same
         pass and cached for :meth:`traces` (the few a figure draws in full).
         """
-        from ..store import Store, read_trace
+        from ..store import Store
 
         wanted = None if keys is None else tuple(keys)
         full = set(full)
-
-        def unpack(rid: str, data: bytes) -> dict:
-            if rid in full:
-                self._traces[rid] = read_trace(stores[rid], rid, data)
-                return self._traces[rid]
-            return read_trace(stores[rid], rid, data, wanted)
-
         stores = dict(zip(self.runs.run_id, self.runs.store, strict=True))
         by_store: dict[str, list[str]] = {}
         for rid in run_ids:
             by_store.setdefault(stores[rid], []).append(rid)
         for path, members in by_store.items():
             with Store(path) as s:
-                for rid, data in s.trace_data(members):
-                    yield rid, (None if data is None else unpack(rid, data))
+                whole = [r for r in members if r in full]
+                for rid, tr in s.traces(whole):
+                    self._traces[rid] = tr
+                    yield rid, tr
+                yield from s.traces([r for r in members if r not in full], wanted)
 
     @cached_property
     def problem_keys(self) -> list[str]:
