@@ -152,7 +152,7 @@ def test_sigkill_mid_benchmark_keeps_a_consistent_store_and_resume_equals_uninte
         try:
             if db.exists() and len(_rows(db)) >= 8:
                 break
-        except sqlite3.Error:
+        except (sqlite3.Error, optbench.errors.StoreError):
             pass
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)

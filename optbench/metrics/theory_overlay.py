@@ -72,8 +72,8 @@ def _schedule_rates(h: dict[str, Any] | None, recorded: np.ndarray):
 
 
 def _predict(kind, rate_fns, fallback, lam, q0, beta, dist0, f_star):
-    """The predicted eigen-coordinate path ``(H+1, R, k)``, where C8's divergence test
-    fires on it ``(H+1, R)`` and the rates ``(H, R)``, followed until every run's path has
+    """The predicted eigen-coordinate path ``(H+1, R, k)``, a function giving where C8's
+    divergence test fires on it ``(H+1, R)`` (worked out on demand) and the rates ``(H, R)``, followed until every run's path has
     diverged, settled for good or stopped moving, or for :data:`HORIZON_MAX` updates.
 
     ``rate_fns[i]`` gives run i's rates for any t; where it is None the run's recorded rates
@@ -94,20 +94,29 @@ def _predict(kind, rate_fns, fallback, lam, q0, beta, dist0, f_star):
             q = theory.gd_error_path(lrs, lam, q0)
         else:
             q = theory.heavy_ball_error_path(lrs, lam, q0, beta)
+        if H >= HORIZON_MAX:  # the last horizon: C8's test only where the caller needs it
+            return q, lambda: _fired(q, lam, floor)[0], lrs
+        fired, dist = _fired(q, lam, floor)
         with np.errstate(over="ignore", invalid="ignore"):
-            dist = np.sqrt(np.sum(q**2, axis=-1))
-            gap = theory.gap_path(q, lam)
-            fired = (gap > DIVERGE_GAP * np.maximum(gap[0], floor)) | (
-                dist > DIVERGE_DIST * np.maximum(dist[0], 1.0)
-            )
-            fired[0] = False
             last = dist[-(H // 4) :]
             # settled for good, or stuck: a path that no longer moves is decided too
             settled = np.all(last <= band, axis=0) | np.all(np.abs(last - last[-1]) <= band, axis=0)
         frozen = np.array([fn is None for fn in rate_fns])
-        if H >= HORIZON_MAX or np.all(fired.any(axis=0) | settled | frozen):
-            return q, fired, lrs
+        if np.all(fired.any(axis=0) | settled | frozen):
+            return q, lambda: fired, lrs
         H *= 4
+
+
+def _fired(q: np.ndarray, lam: np.ndarray, floor: float) -> tuple[np.ndarray, np.ndarray]:
+    """Where C8's divergence test fires on a predicted path ``(H+1, R)``, and the distance."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        dist = np.sqrt(np.sum(q**2, axis=-1))
+        gap = theory.gap_path(q, lam)
+        fired = (gap > DIVERGE_GAP * np.maximum(gap[0], floor)) | (
+            dist > DIVERGE_DIST * np.maximum(dist[0], 1.0)
+        )
+    fired[0] = False
+    return fired, dist
 
 
 def theory_overlay(
@@ -175,7 +184,7 @@ def theory_overlay(
     path_settle = kind == "hb" or not constant[rows].all()
     xs = xspace(e_pred, horizon, cols_r, full=False, settle=path_settle)
     if path_settle:
-        t_div, div = first_true(fired)
+        t_div, div = first_true(fired())
     else:
         t_div, div = np.zeros(rows.size), np.zeros(rows.size, dtype=bool)
     th_div = np.where(div, t_div, np.nan)
