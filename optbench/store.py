@@ -206,24 +206,52 @@ def _split_traces(columns: dict[str, np.ndarray]):
 def pack_metrics(metrics: list[dict[str, Any]]) -> bytes:
     """The metrics of a block as one archive, one typed column per metric: ``m.<name>``
     (float, int, bool or text; ``j.<name>`` JSON text for anything else) and ``n.<name>``
-    where some runs have None or lack the metric."""
+    where some runs of an int, bool or text metric have None or lack it (a float column
+    keeps None as NaN, which reads back as None)."""
+    keys = list(dict.fromkeys(k for m in metrics for k in m))
+    if all(len(m) == len(keys) and list(m) == keys for m in metrics):
+        columns = zip(*(m.values() for m in metrics), strict=True)  # one pass, no lookups
+    else:
+        columns = ([m.get(k) for m in metrics] for k in keys)
     arrays: dict[str, np.ndarray] = {}
-    for k in dict.fromkeys(k for m in metrics for k in m):
-        vals = [m.get(k) for m in metrics]
-        none = np.array([v is None for v in vals])
-        present = [v.item() if isinstance(v, np.generic) else v for v in vals if v is not None]
-        kinds = {type(v) for v in present}
-        fill = {float: np.nan, int: 0, bool: False, str: ""}
-        if kinds <= {float, int} and float in kinds:
-            kinds = {float}
-        if len(kinds) == 1 and (kind := kinds.pop()) in fill:
-            col = np.array([fill[kind] if v is None else v for v in vals])
-            arrays[f"m.{k}"] = col.astype(float) if kind is float else col
+    for k, col in zip(keys, columns, strict=True):
+        kinds = set(map(type, col)) - {type(None)}
+        kind = _KINDS.get(frozenset(kinds)) or _kind(kinds)
+        if kind is float:
+            arrays[f"m.{k}"] = np.array(col, dtype=float)  # None -> NaN
+            continue
+        none = [v is None for v in col]
+        if kind is None:
+            arrays[f"j.{k}"] = np.array(["" if v is None else _json(v) for v in col])
         else:
-            arrays[f"j.{k}"] = np.array(["" if v is None else _json(v) for v in vals])
-        if none.any():
-            arrays[f"n.{k}"] = none
+            fill = kind()
+            arrays[f"m.{k}"] = np.array([fill if v is None else v for v in col], dtype=kind)
+        if any(none):
+            arrays[f"n.{k}"] = np.array(none)
     return pack_trace(arrays)
+
+
+def _kind(kinds: set[type]) -> type | None:
+    """The column type of a metric's values (float for ints and floats mixed)."""
+    if not kinds or all(issubclass(t, float | np.floating) for t in kinds):
+        kind = float
+    elif all(issubclass(t, bool | np.bool_) for t in kinds):
+        kind = bool
+    elif all(issubclass(t, int | np.integer) and not issubclass(t, bool | np.bool_)
+             for t in kinds):
+        kind = int
+    elif all(issubclass(t, int | float | np.integer | np.floating)
+             and not issubclass(t, bool | np.bool_) for t in kinds):
+        kind = float
+    elif all(issubclass(t, str) for t in kinds):
+        kind = str
+    else:
+        kind = None
+    _KINDS[frozenset(kinds)] = kind
+    return kind
+
+
+_KINDS: dict[frozenset, type | None] = {}
 
 
 def unpack_metrics(
