@@ -652,15 +652,17 @@ class Store:
             raise self._corrupt(what, f"its {column} is not valid JSON ({exc})") from None
 
     def _placed(self, run_ids: list[str] | None) -> list[tuple[str, Any, Any]]:
-        """``(run_id, block, row)`` of the runs (block None: a version-1 row)."""
-        if self.version < 2:
-            q = "SELECT run_id, NULL, NULL FROM runs"
-        else:
-            q = "SELECT run_id, block, row FROM runs"
-        found = self.conn.execute(q + " ORDER BY rowid").fetchall()
+        """``(run_id, block, row)`` of the runs, all or those of ``run_ids`` in their order
+        (block None: a version-1 row)."""
+        cols = "run_id, NULL, NULL" if self.version < 2 else "run_id, block, row"
         if run_ids is None:
-            return found
-        by_id = {r[0]: r for r in found}
+            return self.conn.execute(f"SELECT {cols} FROM runs ORDER BY rowid").fetchall()
+        by_id = {}
+        for i in range(0, len(run_ids), TRACE_CHUNK):
+            chunk = run_ids[i : i + TRACE_CHUNK]
+            marks = ",".join("?" * len(chunk))
+            q = f"SELECT {cols} FROM runs WHERE run_id IN ({marks})"
+            by_id.update((r[0], r) for r in self.conn.execute(q, chunk))
         return [by_id[r] for r in run_ids if r in by_id]
 
     def _block(self, block: int, column: str, run_id: str, keys=None) -> dict[str, np.ndarray]:
