@@ -32,6 +32,7 @@ import platform
 import sqlite3
 import time
 import zipfile
+import zlib
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -144,14 +145,26 @@ def versions() -> dict[str, str]:
 
 
 def pack_trace(trace: dict[str, np.ndarray]) -> bytes:
-    """An ``.npz`` archive as ``numpy.savez_compressed`` writes it, at zlib level 1: as
-    small for traces (float noise compresses no further) and twice as fast."""
+    """An ``.npz`` archive (what ``numpy.load`` reads), each array compressed at zlib level 1
+    where that pays: counters, rates and timings shrink a hundredfold, while the iterates,
+    values and gradient norms (float noise) would shrink by 4 % at most of the cost of
+    writing a store, so they are stored as they are."""
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
         for k, v in trace.items():
+            v = np.asarray(v)
+            zf.compression = zipfile.ZIP_DEFLATED if _compressible(v) else zipfile.ZIP_STORED
             with zf.open(f"{k}.npy", "w", force_zip64=True) as fh:
-                np.lib.format.write_array(fh, np.asarray(v), allow_pickle=False)
+                np.lib.format.write_array(fh, v, allow_pickle=False)
     return buf.getvalue()
+
+
+def _compressible(a: np.ndarray) -> bool:
+    """Whether zlib shrinks the array's first 8 KB by a fifth or more."""
+    if a.dtype.kind not in "fc" or a.nbytes < 4096:
+        return True
+    sample = a.reshape(-1)[: 8192 // a.itemsize].tobytes()
+    return len(zlib.compress(sample, 1)) < 0.8 * len(sample)
 
 
 def unpack_trace(data: bytes, keys: Iterable[str] | None = None) -> dict[str, np.ndarray]:
