@@ -179,3 +179,20 @@ def test_the_report_flags_runs_of_different_results_versions():
     assert _results_note(pd.DataFrame({"results_version": [1, 1]})) == ""
     note = _results_note(pd.DataFrame({"results_version": [1, 2, 2]}))
     assert "results versions 1, 2" in note and "--recompute" in note
+
+
+def test_the_cli_says_when_it_keeps_runs_of_another_results_version(tmp_path):
+    from tests.conftest import run_cli
+
+    args = ["run", "-p", "quadratic-1d", "-o", "gd[lr=[0.1,0.2]]", "--seeds", "1", "--budget",
+            "30", "--no-report", "--out", str(tmp_path)]
+    assert run_cli(*args).returncode == 0
+    db = tmp_path / "results.sqlite"
+    with closing(sqlite3.connect(db)) as conn, conn:  # as an older optbench would have left it
+        conn.execute("UPDATE runs SET results_version = results_version - 1")
+    kept = run_cli(*args)
+    assert kept.returncode == 0 and "2 runs were kept from another results version" in kept.stderr
+    assert "(0 new)" in kept.stdout
+    redo = run_cli(*args, "--recompute")
+    assert redo.returncode == 0 and "(2 new)" in redo.stdout and "kept" not in redo.stderr
+    assert set(optbench.load(db).results_version) == {store_mod.RESULTS_VERSION}
