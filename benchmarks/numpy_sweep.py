@@ -30,7 +30,8 @@ for t in range(iters + 1):
     D = X - theta
     f, g = f_star + np.sum((D @ R.T) ** 2, axis=1) / 200, D @ H
     xs.append(X), fs.append(f), gs.append(np.linalg.norm(g, axis=1))
-    nfs.append(np.full(B, t + 1)), ngs.append(np.full(B, t + 1)), ts.append(time.perf_counter() - t0)
+    nfs.append(np.full(B, t + 1)), ngs.append(np.full(B, t + 1))
+    ts.append(time.perf_counter() - t0)
     if t < iters:
         X = X - lr * g
         lrs.append(lr[:, 0])

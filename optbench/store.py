@@ -684,7 +684,8 @@ class Store:
         ).fetchone()
         if row is None:
             raise self._corrupt(f"run {run_id!r}", f"its block {block} is missing")
-        return read_trace(self.path, run_id, row[0], keys, "trace" if column == "traces" else column)
+        what = "trace" if column == "traces" else column
+        return read_trace(self.path, run_id, row[0], keys, what)
 
     def metrics(self, run_ids: list[str] | None = None) -> dict[str, dict[str, Any]]:
         """``{run_id: {metric: value}}`` (of ``run_ids``, or all), NaN as None."""

@@ -98,7 +98,7 @@ def _predict(kind, rate_fns, fallback, lam, q0, beta, dist0, f_star):
         else:
             q = theory.heavy_ball_error_path(lrs, lam, q0, beta)
         if H >= HORIZON_MAX:  # the last horizon: C8's test only where the caller needs it
-            return q, lambda: _fired(q, lam, floor)[0], lrs
+            return q, lambda q=q: _fired(q, lam, floor)[0], lrs
         fired, dist = _fired(q, lam, floor)
         with np.errstate(over="ignore", invalid="ignore"):
             last = dist[-(H // 4) :]
@@ -106,7 +106,7 @@ def _predict(kind, rate_fns, fallback, lam, q0, beta, dist0, f_star):
             settled = np.all(last <= band, axis=0) | np.all(np.abs(last - last[-1]) <= band, axis=0)
         frozen = np.array([fn is None for fn in rate_fns])
         if np.all(fired.any(axis=0) | settled | frozen):
-            return q, lambda: fired, lrs
+            return q, lambda fired=fired: fired, lrs
         H *= 4
 
 
