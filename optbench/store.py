@@ -628,10 +628,15 @@ class Store:
         cur = self.conn.execute(f"SELECT * FROM runs {where} ORDER BY rowid", tuple(args))
         cols = [c[0] for c in cur.description]
         out = []
+        shared: dict[Any, Any] = {}  # a sweep's runs share their specs' and versions' text
         for row in cur:
             rec = dict(zip(cols, row, strict=True))
-            for k in ("problem_params", "optimizer_params", "summary", "versions"):
-                rec[k] = self._parse(rec[k], f"run {rec['run_id']!r}", k)
+            rec["summary"] = self._parse(rec["summary"], f"run {rec['run_id']!r}", "summary")
+            for k in ("problem_params", "optimizer_params", "versions"):
+                text = rec[k]
+                if (k, text) not in shared:
+                    shared[k, text] = self._parse(text, f"run {rec['run_id']!r}", k)
+                rec[k] = shared[k, text]
             for k in ("seed", "max_iter"):
                 if not isinstance(rec[k], int):
                     raise self._corrupt(
@@ -921,6 +926,7 @@ def read_runs(path: str | os.PathLike, traces: bool = False):
         metrics = store.metric_frame()
         trace_map = dict(store.traces([r["run_id"] for r in rows])) if traces else None
     records, params = [], []
+    columns: dict[tuple[int, int], dict[str, Any]] = {}
     for r in rows:
         rec = {k: r[k] for k in _RUN_COLUMNS}
         summary = r["summary"]
@@ -931,9 +937,12 @@ def read_runs(path: str | os.PathLike, traces: bool = False):
         rec["x_final"] = summary.get("x_final")
         rec["results_version"] = r["results_version"]
         records.append(rec)
-        hp = {f"hp.{k}": _hp(v) for k, v in r["optimizer_params"].items()}
-        hp.update({f"pp.{k}": v for k, v in r["problem_params"].items()})
-        params.append(hp)
+        key = (id(r["optimizer_params"]), id(r["problem_params"]))  # shared by _rows
+        if key not in columns:
+            hp = {f"hp.{k}": _hp(v) for k, v in r["optimizer_params"].items()}
+            hp.update({f"pp.{k}": v for k, v in r["problem_params"].items()})
+            columns[key] = hp
+        params.append(columns[key])
     if not records:
         return pd.DataFrame(columns=["run_id", "problem", "optimizer", "label", "seed", "status"])
     frame = pd.DataFrame.from_records(records)
