@@ -37,7 +37,7 @@ def test_ten_thousand_run_sweep_memory_and_disk(benchmark, tools, tmp_path):
     disk_mb = sum(p.stat().st_size for p in files) / 2**20
     with closing(sqlite3.connect(db)) as conn, conn:  # closed, and committed
         n_runs = conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
-        trace_mb = conn.execute("SELECT SUM(LENGTH(data)) FROM traces").fetchone()[0] / 2**20
+        trace_mb = conn.execute("SELECT SUM(LENGTH(traces)) FROM blocks").fetchone()[0] / 2**20
         statuses = dict(conn.execute("SELECT status, COUNT(*) FROM runs GROUP BY status"))
     tools.report(benchmark, runs=n_runs, wall_s=measured["wall"], cpu_s=measured["cpu"],
                  peak_rss_mb=measured["rss"],

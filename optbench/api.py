@@ -38,6 +38,7 @@ class Results:
     added: int  # runs computed by this call (the rest were already stored)
     run_ids: list[str]
     statuses: dict[str, int]  # status -> count over this spec's runs
+    stale: int = 0  # runs kept from another results version (see ``recompute``)
 
     @property
     def n_missing(self) -> int:
@@ -182,6 +183,7 @@ def run(
     plugins: str | Iterable[str] = (),
     fresh: bool = False,
     retry_failed: bool = False,
+    recompute: bool = False,
     report: bool = True,
     progress: Callable[[int, int], None] | None = None,
     command: str = "optbench.run",
@@ -200,6 +202,9 @@ def run(
         fresh: move an existing store aside (never deleted) and start a new one.
         retry_failed: rerun this spec's stored ``error`` and ``timeout`` runs, each alone;
             a new row replaces the old one, which moves to the ``superseded`` table.
+        recompute: rerun the runs the store holds from another results version
+            (:data:`optbench.store.RESULTS_VERSION`); their old rows are kept in the store's
+            ``superseded`` table. Without it they are kept and counted in ``Results.stale``.
         report: write ``out/report.html``.
         progress: ``progress(runs_done, runs_total)`` after each finished batch.
         anonymous: store no host name and the command without its folder (``optbench run
@@ -213,7 +218,7 @@ def run(
     from .executors import check_executor, execute
     from .plan import DEFAULT_MAX_RUNS, Batch, build_problem, make_plan, problem_key
     from .runner import skipped_result
-    from .store import Store
+    from .store import RESULTS_VERSION, Store
 
     data: dict[str, Any] = {}
     if isinstance(spec, Mapping):
@@ -310,6 +315,13 @@ def run(
         if retry_failed:
             retry = store.failed_ids() & {r.run_id for r in plan.runs}
             existing -= retry
+        stale = {
+            rid
+            for rid, v in store.results_versions(r.run_id for r in plan.runs).items()
+            if v != RESULTS_VERSION
+        }
+        if recompute:
+            existing -= stale
         infos = {}
         for r in plan.runs:
             key = problem_key(r.problem)
@@ -326,7 +338,9 @@ def run(
             (r, skipped_result(r, why)) for r, why in plan.skipped if r.run_id not in existing
         ]
         if skipped:
-            added += store.write(skipped, infos, anonymous=anonymous)
+            added += store.write(
+                skipped, infos, anonymous=anonymous, replace=stale if recompute else ()
+            )
         todo = []
         for b in plan.batches:
             if any(rid in retry for rid in b.run_ids):  # alone: a hang costs one run only
@@ -344,7 +358,11 @@ def run(
             by_id = {r.run_id: r for r in batch.runs}
             store.supersede([res.run_id for res in results if res.run_id in retry])
             added += store.write(
-                [(by_id[res.run_id], res) for res in results], infos, batch.index, anonymous
+                [(by_id[res.run_id], res) for res in results],
+                infos,
+                batch.index,
+                anonymous,
+                replace=stale if recompute else (),
             )
             done += len(batch.runs)
             if progress:
@@ -353,7 +371,10 @@ def run(
     report_path = None
     if report:
         report_path = write_report_file([db], out_dir / REPORT_NAME)
-    return Results(db, report_path, added, [r.run_id for r in plan.runs], statuses)
+    return Results(
+        db, report_path, added, [r.run_id for r in plan.runs], statuses,
+        0 if recompute else len(stale),
+    )
 
 
 def load(path: str | os.PathLike, traces: bool = False):

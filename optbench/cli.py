@@ -220,6 +220,12 @@ class _Progress:
     help="Rerun the stored error and timeout runs of this spec, each alone; the old rows "
     "move to the store's superseded table.",
 )
+@click.option(
+    "--recompute",
+    is_flag=True,
+    help="Rerun the stored runs of another results version (older optbench numbers); "
+    "their old rows move to the store's superseded table.",
+)
 @click.option("--no-report", is_flag=True, help="Do not write report.html.")
 @click.option("--quiet", is_flag=True, help="No progress output.")
 @click.option(
@@ -248,6 +254,7 @@ def run(
     plugins,
     fresh,
     retry_failed,
+    recompute,
     no_report,
     quiet,
     anonymous,
@@ -294,6 +301,7 @@ def run(
             plugins=plugins,
             fresh=fresh,
             retry_failed=retry_failed,
+            recompute=recompute,
             report=not no_report,
             progress=progress,
             command=" ".join(sys.argv),
@@ -301,6 +309,15 @@ def run(
         )
     finally:
         progress.close()
+    if res.stale:
+        from .store import RESULTS_VERSION
+
+        click.echo(
+            f"optbench: {res.stale} runs were kept from another results version than this "
+            f"optbench's ({RESULTS_VERSION}): their numbers may differ from a rerun "
+            "(--recompute reruns them)",
+            err=True,
+        )
     if not quiet:
         counts = sorted(res.statuses.items(), key=lambda kv: -kv[1])
         summary = ", ".join(f"{n} {s}" for s, n in counts)

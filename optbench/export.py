@@ -102,12 +102,12 @@ def _f_refs(db: Path, runs) -> dict[str, tuple[float | None, bool]]:
 
 def _trace_rows(db: Path, run_ids):
     """Yield ``(run_id, trace)`` for the runs that have a trace."""
-    from .store import Store, read_trace
+    from .store import Store
 
     with Store(db) as s:
-        for rid, data in s.trace_data(run_ids):
-            if data is not None:
-                yield rid, read_trace(s.path, rid, data)
+        for rid, trace in s.traces(run_ids):
+            if trace is not None:
+                yield rid, trace
 
 
 def trace_frame(trace: dict[str, Any]):

@@ -6,8 +6,19 @@ store (:func:`tuning_path`).
 
 WAL mode and one transaction per finished batch, so an interrupted benchmark keeps every
 batch that finished; ``INSERT OR IGNORE`` on ``run_id``, so two writers or a rerun never
-duplicate or overwrite a run. Traces are compressed numpy archives (``numpy.savez``) read
-back with ``allow_pickle=False``: nothing in a store is ever unpickled.
+duplicate or overwrite a run.
+
+Columnar (schema version 2): each written batch is one row of ``blocks``, two compressed
+numpy archives (``.npz``, read back with ``allow_pickle=False``: nothing in a store is ever
+unpickled). ``traces`` holds one array per recorded quantity for the whole batch, the
+runs' iterates one after another (``length`` says how many each run has, -1 for a run
+without a trace); ``metrics`` holds one typed column per metric. A run's row in ``runs``
+names its block and its row in it. Reading one run's trace unpacks its block; reading the
+traces of many runs reads each block once. Stores of schema version 1 (one archive per
+run in ``traces``, metrics as JSON in ``runs``) are migrated in place when opened for
+writing, and read through their old tables either way.
+
+Every run records the :data:`RESULTS_VERSION` of the optbench that computed it.
 """
 
 from __future__ import annotations
@@ -21,6 +32,7 @@ import platform
 import sqlite3
 import time
 import zipfile
+import zlib
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -32,7 +44,10 @@ from .errors import StoreError
 __all__ = [
     "SCHEMA_VERSION",
     "Store",
+    "RESULTS_VERSION",
+    "pack_metrics",
     "pack_trace",
+    "pack_traces",
     "read_runs",
     "read_trace",
     "read_tuning",
@@ -42,8 +57,20 @@ __all__ = [
     "write_tuning",
 ]
 
-SCHEMA_VERSION = 1
-TRACE_CHUNK = 500  # traces read per SQL query when reading many
+SCHEMA_VERSION = 2
+TRACE_CHUNK = 500  # traces read per SQL query when reading many (schema version 1)
+
+RESULTS_VERSION = 1
+"""The version of the built-in results: bumped whenever a release changes the numbers a
+run of the same identity stores (a metric fixed, a status rule changed, a built-in problem
+or optimizer corrected), so that a store never silently mixes them; see
+``docs/store.md``."""
+
+_MIGRATE_1 = """
+ALTER TABLE runs ADD COLUMN block INTEGER;
+ALTER TABLE runs ADD COLUMN row INTEGER;
+ALTER TABLE runs ADD COLUMN results_version INTEGER NOT NULL DEFAULT 1
+"""  # version 1 -> 2: rows written before results versions existed are version 1
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -67,14 +94,20 @@ CREATE TABLE IF NOT EXISTS runs (
     batch INTEGER,
     created REAL NOT NULL,
     host TEXT NOT NULL,
-    versions TEXT NOT NULL
+    versions TEXT NOT NULL,
+    block INTEGER,
+    row INTEGER,
+    results_version INTEGER NOT NULL DEFAULT 1
 );
 CREATE TABLE IF NOT EXISTS traces (run_id TEXT PRIMARY KEY, data BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS blocks (block INTEGER PRIMARY KEY, metrics BLOB NOT NULL,
+    traces BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS problems (key TEXT PRIMARY KEY, info TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS sessions (id INTEGER PRIMARY KEY AUTOINCREMENT, started REAL,
     command TEXT, spec TEXT, versions TEXT, host TEXT);
 CREATE TABLE IF NOT EXISTS superseded (id INTEGER PRIMARY KEY AUTOINCREMENT,
-    run_id TEXT NOT NULL, superseded REAL NOT NULL, row TEXT NOT NULL, trace BLOB);
+    run_id TEXT NOT NULL, superseded REAL NOT NULL, reason TEXT NOT NULL, row TEXT NOT NULL,
+    trace BLOB);
 """
 
 
@@ -113,25 +146,161 @@ def versions() -> dict[str, str]:
 
 
 def pack_trace(trace: dict[str, np.ndarray]) -> bytes:
-    """An ``.npz`` archive as ``numpy.savez_compressed`` writes it, at zlib level 1: as
-    small for traces (float noise compresses no further) and twice as fast, which matters
-    because the driver packs every run's trace itself."""
+    """An ``.npz`` archive (what ``numpy.load`` reads), each array compressed at zlib level 1
+    where that pays: counters, rates and timings shrink a hundredfold, while the iterates,
+    values and gradient norms (float noise) would shrink by 4 % at most of the cost of
+    writing a store, so they are stored as they are."""
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
         for k, v in trace.items():
+            v = np.asarray(v)
+            zf.compression = zipfile.ZIP_DEFLATED if _compressible(v) else zipfile.ZIP_STORED
             with zf.open(f"{k}.npy", "w", force_zip64=True) as fh:
-                np.lib.format.write_array(fh, np.asarray(v), allow_pickle=False)
+                np.lib.format.write_array(fh, v, allow_pickle=False)
     return buf.getvalue()
 
 
+def _compressible(a: np.ndarray) -> bool:
+    """Whether zlib shrinks the array's first 8 KB by a fifth or more."""
+    if a.dtype.kind not in "fc" or a.nbytes < 4096:
+        return True
+    sample = a.reshape(-1)[: 8192 // a.itemsize].tobytes()
+    return len(zlib.compress(sample, 1)) < 0.8 * len(sample)
+
+
 def unpack_trace(data: bytes, keys: Iterable[str] | None = None) -> dict[str, np.ndarray]:
-    """The arrays of a packed trace (only ``keys``, where given)."""
+    """The arrays of a packed archive (only ``keys``, where given)."""
     with np.load(io.BytesIO(data), allow_pickle=False) as z:
         return {k: z[k] for k in (z.files if keys is None else keys) if k in z.files}
 
 
+def pack_traces(traces: list[dict[str, np.ndarray] | None]) -> bytes:
+    """The traces of a block as one archive: per quantity, the runs' arrays one after
+    another; ``length`` the iterates of each run (-1: no trace) and ``len.<key>`` the
+    entries of a quantity whose count differs from it (``lr``: one fewer)."""
+    length = np.array([-1 if tr is None else len(tr["f"]) for tr in traces], dtype=np.int64)
+    present = [tr for tr in traces if tr is not None]
+    arrays = {"length": length}
+    for k in dict.fromkeys(k for tr in present for k in tr):
+        parts = [None if tr is None else tr.get(k) for tr in traces]
+        n = np.array([-1 if p is None else len(p) for p in parts], dtype=np.int64)
+        if not np.array_equal(n, length):
+            arrays[f"len.{k}"] = n
+        arrays[k] = np.concatenate([np.asarray(p) for p in parts if p is not None])
+    return pack_trace(arrays)
+
+
+def _split_traces(columns: dict[str, np.ndarray]):
+    """Row ``i``'s trace from the columns of a block (views, not copies)."""
+    length = columns["length"]
+    keys = [k for k in columns if k != "length" and not k.startswith("len.")]
+    starts = {}
+    for k in keys:
+        n = columns.get(f"len.{k}", length)
+        if len(n) != len(length):
+            raise ValueError(f"{k} has {len(n)} lengths for {len(length)} runs")
+        ends = np.cumsum(np.maximum(n, 0))
+        if ends[-1:].sum() != len(columns[k]):
+            raise ValueError(f"{k} holds {len(columns[k])} entries, its lengths say {ends[-1]}")
+        starts[k] = (n, ends - np.maximum(n, 0))
+
+    def split(i: int) -> dict[str, np.ndarray] | None:
+        if length[i] < 0:
+            return None
+        out = {}
+        for k in keys:
+            n, start = starts[k]
+            if n[i] >= 0:
+                out[k] = columns[k][start[i] : start[i] + n[i]]
+        return out
+
+    return split
+
+
+def pack_metrics(metrics: list[dict[str, Any]]) -> bytes:
+    """The metrics of a block as one archive, one typed column per metric: ``m.<name>``
+    (float, int, bool or text; ``j.<name>`` JSON text for anything else) and ``n.<name>``
+    where some runs of an int, bool or text metric have None or lack it (a float column
+    keeps None as NaN, which reads back as None)."""
+    keys = list(dict.fromkeys(k for m in metrics for k in m))
+    if all(len(m) == len(keys) and list(m) == keys for m in metrics):
+        columns = zip(*(m.values() for m in metrics), strict=True)  # one pass, no lookups
+    else:
+        columns = ([m.get(k) for m in metrics] for k in keys)
+    arrays: dict[str, np.ndarray] = {}
+    for k, col in zip(keys, columns, strict=True):
+        kinds = set(map(type, col)) - {type(None)}
+        kind = _KINDS.get(frozenset(kinds)) or _kind(kinds)
+        if kind is float:
+            arrays[f"m.{k}"] = np.array(col, dtype=float)  # None -> NaN
+            continue
+        none = [v is None for v in col]
+        if kind is None:
+            arrays[f"j.{k}"] = np.array(["" if v is None else _json(v) for v in col])
+        else:
+            fill = kind()
+            arrays[f"m.{k}"] = np.array([fill if v is None else v for v in col], dtype=kind)
+        if any(none):
+            arrays[f"n.{k}"] = np.array(none)
+    return pack_trace(arrays)
+
+
+def _kind(kinds: set[type]) -> type | None:
+    """The column type of a metric's values (float for ints and floats mixed)."""
+    if not kinds or all(issubclass(t, float | np.floating) for t in kinds):
+        kind = float
+    elif all(issubclass(t, bool | np.bool_) for t in kinds):
+        kind = bool
+    elif all(issubclass(t, int | np.integer) and not issubclass(t, bool | np.bool_)
+             for t in kinds):
+        kind = int
+    elif all(issubclass(t, int | float | np.integer | np.floating)
+             and not issubclass(t, bool | np.bool_) for t in kinds):
+        kind = float
+    elif all(issubclass(t, str) for t in kinds):
+        kind = str
+    else:
+        kind = None
+    _KINDS[frozenset(kinds)] = kind
+    return kind
+
+
+_KINDS: dict[frozenset, type | None] = {}
+
+
+def unpack_metrics(
+    columns: dict[str, np.ndarray],
+) -> dict[str, tuple[np.ndarray, np.ndarray | None]]:
+    """``{name: (values, None-mask or None)}`` from :func:`pack_metrics`' columns."""
+    out = {}
+    for key, v in columns.items():
+        kind, _, name = key.partition(".")
+        if kind == "m":
+            out[name] = (v, columns.get(f"n.{name}"))
+        elif kind == "j":
+            none = columns.get(f"n.{name}")
+            vals = np.array(
+                [None if none is not None and none[i] else json.loads(t) for i, t in enumerate(v)],
+                dtype=object,
+            )
+            out[name] = (vals, none)
+    return out
+
+
+def _plain(v: Any, none: Any) -> Any:
+    """A metric as JSON would give it back: None for a missing or NaN value."""
+    if none is not None and none:
+        return None
+    v = v.item() if isinstance(v, np.generic) else v
+    return None if isinstance(v, float) and math.isnan(v) else v
+
+
 def read_trace(
-    path: str | os.PathLike, run_id: str, data: Any, keys: Iterable[str] | None = None
+    path: str | os.PathLike,
+    run_id: str,
+    data: Any,
+    keys: Iterable[str] | None = None,
+    what: str = "trace",
 ) -> dict[str, np.ndarray]:
     """:func:`unpack_trace` of a stored blob; a damaged one is a one-line error naming the
     run and the store (never a traceback, never an unpickled object)."""
@@ -143,19 +312,20 @@ def read_trace(
         )
 
     if not isinstance(data, bytes):
-        raise corrupt("its trace is not a blob")
+        raise corrupt(f"its {what} is not a blob")
     try:
         return unpack_trace(data, keys)
     except ValueError as exc:
         if "Object arrays" in str(exc):
             raise corrupt(
-                "its trace holds pickled objects, which optbench never loads (allow_pickle=False)"
+                f"its {what} holds pickled objects, which optbench never loads "
+                "(allow_pickle=False)"
             ) from None
         if data[:1] == b"\x80":  # pickle's opcode PROTO: numpy would have to unpickle it
-            raise corrupt("its trace is a pickle, which optbench never loads") from None
-        raise corrupt("its trace is not a numpy archive") from None
+            raise corrupt(f"its {what} is a pickle, which optbench never loads") from None
+        raise corrupt(f"its {what} is not a numpy archive") from None
     except (OSError, EOFError, zipfile.BadZipFile, KeyError) as exc:
-        raise corrupt(f"its trace is not a numpy archive ({type(exc).__name__})") from None
+        raise corrupt(f"its {what} is not a numpy archive ({type(exc).__name__})") from None
 
 
 def _database_error(path: Path, exc: sqlite3.DatabaseError, writing: bool = False) -> str:
@@ -223,9 +393,20 @@ class Store:
             self.conn.execute("PRAGMA busy_timeout = 30000")
             self.conn.execute("PRAGMA journal_mode = WAL").fetchone()
             with self.transaction():
+                old = None
+                if self.conn.execute("SELECT 1 FROM sqlite_master WHERE name='meta'").fetchone():
+                    old = self.conn.execute(
+                        "SELECT value FROM meta WHERE key='schema_version'"
+                    ).fetchone()
                 for stmt in _SCHEMA.strip().split(";"):
                     if stmt.strip():
                         self.conn.execute(stmt)
+                if old is not None and old[0] == "1":  # migrated in place, rows untouched
+                    for stmt in _MIGRATE_1.strip().split(";"):
+                        self.conn.execute(stmt)
+                    self.conn.execute(
+                        "UPDATE meta SET value=? WHERE key='schema_version'", (str(SCHEMA_VERSION),)
+                    )
                 self.conn.execute(
                     "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)",
                     (str(SCHEMA_VERSION),),
@@ -276,7 +457,8 @@ class Store:
                 f"{str(self.path)!r} has a corrupt schema version {row[0]!r}; expected "
                 f"{SCHEMA_VERSION}: the file is damaged or was not written by optbench"
             ) from None
-        if version != SCHEMA_VERSION:
+        self.version = version
+        if version not in (1, SCHEMA_VERSION):  # version 1 is read, and migrated on writing
             raise StoreError(
                 f"{str(self.path)!r} has store schema version {row[0]}, this optbench "
                 f"reads version {SCHEMA_VERSION}; use a matching optbench or --fresh"
@@ -329,34 +511,61 @@ class Store:
         problem_info: dict[str, dict] | None = None,
         batch: int | None = None,
         anonymous: bool = False,
+        replace: Iterable[str] = (),
     ) -> int:
-        """Write ``(RunSpec, RunResult)`` pairs in one transaction; returns rows added.
+        """Write ``(RunSpec, RunResult)`` pairs in one transaction, their traces and metrics
+        as one block; returns rows added.
 
-        ``anonymous`` stores an empty host name."""
+        ``anonymous`` stores an empty host name. The runs in ``replace`` replace their
+        stored rows (``--recompute``), each old row kept in ``superseded``."""
         from .plan import label, problem_key
         from .spec import canonical
 
+        rows = list(rows)
         vers = _json(versions())
         host = _host(anonymous)
         now = time.time()
-        added = 0
+        params: dict[int, tuple[str, str]] = {}  # canonical params, once per distinct spec
         try:
             with self.transaction():
                 for key, info in (problem_info or {}).items():
                     self.conn.execute(
                         "INSERT OR IGNORE INTO problems VALUES (?, ?)", (key, _json(info))
                     )
-                for run, res in rows:
-                    cur = self.conn.execute(
-                        f"INSERT OR IGNORE INTO runs VALUES ({','.join('?' * 20)})",
+                stored = self._stored([run.run_id for run, _ in rows])
+                replaced = stored.intersection(replace)
+                if replaced:
+                    reason = f"recomputed by results version {RESULTS_VERSION}"
+                    self._move_aside(sorted(replaced), reason, now)
+                    stored -= replaced
+                rows = [(run, res) for run, res in rows if run.run_id not in stored]
+                if not rows:
+                    return 0
+                block = self.conn.execute(
+                    "SELECT coalesce(max(block), 0) + 1 FROM blocks"
+                ).fetchone()[0]
+                self.conn.execute(
+                    "INSERT INTO blocks VALUES (?, ?, ?)",
+                    (
+                        block,
+                        pack_metrics([res.metrics for _, res in rows]),
+                        pack_traces([res.trace for _, res in rows]),
+                    ),
+                )
+                records = []
+                for i, (run, res) in enumerate(rows):
+                    for spec in (run.problem, run.optimizer):
+                        if id(spec) not in params:
+                            params[id(spec)] = (spec, _json(canonical(spec)["params"]))
+                    records.append(
                         (
                             run.run_id,
                             run.problem.name,
                             problem_key(run.problem),
-                            _json(canonical(run.problem)["params"]),
+                            params[id(run.problem)][1],
                             run.optimizer.name,
                             run.label or label(run.optimizer),
-                            _json(canonical(run.optimizer)["params"]),
+                            params[id(run.optimizer)][1],
                             run.seed,
                             run.budget,
                             run.max_iter,
@@ -364,23 +573,61 @@ class Store:
                             res.status,
                             res.message,
                             _json(res.summary),
-                            _json(res.metrics),
+                            "",  # the metrics are in the block
                             float(res.seconds),
                             batch,
                             now,
                             host,
                             vers,
-                        ),
-                    )
-                    if cur.rowcount and res.trace is not None:
-                        self.conn.execute(
-                            "INSERT OR IGNORE INTO traces VALUES (?, ?)",
-                            (run.run_id, pack_trace(res.trace)),
+                            block,
+                            i,
+                            RESULTS_VERSION,
                         )
-                    added += cur.rowcount
+                    )
+                self.conn.executemany(
+                    f"INSERT INTO runs VALUES ({','.join('?' * 23)})", records
+                )
         except sqlite3.DatabaseError as exc:
             raise StoreError(_database_error(self.path, exc, writing=True)) from None
-        return added
+        return len(rows)
+
+    def _stored(self, run_ids: list[str]) -> set[str]:
+        out: set[str] = set()
+        for i in range(0, len(run_ids), TRACE_CHUNK):
+            chunk = run_ids[i : i + TRACE_CHUNK]
+            marks = ",".join("?" * len(chunk))
+            q = f"SELECT run_id FROM runs WHERE run_id IN ({marks})"
+            out.update(r[0] for r in self.conn.execute(q, chunk))
+        return out
+
+    def _move_aside(self, run_ids: Iterable[str], reason: str, now: float) -> None:
+        """Inside a transaction: move stored rows out of ``runs`` into ``superseded``, each
+        whole as JSON with ``reason``. Nothing is deleted: a version-1 trace moves along
+        (``trace``); a columnar row keeps its ``block`` and ``row``, and blocks stay."""
+        for rid in run_ids:
+            cur = self.conn.execute("SELECT * FROM runs WHERE run_id = ?", (rid,))
+            row = cur.fetchone()
+            if row is None:
+                continue
+            cols = [c[0] for c in cur.description]
+            blob = self.conn.execute("SELECT data FROM traces WHERE run_id = ?", (rid,)).fetchone()
+            self.conn.execute(
+                "INSERT INTO superseded (run_id, superseded, reason, row, trace) "
+                "VALUES (?,?,?,?,?)",
+                (rid, now, reason, _json(dict(zip(cols, row, strict=True))),
+                 None if blob is None else blob[0]),
+            )
+            self.conn.execute("DELETE FROM traces WHERE run_id = ?", (rid,))
+            self.conn.execute("DELETE FROM runs WHERE run_id = ?", (rid,))
+
+    def results_versions(self, run_ids: Iterable[str] | None = None) -> dict[str, int]:
+        """The results version of each stored run (of ``run_ids``, or all)."""
+        col = "results_version" if self.version >= 2 else "1"
+        rows = self.conn.execute(f"SELECT run_id, {col} FROM runs")
+        if run_ids is None:
+            return dict(rows)
+        wanted = set(run_ids)
+        return {r: v for r, v in rows if r in wanted}
 
     def failed_ids(self) -> set[str]:
         """The runs that ended in ``error`` or ``timeout`` (``--retry-failed`` reruns them)."""
@@ -391,56 +638,63 @@ class Store:
             )
         }
 
-    def supersede(self, run_ids: Iterable[str]) -> None:
-        """Move these runs' rows (and traces) out of ``runs`` into ``superseded``, each
-        kept whole as JSON with its trace blob: a retried run's old row is never deleted."""
-        now = time.time()
+    def supersede(self, run_ids: Iterable[str], reason: str = "retried (--retry-failed)") -> None:
+        """Move these runs' rows out of ``runs`` into ``superseded`` (:meth:`_move_aside`):
+        a retried run's old row is never deleted."""
         try:
             with self.transaction():
-                for rid in run_ids:
-                    cur = self.conn.execute("SELECT * FROM runs WHERE run_id = ?", (rid,))
-                    row = cur.fetchone()
-                    if row is None:
-                        continue
-                    cols = [c[0] for c in cur.description]
-                    blob = self.conn.execute(
-                        "SELECT data FROM traces WHERE run_id = ?", (rid,)
-                    ).fetchone()
-                    self.conn.execute(
-                        "INSERT INTO superseded (run_id, superseded, row, trace) VALUES (?,?,?,?)",
-                        (rid, now, _json(dict(zip(cols, row, strict=True))),
-                         None if blob is None else blob[0]),
-                    )
-                    self.conn.execute("DELETE FROM traces WHERE run_id = ?", (rid,))
-                    self.conn.execute("DELETE FROM runs WHERE run_id = ?", (rid,))
+                self._move_aside(run_ids, reason, time.time())
         except sqlite3.DatabaseError as exc:
             raise StoreError(_database_error(self.path, exc, writing=True)) from None
 
     def superseded(self) -> list[dict[str, Any]]:
-        """The rows ``--retry-failed`` replaced, oldest first."""
+        """The rows ``--retry-failed`` and ``--recompute`` replaced, oldest first."""
         return [
-            {"run_id": rid, "superseded": when, **self._parse(row, f"superseded {rid!r}", "row")}
-            for rid, when, row in self.conn.execute(
-                "SELECT run_id, superseded, row FROM superseded ORDER BY id"
+            {
+                "run_id": rid,
+                "superseded": when,
+                "reason": reason,
+                **self._parse(row, f"superseded {rid!r}", "row"),
+            }
+            for rid, when, reason, row in self.conn.execute(
+                "SELECT run_id, superseded, reason, row FROM superseded ORDER BY id"
             )
         ]
 
     # -- reading ---------------------------------------------------------------------------
-    def runs(self) -> list[dict[str, Any]]:
-        cur = self.conn.execute("SELECT * FROM runs ORDER BY rowid")
+    def _rows(self, where: str = "", args: Iterable[Any] = ()) -> list[dict[str, Any]]:
+        """The rows of ``runs``, their JSON parsed (metrics aside: see :meth:`metrics`)."""
+        cur = self.conn.execute(f"SELECT * FROM runs {where} ORDER BY rowid", tuple(args))
         cols = [c[0] for c in cur.description]
         out = []
+        shared: dict[Any, Any] = {}  # a sweep's runs share their specs' and versions' text
         for row in cur:
             rec = dict(zip(cols, row, strict=True))
-            for k in ("problem_params", "optimizer_params", "summary", "metrics", "versions"):
-                rec[k] = self._parse(rec[k], f"run {rec['run_id']!r}", k)
+            rec["summary"] = self._parse(rec["summary"], f"run {rec['run_id']!r}", "summary")
+            for k in ("problem_params", "optimizer_params", "versions"):
+                text = rec[k]
+                if (k, text) not in shared:
+                    shared[k, text] = self._parse(text, f"run {rec['run_id']!r}", k)
+                rec[k] = shared[k, text]
             for k in ("seed", "max_iter"):
                 if not isinstance(rec[k], int):
                     raise self._corrupt(
                         f"run {rec['run_id']!r}", f"its {k} is {rec[k]!r}, not a whole number"
                     )
+            rec.setdefault("block", None)
+            rec.setdefault("row", None)
+            rec.setdefault("results_version", 1)
             out.append(rec)
         return out
+
+    def runs(self) -> list[dict[str, Any]]:
+        """Every run as a dict, its ``metrics`` a dict (non-finite and missing as in JSON:
+        NaN is None)."""
+        rows = self._rows()
+        metrics = self.metrics()
+        for rec in rows:
+            rec["metrics"] = metrics.get(rec["run_id"], {})
+        return rows
 
     def _corrupt(self, what: str, why: str) -> StoreError:
         return StoreError(
@@ -453,6 +707,86 @@ class Store:
             return json.loads(text)
         except (TypeError, ValueError) as exc:
             raise self._corrupt(what, f"its {column} is not valid JSON ({exc})") from None
+
+    def _placed(self, run_ids: list[str] | None) -> list[tuple[str, Any, Any]]:
+        """``(run_id, block, row)`` of the runs, all or those of ``run_ids`` in their order
+        (block None: a version-1 row)."""
+        cols = "run_id, NULL, NULL" if self.version < 2 else "run_id, block, row"
+        if run_ids is None:
+            return self.conn.execute(f"SELECT {cols} FROM runs ORDER BY rowid").fetchall()
+        by_id = {}
+        for i in range(0, len(run_ids), TRACE_CHUNK):
+            chunk = run_ids[i : i + TRACE_CHUNK]
+            marks = ",".join("?" * len(chunk))
+            q = f"SELECT {cols} FROM runs WHERE run_id IN ({marks})"
+            by_id.update((r[0], r) for r in self.conn.execute(q, chunk))
+        return [by_id[r] for r in run_ids if r in by_id]
+
+    def _block(self, block: int, column: str, run_id: str, keys=None) -> dict[str, np.ndarray]:
+        row = self.conn.execute(
+            f"SELECT {column} FROM blocks WHERE block=?", (block,)
+        ).fetchone()
+        if row is None:
+            raise self._corrupt(f"run {run_id!r}", f"its block {block} is missing")
+        what = "trace" if column == "traces" else column
+        return read_trace(self.path, run_id, row[0], keys, what)
+
+    def metrics(self, run_ids: list[str] | None = None) -> dict[str, dict[str, Any]]:
+        """``{run_id: {metric: value}}`` (of ``run_ids``, or all), NaN as None."""
+        out: dict[str, dict[str, Any]] = {}
+        for block, members in self._by_block(self._placed(run_ids)).items():
+            if block is None:
+                for rid in members:
+                    (text,) = self.conn.execute(
+                        "SELECT metrics FROM runs WHERE run_id=?", (rid,)
+                    ).fetchone()
+                    out[rid] = self._parse(text, f"run {rid!r}", "metrics")
+                continue
+            cols = unpack_metrics(self._block(block, "metrics", next(iter(members))))
+            for rid, i in members.items():
+                out[rid] = {
+                    k: _plain(v[i], None if m is None else m[i]) for k, (v, m) in cols.items()
+                }
+        return out
+
+    def metric_frame(self):
+        """Every run's metrics as a DataFrame indexed by run_id, read a block at a time
+        (missing and None as NaN, infinities as floats)."""
+        import pandas as pd
+
+        parts, legacy = [], []
+        for block, members in self._by_block(self._placed(None)).items():
+            if block is None:
+                for rid in members:
+                    (text,) = self.conn.execute(
+                        "SELECT metrics FROM runs WHERE run_id=?", (rid,)
+                    ).fetchone()
+                    m = self._parse(text, f"run {rid!r}", "metrics")
+                    legacy.append({"run_id": rid, **{k: _num(v) for k, v in m.items()}})
+                continue
+            cols = unpack_metrics(self._block(block, "metrics", next(iter(members))))
+            rows = np.fromiter(members.values(), dtype=np.int64, count=len(members))
+            frame = {}
+            for k, (v, m) in cols.items():
+                v = v[rows]
+                if m is not None and m[rows].any():
+                    v = v.astype(float) if v.dtype.kind in "iub" else v.astype(object)
+                    v[m[rows]] = np.nan
+                frame[k] = v
+            if frame:  # a block of runs without metrics (skipped): NaN by the reindex below
+                parts.append(pd.DataFrame(frame, index=pd.Index(list(members), name="run_id")))
+        if legacy:
+            parts.append(pd.DataFrame.from_records(legacy, index="run_id"))
+        if not parts:
+            return pd.DataFrame(index=pd.Index([], name="run_id"))
+        return (pd.concat(parts) if len(parts) > 1 else parts[0]).infer_objects()
+
+    @staticmethod
+    def _by_block(placed) -> dict[Any, dict[str, Any]]:
+        by: dict[Any, dict[str, Any]] = {}
+        for rid, block, row in placed:
+            by.setdefault(block, {})[rid] = row
+        return by
 
     def status_counts(self, run_ids: list[str] | None = None) -> dict[str, int]:
         """How many runs (of ``run_ids``, or all) ended in each status."""
@@ -469,14 +803,42 @@ class Store:
             for k, v in self.conn.execute("SELECT key, info FROM problems")
         }
 
-    def trace(self, run_id: str) -> dict[str, np.ndarray] | None:
-        row = self.conn.execute("SELECT data FROM traces WHERE run_id=?", (run_id,)).fetchone()
-        return None if row is None else read_trace(self.path, run_id, row[0])
+    def trace(self, run_id: str, keys: Iterable[str] | None = None) -> dict[str, np.ndarray] | None:
+        """One run's trace (None: the run has none, or is not stored)."""
+        return dict(self.traces([run_id], keys)).get(run_id)
 
-    def trace_data(self, run_ids: Iterable[str]) -> Iterable[tuple[str, bytes | None]]:
-        """``(run_id, packed trace or None)`` for many runs, in their order, read in chunks
-        of :data:`TRACE_CHUNK` per query (see :func:`read_trace`)."""
+    def traces(
+        self, run_ids: Iterable[str], keys: Iterable[str] | None = None
+    ) -> Iterable[tuple[str, dict[str, np.ndarray] | None]]:
+        """``(run_id, trace or None)`` for many runs, reading each block once (the runs of
+        a block come together); only ``keys``, where given. A damaged trace is a one-line
+        :class:`StoreError` naming the run."""
+        keys = None if keys is None else tuple(keys)
         ids = list(run_ids)
+        placed = self._placed(ids)
+        missing = set(ids) - {p[0] for p in placed}
+        for block, members in self._by_block(placed).items():
+            if block is None:
+                for rid, data in self._legacy_traces(list(members)):
+                    yield rid, None if data is None else read_trace(self.path, rid, data, keys)
+                continue
+            rid0 = next(iter(members))
+            wanted = None if keys is None else {"length", *keys, *(f"len.{k}" for k in keys)}
+            columns = self._block(block, "traces", rid0, wanted)
+            try:
+                split = _split_traces(columns)
+            except (KeyError, ValueError, IndexError) as exc:
+                raise self._corrupt(
+                    f"run {rid0!r}", f"its trace block is malformed ({exc})"
+                ) from None
+            for rid, i in members.items():
+                yield rid, split(i)
+        for rid in missing:
+            yield rid, None
+
+    def _legacy_traces(self, ids: list[str]) -> Iterable[tuple[str, bytes | None]]:
+        """``(run_id, packed trace or None)`` from a version-1 ``traces`` table, read in
+        chunks of :data:`TRACE_CHUNK` per query."""
         for i in range(0, len(ids), TRACE_CHUNK):
             chunk = ids[i : i + TRACE_CHUNK]
             marks = ",".join("?" * len(chunk))
@@ -594,18 +956,20 @@ def read_runs(path: str | os.PathLike, traces: bool = False):
     the parameters that make it a variant, ``linear-regression[standardize=true]``),
     ``optimizer``, ``label``, ``seed``,
     ``status``, ``message``, ``budget``, ``max_iter``, ``n_iter``, ``n_f``, ``n_g``,
-    ``evals``, ``f_final``, ``f_best``, every metric, the hyperparameters as ``hp.<name>``
-    and the problem parameters as ``pp.<name>``. With ``traces=True`` a ``trace`` column
-    holds each run's arrays.
+    ``evals``, ``f_final``, ``f_best``, ``results_version``, every metric, the
+    hyperparameters as ``hp.<name>`` and the problem parameters as ``pp.<name>``. With
+    ``traces=True`` a ``trace`` column holds each run's arrays.
     """
     import pandas as pd
 
     with Store(path) as store:
-        rows = store.runs()
-        trace_map = {r["run_id"]: store.trace(r["run_id"]) for r in rows} if traces else None
+        rows = store._rows()
+        metrics = store.metric_frame()
+        trace_map = dict(store.traces([r["run_id"] for r in rows])) if traces else None
+    records, params = [], []
+    columns: dict[tuple[int, int], dict[str, Any]] = {}
     from .plan import problem_label
 
-    records = []
     variants: dict[str, str] = {}
     for r in rows:
         key = r["problem_key"]
@@ -620,20 +984,25 @@ def read_runs(path: str | os.PathLike, traces: bool = False):
         if rec["n_f"] is not None:
             rec["evals"] = rec["n_f"] + rec["n_g"]
         rec["x_final"] = summary.get("x_final")
-        for k, v in r["metrics"].items():
-            rec[k] = _num(v)
-        for k, v in r["optimizer_params"].items():
-            rec[f"hp.{k}"] = _hp(v)
-        for k, v in r["problem_params"].items():
-            rec[f"pp.{k}"] = v
-        if trace_map is not None:
-            rec["trace"] = trace_map[r["run_id"]]
+        rec["results_version"] = r["results_version"]
         records.append(rec)
-    frame = pd.DataFrame.from_records(records)
-    if not len(frame):
-        frame = pd.DataFrame(
+        key = (id(r["optimizer_params"]), id(r["problem_params"]))  # shared by _rows
+        if key not in columns:
+            hp = {f"hp.{k}": _hp(v) for k, v in r["optimizer_params"].items()}
+            hp.update({f"pp.{k}": v for k, v in r["problem_params"].items()})
+            columns[key] = hp
+        params.append(columns[key])
+    if not records:
+        return pd.DataFrame(
             columns=["run_id", "problem", "problem_label", "optimizer", "label", "seed", "status"]
         )
+    frame = pd.DataFrame.from_records(records)
+    metrics = metrics.reindex(frame.run_id).reset_index(drop=True)
+    metrics = metrics.drop(columns=[c for c in metrics.columns if c in frame.columns])
+    parts = [frame, metrics, pd.DataFrame.from_records(params)]
+    frame = pd.concat(parts, axis=1)
+    if trace_map is not None:
+        frame["trace"] = frame.run_id.map(trace_map)
     return frame
 
 

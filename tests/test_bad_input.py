@@ -147,10 +147,10 @@ def _files(tmp: Path, baseline: Path) -> dict[str, Path]:
         tmp, "bad_json", baseline, f"UPDATE runs SET summary='{{not json' WHERE rowid={first}"
     )
     f["bogus_trace"] = _damaged(
-        tmp, "bogus_trace", baseline, "UPDATE traces SET data=?", b"\x00" * 64
+        tmp, "bogus_trace", baseline, "UPDATE blocks SET traces=?", b"\x00" * 64
     )
     f["pickled_trace"] = _damaged(
-        tmp, "pickled_trace", baseline, "UPDATE traces SET data=?", _pickled_blob()
+        tmp, "pickled_trace", baseline, "UPDATE blocks SET traces=?", _pickled_blob()
     )
     f["text_seed"] = _damaged(
         tmp, "text_seed", baseline, f"UPDATE runs SET seed='zero' WHERE rowid={first}"
@@ -799,7 +799,7 @@ def test_a_full_disk_says_so_and_keeps_what_was_stored(tmp_path):
     tables = _tables(tmp_path / "kept.sqlite")  # what was stored is a readable store
     n = len(tables["runs"])
     assert 0 < n < 300 and n % 5 == 0  # whole batches, each in one transaction
-    assert len(tables["traces"]) == n
+    assert len(tables["blocks"]) == n // 5  # each batch's traces and metrics: one block
 
 
 BROKEN_OPTIMIZERS = """

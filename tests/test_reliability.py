@@ -57,25 +57,22 @@ def plugin(tmp_path: Path) -> Path:
 
 
 def _rows(db: Path) -> list[tuple]:
-    with closing(sqlite3.connect(db)) as conn, conn:  # closed, and committed
-        return conn.execute(
-            "SELECT run_id, status, summary, metrics FROM runs ORDER BY run_id"
-        ).fetchall()
+    with Store(db) as s:
+        rows = s.runs()
+    return sorted(
+        (r["run_id"], r["status"], r["summary"], r["metrics"]) for r in rows
+    )
 
 
 def _traces(db: Path) -> dict[str, dict[str, bytes]]:
     """Every stored trace array as raw bytes, timings aside."""
-    from optbench.store import unpack_trace
-
-    with closing(sqlite3.connect(db)) as conn, conn:  # closed, and committed
-        rows = conn.execute("SELECT run_id, data FROM traces").fetchall()
+    with Store(db) as s:
+        ids = [r["run_id"] for r in s.runs()]
+        traces = dict(s.traces(ids))
     return {
-        rid: {
-            k: v.tobytes() + str(v.dtype).encode()
-            for k, v in unpack_trace(data).items()
-            if k != "time"
-        }
-        for rid, data in rows
+        rid: {k: v.tobytes() + str(v.dtype).encode() for k, v in tr.items() if k != "time"}
+        for rid, tr in traces.items()
+        if tr is not None
     }
 
 
@@ -163,7 +160,7 @@ def test_sigkill_mid_benchmark_keeps_a_consistent_store_and_resume_equals_uninte
         try:
             if db.exists() and len(_rows(db)) >= 8:
                 break
-        except sqlite3.Error:
+        except (sqlite3.Error, optbench.errors.StoreError):
             pass
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
@@ -272,6 +269,9 @@ def test_store_is_never_unpickled(out):
 
         buf = io.BytesIO()
         np.savez(buf, evil=np.array([{"a": 1}], dtype=object))
-        conn.execute("UPDATE traces SET data=? WHERE run_id=?", (buf.getvalue(), rid))
+        conn.execute(
+            "UPDATE blocks SET traces=? WHERE block=(SELECT block FROM runs WHERE run_id=?)",
+            (buf.getvalue(), rid),
+        )
     with Store(db) as s, pytest.raises(ValueError, match="allow_pickle"):
         s.trace(rid)

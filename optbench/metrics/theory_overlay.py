@@ -32,6 +32,7 @@ HORIZON_MAX = 2**14
 # a path is decided once its last quarter stays below this fraction of the smallest settling
 # band (it has settled for good on a geometrically shrinking envelope) or C8 has fired
 SETTLED_MARGIN = 1e-3
+COLUMN_BYTES = 2**20  # the path's share of the runs whose overshoot is measured together
 
 
 def _momentum(hyper: dict[str, Any] | None) -> float | None:
@@ -61,7 +62,9 @@ def _schedule_rates(h: dict[str, Any] | None, recorded: np.ndarray):
     except Exception:  # noqa: BLE001 — a schedule that needs the gap or its own state
         return None
     # to rounding: the runner evaluates one t at a time, numpy's power on arrays may differ
-    if not np.allclose(again, recorded, rtol=1e-12, atol=0.0):
+    with np.errstate(invalid="ignore"):  # numpy.allclose(rtol=1e-12, atol=0), without its overhead
+        close = (again == recorded) | (np.abs(again - recorded) <= 1e-12 * np.abs(recorded))
+    if not close.all():
         return None
 
     def rates(t: np.ndarray) -> np.ndarray:
@@ -72,8 +75,8 @@ def _schedule_rates(h: dict[str, Any] | None, recorded: np.ndarray):
 
 
 def _predict(kind, rate_fns, fallback, lam, q0, beta, dist0, f_star):
-    """The predicted eigen-coordinate path ``(H+1, R, k)``, where C8's divergence test
-    fires on it ``(H+1, R)`` and the rates ``(H, R)``, followed until every run's path has
+    """The predicted eigen-coordinate path ``(H+1, R, k)``, a function giving where C8's
+    divergence test fires on it ``(H+1, R)`` (worked out on demand) and the rates ``(H, R)``, followed until every run's path has
     diverged, settled for good or stopped moving, or for :data:`HORIZON_MAX` updates.
 
     ``rate_fns[i]`` gives run i's rates for any t; where it is None the run's recorded rates
@@ -94,20 +97,43 @@ def _predict(kind, rate_fns, fallback, lam, q0, beta, dist0, f_star):
             q = theory.gd_error_path(lrs, lam, q0)
         else:
             q = theory.heavy_ball_error_path(lrs, lam, q0, beta)
+        if H >= HORIZON_MAX:  # the last horizon: C8's test only where the caller needs it
+            return q, lambda q=q: _fired(q, lam, floor)[0], lrs
+        fired, dist = _fired(q, lam, floor)
         with np.errstate(over="ignore", invalid="ignore"):
-            dist = np.sqrt(np.sum(q**2, axis=-1))
-            gap = theory.gap_path(q, lam)
-            fired = (gap > DIVERGE_GAP * np.maximum(gap[0], floor)) | (
-                dist > DIVERGE_DIST * np.maximum(dist[0], 1.0)
-            )
-            fired[0] = False
             last = dist[-(H // 4) :]
             # settled for good, or stuck: a path that no longer moves is decided too
             settled = np.all(last <= band, axis=0) | np.all(np.abs(last - last[-1]) <= band, axis=0)
         frozen = np.array([fn is None for fn in rate_fns])
-        if H >= HORIZON_MAX or np.all(fired.any(axis=0) | settled | frozen):
-            return q, fired, lrs
+        if np.all(fired.any(axis=0) | settled | frozen):
+            return q, lambda fired=fired: fired, lrs
         H *= 4
+
+
+def _xspace_by_columns(e: np.ndarray, horizon: np.ndarray, settle: bool) -> dict[str, np.ndarray]:
+    """:func:`xspace` of a long predicted path a few runs at a time: every quantity is per
+    run, so the numbers are the same, and the temporaries stay small enough for the
+    allocator to reuse (a 16,385-update path of 256 runs is 67 MB an array)."""
+    width = max(8, COLUMN_BYTES // (8 * e.shape[0] * e.shape[2]))
+    parts = []
+    for i in range(0, e.shape[1], width):
+        part = xspace(e[:, i : i + width], horizon[i : i + width],
+                      np.arange(min(width, e.shape[1] - i)), full=False, settle=settle)
+        part.pop("dist")
+        parts.append(part)
+    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+
+def _fired(q: np.ndarray, lam: np.ndarray, floor: float) -> tuple[np.ndarray, np.ndarray]:
+    """Where C8's divergence test fires on a predicted path ``(H+1, R)``, and the distance."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        dist = np.sqrt(np.sum(q**2, axis=-1))
+        gap = theory.gap_path(q, lam)
+        fired = (gap > DIVERGE_GAP * np.maximum(gap[0], floor)) | (
+            dist > DIVERGE_DIST * np.maximum(dist[0], 1.0)
+        )
+    fired[0] = False
+    return fired, dist
 
 
 def theory_overlay(
@@ -170,12 +196,11 @@ def theory_overlay(
     constant[rows] = np.all(lrs == lrs[0], axis=0) & (lrs[0] > 0)
     e_pred = q @ V.T if V.shape[0] > 1 else q * V[0, 0]
     horizon = np.full(rows.size, q.shape[0] - 1)
-    cols_r = np.arange(rows.size)
     # constant-rate GD gets its settling times from the unbounded closed-form path below
     path_settle = kind == "hb" or not constant[rows].all()
-    xs = xspace(e_pred, horizon, cols_r, full=False, settle=path_settle)
+    xs = _xspace_by_columns(e_pred, horizon, path_settle)
     if path_settle:
-        t_div, div = first_true(fired)
+        t_div, div = first_true(fired())
     else:
         t_div, div = np.zeros(rows.size), np.zeros(rows.size, dtype=bool)
     th_div = np.where(div, t_div, np.nan)

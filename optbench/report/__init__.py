@@ -168,6 +168,7 @@ def _write(dbs, html_path, problems, optimizers, style, renderer, names, baselin
         ],
         date=_dt.datetime.now().strftime("%Y-%m-%d %H:%M"),
         machine=f"{platform.node()} · {platform.machine()} · Python {platform.python_version()}",
+        results_note=_results_note(ctx.runs),
     )
     if jobs:
         page = renderer.fill(page, jobs)
@@ -181,3 +182,21 @@ def _write(dbs, html_path, problems, optimizers, style, renderer, names, baselin
     tmp.write_text(page, encoding="utf-8")
     tmp.replace(out)
     return out
+
+
+def _results_note(runs) -> str:
+    """A warning when the runs compared come from different results versions (an older
+    optbench's numbers beside this one's), else ""."""
+    from ..store import RESULTS_VERSION
+
+    if "results_version" not in runs or not len(runs):
+        return ""
+    found = sorted({int(v) for v in runs.results_version.dropna()})
+    if len(found) < 2:
+        return ""
+    return (
+        f"These runs come from results versions {', '.join(map(str, found))} (this optbench "
+        f"computes version {RESULTS_VERSION}): a difference between runs of different versions "
+        "may be a change in optbench, not in the optimizers. 'optbench run --recompute' "
+        "recomputes the older runs."
+    )

@@ -82,17 +82,10 @@ class Context:
         the cost of a report over many runs. The runs in ``full`` are read whole in the same
         pass and cached for :meth:`traces` (the few a figure draws in full).
         """
-        from ..store import Store, read_trace
+        from ..store import Store
 
         wanted = None if keys is None else tuple(keys)
         full = set(full)
-
-        def unpack(rid: str, data: bytes) -> dict:
-            if rid in full:
-                self._traces[rid] = read_trace(stores[rid], rid, data)
-                return self._traces[rid]
-            return read_trace(stores[rid], rid, data, wanted)
-
         stores = dict(zip(self.runs.run_id, self.runs.store, strict=True))
         stored = dict(zip(self.runs.run_id, self.runs.store_run_id, strict=True))
         by_store: dict[str, dict[str, str]] = {}
@@ -100,9 +93,13 @@ class Context:
             by_store.setdefault(stores[rid], {})[stored[rid]] = rid
         for path, members in by_store.items():
             with Store(path) as s:
-                for sid, data in s.trace_data(list(members)):
-                    rid = members[sid]
-                    yield rid, (None if data is None else unpack(rid, data))
+                whole = [sid for sid, rid in members.items() if rid in full]
+                for sid, tr in s.traces(whole):
+                    self._traces[members[sid]] = tr
+                    yield members[sid], tr
+                rest = [sid for sid, rid in members.items() if rid not in full]
+                for sid, tr in s.traces(rest, wanted):
+                    yield members[sid], tr
 
     @cached_property
     def comparison(self):
