@@ -162,15 +162,16 @@ def _process(
 
     from .worker import Worker
 
-    if (jobs or 1) == 1:
+    n_workers = jobs or 1
+    if n_workers == 1:
         yield from _serial(batches)
         return
-    tasks = chunk(batches, jobs)
+    tasks = chunk(batches, n_workers)
     todo: queue.SimpleQueue = queue.SimpleQueue()
     for task in tasks:
         todo.put(task)
     done: queue.SimpleQueue = queue.SimpleQueue()
-    workers = [Worker() for _ in range(min(jobs, len(tasks)))]
+    workers = [Worker() for _ in range(min(n_workers, len(tasks)))]
 
     def work(worker: Worker) -> None:
         try:

@@ -16,6 +16,7 @@ import hashlib
 import json
 import math
 from dataclasses import dataclass, field
+from collections.abc import Mapping
 from typing import Any
 
 from . import registry
@@ -260,7 +261,7 @@ def _batch_key(run: RunSpec, batchable: bool) -> Any:
     )
 
 
-def _structure(params: dict[str, Any], decl: dict[str, registry.Param] | None) -> str:
+def _structure(params: Mapping[str, Any], decl: dict[str, registry.Param] | None) -> str:
     out = {}
     for k, v in params.items():
         is_float = decl[k].is_float if decl and k in decl else isinstance(v, float)

@@ -325,12 +325,12 @@ class _Judge:
             self.decide(moved & ~finite, "non-finite", "a non-finite iterate, value or gradient")
             self.best = np.where(moved, np.fmin(self.best, f), self.best)
             self.best_hist.append(self.best.copy())
-            if self.f_star is not None:
+            if self.gap0 is not None:
                 gap = f - self.f_star
                 div = gap > DIVERGE_GAP * np.maximum(self.gap0, self.floor)
             else:  # no f*: a rise of a million-fold the start's scale
                 div = f - self.f0 > DIVERGE_GAP * np.maximum(np.abs(self.f0), 1.0)
-            if self.x_star is not None:
+            if self.x_star is not None and self.dist0 is not None:
                 dist = np.linalg.norm(x - self.x_star[self.ref0], axis=1)
                 div |= dist > DIVERGE_DIST * np.maximum(self.dist0, 1.0)
             self.decide(moved & div, "diverged", f"diverged at update {t}")

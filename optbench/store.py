@@ -33,7 +33,7 @@ import sqlite3
 import time
 import zipfile
 import zlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -224,7 +224,7 @@ def pack_metrics(metrics: list[dict[str, Any]]) -> bytes:
     keeps None as NaN, which reads back as None)."""
     keys = list(dict.fromkeys(k for m in metrics for k in m))
     if all(len(m) == len(keys) and list(m) == keys for m in metrics):
-        columns = zip(*(m.values() for m in metrics), strict=True)  # one pass, no lookups
+        columns: Iterable[Sequence[Any]] = zip(*(m.values() for m in metrics), strict=True)
     else:
         columns = ([m.get(k) for m in metrics] for k in keys)
     arrays: dict[str, np.ndarray] = {}
@@ -247,6 +247,7 @@ def pack_metrics(metrics: list[dict[str, Any]]) -> bytes:
 
 def _kind(kinds: set[type]) -> type | None:
     """The column type of a metric's values (float for ints and floats mixed)."""
+    kind: type | None
     if not kinds or all(issubclass(t, float | np.floating) for t in kinds):
         kind = float
     elif all(issubclass(t, bool | np.bool_) for t in kinds):
@@ -357,6 +358,8 @@ class Store:
     An existing file is written to only once it is known to be an optbench store.
     """
 
+    conn: sqlite3.Connection
+
     def __init__(self, path: str | os.PathLike, create: bool = False):
         self.path = Path(path)
         self.read_only = not create
@@ -372,24 +375,24 @@ class Store:
                 raise StoreError(
                     f"cannot create the folder {str(self.path.parent)!r}: {exc.strerror}"
                 ) from None
-        self.conn = None
+        opened: sqlite3.Connection | None = None  # closed again if opening fails
         try:
             if self.path.is_file() and self.path.stat().st_size > 0:
                 # an existing file is checked through a read-only connection first: a file
                 # that is not an optbench store is never written to, not even a pragma
-                self.conn = self._connect_read_only()
+                self.conn = opened = self._connect_read_only()
                 try:
                     # an empty database is one another writer is creating right now
                     empty = not self.conn.execute("SELECT 1 FROM sqlite_master").fetchone()
                     if not (create and empty):
                         self._check_schema()
                 finally:
-                    self.conn.close()
-                    self.conn = None
+                    opened.close()
+                    opened = None
             if not create:
-                self.conn = self._connect_read_only()
+                self.conn = opened = self._connect_read_only()
                 return
-            self.conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+            self.conn = opened = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
             self.conn.execute("PRAGMA busy_timeout = 30000")
             self.conn.execute("PRAGMA journal_mode = WAL").fetchone()
             with self.transaction():
@@ -413,8 +416,8 @@ class Store:
                 )
             self._check_schema()
         except BaseException as exc:
-            if self.conn is not None:  # every connection is closed, also when opening fails
-                self.conn.close()
+            if opened is not None:  # every connection is closed, also when opening fails
+                opened.close()
             if isinstance(exc, sqlite3.DatabaseError):
                 raise StoreError(_database_error(self.path, exc)) from None
             if isinstance(exc, OSError):
@@ -714,7 +717,7 @@ class Store:
         cols = "run_id, NULL, NULL" if self.version < 2 else "run_id, block, row"
         if run_ids is None:
             return self.conn.execute(f"SELECT {cols} FROM runs ORDER BY rowid").fetchall()
-        by_id = {}
+        by_id: dict[str, tuple[str, int | None, int | None]] = {}
         for i in range(0, len(run_ids), TRACE_CHUNK):
             chunk = run_ids[i : i + TRACE_CHUNK]
             marks = ",".join("?" * len(chunk))

@@ -34,7 +34,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING
 
 from .plan import Batch
 
@@ -70,7 +70,7 @@ class Worker:
     """A persistent child process that runs batches; restarted after it dies or is killed."""
 
     def __init__(self, blas_threads: bool = True):
-        self.proc: subprocess.Popen | None = None
+        self.proc: subprocess.Popen[bytes] | None = None
         self.closed = False  # closed from another thread: stop, no recovery
         self.blas_threads = blas_threads
         self._buffer = bytearray()
@@ -102,7 +102,8 @@ class Worker:
             proc.kill()
         for pipe in (proc.stdin, proc.stdout):
             try:
-                pipe.close()
+                if pipe is not None:  # both are pipes (_start); None only to the type checker
+                    pipe.close()
             except OSError:
                 pass
         return proc.wait()
@@ -125,18 +126,25 @@ class Worker:
         self.close()
 
     # -- messages -------------------------------------------------------------------------
+    def _pipes(self) -> tuple[IO[bytes], IO[bytes]]:
+        """The running child's stdin and stdout (messages are only sent after _start)."""
+        proc = self.proc
+        assert proc is not None and proc.stdin is not None and proc.stdout is not None
+        return proc.stdin, proc.stdout
+
     def _send(self, obj) -> bool:
         data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+        stdin, _ = self._pipes()
         try:
-            self.proc.stdin.write(_HEADER.pack(len(data)) + data)
-            self.proc.stdin.flush()
+            stdin.write(_HEADER.pack(len(data)) + data)
+            stdin.flush()
         except (BrokenPipeError, OSError):
             return False  # the child is gone; the read that follows sees it
         return True
 
     def _receive(self, deadline: float | None):
         """The child's next message; ``EOFError`` if it died, ``TimeoutError`` past deadline."""
-        fd = self.proc.stdout.fileno()
+        fd = self._pipes()[1].fileno()
         while True:
             if len(self._buffer) >= _HEADER.size:
                 (n,) = _HEADER.unpack_from(self._buffer)

@@ -66,7 +66,7 @@ def sign_changes(a: np.ndarray) -> np.ndarray:
 
 def first_true(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Index of the first True per column, and whether there is one."""
-    return np.argmax(mask, axis=0), mask.any(axis=0)
+    return np.argmax(mask, axis=0), np.asarray(mask.any(axis=0))
 
 
 def entry_times(y: np.ndarray, end: np.ndarray, cols: np.ndarray, thresholds) -> list[np.ndarray]:
@@ -126,11 +126,11 @@ class Track:
 class Window(NamedTuple):
     """The tail windows of a batch, right-aligned: row ``W_max − 1`` is each run's end.
 
-    ``idx`` indexes time per run, ``valid`` marks each run's own ``W`` rows, ``count`` is
+    ``idx`` indexes time per run, ``valid`` marks each run's own ``W`` rows, ``width`` is
     ``W`` as float, ``f`` the values gathered (O7 and Z5 both need them).
     """
 
     idx: np.ndarray
     valid: np.ndarray
-    count: np.ndarray
+    width: np.ndarray
     f: np.ndarray

@@ -106,6 +106,7 @@ def sc_rate_eig(x: np.ndarray, hessian, end: np.ndarray) -> np.ndarray:
 def _grad_reversals(out: dict[str, np.ndarray], tk: Track, problem, grad_dots) -> None:
     """Z2 on the true gradient: the runner's ``<g_t, g_{t+1}>``, else re-evaluated."""
     n, B, d = tk.x.shape
+    gdot: np.ndarray | None
     if grad_dots is not None and len(grad_dots) == n - 1:
         gdot = np.asarray(grad_dots, dtype=float).reshape(n - 1, B)
     elif problem.has_gradient:
@@ -143,15 +144,15 @@ def _grad_dots(x: np.ndarray, problem) -> np.ndarray | None:
                 g[r] = np.asarray(problem.grad(flat[r]), dtype=float).reshape(r.size, d)
     except Exception:  # noqa: BLE001 — a problem that cannot re-evaluate leaves Z2 empty
         return None
-    g = g.reshape(n, B, d)
-    return dot(g[:-1], g[1:])
+    per_run = g.reshape(n, B, d)
+    return dot(per_run[:-1], per_run[1:])
 
 
 def tail_oscillation(
     out: dict[str, np.ndarray], tk: Track, win: Window, dist: np.ndarray | None
 ) -> None:
     """Z5 (tail amplitudes) and Z6 (limit-cycle period) on the tail window."""
-    wv, cnt = win.valid, win.count
+    wv, cnt = win.valid, win.width
     out["tail_amp_f"][:] = (
         np.max(np.where(wv, win.f, -np.inf), axis=0) - np.min(np.where(wv, win.f, np.inf), axis=0)
     ) / 2

@@ -114,7 +114,7 @@ def steady_state(
 ) -> None:
     """O7: mean gap and (trajectories only) mean distance over the tail window."""
     if tk.f_star is not None:
-        out["e_ss_gap"][:] = np.sum(np.where(win.valid, win.f - tk.f_star, 0.0), axis=0) / win.count
+        out["e_ss_gap"][:] = np.sum(np.where(win.valid, win.f - tk.f_star, 0.0), axis=0) / win.width
     if dist is not None and not sampler:
         dw = dist[win.idx, tk.cols]
-        out["e_ss"][:] = np.sum(np.where(win.valid, dw, 0.0), axis=0) / win.count
+        out["e_ss"][:] = np.sum(np.where(win.valid, dw, 0.0), axis=0) / win.width

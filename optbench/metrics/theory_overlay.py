@@ -155,7 +155,7 @@ def theory_overlay(
     """
     from .. import registry
 
-    kind = _KIND.get(registry.optimizer_meta(name).get("theory"))
+    kind = _KIND.get(registry.optimizer_meta(name).get("theory") or "")
     if (
         kind is None
         or problem.hessian is None

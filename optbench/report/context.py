@@ -15,11 +15,11 @@ run's phase and compares the tuned winners, one per optimizer family
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from ..errors import UsageError
 
@@ -205,6 +205,12 @@ def _read(dbs: list[Path], names: list[str]):
     return runs.reset_index(drop=True), problems, sessions
 
 
+class _Pairing(TypedDict, total=False):
+    """The optional ``on`` keyword of :func:`~optbench.stats.comparison.compare_sources`."""
+
+    on: Sequence[str]
+
+
 def compare_parts(runs, baseline: str | None, known: set[str]):
     """:func:`~optbench.stats.comparison.compare_sources` on the problems with a known f*
     (absolute target 1e-6) and on the others (relative τ = 1e-3), as one result."""
@@ -217,12 +223,15 @@ def compare_parts(runs, baseline: str | None, known: set[str]):
     frame = runs.assign(label=runs["spec_label"])
     on = ("problem_key", "problem_label", "label") if "problem_label" in frame else None
     is_known = frame["problem_key"].isin(known)
+    # the pairing columns only when there are problem labels (else compare_sources's own)
+    pairing: _Pairing = {"on": on} if on else {}
     parts = []
-    for mask, kw in ((is_known, {"target": 1e-6}), (~is_known, {"target": 1e-3, "relative": True})):
+    for mask, target, relative in ((is_known, 1e-6, False), (~is_known, 1e-3, True)):
         sub = frame[mask]
         if sub["source"].nunique() >= 2:
-            extra = {"on": on} if on else {}
-            parts.append(compare_sources(sub, baseline=baseline, **kw, **extra))
+            parts.append(
+                compare_sources(sub, baseline=baseline, target=target, relative=relative, **pairing)
+            )
     if not parts:
         return None
     if len(parts) == 1:

@@ -200,7 +200,7 @@ def convergence_figure(data: ProblemData, labels: list[str]):
             ys = np.repeat(np.clip(best, floor, 1e300), 2)[:-1]
             faint.append(np.column_stack([xs, ys]))
             faint_colors.append(color)
-        drawn_gaps = []
+        drawn_gaps: list[np.ndarray] = []
         for j, lab in enumerate(members):
             style = dict(ls=STYLES[j % len(STYLES)], marker=MARKERS[j % len(MARKERS)])
             for _, tr in raw[lab]:

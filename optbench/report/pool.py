@@ -30,7 +30,10 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from html import escape
 from pathlib import Path
-from typing import Any
+from typing import IO, TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import subprocess
 
 __all__ = ["Renderer", "deferred_html", "figure_data", "start", "using"]
 
@@ -131,6 +134,12 @@ def _claim(path: Path) -> bool:
     return True
 
 
+def _job_pipe(proc: subprocess.Popen[str]) -> IO[str]:
+    """A worker's stdin, the pipe its job names arrive on (always a pipe: Renderer)."""
+    assert proc.stdin is not None
+    return proc.stdin
+
+
 class Renderer:
     """Worker processes that run the report's jobs (saving figures, drawing whole blocks)
     while the sections go on; see the module docstring for how."""
@@ -142,7 +151,7 @@ class Renderer:
         self._tmp = tempfile.TemporaryDirectory(prefix="optbench-report-")
         self.dir = Path(self._tmp.name)
         code = "from optbench.report.pool import _worker; _worker()"
-        cmd = [sys.executable, "-c", code, self.dir]
+        cmd = [sys.executable, "-c", code, str(self.dir)]
         # the workers import what this process imports (a script may have extended sys.path)
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
         self.procs = [
@@ -179,10 +188,10 @@ class Renderer:
         name = f"job{k}"
         (self.dir / f"{name}.pkl").write_bytes(data)
         self.jobs.append(name)
-        proc = self.procs[k % len(self.procs)]
+        jobs = _job_pipe(self.procs[k % len(self.procs)])
         try:
-            proc.stdin.write(name + "\n")
-            proc.stdin.flush()
+            jobs.write(name + "\n")
+            jobs.flush()
         except OSError:  # a worker that died: the job runs here at the end
             pass
         return f"{self.tag}{k}@@"
@@ -208,7 +217,7 @@ class Renderer:
                 out[k] = self._run_here(self.jobs[k])
         for proc in self.procs:
             try:
-                proc.stdin.close()
+                _job_pipe(proc).close()
             except OSError:
                 pass
         for k, name in enumerate(self.jobs):

@@ -285,11 +285,11 @@ def problem_data(ctx) -> dict[str, ProblemData]:
     for rid, tr in ctx.iter_traces(ran.run_id, keys=("f", "n_f", "n_g"), full=full):
         if tr is None or not len(tr["f"]):
             continue
-        i = pos[rid]
-        f_ref = refs[keys[i]][0]
+        at = pos[rid]
+        f_ref = refs[keys[at]][0]
         if f_ref is None:
             continue
-        curves[i] = ((tr["n_f"] + tr["n_g"]).astype(float), np.minimum.accumulate(_gap(tr, f_ref)))
+        curves[at] = ((tr["n_f"] + tr["n_g"]).astype(float), np.minimum.accumulate(_gap(tr, f_ref)))
     evals = runs["evals"].astype(float).to_numpy() if "evals" in runs else np.zeros(len(runs))
     # the per-problem slices are taken hundreds of times: leave out the columns no section
     # here reads (iteration counts per target, problem parameters, ...), which halves that

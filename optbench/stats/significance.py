@@ -371,10 +371,10 @@ def cd_diagram(result: Friedman, *, title: str | None = None):
     ax.set_xlim(1 - lw_in * per_in, k + rw_in * per_in)
     ax.set_ylim(-(bar_units + n_rows + 0.6), top_units)
     ax.set_axis_off()
-    ink = dict(color="black", linewidth=0.9)
-    ax.plot([1, k], [0, 0], **ink)
+    ink, ink_width = "black", 0.9  # the axis, its ticks and the leader lines
+    ax.plot([1, k], [0, 0], color=ink, linewidth=ink_width)
     for t in range(1, k + 1):
-        ax.plot([t, t], [0, 0.25], **ink)
+        ax.plot([t, t], [0, 0.25], color=ink, linewidth=ink_width)
         ax.text(t, 0.35, str(t), ha="center", va="bottom", fontsize=9)
     cd_y = 1.7
     ax.plot([1, 1 + result.cd], [cd_y, cd_y], color="black", linewidth=1.4)
@@ -392,7 +392,7 @@ def cd_diagram(result: Friedman, *, title: str | None = None):
         for row, i in enumerate(idx):
             r = result.average_ranks[i]
             y = -(bar_units + 0.5 + row)
-            ax.plot([r, r, x_end], [0, y, y], **ink)
+            ax.plot([r, r, x_end], [0, y, y], color=ink, linewidth=ink_width)
             ax.plot([r], [0], marker="o", markersize=3, color="black")
             ax.text(x_end + (-0.05 if side == "left" else 0.05) * per_in, y, text[i], ha=ha,
                     va="center", fontsize=9, gid=f"cd-label-{side}")
