@@ -333,6 +333,7 @@ def run(
                     "description": p.description,
                     **p.info(),
                     "hessian": None if p.hessian is None else p.hessian.tolist(),
+                    "landscape": p.stored_landscape(),  # its own table, beside the info
                 }
         skipped = [
             (r, skipped_result(r, why)) for r, why in plan.skipped if r.run_id not in existing

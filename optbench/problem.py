@@ -39,7 +39,12 @@ if TYPE_CHECKING:
 
     Array: TypeAlias = np.ndarray
 
-__all__ = ["Problem"]
+__all__ = ["LANDSCAPE_POINTS", "Problem", "landscape_axes"]
+
+LANDSCAPE_POINTS = {1: 2991, 2: 199}
+"""Grid points per axis of a stored landscape (:meth:`Problem.stored_landscape`): every
+10th (1-D) and every 2nd (2-D) point is a point of the report's own drawing grid (300 and
+100 points) over the same window, so an unzoomed panel draws exactly the stored values."""
 
 
 def _box(bounds: Any, dim: int) -> tuple[Any, Any]:
@@ -64,6 +69,15 @@ def _box(bounds: Any, dim: int) -> tuple[Any, Any]:
         i = int(np.flatnonzero(~(lo < hi))[0])
         raise InvalidValueError(f"{form}; got lower[{i}] = {lo[i]} >= upper[{i}] = {hi[i]}")
     return lo, hi
+
+
+def landscape_axes(grid: dict[str, Any]) -> list[Any]:
+    """The coordinates of a stored landscape's grid (:meth:`Problem.stored_landscape`), one
+    array per axis: the points :meth:`Problem.landscape` evaluated."""
+    import numpy as np
+
+    n = np.shape(grid["f"])[0]
+    return [np.linspace(lo, hi, n) for lo, hi in np.asarray(grid["window"], dtype=float)]
 
 
 class Problem:
@@ -287,6 +301,34 @@ class Problem:
         X1, X2 = np.meshgrid(*axes)
         F = self._f_chunked(np.column_stack([X1.ravel(), X2.ravel()]))
         return X1, X2, F.reshape(X1.shape)
+
+    def stored_landscape(self) -> dict[str, Any] | None:
+        """The landscape a store keeps with the problem (None for dimension 3 or more): the
+        loss over :meth:`window` on a grid fine enough for the report to zoom into
+        (:data:`LANDSCAPE_POINTS` per axis) and f at the minimizers.
+
+        ``window`` is the ``(d, 2)`` box, gridded by ``numpy.linspace`` on each axis
+        (:func:`landscape_axes`); ``f`` is ``(n,)`` in 1-D and ``(n, n)`` in 2-D (row ``i``
+        at the second axis' ``i``-th point, as :meth:`landscape`), stored as float32 above
+        ``offset`` (float64, the least finite value), so that some 160 KB hold a 2-D grid
+        without losing the small gaps near the minimum.
+        """
+        import numpy as np
+
+        if self.dim > 2:
+            return None
+        grid = self.landscape(LANDSCAPE_POINTS[self.dim])
+        f = np.asarray(grid[-1], dtype=float)
+        finite = f[np.isfinite(f)]
+        offset = float(finite.min()) if finite.size else 0.0
+        out: dict[str, Any] = {
+            "window": np.asarray(self.window(), dtype=float),
+            "offset": np.float64(offset),
+            "f": (f - offset).astype(np.float32),
+        }
+        if self.x_star is not None:
+            out["f_x_star"] = self._f_chunked(self.x_star)
+        return out
 
     def _f_chunked(self, X: Array, chunk: int = 8192) -> Array:
         # a data problem evaluates (rows, n_examples) at once: chunks keep memory bounded

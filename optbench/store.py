@@ -18,6 +18,9 @@ traces of many runs reads each block once. Stores of schema version 1 (one archi
 run in ``traces``, metrics as JSON in ``runs``) are migrated in place when opened for
 writing, and read through their old tables either way.
 
+A 1-D or 2-D problem's landscape (its loss on a grid, drawn under the trajectories) is
+stored with its info, in ``landscapes``, so the report reads only the store.
+
 Every run records the :data:`RESULTS_VERSION` of the optbench that computed it.
 """
 
@@ -103,6 +106,7 @@ CREATE TABLE IF NOT EXISTS traces (run_id TEXT PRIMARY KEY, data BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS blocks (block INTEGER PRIMARY KEY, metrics BLOB NOT NULL,
     traces BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS problems (key TEXT PRIMARY KEY, info TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS landscapes (key TEXT PRIMARY KEY, data BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS sessions (id INTEGER PRIMARY KEY AUTOINCREMENT, started REAL,
     command TEXT, spec TEXT, versions TEXT, host TEXT);
 CREATE TABLE IF NOT EXISTS superseded (id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -520,7 +524,9 @@ class Store:
         as one block; returns rows added.
 
         ``anonymous`` stores an empty host name. The runs in ``replace`` replace their
-        stored rows (``--recompute``), each old row kept in ``superseded``."""
+        stored rows (``--recompute``), each old row kept in ``superseded``. A problem's
+        ``landscape`` (an entry of its info) goes into ``landscapes``, with its first runs
+        written."""
         from .plan import label, problem_key
         from .spec import canonical
 
@@ -531,10 +537,18 @@ class Store:
         params: dict[int, tuple[str, str]] = {}  # canonical params, once per distinct spec
         try:
             with self.transaction():
+                drawn = {problem_key(run.problem) for run, _ in rows}
                 for key, info in (problem_info or {}).items():
+                    info = dict(info)
+                    grid = info.pop("landscape", None)
                     self.conn.execute(
                         "INSERT OR IGNORE INTO problems VALUES (?, ?)", (key, _json(info))
                     )
+                    if grid is not None and key in drawn:  # with the problem's first runs
+                        self.conn.execute(
+                            "INSERT OR IGNORE INTO landscapes VALUES (?, ?)",
+                            (key, pack_trace(grid)),
+                        )
                 stored = self._stored([run.run_id for run, _ in rows])
                 replaced = stored.intersection(replace)
                 if replaced:
@@ -805,6 +819,22 @@ class Store:
             k: self._parse(v, f"problem {k!r}", "info")
             for k, v in self.conn.execute("SELECT key, info FROM problems")
         }
+
+    def landscapes(self) -> dict[str, dict[str, np.ndarray]]:
+        """problem_key -> the landscape stored with the problem
+        (:meth:`optbench.problem.Problem.stored_landscape`); stores written before
+        landscapes were stored have none."""
+        try:
+            rows = self.conn.execute("SELECT key, data FROM landscapes").fetchall()
+        except sqlite3.OperationalError:  # an older store, opened read-only: no such table
+            return {}
+        out = {}
+        for key, data in rows:
+            try:
+                out[key] = unpack_trace(data)
+            except (OSError, ValueError, zipfile.BadZipFile) as exc:
+                raise self._corrupt(f"the landscape of problem {key!r}", str(exc)) from None
+        return out
 
     def trace(self, run_id: str, keys: Iterable[str] | None = None) -> dict[str, np.ndarray] | None:
         """One run's trace (None: the run has none, or is not stored)."""

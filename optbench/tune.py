@@ -119,6 +119,7 @@ def _score(
     trace: dict | None,
     f_ref: float,
     budget: int | None,
+    max_iter: int | None,
     metric: float | None,
 ) -> float:
     """One run's criterion value (lower is better; +inf for a failed run)."""
@@ -135,14 +136,16 @@ def _score(
         return float(max(gap[-1], 0.0))
     if metric is not None and math.isfinite(metric):
         return float(metric)  # the worker's AULG, computed on the full trace
-    # AULG on the cost axis: the best-so-far step function integrated up to the budget
-    logb = np.log10(np.maximum(np.minimum.accumulate(gap), floor))
-    cost = (trace["n_f"] + trace["n_g"]).astype(float)
-    end = float(budget) if budget else max(float(cost[-1]), 1.0)
-    edges = np.clip(np.append(cost, end), 0.0, end)
-    widths = np.diff(edges)
-    head = max(float(cost[0]), 0.0)  # before the first recorded cost the start value holds
-    return float((logb[0] * min(head, end) + np.sum(widths * logb)) / end)
+    from .metrics.convergence import aulg
+
+    best = np.minimum.accumulate(gap)[:, None]
+    with np.errstate(divide="ignore"):
+        lg = np.log10(np.maximum(best, floor))
+    cost = (trace["n_f"] + trace["n_g"])[:, None]
+    iters = np.asarray(trace.get("t", np.arange(len(gap))), dtype=float)[:, None]
+    last = np.array([len(gap) - 1])
+    area = aulg(lg, cost, iters, last, np.array([0]), budget, max_iter)
+    return math.inf if area is None else float(area[0])
 
 
 def tune(
@@ -285,7 +288,8 @@ def tune(
                         rows[i]["status"],
                         traces.get(i),
                         f_ref,
-                        budget,
+                        rows[i]["budget"],
+                        rows[i]["max_iter"],
                         _as_float(rows[i]["metrics"].get("aulg")),
                     )
                     for i in cell_ids

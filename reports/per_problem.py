@@ -270,17 +270,6 @@ def problem_block(data) -> str:
     return "".join(parts)
 
 
-def _rebuildable(name) -> bool:
-    """Whether a fresh interpreter can build the problem: a built-in one."""
-    from optbench import registry
-
-    try:
-        module = registry.get("problem", name).factory.__module__
-    except Exception:  # noqa: BLE001 — not registered here: drawn here, with its note
-        return False
-    return module.startswith("optbench.")
-
-
 @register_section("per-problem", order=20)
 def per_problem(ctx) -> Section | None:
     """Per-problem views."""
@@ -304,10 +293,7 @@ def per_problem(ctx) -> Section | None:
         desc = d.info.get("description")
         if desc:
             parts.append(f"<p class='caption'>{prose(desc)}</p>")
-        if _rebuildable(d.info.get("name")):
-            parts.append(deferred_html(problem_block, d.portable()))
-        else:  # a worker could not rebuild the problem to draw its landscape
-            parts.append(problem_block(d))
+        parts.append(deferred_html(problem_block, d.portable()))
     cols = [m for m in METRIC_ORDER if m in ctx.runs.columns]
     if cols:
         parts.append("<h3 id='metric-glossary'>Metric glossary</h3>")

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 import optbench
-from optbench.plan import build_problem, make_plan, problem_key, start_point
+from optbench.plan import build_problem, make_plan, problem_key, resolve_problem, start_point
 from optbench.report import write_report
 from optbench.runner import run_batch
 from optbench.store import Store
@@ -285,3 +285,92 @@ def test_html_is_one_self_contained_file(report):
     _, html = report
     assert html.lstrip().startswith("<!DOCTYPE html>")
     assert "<link " not in html and "<iframe" not in html
+
+
+def test_the_report_reads_only_stores_and_never_builds_a_problem(report, tmp_path, monkeypatch):
+    """Every trajectory plot (1-D loss curves, 2-D contours, the plug-in problem's too) is
+    drawn from the landscape stored with the problem: with problems impossible to build,
+    the page is the same."""
+    from optbench import plan, registry
+
+    db, page = report
+    real_get = registry.get
+
+    def get(kind, name):
+        if kind == "problem":
+            raise AssertionError(f"the report built the problem {name!r}")
+        return real_get(kind, name)
+
+    monkeypatch.setattr(registry, "get", get)
+    monkeypatch.setattr(plan, "_PROBLEM_CACHE", {})
+    alone = write_report([db], tmp_path / "alone.html", workers=0).read_text(encoding="utf-8")
+    assert "No trajectory plot" not in alone
+    # quadratic-1d, linear-regression (2-D) and the plug-in's no-grad-bowl
+    assert alone.count("trajectories on ") == page.count("trajectories on ") >= 3
+
+
+def test_stored_landscapes_are_the_problems_f_on_the_grid(report):
+    from optbench.problem import landscape_axes
+    from optbench.spec import parse
+
+    db, _ = report
+    with Store(db) as s:
+        grids, infos = s.landscapes(), s.problem_info()
+    for name in ("quadratic-1d", "linear-regression"):
+        spec = resolve_problem(parse(name))
+        p = build_problem(spec)
+        grid = grids[problem_key(spec)]
+        assert infos[problem_key(spec)]["dim"] == p.dim
+        np.testing.assert_array_equal(grid["window"], p.window())
+        axes = landscape_axes(grid)
+        for ax, (lo, hi) in zip(axes, p.window(), strict=True):
+            assert ax[0] == lo and ax[-1] == hi and np.all(np.diff(ax) > 0)
+        pts = np.stack([a.ravel() for a in np.meshgrid(*axes)], axis=1)
+        truth = np.array([p.f(x[None, :])[0] for x in pts[:: max(1, len(pts) // 997)]])
+        stored = (float(grid["offset"]) + grid["f"].astype(float)).ravel()
+        stored = stored[:: max(1, len(pts) // 997)]
+        scale = np.ptp(truth)
+        np.testing.assert_allclose(stored, truth, rtol=1e-6, atol=1e-6 * scale)
+        np.testing.assert_allclose(grid["f_x_star"], p.f_star, atol=1e-12)
+        assert len(grid["f"].tobytes()) < 400_000  # a few hundred KB at most per problem
+
+
+def test_a_zoomed_panel_is_the_problems_f_on_its_own_box(report):
+    """The report resamples the stored grid on a box inside it: the values are the loss there
+    (a quadratic, which the cubic spline reproduces up to the stored float32 rounding)."""
+    from optbench.report.figures import zoom
+    from optbench.spec import parse
+
+    db, _ = report
+    spec = resolve_problem(parse("linear-regression"))
+    p = build_problem(spec)
+    with Store(db) as s:
+        grid = s.landscapes()[problem_key(spec)]
+    (a0, b0), (a1, b1) = p.window()
+    lo = np.array([a0 + 0.3 * (b0 - a0), a1 + 0.55 * (b1 - a1)])
+    hi = lo + np.array([0.07 * (b0 - a0), 0.09 * (b1 - a1)])
+    X1, X2, F = zoom(grid, lo, hi, 37)
+    truth = p.f(np.column_stack([X1.ravel(), X2.ravel()])).reshape(X1.shape)
+    np.testing.assert_allclose(F, truth, rtol=1e-5)
+
+
+def test_a_store_without_landscapes_says_so_and_builds_nothing(tmp_path, monkeypatch):
+    """A store written before landscapes were stored (no such table): one sentence instead
+    of the trajectory plot, never a problem rebuilt from the registry."""
+    import sqlite3
+
+    from optbench import plan, registry
+
+    db = tmp_path / "old.sqlite"
+    _write_named(db, "gd", seeds=1, budget=20)
+    with sqlite3.connect(db) as conn:
+        conn.execute("DROP TABLE landscapes")
+    real_get = registry.get
+    monkeypatch.setattr(
+        registry, "get",
+        lambda kind, name: (_ for _ in ()).throw(AssertionError(name)) if kind == "problem"
+        else real_get(kind, name),
+    )
+    monkeypatch.setattr(plan, "_PROBLEM_CACHE", {})
+    page = write_report([db], tmp_path / "old.html", workers=0).read_text(encoding="utf-8")
+    assert "No trajectory plot: no landscape stored with this problem" in page

@@ -185,3 +185,20 @@ def test_tune_writes_to_its_own_folder_not_the_run_store(tmp_path):
 
     assert tuning_path(tmp_path / "optbench-tune" / "results.sqlite").exists()
     assert not tuning_path(tmp_path / "optbench-results" / "results.sqlite").exists()
+
+
+def test_aulg_of_a_stored_trace_is_the_step_integral():
+    """Without f*, tune scores the stored (possibly thinned) trace with the metric's AULG:
+    the incumbent's log10 gap as a step function, by hand."""
+    from optbench.tune import _score
+
+    f = np.array([4.0, 1.0, 0.01])
+    trace = {"f": f, "n_f": np.array([1, 2, 3]), "n_g": np.array([0, 0, 0]),
+             "t": np.array([0, 2, 3])}
+    lg = np.log10(f)
+    # budget 5 evaluations: lg0 on [0, 2), lg1 on [2, 3), lg2 on [3, 5]
+    by_cost = _score("aulg", "max_iter", trace, 0.0, 5, None, None)
+    assert by_cost == pytest.approx((2 * lg[0] + lg[1] + 2 * lg[2]) / 5)
+    # no budget, 4 iterations: the thinned rows hold from t = 0, 2, 3 to the next, then to 4
+    by_iter = _score("aulg", "max_iter", trace, 0.0, None, 4, None)
+    assert by_iter == pytest.approx((2 * lg[0] + lg[1] + lg[2]) / 4)

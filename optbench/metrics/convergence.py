@@ -47,20 +47,38 @@ def convergence(
         out[f"stay_iter_{target_key(eps)}"][:] = stay
     # C6: log10 of the incumbent, frozen after the run's end
     lg = np.log10(np.maximum(best, floor))
+    iters = np.arange(f.shape[0], dtype=float)[:, None]
+    area = aulg(lg, cost, iters, end, cols, budget, max_iter)
+    if area is not None:
+        out["aulg"][:] = area
+    # C5 per cost: the same window, fitted against the evaluations spent instead of t
+    _rate(out, "rate_f", gap, tk, 1e3 * floor, gap0, {"rate_f_cost": cost.astype(float)})
+
+
+def aulg(lg, cost, iters, end, cols, budget: int | None, max_iter: int | None):
+    """C6: the area under ``lg = log10(max(gap⁺, floor))`` (rows: recorded iterates, columns:
+    runs, frozen after each run's ``end`` row) per unit of horizon, or None without one.
+
+    With a ``budget`` the horizon is that many evaluations on the ``cost`` axis (the
+    incumbent holds from one recorded cost to the next, the start value before the first,
+    the last value up to the budget); without, ``max_iter`` (default: the last iterate)
+    iterations on the ``iters`` axis (the iterate numbers, so a thinned trace integrates
+    the same steps as the full one). Both the worker's metric and ``tune`` (for stored,
+    possibly thinned traces without f*) call this one function.
+    """
     lg_end = lg[end, cols]
-    n = f.shape[0]
     if budget:
         c = cost.astype(float)
         area = lg[0] * c[0] + np.sum(lg[:-1] * np.diff(c, axis=0), axis=0)
         area += lg_end * np.maximum(0.0, budget - c[end, cols])
-        out["aulg"][:] = area / budget
-    else:
-        H = int(max_iter) if max_iter else n - 1
-        if H > 0:
-            m = min(H, n)
-            out["aulg"][:] = (np.sum(lg[:m], axis=0) + max(0, H - m) * lg_end) / H
-    # C5 per cost: the same window, fitted against the evaluations spent instead of t
-    _rate(out, "rate_f", gap, tk, 1e3 * floor, gap0, {"rate_f_cost": cost.astype(float)})
+        return area / budget
+    H = float(max_iter) if max_iter else float(np.max(iters[-1]))
+    if H <= 0:
+        return None
+    s = np.minimum(np.asarray(iters, dtype=float), H)
+    width = np.diff(s, axis=0)
+    steps = np.where(width > 0, lg[:-1] * width, 0.0)
+    return (np.sum(steps, axis=0) + lg_end * (H - s[-1])) / H
 
 
 def distance(out: dict[str, np.ndarray], dist: np.ndarray, tk: Track, x_star) -> None:

@@ -39,6 +39,9 @@ class Context:
         sources: the source names, in the order given (the first is the default baseline).
         baseline: the reference source of the comparison.
         problems: problem_key -> info (name, params, dim, domain, x_star, f_star, L, mu, ...).
+        landscapes: problem_key -> the landscape stored with the problem (1-D and 2-D
+            problems, :meth:`optbench.problem.Problem.stored_landscape`); stores written
+            before landscapes were stored have none.
         tuning: the tuning record (``optbench tune``) or None.
         cache: shared derived data, so sections do not recompute each other's work.
     """
@@ -50,6 +53,7 @@ class Context:
     sources: list[str] = field(default_factory=list)
     baseline: str | None = None
     tuning: dict[str, Any] | None = None
+    landscapes: dict[str, dict[str, Any]] = field(default_factory=dict)
     cache: dict[str, Any] = field(default_factory=dict)
     _traces: dict[str, dict | None] = field(default_factory=dict)
 
@@ -185,7 +189,7 @@ def _read(dbs: list[Path], names: list[str]):
 
     from ..store import Store, read_runs
 
-    frames, problems, sessions = [], {}, []
+    frames, problems, landscapes, sessions = [], {}, {}, []
     for db, name in zip(dbs, names, strict=True):
         frame = read_runs(db)
         frame["store"] = str(db)
@@ -193,16 +197,17 @@ def _read(dbs: list[Path], names: list[str]):
         frames.append(frame.drop_duplicates("run_id"))
         with Store(db) as s:
             problems.update(s.problem_info())
+            landscapes.update(s.landscapes())
             sessions.extend(s.sessions())
     runs = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     if "run_id" not in runs:
-        return runs, problems, sessions
+        return runs, problems, landscapes, sessions
     runs["store_run_id"] = runs["run_id"]
     runs["spec_label"] = runs["label"]
     if len(dbs) > 1:  # never pooled: one entry per (setting, source)
         runs["run_id"] = runs["source"] + ":" + runs["run_id"]
         runs["label"] = runs["label"] + SOURCE_SEP + runs["source"]
-    return runs.reset_index(drop=True), problems, sessions
+    return runs.reset_index(drop=True), problems, landscapes, sessions
 
 
 class _Pairing(TypedDict, total=False):
@@ -326,7 +331,7 @@ def read_context(
     if baseline is not None and baseline not in sources:
         raise UsageError(f"unknown baseline {baseline!r}: expected one of the sources "
                          f"{sources}")
-    runs, infos, sessions = _read(paths, sources)
+    runs, infos, landscapes, sessions = _read(paths, sources)
     runs = select_runs(runs, infos, problems, optimizers)
     from ..store import read_tuning
 
@@ -341,4 +346,5 @@ def read_context(
         sources=sources,
         baseline=baseline or sources[0] if sources else None,
         tuning=tuning,
+        landscapes=landscapes,
     )

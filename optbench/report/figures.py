@@ -313,14 +313,15 @@ def empty_panel(ax, sentence: str) -> None:
             transform=ax.transAxes, fontsize=8.5, color="#5b6475")
 
 
-def _window(info: dict, problem, paths: list):
-    """The plotting box: the problem's ``draw["window"]`` hint (:meth:`Problem.window`), else
-    the paths and x* padded, inside the domain."""
+def _window(info: dict, paths: list):
+    """The plotting box: the problem's ``draw["window"]`` hint (the window its stored
+    landscape covers), else the paths and x* padded, inside the domain."""
     import numpy as np
 
     d = int(info.get("dim") or 1)
-    if problem.draw.get("window") is not None:
-        w = np.asarray(problem.window(), dtype=float)
+    hint = (info.get("draw") or {}).get("window")
+    if hint is not None:
+        w = np.asarray(hint, dtype=float).reshape(-1, 2)
         return w[:, 0], w[:, 1]
     lo, hi = (np.asarray(b, dtype=float) for b in info["domain"])
     pts = [p for p in paths if len(p)]
@@ -336,16 +337,44 @@ def _window(info: dict, problem, paths: list):
     return np.maximum(plo - pad, lo), np.minimum(phi + pad, hi)
 
 
+def zoom(grid: dict, lo, hi, n: int):
+    """The stored landscape (:meth:`optbench.problem.Problem.stored_landscape`) resampled
+    on ``n`` points per axis over the box ``[lo, hi]`` inside it: linear in 1-D, a cubic
+    interpolating spline in 2-D (linear where the grid holds non-finite values). Where the
+    box is the stored window, the points are grid points and the values the stored ones.
+    Returns ``(xs, fs)`` in 1-D, ``(X1, X2, F)`` in 2-D, as :meth:`Problem.landscape`."""
+    import numpy as np
+
+    from optbench.problem import landscape_axes
+
+    f = float(grid["offset"]) + np.asarray(grid["f"], dtype=float)
+    axes = landscape_axes(grid)
+    pts = [
+        np.clip(np.linspace(a, b, n), ax[0], ax[-1])
+        for a, b, ax in zip(lo, hi, axes, strict=True)
+    ]
+    if len(axes) == 1:
+        return pts[0], np.interp(pts[0], axes[0], f)
+    X1, X2 = np.meshgrid(*pts)
+    if np.all(np.isfinite(f)):
+        from scipy.interpolate import RectBivariateSpline
+
+        F = RectBivariateSpline(axes[1], axes[0], f)(pts[1], pts[0])
+    else:
+        from scipy.interpolate import RegularGridInterpolator
+
+        F = RegularGridInterpolator((axes[1], axes[0]), f)(np.stack([X2, X1], axis=-1))
+    return X1, X2, F
+
+
 def landscape_figure(data: ProblemData, labels: list[str]):
     """Small multiples: the first sampled run of each label on the loss curve (1-D) or the
-    contour plot (2-D). Returns ``(fig, shown_labels)`` or ``(None, reason)``."""
+    contour plot (2-D), drawn from the landscape stored with the problem. Returns
+    ``(fig, shown_labels)`` or ``(None, reason)``."""
     import textwrap
 
     import matplotlib.pyplot as plt
     import numpy as np
-
-    from optbench.plan import build_problem
-    from optbench.spec import Spec
 
     from .html import plain
 
@@ -353,12 +382,11 @@ def landscape_figure(data: ProblemData, labels: list[str]):
     d = int(info.get("dim") or 0)
     if d not in (1, 2):
         return None, f"trajectories are drawn for 1-D and 2-D problems; this one has dimension {d}"
-    try:
-        problem = build_problem(Spec(info["name"], info.get("params", {})))
-    except Exception as exc:  # a plug-in problem not loaded now: no landscape, say why
-        return (
-            None,
-            f"the problem cannot be rebuilt to draw its landscape ({type(exc).__name__}: {exc})",
+    grid = data.landscape
+    if grid is None:
+        return None, (
+            "no landscape stored with this problem (the store was written before optbench "
+            "stored landscapes; a fresh run stores one)"
         )
     chosen = []
     for lab in labels:
@@ -370,7 +398,7 @@ def landscape_figure(data: ProblemData, labels: list[str]):
     if not chosen:
         return None, "no stored trajectory (x) to draw"
     paths = [tr["x"].reshape(len(tr["f"]), d) for _, tr, _ in chosen]
-    log = bool(problem.draw.get("log", d == 2))
+    log = bool((info.get("draw") or {}).get("log", d == 2))
     n = len(chosen)
     ncols = min(n, 4)
     nrows = -(-n // ncols)
@@ -386,12 +414,12 @@ def landscape_figure(data: ProblemData, labels: list[str]):
         iters = np.asarray(tr.get("t", np.arange(len(path))))
         fin_rows = np.all(np.isfinite(path), axis=1)
         path, iters = path[fin_rows], iters[fin_rows]
-        lo, hi = _window(info, problem, [path])  # each panel zooms on its own path
+        fp = np.asarray(tr["f"], dtype=float)[fin_rows]  # f at the path, as recorded
+        lo, hi = _window(info, [path])  # each panel zooms on its own path
         t = np.arange(len(path))
         if d == 1:
-            xs, fs = problem.landscape(300, np.column_stack([lo, hi]))
+            xs, fs = zoom(grid, lo, hi, 300)
             ax.plot(xs, fs, color="#888", lw=1.2, zorder=1)
-            fp = problem.f(path)
             ax.plot(path[:, 0], fp, color="#0173b2", lw=0.6, alpha=0.7, zorder=2)
             ax.scatter(path[:, 0], fp, c=t, cmap="viridis", s=12, zorder=3, rasterized=len(t) > 300)
             lo_f, hi_f = float(np.nanmin(fs)), float(np.nanmax(fs))
@@ -401,14 +429,14 @@ def landscape_figure(data: ProblemData, labels: list[str]):
                 xlabel="x",
                 ylabel="f(x)",
             )
-            if x_star is not None:
+            if x_star is not None and "f_x_star" in grid:
                 ax.scatter(
-                    x_star[:, 0], problem.f(x_star), marker="*", s=90, color="#d55e00", zorder=4
+                    x_star[:, 0], grid["f_x_star"], marker="*", s=90, color="#d55e00", zorder=4
                 )
         else:
             from matplotlib.colors import LogNorm
 
-            gx, gy, fz = problem.landscape(100, np.column_stack([lo, hi]))
+            gx, gy, fz = zoom(grid, lo, hi, 100)
             fmin = (
                 float(np.nanmin(fz))
                 if data.f_ref is None
@@ -444,7 +472,7 @@ def landscape_figure(data: ProblemData, labels: list[str]):
         if len(path):
             ax.scatter(
                 path[:1, 0],
-                (problem.f(path[:1]) if d == 1 else path[:1, 1]),
+                (fp[:1] if d == 1 else path[:1, 1]),
                 marker="o",
                 s=40,
                 facecolors="none",

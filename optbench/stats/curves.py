@@ -57,6 +57,7 @@ class ProblemData:
     gap0: Any = None  # (n,) initial gap (nan without a trace)
     used: Any = None  # (n,) evaluations used
     loader: Any = None  # run_ids -> {run_id: full trace} (cached by the report context)
+    landscape: Any = None  # the stored landscape (Problem.stored_landscape), None if none
 
     @property
     def floor(self) -> float:
@@ -327,6 +328,7 @@ def problem_data(ctx) -> dict[str, ProblemData]:
             gap0,
             used,
             ctx.traces,
+            ctx.landscapes.get(key),
         )
     ctx.cache["problem_data"] = out
     return out
