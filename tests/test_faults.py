@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -45,6 +46,9 @@ def segfault(lr: float = 0.1, bad: float = 0.2):
     return _gd(lr, lambda: ctypes.string_at(0), bad)
 
 def _spin():
+    marker = os.environ.get("OPTBENCH_TEST_SPINNING")  # tells a test the hang has begun
+    if marker:
+        open(marker, "w").close()
     while True:
         pass
 
@@ -210,26 +214,31 @@ def test_killing_the_driver_leaves_no_worker_behind(hostile):
 
 @needs_dask
 def test_ctrl_c_under_dask_prints_one_line(hostile):
+    spinning = hostile / "spinning"
     proc = subprocess.Popen(
         [sys.executable, "-m", "optbench.cli", "run", "--plugin", "hostile.py", "-p",
          "quadratic-1d", "-o", "hang[lr=0.2]", "--seeds", "2", "--budget", "20",
          "--no-report", "--timeout", "60", "--executor", "dask", "--jobs", "1"],
         cwd=hostile, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "OPTBENCH_TEST_SPINNING": str(spinning)},
         start_new_session=True)  # its own process group, as a terminal's job is
     try:
-        time.sleep(0.5)
-        line = proc.stderr.readline()  # "optbench: 0/2 runs": the tasks are out
-        assert "0/2 runs" in line, line
-        time.sleep(6.0)  # the local cluster is up and its worker is in `hang`
+        # the cluster is up and its worker's child is in `hang` (a cold start of Dask in a
+        # fresh environment takes far longer than a warm one: wait for the hang itself)
+        deadline = time.monotonic() + 120
+        while not spinning.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert spinning.exists(), "the hanging step never started"
         os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
         _, err = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+            proc.communicate()  # reaped, its pipes read and closed
     assert proc.returncode == 130
-    assert err.strip().splitlines() == [
-        "optbench: interrupted; every finished batch is stored, rerun to resume"], err
+    progress = re.compile(r"optbench: \d+/2 runs \(")  # the progress lines off a terminal
+    said = [line for line in err.strip().splitlines() if not progress.match(line)]
+    assert said == ["optbench: interrupted; every finished batch is stored, rerun to resume"], err
 
 
 @needs_dask
