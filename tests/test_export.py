@@ -244,14 +244,23 @@ def test_cocopp_post_processes_the_default_suite_whole(default_suite_export, tmp
 
 
 @pytest.mark.slow
-def test_cocopp_compares_two_algorithms_and_reads_one(default_suite_export, tmp_path, cocopp):
-    # the command compared these two folders; alone, one goes through cocopp's
-    # single-algorithm pages
+def test_cocopp_compares_two_algorithms(default_suite_export, tmp_path, cocopp):
+    # the two folders a COCO user would compare
     pair = ["gd_lr=0.5_L", "scipy-bfgs"]
     assert _postprocessed(default_suite_export, tmp_path / "two", pair) == []
     (folder,) = [p for p in (tmp_path / "two").iterdir() if p.is_dir()]
     assert list(folder.glob("ppscatter_f001.svg"))  # the pairwise scatter plots
-    assert _postprocessed(default_suite_export, tmp_path / "one", pair[1:]) == []
+
+
+@pytest.mark.slow
+def test_cocopp_reads_a_one_dimensional_export_with_one_and_two_algorithms(tmp_path, cocopp):
+    # cocopp's table captions name two dimensions: an export of 1-D problems alone has one
+    res = optbench.run(problems="quadratic-1d", optimizers=["gd", "scipy-bfgs"], seeds=3,
+                       budget=100, out=tmp_path / "out", report=False)
+    export(res.db, "coco", tmp_path / "coco")
+    assert _postprocessed(tmp_path / "coco", tmp_path / "two", ["gd", "scipy-bfgs"]) == []
+    assert list((tmp_path / "two").glob("*/ppscatter_f001.svg"))
+    assert _postprocessed(tmp_path / "coco", tmp_path / "one", ["scipy-bfgs"]) == []
     assert list((tmp_path / "one").glob("*/pprldistr_01D_noiselessall.svg"))
 
 
