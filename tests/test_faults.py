@@ -221,7 +221,10 @@ def test_ctrl_c_under_dask_prints_one_line(hostile):
          "--no-report", "--timeout", "60", "--executor", "dask", "--jobs", "1"],
         cwd=hostile, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**os.environ, "OPTBENCH_TEST_SPINNING": str(spinning)},
-        start_new_session=True)  # its own process group, as a terminal's job is
+        # Ctrl-C as a terminal's job gets it: its own process group, and SIGINT not ignored
+        # (a shell's background job, as a CI runner may be, inherits an ignored SIGINT)
+        start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         # the cluster is up and its worker's child is in `hang` (a cold start of Dask in a
         # fresh environment takes far longer than a warm one: wait for the hang itself)
