@@ -215,16 +215,18 @@ def test_killing_the_driver_leaves_no_worker_behind(hostile):
 @needs_dask
 def test_ctrl_c_under_dask_prints_one_line(hostile):
     spinning = hostile / "spinning"
+    # Ctrl-C as a terminal's job gets it: its own process group, with Python's Ctrl-C
+    # handler (a shell's background job, as a CI runner may be, inherits an ignored SIGINT,
+    # which Python then leaves alone; no preexec_fn: forking this process warns under JAX)
+    cli = ("import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+           "sys.argv[0] = 'optbench'; runpy.run_module('optbench.cli', run_name='__main__')")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "optbench.cli", "run", "--plugin", "hostile.py", "-p",
+        [sys.executable, "-c", cli, "run", "--plugin", "hostile.py", "-p",
          "quadratic-1d", "-o", "hang[lr=0.2]", "--seeds", "2", "--budget", "20",
          "--no-report", "--timeout", "60", "--executor", "dask", "--jobs", "1"],
         cwd=hostile, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**os.environ, "OPTBENCH_TEST_SPINNING": str(spinning)},
-        # Ctrl-C as a terminal's job gets it: its own process group, and SIGINT not ignored
-        # (a shell's background job, as a CI runner may be, inherits an ignored SIGINT)
-        start_new_session=True,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        start_new_session=True)
     try:
         # the cluster is up and its worker's child is in `hang` (a cold start of Dask in a
         # fresh environment takes far longer than a warm one: wait for the hang itself)
