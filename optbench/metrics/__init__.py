@@ -21,8 +21,7 @@ Modules: :mod:`.catalog` (the keys), :mod:`.convergence` (C1–C7), :mod:`.overs
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from .._lazy import lazy_exports
 
 # imported on first use: the catalog (targets, keys) is read where numpy is not wanted yet
 _EXPORTS = {
@@ -44,14 +43,6 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'optbench.metrics' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy_exports(
+    __name__, {k: f".{m}" for k, m in _EXPORTS.items()}, globals(), __all__
+)

@@ -16,8 +16,7 @@ The definitions are in ``docs/methodology.md``.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from .._lazy import lazy_exports
 
 # imported on first use, so that importing a section (``optbench list``) does not load numpy
 _EXPORTS = {
@@ -64,14 +63,6 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'optbench.stats' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy_exports(
+    __name__, {k: f".{m}" for k, m in _EXPORTS.items()}, globals(), __all__
+)
