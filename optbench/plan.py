@@ -38,8 +38,9 @@ __all__ = ["Batch", "Plan", "RunSpec", "build_problem", "make_plan", "start_poin
 
 DEFAULT_TOL = 1e-8
 DEFAULT_MAX_RUNS = 1_000_000  # a 100,000-run sweep is a feature; a billion is a typo
-MAX_BATCH_RUNS = 256
-MAX_BATCH_FLOATS = 25_000_000  # B * (max_iter + 1) * d recorded floats: about 200 MB
+MAX_BATCH_RUNS = 1024
+MAX_BATCH_FLOATS = 1_000_000  # B * (max_iter + 1) * max(d, 4) recorded floats: 1,024 runs of 100
+# updates, 250 of 1,000 (a batch's arrays are a few of these: tens of MB)
 
 
 @dataclass(frozen=True)
@@ -237,8 +238,38 @@ def start_point(problem, problem_spec: Spec, seed: int):
     """The start point of ``seed`` on a problem: it depends on (problem, seed) alone."""
     import numpy as np
 
-    s = int(digest({"problem": canonical(problem_spec), "seed": seed, "use": "start"}), 16)
-    return problem.sample_start(np.random.default_rng(s))
+    try:  # kept with the problem object (built once, cached), so a rebuilt problem redraws
+        starts = problem.__dict__.setdefault("_optbench_starts", {})
+    except AttributeError:
+        starts = {}
+    key = (_spec_text(problem_spec), seed)
+    x0 = starts.get(key)
+    if x0 is None:
+        # the digest of {"problem": canonical(spec), "seed": seed, "use": "start"}, its JSON
+        # written out from the spec's text (what digest() writes, key by key)
+        text = f'{{"problem":{key[0]},"seed":{json.dumps(seed)},"use":"start"}}'
+        s = int(hashlib.sha256(text.encode()).hexdigest()[:16], 16)
+        x0 = problem.sample_start(np.random.default_rng(s))
+        if len(starts) >= 4096:
+            starts.clear()
+        starts[key] = x0
+    return np.array(x0, copy=True)
+
+
+_SPEC_TEXT: dict[int, tuple[Spec, str]] = {}  # id(spec) -> (spec, its canonical JSON)
+
+
+def _spec_text(spec: Spec) -> str:
+    """``canonical(spec)`` as :func:`digest` writes it, worked out once per spec object (a
+    plan shares one object between the runs of a setting; specs are never changed)."""
+    hit = _SPEC_TEXT.get(id(spec))
+    if hit is not None and hit[0] is spec:
+        return hit[1]
+    text = json.dumps(canonical(spec), sort_keys=True, separators=(",", ":"), allow_nan=False)
+    if len(_SPEC_TEXT) >= 4096:
+        _SPEC_TEXT.clear()
+    _SPEC_TEXT[id(spec)] = (spec, text)
+    return text
 
 
 def run_seed(run_id: str) -> int:
@@ -410,7 +441,17 @@ def make_sched_probe(spec: Spec) -> Spec:
 
 def problem_key(spec: Spec) -> str:
     """A short stable key for a resolved problem (name and every parameter)."""
-    return digest(canonical(spec), 12)
+    hit = _PROBLEM_KEYS.get(id(spec))
+    if hit is not None and hit[0] is spec:
+        return hit[1]
+    key = hashlib.sha256(_spec_text(spec).encode()).hexdigest()[:12]
+    if len(_PROBLEM_KEYS) >= 4096:
+        _PROBLEM_KEYS.clear()
+    _PROBLEM_KEYS[id(spec)] = (spec, key)
+    return key
+
+
+_PROBLEM_KEYS: dict[int, tuple[Spec, str]] = {}
 
 
 def label(spec: Spec, digits: dict[tuple[str, ...], int] | None = None) -> str:

@@ -24,7 +24,7 @@ from .errors import BudgetExhausted, DeadlineExceeded, StopRun
 from .oracle import Oracle, RunRNG
 from .plan import Batch, RunSpec, build_problem, run_seed, start_point
 from .spec import Spec
-from .store import thin_trace
+from .store import THIN_ABOVE, split_traces, thin_trace, trace_columns
 from .thresholds import DIVERGE_DIST, DIVERGE_GAP, gap_floor
 
 __all__ = ["BatchTrace", "RunResult", "STATUSES", "run_batch"]
@@ -47,17 +47,101 @@ IN_PLACE = "step must return a new array: it wrote into the x it was given (as i
 on_update: Any = None  # a worker process's hook, called with each update's number
 
 
-@dataclass
 class RunResult:
-    """What a worker returns for one run (plain data: no problem or optimizer objects)."""
+    """What a worker returns for one run (plain data: no problem or optimizer objects).
 
-    run_id: str
-    status: str
-    message: str = ""
-    summary: dict[str, Any] = field(default_factory=dict)
-    metrics: dict[str, Any] = field(default_factory=dict)
-    trace: dict[str, np.ndarray] | None = None
-    seconds: float = 0.0
+    The runs of a batch share one :class:`Block` (their metrics and traces as columns): it
+    travels from a worker as one object and is stored as one block, and a run's own
+    ``metrics`` and ``trace`` are read out of it when first asked for.
+    """
+
+    def __init__(
+        self,
+        run_id: str,
+        status: str,
+        message: str = "",
+        summary: dict[str, Any] | None = None,
+        metrics: dict[str, Any] | None = None,
+        trace: dict[str, np.ndarray] | None = None,
+        seconds: float = 0.0,
+        *,
+        block: Block | None = None,
+        row: int = -1,
+    ):
+        self.run_id, self.status, self.message = run_id, status, message
+        self.summary = {} if summary is None else summary
+        self.seconds = seconds
+        self.block, self.row = block, row
+        self._metrics = metrics if metrics is not None or block is not None else {}
+        self._trace = trace
+
+    @property
+    def metrics(self) -> dict[str, Any]:
+        if self._metrics is None:
+            assert self.block is not None
+            self._metrics = self.block.run_metrics(self.row)
+        return self._metrics
+
+    @metrics.setter
+    def metrics(self, value: dict[str, Any]) -> None:
+        self._detach()
+        self._metrics = value
+
+    @property
+    def trace(self) -> dict[str, np.ndarray] | None:
+        if self._trace is None and self.block is not None:
+            self._trace = self.block.run_trace(self.row)
+        return self._trace
+
+    @trace.setter
+    def trace(self, value: dict[str, np.ndarray] | None) -> None:
+        self._detach()
+        self._trace = value
+
+    def _detach(self) -> None:
+        """Own copies of what the block holds: a result changed by hand is stored as it is."""
+        if self.block is not None:
+            self._metrics, self._trace = self.metrics, self.trace
+            self.block = None
+
+    def __getstate__(self) -> dict[str, Any]:  # what a block holds travels once, with it
+        state = dict(self.__dict__)
+        if self.block is not None:
+            state["_metrics"] = state["_trace"] = None
+        return state
+
+    def __repr__(self) -> str:
+        return f"RunResult({self.run_id!r}, {self.status!r}, {self.message!r})"
+
+
+class Block:
+    """A batch's metrics and traces as columns, shared by its :class:`RunResult` s.
+
+    ``metrics`` maps each metric to its JSON-ready column (row ``b`` is run ``b``'s);
+    ``traces`` holds the stored (thinned) traces one array per quantity, the runs one after
+    another, as :func:`optbench.store.trace_columns` lays them out.
+    """
+
+    def __init__(self, metrics: dict[str, list[Any]], traces: dict[str, np.ndarray]):
+        self.metrics, self.traces = metrics, traces
+        self._split: Any = None
+
+    def __len__(self) -> int:
+        return len(self.traces["length"])
+
+    def run_metrics(self, row: int) -> dict[str, Any]:
+        return {k: col[row] for k, col in self.metrics.items()}
+
+    def run_trace(self, row: int) -> dict[str, np.ndarray] | None:
+        if self._split is None:
+            self._split = split_traces(self.traces)
+        return self._split(row)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"metrics": self.metrics, "traces": self.traces}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.metrics, self.traces, self._split = state["metrics"], state["traces"], None
 
 
 @dataclass
@@ -495,9 +579,9 @@ def _drive_owned(optimizer, oracle: Oracle, rec: _Recording, judge: _Judge, x0) 
 def _results(
     runs, problem, trace: BatchTrace, rec: _Recording, judge: _Judge, seconds: float
 ) -> list[RunResult]:
-    from .metrics import batch_metrics
+    from .metrics.batch import batch_metric_columns
 
-    metrics = batch_metrics(
+    metrics = batch_metric_columns(
         trace,
         problem,
         list(judge.status),
@@ -507,35 +591,70 @@ def _results(
         max_iter=runs[0].max_iter,
         grad_dots=rec.gdots or None,  # None: no gradient dot recorded
     )
-    out = []
-    for b, run in enumerate(runs):
-        e = int(trace.end[b])
-        x_final = trace.x[e, b]
-        f_final = float(trace.f[e, b])
-        summary = {
-            "n_iter": e,
-            "n_f": int(trace.n_f[e, b]),
-            "n_g": int(trace.n_g[e, b]),
-            "f_final": f_final,
-            "f_best": float(np.nanmin(trace.f[: e + 1, b]))
-            if np.isfinite(trace.f[: e + 1, b]).any()
-            else float("nan"),
-            "x_final": [float(v) for v in x_final[:16]],
-        }
-        tr = thin_trace(trace.run(b))
-        if problem.dim > STORE_X_MAX_DIM:
-            tr.pop("x")
-        out.append(
-            RunResult(
-                run.run_id,
-                str(judge.status[b]),
-                str(judge.message[b]),
-                summary,
-                metrics[b],
-                tr,
-                seconds,
-            )
+    block = Block(metrics, _stored_traces(trace, problem.dim <= STORE_X_MAX_DIM))
+    end = np.asarray(trace.end, dtype=np.int64)
+    cols = np.arange(end.size)
+    f = np.asarray(trace.f, dtype=float)
+    valid = np.arange(f.shape[0])[:, None] <= end[None, :]
+    # per run: the least of its recorded values (NaN ignored), NaN when none is finite
+    f_best = np.fmin.reduce(np.where(valid, f, np.nan), axis=0)
+    f_best = np.where(np.any(valid & np.isfinite(f), axis=0), f_best, np.nan).tolist()
+    f_final = f[end, cols].tolist()
+    x_final = np.asarray(trace.x, dtype=float)[end, cols, :16].tolist()
+    n_f = np.asarray(trace.n_f)[end, cols].tolist()
+    n_g = np.asarray(trace.n_g)[end, cols].tolist()
+    return [
+        RunResult(
+            run.run_id,
+            str(judge.status[b]),
+            str(judge.message[b]),
+            {
+                "n_iter": int(end[b]),
+                "n_f": int(n_f[b]),
+                "n_g": int(n_g[b]),
+                "f_final": f_final[b],
+                "f_best": f_best[b],
+                "x_final": x_final[b],
+            },
+            seconds=seconds,
+            block=block,
+            row=b,
         )
+        for b, run in enumerate(runs)
+    ]
+
+
+def _stored_traces(trace: BatchTrace, with_x: bool) -> dict[str, np.ndarray]:
+    """The batch's traces as stored (:func:`optbench.store.thin_trace` per run, ``x`` only
+    for low dimension), laid out by :func:`optbench.store.trace_columns`; one masked copy
+    per quantity where no run needs thinning (the usual case), else run by run."""
+    end = np.asarray(trace.end, dtype=np.int64)
+    n = end + 1
+    if n.size == 0 or n.max() > THIN_ABOVE:
+        per_run = [thin_trace(trace.run(b)) for b in range(n.size)]
+        if not with_x:
+            for tr in per_run:
+                tr.pop("x")
+        return trace_columns(per_run)
+    T1 = trace.f.shape[0]
+    keep = (np.arange(T1)[:, None] < n[None, :]).T  # (B, T+1): run-major, as stored
+    keep_lr = (np.arange(T1 - 1)[:, None] < (n - 1)[None, :]).T
+    t = np.broadcast_to(np.arange(T1, dtype=np.int64), keep.shape)[keep]
+
+    def runs_of(a, mask=keep):
+        return np.swapaxes(np.asarray(a), 0, 1)[mask]
+
+    out: dict[str, np.ndarray] = {"length": n}
+    if trace.test_f is not None:
+        out["test_f"] = runs_of(trace.test_f)
+    if with_x:
+        out["x"] = runs_of(trace.x)
+    for k in ("f", "gnorm", "n_f", "n_g"):
+        out[k] = runs_of(getattr(trace, k))
+    out["len.lr"] = n - 1
+    out["lr"] = runs_of(trace.lr, keep_lr)
+    out["time"] = np.asarray(trace.time)[t]
+    out["t"] = t
     return out
 
 

@@ -63,11 +63,18 @@ __all__ = [
 SCHEMA_VERSION = 2
 TRACE_CHUNK = 500  # traces read per SQL query when reading many (schema version 1)
 
-RESULTS_VERSION = 1
+RESULTS_VERSION = 2
 """The version of the built-in results: bumped whenever a release changes the numbers a
 run of the same identity stores (a metric fixed, a status rule changed, a built-in problem
 or optimizer corrected), so that a store never silently mixes them; see
-``docs/store.md``."""
+``docs/store.md``.
+
+1. The first recorded.
+2. The theory overlay (``th_*``) leaves out runs with weight decay or gradient clipping,
+   which its quadratic model does not describe; constant-rate GD's ``th_po``/``th_po1``
+   are the maximum over its whole predicted path (to rounding the same, except where that
+   maximum lies past the 16,384 updates that used to be followed).
+"""
 
 _MIGRATE_1 = """
 ALTER TABLE runs ADD COLUMN block INTEGER;
@@ -124,6 +131,18 @@ def _json(obj: Any) -> str:
     return json.dumps(_clean(obj), sort_keys=True, separators=(",", ":"))
 
 
+def _summary_json(summary: dict[str, Any]) -> str:
+    """:func:`_json` of a run's summary (string keys): plain numbers go straight to the C
+    encoder; NaN, infinities and numpy scalars are cleaned first."""
+    try:
+        return _ENCODE(summary)
+    except (TypeError, ValueError):
+        return _json(summary)
+
+
+_ENCODE = json.JSONEncoder(sort_keys=True, separators=(",", ":"), allow_nan=False).encode
+
+
 def _clean(obj: Any) -> Any:
     if isinstance(obj, dict):
         return {str(k): _clean(v) for k, v in obj.items()}
@@ -178,10 +197,15 @@ def unpack_trace(data: bytes, keys: Iterable[str] | None = None) -> dict[str, np
         return {k: z[k] for k in (z.files if keys is None else keys) if k in z.files}
 
 
-def pack_traces(traces: list[dict[str, np.ndarray] | None]) -> bytes:
-    """The traces of a block as one archive: per quantity, the runs' arrays one after
-    another; ``length`` the iterates of each run (-1: no trace) and ``len.<key>`` the
-    entries of a quantity whose count differs from it (``lr``: one fewer)."""
+def pack_traces(traces: Sequence[dict[str, np.ndarray] | None]) -> bytes:
+    """The traces of a block as one archive (:func:`trace_columns`)."""
+    return pack_trace(trace_columns(traces))
+
+
+def trace_columns(traces: Sequence[dict[str, np.ndarray] | None]) -> dict[str, np.ndarray]:
+    """The traces of a block as columns: per quantity, the runs' arrays one after another;
+    ``length`` the iterates of each run (-1: no trace) and ``len.<key>`` the entries of a
+    quantity whose count differs from it (``lr``: one fewer)."""
     length = np.array([-1 if tr is None else len(tr["f"]) for tr in traces], dtype=np.int64)
     present = [tr for tr in traces if tr is not None]
     arrays = {"length": length}
@@ -191,10 +215,10 @@ def pack_traces(traces: list[dict[str, np.ndarray] | None]) -> bytes:
         if not np.array_equal(n, length):
             arrays[f"len.{k}"] = n
         arrays[k] = np.concatenate([np.asarray(p) for p in parts if p is not None])
-    return pack_trace(arrays)
+    return arrays
 
 
-def _split_traces(columns: dict[str, np.ndarray]):
+def split_traces(columns: dict[str, np.ndarray]):
     """Row ``i``'s trace from the columns of a block (views, not copies)."""
     length = columns["length"]
     keys = [k for k in columns if k != "length" and not k.startswith("len.")]
@@ -222,17 +246,23 @@ def _split_traces(columns: dict[str, np.ndarray]):
 
 
 def pack_metrics(metrics: list[dict[str, Any]]) -> bytes:
-    """The metrics of a block as one archive, one typed column per metric: ``m.<name>``
-    (float, int, bool or text; ``j.<name>`` JSON text for anything else) and ``n.<name>``
-    where some runs of an int, bool or text metric have None or lack it (a float column
-    keeps None as NaN, which reads back as None)."""
+    """The metrics of a block as one archive (:func:`pack_metric_columns`), from one dict
+    per run."""
     keys = list(dict.fromkeys(k for m in metrics for k in m))
     if all(len(m) == len(keys) and list(m) == keys for m in metrics):
         columns: Iterable[Sequence[Any]] = zip(*(m.values() for m in metrics), strict=True)
     else:
         columns = ([m.get(k) for m in metrics] for k in keys)
+    return pack_metric_columns(dict(zip(keys, columns, strict=True)))
+
+
+def pack_metric_columns(columns: dict[str, Sequence[Any]]) -> bytes:
+    """The metrics of a block as one archive, one typed column per metric: ``m.<name>``
+    (float, int, bool or text; ``j.<name>`` JSON text for anything else) and ``n.<name>``
+    where some runs of an int, bool or text metric have None or lack it (a float column
+    keeps None as NaN, which reads back as None)."""
     arrays: dict[str, np.ndarray] = {}
-    for k, col in zip(keys, columns, strict=True):
+    for k, col in columns.items():
         kinds = set(map(type, col)) - {type(None)}
         kind = _KINDS.get(frozenset(kinds)) or _kind(kinds)
         if kind is float:
@@ -247,6 +277,19 @@ def pack_metrics(metrics: list[dict[str, Any]]) -> bytes:
         if any(none):
             arrays[f"n.{k}"] = np.array(none)
     return pack_trace(arrays)
+
+
+def _pack_block(rows: list[tuple[Any, Any]]) -> tuple[bytes, bytes]:
+    """The metrics and traces blobs of the results to write: straight from the columns of
+    their batch's block when they are that whole block in order, else run by run."""
+    first = getattr(rows[0][1], "block", None)
+    if (
+        first is not None
+        and len(first) == len(rows)
+        and all(res.block is first and res.row == i for i, (_, res) in enumerate(rows))
+    ):
+        return pack_metric_columns(first.metrics), pack_trace(first.traces)
+    return pack_metrics([res.metrics for _, res in rows]), pack_traces([res.trace for _, res in rows])
 
 
 def _kind(kinds: set[type]) -> type | None:
@@ -562,12 +605,7 @@ class Store:
                     "SELECT coalesce(max(block), 0) + 1 FROM blocks"
                 ).fetchone()[0]
                 self.conn.execute(
-                    "INSERT INTO blocks VALUES (?, ?, ?)",
-                    (
-                        block,
-                        pack_metrics([res.metrics for _, res in rows]),
-                        pack_traces([res.trace for _, res in rows]),
-                    ),
+                    "INSERT INTO blocks VALUES (?, ?, ?)", (block, *_pack_block(rows))
                 )
                 records = []
                 for i, (run, res) in enumerate(rows):
@@ -589,7 +627,7 @@ class Store:
                             run.tol,
                             res.status,
                             res.message,
-                            _json(res.summary),
+                            _summary_json(res.summary),
                             "",  # the metrics are in the block
                             float(res.seconds),
                             batch,
@@ -859,7 +897,7 @@ class Store:
             wanted = None if keys is None else {"length", *keys, *(f"len.{k}" for k in keys)}
             columns = self._block(block, "traces", rid0, wanted)
             try:
-                split = _split_traces(columns)
+                split = split_traces(columns)
             except (KeyError, ValueError, IndexError) as exc:
                 raise self._corrupt(
                     f"run {rid0!r}", f"its trace block is malformed ({exc})"

@@ -258,6 +258,81 @@ def gd_constant_times(
     return settle, first(fired, grows)
 
 
+def gd_constant_overshoot(
+    lr: Any, eigvals: Any, e0_coords: Any, *, max_t: int = 2**14, skip: Any = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Percent overshoot (O1) and first-peak overshoot (O1₁) of constant-rate GD on a
+    quadratic, per run, without following the path further than it can still matter.
+
+    Along ``u = e_0/‖e_0‖`` the error is ``c_t/‖e_0‖ = Σ_i w_i ρ_i^t`` with
+    ``w_i = q_i²/‖q‖²`` and ``ρ_i = 1 − ηλ_i``. With ``A_t = Σ_{ρ_i<0} w_i|ρ_i|^t``, ``r``
+    the largest ``|ρ_i|`` among the negative ``ρ_i`` and ``(ρ_p, w_p)`` the largest positive
+    ``ρ_i`` and its weight, every later ``s > t`` has
+    ``−c_s/‖e_0‖ ≤ r^{s−t}·(A_t − [ρ_p ≥ r]·w_p ρ_p^t)``. The path is evaluated in growing
+    chunks of t until that bound (for ``r ≤ 1``) is at most the largest overshoot seen, so
+    no later update can exceed it: the maximum over all t, not over a horizon. For O1₁ the
+    first stretch with ``c_t < 0`` must also have ended, or provably never begin. Runs with
+    ``|ρ_i| = 1`` (exactly on the stability edge) never decide and are evaluated up to
+    ``max_t``, like the predicted path of a schedule.
+
+    Args:
+        lr: the rate per run ``(B,)``. eigvals: ``(k,)``. e0_coords: ``(B, k)``.
+        skip: ``(B,)`` runs not to evaluate (diverged: their O1 is undefined); their O1 is
+            NaN and only their O1₁ is worked out.
+
+    Returns:
+        ``(po, po1)`` in percent, shape ``(B,)``; NaN where ``e_0 = 0``.
+    """
+    lr = np.asarray(lr, dtype=float).reshape(-1)
+    lam = np.asarray(eigvals, dtype=float).reshape(-1)
+    q0 = np.asarray(e0_coords, dtype=float).reshape(lr.size, lam.size)
+    B = lr.size
+    rho = 1.0 - lr[:, None] * lam
+    q2 = q0**2
+    n2 = q2.sum(axis=1)
+    ok = (n2 > 0) & np.isfinite(n2)
+    w = q2 / np.where(ok, n2, 1.0)[:, None]
+    held = w > 0
+    neg_w = held & (rho < 0)
+    pos_w = held & (rho >= 0)
+    r_n = np.max(np.where(neg_w, -rho, 0.0), axis=1)
+    rho_p = np.max(np.where(pos_w, rho, -1.0), axis=1)
+    w_p = np.max(np.where(pos_w & (rho == rho_p[:, None]), w, 0.0), axis=1)
+    lead = (rho_p >= r_n) & (rho_p >= 0)
+    stable = np.max(np.where(held, np.abs(rho), 0.0), axis=1) <= 1.0
+    skip = np.zeros(B, dtype=bool) if skip is None else np.asarray(skip, dtype=bool)
+    top = np.zeros(B)  # max(0, max −c_t/‖e_0‖) so far
+    first = np.zeros(B)  # max of −c_t over the first stretch so far
+    seen = np.zeros(B, dtype=bool)  # the first stretch has begun
+    ended = np.zeros(B, dtype=bool)  # ... and ended
+    todo = ok & neg_w.any(axis=1)  # with no negative ρ_i, c_t ≥ 0 for every t
+    t0, size = 0, 64
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        while todo.any() and t0 <= max_t:
+            rows = np.flatnonzero(todo)
+            t = np.arange(t0, min(t0 + size, max_t + 1), dtype=float)
+            powers = rho[rows][None] ** t[:, None, None]  # (C, R, k)
+            c = np.sum(powers * w[rows][None], axis=2)  # (C, R)
+            neg = c < 0
+            top[rows] = np.maximum(top[rows], np.max(np.where(np.isnan(c), 0.0, -c), axis=0))
+            seen_t = np.logical_or.accumulate(neg | seen[rows][None], axis=0)
+            ended_t = np.logical_or.accumulate((seen_t & ~neg) | ended[rows][None], axis=0)
+            in_first = neg & ~ended_t
+            first[rows] = np.maximum(first[rows], np.max(np.where(in_first, -c, 0.0), axis=0))
+            seen[rows], ended[rows] = seen_t[-1], ended_t[-1]
+            last = powers[-1] * w[rows]
+            A = np.sum(np.where(neg_w[rows], np.abs(last), 0.0), axis=1)
+            bound = A - np.where(lead[rows], w_p[rows] * np.abs(rho_p[rows]) ** t[-1], 0.0)
+            po_done = skip[rows] | (stable[rows] & (bound <= top[rows]))
+            never = ~seen[rows] & (bound <= 0)  # −c_s ≤ 0 from here on: no stretch begins
+            first_done = ended[rows] | never | (seen[rows] & stable[rows] & (bound <= top[rows]))
+            todo[rows] = ~(po_done & first_done)
+            t0 += t.size
+            size = min(2 * size, 4096)
+    po = np.where(ok & ~skip, 100.0 * top + 0.0, np.nan)
+    return po, np.where(ok, 100.0 * first, np.nan)
+
+
 # -- heavy-ball momentum (§2.4) ---------------------------------------------------------------
 
 

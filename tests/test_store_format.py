@@ -101,7 +101,7 @@ def test_traces_of_a_block_read_back_run_by_run():
 
     runs = [trace(5), None, trace(1), trace(7, test_f=True, thinned=True), None, trace(3)]
     columns = store_mod.unpack_trace(pack_traces(runs))
-    split = store_mod._split_traces(columns)
+    split = store_mod.split_traces(columns)
     for i, tr in enumerate(runs):
         if tr is None:
             assert split(i) is None

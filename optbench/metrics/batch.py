@@ -3,7 +3,8 @@
 The runner calls it in the worker (so stored traces may be thinned). The batch's arrays are
 padded once into a :class:`~optbench.metrics._common.Track`; each family then fills its
 columns of ``out`` (one ``(B,)`` float array per key, NaN = not applicable or never
-reached), and :func:`_rows` turns the columns into one JSON-ready dict per run.
+reached), and :func:`_columns` turns them into JSON-ready lists (one dict per run:
+:func:`batch_metrics`).
 """
 
 from __future__ import annotations
@@ -30,7 +31,15 @@ def is_sampler(optimizer_name: str | None) -> bool:
     return bool(registry.optimizer_meta(optimizer_name).get("samples", False))
 
 
-def batch_metrics(
+def batch_metrics(*args: Any, **kwargs: Any) -> list[dict[str, Any]]:
+    """One dict of metrics per run of the batch (keys: :data:`~optbench.metrics.METRICS`);
+    the arguments are :func:`batch_metric_columns`'."""
+    columns = batch_metric_columns(*args, **kwargs)
+    keys = list(columns)
+    return [dict(zip(keys, row, strict=True)) for row in zip(*columns.values(), strict=True)]
+
+
+def batch_metric_columns(
     trace,
     problem,
     statuses: list[str],
@@ -40,8 +49,10 @@ def batch_metrics(
     budget: int | None = None,
     max_iter: int | None = None,
     grad_dots: Any = None,
-) -> list[dict[str, Any]]:
-    """One dict of metrics per run of the batch (keys: :data:`~optbench.metrics.METRICS`).
+) -> dict[str, list[Any]]:
+    """Every metric of every run of the batch as one JSON-ready column per key (in the
+    order of :data:`~optbench.metrics.METRICS`): NaN → None, counts → int, the regime a
+    string. Row ``b`` of each column is run ``b``'s.
 
     Args:
         trace: the batch's :class:`~optbench.runner.BatchTrace`.
@@ -84,7 +95,7 @@ def batch_metrics(
                 theory_overlay(
                     out, regimes, trace, problem, e0, tk.end, tk.f_star, optimizer_name, hyper
                 )
-    return _rows(out, regimes, B)
+    return _columns(out, regimes)
 
 
 def _track(trace, problem, statuses: list[str]) -> Track:
@@ -114,13 +125,12 @@ def _track(trace, problem, statuses: list[str]) -> Track:
     )
 
 
-def _rows(out: dict[str, np.ndarray], regimes: np.ndarray, B: int) -> list[dict[str, Any]]:
-    """Columns to one dict per run: NaN → None, counts → int, the regime as a string."""
-    keys = list(METRICS)
-    columns = []
-    for k in keys:
+def _columns(out: dict[str, np.ndarray], regimes: np.ndarray) -> dict[str, list[Any]]:
+    """Float columns to JSON-ready lists: NaN → None, counts → int, the regime a string."""
+    columns = {}
+    for k in METRICS:
         if k in STR_KEYS:
-            columns.append(regimes.tolist())
+            columns[k] = regimes.tolist()
             continue
         a = out[k]
         missing = np.isnan(a)
@@ -129,5 +139,5 @@ def _rows(out: dict[str, np.ndarray], regimes: np.ndarray, B: int) -> list[dict[
         else:
             obj = a.astype(object)
         obj[missing] = None
-        columns.append(obj.tolist())
-    return [dict(zip(keys, row, strict=True)) for row in zip(*columns, strict=True)] if B else []
+        columns[k] = obj.tolist()
+    return columns

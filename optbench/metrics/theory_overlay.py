@@ -47,6 +47,26 @@ def _momentum(hyper: dict[str, Any] | None) -> float | None:
     return float(beta)
 
 
+def _plain(h: dict[str, Any] | None) -> bool:
+    """Whether a run's update is the plain one the theory describes: no weight decay (it
+    moves the minimiser and adds to the Hessian) and no gradient clipping (not linear)."""
+    if not h:
+        return True
+    wd = h.get("weight_decay", 0.0)
+    return (wd is None or (not isinstance(wd, bool) and wd == 0)) and h.get("clip_norm") is None
+
+
+def _no_schedule(h: dict[str, Any] | None) -> bool:
+    """Whether a run's rate is constant by construction (no schedule, or ``constant``), so
+    that its recorded rate holds for every later update too."""
+    sched = (h or {}).get("schedule")
+    if sched is None:
+        return True
+    if isinstance(sched, str):
+        return sched.strip() in ("constant", "constant()", "constant[]")
+    return getattr(sched, "name", None) == "constant" and not getattr(sched, "params", None)
+
+
 def _schedule_rates(h: dict[str, Any] | None, recorded: np.ndarray):
     """``rates(t)`` of a scheduled run rebuilt from its hyperparameters, or None when the
     rebuilt schedule does not reproduce the recorded rates (a schedule that reads the gap)."""
@@ -173,6 +193,10 @@ def theory_overlay(
     usable = finite & (end >= 1)
     beta = np.zeros(B)
     hypers = hyper if isinstance(hyper, list) else [hyper] * B
+    if isinstance(hyper, list):
+        usable &= np.array([_plain(h) for h in hypers])
+    elif not _plain(hyper):
+        return
     if kind == "hb":
         betas = [_momentum(h) for h in hypers]
         has = np.array([b is not None for b in betas])
@@ -183,6 +207,64 @@ def theory_overlay(
     rows = np.flatnonzero(usable)
     lam, V = np.linalg.eigh(np.asarray(problem.hessian, dtype=float))
     q0 = e0[rows] @ V
+    res = {k: np.full(rows.size, np.nan) for k in ("po", "po1", "s2", "s5", "div", "rate")}
+    reg = np.full(rows.size, None, dtype=object)
+    # constant-rate GD with no schedule to continue: closed forms, the whole unbounded path
+    closed = np.zeros(rows.size, dtype=bool)
+    if kind == "gd":
+        if isinstance(hyper, list):
+            closed = constant[rows] & np.array([_no_schedule(hypers[r]) for r in rows])
+        else:
+            closed = constant[rows] & _no_schedule(hyper)
+        if closed.any():
+            _gd_constant(res, reg, np.flatnonzero(closed), lr0[rows], lam, q0, f_star)
+    if not closed.all():
+        path = ~closed
+        sub = {k: v[path] for k, v in res.items()}
+        sub_reg = reg[path]
+        _predicted(sub, sub_reg, kind, rows[path], q0[path], lam, V, lr, end, before_end,
+                   constant, lr0, beta, hypers, f_star)
+        for k, v in sub.items():
+            res[k][path] = v
+        reg[path] = sub_reg
+    out["th_po"][rows] = res["po"]
+    out["th_po1"][rows] = res["po1"]
+    out["th_settle_2"][rows] = res["s2"]
+    out["th_settle_5"][rows] = res["s5"]
+    out["th_div_iter"][rows] = res["div"]
+    out["th_rate_x"][rows] = res["rate"]
+    out["th_rate_f"][rows] = res["rate"] ** 2
+    regimes[rows] = reg
+
+
+def _gd_constant(res, reg, c, lr0, lam, q0, f_star, po_path=None) -> None:
+    """Constant-rate GD's settling times, divergence step, linear rate and regime from their
+    closed forms, for the runs ``c`` (indices into ``res``); the overshoot from the path when
+    ``po_path`` gives it, else from :func:`theory.gd_constant_overshoot`."""
+    (s2, s5), dv = theory.gd_constant_times(
+        lr0[c], lam, q0[c], deltas=SETTLE_BANDS, f_star=f_star or 0.0
+    )
+    res["s2"][c] = np.where(np.isfinite(s2), s2, np.nan)
+    res["s5"][c] = np.where(np.isfinite(s5), s5, np.nan)
+    res["div"][c] = np.where(np.isfinite(dv), dv, np.nan)
+    if po_path is None:
+        po, po1 = theory.gd_constant_overshoot(lr0[c], lam, q0[c], skip=np.isfinite(dv))
+        res["po1"][c] = po1
+    else:
+        po = po_path[c]
+    res["po"][c] = np.where(np.isfinite(dv), np.nan, po)
+    norm0 = np.sqrt(np.sum(q0[c] ** 2, axis=1, keepdims=True))
+    present = np.abs(q0[c]) > 1e-12 * norm0
+    fac = np.abs(1.0 - lr0[c, None] * lam[None, :])
+    res["rate"][c] = np.max(np.where(present, fac, 0.0), axis=1)
+    L = float(lam[-1])
+    reg[c] = theory.regime(lr0[c], L) if c.size > 1 else [theory.regime(lr0[c][0], L)]
+
+
+def _predicted(res, reg, kind, rows, q0, lam, V, lr, end, before_end, constant, lr0, beta,
+               hypers, f_star) -> None:
+    """The ``th_*`` values of the runs ``rows`` (a schedule, or heavy ball) from their
+    predicted path, followed until it is decided (:func:`_predict`)."""
     rate_fns = []
     for r in rows:
         fn = _schedule_rates(hypers[r], lr[: end[r], r])
@@ -193,54 +275,31 @@ def theory_overlay(
     dist0 = np.sqrt(np.sum(q0**2, axis=1))
     q, fired, lrs = _predict(kind, rate_fns, recorded, lam, q0, beta[rows], dist0, f_star)
     # constant over the horizon predicted, not only over the updates the run made
-    constant[rows] = np.all(lrs == lrs[0], axis=0) & (lrs[0] > 0)
+    const_r = np.all(lrs == lrs[0], axis=0) & (lrs[0] > 0)
     e_pred = q @ V.T if V.shape[0] > 1 else q * V[0, 0]
     horizon = np.full(rows.size, q.shape[0] - 1)
     # constant-rate GD gets its settling times from the unbounded closed-form path below
-    path_settle = kind == "hb" or not constant[rows].all()
+    path_settle = kind == "hb" or not const_r.all()
     xs = _xspace_by_columns(e_pred, horizon, path_settle)
     if path_settle:
         t_div, div = first_true(fired())
     else:
         t_div, div = np.zeros(rows.size), np.zeros(rows.size, dtype=bool)
-    th_div = np.where(div, t_div, np.nan)
-    settle = {
-        k: np.where(div, np.nan, xs[k]) if path_settle else np.full(rows.size, np.nan)
-        for k in SETTLE_KEYS
-    }
-    po = np.where(div, np.nan, xs["po"])
-    rate = np.full(rows.size, np.nan)
-    reg = np.full(rows.size, None, dtype=object)
-    norm0 = np.sqrt(np.sum(q0**2, axis=1, keepdims=True))
-    present = np.abs(q0) > 1e-12 * norm0
-    const_r = constant[rows]
-    L = float(lam[-1])
+    res["div"][:] = np.where(div, t_div, np.nan)
+    for key, short in zip(SETTLE_KEYS, ("s2", "s5"), strict=True):
+        res[short][:] = np.where(div, np.nan, xs[key]) if path_settle else np.nan
+    res["po"][:] = np.where(div, np.nan, xs["po"])
+    res["po1"][:] = xs["po1"]
     if kind == "gd" and const_r.any():
-        c = np.flatnonzero(const_r)
-        (s2, s5), dv = theory.gd_constant_times(
-            lr0[rows][c], lam, q0[c], deltas=SETTLE_BANDS, f_star=f_star or 0.0
-        )
-        for key, s in zip(SETTLE_KEYS, (s2, s5), strict=True):
-            settle[key][c] = np.where(np.isfinite(s), s, np.nan)
-        th_div[c] = np.where(np.isfinite(dv), dv, np.nan)
-        po[c] = np.where(np.isfinite(dv), np.nan, xs["po"][c])
-        fac = np.abs(1.0 - lr0[rows][c, None] * lam[None, :])
-        rate[c] = np.max(np.where(present[c], fac, 0.0), axis=1)
-        reg[c] = (
-            theory.regime(lr0[rows][c], L) if c.size > 1 else [theory.regime(lr0[rows][c][0], L)]
-        )
+        _gd_constant(res, reg, np.flatnonzero(const_r), lr0[rows], lam, q0, f_star,
+                     po_path=xs["po"])
     if kind == "hb":
+        norm0 = np.sqrt(np.sum(q0**2, axis=1, keepdims=True))
+        present = np.abs(q0) > 1e-12 * norm0
+        L = float(lam[-1])
         for i, r in enumerate(rows):
-            if not constant[r]:
+            if not const_r[i]:
                 continue
             lam_i = lam[present[i]]
-            rate[i] = theory.heavy_ball_rate(lr0[r], lam_i, beta[r]) if lam_i.size else np.nan
+            res["rate"][i] = theory.heavy_ball_rate(lr0[r], lam_i, beta[r]) if lam_i.size else np.nan
             reg[i] = theory.heavy_ball_regime(lr0[r], L, beta[r])
-    out["th_po"][rows] = po
-    out["th_po1"][rows] = xs["po1"]
-    out["th_settle_2"][rows] = settle["t_settle_2"]
-    out["th_settle_5"][rows] = settle["t_settle_5"]
-    out["th_div_iter"][rows] = th_div
-    out["th_rate_x"][rows] = rate
-    out["th_rate_f"][rows] = rate**2
-    regimes[rows] = reg
