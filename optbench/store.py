@@ -721,11 +721,22 @@ class Store:
         """The rows of ``runs``, their JSON parsed (metrics aside: see :meth:`metrics`)."""
         cur = self.conn.execute(f"SELECT * FROM runs {where} ORDER BY rowid", tuple(args))
         cols = [c[0] for c in cur.description]
+        fetched = cur.fetchall()
+        at = cols.index("summary")
+        try:  # every summary in one parse; a damaged one is then found and named run by run
+            summaries = json.loads("[" + ",".join([row[at] for row in fetched]) + "]")
+            if len(summaries) != len(fetched):
+                raise ValueError("not one summary per run")
+        except (TypeError, ValueError):
+            summaries = None
         out = []
         shared: dict[Any, Any] = {}  # a sweep's runs share their specs' and versions' text
-        for row in cur:
+        for i, row in enumerate(fetched):
             rec = dict(zip(cols, row, strict=True))
-            rec["summary"] = self._parse(rec["summary"], f"run {rec['run_id']!r}", "summary")
+            if summaries is not None:
+                rec["summary"] = summaries[i]
+            else:
+                rec["summary"] = self._parse(rec["summary"], f"run {rec['run_id']!r}", "summary")
             for k in ("problem_params", "optimizer_params", "versions"):
                 text = rec[k]
                 if (k, text) not in shared:

@@ -44,15 +44,16 @@ def ecdf_by_dim(ctx, data, solvers):
         g["problems"].append(d.title)
         rt = ran.runtimes(targets)
         solver = ran.runs.solver.to_numpy()
-        masks = {s: solver == s for s in solvers}
-        for s, m in masks.items():
+        rows = {s: np.flatnonzero(solver == s) for s in solvers}  # once, not per target
+        for s, m in rows.items():
             g["used"][s].extend(ran.used[m].tolist())
             g["rts"][s].extend(rt[m].T / d.dim)  # a solver without runs: empty pairs
+        used = {s: ran.used[m] for s, m in rows.items()}
         for j in range(len(targets)):
-            arts = {s: art(rt[m, j], ran.used[m]) for s, m in masks.items() if m.any()}
+            arts = {s: art(rt[m, j], used[s]) for s, m in rows.items() if m.size}
             finite = {s: a for s, a in arts.items() if np.isfinite(a)}
             best = min(finite, key=finite.__getitem__) if finite else None
-            g["vbs"].append(rt[masks[best], j] / d.dim if best is not None else np.array([np.inf]))
+            g["vbs"].append(rt[rows[best], j] / d.dim if best is not None else np.array([np.inf]))
     return dict(sorted(groups.items()))
 
 

@@ -45,7 +45,8 @@ def _families(data):
     runs = counted(runs)
     runs = runs[runs["hp.lr"].notna()]
     out = {}
-    for fam, g in runs.groupby(runs.label.map(family_of), sort=False):
+    families = {label: family_of(label) for label in runs.label.unique()}
+    for fam, g in runs.groupby(runs.label.map(families), sort=False):
         if g["hp.lr"].astype(float).nunique() >= 2:
             out[fam] = g
     return out

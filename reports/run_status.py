@@ -34,7 +34,7 @@ MEANING = {
 
 def status_order(runs) -> list[str]:
     """The statuses present, in :data:`STATUS_ORDER` (unknown ones last)."""
-    present = set(runs.status)
+    present = set(runs.status.unique())
     return [s for s in STATUS_ORDER if s in present] + sorted(present - set(STATUS_ORDER))
 
 

@@ -116,12 +116,11 @@ def ranking(data, solvers, profiles):
         targets = TABLE_TARGETS if d.known else REL_TARGETS
         rt = ran.runtimes(targets)
         solver = ran.runs.solver.to_numpy()
+        rows = {s: np.flatnonzero(solver == s) for s in present}  # once, not per target
+        used = {s: ran.used[m] for s, m in rows.items()}
         for j in range(len(targets)):
             arts = np.array(
-                [
-                    art(rt[solver == s, j], ran.used[solver == s]) if s in present else np.inf
-                    for s in solvers
-                ]
+                [art(rt[rows[s], j], used[s]) if s in rows else np.inf for s in solvers]
             )
             r = rankdata(np.where(np.isnan(arts), np.inf, arts))
             n_pairs += 1

@@ -825,3 +825,19 @@ def test_f_space_settling_by_hand_and_when_undefined():
     assert m["t_settle_f_2"] is None  # stopped runs, as in x-space
     results, _ = run("quadratic-1d", "random-search", seeds=2, budget=100)
     assert all(r.metrics["t_settle_f_2"] is None for r in results)
+
+
+def test_the_theory_leaves_out_weight_decay_and_clipping():
+    # quadratic-1d with h = 2: the plain run at ηh = 1.5 overshoots by 50 % (closed form);
+    # weight decay moves the minimiser and clipping is not linear: no prediction for them
+    th = [k for k in METRICS if k.startswith("th_")]
+    (plain,), _ = run("quadratic-1d", "gd[lr=0.75]", budget=40)
+    assert plain.metrics["th_po"] == pytest.approx(50.0, rel=1e-12)
+    assert plain.metrics["th_regime"] is not None
+    for spec in ("gd[lr=0.75,weight_decay=0.1]", "gd[lr=0.75,clip_norm=0.5]",
+                 "momentum[lr=0.2,momentum=0.5,weight_decay=0.1]"):
+        (r,), _ = run("quadratic-1d", spec, budget=40)
+        assert all(r.metrics[k] is None for k in th), spec
+    # in one batch with plain runs, only the decayed ones are left out
+    rs, _ = run("quadratic-1d", "gd[lr=0.75,weight_decay=[0.0,0.1]]", budget=40)
+    assert [r.metrics["th_po"] is None for r in rs] == [False, True]

@@ -196,3 +196,65 @@ def test_the_cli_says_when_it_keeps_runs_of_another_results_version(tmp_path):
     redo = run_cli(*args, "--recompute")
     assert redo.returncode == 0 and "(2 new)" in redo.stdout and "kept" not in redo.stderr
     assert set(optbench.load(db).results_version) == {store_mod.RESULTS_VERSION}
+
+
+def _batch_results(max_iter: int):
+    from optbench.plan import make_plan
+    from optbench.runner import run_batch
+
+    plan = make_plan(
+        ["ill-conditioned-quadratic[d=3,kappa=30]", "quadratic-1d"],
+        ["gd[lr=[0.3/L,1.5/L,2.5/L]]", "adam[lr=0.1]"],
+        seeds=3, budget=10 * max_iter, max_iter=max_iter, tol=0.0,
+    )
+    return [(b, run_batch(b)) for b in plan.batches]
+
+
+@pytest.mark.parametrize("max_iter", [40, 700])  # 700: past THIN_ABOVE, thinned run by run
+def test_a_batch_block_stores_what_its_runs_would_store_one_by_one(tmp_path, max_iter):
+    """The columns a batch carries (one block, one pickle) hold exactly each run's own
+    metrics and thinned trace; stored from the block or run by run, a store reads the same."""
+    import pickle
+
+    from optbench.runner import STORE_X_MAX_DIM
+
+    batches = _batch_results(max_iter)
+    for batch, results in batches:
+        travelled = pickle.loads(pickle.dumps(results))
+        assert all(r.block is travelled[0].block for r in travelled)  # one block, sent once
+        for res, again in zip(results, travelled, strict=True):
+            assert again.metrics == res.metrics and again.summary == res.summary
+            _same_trace(again.trace, res.trace)
+            n = res.summary["n_iter"] + 1
+            if n <= store_mod.THIN_ABOVE:  # every iterate
+                assert np.array_equal(res.trace["t"], np.arange(n))
+            else:  # the head, log-spaced checkpoints and the last iterate
+                assert res.trace["t"][-1] == n - 1 and len(res.trace["t"]) < n
+            assert len(res.trace["lr"]) == len(res.trace["t"]) - 1 or n > store_mod.THIN_ABOVE
+            assert res.trace["f"][-1] == res.summary["f_final"]
+            assert ("x" in res.trace) == (len(res.summary["x_final"]) <= STORE_X_MAX_DIM)
+    # stored from the block, and run by run (each result owning its metrics and trace)
+    for name, detach in (("block", False), ("alone", True)):
+        with Store(tmp_path / f"{name}.sqlite", create=True) as st:
+            for batch, results in batches:
+                rows = []
+                for run, res in zip(batch.runs, pickle.loads(pickle.dumps(results)), strict=True):
+                    if detach:
+                        res.trace = dict(res.trace)  # a result changed by hand owns its arrays
+                        assert res.block is None
+                    rows.append((run, res))
+                st.write(rows)
+    with Store(tmp_path / "block.sqlite") as a, Store(tmp_path / "alone.sqlite") as b:
+        ids = [r["run_id"] for r in a._rows()]
+        assert a.metrics(ids) == b.metrics(ids)
+        for rid in ids:
+            _same_trace(a.trace(rid), b.trace(rid))
+
+
+def test_a_partly_stored_batch_writes_only_its_new_runs(tmp_path):
+    (batch, results), *_ = _batch_results(20)
+    with Store(tmp_path / "s.sqlite", create=True) as st:
+        assert st.write(list(zip(batch.runs[:2], results[:2], strict=True))) == 2
+        assert st.write(list(zip(batch.runs, results, strict=True))) == len(results) - 2
+        got = st.metrics([r.run_id for r in batch.runs])
+    assert [got[r.run_id] for r in batch.runs] == [r.metrics for r in results]

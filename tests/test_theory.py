@@ -165,6 +165,73 @@ def test_constant_times_in_n_d_match_brute_force():
     assert np.isfinite(div[2]) and not np.isfinite(div[0])
 
 
+def _brute_overshoot(lr: float, lam: np.ndarray, q0: np.ndarray, T: int) -> tuple[float, float]:
+    """O1 and O1₁ of constant-rate GD read off the path itself, t = 0..T (a plain loop)."""
+    q = q0.astype(float).copy()
+    u = q0 / np.linalg.norm(q0)
+    rho = 1.0 - lr * lam
+    top = first = 0.0
+    seen = ended = False
+    for _ in range(T + 1):
+        c = float(q @ u) / np.linalg.norm(q0)
+        top = max(top, -c)
+        if c < 0 and not ended:
+            seen, first = True, max(first, -c)
+        elif seen:
+            ended = True
+        q = q * rho
+    return 100 * top, 100 * first
+
+
+def test_constant_gd_overshoot_in_1_d_is_eta_l_minus_one():
+    # c_t = (1 − ηλ)^t: the largest −c_t is at t = 1, ηλ − 1 when 1 < ηλ < 2, else none
+    eta_l = np.array(GRID)
+    po, po1 = theory.gd_constant_overshoot(eta_l / L, [L], np.ones((len(GRID), 1)))
+    expected = 100 * np.maximum(0.0, eta_l - 1.0)
+    np.testing.assert_allclose(po, expected, rtol=1e-13, atol=1e-12)
+    np.testing.assert_allclose(po1, expected, rtol=1e-13, atol=1e-12)
+
+
+def test_constant_gd_overshoot_in_n_d_matches_the_path():
+    rng = np.random.default_rng(3)
+    for _ in range(40):
+        lam = np.sort(rng.uniform(0.05, 3.0, rng.integers(2, 4)))
+        lr = rng.uniform(0.0, 2.0 / lam[-1], 6)
+        q0 = rng.standard_normal((6, lam.size))
+        po, po1 = theory.gd_constant_overshoot(lr, lam, q0)
+        for b in range(6):
+            want, want1 = _brute_overshoot(lr[b], lam, q0[b], 3000)
+            assert po[b] == pytest.approx(want, rel=1e-10, abs=1e-10)
+            assert po1[b] == pytest.approx(want1, rel=1e-10, abs=1e-10)
+
+
+def test_constant_gd_overshoot_past_the_old_horizon():
+    # −c_t = 0.4·(1 − 1e-5)^t − 0.6·(1 − 1e-4)^t at odd t: negative until t ≈ 4,500, largest
+    # near t = ln(15)/9e-5 ≈ 30,090, long after the 16,384 updates a path used to be followed
+    lam = np.array([1e-4, 2.0 - 1e-5])
+    q0 = np.sqrt([[0.6, 0.4]])
+    po, po1 = theory.gd_constant_overshoot([1.0], lam, q0, max_t=10**6)
+    t = np.arange(1, 200_001, 2, dtype=float)
+    neg_c = 0.4 * (1 - 1e-5) ** t - 0.6 * (1 - 1e-4) ** t
+    assert 25_000 < t[np.argmax(neg_c)] < 35_000
+    assert po[0] == pytest.approx(100 * neg_c.max(), rel=1e-9)
+    # the first stretch below x* is one update long (every even t is above): the first odd
+    # t at which 0.4·|ρ₁|^t overtakes 0.6·ρ₂^t
+    # (a difference of two terms of about 40 %: compared to their rounding, not its own)
+    assert po1[0] == pytest.approx(100 * neg_c[np.argmax(neg_c > 0)], abs=1e-9)
+    assert 0 < po1[0] < 1e-2
+
+
+def test_constant_gd_overshoot_edge_cases():
+    # a zero start error is undefined; a diverging run has no O1 but a first peak
+    po, po1 = theory.gd_constant_overshoot([0.1, 0.3], [7.0], [[0.0], [1.0]], skip=[False, True])
+    assert np.isnan(po).all() and np.isnan(po1[0]) and po1[1] == pytest.approx(110.0)
+    # on the stability edge (ηλ = 2) the path never decides: read up to max_t
+    po, _ = theory.gd_constant_overshoot([1.0], [0.5, 2.0], [[1.0, 1.0]], max_t=501)
+    want, _ = _brute_overshoot(1.0, np.array([0.5, 2.0]), np.array([1.0, 1.0]), 501)
+    assert po[0] == pytest.approx(want, rel=1e-12)
+
+
 # -- heavy ball ---------------------------------------------------------------------------
 
 

@@ -90,8 +90,9 @@ class Context:
 
         wanted = None if keys is None else tuple(keys)
         full = set(full)
-        stores = dict(zip(self.runs.run_id, self.runs.store, strict=True))
-        stored = dict(zip(self.runs.run_id, self.runs.store_run_id, strict=True))
+        ids = self.runs.run_id.tolist()  # lists: iterating a pandas column is slow
+        stores = dict(zip(ids, self.runs.store.tolist(), strict=True))
+        stored = dict(zip(ids, self.runs.store_run_id.tolist(), strict=True))
         by_store: dict[str, dict[str, str]] = {}
         for rid in run_ids:
             by_store.setdefault(stores[rid], {})[stored[rid]] = rid

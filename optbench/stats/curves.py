@@ -275,7 +275,7 @@ def problem_data(ctx) -> dict[str, ProblemData]:
         ctx.cache["problem_data"] = out
         return out
     ran = counted(runs)
-    pos = {rid: i for i, rid in enumerate(runs.run_id)}
+    pos = {rid: i for i, rid in enumerate(runs.run_id.tolist())}
     curves: list = [None] * len(runs)
     refs = {key: ctx.f_ref(key) for key in ctx.problem_keys}
     keys = runs.problem_key.to_numpy()
@@ -283,7 +283,7 @@ def problem_data(ctx) -> dict[str, ProblemData]:
     full = _sample_ids(ran)
     if ctx.tuning is not None:
         full |= _sample_ids(ran[ran.phase == "final"])
-    for rid, tr in ctx.iter_traces(ran.run_id, keys=("f", "n_f", "n_g"), full=full):
+    for rid, tr in ctx.iter_traces(ran.run_id.tolist(), keys=("f", "n_f", "n_g"), full=full):
         if tr is None or not len(tr["f"]):
             continue
         at = pos[rid]
