@@ -109,6 +109,27 @@ def digest(obj: Any, n: int = 16) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:n]
 
 
+_SEED = "\x00seed\x00"  # a placeholder no spec holds
+
+
+def _seed_digest(shared: dict[str, Any]):
+    """``seed -> digest({**shared, "seed": seed})``, the JSON of everything but the seed
+    written once (a sweep's pairing has hundreds of seeds)."""
+    text = json.dumps({**shared, "seed": _SEED}, sort_keys=True, separators=(",", ":"),
+                      allow_nan=False)
+    mark = json.dumps(_SEED)
+    if text.count(mark) != 1:
+        return lambda seed: digest({**shared, "seed": seed})
+    head, tail = text.split(mark)
+
+    def ident(seed: int) -> str:
+        if type(seed) is not int:
+            return digest({**shared, "seed": seed})
+        return hashlib.sha256(f"{head}{seed}{tail}".encode()).hexdigest()[:16]
+
+    return ident
+
+
 def _expand(kind: str, spec: Spec) -> list[Spec]:
     registry.get(kind, spec.name).check_params(spec.params)
     return expand(spec, registry.literal_lists(kind, spec.name))
@@ -381,9 +402,10 @@ def make_plan(
                 shared_key = _batch_key(
                     RunSpec("", pres, ores, 0, budget, max_iter, tol, timeout), True
                 )
+            ident = _seed_digest(shared)
             for seed in seed_list:
                 run = RunSpec(
-                    digest({**shared, "seed": seed}),
+                    ident(seed),
                     pres,
                     ores,
                     seed,

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import time
 import traceback
-from dataclasses import dataclass, field
+from collections.abc import Collection
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -117,17 +118,33 @@ class RunResult:
 class Block:
     """A batch's metrics and traces as columns, shared by its :class:`RunResult` s.
 
-    ``metrics`` maps each metric to its JSON-ready column (row ``b`` is run ``b``'s);
-    ``traces`` holds the stored (thinned) traces one array per quantity, the runs one after
-    another, as :func:`optbench.store.trace_columns` lays them out.
+    ``metric_arrays`` holds one array per metric (:func:`optbench.metrics.batch.
+    batch_metric_arrays`: float with NaN for None, counts in ``ints``, text as objects; row
+    ``b`` is run ``b``'s); ``traces`` the stored (thinned) traces, one array per quantity
+    with the runs one after another, as :func:`optbench.store.trace_columns` lays them out.
     """
 
-    def __init__(self, metrics: dict[str, list[Any]], traces: dict[str, np.ndarray]):
-        self.metrics, self.traces = metrics, traces
+    def __init__(
+        self,
+        metric_arrays: dict[str, np.ndarray],
+        ints: Collection[str],
+        traces: dict[str, np.ndarray],
+    ):
+        self.metric_arrays, self.ints, self.traces = metric_arrays, ints, traces
+        self._metrics: dict[str, list[Any]] | None = None
         self._split: Any = None
 
     def __len__(self) -> int:
         return len(self.traces["length"])
+
+    @property
+    def metrics(self) -> dict[str, list[Any]]:
+        """The JSON-ready columns (worked out once, when a run's metrics are first read)."""
+        if self._metrics is None:
+            from .metrics.batch import json_ready
+
+            self._metrics = json_ready(self.metric_arrays)
+        return self._metrics
 
     def run_metrics(self, row: int) -> dict[str, Any]:
         return {k: col[row] for k, col in self.metrics.items()}
@@ -138,10 +155,10 @@ class Block:
         return self._split(row)
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"metrics": self.metrics, "traces": self.traces}
+        return {"metric_arrays": self.metric_arrays, "ints": self.ints, "traces": self.traces}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.metrics, self.traces, self._split = state["metrics"], state["traces"], None
+        self.__init__(state["metric_arrays"], state["ints"], state["traces"])  # type: ignore[misc]
 
 
 @dataclass
@@ -579,9 +596,10 @@ def _drive_owned(optimizer, oracle: Oracle, rec: _Recording, judge: _Judge, x0) 
 def _results(
     runs, problem, trace: BatchTrace, rec: _Recording, judge: _Judge, seconds: float
 ) -> list[RunResult]:
-    from .metrics.batch import batch_metric_columns
+    from .metrics.batch import batch_metric_arrays
+    from .metrics.catalog import INT_KEYS
 
-    metrics = batch_metric_columns(
+    metrics = batch_metric_arrays(
         trace,
         problem,
         list(judge.status),
@@ -591,7 +609,7 @@ def _results(
         max_iter=runs[0].max_iter,
         grad_dots=rec.gdots or None,  # None: no gradient dot recorded
     )
-    block = Block(metrics, _stored_traces(trace, problem.dim <= STORE_X_MAX_DIM))
+    block = Block(metrics, INT_KEYS, _stored_traces(trace, problem.dim <= STORE_X_MAX_DIM))
     end = np.asarray(trace.end, dtype=np.int64)
     cols = np.arange(end.size)
     f = np.asarray(trace.f, dtype=float)

@@ -36,7 +36,7 @@ import sqlite3
 import time
 import zipfile
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -263,20 +263,44 @@ def pack_metric_columns(columns: dict[str, Sequence[Any]]) -> bytes:
     keeps None as NaN, which reads back as None)."""
     arrays: dict[str, np.ndarray] = {}
     for k, col in columns.items():
-        kinds = set(map(type, col)) - {type(None)}
-        kind = _KINDS.get(frozenset(kinds)) or _kind(kinds)
-        if kind is float:
-            arrays[f"m.{k}"] = np.array(col, dtype=float)  # None -> NaN
-            continue
-        none = [v is None for v in col]
-        if kind is None:
-            arrays[f"j.{k}"] = np.array(["" if v is None else _json(v) for v in col])
-        else:
-            fill = kind()
-            arrays[f"m.{k}"] = np.array([fill if v is None else v for v in col], dtype=kind)
-        if any(none):
-            arrays[f"n.{k}"] = np.array(none)
+        arrays.update(_metric_column(k, col))
     return pack_trace(arrays)
+
+
+def pack_metric_arrays(columns: dict[str, np.ndarray], ints: Collection[str]) -> bytes:
+    """:func:`pack_metric_columns` of metrics given as arrays, the same archive without a
+    Python object per value: a float array's NaN is None, the columns in ``ints`` hold
+    counts, an object array holds any values (text, None)."""
+    arrays: dict[str, np.ndarray] = {}
+    for k, a in columns.items():
+        if a.dtype == object:
+            arrays.update(_metric_column(k, a.tolist()))
+            continue
+        missing = np.isnan(a)
+        if k in ints and not missing.all():  # int, and which runs have none
+            arrays[f"m.{k}"] = np.where(missing, 0, a).astype(np.int64)
+            if missing.any():
+                arrays[f"n.{k}"] = missing
+        else:  # float (a count no run has reads back as None all the same)
+            arrays[f"m.{k}"] = np.where(missing, np.nan, a)
+    return pack_trace(arrays)
+
+
+def _metric_column(k: str, col: Sequence[Any]) -> dict[str, np.ndarray]:
+    kinds = set(map(type, col)) - {type(None)}
+    kind = _KINDS.get(frozenset(kinds)) or _kind(kinds)
+    if kind is float:
+        return {f"m.{k}": np.array(col, dtype=float)}  # None -> NaN
+    out = {}
+    none = [v is None for v in col]
+    if kind is None:
+        out[f"j.{k}"] = np.array(["" if v is None else _json(v) for v in col])
+    else:
+        fill = kind()
+        out[f"m.{k}"] = np.array([fill if v is None else v for v in col], dtype=kind)
+    if any(none):
+        out[f"n.{k}"] = np.array(none)
+    return out
 
 
 def _pack_block(rows: list[tuple[Any, Any]]) -> tuple[bytes, bytes]:
@@ -288,8 +312,9 @@ def _pack_block(rows: list[tuple[Any, Any]]) -> tuple[bytes, bytes]:
         and len(first) == len(rows)
         and all(res.block is first and res.row == i for i, (_, res) in enumerate(rows))
     ):
-        return pack_metric_columns(first.metrics), pack_trace(first.traces)
-    return pack_metrics([res.metrics for _, res in rows]), pack_traces([res.trace for _, res in rows])
+        return pack_metric_arrays(first.metric_arrays, first.ints), pack_trace(first.traces)
+    metrics = pack_metrics([res.metrics for _, res in rows])
+    return metrics, pack_traces([res.trace for _, res in rows])
 
 
 def _kind(kinds: set[type]) -> type | None:

@@ -99,7 +99,6 @@ def _tests_display(tests):
 def ranking(data, solvers, profiles):
     import numpy as np
     import pandas as pd
-
     from scipy.stats import rankdata
 
     from optbench.stats import art

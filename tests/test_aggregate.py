@@ -108,6 +108,30 @@ def test_bootstrap_of_two_runs_has_the_exact_distribution():
     assert q.tolist() == [10.0, 40.0, math.inf]
 
 
+def test_bootstrap_equals_averaging_every_resample_drawn():
+    # each resample's aRT written out draw by draw, from the same generator; evaluation
+    # counts (whole numbers) and a fractional case, which takes the gathering path
+    rng = np.random.default_rng(11)
+    for frac in (0.0, 0.25):
+        n = 37
+        rt = rng.integers(1, 10**6, (n, 3)) + frac
+        rt[rng.random((n, 3)) < 0.5] = math.inf
+        used = rng.integers(1, 10**6, n).astype(float)
+        got = agg.bootstrap_art(rt, used, samples=250, percentiles=(5, 50, 95), rng=4)
+        idx = np.random.default_rng(4).integers(0, n, (250, n))
+        want = np.empty((250, 3))
+        for s in range(250):
+            for j in range(3):
+                ok = [math.isfinite(rt[i, j]) for i in idx[s]]
+                cost = sum(rt[i, j] if good else used[i] for i, good in zip(idx[s], ok))
+                want[s, j] = cost / sum(ok) if any(ok) else math.inf
+        q = np.percentile(want, [5, 50, 95], axis=0, method="inverted_cdf")
+        np.testing.assert_allclose(got, q, rtol=1e-15 if frac else 0)
+        np.testing.assert_allclose(
+            agg.bootstrap_art(rt[:, 1], used, 250, (5, 50, 95), 4), q[:, 1], rtol=1e-15 if frac else 0
+        )
+
+
 def test_bootstrap_is_seeded_per_group():
     full = agg.art_table(RUNS, targets=(1e-1,), seed=7)
     alone = agg.art_table(RUNS[RUNS.problem_key == "P1"], targets=(1e-1,), seed=7)

@@ -219,7 +219,7 @@ def test_a_batch_block_stores_what_its_runs_would_store_one_by_one(tmp_path, max
     from optbench.runner import STORE_X_MAX_DIM
 
     batches = _batch_results(max_iter)
-    for batch, results in batches:
+    for _, results in batches:
         travelled = pickle.loads(pickle.dumps(results))
         assert all(r.block is travelled[0].block for r in travelled)  # one block, sent once
         for res, again in zip(results, travelled, strict=True):

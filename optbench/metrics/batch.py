@@ -3,7 +3,7 @@
 The runner calls it in the worker (so stored traces may be thinned). The batch's arrays are
 padded once into a :class:`~optbench.metrics._common.Track`; each family then fills its
 columns of ``out`` (one ``(B,)`` float array per key, NaN = not applicable or never
-reached), and :func:`_columns` turns them into JSON-ready lists (one dict per run:
+reached); :func:`json_ready` turns them into JSON-ready lists (one dict per run:
 :func:`batch_metrics`).
 """
 
@@ -33,13 +33,13 @@ def is_sampler(optimizer_name: str | None) -> bool:
 
 def batch_metrics(*args: Any, **kwargs: Any) -> list[dict[str, Any]]:
     """One dict of metrics per run of the batch (keys: :data:`~optbench.metrics.METRICS`);
-    the arguments are :func:`batch_metric_columns`'."""
-    columns = batch_metric_columns(*args, **kwargs)
+    the arguments are :func:`batch_metric_arrays`'."""
+    columns = json_ready(batch_metric_arrays(*args, **kwargs))
     keys = list(columns)
     return [dict(zip(keys, row, strict=True)) for row in zip(*columns.values(), strict=True)]
 
 
-def batch_metric_columns(
+def batch_metric_arrays(
     trace,
     problem,
     statuses: list[str],
@@ -49,10 +49,11 @@ def batch_metric_columns(
     budget: int | None = None,
     max_iter: int | None = None,
     grad_dots: Any = None,
-) -> dict[str, list[Any]]:
-    """Every metric of every run of the batch as one JSON-ready column per key (in the
-    order of :data:`~optbench.metrics.METRICS`): NaN → None, counts → int, the regime a
-    string. Row ``b`` of each column is run ``b``'s.
+) -> dict[str, np.ndarray]:
+    """Every metric of every run of the batch as one array per key, in the order of
+    :data:`~optbench.metrics.METRICS`: float (NaN: not applicable or never reached; the
+    keys of :data:`~optbench.metrics.INT_KEYS` are counts), the regime an object array of
+    strings and None. Row ``b`` is run ``b``'s; :func:`json_ready` gives the values.
 
     Args:
         trace: the batch's :class:`~optbench.runner.BatchTrace`.
@@ -95,7 +96,7 @@ def batch_metric_columns(
                 theory_overlay(
                     out, regimes, trace, problem, e0, tk.end, tk.f_star, optimizer_name, hyper
                 )
-    return _columns(out, regimes)
+    return {k: regimes if k in STR_KEYS else out[k] for k in METRICS}
 
 
 def _track(trace, problem, statuses: list[str]) -> Track:
@@ -125,19 +126,18 @@ def _track(trace, problem, statuses: list[str]) -> Track:
     )
 
 
-def _columns(out: dict[str, np.ndarray], regimes: np.ndarray) -> dict[str, list[Any]]:
-    """Float columns to JSON-ready lists: NaN → None, counts → int, the regime a string."""
-    columns = {}
-    for k in METRICS:
-        if k in STR_KEYS:
-            columns[k] = regimes.tolist()
+def json_ready(columns: dict[str, np.ndarray]) -> dict[str, list[Any]]:
+    """:func:`batch_metric_arrays`' columns as JSON-ready lists: NaN → None, counts → int."""
+    out = {}
+    for k, a in columns.items():
+        if a.dtype == object:
+            out[k] = a.tolist()
             continue
-        a = out[k]
         missing = np.isnan(a)
         if k in INT_KEYS:
             obj = np.where(missing, 0, a).astype(np.int64).astype(object)
         else:
             obj = a.astype(object)
         obj[missing] = None
-        columns[k] = obj.tolist()
-    return columns
+        out[k] = obj.tolist()
+    return out

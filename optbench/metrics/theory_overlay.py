@@ -301,5 +301,7 @@ def _predicted(res, reg, kind, rows, q0, lam, V, lr, end, before_end, constant, 
             if not const_r[i]:
                 continue
             lam_i = lam[present[i]]
-            res["rate"][i] = theory.heavy_ball_rate(lr0[r], lam_i, beta[r]) if lam_i.size else np.nan
+            res["rate"][i] = (
+                theory.heavy_ball_rate(lr0[r], lam_i, beta[r]) if lam_i.size else np.nan
+            )
             reg[i] = theory.heavy_ball_regime(lr0[r], L, beta[r])

@@ -72,16 +72,27 @@ def bootstrap_art(
     if samples < 1:
         raise ValueError(f"samples must be >= 1, got {samples}")
     rt = runtimes(hit_cost)
-    shape = (len(percentiles),) + rt.shape[1:]
     if not rt.shape[0]:
-        return np.full(shape, np.nan)
+        return np.full((len(percentiles),) + rt.shape[1:], np.nan)
     ok = np.isfinite(rt)
     used = charged(used).reshape((-1,) + (1,) * (rt.ndim - 1))
     cost = np.where(ok, rt, used)
-    idx = _rng(rng).integers(0, rt.shape[0], (samples, rt.shape[0]))
-    wins = ok[idx].sum(axis=1)
+    n = rt.shape[0]
+    idx = _rng(rng).integers(0, n, (samples, n))
+    if np.all(np.isfinite(cost)) and np.all(cost == np.round(cost)) and cost.sum() * n < 2**53:
+        # evaluation counts: a resample's sum is exact in any order, so weigh each run by
+        # how often the resample drew it (one product) instead of gathering every draw
+        draws = np.bincount((idx + n * np.arange(samples)[:, None]).ravel(), minlength=samples * n)
+        weights = draws.reshape(samples, n).astype(float)
+        wins = weights @ ok.reshape(n, -1).astype(float)
+        total = weights @ cost.reshape(n, -1)
+        shape = (samples,) + rt.shape[1:]
+        wins, total = wins.reshape(shape), total.reshape(shape)
+    else:
+        wins = ok[idx].sum(axis=1)
+        total = cost[idx].sum(axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
-        values = np.where(wins > 0, cost[idx].sum(axis=1) / wins, np.inf)
+        values = np.where(wins > 0, total / wins, np.inf)
     return np.percentile(values, list(percentiles), axis=0, method="inverted_cdf")
 
 
