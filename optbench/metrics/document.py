@@ -81,7 +81,18 @@ momentum (`b ← β b + g`, `x ← x − η b`) turns each eigen-direction into 
 linear recurrence whose poles solve `z² − (1 + β − η λ) z + β = 0`; its rate is the largest
 pole modulus, and it oscillates when the poles are complex. An optimizer opts into these
 predictions when it registers (`theory="gd"` or `theory="heavy-ball"`); the `th_*` metrics
-are `None` for every other optimizer and for problems without a constant Hessian.
+are `None` for every other optimizer, for problems without a constant Hessian, and for runs
+with weight decay or gradient clipping, which the model does not describe.
+
+The predicted path is the whole path, not the run's stretch of it. For a constant rate
+along `u = e_0/‖e_0‖` it is `c_t/‖e_0‖ = Σ_i w_i ρ_i^t` with `ρ_i = 1 − η λ_i` and
+`w_i = q_i²/‖q‖²` (`q` the start's eigen-coordinates): the settling times and the
+divergence step come from bisection on `t`, and the overshoot from the path read in
+growing chunks until no later update can exceed the largest overshoot seen: at any `t`, the
+sum of `w_i |ρ_i|^t` over the negative `ρ_i`, less the largest positive `ρ_i`'s term when
+it decays no faster than the negative ones, bounds every later `−c_s` (so a peak beyond
+any fixed horizon is still found). A schedule's path (and heavy ball's) is followed until
+it settles, diverges or stops moving, up to 16,384 updates.
 """
 
 
