@@ -100,6 +100,8 @@ class Context:
             with Store(path) as s:
                 whole = [sid for sid, rid in members.items() if rid in full]
                 for sid, tr in s.traces(whole):
+                    # own copies: a view would keep its whole block of runs alive in the cache
+                    tr = None if tr is None else {k: v.copy() for k, v in tr.items()}
                     self._traces[members[sid]] = tr
                     yield members[sid], tr
                 rest = [sid for sid, rid in members.items() if rid not in full]
