@@ -435,6 +435,7 @@ class Store:
     def __init__(self, path: str | os.PathLike, create: bool = False):
         self.path = Path(path)
         self.read_only = not create
+        self._has_info: set[str] = set()  # problems whose info (and landscape) this wrote
         if not create and not self.path.is_file():
             raise StoreError(
                 f"no results store at {str(self.path)!r}; run 'optbench run' first "
@@ -603,10 +604,13 @@ class Store:
         host = _host(anonymous)
         now = time.time()
         params: dict[int, tuple[str, str]] = {}  # canonical params, once per distinct spec
+        wrote: set[str] = set()  # problems whose info needs no writing again
         try:
             with self.transaction():
                 drawn = {problem_key(run.problem) for run, _ in rows}
                 for key, info in (problem_info or {}).items():
+                    if key in self._has_info:  # written already (a Hessian's JSON is large)
+                        continue
                     info = dict(info)
                     grid = info.pop("landscape", None)
                     self.conn.execute(
@@ -617,6 +621,9 @@ class Store:
                             "INSERT OR IGNORE INTO landscapes VALUES (?, ?)",
                             (key, pack_trace(grid)),
                         )
+                    if grid is None or key in drawn:
+                        wrote.add(key)
+                self._has_info |= wrote  # (a failed write ends the run: nothing to undo)
                 stored = self._stored([run.run_id for run, _ in rows])
                 replaced = stored.intersection(replace)
                 if replaced:

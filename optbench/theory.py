@@ -307,30 +307,44 @@ def gd_constant_overshoot(
     ended = np.zeros(B, dtype=bool)  # ... and ended
     todo = ok & neg_w.any(axis=1)  # with no negative ρ_i, c_t ≥ 0 for every t
     t0, size = 0, 64
-    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
-        while todo.any() and t0 <= max_t:
-            rows = np.flatnonzero(todo)
-            t = np.arange(t0, min(t0 + size, max_t + 1), dtype=float)
-            powers = rho[rows][None] ** t[:, None, None]  # (C, R, k)
-            c = np.sum(powers * w[rows][None], axis=2)  # (C, R)
-            neg = c < 0
-            top[rows] = np.maximum(top[rows], np.max(np.where(np.isnan(c), 0.0, -c), axis=0))
-            seen_t = np.logical_or.accumulate(neg | seen[rows][None], axis=0)
-            ended_t = np.logical_or.accumulate((seen_t & ~neg) | ended[rows][None], axis=0)
-            in_first = neg & ~ended_t
-            first[rows] = np.maximum(first[rows], np.max(np.where(in_first, -c, 0.0), axis=0))
-            seen[rows], ended[rows] = seen_t[-1], ended_t[-1]
-            last = powers[-1] * w[rows]
-            A = np.sum(np.where(neg_w[rows], np.abs(last), 0.0), axis=1)
-            bound = A - np.where(lead[rows], w_p[rows] * np.abs(rho_p[rows]) ** t[-1], 0.0)
-            po_done = skip[rows] | (stable[rows] & (bound <= top[rows]))
-            never = ~seen[rows] & (bound <= 0)  # −c_s ≤ 0 from here on: no stretch begins
-            first_done = ended[rows] | never | (seen[rows] & stable[rows] & (bound <= top[rows]))
-            todo[rows] = ~(po_done & first_done)
-            t0 += t.size
-            size = min(2 * size, 4096)
+    while todo.any() and t0 <= max_t:
+        t = np.arange(t0, min(t0 + size, max_t + 1), dtype=float)
+        # a few runs at a time in high dimension: (C, R, k) stays within CHUNK_FLOATS
+        rows = np.flatnonzero(todo)
+        step = max(1, CHUNK_FLOATS // (t.size * lam.size))
+        for part in np.array_split(rows, -(-rows.size // step)):
+            _overshoot_chunk(part, t, rho, w, neg_w, lead, rho_p, w_p, stable, skip, top, first,
+                             seen, ended, todo)
+        t0 += t.size
+        size = min(2 * size, 4096)
     po = np.where(ok & ~skip, 100.0 * top + 0.0, np.nan)
     return po, np.where(ok, 100.0 * first, np.nan)
+
+
+CHUNK_FLOATS = 2**22  # the largest (updates × runs × directions) block evaluated at once
+
+
+def _overshoot_chunk(rows, t, rho, w, neg_w, lead, rho_p, w_p, stable, skip, top, first, seen,
+                     ended, todo) -> None:
+    """One chunk of updates ``t`` of :func:`gd_constant_overshoot` for the runs ``rows``:
+    the running maxima and stretch state updated in place, and which runs are decided."""
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        powers = rho[rows][None] ** t[:, None, None]  # (C, R, k)
+        c = np.sum(powers * w[rows][None], axis=2)  # (C, R)
+        neg = c < 0
+        top[rows] = np.maximum(top[rows], np.max(np.where(np.isnan(c), 0.0, -c), axis=0))
+        seen_t = np.logical_or.accumulate(neg | seen[rows][None], axis=0)
+        ended_t = np.logical_or.accumulate((seen_t & ~neg) | ended[rows][None], axis=0)
+        in_first = neg & ~ended_t
+        first[rows] = np.maximum(first[rows], np.max(np.where(in_first, -c, 0.0), axis=0))
+        seen[rows], ended[rows] = seen_t[-1], ended_t[-1]
+        last = powers[-1] * w[rows]
+        A = np.sum(np.where(neg_w[rows], np.abs(last), 0.0), axis=1)
+        bound = A - np.where(lead[rows], w_p[rows] * np.abs(rho_p[rows]) ** t[-1], 0.0)
+        po_done = skip[rows] | (stable[rows] & (bound <= top[rows]))
+        never = ~seen[rows] & (bound <= 0)  # −c_s ≤ 0 from here on: no stretch begins
+        first_done = ended[rows] | never | (seen[rows] & stable[rows] & (bound <= top[rows]))
+        todo[rows] = ~(po_done & first_done)
 
 
 # -- heavy-ball momentum (§2.4) ---------------------------------------------------------------

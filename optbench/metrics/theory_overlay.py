@@ -33,6 +33,10 @@ HORIZON_MAX = 2**14
 # band (it has settled for good on a geometrically shrinking envelope) or C8 has fired
 SETTLED_MARGIN = 1e-3
 COLUMN_BYTES = 2**20  # the path's share of the runs whose overshoot is measured together
+# runs whose paths are followed together: at most PATH_RUNS, and fewer in high dimension, so
+# that a path of HORIZON_MAX updates stays within PATH_FLOATS numbers per array
+PATH_RUNS = 256
+PATH_FLOATS = 2**23
 
 
 def _momentum(hyper: dict[str, Any] | None) -> float | None:
@@ -218,15 +222,16 @@ def theory_overlay(
             closed = constant[rows] & _no_schedule(hyper)
         if closed.any():
             _gd_constant(res, reg, np.flatnonzero(closed), lr0[rows], lam, q0, f_star)
-    if not closed.all():
-        path = ~closed
-        sub = {k: v[path] for k, v in res.items()}
-        sub_reg = reg[path]
-        _predicted(sub, sub_reg, kind, rows[path], q0[path], lam, V, lr, end, before_end,
+    path = np.flatnonzero(~closed)
+    group = max(1, min(PATH_RUNS, PATH_FLOATS // ((HORIZON_MAX + 1) * lam.size)))
+    for part in (path[i : i + group] for i in range(0, path.size, group)):
+        sub = {k: v[part] for k, v in res.items()}
+        sub_reg = reg[part]
+        _predicted(sub, sub_reg, kind, rows[part], q0[part], lam, V, lr, end, before_end,
                    constant, lr0, beta, hypers, f_star)
         for k, v in sub.items():
-            res[k][path] = v
-        reg[path] = sub_reg
+            res[k][part] = v
+        reg[part] = sub_reg
     out["th_po"][rows] = res["po"]
     out["th_po1"][rows] = res["po1"]
     out["th_settle_2"][rows] = res["s2"]
@@ -276,7 +281,9 @@ def _predicted(res, reg, kind, rows, q0, lam, V, lr, end, before_end, constant, 
     q, fired, lrs = _predict(kind, rate_fns, recorded, lam, q0, beta[rows], dist0, f_star)
     # constant over the horizon predicted, not only over the updates the run made
     const_r = np.all(lrs == lrs[0], axis=0) & (lrs[0] > 0)
-    e_pred = q @ V.T if V.shape[0] > 1 else q * V[0, 0]
+    # xspace reads lengths and the projection on e_0 alone, which the eigenbasis keeps: the
+    # path is measured in its eigen-coordinates, not rotated back (d² work per update)
+    e_pred = q
     horizon = np.full(rows.size, q.shape[0] - 1)
     # constant-rate GD gets its settling times from the unbounded closed-form path below
     path_settle = kind == "hb" or not const_r.all()
