@@ -36,7 +36,7 @@ COLUMN_BYTES = 2**20  # the path's share of the runs whose overshoot is measured
 # runs whose paths are followed together: at most PATH_RUNS, and fewer in high dimension, so
 # that a path of HORIZON_MAX updates stays within PATH_FLOATS numbers per array
 PATH_RUNS = 256
-PATH_FLOATS = 2**23
+PATH_FLOATS = 2**24
 
 
 def _momentum(hyper: dict[str, Any] | None) -> float | None:
