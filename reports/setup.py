@@ -195,7 +195,7 @@ def setup(ctx) -> Section | None:
             "optimizers.csv",
             csv=optimizers,
         ),
-        _definitions(optimizers, "optimizer"),
+        _definitions(optimizers.drop_duplicates("name"), "name"),  # once per optimizer
         "<h3 id='setup-budget'>Budget, cost model, runs</h3>",
         "<p>Budget per run: " + esc(", ".join(map(str, budgets)) or "none") + " evaluations. "
         "<b>Cost model:</b> evaluations = n_f + n_g — one function value and one gradient each "
