@@ -8,6 +8,7 @@ the traceback only with ``--debug``); 1 an unexpected internal failure.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -520,23 +521,88 @@ def _describe(kind: str, entry) -> dict[str, Any]:
 @_guarded
 def check(plugin, problems, timeout, debug) -> None:
     """Run the conformance suite on a plug-in's optimizers and problems."""
+    _check_options(timeout=timeout)
+    if os.environ.get(_CHECK_CHILD) == "1":
+        _check_here(plugin, problems, timeout)
+    else:
+        args = ["check", plugin, *(a for p in problems for a in ("--problem", p))]
+        _check_in_child([*args, "--timeout", repr(timeout), *(["--debug"] if debug else [])])
+
+
+_CHECK_CHILD = "OPTBENCH_CHECK_CHILD"  # set in the child that runs a check's plug-in code
+_MARK = "\x00"  # starts the child's lines meant for the parent, not the user
+_ENDED = _MARK + "ended"  # printed when the child's Python exits, whatever its exit code
+
+
+def _check_here(plugin, problems, timeout) -> None:
+    import atexit
+
     from .plan import resolve_problem
     from .registry import load_plugin
     from .spec import parse
     from .testing import check_registered
 
-    _check_options(timeout=timeout)
+    atexit.register(lambda: print(_ENDED, flush=True))  # not run on os._exit or a crash
     registered = load_plugin(plugin)
     for problem in problems:  # a problem to check on must exist before any check runs
         resolve_problem(parse(problem))
     failures = 0
     for kind, name in registered:
+        click.echo(f"{_MARK}{kind} {name}")
         for line, ok in check_registered(kind, name, list(problems) or None, timeout):
             failures += not ok
             click.echo(f"{'PASS' if ok else 'FAIL'}  {kind} {name}: {line}")
     if failures:
         click.echo(f"optbench: {failures} checks failed", err=True)
         sys.exit(EXIT_RUN_FAILURES)
+
+
+def _check_in_child(args: list[str]) -> None:
+    """Run this very ``check`` command in a child process, its lines passed on as they come:
+    plug-in code that ends its process (``os._exit``, a crash, the OOM killer) then ends the
+    child, and this process says which component's checks it cut short, as a failed check,
+    instead of vanishing without a word."""
+    import signal
+    import subprocess
+
+    env = {**os.environ, _CHECK_CHILD: "1", "PYTHONUNBUFFERED": "1"}
+    env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "optbench.cli", *args], env=env, stdout=subprocess.PIPE,
+        text=True, errors="replace",
+    )
+    assert proc.stdout is not None
+    current, ended = None, False
+    try:
+        for line in proc.stdout:
+            line = line.rstrip("\n")
+            if line == _ENDED:
+                ended = True
+            elif line.startswith(_MARK):
+                current = line[len(_MARK) :]
+            else:
+                click.echo(line)
+        code = proc.wait()
+    except KeyboardInterrupt:  # the child had the same Ctrl-C and says so itself
+        sys.exit(proc.wait() or 130)
+    if ended:  # the child ended through Python: its exit code and messages are its own
+        if code:
+            sys.exit(code)
+        return
+    if code < 0 and -code in {s.value for s in signal.Signals}:
+        how = f"was killed by signal {signal.Signals(-code).name}"
+    else:
+        how = f"exited with code {code}"
+    if current is None:
+        click.echo(f"optbench: error: the process loading the plug-in {how} (its code ended "
+                   "the process while importing: os._exit or a crash)", err=True)
+        sys.exit(EXIT_USAGE)
+    click.echo(
+        f"FAIL  {current}: the process running its checks {how} (its code ended the "
+        "process: os._exit, a crash or the OOM killer); the checks after it did not run"
+    )
+    click.echo("optbench: the checks did not finish", err=True)
+    sys.exit(EXIT_RUN_FAILURES)
 
 
 @cli.command()

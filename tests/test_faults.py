@@ -180,6 +180,44 @@ def test_check_reports_an_optimizer_that_exits_as_a_failure(hostile):
     assert "sys.exit(0)" in r.stdout
 
 
+@pytest.mark.parametrize(
+    "body,how",
+    [("os._exit(0)", "exited with code 0"),
+     ("ctypes.string_at(0)", "was killed by signal SIGSEGV")],
+)
+def test_check_names_the_component_whose_code_ended_the_process(tmp_path, body, how):
+    # the checks run in a child: a plug-in that ends its process cannot end `optbench check`
+    # without a word (exit 0 and no line, as it did when the checks ran in this process)
+    (tmp_path / "ender.py").write_text(
+        "import ctypes, os\nfrom optbench import Optimizer, register_optimizer\n"
+        "@register_optimizer('fine', batchable=True)\n"
+        "def fine(lr: float = 0.1):\n"
+        "    return Optimizer(step=lambda x, state, oracle, t: (x - lr * oracle.grad(x), state))\n"
+        "@register_optimizer('ender', batchable=True)\n"
+        "def ender():\n"
+        "    def step(x, state, oracle, t):\n"
+        f"        {body}\n"
+        "    return Optimizer(step=step)\n")
+    r = optbench("check", "ender.py", "--problem", "quadratic-1d", cwd=tmp_path)
+    assert r.returncode == 3, r.stdout + r.stderr
+    lines = r.stdout.splitlines()
+    assert "PASS  optimizer fine: runs without error on quadratic-1d" in lines
+    assert lines[-1] == (
+        f"FAIL  optimizer ender: the process running its checks {how} (its code ended the "
+        "process: os._exit, a crash or the OOM killer); the checks after it did not run")
+    assert r.stderr.strip() == "optbench: the checks did not finish"
+    assert "\x00" not in r.stdout
+
+
+def test_check_of_a_plug_in_that_ends_its_process_while_importing_is_one_line(tmp_path):
+    (tmp_path / "gone.py").write_text("import os\nos._exit(1)\n")
+    r = optbench("check", "gone.py", cwd=tmp_path)
+    assert r.returncode == 2 and r.stdout == "", r.stdout + r.stderr
+    assert r.stderr.strip().splitlines() == [
+        "optbench: error: the process loading the plug-in exited with code 1 (its code ended "
+        "the process while importing: os._exit or a crash)"]
+
+
 def _children(pid: int) -> set[int]:
     out: set[int] = set()
     for task in Path(f"/proc/{pid}/task").iterdir():
