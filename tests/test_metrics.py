@@ -841,3 +841,29 @@ def test_the_theory_leaves_out_weight_decay_and_clipping():
     # in one batch with plain runs, only the decayed ones are left out
     rs, _ = run("quadratic-1d", "gd[lr=0.75,weight_decay=[0.0,0.1]]", budget=40)
     assert [r.metrics["th_po"] is None for r in rs] == [False, True]
+
+
+def test_predicted_paths_of_a_batch_equal_those_of_its_runs_alone():
+    # runs that share their rates share one path per eigen-direction; each run's own start
+    # only weighs it: the th_* values do not depend on which runs share a batch
+    plan = make_plan(
+        ["ill-conditioned-quadratic[d=3,kappa=3]"],
+        ["gd[lr=[0.5/L,1.8/L],schedule=cosine(T=30)]", "momentum[lr=[0.2/L,1/L],momentum=0.7]"],
+        seeds=4, budget=200, tol=1e-8,
+    )
+    th = [k for k in METRICS if k.startswith("th_")]
+    seen = []
+    for batch in plan.batches:
+        together = run_batch(batch)
+        seen += [(r.metrics["th_po"], r.metrics["th_settle_2"]) for r in together]
+        for run, res in zip(batch.runs, together, strict=True):
+            (alone,) = run_batch(Batch(batch.index, [run], batch.batchable, batch.plugins))
+            for k in th:
+                a, b = res.metrics[k], alone.metrics[k]
+                assert (a is None) == (b is None), (run.label, k)
+                if isinstance(a, float):
+                    assert a == pytest.approx(b, rel=1e-12, abs=1e-12), (run.label, k)
+                else:
+                    assert a == b, (run.label, k)
+    # it predicted: overshoot somewhere, and settling times that differ between the seeds
+    assert len(seen) == 16 and max(p for p, _ in seen) > 10 and len({t for _, t in seen}) > 4

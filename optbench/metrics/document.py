@@ -92,7 +92,10 @@ growing chunks until no later update can exceed the largest overshoot seen: at a
 sum of `w_i |ρ_i|^t` over the negative `ρ_i`, less the largest positive `ρ_i`'s term when
 it decays no faster than the negative ones, bounds every later `−c_s` (so a peak beyond
 any fixed horizon is still found). A schedule's path (and heavy ball's) is followed until
-it settles, diverges or stops moving, up to 16,384 updates.
+it settles, diverges or stops moving, up to 16,384 updates. Both recurrences are linear in
+the start, so runs with the same rates (a sweep's seeds) share one path per eigen-direction,
+`h_i(t)`, and each run only weighs it by its start: `c_t = Σ_i q_i² h_i(t)/‖q‖`,
+`dist_t² = Σ_i q_i² h_i(t)²`.
 """
 
 

@@ -49,6 +49,36 @@ def xspace(
         dist0 = dist[0]
         u = e[0] / np.where(dist0 > 0, dist0, 1.0)[:, None]
         c = dot(e, u[None])
+    res = along_track(c, dist, end, cols, settle)
+    if not full:
+        return res
+    ok = (dist0 > 0) & np.isfinite(dist0)
+    scale = np.where(ok, dist0, np.nan)
+    c_nan = np.isnan(c)
+    neg_c = np.where(c_nan, -np.inf, -c)
+    res["us"] = (  # O2
+        100.0 * np.maximum(0.0, np.max(np.where(c_nan, -np.inf, c), axis=0) - dist0) / scale
+    )
+    res["n_cross"] = np.where(ok, sign_changes(c), np.nan)  # O3
+    t10, h10 = first_true(c <= 0.9 * dist0)  # O4: p_t ≥ 0.1
+    t90, h90 = first_true(c <= 0.1 * dist0)
+    res["t_rise"] = np.where(ok & h10 & h90, t90 - t10, np.nan)
+    res["t_peak"] = np.where(ok, np.argmax(neg_c, axis=0), np.nan)  # O5
+    if d > 1:  # O8
+        r = e - c[..., None] * u[None]
+        cross = np.sqrt(dot(r, r))
+        res["cross_track"] = np.max(np.where(np.isnan(cross), -np.inf, cross), axis=0) / scale
+    else:
+        res["cross_track"] = np.full(e.shape[1], np.nan)
+    return res
+
+
+def along_track(c: np.ndarray, dist: np.ndarray, end, cols, settle: bool = True
+                ) -> dict[str, np.ndarray]:
+    """O1, O1₁ and (with ``settle``) O6 from the along-track error ``c_t = <e_t, u>`` and the
+    distance ``‖e_t‖``, both ``(n, B)`` (what :func:`xspace` measures; the theory overlay
+    gives them for a predicted path without the path itself)."""
+    dist0 = dist[0]
     ok = (dist0 > 0) & np.isfinite(dist0)
     scale = np.where(ok, dist0, np.nan)
     res: dict[str, np.ndarray] = {"dist": dist}
@@ -66,22 +96,6 @@ def xspace(
         bands = [delta * dist0 for delta in SETTLE_BANDS]
         for key, t in zip(SETTLE_KEYS, entry_times(dclean, end, cols, bands), strict=True):
             res[key] = np.where(ok, t, np.nan)
-    if not full:
-        return res
-    res["us"] = (  # O2
-        100.0 * np.maximum(0.0, np.max(np.where(c_nan, -np.inf, c), axis=0) - dist0) / scale
-    )
-    res["n_cross"] = np.where(ok, sign_changes(c), np.nan)  # O3
-    t10, h10 = first_true(c <= 0.9 * dist0)  # O4: p_t ≥ 0.1
-    t90, h90 = first_true(c <= 0.1 * dist0)
-    res["t_rise"] = np.where(ok & h10 & h90, t90 - t10, np.nan)
-    res["t_peak"] = np.where(ok, np.argmax(neg_c, axis=0), np.nan)  # O5
-    if d > 1:  # O8
-        r = e - c[..., None] * u[None]
-        cross = np.sqrt(dot(r, r))
-        res["cross_track"] = np.max(np.where(np.isnan(cross), -np.inf, cross), axis=0) / scale
-    else:
-        res["cross_track"] = np.full(e.shape[1], np.nan)
     return res
 
 

@@ -22,7 +22,7 @@ from .. import theory
 from ..thresholds import DIVERGE_DIST, DIVERGE_GAP, gap_floor
 from ._common import first_true
 from .catalog import SETTLE_BANDS
-from .overshoot import SETTLE_KEYS, xspace
+from .overshoot import SETTLE_KEYS, along_track
 
 # the models of optbench.registry.THEORY_MODELS; heavy ball is PyTorch's
 # b_t = βb_{t−1} + g_t, x ← x − η_t·b_t
@@ -33,10 +33,6 @@ HORIZON_MAX = 2**14
 # band (it has settled for good on a geometrically shrinking envelope) or C8 has fired
 SETTLED_MARGIN = 1e-3
 COLUMN_BYTES = 2**20  # the path's share of the runs whose overshoot is measured together
-# runs whose paths are followed together: at most PATH_RUNS, and fewer in high dimension, so
-# that a path of HORIZON_MAX updates stays within PATH_FLOATS numbers per array
-PATH_RUNS = 256
-PATH_FLOATS = 2**24
 
 
 def _momentum(hyper: dict[str, Any] | None) -> float | None:
@@ -71,24 +67,18 @@ def _no_schedule(h: dict[str, Any] | None) -> bool:
     return getattr(sched, "name", None) == "constant" and not getattr(sched, "params", None)
 
 
-def _schedule_rates(h: dict[str, Any] | None, recorded: np.ndarray):
-    """``rates(t)`` of a scheduled run rebuilt from its hyperparameters, or None when the
-    rebuilt schedule does not reproduce the recorded rates (a schedule that reads the gap)."""
+def _built_rates(h: dict[str, Any] | None):
+    """``rates(t)`` of a scheduled run rebuilt from its hyperparameters (None if it cannot
+    be: no base rate, or a schedule that needs the gap or its own state)."""
     from ..optimizer import make_schedule
 
     if not h or "lr" not in h:
         return None
     try:
         sched = make_schedule(h.get("schedule"), h["lr"])
-        t = np.arange(recorded.size)
         with np.errstate(all="ignore"):
-            again = np.broadcast_to(np.asarray(sched(t), dtype=float), t.shape)
+            np.asarray(sched(np.arange(2)), dtype=float)
     except Exception:  # noqa: BLE001 — a schedule that needs the gap or its own state
-        return None
-    # to rounding: the runner evaluates one t at a time, numpy's power on arrays may differ
-    with np.errstate(invalid="ignore"):  # numpy.allclose(rtol=1e-12, atol=0), without its overhead
-        close = (again == recorded) | (np.abs(again - recorded) <= 1e-12 * np.abs(recorded))
-    if not close.all():
         return None
 
     def rates(t: np.ndarray) -> np.ndarray:
@@ -98,66 +88,114 @@ def _schedule_rates(h: dict[str, Any] | None, recorded: np.ndarray):
     return rates
 
 
-def _predict(kind, rate_fns, fallback, lam, q0, beta, dist0, f_star):
-    """The predicted eigen-coordinate path ``(H+1, R, k)``, a function giving where C8's
-    divergence test fires on it ``(H+1, R)`` (worked out on demand) and the rates ``(H, R)``, followed until every run's path has
-    diverged, settled for good or stopped moving, or for :data:`HORIZON_MAX` updates.
-
-    ``rate_fns[i]`` gives run i's rates for any t; where it is None the run's recorded rates
-    ``fallback[:, i]`` (zero past its end) are all there is.
-    """
-    H = max(HORIZON_MIN, fallback.shape[0])
-    floor = gap_floor(f_star)
-    band = SETTLED_MARGIN * min(SETTLE_BANDS) * dist0
-    while True:
-        lrs = np.zeros((H, len(rate_fns)))
-        n = min(H, fallback.shape[0])
-        lrs[:n] = fallback[:n]
-        t = np.arange(H)
-        for i, fn in enumerate(rate_fns):
-            if fn is not None:
-                lrs[:, i] = fn(t)
-        if kind == "gd":
-            q = theory.gd_error_path(lrs, lam, q0)
-        else:
-            q = theory.heavy_ball_error_path(lrs, lam, q0, beta)
-        if H >= HORIZON_MAX:  # the last horizon: C8's test only where the caller needs it
-            return q, lambda q=q: _fired(q, lam, floor)[0], lrs
-        fired, dist = _fired(q, lam, floor)
-        with np.errstate(over="ignore", invalid="ignore"):
-            last = dist[-(H // 4) :]
-            # settled for good, or stuck: a path that no longer moves is decided too
-            settled = np.all(last <= band, axis=0) | np.all(np.abs(last - last[-1]) <= band, axis=0)
-        frozen = np.array([fn is None for fn in rate_fns])
-        if np.all(fired.any(axis=0) | settled | frozen):
-            return q, lambda fired=fired: fired, lrs
-        H *= 4
+def _reproduces(rates, recorded: np.ndarray) -> bool:
+    """Whether rebuilt ``rates`` give the recorded ones, to rounding (the runner evaluates
+    one t at a time, numpy's power on arrays may differ): not so for a schedule that reads
+    the gap."""
+    try:
+        again = rates(np.arange(recorded.size))
+    except Exception:  # noqa: BLE001 — a schedule that needs the gap
+        return False
+    with np.errstate(invalid="ignore"):  # numpy.allclose(rtol=1e-12, atol=0), without its overhead
+        close = (again == recorded) | (np.abs(again - recorded) <= 1e-12 * np.abs(recorded))
+    return bool(close.all())
 
 
-def _xspace_by_columns(e: np.ndarray, horizon: np.ndarray, settle: bool) -> dict[str, np.ndarray]:
-    """:func:`xspace` of a long predicted path a few runs at a time: every quantity is per
-    run, so the numbers are the same, and the temporaries stay small enough for the
-    allocator to reuse (a 16,385-update path of 256 runs is 67 MB an array)."""
-    width = max(8, COLUMN_BYTES // (8 * e.shape[0] * e.shape[2]))
-    parts = []
-    for i in range(0, e.shape[1], width):
-        part = xspace(e[:, i : i + width], horizon[i : i + width],
-                      np.arange(min(width, e.shape[1] - i)), full=False, settle=settle)
-        part.pop("dist")
-        parts.append(part)
-    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+def _factor_path(kind: str, rates: np.ndarray, lam: np.ndarray, beta: float) -> np.ndarray:
+    """``h (H+1, k)``: each eigen-direction's error relative to its start under ``rates``.
+    Both recurrences are linear in the start, so a run's path is ``q_{t,i} = q_{0,i}·h_{t,i}``
+    and runs that share their rates (a sweep's seeds) share ``h``."""
+    ones = np.ones(lam.size)
+    if kind == "gd":
+        return theory.gd_error_path(rates, lam, ones)
+    return theory.heavy_ball_error_path(rates, lam, ones, beta)
 
 
-def _fired(q: np.ndarray, lam: np.ndarray, floor: float) -> tuple[np.ndarray, np.ndarray]:
-    """Where C8's divergence test fires on a predicted path ``(H+1, R)``, and the distance."""
+def _prepared(h: np.ndarray):
+    """What :func:`_along` reads of a shared path, worked out once for all its runs: ``h``
+    with overflowed entries zeroed (in place), ``h²`` and where it overflowed."""
     with np.errstate(over="ignore", invalid="ignore"):
-        dist = np.sqrt(np.sum(q**2, axis=-1))
-        gap = theory.gap_path(q, lam)
+        bad = ~np.isfinite(h)
+        if bad.any():
+            h[bad] = 0.0
+        return h, h * h, bad if bad.any() else None
+
+
+def _along(path, q0: np.ndarray, lam: np.ndarray):
+    """``(c, dist, gap − f*)`` ``(H+1, R)`` of the runs with starts ``q0 (R, k)`` on a
+    :func:`_prepared` shared path: ``c_t = Σ_i q_{0,i}² h_{t,i} / ‖q_0‖`` (the along-track
+    error), ``dist_t² = Σ_i q_{0,i}² h_{t,i}²``, ``gap_t = ½ Σ_i λ_i q_{0,i}² h_{t,i}²`` —
+    three matrix products. Where an overflowed direction matters to a run, its values are
+    non-finite, as the path's own would be."""
+    h, h2, bad = path
+    w = q0**2
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        c = (h @ w.T) / np.sqrt(w.sum(axis=1))
+        dist = np.sqrt(h2 @ w.T)
+        gap = 0.5 * (h2 @ (w * lam).T)
+        if bad is not None:
+            hit = (bad.astype(float) @ (w > 0).T.astype(float)) > 0
+            c[hit], dist[hit], gap[hit] = np.nan, np.inf, np.inf
+    return c, dist, gap
+
+
+def _fired(dist: np.ndarray, gap: np.ndarray, floor: float) -> np.ndarray:
+    """Where C8's divergence test fires on a predicted path ``(H+1, R)``."""
+    with np.errstate(invalid="ignore"):
         fired = (gap > DIVERGE_GAP * np.maximum(gap[0], floor)) | (
             dist > DIVERGE_DIST * np.maximum(dist[0], 1.0)
         )
     fired[0] = False
-    return fired, dist
+    return fired
+
+
+def _columns(R: int, H: int) -> list[slice]:
+    """Runs measured together: ``(H+1) × width`` numbers an array, few enough for the
+    allocator to reuse the memory (a 16,385-update path of 256 runs is 34 MB an array)."""
+    width = max(8, COLUMN_BYTES // (8 * (H + 1)))
+    return [slice(i, min(i + width, R)) for i in range(0, R, width)]
+
+
+def _shared_path(kind, rates_of, recorded, lam, q0, beta, f_star, frozen):
+    """The shared path (:func:`_prepared`) of runs with the same rates, and its rates
+    ``(H,)``, followed until every run's path has diverged, settled for good or stopped
+    moving, or for :data:`HORIZON_MAX` updates. ``rates_of(t)`` gives the rates for any t;
+    without it (``frozen``) the recorded rates (zero past the run's end) are all there are."""
+    H = max(HORIZON_MIN, recorded.size)
+    floor = gap_floor(f_star)
+    band = SETTLED_MARGIN * min(SETTLE_BANDS) * np.sqrt(np.sum(q0**2, axis=1))
+    while True:
+        if frozen:
+            rates = np.zeros(H)
+            rates[: min(H, recorded.size)] = recorded[:H]
+        else:
+            rates = np.asarray(rates_of(np.arange(H)), dtype=float)
+        path = None  # the last horizon's, freed before the next is computed
+        path = _prepared(_factor_path(kind, rates, lam, beta))
+        if H >= HORIZON_MAX or frozen:
+            return path, rates
+        decided = True
+        for cols in _columns(len(q0), H):
+            _, dist, gap = _along(path, q0[cols], lam)
+            with np.errstate(over="ignore", invalid="ignore"):
+                last = dist[-(H // 4) :]
+                b = band[cols]
+                # settled for good, or stuck: a path that no longer moves is decided too
+                settled = np.all(last <= b, axis=0) | np.all(np.abs(last - last[-1]) <= b, axis=0)
+            if not np.all(_fired(dist, gap, floor).any(axis=0) | settled):
+                decided = False
+                break
+        if decided:
+            return path, rates
+        H *= 4
+
+
+def _rate_key(h: dict[str, Any] | None) -> tuple:
+    """What a run's rebuilt rates depend on: its schedule and base rate."""
+    sched = (h or {}).get("schedule")
+    skey = ("callable", id(sched)) if callable(sched) else ("spec", str(sched))
+    lr = (h or {}).get("lr")
+    return (*skey, repr(lr))
 
 
 def theory_overlay(
@@ -223,15 +261,14 @@ def theory_overlay(
         if closed.any():
             _gd_constant(res, reg, np.flatnonzero(closed), lr0[rows], lam, q0, f_star)
     path = np.flatnonzero(~closed)
-    group = max(1, min(PATH_RUNS, PATH_FLOATS // ((HORIZON_MAX + 1) * lam.size)))
-    for part in (path[i : i + group] for i in range(0, path.size, group)):
-        sub = {k: v[part] for k, v in res.items()}
-        sub_reg = reg[part]
-        _predicted(sub, sub_reg, kind, rows[part], q0[part], lam, V, lr, end, before_end,
+    if path.size:
+        sub = {k: v[path] for k, v in res.items()}
+        sub_reg = reg[path]
+        _predicted(sub, sub_reg, kind, rows[path], q0[path], lam, lr, end, before_end,
                    constant, lr0, beta, hypers, f_star)
         for k, v in sub.items():
-            res[k][part] = v
-        reg[part] = sub_reg
+            res[k][path] = v
+        reg[path] = sub_reg
     out["th_po"][rows] = res["po"]
     out["th_po1"][rows] = res["po1"]
     out["th_settle_2"][rows] = res["s2"]
@@ -266,49 +303,73 @@ def _gd_constant(res, reg, c, lr0, lam, q0, f_star, po_path=None) -> None:
     reg[c] = theory.regime(lr0[c], L) if c.size > 1 else [theory.regime(lr0[c][0], L)]
 
 
-def _predicted(res, reg, kind, rows, q0, lam, V, lr, end, before_end, constant, lr0, beta,
+def _predicted(res, reg, kind, rows, q0, lam, lr, end, before_end, constant, lr0, beta,
                hypers, f_star) -> None:
     """The ``th_*`` values of the runs ``rows`` (a schedule, or heavy ball) from their
-    predicted path, followed until it is decided (:func:`_predict`)."""
-    rate_fns = []
-    for r in rows:
-        fn = _schedule_rates(hypers[r], lr[: end[r], r])
+    predicted path (:func:`_shared_path`), runs with the same rates and momentum together."""
+    rebuilt: dict[tuple, Any] = {}
+    groups: dict[tuple, list[int]] = {}
+    fns: dict[tuple, Any] = {}
+    for i, r in enumerate(rows):
+        h = hypers[r]
+        key: tuple = _rate_key(h)
+        if key not in rebuilt:  # one schedule built per distinct schedule and rate
+            rebuilt[key] = _built_rates(h)
+        fn = rebuilt[key]
+        if fn is not None and not _reproduces(fn, lr[: end[r], r]):
+            fn = None  # a schedule that read the gap, say: not continued
         if fn is None and constant[r]:  # no schedule to rebuild: the rate it ran at
-            fn = lambda t, c=float(lr0[r]): np.full(t.shape, c)  # noqa: E731
-        rate_fns.append(fn)
-    recorded = np.where(before_end[:, rows], lr[:, rows], 0.0)
-    dist0 = np.sqrt(np.sum(q0**2, axis=1))
-    q, fired, lrs = _predict(kind, rate_fns, recorded, lam, q0, beta[rows], dist0, f_star)
-    # constant over the horizon predicted, not only over the updates the run made
-    const_r = np.all(lrs == lrs[0], axis=0) & (lrs[0] > 0)
-    # xspace reads lengths and the projection on e_0 alone, which the eigenbasis keeps: the
-    # path is measured in its eigen-coordinates, not rotated back (d² work per update)
-    e_pred = q
-    horizon = np.full(rows.size, q.shape[0] - 1)
-    # constant-rate GD gets its settling times from the unbounded closed-form path below
-    path_settle = kind == "hb" or not const_r.all()
-    xs = _xspace_by_columns(e_pred, horizon, path_settle)
-    if path_settle:
-        t_div, div = first_true(fired())
-    else:
-        t_div, div = np.zeros(rows.size), np.zeros(rows.size, dtype=bool)
-    res["div"][:] = np.where(div, t_div, np.nan)
-    for key, short in zip(SETTLE_KEYS, ("s2", "s5"), strict=True):
-        res[short][:] = np.where(div, np.nan, xs[key]) if path_settle else np.nan
-    res["po"][:] = np.where(div, np.nan, xs["po"])
-    res["po1"][:] = xs["po1"]
-    if kind == "gd" and const_r.any():
-        _gd_constant(res, reg, np.flatnonzero(const_r), lr0[rows], lam, q0, f_star,
-                     po_path=xs["po"])
-    if kind == "hb":
-        norm0 = np.sqrt(np.sum(q0**2, axis=1, keepdims=True))
-        present = np.abs(q0) > 1e-12 * norm0
-        L = float(lam[-1])
-        for i, r in enumerate(rows):
-            if not const_r[i]:
-                continue
-            lam_i = lam[present[i]]
-            res["rate"][i] = (
-                theory.heavy_ball_rate(lr0[r], lam_i, beta[r]) if lam_i.size else np.nan
-            )
-            reg[i] = theory.heavy_ball_regime(lr0[r], L, beta[r])
+            key, fn = ("constant", repr(float(lr0[r]))), None
+            fns.setdefault((key, beta[r]), lambda t, c=float(lr0[r]): np.full(t.shape, c))
+        elif fn is None:  # nothing to continue: the recorded rates, zero past its end
+            key = ("recorded", lr[: end[r], r].tobytes())
+        group = (key, beta[r])
+        if fn is not None:
+            fns.setdefault(group, fn)
+        groups.setdefault(group, []).append(i)
+    floor = gap_floor(f_star)
+    for group, members in groups.items():
+        idx = np.array(members)
+        r0 = rows[idx[0]]
+        fn = fns.get(group)
+        recorded = np.where(before_end[:, r0], lr[:, r0], 0.0)
+        path, rates = _shared_path(kind, fn, recorded, lam, q0[idx], beta[r0], f_star, fn is None)
+        H = rates.size
+        # constant over the horizon predicted, not only over the updates the run made
+        const = bool(H) and bool(np.all(rates == rates[0]) and rates[0] > 0)
+        path_settle = kind == "hb" or not const  # constant GD: the closed-form times
+        po = np.empty(idx.size)
+        for cols in _columns(idx.size, H):
+            c, dist, gap = _along(path, q0[idx[cols]], lam)
+            n = c.shape[1]
+            xs = along_track(c, dist, np.full(n, H), np.arange(n), settle=path_settle)
+            if path_settle:
+                t_div, div = first_true(_fired(dist, gap, floor))
+            else:
+                t_div, div = np.zeros(n), np.zeros(n, dtype=bool)
+            at = idx[cols]
+            res["div"][at] = np.where(div, t_div, np.nan)
+            for name, short in zip(SETTLE_KEYS, ("s2", "s5"), strict=True):
+                res[short][at] = np.where(div, np.nan, xs[name]) if path_settle else np.nan
+            res["po"][at] = np.where(div, np.nan, xs["po"])
+            res["po1"][at] = xs["po1"]
+            po[cols] = xs["po"]
+        if kind == "gd" and const:
+            sub = {k: v[idx] for k, v in res.items()}
+            sub_reg = reg[idx]
+            _gd_constant(sub, sub_reg, np.arange(idx.size), lr0[rows[idx]], lam, q0[idx],
+                         f_star, po_path=po)
+            for k, v in sub.items():
+                res[k][idx] = v
+            reg[idx] = sub_reg
+        if kind == "hb" and const:
+            norm0 = np.sqrt(np.sum(q0[idx] ** 2, axis=1, keepdims=True))
+            present = np.abs(q0[idx]) > 1e-12 * norm0
+            L = float(lam[-1])
+            for j, i in enumerate(idx):
+                r = rows[i]
+                lam_i = lam[present[j]]
+                res["rate"][i] = (
+                    theory.heavy_ball_rate(lr0[r], lam_i, beta[r]) if lam_i.size else np.nan
+                )
+                reg[i] = theory.heavy_ball_regime(lr0[r], L, beta[r])
