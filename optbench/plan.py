@@ -277,20 +277,25 @@ def start_point(problem, problem_spec: Spec, seed: int):
     return np.array(x0, copy=True)
 
 
-_SPEC_TEXT: dict[int, tuple[Spec, str]] = {}  # id(spec) -> (spec, its canonical JSON)
+_SPECS: dict[int, tuple[Spec, str, str]] = {}  # id(spec) -> (spec, canonical JSON, its key)
 
 
 def _spec_text(spec: Spec) -> str:
     """``canonical(spec)`` as :func:`digest` writes it, worked out once per spec object (a
     plan shares one object between the runs of a setting; specs are never changed)."""
-    hit = _SPEC_TEXT.get(id(spec))
+    return _spec_entry(spec)[1]
+
+
+def _spec_entry(spec: Spec) -> tuple[Spec, str, str]:
+    """``(spec, its canonical JSON, its problem key)``, cached per spec object."""
+    hit = _SPECS.get(id(spec))
     if hit is not None and hit[0] is spec:
-        return hit[1]
+        return hit
     text = json.dumps(canonical(spec), sort_keys=True, separators=(",", ":"), allow_nan=False)
-    if len(_SPEC_TEXT) >= 4096:
-        _SPEC_TEXT.clear()
-    _SPEC_TEXT[id(spec)] = (spec, text)
-    return text
+    if len(_SPECS) >= 4096:
+        _SPECS.clear()
+    entry = _SPECS[id(spec)] = (spec, text, hashlib.sha256(text.encode()).hexdigest()[:12])
+    return entry
 
 
 def run_seed(run_id: str) -> int:
@@ -463,17 +468,7 @@ def make_sched_probe(spec: Spec) -> Spec:
 
 def problem_key(spec: Spec) -> str:
     """A short stable key for a resolved problem (name and every parameter)."""
-    hit = _PROBLEM_KEYS.get(id(spec))
-    if hit is not None and hit[0] is spec:
-        return hit[1]
-    key = hashlib.sha256(_spec_text(spec).encode()).hexdigest()[:12]
-    if len(_PROBLEM_KEYS) >= 4096:
-        _PROBLEM_KEYS.clear()
-    _PROBLEM_KEYS[id(spec)] = (spec, key)
-    return key
-
-
-_PROBLEM_KEYS: dict[int, tuple[Spec, str]] = {}
+    return _spec_entry(spec)[2]
 
 
 def label(spec: Spec, digits: dict[tuple[str, ...], int] | None = None) -> str:

@@ -14,9 +14,18 @@ from optbench import Optimizer, check, cycled_momentum, make_schedule, register_
 from .gradient_options import check_options, clip, gradient
 
 
-def _check_betas(beta1, beta2) -> None:
+def _check_adam(lr, beta1, beta2, eps) -> None:
+    check("lr", lr, lr > 0, "> 0")
     check("beta1", beta1, (beta1 >= 0) & (beta1 < 1), "in [0, 1)")
     check("beta2", beta2, (beta2 >= 0) & (beta2 < 1), "in [0, 1)")
+    check("eps", eps, eps >= 0, ">= 0")
+
+
+def _rates(schedule, lr, beta1, clip_norm, weight_decay):
+    """``(η_t, β1_t)`` of a schedule, once ``clip_norm`` and ``weight_decay`` are checked."""
+    check_options(clip_norm, weight_decay)
+    rate = make_schedule(schedule, lr, momentum=True)
+    return rate, cycled_momentum(rate, beta1)
 
 
 def _moments(s, g, beta1, beta2):
@@ -45,12 +54,8 @@ def adamw(lr: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999, eps: float
     taken before the decay."""
     import numpy as np
 
-    check("lr", lr, lr > 0, "> 0")
-    _check_betas(beta1, beta2)
-    check("eps", eps, eps >= 0, ">= 0")
-    check_options(clip_norm, weight_decay)
-    rate = make_schedule(schedule, lr, momentum=True)
-    beta1_of = cycled_momentum(rate, beta1)
+    _check_adam(lr, beta1, beta2, eps)
+    rate, beta1_of = _rates(schedule, lr, beta1, clip_norm, weight_decay)
 
     def step(x, state, oracle, t):
         eta = rate(t, oracle.gap)
@@ -73,13 +78,9 @@ def nadam(lr: float = 2e-3, beta1: float = 0.9, beta2: float = 0.999, eps: float
     schedule μ_k = β1·(1 − ½·0.96^(k·ψ)), ψ = momentum_decay."""
     import numpy as np
 
-    check("lr", lr, lr > 0, "> 0")
-    _check_betas(beta1, beta2)
-    check("eps", eps, eps >= 0, ">= 0")
+    _check_adam(lr, beta1, beta2, eps)
     check("momentum_decay", momentum_decay, momentum_decay >= 0, ">= 0")
-    check_options(clip_norm, weight_decay)
-    rate = make_schedule(schedule, lr, momentum=True)
-    beta1_of = cycled_momentum(rate, beta1)
+    rate, beta1_of = _rates(schedule, lr, beta1, clip_norm, weight_decay)
 
     def step(x, state, oracle, t):
         eta = rate(t, oracle.gap)
@@ -105,12 +106,8 @@ def radam(lr: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999, eps: float
     bias-corrected momentum while the SMA length ρ_k ≤ 5 (the first updates)."""
     import numpy as np
 
-    check("lr", lr, lr > 0, "> 0")
-    _check_betas(beta1, beta2)
-    check("eps", eps, eps >= 0, ">= 0")
-    check_options(clip_norm, weight_decay)
-    rate = make_schedule(schedule, lr, momentum=True)
-    beta1_of = cycled_momentum(rate, beta1)
+    _check_adam(lr, beta1, beta2, eps)
+    rate, beta1_of = _rates(schedule, lr, beta1, clip_norm, weight_decay)
 
     def step(x, state, oracle, t):
         eta = rate(t, oracle.gap)
@@ -138,12 +135,8 @@ def adamax(lr: float = 2e-3, beta1: float = 0.9, beta2: float = 0.999, eps: floa
     x ← x − η_t/(1 − β1^k)·m/u."""
     import numpy as np
 
-    check("lr", lr, lr > 0, "> 0")
-    _check_betas(beta1, beta2)
-    check("eps", eps, eps >= 0, ">= 0")
-    check_options(clip_norm, weight_decay)
-    rate = make_schedule(schedule, lr, momentum=True)
-    beta1_of = cycled_momentum(rate, beta1)
+    _check_adam(lr, beta1, beta2, eps)
+    rate, beta1_of = _rates(schedule, lr, beta1, clip_norm, weight_decay)
 
     def step(x, state, oracle, t):
         eta, b1 = rate(t, oracle.gap), beta1_of(t)

@@ -319,8 +319,8 @@ def _predicted(res, reg, kind, rows, q0, lam, lr, end, before_end, constant, lr0
         if fn is not None and not _reproduces(fn, lr[: end[r], r]):
             fn = None  # a schedule that read the gap, say: not continued
         if fn is None and constant[r]:  # no schedule to rebuild: the rate it ran at
-            key, fn = ("constant", repr(float(lr0[r]))), None
-            fns.setdefault((key, beta[r]), lambda t, c=float(lr0[r]): np.full(t.shape, c))
+            key = ("constant", repr(float(lr0[r])))
+            fn = lambda t, c=float(lr0[r]): np.full(t.shape, c)  # noqa: E731
         elif fn is None:  # nothing to continue: the recorded rates, zero past its end
             key = ("recorded", lr[: end[r], r].tobytes())
         group = (key, beta[r])
