@@ -221,3 +221,16 @@ class Oracle:
         self.n_g[0] += 1
         X = np.asarray(x, dtype=float).reshape(1, -1)
         return np.array(self._grad(X, self.active), dtype=float).reshape(-1)
+
+    def scalar_value_and_grad(self, x: np.ndarray) -> tuple[float, np.ndarray]:
+        """Both at a single run's point ``x``, admitted together (one ``n_f`` and one ``n_g``):
+        a caller that needs both, such as a torch closure, is refused both or charged both."""
+        self._admit_one(2)
+        self.n_f[0] += 1
+        self.n_g[0] += 1
+        X = np.asarray(x, dtype=float).reshape(1, -1)
+        if self.problem.stochastic:
+            f, g = self.problem.f(X), self._grad(X, self.active)
+        else:
+            f, g = self.problem.value_and_grad(X)
+        return float(np.asarray(f).reshape(-1)[0]), np.array(g, dtype=float).reshape(-1)

@@ -524,13 +524,17 @@ def _step(rec: _Recording, judge: _Judge, x_new, state: Any, alive_before) -> np
             f"the optimizer returned iterates of shape {x_new.shape}, expected {x_prev.shape}"
         )
     x = np.where(moved[:, None], x_new, x_prev) if not moved.all() else x_new
-    f, g = rec.evaluate(x, moved, f_prev, rec.nan_g())
+    # a run refused inside the update keeps its iterate, but what it spent there is spent:
+    # it gets one last point, its unchanged iterate at the full charge
+    spent = refused & (oracle.cost > rec.nfs[-1] + rec.ngs[-1])
+    recorded = moved | spent
+    f, g = rec.evaluate(x, recorded, f_prev, rec.nan_g())
     lr = _lr_of(state, x.shape[0])
     rec.push(x, f, g, lr)
     t = rec.t
     if on_update is not None:
         on_update(t)
-    rec.end[moved] = t
+    rec.end[recorded] = t
     if oracle.timed_out:
         judge.decide(refused, "timeout", "the run passed its wall-clock deadline")
     judge.decide(refused, "budget", "the evaluation budget ran out during the update")
@@ -579,14 +583,22 @@ def _drive_owned(optimizer, oracle: Oracle, rec: _Recording, judge: _Judge, x0) 
         if not oracle.active[0]:
             raise StopRun(judge.status[0])
 
+    def spent_point() -> None:
+        # evaluations made since the last reported iterate (inside an update the budget or
+        # the deadline interrupted) are spent: the last iterate is recorded at their charge
+        if oracle.cost[0] > rec.nfs[-1][0] + rec.ngs[-1][0]:
+            _step(rec, judge, rec.xs[-1], None, alive)
+
     try:
         message = optimizer.run(x0.copy(), oracle, callback)
     except StopRun:
         return
     except BudgetExhausted:
+        spent_point()
         judge.decide(np.ones(1, bool), "budget", "the evaluation budget ran out")
         return
     except DeadlineExceeded:
+        spent_point()
         judge.decide(np.ones(1, bool), "timeout", "the run passed its wall-clock deadline")
         return
     # the optimizer stopped on its own criterion before any of ours

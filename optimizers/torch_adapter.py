@@ -181,8 +181,8 @@ def _closure_run(torch, build):
         metric = sch is not None and _needs_metric(sch)
 
         def closure():
-            f = oracle.scalar_f(x)
-            p.grad = torch.from_numpy(oracle.scalar_grad(x))
+            f, g = oracle.scalar_value_and_grad(x)
+            p.grad = torch.from_numpy(g)
             return torch.tensor(f, dtype=torch.float64)
 
         while True:

@@ -178,7 +178,8 @@ def armijo_by_hand(x, f, grad, n_updates, lr=1.0, c=1e-4, rho=0.5, budget=math.i
     """Nocedal & Wright Alg. 3.1 from eta = lr, spending at most ``budget`` evaluations.
 
     Returns the iterates and the counters n_f, n_g after each completed update; an update
-    whose search the budget cuts short is not completed.
+    whose search the budget cuts short is not completed, but what it evaluated is spent: it
+    ends the record with the unchanged iterate at the full charge.
     """
     xs, nfs, ngs = [x], [0], [0]
     if budget < 2:
@@ -193,6 +194,10 @@ def armijo_by_hand(x, f, grad, n_updates, lr=1.0, c=1e-4, rho=0.5, budget=math.i
         eta = lr
         while True:
             if nf + ng + 1 > budget:
+                if nf + ng > nfs[-1] + ngs[-1]:
+                    xs.append(x)
+                    nfs.append(nf)
+                    ngs.append(ng)
                 return np.array(xs), nfs, ngs
             trial = x - eta * g
             ft, nf = f(trial), nf + 1
@@ -211,7 +216,8 @@ def test_armijo_counts_every_trial_and_a_batch_charges_each_run_its_own_trials()
     trials_per_update = set()
     for run, res in runs:
         prm, n = run.optimizer.params, res.summary["n_iter"]
-        xs, nfs, ngs = armijo_by_hand(res.trace["x"][0], *_fns(_problem(run)), n, lr=prm["lr"], rho=prm["rho"])
+        xs, nfs, ngs = armijo_by_hand(res.trace["x"][0], *_fns(_problem(run)), n, lr=prm["lr"], rho=prm["rho"],
+                                      budget=400)
         np.testing.assert_allclose(res.trace["x"], xs, rtol=1e-12)
         assert res.trace["n_f"].tolist() == nfs and res.trace["n_g"].tolist() == ngs
         trials_per_update |= set(np.diff(nfs[1:]).tolist())  # f evaluations of updates 1, 2, ...
