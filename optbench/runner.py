@@ -516,7 +516,7 @@ def _step(rec: _Recording, judge: _Judge, x_new, state: Any, alive_before) -> np
     x_prev, f_prev = rec.xs[-1], rec.fs[-1]
     moved = alive_before & oracle.active
     refused = alive_before & ~oracle.active
-    x_new = np.asarray(x_new, dtype=float)
+    x_new = _real(x_new)
     if not x_new.flags.owndata:  # a view of the optimizer's own buffers: recorded as a copy
         x_new = x_new.copy()
     if x_new.shape != x_prev.shape:
@@ -542,6 +542,13 @@ def _step(rec: _Recording, judge: _Judge, x_new, state: Any, alive_before) -> np
         rec.grad_dot(g)
     judge.judge(x, f, g, moved, t)
     return x
+
+
+def _real(x) -> np.ndarray:
+    """The iterates as float64; complex ones are an error (never cast to real silently)."""
+    if np.iscomplexobj(x):
+        raise ValueError("the optimizer returned complex iterates; expected real values")
+    return np.asarray(x, dtype=float)
 
 
 def _lr_of(state: Any, B: int) -> np.ndarray:
@@ -578,7 +585,7 @@ def _drive_owned(optimizer, oracle: Oracle, rec: _Recording, judge: _Judge, x0) 
     alive = np.ones(1, dtype=bool)
 
     def callback(x, *args, **kwargs) -> None:
-        x = np.asarray(getattr(x, "x", x), dtype=float).reshape(1, -1)
+        x = _real(getattr(x, "x", x)).reshape(1, -1)
         _step(rec, judge, x.copy(), None, alive)
         if not oracle.active[0]:
             raise StopRun(judge.status[0])

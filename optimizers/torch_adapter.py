@@ -14,8 +14,10 @@ How it runs:
   state, norm or step count is shared between the runs of a batch. Per-run
   hyperparameters of a sweep go to their own run.
 * Gradients come from the oracle (one ``n_g`` per run per update), are written into
-  ``param.grad``, and ``optimizer.step()`` moves the tensor, which shares its memory with
-  the array the adapter returns. Torch never differentiates anything.
+  ``param.grad``, and ``optimizer.step()`` moves the tensor; the adapter then reads the
+  parameter back as the optimizer left it (updated in place or given a new ``p.data``). A
+  parameter left complex or with another shape is an error row. Torch never
+  differentiates anything.
 * ``scheduler`` is a ``torch.optim.lr_scheduler`` class (or any class taking the optimizer
   first) by import path, with its keyword arguments in parentheses:
   ``scheduler=torch.optim.lr_scheduler.OneCycleLR(max_lr=0.1,total_steps=200)``. It is
@@ -134,7 +136,7 @@ def torch_optimizer(cls: str = "torch.optim.SGD", lr: float = 1e-3, scheduler: s
     build(np.zeros(1), 0)
 
     if needs_closure(klass):
-        return Optimizer(run=_closure_run(torch, build))
+        return Optimizer(run=_closure_run(torch, build, klass))
 
     def init(x0):
         X = np.array(x0, dtype=np.float64)  # the tensors view its rows: torch moves them in place
@@ -165,13 +167,27 @@ def torch_optimizer(cls: str = "torch.optim.SGD", lr: float = 1e-3, scheduler: s
                 opt.step()
                 if sch is not None:
                     sch.step(float(f[b])) if f is not None else sch.step()
+                X[b] = _read_back(p, klass, X.shape[1])
         state["lr"] = lrs
         return X.copy(), state
 
     return Optimizer(step=step, init=init)
 
 
-def _closure_run(torch, build):
+def _read_back(p, klass, d: int):
+    """The run's point as the optimizer left it: ``p`` itself, which an optimizer may have
+    updated in place or replaced (``p.data = ...``); a complex or wrong-shaped point is an
+    error, not a silent non-move."""
+    t = p.detach()
+    name = f"{klass.__module__}.{klass.__qualname__}"
+    if t.is_complex():
+        raise ValueError(f"{name} made the parameter complex ({t.dtype}); expected real values")
+    if tuple(t.shape) != (d,):
+        raise ValueError(f"{name} left the parameter with shape {tuple(t.shape)}, expected {(d,)}")
+    return t.cpu().numpy()
+
+
+def _closure_run(torch, build, klass):
     """The loop of a closure optimizer for one run, every closure evaluation charged."""
     import numpy as np
 
@@ -180,8 +196,8 @@ def _closure_run(torch, build):
         p, opt, sch = build(x, 0)
         metric = sch is not None and _needs_metric(sch)
 
-        def closure():
-            f, g = oracle.scalar_value_and_grad(x)
+        def closure():  # at the point as the optimizer left it (in place or replaced)
+            f, g = oracle.scalar_value_and_grad(_read_back(p, klass, x.size))
             p.grad = torch.from_numpy(g)
             return torch.tensor(f, dtype=torch.float64)
 
@@ -190,6 +206,6 @@ def _closure_run(torch, build):
                 loss = opt.step(closure)
             if sch is not None:
                 sch.step(float(loss)) if metric else sch.step()
-            callback(x.copy())
+            callback(_read_back(p, klass, x.size).copy())
 
     return run

@@ -1,0 +1,150 @@
+"""The adapters follow the real libraries: a torch optimizer that replaces ``p.data`` is
+followed (as torch.optim.SGD on the same run), a wrong-shaped or complex parameter is an
+error row; optax's GradientTransformationExtraArgs (``optax.lbfgs``) equals a hand loop of
+optax, every evaluation its line search makes charged; an ask/tell object drawing from
+numpy's global generator gives the same run alone, in a batch and on a rerun."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+import warnings
+
+import numpy as np
+import pytest
+
+from optbench.plan import build_problem, make_plan, start_point
+from optbench.runner import run_batch
+
+needs_torch = pytest.mark.skipif(importlib.util.find_spec("torch") is None,
+                                 reason="the torch extra is not installed")
+needs_optax = pytest.mark.skipif(importlib.util.find_spec("optax") is None,
+                                 reason="the optax extra is not installed")
+
+MODULE = "faithful_plugins_a"
+NP_MODULE = "faithful_np_plugins_a"
+PLUGINS = '''
+import numpy as np
+import torch
+
+
+class ReplacingSGD(torch.optim.Optimizer):
+    """Plain SGD that gives p a new tensor instead of updating it in place."""
+
+    def __init__(self, params, lr=0.1):
+        super().__init__(params, {"lr": lr})
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        for group in self.param_groups:
+            for p in group["params"]:
+                p.data = p.data - group["lr"] * p.grad
+
+
+class Reshaping(torch.optim.Optimizer):
+    def __init__(self, params, lr=0.1):
+        super().__init__(params, {"lr": lr})
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        for p in self.param_groups[0]["params"]:
+            p.data = torch.zeros(p.numel() + 1, dtype=p.dtype)
+
+
+class Complexifying(torch.optim.Optimizer):
+    def __init__(self, params, lr=0.1):
+        super().__init__(params, {"lr": lr})
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        for p in self.param_groups[0]["params"]:
+            p.data = (p.data - self.param_groups[0]["lr"] * p.grad).to(torch.complex128) * 1j
+
+
+class GlobalES:
+    """A (1+1)-ES that draws from numpy's global generator, as many libraries do."""
+
+    def __init__(self, x0, sigma=0.3):
+        self.x, self.f, self.sigma = np.asarray(x0, float), np.inf, sigma
+
+    def ask(self):
+        return self.x + self.sigma * np.random.standard_normal((4, self.x.size))
+
+    def tell(self, points, values):
+        i = int(np.argmin(values))
+        if values[i] < self.f:
+            self.x, self.f = np.asarray(points[i]), values[i]
+'''
+
+
+@pytest.fixture(scope="module", autouse=True)
+def plugin_modules(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("plugins")
+    torch_part, numpy_part = PLUGINS.split("\n\nclass GlobalES")
+    (folder / f"{MODULE}.py").write_text(torch_part)
+    (folder / f"{NP_MODULE}.py").write_text("import numpy as np\n\nclass GlobalES" + numpy_part)
+    sys.path.insert(0, str(folder))
+    yield
+    sys.path.remove(str(folder))
+    sys.modules.pop(MODULE, None)
+    sys.modules.pop(NP_MODULE, None)
+
+
+def _run(problem, optimizer, seeds=1, budget=60, **kw):
+    plan = make_plan([problem], [optimizer], seeds=seeds, budget=budget, tol=kw.pop("tol", 0.0),
+                     **kw)
+    results = {r.run_id: r for b in plan.batches for r in run_batch(b)}
+    return [(run, results[run.run_id]) for run in plan.runs]
+
+
+# -- item: the torch adapter reads the parameter back ------------------------------------------
+
+@needs_torch
+def test_an_optimizer_that_replaces_p_data_is_followed_as_sgd_is():
+    (_, ours), = _run("quadratic-1d", f"torch[cls={MODULE}.ReplacingSGD,lr=0.3]", tol=1e-8)
+    (_, sgd), = _run("quadratic-1d", "torch[cls=torch.optim.SGD,lr=0.3]", tol=1e-8)
+    assert sgd.status == "converged"
+    assert ours.status == sgd.status and ours.summary["n_iter"] == sgd.summary["n_iter"]
+    np.testing.assert_allclose(ours.trace["x"], sgd.trace["x"], rtol=1e-12, atol=0)
+
+
+@needs_torch
+def test_a_replacing_optimizer_in_a_batch_follows_each_run():
+    ours = _run("rosenbrock", f"torch[cls={MODULE}.ReplacingSGD,lr=[1e-4,3e-4]]", seeds=2)
+    sgd = _run("rosenbrock", "torch[cls=torch.optim.SGD,lr=[1e-4,3e-4]]", seeds=2)
+    for (_, a), (_, b) in zip(ours, sgd, strict=True):
+        assert a.summary["n_iter"] == b.summary["n_iter"] == 60
+        np.testing.assert_allclose(a.trace["x"], b.trace["x"], rtol=1e-12, atol=0)
+
+
+@needs_torch
+@pytest.mark.parametrize("problem", ["rosenbrock", "quadratic-1d"])
+@pytest.mark.parametrize("cls,says", [("Reshaping", "left the parameter with shape"),
+                                      ("Complexifying", "made the parameter complex")])
+def test_a_wrong_shaped_or_complex_parameter_is_an_error_row(problem, cls, says):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        runs = _run(problem, f"torch[cls={MODULE}.{cls}]", seeds=2)
+    assert not [w for w in caught if issubclass(w.category, np.exceptions.ComplexWarning)]
+    for _, res in runs:
+        assert res.status == "error", res
+        assert says in res.message
+
+
+def test_complex_iterates_from_a_step_are_an_error_row():
+    from optbench import Optimizer
+    from optbench import registry
+    from optbench.registry import register_optimizer
+
+    @register_optimizer("faithful-complex-gd-a", needs=("gradient",), batchable=True)
+    def complex_gd(lr: float = 0.1):
+        return Optimizer(step=lambda x, s, o, t: (x - lr * o.grad(x) + 0j, s))
+
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            (_, res), = _run("quadratic-1d", "faithful-complex-gd-a")
+    finally:
+        registry._REGISTRY["optimizer"].pop("faithful-complex-gd-a", None)
+    assert not [w for w in caught if issubclass(w.category, np.exceptions.ComplexWarning)]
+    assert res.status == "error" and "complex iterates" in res.message
