@@ -201,6 +201,43 @@ class Oracle:
             return stochastic_grad(X, self.rng.subset(rows))
         return self.problem.grad(X)
 
+    # -- evaluations of one run of a batch -----------------------------------------------------
+    def row_value_and_grad(
+        self, b: int, x: np.ndarray, grad: bool = True
+    ) -> tuple[float, np.ndarray | None]:
+        """f (and with ``grad`` the gradient) at run ``b``'s point ``x`` (shape ``(d,)``),
+        charged to that run alone (one ``n_f``, one ``n_g``); ``nan`` (uncharged) once it is
+        refused. For a library that evaluates one run at a time inside its own update
+        (optax's line searches)."""
+        cost = 2 if grad else 1
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            self.timed_out = True
+            self.active[:] = False
+        if (
+            self.active[b]
+            and self.budget is not None
+            and self.n_f[b] + self.n_g[b] + cost > self.budget[b]
+        ):
+            self.exhausted[b] = True
+            self.active[b] = False
+        X = np.asarray(x, dtype=float).reshape(1, -1)
+        if not self.active[b]:
+            return float("nan"), (np.full(X.shape[1], np.nan) if grad else None)
+        self.n_f[b] += 1
+        g = None
+        if not grad:
+            f = self.problem.f(X)
+        elif self.problem.stochastic:
+            rows = np.zeros(self.n_runs, dtype=bool)
+            rows[b] = True
+            f, g = self.problem.f(X), self._grad(X, rows)
+        else:
+            f, g = self.problem.value_and_grad(X)
+        if grad:
+            self.n_g[b] += 1
+            g = np.array(g, dtype=float).reshape(-1)
+        return float(np.asarray(f).reshape(-1)[0]), g
+
     # -- evaluations for optimizers that own their loop (one run) ----------------------------
     def _admit_one(self, cost: int) -> None:
         if not self._admit(cost)[0]:

@@ -148,3 +148,48 @@ def test_complex_iterates_from_a_step_are_an_error_row():
         registry._REGISTRY["optimizer"].pop("faithful-complex-gd-a", None)
     assert not [w for w in caught if issubclass(w.category, np.exceptions.ComplexWarning)]
     assert res.status == "error" and "complex iterates" in res.message
+
+
+# -- item: optax's GradientTransformationExtraArgs (optax.lbfgs) ------------------------------
+
+@needs_optax
+def test_optax_lbfgs_equals_a_hand_loop_with_every_line_search_evaluation_charged():
+    import jax
+    import jax.numpy as jnp
+    import optax
+
+    jax.config.update("jax_enable_x64", True)
+    (run, res), = _run("rosenbrock", "optax[fn=optax.lbfgs,lr=1]", budget=200)
+    x0 = start_point(build_problem(run.problem), run.problem, run.seed)
+
+    def fn(p):  # Rosenbrock (a = 1, b = 100), written in jax
+        return (1 - p[0]) ** 2 + 100 * (p[1] - p[0] ** 2) ** 2
+
+    np.testing.assert_allclose(float(fn(jnp.asarray(x0))), res.trace["f"][0], rtol=1e-14)
+    # optax's documented loop: the value and gradient come from the line search's state
+    tx = optax.lbfgs(learning_rate=1.0)
+    params, state = jnp.asarray(x0), tx.init(jnp.asarray(x0))
+    value_and_grad = optax.value_and_grad_from_state(fn)
+    update = jax.jit(lambda g, s, p, v: tx.update(g, s, p, value=v, grad=g, value_fn=fn))
+    xs, evals = [np.asarray(params)], [0]
+    used = 1  # the start's value and gradient
+    for _ in range(res.summary["n_iter"]):
+        value, grad = value_and_grad(params, state=state)
+        updates, state = update(grad, state, params, value)
+        params = optax.apply_updates(params, updates)
+        used += int(optax.tree.get(state, "num_linesearch_steps"))  # one value and grad each
+        xs.append(np.asarray(params))
+        evals.append(used)
+    assert res.status == "converged"
+    np.testing.assert_allclose(res.trace["x"], np.array(xs), rtol=1e-9, atol=1e-12)
+    assert res.trace["n_f"].tolist() == evals and res.trace["n_g"].tolist() == evals
+
+    # at a budget of 21 (10 value-and-gradient pairs) the run stops inside the line search
+    # of the first update the hand loop needs more than 10 pairs for, having spent 10
+    (_, cut), = _run("rosenbrock", "optax[fn=optax.lbfgs,lr=1]", budget=21)
+    done = sum(e <= 10 for e in evals) - 1  # updates completed within 10 pairs
+    assert evals[done] < 10 < evals[done + 1]  # the budget falls inside update done + 1
+    assert cut.status == "budget"
+    assert cut.summary["n_f"] == cut.summary["n_g"] == 10
+    assert cut.trace["n_f"].tolist() == evals[: done + 1] + [10]
+    np.testing.assert_allclose(cut.trace["x"][: done + 1], res.trace["x"][: done + 1], rtol=1e-14)

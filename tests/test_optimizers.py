@@ -216,8 +216,8 @@ def test_armijo_counts_every_trial_and_a_batch_charges_each_run_its_own_trials()
     trials_per_update = set()
     for run, res in runs:
         prm, n = run.optimizer.params, res.summary["n_iter"]
-        xs, nfs, ngs = armijo_by_hand(res.trace["x"][0], *_fns(_problem(run)), n, lr=prm["lr"], rho=prm["rho"],
-                                      budget=400)
+        xs, nfs, ngs = armijo_by_hand(res.trace["x"][0], *_fns(_problem(run)), n,
+                                      lr=prm["lr"], rho=prm["rho"], budget=400)
         np.testing.assert_allclose(res.trace["x"], xs, rtol=1e-12)
         assert res.trace["n_f"].tolist() == nfs and res.trace["n_g"].tolist() == ngs
         trials_per_update |= set(np.diff(nfs[1:]).tolist())  # f evaluations of updates 1, 2, ...
