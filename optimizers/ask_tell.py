@@ -14,7 +14,9 @@ domain unless ``bounded=false`` or the problem is 1-D, where cma's bound handlin
 The recorded iterate is the incumbent, the best point evaluated so far (as for random
 search). The seed comes from the run's own generator, so a seed gives the same run whether
 it runs alone or in a batch; runs of a batch ask and tell their own objects and share only
-the evaluation calls. Where the runs of a batch ask for different numbers of points, the
+the evaluation calls. An object that draws from numpy's global generator (``np.random.*``)
+gets a global generator of its own run: seeded from the run's seed and kept between its
+calls, the process's state restored after each call. Where the runs of a batch ask for different numbers of points, the
 batch raises and the runner repeats its runs one at a time. Warnings the library raises
 inside ask/tell are not passed on (``cma`` warns, e.g., on flat fitness). The adapter never
 stops a run on the library's own termination criteria: the runner's statuses (budget,
@@ -44,22 +46,48 @@ def _call_factory(factory, x0, seed: int, bounds, options: dict[str, Any]):
     return factory(x0, **extra, **options)
 
 
+class _OwnGlobalGenerator:
+    """Run ``b``'s calls see its own numpy global generator (``np.random.*``): many libraries
+    draw from it, and runs sharing it would depend on their batch and on what ran before in
+    the process. Each run's state is seeded from the run's seed and kept between its calls;
+    the process's state is put back after each call."""
+
+    def __init__(self, seeds: list[int]):
+        import numpy as np
+
+        self.np = np
+        self.states = [np.random.RandomState(s).get_state() for s in seeds]
+
+    def call(self, b: int, fn, *args):
+        np = self.np
+        saved = np.random.get_state()
+        np.random.set_state(self.states[b])
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                return fn(*args)
+        finally:
+            self.states[b] = np.random.get_state()
+            np.random.set_state(saved)
+
+
 def ask_tell_loop(make) -> Optimizer:
     """The batched generation loop around ``make(x0, seed, bounds, b) -> object`` (``b``: the
-    run's row in the batch, for per-run hyperparameters)."""
+    run's row in the batch, for per-run hyperparameters). Every call into a run's object
+    (made, asked, told) sees that run's own numpy global generator (:class:`_OwnGlobalGenerator`)."""
     import numpy as np
 
     def step(x, state, oracle, t):
         if state is None:
             bounds = (oracle.problem.lower, oracle.problem.upper)  # the problem's domain
             seeds = [int(g.integers(1, 2**31 - 1)) for g in oracle.rng.generators]
-            state = {"objs": [make(x[b].copy(), seeds[b], bounds, b) for b in range(len(x))],
-                     "f": np.full(len(x), np.inf)}
-        objs, active = state["objs"], oracle.active.copy()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            asked = [np.asarray(o.ask(), dtype=float) if active[b] else None
-                     for b, o in enumerate(objs)]
+            own = _OwnGlobalGenerator(seeds)
+            state = {"objs": [own.call(b, make, x[b].copy(), seeds[b], bounds, b)
+                              for b in range(len(x))],
+                     "f": np.full(len(x), np.inf), "own": own}
+        objs, active, own = state["objs"], oracle.active.copy(), state["own"]
+        asked = [np.asarray(own.call(b, o.ask), dtype=float) if active[b] else None
+                 for b, o in enumerate(objs)]
         single = [a is not None and a.ndim == 1 for a in asked]
         pts = [a[None] if one else a for a, one in zip(asked, single, strict=True)]
         sizes = {len(p) for p in pts if p is not None}
@@ -74,9 +102,10 @@ def ask_tell_loop(make) -> Optimizer:
             if not active[b] or not oracle.active[b]:
                 continue  # refused during the generation: the run is over, tell nothing
             values = [float(v) for v in F[:, b]]
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                o.tell(asked[b], values[0]) if single[b] else o.tell(list(pts[b]), values)
+            if single[b]:
+                own.call(b, o.tell, asked[b], values[0])
+            else:
+                own.call(b, o.tell, list(pts[b]), values)
         best = np.argmin(np.where(np.isnan(F), np.inf, F), axis=0)
         fb = F[best, np.arange(F.shape[1])]
         better = fb < state["f"]

@@ -193,3 +193,22 @@ def test_optax_lbfgs_equals_a_hand_loop_with_every_line_search_evaluation_charge
     assert cut.summary["n_f"] == cut.summary["n_g"] == 10
     assert cut.trace["n_f"].tolist() == evals[: done + 1] + [10]
     np.testing.assert_allclose(cut.trace["x"][: done + 1], res.trace["x"][: done + 1], rtol=1e-14)
+
+
+# -- item: an ask/tell object that draws from numpy's global generator -------------------------
+
+def test_a_global_generator_object_gives_the_same_run_alone_in_a_batch_and_rerun():
+    spec = f"ask-tell[factory={NP_MODULE}.GlobalES,sigma=0.5]"
+    np.random.seed(12345)
+    before = np.random.get_state()
+    batch = {run.seed: res for run, res in _run("rosenbrock", spec, seeds=[0, 1, 2], budget=80)}
+    after = np.random.get_state()  # the process's own global generator is left as it was
+    assert after[2] == before[2] and np.array_equal(after[1], before[1])
+    np.random.standard_normal(7)  # whatever else the process draws in between
+    alone = {run.seed: res for run, res in _run("rosenbrock", spec, seeds=[1], budget=80)}
+    again = {run.seed: res for run, res in _run("rosenbrock", spec, seeds=[0, 1, 2], budget=80)}
+    for seed in (0, 1, 2):
+        np.testing.assert_array_equal(again[seed].trace["x"], batch[seed].trace["x"])
+    np.testing.assert_array_equal(alone[1].trace["x"], batch[1].trace["x"])
+    assert alone[1].summary["n_iter"] == 20 and alone[1].trace["f"][-1] < alone[1].trace["f"][0]
+    assert not np.array_equal(batch[0].trace["x"], batch[1].trace["x"])  # runs draw their own
