@@ -41,6 +41,21 @@ class ReplacingSGD(torch.optim.Optimizer):
                 p.data = p.data - group["lr"] * p.grad
 
 
+class ReplacingClosureSGD(torch.optim.Optimizer):
+    """SGD whose step needs a closure (as LBFGS) and gives p a new tensor."""
+
+    def __init__(self, params, lr=0.1):
+        super().__init__(params, {"lr": lr})
+
+    def step(self, closure):
+        with torch.enable_grad():
+            loss = closure()
+        with torch.no_grad():
+            for p in self.param_groups[0]["params"]:
+                p.data = p.data - self.param_groups[0]["lr"] * p.grad
+        return loss
+
+
 class Reshaping(torch.optim.Optimizer):
     def __init__(self, params, lr=0.1):
         super().__init__(params, {"lr": lr})
@@ -106,6 +121,16 @@ def test_an_optimizer_that_replaces_p_data_is_followed_as_sgd_is():
     assert sgd.status == "converged"
     assert ours.status == sgd.status and ours.summary["n_iter"] == sgd.summary["n_iter"]
     np.testing.assert_allclose(ours.trace["x"], sgd.trace["x"], rtol=1e-12, atol=0)
+
+
+@needs_torch
+def test_a_closure_optimizer_that_replaces_p_data_is_followed():
+    # one closure call (an f and a gradient) per update, at the point the optimizer left
+    (_, ours), = _run("rosenbrock", f"torch[cls={MODULE}.ReplacingClosureSGD,lr=1e-3]", budget=41)
+    (_, sgd), = _run("rosenbrock", "torch[cls=torch.optim.SGD,lr=1e-3]", budget=20)
+    assert ours.summary["n_iter"] == sgd.summary["n_iter"] == 20
+    np.testing.assert_allclose(ours.trace["x"], sgd.trace["x"], rtol=1e-12, atol=0)
+    assert ours.trace["n_f"].tolist() == list(range(21)) == ours.trace["n_g"].tolist()
 
 
 @needs_torch
