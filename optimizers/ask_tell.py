@@ -16,11 +16,11 @@ search). The seed comes from the run's own generator, so a seed gives the same r
 it runs alone or in a batch; runs of a batch ask and tell their own objects and share only
 the evaluation calls. An object that draws from numpy's global generator (``np.random.*``)
 gets a global generator of its own run: seeded from the run's seed and kept between its
-calls, the process's state restored after each call. Where the runs of a batch ask for different numbers of points, the
-batch raises and the runner repeats its runs one at a time. Warnings the library raises
-inside ask/tell are not passed on (``cma`` warns, e.g., on flat fitness). The adapter never
-stops a run on the library's own termination criteria: the runner's statuses (budget,
-converged, stalled, ...) end it.
+calls, the process's state restored after each call. Where the runs of a batch ask for
+different numbers of points, the batch raises and the runner repeats its runs one at a
+time. Warnings the library raises inside ask/tell are not passed on (``cma`` warns, e.g.,
+on flat fitness). The adapter never stops a run on the library's own termination
+criteria: the runner's statuses (budget, converged, stalled, ...) end it.
 """
 
 from __future__ import annotations
@@ -74,7 +74,8 @@ class _OwnGlobalGenerator:
 def ask_tell_loop(make) -> Optimizer:
     """The batched generation loop around ``make(x0, seed, bounds, b) -> object`` (``b``: the
     run's row in the batch, for per-run hyperparameters). Every call into a run's object
-    (made, asked, told) sees that run's own numpy global generator (:class:`_OwnGlobalGenerator`)."""
+    (made, asked, told) sees that run's own numpy global generator
+    (:class:`_OwnGlobalGenerator`)."""
     import numpy as np
 
     def step(x, state, oracle, t):
