@@ -338,8 +338,8 @@ def _coco(db: Path, out: Path, cost: str) -> list[Path]:
         "the best value any run in the store found.\nWhere Fopt = f*, the first hits of the "
         "targets 10^(k/5) are exact; where f* is unknown they are read off the stored traces, "
         "thinned for runs over 600 iterates, so they can be late.\nThe function ids and "
-        "problems are in coco-map.json, with the runs left out (no trace).\nThe suite is 'optbench' (these "
-        "are not BBOB's functions): post-process it with `optbench export --format coco "
+        "problems are in coco-map.json, with the runs left out (no trace).\nThe suite is "
+        "'optbench' (these are not BBOB's functions): post-process it with `optbench export --format coco "
         "--postprocess` or optbench.coco.postprocess(FOLDER, OUTPUT), which register the "
         "suite with cocopp.\n"
     )
