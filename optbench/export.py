@@ -340,8 +340,8 @@ def _coco(db: Path, out: Path, cost: str) -> list[Path]:
         "thinned for runs over 600 iterates, so they can be late.\nThe function ids and "
         "problems are in coco-map.json, with the runs left out (no trace).\nThe suite is "
         "'optbench' (these are not BBOB's functions): post-process it with "
-        "`optbench export --format coco --postprocess` or optbench.coco.postprocess(FOLDER, OUTPUT), which register the "
-        "suite with cocopp.\n"
+        "`optbench export --format coco --postprocess` or "
+        "optbench.coco.postprocess(FOLDER, OUTPUT), which register the suite with cocopp.\n"
     )
     written.append(readme)
     return written
