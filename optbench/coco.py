@@ -32,6 +32,7 @@ SUITE = "optbench"
 TESTBED = "OptbenchTestbed"
 COCOPP_HINT = "post-processing needs cocopp: pip install cocopp six"
 LOG_NAME = "cocopp.log"  # what cocopp printed and warned, in its output folder
+WARNING_PREFIX = "warning: "  # how a warning of cocopp's starts its line in the log
 
 
 def _mapping(export_dir: Path) -> dict[str, Any]:
@@ -70,7 +71,7 @@ def _quiet_offline(log: IO[str] | None = None) -> Iterator[None]:
             warnings.simplefilter("ignore" if log is None else "always")
             if log is not None:
                 warnings.showwarning = lambda m, c, f, n, *a, **k: print(  # noqa: ARG005
-                    f"{c.__name__}: {m}", file=sink)
+                    f"{WARNING_PREFIX}{c.__name__}: {m}", file=sink)
             yield
     finally:
         setattr(urllib.request, "urlretrieve", saved[0])  # noqa: B010
