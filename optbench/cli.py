@@ -646,9 +646,11 @@ def export(fmt, db, dest, cost, postprocess, debug) -> None:
     for w in written:
         click.echo(str(w))
     if postprocess:
+        from .coco import LOG_NAME
         from .coco import postprocess as run_cocopp
 
-        click.echo(str(run_cocopp(out, out / "ppdata")))
+        pp = run_cocopp(out, out / "ppdata")
+        click.echo(f"cocopp: {pp / 'index.html'} (cocopp's messages: {pp / LOG_NAME})")
 
 
 @cli.command()

@@ -15,19 +15,24 @@ cocopp (``pip install cocopp six``) is imported here only.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import sys
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from .errors import UsageError
 
-__all__ = ["SUITE", "postprocess", "register_testbed"]
+__all__ = ["LOG_NAME", "SUITE", "postprocess", "register_testbed"]
 
 SUITE = "optbench"
 TESTBED = "OptbenchTestbed"
 COCOPP_HINT = "post-processing needs cocopp: pip install cocopp six"
+LOG_NAME = "cocopp.log"  # what cocopp printed and warned, in its output folder
+WARNING_PREFIX = "warning: "  # how a warning of cocopp's starts its line in the log
 
 
 def _mapping(export_dir: Path) -> dict[str, Any]:
@@ -41,9 +46,50 @@ def _mapping(export_dir: Path) -> dict[str, Any]:
         ) from None
 
 
-def _import_cocopp():
+def _offline(url, *args, **kwargs):
+    raise OSError(f"optbench runs cocopp offline: not fetching {url}")
+
+
+@contextlib.contextmanager
+def _quiet_offline(log: IO[str] | None = None) -> Iterator[None]:
+    """cocopp offline and quiet: its downloads (the data archives it looks up when imported,
+    which optbench never uses) fail at once instead of reaching the network, and what it
+    prints and warns goes to ``log`` (or nowhere)."""
+    import urllib.request
+
+    sink = log if log is not None else open(os.devnull, "w")  # noqa: SIM115
+    saved = urllib.request.urlretrieve, urllib.request.urlopen
+    archiving = sys.modules.get("cocopp.archiving")
+    fetch = getattr(archiving, "_urlretrieve", None)
+    for mod, name in ((urllib.request, "urlretrieve"), (urllib.request, "urlopen"),
+                      (archiving, "_urlretrieve")):
+        if mod is not None:
+            setattr(mod, name, _offline)
     try:
-        import cocopp
+        with (warnings.catch_warnings(), contextlib.redirect_stdout(sink),
+              contextlib.redirect_stderr(sink)):
+            warnings.simplefilter("ignore" if log is None else "always")
+            if log is not None:
+                warnings.showwarning = lambda m, c, f, n, *a, **k: print(  # noqa: ARG005
+                    f"{WARNING_PREFIX}{c.__name__}: {m}", file=sink)
+            yield
+    finally:
+        setattr(urllib.request, "urlretrieve", saved[0])  # noqa: B010
+        setattr(urllib.request, "urlopen", saved[1])  # noqa: B010
+        archiving = sys.modules.get("cocopp.archiving")  # imported meanwhile, perhaps
+        if archiving is not None:  # cocopp's own fetcher back, for its users in this process
+            fetch = fetch if fetch is not None else saved[0]
+            setattr(archiving, "_urlretrieve", fetch)  # noqa: B010
+        if log is None:
+            sink.close()
+
+
+def _import_cocopp():
+    if "cocopp" in sys.modules:
+        return sys.modules["cocopp"]
+    try:
+        with _quiet_offline():
+            import cocopp
     except ImportError:
         raise UsageError(COCOPP_HINT) from None
     return cocopp
@@ -145,16 +191,26 @@ def postprocess(
     cocopp = _import_cocopp()
     register_testbed(export_dir)
     out = Path(output)
+    out.mkdir(parents=True, exist_ok=True)
     gs = cocopp.genericsettings
-    saved = gs.interactive_mode, gs.single_runlength_factors
+    saved = gs.interactive_mode, gs.single_runlength_factors, gs.len_of_names_in_pprldmany_legend
     gs.interactive_mode = False
     # budgets below one evaluation cannot be read off data that starts at evaluation 1;
     # cocopp's factors (per dimension) start at 0.5, below one evaluation in 1-D
     dim = min(int(v.get("dim") or 1) for v in mapping["functions"].values())
     gs.single_runlength_factors = [f for f in gs.single_runlength_factors if f * dim >= 1]
+    # legends show whole names: cocopp otherwise cuts them (to 14 characters in its ERT
+    # figures), and "gd_lr=0.5_L" and "gd_lr=0.5_L_schedule=..." would read alike
+    from cocopp.compall import ppfigs
+
+    longest = max(9, *(len(a) for a in names))
+    gs.len_of_names_in_pprldmany_legend = longest
+    cut, ppfigs.legend_text_max_len = ppfigs.legend_text_max_len, longest
     try:
-        with warnings.catch_warnings():  # cocopp changes the warning filters as it runs
+        with (out / LOG_NAME).open("w") as log, _quiet_offline(log):
             cocopp.rungeneric.main(["-o", str(out), *(str(export_dir / a) for a in names)])
     finally:
-        gs.interactive_mode, gs.single_runlength_factors = saved
+        gs.interactive_mode, gs.single_runlength_factors = saved[:2]
+        gs.len_of_names_in_pprldmany_legend = saved[2]
+        ppfigs.legend_text_max_len = cut
     return out

@@ -8,7 +8,10 @@
   index files, target-triggered ``.dat`` and evaluation-triggered ``.tdat`` data files.
   COCO's *evaluations* column is optbench's cost axis, evaluations = n_f + n_g (or n_f or
   n_g alone with ``cost=``); each seed is a COCO instance (seed + 1); Δf is f − f*, or
-  f − f_best (best value found in the store) where f* is unknown. ``coco-map.json`` and
+  f − f_best (best value found in the store) where f* is unknown. Where f* is known, the
+  ``.dat`` rows (first hits of the levels 10^(k/5)) are exact however the stored trace was
+  thinned: the worker keeps those iterates; where it is unknown they come from the stored
+  trace, late by up to its spacing for runs over 600 iterates. ``coco-map.json`` and
   ``README.txt`` in the destination say which counter, which problem each function id is,
   and which runs were left out (skipped runs have no trace). The ``.info`` headers name the
   suite ``optbench``: :mod:`optbench.coco` registers it with cocopp and post-processes it.
@@ -29,7 +32,6 @@ from .errors import UsageError
 __all__ = ["COST_COUNTERS", "export", "trace_frame"]
 
 COST_COUNTERS = {"evals": "n_f + n_g", "n_f": "n_f", "n_g": "n_g"}
-COCO_POINTS_PER_DECADE = 5  # target triggers 10^(i/5), COCO's bbob default
 COCO_EVAL_TRIGGERS = 20  # evaluation triggers per decade in .tdat
 PARQUET_HINT = "parquet export needs pyarrow: pip install 'optbench[parquet]'"
 
@@ -186,10 +188,10 @@ def _coco_lines(cost, f, f_ref: float, x, used: float):
     """The .dat (target-triggered) and .tdat (evaluation-triggered) lines of one run."""
     import numpy as np
 
+    from .metrics.convergence import coco_crossings
+
     evals = np.maximum(cost.astype(float), 1.0)  # COCO numbers the first evaluation 1
-    with np.errstate(invalid="ignore", over="ignore"):
-        df = np.where(np.isfinite(f), np.maximum(f - f_ref, 0.0), np.inf)
-    best_df = np.minimum.accumulate(df)
+    best_df, crossings = coco_crossings(f, f_ref)
     best_f = np.minimum.accumulate(np.where(np.isfinite(f), f, np.inf))
     final = max(float(evals[-1]), used, 1.0)
 
@@ -197,13 +199,9 @@ def _coco_lines(cost, f, f_ref: float, x, used: float):
         xs = "" if x is None else " " + " ".join(f"{v:+.4e}" for v in x[i])
         return f"{int(e)} 0 {best_df[i]:+.9e} {f[i]:+.9e} {best_f[i]:+.9e}{xs}"
 
-    dat = [line(0, evals[0])]
     # a row each time the best Δf crosses a new level 10^(k/5): runtimes for every target
-    with np.errstate(divide="ignore"):
-        level = np.floor(np.log10(np.maximum(best_df, 1e-300)) * COCO_POINTS_PER_DECADE)
-    for i in range(1, len(f)):
-        if best_df[i] < best_df[i - 1] and level[i] < level[i - 1]:
-            dat.append(line(i, evals[i]))
+    # (exact: with f* known the stored trace keeps these iterates, however thinned)
+    dat = [line(0, evals[0]), *(line(i, evals[i]) for i in crossings)]
     tdat = []
     last = -1
     for i, e in enumerate(evals):
@@ -337,11 +335,13 @@ def _coco(db: Path, out: Path, cost: str) -> list[Path]:
         f"holds optbench's {COST_COUNTERS[cost]} (cost={cost}); the 'g evaluations' column "
         "(COCO's constraint evaluations) is 0.\nOne folder per optimizer (algId = the optimizer "
         "as written), one funcId per problem, instance = seed + 1. Fopt is f* where known, else "
-        "the best value any run in the store found.\nThe function ids and problems are in "
-        "coco-map.json, with the runs left out (no trace).\nThe suite is 'optbench' (these "
-        "are not BBOB's functions): post-process it with `optbench export --format coco "
-        "--postprocess` or optbench.coco.postprocess(FOLDER, OUTPUT), which register the "
-        "suite with cocopp.\n"
+        "the best value any run in the store found.\nWhere Fopt = f*, the first hits of the "
+        "targets 10^(k/5) are exact; where f* is unknown they are read off the stored traces, "
+        "thinned for runs over 600 iterates, so they can be late.\nThe function ids and "
+        "problems are in coco-map.json, with the runs left out (no trace).\nThe suite is "
+        "'optbench' (these are not BBOB's functions): post-process it with "
+        "`optbench export --format coco --postprocess` or "
+        "optbench.coco.postprocess(FOLDER, OUTPUT), which register the suite with cocopp.\n"
     )
     written.append(readme)
     return written

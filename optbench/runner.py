@@ -628,7 +628,8 @@ def _results(
         max_iter=runs[0].max_iter,
         grad_dots=rec.gdots or None,  # None: no gradient dot recorded
     )
-    block = Block(metrics, INT_KEYS, _stored_traces(trace, problem.dim <= STORE_X_MAX_DIM))
+    f_star = trace.f_star if trace.f_star is not None else problem.f_star
+    block = Block(metrics, INT_KEYS, _stored_traces(trace, problem.dim <= STORE_X_MAX_DIM, f_star))
     end = np.asarray(trace.end, dtype=np.int64)
     cols = np.arange(end.size)
     f = np.asarray(trace.f, dtype=float)
@@ -661,14 +662,25 @@ def _results(
     ]
 
 
-def _stored_traces(trace: BatchTrace, with_x: bool) -> dict[str, np.ndarray]:
+def _stored_traces(
+    trace: BatchTrace, with_x: bool, f_star: float | None = None
+) -> dict[str, np.ndarray]:
     """The batch's traces as stored (:func:`optbench.store.thin_trace` per run, ``x`` only
     for low dimension), laid out by :func:`optbench.store.trace_columns`; one masked copy
-    per quantity where no run needs thinning (the usual case), else run by run."""
+    per quantity where no run needs thinning (the usual case), else run by run. With f*
+    known, thinning keeps the first hits of COCO's target grid (exact export runtimes)."""
     end = np.asarray(trace.end, dtype=np.int64)
     n = end + 1
     if n.size == 0 or n.max() > THIN_ABOVE:
-        per_run = [thin_trace(trace.run(b)) for b in range(n.size)]
+        from .metrics.convergence import coco_crossings
+
+        per_run = []
+        for b in range(n.size):
+            tr = trace.run(b)
+            hits = None
+            if f_star is not None and len(tr["f"]) > THIN_ABOVE:
+                hits = coco_crossings(tr["f"], f_star)[1]
+            per_run.append(thin_trace(tr, hits))
         if not with_x:
             for tr in per_run:
                 tr.pop("x")

@@ -322,7 +322,7 @@ def count(spec: Spec, literal: Callable[[str, str], bool] | None = None) -> int:
 def _count(owner: str, key: str, value: Any, literal) -> int:
     if isinstance(value, Sweep):
         if literal is not None and literal(owner, key):
-            return 1
+            return math.prod(_item_count(v, literal) for v in value.values)
         if isinstance(value.values, Spaced):
             return len(value.values)
         return sum(_count(owner, key, v, literal) for v in value.values)
@@ -331,10 +331,26 @@ def _count(owner: str, key: str, value: Any, literal) -> int:
     return 1
 
 
+def _item_count(value: Any, literal) -> int:
+    """How many values one item of a literal list stands for (a nested spec may sweep)."""
+    return count(value, literal) if isinstance(value, Spec) else 1
+
+
+def _item_alternatives(value: Any, literal) -> list[Any]:
+    """The values one item of a literal list stands for: a nested spec is expanded (its own
+    sequence parameters taken literally, its sweeps swept), anything else is one value."""
+    if isinstance(value, Spec):
+        return expand(value, literal)
+    return [_plain(value)]
+
+
 def _alternatives(owner: str, key: str, value: Any, literal) -> list[Any]:
     if isinstance(value, Sweep):
         if literal is not None and literal(owner, key):
-            return [list(_plain(v) for v in value.values)]
+            # one list value per combination of its items' own sweeps (usually exactly one):
+            # schedules=[constant,multistep(milestones=[10,30])] is one list of two specs
+            items = [_item_alternatives(v, literal) for v in value.values]
+            return [list(combo) for combo in itertools.product(*items)]
         out: list[Any] = []
         for v in value.values:
             if isinstance(v, Sweep) and (v.text or "").startswith("["):
@@ -348,8 +364,11 @@ def _alternatives(owner: str, key: str, value: Any, literal) -> list[Any]:
 
 
 def _plain(value: Any) -> Any:
+    """A value inside a list value: lists stay lists, at any depth, nested specs included."""
     if isinstance(value, Sweep):
         return [_plain(v) for v in value.values]
+    if isinstance(value, Spec):
+        return Spec(value.name, {k: _plain(v) for k, v in value.params.items()})
     return value
 
 

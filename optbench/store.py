@@ -977,16 +977,22 @@ THIN_HEAD = 100  # the first iterates, where overshoot and oscillation show, are
 THIN_POINTS = 400  # log-spaced checkpoints after the head
 
 
-def thin_trace(tr: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+def thin_trace(tr: dict[str, np.ndarray], also: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """The stored form of a run's trace: every iterate up to ``THIN_ABOVE``, else the head
-    plus log-spaced checkpoints and the last iterate. ``t`` holds the iterate numbers, so
-    a thinned trace still plots against iterations (``t``) or evaluations (``n_f + n_g``).
-    Metrics were already computed from the full trace in the worker.
+    plus log-spaced checkpoints, the last iterate and the iterates ``also`` (the worker
+    passes the first hits of COCO's target grid, so the export's runtimes stay exact).
+    ``t`` holds the iterate numbers, so a thinned trace still plots against iterations
+    (``t``) or evaluations (``n_f + n_g``). Metrics were already computed from the full
+    trace in the worker.
     """
     n = len(tr["f"])
     if n <= THIN_ABOVE:
         return {**tr, "t": np.arange(n, dtype=np.int64)}
     keep, keep_lr = _thin_index(n)
+    if also is not None and len(also):
+        also = np.asarray(also, dtype=np.int64)
+        keep = np.union1d(keep, also[(also >= 0) & (also < n)])
+        keep_lr = keep[keep < n - 1]
     out = {k: (v[keep] if k != "lr" else v[keep_lr]) for k, v in tr.items()}
     out["t"] = keep.copy()
     return out

@@ -23,6 +23,22 @@ from typing import Any
 from optbench import check, register_schedule, whole  # noqa: F401 — whole: re-exported
 
 
+def _nested(schedule: Any, lr, outer: str):
+    """A schedule nested in ``outer`` (warmup, sequential), bound to ``lr``. One that cycles
+    the momentum is refused whatever the optimizer: only the optimizer's own schedule can
+    drive its momentum (torch's SequentialLR steps one scheduler at a time, and a OneCycleLR
+    set up inside it has already overwritten the momentum before its turn)."""
+    from optbench import make_schedule
+
+    fn = make_schedule(schedule, lr, momentum=True)
+    if getattr(fn, "momentum", None) is not None:
+        raise ValueError(
+            f"a schedule nested in {outer} cannot cycle the momentum (cycle_momentum=true); "
+            "set cycle_momentum=false, or give it as the optimizer's schedule itself"
+        )
+    return fn
+
+
 @register_schedule("constant")
 def constant(lr):
     """η_t = η_0 (no scheduler)."""
@@ -171,11 +187,9 @@ def warmup(lr, W: int = 10, start_factor: float = 0.1, then: str = "constant"):
     """
     import numpy as np
 
-    from optbench import make_schedule
-
     whole("W", W, 1)
     check("start_factor", start_factor, (start_factor >= 0) & (start_factor <= 1), "in [0, 1]")
-    after = make_schedule(then, lr)
+    after = _nested(then, lr, "warmup")
 
     def fn(t, gap=None):
         ramp = lr * (start_factor + (1 - start_factor) * np.minimum(t, W) / W)
@@ -188,11 +202,18 @@ def warmup(lr, W: int = 10, start_factor: float = 0.1, then: str = "constant"):
 
 @register_schedule("constant-lr")
 def constant_lr(lr, factor: float = 1.0 / 3.0, T: int = 5):
-    """η_0·factor for t < T, then η_0 (PyTorch ConstantLR, total_iters = T; same defaults)."""
+    """η_0·factor for t < T, then η_0 (PyTorch ConstantLR, total_iters = T; same defaults).
+
+    T = 0 is refused: PyTorch's ConstantLR(total_iters=0) keeps η_0·factor for ever when
+    stepped, yet gives η_0 in its closed form and after a SequentialLR milestone, so no one
+    rate sequence matches it.
+    """
     import numpy as np
 
     check("factor", factor, (factor >= 0) & (factor <= 1), "in [0, 1]")
-    whole("T", T, 0)
+    check("T", T, T != 0, "a whole number >= 1 (with T = 0 PyTorch's ConstantLR keeps the factor "
+          "for ever when stepped, but not in SequentialLR; to scale the rate, scale lr)")
+    whole("T", T, 1)
     return lambda t, gap=None: lr * np.where(np.asarray(t) < T, factor, 1.0)
 
 
@@ -203,9 +224,7 @@ def sequential(lr, schedules: Sequence[Any] = ("constant",), milestones: Sequenc
     milestones=[5])``; every schedule scales the same base rate."""
     import numpy as np
 
-    from optbench import make_schedule
-
-    parts = [make_schedule(s, lr) for s in schedules]
+    parts = [_nested(s, lr, "sequential") for s in schedules]
     ms = [milestones] if isinstance(milestones, int | float) else list(milestones)
     for m in ms:
         whole("each milestone", m, 1)

@@ -9,9 +9,43 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from optbench import Problem, whole
+from optbench import Problem, check, whole
 
-__all__ = ["curvature", "problem_1d", "whole"]  # whole: optbench.whole, for the catalog's files
+__all__ = ["SCALE_MAX", "curvature", "problem_1d", "scale", "whole"]  # whole: optbench.whole
+
+# A parameter that scales f, its gradient or the domain stays within [1/SCALE_MAX, SCALE_MAX]:
+# then f, the gradient and its squared norm are finite over the domain in double precision,
+# with room for the divergence test (gap > 1e6·gap_0) to trip before anything overflows.
+SCALE_MAX = 1e100
+
+
+def scale(name: str, value: float, low: float = 0.0, high: float = SCALE_MAX,
+          why: str = "larger values overflow f or its gradient in double precision",
+          zero: bool = False) -> float:
+    """``value`` if ``low < value <= high`` (``low`` itself allowed when it is > 0 or with
+    ``zero``), else one line naming ``name`` and the valid range."""
+    import math
+
+    closed = low > 0 or zero
+    ok = isinstance(value, int | float) and math.isfinite(value) and (
+        low < value <= high or (closed and value == low))
+    lo = f"[{_g(low)}" if closed else f"({_g(low)}"
+    check(name, value, ok, f"in {lo}, {_g(high)}] ({why})")
+    return float(value)
+
+
+def magnitude(name: str, value: float, high: float = SCALE_MAX,
+              why: str = "larger values overflow f or its gradient in double precision") -> float:
+    """``value`` if ``|value| <= high``, else one line naming ``name`` and the valid range."""
+    import math
+
+    ok = isinstance(value, int | float) and math.isfinite(value) and abs(value) <= high
+    check(name, value, ok, f"in [-{_g(high)}, {_g(high)}] ({why})")
+    return float(value)
+
+
+def _g(x: float) -> str:
+    return f"{x:g}".replace("e+", "e")
 
 
 def curvature(H) -> tuple[float, float]:

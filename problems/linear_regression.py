@@ -17,7 +17,7 @@ from typing import cast
 
 from optbench import Problem, check, register_problem
 
-from ._common import curvature, whole
+from ._common import curvature, magnitude, scale, whole
 
 _TAGS = ("convex", "quadratic", "smooth", "unimodal")
 
@@ -110,6 +110,10 @@ def linear_regression(slope: float = 3.0, intercept: float = 2.0, noise: float =
     import numpy as np
 
     check("noise", noise, noise >= 0, ">= 0")
+    scale("noise", noise, zero=True)
+    for name, v in (("slope", slope), ("intercept", intercept), ("x_low", x_low),
+                    ("x_high", x_high)):
+        magnitude(name, v)  # the data and their squares (the loss) stay finite
     n = whole("n", n, 2)
     check("x_high", x_high, x_high > x_low, f"> x_low = {x_low}")
     rng = np.random.default_rng(whole("data_seed", data_seed, 0))
@@ -136,6 +140,9 @@ def linear_regression_nd(p: int = 3, weights: list[float] | None = None, interce
 
     p = whole("p", p, 1)
     check("noise", noise, noise >= 0, ">= 0")
+    scale("noise", noise, zero=True)
+    for name, v in (("intercept", intercept), ("x_low", x_low), ("x_high", x_high)):
+        magnitude(name, v)  # the data and their squares (the loss) stay finite
     n = whole("n", n, p + 1)
     check("x_high", x_high, x_high > x_low, f"> x_low = {x_low}")
     rng = np.random.default_rng(whole("data_seed", data_seed, 0))
@@ -143,8 +150,8 @@ def linear_regression_nd(p: int = 3, weights: list[float] | None = None, interce
         w = rng.uniform(-3.0, 3.0, p)
     else:
         w = np.asarray(weights, dtype=float).reshape(-1)
-        check("weights", weights, w.shape == (p,) and bool(np.all(np.isfinite(w))),
-              f"a list of p = {p} finite numbers")
+        check("weights", weights, w.shape == (p,) and bool(np.all(np.abs(w) <= 1e100)),
+              f"a list of p = {p} numbers in [-1e100, 1e100] (larger ones overflow the loss)")
     X = rng.uniform(x_low, x_high, (n, p))
     y = X @ w + intercept + noise * rng.standard_normal(n)
     if standardize:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from optbench import Problem, check, register_problem
 
-from ._common import curvature, whole
+from ._common import curvature, scale, whole
 
 
 def _sum_of_squares_hess(J, r, R2):
@@ -172,7 +172,7 @@ def ill_conditioned_quadratic(d: int = 2, kappa: float = 1000.0, rotate: bool = 
     import numpy as np
 
     d = whole("d", d, 2)
-    check("kappa", kappa, kappa >= 1, ">= 1 (a condition number)")
+    scale("kappa", kappa, 1.0, why="a condition number; larger ones overflow f or its gradient")
     lam = kappa ** (np.arange(d) / (d - 1))
     if rotate:
         # Haar-distributed Q: QR of a Gaussian matrix with the signs of R's diagonal fixed

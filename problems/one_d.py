@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from optbench import check, register_problem
 
-from ._common import problem_1d
+from ._common import magnitude, problem_1d, scale
 
 
 @register_problem("quartic", tags=("convex", "smooth", "unimodal"))
@@ -36,7 +36,7 @@ def huber(delta: float = 1.0):
     """
     import numpy as np
 
-    check("delta", delta, delta > 0, "> 0")
+    scale("delta", delta)
 
     def f(x):
         a = np.abs(x)
@@ -53,6 +53,8 @@ def log_cosh(c: float = 1.0):
     not divergence.
     """
     import numpy as np
+
+    magnitude("c", c, 1e15, "the domain [c - 11, c + 9] must be resolvable in double precision")
 
     def f(x):
         # log cosh u = |u| + log(1 + e^{-2|u|}) − log 2: no overflow of cosh for large |u|
@@ -71,7 +73,8 @@ def asymmetric_valley(a: float = 2.0):
     """
     import numpy as np
 
-    check("a", a, a > 0, "> 0")
+    # the domain is [−8/a, 4/a] and the curvature a²: both ends of the scale overflow
+    scale("a", a, 1 / 1e100, why="the domain [-8/a, 4/a] and the curvature a^2 must be finite")
     return problem_1d(lambda x: np.expm1(a * x) - a * x, lambda x: a * np.expm1(a * x),
                       (-8.0 / a, 4.0 / a), [0.0], 0.0, d2f=lambda x: a * a * np.exp(a * x),
                       tags=("convex", "smooth", "unimodal"))
@@ -85,6 +88,7 @@ def plateau_well(sigma: float = 0.25):
     import numpy as np
 
     check("sigma", sigma, 0 < sigma <= 2.5, "in (0, 2.5] (the well must fit in the domain [-5, 5])")
+    scale("sigma", sigma, 1e-50, 2.5, "f''(0) = 1/sigma^2 and its derivative must be finite")
     s2 = sigma * sigma
 
     def df(x):

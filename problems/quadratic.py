@@ -8,11 +8,15 @@ from __future__ import annotations
 
 from optbench import Problem, check, register_problem
 
+from ._common import magnitude, scale
+
 _TAGS = ("convex", "quadratic", "smooth", "unimodal")
 
 
 def _bowl(h: float, c: float, bounds: tuple[float, float], **kwargs) -> Problem:
-    check("h", h, h > 0, "> 0")
+    scale("h", h)
+    # the domain c ± 10 must be resolvable: the spacing of floats near c well below 10
+    magnitude("c", c, 1e15, "the domain c ± 10 must be resolvable in double precision")
     return Problem(
         dim=1,
         f=lambda X: 0.5 * h * (X[:, 0] - c) ** 2,
@@ -47,6 +51,7 @@ def noisy_quadratic(h: float = 2.0, noise: float = 1.0) -> Problem:
     η·noise²/(2(2−η·h)).
     """
     check("noise", noise, noise >= 0, ">= 0")
+    scale("noise", noise, zero=True)
 
     def stochastic_grad(X, rng):
         # rng is the RunRNG of these rows: one N(0, 1) draw per run from its own generator

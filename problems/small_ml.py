@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from optbench import Problem, check, register_problem
 
-from ._common import whole
+from ._common import SCALE_MAX, whole
 
 _SOLVED: dict[tuple[str, float], tuple] = {}  # (data hash, l2) -> (x*, f*, L, mu)
 
@@ -230,7 +230,8 @@ def logistic_regression(p: int = 10, n_train: int = 400, n_test: int = 400,
     p = whole("p", p, 1)
     n_train, n_test = whole("n_train", n_train, 2), whole("n_test", n_test, 1)
     check("separation", separation, separation >= 0, ">= 0")
-    check("l2", l2, l2 > 0, "> 0 (the minimizer must be unique)")
+    check("l2", l2, 0 < l2 <= SCALE_MAX,
+          "in (0, 1e100] (the minimizer must be unique; larger values overflow the loss)")
     rng = np.random.default_rng(whole("data_seed", data_seed, 0))
     w = rng.standard_normal(p)
     w *= separation / np.linalg.norm(w)
@@ -267,7 +268,8 @@ def softmax_regression(n_train: int = 500, n_test: int = 500, l2: float = 1e-2,
     import numpy as np
 
     n_train, n_test = whole("n_train", n_train, 2), whole("n_test", n_test, 1)
-    check("l2", l2, l2 > 0, "> 0 (the minimizer must be unique)")
+    check("l2", l2, 0 < l2 <= SCALE_MAX,
+          "in (0, 1e100] (the minimizer must be unique; larger values overflow the loss)")
     X, y = digits(n_train + n_test, np.random.default_rng(whole("data_seed", data_seed, 0)))
     key = _hash(X, y)
     _check_hash(content_hash, key)
@@ -359,7 +361,7 @@ def mlp(hidden: int = 16, n_train: int = 200, n_test: int = 200, noise: float = 
     hidden = whole("hidden", hidden, 1)
     n_train, n_test = whole("n_train", n_train, 2), whole("n_test", n_test, 1)
     check("noise", noise, noise >= 0, ">= 0")
-    check("l2", l2, l2 >= 0, ">= 0")
+    check("l2", l2, 0 <= l2 <= SCALE_MAX, "in [0, 1e100] (larger values overflow the loss)")
     X, y = moons(n_train + n_test, noise, np.random.default_rng(whole("data_seed", data_seed, 0)))
     key = _hash(X, y)
     _check_hash(content_hash, key)

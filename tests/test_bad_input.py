@@ -205,7 +205,7 @@ USAGE = [
     ("negative lr", ["run", "-p", "quadratic-1d", "-o", "gd[lr=-1]"], "lr must be > 0, got -1"),
     ("zero lr", ["run", "-p", "quadratic-1d", "-o", "gd[lr=0]"], "lr must be > 0, got 0"),
     ("lr not a number", ["run", "-p", "quadratic-1d", "-o", "gd[lr=fast]"], "lr must be a number"),
-    ("bad problem value", ["run", "-p", "quadratic-1d[h=-2]", "-o", "gd"], "h must be > 0"),
+    ("bad problem value", ["run", "-p", "quadratic-1d[h=-2]", "-o", "gd"], "h must be in (0, 1e100]"),
     (
         "whole number expected",
         ["run", "-p", "linear-regression[n=2.5]", "-o", "gd"],

@@ -16,6 +16,28 @@ from .catalog import REL_TARGETS, TARGETS, target_key
 # C5 on dist: rounding in x_t is ~1e-16·|x*|, so fit only where dist is well above it
 DIST_FLOOR = 1e-7
 
+# COCO's target triggers: the incumbent Δf crossing 10^(k/5), the rows of a .dat file
+COCO_POINTS_PER_DECADE = 5
+
+
+def coco_crossings(f: np.ndarray, f_ref: float) -> tuple[np.ndarray, np.ndarray]:
+    """The incumbent ``Δf⁺_t = min_{s≤t} max(f_s − f_ref, 0)`` of one run (non-finite f
+    counts as inf) and the iterates ``t ≥ 1`` where it first enters a lower level
+    ``⌊5·log10 Δf⁺⌋``: the first hits of COCO's target grid 10^(k/5), every k at once.
+
+    The worker keeps these iterates when it thins a trace for storage, so the COCO export
+    (which writes a ``.dat`` row at each of them, with this same function) reads the first
+    hits off the stored trace exactly.
+    """
+    f = np.asarray(f, dtype=float)
+    with np.errstate(invalid="ignore", over="ignore"):
+        df = np.where(np.isfinite(f), np.maximum(f - f_ref, 0.0), np.inf)
+    best = np.minimum.accumulate(df)
+    with np.errstate(divide="ignore"):
+        level = np.floor(np.log10(np.maximum(best, 1e-300)) * COCO_POINTS_PER_DECADE)
+    rows = np.flatnonzero(level[1:] < level[:-1]) + 1
+    return best, rows
+
 
 def convergence(
     out: dict[str, np.ndarray], tk: Track, budget: int | None, max_iter: int | None

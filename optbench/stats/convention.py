@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from ..metrics import target_key
+from ..metrics import REL_TARGETS, TARGETS, target_key
 
 __all__ = [
     "CONVENTION",
@@ -63,9 +63,32 @@ def hit_column(target: float, relative: bool = False) -> str:
 
 
 def hit_costs(frame, target: float, relative: bool = False) -> np.ndarray:
-    """A frame's hitting costs for a target (all NaN when the frame lacks the column)."""
+    """A frame's hitting costs for a target, exactly as the worker stored them.
+
+    A target without a stored column is refused (:class:`~optbench.errors.UsageError`, one
+    line naming the targets the frame holds): reading it as "never hit" would charge runs
+    that passed it as failures. The one exception is a frame without any hitting-cost column
+    (every run an error row, which records no metrics): there a target of the worker's grid
+    was met by no run, so its costs are NaN.
+    """
     col = hit_column(target, relative)
-    return frame[col].to_numpy(dtype=float) if col in frame else np.full(len(frame), np.nan)
+    exact = float(target_key(target)) == float(target)  # 1.4e-6 is not the column of 1e-6
+    if exact and col in frame:
+        return frame[col].to_numpy(dtype=float)
+    prefix = "rel_hit_cost_" if relative else "hit_cost_"
+    stored = [str(c)[len(prefix):] for c in frame.columns if str(c).startswith(prefix)]
+    grid = REL_TARGETS if relative else TARGETS
+    some = any(str(c).startswith(("hit_cost_", "rel_hit_cost_")) for c in frame.columns)
+    if exact and not some and float(target) in grid:
+        return np.full(len(frame), np.nan)
+    from ..errors import UsageError
+
+    kind = "relative target τ" if relative else "target ε"
+    listed = ", ".join(stored or [target_key(t) for t in grid])
+    raise UsageError(
+        f"no hitting costs are stored for the {kind} = {float(target):g}; "
+        f"the stored {kind.split()[-2]}s are {listed}"
+    )
 
 
 def group_rng(seed: int, *key: Any) -> np.random.Generator:
