@@ -6,15 +6,23 @@ never changed (the constant-rate fallback), and otherwise follows the recorded r
 past the run's end (the recorded-rates path). Each is checked against closed forms (GD on a
 quadratic: overshoot 100(ηL − 1) %, divergence when |1 − ηL|^t outgrows the test) and against
 paths computed here, by hand with numpy and with torch's own SGD and ReduceLROnPlateau.
+
+The learning-rate section's predicted-against-observed table (``theory-<key>.csv``) and its
+1/L and 2/L lines are read back from what the section writes and draws.
 """
 
 from __future__ import annotations
 
+import base64
+import io
 import math
+import re
 
 import numpy as np
+import pandas as pd
 import pytest
 
+import optbench
 from optbench.plan import build_problem, make_plan, resolve_problem
 from optbench.runner import run_batch
 from optbench.spec import parse
@@ -217,3 +225,101 @@ def test_recorded_rates_path_that_diverges():
     assert t_div is not None
     assert r.metrics["th_div_iter"] == t_div
     assert r.metrics["th_po"] is None and r.metrics["th_settle_2"] is None
+
+
+# -- the report's predicted-against-observed table and its 1/L and 2/L lines ------------------
+# The runs stop after 5 updates, before any of them settles: the observed settling times are
+# ∞ ("not settled"), while the theory's, of the whole path, are finite, so a table that
+# showed the observation under "(theory)" fails here.
+
+PROBLEM = "ill-conditioned-quadratic[d=2,kappa=10]"
+ETA_L = (0.5, 1.5, 2.5)
+
+
+@pytest.fixture(scope="module")
+def lr_section(tmp_path_factory):
+    from optbench.report.context import read_context
+    from optbench.reports.learning_rate import _families, learning_rate, lr_figure
+    from optbench.stats.curves import problem_data
+
+    tmp = tmp_path_factory.mktemp("theory-report")
+    lrs = ",".join(f"{k}/L" for k in ETA_L)
+    res = optbench.run(problems=[PROBLEM], optimizers=[f"gd[lr=[{lrs}]]"], seeds=3, budget=5,
+                       out=tmp / "out", report=False)
+    ctx = read_context([res.db])
+    section = learning_rate(ctx)
+    (data,) = problem_data(ctx).values()
+    fig, _, _ = lr_figure(data, _families(data))
+    return res.db, ctx, section, fig
+
+
+def _curvature():
+    """The problem, and its Hessian by central differences of its gradient."""
+    p = build_problem(resolve_problem(parse(PROBLEM)))
+    x, h = np.array([[0.3, -0.7]]), 1e-4
+    H = np.column_stack([(p.grad(x + h * e) - p.grad(x - h * e))[0] / (2 * h)
+                         for e in np.eye(2)])
+    return p, 0.5 * (H + H.T)
+
+
+def _theory_csv(section) -> pd.DataFrame:
+    m = re.search(r"download='theory-[^']+\.csv' href='data:text/csv;charset=utf-8;base64,"
+                  r"([^']+)'", section.body)
+    assert m, "no theory-<key>.csv link in the learning-rate section"
+    return pd.read_csv(io.StringIO(base64.b64decode(m.group(1)).decode()))
+
+
+def test_the_theory_columns_are_the_closed_forms_not_the_observation(lr_section):
+    db, ctx, section, _ = lr_section
+    p, H = _curvature()
+    lam, V = np.linalg.eigh(H)
+    L = float(lam[-1])
+    frame = _theory_csv(section)
+    runs = optbench.load(db)
+    assert len(frame) == len(ETA_L)
+    for k, (_, row) in zip(ETA_L, frame.sort_values("η·L").iterrows(), strict=True):
+        assert row["η·L"] == pytest.approx(k, rel=1e-9)
+        eta = k / L
+        expected_regime = {0.5: "monotone", 1.5: "oscillating-convergent", 2.5: "divergent"}[k]
+        assert row["th_regime (theory)"] == expected_regime
+        # per seed, the whole path e_t = (I − ηH)^t e_0, in H's eigenbasis
+        sub = runs[np.isclose(runs["hp.lr"].astype(float), eta)]
+        assert len(sub) == 3
+        po, settle = [], []
+        for run_id in sub.run_id:
+            if abs(1 - eta * L) > 1:
+                continue  # diverges: no overshoot and no settling time
+            e0 = np.asarray(ctx.trace(run_id)["x"][0], dtype=float) - p.x_star[0]
+            t = np.arange(3000)[:, None]
+            e = ((V.T @ e0) * (1 - eta * lam) ** t) @ V.T
+            u = e0 / np.linalg.norm(e0)
+            po.append(100 * max(0.0, float(np.max(-(e @ u)))) / np.linalg.norm(e0))
+            dist = np.linalg.norm(e, axis=1)
+            settle.append(int(np.flatnonzero(dist > 0.02 * dist[0])[-1]) + 1)
+        if k == 2.5:
+            assert math.isnan(row["th_po (theory)"]) and math.isnan(row["th_settle_2 (theory)"])
+        else:
+            assert row["th_po (theory)"] == pytest.approx(np.median(po), rel=1e-9, abs=1e-9)
+            assert row["th_settle_2 (theory)"] == np.median(settle) > 5
+        # the observation: 5 updates, none settled
+        assert row["t_settle_2 (observed median)"] == np.inf
+        assert row["not settled"] == 3
+
+
+def test_the_one_over_l_and_two_over_l_lines_are_at_the_curvature(lr_section):
+    _, _, _, fig = lr_section
+    _, H = _curvature()
+    lam = np.linalg.eigvalsh(H)
+    mu, L = float(lam[0]), float(lam[-1])
+    for ax in fig.axes[:1]:  # the final-gap panel (no run reaches the aRT panel's target)
+        vertical = {}
+        for line in ax.get_lines():
+            xs = np.asarray(line.get_xdata(), dtype=float)
+            if xs.size == 2 and xs[0] == xs[1]:
+                vertical[line.get_linestyle()] = xs[0]
+        assert vertical["--"] == pytest.approx(1 / L, rel=1e-6)  # the monotone limit
+        assert vertical[":"] == pytest.approx(2 / L, rel=1e-6)  # the stability limit
+        assert vertical["-."] == pytest.approx(2 / (mu + L), rel=1e-6)  # the best constant rate
+        labels = {t.get_text(): t.get_position()[0] for t in ax.texts}
+        assert labels["1/L"] == pytest.approx(1 / L, rel=1e-6)
+        assert labels["2/L"] == pytest.approx(2 / L, rel=1e-6)
