@@ -1,4 +1,4 @@
-"""``docs/metrics.md``, written from the metric catalog (:data:`~optbench.metrics.METRICS`).
+"""``docs/metrics.md`` as written from the metric catalog (:data:`~optbench.metrics.METRICS`).
 
 Regenerate after changing the catalog::
 
