@@ -84,7 +84,7 @@ def batch_metric_arrays(
             dist = xs["dist"]
             distance(out, dist, tk, x_star)  # dist_final, rate_x, order_x
             if not sampler:
-                overshoot(out, xs, tk.stopped)  # all but e_ss
+                overshoot(out, xs, tk.stopped)  # po … t_settle_*, cross_track
         if not sampler:
             settle_f(out, tk)  # t_settle_f_*
         win = tk.window()

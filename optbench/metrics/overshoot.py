@@ -100,8 +100,8 @@ def along_track(c: np.ndarray, dist: np.ndarray, end, cols, settle: bool = True
 
 
 def overshoot(out: dict[str, np.ndarray], xs: dict[str, np.ndarray], stopped) -> None:
-    """Store the overshoot metrics but e_ss from :func:`xspace`; PO and settling are undefined
-    for stopped runs."""
+    """Store :data:`OVERSHOOT_KEYS` from :func:`xspace`; PO and settling are undefined for
+    stopped runs."""
     for k in OVERSHOOT_KEYS:
         out[k][:] = xs[k]
     out["po"][stopped] = np.nan
