@@ -39,7 +39,8 @@ RUN_COLUMNS = {
     "problem_label": "the problem with the parameters that make it a variant",
     "optimizer": "the optimizer's registered name",
     "label": "the optimizer spec as written, with its swept values",
-    "seed": "the seed of the start point (and of the optimizer's random numbers)",
+    "seed": "the seed of the start point (random numbers are drawn from one seeded by the "
+    "run id)",
     "status": "how the run ended (see [methodology.md](methodology.md#run-statuses))",
     "message": "why it ended so, where there is more to say (an error, a skipped pairing)",
     "budget": "the evaluation budget (empty: none)",
