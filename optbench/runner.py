@@ -2,7 +2,7 @@
 
 A batch of ``B`` runs steps together. After every update the runner evaluates the new
 iterates itself (uncharged), records them, and decides statuses for the runs still going,
-first match wins (``docs/methodology.md``, run statuses)::
+first match wins (``docs/methodology.md#run-statuses``)::
 
     skipped, error, timeout, non-finite, diverged, converged, cycle, stalled, budget, max-iter
 
@@ -283,7 +283,7 @@ def _run(runs: list[RunSpec], batchable: bool) -> list[RunResult]:
 
 class _Recording:
     """Evaluates the iterates and records them: the batch's trace, and ``<g_{t-1}, g_t>``
-    per run for the metrics' gradient reversals (Z2), from gradients evaluated anyway."""
+    per run for the metrics' gradient reversals (grad_*), from gradients evaluated anyway."""
 
     def __init__(self, problem, x0: np.ndarray, oracle: Oracle):
         self.problem, self.oracle = problem, oracle
@@ -355,7 +355,7 @@ class _Recording:
             if prev is None:
                 try:  # the start's gradient was not kept: evaluate it once, uncharged
                     prev = np.asarray(self.problem.grad(self.xs[0]), dtype=float).reshape(g.shape)
-                except Exception:  # noqa: BLE001 — the metrics then re-evaluate or leave Z2 empty
+                except Exception:  # noqa: BLE001 — the metrics re-evaluate or leave grad_* empty
                     prev = np.full_like(g, np.nan)
             self.gdots.append(np.einsum("bd,bd->b", prev, g))
         self.g_prev = g
@@ -381,7 +381,7 @@ class _Recording:
 
 class _Judge:
     """Decides each run's status from the recorded iterates, first match wins
-    (``docs/methodology.md``, run statuses); the single place statuses are decided. A run
+    (``docs/methodology.md#run-statuses``); the single place statuses are decided. A run
     with a status is frozen: the oracle refuses it further evaluations."""
 
     def __init__(self, problem, record: _Recording, max_iter: int, tol: float):
@@ -455,7 +455,8 @@ class _Judge:
                 self.decide(moved, "max-iter")
 
     def judge_cycle(self, moved: np.ndarray, stalled: np.ndarray, t: int) -> None:
-        """Z6 live: the metric's own test on the tail window of the last ``t + 1`` iterates.
+        """cycle_period live: the metric's own test on the tail window of the last ``t + 1``
+        iterates.
 
         The window grows with t, so it is checked every half-window and whenever a run
         would otherwise stop as ``stalled``; a cheap screen first (does the last iterate

@@ -1,4 +1,5 @@
-"""Theory for gradient descent and heavy-ball momentum on quadratics (``docs/metrics.md``, theory).
+"""Theory for gradient descent and heavy-ball momentum on quadratics
+(``docs/metrics.md#the-theory-of-the-quadratic``).
 
 Pure functions of the learning rate and the curvature, used by the metrics (the ``th_*``
 values stored beside the measured ones) and by the report (overlays)::
@@ -68,11 +69,11 @@ def _out(a: np.ndarray) -> Any:
     return a.item() if a.ndim == 0 else a
 
 
-# -- gradient descent, one direction (1-D quadratic, §2.1) -------------------------------------
+# -- gradient descent, one direction (1-D quadratic) --------------------------------------------
 
 
 def regime(lr: Any, L: Any, rtol: float = 1e-12) -> Any:
-    """The §2.1 regime of GD with a constant rate on curvature L.
+    """The regime of GD with a constant rate on curvature L.
 
     ``monotone`` (ηL < 1), ``one-step`` (ηL = 1), ``oscillating-convergent`` (1 < ηL < 2),
     ``period-2`` (ηL = 2), ``divergent`` (ηL > 2); equality within ``rtol``.
@@ -124,7 +125,7 @@ def gd_rate(lr: Any, eigvals: Any) -> Any:
 
 
 def divergence_iter(lr: Any, L: Any, dist0: Any, f_star: float = 0.0) -> Any:
-    """The update at which C8 declares GD on ``(L/2)(x − x*)² + f*`` diverged.
+    """The update at which the divergence test declares GD on ``(L/2)(x − x*)² + f*`` diverged.
 
     First t with ``gap_0 ρ^{2t} > 1e6·max(gap_0, floor)`` or ``dist_0 ρ^t > 1e3·max(dist_0, 1)``,
     ``ρ = |1 − ηL|``, ``gap_0 = (L/2)dist_0²``; ``inf`` when ρ ≤ 1.
@@ -143,7 +144,7 @@ def divergence_iter(lr: Any, L: Any, dist0: Any, f_star: float = 0.0) -> Any:
     return _out(np.where((rho > 1) & (dist0 > 0), t, np.inf))
 
 
-# -- gradient descent, any schedule, n-D (§2.1–2.2) --------------------------------------------
+# -- gradient descent, any schedule, n-D ------------------------------------------------------
 
 
 def gd_error_path(lrs: Any, eigvals: Any, e0_coords: Any) -> np.ndarray:
@@ -190,7 +191,7 @@ def gd_constant_times(
 
     ``dist_t² = Σ q_i² ρ_i^{2t}`` and ``gap_t`` are convex in t, and both tests compare
     them with a level at or above their start, so "settled by t" (when every ``|ρ_i| ≤ 1``)
-    and "the C8 test has fired by t" are monotone in t: a bisection on integer t finds the
+    and "the divergence test has fired by t" are monotone in t: a bisection on integer t finds the
     first t exactly, in ~30 evaluations whatever the conditioning.
 
     Args:
@@ -261,7 +262,7 @@ def gd_constant_times(
 def gd_constant_overshoot(
     lr: Any, eigvals: Any, e0_coords: Any, *, max_t: int = 2**14, skip: Any = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Percent overshoot (O1) and first-peak overshoot (O1₁) of constant-rate GD on a
+    """Percent overshoot (po) and first-peak overshoot (po1) of constant-rate GD on a
     quadratic, per run, without following the path further than it can still matter.
 
     Along ``u = e_0/‖e_0‖`` the error is ``c_t/‖e_0‖ = Σ_i w_i ρ_i^t`` with
@@ -270,15 +271,15 @@ def gd_constant_overshoot(
     ``ρ_i`` and its weight, every later ``s > t`` has
     ``−c_s/‖e_0‖ ≤ r^{s−t}·(A_t − [ρ_p ≥ r]·w_p ρ_p^t)``. The path is evaluated in growing
     chunks of t until that bound (for ``r ≤ 1``) is at most the largest overshoot seen, so
-    no later update can exceed it: the maximum over all t, not over a horizon. For O1₁ the
+    no later update can exceed it: the maximum over all t, not over a horizon. For po1 the
     first stretch with ``c_t < 0`` must also have ended, or provably never begin. Runs with
     ``|ρ_i| = 1`` (exactly on the stability edge) never decide and are evaluated up to
     ``max_t``, like the predicted path of a schedule.
 
     Args:
         lr: the rate per run ``(B,)``. eigvals: ``(k,)``. e0_coords: ``(B, k)``.
-        skip: ``(B,)`` runs not to evaluate (diverged: their O1 is undefined); their O1 is
-            NaN and only their O1₁ is worked out.
+        skip: ``(B,)`` runs not to evaluate (diverged: their po is undefined); their po is
+            NaN and only their po1 is worked out.
 
     Returns:
         ``(po, po1)`` in percent, shape ``(B,)``; NaN where ``e_0 = 0``.
@@ -347,7 +348,7 @@ def _overshoot_chunk(rows, t, rho, w, neg_w, lead, rho_p, w_p, stable, skip, top
         todo[rows] = ~(po_done & first_done)
 
 
-# -- heavy-ball momentum (§2.4) ---------------------------------------------------------------
+# -- heavy-ball momentum ----------------------------------------------------------------------
 
 
 def heavy_ball_band(beta: float) -> tuple[float, float]:

@@ -1,5 +1,5 @@
 """The numerical thresholds the runner, the metrics, the theory and the statistics share
-(``docs/methodology.md``, run statuses; ``docs/metrics.md``, conventions).
+(``docs/methodology.md#run-statuses``, ``docs/metrics.md#conventions``).
 
 Only numpy; imports nothing else of optbench, so every part can use it.
 """

@@ -131,7 +131,7 @@ def radam(lr: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999, eps: float
 def adamax(lr: float = 2e-3, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8,
            weight_decay: float = 0.0, schedule: str = "constant",
            clip_norm: float | None = None) -> Optimizer:
-    """Adamax (Kingma & Ba 2015, §7) as torch.optim.Adamax: u ← max(β2·u, |g| + ε),
+    """Adamax (Kingma & Ba 2015, section 7) as torch.optim.Adamax: u ← max(β2·u, |g| + ε),
     x ← x − η_t/(1 − β1^k)·m/u."""
     import numpy as np
 

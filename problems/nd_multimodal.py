@@ -2,7 +2,7 @@
 
 Rastrigin (a bowl under an egg-crate), Ackley (a kinked funnel under ripples) and
 Styblinski–Tang (2^d local minima; the true f* is −39.16616570377141·d, not the −39.16599·d
-that circulates, pitfall §6.1). Local optimizers find their global minima rarely (§6.13).
+that circulates). Local optimizers find their global minima rarely.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 The constants were re-derived numerically by the reference (dense grid plus local polish);
 the domains are the original papers' (a popular mirror's wider domains make these minima
-non-global, pitfall §6.2). 1-D Rastrigin and Ackley live with their n-D versions.
+non-global). 1-D Rastrigin and Ackley live with their n-D versions.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """1-D quadratics: the lesson's bowl, a stiff one, and one seen through a noisy gradient.
 
 On ``½·h·(x − c)²`` gradient descent multiplies the error by ``1 − η·h`` each step: monotone
-below η = 1/h, oscillating up to 2/h, divergent beyond (``docs/metrics.md``, theory).
+below η = 1/h, oscillating up to 2/h, divergent beyond
+(``docs/metrics.md#the-theory-of-the-quadratic``).
 """
 
 from __future__ import annotations

@@ -3,8 +3,8 @@
 For each problem, every family (an optimizer with all hyperparameters but ``lr`` fixed) that
 ran at two or more learning rates gets its final gap and its time to a target plotted
 against the learning rate. Where L is known, the GD-on-a-quadratic thresholds 1/L and 2/L
-and the regimes they bound are drawn (``docs/metrics.md``, theory); predicted and
-observed overshoot and settling are tabled where the metrics are stored.
+and the regimes they bound are drawn (``docs/metrics.md#the-theory-of-the-quadratic``);
+predicted and observed overshoot and settling are tabled where the metrics are stored.
 """
 
 from __future__ import annotations

@@ -30,16 +30,16 @@ METRIC_ORDER = (
     "aulg",
 )
 FALLBACK_DESCRIPTIONS = {
-    "po": "percent overshoot past x* along the initial direction, 100·max(0, max_t p_t − 1) (O1)",
-    "po1": "first-peak overshoot, finite also for diverging runs (O1₁)",
-    "n_cross": "minimiser crossings: sign changes of the along-track error (O3)",
-    "t_settle_2": "settling time: first t after which ‖x − x*‖ ≤ 2 % of ‖x₀ − x*‖ for good (O6)",
-    "sc_rate": "step sign-change rate, 1 = bouncing every step (Z1)",
-    "zz_cos_mean": "mean cosine between consecutive steps, −1 = period-2 bounce (Z3)",
-    "n_up": "number of loss increases f_{t+1} > f_t (Z4)",
-    "cycle_period": "period of a detected limit cycle (Z6)",
-    "rate_f": "empirical linear rate of the gap per iteration (C5)",
-    "aulg": "area under log10 best gap, lower is better (C6)",
+    "po": "percent overshoot past x* along the initial direction, 100·max(0, max_t p_t − 1)",
+    "po1": "first-peak overshoot, finite also for diverging runs",
+    "n_cross": "minimiser crossings: sign changes of the along-track error",
+    "t_settle_2": "settling time: first t after which ‖x − x*‖ ≤ 2 % of ‖x₀ − x*‖ for good",
+    "sc_rate": "step sign-change rate, 1 = bouncing every step",
+    "zz_cos_mean": "mean cosine between consecutive steps, −1 = period-2 bounce",
+    "n_up": "number of loss increases f_{t+1} > f_t",
+    "cycle_period": "period of a detected limit cycle",
+    "rate_f": "empirical linear rate of the gap per iteration",
+    "aulg": "area under log10 best gap, lower is better",
 }
 
 

@@ -252,13 +252,21 @@ def test_debug_shows_the_traceback(out):
     assert r.returncode != 0 and "Traceback" in r.stderr
 
 
-def test_rerun_adds_only_missing_runs_and_fresh_moves_aside(out):
+def test_rerun_adds_only_missing_runs_and_fresh_moves_aside(out, tmp_path, monkeypatch):
+    # counted by the runs that started (a plug-in logs each), not by "(N new)": the store
+    # skips runs it holds, so the count of new rows is right even if everything reruns
+    from tests.test_resume_executed import LOG_VAR, executed, executed_plugin
+
+    log = tmp_path / "executed.log"
+    monkeypatch.setenv(LOG_VAR, str(log))
     args = [
         "run",
+        "--plugin",
+        str(executed_plugin(tmp_path)),
         "-p",
         "quadratic-1d",
         "-o",
-        "gd[lr=0.1]",
+        "logged-gd[lr=0.1]",
         "--budget",
         "30",
         "--out",
@@ -266,16 +274,22 @@ def test_rerun_adds_only_missing_runs_and_fresh_moves_aside(out):
         "--no-report",
     ]
     assert run_cli(*args, "--seeds", "2").returncode == 0
+    assert executed(log) == 2
+    r = run_cli(*args, "--seeds", "2")
+    assert "2 of 2 runs stored (0 new)" in r.stdout and executed(log) == 0
+    r = run_cli(*args, "--seeds", "2", "-p", "quadratic-1d[h=3]")
+    assert "4 of 4 runs stored (2 new)" in r.stdout and executed(log) == 2  # its batch only
     r = run_cli(*args, "--seeds", "3")
     assert "3 of 3 runs stored (1 new)" in r.stdout
+    assert executed(log) == 3  # the batch with the missing seed, run again whole
     r = run_cli(*args, "--seeds", "3", "--fresh")
-    assert "3 of 3 runs stored (3 new)" in r.stdout
+    assert "3 of 3 runs stored (3 new)" in r.stdout and executed(log) == 3
     moved = [
         p
         for p in out.iterdir()
         if p.name.startswith("results.") and p.name != "results.sqlite" and p.suffix == ".sqlite"
     ]
-    assert len(moved) == 1 and len(optbench.load(moved[0])) == 3
+    assert len(moved) == 1 and len(optbench.load(moved[0])) == 5
 
 
 def test_help_and_list_do_not_import_the_numeric_stack():

@@ -63,7 +63,7 @@ def test_period_two_at_lr_two_over_L_never_converges():
     r = res[plan.runs[0].run_id]
     x = r.trace["x"][:, 0]
     np.testing.assert_allclose(x[2:], x[:-2], rtol=0, atol=1e-12)
-    assert r.status == "cycle"  # a period-2 orbit (docs/methodology.md, run statuses)
+    assert r.status == "cycle"  # a period-2 orbit (docs/methodology.md#run-statuses)
 
 
 # -- linear regression ----------------------------------------------------------------------

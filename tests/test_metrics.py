@@ -123,7 +123,8 @@ def test_gd_on_a_quadratic_matches_the_closed_forms(eta_l):
         n_win = int(np.sum((gap > 1e-13) & (gap < 0.1 * gap[0])))
         assert m["rate_f"] == (pytest.approx((1 - eta_l) ** 2, rel=1e-9) if n_win >= 5 else None)
     # theory beside it
-    # §2.1 by the factor 1 − ηL: positive, zero, in (−1, 0), exactly −1
+    # by the factor 1 − ηL (docs/metrics.md#the-theory-of-the-quadratic): positive, zero,
+    # in (−1, 0), exactly −1
     expected = {1.0: "one-step", 2.0: "period-2"}.get(
         eta_l, "monotone" if eta_l < 1 else "oscillating-convergent"
     )
@@ -136,7 +137,7 @@ def test_gd_on_a_quadratic_matches_the_closed_forms(eta_l):
 
 
 def _eig_flip_rate(eta, lam):
-    """Z1 in the eigenbasis by the closed form: GD multiplies the error along v_i by
+    """sc_rate_eig by the closed form: GD multiplies the error along v_i by
     ``1 − ηλ_i`` each step, so that direction's steps alternate in sign every step when the
     factor is negative and never when it is positive; a zero factor lands in one step, and
     what follows is round-off that does not count. Mean over the directions that keep moving."""
@@ -282,7 +283,7 @@ def test_cycle_period_three_and_fixed_point():
     assert cycle_period(both).tolist() == [3, 0]
 
 
-# -- non-quadratic cases (docs/metrics.md, theory) ----------------------------------------
+# -- non-quadratic cases (docs/metrics.md#the-theory-of-the-quadratic) ---------------------
 
 
 def _need(name: str, tmp_path, source: str) -> str:
@@ -742,7 +743,7 @@ def test_a_non_finite_run_keeps_its_first_peak_and_json_clean_values():
     assert all(not (isinstance(v, float) and math.isnan(v)) for v in m.values())
 
 
-# -- C5 per-cost rate and order, O6 in f-space ---------------------------------------------------
+# -- per-cost rate and order, settling in f-space ---------------------------------------------
 
 
 def test_rate_per_cost_equals_rate_per_update_at_one_evaluation_per_update():

@@ -24,7 +24,7 @@ def f1(p, x: float) -> float:
     return float(p.f(np.array([[x]]))[0])
 
 
-# -- 1-D (§4.1) --------------------------------------------------------------------------------
+# -- 1-D --------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -150,7 +150,7 @@ def test_ackley_is_exactly_zero_at_its_minimum_and_never_below():
         assert np.all(p.f(X) >= 0)
 
 
-# -- n-D (§4.2) --------------------------------------------------------------------------------
+# -- n-D --------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("d", [2, 3, 5, 10])
@@ -220,7 +220,7 @@ def test_beale_and_booth_are_the_references():
 def test_styblinski_tang_uses_the_corrected_constant(d):
     p = P(f"styblinski-tang[d={d}]")
     assert p.f_star == pytest.approx(-39.16616570377141 * d, rel=1e-15)
-    assert p.f_star < -39.166 * d  # not the −39.16599·d that circulates (§6.1)
+    assert p.f_star < -39.166 * d  # not the −39.16599·d that circulates (problems/nd_multimodal.py)
     np.testing.assert_array_equal(p.x_star, np.full((1, d), -2.903534027771177))
     # the per-axis minimum, found independently of the declared x*
     xi = brentq(lambda t: 0.5 * (4 * t**3 - 32 * t + 5), -3.5, -2.5, xtol=1e-15)

@@ -1,7 +1,7 @@
 """Least squares in (w, b): lstsq, curvature, one-step GD, minibatch noise, CSV files.
 
 Truth: numpy.linalg.lstsq and eigvalsh on designs the tests build themselves (the CSV files
-are written here, so X and y are known without the problem), the §2.7 noise-floor formula
+are written here, so X and y are known without the problem), the noise-floor formula
 and the runner itself through make_plan/run_batch.
 """
 
@@ -162,7 +162,7 @@ def test_constant_lr_stalls_at_the_noise_floor_and_decay_settles_lower():
     problem, eta, k = "linear-regression[standardize=true,batch_size=20]", 0.25, 20
     const, p = run(problem, f"gd[lr={eta}]", seeds=12, budget=1500)
     decay, _ = run(problem, f"gd[lr={eta},schedule=exponential(gamma=0.99)]", seeds=12, budget=1500)
-    # §2.7 with H = 2I: E gap = η·tr Σ / (2(2 − η·h)), measured after the transient
+    # the noise floor with H = 2I: E gap = η·tr Σ / (2(2 − η·h)), measured after the transient
     floor = eta * _minibatch_noise(100, k) / (2 * (2 - 2 * eta))
     tail = np.concatenate([r.trace["f"][60:] - p.f_star for r in const])
     assert 0.85 < tail.mean() / floor < 1.2

@@ -18,12 +18,17 @@ from optbench.store import Store
 from tests.conftest import run_cli
 
 SLOW_PLUGIN = """
+import os
 import time
 from optbench import Optimizer, register_optimizer
 
 @register_optimizer("slow-gd", batchable=True)
 def slow_gd(lr: float = 0.1, pause: float = 0.02):
     def step(x, state, oracle, t):
+        log = os.environ.get("OPTBENCH_EXECUTED_LOG")
+        if t == 0 and log:  # one line per run started
+            with open(log, "a") as fh:
+                fh.write(len(x) * "run\\n")
         time.sleep(pause)
         return x - lr * oracle.grad(x), {"lr": lr}
     return Optimizer(step=step)
@@ -146,7 +151,7 @@ def _run_args(plugin: Path, out: Path) -> list[str]:
 
 
 def test_sigkill_mid_benchmark_keeps_a_consistent_store_and_resume_equals_uninterrupted(
-    plugin, tmp_path
+    plugin, tmp_path, monkeypatch
 ):
     killed, clean = tmp_path / "killed", tmp_path / "clean"
     proc = subprocess.Popen(
@@ -171,8 +176,13 @@ def test_sigkill_mid_benchmark_keeps_a_consistent_store_and_resume_equals_uninte
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     assert set(_traces(db)) == {r[0] for r in partial}  # every stored run has its trace
     assert len(partial) % 4 == 0  # whole batches only (4 runs a batch)
+    log = tmp_path / "executed.log"
+    monkeypatch.setenv("OPTBENCH_EXECUTED_LOG", str(log))
     r = run_cli(*_run_args(plugin, killed)[:-1])
     assert r.returncode == 0 and f"48 of 48 runs stored ({48 - len(partial)} new)" in r.stdout
+    # the stored batches are not run again ("new" counts rows, which the store never repeats)
+    assert len(log.read_text().splitlines()) == 48 - len(partial)
+    monkeypatch.delenv("OPTBENCH_EXECUTED_LOG")
     assert run_cli(*_run_args(plugin, clean)).returncode == 0
     assert _rows(db) == _rows(clean / "results.sqlite")
     assert _traces(db) == _traces(clean / "results.sqlite")

@@ -65,15 +65,17 @@ def test_a_version_1_store_is_migrated_in_place_and_keeps_its_runs(tmp_path):
     db = out / "results.sqlite"
     shutil.copy(V1, db)
     frame_before = optbench.load(db)
-    res = optbench.run(
-        problems=["quadratic-1d"],
-        optimizers=["gd[lr=[0.001,0.3,0.05]]"],
-        seeds=1,
-        budget=700,
-        out=out,
-        report=False,
-    )
+    from tests.test_resume_executed import Progress
+
+    spec = dict(problems=["quadratic-1d"], optimizers=["gd[lr=[0.001,0.3,0.05]]"], seeds=1,
+                budget=700, out=out, report=False)
+    progress = Progress()
+    res = optbench.run(**spec, progress=progress)
     assert res.added == 1  # lr=0.05 is new; the other two runs were stored already
+    assert progress.executed == 3  # their batch (one lr sweep) has a missing run: run whole
+    again = Progress()
+    assert optbench.run(**spec, progress=again).added == 0
+    assert again.executed == 0  # the migrated store resumes: nothing is run again
     with closing(sqlite3.connect(db)) as conn:
         (version,) = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
     assert version == str(store_mod.SCHEMA_VERSION)
@@ -151,15 +153,20 @@ def test_a_rerun_into_another_results_version_says_so_and_recompute_replaces(
     out = tmp_path / "o"
     spec = dict(problems=["quadratic-1d"], optimizers=["gd[lr=[0.1,0.2]]"], seeds=2, budget=50,
                 out=out, report=False)
+    from tests.test_resume_executed import Progress
+
     first = optbench.run(**spec)
     assert first.added == 4 and first.stale == 0
     before = optbench.load(out).set_index("run_id").sort_index()
     monkeypatch.setattr(store_mod, "RESULTS_VERSION", store_mod.RESULTS_VERSION + 1)
-    again = optbench.run(**spec)
+    progress = Progress()
+    again = optbench.run(**spec, progress=progress)
     assert again.added == 0 and again.stale == 4  # kept, and said so
+    assert progress.executed == 0  # kept without running them
     assert set(optbench.load(out).results_version) == {store_mod.RESULTS_VERSION - 1}
-    redo = optbench.run(**spec, recompute=True)
-    assert redo.added == 4 and redo.stale == 0
+    progress = Progress()
+    redo = optbench.run(**spec, recompute=True, progress=progress)
+    assert redo.added == 4 and redo.stale == 0 and progress.executed == 4
     after = optbench.load(out).set_index("run_id").sort_index()
     assert set(after.results_version) == {store_mod.RESULTS_VERSION}
     assert after.f_final.equals(before.f_final)  # the same code: the same numbers
@@ -181,20 +188,25 @@ def test_the_report_flags_runs_of_different_results_versions():
     assert "results versions 1, 2" in note and "--recompute" in note
 
 
-def test_the_cli_says_when_it_keeps_runs_of_another_results_version(tmp_path):
+def test_the_cli_says_when_it_keeps_runs_of_another_results_version(tmp_path, monkeypatch):
     from tests.conftest import run_cli
+    from tests.test_resume_executed import LOG_VAR, executed, executed_plugin
 
-    args = ["run", "-p", "quadratic-1d", "-o", "gd[lr=[0.1,0.2]]", "--seeds", "1", "--budget",
-            "30", "--no-report", "--out", str(tmp_path)]
-    assert run_cli(*args).returncode == 0
+    log = tmp_path / "executed.log"  # one line per run started (the runs actually executed)
+    monkeypatch.setenv(LOG_VAR, str(log))
+    args = ["run", "--plugin", str(executed_plugin(tmp_path)), "-p", "quadratic-1d", "-o",
+            "logged-gd[lr=[0.1,0.2]]", "--seeds", "1", "--budget", "30", "--no-report",
+            "--out", str(tmp_path)]
+    assert run_cli(*args).returncode == 0 and executed(log) == 2
     db = tmp_path / "results.sqlite"
     with closing(sqlite3.connect(db)) as conn, conn:  # as an older optbench would have left it
         conn.execute("UPDATE runs SET results_version = results_version - 1")
     kept = run_cli(*args)
     assert kept.returncode == 0 and "2 runs were kept from another results version" in kept.stderr
-    assert "(0 new)" in kept.stdout
+    assert "(0 new)" in kept.stdout and executed(log) == 0
     redo = run_cli(*args, "--recompute")
     assert redo.returncode == 0 and "(2 new)" in redo.stdout and "kept" not in redo.stderr
+    assert executed(log) == 2
     assert set(optbench.load(db).results_version) == {store_mod.RESULTS_VERSION}
 
 

@@ -89,7 +89,7 @@ def test_settling_time_reference_value_and_no_settling_at_two():
 
 
 def _c8_divergence_step(eta_l: float, dist0: float, h: float = 2.0) -> int:
-    """Apply the C8 rule to a hand-simulated 1-D quadratic ½h·e²."""
+    """Apply the runner's divergence test to a hand-simulated 1-D quadratic ½h·e²."""
     e, gap0 = dist0, 0.5 * h * dist0**2
     for t in range(1, 10_000):
         e = e - (eta_l / h) * h * e
@@ -166,7 +166,7 @@ def test_constant_times_in_n_d_match_brute_force():
 
 
 def _brute_overshoot(lr: float, lam: np.ndarray, q0: np.ndarray, T: int) -> tuple[float, float]:
-    """O1 and O1₁ of constant-rate GD read off the path itself, t = 0..T (a plain loop)."""
+    """po and po1 of constant-rate GD read off the path itself, t = 0..T (a plain loop)."""
     q = q0.astype(float).copy()
     u = q0 / np.linalg.norm(q0)
     rho = 1.0 - lr * lam
@@ -223,7 +223,7 @@ def test_constant_gd_overshoot_past_the_old_horizon():
 
 
 def test_constant_gd_overshoot_edge_cases():
-    # a zero start error is undefined; a diverging run has no O1 but a first peak
+    # a zero start error is undefined; a diverging run has no po but a first peak
     po, po1 = theory.gd_constant_overshoot([0.1, 0.3], [7.0], [[0.0], [1.0]], skip=[False, True])
     assert np.isnan(po).all() and np.isnan(po1[0]) and po1[1] == pytest.approx(110.0)
     # on the stability edge (ηλ = 2) the path never decides: read up to max_t

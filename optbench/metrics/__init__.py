@@ -7,16 +7,16 @@ or never reached). The heavy parts work on ``(T+1, B)`` arrays at once, rows pas
 end padded with its last iterate, so a batch costs a few hundred array passes, not a Python
 loop over runs.
 
-Conventions (``docs/metrics.md``): ``t = 0`` is the start, ``gap_t = f_t − f*``, the
+Conventions (``docs/metrics.md#conventions``): ``t = 0`` is the start, ``gap_t = f_t − f*``, the
 incumbent ``gap⁺_t = min_{s≤t} gap_s``, ``x*_ref`` is the minimiser nearest the final
 iterate (nearest the start for diverged and non-finite runs), the tail window ``W`` is the
-last ``max(10, ⌈0.1(T+1)⌉)`` iterates. Overshoot and oscillation metrics (§1.2–1.3) are
+last ``max(10, ⌈0.1(T+1)⌉)`` iterates. Overshoot and oscillation metrics are
 None for samplers (random search), x-space metrics are None where x* is unknown, and
 without f* the relative targets use the run's own best value (Moré–Wild against ``f_L``).
 
-Modules: :mod:`.catalog` (the keys), :mod:`.convergence` (C1–C7), :mod:`.overshoot`
-(O1–O8), :mod:`.oscillation` (Z1–Z7 and the runner's live cycle test),
-:mod:`.theory_overlay` (§2 beside the measurement), :mod:`.batch` (the entry point).
+Modules: :mod:`.catalog` (the keys), :mod:`.convergence`, :mod:`.overshoot`,
+:mod:`.oscillation` (with the runner's live cycle test), :mod:`.theory_overlay` (the theory
+of the quadratic beside the measurement), :mod:`.batch` (the entry point).
 """
 
 from __future__ import annotations

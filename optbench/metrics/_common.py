@@ -70,7 +70,8 @@ def first_true(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def entry_times(y: np.ndarray, end: np.ndarray, cols: np.ndarray, thresholds) -> list[np.ndarray]:
-    """Last entry into ``y ≤ thr``: the first t with ``y_s ≤ thr`` for every s ≥ t (C4, O6).
+    """Last entry into ``y ≤ thr``: the first t with ``y_s ≤ thr`` for every s ≥ t
+    (stay_iter_*, t_settle_*).
 
     ``y`` is ``(T+1, B)`` with non-finite values already +inf and rows past a run's end
     padded; NaN where a run ends above the threshold. One suffix max serves every threshold.
@@ -81,7 +82,8 @@ def entry_times(y: np.ndarray, end: np.ndarray, cols: np.ndarray, thresholds) ->
 
 
 def tail_window(n_iterates: Any) -> Any:
-    """The tail window's length ``max(10, ⌈0.1·n⌉)``, at most ``n`` (§0)."""
+    """The tail window's length ``max(10, ⌈0.1·n⌉)``, at most ``n``
+    (``docs/metrics.md#conventions``)."""
     n = np.asarray(n_iterates, dtype=np.int64)
     return np.minimum(n, np.maximum(TAIL_MIN, -(-n // 10)))  # integer ⌈n/10⌉: 0.1·30 > 3
 
@@ -127,7 +129,7 @@ class Window(NamedTuple):
     """The tail windows of a batch, right-aligned: row ``W_max − 1`` is each run's end.
 
     ``idx`` indexes time per run, ``valid`` marks each run's own ``W`` rows, ``width`` is
-    ``W`` as float, ``f`` the values gathered (O7 and Z5 both need them).
+    ``W`` as float, ``f`` the values gathered (e_ss and tail_amp_* both need them).
     """
 
     idx: np.ndarray

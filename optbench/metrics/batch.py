@@ -58,7 +58,7 @@ def batch_metric_arrays(
     Args:
         trace: the batch's :class:`~optbench.runner.BatchTrace`.
         problem: the built :class:`~optbench.problem.Problem`.
-        statuses: each run's status (C8).
+        statuses: each run's status (``docs/methodology.md#run-statuses``).
         optimizer_name: the registered name; its registration says whether it samples (no
             dynamics metrics) and which quadratic theory describes it, if any.
         hyper: the resolved hyperparameters, one dict for all runs or one per run.
@@ -73,7 +73,7 @@ def batch_metric_arrays(
     with np.errstate(all="ignore"):
         tk = _track(trace, problem, statuses)
         out["gnorm_final"][:] = np.asarray(trace.gnorm, dtype=float)[tk.end, tk.cols]
-        convergence(out, tk, budget, max_iter)  # C1–C7 on f
+        convergence(out, tk, budget, max_iter)  # on f
         x_star = trace.x_star if trace.x_star is not None else problem.x_star
         dist = e0 = None
         if x_star is not None:
@@ -82,16 +82,16 @@ def batch_metric_arrays(
             e0 = e[0]
             xs = xspace(e, tk.end, tk.cols)
             dist = xs["dist"]
-            distance(out, dist, tk, x_star)  # C2, C5, C7 on dist
+            distance(out, dist, tk, x_star)  # dist_final, rate_x, order_x
             if not sampler:
-                overshoot(out, xs, tk.stopped)  # O1–O6, O8
+                overshoot(out, xs, tk.stopped)  # po … t_settle_*, cross_track
         if not sampler:
-            settle_f(out, tk)  # O6 in f-space
+            settle_f(out, tk)  # t_settle_f_*
         win = tk.window()
-        steady_state(out, win, dist, tk, sampler)  # O7
+        steady_state(out, win, dist, tk, sampler)  # e_ss, e_ss_gap
         if not sampler:
-            oscillation(out, tk, problem, grad_dots)  # Z1–Z4, Z7
-            tail_oscillation(out, tk, win, dist)  # Z5, Z6
+            oscillation(out, tk, problem, grad_dots)  # but tail_amp_*, cycle_period
+            tail_oscillation(out, tk, win, dist)  # tail_amp_*, cycle_period
             if e0 is not None:
                 theory_overlay(
                     out, regimes, trace, problem, e0, tk.end, tk.f_star, optimizer_name, hyper

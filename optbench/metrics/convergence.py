@@ -1,4 +1,4 @@
-"""Convergence metrics C1–C7 (``docs/metrics.md``): gaps, targets, rates, AULG.
+"""Convergence metrics (``docs/metrics.md#convergence``): gaps, targets, rates, AULG.
 
 Targets are tested on the incumbent ``gap⁺_t = min_{s≤t} gap_s``, which never rises, so a
 hitting time is a count of rows above the target. Without f* only the relative (Moré–Wild)
@@ -13,7 +13,7 @@ from ..thresholds import gap_floor
 from ._common import Track, accumulate, entry_times
 from .catalog import REL_TARGETS, TARGETS, target_key
 
-# C5 on dist: rounding in x_t is ~1e-16·|x*|, so fit only where dist is well above it
+# rate_x: rounding in x_t is ~1e-16·|x*|, so fit only where dist is well above it
 DIST_FLOOR = 1e-7
 
 # COCO's target triggers: the incumbent Δf crossing 10^(k/5), the rows of a .dat file
@@ -42,7 +42,7 @@ def coco_crossings(f: np.ndarray, f_ref: float) -> tuple[np.ndarray, np.ndarray]
 def convergence(
     out: dict[str, np.ndarray], tk: Track, budget: int | None, max_iter: int | None
 ) -> None:
-    """C1, C3, C3r, C4, C5 (rate_f, rate_f_cost), C6 and C7 on f; fills ``out`` in place."""
+    """gap_*, hit_*, rel_hit_*, stay_iter_*, rate_f, rate_f_cost and aulg; fills ``out``."""
     f, cost, end, cols, f_star = tk.f, tk.cost, tk.end, tk.cols, tk.f_star
     if f_star is not None:
         gap = f - f_star
@@ -67,18 +67,18 @@ def convergence(
         _hits(out, f"hit_iter_{k}", f"hit_cost_{k}", best, best_end, eps, tk)
     for eps, stay in zip(TARGETS, entry_times(clean, end, cols, TARGETS), strict=True):
         out[f"stay_iter_{target_key(eps)}"][:] = stay
-    # C6: log10 of the incumbent, frozen after the run's end
+    # aulg: log10 of the incumbent, frozen after the run's end
     lg = np.log10(np.maximum(best, floor))
     iters = np.arange(f.shape[0], dtype=float)[:, None]
     area = aulg(lg, cost, iters, end, cols, budget, max_iter)
     if area is not None:
         out["aulg"][:] = area
-    # C5 per cost: the same window, fitted against the evaluations spent instead of t
+    # rate_f_cost: the same window, fitted against the evaluations spent instead of t
     _rate(out, "rate_f", gap, tk, 1e3 * floor, gap0, {"rate_f_cost": cost.astype(float)})
 
 
 def aulg(lg, cost, iters, end, cols, budget: int | None, max_iter: int | None):
-    """C6: the area under ``lg = log10(max(gap⁺, floor))`` (rows: recorded iterates, columns:
+    """aulg: the area under ``lg = log10(max(gap⁺, floor))`` (rows: recorded iterates, columns:
     runs, frozen after each run's ``end`` row) per unit of horizon, or None without one.
 
     With a ``budget`` the horizon is that many evaluations on the ``cost`` axis (the
@@ -104,7 +104,7 @@ def aulg(lg, cost, iters, end, cols, budget: int | None, max_iter: int | None):
 
 
 def distance(out: dict[str, np.ndarray], dist: np.ndarray, tk: Track, x_star) -> None:
-    """C2's final distance (C7), its linear rate and order (C5) from ``dist_t = ‖x_t − x*_ref‖``."""
+    """dist_final, its linear rate rate_x and order order_x from ``dist_t = ‖x_t − x*_ref‖``."""
     out["dist_final"][:] = dist[tk.end, tk.cols]
     lower = DIST_FLOOR * max(1.0, float(np.max(np.abs(x_star))))
     _rate(out, "rate_x", dist, tk, lower, dist[0])
@@ -112,7 +112,7 @@ def distance(out: dict[str, np.ndarray], dist: np.ndarray, tk: Track, x_star) ->
 
 
 def _hits(out, key_iter, key_cost, best, best_end, thr, tk: Track) -> None:
-    """C3: the first update with ``gap⁺_t ≤ thr`` and the evaluations spent by then."""
+    """hit_*: the first update with ``gap⁺_t ≤ thr`` and the evaluations spent by then."""
     thr = np.asarray(thr, dtype=float)
     hit = best_end <= thr
     t = np.sum(best > thr, axis=0)  # the incumbent never rises: the count is the hit index
@@ -122,7 +122,7 @@ def _hits(out, key_iter, key_cost, best, best_end, thr, tk: Track) -> None:
 
 
 def _rate(out, key, y, tk: Track, lower, y0, per: dict[str, np.ndarray] | None = None) -> None:
-    """C5: OLS slope of ln y_t on t over the window lower < y_t < 0.1·y_0 (≥ 5 points).
+    """rate_*: OLS slope of ln y_t on t over the window lower < y_t < 0.1·y_0 (≥ 5 points).
 
     ``per`` maps further keys to abscissae ``(T+1, B)`` (the cost) fitted on the same window.
     """
@@ -146,7 +146,7 @@ def _rate(out, key, y, tk: Track, lower, y0, per: dict[str, np.ndarray] | None =
 
 
 def _order(out, key, y, tk: Track, lower) -> None:
-    """C5 order: median of q̂_t = ln(y_{t+1}/y_t) / ln(y_t/y_{t−1}) over the rate window.
+    """order_x: median of q̂_t = ln(y_{t+1}/y_t) / ln(y_t/y_{t−1}) over the rate window.
 
     q̂_t is taken at each t with ``lower < y_t < 0.1·y_0`` whose successor is also above
     ``lower`` (below it the ratio is rounding noise) and whose predecessor is finite and

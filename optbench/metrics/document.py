@@ -1,4 +1,4 @@
-"""``docs/metrics.md``, written from the metric catalog (:data:`~optbench.metrics.METRICS`).
+"""``docs/metrics.md`` as written from the metric catalog (:data:`~optbench.metrics.METRICS`).
 
 Regenerate after changing the catalog::
 
@@ -13,15 +13,54 @@ import re
 
 from .catalog import INT_KEYS, METRICS, REL_TARGETS, SETTLE_BANDS, STR_KEYS, TARGETS, target_key
 
-__all__ = ["markdown", "split"]
+__all__ = ["RUN_COLUMNS", "family", "markdown", "split"]
 
-# (label prefix, section title, what the family measures)
+# (section title, what the family measures); every metric is in exactly one (:func:`family`)
 FAMILIES = (
-    ("C", "Convergence", "how far from the optimum, how fast, at what cost"),
-    ("O", "Overshoot", "the run as a step response along its initial direction"),
-    ("Z", "Oscillation", "bouncing, zig-zag, loss increases and limit cycles"),
-    ("§", "Theory", "the path the quadratic model predicts, beside the measured one"),
+    ("Convergence", "how far from the optimum, how fast, at what cost"),
+    ("Overshoot", "the run as a step response along its initial direction"),
+    ("Oscillation", "bouncing, zig-zag, loss increases and limit cycles"),
+    ("Theory", "the path the quadratic model predicts, beside the measured one"),
 )
+_CONVERGENCE = frozenset({"gap_final", "gap_best", "dist_final", "gnorm_final", "aulg", "rate_f",
+                          "rate_f_cost", "rate_x", "order_x"})
+_OVERSHOOT = frozenset({"po", "po1", "us", "n_cross", "t_rise", "t_peak", "e_ss", "e_ss_gap",
+                        "cross_track"})
+_OSCILLATION = frozenset({"sc_rate", "sc_rate_eig", "grad_rev", "grad_sbar", "zz_cos_mean",
+                          "zz_reversals", "zz_right", "n_up", "up_frac", "ascent_ratio",
+                          "tail_amp_x", "tail_amp_f", "cycle_period", "straightness"})
+
+# the columns every run stores beside its metrics (the frame of ``optbench.load``)
+RUN_COLUMNS = {
+    "run_id": "the run's identity: a digest of what was asked (problem, optimizer, seed, "
+    "budget, ...), not of the code (see [store.md](store.md#results-version))",
+    "problem": "the problem's registered name",
+    "problem_key": "a short key of the resolved problem (its name and every parameter)",
+    "problem_label": "the problem with the parameters that make it a variant",
+    "optimizer": "the optimizer's registered name",
+    "label": "the optimizer spec as written, with its swept values",
+    "seed": "the seed of the start point (random numbers are drawn from one seeded by the "
+    "run id)",
+    "status": "how the run ended (see [methodology.md](methodology.md#run-statuses))",
+    "message": "why it ended so, where there is more to say (an error, a skipped pairing)",
+    "budget": "the evaluation budget (empty: none)",
+    "max_iter": "the limit on updates",
+    "tol": "the tolerance on `gap⁺` under which the run is `converged`",
+    "seconds": "wall-clock time, the batch's shared among its runs",
+    "n_iter": "updates the run made, `T`",
+    "n_f": "function evaluations counted",
+    "n_g": "gradient evaluations counted",
+    "evals": "`n_f + n_g`, the cost the budget is charged in",
+    "f_final": "the last iterate's value `f(x_T)`",
+    "f_best": "the best value reached, `min_t f(x_t)`",
+    "x_final": "the last iterate `x_T`",
+    "results_version": "which numbers the run holds (see "
+    "[store.md](store.md#results-version))",
+    "hp.<name>": "each hyperparameter as resolved",
+    "pp.<name>": "each problem parameter",
+    "trace": "only with `traces=True`: the run's recorded arrays",
+}
+
 
 _PREAMBLE = f"""# Metrics
 
@@ -29,12 +68,13 @@ _PREAMBLE = f"""# Metrics
      Do not edit by hand: tests/test_docs.py checks this file against the catalog. -->
 
 Every run stores one value per metric below (in the store's `metrics`, and as a column of
-the frame `optbench.load` returns). A value of `None` (an empty cell, NaN in the frame) means
-*not applicable* or *never reached*. The label in brackets at the end of each description
-(C3, O6, Z1, ...) is the metric's family and number on this page (§ marks a prediction of
-[the theory of the quadratic](#the-theory-of-the-quadratic)); the counting rules
-that turn these per-run values into statistics across runs are in
-[methodology.md](methodology.md).
+the frame `optbench.load` returns), beside the [run columns](#run-columns). A value of `None`
+(an empty cell, NaN in the frame) means *not applicable* or *never reached*. The metrics are
+grouped in four families, each a section of this page ([convergence](#convergence),
+[overshoot](#overshoot), [oscillation](#oscillation), and [theory](#theory): the predictions
+of [the theory of the quadratic](#the-theory-of-the-quadratic)); the code names a metric by
+its column. The counting rules that turn these per-run values into statistics across runs
+are in [methodology.md](methodology.md).
 
 ## Conventions
 
@@ -99,19 +139,33 @@ the start, so runs with the same rates (a sweep's seeds) share one path per eige
 """
 
 
-def split(description: str) -> tuple[str, str, str]:
-    """A catalog description as ``(text, label, unit)``: the trailing ``(label; unit; ...)``
-    group taken apart (unit empty when the group has none)."""
-    m = re.search(r"\(([^()]*)\)\s*$", description)
-    if m is None:
-        return description.strip(), "", ""
-    parts = [p.strip() for p in m.group(1).split(";")]
-    text = description[: m.start()].rstrip()
-    return text, parts[0], "; ".join(parts[1:])
+def split(description: str) -> tuple[str, str]:
+    """A catalog description as ``(text, unit)``: the trailing ``(unit; ...)`` group taken
+    off (empty when there is none). Brackets of either kind nest, so a unit such as
+    ``in (0, 1]`` stays whole."""
+    body = description.rstrip()
+    if not body.endswith(")"):
+        return body, ""
+    depth = 0
+    for i in range(len(body) - 1, -1, -1):
+        depth += body[i] in ")]"
+        depth -= body[i] in "(["
+        if depth == 0:
+            return body[:i].rstrip(), body[i + 1 : -1].strip()
+    return body, ""
 
 
-def _family(label: str) -> str:
-    return label[:1] if label[:1] in {f[0] for f in FAMILIES} else "C"
+def family(key: str) -> str:
+    """The section of ``docs/metrics.md`` a metric is listed in."""
+    if key.startswith("th_"):
+        return "Theory"
+    if key in _OVERSHOOT or key.startswith("t_settle"):
+        return "Overshoot"
+    if key in _OSCILLATION:
+        return "Oscillation"
+    if key in _CONVERGENCE or key.startswith(("hit_", "rel_hit_", "stay_iter_")):
+        return "Convergence"
+    raise KeyError(f"metric {key!r} has no family: add it to optbench/metrics/document.py")
 
 
 def _cell(text: str) -> str:
@@ -120,18 +174,21 @@ def _cell(text: str) -> str:
 
 def markdown() -> str:
     """The text of ``docs/metrics.md``."""
-    rows: dict[str, list[str]] = {f[0]: [] for f in FAMILIES}
+    rows: dict[str, list[str]] = {title: [] for title, _ in FAMILIES}
     for key, description in METRICS.items():
-        text, label, unit = split(description)
-        rows[_family(label)].append(
-            f"| `{key}` | {_cell(text)} | {_cell(unit) or '—'} | {_cell(label) or '—'} |"
-        )
+        text, unit = split(description)
+        rows[family(key)].append(f"| `{key}` | {_cell(text)} | {_cell(unit) or '—'} |")
     out = [_PREAMBLE]
-    for prefix, title, what in FAMILIES:
+    out.append("## Run columns\n\nWhat every run stores beside its metrics.\n")
+    out.append("| column | meaning |")
+    out.append("|---|---|")
+    out.extend(f"| `{k}` | {_cell(v)} |" for k, v in RUN_COLUMNS.items())
+    out.append("")
+    for title, what in FAMILIES:
         out.append(f"## {title}\n\n{what.capitalize()}.\n")
-        out.append("| column | definition | unit | label |")
-        out.append("|---|---|---|---|")
-        out.extend(rows[prefix])
+        out.append("| column | definition | unit |")
+        out.append("|---|---|---|")
+        out.extend(rows[title])
         out.append("")
     return "\n".join(out)
 

@@ -1,7 +1,9 @@
-"""Oscillation metrics Z1–Z7 (``docs/metrics.md``), and the limit-cycle test.
+"""Oscillation metrics (``docs/metrics.md#oscillation``), and the limit-cycle test.
 
-Z1, Z3, Z4 and Z7 read the steps ``s_t = x_{t+1} − x_t`` and the values, Z2 the gradients'
-dot products, Z5–Z6 the tail window. :func:`cycle_period` (Z6) is also the runner's live
+Sign changes, zig-zag, loss increases and straightness read the steps
+``s_t = x_{t+1} − x_t`` and the values, the gradient reversals the gradients' dot products,
+the tail amplitudes and the cycle period the tail window. :func:`cycle_period` is also the
+runner's live
 ``cycle`` status test, so the status and the stored period always agree.
 """
 
@@ -18,12 +20,13 @@ CYCLE_RTOL = 1e-9
 # within this fraction of its first period's. Without it a decaying oscillation (GD with
 # 1/L < η < 2/L) whose amplitude has shrunk to ~1e-9 would pass the closure test.
 CYCLE_STATIONARY = 1e-3
-# Z1 in the eigenbasis counts a direction's step only above ROUNDOFF·ε·‖x‖ (see sc_rate_eig)
+# sc_rate_eig counts a direction's step only above ROUNDOFF·ε·‖x‖ (see sc_rate_eig)
 ROUNDOFF = 8.0
 
 
 def oscillation(out: dict[str, np.ndarray], tk: Track, problem, grad_dots) -> None:
-    """Z1–Z4 and Z7 from the steps ``s_t = x_{t+1} − x_t`` and the values."""
+    """sc_rate*, zz_*, n_up, up_frac, ascent_ratio and straightness from the steps
+    ``s_t = x_{t+1} − x_t`` and the values, grad_* from the gradients."""
     x, f, end = tk.x, tk.f, tk.end
     n, B, d = x.shape
     if n < 2:
@@ -37,13 +40,13 @@ def oscillation(out: dict[str, np.ndarray], tk: Track, problem, grad_dots) -> No
     su_len = np.sqrt(dot(su, su))
     sn = sm * su_len
     if n >= 3:
-        # Z1: per coordinate, and in the Hessian's eigenbasis where there is one
+        # sc_rate: per coordinate, and in the Hessian's eigenbasis where there is one
         pairs = np.maximum(steps - 1, 1)
         changes = sign_changes(s).mean(axis=1)
         out["sc_rate"][:] = np.where(steps >= 2, changes / pairs, np.nan)
         if problem.hessian is not None and d > 0:
             out["sc_rate_eig"][:] = sc_rate_eig(x, problem.hessian, end)
-        # Z3: cosines of consecutive steps where both are non-zero
+        # zz_*: cosines of consecutive steps where both are non-zero
         cos_dot = dot(su[:-1], su[1:])
         den = su_len[:-1] * su_len[1:]
         ok = (sm[:-1] > 0) & (sm[1:] > 0) & np.isfinite(den)
@@ -54,11 +57,11 @@ def oscillation(out: dict[str, np.ndarray], tk: Track, problem, grad_dots) -> No
         out["zz_cos_mean"][:] = np.where(has, cos.sum(axis=0) / safe, np.nan)
         out["zz_reversals"][:] = np.where(has, np.sum(ok & (cos < -0.5), axis=0) / safe, np.nan)
         out["zz_right"][:] = np.where(has, np.sum(ok & (np.abs(cos) < 0.1), axis=0) / safe, np.nan)
-    # Z7
+    # straightness
     travel = np.sum(np.where(np.isfinite(sn), sn, np.nan), axis=0)
     disp = np.sqrt(np.sum((x[end, tk.cols] - x[0]) ** 2, axis=1))
     out["straightness"][:] = np.where(travel > 0, disp / np.where(travel > 0, travel, 1.0), np.nan)
-    # Z4
+    # loss increases: n_up, up_frac, ascent_ratio
     df = np.diff(f, axis=0)
     thr = np.abs(f[:-1])
     np.maximum(thr, 1.0, out=thr)
@@ -75,7 +78,7 @@ def oscillation(out: dict[str, np.ndarray], tk: Track, problem, grad_dots) -> No
 
 
 def sc_rate_eig(x: np.ndarray, hessian, end: np.ndarray) -> np.ndarray:
-    """Z1 in the Hessian's eigenbasis: per run, the mean over eigen-directions of each
+    """sc_rate_eig, in the Hessian's eigenbasis: per run, the mean over eigen-directions of each
     direction's rate of step sign changes.
 
     A direction's step counts only where it exceeds the round-off of the iterates it joins,
@@ -104,7 +107,8 @@ def sc_rate_eig(x: np.ndarray, hessian, end: np.ndarray) -> np.ndarray:
 
 
 def _grad_reversals(out: dict[str, np.ndarray], tk: Track, problem, grad_dots) -> None:
-    """Z2 on the true gradient: the runner's ``<g_t, g_{t+1}>``, else re-evaluated."""
+    """grad_rev and grad_sbar on the true gradient: the runner's ``<g_t, g_{t+1}>``, else
+    re-evaluated."""
     n, B, d = tk.x.shape
     gdot: np.ndarray | None
     if grad_dots is not None and len(grad_dots) == n - 1:
@@ -142,7 +146,7 @@ def _grad_dots(x: np.ndarray, problem) -> np.ndarray | None:
             for i in range(0, rows.size, chunk):
                 r = rows[i : i + chunk]
                 g[r] = np.asarray(problem.grad(flat[r]), dtype=float).reshape(r.size, d)
-    except Exception:  # noqa: BLE001 — a problem that cannot re-evaluate leaves Z2 empty
+    except Exception:  # noqa: BLE001 — a problem that cannot re-evaluate leaves grad_* empty
         return None
     per_run = g.reshape(n, B, d)
     return dot(per_run[:-1], per_run[1:])
@@ -151,7 +155,7 @@ def _grad_dots(x: np.ndarray, problem) -> np.ndarray | None:
 def tail_oscillation(
     out: dict[str, np.ndarray], tk: Track, win: Window, dist: np.ndarray | None
 ) -> None:
-    """Z5 (tail amplitudes) and Z6 (limit-cycle period) on the tail window."""
+    """tail_amp_x, tail_amp_f and cycle_period (the limit cycle) on the tail window."""
     wv, cnt = win.valid, win.width
     out["tail_amp_f"][:] = (
         np.max(np.where(wv, win.f, -np.inf), axis=0) - np.min(np.where(wv, win.f, np.inf), axis=0)

@@ -1,4 +1,4 @@
-"""Overshoot metrics O1–O8 (``docs/metrics.md``): the step response along e_0.
+"""Overshoot metrics (``docs/metrics.md#overshoot``): the step response along e_0.
 
 The error path ``e_t = x_t − x*_ref`` is split into the along-track error
 ``c_t = <e_t, u>``, ``u = e_0/‖e_0‖``, and the cross-track remainder ``r_t``; progress is
@@ -15,7 +15,7 @@ from .catalog import SETTLE_BANDS
 
 SETTLE_KEYS = ("t_settle_2", "t_settle_5")
 SETTLE_F_KEYS = ("t_settle_f_2", "t_settle_f_5")
-# what xspace computes that is stored as is (dist feeds C2 and O7)
+# what xspace computes that is stored as is (dist feeds dist_final, rate_x and e_ss)
 OVERSHOOT_KEYS = ("po", "po1", "us", "n_cross", "t_rise", "t_peak", *SETTLE_KEYS, "cross_track")
 
 
@@ -56,15 +56,15 @@ def xspace(
     scale = np.where(ok, dist0, np.nan)
     c_nan = np.isnan(c)
     neg_c = np.where(c_nan, -np.inf, -c)
-    res["us"] = (  # O2
+    res["us"] = (  # us
         100.0 * np.maximum(0.0, np.max(np.where(c_nan, -np.inf, c), axis=0) - dist0) / scale
     )
-    res["n_cross"] = np.where(ok, sign_changes(c), np.nan)  # O3
-    t10, h10 = first_true(c <= 0.9 * dist0)  # O4: p_t ≥ 0.1
+    res["n_cross"] = np.where(ok, sign_changes(c), np.nan)  # n_cross
+    t10, h10 = first_true(c <= 0.9 * dist0)  # t_rise: p_t ≥ 0.1
     t90, h90 = first_true(c <= 0.1 * dist0)
     res["t_rise"] = np.where(ok & h10 & h90, t90 - t10, np.nan)
-    res["t_peak"] = np.where(ok, np.argmax(neg_c, axis=0), np.nan)  # O5
-    if d > 1:  # O8
+    res["t_peak"] = np.where(ok, np.argmax(neg_c, axis=0), np.nan)  # t_peak
+    if d > 1:  # cross_track
         r = e - c[..., None] * u[None]
         cross = np.sqrt(dot(r, r))
         res["cross_track"] = np.max(np.where(np.isnan(cross), -np.inf, cross), axis=0) / scale
@@ -75,8 +75,8 @@ def xspace(
 
 def along_track(c: np.ndarray, dist: np.ndarray, end, cols, settle: bool = True
                 ) -> dict[str, np.ndarray]:
-    """O1, O1₁ and (with ``settle``) O6 from the along-track error ``c_t = <e_t, u>`` and the
-    distance ``‖e_t‖``, both ``(n, B)`` (what :func:`xspace` measures; the theory overlay
+    """po, po1 and (with ``settle``) t_settle_* from the along-track error ``c_t = <e_t, u>``
+    and the distance ``‖e_t‖``, both ``(n, B)`` (what :func:`xspace` measures; the theory overlay
     gives them for a predicted path without the path itself)."""
     dist0 = dist[0]
     ok = (dist0 > 0) & np.isfinite(dist0)
@@ -84,14 +84,14 @@ def along_track(c: np.ndarray, dist: np.ndarray, end, cols, settle: bool = True
     res: dict[str, np.ndarray] = {"dist": dist}
     c_nan = np.isnan(c)
     neg_c = np.where(c_nan, -np.inf, -c)
-    # O1; "+ 0.0" turns a -0.0 from max(0, -0.0) into 0.0
+    # po; "+ 0.0" turns a -0.0 from max(0, -0.0) into 0.0
     res["po"] = 100.0 * np.maximum(0.0, np.max(neg_c, axis=0)) / scale + 0.0
-    # O1₁: the first maximal stretch with c_t < 0
+    # po1: the first maximal stretch with c_t < 0
     neg = c < 0
     after_first = accumulate(np.logical_or, accumulate(np.logical_or, neg) & ~neg)
     r1 = neg & ~after_first
     res["po1"] = 100.0 * np.max(np.where(r1, -c, 0.0), axis=0) / scale
-    if settle:  # O6
+    if settle:  # t_settle_*
         dclean = np.where(np.isfinite(dist), dist, np.inf)
         bands = [delta * dist0 for delta in SETTLE_BANDS]
         for key, t in zip(SETTLE_KEYS, entry_times(dclean, end, cols, bands), strict=True):
@@ -100,7 +100,8 @@ def along_track(c: np.ndarray, dist: np.ndarray, end, cols, settle: bool = True
 
 
 def overshoot(out: dict[str, np.ndarray], xs: dict[str, np.ndarray], stopped) -> None:
-    """Store O1–O6 and O8 from :func:`xspace`; PO and settling are undefined for stopped runs."""
+    """Store :data:`OVERSHOOT_KEYS` from :func:`xspace`; PO and settling are undefined for
+    stopped runs."""
     for k in OVERSHOOT_KEYS:
         out[k][:] = xs[k]
     out["po"][stopped] = np.nan
@@ -108,7 +109,7 @@ def overshoot(out: dict[str, np.ndarray], xs: dict[str, np.ndarray], stopped) ->
 
 
 def settle_f(out: dict[str, np.ndarray], tk: Track) -> None:
-    """O6 in f-space: first t with ``gap_s ≤ δ²·gap_0`` for every s ≥ t (needs f*).
+    """t_settle_f_*, in f-space: first t with ``gap_s ≤ δ²·gap_0`` for every s ≥ t (needs f*).
 
     δ² because gap is quadratic in the distance near a minimum: on a 1-D quadratic this
     equals the x-space settling time. Undefined for stopped runs and for ``gap_0 ≤ 0``.
@@ -126,7 +127,7 @@ def settle_f(out: dict[str, np.ndarray], tk: Track) -> None:
 def steady_state(
     out: dict[str, np.ndarray], win: Window, dist: np.ndarray | None, tk: Track, sampler: bool
 ) -> None:
-    """O7: mean gap and (trajectories only) mean distance over the tail window."""
+    """e_ss_gap and e_ss: mean gap and (trajectories only) mean distance over the tail window."""
     if tk.f_star is not None:
         out["e_ss_gap"][:] = np.sum(np.where(win.valid, win.f - tk.f_star, 0.0), axis=0) / win.width
     if dist is not None and not sampler:

@@ -1,4 +1,4 @@
-"""Theory beside the measurement (``docs/metrics.md``, theory): the quadratic's predicted path.
+"""Theory beside the measurement (``docs/metrics.md#the-theory-of-the-quadratic``).
 
 For ``gd`` and heavy-ball ``momentum`` on a deterministic problem with a constant Hessian,
 the predicted error path (any learning-rate schedule) goes through the same
@@ -30,7 +30,7 @@ _KIND = {"gd": "gd", "heavy-ball": "hb"}
 HORIZON_MIN = 256  # updates predicted at least; quadrupled until every path is decided
 HORIZON_MAX = 2**14
 # a path is decided once its last quarter stays below this fraction of the smallest settling
-# band (it has settled for good on a geometrically shrinking envelope) or C8 has fired
+# band (it has settled for good on a geometrically shrinking envelope) or the divergence test fired
 SETTLED_MARGIN = 1e-3
 COLUMN_BYTES = 2**20  # the path's share of the runs whose overshoot is measured together
 
@@ -140,7 +140,7 @@ def _along(path, q0: np.ndarray, lam: np.ndarray):
 
 
 def _fired(dist: np.ndarray, gap: np.ndarray, floor: float) -> np.ndarray:
-    """Where C8's divergence test fires on a predicted path ``(H+1, R)``."""
+    """Where the runner's divergence test fires on a predicted path ``(H+1, R)``."""
     with np.errstate(invalid="ignore"):
         fired = (gap > DIVERGE_GAP * np.maximum(gap[0], floor)) | (
             dist > DIVERGE_DIST * np.maximum(dist[0], 1.0)

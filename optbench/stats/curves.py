@@ -1,10 +1,10 @@
 """Per-problem run data shared by the built-in sections (computed once per report).
 
 For every run: the cost axis ``evaluations = n_f + n_g`` and the best-so-far gap
-``gap⁺_t = min_{s≤t} f(x_s) − f_ref`` (``docs/metrics.md``), from which runtimes to
-targets (C3) and values at fixed budgets follow. ``f_ref`` is f* where known; otherwise the
-best value any run found, and targets become Moré–Wild relative targets
-``gap⁺ ≤ τ·gap_0`` (C3r).
+``gap⁺_t = min_{s≤t} f(x_s) − f_ref`` (``docs/metrics.md#conventions``), from which runtimes
+to targets (as ``hit_cost_*``) and values at fixed budgets follow. ``f_ref`` is f* where
+known; otherwise the best value any run found, and targets become Moré–Wild relative targets
+``gap⁺ ≤ τ·gap_0`` (as ``rel_hit_cost_*``).
 
 The statistics over runs (aRT, spreads, ECDFs, profiles) are :mod:`optbench.stats`', under
 its convention (skipped runs left out, every other run counted and charged the evaluations
