@@ -76,3 +76,25 @@ def test_every_import_form_of_a_catalog_is_seen(tmp_path, module, source):
                        else "mod.py")
     path.write_text(source + "\n", encoding="utf-8")
     assert any(_is_catalog(d) for d in _imports(module, path, mods)), _imports(module, path, mods)
+
+
+def test_the_engine_has_no_import_cycle():
+    mods = _modules()
+    # a package's __init__ importing its own modules is no cycle of concern
+    graph = {
+        m: {d for d in _imports(m, p, mods) if d in mods and not m.startswith(d + ".")}
+        for m, p in mods.items()
+    }
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+
+    def visit(m: str, path: list[str]) -> None:
+        state[m] = 1
+        for d in sorted(graph[m]):
+            assert state.get(d) != 1, " -> ".join([*path[path.index(d) :], d])
+            if d not in state:
+                visit(d, [*path, d])
+        state[m] = 2
+
+    for m in sorted(graph):
+        if m not in state:
+            visit(m, [m])
