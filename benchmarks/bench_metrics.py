@@ -6,7 +6,9 @@ descent on a 2-D quadratic (theory on) for 1,000 runs × 1,000 updates, a quarte
 stopped early so the end-of-run masks matter. The baseline is the least anyone computes: a
 Python loop over runs taking each run's gap and best gap (``np.minimum.accumulate``). The
 ratio says what all ~80 metrics cost next to that; the absolute number per run-iterate is
-the target.
+the target. It is judged on CPU seconds (this process's user + system time), which other
+jobs on a shared machine inflate far less than the wall time, so it is judged on a busy
+machine too; the wall time and the load are recorded beside it.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import numpy as np
 
 B, T = 1000, 1000
 TARGET_US = 0.5
-SLACK = 2.0  # judged only on a quiet machine; the shared box swings by this much
+SLACK = 2.0  # CPU time still swings by up to this much on a shared box (caches, clocks)
 
 
 def _gd_batch(d: int, seed: int = 0):
@@ -76,31 +78,37 @@ def test_all_metrics_per_run_iterate(benchmark, tools):
     trace, problem, statuses = _gd_batch(d=2)
     quiet = tools.wait_for_quiet()
     base = min(_timed(_plain_loop, trace) for _ in range(5))
-    rows = benchmark.pedantic(
-        batch_metrics,
-        args=(trace, problem, statuses, "gd"),
-        kwargs={"budget": T},
-        rounds=3,
-        iterations=1,
-        warmup_rounds=1,
-    )
+    cpu: list[float] = []
+
+    def metrics():
+        c0 = time.process_time()
+        rows = batch_metrics(trace, problem, statuses, "gd", budget=T)
+        cpu.append(time.process_time() - c0)
+        return rows
+
+    rows = benchmark.pedantic(metrics, rounds=3, iterations=1, warmup_rounds=1)
     assert len(rows) == B and list(rows[0]) == list(METRICS)
     assert rows[-1]["th_regime"] is not None  # the theory ran too
     seconds = benchmark.stats.stats.min
+    cpu_s = min(cpu)
     run_iterates = float(np.sum(trace.end + 1))
-    us = seconds / run_iterates * 1e6
+    us = cpu_s / run_iterates * 1e6
     tools.report(
         benchmark,
-        us_per_run_iterate=us,
+        cpu_us_per_run_iterate=us,
+        wall_us_per_run_iterate=seconds / run_iterates * 1e6,
         ratio_to_plain_loop=seconds / base,
         plain_loop_s=base,
-        metrics_s=seconds,
-        seconds_for_10k_x_1k=us * 1e-6 * 1e7,
+        metrics_cpu_s=cpu_s,
+        metrics_wall_s=seconds,
+        cpu_seconds_for_10k_x_1k=us * 1e-6 * 1e7,
         n_metrics=len(METRICS),
+        busy_cpus_after=round(tools.busy_cpus(), 2),
         **quiet,
     )
-    if quiet["busy_cpus_before"] <= 0.3:
-        assert us <= SLACK * TARGET_US, f"{us:.2f} µs per run-iterate (target {TARGET_US})"
+    assert us <= SLACK * TARGET_US, (
+        f"{us:.2f} CPU µs per run-iterate (target {TARGET_US}, judged up to {SLACK}×)"
+    )
 
 
 def _timed(fn, *args) -> float:

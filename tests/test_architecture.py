@@ -6,6 +6,8 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 CATALOGS = ("optbench.problems", "optbench.optimizers", "optbench.reports")
 
@@ -32,8 +34,15 @@ def _imports(name: str, path: Path, known) -> set[str]:
             else:
                 mod = node.module or ""
             for a in node.names:
-                found.add(f"{mod}.{a.name}" if f"{mod}.{a.name}" in known else mod)
+                # `from optbench import problems`, `from . import optimizers`: the name is a
+                # module (a catalog is one too, though its files live outside optbench/)
+                sub = f"{mod}.{a.name}"
+                found.add(sub if sub in known or _is_catalog(sub) else mod)
     return {m for m in found if m.startswith("optbench") and m != name}
+
+
+def _is_catalog(module: str) -> bool:
+    return any(module == c or module.startswith(c + ".") for c in CATALOGS)
 
 
 def test_no_engine_module_imports_a_catalog():
@@ -42,9 +51,31 @@ def test_no_engine_module_imports_a_catalog():
         (m, dep)
         for m, p in mods.items()
         for dep in _imports(m, p, mods)
-        if dep.startswith(CATALOGS)
+        if _is_catalog(dep)
     }
     assert not bad, sorted(bad)
+
+
+@pytest.mark.parametrize(("module", "source"), [
+    ("optbench.api", "import optbench.problems"),
+    ("optbench.api", "import optbench.problems.nd as nd"),
+    ("optbench.api", "from optbench import problems"),
+    ("optbench.api", "from optbench import reports, store"),
+    ("optbench.api", "from optbench.optimizers import gd"),
+    ("optbench.api", "from . import optimizers"),
+    ("optbench.api", "from .problems import nd"),
+    ("optbench.api", "def later():\n    from . import reports"),
+    ("optbench.stats.extra", "from .. import problems"),
+    ("optbench.stats", "from .. import optimizers"),  # a package's __init__
+])
+def test_every_import_form_of_a_catalog_is_seen(tmp_path, module, source):
+    """The check above sees a catalog imported in each way Python spells it (a form it
+    missed would let an engine module import a plug-in catalog unseen)."""
+    mods = _modules()
+    path = tmp_path / ("__init__.py" if module in mods and mods[module].name == "__init__.py"
+                       else "mod.py")
+    path.write_text(source + "\n", encoding="utf-8")
+    assert any(_is_catalog(d) for d in _imports(module, path, mods)), _imports(module, path, mods)
 
 
 def test_the_engine_has_no_import_cycle():

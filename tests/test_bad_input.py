@@ -10,6 +10,7 @@ the store back) check that every row already there is still there, unchanged.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import io
 import os
@@ -746,11 +747,37 @@ def test_report_filters_match_labels(tmp_path):
     assert "<p>18 runs ·" in html.read_text()  # a name matches every label of it
 
 
+def _namespace_blocked() -> str | None:
+    """Why a private mount namespace cannot be had here, or None: the probe does what the
+    tests do (``unshare -rm``, then a tmpfs mount inside) and says what stopped it."""
+    unshare = shutil.which("unshare")
+    if unshare is None:
+        return "`unshare` (util-linux) is not on PATH"
+    return _probe_namespace(unshare)
+
+
+@functools.cache
+def _probe_namespace(unshare: str) -> str | None:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as where:
+        try:
+            probe = subprocess.run([unshare, "-rm", "sh", "-c", f"mount -t tmpfs tmpfs {where}"],
+                                   capture_output=True, text=True, timeout=60)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            return f"`{unshare} -rm` could not be run: {exc}"
+    if probe.returncode != 0:
+        said = (probe.stderr.strip().splitlines() or ["no message"])[-1]
+        return (f"user and mount namespaces are blocked here (`unshare -rm` then a tmpfs "
+                f"mount exited {probe.returncode}: {said})")
+    return None
+
+
 def _namespace(script: str, tmp_path: Path) -> subprocess.CompletedProcess:
-    """Run ``script`` with a private mount namespace (no root needed), or skip."""
-    probe = subprocess.run(["unshare", "-rm", "true"], capture_output=True)
-    if shutil.which("unshare") is None or probe.returncode != 0:
-        pytest.skip("needs unshare with user and mount namespaces")
+    """Run ``script`` with a private mount namespace (no root needed), or skip saying why."""
+    blocked = _namespace_blocked()
+    if blocked:
+        pytest.skip(f"needs a private mount namespace: {blocked}")
     env = dict(os.environ, COLUMNS="200", PYTHONWARNINGS="ignore", PY=sys.executable)
     return subprocess.run(
         ["unshare", "-rm", "sh", "-c", script],

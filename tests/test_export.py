@@ -21,18 +21,31 @@ from optbench.export import PARQUET_HINT, export
 from .conftest import run_cli
 
 
+STORE_SPEC = dict(
+    problems=["quadratic-1d", "linear-regression"],
+    optimizers=["gd[lr=[0.5/L,2.5/L]]", "random-search", "scipy-bfgs"],
+    seeds=3,
+    budget=40,
+)
+
+
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
     out = tmp_path_factory.mktemp("export") / "out"
-    res = optbench.run(
-        problems=["quadratic-1d", "linear-regression"],
-        optimizers=["gd[lr=[0.5/L,2.5/L]]", "random-search", "scipy-bfgs"],
-        seeds=3,
-        budget=40,
-        out=out,
-        report=False,
-    )
+    res = optbench.run(**STORE_SPEC, out=out, report=False)
     return res.db
+
+
+@pytest.fixture(scope="module")
+def direct():
+    """The store's runs run again in this process by the runner: each run's trace as the
+    runner recorded it, before the store wrote it (40 evaluations: nothing is thinned)."""
+    from optbench.plan import make_plan
+    from optbench.runner import run_batch
+
+    spec = dict(STORE_SPEC)
+    plan = make_plan(spec.pop("problems"), spec.pop("optimizers"), **spec)
+    return {r.run_id: r.trace for b in plan.batches for r in run_batch(b)}
 
 
 def _read_csv(path):
@@ -64,25 +77,39 @@ def test_csv_runs_and_long_traces_equal_the_store(store, tmp_path):
     np.testing.assert_allclose(rows.gap, rows.f - 0.0)  # f* = 0 for quadratic-1d
 
 
-def test_load_trace_as_a_frame_is_the_exported_rows(store, tmp_path):
+def _trace_rows(trace: dict) -> pd.DataFrame:
+    """The columns of a trace frame, written out from a runner's trace arrays."""
+    n = len(trace["f"])
+    cols = {"t": np.arange(n), "n_f": trace["n_f"], "n_g": trace["n_g"],
+            "evals": trace["n_f"] + trace["n_g"], "f": trace["f"], "gnorm": trace["gnorm"],
+            # lr: the rate of the update leaving iterate t, none after the last iterate
+            "lr": np.append(trace["lr"], np.nan)}
+    cols.update({f"x{j}": trace["x"][:, j] for j in range(trace["x"].shape[1])})
+    return pd.DataFrame(cols)
+
+
+def test_load_trace_as_a_frame_is_the_exported_rows(store, direct, tmp_path):
     export(store, "csv", tmp_path)
     traces = _read_csv(tmp_path / "traces.csv")
     stored = optbench.load(store)
-    for rid in stored.run_id[::4]:
+    assert set(stored.run_id) == set(direct)
+    for rid in stored.run_id[::2]:
         arrays = optbench.load_trace(store, rid)
         frame = optbench.load_trace(store, rid, frame=True)
         n = len(arrays["f"])
         assert len(frame) == n and frame.t.tolist() == list(range(n))
-        np.testing.assert_array_equal(frame.f, arrays["f"])
-        # lr: the rate of the update leaving iterate t, none after the last iterate
-        np.testing.assert_array_equal(frame.lr[: n - 1], arrays["lr"])
-        assert np.isnan(frame.lr.iloc[-1])
-        xs = [f"x{j}" for j in range(arrays["x"].shape[1])]
-        np.testing.assert_array_equal(frame[xs], arrays["x"])
+        assert list(frame.columns) == ["t", "n_f", "n_g", "evals", "f", "gnorm", "lr", "time",
+                                       *[f"x{j}" for j in range(arrays["x"].shape[1])]]
+        np.testing.assert_array_equal(frame.time, arrays["time"])
+        # the frame and the exported rows against the runner's own trace of the run: every
+        # column but the wall time (measured anew in each run)
+        want = _trace_rows(direct[rid])
+        pd.testing.assert_frame_equal(frame.drop(columns="time"), want, check_dtype=False,
+                                      check_exact=True)
         rows = traces[traces.run_id == rid].reset_index(drop=True)
         assert set(rows.columns) - set(frame.columns) <= {"run_id", "gap", "x1"}  # x1: 2-D runs
-        rows = rows[list(frame.columns)]
-        pd.testing.assert_frame_equal(rows, frame, check_dtype=False, check_exact=True)
+        rows = rows[list(want.columns)]
+        pd.testing.assert_frame_equal(rows, want, check_dtype=False, check_exact=True)
 
 
 def test_parquet_round_trip(store, tmp_path):
