@@ -33,6 +33,7 @@ import json
 import math
 import os
 import platform
+import re
 import sqlite3
 import time
 import zipfile
@@ -146,6 +147,7 @@ _OPTIONAL = ("traces", "landscapes", "superseded")  # added when missing, on wri
 def _required(version: int) -> dict[str, list[str]]:
     """The tables (and their columns) that every store of a schema version has."""
     tables = _schema_tables()
+    wanted: tuple[str, ...]
     if version < 2:
         wanted = ("meta", "runs", "traces", "problems", "sessions")
     else:
@@ -226,6 +228,23 @@ def _archive_fault(conn: sqlite3.Connection, column: str, block: int) -> str | N
         return f"is not a numpy archive ({type(exc).__name__})"
     return None
 
+
+_ABSOLUTE = re.compile(r"(?<![\w.)\]/])(?:[A-Za-z]:[\\/]|/)[^\s]*")
+"""An absolute path in a command line: ``/...`` (or ``C:\\...``) at the start of a word
+or after ``=`` or ``,`` (``--out=/x``, ``NAME=/x``), not inside a value such as
+``lr=0.5/L``."""
+
+
+def anonymized(command: str) -> str:
+    """A command line without the folders of its absolute paths: each becomes its last
+    component (``/home/me/.venv/bin/optbench run --out /home/me/res`` ->
+    ``optbench run --out res``), so a shared store says nothing about the machine."""
+
+    def last(m: re.Match) -> str:
+        path = m.group(0).rstrip("/\\")
+        return re.split(r"[/\\]", path)[-1] or "/"
+
+    return _ABSOLUTE.sub(last, command)
 
 def _host(anonymous: bool) -> str:
     """The machine's name, or "" when the store is to say nothing about where it ran."""
@@ -778,17 +797,40 @@ class Store:
     def existing_ids(self) -> set[str]:
         return {r[0] for r in self.conn.execute("SELECT run_id FROM runs")}
 
-    def add_session(self, command: str, spec: dict[str, Any], anonymous: bool = False) -> None:
-        """Record who wrote to the store; ``anonymous`` leaves the host name out."""
+    _session: tuple[Any, ...] | None = None  # a session to record with the first write
+
+    def add_session(
+        self, command: str, spec: dict[str, Any], anonymous: bool = False, defer: bool = False
+    ) -> None:
+        """Record who wrote to the store; ``anonymous`` leaves the host name out and every
+        absolute path out of the command (:func:`anonymized`). ``defer``: record it with
+        the first :meth:`write`, or at :meth:`record_session`, so that a command that ends
+        before writing anything (bad input, an executor that cannot start) leaves the store
+        untouched."""
+        if anonymous:
+            command = anonymized(command)
+        self._session = (time.time(), command, _json(spec), _json(versions()), _host(anonymous))
+        if not defer:
+            self.record_session()
+
+    def record_session(self) -> None:
+        """Write the session :meth:`add_session` deferred, if it is not written yet."""
+        if self._session is None:
+            return
         try:
             with self.transaction():
-                self.conn.execute(
-                    "INSERT INTO sessions (started, command, spec, versions, host) "
-                    "VALUES (?,?,?,?,?)",
-                    (time.time(), command, _json(spec), _json(versions()), _host(anonymous)),
-                )
+                self._insert_session()
         except sqlite3.DatabaseError as exc:
             raise StoreError(_database_error(self.path, exc, writing=True)) from None
+
+    def _insert_session(self) -> None:
+        if self._session is not None:
+            self.conn.execute(
+                "INSERT INTO sessions (started, command, spec, versions, host) "
+                "VALUES (?,?,?,?,?)",
+                self._session,
+            )
+            self._session = None
 
     def write(
         self,
@@ -835,11 +877,14 @@ class Store:
                 self._has_info |= wrote  # (a failed write ends the run: nothing to undo)
                 stored = self._stored([run.run_id for run, _ in rows])
                 replaced = stored.intersection(replace)
+                if replaced:  # a row of this version (another writer's recompute) is kept
+                    replaced -= self._stored(sorted(replaced), RESULTS_VERSION)
                 if replaced:
                     reason = f"recomputed by results version {RESULTS_VERSION}"
                     self._move_aside(sorted(replaced), reason, now)
                     stored -= replaced
                 rows = [(run, res) for run, res in rows if run.run_id not in stored]
+                self._insert_session()
                 if not rows:
                     return 0
                 block = self.conn.execute(
@@ -887,12 +932,14 @@ class Store:
             raise StoreError(_database_error(self.path, exc, writing=True)) from None
         return len(rows)
 
-    def _stored(self, run_ids: list[str]) -> set[str]:
+    def _stored(self, run_ids: list[str], results_version: int | None = None) -> set[str]:
+        """The runs of ``run_ids`` the store holds (of that results version, where given)."""
         out: set[str] = set()
+        only = "" if results_version is None else f" AND results_version = {int(results_version)}"
         for i in range(0, len(run_ids), TRACE_CHUNK):
             chunk = run_ids[i : i + TRACE_CHUNK]
             marks = ",".join("?" * len(chunk))
-            q = f"SELECT run_id FROM runs WHERE run_id IN ({marks})"
+            q = f"SELECT run_id FROM runs WHERE run_id IN ({marks}){only}"
             out.update(r[0] for r in self.conn.execute(q, chunk))
         return out
 
@@ -1185,6 +1232,24 @@ class Store:
         cols = [c[0] for c in cur.description]
         return [dict(zip(cols, r, strict=True)) for r in cur]
 
+
+@contextlib.contextmanager
+def exclusive(db: str | os.PathLike):
+    """Held by one process at a time per store (an advisory lock on the store's folder,
+    released when the process ends): two ``--recompute`` runs into one store take turns,
+    and the second finds the first's fresh rows instead of computing every run again. No
+    file is made; where the platform has no ``flock`` it does nothing."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield
+        return
+    fd = os.open(Path(db).parent, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 # -- thinning: the stored form of a trace ----------------------------------------------------
 
