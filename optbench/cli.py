@@ -406,7 +406,8 @@ def report(out, dbs, baseline, fail_on, html, problems, optimizers, plugins, deb
         raise click.UsageError("--fail-on needs at least two --db stores to compare")
     for p in paths:
         Store(p).close()  # a clear error for a missing or foreign file
-    _refuse_same_store(dbs, paths)
+    if len(dbs) > 1:
+        _refuse_same_store(dbs, paths)
     idle = None
     if len(paths) > 1:
         idle = _compared_with_nothing(paths, names, baseline, problems, optimizers)
