@@ -10,6 +10,7 @@ exactly what ``optbench run`` does::
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 import tomllib
@@ -218,7 +219,7 @@ def run(
     from .executors import check_executor, execute
     from .plan import DEFAULT_MAX_RUNS, Batch, build_problem, make_plan, problem_key
     from .runner import skipped_result
-    from .store import RESULTS_VERSION, Store
+    from .store import RESULTS_VERSION, Store, anonymized, exclusive
 
     data: dict[str, Any] = {}
     if isinstance(spec, Mapping):
@@ -294,10 +295,10 @@ def run(
         check_report_target(out_dir / REPORT_NAME)
     added = 0
     anonymous = bool(pick(anonymous, "anonymous", False))
-    if anonymous:
-        program, _, args = command.partition(" ")
-        command = " ".join(filter(None, (os.path.basename(program), args)))
-    with Store(db, create=True) as store:
+    # two --recompute runs at once take turns: the second keeps the first's fresh rows
+    with exclusive(db) if recompute else contextlib.nullcontext(), Store(db, create=True) as store:
+        # recorded with the first write: a run that stops before it (a store found damaged,
+        # an executor that cannot start) leaves the store as it was
         store.add_session(
             command,
             {
@@ -306,9 +307,10 @@ def run(
                 "seeds": pick(seeds, "seeds", 5),
                 "budget": pick(budget, "budget", 1000),
                 "max_iter": pick(max_iter, "max_iter", None),
-                "plugins": list(plugin_list),
+                "plugins": [anonymized(p) if anonymous else p for p in plugin_list],
             },
             anonymous=anonymous,
+            defer=True,
         )
         existing = store.existing_ids()
         retry: set[str] = set()
@@ -338,10 +340,6 @@ def run(
         skipped = [
             (r, skipped_result(r, why)) for r, why in plan.skipped if r.run_id not in existing
         ]
-        if skipped:
-            added += store.write(
-                skipped, infos, anonymous=anonymous, replace=stale if recompute else ()
-            )
         todo = []
         for b in plan.batches:
             if any(rid in retry for rid in b.run_ids):  # alone: a hang costs one run only
@@ -368,6 +366,11 @@ def run(
             done += len(batch.runs)
             if progress:
                 progress(done, total)
+        if skipped:  # after the runs: an executor that cannot start leaves no trace
+            added += store.write(
+                skipped, infos, anonymous=anonymous, replace=stale if recompute else ()
+            )
+        store.record_session()  # when nothing was written (every run stored already)
         statuses = store.status_counts([r.run_id for r in plan.runs])
     report_path = None
     if report:

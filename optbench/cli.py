@@ -406,6 +406,13 @@ def report(out, dbs, baseline, fail_on, html, problems, optimizers, plugins, deb
         raise click.UsageError("--fail-on needs at least two --db stores to compare")
     for p in paths:
         Store(p).close()  # a clear error for a missing or foreign file
+    if len(dbs) > 1:
+        _refuse_same_store(dbs, paths)
+    idle = None
+    if len(paths) > 1:
+        idle = _compared_with_nothing(paths, names, baseline, problems, optimizers)
+        if idle and fail_on:  # a gate that would compare nothing must not pass
+            raise OptbenchError(idle)
     target = Path(html) if html else (folder if not dbs else paths[0].parent) / REPORT_NAME
     check_report_target(target)
     written = write_report_file(
@@ -420,11 +427,14 @@ def report(out, dbs, baseline, fail_on, html, problems, optimizers, plugins, deb
     if len(paths) < 2:
         return
     as_json, as_csv = verdict_paths(written)
-    if not as_json.exists():
-        click.echo("comparison: no runs to compare", err=True)
+    result = json.loads(as_json.read_text(encoding="utf-8")) if as_json.exists() else None
+    if result is not None:
+        click.echo(f"verdicts: {as_json}, {as_csv}")
+    if idle:
+        click.echo(f"optbench: warning: {idle}", err=True)
+    if result is None:
         return
-    click.echo(f"verdicts: {as_json}, {as_csv}")
-    verdicts = json.loads(as_json.read_text(encoding="utf-8"))["verdicts"]
+    verdicts = result["verdicts"]
     worse = [v for v in verdicts if v["verdict"] == "worse"]
     if worse:
         click.echo(
@@ -441,11 +451,92 @@ def report(out, dbs, baseline, fail_on, html, problems, optimizers, plugins, deb
             sys.exit(EXIT_WORSE)
 
 
+def _compared_with_nothing(paths, names, baseline, problems, optimizers) -> str | None:
+    """One line when some source would be compared with nothing in the baseline: it shares
+    no run with it (same problem, optimizer and seed, the same budget, max_iter and tol;
+    the report's -p/-o applied), every pairing is not comparable, or it is empty; the line
+    lists what each source holds. None when every source has a run to pair."""
+    import pandas as pd
+
+    from .report.context import select_runs, source_names
+    from .store import read_runs
+
+    sources = source_names(paths, names)
+    base = baseline or sources[0]
+    frames = [read_runs(p).assign(source=name) for name, p in zip(sources, paths, strict=True)]
+    runs = select_runs(pd.concat(frames, ignore_index=True), {}, problems, optimizers)
+    if "status" in runs:
+        runs = runs[runs["status"] != "skipped"]  # never ran: pairs with nothing
+    key, settings = ["problem_key", "label", "seed"], ["budget", "max_iter", "tol"]
+    for col in ["problem_label", *key, *settings]:
+        if col not in runs:
+            runs[col] = None
+    cols = ["source", "problem_label", *key, *settings]
+    runs = runs[cols].astype(object).where(runs[cols].notna(), "—")
+    mine = runs[runs["source"] == base].drop(columns=["source", "problem_label"])
+    idle, why = [], []
+    for name in sources:
+        if name == base:
+            continue
+        theirs = runs[runs["source"] == name].drop(columns="source")
+        if len(theirs.merge(mine, on=key + settings)):
+            continue
+        idle.append(name)
+        loose = theirs.merge(mine, on=key, suffixes=("_n", "_b"))
+        for r in loose.drop_duplicates(["problem_key", "label"]).to_dict("records"):
+            differs = "; ".join(f"{c} {r[c + '_b']} vs {r[c + '_n']}" for c in settings
+                                if r[c + "_b"] != r[c + "_n"])
+            why.append(f"{name}: {r['problem_label']} {r['label']} {differs}")
+    if not idle:
+        return None
+    held = "; ".join(f"{name} holds {_holdings(f)}" for name, f in zip(sources, frames,
+                                                                         strict=True))
+    return (
+        f"{', '.join(idle)} compared with nothing in the baseline {base}: no run pairs with "
+        "one of the same problem, optimizer and seed at the same budget, max_iter and tol"
+        + (f" (not comparable: {'; '.join(why[:3])}{' …' if len(why) > 3 else ''})"
+           if why else "")
+        + f"; {held}"
+    )
+
+
+def _holdings(runs) -> str:
+    """What a store holds (its run frame), in a few words: its runs per (problem,
+    optimizer)."""
+    if not len(runs):
+        return "no runs"
+    groups = []
+    for (problem, label), g in runs.groupby(["problem_label", "label"], sort=False):
+        seeds = sorted(int(s) for s in g["seed"].unique())
+        span = f"{seeds[0]}–{seeds[-1]}" if len(seeds) > 1 else f"{seeds[0]}"
+        budgets = ", ".join(str(b) for b in dict.fromkeys(g["budget"]))
+        groups.append(f"{problem} {label} (seeds {span}, budget {budgets})")
+    more = f", … ({len(groups)} in all)" if len(groups) > 3 else ""
+    return f"{len(runs)} run{'s' * (len(runs) != 1)}: " + ", ".join(groups[:3]) + more
+
+
+def _refuse_same_store(texts, paths) -> None:
+    """Two --db naming one file (also spelt differently, or through a link): a store
+    compared with itself shows nothing, so it is refused."""
+    seen: list[tuple[str, Any]] = []
+    for text, p in zip(texts, paths, strict=True):
+        for other_text, other in seen:
+            if os.path.samefile(p, other):
+                raise click.BadParameter(
+                    f"{other_text!r} and {text!r} are the same store: comparing a store with "
+                    "itself shows nothing; expected two different stores",
+                    param_hint="--db",
+                )
+        seen.append((text, p))
+
+
 def _named_db(text: str):
-    """``NAME=PATH`` or ``PATH`` (a path that exists as written wins over a name)."""
+    """``NAME=PATH`` or ``PATH``: a path that exists as written wins over a name, and so
+    does text whose part before ``=`` is a path (a name holds no ``/``)."""
     from pathlib import Path
 
-    if "=" in text and not Path(text).exists():
+    name = text.partition("=")[0]
+    if "=" in text and not Path(text).exists() and not any(c in name for c in "/\\"):
         name, _, path = text.partition("=")
         if not name or not path:
             raise click.BadParameter(

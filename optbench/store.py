@@ -26,12 +26,14 @@ Every run records the :data:`RESULTS_VERSION` of the optbench that computed it.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import io
 import json
 import math
 import os
 import platform
+import re
 import sqlite3
 import time
 import zipfile
@@ -121,6 +123,124 @@ CREATE TABLE IF NOT EXISTS superseded (id INTEGER PRIMARY KEY AUTOINCREMENT,
     trace BLOB);
 """
 
+
+@functools.cache
+def _schema_tables() -> dict[str, tuple[str, list[str]]]:
+    """Each table of :data:`_SCHEMA`: its ``CREATE`` statement and its columns."""
+    conn = sqlite3.connect(":memory:")
+    try:
+        out = {}
+        for stmt in _SCHEMA.strip().split(";"):
+            if stmt.strip():
+                conn.execute(stmt)
+                name = stmt.split("EXISTS", 1)[1].split("(", 1)[0].strip()
+                out[name] = (stmt, _columns(conn, name))
+        return out
+    finally:
+        conn.close()
+
+
+_V1_ADDED = ("block", "row", "results_version")  # the columns of runs that version 2 added
+_OPTIONAL = ("traces", "landscapes", "superseded")  # added when missing, on writing
+
+
+def _required(version: int) -> dict[str, list[str]]:
+    """The tables (and their columns) that every store of a schema version has."""
+    tables = _schema_tables()
+    wanted: tuple[str, ...]
+    if version < 2:
+        wanted = ("meta", "runs", "traces", "problems", "sessions")
+    else:
+        wanted = tuple(t for t in tables if t not in _OPTIONAL)
+    out = {t: tables[t][1] for t in wanted}
+    if version < 2:
+        out["runs"] = [c for c in out["runs"] if c not in _V1_ADDED]
+    return out
+
+
+def _tables(conn: sqlite3.Connection) -> set[str]:
+    return {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+
+
+def _columns(conn: sqlite3.Connection, table: str) -> list[str]:
+    return [r[1] for r in conn.execute(f"PRAGMA table_info('{table}')")]
+
+
+class _BlobFile(io.RawIOBase):
+    """A stored blob as a read-only file, read in place (:meth:`sqlite3.Connection.blobopen`):
+    checking an archive reads its directory and its arrays' headers, not the whole blob."""
+
+    def __init__(self, blob: sqlite3.Blob):
+        self.blob = blob
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        try:
+            self.blob.seek(offset, whence)
+        except ValueError as exc:  # before the start: what a file says (zipfile expects it)
+            raise OSError(str(exc)) from None
+        return self.blob.tell()
+
+    def tell(self) -> int:
+        return self.blob.tell()
+
+    def readinto(self, b) -> int:
+        data = self.blob.read(len(b))
+        b[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        self.blob.close()
+        super().close()
+
+
+def _archive_fault(conn: sqlite3.Connection, column: str, block: int) -> str | None:
+    """Why the archive in ``blocks.<column>`` of a block is unreadable (None: it reads as a
+    numpy archive), from its zip directory alone, read in place, and its JSON metric
+    columns (rare) read whole: cheap enough to check every block before a resume. A member
+    holding pickled objects is refused when it is read (:func:`read_trace`)."""
+    try:
+        blob = conn.blobopen("blocks", column, block, readonly=True)
+    except sqlite3.OperationalError:  # not a blob (text, NULL)
+        return "is not a blob"
+    try:
+        with _BlobFile(blob) as fh, zipfile.ZipFile(fh) as zf:
+            for info in zf.infolist():
+                if not info.filename.endswith(".npy"):
+                    return f"is not a numpy archive (it holds {info.filename!r})"
+                if info.filename.startswith("j."):  # JSON text: read and parsed
+                    with zf.open(info) as member:
+                        text = np.lib.format.read_array(member, allow_pickle=False)
+                    try:
+                        unpack_metrics({info.filename[:-4]: text})
+                    except ValueError:
+                        return f"holds the metric {info.filename[2:-4]!r}, not valid JSON"
+    except (OSError, EOFError, ValueError, zipfile.BadZipFile, KeyError) as exc:
+        return f"is not a numpy archive ({type(exc).__name__})"
+    return None
+
+
+_ABSOLUTE = re.compile(r"(?<![\w.)\]/])(?:[A-Za-z]:[\\/]|/)[^\s]*")
+"""An absolute path in a command line: ``/...`` (or ``C:\\...``) at the start of a word
+or after ``=`` or ``,`` (``--out=/x``, ``NAME=/x``), not inside a value such as
+``lr=0.5/L``."""
+
+
+def anonymized(command: str) -> str:
+    """A command line without the folders of its absolute paths: each becomes its last
+    component (``/home/me/.venv/bin/optbench run --out /home/me/res`` ->
+    ``optbench run --out res``), so a shared store says nothing about the machine."""
+
+    def last(m: re.Match) -> str:
+        path = m.group(0).rstrip("/\\")
+        return re.split(r"[/\\]", path)[-1] or "/"
+
+    return _ABSOLUTE.sub(last, command)
 
 def _host(anonymous: bool) -> str:
     """The machine's name, or "" when the store is to say nothing about where it ran."""
@@ -352,10 +472,13 @@ def unpack_metrics(
             out[name] = (v, columns.get(f"n.{name}"))
         elif kind == "j":
             none = columns.get(f"n.{name}")
-            vals = np.array(
-                [None if none is not None and none[i] else json.loads(t) for i, t in enumerate(v)],
-                dtype=object,
-            )
+            vals = np.empty(len(v), dtype=object)
+            for i, t in enumerate(v):
+                if none is None or not none[i]:
+                    try:
+                        vals[i] = json.loads(t)
+                    except ValueError:
+                        raise ValueError(f"its metric {name!r} is not valid JSON") from None
             out[name] = (vals, none)
     return out
 
@@ -450,43 +573,30 @@ class Store:
                 ) from None
         opened: sqlite3.Connection | None = None  # closed again if opening fails
         try:
-            if self.path.is_file() and self.path.stat().st_size > 0:
-                # an existing file is checked through a read-only connection first: a file
-                # that is not an optbench store is never written to, not even a pragma
-                self.conn = opened = self._connect_read_only()
-                try:
-                    # an empty database is one another writer is creating right now
-                    empty = not self.conn.execute("SELECT 1 FROM sqlite_master").fetchone()
-                    if not (create and empty):
-                        self._check_schema()
-                finally:
-                    opened.close()
-                    opened = None
+            if create and not self.path.exists():
+                self._create_file()
+            if self.path.is_file() and self.path.stat().st_size == 0:
+                raise StoreError(
+                    f"{str(self.path)!r} is an empty file (0 bytes), not an optbench store; "
+                    "expected a .sqlite file written by 'optbench run' (move it aside, or "
+                    "rerun with --fresh)"
+                )
+            # an existing file is checked through a read-only connection first: a file that
+            # is not a whole optbench store is never written to, not even a pragma
+            self.conn = opened = self._connect_read_only()
+            try:
+                self._check_schema()
+                self._validate(deep=create)
+            finally:
+                opened.close()
+                opened = None
             if not create:
                 self.conn = opened = self._connect_read_only()
                 return
             self.conn = opened = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
             self.conn.execute("PRAGMA busy_timeout = 30000")
+            self._upgrade()
             self.conn.execute("PRAGMA journal_mode = WAL").fetchone()
-            with self.transaction():
-                old = None
-                if self.conn.execute("SELECT 1 FROM sqlite_master WHERE name='meta'").fetchone():
-                    old = self.conn.execute(
-                        "SELECT value FROM meta WHERE key='schema_version'"
-                    ).fetchone()
-                for stmt in _SCHEMA.strip().split(";"):
-                    if stmt.strip():
-                        self.conn.execute(stmt)
-                if old is not None and old[0] == "1":  # migrated in place, rows untouched
-                    for stmt in _MIGRATE_1.strip().split(";"):
-                        self.conn.execute(stmt)
-                    self.conn.execute(
-                        "UPDATE meta SET value=? WHERE key='schema_version'", (str(SCHEMA_VERSION),)
-                    )
-                self.conn.execute(
-                    "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)",
-                    (str(SCHEMA_VERSION),),
-                )
             self._check_schema()
         except BaseException as exc:
             if opened is not None:  # every connection is closed, also when opening fails
@@ -496,6 +606,55 @@ class Store:
             if isinstance(exc, OSError):
                 raise StoreError(f"cannot open {str(self.path)!r}: {exc}") from None
             raise
+
+    def _create_file(self) -> None:
+        """A new store, made whole beside its path and linked into place: a reader or a
+        second writer never sees it half made (an empty file at a store's path is never a
+        store being created, so it can be refused); a writer that loses the race opens the
+        winner's store."""
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.{time.monotonic_ns()}.new")
+        conn = sqlite3.connect(tmp, isolation_level=None)
+        try:
+            conn.execute("PRAGMA journal_mode = WAL").fetchone()
+            conn.execute("BEGIN")
+            for stmt in _SCHEMA.strip().split(";"):
+                if stmt.strip():
+                    conn.execute(stmt)
+            conn.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+            conn.execute("COMMIT")
+        finally:
+            conn.close()
+        try:
+            os.link(tmp, self.path)  # fails if another writer linked its store first
+        except FileExistsError:
+            pass
+        except OSError:  # a file system without hard links
+            if not self.path.exists():
+                os.replace(tmp, self.path)
+        finally:
+            for side in ("", "-wal", "-shm"):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(f"{tmp}{side}")
+
+    def _upgrade(self) -> None:
+        """Bring a validated store to this schema in one transaction: a version-1 store is
+        migrated (``runs`` gains ``block``, ``row`` and ``results_version``; no stored row
+        changes) and tables added since are created; all of it or, on any failure, none."""
+        with self.transaction():
+            (old,) = self.conn.execute(
+                "SELECT value FROM meta WHERE key='schema_version'"
+            ).fetchone()
+            if old == "1" and "block" not in _columns(self.conn, "runs"):
+                for stmt in _MIGRATE_1.strip().split(";"):
+                    self.conn.execute(stmt)
+            present = _tables(self.conn)
+            for name, (stmt, _) in _schema_tables().items():
+                if name not in present:
+                    self.conn.execute(stmt)
+            if old != str(SCHEMA_VERSION):
+                self.conn.execute(
+                    "UPDATE meta SET value=? WHERE key='schema_version'", (str(SCHEMA_VERSION),)
+                )
 
     def _connect_read_only(self) -> sqlite3.Connection:
         """A connection that cannot write: a store on a read-only disk or in a folder where
@@ -518,7 +677,7 @@ class Store:
         try:
             row = self.conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
         except sqlite3.OperationalError as exc:
-            if "no such table" not in str(exc):
+            if "no such table" not in str(exc) and "no such column" not in str(exc):
                 raise
             row = None
         if row is None:
@@ -539,6 +698,71 @@ class Store:
                 f"{str(self.path)!r} has store schema version {row[0]}, this optbench "
                 f"reads version {SCHEMA_VERSION}; use a matching optbench or --fresh"
             )
+
+    def _validate(self, deep: bool) -> None:
+        """Refuse, in one line, a store that lacks a table or a column of its schema version
+        (always), or whose rows are damaged (``deep``, before it is written to: every JSON
+        column parses, seeds and iteration counts are whole numbers, every archive is a
+        numpy archive: a version-1 store's traces are read whole, before it is migrated; a
+        block's archives by their zip directory, :func:`_archive_fault`)."""
+        present = _tables(self.conn)
+        for table, cols in _required(self.version).items():
+            if table not in present:
+                raise self._incomplete(f"it has no {table!r} table")
+            have = _columns(self.conn, table)
+            lacking = [c for c in cols if c not in have]
+            if lacking:
+                raise self._incomplete(
+                    f"its {table!r} table lacks the column{'s' * (len(lacking) > 1)} "
+                    + ", ".join(map(repr, lacking))
+                )
+            if deep and table == "runs" and len(have) != len(cols):  # new rows name them all
+                extra = [c for c in have if c not in cols]
+                raise self._incomplete(f"its 'runs' table has unknown columns {extra}")
+        if not deep:
+            return
+        json_cols = ["summary", "problem_params", "optimizer_params", "versions"]
+        if self.version < 2:
+            json_cols.append("metrics")
+        bad = self.conn.execute(
+            "SELECT run_id, "
+            + ", ".join(f"json_valid({c})" for c in json_cols)
+            + ", typeof(seed), typeof(max_iter) FROM runs WHERE NOT ("
+            + " AND ".join(f"json_valid({c})" for c in json_cols)
+            + " AND typeof(seed) = 'integer' AND typeof(max_iter) = 'integer') LIMIT 1"
+        ).fetchone()
+        if bad is not None:
+            rid, *flags = bad
+            for col, ok in zip(json_cols, flags, strict=False):
+                if not ok:
+                    raise self._corrupt(f"run {rid!r}", f"its {col} is not valid JSON")
+            for col in ("seed", "max_iter"):
+                if self.conn.execute(
+                    f"SELECT typeof({col}) != 'integer' FROM runs WHERE run_id=?", (rid,)
+                ).fetchone()[0]:
+                    raise self._corrupt(f"run {rid!r}", f"its {col} is not a whole number")
+        for (key,) in self.conn.execute("SELECT key FROM problems WHERE NOT json_valid(info)"):
+            raise self._corrupt(f"problem {key!r}", "its info is not valid JSON")
+        if self.version < 2:
+            for rid, data in self.conn.execute("SELECT run_id, data FROM traces"):
+                read_trace(self.path, rid, data)
+            return
+        first = dict(self.conn.execute("SELECT block, min(run_id) FROM runs GROUP BY block"))
+        for (block,) in self.conn.execute("SELECT block FROM blocks"):
+            for column in ("metrics", "traces"):
+                why = _archive_fault(self.conn, column, block)
+                if why is not None:
+                    what = "trace" if column == "traces" else column
+                    rid = first.get(block)
+                    name = f"run {rid!r}" if rid is not None else f"block {block}"
+                    raise self._corrupt(name, f"its {what} {why}")
+
+    def _incomplete(self, why: str) -> StoreError:
+        return StoreError(
+            f"{str(self.path)!r} is not a whole optbench store of schema version "
+            f"{self.version}: {why}; the file was changed outside optbench or is not "
+            "optbench's (move it aside, or rerun with --fresh)"
+        )
 
     def transaction(self):
         conn = self.conn
@@ -569,17 +793,40 @@ class Store:
     def existing_ids(self) -> set[str]:
         return {r[0] for r in self.conn.execute("SELECT run_id FROM runs")}
 
-    def add_session(self, command: str, spec: dict[str, Any], anonymous: bool = False) -> None:
-        """Record who wrote to the store; ``anonymous`` leaves the host name out."""
+    _session: tuple[Any, ...] | None = None  # a session to record with the first write
+
+    def add_session(
+        self, command: str, spec: dict[str, Any], anonymous: bool = False, defer: bool = False
+    ) -> None:
+        """Record who wrote to the store; ``anonymous`` leaves the host name out and every
+        absolute path out of the command (:func:`anonymized`). ``defer``: record it with
+        the first :meth:`write`, or at :meth:`record_session`, so that a command that ends
+        before writing anything (bad input, an executor that cannot start) leaves the store
+        untouched."""
+        if anonymous:
+            command = anonymized(command)
+        self._session = (time.time(), command, _json(spec), _json(versions()), _host(anonymous))
+        if not defer:
+            self.record_session()
+
+    def record_session(self) -> None:
+        """Write the session :meth:`add_session` deferred, if it is not written yet."""
+        if self._session is None:
+            return
         try:
             with self.transaction():
-                self.conn.execute(
-                    "INSERT INTO sessions (started, command, spec, versions, host) "
-                    "VALUES (?,?,?,?,?)",
-                    (time.time(), command, _json(spec), _json(versions()), _host(anonymous)),
-                )
+                self._insert_session()
         except sqlite3.DatabaseError as exc:
             raise StoreError(_database_error(self.path, exc, writing=True)) from None
+
+    def _insert_session(self) -> None:
+        if self._session is not None:
+            self.conn.execute(
+                "INSERT INTO sessions (started, command, spec, versions, host) "
+                "VALUES (?,?,?,?,?)",
+                self._session,
+            )
+            self._session = None
 
     def write(
         self,
@@ -626,11 +873,14 @@ class Store:
                 self._has_info |= wrote  # (a failed write ends the run: nothing to undo)
                 stored = self._stored([run.run_id for run, _ in rows])
                 replaced = stored.intersection(replace)
+                if replaced:  # a row of this version (another writer's recompute) is kept
+                    replaced -= self._stored(sorted(replaced), RESULTS_VERSION)
                 if replaced:
                     reason = f"recomputed by results version {RESULTS_VERSION}"
                     self._move_aside(sorted(replaced), reason, now)
                     stored -= replaced
                 rows = [(run, res) for run, res in rows if run.run_id not in stored]
+                self._insert_session()
                 if not rows:
                     return 0
                 block = self.conn.execute(
@@ -678,12 +928,14 @@ class Store:
             raise StoreError(_database_error(self.path, exc, writing=True)) from None
         return len(rows)
 
-    def _stored(self, run_ids: list[str]) -> set[str]:
+    def _stored(self, run_ids: list[str], results_version: int | None = None) -> set[str]:
+        """The runs of ``run_ids`` the store holds (of that results version, where given)."""
         out: set[str] = set()
+        only = "" if results_version is None else f" AND results_version = {int(results_version)}"
         for i in range(0, len(run_ids), TRACE_CHUNK):
             chunk = run_ids[i : i + TRACE_CHUNK]
             marks = ",".join("?" * len(chunk))
-            q = f"SELECT run_id FROM runs WHERE run_id IN ({marks})"
+            q = f"SELECT run_id FROM runs WHERE run_id IN ({marks}){only}"
             out.update(r[0] for r in self.conn.execute(q, chunk))
         return out
 
@@ -829,6 +1081,13 @@ class Store:
         what = "trace" if column == "traces" else column
         return read_trace(self.path, run_id, row[0], keys, what)
 
+    def _metric_columns(self, block: int, run_id: str):
+        """:func:`unpack_metrics` of a block; a damaged one is a one-line error naming a run."""
+        try:
+            return unpack_metrics(self._block(block, "metrics", run_id))
+        except ValueError as exc:
+            raise self._corrupt(f"run {run_id!r}", str(exc)) from None
+
     def metrics(self, run_ids: list[str] | None = None) -> dict[str, dict[str, Any]]:
         """``{run_id: {metric: value}}`` (of ``run_ids``, or all), NaN as None."""
         out: dict[str, dict[str, Any]] = {}
@@ -840,7 +1099,7 @@ class Store:
                     ).fetchone()
                     out[rid] = self._parse(text, f"run {rid!r}", "metrics")
                 continue
-            cols = unpack_metrics(self._block(block, "metrics", next(iter(members))))
+            cols = self._metric_columns(block, next(iter(members)))
             for rid, i in members.items():
                 out[rid] = {
                     k: _plain(v[i], None if m is None else m[i]) for k, (v, m) in cols.items()
@@ -862,7 +1121,7 @@ class Store:
                     m = self._parse(text, f"run {rid!r}", "metrics")
                     legacy.append({"run_id": rid, **{k: _num(v) for k, v in m.items()}})
                 continue
-            cols = unpack_metrics(self._block(block, "metrics", next(iter(members))))
+            cols = self._metric_columns(block, next(iter(members)))
             rows = np.fromiter(members.values(), dtype=np.int64, count=len(members))
             frame = {}
             for k, (v, m) in cols.items():
@@ -969,6 +1228,24 @@ class Store:
         cols = [c[0] for c in cur.description]
         return [dict(zip(cols, r, strict=True)) for r in cur]
 
+
+@contextlib.contextmanager
+def exclusive(db: str | os.PathLike):
+    """Held by one process at a time per store (an advisory lock on the store's folder,
+    released when the process ends): two ``--recompute`` runs into one store take turns,
+    and the second finds the first's fresh rows instead of computing every run again. No
+    file is made; where the platform has no ``flock`` it does nothing."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield
+        return
+    fd = os.open(Path(db).parent, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 # -- thinning: the stored form of a trace ----------------------------------------------------
 

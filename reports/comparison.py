@@ -90,7 +90,7 @@ def comparison(ctx) -> Section | None:
     others = [s for s in cmp.sources if s != cmp.baseline]
     summary = ", ".join(
         f"{int(counts.get(v, 0))} {v}"
-        for v in ("worse", "better", "no detectable change", "not comparable")
+        for v in ("worse", "better", "no detectable change", "both diverged", "not comparable")
         if counts.get(v, 0)
     )
     parts = [
@@ -102,8 +102,9 @@ def comparison(ctx) -> Section | None:
     ]
     if len(cmp.verdicts):
         frame = verdict_table(cmp)
-        order = {"worse": 0, "better": 1, "no detectable change": 2, "not comparable": 3}
-        rank = cmp.verdicts["verdict"].map(order).fillna(4).to_numpy()
+        order = {"worse": 0, "better": 1, "no detectable change": 2, "both diverged": 3,
+                 "not comparable": 4}
+        rank = cmp.verdicts["verdict"].map(order).fillna(5).to_numpy()
         frame = frame.iloc[rank.argsort(kind="stable")].reset_index(drop=True)
         bold = {(i, "verdict") for i, v in enumerate(frame["verdict"]) if v.startswith("worse")}
         parts.append(
@@ -119,7 +120,8 @@ def comparison(ctx) -> Section | None:
                     "resamples of the seeds). A metric changed when its interval lies wholly on "
                     "one side (success beyond 0, aRT beyond ±5 %, gap beyond a factor 2) and its "
                     f"paired test agrees at α = {1 - cmp.confidence:.2g} (exact McNemar for "
-                    "success, Wilcoxon signed-rank otherwise); worse if any metric worsened. "
+                    "success, Wilcoxon signed-rank otherwise); worse if any metric worsened; "
+                    "both diverged where every paired run diverged in both sources. "
                     "The same verdicts are written beside this page as JSON and CSV."
                 ),
                 "comparison.csv",

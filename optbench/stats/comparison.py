@@ -39,7 +39,9 @@ where neither side reached ε has no aRT ratio and counts as no change.
 and *worsened* in the mirror case (interval wholly above 0, ``1 + art_tol``, ``gap_tol``).
 The verdict is **worse** if any metric worsened (a regression is never hidden by a gain
 elsewhere), else **better** if any improved, else **no detectable change** (at n seeds:
-with few seeds only large changes can be detected). Requiring the test as well as the
+with few seeds only large changes can be detected), or **both diverged** where every paired
+run diverged (status ``diverged`` or ``non-finite``) in both sources, which leaves nothing to
+measure (where only some did, the verdict text counts them). Requiring the test as well as the
 interval keeps tiny designs honest: a percentile bootstrap over 10 seeds calls 4/10
 against 0/10 successes a change, the exact test (p = 0.125) does not. A (problem,
 optimizer) whose only pairings are not comparable gets the verdict **not comparable**;
@@ -75,7 +77,9 @@ __all__ = [
 ]
 
 SETTINGS = ("budget", "max_iter", "tol")  # paired runs must agree on these
-VERDICTS = ("better", "worse", "no detectable change", "not comparable", "only in one source")
+VERDICTS = ("better", "worse", "no detectable change", "both diverged", "not comparable",
+            "only in one source")
+DIVERGED = ("diverged", "non-finite")  # the statuses of a run that blew up
 CONFIDENCE = 0.95
 RESAMPLES = 2000
 ART_TOL = 0.05  # an aRT change within ±5 % is no change
@@ -163,7 +167,8 @@ class Comparison:
 
 RULE = (
     "worse if any of success rate, aRT, final gap worsened; else better if any improved; "
-    "else no detectable change. A metric changed when its paired-bootstrap confidence "
+    "else no detectable change (both diverged: every paired run diverged in both sources). "
+    "A metric changed when its paired-bootstrap confidence "
     "interval lies wholly on one side (success-rate change beyond 0; aRT ratio beyond "
     "1 ± art_tol; final-gap ratio beyond a factor gap_tol) and its paired test agrees at "
     "α = 1 − confidence (exact McNemar for success, Wilcoxon signed-rank for evaluations "
@@ -412,8 +417,13 @@ def _judge(grp, rng, confidence, resamples, art_tol, gap_tol) -> dict:
         elif (up and sign[k] < 0) or (down and sign[k] > 0):
             worsened.append(k)
     verdict = "worse" if worsened else "better" if improved else "no detectable change"
+    both = _both_diverged(grp)
+    if verdict == "no detectable change" and both == n:  # nothing to measure on either side
+        verdict = "both diverged"
     text = {"worse": f"worse ({', '.join(worsened)})", "better": f"better ({', '.join(improved)})",
-            "no detectable change": f"no detectable change at {n} seeds"}[verdict]
+            "no detectable change": f"no detectable change at {n} seeds"
+            + (f" ({both} diverged in both)" if both else ""),
+            "both diverged": f"both diverged, at each of {n} seeds"}[verdict]
     return {
         "verdict": verdict,
         "n": n,
@@ -437,6 +447,13 @@ def _judge(grp, rng, confidence, resamples, art_tol, gap_tol) -> dict:
         "gap_ratio_hi": _pow10(ci["gap"][1]),
         "p_gap": pvals["gap"],
     }
+
+
+def _both_diverged(grp) -> int:
+    """The pairs whose runs diverged (or went non-finite) in both sources."""
+    if "status_b" not in grp or "status_n" not in grp:
+        return 0
+    return int((grp["status_b"].isin(DIVERGED) & grp["status_n"].isin(DIVERGED)).sum())
 
 
 def _pow10(x: float) -> float:
