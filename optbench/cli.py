@@ -327,6 +327,12 @@ def run(
         click.echo(f"store:  {res.db}")
         if res.report is not None:
             click.echo(f"report: {res.report}")
+    for problem, why in res.landscape_failures.items():
+        click.echo(
+            f"optbench: no landscape stored for problem {problem!r}: computing it failed "
+            f"({why}); its runs are stored",
+            err=True,
+        )
     if res.n_missing:  # whatever plug-in code did, a run asked for and not stored is a failure
         click.echo(
             f"optbench: {res.n_missing} of the {len(res.run_ids)} runs asked for were not "
@@ -340,6 +346,8 @@ def run(
             "(their messages are in the store and the report)",
             err=True,
         )
+        sys.exit(EXIT_RUN_FAILURES)
+    if res.landscape_failures:
         sys.exit(EXIT_RUN_FAILURES)
 
 
