@@ -217,7 +217,7 @@ def run(
         :class:`Results` with one DataFrame row per run of this spec.
     """
     from . import suite
-    from .executors import check_executor, execute
+    from .executors import check_executor, close_worker, execute
     from .plan import DEFAULT_MAX_RUNS, Batch, make_plan
     from .runner import skipped_result
     from .store import RESULTS_VERSION, Store
@@ -342,6 +342,8 @@ def run(
             [r.problem for r, _ in skipped] + [b.runs[0].problem for b in todo],
             plan_timeout(plan), plugin_list,
         )
+        if executor != "serial" and not (executor == "process" and (jobs or 1) == 1):
+            close_worker()  # the batches run in the executor's own workers
         if skipped:
             added += store.write(
                 skipped, infos, anonymous=anonymous, replace=stale if recompute else ()

@@ -51,6 +51,14 @@ def _worker():
     return worker
 
 
+def close_worker() -> None:
+    """Stop this thread's worker child, if it has one (an executor whose workers are its own
+    leaves it idle)."""
+    worker = getattr(_local, "worker", None)
+    if worker is not None:
+        worker.close()
+
+
 def run_batch_guarded(batch: Batch) -> list[RunResult]:
     """Run one batch in this thread's worker child; its results, whatever its code does."""
     return run_batches([batch])[0]
