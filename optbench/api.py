@@ -380,17 +380,6 @@ def plan_timeout(plan) -> float | None:
     return plan.runs[0].timeout if plan.runs else None
 
 
-def problem_record(problem) -> dict[str, Any]:
-    """What a store keeps about a built problem, but its landscape (JSON-ready)."""
-    return {
-        "name": problem.name,
-        "params": dict(problem.params),
-        "description": problem.description,
-        **problem.info(),
-        "hessian": None if problem.hessian is None else problem.hessian.tolist(),
-    }
-
-
 def _problem_infos(
     specs: Iterable[Any], timeout: float | None, plugins: tuple[str, ...]
 ) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
@@ -399,7 +388,7 @@ def _problem_infos(
     be had (its runs go on; the store then holds no landscape for it)."""
     from .executors import _worker, portable
     from .plan import build_problem, label, problem_key
-    from .worker import ProblemInfo
+    from .worker import ProblemInfo, problem_record
 
     infos: dict[str, dict[str, Any]] = {}
     failed: dict[str, str] = {}

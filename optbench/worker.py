@@ -42,7 +42,7 @@ from .spec import Spec
 if TYPE_CHECKING:
     from .runner import RunResult
 
-__all__ = ["KILL_GRACE", "ProblemInfo", "Worker"]
+__all__ = ["KILL_GRACE", "ProblemInfo", "Worker", "problem_record"]
 
 KILL_GRACE = 2.0  # seconds past the cooperative deadline before a batch is killed
 START_LIMIT = 120.0  # seconds a new child may take to import optbench and say it is ready
@@ -241,6 +241,17 @@ class Worker:
         return got["info"], got["landscape"], ""
 
 
+def problem_record(problem) -> dict[str, Any]:
+    """What a store keeps about a built problem, but its landscape (JSON-ready)."""
+    return {
+        "name": problem.name,
+        "params": dict(problem.params),
+        "description": problem.description,
+        **problem.info(),
+        "hessian": None if problem.hessian is None else problem.hessian.tolist(),
+    }
+
+
 class ProblemInfo(NamedTuple):
     """A task for the child: the info and landscape of a problem (``optbench.api`` stores
     them), computed there because its ``f`` is plug-in code like any run's."""
@@ -359,7 +370,6 @@ def _main(update_path: str, parent: int) -> None:
 
 def _problem_info(task: ProblemInfo, send) -> None:
     """Send ``("info", dict)`` then ``("landscape", dict or None)``, or ``("error", why)``."""
-    from .api import problem_record
     from .plan import build_problem
     from .registry import load_plugin
 
