@@ -75,13 +75,13 @@ HOSTILE = {
     "exit-bowl": "the process exited with code 0",
     "raise-bowl": "RuntimeError: no grid today",
     "segv-bowl": "the process was killed by SIGSEGV (a segmentation fault)",
-    "hang-bowl": "it did not finish within 2.75 s (timeout 0.5 s)",
+    "hang-bowl": "it did not finish within 5 s (timeout 2 s)",
 }
 
 
 def test_problems_whose_f_fails_on_the_grid_keep_their_runs(folder):
     problems = [a for p in HOSTILE for a in ("-p", p)]
-    r, driver = _run(folder, *problems, "--timeout", "0.5")
+    r, driver = _run(folder, *problems, "--timeout", "2")
     assert r.returncode == 3, r.stdout + r.stderr
     assert sorted(r.stderr.strip().splitlines()) == sorted(
         f"optbench: no landscape stored for problem '{problem}': computing it failed ({why}); "
