@@ -33,7 +33,10 @@ Hessian there, else of a finite-difference Hessian).
 
 Every check is bounded in time (``timeout`` seconds, 30 by default; on POSIX, in the main
 thread) and any exception it meets is its failure: a broken or hanging plug-in gives FAIL
-lines, never a crash or a hung ``optbench check``.
+lines, never a crash or a hung ``optbench check``. The bound here is an interrupt, which
+code that swallows every exception can ignore; ``optbench check`` runs the checks in a
+child process, told each check as it starts (:data:`on_step`), and stops the child when a
+check runs past the runs' kill limit or the command past its ``--deadline``.
 """
 
 from __future__ import annotations
