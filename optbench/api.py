@@ -340,7 +340,7 @@ def run(
         # grid above all) runs in a worker child, under the runs' guard
         infos, landscape_failures = _problem_infos(
             [r.problem for r, _ in skipped] + [b.runs[0].problem for b in todo],
-            plan_timeout(plan), plugin_list,
+            _plan_timeout(plan), plugin_list,
         )
         if executor != "serial" and not (executor == "process" and (jobs or 1) == 1):
             close_worker()  # the batches run in the executor's own workers
@@ -375,7 +375,7 @@ def run(
     )
 
 
-def plan_timeout(plan) -> float | None:
+def _plan_timeout(plan) -> float | None:
     """The runs' cooperative deadline in seconds (one for the whole plan), or None."""
     return plan.runs[0].timeout if plan.runs else None
 
