@@ -15,7 +15,7 @@ import os
 import time
 import tomllib
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,8 @@ class Results:
     run_ids: list[str]
     statuses: dict[str, int]  # status -> count over this spec's runs
     stale: int = 0  # runs kept from another results version (see ``recompute``)
+    # problem label -> why its landscape is not stored (its f failed on the grid)
+    landscape_failures: dict[str, str] = field(default_factory=dict)
 
     @property
     def n_missing(self) -> int:
@@ -216,8 +218,8 @@ def run(
         :class:`Results` with one DataFrame row per run of this spec.
     """
     from . import suite
-    from .executors import check_executor, execute
-    from .plan import DEFAULT_MAX_RUNS, Batch, build_problem, make_plan, problem_key
+    from .executors import check_executor, close_worker, execute
+    from .plan import DEFAULT_MAX_RUNS, Batch, make_plan
     from .runner import skipped_result
     from .store import RESULTS_VERSION, Store, anonymized, exclusive
 
@@ -324,19 +326,6 @@ def run(
         }
         if recompute:
             existing -= stale
-        infos = {}
-        for r in plan.runs:
-            key = problem_key(r.problem)
-            if key not in infos:
-                p = build_problem(r.problem)
-                infos[key] = {
-                    "name": r.problem.name,
-                    "params": dict(r.problem.params),
-                    "description": p.description,
-                    **p.info(),
-                    "hessian": None if p.hessian is None else p.hessian.tolist(),
-                    "landscape": p.stored_landscape(),  # its own table, beside the info
-                }
         skipped = [
             (r, skipped_result(r, why)) for r, why in plan.skipped if r.run_id not in existing
         ]
@@ -349,6 +338,18 @@ def run(
                     todo.append(b)
             elif any(rid not in existing for rid in b.run_ids):
                 todo.append(b)
+        # the info of each problem whose runs this writes: its code (f on the landscape's
+        # grid above all) runs in a worker child, under the runs' guard
+        infos, landscape_failures = _problem_infos(
+            [r.problem for r, _ in skipped] + [b.runs[0].problem for b in todo],
+            _plan_timeout(plan), plugin_list,
+        )
+        if executor != "serial" and not (executor == "process" and (jobs or 1) == 1):
+            close_worker()  # the batches run in the executor's own workers
+        if skipped:
+            added += store.write(
+                skipped, infos, anonymous=anonymous, replace=stale if recompute else ()
+            )
         total = sum(len(b.runs) for b in todo)
         done = 0
         if progress:
@@ -377,8 +378,45 @@ def run(
         report_path = write_report_file([db], out_dir / REPORT_NAME)
     return Results(
         db, report_path, added, [r.run_id for r in plan.runs], statuses,
-        0 if recompute else len(stale),
+        0 if recompute else len(stale), landscape_failures,
     )
+
+
+def _plan_timeout(plan) -> float | None:
+    """The runs' cooperative deadline in seconds (one for the whole plan), or None."""
+    return plan.runs[0].timeout if plan.runs else None
+
+
+def _problem_infos(
+    specs: Iterable[Any], timeout: float | None, plugins: tuple[str, ...]
+) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
+    """``problem_key -> info`` (with its ``landscape``) for each problem, computed in the
+    worker child like a run, and ``problem label -> why`` for each whose landscape could not
+    be had (its runs go on; the store then holds no landscape for it)."""
+    from .executors import _worker, portable
+    from .plan import build_problem, label, problem_key
+    from .worker import ProblemInfo, problem_record
+
+    infos: dict[str, dict[str, Any]] = {}
+    failed: dict[str, str] = {}
+    for spec in specs:
+        key = problem_key(spec)
+        if key in infos:
+            continue
+        if not portable("problem", spec):  # registered in this process alone: built here
+            p = build_problem(spec)
+            infos[key] = {**problem_record(p), "landscape": p.stored_landscape()}
+            continue
+        info, grid, why = _worker().problem_info(ProblemInfo(spec, plugins), timeout)
+        if info is None:  # what the planner built here, without running its f
+            try:
+                info = problem_record(build_problem(spec))
+            except Exception:  # noqa: BLE001 — a problem's own info() failing: the essentials
+                info = {"name": spec.name, "params": dict(spec.params)}
+        infos[key] = {**info, "landscape": grid}
+        if why:
+            failed[label(spec)] = why
+    return infos, failed
 
 
 def load(path: str | os.PathLike, traces: bool = False):

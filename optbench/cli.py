@@ -327,6 +327,12 @@ def run(
         click.echo(f"store:  {res.db}")
         if res.report is not None:
             click.echo(f"report: {res.report}")
+    for problem, why in res.landscape_failures.items():
+        click.echo(
+            f"optbench: no landscape stored for problem {problem!r}: computing it failed "
+            f"({why}); its runs are stored",
+            err=True,
+        )
     if res.n_missing:  # whatever plug-in code did, a run asked for and not stored is a failure
         click.echo(
             f"optbench: {res.n_missing} of the {len(res.run_ids)} runs asked for were not "
@@ -340,6 +346,8 @@ def run(
             "(their messages are in the store and the report)",
             err=True,
         )
+        sys.exit(EXIT_RUN_FAILURES)
+    if res.landscape_failures:
         sys.exit(EXIT_RUN_FAILURES)
 
 
@@ -599,48 +607,109 @@ def _describe(kind: str, entry) -> dict[str, Any]:
 
 
 @cli.command()
-@click.argument("plugin")
+@click.argument("target")
 @click.option("--problem", "problems", multiple=True, help="Problems for an optimizer check.")
+@click.option(
+    "--plugin",
+    "plugins",
+    multiple=True,
+    help="Load this plug-in first (to check one of its components by spec).",
+)
 @click.option(
     "--timeout",
     type=float,
     default=30.0,
     show_default=True,
-    help="Seconds each check may take before it fails (a hanging plug-in).",
+    help="Seconds each check (and the plug-in's import) may take before it fails.",
+)
+@click.option(
+    "--deadline",
+    type=float,
+    default=600.0,
+    show_default=True,
+    help="Seconds the whole command may take; checks still running then fail.",
 )
 @debug_option
 @_guarded
-def check(plugin, problems, timeout, debug) -> None:
-    """Run the conformance suite on a plug-in's optimizers and problems."""
+def check(target, problems, plugins, timeout, deadline, debug) -> None:
+    """Run the conformance suite on everything a plug-in registers, or on one spec.
+
+    TARGET is a plug-in (a .py file or a module name) or a spec of a registered optimizer,
+    problem or schedule, such as an adapter's: 'torch[cls=torch.optim.SGD,lr=0.1]',
+    'ask-tell[factory=mypkg.make]', 'optax[fn=optax.adam,lr=0.1]'. Each check runs in a child
+    process, stopped if it runs past its time even when its code ignores the interrupt.
+    """
     _check_options(timeout=timeout)
+    if not (0 < deadline < float("inf")):
+        raise click.BadParameter(f"must be a number of seconds > 0, got {deadline:g}",
+                                 param_hint="'--deadline'")
     if os.environ.get(_CHECK_CHILD) == "1":
-        _check_here(plugin, problems, timeout)
+        _check_here(target, problems, plugins, timeout)
     else:
-        args = ["check", plugin, *(a for p in problems for a in ("--problem", p))]
-        _check_in_child([*args, "--timeout", repr(timeout), *(["--debug"] if debug else [])])
+        args = ["check", target, *(a for p in problems for a in ("--problem", p)),
+                *(a for p in plugins for a in ("--plugin", p))]
+        _check_in_child([*args, "--timeout", repr(timeout), *(["--debug"] if debug else [])],
+                        target, timeout, deadline)
 
 
 _CHECK_CHILD = "OPTBENCH_CHECK_CHILD"  # set in the child that runs a check's plug-in code
 _MARK = "\x00"  # starts the child's lines meant for the parent, not the user
 _ENDED = _MARK + "ended"  # printed when the child's Python exits, whatever its exit code
+_COMPONENT = _MARK + "component "  # the component whose checks follow
+_STEP = _MARK + "step "  # the check (or the import) that starts now
 
 
-def _check_here(plugin, problems, timeout) -> None:
+def _check_targets(target: str, plugins) -> list[tuple[str, str]]:
+    """What ``optbench check TARGET`` checks: ``(kind, name or spec)`` pairs."""
+    from pathlib import Path
+
+    from . import registry
+    from .errors import SpecError, UnknownNameError, UsageError
+    from .spec import parse
+
+    for plugin in plugins:
+        registry.load_plugin(plugin)
+    if target.endswith(".py") or Path(target).exists():
+        return registry.load_plugin(target)
+    registry.load_builtins()
+    try:
+        name = parse(target).name
+    except SpecError:
+        name = None
+    unknown = None
+    for kind in ("optimizer", "problem", "schedule"):
+        try:
+            registry.get(kind, name or "")
+        except UnknownNameError as exc:
+            unknown = unknown or exc
+            continue
+        return [(kind, target)]  # a registered component's spec (an adapter's, say)
+    if name is not None and "[" in target and unknown is not None:  # a spec, not a module
+        raise UsageError(f"cannot check {target!r}: {unknown}; expected a plug-in (a .py "
+                         "file or a module name) or a spec of a registered optimizer, "
+                         "problem or schedule")
+    return registry.load_plugin(target)
+
+
+def _check_here(target, problems, plugins, timeout) -> None:
     import atexit
 
+    from . import registry, testing
     from .plan import resolve_problem
-    from .registry import load_plugin
     from .spec import parse
-    from .testing import check_registered
 
     atexit.register(lambda: print(_ENDED, flush=True))  # not run on os._exit or a crash
-    registered = load_plugin(plugin)
+    testing.on_step = lambda what: print(f"{_STEP}{what}", flush=True)
+    registry.load_builtins()  # optbench's own catalog first: the plug-in's import is timed
+    print(f"{_STEP}import", flush=True)
+    registered = _check_targets(target, plugins)
+    print(f"{_STEP}", flush=True)  # between checks
     for problem in problems:  # a problem to check on must exist before any check runs
         resolve_problem(parse(problem))
     failures = 0
     for kind, name in registered:
-        click.echo(f"{_MARK}{kind} {name}")
-        for line, ok in check_registered(kind, name, list(problems) or None, timeout):
+        click.echo(f"{_COMPONENT}{kind} {name}")
+        for line, ok in testing.check_registered(kind, name, list(problems) or None, timeout):
             failures += not ok
             click.echo(f"{'PASS' if ok else 'FAIL'}  {kind} {name}: {line}")
     if failures:
@@ -648,34 +717,81 @@ def _check_here(plugin, problems, timeout) -> None:
         sys.exit(EXIT_RUN_FAILURES)
 
 
-def _check_in_child(args: list[str]) -> None:
-    """Run this very ``check`` command in a child process, its lines passed on as they come:
-    plug-in code that ends its process (``os._exit``, a crash, the OOM killer) then ends the
+def _check_in_child(args: list[str], target: str, timeout: float, deadline: float) -> None:
+    """Run this very ``check`` command in a child process, its lines passed on as they come.
+
+    Plug-in code that ends its process (``os._exit``, a crash, the OOM killer) then ends the
     child, and this process says which component's checks it cut short, as a failed check,
-    instead of vanishing without a word."""
+    instead of vanishing without a word. A check (or the plug-in's import) still running
+    past the runs' kill limit of ``timeout`` (its code ignored the interrupt), or anything
+    still running at ``deadline`` seconds, is stopped the same way.
+    """
+    import queue
     import signal
     import subprocess
+    import threading
+
+    from .worker import START_LIMIT, kill_limit
 
     env = {**os.environ, _CHECK_CHILD: "1", "PYTHONUNBUFFERED": "1"}
     env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+    started = time.monotonic()
     proc = subprocess.Popen(
         [sys.executable, "-m", "optbench.cli", *args], env=env, stdout=subprocess.PIPE,
         text=True, errors="replace",
     )
     assert proc.stdout is not None
-    current, ended = None, False
+    lines: queue.SimpleQueue[str | None] = queue.SimpleQueue()
+
+    def read(out) -> None:
+        for line in out:
+            lines.put(line.rstrip("\n"))
+        lines.put(None)
+
+    threading.Thread(target=read, args=(proc.stdout,), daemon=True).start()
+    current, ended, step = None, False, None
+    limit, since = START_LIMIT, started  # the step's allowance, from when it started
+    late = ""  # why the child was stopped, if it was
     try:
-        for line in proc.stdout:
-            line = line.rstrip("\n")
+        while True:
+            now = time.monotonic()
+            wait = min(since + limit, started + deadline) - now
+            try:
+                line = lines.get(timeout=max(wait, 0.0))
+            except queue.Empty:
+                if time.monotonic() >= started + deadline:
+                    late = f"the checks did not finish within --deadline {deadline:g} s"
+                elif step == "import":
+                    late = (f"it did not finish within {limit:g} s (--timeout {timeout:g}) and "
+                            "was stopped: does its import hang?")
+                else:
+                    late = (f"it did not finish within {limit:g} s (--timeout {timeout:g}) and "
+                            "was stopped: does it hang and ignore the interrupt?")
+                proc.kill()
+                break
+            if line is None:
+                break
             if line == _ENDED:
                 ended = True
-            elif line.startswith(_MARK):
-                current = line[len(_MARK) :]
-            else:
+            elif line.startswith(_COMPONENT):
+                current = line[len(_COMPONENT) :]
+            elif line.startswith(_STEP):
+                step = line[len(_STEP) :] or None
+                limit, since = kill_limit(timeout), time.monotonic()
+            elif not line.startswith(_MARK):
                 click.echo(line)
         code = proc.wait()
     except KeyboardInterrupt:  # the child had the same Ctrl-C and says so itself
         sys.exit(proc.wait() or 130)
+    if late and current is None:
+        what = "importing the plug-in" if step == "import" else "loading"
+        click.echo(f"optbench: error: {what} {target!r}: {late}", err=True)
+        sys.exit(EXIT_USAGE)
+    if late:
+        click.echo(f"FAIL  {current}: {step or 'between checks'}: {late}; "
+                   "the checks after it did not run")
+        click.echo("optbench: the checks did not finish", err=True)
+        sys.exit(EXIT_RUN_FAILURES)
     if ended:  # the child ended through Python: its exit code and messages are its own
         if code:
             sys.exit(code)

@@ -51,6 +51,14 @@ def _worker():
     return worker
 
 
+def close_worker() -> None:
+    """Stop this thread's worker child, if it has one (an executor whose workers are its own
+    leaves it idle)."""
+    worker = getattr(_local, "worker", None)
+    if worker is not None:
+        worker.close()
+
+
 def run_batch_guarded(batch: Batch) -> list[RunResult]:
     """Run one batch in this thread's worker child; its results, whatever its code does."""
     return run_batches([batch])[0]
@@ -117,25 +125,27 @@ def execute(
     yield from run(batches, jobs, scheduler)
 
 
-def _portable(batch: Batch) -> bool:
-    """Whether a worker child can find everything the batch names: built-ins, installed
+def portable(kind: str, spec) -> bool:
+    """Whether a worker child can find the component a spec names: built-ins, installed
     entry points and plug-ins load there; a name registered by code in the driver alone
     (a notebook, a test module) does not."""
     from . import registry
     from .spec import Spec
 
-    def ok(kind: str, spec: Spec) -> bool:
-        if spec.dotted:
-            return True
-        entry = registry.get(kind, spec.name)
-        if entry.origin == "builtin" and not getattr(entry.factory, "__module__", "").startswith(
-            "optbench"
-        ):
-            return False
-        return all(ok("schedule", v) for v in spec.params.values() if isinstance(v, Spec))
+    if spec.dotted:
+        return True
+    entry = registry.get(kind, spec.name)
+    if entry.origin == "builtin" and not getattr(entry.factory, "__module__", "").startswith(
+        "optbench"
+    ):
+        return False
+    return all(portable("schedule", v) for v in spec.params.values() if isinstance(v, Spec))
 
+
+def _portable(batch: Batch) -> bool:
+    """Whether a worker child can find everything the batch names (:func:`portable`)."""
     run = batch.runs[0]
-    return ok("problem", run.problem) and ok("optimizer", run.optimizer)
+    return portable("problem", run.problem) and portable("optimizer", run.optimizer)
 
 
 @register_executor("serial")

@@ -33,7 +33,10 @@ Hessian there, else of a finite-difference Hessian).
 
 Every check is bounded in time (``timeout`` seconds, 30 by default; on POSIX, in the main
 thread) and any exception it meets is its failure: a broken or hanging plug-in gives FAIL
-lines, never a crash or a hung ``optbench check``.
+lines, never a crash or a hung ``optbench check``. The bound here is an interrupt, which
+code that swallows every exception can ignore; ``optbench check`` runs the checks in a
+child process, told each check as it starts (:data:`on_step`), and stops the child when a
+check runs past the runs' kill limit or the command past its ``--deadline``.
 """
 
 from __future__ import annotations
@@ -100,8 +103,13 @@ def _deadline(seconds: float | None):
         signal.signal(signal.SIGALRM, previous)
 
 
+on_step: Callable[[str], None] | None = None  # told each check as it starts (optbench check)
+
+
 def _guard(what: str, fn: Callable[[], Any], timeout: float | None) -> tuple[Any, Check | None]:
     """``(fn(), None)``, or ``(None, a FAIL check)`` when it raises or overruns ``timeout``."""
+    if on_step is not None:
+        on_step(what)
     try:
         with _deadline(timeout):
             return fn(), None
@@ -152,16 +160,16 @@ def check_optimizer(
     problems = list(problems or DEFAULT_PROBLEMS)
     for problem in problems:  # a bad problem is the caller's mistake, not the optimizer's
         registry.get("problem", parse(problem).name)
-    try:
-        spec = _first("optimizer", name_or_spec)
-        if skip := _missing("optimizer", spec):
-            return skip
-        entry = registry.get("optimizer", spec.name)
+    spec = _first("optimizer", name_or_spec)  # a name the registry does not know: the caller's
+    if skip := _missing("optimizer", spec):
+        return skip
+    entry = registry.get("optimizer", spec.name)
+
+    def build():
         L = build_problem(resolve_problem(parse(problems[0]))).L  # for lr=1.5/L
-        params = resolve_optimizer(spec, L).params
-    except Exception as exc:  # noqa: BLE001 — a broken plug-in is a failed check, not a crash
-        return [("builds from its spec", False, f"{type(exc).__name__}: {exc}")]
-    built, fail = _guard("builds from its spec", lambda: entry.build(**params), timeout)
+        return entry.build(**resolve_optimizer(spec, L).params)
+
+    built, fail = _guard("builds from its spec", build, timeout)
     if fail is not None:
         return [fail]
     ok = isinstance(built, Optimizer) and ((built.step is None) != (built.run is None))
@@ -177,10 +185,18 @@ def check_optimizer(
 def _check_on(spec: Spec, entry: registry.Entry, problem: str, timeout: float | None
               ) -> list[Check]:
     where = f"on {problem}"
-    try:
-        plan = make_plan([problem], [spec], seeds=SEEDS, budget=BUDGET, tol=0.0)
-    except OptbenchError as exc:
-        return [(f"plans {where}", False, str(exc))]
+
+    def planned():
+        try:
+            return make_plan([problem], [spec], seeds=SEEDS, budget=BUDGET, tol=0.0)
+        except OptbenchError as exc:
+            return exc
+
+    plan, fail = _guard(f"plans {where}", planned, timeout)
+    if fail is not None:
+        return [fail]
+    if isinstance(plan, OptbenchError):
+        return [(f"plans {where}", False, str(plan))]
     if plan.skipped:
         return [(f"runs {where}", True, f"skipped: {plan.skipped[0][1]}")]
     what = f"runs without error {where}"
@@ -359,14 +375,11 @@ def check_problem(name_or_spec: str | Spec, n_points: int = 6,
     """Checks of a problem: shapes, finite values, gradient vs central differences, and what
     it declares about its minimum: f(x*) = f*, x* stationary, and L and mu the extreme
     curvatures at x* (from its Hessian where it has one, else finite differences)."""
-    try:
-        spec = _first("problem", name_or_spec)
-        if skip := _missing("problem", spec):
-            return skip
-        p, fail = _guard("builds from its spec", lambda: build_problem(resolve_problem(spec)),
-                         timeout)
-    except Exception as exc:  # noqa: BLE001
-        return [("builds from its spec", False, f"{type(exc).__name__}: {exc}")]
+    spec = _first("problem", name_or_spec)  # a name the registry does not know: the caller's
+    if skip := _missing("problem", spec):
+        return skip
+    p, fail = _guard("builds from its spec", lambda: build_problem(resolve_problem(spec)),
+                     timeout)
     if fail is not None:
         return [fail]
     out: list[Check] = [("builds", True, f"dim {p.dim}")]
@@ -389,10 +402,8 @@ def check_problem(name_or_spec: str | Spec, n_points: int = 6,
 
     out.append(_checked("start points have shape (d,)", starts, timeout))
     if p.has_gradient and out[-1][1]:
-        with np.errstate(all="ignore"):
-            f = np.asarray(p.f(X), dtype=float)
         what = "gradient matches central differences (and value_and_grad)"
-        out.append(_checked(what, lambda: _gradient(p, X, f), timeout))
+        out.append(_checked(what, lambda: _gradient(p, X), timeout))
     if p.x_star is not None and p.f_star is not None:
         def minimum() -> Check:
             fx = np.asarray(p.f(p.x_star), dtype=float)
@@ -479,8 +490,9 @@ def _curvature(p) -> Check:
     return (what, not bad, "; ".join(bad) or f"L = {true['L']:.6g}, mu = {true['mu']:.6g} ({how})")
 
 
-def _gradient(p, X, f) -> Check:
+def _gradient(p, X) -> Check:
     with np.errstate(all="ignore"):
+        f = np.asarray(p.f(X), dtype=float)
         g = np.asarray(p.grad(X), dtype=float)
         if g.shape != X.shape or not np.all(np.isfinite(g)):
             return ("grad maps (B, d) to finite (B, d)", False, f"shape {g.shape}")
@@ -496,18 +508,23 @@ def _gradient(p, X, f) -> Check:
             "" if ok else f"max |g − fd| − tol = {worst:.3g}")
 
 
-def check_schedule(name_or_spec: str | Spec) -> list[Check]:
+def check_schedule(name_or_spec: str | Spec, timeout: float | None = CHECK_TIMEOUT
+                   ) -> list[Check]:
     """A schedule builds, gives finite rates >= 0, and a column of base rates gives each run's own.
 
     Stateful schedules (reduce-on-plateau) are fed a slowly improving gap.
     """
-    try:
-        spec = _first("schedule", name_or_spec)
-        if skip := _missing("schedule", spec):
-            return skip
-        make_schedule(spec, 0.1)
-    except Exception as exc:  # noqa: BLE001
-        return [("builds from its spec", False, f"{type(exc).__name__}: {exc}")]
+    spec = _first("schedule", name_or_spec)  # a name the registry does not know: the caller's
+    if skip := _missing("schedule", spec):
+        return skip
+    _, fail = _guard("builds from its spec", lambda: make_schedule(spec, 0.1), timeout)
+    if fail is not None:
+        return [fail]
+    rates, fail = _guard("gives rates", lambda: _rates(spec), timeout)
+    return [fail] if fail is not None else rates
+
+
+def _rates(spec: Spec) -> list[Check]:
     lrs = np.array([[0.1], [0.03]])
     gaps = np.linspace(1.0, 1e-3, 60)[:, None] * np.array([1.0, 2.0])  # a slowly improving gap
     batch = make_schedule(spec, lrs)
@@ -536,7 +553,7 @@ def check_registered(kind: str, name: str, problems: Sequence[str] | None = None
     elif kind == "problem":
         checks = check_problem(name, timeout=timeout)
     elif kind == "schedule":
-        checks = check_schedule(name)
+        checks = check_schedule(name, timeout)
     else:
         checks = [("no conformance checks for this kind", True, "")]
     for what, ok, detail in checks:

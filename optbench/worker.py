@@ -34,14 +34,15 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Any, NamedTuple
 
 from .plan import Batch
+from .spec import Spec
 
 if TYPE_CHECKING:
     from .runner import RunResult
 
-__all__ = ["KILL_GRACE", "Worker"]
+__all__ = ["KILL_GRACE", "ProblemInfo", "Worker", "problem_record"]
 
 KILL_GRACE = 2.0  # seconds past the cooperative deadline before a batch is killed
 START_LIMIT = 120.0  # seconds a new child may take to import optbench and say it is ready
@@ -206,6 +207,58 @@ class Worker:
                 out.extend(results)
         return out
 
+    def problem_info(
+        self, task: ProblemInfo, timeout: float | None
+    ) -> tuple[dict[str, Any] | None, dict[str, Any] | None, str]:
+        """A problem's info and landscape, computed in the child under the runs' guard:
+        ``(info, landscape, why)``; what could not be had is None, and ``why`` says why (the
+        child raised, died, or ran past the kill limit of ``timeout``, and is then stopped)."""
+        if self.proc is not None and self.proc.poll() is not None:
+            self._stop()
+        if self.proc is None:
+            self._start()
+        self._send(task)
+        deadline = time.monotonic() + kill_limit(timeout) if timeout else None
+        got: dict[str, Any] = {}
+        try:
+            for part in ("info", "landscape"):
+                kind, value = self._receive(deadline)
+                if kind == "error":
+                    return got.get("info"), None, value
+                got[part] = value
+        except (EOFError, TimeoutError, OSError, ValueError) as exc:
+            if isinstance(exc, EOFError) and self.proc is not None:
+                try:  # its exit code, not the kill's: it is ending on its own
+                    self.proc.wait(1.0)
+                except subprocess.TimeoutExpired:
+                    pass
+            code = self._stop()
+            if isinstance(exc, TimeoutError) and timeout:
+                why = f"it did not finish within {kill_limit(timeout):g} s (timeout {timeout:g} s)"
+            else:
+                why = _exit_how(code)
+            return got.get("info"), None, why
+        return got["info"], got["landscape"], ""
+
+
+def problem_record(problem) -> dict[str, Any]:
+    """What a store keeps about a built problem, but its landscape (JSON-ready)."""
+    return {
+        "name": problem.name,
+        "params": dict(problem.params),
+        "description": problem.description,
+        **problem.info(),
+        "hessian": None if problem.hessian is None else problem.hessian.tolist(),
+    }
+
+
+class ProblemInfo(NamedTuple):
+    """A task for the child: the info and landscape of a problem (``optbench.api`` stores
+    them), computed there because its ``f`` is plug-in code like any run's."""
+
+    problem: Spec
+    plugins: tuple[str, ...] = ()
+
 
 def _killed(run, timeout: float, size: int) -> RunResult:
     from .runner import RunResult
@@ -222,6 +275,11 @@ def _killed(run, timeout: float, size: int) -> RunResult:
 def _died(run, code: int | None, update: int) -> RunResult:
     from .runner import RunResult
 
+    return RunResult(run.run_id, "error", f"{_exit_how(code)} at update {update + 1}")
+
+
+def _exit_how(code: int | None) -> str:
+    """How a child ended, from its exit code (negative: the signal that killed it)."""
     if code is not None and code < 0:
         try:
             name = signal.Signals(-code).name
@@ -234,7 +292,7 @@ def _died(run, code: int | None, update: int) -> RunResult:
             how += " (a segmentation fault)"
     else:
         how = f"the process exited with code {code}"
-    return RunResult(run.run_id, "error", f"{how} at update {update + 1}")
+    return how
 
 
 # -- the child ---------------------------------------------------------------------------------
@@ -297,6 +355,9 @@ def _main(update_path: str, parent: int) -> None:
             return  # the parent closed the pipe
         (n,) = _HEADER.unpack(header)
         batches = pickle.loads(inp.read(n))  # our own parent's message
+        if isinstance(batches, tuple):  # a ProblemInfo (this module runs as __main__ here)
+            _problem_info(ProblemInfo(*batches), send)
+            continue
         for batch in batches:
             results = _guarded(batch, on_update)
             if results is None:  # a run raised SystemExit or the like: find which, alone
@@ -305,6 +366,26 @@ def _main(update_path: str, parent: int) -> None:
                     single = Batch(batch.index, [run], batch.batchable, batch.plugins)
                     results.extend(_guarded(single, on_update) or [])
             send(results)
+
+
+def _problem_info(task: ProblemInfo, send) -> None:
+    """Send ``("info", dict)`` then ``("landscape", dict or None)``, or ``("error", why)``."""
+    from .plan import build_problem
+    from .registry import load_plugin
+
+    part = "info"  # what is being computed, for the message
+    try:
+        for plugin in task.plugins:
+            load_plugin(plugin)
+        problem = build_problem(task.problem)
+        send(("info", problem_record(problem)))
+        part = "landscape"
+        send(("landscape", problem.stored_landscape()))
+    except BaseException as exc:  # noqa: BLE001 — whatever plug-in code raises is a message
+        why = f"{type(exc).__name__}: {exc}"
+        if isinstance(exc, SystemExit):
+            why = f"the problem called sys.exit({exc.code!r})"
+        send(("error", (why if part == "landscape" else f"building it: {why}")[:500]))
 
 
 def _guarded(batch: Batch, on_update) -> list[RunResult] | None:

@@ -385,8 +385,8 @@ def landscape_figure(data: ProblemData, labels: list[str]):
     grid = data.landscape
     if grid is None:
         return None, (
-            "no landscape stored with this problem (the store was written before optbench "
-            "stored landscapes; a fresh run stores one)"
+            "no landscape stored with this problem (its f failed on the grid when it ran, "
+            "or the store was written before optbench stored landscapes)"
         )
     chosen = []
     for lab in labels:
