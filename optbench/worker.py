@@ -528,7 +528,9 @@ def _serve(sock: socket.socket, driver: int) -> NoReturn:
     import warnings
 
     warnings.filterwarnings("ignore", message="optbench: the installed plug-in")
-    from . import metrics, runner  # noqa: F401 — the children's modules, imported once
+    import numpy.random  # noqa: F401 — the children's modules, imported once
+
+    from . import metrics, runner  # noqa: F401
 
     exits: dict[int, int | None] = {}  # child -> its exit code once reaped
 
