@@ -530,7 +530,8 @@ def _serve(sock: socket.socket, driver: int) -> NoReturn:
     warnings.filterwarnings("ignore", message="optbench: the installed plug-in")
     import numpy.random  # noqa: F401 — the children's modules, imported once
 
-    from . import metrics, runner  # noqa: F401
+    from . import runner  # noqa: F401
+    from .metrics import batch  # noqa: F401
 
     exits: dict[int, int | None] = {}  # child -> its exit code once reaped
 

@@ -279,3 +279,29 @@ def test_ctrl_c_stops_the_forked_worker_and_its_server_and_says_so_in_one_line(t
     while _alive(kids) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not _alive(kids)  # neither the worker nor the server is left behind
+
+
+DRIVER_PROBE = (
+    "import sys\n"
+    "from optbench.cli import main\n"
+    "try:\n"
+    "    main(sys.argv[1:])\n"
+    "except SystemExit as exc:\n"
+    "    print('EXIT', exc.code)\n"
+    "print('LOADED', sorted(m for m in ('scipy', 'tomllib') if m in sys.modules))\n"
+)
+
+
+def test_a_one_run_command_imports_neither_scipy_nor_tomllib_in_the_driver(tmp_path):
+    # gradient descent needs no scipy, and a run named by options needs no TOML reader
+    r = subprocess.run([sys.executable, "-P", "-c", DRIVER_PROBE, "run", "-p", "quadratic-1d",
+                        "-o", "gd", "--seeds", "1", "--no-report", "--quiet", "--out", "out"],
+                       cwd=tmp_path, capture_output=True, text=True, timeout=120, env=_env())
+    assert "EXIT 0" in r.stdout, r.stdout + r.stderr
+    assert "LOADED []" in r.stdout, r.stdout
+    # the versions the session records still name the installed scipy
+    import scipy
+
+    with sqlite3.connect(tmp_path / "out" / "results.sqlite") as conn:
+        (versions,) = conn.execute("SELECT versions FROM sessions").fetchone()
+    assert json.loads(versions)["scipy"] == scipy.__version__
