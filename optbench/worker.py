@@ -427,6 +427,10 @@ class _ForkServer:
             try:
                 mine.close()
                 _serve(theirs, self.owner)
+            except BaseException:  # noqa: BLE001 — said on stderr; the driver starts fresh ones
+                import traceback
+
+                traceback.print_exc()
             finally:
                 os._exit(1)
         theirs.close()

@@ -75,6 +75,18 @@ def probe(lr: float = 0.1, hang: float = 0.0):
                 pass
         return x - lr * oracle.grad(x), state
     return Optimizer(step=step)
+
+@register_optimizer("server-killer", batchable=True)
+def server_killer(lr: float = 0.1):
+    def step(x, state, oracle, t):
+        marker = os.environ["PROBE_OUT"] + ".killed"
+        if t == 0 and not os.path.exists(marker):  # once: kill this worker's parent
+            open(marker, "w").close()
+            os.kill(os.getppid(), 9)
+            while True:  # the kernel ends this process too (its parent died)
+                pass
+        return x - lr * oracle.grad(x), state
+    return Optimizer(step=step)
 '''
 
 
@@ -305,3 +317,23 @@ def test_a_one_run_command_imports_neither_scipy_nor_tomllib_in_the_driver(tmp_p
     with sqlite3.connect(tmp_path / "out" / "results.sqlite") as conn:
         (versions,) = conn.execute("SELECT versions FROM sessions").fetchone()
     assert json.loads(versions)["scipy"] == scipy.__version__
+
+
+@pytest.mark.skipif(not LINUX, reason="the fork server is Linux's")
+def test_plug_in_code_that_kills_the_fork_server_is_an_error_row_and_the_rest_run(tmp_path):
+    (tmp_path / "probe.py").write_text(PROBE)
+    proc = subprocess.Popen(
+        [*_optbench_command(), "run", "--plugin", "probe.py", "-p", "quadratic-1d", "-o",
+         "server-killer", "-o", "gd[lr=[0.1,0.6]]", "-o", "probe", "--seeds", "1", "--budget",
+         "30", "--no-report", "--quiet", "--out", "out"], cwd=tmp_path,
+        env=_env(PROBE_OUT=str(tmp_path / "probe.jsonl")), stderr=subprocess.PIPE, text=True)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 3, err  # some runs ended in error
+    frame = optbench.load(tmp_path / "out")
+    killer = frame[frame.optimizer == "server-killer"]
+    assert list(killer.status) == ["error"] and "SIGKILL" in killer.message.item()
+    rest = frame[frame.optimizer != "server-killer"]
+    assert len(rest) == 3 and set(rest.status) <= {"converged", "budget"}
+    # the batches after it (in the plan's order) ran in workers the driver started itself
+    (line,) = [json.loads(s) for s in (tmp_path / "probe.jsonl").read_text().splitlines()]
+    assert line["ppid"] == proc.pid
