@@ -48,7 +48,6 @@ import select
 import signal
 import socket
 import struct
-import subprocess
 import sys
 import tempfile
 import threading
@@ -60,6 +59,8 @@ from . import importpath
 from .plan import Batch
 
 if TYPE_CHECKING:
+    import subprocess
+
     from .runner import RunResult
 
 __all__ = ["KILL_GRACE", "Worker", "start_fork_server"]
@@ -105,6 +106,8 @@ class Worker:
         server = _fork_server() if self.blas_threads else None
         self.proc = server.fork(self._update_path) if server is not None else None
         if self.proc is None:  # no fork server here: a fresh interpreter
+            import subprocess
+
             self.proc = subprocess.Popen(
                 importpath.command("optbench.worker", self._update_path, str(os.getpid())),
                 stdin=subprocess.PIPE,
