@@ -587,8 +587,11 @@ def _serve(sock: socket.socket, driver: int) -> NoReturn:
             break
     for pid, code in exits.items():
         if code is None:
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
+            try:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+            except OSError:
+                pass
     os._exit(0)
 
 
