@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-import tomllib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -82,6 +81,8 @@ class Results:
 
 def load_spec(path: str | os.PathLike) -> dict[str, Any]:
     """Read a TOML spec file (the same strings as on the command line)."""
+    import tomllib  # only here: a run named by options alone does not pay for it
+
     p = Path(path)
     try:
         data = tomllib.loads(p.read_text())

@@ -98,6 +98,14 @@ def cli() -> None:
     """
 
 
+def _start_fork_server() -> None:
+    """Worker children are forked from a server started now, before the progress bar or a
+    Dask client starts a thread (see :mod:`optbench.worker`)."""
+    from .worker import start_fork_server
+
+    start_fork_server()
+
+
 def _check_options(**values: Any) -> None:
     """Every option value checked before anything runs or is written (one line if bad)."""
     from .settings import check
@@ -284,6 +292,7 @@ def run(
         from .suite import SUITES
 
         spec = SUITES[suite_name]()
+    _start_fork_server()
     progress = _Progress(quiet)
     try:
         res = api_run(
@@ -733,11 +742,12 @@ def _check_in_child(args: list[str], target: str, timeout: float, deadline: floa
 
     from .worker import START_LIMIT, kill_limit
 
-    env = {**os.environ, _CHECK_CHILD: "1", "PYTHONUNBUFFERED": "1"}
-    env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+    from .importpath import child_env, command
+
+    env = {**child_env(), _CHECK_CHILD: "1", "PYTHONUNBUFFERED": "1"}
     started = time.monotonic()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "optbench.cli", *args], env=env, stdout=subprocess.PIPE,
+        command("optbench.cli", *args), env=env, stdout=subprocess.PIPE,
         text=True, errors="replace",
     )
     assert proc.stdout is not None
@@ -956,14 +966,15 @@ def tune(
     criterion, the seeds of each phase and the winners, and the report compares the tuned
     winners, one per family.
     """
-    from .tune import DEFAULT_GRID, DEFAULT_GRID_L
-    from .tune import tune as do_tune
-
     _check_options(seeds=seeds, budget=budget, max_iter=max_iter, jobs=jobs, out=out)
     if tuning_seeds < 1:
         raise click.BadParameter(
             f"must be at least 1, got {tuning_seeds}", param_hint="--tuning-seeds"
         )
+    _start_fork_server()
+    from .tune import DEFAULT_GRID, DEFAULT_GRID_L
+    from .tune import tune as do_tune
+
     progress = _Progress(quiet)
     try:
         res = do_tune(
@@ -1006,6 +1017,9 @@ def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
     import warnings
 
+    from .importpath import apply
+
+    apply()  # the installed optbench first, the working folder last: docs/architecture.md
     warnings.formatwarning = _warning_line
     cli.main(args=argv, prog_name="optbench")
 

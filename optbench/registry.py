@@ -424,8 +424,9 @@ def load_builtins(kind: str | None = None) -> None:
 def _load_entry_points() -> None:
     from importlib.metadata import entry_points
 
+    installed = entry_points()  # one scan of the installed distributions, not one per group
     for group in sorted(set(_ENTRY_POINT_GROUPS.values())):
-        for ep in entry_points(group=group):
+        for ep in installed.select(group=group):
             try:
                 _CURRENT_ORIGIN.append((f"entry point {ep.name!r} ({ep.value})", None))
                 _FROM_ENTRY_POINT.append(True)

@@ -275,17 +275,35 @@ def _clean(obj: Any) -> Any:
     return obj
 
 
+@functools.cache
 def versions() -> dict[str, str]:
-    import scipy
-
     from . import __version__
 
     return {
         "optbench": __version__,
         "numpy": np.__version__,
-        "scipy": scipy.__version__,
+        "scipy": _scipy_version(),
         "python": platform.python_version(),
     }
+
+
+def _scipy_version() -> str:
+    """scipy's version from the head of its installed metadata: importing scipy for it, or
+    parsing its whole metadata (licence texts included), costs more than a small run."""
+    from importlib.metadata import PackageNotFoundError, distribution
+
+    try:
+        text = distribution("scipy").read_text("METADATA") or ""
+    except PackageNotFoundError:
+        text = ""
+    for line in text.splitlines():
+        if line.startswith("Version:"):
+            return line.split(":", 1)[1].strip()
+        if not line:  # the end of the headers
+            break
+    import scipy
+
+    return scipy.__version__
 
 
 def pack_trace(trace: dict[str, np.ndarray]) -> bytes:

@@ -1,9 +1,8 @@
 """The worker child: where plug-in code runs, so that nothing it does can end the driver.
 
 Every executor runs its batches through a :class:`Worker`: a persistent child process,
-started once (``python -m optbench.worker``, never forked, so it is safe from threaded
-processes such as Dask workers) and fed whole tasks — many batches per message — through a
-pipe. It answers one message per finished batch. The parent owns every fault:
+started once and fed whole tasks — many batches per message — through a pipe. It answers one
+message per finished batch. The parent owns every fault:
 
 * the child dies (``sys.exit``, ``os._exit``, a segfault, the OOM killer): the batch it was
   running is rerun one run at a time in a fresh child, so only the run that kills its
@@ -14,9 +13,28 @@ pipe. It answers one message per finished batch. The parent owns every fault:
   kill limit per batch, however many runs the batch has. ``--retry-failed`` reruns such
   rows one at a time, so the runs that did not hang then get their own results.
 
-The child exits when its parent does (``PR_SET_PDEATHSIG`` on Linux, and a thread that
-watches the parent everywhere), so killing the driver leaves no worker behind. It ignores
-Ctrl-C: the driver handles the interrupt and stops its workers.
+How a child starts. The ``optbench`` command starts a *fork server* first
+(:func:`start_fork_server`, before any thread of its own: progress bar, Dask client,
+executor threads): a copy of the driver made with ``os.fork`` while the driver has one
+thread, with optbench, numpy and the built-in catalogs already imported. The server never
+starts a thread, imports the runner's modules once, and forks one worker child per need,
+so a child costs a ``fork``, not an interpreter that imports everything again. BLAS runs
+on one thread in all of them: the command sets ``OMP_NUM_THREADS``, ``OPENBLAS_NUM_THREADS``
+... to 1 (unless set) before numpy loads, so no BLAS thread exists when it forks. Anywhere
+else — the Python API in a user's process, a Dask worker (threaded), a driver that already
+runs threads (BLAS threads asked for through the environment), macOS, Windows — a child is
+started fresh (``python -P -m optbench.worker``, never forked from a threaded process), with
+BLAS pinned through its environment before numpy loads. Both kinds follow the import rule of
+:mod:`optbench.importpath` and behave the same:
+
+* a forked child's exit code comes from the server, which reaps it, so a crash row names
+  its signal as a spawned child's does;
+* the child exits when its parent does (``PR_SET_PDEATHSIG`` on Linux, and a thread that
+  watches the parent everywhere); the server dies with the driver the same way and kills
+  its children when the driver's end of its socket closes, so killing the driver leaves
+  no worker behind;
+* the child and the server ignore Ctrl-C: the driver handles the interrupt and stops its
+  workers.
 
 The wire format is pickle between this process and its own child, never a file.
 """
@@ -28,21 +46,25 @@ import os
 import pickle
 import select
 import signal
+import socket
 import struct
-import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
-from typing import IO, TYPE_CHECKING, Any, NamedTuple
+from typing import IO, TYPE_CHECKING, Any, NamedTuple, NoReturn
 
+from . import importpath
 from .plan import Batch
 from .spec import Spec
 
 if TYPE_CHECKING:
+    import subprocess
+
     from .runner import RunResult
 
-__all__ = ["KILL_GRACE", "ProblemInfo", "Worker", "problem_record"]
+__all__ = ["KILL_GRACE", "ProblemInfo", "Worker", "problem_record", "start_fork_server"]
 
 KILL_GRACE = 2.0  # seconds past the cooperative deadline before a batch is killed
 START_LIMIT = 120.0  # seconds a new child may take to import optbench and say it is ready
@@ -57,11 +79,10 @@ def kill_limit(timeout: float) -> float:
 
 
 def worker_env(pin_blas: bool = True) -> dict[str, str]:
-    """The environment of a worker child: the driver's, with its import path (a plug-in or
-    entry point the driver found, the child finds) and, unless set, one BLAS thread
-    (parallelism comes from the workers)."""
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+    """The environment of a started (not forked) worker child: the driver's, with its import
+    path under :mod:`optbench.importpath`'s rule (a plug-in or entry point the driver found,
+    the child finds) and, unless set, one BLAS thread (parallelism comes from the workers)."""
+    env = importpath.child_env()
     if pin_blas:
         env.update({var: env.get(var, "1") for var in BLAS_VARS})
     return env
@@ -71,7 +92,7 @@ class Worker:
     """A persistent child process that runs batches; restarted after it dies or is killed."""
 
     def __init__(self, blas_threads: bool = True):
-        self.proc: subprocess.Popen[bytes] | None = None
+        self.proc: subprocess.Popen[bytes] | _Forked | None = None
         self.closed = False  # closed from another thread: stop, no recovery
         self.blas_threads = blas_threads
         self._buffer = bytearray()
@@ -83,12 +104,17 @@ class Worker:
 
     # -- the child's life ---------------------------------------------------------------------
     def _start(self) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "optbench.worker", self._update_path, str(os.getpid())],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            env=worker_env(self.blas_threads),
-        )
+        server = _fork_server() if self.blas_threads else None
+        self.proc = server.fork(self._update_path) if server is not None else None
+        if self.proc is None:  # no fork server here: a fresh interpreter
+            import subprocess
+
+            self.proc = subprocess.Popen(
+                importpath.command("optbench.worker", self._update_path, str(os.getpid())),
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                env=worker_env(self.blas_threads),
+            )
         self._buffer = bytearray()
         if self._receive(time.monotonic() + START_LIMIT) != "ready":
             code = self._stop()
@@ -228,10 +254,9 @@ class Worker:
                 got[part] = value
         except (EOFError, TimeoutError, OSError, ValueError) as exc:
             if isinstance(exc, EOFError) and self.proc is not None:
-                try:  # its exit code, not the kill's: it is ending on its own
-                    self.proc.wait(1.0)
-                except subprocess.TimeoutExpired:
-                    pass
+                end = time.monotonic() + 1.0  # its exit code, not the kill's: it is ending
+                while self.proc.poll() is None and time.monotonic() < end:
+                    time.sleep(0.01)
             code = self._stop()
             if isinstance(exc, TimeoutError) and timeout:
                 why = f"it did not finish within {kill_limit(timeout):g} s (timeout {timeout:g} s)"
@@ -296,17 +321,23 @@ def _exit_how(code: int | None) -> str:
 
 
 # -- the child ---------------------------------------------------------------------------------
-def _watch_parent(parent: int) -> None:
-    """End this process when the parent is gone (the driver was killed)."""
-    import threading
-
-    try:  # Linux: the kernel sends SIGKILL when the parent thread exits
+def _die_with(parent: int) -> None:
+    """Have the kernel kill this process when its parent thread exits (Linux), and end now
+    if the parent is already gone."""
+    try:
         import ctypes
 
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         pass
+    if os.getppid() != parent:
+        os._exit(1)
+
+
+def _watch_parent(parent: int) -> None:
+    """End this process when the parent is gone (the driver was killed)."""
+    _die_with(parent)
 
     def poll() -> None:
         while True:
@@ -314,21 +345,21 @@ def _watch_parent(parent: int) -> None:
                 os._exit(1)
             time.sleep(0.5)
 
-    if os.getppid() != parent:
-        os._exit(1)
     threading.Thread(target=poll, daemon=True).start()
 
 
-def _main(update_path: str, parent: int) -> None:
+def _main(update_path: str, parent: int, inp_fd: int = 0, out_fd: int = 1) -> None:
+    """Serve batches read from ``inp_fd`` until the parent closes it; answers go to
+    ``out_fd`` (a started child's stdin and stdout; a forked one's own pipes)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle
     _watch_parent(parent)
+    importpath.apply()
     # the protocol has the pipes to itself: plug-in output goes to stderr
-    inp = os.fdopen(os.dup(0), "rb")
-    out = os.fdopen(os.dup(1), "wb")
-    devnull = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(devnull, 0)
-    os.dup2(2, 1)
-    sys.stdout = sys.stderr
+    inp = os.fdopen(os.dup(inp_fd), "rb")
+    out = os.fdopen(os.dup(out_fd), "wb")
+    for fd in {inp_fd, out_fd} - {0, 1, 2}:
+        os.close(fd)
+    _quiet_stdio()
     import warnings
 
     # the driver already said it once
@@ -403,6 +434,268 @@ def _guarded(batch: Batch, on_update) -> list[RunResult] | None:
         if isinstance(exc, SystemExit):
             why = f"the optimizer or problem called sys.exit({exc.code!r})"
         return [RunResult(batch.runs[0].run_id, "error", why[:500])]
+
+
+def _quiet_stdio() -> None:
+    """Nothing read from the terminal, and whatever plug-in code prints goes to stderr."""
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+
+
+# -- the fork server ---------------------------------------------------------------------------
+_server: _ForkServer | None = None
+
+
+def _threads() -> int:
+    """This process's threads, native ones included (BLAS, OpenMP); 0 if unknown."""
+    try:
+        return len(os.listdir("/proc/self/task"))
+    except OSError:
+        return 0
+
+
+def start_fork_server() -> bool:
+    """Start the fork server worker children are forked from, if this process can fork
+    safely now; whether there is one. Call it first, before any thread starts.
+
+    It pins BLAS to one thread through the environment (unless set), imports what driver
+    and workers share (numpy, optbench's engine, the built-in catalogs and installed
+    plug-ins), and forks the server only if this process then has a single thread (Linux):
+    a BLAS asked for more threads has started them, and then children are started fresh.
+    """
+    global _server
+    if _fork_server() is not None:
+        return True
+    if not sys.platform.startswith("linux") or not hasattr(socket, "send_fds"):
+        return False
+    for var in BLAS_VARS:
+        os.environ.setdefault(var, "1")  # before numpy loads: BLAS then starts no thread
+    from . import registry, runner  # noqa: F401 — shared with the children, imported once
+
+    registry.load_builtins()
+    if threading.active_count() != 1 or _threads() != 1:
+        return False
+    _server = _ForkServer()
+    import atexit
+
+    atexit.register(_server.close)  # after the workers' own close (atexit runs last first)
+    return True
+
+
+def _fork_server() -> _ForkServer | None:
+    """This process's running fork server, if any (never one inherited through a fork)."""
+    server = _server
+    if server is None or server.owner != os.getpid() or server.dead:
+        return None
+    return server
+
+
+class _ForkServer:
+    """The driver's end of the fork server: one request and its answer at a time, over a
+    Unix socket that carries the new child's pipes."""
+
+    def __init__(self) -> None:
+        mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self.owner = os.getpid()
+        for stream in (sys.stdout, sys.stderr):  # nothing buffered is written twice
+            try:
+                stream.flush()
+            except (OSError, ValueError, AttributeError):
+                pass
+        pid = os.fork()
+        if pid == 0:  # the server
+            try:
+                mine.close()
+                _serve(theirs, self.owner)
+            except BaseException:  # noqa: BLE001 — said on stderr; the driver starts fresh ones
+                import traceback
+
+                traceback.print_exc()
+            finally:
+                os._exit(1)
+        theirs.close()
+        self.pid, self.sock = pid, mine
+        self.lock = threading.Lock()
+        self.dead = False
+
+    def request(self, *message, fds: tuple[int, ...] = ()):
+        """The server's answer to ``message``; ``OSError`` if the server is gone. Interrupted
+        half-way (Ctrl-C), the socket is closed, and with it the server and its children."""
+        with self.lock:
+            if self.dead:
+                raise OSError("the fork server is gone")
+            try:
+                socket.send_fds(self.sock, [pickle.dumps(message)], list(fds))
+                data = self.sock.recv(1 << 16)
+            except BaseException:
+                self._close()
+                raise
+            if not data:
+                self._close()
+                raise OSError("the fork server is gone")
+        ok, value = pickle.loads(data)  # our own child's answer
+        if not ok:
+            raise OSError(value)
+        return value
+
+    def _close(self) -> None:
+        self.dead = True
+        self.sock.close()
+
+    def close(self) -> None:
+        """Stop the server (it kills the children left) and reap it, so that its time and
+        its children's count in this process's (``os.wait4``, ``time``)."""
+        self.dead = True  # without the lock: a daemon thread may hold it at exit
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)  # wakes a thread waiting for an answer
+        except OSError:
+            pass
+        self.sock.close()
+        if self.owner == os.getpid():
+            try:
+                os.waitpid(self.pid, 0)
+            except ChildProcessError:
+                pass
+
+    def fork(self, update_path: str) -> _Forked | None:
+        """A new worker child, forked by the server; None if the server cannot fork."""
+        to_child, from_child = os.pipe(), os.pipe()
+        try:
+            pid = self.request("fork", update_path, fds=(to_child[0], from_child[1]))
+        except OSError:
+            os.close(to_child[1])
+            os.close(from_child[0])
+            return None
+        finally:
+            os.close(to_child[0])
+            os.close(from_child[1])
+        return _Forked(self, pid, to_child[1], from_child[0])
+
+
+class _Forked:
+    """A worker child forked by the fork server, with what :class:`Worker` uses of a
+    ``Popen``: its pipes, ``poll``, ``kill`` and ``wait`` (the server reaps it)."""
+
+    def __init__(self, server: _ForkServer, pid: int, stdin: int, stdout: int):
+        self.server, self.pid = server, pid
+        self.stdin: IO[bytes] | None = os.fdopen(stdin, "wb")
+        self.stdout: IO[bytes] | None = os.fdopen(stdout, "rb")
+        self.returncode: int | None = None
+
+    def _ask(self, what: str) -> int | None:
+        try:
+            return self.server.request(what, self.pid)
+        except OSError:  # the server is gone, and its children with it (PR_SET_PDEATHSIG)
+            return -signal.SIGKILL
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            self.returncode = self._ask("poll")
+        return self.returncode
+
+    def kill(self) -> None:
+        if self.returncode is None:
+            self._ask("kill")
+
+    def wait(self) -> int | None:
+        if self.returncode is None:
+            self.returncode = self._ask("wait")
+        return self.returncode
+
+
+def _serve(sock: socket.socket, driver: int) -> NoReturn:
+    """The fork server's loop: fork a worker child per request, report and reap children;
+    when the driver's end closes, kill the children left and exit. Never starts a thread."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle
+    _die_with(driver)
+    _quiet_stdio()
+    import warnings
+
+    warnings.filterwarnings("ignore", message="optbench: the installed plug-in")
+    import numpy.random  # noqa: F401 — the children's modules, imported once
+
+    from . import runner  # noqa: F401
+    from .metrics import batch  # noqa: F401
+
+    exits: dict[int, int | None] = {}  # child -> its exit code once reaped
+
+    def reap(pid: int, flags: int) -> int | None:
+        if exits.get(pid, 0) is None:
+            done, status = os.waitpid(pid, flags)
+            if done:
+                exits[pid] = os.waitstatus_to_exitcode(status)
+        return exits.get(pid)
+
+    while True:
+        try:
+            data, fds, _, _ = socket.recv_fds(sock, 1 << 16, 2)
+        except OSError:
+            data, fds = b"", []
+        if not data:
+            break
+        what, *args = pickle.loads(data)  # our own parent's request
+        try:
+            if what == "fork":
+                if _threads() != 1:
+                    raise OSError("the fork server has threads; not forking")
+                pid = os.fork()
+                if pid == 0:
+                    _forked_child(sock, fds, args[0])
+                exits[pid] = None
+                answer: int | None = pid
+            elif what == "poll":
+                answer = reap(args[0], os.WNOHANG)
+            elif what == "kill":
+                if exits.get(args[0], 0) is None:  # never a pid already reaped (reusable)
+                    os.kill(args[0], signal.SIGKILL)
+                answer = None
+            else:  # "wait"
+                answer = reap(args[0], 0)
+                exits.pop(args[0], None)
+            reply: tuple[bool, int | str | None] = (True, answer)
+        except OSError as exc:
+            reply = (False, f"{type(exc).__name__}: {exc}")
+        finally:
+            for fd in fds:
+                os.close(fd)
+        try:
+            sock.send(pickle.dumps(reply))
+        except OSError:
+            break
+    for pid, code in exits.items():
+        if code is None:
+            try:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+            except OSError:
+                pass
+    os._exit(0)
+
+
+def _forked_child(sock: socket.socket, fds: list[int], update_path: str) -> NoReturn:
+    """A worker child forked by the server: serve batches on the pipes received, then exit
+    without running the driver's exit handlers."""
+    code = 1
+    try:
+        parent = os.getppid()
+        sock.close()
+        random = sys.modules.get("numpy.random")
+        if random is not None:  # a fresh global generator, as a started child has
+            random.seed()
+        _main(update_path, parent, fds[0], fds[1])
+        code = 0
+    except BaseException:  # noqa: BLE001 — said on stderr, as a started child's traceback
+        import traceback
+
+        traceback.print_exc()
+    finally:
+        try:
+            sys.stderr.flush()
+        finally:
+            os._exit(code)
 
 
 if __name__ == "__main__":

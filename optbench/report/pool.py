@@ -150,10 +150,14 @@ class Renderer:
 
         self._tmp = tempfile.TemporaryDirectory(prefix="optbench-report-")
         self.dir = Path(self._tmp.name)
-        code = "from optbench.report.pool import _worker; _worker()"
-        cmd = [sys.executable, "-c", code, str(self.dir)]
-        # the workers import what this process imports (a script may have extended sys.path)
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+        from ..importpath import child_env
+
+        code = ("from optbench import importpath; importpath.apply(); "
+                "from optbench.report.pool import _worker; _worker()")
+        # the workers import what this process imports (a script may have extended sys.path),
+        # under optbench's import rule (the working folder last: optbench.importpath)
+        cmd = [sys.executable, "-P", "-c", code, str(self.dir)]
+        env = child_env()
         self.procs = [
             subprocess.Popen(
                 cmd,
