@@ -16,9 +16,11 @@ cocopp (``pip install cocopp six``) is imported here only.
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import os
 import sys
+import types
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -161,6 +163,10 @@ def register_testbed(export_dir: str | os.PathLike) -> type:
 
     setattr(tbs, TESTBED, OptbenchTestbed)
     tbs.suite_to_testbed[SUITE] = TESTBED
+    # cocopp builds its current testbed once, when it first reads data, and keeps it: an
+    # export registered earlier in this process (other functions, other instances) would
+    # otherwise still be the one this export's data is read against
+    tbs.reset_current_testbed()
     return OptbenchTestbed
 
 
@@ -193,7 +199,11 @@ def postprocess(
     out = Path(output)
     out.mkdir(parents=True, exist_ok=True)
     gs = cocopp.genericsettings
-    saved = gs.interactive_mode, gs.single_runlength_factors, gs.len_of_names_in_pprldmany_legend
+    # cocopp's command sets its module-wide settings as it goes and never puts them back; a
+    # process that reads data sets afterwards (a notebook, another export) must see them as
+    # they were, so every setting is restored when the post-processing ends
+    saved = {k: copy.copy(v) for k, v in vars(gs).items()
+             if not k.startswith("_") and not isinstance(v, types.ModuleType) and not callable(v)}
     gs.interactive_mode = False
     # budgets below one evaluation cannot be read off data that starts at evaluation 1;
     # cocopp's factors (per dimension) start at 0.5, below one evaluation in 1-D
@@ -210,7 +220,7 @@ def postprocess(
         with (out / LOG_NAME).open("w") as log, _quiet_offline(log):
             cocopp.rungeneric.main(["-o", str(out), *(str(export_dir / a) for a in names)])
     finally:
-        gs.interactive_mode, gs.single_runlength_factors = saved[:2]
-        gs.len_of_names_in_pprldmany_legend = saved[2]
+        for key, value in saved.items():
+            setattr(gs, key, value)
         ppfigs.legend_text_max_len = cut
     return out

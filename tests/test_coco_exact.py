@@ -94,3 +94,32 @@ def test_cocopp_runs_offline_quietly_with_whole_distinct_names(tmp_path, capfd, 
     text = fig.read_text()
     for folder in ("gd_lr=0.5_L", "gd_lr=0.5_L_schedule=cosine_T=40"):
         assert f"<!-- {folder.replace('_', ' ')} -->" in text
+
+
+def test_a_second_export_in_one_process_is_read_against_its_own_testbed(tmp_path):
+    """cocopp keeps the testbed it built for the first data it read: registering a second
+    export (other instances: more seeds) must make cocopp read that export as itself."""
+    pytest = __import__("pytest")
+    pytest.importorskip("cocopp", reason="the cocopp extra is not installed")
+    import warnings
+
+    from cocopp import pproc
+
+    from optbench.coco import register_testbed
+
+    erts = {}
+    for seeds in (2, 3):
+        res = optbench.run(problems=["quadratic-1d"], optimizers=["gd[lr=0.05/L]"], seeds=seeds,
+                           budget=200, out=tmp_path / f"r{seeds}", report=False)
+        export(res.db, "coco", tmp_path / f"coco{seeds}")
+        register_testbed(tmp_path / f"coco{seeds}")
+        (folder,) = [p for p in (tmp_path / f"coco{seeds}").iterdir() if p.is_dir()]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # fewer than 15 instances
+            (ds,) = pproc.DataSetList(str(folder))
+        frame = optbench.load(res.db)
+        # every run reaches 1e-3, so the aRT is the mean of the stored hitting costs
+        assert (frame["hit_cost_1e-3"] < float("inf")).all() and len(frame) == seeds
+        erts[seeds] = (ds.detERT([1e-3])[0], frame["hit_cost_1e-3"].mean())
+    for seeds, (theirs, ours) in erts.items():
+        assert theirs == pytest.approx(ours, rel=1e-12), seeds
