@@ -18,18 +18,11 @@ from optbench.spec import parse
 
 torch = pytest.importorskip("torch", reason="the torch extra is not installed")
 S = torch.optim.lr_scheduler
+from tests.test_schedules_torch import _torch_rates as torch_rates  # noqa: E402
 
 
 def _torch_rates(make, lr=0.1, n=8):
-    p = torch.zeros(1, dtype=torch.float64, requires_grad=True)
-    opt = torch.optim.SGD([p], lr=lr)
-    s = make(opt)
-    out = [opt.param_groups[0]["lr"]]
-    for _ in range(n - 1):
-        opt.step()
-        s.step()
-        out.append(opt.param_groups[0]["lr"])
-    return np.array(out)
+    return torch_rates(make, lr=lr, n=n)
 
 
 @pytest.mark.parametrize("T", [1, 2, 3])

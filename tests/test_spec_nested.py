@@ -15,20 +15,9 @@ from optbench.spec import Spec, count, parse
 
 torch = pytest.importorskip("torch", reason="the torch extra is not installed")
 S = torch.optim.lr_scheduler
+from tests.test_schedules_torch import _torch_rates  # noqa: E402
 
 NESTED = "sequential(schedules=[constant,multistep(milestones=[10,30],gamma=0.5)],milestones=[5])"
-
-
-def _torch_rates(make, lr, n):
-    p = torch.zeros(1, dtype=torch.float64, requires_grad=True)
-    opt = torch.optim.SGD([p], lr=lr)
-    s = make(opt)
-    out = [opt.param_groups[0]["lr"]]
-    for _ in range(n - 1):
-        opt.step()
-        s.step()
-        out.append(opt.param_groups[0]["lr"])
-    return np.array(out)
 
 
 def _torch_nested(lr, n):
