@@ -89,7 +89,8 @@ def report(tmp_path_factory):
         report=False,
     )
     _write_named(res.db, EVIL, seeds=2, budget=30)
-    html_path = write_report([res.db], tmp / "out" / "report.html")
+    # one worker, started at once (a page this small would not start the default ones)
+    html_path = write_report([res.db], tmp / "out" / "report.html", workers=1)
     return res.db, html_path.read_text(encoding="utf-8")
 
 
@@ -196,8 +197,8 @@ def _undated(html: str) -> str:
 
 
 def test_worker_processes_do_not_change_the_page(report, tmp_path):
-    # the fixture's report used the default workers (one per further core); drawing every
-    # figure and block in this process must give the same page
+    # the fixture's report used a worker process; drawing every figure and block in this
+    # process must give the same page
     db, html = report
     alone = write_report([db], tmp_path / "alone.html", workers=0).read_text(encoding="utf-8")
     assert _undated(alone) == _undated(html)
@@ -279,6 +280,48 @@ def test_a_worker_runs_jobs_and_leaves_those_it_cannot_load_to_the_report():
     finally:
         renderer.close()
         del sys.modules[mod.__name__]
+
+
+def test_default_workers_start_only_for_a_page_that_repays_them(tmp_path, monkeypatch):
+    """A small page is drawn in the report process (a worker's start-up costs more than its
+    few figures); a store of more than ``START_RUNS`` runs starts the workers at once."""
+    from optbench.report import pool
+
+    spawned = []
+    real = pool.Renderer._spawn
+    monkeypatch.setattr(pool.Renderer, "_spawn", lambda self: spawned.append(real(self)))
+    monkeypatch.setattr(pool, "_default_workers", lambda: 1)
+    small = optbench.run(problems=["quadratic-1d"], optimizers=["gd"], seeds=2, budget=10,
+                         out=tmp_path / "small", report=False)
+    write_report([small.db], tmp_path / "small.html")
+    assert spawned == []
+    large = optbench.run(problems=["quadratic-1d"], optimizers=["gd"],
+                         seeds=pool.START_RUNS + 1, budget=5, out=tmp_path / "large",
+                         report=False)
+    page = write_report([large.db], tmp_path / "large.html").read_text(encoding="utf-8")
+    assert len(spawned) == 1 and "@@optbench-job" not in page
+
+
+def test_a_lazy_renderer_starts_with_its_jobs_and_hands_the_queued_ones_over():
+    import html
+    import time
+
+    from optbench.report.pool import Renderer
+
+    renderer = Renderer(1, start_after=2)
+    try:
+        renderer.submit("call", (html.escape, ("<a>",)))
+        renderer.submit("call", (html.escape, ("<b>",)))
+        assert renderer.procs == []  # two jobs queued: nothing started yet
+        renderer.submit("call", (html.escape, ("<c>",)))
+        assert len(renderer.procs) == 1
+        deadline = time.monotonic() + 120
+        while not all((renderer.dir / f"job{k}.out").exists() for k in range(3)):
+            assert time.monotonic() < deadline, "the worker never ran the queued jobs"
+            time.sleep(0.01)
+        assert renderer.finish() == ["&lt;a&gt;", "&lt;b&gt;", "&lt;c&gt;"]
+    finally:
+        renderer.close()
 
 
 def test_html_is_one_self_contained_file(report):

@@ -117,9 +117,10 @@ def write_report(
             where folders coincide).
         baseline: the source the others are compared against (default: the first). With
             several sources the verdicts are written beside the page (:func:`verdict_paths`).
-        workers: processes that save figures while the sections draw (default: one per
-            further core, up to 4; 0 saves every figure in this process). The file is the
-            same either way.
+        workers: processes that save figures while the sections draw, started at once
+            (default: one per further core, up to 4, started only for a page large enough
+            to repay their start-up: more than 200 runs or 12 figures and blocks; 0 saves
+            every figure in this process). The file is the same either way.
     """
     # Keep SVG ids stable so the same stores give the same file; text stays text (small).
     style = {
@@ -133,7 +134,7 @@ def write_report(
         # a fixed title position: placing it automatically measures every tick label again
         "axes.titley": 1.0,
     }
-    # started first: the workers import matplotlib while the stores are read
+    # an explicit number starts first: the workers import matplotlib while the stores are read
     renderer = pool.start(workers)
     try:
         import matplotlib
@@ -151,6 +152,8 @@ def _write(dbs, html_path, problems, optimizers, style, renderer, names, baselin
 
     paths = [Path(p) for p in dbs]
     ctx = read_context(paths, problems, optimizers, names=names, baseline=baseline)
+    if renderer is not None and len(ctx.runs) > pool.START_RUNS:
+        renderer.start()
     with pool.using(renderer), plt.rc_context(style):
         sections = build_sections(ctx)
     with plt.rc_context(style):  # the jobs no worker ran, run here

@@ -39,6 +39,12 @@ __all__ = ["Renderer", "deferred_html", "figure_data", "start", "using"]
 
 _RENDERER: ContextVar[Renderer | None] = ContextVar("optbench_renderer", default=None)
 _OWN_RC = ("backend", "backend_fallback", "interactive")  # a worker keeps its own
+# Default workers start when the stores hold more than START_RUNS runs (the report calls
+# Renderer.start once it has read them), or with the page's 13th job: a small page's few
+# figures are saved here in less CPU time than starting a worker takes (an interpreter and
+# matplotlib's import, about a second); benchmarks/bench_report.py measures both sides.
+START_AFTER = 12
+START_RUNS = 200
 
 
 @contextmanager
@@ -73,14 +79,16 @@ def deferred_html(fn, *args: Any) -> str:
 
 
 def start(workers: int | None) -> Renderer | None:
-    """A renderer with ``workers`` processes (None: one per further core, up to 4), or
+    """A renderer with ``workers`` processes, started at once, or with the default (one per
+    further core, up to 4), started once the page has more than :data:`START_AFTER` jobs;
     None when there are to be none or no interpreter can be started (e.g. an embedded
     Python): then everything is drawn in this process."""
+    lazy = workers is None
     workers = _default_workers() if workers is None else workers
     if workers <= 0:
         return None
     try:
-        return Renderer(workers)
+        return Renderer(workers, start_after=START_AFTER if lazy else 0)
     except OSError:
         return None
 
@@ -144,12 +152,27 @@ class Renderer:
     """Worker processes that run the report's jobs (saving figures, drawing whole blocks)
     while the sections go on; see the module docstring for how."""
 
-    def __init__(self, workers: int) -> None:
-        import subprocess
+    def __init__(self, workers: int, start_after: int = 0) -> None:
         import tempfile
 
         self._tmp = tempfile.TemporaryDirectory(prefix="optbench-report-")
         self.dir = Path(self._tmp.name)
+        self.workers = workers
+        # the processes start once more than ``start_after`` jobs are queued: a worker costs an
+        # interpreter and matplotlib's import (about a second of CPU), more than a small page's
+        # few figures take to save here
+        self.start_after = start_after
+        self.procs: list[subprocess.Popen[str]] = []
+        self.jobs: list[str] = []
+        self.started = False
+        # a placeholder no store text can spell by accident
+        self.tag = f"@@optbench-job-{os.urandom(6).hex()}-"
+        if start_after <= 0:
+            self._spawn()
+
+    def _spawn(self) -> None:
+        import subprocess
+
         from ..importpath import child_env
 
         code = ("from optbench import importpath; importpath.apply(); "
@@ -167,12 +190,16 @@ class Renderer:
                 text=True,
                 env=env,
             )
-            for _ in range(workers)
+            for _ in range(self.workers)
         ]
-        self.jobs: list[str] = []
-        self.started = False
-        # a placeholder no store text can spell by accident
-        self.tag = f"@@optbench-job-{os.urandom(6).hex()}-"
+
+    def _announce(self, k: int) -> None:
+        jobs = _job_pipe(self.procs[k % len(self.procs)])
+        try:
+            jobs.write(self.jobs[k] + "\n")
+            jobs.flush()
+        except OSError:  # a worker that died: the job runs here at the end
+            pass
 
     def submit(self, kind: str, payload: tuple) -> str | None:
         """Queue a job; returns its placeholder, or None to run it here and now."""
@@ -192,13 +219,23 @@ class Renderer:
         name = f"job{k}"
         (self.dir / f"{name}.pkl").write_bytes(data)
         self.jobs.append(name)
-        jobs = _job_pipe(self.procs[k % len(self.procs)])
-        try:
-            jobs.write(name + "\n")
-            jobs.flush()
-        except OSError:  # a worker that died: the job runs here at the end
-            pass
+        if self.procs:
+            self._announce(k)
+        elif len(self.jobs) > self.start_after:
+            self.start()
         return f"{self.tag}{k}@@"
+
+    def start(self) -> None:
+        """Start the worker processes now (if not yet), handing them the jobs queued so far."""
+        if self.procs:
+            return
+        try:
+            self._spawn()
+        except OSError:  # no interpreter to start: every job runs here at the end
+            self.start_after = 2**62
+            return
+        for k in range(len(self.jobs)):  # oldest first
+            self._announce(k)
 
     def _run_here(self, name: str) -> str:
         import pickle
