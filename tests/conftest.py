@@ -35,11 +35,25 @@ def out(tmp_path: Path) -> Path:
     return tmp_path / "results"
 
 
+def _cli_env() -> dict[str, str]:
+    return dict(os.environ, PYTHONWARNINGS="ignore", COLUMNS="200")
+
+
 def run_cli(*args: str, cwd: Path | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
     """Run ``optbench ARGS`` in a subprocess, exactly as a user types it."""
-    env = dict(os.environ, PYTHONWARNINGS="ignore", COLUMNS="200")
     return subprocess.run([sys.executable, "-m", "optbench.cli", *args], capture_output=True,
-                          text=True, cwd=cwd, env=env, timeout=timeout)
+                          text=True, cwd=cwd, env=_cli_env(), timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def forked_cli(tmp_path_factory):
+    """``run_cli`` in a forked copy of a process that has imported the CLI
+    (tests/cli_zygote.py): for many calls about what the CLI says, not how it starts."""
+    from tests.cli_zygote import Zygote
+
+    zygote = Zygote(_cli_env(), tmp_path_factory.mktemp("cli-zygote"))
+    yield zygote.run
+    zygote.close()
 
 
 @pytest.fixture
@@ -64,6 +78,8 @@ SHARED_FIXTURES = {
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
+    if not config.pluginmanager.hasplugin("xdist"):  # -p no:xdist: one process, no groups
+        return
     for item in items:
         module = getattr(item, "module", None)
         shared = SHARED_FIXTURES.get(module.__name__.rpartition(".")[2] if module else "", ())

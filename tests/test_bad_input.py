@@ -550,19 +550,36 @@ def _check_one_line(r, fragment) -> None:
 
 
 @pytest.mark.parametrize("name, args, fragment", CASES, ids=[c[0] for c in CASES])
-def test_bad_input(tmp_path, baseline, name, args, fragment):
+def test_bad_input(tmp_path, baseline, forked_cli, name, args, fragment):
     out, args = _prepare(tmp_path, baseline, args)
     before = _snapshot(tmp_path)
-    r = run_cli(*args, cwd=tmp_path)
+    r = forked_cli(*args, cwd=tmp_path)
     _check_one_line(r, fragment)
     assert _snapshot(tmp_path) == before  # nothing stored is lost or changed, nothing added
 
 
+# one case of each kind: the forked CLI (tests/cli_zygote.py) says exactly what a fresh
+# interpreter says, on stdout and stderr, with the same exit code
+SAME_IN_BOTH = ("unknown problem", "TOML timeout a string", "report of a pickled trace",
+                "plug-in with a syntax error")
+
+
+@pytest.mark.parametrize("name", SAME_IN_BOTH)
+def test_the_forked_cli_answers_as_a_fresh_process(tmp_path, baseline, forked_cli, name):
+    (args,) = [a for n, a, _ in CASES if n == name]
+    _, args = _prepare(tmp_path, baseline, args)
+    fresh = run_cli(*args, cwd=tmp_path)
+    forked = forked_cli(*args, cwd=tmp_path)
+    assert fresh.returncode == 2
+    assert (forked.returncode, forked.stdout, forked.stderr) == (
+        fresh.returncode, fresh.stdout, fresh.stderr)
+
+
 @pytest.mark.parametrize("name, args, fragment", WRITING, ids=[c[0] for c in WRITING])
-def test_bad_store_found_by_a_run(tmp_path, baseline, name, args, fragment):
+def test_bad_store_found_by_a_run(tmp_path, baseline, forked_cli, name, args, fragment):
     out, args = _prepare(tmp_path, baseline, args, report=True)
     before = _snapshot(tmp_path, by_bytes=False)
-    r = run_cli(*args, cwd=tmp_path)
+    r = forked_cli(*args, cwd=tmp_path)
     _check_one_line(r, fragment)
     after = _snapshot(tmp_path, by_bytes=False)
     for path, tables in before.items():
