@@ -64,38 +64,6 @@ def test_coco_first_hits_equal_an_unthinned_loop(tmp_path):
     assert first == int(run["hit_cost_1e-6"])
 
 
-def test_cocopp_runs_offline_quietly_with_whole_distinct_names(tmp_path, capfd, monkeypatch):
-    import socket
-
-    pytest = __import__("pytest")
-    pytest.importorskip("cocopp", reason="the cocopp extra is not installed")
-    from optbench.coco import LOG_NAME, postprocess
-
-    tried = []
-
-    def no_network(*args, **kwargs):
-        tried.append(args)
-        raise OSError("the test allows no network")
-
-    monkeypatch.setattr(socket, "getaddrinfo", no_network)
-    monkeypatch.setattr(socket.socket, "connect", no_network)
-    labels = ["gd[lr=0.5/L]", "gd[lr=0.5/L,schedule=cosine(T=40)]"]
-    optbench.run(problems=["quadratic-1d"], optimizers=labels, seeds=2, budget=20,
-                 out=tmp_path / "r", report=False)
-    export(tmp_path / "r", "coco", tmp_path / "coco")
-    capfd.readouterr()
-    out = postprocess(tmp_path / "coco", tmp_path / "pp")
-    printed = capfd.readouterr()
-    assert printed.out == "" and printed.err == ""  # cocopp's output is in its log
-    assert tried == []  # nothing reached for the network
-    assert (out / "index.html").is_file() and (out / LOG_NAME).stat().st_size > 0
-    # the ERT figure's legend names both algorithms whole (cocopp cut them to 14 characters)
-    (fig,) = out.rglob("ppfigs_f001.svg")
-    text = fig.read_text()
-    for folder in ("gd_lr=0.5_L", "gd_lr=0.5_L_schedule=cosine_T=40"):
-        assert f"<!-- {folder.replace('_', ' ')} -->" in text
-
-
 def test_a_second_export_in_one_process_is_read_against_its_own_testbed(tmp_path):
     """cocopp keeps the testbed it built for the first data it read: registering a second
     export (other instances: more seeds) must make cocopp read that export as itself."""

@@ -282,14 +282,41 @@ def test_cocopp_compares_two_algorithms(default_suite_export, tmp_path, cocopp):
 
 
 @pytest.mark.slow
-def test_cocopp_reads_a_one_dimensional_export_with_one_and_two_algorithms(tmp_path, cocopp):
-    # cocopp's table captions name two dimensions: an export of 1-D problems alone has one
-    res = optbench.run(problems="quadratic-1d", optimizers=["gd", "scipy-bfgs"], seeds=3,
-                       budget=100, out=tmp_path / "out", report=False)
+def test_cocopp_reads_a_one_dimensional_export_offline_quietly_with_whole_distinct_names(
+        tmp_path, cocopp, capfd, monkeypatch):
+    """cocopp's table captions name two dimensions: an export of 1-D problems alone has one.
+    Two algorithms whose names share their first 14 characters (where cocopp cut legends)
+    keep them whole and apart; nothing reaches for the network and nothing is printed."""
+    import socket
+
+    from optbench.coco import LOG_NAME
+
+    tried = []
+
+    def no_network(*args, **kwargs):
+        tried.append(args)
+        raise OSError("the test allows no network")
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_network)
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+    labels = ["gd[lr=0.5/L]", "gd[lr=0.5/L,schedule=cosine(T=40)]"]
+    folders = ["gd_lr=0.5_L", "gd_lr=0.5_L_schedule=cosine_T=40"]
+    res = optbench.run(problems="quadratic-1d", optimizers=labels, seeds=3, budget=100,
+                       out=tmp_path / "out", report=False)
     export(res.db, "coco", tmp_path / "coco")
-    assert _postprocessed(tmp_path / "coco", tmp_path / "two", ["gd", "scipy-bfgs"]) == []
+    capfd.readouterr()
+    assert _postprocessed(tmp_path / "coco", tmp_path / "two", folders) == []
+    printed = capfd.readouterr()
+    assert printed.out == "" and printed.err == ""  # cocopp's output is in its log
+    assert tried == []  # nothing reached for the network
+    assert (tmp_path / "two" / "index.html").is_file()
+    assert (tmp_path / "two" / LOG_NAME).stat().st_size > 0
     assert list((tmp_path / "two").glob("*/ppscatter_f001.svg"))
-    assert _postprocessed(tmp_path / "coco", tmp_path / "one", ["scipy-bfgs"]) == []
+    # the ERT figure's legend names both algorithms whole
+    (fig,) = (tmp_path / "two").rglob("ppfigs_f001.svg")
+    for folder in folders:
+        assert f"<!-- {folder.replace('_', ' ')} -->" in fig.read_text()
+    assert _postprocessed(tmp_path / "coco", tmp_path / "one", folders[:1]) == []
     assert list((tmp_path / "one").glob("*/pprldistr_01D_noiselessall.svg"))
 
 
