@@ -31,8 +31,9 @@ How it runs:
   runner records the iterate after each ``step()``.
 
 * ``device`` places the runs' tensors: ``cpu`` (the default: the tensors view the
-  runner's arrays, nothing is copied) or ``cuda`` / ``"cuda:N"`` (quoted in a spec). On CUDA the gradient is
-  copied to the GPU before ``step()`` and the point back after it, and each update ends with
+  runner's arrays, nothing is copied) or ``cuda`` / ``"cuda:N"`` (quoted in a spec). On
+  CUDA the gradient is copied to the GPU before ``step()`` and the point back after it,
+  and each update ends with
   ``torch.cuda.synchronize()``: CUDA kernels run asynchronously, so without it the runner's
   clock (read after the update returns) would time the kernel launches, not the work, and
   the update's cost would show up in whichever later step first waits on the GPU. A device
