@@ -3,7 +3,9 @@ report's time axis, the per-update overhead table and its warnings."""
 
 from __future__ import annotations
 
+import base64
 import math
+import re
 
 import numpy as np
 import pytest
@@ -106,3 +108,124 @@ def test_the_runs_of_a_batch_share_one_clock_and_seconds_is_each_ones_share():
     assert len({r.seconds for r in results}) == 1
     # the share: the batch's whole wall time (its clock and more) over its runs
     assert results[0].seconds * len(batch.runs) >= longest[-1]
+
+
+# -- the report on the batch clock -------------------------------------------------------------
+
+PAUSE = 0.002  # seconds the slow optimizer sleeps in every update (once per batch step)
+
+SLOW = f'''
+import time
+from optbench import Optimizer, register_optimizer
+
+
+@register_optimizer("wallclock-slow-gd", needs=("gradient",), batchable=True)
+def slow_gd(lr: float = 0.1):
+    def step(x, state, oracle, t):
+        time.sleep({PAUSE})
+        return x - lr * oracle.grad(x), state
+
+    return Optimizer(step=step)
+'''
+
+
+@pytest.fixture(scope="module")
+def timed_store(tmp_path_factory):
+    """gd and a gd that sleeps PAUSE per update, 2 seeds each (batches of 2), on one problem;
+    then one more gd run alone (a batch of 1) in a copy of the store."""
+    import shutil
+
+    root = tmp_path_factory.mktemp("timed")
+    plugin = root / "slow_plugin.py"
+    plugin.write_text(SLOW)
+    optbench.run(problems=["quadratic-1d"],
+                 optimizers=["gd[lr=0.05]", "wallclock-slow-gd[lr=0.05]"], seeds=2, budget=30,
+                 tol=0.0, plugins=[str(plugin)], out=root / "one", report=False)
+    db = root / "one" / "results.sqlite"
+    (root / "mixed").mkdir()
+    mixed = root / "mixed" / "results.sqlite"
+    shutil.copy(db, mixed)
+    optbench.run(problems=["quadratic-1d"], optimizers=["gd[lr=0.02]"], seeds=1, budget=30,
+                 tol=0.0, out=root / "mixed", report=False)
+    return db, mixed
+
+
+def test_the_overhead_table_sees_a_slow_update_against_gd_measured_the_same_way(timed_store):
+    from optbench.report.context import read_context
+    from optbench.report.timing import overhead_frame
+
+    db, _ = timed_store
+    frame = overhead_frame(read_context([db])).set_index("optimizer")
+    slow, gd = frame.loc["wallclock-slow-gd[lr=0.05]"], frame.loc["gd[lr=0.05]"]
+    assert slow["batch sizes"] == gd["batch sizes"] == "2"
+    # each batch step sleeps PAUSE for its 2 runs: each run is charged at least half of it
+    assert slow["µs per update"] >= 0.95 * PAUSE / 2 * 1e6
+    assert gd["× gd"] == 1.0
+    assert slow["× gd"] > 3  # a GD update here costs some 0.1 ms for the batch, not 2 ms
+    # and it is the batch clock's median step, shared by the batch's 2 runs (one clock)
+    runs = optbench.load(db)
+    rid = runs.run_id[runs.label == "wallclock-slow-gd[lr=0.05]"].iloc[0]
+    clock = optbench.load_trace(db, rid)["time"]
+    assert slow["µs per update"] == pytest.approx(np.median(np.diff(clock)) / 2 * 1e6, rel=1e-9)
+
+
+def test_time_axis_runtimes_are_the_clock_at_the_first_hit(timed_store):
+    from optbench.report.context import read_context
+    from optbench.report.timing import TimeData, on_time
+    from optbench.stats.curves import compared
+
+    db, _ = timed_store
+    ctx = read_context([db], x_axis="time")
+    (data,) = compared(ctx).values()
+    timed = on_time(ctx, data)
+    assert isinstance(timed, TimeData)
+    targets = [1e0, 1e-1, 1e-8, 10 ** -0.5]  # 10^-0.5: no stored column, read off the trace
+    rt = timed.runtimes(targets)
+    for i, rid in enumerate(timed.runs.run_id):
+        tr = optbench.load_trace(db, rid)
+        for j, eps in enumerate(targets):
+            t = _first_hit(tr["f"], eps)
+            assert rt[i, j] == (np.inf if t is None else tr["time"][t])
+    assert np.isfinite(rt).any() and np.isinf(rt).any()
+
+
+def test_the_report_warns_when_times_come_from_several_batch_sizes_or_machines(
+    timed_store, tmp_path
+):
+    import shutil
+    import sqlite3
+    from contextlib import closing
+
+    from optbench.report.context import read_context
+    from optbench.report.timing import clock_warning
+
+    db, mixed = timed_store
+    assert clock_warning(read_context([db])) == ""  # one machine, one batch size
+    text = clock_warning(read_context([mixed]))
+    assert "batches of 1, 2 runs" in text and "class='note warning'" in text
+    other = tmp_path / "hosts.sqlite"
+    shutil.copy(db, other)
+    with closing(sqlite3.connect(other)) as conn, conn:
+        conn.execute("UPDATE runs SET host = 'elsewhere' WHERE rowid = (SELECT min(rowid) "
+                     "FROM runs)")
+    text = clock_warning(read_context([other]))
+    assert "2 machines" in text and "elsewhere" in text
+
+
+def test_report_x_axis_time_draws_seconds_from_the_cli(timed_store, tmp_path, cli):
+    _, mixed = timed_store
+    page = tmp_path / "time.html"
+    r = cli("report", "--db", str(mixed), "--x-axis", "time", "--html", str(page))
+    assert r.returncode == 0, r.stderr
+    html = page.read_text(encoding="utf-8")
+    assert "This section failed" not in html
+    found = re.findall(r"data:image/svg\+xml;base64,([^\"]+)", html)
+    svgs = [base64.b64decode(d).decode() for d in found]
+    # the convergence panel and the ECDF on seconds, the overhead table and its warning
+    assert sum("seconds (batch clock)" in svg for svg in svgs) >= 2
+    assert not any("evaluations / dimension" in svg for svg in svgs)
+    assert not any("evaluations (n_f + n_g)" in svg for svg in svgs)
+    assert "Wall-clock time" in html and "per-update-time.csv" in html
+    assert "batches of 1, 2 runs" in html
+    bad = cli("report", "--db", str(mixed), "--x-axis", "wallclock", "--html", str(page))
+    assert bad.returncode == 2 and "'wallclock' is not one of" in bad.stderr
