@@ -9,6 +9,8 @@ import re
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import optbench
 from optbench.metrics import REL_TARGETS, TARGETS, target_key
@@ -229,3 +231,37 @@ def test_report_x_axis_time_draws_seconds_from_the_cli(timed_store, tmp_path, cl
     assert "batches of 1, 2 runs" in html
     bad = cli("report", "--db", str(mixed), "--x-axis", "wallclock", "--html", str(page))
     assert bad.returncode == 2 and "'wallclock' is not one of" in bad.stderr
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.integers(min_value=2, max_value=40),
+    st.integers(min_value=1, max_value=4),
+    st.integers(min_value=0, max_value=2**31 - 1),
+)
+def test_hit_time_never_passes_a_runs_last_time_on_any_trace(n, B, seed):
+    """Random batches (runs ending at different updates, a clock with uneven steps, values
+    that jump about and go non-finite): every hit_time is the clock at hit_iter, at most the
+    clock at the run's own last iterate, and None exactly where hit_cost is."""
+    from optbench.metrics.batch import batch_metrics
+    from optbench.runner import BatchTrace
+
+    rng = np.random.default_rng(seed)
+    f = 10.0 ** rng.uniform(-10, 2, size=(n, B))
+    f[rng.random((n, B)) < 0.05] = np.nan
+    end = rng.integers(0, n, size=B)
+    clock = np.cumsum(rng.exponential(1e-3, size=n))
+    trace = BatchTrace(
+        x=rng.normal(size=(n, B, 1)), f=f, gnorm=np.full((n, B), np.nan),
+        n_f=np.zeros((n, B), np.int64), n_g=np.tile(np.arange(n)[:, None], (1, B)),
+        lr=np.full((n - 1, B), np.nan), time=clock, end=end, f_star=0.0, x_star=None,
+    )
+    problem = optbench.Problem(dim=1, f=lambda X: X[:, 0] ** 2, bounds=([-1.0], [1.0]),
+                               f_star=0.0)
+    for b, m in enumerate(batch_metrics(trace, problem, ["budget"] * B)):
+        for eps in TARGETS:
+            k = target_key(eps)
+            t = _first_hit(f[: end[b] + 1, b], eps)
+            assert (m[f"hit_time_{k}"] is None) == (m[f"hit_cost_{k}"] is None) == (t is None)
+            if t is not None:
+                assert m[f"hit_time_{k}"] == clock[t] <= clock[end[b]]
