@@ -141,4 +141,5 @@ def test_cuda_reproduces_the_cpu_runs_and_synchronizes_every_update(spec, monkey
         assert a.status == b.status and a.summary["n_iter"] == b.summary["n_iter"]
         np.testing.assert_allclose(b.trace["x"], a.trace["x"], rtol=1e-10, atol=1e-12)
         np.testing.assert_array_equal(b.trace["n_g"], a.trace["n_g"])
-    assert len(calls) >= sum(r.summary["n_iter"] for r in gpu) // 2
+    # once per batch step (a batch steps until its last run ends), before its time is read
+    assert len(calls) >= max(r.summary["n_iter"] for r in gpu) > 0
