@@ -388,9 +388,19 @@ def run(
 @click.option("-p", "--problem", "problems", multiple=True, help="Only these problems.")
 @click.option("-o", "--optimizer", "optimizers", multiple=True, help="Only these optimizers.")
 @click.option("--plugin", "plugins", multiple=True, help="Plug-ins whose report sections to use.")
+@click.option(
+    "--x-axis",
+    "x_axis",
+    type=click.Choice(["evals", "time"]),
+    default="evals",
+    show_default=True,
+    help="The cost axis of the convergence and ECDF figures: evaluations (n_f + n_g) or the "
+    "batch clock in seconds (see docs/methodology.md, Wall-clock time).",
+)
 @debug_option
 @_guarded
-def report(out, dbs, baseline, fail_on, html, problems, optimizers, plugins, debug) -> None:
+def report(out, dbs, baseline, fail_on, html, problems, optimizers, plugins, x_axis,
+           debug) -> None:
     """Re-render the HTML report from one or several stores (no rerun).
 
     With several --db the page opens with a Comparison against the baseline, and the
@@ -439,6 +449,7 @@ def report(out, dbs, baseline, fail_on, html, problems, optimizers, plugins, deb
         list(optimizers) or None,
         names=names,
         baseline=baseline,
+        x_axis=x_axis,
     )
     click.echo(f"report: {written}")
     if len(paths) < 2:

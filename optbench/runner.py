@@ -654,6 +654,7 @@ def _results(
                 "f_final": f_final[b],
                 "f_best": f_best[b],
                 "x_final": x_final[b],
+                "batch_size": len(runs),  # the runs sharing its clock (trace time, seconds)
             },
             seconds=seconds,
             block=block,

@@ -65,7 +65,7 @@ __all__ = [
 SCHEMA_VERSION = 2
 TRACE_CHUNK = 500  # traces read per SQL query when reading many (schema version 1)
 
-RESULTS_VERSION = 3
+RESULTS_VERSION = 4
 """The version of the built-in results: bumped whenever a release changes the numbers a
 run of the same identity stores (a metric fixed, a status rule changed, a built-in problem
 or optimizer corrected), so that a store never silently mixes them; see
@@ -76,6 +76,10 @@ or optimizer corrected), so that a store never silently mixes them; see
    which its quadratic model does not describe; constant-rate GD's ``th_po``/``th_po1``
    are the maximum over its whole predicted path (to rounding the same, except where that
    maximum lies past the 16,384 updates that used to be followed).
+3. Evaluations spent inside an update that the budget or the deadline interrupts are
+   recorded (a last trace point at the full charge).
+4. ``hit_time_<ε>`` and ``rel_hit_time_<τ>``: the batch clock at each first hit; each run's
+   summary records the size of the batch it ran in (``batch_size``).
 """
 
 _MIGRATE_1 = """
@@ -1371,7 +1375,8 @@ def read_runs(path: str | os.PathLike, traces: bool = False):
     the parameters that make it a variant, ``linear-regression[standardize=true]``),
     ``optimizer``, ``label``, ``seed``,
     ``status``, ``message``, ``budget``, ``max_iter``, ``n_iter``, ``n_f``, ``n_g``,
-    ``evals``, ``f_final``, ``f_best``, ``results_version``, every metric, the
+    ``evals``, ``f_final``, ``f_best``, ``batch_size``, ``results_version``, ``host``, every
+    metric, the
     hyperparameters as ``hp.<name>`` and the problem parameters as ``pp.<name>``. With
     ``traces=True`` a ``trace`` column holds each run's arrays.
     """
@@ -1396,10 +1401,12 @@ def read_runs(path: str | os.PathLike, traces: bool = False):
         summary = r["summary"]
         for k in ("n_iter", "n_f", "n_g", "f_final", "f_best"):
             rec[k] = summary.get(k)
+        rec["batch_size"] = summary.get("batch_size", math.nan)  # NaN: stored before version 4
         if rec["n_f"] is not None:
             rec["evals"] = rec["n_f"] + rec["n_g"]
         rec["x_final"] = summary.get("x_final")
         rec["results_version"] = r["results_version"]
+        rec["host"] = r.get("host", "")
         records.append(rec)
         key = (id(r["optimizer_params"]), id(r["problem_params"]))  # shared by _rows
         if key not in columns:

@@ -30,6 +30,16 @@ How it runs:
   ``step()`` (up to LBFGS's ``max_iter`` inner iterations) costs what it evaluates; the
   runner records the iterate after each ``step()``.
 
+* ``device`` places the runs' tensors: ``cpu`` (the default: the tensors view the
+  runner's arrays, nothing is copied) or ``cuda`` / ``"cuda:N"`` (quoted in a spec). On
+  CUDA the gradient is copied to the GPU before ``step()`` and the point back after it,
+  and each update ends with
+  ``torch.cuda.synchronize()``: CUDA kernels run asynchronously, so without it the runner's
+  clock (read after the update returns) would time the kernel launches, not the work, and
+  the update's cost would show up in whichever later step first waits on the GPU. A device
+  that is not ``cpu`` or ``cuda``, or a GPU torch cannot find, is a one-line error at plan
+  time.
+
 PyTorch is an optional dependency (``pip install 'optbench[torch]'``), imported only when a
 spec names this adapter.
 """
@@ -81,6 +91,41 @@ def _scheduler(scheduler) -> tuple[Any, dict[str, Any]] | None:
     return import_dotted(name, "scheduler"), kwargs
 
 
+DEVICES = "'cpu' or 'cuda' (or 'cuda:N')"
+
+
+def device_of(torch, name: Any):
+    """The ``torch.device`` a ``device=`` option names, checked: ``cpu``, or a CUDA GPU that
+    torch finds here; anything else is a one-line ValueError."""
+    if not isinstance(name, str):
+        raise ValueError(f"device must be {DEVICES}, got {name!r}")
+    try:
+        dev = torch.device(name)
+    except (RuntimeError, ValueError):
+        raise ValueError(f"device must be {DEVICES}, got {name!r}") from None
+    if dev.type == "cpu":
+        return dev
+    if dev.type != "cuda":
+        raise ValueError(f"device must be {DEVICES}, got {name!r}")
+    if not torch.cuda.is_available():
+        raise ValueError(f"device {name!r} is not available here: torch finds no CUDA GPU "
+                         "(torch.cuda.is_available() is False); expected device=cpu")
+    count = torch.cuda.device_count()
+    if dev.index is not None and dev.index >= count:
+        raise ValueError(f"device {name!r} is not available here: torch finds {count} CUDA "
+                         f"GPU(s), cuda:0 to cuda:{count - 1}")
+    return dev
+
+
+def synchronizer(torch, dev):
+    """What ends an update on ``dev``: ``torch.cuda.synchronize(dev)`` on a GPU, so the step
+    returns only once its kernels have run and the runner's clock times the work (None on
+    the CPU, where torch runs synchronously)."""
+    if dev.type != "cuda":
+        return None
+    return lambda: torch.cuda.synchronize(dev)
+
+
 def _needs_metric(sched) -> bool:
     import inspect
 
@@ -116,17 +161,26 @@ def torch_optimizer(cls: str = "torch.optim.SGD", lr: float = 1e-3, scheduler: s
                     **options) -> Optimizer:
     """Any torch.optim.Optimizer subclass by import path (``cls``), float64, one tensor and
     one optimizer per run; other options go to its constructor; ``scheduler`` is a torch LR
-    scheduler by import path with its arguments."""
+    scheduler by import path with its arguments; ``device`` is ``cpu`` (default) or
+    ``cuda[:N]``."""
     import numpy as np
 
     torch = _torch()
     klass = optimizer_class(cls)
     check("lr", lr, lr > 0, "> 0")
     sched = _scheduler(scheduler)
+    # not a named parameter: runs that do not name a device keep the identity they had
+    dev = device_of(torch, options.pop("device", "cpu"))
+    on_cpu = dev.type == "cpu"
+    sync = synchronizer(torch, dev)
 
     def build(x: np.ndarray, b: int):
-        """Run b's optimizer and scheduler for the float64 tensor viewing ``x``."""
-        p = torch.from_numpy(x).requires_grad_()
+        """Run b's optimizer and scheduler for the float64 tensor viewing ``x`` (on the CPU;
+        a copy of it on another device)."""
+        if on_cpu:
+            p = torch.from_numpy(x).requires_grad_()
+        else:
+            p = torch.tensor(x, dtype=torch.float64, device=dev).requires_grad_()
         kwargs = {k: _of_run(v, b) for k, v in options.items()}
         opt = klass([p], lr=_of_run(lr, b), **kwargs)
         with float64_scalars(torch):
@@ -136,14 +190,14 @@ def torch_optimizer(cls: str = "torch.optim.SGD", lr: float = 1e-3, scheduler: s
     build(np.zeros(1), 0)
 
     if needs_closure(klass):
-        return Optimizer(run=_closure_run(torch, build, klass))
+        return Optimizer(run=_closure_run(torch, build, klass, dev, sync))
 
     def init(x0):
         X = np.array(x0, dtype=np.float64)  # the tensors view its rows: torch moves them in place
         G = np.zeros_like(X)
         runs = [build(X[b], b) for b in range(X.shape[0])]
-        for b, (p, _, _) in enumerate(runs):
-            p.grad = torch.from_numpy(G[b])
+        for b, (p, _, _) in enumerate(runs):  # on the CPU the gradient views G's row
+            p.grad = torch.from_numpy(G[b]) if on_cpu else torch.zeros_like(p)
         return {"X": X, "G": G, "runs": runs, "frozen": np.zeros(X.shape[0], dtype=bool),
                 "metric": sched is not None and _needs_metric(runs[0][2])}
 
@@ -164,10 +218,18 @@ def torch_optimizer(cls: str = "torch.optim.SGD", lr: float = 1e-3, scheduler: s
                         state["frozen"][b] = True
                         p.grad = None
                     continue
+                if not on_cpu:
+                    p.grad.copy_(torch.from_numpy(G[b]))
                 opt.step()
                 if sch is not None:
                     sch.step(float(f[b])) if f is not None else sch.step()
-                X[b] = _read_back(p, klass, X.shape[1])
+                if on_cpu:
+                    X[b] = _read_back(p, klass, X.shape[1])
+            if sync is not None:  # the update's kernels done before its time is read
+                sync()
+                for b, (p, _, _) in enumerate(runs):
+                    if active[b]:
+                        X[b] = _read_back(p, klass, X.shape[1])
         state["lr"] = lrs
         return X.copy(), state
 
@@ -187,7 +249,7 @@ def _read_back(p, klass, d: int):
     return t.cpu().numpy()
 
 
-def _closure_run(torch, build, klass):
+def _closure_run(torch, build, klass, dev, sync):
     """The loop of a closure optimizer for one run, every closure evaluation charged."""
     import numpy as np
 
@@ -198,14 +260,16 @@ def _closure_run(torch, build, klass):
 
         def closure():  # at the point as the optimizer left it (in place or replaced)
             f, g = oracle.scalar_value_and_grad(_read_back(p, klass, x.size))
-            p.grad = torch.from_numpy(g)
-            return torch.tensor(f, dtype=torch.float64)
+            p.grad = torch.from_numpy(g).to(dev)
+            return torch.tensor(f, dtype=torch.float64, device=dev)
 
         while True:
             with float64_scalars(torch):
                 loss = opt.step(closure)
             if sch is not None:
                 sch.step(float(loss)) if metric else sch.step()
+            if sync is not None:
+                sync()
             callback(_read_back(p, klass, x.size).copy())
 
     return run

@@ -19,10 +19,17 @@ def _solvers(ctx) -> list[str]:
 
 def ecdf_by_dim(ctx, data, solvers):
     """For each dimension: {solver: [runtimes / dim per (problem, target) pair]}, the virtual
-    best solver's, and the evaluations each solver's runs used."""
+    best solver's, and the evaluations each solver's runs used. On the report's time axis:
+    seconds of the batch clock, not divided by the dimension."""
     import numpy as np
 
     from optbench.stats import art
+
+    timed = ctx.x_axis == "time"
+    if timed:
+        from optbench.report.timing import on_time
+
+        data = {k: on_time(ctx, d) for k, d in data.items()}
 
     groups: dict[int, dict] = {}
     for _key, d in data.items():
@@ -43,21 +50,22 @@ def ecdf_by_dim(ctx, data, solvers):
         g["pairs"] += len(targets)
         g["problems"].append(d.title)
         rt = ran.runtimes(targets)
+        per = 1 if timed else d.dim
         solver = ran.runs.solver.to_numpy()
         rows = {s: np.flatnonzero(solver == s) for s in solvers}  # once, not per target
         for s, m in rows.items():
             g["used"][s].extend(ran.used[m].tolist())
-            g["rts"][s].extend(rt[m].T / d.dim)  # a solver without runs: empty pairs
+            g["rts"][s].extend(rt[m].T / per)  # a solver without runs: empty pairs
         used = {s: ran.used[m] for s, m in rows.items()}
         for j in range(len(targets)):
             arts = {s: art(rt[m, j], used[s]) for s, m in rows.items() if m.size}
             finite = {s: a for s, a in arts.items() if np.isfinite(a)}
             best = min(finite, key=finite.__getitem__) if finite else None
-            g["vbs"].append(rt[rows[best], j] / d.dim if best is not None else np.array([np.inf]))
+            g["vbs"].append(rt[rows[best], j] / per if best is not None else np.array([np.inf]))
     return dict(sorted(groups.items()))
 
 
-def ecdf_figure(groups, solvers, shown):
+def ecdf_figure(groups, solvers, shown, timed=False):
     import matplotlib.pyplot as plt
     import numpy as np
 
@@ -86,7 +94,7 @@ def ecdf_figure(groups, solvers, shown):
                     lw=1.5,
                     label=plain(s),
                 )
-                used = np.median(g["used"][s]) / dim if g["used"][s] else None
+                used = np.median(g["used"][s]) / (1 if timed else dim) if g["used"][s] else None
                 if used:
                     k = np.searchsorted(x, used, side="right")
                     ax.plot(
@@ -119,7 +127,7 @@ def ecdf_figure(groups, solvers, shown):
         log_axes(ax, y=False)
         ax.set(
             ylim=(-0.02, 1.02),
-            xlabel="evaluations / dimension",
+            xlabel="seconds (batch clock)" if timed else "evaluations / dimension",
             ylabel="fraction of (problem, target, run)",
             title=f"{dim}-D: {len(g['problems'])} problem{'s' if len(g['problems']) > 1 else ''}, "
             f"{g['pairs']} (problem, target) pairs",
@@ -286,18 +294,28 @@ def aggregated(ctx) -> Section | None:
     )
     n_runs = int(len(ctx.compare))
     parts.append("<h3 id='agg-ecdf'>Runtime ECDFs</h3>")
+    timed = ctx.x_axis == "time"
+    if timed:
+        from optbench.report.timing import clock_warning
+
+        parts.append(clock_warning(ctx))
+    axis, used = (
+        ("seconds of the batch clock", "seconds")
+        if timed
+        else ("evaluations (n_f + n_g) divided by the dimension", "evaluations")
+    )
     parts.append(
         figure_html(
-            ecdf_figure(groups, solvers, shown),
+            ecdf_figure(groups, solvers, shown, timed),
             "runtime ECDFs per dimension",
             (
                 "Runtime ECDF per dimension (problems of different dimension are never pooled): "
                 "the fraction of (problem, target, run) triples whose best-so-far gap reached the "
-                "target, against evaluations (n_f + n_g) divided by the dimension. Targets: "
+                f"target, against {axis}. Targets: "
                 "COCO's 51 precisions Δf ∈ 10^{2…−8} where f* is known, else 41 Moré–Wild "
                 "tolerances τ ∈ 10^{0…−8}; each (problem, target) pair weighs the same, "
                 "unsuccessful and failed runs stay in the denominator, no simulated restarts (the "
-                "curve ends at the budget). × marks the median evaluations a solver used; the "
+                f"curve ends at the budget). × marks the median {used} a solver used; the "
                 "dashed line takes, per pair, the runs of the solver with the smallest aRT. "
                 f"{n_runs} runs.{more}"
             ),

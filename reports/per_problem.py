@@ -161,8 +161,9 @@ def metric_descriptions(cols) -> str:
     return f"<dl class='defs'>{''.join(items)}</dl>"
 
 
-def problem_block(data) -> str:
-    """Figures and tables of one problem (run by a report worker where it can be)."""
+def problem_block(data, timed=None) -> str:
+    """Figures and tables of one problem (run by a report worker where it can be); ``timed``
+    (the same runs on the batch clock) puts the convergence figure on seconds."""
     import numpy as np
 
     from optbench.report.figures import MAX_LABELS, MAX_PANELS, convergence_figure, landscape_figure
@@ -179,8 +180,10 @@ def problem_block(data) -> str:
         scores[lab] = float(np.median(np.where(np.isnan(fin), np.inf, fin))) if len(fin) else np.inf
     shown = top_solvers(scores, MAX_LABELS)
     ref = "f*" if data.known else "the best value any run found (f* unknown)"
+    axis = "evaluations (n_f + n_g)" if timed is None else "seconds of the batch clock"
     fig, n_runs, notes = convergence_figure(
-        ran, [lab for lab in shown if (ran.runs.label == lab).any()]
+        ran if timed is None else timed.select(timed.applicable),
+        [lab for lab in shown if (ran.runs.label == lab).any()],
     )
     more = (
         f" {len(labels) - len(shown)} more optimizers are in the tables."
@@ -188,7 +191,7 @@ def problem_block(data) -> str:
         else ""
     )
     caption = (
-        f"{title}: left, best-so-far gap to {ref} against evaluations (n_f + n_g), log–log: "
+        f"{title}: left, best-so-far gap to {ref} against {axis}, log–log: "
         "median over seeds with the 25–75 % band and up to 20 runs per optimizer faint; middle, "
         "the raw gap |f(x_t) − f_ref| per iteration (up to 3 runs each, log axes), where loss "
         "increases show; right, for 1-D the signed error (x_t − x*)/|x₀ − x*| over the first 40 "
@@ -284,6 +287,11 @@ def per_problem(ctx) -> Section | None:
                 "the Learning rate section)."
             )
         )
+    timed = ctx.x_axis == "time"
+    if timed:
+        from optbench.report.timing import clock_warning
+
+        parts.append(clock_warning(ctx))
     for key, d in data.items():
         if not len(d.runs):
             continue
@@ -293,7 +301,12 @@ def per_problem(ctx) -> Section | None:
         desc = d.info.get("description")
         if desc:
             parts.append(f"<p class='caption'>{prose(desc)}</p>")
-        parts.append(deferred_html(problem_block, d.portable()))
+        if timed:
+            from optbench.report.timing import on_time
+
+            parts.append(deferred_html(problem_block, d.portable(), on_time(ctx, d).portable()))
+        else:
+            parts.append(deferred_html(problem_block, d.portable()))
     cols = [m for m in METRIC_ORDER if m in ctx.runs.columns]
     if cols:
         parts.append("<h3 id='metric-glossary'>Metric glossary</h3>")

@@ -94,7 +94,8 @@ class Track:
 
     Padding makes sums and extremes over all rows equal those over each run, and suffix
     and prefix scans need no mask. ``f (T+1, B)``, ``x (T+1, B, d)``, ``cost`` is
-    ``n_f + n_g``; ``valid`` marks the rows up to each run's ``end``.
+    ``n_f + n_g``; ``valid`` marks the rows up to each run's ``end``; ``time (T+1,)`` is the
+    batch clock the runs share (the trace's ``time``), None where a trace has none.
     """
 
     f: np.ndarray
@@ -105,6 +106,7 @@ class Track:
     valid: np.ndarray
     stopped: np.ndarray
     f_star: float | None
+    time: np.ndarray | None = None
 
     @cached_property
     def f_finite(self) -> np.ndarray:

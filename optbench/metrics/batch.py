@@ -123,6 +123,7 @@ def _track(trace, problem, statuses: list[str]) -> Track:
         valid=valid,
         stopped=np.isin(status, STOPPED),
         f_star=trace.f_star if trace.f_star is not None else problem.f_star,
+        time=None if trace.time is None else np.asarray(trace.time, dtype=float).reshape(-1),
     )
 
 

@@ -27,6 +27,10 @@ def _build_catalog() -> dict[str, str]:
         k = target_key(eps)
         m[f"hit_iter_{k}"] = f"first update t with gap⁺_t ≤ {k} (updates; None = never)"
         m[f"hit_cost_{k}"] = f"evaluations n_f + n_g spent when gap⁺ first ≤ {k} (evaluations)"
+        m[f"hit_time_{k}"] = (
+            f"the batch clock (the trace's time) when gap⁺ first ≤ {k}; the runs of a batch "
+            "share it (seconds)"
+        )
     for tau in REL_TARGETS:
         k = target_key(tau)
         m[f"rel_hit_iter_{k}"] = (
@@ -35,6 +39,9 @@ def _build_catalog() -> dict[str, str]:
         )
         m[f"rel_hit_cost_{k}"] = (
             f"evaluations when the relative target {k} is first met (evaluations)"
+        )
+        m[f"rel_hit_time_{k}"] = (
+            f"the batch clock when the relative target {k} is first met (seconds)"
         )
     for eps in TARGETS:
         k = target_key(eps)
@@ -113,6 +120,7 @@ INT_KEYS = frozenset(
         k
         for k in METRICS
         if k.startswith(("hit_", "rel_hit_", "stay_iter_", "t_", "th_settle", "th_div"))
+        and "hit_time_" not in k
     ]
     + ["n_cross", "n_up", "cycle_period"]
 )

@@ -57,14 +57,14 @@ def convergence(
     gap0 = clean[0]
     for tau in REL_TARGETS:
         k = target_key(tau)
-        _hits(out, f"rel_hit_iter_{k}", f"rel_hit_cost_{k}", best, best_end, tau * gap0, tk)
+        _hits(out, f"rel_hit_{{}}_{k}", best, best_end, tau * gap0, tk)
     if f_star is None:
         return
     out["gap_final"][:] = gap[end, cols]
     out["gap_best"][:] = np.where(np.isfinite(best_end), best_end, np.nan)
     for eps in TARGETS:
         k = target_key(eps)
-        _hits(out, f"hit_iter_{k}", f"hit_cost_{k}", best, best_end, eps, tk)
+        _hits(out, f"hit_{{}}_{k}", best, best_end, eps, tk)
     for eps, stay in zip(TARGETS, entry_times(clean, end, cols, TARGETS), strict=True):
         out[f"stay_iter_{target_key(eps)}"][:] = stay
     # aulg: log10 of the incumbent, frozen after the run's end
@@ -111,14 +111,19 @@ def distance(out: dict[str, np.ndarray], dist: np.ndarray, tk: Track, x_star) ->
     _order(out, "order_x", dist, tk, lower)
 
 
-def _hits(out, key_iter, key_cost, best, best_end, thr, tk: Track) -> None:
-    """hit_*: the first update with ``gap⁺_t ≤ thr`` and the evaluations spent by then."""
+def _hits(out, key, best, best_end, thr, tk: Track) -> None:
+    """hit_*: the first update with ``gap⁺_t ≤ thr`` (``key`` with ``iter``), the
+    evaluations spent by then (``cost``) and the batch clock there (``time``: the trace's
+    ``time`` at that iterate, read off the full trace, so exact however the stored trace is
+    thinned)."""
     thr = np.asarray(thr, dtype=float)
     hit = best_end <= thr
     t = np.sum(best > thr, axis=0)  # the incumbent never rises: the count is the hit index
-    cost = tk.cost
-    out[key_iter][:] = np.where(hit, t, np.nan)
-    out[key_cost][:] = np.where(hit, cost[np.minimum(t, cost.shape[0] - 1), tk.cols], np.nan)
+    at = np.minimum(t, tk.cost.shape[0] - 1)
+    out[key.format("iter")][:] = np.where(hit, t, np.nan)
+    out[key.format("cost")][:] = np.where(hit, tk.cost[at, tk.cols], np.nan)
+    if tk.time is not None:
+        out[key.format("time")][:] = np.where(hit, tk.time[at], np.nan)
 
 
 def _rate(out, key, y, tk: Track, lower, y0, per: dict[str, np.ndarray] | None = None) -> None:

@@ -46,7 +46,8 @@ RUN_COLUMNS = {
     "budget": "the evaluation budget (empty: none)",
     "max_iter": "the limit on updates",
     "tol": "the tolerance on `gap⁺` under which the run is `converged`",
-    "seconds": "wall-clock time, the batch's shared among its runs",
+    "seconds": "wall-clock time, the batch's shared among its runs (its problem built and "
+    "its updates, over `batch_size`)",
     "n_iter": "updates the run made, `T`",
     "n_f": "function evaluations counted",
     "n_g": "gradient evaluations counted",
@@ -56,6 +57,9 @@ RUN_COLUMNS = {
     "x_final": "the last iterate `x_T`",
     "results_version": "which numbers the run holds (see "
     "[store.md](store.md#results-version))",
+    "batch_size": "the runs of its batch, which step together and share one clock (the "
+    "trace's `time`); empty for runs stored before results version 4",
+    "host": "the machine that ran it (empty in an anonymous store)",
     "hp.<name>": "each hyperparameter as resolved",
     "pp.<name>": "each problem parameter",
     "trace": "only with `traces=True`: the run's recorded arrays",

@@ -109,6 +109,7 @@ def write_report(
     *,
     names: list[str | None] | None = None,
     baseline: str | None = None,
+    x_axis: str = "evals",
 ) -> Path:
     """Render the report of one or several stores into one HTML file.
 
@@ -121,7 +122,12 @@ def write_report(
             (default: one per further core, up to 4, started only for a page large enough
             to repay their start-up: more than 200 runs or 12 figures and blocks; 0 saves
             every figure in this process). The file is the same either way.
+        x_axis: the cost axis of the convergence and ECDF figures: ``evals`` (n_f + n_g)
+            or ``time``, the batch clock in seconds (``docs/methodology.md#wall-clock-time``).
     """
+    from .timing import check_axis
+
+    check_axis(x_axis)
     # Keep SVG ids stable so the same stores give the same file; text stays text (small).
     style = {
         "svg.hashsalt": "optbench",
@@ -140,18 +146,20 @@ def write_report(
         import matplotlib
 
         matplotlib.use("Agg")
-        return _write(dbs, html_path, problems, optimizers, style, renderer, names, baseline)
+        return _write(dbs, html_path, problems, optimizers, style, renderer, names, baseline,
+                      x_axis)
     finally:
         if renderer is not None:
             renderer.close()
 
 
-def _write(dbs, html_path, problems, optimizers, style, renderer, names, baseline) -> Path:
+def _write(dbs, html_path, problems, optimizers, style, renderer, names, baseline,
+           x_axis="evals") -> Path:
     import matplotlib.pyplot as plt
     from jinja2 import Environment, PackageLoader, select_autoescape
 
     paths = [Path(p) for p in dbs]
-    ctx = read_context(paths, problems, optimizers, names=names, baseline=baseline)
+    ctx = read_context(paths, problems, optimizers, names=names, baseline=baseline, x_axis=x_axis)
     if renderer is not None and len(ctx.runs) > pool.START_RUNS:
         renderer.start()
     with pool.using(renderer), plt.rc_context(style):

@@ -44,6 +44,8 @@ class Context:
             before landscapes were stored have none.
         tuning: the tuning record (``optbench tune``) or None.
         cache: shared derived data, so sections do not recompute each other's work.
+        x_axis: the cost axis of the convergence and ECDF figures, ``evals`` (n_f + n_g)
+            or ``time`` (the batch clock, :mod:`optbench.report.timing`).
     """
 
     dbs: list[Path]
@@ -54,6 +56,7 @@ class Context:
     baseline: str | None = None
     tuning: dict[str, Any] | None = None
     landscapes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    x_axis: str = "evals"
     cache: dict[str, Any] = field(default_factory=dict)
     _traces: dict[str, dict | None] = field(default_factory=dict)
 
@@ -325,6 +328,7 @@ def read_context(
     optimizers: list[str] | None = None,
     names: list[str | None] | None = None,
     baseline: str | None = None,
+    x_axis: str = "evals",
 ) -> Context:
     """The context of a report over ``paths``, restricted to some problems and optimizers.
 
@@ -350,4 +354,5 @@ def read_context(
         baseline=baseline or sources[0] if sources else None,
         tuning=tuning,
         landscapes=landscapes,
+        x_axis=x_axis,
     )

@@ -133,7 +133,8 @@ def _cost_grid(data: ProblemData):
 
 def convergence_figure(data: ProblemData, labels: list[str]):
     """Three panels: best gap vs evaluations (median, IQR, faint runs); raw gap vs iteration;
-    signed error in units of the initial error (1-D) or distance to x* vs iteration.
+    signed error in units of the initial error (1-D) or distance to x* vs iteration. Given a
+    :class:`~optbench.report.timing.TimeData` the first panel's axis is the batch clock.
 
     Returns ``(fig, n_runs, notes)``.
     """
@@ -149,7 +150,11 @@ def convergence_figure(data: ProblemData, labels: list[str]):
     rows = -(-len(labels) // 3)
     fig, axes = plt.subplots(1, ncols, figsize=(4.3 * ncols, 3.3 + 0.17 * rows))
     layout(fig, bottom=0.5 + 0.17 * rows + 0.1, wspace=0.34)
-    grid = _cost_grid(data)
+    from .timing import TimeData
+
+    timed = isinstance(data, TimeData)
+    grid = data.grid(GRID_POINTS) if isinstance(data, TimeData) else _cost_grid(data)
+    x_lo = grid[0] if timed else 1  # the left end of a log axis (costs count from 1)
     floor = data.floor
     n_runs, notes, handles = 0, [], []
     faint, faint_colors = [], []
@@ -196,7 +201,7 @@ def convergence_figure(data: ProblemData, labels: list[str]):
         for i in [i for i in order if sub.length[i] > 0][:FAINT_RUNS]:
             cst, best = sub.curve(i)
             # a post-step curve as explicit vertices, so all faint runs are one artist
-            xs = np.repeat(np.maximum(cst, 1), 2)[1:]
+            xs = np.repeat(np.maximum(cst, x_lo), 2)[1:]
             ys = np.repeat(np.clip(best, floor, 1e300), 2)[:-1]
             faint.append(np.column_stack([xs, ys]))
             faint_colors.append(color)
@@ -241,7 +246,7 @@ def convergence_figure(data: ProblemData, labels: list[str]):
         )
     log_axes(ax)
     ax.set(
-        xlabel="evaluations (n_f + n_g)",
+        xlabel=TimeData.axis_label if timed else "evaluations (n_f + n_g)",
         ylabel=f"best-so-far f − {ref}",
         title="best so far: median, IQR, runs",
     )
