@@ -84,3 +84,39 @@ def test_report_of_the_default_suite(benchmark, tools, tmp_path):
         **quiet,
     )
     assert measured["wall"] < DEFAULT_LIMIT_S
+
+
+def test_a_small_page_is_drawn_without_workers(benchmark, tools, tmp_path):
+    """A four-run store's report, CPU seconds of the whole process tree: the default (its
+    workers start only for a page that repays them, ``optbench.report.pool.START_RUNS``)
+    against one worker started at once, alternated, median of 5. Measured, not asserted."""
+    import statistics
+    import sys
+
+    out = tmp_path / "small"
+    _, _, proc = tools.run_measured(
+        [*tools.cli, "run", "-p", "quadratic-1d", "-o", "gd", "--seeds", "4", "--budget", "20",
+         "--out", str(out), "--no-report", "--quiet"]
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    quiet = tools.wait_for_quiet()
+    db = out / "results.sqlite"
+
+    def render(workers: str) -> float:
+        code = ("from optbench.report import write_report; "
+                f"write_report([{str(db)!r}], {str(out / 'r.html')!r}, workers={workers})")
+        _, _, done = tools.run_measured([sys.executable, "-c", code])
+        assert done.returncode == 0, done.stderr[-2000:]
+        return done.cpu_s
+
+    cpu: dict[str, list[float]] = {"default": [], "one worker": []}
+
+    def measure():
+        for _ in range(5):
+            cpu["default"].append(render("None"))
+            cpu["one worker"].append(render("1"))
+
+    benchmark.pedantic(measure, rounds=1, iterations=1)
+    med = {k: statistics.median(v) for k, v in cpu.items()}
+    tools.report(benchmark, default_cpu_s=med["default"], one_worker_cpu_s=med["one worker"],
+                 saved=med["one worker"] - med["default"], **quiet)
