@@ -268,7 +268,7 @@ def _run(runs: list[RunSpec], batchable: bool) -> list[RunResult]:
     params = stack_params([r.optimizer for r in runs], entry, batchable)
     optimizer = _build_optimizer(entry, params)
     rec = _Recording(problem, x0, oracle)
-    judge = _Judge(problem, rec, first.max_iter, first.tol)
+    judge = _Judge(problem, rec, first.max_iter, first.tol, first.noisy_stops)
     if optimizer.run is not None:
         if B != 1:
             raise ValueError("an optimizer that owns its loop runs one run at a time")
@@ -382,11 +382,21 @@ class _Recording:
 class _Judge:
     """Decides each run's status from the recorded iterates, first match wins
     (``docs/methodology.md#run-statuses``); the single place statuses are decided. A run
-    with a status is frozen: the oracle refuses it further evaluations."""
+    with a status is frozen: the oracle refuses it further evaluations.
 
-    def __init__(self, problem, record: _Recording, max_iter: int, tol: float):
+    On a stochastic problem (``Problem.stochastic``) the rules that read the progress of
+    the noisy iterates, ``stalled`` and ``cycle``, are off unless ``noisy_stops``: a
+    constant rate's best-so-far stops improving at its noise floor, and a noisy path's
+    returns are chance, so those runs use their budget. ``converged`` reads the recorded
+    value, the full-data (noise-free) loss, so it means the full-data gap went below ``tol``.
+    """
+
+    def __init__(
+        self, problem, record: _Recording, max_iter: int, tol: float, noisy_stops: bool = False
+    ):
         self.record, self.oracle = record, record.oracle
         self.max_iter, self.tol = max_iter, tol
+        self.progress_stops = noisy_stops or not problem.stochastic
         x0, f0 = record.xs[0], record.fs[0]
         B = x0.shape[0]
         self.status = np.array([""] * B, dtype=object)
@@ -439,10 +449,11 @@ class _Judge:
                 self.decide(moved & (self.best - self.f_star <= self.tol), "converged")
             stalled = np.zeros_like(moved)
             scale = max(1.0, abs(self.f_star)) if self.f_star is not None else 1.0
-            if t >= STALL_WINDOW:
+            if t >= STALL_WINDOW and self.progress_stops:
                 stalled = self.best_hist[t - STALL_WINDOW] - self.best < 1e-12 * scale
-            self.judge_cycle(moved, stalled, t)
-            if t >= STALL_WINDOW:
+            if self.progress_stops:
+                self.judge_cycle(moved, stalled, t)
+            if t >= STALL_WINDOW and self.progress_stops:
                 self.decide(
                     moved & stalled,
                     "stalled",
