@@ -167,7 +167,8 @@ class BatchTrace:
 
     Arrays: ``x (T+1, B, d)``, ``f``, ``gnorm``, ``n_f``, ``n_g`` ``(T+1, B)``, ``lr (T, B)``
     (the rate of update t), ``time (T+1,)``; ``end[b]`` is run b's last recorded index;
-    ``test_f (T+1, B)`` the held-out loss where the problem has one (else None).
+    ``test_f (T+1, B)`` the held-out loss where the problem has one (else None);
+    ``f_ema (T+1, B)`` the smoothed loss on a stochastic problem (:mod:`optbench.noise`).
     """
 
     x: np.ndarray
@@ -181,11 +182,14 @@ class BatchTrace:
     f_star: float | None
     x_star: np.ndarray | None
     test_f: np.ndarray | None = None
+    f_ema: np.ndarray | None = None
 
     def run(self, b: int) -> dict[str, np.ndarray]:
         """Run ``b``'s own arrays, cut at its end."""
         e = int(self.end[b]) + 1
         extra = {} if self.test_f is None else {"test_f": self.test_f[:e, b]}
+        if self.f_ema is not None:
+            extra["f_ema"] = self.f_ema[:e, b]
         return {
             **extra,
             "x": self.x[:e, b],
@@ -277,6 +281,10 @@ def _run(runs: list[RunSpec], batchable: bool) -> list[RunResult]:
         _drive_steps(optimizer, oracle, rec, judge, x0)
     judge.close()
     trace = rec.trace()
+    if problem.stochastic:  # the smoothed loss its noise floor is read from
+        from .noise import ema
+
+        trace.f_ema = ema(trace.f)
     seconds = (time.perf_counter() - t_start) / B
     return _results(runs, problem, trace, rec, judge, seconds)
 
@@ -708,6 +716,8 @@ def _stored_traces(
     out: dict[str, np.ndarray] = {"length": n}
     if trace.test_f is not None:
         out["test_f"] = runs_of(trace.test_f)
+    if trace.f_ema is not None:
+        out["f_ema"] = runs_of(trace.f_ema)
     if with_x:
         out["x"] = runs_of(trace.x)
     for k in ("f", "gnorm", "n_f", "n_g"):

@@ -1,12 +1,9 @@
 """Stochastic problems run to their budget: no stop rule reads the progress of the noisy
 iterates (``stalled``, ``cycle``) unless ``noisy_stops`` turns it on, and ``converged`` means
 the full-data gap went below ``tol``. The README's tutorial step 3 quotes numbers that the
-test here recomputes from the same command."""
+lesson's test (``tests/test_lesson.py``) recomputes from the same command."""
 
 from __future__ import annotations
-
-import re
-import shlex
 
 import numpy as np
 import pytest
@@ -16,90 +13,7 @@ from optbench.errors import UsageError
 from optbench.plan import make_plan
 from optbench.runner import run_batch
 
-from .conftest import ROOT
-
 MINIBATCH = "linear-regression[standardize=true,batch_size=10,noise=2]"
-
-
-def _step3() -> tuple[dict, str]:
-    """The README's step-3 command (as options for :func:`optbench.run`) and its paragraph."""
-    text = (ROOT / "README.md").read_text()
-    start = text.index("**3. Minibatches")
-    block = text[start : text.index("## ", start)]
-    command = block.split("```bash", 1)[1].split("```", 1)[0].replace("\\\n", " ")
-    words = shlex.split(command)
-    assert words[:2] == ["optbench", "run"]
-    opts: dict = {"problems": [], "optimizers": []}
-    it = iter(words[2:])
-    for w in it:
-        if w == "-p":
-            opts["problems"].append(next(it))
-        elif w == "-o":
-            opts["optimizers"].append(next(it))
-        elif w in ("--seeds", "--budget"):
-            opts[w[2:]] = int(next(it))
-        elif w == "--out":
-            next(it)
-        else:
-            raise AssertionError(f"the test does not know option {w!r} of step 3")
-    return opts, block.split("```", 2)[2]
-
-
-@pytest.fixture(scope="module")
-def step3(tmp_path_factory):
-    opts, paragraph = _step3()
-    out = tmp_path_factory.mktemp("sgd")
-    optbench.run(**opts, out=out, report=False)
-    return opts, " ".join(paragraph.split()), optbench.load(out)
-
-
-def _agrees(stated: str, value: float) -> bool:
-    """``value`` printed to the precision of ``stated`` (its significant digits) reads the same."""
-    digits = len(stated.replace(".", "").lstrip("0")) or 1
-    return float(f"{value:.{digits}g}") == float(stated)
-
-
-def test_minibatch_runs_use_their_budget(step3):
-    opts, _, runs = step3
-    assert len(runs) == opts["seeds"] * len(opts["optimizers"])
-    # nothing stops a run on the noisy problem but its budget, or a full-data gap below tol
-    assert set(runs.status) <= {"budget", "converged"}, runs.status.value_counts()
-    at_budget = runs[runs.status == "budget"]
-    assert (at_budget.evals == opts["budget"]).all()
-    conv = runs[runs.status == "converged"]
-    assert (conv.gap_best <= conv.tol).all()
-
-
-def test_readme_step3_numbers_are_measured(step3):
-    """Every number of the step-3 paragraph, recomputed from the same command's runs."""
-    _, text, runs = step3
-    const, power, expo = (
-        runs[runs.label == lab]
-        for lab in (
-            "gd[lr=0.5/L]",
-            "gd[lr=0.5/L,schedule=power(tau=20,p=1)]",
-            "gd[lr=0.5/L,schedule=exponential(gamma=0.995)]",
-        )
-    )
-    num = r"(\d+(?:\.\d+)?)"
-    m = re.search(rf"steady-state gap \(.*?\) stays near {num}, its final gap {num}", text)
-    assert m, text
-    assert _agrees(m[1], const.e_ss_gap.median()), (m[1], const.e_ss_gap.median())
-    assert _agrees(m[2], const.gap_final.median()), (m[2], const.gap_final.median())
-    m = re.search(rf"down to {num}, about (\d+) times lower; exponential decay to {num}", text)
-    assert m, text
-    assert _agrees(m[1], power.e_ss_gap.median())
-    ratio = const.e_ss_gap.median() / power.e_ss_gap.median()
-    assert float(f"{ratio:.1g}") == float(m[2]), (m[2], ratio)  # "about": one digit
-    assert _agrees(m[3], expo.e_ss_gap.median()), (m[3], expo.e_ss_gap.median())
-    m = re.search(r"so (\d+) of the (\d+) runs use all (\d+) evaluations and one `power` run "
-                  r"ends `converged` after (\d+)", text)
-    assert m, text
-    at_budget = runs[runs.evals == int(m[3])]
-    assert (int(m[1]), int(m[2])) == (len(at_budget), len(runs))
-    conv = power[power.status == "converged"]
-    assert len(conv) == 1 and len(runs[runs.status == "converged"]) == 1
-    assert int(conv.evals.iloc[0]) == int(m[4])
 
 
 def _statuses(problem, optimizer, budget=2000, seeds=3, **kw):
