@@ -51,6 +51,7 @@ def noise_data(data) -> dict[str, Any]:
                 "label": row.label,
                 "e_ss_gap": float(row.get("e_ss_gap", math.nan)),
                 "gap_final": float(row.get("gap_final", math.nan)),
+                "converged": row.status == "converged",
                 "predicted": predicted_floor(
                     str(info.get("name", "")), dict(info.get("params") or {}),
                     str(row.optimizer), _hp(row)
@@ -110,6 +111,7 @@ def floor_table(payload: dict[str, Any]):
             "problem": payload["title"],
             "optimizer": lab,
             "runs": len(rs),
+            "converged": sum(bool(r["converged"]) for r in rs),
             "e_ss_gap_q25": q[0],
             "e_ss_gap_median": q[1],
             "e_ss_gap_q75": q[2],
@@ -156,6 +158,7 @@ def noise_figure(payload: dict[str, Any], table):
             start = max(1.0, end * (1 - TAIL_SHARE))
             ax.plot([start, end], [level, level], color=color, lw=5, alpha=0.6,
                     solid_capstyle="butt")
+            ax.axhline(level, color=color, lw=0.8, ls="--", alpha=0.7, zorder=1)
             ax.plot([end], [level], marker="<", color=color, ms=7, clip_on=False)
             marks.append((level, f"floor {_fmt(level)}", color))
         pred = row.predicted_floor
@@ -208,8 +211,8 @@ def noise_block(payload: dict[str, Any]) -> str:
         f"moving average of span {EMA_WINDOW} updates (α = 2/{EMA_WINDOW + 1}), median over "
         "seeds with the 25–75 % band, log–log. A constant rate levels off at the floor its "
         "gradient noise sets; a decaying rate keeps going down. The thick segment over each "
-        "run's last 10 % and the label on the right mark the floor each optimizer reached: "
-        "the median of e_ss_gap (the mean raw gap over that tail window). Where the theory "
+        "run's last 10 % and the label on the right (and the dashed line) mark the floor each "
+        "optimizer reached: the median of e_ss_gap (the mean raw gap over that tail window). Where the theory "
         "knows the floor (plain gd at a constant rate η on noisy-quadratic) the dotted line "
         f"is η·σ²/(2(2 − η·h)). {n} runs."
     )
@@ -228,7 +231,9 @@ def noise_block(payload: dict[str, Any]) -> str:
         + table_html(
             show,
             (
-                f"Noise floors on {title}, per optimizer: e_ss_gap, the mean raw gap over the "
+                f"Noise floors on {title}, per optimizer: the runs, those of them that ended "
+                "converged (a noisy iterate came within tol of f*: its full-data gap; such a "
+                "run stops before its budget), e_ss_gap, the mean raw gap over the "
                 "last 10 % of a run's iterates (median [25 %, 75 %] over runs); the median "
                 "final gap; the floor the theory predicts, η·σ²/(2(2 − η·h)) for plain gd at a "
                 "constant rate on noisy-quadratic ('—' where no prediction is known), and the "
