@@ -56,7 +56,7 @@ def test_deterministic_problems_still_stall_and_keep_their_ids():
 def test_converged_reads_the_full_data_gap():
     """A converged run's last iterate is within tol of f* on the full data (recomputed here
     from the data by numpy's least squares), and no earlier stored iterate was."""
-    rng = np.random.default_rng(0)  # the problem's data, as problems/linear_regression.py makes them
+    rng = np.random.default_rng(0)  # the data, as problems/linear_regression.py makes them
     x = rng.uniform(0.0, 2.0, 100)
     y = 3.0 * x + 2.0 + 2.0 * rng.standard_normal(100)
     x = (x - x.mean()) / x.std()

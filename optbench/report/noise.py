@@ -212,7 +212,8 @@ def noise_block(payload: dict[str, Any]) -> str:
         "seeds with the 25–75 % band, log–log. A constant rate levels off at the floor its "
         "gradient noise sets; a decaying rate keeps going down. The thick segment over each "
         "run's last 10 % and the label on the right (and the dashed line) mark the floor each "
-        "optimizer reached: the median of e_ss_gap (the mean raw gap over that tail window). Where the theory "
+        "optimizer reached: the median of e_ss_gap (the mean raw gap over that tail window). "
+        "Where the theory "
         "knows the floor (plain gd at a constant rate η on noisy-quadratic) the dotted line "
         f"is η·σ²/(2(2 − η·h)). {n} runs."
     )
