@@ -218,11 +218,13 @@ def noise_block(payload: dict[str, Any]) -> str:
         f"is η·σ²/(2(2 − η·h)). {n} runs."
     )
     show = table.drop(columns=["problem"]).copy()
-    show.insert(2, "e_ss_gap [25 %, 75 %]", [
+    show.insert(3, "e_ss_gap [25 %, 75 %]", [
         f"{_fmt(r.e_ss_gap_median)} [{_fmt(r.e_ss_gap_q25)}, {_fmt(r.e_ss_gap_q75)}]"
         for r in table.itertuples()
     ])
     show = show.drop(columns=["e_ss_gap_q25", "e_ss_gap_median", "e_ss_gap_q75"])
+    show = show[["optimizer", "runs", "converged", "e_ss_gap [25 %, 75 %]", "predicted_floor",
+                 "measured_over_predicted", "gap_final_median"]]
     show = show.rename(columns={"gap_final_median": "final gap",
                                 "predicted_floor": "predicted floor",
                                 "measured_over_predicted": "measured / predicted"})
