@@ -180,6 +180,7 @@ def run(
     max_iter: int | None = None,
     tol: float | None = None,
     timeout: float | None = None,
+    noisy_stops: bool | None = None,
     out: str | os.PathLike | None = None,
     executor: str | None = None,
     jobs: int | None = None,
@@ -201,6 +202,9 @@ def run(
         problems, optimizers: a spec string or a list of them; with neither given, the
             default suite.
         seeds: a count or a list of seeds. budget: evaluations per run (``n_f + n_g``).
+        noisy_stops: on a stochastic problem (minibatch or noisy gradients), also end runs
+            as ``stalled`` or ``cycle``; by default they run to their budget (or converge:
+            full-data gap below ``tol``). Also ``noisy_stops = true`` in a spec file.
         out: the output folder (``optbench-results``); the store is ``out/results.sqlite``.
         executor: ``serial`` (the default), ``process`` or ``dask``, with ``jobs`` workers.
         max_runs: refuse a spec that asks for more runs (default 1,000,000).
@@ -238,6 +242,7 @@ def run(
         "max_iter": max_iter,
         "max_runs": max_runs,
         "tol": tol,
+        "noisy_stops": noisy_stops,
         "timeout": timeout,
         "out": None if out is None else str(out),
         "executor": executor,
@@ -278,6 +283,7 @@ def run(
         max_iter=pick(max_iter, "max_iter", None),
         tol=pick(tol, "tol", 1e-8),
         timeout=pick(timeout, "timeout", None),
+        noisy_stops=bool(pick(noisy_stops, "noisy_stops", False)),
         plugins=plugin_list,
         max_runs=pick(max_runs, "max_runs", DEFAULT_MAX_RUNS),
     )

@@ -206,6 +206,13 @@ class _Progress:
     help="Refuse a spec that asks for more runs than this. [default: 1,000,000]",
 )
 @click.option(
+    "--noisy-stops",
+    is_flag=True,
+    default=None,
+    help="On stochastic problems (minibatch or noisy gradients) also end runs as stalled or "
+    "cycle; by default they use their budget (also: noisy_stops = true in a spec file).",
+)
+@click.option(
     "--out", type=click.Path(file_okay=False), help="Output folder. [default: optbench-results]"
 )
 @click.option("--jobs", type=int, help="Worker processes (process and dask executors).")
@@ -256,6 +263,7 @@ def run(
     max_iter,
     timeout,
     max_runs,
+    noisy_stops,
     out,
     jobs,
     executor,
@@ -304,6 +312,7 @@ def run(
             max_iter=max_iter,
             timeout=timeout,
             max_runs=max_runs,
+            noisy_stops=noisy_stops,
             out=out,
             executor=executor,
             jobs=jobs,

@@ -56,10 +56,17 @@ class RunSpec:
     tol: float
     timeout: float | None = None
     label: str = ""  # the optimizer as the user wrote it (1.5/L kept), for tables and legends
+    noisy_stops: bool = False  # stochastic problems: stop as stalled/cycle too (off: budget)
 
     def identity(self) -> dict[str, Any]:
         return _identity(
-            self.problem, self.optimizer, self.seed, self.budget, self.max_iter, self.tol
+            self.problem,
+            self.optimizer,
+            self.seed,
+            self.budget,
+            self.max_iter,
+            self.tol,
+            self.noisy_stops,
         )
 
 
@@ -89,9 +96,18 @@ def _entry_hash(kind: str, name: str) -> str | None:
 
 
 def _identity(
-    problem: Spec, optimizer: Spec, seed: int, budget: int | None, max_iter: int, tol: float
+    problem: Spec,
+    optimizer: Spec,
+    seed: int,
+    budget: int | None,
+    max_iter: int,
+    tol: float,
+    noisy_stops: bool = False,
 ) -> dict[str, Any]:
+    # noisy_stops enters the identity only when set: every other run keeps its run_id
+    extra = {"noisy_stops": True} if noisy_stops else {}
     return {
+        **extra,
         "problem": canonical(problem),
         "problem_source": _entry_hash("problem", problem.name),
         "optimizer": canonical(optimizer),
@@ -314,6 +330,7 @@ def _batch_key(run: RunSpec, batchable: bool) -> Any:
         run.max_iter,
         run.tol,
         run.timeout,
+        run.noisy_stops,
         _structure(run.optimizer.params, entry.params),
     )
 
@@ -343,6 +360,7 @@ def make_plan(
     timeout: float | None = None,
     plugins: tuple[str, ...] = (),
     max_runs: int = DEFAULT_MAX_RUNS,
+    noisy_stops: bool = False,
 ) -> Plan:
     """Expand problem and optimizer specs over seeds into runs and batches.
 
@@ -352,6 +370,8 @@ def make_plan(
         budget: evaluations per run (``n_f + n_g``), or None for no limit.
         max_iter: iterations per run; default: the budget (every step costs at least one).
         tol: the ``converged`` threshold on the best gap.
+        noisy_stops: on a stochastic problem, also end runs as ``stalled`` or ``cycle``
+            (by default such runs use their budget: ``docs/methodology.md#run-statuses``).
         max_runs: refuse (before expanding anything) a spec that asks for more runs.
     """
     if isinstance(seeds, int) and seeds < 1:
@@ -401,11 +421,13 @@ def make_plan(
             batchable = entry.is_batchable(ores.params)
             # all but the seed is shared by the pairing's runs: canonical forms, source
             # hashes, label and batch key are worked out once, not once per seed
-            shared = _identity(pres, ores, 0, budget, max_iter, tol)
+            # the option changes nothing on a deterministic problem, nor its runs' identity
+            noisy = bool(noisy_stops) and bool(getattr(problem, "stochastic", False))
+            shared = _identity(pres, ores, 0, budget, max_iter, tol, noisy)
             shared_key = None
             if batchable and not missing:
                 shared_key = _batch_key(
-                    RunSpec("", pres, ores, 0, budget, max_iter, tol, timeout), True
+                    RunSpec("", pres, ores, 0, budget, max_iter, tol, timeout, "", noisy), True
                 )
             ident = _seed_digest(shared)
             for seed in seed_list:
@@ -419,6 +441,7 @@ def make_plan(
                     tol,
                     timeout,
                     run_label,
+                    noisy,
                 )
                 if run.run_id in seen:
                     continue

@@ -167,7 +167,8 @@ class BatchTrace:
 
     Arrays: ``x (T+1, B, d)``, ``f``, ``gnorm``, ``n_f``, ``n_g`` ``(T+1, B)``, ``lr (T, B)``
     (the rate of update t), ``time (T+1,)``; ``end[b]`` is run b's last recorded index;
-    ``test_f (T+1, B)`` the held-out loss where the problem has one (else None).
+    ``test_f (T+1, B)`` the held-out loss where the problem has one (else None);
+    ``f_ema (T+1, B)`` the smoothed loss on a stochastic problem (:mod:`optbench.noise`).
     """
 
     x: np.ndarray
@@ -181,11 +182,14 @@ class BatchTrace:
     f_star: float | None
     x_star: np.ndarray | None
     test_f: np.ndarray | None = None
+    f_ema: np.ndarray | None = None
 
     def run(self, b: int) -> dict[str, np.ndarray]:
         """Run ``b``'s own arrays, cut at its end."""
         e = int(self.end[b]) + 1
         extra = {} if self.test_f is None else {"test_f": self.test_f[:e, b]}
+        if self.f_ema is not None:
+            extra["f_ema"] = self.f_ema[:e, b]
         return {
             **extra,
             "x": self.x[:e, b],
@@ -268,7 +272,7 @@ def _run(runs: list[RunSpec], batchable: bool) -> list[RunResult]:
     params = stack_params([r.optimizer for r in runs], entry, batchable)
     optimizer = _build_optimizer(entry, params)
     rec = _Recording(problem, x0, oracle)
-    judge = _Judge(problem, rec, first.max_iter, first.tol)
+    judge = _Judge(problem, rec, first.max_iter, first.tol, first.noisy_stops)
     if optimizer.run is not None:
         if B != 1:
             raise ValueError("an optimizer that owns its loop runs one run at a time")
@@ -277,6 +281,10 @@ def _run(runs: list[RunSpec], batchable: bool) -> list[RunResult]:
         _drive_steps(optimizer, oracle, rec, judge, x0)
     judge.close()
     trace = rec.trace()
+    if problem.stochastic:  # the smoothed loss its noise floor is read from
+        from .noise import ema
+
+        trace.f_ema = ema(trace.f)
     seconds = (time.perf_counter() - t_start) / B
     return _results(runs, problem, trace, rec, judge, seconds)
 
@@ -382,11 +390,21 @@ class _Recording:
 class _Judge:
     """Decides each run's status from the recorded iterates, first match wins
     (``docs/methodology.md#run-statuses``); the single place statuses are decided. A run
-    with a status is frozen: the oracle refuses it further evaluations."""
+    with a status is frozen: the oracle refuses it further evaluations.
 
-    def __init__(self, problem, record: _Recording, max_iter: int, tol: float):
+    On a stochastic problem (``Problem.stochastic``) the rules that read the progress of
+    the noisy iterates, ``stalled`` and ``cycle``, are off unless ``noisy_stops``: a
+    constant rate's best-so-far stops improving at its noise floor, and a noisy path's
+    returns are chance, so those runs use their budget. ``converged`` reads the recorded
+    value, the full-data (noise-free) loss, so it means the full-data gap went below ``tol``.
+    """
+
+    def __init__(
+        self, problem, record: _Recording, max_iter: int, tol: float, noisy_stops: bool = False
+    ):
         self.record, self.oracle = record, record.oracle
         self.max_iter, self.tol = max_iter, tol
+        self.progress_stops = noisy_stops or not problem.stochastic
         x0, f0 = record.xs[0], record.fs[0]
         B = x0.shape[0]
         self.status = np.array([""] * B, dtype=object)
@@ -439,10 +457,11 @@ class _Judge:
                 self.decide(moved & (self.best - self.f_star <= self.tol), "converged")
             stalled = np.zeros_like(moved)
             scale = max(1.0, abs(self.f_star)) if self.f_star is not None else 1.0
-            if t >= STALL_WINDOW:
+            if t >= STALL_WINDOW and self.progress_stops:
                 stalled = self.best_hist[t - STALL_WINDOW] - self.best < 1e-12 * scale
-            self.judge_cycle(moved, stalled, t)
-            if t >= STALL_WINDOW:
+            if self.progress_stops:
+                self.judge_cycle(moved, stalled, t)
+            if t >= STALL_WINDOW and self.progress_stops:
                 self.decide(
                     moved & stalled,
                     "stalled",
@@ -698,6 +717,8 @@ def _stored_traces(
     out: dict[str, np.ndarray] = {"length": n}
     if trace.test_f is not None:
         out["test_f"] = runs_of(trace.test_f)
+    if trace.f_ema is not None:
+        out["f_ema"] = runs_of(trace.f_ema)
     if with_x:
         out["x"] = runs_of(trace.x)
     for k in ("f", "gnorm", "n_f", "n_g"):

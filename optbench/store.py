@@ -79,7 +79,9 @@ or optimizer corrected), so that a store never silently mixes them; see
 3. Evaluations spent inside an update that the budget or the deadline interrupts are
    recorded (a last trace point at the full charge).
 4. ``hit_time_<ε>`` and ``rel_hit_time_<τ>``: the batch clock at each first hit; each run's
-   summary records the size of the batch it ran in (``batch_size``).
+   summary records the size of the batch it ran in (``batch_size``). Runs on a stochastic
+   problem are no longer stopped as ``stalled`` or ``cycle`` (they run to their budget unless
+   ``noisy_stops``), and they store ``f_ema``, the smoothed loss.
 """
 
 _MIGRATE_1 = """
