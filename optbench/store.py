@@ -65,7 +65,7 @@ __all__ = [
 SCHEMA_VERSION = 2
 TRACE_CHUNK = 500  # traces read per SQL query when reading many (schema version 1)
 
-RESULTS_VERSION = 3
+RESULTS_VERSION = 4
 """The version of the built-in results: bumped whenever a release changes the numbers a
 run of the same identity stores (a metric fixed, a status rule changed, a built-in problem
 or optimizer corrected), so that a store never silently mixes them; see
@@ -76,6 +76,8 @@ or optimizer corrected), so that a store never silently mixes them; see
    which its quadratic model does not describe; constant-rate GD's ``th_po``/``th_po1``
    are the maximum over its whole predicted path (to rounding the same, except where that
    maximum lies past the 16,384 updates that used to be followed).
+4. The small-ML problems record a held-out accuracy (``test_acc``) at every iterate, and
+   the softmax models' mu is l2 exactly (it was an iterative eigenvalue estimate).
 """
 
 _MIGRATE_1 = """
