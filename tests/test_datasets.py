@@ -295,7 +295,8 @@ def test_the_ml_suite_says_which_problems_it_runs(tmp_path):
         assert resolve_problem(parse(spec)).params["dataset"] != "synthetic"
     env = _without_sklearn(tmp_path)
     inner = subprocess.run(
-        [sys.executable, "-c", "from optbench.suite import ml_suite; print(ml_suite()['problems'])"],
+        [sys.executable, "-c",
+         "from optbench.suite import ml_suite; print(ml_suite()['problems'])"],
         env=env, capture_output=True, text=True, timeout=60)
     assert inner.stdout.strip() == str(suite.SYNTHETIC_ML_PROBLEMS)
     # --max-runs 1 stops the command at planning, after the line that says which it runs
