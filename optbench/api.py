@@ -448,8 +448,8 @@ def load(path: str | os.PathLike, traces: bool = False):
 
 def load_trace(path: str | os.PathLike, run_id: str, frame: bool = False):
     """The recorded arrays of one run: ``f``, ``gnorm``, ``n_f``, ``n_g``, ``lr``, ``time``
-    (and ``x`` for low dimension, ``test_f`` for problems with a held-out loss); index ``t``
-    is the iterate after ``t`` updates.
+    (and ``x`` for low dimension, ``test_f`` and ``test_acc`` for problems with a held-out
+    loss and accuracy); index ``t`` is the iterate after ``t`` updates.
 
     ``lr`` has one entry per update (one fewer than the iterates) and ``x`` is 2-D, so with
     ``frame=True`` the trace comes as a tidy DataFrame instead, one row per iterate (the

@@ -297,9 +297,11 @@ def run(
     if suite_name is not None:
         if spec or problems or optimizers:
             raise click.UsageError("--suite replaces SPEC, -p and -o; give one or the other")
-        from .suite import SUITES
+        from .suite import SUITES, ml_problems_note
 
         spec = SUITES[suite_name]()
+        if suite_name == "ml":
+            click.echo(ml_problems_note())
     _start_fork_server()
     progress = _Progress(quiet)
     try:

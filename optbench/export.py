@@ -114,8 +114,8 @@ def _trace_rows(db: Path, run_ids):
 
 def trace_frame(trace: dict[str, Any]):
     """One run's trace as a tidy frame, one row per stored iterate: ``t, n_f, n_g, evals, f,
-    gnorm, lr, time[, test_f], x0…``. ``lr`` is the rate of the update leaving iterate t (NaN
-    after the last one); ``x0…`` are there where the trace keeps x."""
+    gnorm, lr, time[, test_f, test_acc], x0…``. ``lr`` is the rate of the update leaving
+    iterate t (NaN after the last one); ``x0…`` are there where the trace keeps x."""
     import numpy as np
     import pandas as pd
 
@@ -132,8 +132,9 @@ def trace_frame(trace: dict[str, Any]):
         "lr": lr,
         "time": trace["time"][:n],
     }
-    if "test_f" in trace:  # the held-out loss of problems that have one
-        cols["test_f"] = trace["test_f"]
+    for k in ("test_f", "test_acc"):  # the held-out loss and accuracy of problems with them
+        if k in trace:
+            cols[k] = trace[k]
     if "x" in trace:
         x = trace["x"].reshape(n, -1)
         cols.update({f"x{j}": x[:, j] for j in range(x.shape[1])})

@@ -110,6 +110,8 @@ class Problem:
             ``content_hash`` of a data file); the planner adds them to the problem's spec.
         test_f: optional ``X (B, d) -> (B,)``, a held-out loss (a model's test loss); the
             runner records it at every iterate, uncharged, as the trace's ``test_f``.
+        test_acc: optional ``X (B, d) -> (B,)``, a held-out accuracy (the fraction of test
+            examples a classifier labels correctly); recorded the same way as ``test_acc``.
     """
 
     def __init__(
@@ -135,6 +137,7 @@ class Problem:
         L_global: bool | None = None,
         resolved: dict[str, Any] | None = None,
         test_f: Callable[[Array], Array] | None = None,
+        test_acc: Callable[[Array], Array] | None = None,
     ):
         import numpy as np
 
@@ -166,6 +169,7 @@ class Problem:
         self.L_global = (self.hessian is not None) if L_global is None else bool(L_global)
         self.resolved = dict(resolved or {})
         self.test_f = test_f
+        self.test_acc = test_acc
         self.name: str = ""  # set by the registry when the problem is built from a spec
         self.params: dict[str, Any] = {}
 
@@ -251,6 +255,7 @@ class Problem:
             "draw": {k: (arr(v) if k == "window" else v) for k, v in self.draw.items()},
             "resolved": dict(self.resolved),
             "has_test_loss": self.test_f is not None,
+            "has_test_accuracy": self.test_acc is not None,
         }
 
     # -- drawing ---------------------------------------------------------------------------

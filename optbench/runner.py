@@ -43,6 +43,7 @@ STATUSES = (
     "max-iter",
 )
 STALL_WINDOW = 200
+HELD_OUT = ("test_f", "test_acc")  # per-iterate held-out quantities a problem may give
 STORE_X_MAX_DIM = 3  # x is recorded always, stored for low dimension (the report draws it)
 IN_PLACE = "step must return a new array: it wrote into the x it was given (as in x -= lr * g)"
 on_update: Any = None  # a worker process's hook, called with each update's number
@@ -167,8 +168,9 @@ class BatchTrace:
 
     Arrays: ``x (T+1, B, d)``, ``f``, ``gnorm``, ``n_f``, ``n_g`` ``(T+1, B)``, ``lr (T, B)``
     (the rate of update t), ``time (T+1,)``; ``end[b]`` is run b's last recorded index;
-    ``test_f (T+1, B)`` the held-out loss where the problem has one (else None);
-    ``f_ema (T+1, B)`` the smoothed loss on a stochastic problem (:mod:`optbench.noise`).
+    ``test_f (T+1, B)`` the held-out loss and ``test_acc (T+1, B)`` the held-out accuracy
+    where the problem has them (else None); ``f_ema (T+1, B)`` the smoothed loss on a
+    stochastic problem (:mod:`optbench.noise`).
     """
 
     x: np.ndarray
@@ -182,12 +184,17 @@ class BatchTrace:
     f_star: float | None
     x_star: np.ndarray | None
     test_f: np.ndarray | None = None
+    test_acc: np.ndarray | None = None
     f_ema: np.ndarray | None = None
+
+    def held_out(self) -> dict[str, np.ndarray]:
+        """The held-out quantities recorded (``test_f``, ``test_acc``), by name."""
+        return {k: v for k in HELD_OUT if (v := getattr(self, k)) is not None}
 
     def run(self, b: int) -> dict[str, np.ndarray]:
         """Run ``b``'s own arrays, cut at its end."""
         e = int(self.end[b]) + 1
-        extra = {} if self.test_f is None else {"test_f": self.test_f[:e, b]}
+        extra = {k: v[:e, b] for k, v in self.held_out().items()}
         if self.f_ema is not None:
             extra["f_ema"] = self.f_ema[:e, b]
         return {
@@ -302,7 +309,10 @@ class _Recording:
         self.nfs: list[np.ndarray] = []
         self.ngs: list[np.ndarray] = []
         self.lrs: list[np.ndarray] = []
-        self.tests: list[np.ndarray] = []  # the held-out loss, for problems that have one
+        # the held-out quantities a problem gives (test loss, test accuracy), per iterate
+        self.tests: dict[str, list[np.ndarray]] = {
+            k: [] for k in HELD_OUT if getattr(problem, k, None) is not None
+        }
         self.times: list[float] = []
         self.end = np.zeros(x0.shape[0], dtype=np.int64)  # each run's last update
         self.gdots: list[np.ndarray] = []
@@ -343,8 +353,8 @@ class _Recording:
         self.ngs.append(self.oracle.n_g.copy())
         if lr is not None:
             self.lrs.append(lr)
-        if self.problem.test_f is not None:
-            self.tests.append(np.asarray(self.problem.test_f(x), dtype=float))
+        for k, values in self.tests.items():
+            values.append(np.asarray(getattr(self.problem, k)(x), dtype=float))
         self.times.append(time.perf_counter() - self.t0)
         self.oracle.observe(x, f, g)
 
@@ -383,7 +393,7 @@ class _Recording:
             end=self.end.copy(),
             f_star=self.f_star,
             x_star=self.problem.x_star,
-            test_f=np.stack(self.tests) if self.tests else None,
+            **{k: np.stack(v) for k, v in self.tests.items()},
         )
 
 
@@ -715,8 +725,8 @@ def _stored_traces(
         return np.swapaxes(np.asarray(a), 0, 1)[mask]
 
     out: dict[str, np.ndarray] = {"length": n}
-    if trace.test_f is not None:
-        out["test_f"] = runs_of(trace.test_f)
+    for k, v in trace.held_out().items():
+        out[k] = runs_of(v)
     if trace.f_ema is not None:
         out["f_ema"] = runs_of(trace.f_ema)
     if with_x:

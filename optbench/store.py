@@ -81,7 +81,9 @@ or optimizer corrected), so that a store never silently mixes them; see
 4. ``hit_time_<ε>`` and ``rel_hit_time_<τ>``: the batch clock at each first hit; each run's
    summary records the size of the batch it ran in (``batch_size``). Runs on a stochastic
    problem are no longer stopped as ``stalled`` or ``cycle`` (they run to their budget unless
-   ``noisy_stops``), and they store ``f_ema``, the smoothed loss.
+   ``noisy_stops``), and they store ``f_ema``, the smoothed loss. The small-ML problems
+   record a held-out accuracy (``test_acc``) at every iterate, and the softmax models' mu is
+   l2 exactly (it was an iterative eigenvalue estimate).
 """
 
 _MIGRATE_1 = """

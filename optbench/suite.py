@@ -53,11 +53,22 @@ DEFAULT_SUITE: Suite = {
 }
 
 
+REAL_ML_PROBLEMS = [
+    "logistic-regression[dataset=breast-cancer]",
+    "softmax-regression[dataset=digits]",
+    "mlp[dataset=wine]",
+]
+"""The ml suite's problems where scikit-learn (``optbench[data]``) is installed."""
+SYNTHETIC_ML_PROBLEMS = ["logistic-regression", "softmax-regression", "mlp"]
+
+
 def ml_suite() -> Suite:
     """``optbench run --suite ml``: the small-ML tier (logistic and softmax regression, a
-    one-hidden-layer MLP; minibatch gradients, test loss recorded) against the usual
-    gradient baselines, and ``torch.optim.AdamW`` through the torch adapter where torch is
-    installed. Rates are plain numbers: the MLP has no curvature constant L."""
+    one-hidden-layer MLP; minibatch gradients, held-out loss and accuracy recorded) against
+    the usual gradient baselines, and ``torch.optim.AdamW`` through the torch adapter where
+    torch is installed. The problems are real datasets (:data:`REAL_ML_PROBLEMS`) where
+    scikit-learn is installed, else the synthetic ones; :func:`ml_problems_note` says which.
+    Rates are plain numbers: the MLP has no curvature constant L."""
     import importlib.util
 
     optimizers = [
@@ -68,12 +79,32 @@ def ml_suite() -> Suite:
     ]
     if importlib.util.find_spec("torch") is not None:
         optimizers.append("torch[cls=torch.optim.AdamW,lr=0.01,weight_decay=0.01]")
+    real = _has_sklearn()
     return {
-        "problems": ["logistic-regression", "softmax-regression", "mlp"],
+        "problems": list(REAL_ML_PROBLEMS if real else SYNTHETIC_ML_PROBLEMS),
         "optimizers": optimizers,
         "seeds": 5,
         "budget": 500,
     }
+
+
+def _has_sklearn() -> bool:
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec("sklearn") is not None
+    except ValueError:  # sys.modules["sklearn"] is None: made unimportable on purpose
+        return False
+
+
+def ml_problems_note() -> str:
+    """One line: which problems ``--suite ml`` runs, and why."""
+    if _has_sklearn():
+        return ("optbench: --suite ml runs scikit-learn's real datasets: "
+                + ", ".join(REAL_ML_PROBLEMS))
+    return ("optbench: --suite ml runs the synthetic data (scikit-learn is not installed; "
+            "pip install 'optbench[data]' for the real datasets): "
+            + ", ".join(SYNTHETIC_ML_PROBLEMS))
 
 
 SUITES: dict[str, Callable[[], Suite]] = {"default": DEFAULT_SUITE.copy, "ml": ml_suite}

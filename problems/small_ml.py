@@ -26,10 +26,11 @@ problems without f*.
 from __future__ import annotations
 
 from optbench import Problem, check, register_problem
+from optbench.extras import require
 
 from ._common import SCALE_MAX, whole
 
-_SOLVED: dict[tuple[str, float], tuple] = {}  # (data hash, l2) -> (x*, f*, L, mu)
+_SOLVED: dict[tuple[str, int, float], tuple] = {}  # (data hash, K, l2) -> (x*, f*, L, mu)
 
 # the ten digit glyphs, 8×8 ("#" = ink)
 _GLYPHS = """
@@ -65,10 +66,54 @@ def _hash(*arrays) -> str:
     return h.hexdigest()[:16]
 
 
+# scikit-learn's bundled datasets (shipped inside the package: nothing is downloaded)
+DATASETS = {"breast-cancer": "load_breast_cancer", "digits": "load_digits", "wine": "load_wine"}
+
+
+def load_dataset(dataset: str, test_size: float, data_seed: int, choices=tuple(DATASETS)):
+    """``(X_train, y_train, X_test, y_test)`` of a bundled scikit-learn dataset: a split
+    stratified by class and seeded by ``data_seed`` (``train_test_split``), then features
+    standardized with the training part's mean and standard deviation (``StandardScaler``
+    fitted on the training rows only, so nothing of the test set leaks into training)."""
+    if dataset not in choices:
+        raise ValueError(f"dataset must be one of {', '.join(['synthetic', *choices])}, "
+                         f"got {dataset!r}")
+    check("test_size", test_size, isinstance(test_size, float) and 0 < test_size < 1,
+          "a fraction in (0, 1)")
+    require("sklearn", "data", f"dataset {dataset!r}")
+    from sklearn import datasets
+    from sklearn.model_selection import train_test_split
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = getattr(datasets, DATASETS[dataset])(return_X_y=True)
+    X_train, X_test, y_train, y_test = train_test_split(
+        X, y, test_size=test_size, random_state=data_seed, stratify=y)
+    scaler = StandardScaler().fit(X_train)
+    return scaler.transform(X_train), y_train, scaler.transform(X_test), y_test
+
+
+def _synthetic_only(factory, dataset: str, test_size: float, **given) -> None:
+    """A generator parameter set with a real dataset (or ``test_size`` without one) is a
+    one-line error: it would be ignored."""
+    import inspect
+
+    defaults = {k: p.default for k, p in inspect.signature(factory).parameters.items()}
+    if dataset == "synthetic":
+        if test_size != defaults["test_size"]:
+            raise ValueError("test_size splits a real dataset; the synthetic data have "
+                             "n_train and n_test")
+        return
+    for name, value in given.items():
+        if value != defaults[name]:
+            raise ValueError(f"{name} applies to the synthetic data only, not to "
+                             f"dataset={dataset} (its size and features are the dataset's)")
+
+
 def _check_hash(given, actual: str) -> None:
     if given is not None and given != actual:
-        raise ValueError(f"content_hash {given!r} does not match the generated data "
-                         f"({actual!r}): this numpy generates different data; drop content_hash")
+        raise ValueError(f"content_hash {given!r} does not match the data ({actual!r}): "
+                         "this numpy generates, or this scikit-learn loads and splits, "
+                         "different data; drop content_hash")
 
 
 def _batch_size(batch_size, n):
@@ -118,6 +163,13 @@ class _Softmax:
         Z = X @ W + b[:, None, :]
         return np.mean(logsumexp(Z, axis=2) - Z[:, np.arange(len(y)), y], axis=1)
 
+    def accuracy(self, T, X, y):
+        """The fraction of (X, y) whose label has the largest logit."""
+        import numpy as np
+
+        W, b = self._split(T)
+        return np.mean(np.argmax(X @ W + b[:, None, :], axis=2) == y, axis=1)
+
     def value(self, T):
         import numpy as np
 
@@ -149,13 +201,72 @@ class _Softmax:
         return np.concatenate([(self.X.T @ Rv).ravel(), Rv.sum(axis=0)]) + self.l2 * v
 
 
+SOLVER = 2  # bump when the reference solve changes: older cached solutions are not read
+
+
+def cache_dir():
+    """Where reference solutions are kept between processes: ``$OPTBENCH_CACHE_DIR``, else
+    ``$XDG_CACHE_HOME/optbench``, else ``~/.cache/optbench``."""
+    import os
+    from pathlib import Path
+
+    if os.environ.get("OPTBENCH_CACHE_DIR"):
+        return Path(os.environ["OPTBENCH_CACHE_DIR"])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "optbench"
+
+
+def _cache_path(model: _Softmax, key: str):
+    return cache_dir() / f"solve{SOLVER}-{key}-K{model.K}-l2_{model.l2!r}.npz"
+
+
+def _cached(model: _Softmax, key: str, fg):
+    """(x*, L) from the disk cache, if there and still a minimizer (gradient norm < 1e-10
+    at x*, checked, so a stale or damaged file is solved again, never trusted)."""
+    import numpy as np
+
+    try:
+        with np.load(_cache_path(model, key), allow_pickle=False) as z:
+            theta, L = np.asarray(z["theta"], dtype=float), float(z["L"])
+    except (OSError, KeyError, ValueError):
+        return None
+    if theta.shape != (model.dim,) or not (np.isfinite(L) and L > 0):
+        return None
+    if not float(np.linalg.norm(fg(theta)[1])) < 1e-10:
+        return None
+    return theta, L
+
+
+def _store(model: _Softmax, key: str, theta, L: float) -> None:
+    import os
+    import tempfile
+
+    import numpy as np
+
+    path = _cache_path(model, key)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz")
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, theta=theta, L=np.float64(L))
+        os.replace(tmp, path)  # atomic: a concurrent reader sees the old file or the new one
+    except OSError:  # a read-only home: the solve is simply redone next time
+        pass
+
+
 def _solve(model: _Softmax, key: str):
-    """x*, f*, L, mu of a convex model, cached by data hash and l2."""
+    """x*, f*, L, mu of a convex model, cached by data hash and l2 (in the process, and on
+    disk under :func:`cache_dir`).
+
+    mu is l2 exactly: adding one vector to every class's weights (and one number to every
+    bias) shifts all logits alike and leaves the cross-entropy unchanged, so the data term's
+    Hessian, positive semi-definite, is singular, and the penalty's l2·I is the least
+    eigenvalue of the whole Hessian."""
     import numpy as np
     from scipy.optimize import minimize
     from scipy.sparse.linalg import LinearOperator, cg, eigsh
 
-    cache = (key, model.l2)
+    cache = (key, model.K, model.l2)
     if cache in _SOLVED:
         return _SOLVED[cache]
     d = model.dim
@@ -164,25 +275,28 @@ def _solve(model: _Softmax, key: str):
         f, g = model.value_and_grad(t[None])
         return float(f[0]), g[0]
 
-    res = minimize(fg, np.zeros(d), jac=True, method="L-BFGS-B",
-                   options={"gtol": 1e-12, "ftol": 0.0, "maxiter": 20000, "maxcor": 30})
-    theta = res.x
-
     def hessian(at):
         return LinearOperator((d, d), matvec=lambda v: model.hvp(at, np.ravel(v)), dtype=float)
 
-    for _ in range(6):  # Newton polish (conjugate gradients on H·s = g): quadratic convergence
-        g = fg(theta)[1]
-        if np.linalg.norm(g) < 1e-13:
-            break
-        theta = theta - cg(hessian(theta), g, rtol=1e-13, maxiter=10 * d)[0]
-    gnorm = float(np.linalg.norm(fg(theta)[1]))
-    if not gnorm < 1e-10:
-        raise RuntimeError(f"the reference solve stopped at gradient norm {gnorm:.2e}")
-    op = hessian(theta)
-    L = float(eigsh(op, k=1, which="LA", return_eigenvectors=False, tol=1e-10)[0])
-    mu = float(eigsh(op, k=1, which="SA", return_eigenvectors=False, tol=1e-10)[0])
-    out = (theta, fg(theta)[0], L, mu)
+    found = _cached(model, key, fg)
+    if found is not None:
+        theta, L = found
+    else:
+        res = minimize(fg, np.zeros(d), jac=True, method="L-BFGS-B",
+                       options={"gtol": 1e-12, "ftol": 0.0, "maxiter": 20000, "maxcor": 30})
+        theta = res.x
+        for _ in range(6):  # Newton polish (conjugate gradients on H·s = g): quadratic
+            g = fg(theta)[1]
+            if np.linalg.norm(g) < 1e-13:
+                break
+            theta = theta - cg(hessian(theta), g, rtol=1e-13, maxiter=10 * d)[0]
+        gnorm = float(np.linalg.norm(fg(theta)[1]))
+        if not gnorm < 1e-10:
+            raise RuntimeError(f"the reference solve stopped at gradient norm {gnorm:.2e}")
+        L = float(eigsh(hessian(theta), k=1, which="LA", return_eigenvectors=False,
+                        tol=1e-10)[0])
+        _store(model, key, theta, L)
+    out = (theta, fg(theta)[0], L, model.l2)
     _SOLVED[cache] = out
     return out
 
@@ -206,6 +320,7 @@ def _convex_problem(model: _Softmax, X_test, y_test, key: str, batch_size,
         grad=lambda T: model.value_and_grad(T)[1],
         stochastic_grad=stochastic_grad if k is not None else None,
         test_f=lambda T: model.data_loss(T, X_test, y_test),
+        test_acc=lambda T: model.accuracy(T, X_test, y_test),
         bounds=(theta - radius, theta + radius),
         start=lambda rng: rng.normal(0.0, 0.1, model.dim),
         x_star=[theta], f_star=f_star, L=L, mu=mu, L_global=False,
@@ -222,27 +337,42 @@ _CONVEX = ("convex", "smooth", "unimodal", "ml")
 @register_problem("logistic-regression", tags=_CONVEX)
 def logistic_regression(p: int = 10, n_train: int = 400, n_test: int = 400,
                         separation: float = 2.0, l2: float = 1e-2, batch_size: int | None = 32,
-                        data_seed: int = 0, content_hash: str | None = None) -> Problem:
+                        data_seed: int = 0, content_hash: str | None = None,
+                        dataset: str = "synthetic", test_size: float = 0.25) -> Problem:
     """Binary logistic regression, L2-regularised, on p Gaussian features: labels drawn from
-    a logistic model whose weights have norm ``separation``; θ = (w, b) as two logits."""
+    a logistic model whose weights have norm ``separation``; θ = (w, b) as two logits.
+    ``dataset=breast-cancer``: scikit-learn's Wisconsin breast-cancer data instead (569
+    examples, 30 features), split ``test_size`` held out, seeded by ``data_seed``."""
     import numpy as np
 
-    p = whole("p", p, 1)
-    n_train, n_test = whole("n_train", n_train, 2), whole("n_test", n_test, 1)
-    check("separation", separation, separation >= 0, ">= 0")
     check("l2", l2, 0 < l2 <= SCALE_MAX,
           "in (0, 1e100] (the minimizer must be unique; larger values overflow the loss)")
-    rng = np.random.default_rng(whole("data_seed", data_seed, 0))
-    w = rng.standard_normal(p)
-    w *= separation / np.linalg.norm(w)
-    X = rng.standard_normal((n_train + n_test, p))
-    y = (rng.uniform(size=n_train + n_test) < 1 / (1 + np.exp(-X @ w))).astype(np.int64)
-    key = _hash(X, y)
+    seed = whole("data_seed", data_seed, 0)
+    _synthetic_only(logistic_regression, dataset, test_size, p=p, n_train=n_train,
+                    n_test=n_test, separation=separation)
+    if dataset != "synthetic":
+        X_train, y_train, X_test, y_test = load_dataset(dataset, test_size, seed,
+                                                        choices=("breast-cancer",))
+        key = _hash(X_train, y_train, X_test, y_test)
+        what = (f"binary logistic regression on {dataset} ({X_train.shape[1]} standardized "
+                f"features), {len(y_train)} training and {len(y_test)} test examples, "
+                f"l2={l2:g}")
+    else:
+        p = whole("p", p, 1)
+        n_train, n_test = whole("n_train", n_train, 2), whole("n_test", n_test, 1)
+        check("separation", separation, separation >= 0, ">= 0")
+        rng = np.random.default_rng(seed)
+        w = rng.standard_normal(p)
+        w *= separation / np.linalg.norm(w)
+        X = rng.standard_normal((n_train + n_test, p))
+        y = (rng.uniform(size=n_train + n_test) < 1 / (1 + np.exp(-X @ w))).astype(np.int64)
+        key = _hash(X, y)
+        X_train, y_train, X_test, y_test = X[:n_train], y[:n_train], X[n_train:], y[n_train:]
+        what = (f"binary logistic regression, {p} features, {n_train} training and {n_test} "
+                f"test examples, l2={l2:g}")
     _check_hash(content_hash, key)
-    model = _Softmax(X[:n_train], y[:n_train], 2, float(l2))
-    what = (f"binary logistic regression, {p} features, {n_train} training and {n_test} "
-            f"test examples, l2={l2:g}")
-    return _convex_problem(model, X[n_train:], y[n_train:], key, batch_size, what, _CONVEX)
+    model = _Softmax(X_train, y_train, 2, float(l2))
+    return _convex_problem(model, X_test, y_test, key, batch_size, what, _CONVEX)
 
 
 def digits(n: int, rng):
@@ -262,21 +392,36 @@ def digits(n: int, rng):
 @register_problem("softmax-regression", tags=_CONVEX)
 def softmax_regression(n_train: int = 500, n_test: int = 500, l2: float = 1e-2,
                        batch_size: int | None = 32, data_seed: int = 0,
-                       content_hash: str | None = None) -> Problem:
+                       content_hash: str | None = None, dataset: str = "synthetic",
+                       test_size: float = 0.25) -> Problem:
     """Ten-class softmax regression on noisy, shifted 8×8 digit images (64 pixels + bias:
-    650 parameters), L2-regularised."""
+    650 parameters), L2-regularised. ``dataset=digits`` (scikit-learn's 1797 handwritten
+    8×8 digits), ``wine`` (178 wines, 13 features, 3 classes) or ``breast-cancer``: a
+    real dataset instead, split ``test_size`` held out, seeded by ``data_seed``."""
     import numpy as np
 
-    n_train, n_test = whole("n_train", n_train, 2), whole("n_test", n_test, 1)
     check("l2", l2, 0 < l2 <= SCALE_MAX,
           "in (0, 1e100] (the minimizer must be unique; larger values overflow the loss)")
-    X, y = digits(n_train + n_test, np.random.default_rng(whole("data_seed", data_seed, 0)))
-    key = _hash(X, y)
+    seed = whole("data_seed", data_seed, 0)
+    _synthetic_only(softmax_regression, dataset, test_size, n_train=n_train, n_test=n_test)
+    if dataset != "synthetic":
+        X_train, y_train, X_test, y_test = load_dataset(dataset, test_size, seed)
+        key = _hash(X_train, y_train, X_test, y_test)
+        K = int(np.max(y_train)) + 1
+        what = (f"{K}-class softmax regression on {dataset} ({X_train.shape[1]} standardized "
+                f"features), {len(y_train)} training and {len(y_test)} test examples, "
+                f"l2={l2:g}")
+    else:
+        n_train, n_test = whole("n_train", n_train, 2), whole("n_test", n_test, 1)
+        X, y = digits(n_train + n_test, np.random.default_rng(seed))
+        key = _hash(X, y)
+        X_train, y_train, X_test, y_test = X[:n_train], y[:n_train], X[n_train:], y[n_train:]
+        K = 10
+        what = (f"softmax regression on 8×8 digits, {n_train} training and {n_test} test "
+                f"images, l2={l2:g}")
     _check_hash(content_hash, key)
-    model = _Softmax(X[:n_train], y[:n_train], 10, float(l2))
-    what = (f"softmax regression on 8×8 digits, {n_train} training and {n_test} test "
-            f"images, l2={l2:g}")
-    return _convex_problem(model, X[n_train:], y[n_train:], key, batch_size, what, _CONVEX)
+    model = _Softmax(X_train, y_train, K, float(l2))
+    return _convex_problem(model, X_test, y_test, key, batch_size, what, _CONVEX)
 
 
 class _MLP:
@@ -311,6 +456,12 @@ class _MLP:
 
         _, Z = self._forward(T, X)
         return np.mean(logsumexp(Z, axis=2) - Z[:, np.arange(len(y)), y], axis=1)
+
+    def accuracy(self, T, X, y):
+        """The fraction of (X, y) whose label has the largest output."""
+        import numpy as np
+
+        return np.mean(np.argmax(self._forward(T, X)[1], axis=2) == y, axis=1)
 
     def value(self, T):
         import numpy as np
@@ -353,29 +504,42 @@ def moons(n: int, noise: float, rng):
 @register_problem("mlp", tags=("non-convex", "smooth", "ml"))
 def mlp(hidden: int = 16, n_train: int = 200, n_test: int = 200, noise: float = 0.2,
         l2: float = 1e-4, batch_size: int | None = 32, data_seed: int = 0,
-        content_hash: str | None = None) -> Problem:
+        content_hash: str | None = None, dataset: str = "synthetic",
+        test_size: float = 0.25) -> Problem:
     """A one-hidden-layer tanh network classifying two noisy half-moons (softmax output),
-    L2-regularised; no f* is known. Starts from N(0, 1/fan_in) weights and zero biases."""
+    L2-regularised; no f* is known. Starts from N(0, 1/fan_in) weights and zero biases.
+    ``dataset=digits``, ``wine`` or ``breast-cancer``: a real scikit-learn dataset instead,
+    split ``test_size`` held out, seeded by ``data_seed``."""
     import numpy as np
 
     hidden = whole("hidden", hidden, 1)
-    n_train, n_test = whole("n_train", n_train, 2), whole("n_test", n_test, 1)
-    check("noise", noise, noise >= 0, ">= 0")
     check("l2", l2, 0 <= l2 <= SCALE_MAX, "in [0, 1e100] (larger values overflow the loss)")
-    X, y = moons(n_train + n_test, noise, np.random.default_rng(whole("data_seed", data_seed, 0)))
-    key = _hash(X, y)
+    seed = whole("data_seed", data_seed, 0)
+    _synthetic_only(mlp, dataset, test_size, n_train=n_train, n_test=n_test, noise=noise)
+    if dataset != "synthetic":
+        X_train, y_train, X_test, y_test = load_dataset(dataset, test_size, seed)
+        key = _hash(X_train, y_train, X_test, y_test)
+        on = f"{dataset} ({X_train.shape[1]} standardized features)"
+    else:
+        n_train, n_test = whole("n_train", n_train, 2), whole("n_test", n_test, 1)
+        check("noise", noise, noise >= 0, ">= 0")
+        X, y = moons(n_train + n_test, noise, np.random.default_rng(seed))
+        key = _hash(X, y)
+        X_train, y_train, X_test, y_test = X[:n_train], y[:n_train], X[n_train:], y[n_train:]
+        on = "two moons"
     _check_hash(content_hash, key)
-    model = _MLP(X[:n_train], y[:n_train], hidden, 2, float(l2))
-    k = _batch_size(batch_size, n_train)
-    fan_in = np.concatenate([np.full(2 * hidden, 2.0), np.zeros(hidden),
-                             np.full(hidden * 2, float(hidden)), np.zeros(2)])
+    n, p, K = len(y_train), X_train.shape[1], max(2, int(np.max(y_train)) + 1)
+    model = _MLP(X_train, y_train, hidden, K, float(l2))
+    k = _batch_size(batch_size, n)
+    fan_in = np.concatenate([np.full(p * hidden, float(p)), np.zeros(hidden),
+                             np.full(hidden * K, float(hidden)), np.zeros(K)])
 
     def start(rng):
         scale = np.where(fan_in > 0, 1 / np.sqrt(np.maximum(fan_in, 1)), 0.0)
         return scale * rng.standard_normal(model.dim)
 
     def stochastic_grad(T, rng):
-        return model.value_and_grad(T, _draw(rng, n_train, k))[1]
+        return model.value_and_grad(T, _draw(rng, n, k))[1]
 
     return Problem(
         dim=model.dim,
@@ -383,12 +547,13 @@ def mlp(hidden: int = 16, n_train: int = 200, n_test: int = 200, noise: float = 
         value_and_grad=model.value_and_grad,
         grad=lambda T: model.value_and_grad(T)[1],
         stochastic_grad=stochastic_grad if k is not None else None,
-        test_f=lambda T: model.data_loss(T, X[n_train:], y[n_train:]),
+        test_f=lambda T: model.data_loss(T, X_test, y_test),
+        test_acc=lambda T: model.accuracy(T, X_test, y_test),
         bounds=(np.full(model.dim, -10.0), np.full(model.dim, 10.0)),
         start=start,
-        examples_per_grad=k if k is not None else n_train,
+        examples_per_grad=k if k is not None else n,
         tags=["non-convex", "smooth", "ml", *(["stochastic"] if k is not None else [])],
-        description=(f"one-hidden-layer MLP ({hidden} tanh units) on two moons, {n_train} "
-                     f"training and {n_test} test points, l2={l2:g}"),
+        description=(f"one-hidden-layer MLP ({hidden} tanh units) on {on}, {n} "
+                     f"training and {len(y_test)} test points, l2={l2:g}"),
         resolved={"content_hash": key},
     )

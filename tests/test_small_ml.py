@@ -3,6 +3,8 @@ the held-out loss the runner records per iterate."""
 
 from __future__ import annotations
 
+import importlib.util
+
 import numpy as np
 import pytest
 from scipy.optimize import minimize
@@ -144,6 +146,9 @@ def test_the_ml_suite_runs_from_the_cli(cli, tmp_path):
                "--out", str(tmp_path))
     assert proc.returncode == 0, proc.stderr
     assert "error" not in proc.stdout.split("runs")[1].split("\n")[0]
+    if importlib.util.find_spec("sklearn") is not None:  # the real datasets, said in one line
+        assert proc.stdout.splitlines()[0].startswith(
+            "optbench: --suite ml runs scikit-learn's real datasets: ")
     bad = cli("run", "--suite", "ml", "-p", "mlp", "--out", str(tmp_path))
     assert bad.returncode == 2 and "--suite replaces SPEC, -p and -o" in bad.stderr
 
