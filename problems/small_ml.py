@@ -70,16 +70,35 @@ def _hash(*arrays) -> str:
 DATASETS = {"breast-cancer": "load_breast_cancer", "digits": "load_digits", "wine": "load_wine"}
 
 
+DATA = 1  # bump when the split or the standardization changes: older cached splits are not read
+
+
 def load_dataset(dataset: str, test_size: float, data_seed: int, choices=tuple(DATASETS)):
     """``(X_train, y_train, X_test, y_test)`` of a bundled scikit-learn dataset: a split
     stratified by class and seeded by ``data_seed`` (``train_test_split``), then features
     standardized with the training part's mean and standard deviation (``StandardScaler``
-    fitted on the training rows only, so nothing of the test set leaks into training)."""
+    fitted on the training rows only, so nothing of the test set leaks into training).
+
+    The four arrays are kept under :func:`cache_dir`, by dataset, split and scikit-learn
+    version: importing scikit-learn costs more than a second in every process that builds
+    the problem (the driver, each worker), reading the arrays a few milliseconds."""
+    import importlib.util
+
     if dataset not in choices:
         raise ValueError(f"dataset must be one of {', '.join(['synthetic', *choices])}, "
                          f"got {dataset!r}")
     check("test_size", test_size, isinstance(test_size, float) and 0 < test_size < 1,
           "a fraction in (0, 1)")
+    if importlib.util.find_spec("sklearn") is None:
+        require("sklearn", "data", f"dataset {dataset!r}")  # the one-line error
+    from importlib.metadata import version
+
+    path = cache_dir() / (f"data{DATA}-{dataset}-test{test_size!r}-seed{data_seed}"
+                          f"-sklearn{version('scikit-learn')}.npz")
+    names = ("X_train", "y_train", "X_test", "y_test")
+    cached = _load_npz(path, names)
+    if cached is not None:
+        return cached
     require("sklearn", "data", f"dataset {dataset!r}")
     from sklearn import datasets
     from sklearn.model_selection import train_test_split
@@ -89,7 +108,9 @@ def load_dataset(dataset: str, test_size: float, data_seed: int, choices=tuple(D
     X_train, X_test, y_train, y_test = train_test_split(
         X, y, test_size=test_size, random_state=data_seed, stratify=y)
     scaler = StandardScaler().fit(X_train)
-    return scaler.transform(X_train), y_train, scaler.transform(X_test), y_test
+    out = scaler.transform(X_train), y_train, scaler.transform(X_test), y_test
+    _save_npz(path, **dict(zip(names, out, strict=True)))
+    return out
 
 
 def _synthetic_only(factory, dataset: str, test_size: float, **given) -> None:
@@ -205,7 +226,7 @@ SOLVER = 2  # bump when the reference solve changes: older cached solutions are 
 
 
 def cache_dir():
-    """Where reference solutions are kept between processes: ``$OPTBENCH_CACHE_DIR``, else
+    """Where reference solutions and dataset splits are kept between processes: ``$OPTBENCH_CACHE_DIR``, else
     ``$XDG_CACHE_HOME/optbench``, else ``~/.cache/optbench``."""
     import os
     from pathlib import Path
@@ -238,19 +259,37 @@ def _cached(model: _Softmax, key: str, fg):
 
 
 def _store(model: _Softmax, key: str, theta, L: float) -> None:
+    import numpy as np
+
+    _save_npz(_cache_path(model, key), theta=theta, L=np.float64(L))
+
+
+def _load_npz(path, names):
+    """The arrays ``names`` of an ``.npz`` file, or None where it is missing or unreadable."""
+    import numpy as np
+
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return tuple(np.asarray(z[n]) for n in names)
+    except (OSError, KeyError, ValueError):
+        return None
+
+
+def _save_npz(path, **arrays) -> None:
+    """Write ``arrays`` to ``path`` atomically; a read-only cache folder is left alone (the
+    work is simply redone next time)."""
     import os
     import tempfile
 
     import numpy as np
 
-    path = _cache_path(model, key)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz")
         with os.fdopen(fd, "wb") as f:
-            np.savez(f, theta=theta, L=np.float64(L))
+            np.savez(f, **arrays)
         os.replace(tmp, path)  # atomic: a concurrent reader sees the old file or the new one
-    except OSError:  # a read-only home: the solve is simply redone next time
+    except OSError:
         pass
 
 

@@ -145,7 +145,8 @@ def test_curvature_constants_are_the_hessian_extremes_and_mu_is_l2():
     assert p.mu == 0.05 and eig[0] == pytest.approx(0.05, rel=1e-6)
 
 
-def test_the_data_are_part_of_the_run_identity(monkeypatch):
+def test_the_data_are_part_of_the_run_identity(monkeypatch, tmp_path):
+    monkeypatch.setenv("OPTBENCH_CACHE_DIR", str(tmp_path / "real"))  # splits made, not read
     def ids(spec):
         plan = make_plan([spec], ["gd[lr=0.1]"], seeds=1, budget=5, tol=0.0)
         return plan.runs[0].problem.params["content_hash"], plan.runs[0].run_id
@@ -163,6 +164,7 @@ def test_the_data_are_part_of_the_run_identity(monkeypatch):
         return X, y
 
     monkeypatch.setattr(datasets, "load_breast_cancer", altered)
+    monkeypatch.setenv("OPTBENCH_CACHE_DIR", str(tmp_path / "altered"))
     monkeypatch.setattr(plan_mod, "_PROBLEM_CACHE", {})
     b = ids("logistic-regression[dataset=breast-cancer]")
     assert b[0] != a[0] and b[1] != a[1]
@@ -177,7 +179,7 @@ def test_the_reference_solve_is_cached_on_disk_and_checked(tmp_path, monkeypatch
     spec = resolve_problem(parse("softmax-regression[dataset=wine,l2=0.03]"))
     monkeypatch.setattr(small_ml, "_SOLVED", {})
     first = build_problem(spec)
-    files = list((tmp_path / "cache").glob("*.npz"))
+    files = list((tmp_path / "cache").glob("solve*.npz"))
     assert len(files) == 1
 
     def no_solve(*a, **k):
@@ -197,6 +199,42 @@ def test_the_reference_solve_is_cached_on_disk_and_checked(tmp_path, monkeypatch
     monkeypatch.setattr(plan_mod, "_PROBLEM_CACHE", {})
     with pytest.raises(PluginError, match="solved again"):
         build_problem(spec)
+
+
+SPLIT_IN_A_NEW_PROCESS = """
+import sys, numpy as np
+from problems.small_ml import load_dataset
+parts = load_dataset("wine", 0.25, 3)
+np.savez(sys.argv[1], *parts)
+print(sorted(m for m in sys.modules if m.startswith("sklearn")))
+"""
+
+
+def test_a_split_is_kept_on_disk_and_read_without_importing_scikit_learn(tmp_path):
+    env = dict(os.environ, OPTBENCH_CACHE_DIR=str(tmp_path / "cache"))
+    from tests.conftest import ROOT
+
+    def split(k):
+        r = subprocess.run([sys.executable, "-c", SPLIT_IN_A_NEW_PROCESS, str(tmp_path / f"{k}")],
+                           capture_output=True, text=True, env=env, cwd=ROOT, check=True)
+        with np.load(tmp_path / f"{k}.npz") as z:
+            return [z[f"arr_{i}"] for i in range(4)], eval(r.stdout)
+
+    direct = _direct("wine", seed=3)
+    first, imported = split(1)  # made with scikit-learn, and kept
+    assert "sklearn.model_selection" in imported
+    second, imported = split(2)  # read back: scikit-learn is not even imported
+    assert imported == []
+    for a, b, c in zip(first, second, direct, strict=True):
+        np.testing.assert_array_equal(a, c)
+        np.testing.assert_array_equal(b, c)
+    # a damaged file is made again, never half read
+    (cached,) = (tmp_path / "cache").glob("data*-wine-*.npz")
+    cached.write_bytes(b"not an archive")
+    third, imported = split(3)
+    assert "sklearn.model_selection" in imported
+    for a, c in zip(third, direct, strict=True):
+        np.testing.assert_array_equal(a, c)
 
 
 def test_held_out_accuracy_is_recorded_per_iterate_on_breast_cancer():
