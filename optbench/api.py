@@ -199,7 +199,8 @@ def run(
         spec: a TOML spec path or a dict with the same keys; keyword arguments override it.
         problems, optimizers: a spec string or a list of them; with neither given, the
             default suite.
-        seeds: a count or a list of seeds. budget: evaluations per run (``n_f + n_g``).
+        seeds: a count or a list of seeds. budget: evaluations per run (``n_f + n_g``); it
+            replaces the spec's per-problem ``budgets`` (a table problem spec -> budget).
         out: the output folder (``optbench-results``); the store is ``out/results.sqlite``.
         executor: ``serial`` (the default), ``process`` or ``dask``, with ``jobs`` workers.
         max_runs: refuse a spec that asks for more runs (default 1,000,000).
@@ -279,6 +280,8 @@ def run(
         timeout=pick(timeout, "timeout", None),
         plugins=plugin_list,
         max_runs=pick(max_runs, "max_runs", DEFAULT_MAX_RUNS),
+        # a budget given here replaces the spec's per-problem budgets
+        budgets=data.get("budgets") if budget is None else None,
     )
     out_dir = Path(out if out is not None else data.get("out", DEFAULT_OUT))
     db = out_dir / DB_NAME

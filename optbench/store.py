@@ -65,7 +65,7 @@ __all__ = [
 SCHEMA_VERSION = 2
 TRACE_CHUNK = 500  # traces read per SQL query when reading many (schema version 1)
 
-RESULTS_VERSION = 3
+RESULTS_VERSION = 4
 """The version of the built-in results: bumped whenever a release changes the numbers a
 run of the same identity stores (a metric fixed, a status rule changed, a built-in problem
 or optimizer corrected), so that a store never silently mixes them; see

@@ -23,7 +23,7 @@ FAMILIES = (
     ("Theory", "the path the quadratic model predicts, beside the measured one"),
 )
 _CONVERGENCE = frozenset({"gap_final", "gap_best", "dist_final", "gnorm_final", "aulg", "rate_f",
-                          "rate_f_cost", "rate_x", "order_x"})
+                          "rate_f_cost", "rate_x", "rate_x_pole", "order_x"})
 _OVERSHOOT = frozenset({"po", "po1", "us", "n_cross", "t_rise", "t_peak", "e_ss", "e_ss_gap",
                         "cross_track"})
 _OSCILLATION = frozenset({"sc_rate", "sc_rate_eig", "grad_rev", "grad_sbar", "zz_cos_mean",
