@@ -76,6 +76,8 @@ or optimizer corrected), so that a store never silently mixes them; see
    which its quadratic model does not describe; constant-rate GD's ``th_po``/``th_po1``
    are the maximum over its whole predicted path (to rounding the same, except where that
    maximum lies past the 16,384 updates that used to be followed).
+4. ``rate_x_pole`` (the rate fit that allows a double pole) is stored, and Nesterov runs
+   store their predicted rate ``th_rate_x``/``th_rate_f``.
 """
 
 _MIGRATE_1 = """
