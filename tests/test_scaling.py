@@ -99,6 +99,24 @@ def test_a_tuning_the_problem_cannot_resolve_is_refused_in_one_line(problem, opt
     assert needle in message and "\n" not in message
 
 
+def test_a_problem_with_L_but_no_mu_refuses_the_tunings_and_keeps_k_over_L(tmp_path):
+    from optbench import registry
+
+    plugin = tmp_path / "no_mu_problem.py"
+    plugin.write_text(
+        "from optbench import Problem, register_problem\n"
+        "@register_problem('scaling-bowl-without-mu')\n"
+        "def bowl():\n"
+        "    return Problem(dim=1, f=lambda X: X[:, 0] ** 2, grad=lambda X: 2 * X,\n"
+        "                   bounds=([-3.0], [3.0]), x_star=[[0.0]], f_star=0.0, L=2.0)\n"
+    )
+    registry.load_plugin(str(plugin))
+    with pytest.raises(SpecError, match="strong-convexity constant μ"):
+        make_plan(["scaling-bowl-without-mu"], ["gd[lr=gd-opt]"], budget=5)
+    (run,) = make_plan(["scaling-bowl-without-mu"], ["gd[lr=1/L]"], budget=5).runs
+    assert run.optimizer.params["lr"] == 0.5
+
+
 def test_the_command_line_refuses_it_with_exit_2_and_no_traceback(tmp_path):
     proc = run_cli("run", "-p", "ackley", "-o", "nesterov[lr=nesterov-opt,momentum=0.5]",
                    "--out", str(tmp_path / "o"), "--no-report", "--quiet")
