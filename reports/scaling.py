@@ -172,7 +172,8 @@ def kappa_figure(frame):
                                 label=plain(f"{fam} (measured only)"))
         handles.append(h)
     for d, mk in markers.items():
-        handles.append(axes[0].plot([], [], ls="none", marker=mk, color="#444", mfc="none",
+        handles.append(axes[0].plot([], [], ls="none", marker=mk, color="#444",
+                                    mfc="#444" if d == min(markers) else "none",
                                     label=f"d = {d}")[0])
     for slope, text, ls in ((1.0, "∝ κ", ":"), (0.5, "∝ √κ", "--")):
         ref = frame[frame.family == ("GD, lr = 1/L" if slope == 1 else "heavy ball, optimal")]
@@ -329,8 +330,8 @@ def scaling(ctx) -> Section | None:
         ("The measured 1 − rate divided by the predicted one against the dimension d, one "
          "line per κ (medians over seeds); 1 (dashed) is the prediction, the shaded band "
          "the family's bound. On these quadratics the rate depends on μ and L only, not "
-         "on d. Where d is large, eigenvalues close to μ decay almost as slowly as μ "
-         "itself, so a fit over a finite window can read a slightly faster rate."),
+         "on d. Where d is large, eigenvalues just above μ decay almost as slowly as μ "
+         "itself, so a fit over a finite window can read a rate a few per cent off."),
         tight=False,
     ))
     parts.append(table_html(
