@@ -247,3 +247,25 @@ def test_no_scaling_section_without_such_runs(tmp_path):
     optbench.run(problems="quadratic-1d", optimizers="gd[lr=0.5/L]", seeds=1, budget=10,
                  out=tmp_path, report=False)
     assert scaling(read_context([tmp_path / "results.sqlite"])) is None
+
+
+def test_heavy_ball_at_kappa_1e4_is_not_stalled_by_its_transient():
+    """At κ = 10⁴ heavy ball's double pole keeps f above f_0 for some 300 updates (a direct
+    loop of the recursion says when) before it converges: a long run's stall window is
+    1/100 of its iteration limit, so the suite's budget lets it converge."""
+    from optbench.plan import start_point
+    from optbench.runner import run_batch
+
+    plan = make_plan(["ill-conditioned-quadratic[kappa=10000,d=2]"],
+                     ["momentum[lr=hb-opt,momentum=hb-opt]"], budget=scaling_budget(1e4))
+    (run,) = plan.runs
+    problem = build_problem(run.problem)
+    x = start_point(problem, run.problem, run.seed)[None, :].astype(float)
+    lr, beta = run.optimizer.params["lr"], run.optimizer.params["momentum"]
+    f0, b, above = problem.f(x)[0], np.zeros_like(x), 0
+    while problem.f(x)[0] >= f0 and above < 10_000:
+        b = beta * b + problem.grad(x)
+        x, above = x - lr * b, above + 1
+    assert 200 < above < scaling_budget(1e4) // 100
+    (res,) = run_batch(plan.batches[0])
+    assert res.status == "converged", res.message
