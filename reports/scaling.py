@@ -270,7 +270,7 @@ def measured_only_table(runs, problems):
         rate = pd.to_numeric(g.get(MEASURED), errors="coerce").dropna()
         upd = pd.to_numeric(g.get(f"hit_iter_{TARGET_KEY}"), errors="coerce")
         rows.append({
-            "problem": g.problem_label.iloc[0] if "problem_label" in g else info.get("name"),
+            "problem": info.get("name") or g.problem.iloc[0],
             "dimension": info.get("dim"),
             "optimizer": label,
             "runs": len(g),
@@ -278,7 +278,11 @@ def measured_only_table(runs, problems):
             "rate_x_pole (measured)": float(rate.median()) if len(rate) else np.nan,
             "updates to 1e-6": float(upd.median()) if upd.notna().any() else np.nan,
         })
-    return pd.DataFrame(rows) if rows else None
+    if not rows:
+        return None
+    frame = pd.DataFrame(rows)
+    order = frame.sort_values(["problem", "dimension"], kind="stable").index
+    return frame.loc[order].reset_index(drop=True)
 
 
 def _in_suite(ctx):
