@@ -201,7 +201,8 @@ def run(
         spec: a TOML spec path or a dict with the same keys; keyword arguments override it.
         problems, optimizers: a spec string or a list of them; with neither given, the
             default suite.
-        seeds: a count or a list of seeds. budget: evaluations per run (``n_f + n_g``).
+        seeds: a count or a list of seeds. budget: evaluations per run (``n_f + n_g``); it
+            replaces the spec's per-problem ``budgets`` (a table problem spec -> budget).
         noisy_stops: on a stochastic problem (minibatch or noisy gradients), also end runs
             as ``stalled`` or ``cycle``; by default they run to their budget (or converge:
             full-data gap below ``tol``). Also ``noisy_stops = true`` in a spec file.
@@ -286,6 +287,8 @@ def run(
         noisy_stops=bool(pick(noisy_stops, "noisy_stops", False)),
         plugins=plugin_list,
         max_runs=pick(max_runs, "max_runs", DEFAULT_MAX_RUNS),
+        # a budget given here replaces the spec's per-problem budgets
+        budgets=data.get("budgets") if budget is None else None,
     )
     out_dir = Path(out if out is not None else data.get("out", DEFAULT_OUT))
     db = out_dir / DB_NAME

@@ -187,8 +187,9 @@ class _Progress:
 @click.option(
     "--suite",
     "suite_name",
-    type=click.Choice(["default", "ml"]),
-    help="A named suite instead of SPEC, -p and -o (ml: the small-ML problems).",
+    type=click.Choice(["default", "ml", "scaling"]),
+    help="A named suite instead of SPEC, -p and -o (ml: the small-ML problems; scaling: "
+    "measured against predicted linear rates across condition number and dimension).",
 )
 @click.option("--seeds", type=int, help="Seeds per pairing (0..N-1). [default: 5]")
 @click.option("--budget", type=int, help="Evaluations (n_f + n_g) per run. [default: 1000]")

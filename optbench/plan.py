@@ -25,6 +25,7 @@ from .spec import (
     DISPLAY_DIGITS,
     PerL,
     Spec,
+    Tuned,
     canonical,
     count,
     display_number,
@@ -210,37 +211,45 @@ def check_memory(spec: Spec, available: int | None = None) -> None:
         )
 
 
-def _resolve_value(value: Any, L: float | None, what: str) -> Any:
+def _resolve_value(value: Any, L: float | None, what: str, mu: float | None = None) -> Any:
     if isinstance(value, PerL):
         return value.resolve(L, what)
+    if isinstance(value, Tuned):
+        return value.resolve(L, mu, what)
     if isinstance(value, Spec):
-        return _resolve_nested(value, L)
+        return _resolve_nested(value, L, mu)
     if isinstance(value, list):
-        return [_resolve_value(v, L, what) for v in value]
+        return [_resolve_value(v, L, what, mu) for v in value]
     if isinstance(value, float) and not math.isfinite(value):
         raise InvalidValueError(f"{what} must be a finite number, got {value}")
     return value
 
 
-def _resolve_nested(spec: Spec, L: float | None) -> Spec:
-    """A nested spec (a schedule): defaults filled in, ``k/L`` resolved."""
+def _resolve_nested(spec: Spec, L: float | None, mu: float | None = None) -> Spec:
+    """A nested spec (a schedule): defaults filled in, ``k/L`` and named tunings resolved."""
     if spec.dotted:  # a library object by import path: its own code checks its arguments
         return Spec(
-            spec.name, {k: _resolve_value(v, L, f"{spec.name}.{k}") for k, v in spec.params.items()}
+            spec.name,
+            {k: _resolve_value(v, L, f"{spec.name}.{k}", mu) for k, v in spec.params.items()},
         )
     entry = registry.get("schedule", spec.name)
     params = entry.resolve(dict(spec.params))
-    return Spec(spec.name, {k: _resolve_value(v, L, f"{spec.name}.{k}") for k, v in params.items()})
+    return Spec(
+        spec.name, {k: _resolve_value(v, L, f"{spec.name}.{k}", mu) for k, v in params.items()}
+    )
 
 
-def resolve_optimizer(spec: Spec, L: float | None) -> Spec:
+def resolve_optimizer(spec: Spec, L: float | None, mu: float | None = None) -> Spec:
+    """Defaults filled in, ``k/L`` resolved from the problem's L and the named tunings
+    (``hb-opt``, ``gd-opt``, ``nesterov-opt``: :data:`optbench.spec.TUNINGS`) from its L
+    and μ."""
     entry = registry.get("optimizer", spec.name)
     params = entry.resolve(dict(spec.params))
-    resolved = {k: _resolve_value(v, L, f"{spec.name}.{k}") for k, v in params.items()}
+    resolved = {k: _resolve_value(v, L, f"{spec.name}.{k}", mu) for k, v in params.items()}
     # a string naming a schedule is the same run as the spec with no parameters
     for k, v in resolved.items():
         if k == "schedule" and isinstance(v, str):
-            resolved[k] = _resolve_nested(parse(v), L)
+            resolved[k] = _resolve_nested(parse(v), L, mu)
     return Spec(spec.name, resolved)
 
 
@@ -361,6 +370,7 @@ def make_plan(
     plugins: tuple[str, ...] = (),
     max_runs: int = DEFAULT_MAX_RUNS,
     noisy_stops: bool = False,
+    budgets: Mapping[str, int] | None = None,
 ) -> Plan:
     """Expand problem and optimizer specs over seeds into runs and batches.
 
@@ -373,11 +383,15 @@ def make_plan(
         noisy_stops: on a stochastic problem, also end runs as ``stalled`` or ``cycle``
             (by default such runs use their budget: ``docs/methodology.md#run-statuses``).
         max_runs: refuse (before expanding anything) a spec that asks for more runs.
+        budgets: a budget per problem spec, keyed by the spec as written in ``problems``
+            (every setting of its sweeps); the others get ``budget``. Without ``max_iter``
+            a run's iteration limit is its own budget.
     """
     if isinstance(seeds, int) and seeds < 1:
         raise InvalidValueError(f"seeds must be at least 1, got {seeds}")
     if budget is not None and budget < 1:
         raise InvalidValueError(f"budget must be at least 1 evaluation, got {budget}")
+    max_iter_given = max_iter is not None
     if max_iter is None:
         if budget is None:
             raise InvalidValueError(
@@ -388,9 +402,25 @@ def make_plan(
         raise InvalidValueError(f"max-iter must be at least 1, got {max_iter}")
     if not (tol >= 0):
         raise InvalidValueError(f"tol must be >= 0, got {tol}")
+    budgets = dict(budgets or {})
+    unknown = sorted(set(budgets) - {str(p) for p in problems})
+    if unknown:
+        raise UsageError(
+            f"budgets names {unknown[0]!r}, which is not one of the problems as written "
+            f"({', '.join(map(str, problems))})"
+        )
+    for text, b in budgets.items():
+        if isinstance(b, bool) or not isinstance(b, int) or b < 1:
+            raise InvalidValueError(f"the budget of {text!r} must be at least 1 evaluation, got {b}")
+    fixed_iter = max_iter if max_iter_given else None
     check_size(problems, optimizers, seeds, max_runs)
     seed_list = list(range(seeds)) if isinstance(seeds, int) else [int(s) for s in seeds]
-    problem_specs = [p for text in problems for p in _expand("problem", parse(text))]
+    problem_budget: dict[int, int | None] = {}  # id(expanded spec) -> its budget
+    problem_specs = []
+    for text in problems:
+        for p in _expand("problem", parse(text)):
+            problem_budget[id(p)] = budgets.get(str(text), budget)
+            problem_specs.append(p)
     optimizer_specs = [o for text in optimizers for o in sweep_labels(parse(text))]
     if not problem_specs:
         raise UsageError("no problem given; name one with -p, e.g. -p quadratic-1d")
@@ -405,6 +435,8 @@ def make_plan(
     for pspec in problem_specs:  # all of them before building any
         check_memory(resolve_problem(pspec))
     for pspec in problem_specs:
+        p_budget = problem_budget[id(pspec)]
+        p_iter = fixed_iter if fixed_iter is not None else int(p_budget or max_iter)
         pres = resolve_problem(pspec)
         problem = build_problem(pres)
         if getattr(
@@ -415,7 +447,7 @@ def make_plan(
         provides = problem.provides()
         for ospec, run_label in optimizer_specs:
             entry = registry.get("optimizer", ospec.name)
-            ores = resolve_optimizer(ospec, problem.L)
+            ores = resolve_optimizer(ospec, problem.L, getattr(problem, "mu", None))
             _validate(entry, ores)
             missing = sorted(entry.meta["needs"] - provides)
             batchable = entry.is_batchable(ores.params)
@@ -423,11 +455,11 @@ def make_plan(
             # hashes, label and batch key are worked out once, not once per seed
             # the option changes nothing on a deterministic problem, nor its runs' identity
             noisy = bool(noisy_stops) and bool(getattr(problem, "stochastic", False))
-            shared = _identity(pres, ores, 0, budget, max_iter, tol, noisy)
+            shared = _identity(pres, ores, 0, p_budget, p_iter, tol, noisy)
             shared_key = None
             if batchable and not missing:
                 shared_key = _batch_key(
-                    RunSpec("", pres, ores, 0, budget, max_iter, tol, timeout, "", noisy), True
+                    RunSpec("", pres, ores, 0, p_budget, p_iter, tol, timeout, "", noisy), True
                 )
             ident = _seed_digest(shared)
             for seed in seed_list:
@@ -436,8 +468,8 @@ def make_plan(
                     pres,
                     ores,
                     seed,
-                    budget,
-                    max_iter,
+                    p_budget,
+                    p_iter,
                     tol,
                     timeout,
                     run_label,
@@ -462,7 +494,7 @@ def make_plan(
     out: list[Batch] = []
     for key, members in batches.items():
         d = build_problem(members[0].problem).dim
-        per_run = (max_iter + 1) * max(d, 4)
+        per_run = (members[0].max_iter + 1) * max(d, 4)
         cap = max(1, min(MAX_BATCH_RUNS, MAX_BATCH_FLOATS // per_run))
         for i in range(0, len(members), cap):
             out.append(Batch(len(out), members[i : i + cap], batchable_of[key], tuple(plugins)))

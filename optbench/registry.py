@@ -220,12 +220,12 @@ class Entry:
 
 def _check_type(entry: Entry, p: Param, value: Any) -> None:
     """Numbers where numbers are declared: a typo such as lr=fast fails with one clear line."""
-    from .spec import PerL, format_value
+    from .spec import PerL, Tuned, format_value
 
     base = p.annotation.split("|")[0].strip() if p.annotation else type(p.default).__name__
     ok = {
         "float": lambda v: (
-            isinstance(v, float | PerL) or (isinstance(v, int) and not isinstance(v, bool))
+            isinstance(v, float | PerL | Tuned) or (isinstance(v, int) and not isinstance(v, bool))
         ),
         "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
         "bool": lambda v: isinstance(v, bool),
@@ -289,7 +289,8 @@ def _register(
     return factory
 
 
-THEORY_MODELS = ("gd", "heavy-ball")  # the optimizers optbench.theory predicts on quadratics
+# the optimizers optbench.theory predicts on quadratics (nesterov: its linear rate only)
+THEORY_MODELS = ("gd", "heavy-ball", "nesterov")
 
 
 def optimizer_meta(name: str | None) -> dict[str, Any]:
@@ -362,7 +363,8 @@ def register_optimizer(
             trajectory: the metrics of the dynamics (overshoot, oscillation) are left out.
         theory: the quadratic model that predicts its path, one of :data:`THEORY_MODELS`
             (``gd``: x <- x - eta*g; ``heavy-ball``: PyTorch's b <- beta*b + g,
-            x <- x - eta*b, with the hyperparameter ``momentum`` as beta), or None.
+            x <- x - eta*b, with the hyperparameter ``momentum`` as beta; ``nesterov``:
+            PyTorch's x <- x - eta*(g + beta*b), its linear rate only), or None.
     """
     if theory is not None and theory not in THEORY_MODELS:
         raise PluginError(

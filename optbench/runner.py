@@ -42,7 +42,8 @@ STATUSES = (
     "budget",
     "max-iter",
 )
-STALL_WINDOW = 200
+STALL_WINDOW = 200  # updates without progress before a run is stalled, at least ...
+STALL_FRACTION = 100  # ... and at least 1/100 of its iteration limit (:func:`stall_window`)
 HELD_OUT = ("test_f", "test_acc")  # per-iterate held-out quantities a problem may give
 STORE_X_MAX_DIM = 3  # x is recorded always, stored for low dimension (the report draws it)
 IN_PLACE = "step must return a new array: it wrote into the x it was given (as in x -= lr * g)"
@@ -397,6 +398,14 @@ class _Recording:
         )
 
 
+def stall_window(max_iter: int) -> int:
+    """Updates without any progress of the best value after which a run is ``stalled``:
+    ``max(200, max_iter // 100)``. A long run gets a proportionally longer window: heavy
+    ball at its optimal tuning on κ = 10⁴ (a double pole, error ∝ t·ρ^t) spends some 300
+    updates above its start value before it converges, inside a budget of 1.4·10⁵."""
+    return max(STALL_WINDOW, int(max_iter) // STALL_FRACTION)
+
+
 class _Judge:
     """Decides each run's status from the recorded iterates, first match wins
     (``docs/methodology.md#run-statuses``); the single place statuses are decided. A run
@@ -415,6 +424,7 @@ class _Judge:
         self.record, self.oracle = record, record.oracle
         self.max_iter, self.tol = max_iter, tol
         self.progress_stops = noisy_stops or not problem.stochastic
+        self.stall_window = stall_window(max_iter)
         x0, f0 = record.xs[0], record.fs[0]
         B = x0.shape[0]
         self.status = np.array([""] * B, dtype=object)
@@ -467,16 +477,17 @@ class _Judge:
                 self.decide(moved & (self.best - self.f_star <= self.tol), "converged")
             stalled = np.zeros_like(moved)
             scale = max(1.0, abs(self.f_star)) if self.f_star is not None else 1.0
-            if t >= STALL_WINDOW and self.progress_stops:
-                stalled = self.best_hist[t - STALL_WINDOW] - self.best < 1e-12 * scale
+            window = self.stall_window
+            if t >= window and self.progress_stops:
+                stalled = self.best_hist[t - window] - self.best < 1e-12 * scale
             if self.progress_stops:
                 self.judge_cycle(moved, stalled, t)
-            if t >= STALL_WINDOW and self.progress_stops:
+            if t >= window and self.progress_stops:
                 self.decide(
                     moved & stalled,
                     "stalled",
                     f"the best value improved by less than {1e-12 * scale:g} "
-                    f"over the last {STALL_WINDOW} updates",
+                    f"over the last {window} updates",
                 )
             if self.oracle.budget is not None:
                 self.decide(moved & (self.oracle.cost >= self.oracle.budget), "budget")

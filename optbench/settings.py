@@ -22,6 +22,7 @@ KEYS = (
     "optimizers",
     "seeds",
     "budget",
+    "budgets",
     "max_iter",
     "max_runs",
     "tol",
@@ -38,6 +39,7 @@ _EXAMPLES = {
     "problems": '["quadratic-1d"]',
     "optimizers": '["gd[lr=0.1]"]',
     "plugins": '["my_optimizer.py"]',
+    "budgets": '{ "rosenbrock" = 2000 }',
 }
 
 
@@ -55,6 +57,12 @@ def _count(v: Any) -> str | None:
     if not 1 <= v <= INT64_MAX:
         return f"a whole number from 1 to {INT64_MAX:,}" if v > 0 else "at least 1"
     return None
+
+
+def _budgets(v: Any) -> str | None:
+    ok = isinstance(v, dict) and all(isinstance(k, str) and _count(b) is None
+                                     for k, b in v.items())
+    return None if ok else "a table of problem spec -> whole number of evaluations (at least 1)"
 
 
 def _seeds(v: Any) -> str | None:
@@ -99,6 +107,7 @@ _RULES = {
     "plugins": _strings,
     "seeds": _seeds,
     "budget": _count,
+    "budgets": _budgets,
     "max_iter": _count,
     "max_runs": _count,
     "jobs": _count,

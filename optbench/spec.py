@@ -7,8 +7,9 @@ A spec names a registered component and sets some of its parameters::
 A value is a number (``0.1``, ``1e-3``, ``7``), a boolean (``true``/``false``), ``none``, a
 string (a bare word such as ``cosine`` or a quoted ``"data/my file.csv"``), a list
 ``[a,b,c]``, a range ``log(1e-3,1,7)`` (7 log-spaced values, both ends included) or
-``lin(0.1,1,10)``, a nested spec ``cosine(T=100)``, or a multiple of the problem's
-curvature ``1.5/L`` (resolved once the problem, and so its L, is known).
+``lin(0.1,1,10)``, a nested spec ``cosine(T=100)``, a multiple of the problem's
+curvature ``1.5/L`` (resolved once the problem, and so its L, is known), or a named tuning
+from the problem's L and μ (:data:`TUNINGS`: ``gd-opt``, ``hb-opt``, ``nesterov-opt``).
 
 Lists and ranges are *sweeps*: :func:`expand` turns a spec into the Cartesian product of
 all of them, nested specs included. A parameter whose type is a sequence (annotated
@@ -34,6 +35,8 @@ from .errors import SpecError
 __all__ = [
     "PerL",
     "Spaced",
+    "TUNINGS",
+    "Tuned",
     "Spec",
     "Sweep",
     "count",
@@ -134,6 +137,54 @@ class PerL:
                 "for this problem; give a plain number instead"
             )
         return self.k / L
+
+
+def _kappa_root(L: float, mu: float) -> float:
+    """``(√κ − 1)/(√κ + 1)``, κ = L/μ."""
+    r = math.sqrt(L / mu)
+    return (r - 1) / (r + 1)
+
+
+# name -> parameter -> (its formula as the docs write it, its value from (L, μ))
+TUNINGS: dict[str, dict[str, tuple[str, Callable[[float, float], float]]]] = {
+    # gradient descent's optimal constant rate on a quadratic: rate (κ − 1)/(κ + 1)
+    "gd-opt": {"lr": ("2/(L + μ)", lambda L, mu: 2.0 / (L + mu))},
+    # Polyak's heavy ball at its optimum: rate (√κ − 1)/(√κ + 1), a double pole
+    "hb-opt": {
+        "lr": ("4/(√L + √μ)²", lambda L, mu: 4.0 / (math.sqrt(L) + math.sqrt(mu)) ** 2),
+        "momentum": ("((√κ − 1)/(√κ + 1))²", lambda L, mu: _kappa_root(L, mu) ** 2),
+    },
+    # Nesterov's standard tuning for strongly convex problems: rate 1 − 1/√κ
+    "nesterov-opt": {
+        "lr": ("1/L", lambda L, mu: 1.0 / L),
+        "momentum": ("(√κ − 1)/(√κ + 1)", _kappa_root),
+    },
+}
+
+
+@dataclass(frozen=True)
+class Tuned:
+    """A named tuning (:data:`TUNINGS`): a value worked out from the problem's L and μ for
+    the parameter it is given to (``momentum[lr=hb-opt,momentum=hb-opt]``)."""
+
+    name: str
+
+    def resolve(self, L: float | None, mu: float | None, what: str) -> float:
+        key = what.rsplit(".", 1)[-1]
+        forms = TUNINGS[self.name]
+        if key not in forms:
+            raise SpecError(
+                f"{what}={self.name} is not defined; {self.name} sets "
+                f"{' and '.join(sorted(forms))} only"
+            )
+        formula, value = forms[key]
+        if L is None or not (L > 0) or mu is None or not (mu > 0) or not (mu <= L):
+            raise SpecError(
+                f"{what}={self.name} ({formula}) needs the problem's curvature L and "
+                "strong-convexity constant μ (0 < μ ≤ L), which are unknown for this problem; "
+                "give a plain number instead"
+            )
+        return float(value(float(L), float(mu)))
 
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*")
@@ -253,6 +304,8 @@ class _Parser:
             if word in ("log", "lin"):
                 return self.range(word, start)
             return Spec(word, self.params(")"))
+        if word in TUNINGS:
+            return Tuned(word)
         return _WORDS.get(word.lower(), word) if word.lower() in _WORDS else word
 
     def range(self, kind: str, start: int) -> Sweep:
@@ -380,6 +433,8 @@ def format_value(value: Any) -> str:
         return "none"
     if isinstance(value, PerL):
         return f"{format_value(value.k)}/L"
+    if isinstance(value, Tuned):
+        return value.name
     if isinstance(value, float):
         if math.isfinite(value) and value == int(value) and abs(value) < 1e16:
             return repr(float(value))

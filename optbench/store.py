@@ -83,7 +83,9 @@ or optimizer corrected), so that a store never silently mixes them; see
    problem are no longer stopped as ``stalled`` or ``cycle`` (they run to their budget unless
    ``noisy_stops``), and they store ``f_ema``, the smoothed loss. The small-ML problems
    record a held-out accuracy (``test_acc``) at every iterate, and the softmax models' mu is
-   l2 exactly (it was an iterative eigenvalue estimate).
+   l2 exactly (it was an iterative eigenvalue estimate). ``rate_x_pole`` (the rate fit that
+   allows a double pole) is stored, and Nesterov runs store their predicted rate
+   ``th_rate_x``/``th_rate_f``; runs longer than 20,000 updates stall after 1/100 of them.
 """
 
 _MIGRATE_1 = """

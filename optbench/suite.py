@@ -1,4 +1,5 @@
-"""Named suites: the default (what ``optbench run`` with no arguments runs) and ``ml``.
+"""Named suites: the default (what ``optbench run`` with no arguments runs), ``ml`` and
+``scaling``.
 
 The lesson's problems (a 1-D quadratic; the line fit in (w, b) on raw and on standardized
 features, and on standardized features with minibatch gradients of 10 points) and a few
@@ -18,7 +19,8 @@ reach p = 9·2/2¹⁰ ≈ 0.018 < 0.05.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TypedDict
+import math
+from typing import NotRequired, TypedDict
 
 
 class Suite(TypedDict):
@@ -28,6 +30,7 @@ class Suite(TypedDict):
     optimizers: list[str]
     seeds: int
     budget: int
+    budgets: NotRequired[dict[str, int]]  # per problem spec as written; others get budget
 
 
 DEFAULT_SUITE: Suite = {
@@ -107,4 +110,61 @@ def ml_problems_note() -> str:
             + ", ".join(SYNTHETIC_ML_PROBLEMS))
 
 
-SUITES: dict[str, Callable[[], Suite]] = {"default": DEFAULT_SUITE.copy, "ml": ml_suite}
+SCALING_KAPPAS = (10, 100, 1000, 10_000)
+SCALING_DIMS = (2, 10, 100)
+SCALING_TARGET = 1e-6  # the gap every budget is sized for GD at 1/L to reach
+SCALING_OPTIMIZERS = [
+    "gd[lr=1/L]",
+    "gd[lr=gd-opt]",
+    "momentum[lr=hb-opt,momentum=hb-opt]",
+    "nesterov[lr=nesterov-opt,momentum=nesterov-opt]",
+    "adam",
+]
+# measured only (no constant Hessian, so no predicted rate): the same optimizers across
+# dimension on Rosenbrock's valley and full-batch logistic regression
+SCALING_MEASURED = {
+    "rosenbrock[d=[2,5,10]]": 5000,
+    "logistic-regression[p=[5,20,50],batch_size=none]": 2000,
+}
+
+
+def scaling_budget(kappa: float) -> int:
+    """Evaluations for GD at 1/L to reach a gap of 1e-6 on ``ill-conditioned-quadratic``:
+    ``⌈κ·ln(1e6)⌉``. Its slowest direction (λ = μ = 1) shrinks by 1 − 1/κ per update, so
+    its share of the gap by ``(1 − 1/κ)² ≈ e^(−2/κ)``: from at most 18 (a start in
+    [−5, 5], x* = 1) the target takes at most ``κ·ln(1.8e7)/2 ≈ 8.4κ`` updates, within the
+    budget (one gradient, one evaluation, per update)."""
+    return math.ceil(kappa * math.log(1 / SCALING_TARGET))
+
+
+def scaling_suite() -> Suite:
+    """``optbench run --suite scaling``: measured against predicted linear rates across the
+    condition number κ and the dimension d (``docs/scaling.md``).
+
+    ``ill-conditioned-quadratic[kappa=κ,d=d]`` (eigenvalues from μ = 1 to L = κ) for κ in
+    :data:`SCALING_KAPPAS` and d in :data:`SCALING_DIMS`, with GD at 1/L (rate 1 − 1/κ) and
+    at 2/(L + μ) (rate (κ − 1)/(κ + 1)), heavy ball at its optimal tuning and Nesterov at
+    its standard one (both (√κ − 1)/(√κ + 1) and 1 − 1/√κ, double poles), and Adam at its
+    defaults (measured only). Each κ has the budget :func:`scaling_budget`; Rosenbrock and
+    logistic regression across dimension are measured only.
+    """
+    budgets = {
+        f"ill-conditioned-quadratic[kappa={k},d=[{','.join(map(str, SCALING_DIMS))}]]":
+            scaling_budget(k)
+        for k in SCALING_KAPPAS
+    }
+    budgets.update(SCALING_MEASURED)
+    return {
+        "problems": list(budgets),
+        "optimizers": list(SCALING_OPTIMIZERS),
+        "seeds": 2,
+        "budget": max(budgets.values()),
+        "budgets": budgets,
+    }
+
+
+SUITES: dict[str, Callable[[], Suite]] = {
+    "default": DEFAULT_SUITE.copy,
+    "ml": ml_suite,
+    "scaling": scaling_suite,
+}

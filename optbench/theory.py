@@ -12,6 +12,8 @@ each eigen-coordinate ``q_i = <x − x*, v_i>`` independently:
 ``q_{i,t} = q_{i,0} Π_{s<t}(1 − η_s λ_i)`` for any schedule (:func:`gd_error_path`).
 Heavy ball (PyTorch form ``b_t = βb_{t−1} + g_t``, ``x ← x − η_t b_t``; Polyak's recursion
 when η is constant) is a second-order linear system per direction (:func:`heavy_ball_error_path`).
+Nesterov (PyTorch form, ``x ← x − η(g_t + βb_t)``) is one too; only its rate is modelled
+(:func:`nesterov_rate`).
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ __all__ = [
     "heavy_ball_rate",
     "heavy_ball_regime",
     "heavy_ball_roots",
+    "nesterov_rate",
+    "nesterov_roots",
     "predicted_po",
     "predicted_po1",
     "regime",
@@ -421,3 +425,38 @@ def heavy_ball_error_path(lrs: Any, eigvals: Any, e0_coords: Any, beta: Any) -> 
             q = q - lrs[t][..., None] * b if lrs.ndim > 1 else q - lrs[t] * b
             out[t + 1] = q
     return out
+
+
+# -- Nesterov momentum --------------------------------------------------------------------------
+
+
+def nesterov_matrix(lr: float, lam: float, beta: float) -> np.ndarray:
+    """The iteration matrix of Nesterov (PyTorch form) on one direction, state ``(q, b)``.
+
+    ``b' = βb + λq``, ``q' = q − η(λq + βb')``: ``[[1 − ηλ(1 + β), −ηβ²], [λ, β]]``.
+    """
+    return np.array([[1.0 - lr * lam * (1.0 + beta), -lr * beta * beta], [lam, beta]])
+
+
+def nesterov_roots(lr: float, lam: float, beta: float) -> np.ndarray:
+    """Roots of ``z² − (1 + β)(1 − ηλ)z + β(1 − ηλ) = 0``, the characteristic polynomial of
+    :func:`nesterov_matrix` (trace ``(1 + β)(1 − ηλ)``, determinant ``β(1 − ηλ)``)."""
+    r = 1.0 - lr * lam
+    b = (1.0 + beta) * r
+    s = complex(b * b - 4.0 * beta * r) ** 0.5
+    return np.array([(b + s) / 2, (b - s) / 2])
+
+
+def nesterov_rate(lr: float, eigvals: Any, beta: float) -> float:
+    """Asymptotic linear rate of Nesterov, ``max_i max|z|`` over the directions present.
+
+    At the standard tuning η = 1/L, β = (√κ − 1)/(√κ + 1) it is exactly 1 − 1/√κ: at λ = μ
+    the discriminant vanishes (a double pole at 1 − 1/√κ), and for μ < λ ≤ L the poles are
+    complex with ``|z|² = β(1 − ηλ) < β(1 − 1/κ) = (1 − 1/√κ)²``.
+    """
+    return float(
+        max(
+            np.max(np.abs(nesterov_roots(lr, lam, beta)))
+            for lam in np.asarray(eigvals, dtype=float).reshape(-1)
+        )
+    )

@@ -44,7 +44,7 @@ def heavy_ball(lr: float = 1e-3, momentum: float = 0.9, dampening: float = 0.0,
     return sgd_momentum(lr, momentum, dampening, False, schedule, weight_decay, clip_norm)
 
 
-@register_optimizer("nesterov", needs=("gradient",), batchable=True)
+@register_optimizer("nesterov", needs=("gradient",), batchable=True, theory="nesterov")
 def nesterov(lr: float = 1e-3, momentum: float = 0.9, schedule: str = "constant",
              weight_decay: float = 0.0, clip_norm: float | None = None) -> Optimizer:
     """Nesterov momentum (Sutskever et al. 2013 form) as torch.optim.SGD(momentum=μ, nesterov=True).

@@ -89,7 +89,11 @@ def load_dataset(dataset: str, test_size: float, data_seed: int, choices=tuple(D
                          f"got {dataset!r}")
     check("test_size", test_size, isinstance(test_size, float) and 0 < test_size < 1,
           "a fraction in (0, 1)")
-    if importlib.util.find_spec("sklearn") is None:
+    try:
+        present = importlib.util.find_spec("sklearn") is not None
+    except ValueError:  # sys.modules["sklearn"] is None: made unimportable on purpose
+        present = False
+    if not present:
         require("sklearn", "data", f"dataset {dataset!r}")  # the one-line error
     from importlib.metadata import version
 

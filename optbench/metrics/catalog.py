@@ -59,6 +59,10 @@ def _build_catalog() -> dict[str, str]:
             "ln gap_t = a + b·cost_t, cost = n_f + n_g, on rate_f's window (per evaluation)",
             "rate_x": "empirical linear rate of dist_t, same fit on 1e-7·max(1,|x*|) < dist_t < "
             "0.1·dist_0 (per update)",
+            "rate_x_pole": "empirical linear rate of dist_t allowing a double pole: e^b of "
+            "the OLS fit ln dist_t = a + b·t + c·ln t on rate_x's window, ≥ 10 points; "
+            "unbiased where dist_t ∝ t·ρ^t (heavy ball and Nesterov at their optimal tunings), "
+            "where rate_x reads the t factor as a slower rate (per update)",
             "order_x": "empirical order of convergence: median of q̂_t = ln(dist_{t+1}/dist_t) / "
             "ln(dist_t/dist_{t−1}) over t in rate_x's window with dist_{t+1} above its floor, "
             "no minimum count; 1 linear, 2 quadratic (dimensionless)",

@@ -108,6 +108,7 @@ def distance(out: dict[str, np.ndarray], dist: np.ndarray, tk: Track, x_star) ->
     out["dist_final"][:] = dist[tk.end, tk.cols]
     lower = DIST_FLOOR * max(1.0, float(np.max(np.abs(x_star))))
     _rate(out, "rate_x", dist, tk, lower, dist[0])
+    _rate_pole(out, "rate_x_pole", dist, tk, lower, dist[0])
     _order(out, "order_x", dist, tk, lower)
 
 
@@ -148,6 +149,44 @@ def _rate(out, key, y, tk: Track, lower, y0, per: dict[str, np.ndarray] | None =
         slope = np.sum(tc * ly, axis=0) / np.maximum(sxx, 1e-300)
         # sxx > 0 always holds for s = t; a cost standing still over the window has no slope
         out[k][:] = np.where(ok & (sxx > 0), np.exp(slope), np.nan)
+
+
+def _rate_pole(out, key, y, tk: Track, lower, y0) -> None:
+    """rate_x_pole: ``e^b`` of the OLS fit ``ln y_t = a + b·t + c·ln t`` on rate_x's window.
+
+    A double pole (heavy ball and Nesterov at their optimal tunings on a quadratic) makes
+    the error ``∝ t·ρ^t``: the plain fit of ``ln y_t`` on t then reads the slope of
+    ``ln t`` as part of the rate (``1 − rate`` too small by about the window's mean
+    ``1/t``); the free ``c·ln t`` term takes it up (``c ≈ 1`` there, ``c ≈ 0`` for a simple
+    pole), so ``e^b`` estimates ρ for either. None with fewer than :data:`POLE_MIN_POINTS`
+    points in the window.
+    """
+    n = y.shape[0]
+    t = np.arange(n, dtype=float)[:, None]
+    win = tk.valid & (y > lower) & (y < 0.1 * y0) & (t >= 1)
+    cnt = win.sum(axis=0)
+    ok = (cnt >= POLE_MIN_POINTS) & ~tk.stopped
+    if not ok.any():
+        return
+    safe = np.maximum(cnt, 1)
+    ly = np.log(np.where(win, y, 1.0))
+    lt = np.log(np.maximum(t, 1.0))
+
+    def centred(v):
+        m = np.sum(np.where(win, v, 0.0), axis=0) / safe
+        return np.where(win, v - m, 0.0)
+
+    tc, lc, yc = centred(t), centred(lt), centred(ly)
+    stt, sll, stl = np.sum(tc * tc, 0), np.sum(lc * lc, 0), np.sum(tc * lc, 0)
+    sty, sly = np.sum(tc * yc, 0), np.sum(lc * yc, 0)
+    det = stt * sll - stl * stl
+    good = ok & (det > 1e-12 * stt * sll)
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        slope = (sll * sty - stl * sly) / np.where(good, det, 1.0)
+        out[key][:] = np.where(good, np.exp(slope), np.nan)
+
+
+POLE_MIN_POINTS = 10  # three parameters: fewer points leave t and ln t hard to tell apart
 
 
 def _order(out, key, y, tk: Track, lower) -> None:

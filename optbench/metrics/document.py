@@ -23,7 +23,7 @@ FAMILIES = (
     ("Theory", "the path the quadratic model predicts, beside the measured one"),
 )
 _CONVERGENCE = frozenset({"gap_final", "gap_best", "dist_final", "gnorm_final", "aulg", "rate_f",
-                          "rate_f_cost", "rate_x", "order_x"})
+                          "rate_f_cost", "rate_x", "rate_x_pole", "order_x"})
 _OVERSHOOT = frozenset({"po", "po1", "us", "n_cross", "t_rise", "t_peak", "e_ss", "e_ss_gap",
                         "cross_track"})
 _OSCILLATION = frozenset({"sc_rate", "sc_rate_eig", "grad_rev", "grad_sbar", "zz_cos_mean",
@@ -123,8 +123,12 @@ every update, overshoot `100 (ηL − 1)` %), a period-2 orbit at 2 and divergen
 linear rate of `dist` is `max_i |1 − η λ_i|` and that of the gap its square. Heavy-ball
 momentum (`b ← β b + g`, `x ← x − η b`) turns each eigen-direction into a second-order
 linear recurrence whose poles solve `z² − (1 + β − η λ) z + β = 0`; its rate is the largest
-pole modulus, and it oscillates when the poles are complex. An optimizer opts into these
-predictions when it registers (`theory="gd"` or `theory="heavy-ball"`); the `th_*` metrics
+pole modulus, and it oscillates when the poles are complex. Nesterov's rate (PyTorch form)
+is the spectral radius of its 2×2 iteration matrix per direction, 1 − 1/√κ at its standard
+tuning; only that rate is predicted for it ([scaling.md](scaling.md#the-theory)). Where two
+poles coincide (heavy ball and Nesterov at their optimal tunings) the error decays as
+`t·ρ^t`, which `rate_x_pole` fits and `rate_x` does not. An optimizer opts into these
+predictions when it registers (`theory="gd"`, `"heavy-ball"` or `"nesterov"`); the `th_*` metrics
 are `None` for every other optimizer, for problems without a constant Hessian, and for runs
 with weight decay or gradient clipping, which the model does not describe.
 

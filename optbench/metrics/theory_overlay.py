@@ -26,7 +26,7 @@ from .overshoot import SETTLE_KEYS, along_track
 
 # the models of optbench.registry.THEORY_MODELS; heavy ball is PyTorch's
 # b_t = βb_{t−1} + g_t, x ← x − η_t·b_t
-_KIND = {"gd": "gd", "heavy-ball": "hb"}
+_KIND = {"gd": "gd", "heavy-ball": "hb", "nesterov": "nag"}
 HORIZON_MIN = 256  # updates predicted at least; quadrupled until every path is decided
 HORIZON_MAX = 2**14
 # a path is decided once its last quarter stays below this fraction of the smallest settling
@@ -239,7 +239,7 @@ def theory_overlay(
         usable &= np.array([_plain(h) for h in hypers])
     elif not _plain(hyper):
         return
-    if kind == "hb":
+    if kind in ("hb", "nag"):
         betas = [_momentum(h) for h in hypers]
         has = np.array([b is not None for b in betas])
         beta = np.array([b if b is not None else 0.0 for b in betas])
@@ -249,6 +249,9 @@ def theory_overlay(
     rows = np.flatnonzero(usable)
     lam, V = np.linalg.eigh(np.asarray(problem.hessian, dtype=float))
     q0 = e0[rows] @ V
+    if kind == "nag":
+        _nesterov(out, rows, q0, lam, lr0, beta, constant, hypers)
+        return
     res = {k: np.full(rows.size, np.nan) for k in ("po", "po1", "s2", "s5", "div", "rate")}
     reg = np.full(rows.size, None, dtype=object)
     # constant-rate GD with no schedule to continue: closed forms, the whole unbounded path
@@ -277,6 +280,20 @@ def theory_overlay(
     out["th_rate_x"][rows] = res["rate"]
     out["th_rate_f"][rows] = res["rate"] ** 2
     regimes[rows] = reg
+
+
+def _nesterov(out, rows, q0, lam, lr0, beta, constant, hypers) -> None:
+    """Nesterov's predicted linear rate (:func:`theory.nesterov_rate`, over the directions
+    the start holds) for its constant-rate runs; its path, overshoot and settling are not
+    modelled and stay None."""
+    norm0 = np.sqrt(np.sum(q0**2, axis=1, keepdims=True))
+    present = np.abs(q0) > 1e-12 * norm0
+    for j, r in enumerate(rows):
+        if not (constant[r] and _no_schedule(hypers[r])) or not present[j].any():
+            continue
+        rate = theory.nesterov_rate(float(lr0[r]), lam[present[j]], float(beta[r]))
+        out["th_rate_x"][r] = rate
+        out["th_rate_f"][r] = rate**2
 
 
 def _gd_constant(res, reg, c, lr0, lam, q0, f_star, po_path=None) -> None:
