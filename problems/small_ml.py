@@ -336,8 +336,10 @@ def _solve(model: _Softmax, key: str):
         gnorm = float(np.linalg.norm(fg(theta)[1]))
         if not gnorm < 1e-10:
             raise RuntimeError(f"the reference solve stopped at gradient norm {gnorm:.2e}")
+        # a fixed start vector: eigsh's default is random, and L's last digits (which a
+        # spec such as lr=1/L carries into the run identity) must not vary between processes
         L = float(eigsh(hessian(theta), k=1, which="LA", return_eigenvectors=False,
-                        tol=1e-10)[0])
+                        tol=1e-10, v0=np.ones(d))[0])
         _store(model, key, theta, L)
     out = (theta, fg(theta)[0], L, model.l2)
     _SOLVED[cache] = out

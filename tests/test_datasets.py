@@ -345,3 +345,24 @@ def test_the_ml_suite_says_which_problems_it_runs(tmp_path):
     assert "synthetic" in first and "pip install 'optbench[data]'" in first
     for spec in suite.SYNTHETIC_ML_PROBLEMS:
         assert spec in first
+
+
+L_IN_A_NEW_PROCESS = """
+from optbench.plan import build_problem, resolve_problem
+from optbench.spec import parse
+print(repr(build_problem(resolve_problem(parse("logistic-regression"))).L))
+"""
+
+
+def test_L_is_the_same_in_every_process(tmp_path):
+    """L enters run identities (lr=1/L): solved afresh in two processes (no cache to share),
+    it must be the same number to the last digit, or a resume reruns every such run."""
+    from tests.conftest import ROOT
+
+    Ls = {
+        subprocess.run([sys.executable, "-c", L_IN_A_NEW_PROCESS], capture_output=True,
+                       text=True, check=True, cwd=ROOT,
+                       env=dict(os.environ, OPTBENCH_CACHE_DIR=str(tmp_path / f"c{k}"))).stdout
+        for k in range(3)
+    }
+    assert len(Ls) == 1, Ls
