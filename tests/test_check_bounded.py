@@ -32,9 +32,10 @@ def swallower(lr: float = 0.1):
     def run(x0, oracle, callback):  # owns its loop and never lets an exception out
         x = np.array(x0, dtype=float)
         while True:
-            try:
-                x = x - lr * oracle.scalar_grad(x)
-                callback(x)
+            try:  # the loop inside the try: Python takes signals on its back-edge too
+                while True:
+                    x = x - lr * oracle.scalar_grad(x)
+                    callback(x)
             except BaseException:
                 pass
     return Optimizer(run=run)
