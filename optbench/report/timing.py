@@ -23,7 +23,7 @@ from typing import Any
 
 from ..errors import UsageError
 from ..metrics.catalog import target_key
-from ..stats.curves import ProblemData
+from ..stats.curves import ProblemData, _stored_column
 
 AXES = ("evals", "time")
 TIME_LABEL = "seconds (batch clock)"
@@ -79,41 +79,16 @@ class TimeData(ProblemData):
         meets it."""
         import numpy as np
 
-        if relative:
-            thr = self.gap0[:, None] * np.asarray(targets, dtype=float)[None, :]
-        else:
-            thr = self.thresholds(targets)
-        n, k = thr.shape
-        out = np.full((n, k), np.inf)
-        if n and self.best_gap.shape[1]:
-            rows = np.arange(n)
-            for j in range(k):
-                hit = self.best_gap <= thr[:, j : j + 1]
-                first = hit.argmax(axis=1)
-                ok = hit[rows, first] & self.has
-                out[ok, j] = self.cost[rows[ok], first[ok]]
+        out = self.first_stored_hits(targets, relative)
         if self.known:
             for j, eps in enumerate(np.asarray(targets, dtype=float)):
-                col = _stored_time(self.runs, eps, bool(relative))
+                col = _stored_column(self.runs, eps, bool(relative), kind="time")
                 if col is not None:
                     exact = self.has & np.isfinite(col)
                     out[exact, j] = col[exact]
         out = np.where(np.isfinite(out), out, np.inf)
         out[~self.applicable] = np.nan
         return out
-
-
-def _stored_time(runs, eps: float, relative: bool):
-    """The worker's clock at each first hit of ``eps`` (NaN: never, or not stored)."""
-    import numpy as np
-
-    key = target_key(eps)
-    if float(key) != eps:
-        return None
-    name = f"{'rel_' if relative else ''}hit_time_{key}"
-    if name not in runs:
-        return None
-    return np.asarray(runs[name].astype(float).to_numpy(), dtype=float)
 
 
 def on_time(ctx, data: ProblemData) -> TimeData:

@@ -129,18 +129,10 @@ class ProblemData:
             else self.gap0[:, None] * t
         )
 
-    def runtimes(self, targets, relative: bool | None = None):
-        """``(n, k)``: evaluations to reach each target (inf: never; nan: skipped run).
-
-        ``relative=True`` applies the Moré–Wild test ``gap⁺ ≤ τ·gap_0`` whatever f_ref is
-        (the profiles); the default follows :meth:`thresholds`. Where the worker stored the
-        hitting cost of a target (``hit_cost_1e-6``, ``rel_hit_cost_1e-3``: computed on the
-        full trace, exact where the stored trace is thinned) that column is used; other
-        targets are read off the stored trace.
-        """
+    def first_stored_hits(self, targets, relative: bool | None = None):
+        """``(n, k)``: the cost axis (:attr:`cost`) at the first stored iterate that meets
+        each target (inf: never)."""
         import numpy as np
-
-        from .convention import runtimes
 
         if relative:
             thr = self.gap0[:, None] * np.asarray(targets, dtype=float)[None, :]
@@ -155,6 +147,22 @@ class ProblemData:
                 first = hit.argmax(axis=1)
                 ok = hit[rows, first] & self.has
                 out[ok, j] = self.cost[rows[ok], first[ok]]
+        return out
+
+    def runtimes(self, targets, relative: bool | None = None):
+        """``(n, k)``: evaluations to reach each target (inf: never; nan: skipped run).
+
+        ``relative=True`` applies the Moré–Wild test ``gap⁺ ≤ τ·gap_0`` whatever f_ref is
+        (the profiles); the default follows :meth:`thresholds`. Where the worker stored the
+        hitting cost of a target (``hit_cost_1e-6``, ``rel_hit_cost_1e-3``: computed on the
+        full trace, exact where the stored trace is thinned) that column is used; other
+        targets are read off the stored trace.
+        """
+        import numpy as np
+
+        from .convention import runtimes
+
+        out = self.first_stored_hits(targets, relative)
         if self.known:  # with f* the worker's targets mean the same as these
             for j, eps in enumerate(np.asarray(targets, dtype=float)):
                 col = _stored_column(self.runs, eps, bool(relative))
@@ -232,14 +240,15 @@ class Traces:
         return {r: self.traces.get(r) for r in run_ids}
 
 
-def _stored_column(runs, eps: float, relative: bool):
-    """The worker's hitting costs for target ``eps`` (NaN = never), or None if not stored."""
+def _stored_column(runs, eps: float, relative: bool, kind: str = "cost"):
+    """The worker's hitting costs (``kind="time"``: clock times) for target ``eps``
+    (NaN = never), or None if not stored."""
     import numpy as np
 
     key = target_key(eps)
     if float(key) != eps:  # only the exact decades the worker records
         return None
-    name = f"{'rel_' if relative else ''}hit_cost_{key}"
+    name = f"{'rel_' if relative else ''}hit_{kind}_{key}"
     if name not in runs:
         return None
     return np.asarray(runs[name].astype(float).to_numpy(), dtype=float)
