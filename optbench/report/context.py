@@ -273,12 +273,18 @@ def _mark_phases(runs, tuning: dict[str, Any] | None):
 
 
 def _normal(text: str) -> str:
-    """A spec as the report writes it (``gd[lr=5e-2]`` and ``gd[lr=0.05]`` agree)."""
+    """A spec as the report writes it, its parameters in one order (``gd[lr=5e-2]`` and
+    ``gd[lr=0.05]`` agree, as do ``p[a=1,b=2]`` and ``p[b=2,a=1]``)."""
     from ..errors import UsageError
-    from ..spec import format_spec, parse
+    from ..spec import Spec, format_spec, parse
+
+    def ordered(value):
+        if isinstance(value, Spec):
+            return Spec(value.name, {k: ordered(value.params[k]) for k in sorted(value.params)})
+        return value
 
     try:
-        return format_spec(parse(text))
+        return format_spec(ordered(parse(text)))
     except UsageError:
         return text.strip()
 
