@@ -20,6 +20,17 @@ class MissingExtraError(UsageError):
     """An adapter's library is not installed."""
 
 
+def installed(module: str) -> bool:
+    """Whether ``module`` can be imported, found without importing it (False also where
+    ``sys.modules[module]`` is None, i.e. made unimportable on purpose)."""
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ValueError:
+        return False
+
+
 def require(module: str, extra: str, what: str) -> ModuleType:
     """Import ``module`` or raise naming ``pip install 'optbench[extra]'``.
 

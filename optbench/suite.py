@@ -72,7 +72,7 @@ def ml_suite() -> Suite:
     torch is installed. The problems are real datasets (:data:`REAL_ML_PROBLEMS`) where
     scikit-learn is installed, else the synthetic ones; :func:`ml_problems_note` says which.
     Rates are plain numbers: the MLP has no curvature constant L."""
-    import importlib.util
+    from .extras import installed
 
     optimizers = [
         "gd[lr=[0.1,0.5]]",
@@ -80,9 +80,9 @@ def ml_suite() -> Suite:
         "adam[lr=[0.001,0.01]]",
         "adamw[lr=0.01,weight_decay=0.01]",
     ]
-    if importlib.util.find_spec("torch") is not None:
+    if installed("torch"):
         optimizers.append("torch[cls=torch.optim.AdamW,lr=0.01,weight_decay=0.01]")
-    real = _has_sklearn()
+    real = installed("sklearn")
     return {
         "problems": list(REAL_ML_PROBLEMS if real else SYNTHETIC_ML_PROBLEMS),
         "optimizers": optimizers,
@@ -91,18 +91,11 @@ def ml_suite() -> Suite:
     }
 
 
-def _has_sklearn() -> bool:
-    import importlib.util
-
-    try:
-        return importlib.util.find_spec("sklearn") is not None
-    except ValueError:  # sys.modules["sklearn"] is None: made unimportable on purpose
-        return False
-
-
 def ml_problems_note() -> str:
     """One line: which problems ``--suite ml`` runs, and why."""
-    if _has_sklearn():
+    from .extras import installed
+
+    if installed("sklearn"):
         return ("optbench: --suite ml runs scikit-learn's real datasets: "
                 + ", ".join(REAL_ML_PROBLEMS))
     return ("optbench: --suite ml runs the synthetic data (scikit-learn is not installed; "

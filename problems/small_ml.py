@@ -26,7 +26,7 @@ problems without f*.
 from __future__ import annotations
 
 from optbench import Problem, check, register_problem
-from optbench.extras import require
+from optbench.extras import installed, require
 
 from ._common import SCALE_MAX, whole
 
@@ -82,18 +82,12 @@ def load_dataset(dataset: str, test_size: float, data_seed: int, choices=tuple(D
     The four arrays are kept under :func:`cache_dir`, by dataset, split and scikit-learn
     version: importing scikit-learn costs more than a second in every process that builds
     the problem (the driver, each worker), reading the arrays a few milliseconds."""
-    import importlib.util
-
     if dataset not in choices:
         raise ValueError(f"dataset must be one of {', '.join(['synthetic', *choices])}, "
                          f"got {dataset!r}")
     check("test_size", test_size, isinstance(test_size, float) and 0 < test_size < 1,
           "a fraction in (0, 1)")
-    try:
-        present = importlib.util.find_spec("sklearn") is not None
-    except ValueError:  # sys.modules["sklearn"] is None: made unimportable on purpose
-        present = False
-    if not present:
+    if not installed("sklearn"):
         require("sklearn", "data", f"dataset {dataset!r}")  # the one-line error
     from importlib.metadata import version
 
@@ -250,11 +244,10 @@ def _cached(model: _Softmax, key: str, fg):
     at x*, checked, so a stale or damaged file is solved again, never trusted)."""
     import numpy as np
 
-    try:
-        with np.load(_cache_path(model, key), allow_pickle=False) as z:
-            theta, L = np.asarray(z["theta"], dtype=float), float(z["L"])
-    except (OSError, KeyError, ValueError):
+    found = _load_npz(_cache_path(model, key), ("theta", "L"))
+    if found is None:
         return None
+    theta, L = np.asarray(found[0], dtype=float), float(found[1])
     if theta.shape != (model.dim,) or not (np.isfinite(L) and L > 0):
         return None
     if not float(np.linalg.norm(fg(theta)[1])) < 1e-10:

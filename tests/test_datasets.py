@@ -250,24 +250,6 @@ def test_held_out_accuracy_is_recorded_per_iterate_on_breast_cancer():
         assert acc[-1] > 0.9  # a standardized model classifies well soon
 
 
-def test_held_out_accuracy_is_stored_loaded_and_exported(tmp_path):
-    import pandas as pd
-
-    import optbench
-    from optbench.export import export
-
-    res = optbench.run(problems=["mlp[n_train=50,n_test=40]"], optimizers=["adam[lr=0.05]"],
-                       seeds=2, budget=12, out=tmp_path / "out", report=False)
-    paths = export(tmp_path / "out" / "results.sqlite", "csv", tmp_path / "csv")
-    traces = pd.read_csv([p for p in paths if p.name == "traces.csv"][0])
-    for rid in res.run_ids:
-        tr = optbench.load_trace(tmp_path / "out", rid)
-        acc = tr["test_acc"]
-        assert len(acc) == len(tr["f"]) == 13 and np.all((acc >= 0) & (acc <= 1))
-        np.testing.assert_allclose(acc * 40, np.round(acc * 40), atol=1e-9)
-        np.testing.assert_array_equal(traces[traces.run_id == rid]["test_acc"], acc)
-
-
 def test_the_runner_records_a_plugin_problems_test_accuracy_at_every_iterate(tmp_path):
     from optbench import registry
     from optbench.runner import run_batch

@@ -175,7 +175,7 @@ def test_a_batch_equals_row_by_row_evaluation(spec):
                                rtol=1e-12)
 
 
-def test_the_held_out_loss_is_stored_loaded_and_exported(tmp_path):
+def test_the_held_out_loss_and_accuracy_are_stored_loaded_and_exported(tmp_path):
     import pandas as pd
 
     import optbench
@@ -190,6 +190,10 @@ def test_the_held_out_loss_is_stored_loaded_and_exported(tmp_path):
         assert len(tr["test_f"]) == len(tr["f"]) == 13
         np.testing.assert_allclose(traces[traces.run_id == rid]["test_f"], tr["test_f"],
                                    rtol=1e-15)
+        acc = tr["test_acc"]  # a fraction of the 40 test examples, at every iterate
+        assert len(acc) == 13 and np.all((acc >= 0) & (acc <= 1))
+        np.testing.assert_allclose(acc * 40, np.round(acc * 40), atol=1e-9)
+        np.testing.assert_array_equal(traces[traces.run_id == rid]["test_acc"], acc)
 
 
 def test_the_report_sets_test_loss_beside_training_loss(tmp_path):

@@ -78,27 +78,34 @@ def test_a_batch_equals_its_runs_one_at_a_time_and_conforms():
 
 
 @needs_torch
-def test_trajectory_equals_torch_in_a_plain_loop():
+def nadam_loop(x0, n_iter: int, **kwargs) -> np.ndarray:
+    """torch.optim.NAdam's iterates on rosenbrock over ``n_iter`` updates, in a plain loop
+    (float64 throughout, NAdam's momentum product too)."""
     import torch
 
-    _, results = _run("rosenbrock", "torch[cls=torch.optim.NAdam,lr=0.02,weight_decay=0.01]",
-                      seeds=1, budget=30)
-    res = results[0]
     problem = build_problem(make_plan(["rosenbrock"], ["gd"]).runs[0].problem)
-    p = torch.tensor(res.trace["x"][0], dtype=torch.float64, requires_grad=True)
+    p = torch.tensor(x0, dtype=torch.float64, requires_grad=True)
     saved = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)  # NAdam's momentum product in float64 too
+    torch.set_default_dtype(torch.float64)
     try:
-        opt = torch.optim.NAdam([p], lr=0.02, weight_decay=0.01)
+        opt = torch.optim.NAdam([p], **kwargs)
         xs = [p.detach().numpy().copy()]
-        for _ in range(res.summary["n_iter"]):
+        for _ in range(n_iter):
             opt.zero_grad()
             p.grad = torch.from_numpy(problem.grad(p.detach().numpy()[None])[0].copy())
             opt.step()
             xs.append(p.detach().numpy().copy())
     finally:
         torch.set_default_dtype(saved)
-    np.testing.assert_array_equal(res.trace["x"], np.array(xs))
+    return np.array(xs)
+
+
+def test_trajectory_equals_torch_in_a_plain_loop():
+    _, results = _run("rosenbrock", "torch[cls=torch.optim.NAdam,lr=0.02,weight_decay=0.01]",
+                      seeds=1, budget=30)
+    res = results[0]
+    xs = nadam_loop(res.trace["x"][0], res.summary["n_iter"], lr=0.02, weight_decay=0.01)
+    np.testing.assert_array_equal(res.trace["x"], xs)
 
 
 @needs_torch

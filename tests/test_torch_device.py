@@ -11,7 +11,7 @@ import pytest
 
 from optbench.errors import UsageError
 from optbench.metrics import METRICS
-from optbench.plan import build_problem, make_plan
+from optbench.plan import make_plan
 from optbench.runner import run_batch
 
 pytestmark = pytest.mark.skipif(
@@ -61,24 +61,12 @@ def test_device_cpu_is_the_adapter_without_it_exactly(spec):
 
 
 def test_device_cpu_equals_torch_in_a_plain_loop():
-    import torch
+    from tests.test_torch_adapter import nadam_loop
 
     (res,) = _run("rosenbrock", "torch[cls=torch.optim.NAdam,lr=0.02,device=cpu]", seeds=1,
                   budget=30)
-    problem = build_problem(make_plan(["rosenbrock"], ["gd"]).runs[0].problem)
-    p = torch.tensor(res.trace["x"][0], dtype=torch.float64, requires_grad=True)
-    saved = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    try:
-        opt = torch.optim.NAdam([p], lr=0.02)
-        xs = [p.detach().numpy().copy()]
-        for _ in range(res.summary["n_iter"]):
-            p.grad = torch.from_numpy(problem.grad(p.detach().numpy()[None])[0].copy())
-            opt.step()
-            xs.append(p.detach().numpy().copy())
-    finally:
-        torch.set_default_dtype(saved)
-    np.testing.assert_array_equal(res.trace["x"], np.array(xs))
+    xs = nadam_loop(res.trace["x"][0], res.summary["n_iter"], lr=0.02)
+    np.testing.assert_array_equal(res.trace["x"], xs)
 
 
 @pytest.mark.parametrize("device,says", [
