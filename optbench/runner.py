@@ -475,24 +475,28 @@ class _Judge:
             self.decide(moved & div, "diverged", f"diverged at update {t}")
             if self.f_star is not None:
                 self.decide(moved & (self.best - self.f_star <= self.tol), "converged")
-            stalled = np.zeros_like(moved)
-            scale = max(1.0, abs(self.f_star)) if self.f_star is not None else 1.0
-            window = self.stall_window
-            if t >= window and self.progress_stops:
-                stalled = self.best_hist[t - window] - self.best < 1e-12 * scale
-            if self.progress_stops:
-                self.judge_cycle(moved, stalled, t)
-            if t >= window and self.progress_stops:
-                self.decide(
-                    moved & stalled,
-                    "stalled",
-                    f"the best value improved by less than {1e-12 * scale:g} "
-                    f"over the last {window} updates",
-                )
+            if self.progress_stops:  # stalled and cycle (off on a stochastic problem)
+                self.judge_progress(moved, t)
             if self.oracle.budget is not None:
                 self.decide(moved & (self.oracle.cost >= self.oracle.budget), "budget")
             if t >= self.max_iter:
                 self.decide(moved, "max-iter")
+
+    def judge_progress(self, moved: np.ndarray, t: int) -> None:
+        """``cycle`` and ``stalled``: no progress of the best value over the stall window."""
+        stalled = np.zeros_like(moved)
+        scale = max(1.0, abs(self.f_star)) if self.f_star is not None else 1.0
+        window = self.stall_window
+        if t >= window:
+            stalled = self.best_hist[t - window] - self.best < 1e-12 * scale
+        self.judge_cycle(moved, stalled, t)
+        if t >= window:
+            self.decide(
+                moved & stalled,
+                "stalled",
+                f"the best value improved by less than {1e-12 * scale:g} "
+                f"over the last {window} updates",
+            )
 
     def judge_cycle(self, moved: np.ndarray, stalled: np.ndarray, t: int) -> None:
         """cycle_period live: the metric's own test on the tail window of the last ``t + 1``
