@@ -201,7 +201,8 @@ def _read(dbs: list[Path], names: list[str]):
 
     from ..store import Store, read_runs
 
-    frames, problems, landscapes, sessions, components = [], {}, {}, [], {}
+    frames, problems, landscapes, sessions = [], {}, {}, []
+    components: dict[tuple[str, str], dict[str, Any]] = {}
     for db, name in zip(dbs, names, strict=True):
         frame = read_runs(db)
         frame["store"] = str(db)
