@@ -224,7 +224,7 @@ def run(
     Returns:
         :class:`Results` with one DataFrame row per run of this spec.
     """
-    from . import suite
+    from . import environment, suite
     from .executors import check_executor, close_worker, execute
     from .plan import DEFAULT_MAX_RUNS, Batch, make_plan
     from .runner import skipped_result
@@ -309,6 +309,7 @@ def run(
     added = 0
     anonymous = bool(pick(anonymous, "anonymous", False))
     # two --recompute runs at once take turns: the second keeps the first's fresh rows
+    env = environment.capture(problem_specs, optimizer_specs, plugin_list, anonymous)
     with exclusive(db) if recompute else contextlib.nullcontext(), Store(db, create=True) as store:
         # recorded with the first write: a run that stops before it (a store found damaged,
         # an executor that cannot start) leaves the store as it was
@@ -324,6 +325,7 @@ def run(
             },
             anonymous=anonymous,
             defer=True,
+            environment=environment.stored(env),
         )
         existing = store.existing_ids()
         retry: set[str] = set()

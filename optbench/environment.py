@@ -1,0 +1,400 @@
+"""The environment a session ran in: what a store records beside its command and host.
+
+:func:`capture` returns one JSON-serialisable dict::
+
+    {"versions": {"python", "optbench", "numpy", "scipy", "pandas", <extras used>},
+     "platform": {"platform", "system", "release", "machine", "implementation"},
+     "cpu": {"model", "count", "available"},
+     "blas": [{"internal_api", "version", "num_threads", ...}, ...],
+     "blas_source": "threadpoolctl" | "numpy build config" | "",
+     "threads": {"OMP_NUM_THREADS": "1" | None, "MKL_NUM_THREADS": ..., ...},
+     "plugins": [{"plugin", "file", "sha256"} | {"plugin", "package", "version"}, ...]}
+
+The session row of a store keeps it in its ``versions`` JSON column (no schema change): the
+versions flat at the top, as sessions have always stored them, and the rest under the key
+``"environment"`` (:func:`stored`); :func:`from_session` reads either shape back, so a
+session written before environments were recorded reads as its versions alone.
+
+The extras recorded are those the session's components use: a module of the ``torch``,
+``optax``/``jax``, ``cma``, ``cocoex`` or ``sklearn`` libraries that the source file of a
+component (problem, optimizer, nested schedule) imports or ``require``s, or that a
+parameter names as an import path (``torch[cls=torch.optim.Adam]``). The source is read as
+text, nothing is imported for it. BLAS and its threads come from ``threadpoolctl`` where it
+is installed (scikit-learn depends on it; optbench does not), else from numpy's build
+configuration, which names the library but not its thread count.
+
+:func:`differences` names what differs between the environments of several sources, for
+the report's Setup and Comparison and the ``optbench report`` warning.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+import platform
+import re
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+__all__ = ["THREAD_VARIABLES", "capture", "differences", "facts", "from_session", "stored"]
+
+THREAD_VARIABLES = (
+    "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS"
+)
+"""The environment variables that set the BLAS and OpenMP thread counts."""
+
+_EXTRAS: dict[str, tuple[str, ...]] = {
+    # import name -> the distributions whose versions are recorded when it is used
+    "torch": ("torch",),
+    "optax": ("optax", "jax", "jaxlib"),
+    "jax": ("jax", "jaxlib"),
+    "cma": ("cma",),
+    "cocoex": ("coco-experiment",),
+    "sklearn": ("scikit-learn",),
+}
+_IMPORTS = re.compile(
+    r"^\s*(?:import|from)\s+(" + "|".join(_EXTRAS) + r")\b"
+    r"|(?:require|installed|import_module)\(\s*[\"'](" + "|".join(_EXTRAS) + r")\b",
+    re.MULTILINE,
+)
+_DOTTED = re.compile(r"^(" + "|".join(_EXTRAS) + r")\.[\w.]+$")
+_ENV_KEY = "environment"  # the key of the non-version facts in a session's versions JSON
+
+
+def capture(
+    problems: Iterable[Any] = (),
+    optimizers: Iterable[Any] = (),
+    plugins: Iterable[str] = (),
+    anonymous: bool = False,
+) -> dict[str, Any]:
+    """The environment of a session that runs these specs with these plug-ins loaded.
+
+    Args:
+        problems, optimizers: spec strings (or parsed :class:`~optbench.spec.Spec`); their
+            components decide which extras' versions are recorded.
+        plugins: the ``--plugin`` targets, as given (files or module names); plug-ins that
+            installed packages register through entry points are found in the registry.
+        anonymous: no paths (a plug-in file becomes its name and hash; BLAS libraries lose
+            their file paths). The host name is never part of it (the session row has its
+            own ``host``); versions are always kept.
+    """
+    from .store import versions
+
+    vers = dict(versions())
+    vers["pandas"] = _dist_version("pandas")
+    for module in sorted(_used_extras([*problems, *optimizers])):
+        for dist in _EXTRAS[module]:
+            found = _dist_version(dist)
+            if found:
+                vers[dist] = found
+    blas, source = _blas(anonymous)
+    return {
+        "versions": {k: v for k, v in vers.items() if v},
+        "platform": dict(_platform()),
+        "cpu": _cpu(),
+        "blas": blas,
+        "blas_source": source,
+        "threads": {name: os.environ.get(name) for name in THREAD_VARIABLES},
+        "plugins": _plugins(plugins, anonymous),
+    }
+
+
+def stored(env: Mapping[str, Any]) -> dict[str, Any]:
+    """The shape a session's ``versions`` column keeps: the versions flat, the rest under
+    ``"environment"``."""
+    return {**env.get("versions", {}), _ENV_KEY: {k: v for k, v in env.items() if k != "versions"}}
+
+
+def from_session(session: Mapping[str, Any]) -> dict[str, Any]:
+    """A session row's environment in :func:`capture`'s shape, from either stored shape: a
+    session written before environments were recorded gives its versions and nothing else."""
+    import json
+
+    raw = session.get("versions")
+    try:
+        data = json.loads(raw) if isinstance(raw, str | bytes) else dict(raw or {})
+    except ValueError:
+        data = {}
+    if not isinstance(data, dict):
+        data = {}
+    rest = data.get(_ENV_KEY)
+    out: dict[str, Any] = dict(rest) if isinstance(rest, dict) else {}
+    out["versions"] = {k: str(v) for k, v in data.items() if k != _ENV_KEY and v is not None}
+    return out
+
+
+def facts(env: Mapping[str, Any]) -> dict[str, str]:
+    """The environment as ordered ``fact -> text`` lines (what Setup shows and what
+    :func:`differences` compares); a fact the session did not record is left out."""
+    out: dict[str, str] = {}
+    for name, version in sorted(env.get("versions", {}).items(), key=_version_order):
+        out[name] = version
+    plat = env.get("platform") or {}
+    if plat:
+        out["platform"] = plat.get("platform") or " ".join(
+            str(plat.get(k) or "") for k in ("system", "release", "machine")
+        ).strip()
+    cpu = env.get("cpu") or {}
+    if cpu.get("model"):
+        out["CPU"] = str(cpu["model"])
+    if cpu.get("count") is not None:
+        avail = cpu.get("available")
+        out["cores"] = str(cpu["count"]) + (
+            f" ({avail} available)" if avail is not None and avail != cpu["count"] else ""
+        )
+    if "blas" in env:
+        libs = env.get("blas") or []
+        out["BLAS"] = "; ".join(_blas_text(lib) for lib in libs) or "none found"
+    threads = env.get("threads")
+    if isinstance(threads, dict):
+        out["thread variables"] = ", ".join(
+            f"{k}={v}" for k, v in threads.items() if v is not None
+        ) or "none set"
+    for plugin in env.get("plugins") or []:
+        name = str(plugin.get("plugin") or plugin.get("file") or "?")
+        if plugin.get("sha256"):
+            out[f"plug-in {name}"] = f"sha256 {str(plugin['sha256'])[:16]}"
+        else:
+            out[f"plug-in {name}"] = " ".join(
+                str(plugin.get(k)) for k in ("package", "version") if plugin.get(k)
+            ) or "—"
+    return out
+
+
+def differences(environments: Mapping[str, Sequence[Mapping[str, Any]]]) -> list[str]:
+    """What differs between sources: ``source -> its sessions' environments`` gives one
+    phrase per fact recorded by every source whose values are not the same everywhere,
+    e.g. ``"numpy 2.1.0 (a) vs 2.2.1 (b)"``. A source whose sessions disagree among
+    themselves shows its values joined by " / ". Host names are not compared."""
+    per_source: dict[str, dict[str, str]] = {}
+    for source, envs in environments.items():
+        seen: dict[str, list[str]] = {}
+        for env in envs:
+            for key, value in facts(env).items():
+                if value not in seen.setdefault(key, []):
+                    seen[key].append(value)
+        per_source[source] = {k: " / ".join(v) for k, v in seen.items()}
+    if len(per_source) < 2:
+        return []
+    shared = [k for k in next(iter(per_source.values())) if all(k in f for f in per_source.values())]
+    out = []
+    for key in shared:
+        values = {source: f[key] for source, f in per_source.items()}
+        if len(set(values.values())) > 1:
+            out.append(
+                f"{key} " + " vs ".join(f"{v} ({s})" for s, v in values.items())
+            )
+    return out
+
+
+# -- the parts --------------------------------------------------------------------------------
+
+
+def _version_order(item: tuple[str, str]) -> tuple[int, str]:
+    first = ("python", "optbench", "numpy", "scipy", "pandas")
+    return (first.index(item[0]) if item[0] in first else len(first), item[0])
+
+
+@functools.cache
+def _dist_version(dist: str) -> str:
+    """A distribution's version from the head of its metadata ("" when not installed):
+    parsing the whole file (licence texts included) costs more than a small run."""
+    from importlib.metadata import PackageNotFoundError, distribution
+
+    try:
+        found = distribution(dist)
+    except PackageNotFoundError:
+        return ""
+    text = found.read_text("METADATA") or ""
+    for line in text.splitlines():
+        if line.startswith("Version:"):
+            return line.split(":", 1)[1].strip()
+        if not line.strip():  # the end of the headers
+            break
+    return found.version or ""
+
+
+@functools.cache
+def _platform() -> tuple[tuple[str, str], ...]:
+    return (
+        ("platform", platform.platform()),
+        ("system", platform.system()),
+        ("release", platform.release()),
+        ("machine", platform.machine()),
+        ("implementation", platform.python_implementation()),
+    )
+
+
+def _cpu() -> dict[str, Any]:
+    """The CPU model (Linux: /proc/cpuinfo's "model name"; elsewhere platform.processor()),
+    the logical CPU count and how many of them this process may run on."""
+    model = ""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                if line.startswith(("model name", "Model", "Hardware")) and ":" in line:
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    if not model:
+        model = platform.processor()
+    available: int | None
+    try:
+        available = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not on macOS or Windows
+        available = None
+    return {"model": model, "count": os.cpu_count(), "available": available}
+
+
+_BLAS_KEYS = ("user_api", "internal_api", "prefix", "version", "num_threads",
+              "threading_layer", "architecture")
+
+
+def _blas(anonymous: bool) -> tuple[list[dict[str, Any]], str]:
+    """The BLAS/OpenMP libraries loaded in this process and their thread counts."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return _numpy_blas(), "numpy build config"
+    keys = _BLAS_KEYS if anonymous else (*_BLAS_KEYS, "filepath")
+    return [{k: lib.get(k) for k in keys if k in lib} for lib in threadpool_info()], "threadpoolctl"
+
+
+def _numpy_blas() -> list[dict[str, Any]]:
+    """numpy's BLAS and LAPACK as it was built (no thread count), where numpy says."""
+    import numpy as np
+
+    try:
+        deps = np.show_config(mode="dicts")["Build Dependencies"]
+    except Exception:  # noqa: BLE001 - numpy < 1.26 has no mode; nothing to record then
+        return []
+    return [
+        {"user_api": api, "internal_api": str(deps[api].get("name", "")),
+         "version": str(deps[api].get("version", ""))}
+        for api in ("blas", "lapack")
+        if isinstance(deps.get(api), dict)
+    ]
+
+
+def _blas_text(lib: Mapping[str, Any]) -> str:
+    text = " ".join(str(lib[k]) for k in ("internal_api", "version") if lib.get(k))
+    extra = [f"{lib['num_threads']} threads" if lib.get("num_threads") is not None else "",
+             str(lib.get("architecture") or ""), str(lib.get("threading_layer") or "")]
+    extra = [e for e in extra if e]
+    return text + (f" ({', '.join(extra)})" if extra else "")
+
+
+def _used_extras(specs: Iterable[Any]) -> set[str]:
+    """The extras' import names that the components of these specs import or name."""
+    from . import registry
+    from .spec import Spec, Sweep, parse
+
+    found: set[str] = set()
+    for item in specs:
+        try:
+            spec = item if isinstance(item, Spec) else parse(str(item))
+        except Exception:  # noqa: BLE001 - a bad spec is refused by the planner, not here
+            continue
+        stack: list[tuple[str | None, Spec]] = [(None, spec)]
+        while stack:
+            kind, s = stack.pop()
+            if s.dotted:  # a library object named by its import path
+                if m := _DOTTED.match(s.name):
+                    found.add(m.group(1))
+            else:
+                found |= _module_extras(_module_of(registry, kind, s.name))
+            for value in _values(s.params, Sweep):
+                if isinstance(value, Spec):
+                    stack.append(("schedule", value))
+                elif isinstance(value, str) and (m := _DOTTED.match(value)):
+                    found.add(m.group(1))
+    return found
+
+
+def _values(params: Mapping[str, Any], sweep: type) -> Iterable[Any]:
+    """The values of a spec's parameters, a list's or a listed sweep's items included (a
+    range holds numbers only: never expanded here)."""
+    for value in params.values():
+        if isinstance(value, sweep):
+            value = value.values
+        if isinstance(value, list | tuple):
+            yield from value
+        else:
+            yield value
+
+
+def _module_of(registry, kind: str | None, name: str) -> str | None:
+    """The module that registered ``name`` (a problem or optimizer when ``kind`` is None)."""
+    for each in (kind,) if kind else ("optimizer", "problem"):
+        try:
+            return getattr(registry.get(each, name).factory, "__module__", None)
+        except Exception:  # noqa: BLE001 - an unknown name: the planner says so
+            continue
+    return None
+
+
+@functools.cache
+def _module_extras(module: str | None) -> frozenset[str]:
+    path = getattr(sys.modules.get(module or ""), "__file__", None)
+    if not path:
+        return frozenset()
+    try:
+        text = Path(path).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return frozenset()
+    return frozenset(a or b for a, b in _IMPORTS.findall(text))
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _plugins(targets: Iterable[str], anonymous: bool) -> list[dict[str, Any]]:
+    """Each plug-in loaded: a file's name and sha256; a module's package and version (its
+    file's sha256 when no installed package holds it); each installed entry point that
+    registered something, with its package and version."""
+    from importlib.metadata import packages_distributions
+
+    from . import registry
+
+    out: list[dict[str, Any]] = []
+    for target in dict.fromkeys(str(t) for t in targets):
+        path = Path(target)
+        if target.endswith(".py") or path.is_file():
+            record: dict[str, Any] = {"plugin": path.name if anonymous else target,
+                                      "file": path.name}
+            if path.is_file():
+                record["sha256"] = _sha256(path)
+            out.append(record)
+            continue
+        record = {"plugin": target}
+        dists = packages_distributions().get(target.split(".")[0]) or []
+        if dists:
+            record.update(package=dists[0], version=_dist_version(dists[0]))
+        else:
+            module = sys.modules.get(target)
+            file = getattr(module, "__file__", None)
+            if file and Path(file).is_file():
+                record.update(file=Path(file).name, sha256=_sha256(Path(file)))
+        out.append(record)
+    points = sorted({
+        e.origin for kind in registry.kinds() for e in registry.entries(kind)
+        if e.origin.startswith("entry point ")
+    })
+    if points:
+        from importlib.metadata import entry_points
+
+        installed = {
+            f"entry point {ep.name!r} ({ep.value})": ep
+            for group in sorted(set(registry._ENTRY_POINT_GROUPS.values()))
+            for ep in entry_points(group=group)
+        }
+        for origin in points:
+            dist = getattr(installed.get(origin), "dist", None)
+            out.append({"plugin": origin, "package": getattr(dist, "name", "") or "",
+                        "version": getattr(dist, "version", "") or ""})
+    return out
