@@ -39,7 +39,16 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["THREAD_VARIABLES", "capture", "differences", "facts", "from_session", "stored"]
+__all__ = [
+    "THREAD_VARIABLES",
+    "by_source",
+    "capture",
+    "difference_note",
+    "differences",
+    "facts",
+    "from_session",
+    "stored",
+]
 
 THREAD_VARIABLES = (
     "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS"
@@ -150,11 +159,10 @@ def facts(env: Mapping[str, Any]) -> dict[str, str]:
         out["BLAS"] = "; ".join(_blas_text(lib) for lib in libs) or "none found"
     threads = env.get("threads")
     if isinstance(threads, dict):
-        out["thread variables"] = ", ".join(
-            f"{k}={v}" for k, v in threads.items() if v is not None
-        ) or "none set"
+        for name, value in threads.items():
+            out[name] = "unset" if value is None else str(value)
     for plugin in env.get("plugins") or []:
-        name = str(plugin.get("plugin") or plugin.get("file") or "?")
+        name = str(plugin.get("file") or plugin.get("plugin") or "?")  # a file: its name
         if plugin.get("sha256"):
             out[f"plug-in {name}"] = f"sha256 {str(plugin['sha256'])[:16]}"
         else:
@@ -188,6 +196,26 @@ def differences(environments: Mapping[str, Sequence[Mapping[str, Any]]]) -> list
                 f"{key} " + " vs ".join(f"{v} ({s})" for s, v in values.items())
             )
     return out
+
+
+def by_source(sessions: Iterable[Mapping[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """``source -> the environments of its sessions`` (in order) from session rows that
+    carry their ``source`` (the report's :attr:`~optbench.report.Context.sessions`)."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for session in sessions:
+        out.setdefault(str(session.get("source") or ""), []).append(from_session(session))
+    return out
+
+
+def difference_note(sessions: Iterable[Mapping[str, Any]]) -> str | None:
+    """One sentence naming what differs between the sources' environments, or None."""
+    found = differences(by_source(sessions))
+    if not found:
+        return None
+    return (
+        "the sources ran in different environments, so a difference between them may come "
+        "from the machine or the libraries rather than the optimizers: " + "; ".join(found)
+    )
 
 
 # -- the parts --------------------------------------------------------------------------------
@@ -282,7 +310,8 @@ def _numpy_blas() -> list[dict[str, Any]]:
 
 def _blas_text(lib: Mapping[str, Any]) -> str:
     text = " ".join(str(lib[k]) for k in ("internal_api", "version") if lib.get(k))
-    extra = [f"{lib['num_threads']} threads" if lib.get("num_threads") is not None else "",
+    n = lib.get("num_threads")
+    extra = [f"{n} thread{'s' * (n != 1)}" if n is not None else "",
              str(lib.get("architecture") or ""), str(lib.get("threading_layer") or "")]
     extra = [e for e in extra if e]
     return text + (f" ({', '.join(extra)})" if extra else "")

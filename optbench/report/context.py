@@ -42,6 +42,8 @@ class Context:
         landscapes: problem_key -> the landscape stored with the problem (1-D and 2-D
             problems, :meth:`optbench.problem.Problem.stored_landscape`); stores written
             before landscapes were stored have none.
+        sessions: the stores' ``sessions`` rows, each with its ``source``
+            (:func:`optbench.environment.from_session` reads its environment).
         tuning: the tuning record (``optbench tune``) or None.
         cache: shared derived data, so sections do not recompute each other's work.
         x_axis: the cost axis of the convergence and ECDF figures, ``evals`` (n_f + n_g)
@@ -204,7 +206,7 @@ def _read(dbs: list[Path], names: list[str]):
         with Store(db) as s:
             problems.update(s.problem_info())
             landscapes.update(s.landscapes())
-            sessions.extend(s.sessions())
+            sessions.extend({**row, "source": name} for row in s.sessions())
     runs = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     if "run_id" not in runs:
         return runs, problems, landscapes, sessions
