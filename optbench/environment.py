@@ -94,7 +94,8 @@ def capture(
 
     vers = dict(versions())
     vers["pandas"] = _dist_version("pandas")
-    for module in sorted(_used_extras([*problems, *optimizers])):
+    modules: set[str] = set()
+    for module in sorted(_used_extras([*problems, *optimizers], modules)):
         for dist in _EXTRAS[module]:
             found = _dist_version(dist)
             if found:
@@ -107,7 +108,7 @@ def capture(
         "blas": blas,
         "blas_source": source,
         "threads": {name: os.environ.get(name) for name in THREAD_VARIABLES},
-        "plugins": _plugins(plugins, anonymous),
+        "plugins": _plugins(plugins, modules, anonymous),
     }
 
 
@@ -317,8 +318,9 @@ def _blas_text(lib: Mapping[str, Any]) -> str:
     return text + (f" ({', '.join(extra)})" if extra else "")
 
 
-def _used_extras(specs: Iterable[Any]) -> set[str]:
-    """The extras' import names that the components of these specs import or name."""
+def _used_extras(specs: Iterable[Any], modules: set[str]) -> set[str]:
+    """The extras' import names that the components of these specs import or name; adds to
+    ``modules`` those outside optbench that registered a component without a plug-in."""
     from . import registry
     from .spec import Spec, Sweep, parse
 
@@ -335,7 +337,11 @@ def _used_extras(specs: Iterable[Any]) -> set[str]:
                 if m := _DOTTED.match(s.name):
                     found.add(m.group(1))
             else:
-                found |= _module_extras(_module_of(registry, kind, s.name))
+                entry = _entry_of(registry, kind, s.name)
+                module = getattr(getattr(entry, "factory", None), "__module__", None)
+                if module and entry.origin == "builtin" and not module.startswith("optbench."):
+                    modules.add(module)  # registered by a script, not through a plug-in
+                found |= _module_extras(module)
             for value in _values(s.params, Sweep):
                 if isinstance(value, Spec):
                     stack.append(("schedule", value))
@@ -349,18 +355,18 @@ def _values(params: Mapping[str, Any], sweep: type) -> Iterable[Any]:
     range holds numbers only: never expanded here)."""
     for value in params.values():
         if isinstance(value, sweep):
-            value = value.values
+            value = getattr(value, "values", ())
         if isinstance(value, list | tuple):
             yield from value
         else:
             yield value
 
 
-def _module_of(registry, kind: str | None, name: str) -> str | None:
-    """The module that registered ``name`` (a problem or optimizer when ``kind`` is None)."""
+def _entry_of(registry, kind: str | None, name: str) -> Any:
+    """The registry entry of ``name`` (a problem or optimizer when ``kind`` is None)."""
     for each in (kind,) if kind else ("optimizer", "problem"):
         try:
-            return getattr(registry.get(each, name).factory, "__module__", None)
+            return registry.get(each, name)
         except Exception:  # noqa: BLE001 - an unknown name: the planner says so
             continue
     return None
@@ -382,10 +388,14 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _plugins(targets: Iterable[str], anonymous: bool) -> list[dict[str, Any]]:
+def _plugins(
+    targets: Iterable[str], modules: Iterable[str], anonymous: bool
+) -> list[dict[str, Any]]:
     """Each plug-in loaded: a file's name and sha256; a module's package and version (its
     file's sha256 when no installed package holds it); each installed entry point that
-    registered something, with its package and version."""
+    registered something, with its package and version; and a module outside optbench that
+    registered a component the session uses with ``register_*`` alone (a script, a
+    notebook's ``__main__``), with its file's hash where it has a file."""
     from importlib.metadata import packages_distributions
 
     from . import registry
@@ -405,10 +415,15 @@ def _plugins(targets: Iterable[str], anonymous: bool) -> list[dict[str, Any]]:
         if dists:
             record.update(package=dists[0], version=_dist_version(dists[0]))
         else:
-            module = sys.modules.get(target)
-            file = getattr(module, "__file__", None)
+            file = getattr(sys.modules.get(target), "__file__", None)
             if file and Path(file).is_file():
                 record.update(file=Path(file).name, sha256=_sha256(Path(file)))
+        out.append(record)
+    for module in sorted(modules):
+        record = {"plugin": module}
+        file = getattr(sys.modules.get(module), "__file__", None)
+        if file and Path(file).is_file():
+            record.update(file=Path(file).name, sha256=_sha256(Path(file)))
         out.append(record)
     points = sorted({
         e.origin for kind in registry.kinds() for e in registry.entries(kind)
