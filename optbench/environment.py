@@ -188,7 +188,8 @@ def differences(environments: Mapping[str, Sequence[Mapping[str, Any]]]) -> list
         per_source[source] = {k: " / ".join(v) for k, v in seen.items()}
     if len(per_source) < 2:
         return []
-    shared = [k for k in next(iter(per_source.values())) if all(k in f for f in per_source.values())]
+    first, *rest = per_source.values()
+    shared = [k for k in first if all(k in f for f in rest)]
     out = []
     for key in shared:
         values = {source: f[key] for source, f in per_source.items()}
