@@ -7,7 +7,7 @@
      "cpu": {"model", "count", "available"},
      "blas": [{"internal_api", "version", "num_threads", ...}, ...],
      "blas_source": "threadpoolctl" | "numpy build config" | "",
-     "threads": {"OMP_NUM_THREADS": "1" | None, "MKL_NUM_THREADS": ..., ...},
+     "threads": {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": ..., ...},
      "plugins": [{"plugin", "file", "sha256"} | {"plugin", "package", "version"}, ...]}
 
 The session row of a store keeps it in its ``versions`` JSON column (no schema change): the
@@ -21,7 +21,9 @@ component (problem, optimizer, nested schedule) imports or ``require``s, or that
 parameter names as an import path (``torch[cls=torch.optim.Adam]``). The source is read as
 text, nothing is imported for it. BLAS and its threads come from ``threadpoolctl`` where it
 is installed (scikit-learn depends on it; optbench does not), else from numpy's build
-configuration, which names the library but not its thread count.
+configuration, which names the library but not its thread count. Both describe the process
+that calls :func:`capture` (the driver); the runs' worker children run BLAS on the threads
+that ``threads`` records: the driver's variables where set, else 1, as optbench starts them.
 
 :func:`differences` names what differs between the environments of several sources, for
 the report's Setup and Comparison and the ``optbench report`` warning.
@@ -107,7 +109,8 @@ def capture(
         "cpu": _cpu(),
         "blas": blas,
         "blas_source": source,
-        "threads": {name: os.environ.get(name) for name in THREAD_VARIABLES},
+        # what the runs' worker children get: the driver's setting, else 1 (optbench.worker)
+        "threads": {name: os.environ.get(name, "1") for name in THREAD_VARIABLES},
         "plugins": _plugins(plugins, modules, anonymous),
     }
 
@@ -312,10 +315,8 @@ def _numpy_blas() -> list[dict[str, Any]]:
 
 def _blas_text(lib: Mapping[str, Any]) -> str:
     text = " ".join(str(lib[k]) for k in ("internal_api", "version") if lib.get(k))
-    n = lib.get("num_threads")
-    extra = [f"{n} thread{'s' * (n != 1)}" if n is not None else "",
-             str(lib.get("architecture") or ""), str(lib.get("threading_layer") or "")]
-    extra = [e for e in extra if e]
+    # not its num_threads: the driver's, where the runs' workers use the thread variables
+    extra = [str(lib[k]) for k in ("architecture", "threading_layer") if lib.get(k)]
     return text + (f" ({', '.join(extra)})" if extra else "")
 
 

@@ -189,9 +189,9 @@ def _environment_html(ctx) -> str:
             envs,
             "The environment the runs ran in: the versions of Python, optbench, its "
             "libraries and the extras the runs used; the platform; the CPU model and its "
-            "logical cores (those this process could use, where fewer); the BLAS libraries "
-            "loaded and their threads (the runs' workers use one thread unless the thread "
-            "variables say otherwise); each plug-in's package and version, or its file's "
+            "logical cores (those the command could use, where fewer); the BLAS libraries "
+            "loaded, and the thread variables the runs' worker processes ran with (optbench "
+            "sets 1 where the user did not); each plug-in's package and version, or its file's "
             "sha256. Bold: a fact that differs between the columns; '—': not recorded (a "
             "store from an older optbench records its versions only).",
             "environment.csv",
