@@ -219,7 +219,9 @@ def run(
         progress: ``progress(runs_done, runs_total)`` after each finished batch.
         anonymous: store no host name and the command without its folder (``optbench run
             ...``, not ``/home/me/.venv/bin/optbench run ...``), so that reports shared from
-            the store say nothing about the machine; also ``anonymous = true`` in a spec file.
+            the store say nothing about the machine, and plug-in files by name and sha256
+            alone; versions are kept (:mod:`optbench.environment`). Also
+            ``anonymous = true`` in a spec file.
 
     Returns:
         :class:`Results` with one DataFrame row per run of this spec.

@@ -249,8 +249,8 @@ class _Progress:
     "--anonymous",
     is_flag=True,
     default=None,
-    help="Store no host name and the command without its folder (also: anonymous = true in "
-    "a spec file).",
+    help="Store no host name, the command without its folders and plug-in files by name and "
+    "hash; versions are kept (also: anonymous = true in a spec file).",
 )
 @debug_option
 @_guarded
