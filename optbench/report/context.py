@@ -206,7 +206,7 @@ def _read(dbs: list[Path], names: list[str]):
         with Store(db) as s:
             problems.update(s.problem_info())
             landscapes.update(s.landscapes())
-            sessions.extend({**row, "source": name} for row in s.sessions())
+            sessions.extend([{**row, "source": name} for row in s.sessions()])
     runs = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     if "run_id" not in runs:
         return runs, problems, landscapes, sessions
