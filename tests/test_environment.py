@@ -66,8 +66,14 @@ def test_capture_records_the_extras_a_component_uses(optimizer, dists):
     assert ("torch" in vers) == ("torch" in dists)
 
 
-def test_capture_records_the_cpu_and_its_cores():
-    cpu = environment.capture()["cpu"]
+def test_capture_records_the_platform_the_cpu_and_its_cores():
+    env = environment.capture()
+    plat = env["platform"]
+    assert (plat["system"], plat["release"], plat["machine"]) == (
+        platform.system(), platform.release(), platform.machine())
+    if platform.processor() in ("", "unknown"):  # composed without asking for it on Linux
+        assert plat["platform"] == platform.platform()
+    cpu = env["cpu"]
     assert cpu["count"] == os.cpu_count()
     if hasattr(os, "sched_getaffinity"):
         assert cpu["available"] == len(os.sched_getaffinity(0))
@@ -175,9 +181,10 @@ def test_run_records_the_environment_and_anonymous_drops_host_and_paths(stores):
 
 def _setup_html(paths, names=None, compare=False) -> tuple[str, str]:
     """The Setup (and Comparison) sections' HTML, rendered from the stores alone."""
-    from optbench.report.context import read_context
     from optbench.reports.comparison import comparison
     from optbench.reports.setup import setup
+
+    from optbench.report.context import read_context
 
     ctx = read_context(list(paths), names=names)
     section = comparison(ctx) if compare else None
