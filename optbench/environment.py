@@ -305,7 +305,11 @@ def _blas(anonymous: bool) -> tuple[list[dict[str, Any]], str]:
     except ImportError:
         return _numpy_blas(), "numpy build config"
     keys = _BLAS_KEYS if anonymous else (*_BLAS_KEYS, "filepath")
-    return [{k: lib.get(k) for k in keys if k in lib} for lib in threadpool_info()], "threadpoolctl"
+    try:
+        info = threadpool_info()
+    except Exception:  # noqa: BLE001 - a library it cannot inspect: the build config instead
+        return _numpy_blas(), "numpy build config"
+    return [{k: lib.get(k) for k in keys if k in lib} for lib in info], "threadpoolctl"
 
 
 def _numpy_blas() -> list[dict[str, Any]]:
