@@ -228,7 +228,7 @@ def run(
     """
     from . import environment, suite
     from .executors import check_executor, close_worker, execute
-    from .plan import DEFAULT_MAX_RUNS, Batch, make_plan
+    from .plan import DEFAULT_MAX_RUNS, Batch, component_records, make_plan, run_records
     from .runner import skipped_result
     from .store import RESULTS_VERSION, Store, anonymized, exclusive
 
@@ -361,9 +361,12 @@ def run(
         )
         if executor != "serial" and not (executor == "process" and (jobs or 1) == 1):
             close_worker()  # the batches run in the executor's own workers
+        # what the report shows of each optimizer and schedule, recorded with the runs
+        components = component_records([r for r, _ in skipped] + [r for b in todo for r in b.runs])
         if skipped:
             added += store.write(
-                skipped, infos, anonymous=anonymous, replace=stale if recompute else ()
+                run_records(skipped), infos, anonymous=anonymous,
+                replace=stale if recompute else (), components=components,
             )
         total = sum(len(b.runs) for b in todo)
         done = 0
@@ -373,18 +376,20 @@ def run(
             by_id = {r.run_id: r for r in batch.runs}
             store.supersede([res.run_id for res in results if res.run_id in retry])
             added += store.write(
-                [(by_id[res.run_id], res) for res in results],
+                run_records([(by_id[res.run_id], res) for res in results]),
                 infos,
                 batch.index,
                 anonymous,
                 replace=stale if recompute else (),
+                components=components,
             )
             done += len(batch.runs)
             if progress:
                 progress(done, total)
         if skipped:  # after the runs: an executor that cannot start leaves no trace
             added += store.write(
-                skipped, infos, anonymous=anonymous, replace=stale if recompute else ()
+                run_records(skipped), infos, anonymous=anonymous,
+                replace=stale if recompute else (), components=components,
             )
         store.record_session()  # when nothing was written (every run stored already)
         statuses = store.status_counts([r.run_id for r in plan.runs])
@@ -409,9 +414,11 @@ def _problem_infos(
     worker child like a run, and ``problem label -> why`` for each whose landscape could not
     be had (its runs go on; the store then holds no landscape for it)."""
     from .executors import _worker, portable
-    from .plan import build_problem, label, problem_key
+    from .plan import build_problem, label, problem_key, problem_label
+    from .spec import canonical
     from .worker import ProblemInfo, problem_record
 
+    specs = list(specs)
     infos: dict[str, dict[str, Any]] = {}
     failed: dict[str, str] = {}
     for spec in specs:
@@ -431,6 +438,9 @@ def _problem_infos(
         infos[key] = {**info, "landscape": grid}
         if why:
             failed[label(spec)] = why
+    for spec in specs:  # the label the report shows, as the registry gives it now
+        info = infos[problem_key(spec)]
+        info.setdefault("label", problem_label(spec.name, canonical(spec)["params"]))
     return infos, failed
 
 
@@ -445,12 +455,12 @@ def load(path: str | os.PathLike, traces: bool = False):
     summary (:class:`optbench.notebook.RunFrame`); it is a pandas DataFrame otherwise.
     """
     from .notebook import RunFrame
-    from .store import read_runs
+    from .plan import read_labelled_runs
 
     p = Path(path)
     if p.is_dir():
         p = p / DB_NAME
-    return RunFrame(read_runs(p, traces))
+    return RunFrame(read_labelled_runs(p, traces))
 
 
 def load_trace(path: str | os.PathLike, run_id: str, frame: bool = False):

@@ -514,12 +514,13 @@ def _compared_with_nothing(paths, names, baseline, problems, optimizers) -> str 
     lists what each source holds. None when every source has a run to pair."""
     import pandas as pd
 
+    from .plan import read_labelled_runs
     from .report.context import select_runs, source_names
-    from .store import read_runs
 
     sources = source_names(paths, names)
     base = baseline or sources[0]
-    frames = [read_runs(p).assign(source=name) for name, p in zip(sources, paths, strict=True)]
+    frames = [read_labelled_runs(p).assign(source=name)
+              for name, p in zip(sources, paths, strict=True)]
     runs = select_runs(pd.concat(frames, ignore_index=True), {}, problems, optimizers)
     if "status" in runs:
         runs = runs[runs["status"] != "skipped"]  # never ran: pairs with nothing

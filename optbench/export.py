@@ -72,9 +72,9 @@ def export(
 
 
 def _runs_frame(db: Path):
-    from .store import read_runs
+    from .plan import read_labelled_runs
 
-    runs = read_runs(db)
+    runs = read_labelled_runs(db)
     if "x_final" in runs:  # a list per run: JSON text keeps CSV and Parquet columns flat
         runs["x_final"] = runs["x_final"].map(lambda v: None if v is None else json.dumps(v))
     for col in runs.columns:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -597,8 +597,111 @@ def describe_run(run: RunSpec) -> str:
     return f"{format_spec(run.problem)} × {format_spec(run.optimizer)} seed {run.seed}"
 
 
+def run_records(rows: Iterable[tuple[RunSpec, Any]]) -> list[tuple[Any, Any]]:
+    """``(RunRecord, result)`` of ``(RunSpec, result)`` pairs: each run as the store keeps
+    it, its labels and full resolved parameters settled here, where the registry is (each
+    distinct spec's parameters worked out once)."""
+    from .store import RunRecord
+
+    params: dict[int, dict[str, Any]] = {}
+
+    def resolved(spec: Spec) -> dict[str, Any]:
+        if id(spec) not in params:
+            params[id(spec)] = canonical(spec)["params"]
+        return params[id(spec)]
+
+    return [
+        (
+            RunRecord(
+                run.run_id,
+                run.problem.name,
+                problem_key(run.problem),
+                resolved(run.problem),
+                run.optimizer.name,
+                run.label or label(run.optimizer),
+                resolved(run.optimizer),
+                run.seed,
+                run.budget,
+                run.max_iter,
+                run.tol,
+            ),
+            res,
+        )
+        for run, res in rows
+    ]
+
+
+def component_records(runs: Iterable[RunSpec]) -> dict[tuple[str, str], dict[str, Any]]:
+    """``(kind, name) -> info`` of the optimizers and schedules of ``runs``, as the registry
+    describes them now: stored with the runs, so a report shows them without the plug-ins
+    that registered them."""
+    out: dict[tuple[str, str], dict[str, Any]] = {}
+    seen: set[int] = set()
+    for run in runs:
+        if id(run.optimizer) in seen:
+            continue
+        seen.add(id(run.optimizer))
+        todo: list[tuple[str, Spec]] = [("optimizer", run.optimizer)]
+        while todo:
+            kind, spec = todo.pop()
+            if (kind, spec.name) not in out:
+                out[kind, spec.name] = _component_info(kind, spec.name)
+            todo += [("schedule", v) for v in spec.params.values()
+                     if isinstance(v, Spec) and not v.dotted]
+    return out
+
+
+def _component_info(kind: str, name: str) -> dict[str, Any]:
+    try:
+        entry = registry.get(kind, name)
+    except Exception:  # noqa: BLE001 — a name the registry does not know: nothing to say
+        return {"description": "", "origin": "unknown"}
+    info: dict[str, Any] = {"description": entry.description, "origin": entry.origin}
+    if kind == "optimizer":
+        meta = entry.meta
+        batchable = meta.get("batchable", False)
+        info["needs"] = sorted(meta.get("needs", ()))
+        info["batchable"] = "depends on the spec" if callable(batchable) else bool(batchable)
+        info["theory"] = meta.get("theory")
+    if entry.source_hash:
+        info["source_hash"] = entry.source_hash
+    return info
+
+
+def read_labelled_runs(path, traces: bool = False):
+    """:func:`optbench.store.read_runs`, with the problem labels of a store written before
+    they were recorded worked out from the registry (:func:`fill_problem_labels`)."""
+    from .store import Store, read_runs
+
+    runs = read_runs(path, traces)
+    if len(runs) and runs["problem_label"].isna().any():
+        with Store(path) as store:
+            runs = fill_problem_labels(runs, store.problem_info())
+    return runs
+
+
+def fill_problem_labels(runs, infos: dict[str, dict[str, Any]]):
+    """A run frame whose missing ``problem_label`` s (stores written before labels were
+    recorded) are worked out from the registry now: the only place a reader still asks it."""
+    if "problem_label" in runs and runs["problem_label"].notna().all():
+        return runs
+    labels = {}
+    for key in runs["problem_key"].unique():
+        info = infos.get(key, {})
+        labels[key] = info.get("label") or problem_label(
+            info.get("name", key), dict(info.get("params", {}))
+        )
+    if "problem_label" not in runs:
+        return runs.assign(problem_label=runs["problem_key"].map(labels))
+    return runs.assign(problem_label=runs["problem_label"].fillna(runs["problem_key"].map(labels)))
+
+
 __all__ += [
+    "component_records",
     "describe_run",
+    "fill_problem_labels",
+    "read_labelled_runs",
+    "run_records",
     "digest",
     "label",
     "problem_key",

@@ -25,7 +25,7 @@ from .errors import BudgetExhausted, DeadlineExceeded, StopRun
 from .oracle import Oracle, RunRNG
 from .plan import Batch, RunSpec, build_problem, run_seed, start_point
 from .spec import Spec
-from .store import THIN_ABOVE, split_traces, thin_trace, trace_columns
+from .store import Summary, batch_trace_columns, split_traces
 from .thresholds import DIVERGE_DIST, DIVERGE_GAP, gap_floor
 
 __all__ = ["BatchTrace", "RunResult", "STATUSES", "run_batch"]
@@ -63,7 +63,7 @@ class RunResult:
         run_id: str,
         status: str,
         message: str = "",
-        summary: dict[str, Any] | None = None,
+        summary: Summary | None = None,
         metrics: dict[str, Any] | None = None,
         trace: dict[str, np.ndarray] | None = None,
         seconds: float = 0.0,
@@ -72,7 +72,7 @@ class RunResult:
         row: int = -1,
     ):
         self.run_id, self.status, self.message = run_id, status, message
-        self.summary = {} if summary is None else summary
+        self.summary = Summary() if summary is None else summary
         self.seconds = seconds
         self.block, self.row = block, row
         self._metrics = metrics if metrics is not None or block is not None else {}
@@ -674,7 +674,15 @@ def _results(
         grad_dots=rec.gdots or None,  # None: no gradient dot recorded
     )
     f_star = trace.f_star if trace.f_star is not None else problem.f_star
-    block = Block(metrics, INT_KEYS, _stored_traces(trace, problem.dim <= STORE_X_MAX_DIM, f_star))
+    hits = None
+    if f_star is not None:  # thinning keeps the first hits of COCO's grid: exact runtimes
+        from .metrics.convergence import coco_crossings
+
+        def hits(f: np.ndarray) -> np.ndarray:
+            return coco_crossings(f, f_star)[1]
+
+    stored = batch_trace_columns(trace, problem.dim <= STORE_X_MAX_DIM, hits)
+    block = Block(metrics, INT_KEYS, stored)
     end = np.asarray(trace.end, dtype=np.int64)
     cols = np.arange(end.size)
     f = np.asarray(trace.f, dtype=float)
@@ -691,68 +699,21 @@ def _results(
             run.run_id,
             str(judge.status[b]),
             str(judge.message[b]),
-            {
-                "n_iter": int(end[b]),
-                "n_f": int(n_f[b]),
-                "n_g": int(n_g[b]),
-                "f_final": f_final[b],
-                "f_best": f_best[b],
-                "x_final": x_final[b],
-                "batch_size": len(runs),  # the runs sharing its clock (trace time, seconds)
-            },
+            Summary(
+                n_iter=int(end[b]),
+                n_f=int(n_f[b]),
+                n_g=int(n_g[b]),
+                f_final=f_final[b],
+                f_best=f_best[b],
+                x_final=x_final[b],
+                batch_size=len(runs),  # the runs sharing its clock (trace time, seconds)
+            ),
             seconds=seconds,
             block=block,
             row=b,
         )
         for b, run in enumerate(runs)
     ]
-
-
-def _stored_traces(
-    trace: BatchTrace, with_x: bool, f_star: float | None = None
-) -> dict[str, np.ndarray]:
-    """The batch's traces as stored (:func:`optbench.store.thin_trace` per run, ``x`` only
-    for low dimension), laid out by :func:`optbench.store.trace_columns`; one masked copy
-    per quantity where no run needs thinning (the usual case), else run by run. With f*
-    known, thinning keeps the first hits of COCO's target grid (exact export runtimes)."""
-    end = np.asarray(trace.end, dtype=np.int64)
-    n = end + 1
-    if n.size == 0 or n.max() > THIN_ABOVE:
-        from .metrics.convergence import coco_crossings
-
-        per_run = []
-        for b in range(n.size):
-            tr = trace.run(b)
-            hits = None
-            if f_star is not None and len(tr["f"]) > THIN_ABOVE:
-                hits = coco_crossings(tr["f"], f_star)[1]
-            per_run.append(thin_trace(tr, hits))
-        if not with_x:
-            for tr in per_run:
-                tr.pop("x")
-        return trace_columns(per_run)
-    T1 = trace.f.shape[0]
-    keep = (np.arange(T1)[:, None] < n[None, :]).T  # (B, T+1): run-major, as stored
-    keep_lr = (np.arange(T1 - 1)[:, None] < (n - 1)[None, :]).T
-    t = np.broadcast_to(np.arange(T1, dtype=np.int64), keep.shape)[keep]
-
-    def runs_of(a, mask=keep):
-        return np.swapaxes(np.asarray(a), 0, 1)[mask]
-
-    out: dict[str, np.ndarray] = {"length": n}
-    for k, v in trace.held_out().items():
-        out[k] = runs_of(v)
-    if trace.f_ema is not None:
-        out["f_ema"] = runs_of(trace.f_ema)
-    if with_x:
-        out["x"] = runs_of(trace.x)
-    for k in ("f", "gnorm", "n_f", "n_g"):
-        out[k] = runs_of(getattr(trace, k))
-    out["len.lr"] = n - 1
-    out["lr"] = runs_of(trace.lr, keep_lr)
-    out["time"] = np.asarray(trace.time)[t]
-    out["t"] = t
-    return out
 
 
 def skipped_result(run: RunSpec, reason: str) -> RunResult:

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import SpecError
+from .plain_text import BARE, WORDS, format_plain
 
 __all__ = [
     "PerL",
@@ -190,8 +191,8 @@ class Tuned:
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*")
 _KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|[+-]?(?:inf|nan)\b")
-_BARE = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*")
-_WORDS = {"true": True, "false": False, "none": None}
+_BARE = BARE
+_WORDS = WORDS
 
 
 class _Parser:
@@ -427,20 +428,10 @@ def _plain(value: Any) -> Any:
 
 def format_value(value: Any) -> str:
     """The spec text for one value; ``parse`` reads it back to the same value."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if value is None:
-        return "none"
     if isinstance(value, PerL):
         return f"{format_value(value.k)}/L"
     if isinstance(value, Tuned):
         return value.name
-    if isinstance(value, float):
-        if math.isfinite(value) and value == int(value) and abs(value) < 1e16:
-            return repr(float(value))
-        return repr(value)
-    if isinstance(value, int):
-        return str(value)
     if isinstance(value, Spec):
         inner = ",".join(f"{k}={format_value(v)}" for k, v in value.params.items())
         return f"{value.name}({inner})"
@@ -448,8 +439,7 @@ def format_value(value: Any) -> str:
         return value.text or "[" + ",".join(format_value(v) for v in value.values) + "]"
     if isinstance(value, list | tuple):
         return "[" + ",".join(format_value(v) for v in value) + "]"
-    text = str(value)
-    return text if _BARE.fullmatch(text) and text.lower() not in _WORDS else f'"{text}"'
+    return format_plain(value)
 
 
 def display_number(x: int | float, digits: int | None = None) -> str:

@@ -256,7 +256,7 @@ def _not_in_place(plan, entry: registry.Entry, what: str) -> Check:
 def _shapes(runs, d: int, where: str) -> Check:
     bad = []
     for r in runs:
-        n, tr = r.summary["n_iter"], r.trace
+        n, tr = r.summary.n_iter, r.trace
         if tr["f"].shape != (n + 1,) or tr["n_f"].shape != (n + 1,) or tr["lr"].shape != (n,):
             bad.append(f"trace lengths {tr['f'].shape}, {tr['lr'].shape} for {n} updates")
         if "x" in tr and tr["x"].shape != (n + 1, d):
@@ -276,10 +276,10 @@ def _counting(runs, budget: int, where: str) -> Check:
         if np.any(np.diff(cost) < 1):
             t = int(np.flatnonzero(np.diff(cost) < 1)[0])
             bad.append(f"update {t} cost no evaluation (does it evaluate outside the oracle?)")
-        if (int(tr["n_f"][-1]), int(tr["n_g"][-1])) != (s["n_f"], s["n_g"]):
+        if (int(tr["n_f"][-1]), int(tr["n_g"][-1])) != (s.n_f, s.n_g):
             bad.append("the trace's final counters differ from the summary")
-        if s["n_f"] + s["n_g"] > budget:
-            bad.append(f"cost {s['n_f'] + s['n_g']} exceeds the budget {budget}")
+        if s.evals > budget:
+            bad.append(f"cost {s.evals} exceeds the budget {budget}")
     detail = "; ".join(dict.fromkeys(bad))
     return (f"evaluations are counted and within the budget {where}", not bad, detail)
 
@@ -296,9 +296,9 @@ def _downhill(runs, where: str) -> Check:
 
 
 def _same(a, b) -> str:
-    if a.status != b.status or a.summary["n_iter"] != b.summary["n_iter"]:
-        return (f"status/updates {a.status}/{a.summary['n_iter']} "
-                f"vs {b.status}/{b.summary['n_iter']}")
+    if a.status != b.status or a.summary.n_iter != b.summary.n_iter:
+        return (f"status/updates {a.status}/{a.summary.n_iter} "
+                f"vs {b.status}/{b.summary.n_iter}")
     for key in ("n_f", "n_g"):
         if not np.array_equal(a.trace[key], b.trace[key]):
             return f"{key} differs"
@@ -324,7 +324,7 @@ def _tight_budget(spec: Spec, problem: str, where: str) -> Check:
     plan = make_plan([problem], [spec], seeds=2, budget=TIGHT_BUDGET, tol=0.0)
     bad = []
     for r in _run_plan(plan).values():
-        cost = r.summary.get("n_f", 0) + r.summary.get("n_g", 0)
+        cost = r.summary.evals or 0
         if r.status == "error":
             bad.append(f"error: {r.message}")
         elif cost > TIGHT_BUDGET:

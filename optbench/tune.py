@@ -274,7 +274,7 @@ def tune(
         all_ids = [i for _, ids in cells.values() for i in ids]
         f_ref = problem.f_star
         if f_ref is None:
-            finite = [rows[i]["summary"].get("f_best") for i in all_ids if i in rows]
+            finite = [rows[i]["summary"].f_best for i in all_ids if i in rows]
             finite = [f for f in finite if isinstance(f, float | int) and math.isfinite(f)]
             f_ref = min(finite) if finite else 0.0
         finals = []

@@ -103,22 +103,23 @@ def _problems(ctx):
 
 
 def _optimizers(ctx):
+    """The optimizers as recorded with their runs (a store written before they were
+    recorded shows "not recorded"): never the registry of the process rendering."""
     import pandas as pd
-
-    from optbench import registry
 
     runs = ctx.runs
     hp_cols = [c for c in runs.columns if c.startswith("hp.")]
     rows = []
     for label, g in runs.groupby("label", sort=False):
         name = g.optimizer.iloc[0]
-        try:
-            entry = registry.get("optimizer", name)
-            desc, origin = entry.description, entry.origin
-            needs = ", ".join(sorted(entry.meta.get("needs", ()))) or "nothing"
-            batch = "yes" if entry.meta.get("batchable") else "no"
-        except Exception:  # a plug-in not loaded now: the store still names it
-            desc, origin, needs, batch = "", "not loaded", "—", "—"
+        info = ctx.components.get(("optimizer", name))
+        if info is None:
+            desc, origin, needs, batch = "", "not recorded", "—", "—"
+        else:
+            desc, origin = info.get("description", ""), info.get("origin", "—")
+            needs = ", ".join(info.get("needs") or ()) or "nothing"
+            batch = info.get("batchable")
+            batch = {True: "yes", False: "no"}.get(batch, str(batch or "—"))
         values = []
         for c in hp_cols:
             vals = [v for v in dict.fromkeys(g[c].tolist()) if v == v and v is not None]

@@ -119,7 +119,7 @@ def test_an_optimizer_that_replaces_p_data_is_followed_as_sgd_is():
     (_, ours), = _run("quadratic-1d", f"torch[cls={MODULE}.ReplacingSGD,lr=0.3]", tol=1e-8)
     (_, sgd), = _run("quadratic-1d", "torch[cls=torch.optim.SGD,lr=0.3]", tol=1e-8)
     assert sgd.status == "converged"
-    assert ours.status == sgd.status and ours.summary["n_iter"] == sgd.summary["n_iter"]
+    assert ours.status == sgd.status and ours.summary.n_iter == sgd.summary.n_iter
     np.testing.assert_allclose(ours.trace["x"], sgd.trace["x"], rtol=1e-12, atol=0)
 
 
@@ -128,7 +128,7 @@ def test_a_closure_optimizer_that_replaces_p_data_is_followed():
     # one closure call (an f and a gradient) per update, at the point the optimizer left
     (_, ours), = _run("rosenbrock", f"torch[cls={MODULE}.ReplacingClosureSGD,lr=1e-3]", budget=41)
     (_, sgd), = _run("rosenbrock", "torch[cls=torch.optim.SGD,lr=1e-3]", budget=20)
-    assert ours.summary["n_iter"] == sgd.summary["n_iter"] == 20
+    assert ours.summary.n_iter == sgd.summary.n_iter == 20
     np.testing.assert_allclose(ours.trace["x"], sgd.trace["x"], rtol=1e-12, atol=0)
     assert ours.trace["n_f"].tolist() == list(range(21)) == ours.trace["n_g"].tolist()
 
@@ -138,7 +138,7 @@ def test_a_replacing_optimizer_in_a_batch_follows_each_run():
     ours = _run("rosenbrock", f"torch[cls={MODULE}.ReplacingSGD,lr=[1e-4,3e-4]]", seeds=2)
     sgd = _run("rosenbrock", "torch[cls=torch.optim.SGD,lr=[1e-4,3e-4]]", seeds=2)
     for (_, a), (_, b) in zip(ours, sgd, strict=True):
-        assert a.summary["n_iter"] == b.summary["n_iter"] == 60
+        assert a.summary.n_iter == b.summary.n_iter == 60
         np.testing.assert_allclose(a.trace["x"], b.trace["x"], rtol=1e-12, atol=0)
 
 
@@ -198,7 +198,7 @@ def test_optax_lbfgs_equals_a_hand_loop_with_every_line_search_evaluation_charge
     update = jax.jit(lambda g, s, p, v: tx.update(g, s, p, value=v, grad=g, value_fn=fn))
     xs, evals = [np.asarray(params)], [0]
     used = 1  # the start's value and gradient
-    for _ in range(res.summary["n_iter"]):
+    for _ in range(res.summary.n_iter):
         value, grad = value_and_grad(params, state=state)
         updates, state = update(grad, state, params, value)
         params = optax.apply_updates(params, updates)
@@ -215,7 +215,7 @@ def test_optax_lbfgs_equals_a_hand_loop_with_every_line_search_evaluation_charge
     done = sum(e <= 10 for e in evals) - 1  # updates completed within 10 pairs
     assert evals[done] < 10 < evals[done + 1]  # the budget falls inside update done + 1
     assert cut.status == "budget"
-    assert cut.summary["n_f"] == cut.summary["n_g"] == 10
+    assert cut.summary.n_f == cut.summary.n_g == 10
     assert cut.trace["n_f"].tolist() == evals[: done + 1] + [10]
     np.testing.assert_allclose(cut.trace["x"][: done + 1], res.trace["x"][: done + 1], rtol=1e-14)
 
@@ -235,5 +235,5 @@ def test_a_global_generator_object_gives_the_same_run_alone_in_a_batch_and_rerun
     for seed in (0, 1, 2):
         np.testing.assert_array_equal(again[seed].trace["x"], batch[seed].trace["x"])
     np.testing.assert_array_equal(alone[1].trace["x"], batch[1].trace["x"])
-    assert alone[1].summary["n_iter"] == 20 and alone[1].trace["f"][-1] < alone[1].trace["f"][0]
+    assert alone[1].summary.n_iter == 20 and alone[1].trace["f"][-1] < alone[1].trace["f"][0]
     assert not np.array_equal(batch[0].trace["x"], batch[1].trace["x"])  # runs draw their own

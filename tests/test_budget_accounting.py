@@ -26,8 +26,8 @@ def _one(problem: str, optimizer: str, budget: int = BUDGET):
 def _charged(res) -> int:
     """The stored charge, checked against the trace's last point."""
     tr = res.trace
-    assert res.summary["n_f"] == tr["n_f"][-1] and res.summary["n_g"] == tr["n_g"][-1]
-    return res.summary["n_f"] + res.summary["n_g"]
+    assert res.summary.n_f == tr["n_f"][-1] and res.summary.n_g == tr["n_g"][-1]
+    return res.summary.n_f + res.summary.n_g
 
 
 class Spent(Exception):
@@ -59,7 +59,7 @@ def test_torch_lbfgs_charges_the_closure_calls_of_an_interrupted_step():
             opt.step(closure)
     assert used == 54  # 27 closure calls; the first step() made 20 of them
     assert res.status == "budget"
-    assert res.summary["n_f"] == res.summary["n_g"] == used // 2
+    assert res.summary.n_f == res.summary.n_g == used // 2
     assert _charged(res) == used
     # the last point is the iterate after the last completed step(), at the full charge
     np.testing.assert_array_equal(res.trace["x"][-1], res.trace["x"][-2])
@@ -84,8 +84,8 @@ def test_cma_charges_a_partly_evaluated_generation():
             es.tell(X, F)
     assert used == 55  # five generations and 5 points of the sixth
     assert res.status == "budget"
-    assert _charged(res) == used == res.summary["n_f"]
-    assert res.summary["n_iter"] == 6  # five told generations and the interrupted one
+    assert _charged(res) == used == res.summary.n_f
+    assert res.summary.n_iter == 6  # five told generations and the interrupted one
     # the incumbent is the best of the told generations: the untold points do not move it
     np.testing.assert_array_equal(res.trace["x"][-1], res.trace["x"][-2])
     assert res.trace["f"][-1] == res.trace["f"][-2]
@@ -117,4 +117,4 @@ def test_a_run_refused_at_its_first_evaluation_of_an_update_gets_no_extra_point(
     # gradient descent is refused before it spends anything in the update: nothing to add
     res, _, _ = _one("rosenbrock", "gd[lr=1e-4]", budget=7)
     assert res.status == "budget"
-    assert _charged(res) == 7 and res.summary["n_iter"] == 7
+    assert _charged(res) == 7 and res.summary.n_iter == 7

@@ -53,7 +53,7 @@ def test_gd_divergence_is_detected_at_the_predicted_step():
     for run in plan.runs:
         r = res[run.run_id]
         assert r.status == "diverged"
-        assert r.summary["n_iter"] == int(np.ceil(np.log(1e6) / np.log(1.44)))
+        assert r.summary.n_iter == int(np.ceil(np.log(1e6) / np.log(1.44)))
         x = r.trace["x"][:, 0]
         np.testing.assert_allclose(x - 1.5, (-1.2) ** np.arange(len(x)) * (x[0] - 1.5), rtol=1e-12)
 
@@ -108,7 +108,7 @@ def test_standardized_regression_gd_at_one_over_L_lands_in_one_step():
     plan, res = _run("linear-regression[standardize=true]", "gd[lr=1/L]", seeds=2, budget=10)
     for run in plan.runs:
         r = res[run.run_id]
-        assert r.status == "converged" and r.summary["n_iter"] == 1
+        assert r.status == "converged" and r.summary.n_iter == 1
 
 
 # -- scipy baseline -------------------------------------------------------------------------
@@ -129,9 +129,9 @@ def test_scipy_baseline_matches_a_direct_scipy_call():
             method="BFGS",
             options={"gtol": 1e-5},
         )
-        assert r.summary["n_f"] == direct.nfev
-        assert r.summary["n_g"] == direct.njev
-        np.testing.assert_allclose(r.summary["x_final"], direct.x, rtol=1e-12)
+        assert r.summary.n_f == direct.nfev
+        assert r.summary.n_g == direct.njev
+        np.testing.assert_allclose(r.summary.x_final, direct.x, rtol=1e-12)
         np.testing.assert_allclose(direct.x, p.x_star[0], rtol=1e-4)
         # scipy stops by itself; at its last iterate the gap may round to <= 0 (= tol)
         assert r.status == "converged" or (r.status == "stalled" and "success" in r.message.lower())
@@ -141,7 +141,7 @@ def test_scipy_baseline_stops_at_its_budget():
     plan, res = _run("linear-regression", "scipy-bfgs", seeds=1, budget=7, tol=0.0)
     r = res[plan.runs[0].run_id]
     assert r.status == "budget"
-    assert r.summary["n_f"] + r.summary["n_g"] <= 7
+    assert r.summary.n_f + r.summary.n_g <= 7
 
 
 # -- oracle: counts and budgets ---------------------------------------------------------------
@@ -169,11 +169,11 @@ def test_budget_is_exact_for_gd_and_random_search():
         plan, res = _run("quadratic-1d", opt, seeds=3, budget=37, tol=0.0)
         for run in plan.runs:
             r = res[run.run_id]
-            cost = r.summary["n_f"] + r.summary["n_g"]
+            cost = r.summary.n_f + r.summary.n_g
             # tol = 0 and 37 evaluations: none of these runs can converge or stall first
             assert r.status == "budget" and cost == 37
             if per_step:
-                assert r.summary["n_g"] == r.summary["n_iter"] and r.summary["n_f"] == 0
+                assert r.summary.n_g == r.summary.n_iter and r.summary.n_f == 0
 
 
 def test_a_batch_equals_its_runs_one_at_a_time():
@@ -186,7 +186,7 @@ def test_a_batch_equals_its_runs_one_at_a_time():
         for run in batch.runs:
             (alone,) = run_batch(Batch(0, [run], batch.batchable))
             both = together[run.run_id]
-            assert alone.status == both.status and alone.summary["n_iter"] == both.summary["n_iter"]
+            assert alone.status == both.status and alone.summary.n_iter == both.summary.n_iter
             np.testing.assert_allclose(alone.trace["f"], both.trace["f"], rtol=1e-12, atol=1e-300)
             np.testing.assert_allclose(alone.trace["x"], both.trace["x"], rtol=1e-12)
             assert (alone.trace["n_g"] == both.trace["n_g"]).all()
@@ -239,8 +239,8 @@ def test_non_finite_freezes_only_its_own_run(tmp_path):
     plan = make_plan(["quadratic-1d"], ["nan-at-5[lr=[0.1,0.2]]"], seeds=1, budget=40, tol=0.0)
     results = {r.run_id: r for r in run_batch(plan.batches[0])}
     statuses = {run.optimizer.params["lr"]: results[run.run_id] for run in plan.runs}
-    assert statuses[0.2].status == "non-finite" and statuses[0.2].summary["n_iter"] == 6
-    assert statuses[0.1].status != "non-finite" and statuses[0.1].summary["n_iter"] > 6
+    assert statuses[0.2].status == "non-finite" and statuses[0.2].summary.n_iter == 6
+    assert statuses[0.1].status != "non-finite" and statuses[0.1].summary.n_iter > 6
 
 
 def test_pairing_without_a_gradient_is_skipped_with_a_reason(tmp_path):
@@ -312,7 +312,7 @@ def test_batches_depend_on_the_plan_alone(monkeypatch):
     results_b = {r.run_id: r for x in b.batches for r in run_batch(x)}
     for rid, ra in results_a.items():
         rb = results_b[rid]
-        assert (ra.status, ra.summary["n_iter"]) == (rb.status, rb.summary["n_iter"])
+        assert (ra.status, ra.summary.n_iter) == (rb.status, rb.summary.n_iter)
         np.testing.assert_array_equal(ra.trace["f"], rb.trace["f"])
         np.testing.assert_array_equal(ra.trace["x"], rb.trace["x"])
 

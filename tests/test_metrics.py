@@ -213,7 +213,7 @@ def test_divergence_at_2_2_is_predicted_and_po1_is_120():
     results, _ = run("quadratic-1d", "gd[lr=2.2/L]", seeds=3, budget=1000)
     for r in results:
         m = r.metrics
-        assert r.status == "diverged" and r.summary["n_iter"] == 38
+        assert r.status == "diverged" and r.summary.n_iter == 38
         assert m["th_div_iter"] == 38 and m["th_regime"] == "divergent"
         assert m["po1"] == pytest.approx(120.0, rel=1e-12) and m["th_po1"] == pytest.approx(
             120.0, rel=1e-12
@@ -332,7 +332,7 @@ def test_absolute_value_with_fixed_lr_cycles_between_0_1_and_minus_0_2(tmp_path)
     (r,), _ = run("tm-abs-from-one", "gd[lr=0.3]", budget=500)
     assert r.status == "cycle" and r.metrics["cycle_period"] == 2
     np.testing.assert_allclose(sorted(r.trace["x"][-2:, 0]), [-0.2, 0.1], atol=1e-12)
-    assert r.summary["n_iter"] < 30  # caught early, not left to run into the budget
+    assert r.summary.n_iter < 30  # caught early, not left to run into the budget
     name = _need(
         "absolute-value",
         tmp_path,
@@ -406,7 +406,7 @@ def test_heavy_ball_theory_is_the_closed_form_whatever_the_run_did(beta, lr_h, b
     assert r.metrics["th_po"] == pytest.approx(po, rel=1e-9, abs=1e-9)
     assert r.metrics["th_settle_2"] == settle
     if (beta, lr_h) == (0.5, 1.0):
-        assert r.status == "converged" and r.summary["n_iter"] == 1
+        assert r.status == "converged" and r.summary.n_iter == 1
         assert (po, settle) == (pytest.approx(50.0), 11)  # q = 1, 0, −β, ...: PO = 100β
 
 
@@ -449,7 +449,7 @@ def test_scheduled_gd_theory_continues_the_schedule_past_the_run():
     q = np.cumprod(np.r_[1.0, [1 - 1.9 * gamma**s for s in range(3000)]])
     po, settle = _po_and_settling(q)
     assert r.metrics["th_po"] == pytest.approx(po, rel=1e-9)
-    assert r.metrics["th_settle_2"] == settle > r.summary["n_iter"]
+    assert r.metrics["th_settle_2"] == settle > r.summary.n_iter
 
 
 def test_random_search_has_no_dynamics_metrics():

@@ -47,7 +47,7 @@ def test_optax_reproduces_the_native_rule_per_step(problem, native, adapted):
     theirs = _run(problem, adapted, budget=30)
     assert len(ours) == len(theirs) >= 2
     for (_, a), (_, b) in zip(ours, theirs, strict=True):
-        n = min(a.summary["n_iter"], b.summary["n_iter"], 15)  # the cosine case: optax clamps at T
+        n = min(a.summary.n_iter, b.summary.n_iter, 15)  # the cosine case: optax clamps at T
         assert n >= 2
         np.testing.assert_allclose(b.trace["x"][: n + 1], a.trace["x"][: n + 1],
                                    rtol=1e-11, atol=1e-13)

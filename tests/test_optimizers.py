@@ -152,7 +152,7 @@ def test_trajectory_equals_the_torch_recursion(problem, spec, recursion):
     runs = _run(problem, spec, seeds=2, budget=60)
     for run, res in runs:
         _, grad = _fns(_problem(run))
-        n = res.summary["n_iter"]
+        n = res.summary.n_iter
         expected = recursion(res.trace["x"][0], grad, dict(run.optimizer.params), n)
         np.testing.assert_allclose(res.trace["x"], expected, rtol=1e-12, atol=1e-14)
         assert res.trace["n_g"].tolist() == list(range(n + 1)) and res.trace["n_f"].max() == 0
@@ -215,7 +215,7 @@ def test_armijo_counts_every_trial_and_a_batch_charges_each_run_its_own_trials()
     runs = _run("linear-regression", "armijo[lr=[1.0,0.3],rho=[0.5,0.8]]", seeds=2, budget=400)
     trials_per_update = set()
     for run, res in runs:
-        prm, n = run.optimizer.params, res.summary["n_iter"]
+        prm, n = run.optimizer.params, res.summary.n_iter
         xs, nfs, ngs = armijo_by_hand(res.trace["x"][0], *_fns(_problem(run)), n,
                                       lr=prm["lr"], rho=prm["rho"], budget=400)
         np.testing.assert_allclose(res.trace["x"], xs, rtol=1e-12)
@@ -229,14 +229,14 @@ def test_armijo_stops_inside_a_line_search_at_the_budget():
         for run, res in _run("linear-regression", "armijo[lr=1.0,rho=0.5]", seeds=2, budget=budget):
             xs, nfs, ngs = armijo_by_hand(res.trace["x"][0], *_fns(_problem(run)), 10**6, budget=budget)
             assert res.status == "budget"
-            assert res.summary["n_f"] + res.summary["n_g"] <= budget
+            assert res.summary.n_f + res.summary.n_g <= budget
             np.testing.assert_allclose(res.trace["x"], xs, rtol=1e-12)
 
 
 def test_armijo_lands_on_the_minimum_of_a_standardized_regression_in_one_update():
     # H = 2I: eta = 1 overshoots to the mirror point (f unchanged, rejected), eta = 1/2 = 1/L lands
     for _, res in _run("linear-regression[standardize=true]", "armijo", budget=50, tol=1e-8):
-        assert res.status == "converged" and res.summary["n_iter"] == 1
+        assert res.status == "converged" and res.summary.n_iter == 1
         assert res.trace["n_f"].tolist() == [0, 3] and res.trace["lr"].tolist() == [0.5]
 
 
@@ -254,7 +254,7 @@ def test_polyak_on_regression_matches_its_formula():
     for run, res in _run("linear-regression", "polyak[c=2,max_lr=0.05]", budget=60):
         p = _problem(run)
         x = res.trace["x"][0]
-        for t in range(res.summary["n_iter"]):
+        for t in range(res.summary.n_iter):
             g = p.grad(x[None])[0]
             eta = min((p.f(x[None])[0] - p.f_star) / (2 * g @ g), 0.05)
             assert res.trace["lr"][t] == pytest.approx(eta, rel=1e-12)
@@ -276,13 +276,13 @@ def test_local_random_search_follows_its_own_generator():
         rng = np.random.default_rng(run_seed(run.run_id))
         x = res.trace["x"][0]
         fx = p.f(x[None])[0]
-        for t in range(res.summary["n_iter"]):
+        for t in range(res.summary.n_iter):
             cand = np.clip(x + sigma * (p.upper - p.lower) * rng.standard_normal(1), p.lower, p.upper)
             fc = p.f(cand[None])[0]
             if fc < fx:
                 x, fx = cand, fc
             np.testing.assert_array_equal(res.trace["x"][t + 1], x)
-        assert res.trace["n_f"].tolist() == [0] + list(range(2, res.summary["n_iter"] + 2))
+        assert res.trace["n_f"].tolist() == [0] + list(range(2, res.summary.n_iter + 2))
 
 
 # -- scipy: the adapter against direct calls ------------------------------------------------------
@@ -309,9 +309,9 @@ def test_scipy_variant_equals_a_direct_scipy_call(problem, name):
         direct, calls, seen = _direct_scipy(p, start_point(p, run.problem, run.seed), method, uses_grad,
                                             bounded, options)
         assert res.status == "stalled" and res.message.startswith(str(direct.message))
-        np.testing.assert_allclose(res.summary["x_final"], direct.x, rtol=1e-12, atol=1e-15)
-        assert res.summary["n_f"] == direct.nfev == calls["f"]
-        assert res.summary["n_g"] == calls["g"] == (direct.njev if "njev" in direct else calls["g"])
+        np.testing.assert_allclose(res.summary.x_final, direct.x, rtol=1e-12, atol=1e-15)
+        assert res.summary.n_f == direct.nfev == calls["f"]
+        assert res.summary.n_g == calls["g"] == (direct.njev if "njev" in direct else calls["g"])
         # every recorded iterate is one scipy reported, in order
         idx = [next(i for i, s in enumerate(seen) if np.array_equal(s, xr)) for xr in res.trace["x"][1:]]
         assert idx == sorted(idx)
@@ -329,14 +329,14 @@ def test_scipy_on_a_known_optimum_equals_scipy_only_with_tol_zero(name):
             direct, calls, seen = _direct_scipy(p, x0, method, uses_grad, bounded, options)
             if tol == 0.0:
                 assert res.status == "stalled"
-                np.testing.assert_allclose(res.summary["x_final"], direct.x, rtol=1e-12, atol=1e-15)
-                assert res.summary["n_f"] == direct.nfev
+                np.testing.assert_allclose(res.summary.x_final, direct.x, rtol=1e-12, atol=1e-15)
+                assert res.summary.n_f == direct.nfev
             else:
                 f, _ = _fns(p)
                 first = next(x for x in seen if f(x) - p.f_star <= tol)
                 assert res.status == "converged"
-                np.testing.assert_array_equal(res.summary["x_final"], first)
-                assert res.summary["n_f"] < direct.nfev  # scipy alone goes on
+                np.testing.assert_array_equal(res.summary.x_final, first)
+                assert res.summary.n_f < direct.nfev  # scipy alone goes on
 
 
 def _direct_scipy(p, x0, method, uses_grad, bounded, options):
@@ -372,15 +372,15 @@ def test_newton_cg_uses_the_constant_hessian_where_known():
     # with H given, no gradient is spent on finite-difference Hessian products
     (_, with_h), = _run("quad-no-fstar", "scipy-newton-cg", seeds=1, budget=10_000)
     (_, without), = _run("rosen-no-fstar", "scipy-newton-cg", seeds=1, budget=10_000)
-    assert with_h.summary["n_g"] == with_h.summary["n_f"]
-    assert without.summary["n_g"] > without.summary["n_f"]
+    assert with_h.summary.n_g == with_h.summary.n_f
+    assert without.summary.n_g > without.summary.n_f
 
 
 @pytest.mark.parametrize("name", list(SCIPY) + ["scipy-multistart"])
 def test_scipy_variants_stop_at_the_budget(name):
     for _, res in _run("rosen-no-fstar", name, seeds=2, budget=11):
         assert res.status == "budget"
-        assert res.summary["n_f"] + res.summary["n_g"] <= 11
+        assert res.summary.n_f + res.summary.n_g <= 11
 
 
 def multistart_by_hand(p, x, rng, budget):
@@ -422,7 +422,7 @@ def test_multistart_restarts_from_its_own_generator_and_shares_the_budget():
         best, starts = multistart_by_hand(p, start_point(p, run.problem, run.seed),
                                           np.random.default_rng(run_seed(run.run_id)), budget)
         assert starts >= 3  # the budget paid for several local runs
-        assert res.status == "budget" and res.summary["n_f"] + res.summary["n_g"] <= budget
+        assert res.status == "budget" and res.summary.n_f + res.summary.n_g <= budget
         assert np.min(res.trace["f"]) == pytest.approx(best, rel=1e-12)
         assert np.all(np.diff(res.trace["f"]) <= 0)  # the iterate is the incumbent
 
@@ -435,7 +435,7 @@ def test_multistart_without_a_gradient_pays_finite_differences_in_f(tmp_path):
                       "    return Problem(dim=2, f=lambda X: ((X - 0.3) ** 2).sum(axis=1), bounds=([-1, -1], [1, 1]))\n")
     registry.load_plugin(str(plugin))
     for _, res in _run("bowl-f-only", "scipy-multistart[max_starts=2]", seeds=1, budget=1000):
-        assert res.summary["n_g"] == 0 and res.summary["n_f"] > 0
+        assert res.summary.n_g == 0 and res.summary.n_f > 0
         assert res.status == "stalled" and res.message.startswith("2 starts done")
     plan = make_plan(["bowl-f-only"], ["scipy-bfgs", "scipy-nelder-mead"], seeds=1, budget=10)
     assert [run.optimizer.name for run, _ in plan.skipped] == ["scipy-bfgs"]

@@ -102,8 +102,8 @@ def test_gd_at_one_over_L_on_standardized_features_lands_in_one_step(problem):
     results, p = run(problem, "gd[lr=1/L]", seeds=3, budget=20)
     assert p.L == pytest.approx(2.0, rel=1e-12)  # X̃ᵀX̃/n = I
     for r in results:
-        assert r.status == "converged" and r.summary["n_iter"] == 1
-        np.testing.assert_allclose(r.summary["x_final"], p.x_star[0], rtol=1e-12, atol=1e-12)
+        assert r.status == "converged" and r.summary.n_iter == 1
+        np.testing.assert_allclose(r.summary.x_final, p.x_star[0], rtol=1e-12, atol=1e-12)
 
 
 def test_one_step_on_a_standardized_csv_feature(data):
@@ -117,8 +117,8 @@ def test_one_step_on_a_standardized_csv_feature(data):
     a = (X[:, 0] - X[:, 0].mean()) / X[:, 0].std()
     theta, *_ = np.linalg.lstsq(np.column_stack([a, np.ones(len(y))]), y, rcond=None)
     for r in results:
-        assert r.status == "converged" and r.summary["n_iter"] == 1
-        np.testing.assert_allclose(r.summary["x_final"], theta, rtol=1e-12)
+        assert r.status == "converged" and r.summary.n_iter == 1
+        np.testing.assert_allclose(r.summary.x_final, theta, rtol=1e-12)
 
 
 # -- minibatch gradients ------------------------------------------------------------------------

@@ -13,7 +13,14 @@ import pandas as pd
 import pytest
 
 import optbench
-from optbench.plan import build_problem, make_plan, problem_key, resolve_problem, start_point
+from optbench.plan import (
+    build_problem,
+    make_plan,
+    problem_key,
+    resolve_problem,
+    run_records,
+    start_point,
+)
 from optbench.report import write_report
 from optbench.runner import run_batch
 from optbench.store import Store
@@ -66,7 +73,8 @@ def _write_named(db: Path, optimizer_name: str, seeds: int, budget: int) -> None
     with Store(db, create=True) as store:
         for batch in plan.batches:
             by_id = {r.run_id: r for r in batch.runs}
-            store.write([(by_id[res.run_id], res) for res in run_batch(batch)], infos, batch.index)
+            store.write(run_records([(by_id[res.run_id], res) for res in run_batch(batch)]), infos,
+                        batch.index)
 
 
 @pytest.fixture(scope="module")

@@ -91,5 +91,5 @@ def test_cycled_momentum_equals_torch(spec, params, make):
     for run, res in _run("rosenbrock", spec, budget=30):
         name = run.optimizer.name
         expected = _torch_trajectory(name, params, build_problem(run.problem), res.trace["x"][0],
-                                     res.summary["n_iter"], make)
+                                     res.summary.n_iter, make)
         np.testing.assert_allclose(res.trace["x"], expected, rtol=1e-11, atol=1e-13)

@@ -34,12 +34,12 @@ def test_a_stepped_run_stops_at_max_iter_where_a_hand_loop_ends():
     assert len(runs) == 2
     for run, r in runs:
         assert r.status == "max-iter", (r.status, r.message)
-        assert r.summary["n_iter"] == n
-        assert r.summary["n_g"] == n and r.summary["n_f"] == 0  # 7 of 1000 evaluations spent
+        assert r.summary.n_iter == n
+        assert r.summary.n_g == n and r.summary.n_f == 0  # 7 of 1000 evaluations spent
         x = start_point(problem, run.problem, run.seed)
         for _ in range(n):
             x = x - lr * _rosenbrock_grad(x)
-        np.testing.assert_allclose(r.summary["x_final"], x, rtol=1e-12)
+        np.testing.assert_allclose(r.summary.x_final, x, rtol=1e-12)
 
 
 def test_a_run_that_owns_its_loop_stops_at_max_iter():
@@ -47,7 +47,7 @@ def test_a_run_that_owns_its_loop_stops_at_max_iter():
 
     [(run, r)] = _run("scipy-bfgs", budget=1000, max_iter=5, seeds=1)
     assert r.status == "max-iter", (r.status, r.message)
-    assert r.summary["n_iter"] == 5
+    assert r.summary.n_iter == 5
     # scipy's own BFGS, stopped after 5 iterations, is where the run stopped
     problem = build_problem(resolve_problem(parse("rosenbrock")))
     x0 = start_point(problem, run.problem, run.seed)
@@ -56,7 +56,7 @@ def test_a_run_that_owns_its_loop_stops_at_max_iter():
         method="BFGS", options={"maxiter": 5, "gtol": 0.0},
     )
     assert direct.nit == 5
-    np.testing.assert_allclose(r.summary["x_final"], direct.x, rtol=1e-9)
+    np.testing.assert_allclose(r.summary.x_final, direct.x, rtol=1e-9)
 
 
 @pytest.mark.parametrize("max_iter", [7, 8])
@@ -64,7 +64,7 @@ def test_the_budget_wins_when_both_limits_are_met(max_iter):
     # gd spends one gradient per update: 7 evaluations end the 7th update
     for _, r in _run("gd[lr=0.001]", budget=7, max_iter=max_iter):
         assert r.status == "budget", (r.status, r.message)
-        assert r.summary["n_iter"] == 7
+        assert r.summary.n_iter == 7
 
 
 def test_max_iter_is_stored_and_loaded(tmp_path):

@@ -26,7 +26,7 @@ def test_noisy_stops_turns_the_stall_rule_back_on():
     assert {r.status for r in runs} == {"budget"}
     runs = _statuses(MINIBATCH, "gd[lr=0.5/L]", noisy_stops=True)
     assert {r.status for r in runs} == {"stalled"}
-    assert all(r.summary["n_g"] < 2000 for r in runs)
+    assert all(r.summary.n_g < 2000 for r in runs)
 
 
 def test_noisy_quadratic_runs_to_its_budget():
@@ -36,7 +36,7 @@ def test_noisy_quadratic_runs_to_its_budget():
     assert "budget" in {r.status for r in runs}
     for r in runs:
         if r.status == "budget":
-            assert r.summary["n_g"] == 1500
+            assert r.summary.n_g == 1500
         else:
             assert r.metrics["gap_best"] <= 1e-8
 

@@ -16,6 +16,8 @@ import pytest
 
 import optbench
 from optbench import store as store_mod
+from optbench.plan import run_records
+from optbench.store import codecs
 from optbench.store import Store, pack_metrics, pack_traces
 
 V1 = Path(__file__).parent / "data" / "store_v1.sqlite"
@@ -120,7 +122,7 @@ def test_metrics_of_a_block_keep_their_types():
     ]
     cols = store_mod.unpack_metrics(store_mod.unpack_trace(pack_metrics(rows)))
     for i, row in enumerate(rows):
-        got = {k: store_mod._plain(v[i], None if m is None else m[i]) for k, (v, m) in cols.items()}
+        got = {k: codecs._plain(v[i], None if m is None else m[i]) for k, (v, m) in cols.items()}
         want = {k: None for k in cols}
         for k, v in row.items():
             v = v.item() if isinstance(v, np.generic) else v
@@ -158,7 +160,9 @@ def test_a_rerun_into_another_results_version_says_so_and_recompute_replaces(
     first = optbench.run(**spec)
     assert first.added == 4 and first.stale == 0
     before = optbench.load(out).set_index("run_id").sort_index()
-    monkeypatch.setattr(store_mod, "RESULTS_VERSION", store_mod.RESULTS_VERSION + 1)
+    newer = store_mod.RESULTS_VERSION + 1
+    for module in (store_mod, store_mod.sql):  # what the store writes and what api compares
+        monkeypatch.setattr(module, "RESULTS_VERSION", newer)
     progress = Progress()
     again = optbench.run(**spec, progress=progress)
     assert again.added == 0 and again.stale == 4  # kept, and said so
@@ -237,14 +241,14 @@ def test_a_batch_block_stores_what_its_runs_would_store_one_by_one(tmp_path, max
         for res, again in zip(results, travelled, strict=True):
             assert again.metrics == res.metrics and again.summary == res.summary
             _same_trace(again.trace, res.trace)
-            n = res.summary["n_iter"] + 1
+            n = res.summary.n_iter + 1
             if n <= store_mod.THIN_ABOVE:  # every iterate
                 assert np.array_equal(res.trace["t"], np.arange(n))
             else:  # the head, log-spaced checkpoints and the last iterate
                 assert res.trace["t"][-1] == n - 1 and len(res.trace["t"]) < n
             assert len(res.trace["lr"]) == len(res.trace["t"]) - 1 or n > store_mod.THIN_ABOVE
-            assert res.trace["f"][-1] == res.summary["f_final"]
-            assert ("x" in res.trace) == (len(res.summary["x_final"]) <= STORE_X_MAX_DIM)
+            assert res.trace["f"][-1] == res.summary.f_final
+            assert ("x" in res.trace) == (len(res.summary.x_final) <= STORE_X_MAX_DIM)
     # stored from the block, and run by run (each result owning its metrics and trace)
     for name, detach in (("block", False), ("alone", True)):
         with Store(tmp_path / f"{name}.sqlite", create=True) as st:
@@ -255,7 +259,7 @@ def test_a_batch_block_stores_what_its_runs_would_store_one_by_one(tmp_path, max
                         res.trace = dict(res.trace)  # a result changed by hand owns its arrays
                         assert res.block is None
                     rows.append((run, res))
-                st.write(rows)
+                st.write(run_records(rows))
     with Store(tmp_path / "block.sqlite") as a, Store(tmp_path / "alone.sqlite") as b:
         ids = [r["run_id"] for r in a._rows()]
         assert a.metrics(ids) == b.metrics(ids)
@@ -266,7 +270,7 @@ def test_a_batch_block_stores_what_its_runs_would_store_one_by_one(tmp_path, max
 def test_a_partly_stored_batch_writes_only_its_new_runs(tmp_path):
     (batch, results), *_ = _batch_results(20)
     with Store(tmp_path / "s.sqlite", create=True) as st:
-        assert st.write(list(zip(batch.runs[:2], results[:2], strict=True))) == 2
-        assert st.write(list(zip(batch.runs, results, strict=True))) == len(results) - 2
+        assert st.write(run_records(zip(batch.runs[:2], results[:2], strict=True))) == 2
+        assert st.write(run_records(zip(batch.runs, results, strict=True))) == len(results) - 2
         got = st.metrics([r.run_id for r in batch.runs])
     assert [got[r.run_id] for r in batch.runs] == [r.metrics for r in results]

@@ -159,7 +159,7 @@ def test_a_clean_v1_store_is_migrated_whole_and_keeps_its_rows(tmp_path):
 
 def test_a_failed_migration_changes_nothing(tmp_path, monkeypatch):
     """A migration that fails half way (here: its last statement) is rolled back whole."""
-    import optbench.store as store
+    import optbench.store.sql as store
 
     db = tmp_path / "results.sqlite"
     shutil.copy(V1, db)

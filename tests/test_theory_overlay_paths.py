@@ -95,7 +95,7 @@ def test_constant_fallback_gd_in_n_d_is_the_path_of_i_minus_eta_a():
             e.append(M @ e[-1])
         e = np.array(e)
         assert r.metrics["th_po"] == pytest.approx(_overshoot(e), rel=1e-9, abs=1e-9)
-        assert r.metrics["th_settle_2"] == _settle(e, 0.02) > r.summary["n_iter"]
+        assert r.metrics["th_settle_2"] == _settle(e, 0.02) > r.summary.n_iter
         lam = np.linalg.eigvalsh(A)
         assert r.metrics["th_rate_x"] == pytest.approx(np.max(np.abs(1 - eta * lam)), rel=1e-12)
         assert r.metrics["th_regime"] == "oscillating-convergent"
@@ -130,7 +130,7 @@ def test_constant_fallback_heavy_ball_is_torchs_sgd_continued():
     e = x - p.x_star[0]
     m = r.metrics
     assert m["th_po"] == pytest.approx(_overshoot(e), rel=1e-9, abs=1e-9)
-    assert m["th_settle_2"] == _settle(e, 0.02) > r.summary["n_iter"]
+    assert m["th_settle_2"] == _settle(e, 0.02) > r.summary.n_iter
     assert m["th_settle_5"] == _settle(e, 0.05)
     poles = [np.roots([1.0, -(1 + beta - eta * lam), beta]) for lam in np.diag(A)]
     assert m["th_rate_x"] == pytest.approx(np.max(np.abs(poles)), rel=1e-9)
@@ -146,7 +146,7 @@ def test_constant_fallback_heavy_ball_divergence_step():
     (r,) = _run(name, f"momentum[lr=3.5/L,momentum=0.5,schedule={PLATEAU_NEVER}]", budget=3)
     x = _torch_heavy_ball(np.asarray(r.trace["x"][0], float), A, p.x_star[0], 3.5 / L, 0.5, 400)
     t_div = _diverged_at(x - p.x_star[0], A)
-    assert t_div is not None and t_div > r.summary["n_iter"]
+    assert t_div is not None and t_div > r.summary.n_iter
     assert r.metrics["th_div_iter"] == t_div
     assert r.metrics["th_po"] is None
 
@@ -194,7 +194,7 @@ def test_recorded_rates_path_is_the_hand_computed_one(name, spec):
     parsed = parse(spec)
     sched = parsed.params["schedule"]
     (r,) = _run(name, spec, budget=60)
-    end = r.summary["n_iter"]
+    end = r.summary.n_iter
     rates, e = _plateau_gd(np.asarray(r.trace["x"][0], float), A, p.x_star[0],
                            float(parsed.params["lr"]), int(sched.params["patience"]),
                            float(sched.params["factor"]), end)
@@ -217,7 +217,7 @@ def test_recorded_rates_path_that_diverges():
     A = np.asarray(p.hessian, dtype=float)
     spec = "gd[lr=0.3,schedule=reduce-on-plateau(patience=1,factor=0.97)]"
     (r,) = _run(name, spec, budget=60)
-    end = r.summary["n_iter"]
+    end = r.summary.n_iter
     rates, e = _plateau_gd(np.asarray(r.trace["x"][0], float), A, p.x_star[0], 0.3, 1, 0.97,
                            end)
     assert len(set(rates)) > 1

@@ -60,7 +60,7 @@ def test_torch_optim_reproduces_the_native_rule_per_step(problem, native, adapte
     _, theirs = _run(problem, adapted)
     assert len(ours) == len(theirs) >= 2
     for a, b in zip(ours, theirs, strict=True):
-        assert a.status == b.status and a.summary["n_iter"] == b.summary["n_iter"] > 0
+        assert a.status == b.status and a.summary.n_iter == b.summary.n_iter > 0
         # torch evaluates in another order (lerp, addcdiv): rounding differs, not the rule
         np.testing.assert_allclose(b.trace["x"], a.trace["x"], rtol=1e-11, atol=1e-13)
         if not native.startswith("adagrad"):  # optbench records AdaGrad's rate after lr_decay
@@ -104,7 +104,7 @@ def test_trajectory_equals_torch_in_a_plain_loop():
     _, results = _run("rosenbrock", "torch[cls=torch.optim.NAdam,lr=0.02,weight_decay=0.01]",
                       seeds=1, budget=30)
     res = results[0]
-    xs = nadam_loop(res.trace["x"][0], res.summary["n_iter"], lr=0.02, weight_decay=0.01)
+    xs = nadam_loop(res.trace["x"][0], res.summary.n_iter, lr=0.02, weight_decay=0.01)
     np.testing.assert_array_equal(res.trace["x"], xs)
 
 
@@ -128,7 +128,7 @@ def test_lbfgs_runs_alone_and_every_closure_evaluation_is_charged():
             return torch.tensor(problem.f(x)[0], dtype=torch.float64)
 
         xs, charged = [p.detach().numpy().copy()], [0]
-        for _ in range(res.summary["n_iter"]):
+        for _ in range(res.summary.n_iter):
             opt.step(closure)
             xs.append(p.detach().numpy().copy())
             charged.append(calls[0])
@@ -136,7 +136,7 @@ def test_lbfgs_runs_alone_and_every_closure_evaluation_is_charged():
         # each closure call is one f and one gradient
         np.testing.assert_array_equal(res.trace["n_f"], charged)
         np.testing.assert_array_equal(res.trace["n_g"], charged)
-        assert res.summary["n_f"] + res.summary["n_g"] <= 60
+        assert res.summary.n_f + res.summary.n_g <= 60
 
 
 @needs_torch
@@ -145,7 +145,7 @@ def test_reduce_on_plateau_is_stepped_with_the_charged_training_loss():
             "torch.optim.lr_scheduler.ReduceLROnPlateau(patience=1,factor=0.5,threshold=0.5)]")
     _, results = _run("rosenbrock", spec, seeds=1, budget=80)
     tr = results[0].trace
-    n = results[0].summary["n_iter"]
+    n = results[0].summary.n_iter
     np.testing.assert_array_equal(tr["n_f"], np.arange(n + 1))  # one loss per update
     lr, best, bad = 0.002, np.inf, 0
     for t in range(n):  # torch's rule: cut by factor after `patience` updates without a gain

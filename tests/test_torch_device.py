@@ -52,7 +52,7 @@ def test_device_cpu_is_the_adapter_without_it_exactly(spec):
     after = _run("rosenbrock", spec.format(",device=cpu"))
     assert len(before) == len(after) >= 2
     for a, b in zip(before, after, strict=True):
-        assert a.status == b.status and a.summary["n_iter"] == b.summary["n_iter"] > 0
+        assert a.status == b.status and a.summary.n_iter == b.summary.n_iter > 0
         for key in ("x", "f", "lr", "n_f", "n_g"):
             np.testing.assert_array_equal(b.trace[key], a.trace[key], err_msg=key)
         for k in METRICS:
@@ -65,7 +65,7 @@ def test_device_cpu_equals_torch_in_a_plain_loop():
 
     (res,) = _run("rosenbrock", "torch[cls=torch.optim.NAdam,lr=0.02,device=cpu]", seeds=1,
                   budget=30)
-    xs = nadam_loop(res.trace["x"][0], res.summary["n_iter"], lr=0.02)
+    xs = nadam_loop(res.trace["x"][0], res.summary.n_iter, lr=0.02)
     np.testing.assert_array_equal(res.trace["x"], xs)
 
 
@@ -126,8 +126,8 @@ def test_cuda_reproduces_the_cpu_runs_and_synchronizes_every_update(spec, monkey
     monkeypatch.setattr(torch.cuda, "synchronize", counted)
     gpu = _run("rosenbrock", spec.format(",device=cuda"))
     for a, b in zip(cpu, gpu, strict=True):
-        assert a.status == b.status and a.summary["n_iter"] == b.summary["n_iter"]
+        assert a.status == b.status and a.summary.n_iter == b.summary.n_iter
         np.testing.assert_allclose(b.trace["x"], a.trace["x"], rtol=1e-10, atol=1e-12)
         np.testing.assert_array_equal(b.trace["n_g"], a.trace["n_g"])
     # once per batch step (a batch steps until its last run ends), before its time is read
-    assert len(calls) >= max(r.summary["n_iter"] for r in gpu) > 0
+    assert len(calls) >= max(r.summary.n_iter for r in gpu) > 0

@@ -87,7 +87,7 @@ CASES = [
 @pytest.mark.parametrize("spec", CASES)
 def test_trajectory_equals_torch_optim_per_step(problem, spec):
     for run, res in _run(problem, spec):
-        n = res.summary["n_iter"]
+        n = res.summary.n_iter
         assert n >= 2
         name, params = run.optimizer.name, dict(run.optimizer.params)
         expected = _torch_trajectory(name, params, build_problem(run.problem),
@@ -103,7 +103,7 @@ def test_adamw_with_a_schedule_equals_torch_with_its_scheduler():
     for run, res in _run("rosenbrock", "adamw[lr=0.05,weight_decay=0.1,schedule=cosine(T=15)]"):
         expected = _torch_trajectory(
             "adamw", dict(lr=0.05, weight_decay=0.1), build_problem(run.problem),
-            res.trace["x"][0], res.summary["n_iter"],
+            res.trace["x"][0], res.summary.n_iter,
             lambda opt: torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=15))
         np.testing.assert_allclose(res.trace["x"], expected, rtol=1e-11, atol=1e-13)
 
@@ -127,7 +127,7 @@ def test_lion_follows_the_published_algorithm(spec):
         p = dict(run.optimizer.params)
         problem = build_problem(run.problem)
         expected = lion_by_the_paper(res.trace["x"][0], lambda x, pr=problem: pr.grad(x[None])[0],
-                                     res.summary["n_iter"], p["lr"], p["beta1"], p["beta2"],
+                                     res.summary.n_iter, p["lr"], p["beta1"], p["beta2"],
                                      p["weight_decay"])
         np.testing.assert_allclose(res.trace["x"], expected, rtol=1e-13, atol=1e-15)
         steps = np.abs(np.diff(res.trace["x"], axis=0))

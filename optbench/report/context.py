@@ -45,6 +45,8 @@ class Context:
         sessions: the stores' ``sessions`` rows, each with its ``source``
             (:func:`optbench.environment.from_session` reads its environment).
         tuning: the tuning record (``optbench tune``) or None.
+        components: ``(kind, name) -> info`` of the optimizers and schedules, as recorded
+            with the runs (description, origin, needs, theory mapping).
         cache: shared derived data, so sections do not recompute each other's work.
         x_axis: the cost axis of the convergence and ECDF figures, ``evals`` (n_f + n_g)
             or ``time`` (the batch clock, :mod:`optbench.report.timing`).
@@ -58,6 +60,7 @@ class Context:
     baseline: str | None = None
     tuning: dict[str, Any] | None = None
     landscapes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    components: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     x_axis: str = "evals"
     cache: dict[str, Any] = field(default_factory=dict)
     _traces: dict[str, dict | None] = field(default_factory=dict)
@@ -162,10 +165,13 @@ class Context:
 
 def _problem_label(key: str, problems: dict[str, dict[str, Any]]) -> str:
     """The problem with the parameters that make it a variant:
-    ``linear-regression[standardize=true]``."""
+    ``linear-regression[standardize=true]``, as recorded with its runs (worked out from
+    the registry for a store written before labels were recorded)."""
+    info = problems.get(key, {})
+    if info.get("label"):
+        return info["label"]
     from ..plan import problem_label
 
-    info = problems.get(key, {})
     return problem_label(info.get("name", key), dict(info.get("params", {})))
 
 
@@ -198,6 +204,7 @@ def _read(dbs: list[Path], names: list[str]):
     from ..store import Store, read_runs
 
     frames, problems, landscapes, sessions = [], {}, {}, []
+    components: dict[tuple[str, str], dict[str, Any]] = {}
     for db, name in zip(dbs, names, strict=True):
         frame = read_runs(db)
         frame["store"] = str(db)
@@ -207,15 +214,17 @@ def _read(dbs: list[Path], names: list[str]):
             problems.update(s.problem_info())
             landscapes.update(s.landscapes())
             sessions.extend([{**row, "source": name} for row in s.sessions()])
+            for key, info in s.components().items():
+                components.setdefault(key, info)
     runs = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     if "run_id" not in runs:
-        return runs, problems, landscapes, sessions
+        return runs, problems, landscapes, sessions, components
     runs["store_run_id"] = runs["run_id"]
     runs["spec_label"] = runs["label"]
     if len(dbs) > 1:  # never pooled: one entry per (setting, source)
         runs["run_id"] = runs["source"] + ":" + runs["run_id"]
         runs["label"] = runs["label"] + SOURCE_SEP + runs["source"]
-    return runs.reset_index(drop=True), problems, landscapes, sessions
+    return runs.reset_index(drop=True), problems, landscapes, sessions, components
 
 
 class _Pairing(TypedDict, total=False):
@@ -346,12 +355,14 @@ def read_context(
     if baseline is not None and baseline not in sources:
         raise UsageError(f"unknown baseline {baseline!r}: expected one of the sources "
                          f"{sources}")
-    runs, infos, landscapes, sessions = _read(paths, sources)
+    runs, infos, landscapes, sessions, components = _read(paths, sources)
     runs = select_runs(runs, infos, problems, optimizers)
     from ..store import read_tuning
 
-    if len(runs) and "problem_label" not in runs:
-        runs = runs.assign(problem_label=[_problem_label(k, infos) for k in runs.problem_key])
+    if len(runs) and ("problem_label" not in runs or runs["problem_label"].isna().any()):
+        from ..plan import fill_problem_labels
+
+        runs = fill_problem_labels(runs, infos)
     tuning = read_tuning(paths)
     return Context(
         paths,
@@ -362,5 +373,6 @@ def read_context(
         baseline=baseline or sources[0] if sources else None,
         tuning=tuning,
         landscapes=landscapes,
+        components=components,
         x_axis=x_axis,
     )

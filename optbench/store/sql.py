@@ -1,27 +1,20 @@
-"""The results store: one embedded SQLite file, written by a single writer. Every SQL
-statement of optbench is here; the rest of the package reads a store through
-:class:`Store` and :func:`read_runs` (the tidy frame, one row per run). Also here: how a
-trace is thinned for storage (:func:`thin_trace`) and the tuning record written beside a
-store (:func:`tuning_path`).
+"""The SQLite store: every SQL statement of optbench is here. One embedded file, written
+by a single writer; WAL mode and one transaction per finished batch, so an interrupted
+benchmark keeps every batch that finished; ``INSERT OR IGNORE`` on ``run_id``, so two
+writers or a rerun never duplicate or overwrite a run.
 
-WAL mode and one transaction per finished batch, so an interrupted benchmark keeps every
-batch that finished; ``INSERT OR IGNORE`` on ``run_id``, so two writers or a rerun never
-duplicate or overwrite a run.
-
-Columnar (schema version 2): each written batch is one row of ``blocks``, two compressed
-numpy archives (``.npz``, read back with ``allow_pickle=False``: nothing in a store is ever
-unpickled). ``traces`` holds one array per recorded quantity for the whole batch, the
-runs' iterates one after another (``length`` says how many each run has, -1 for a run
-without a trace); ``metrics`` holds one typed column per metric. A run's row in ``runs``
+Columnar (schema version 2): each written batch is one row of ``blocks``, its traces and
+its metrics as two numpy archives (:mod:`optbench.store.codecs`). A run's row in ``runs``
 names its block and its row in it. Reading one run's trace unpacks its block; reading the
 traces of many runs reads each block once. Stores of schema version 1 (one archive per
 run in ``traces``, metrics as JSON in ``runs``) are migrated in place when opened for
 writing, and read through their old tables either way.
 
-A 1-D or 2-D problem's landscape (its loss on a grid, drawn under the trajectories) is
-stored with its info, in ``landscapes``, so the report reads only the store.
-
-Every run records the :data:`RESULTS_VERSION` of the optbench that computed it.
+What the report shows about a run is stored with it: a problem's info (its label, its
+constants, its description) in ``problems`` and its landscape (its loss on a grid, drawn
+under the trajectories) in ``landscapes``; each optimizer's and schedule's description,
+declared needs and theory mapping in ``components``. Stores written before ``components``
+existed simply have none.
 """
 
 from __future__ import annotations
@@ -30,63 +23,32 @@ import contextlib
 import functools
 import io
 import json
-import math
 import os
-import platform
-import re
 import sqlite3
 import time
 import zipfile
-import zlib
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .errors import StoreError
-
-__all__ = [
-    "SCHEMA_VERSION",
-    "Store",
-    "RESULTS_VERSION",
-    "pack_metrics",
-    "pack_trace",
-    "pack_traces",
-    "read_runs",
-    "read_trace",
-    "read_tuning",
-    "thin_trace",
-    "tuning_path",
-    "unpack_trace",
-    "write_tuning",
-]
+from ..errors import StoreError
+from .codecs import (
+    _num,
+    _plain,
+    pack_block,
+    pack_trace,
+    read_trace,
+    split_traces,
+    unpack_metrics,
+    unpack_trace,
+)
+from .records import RESULTS_VERSION, RunRecord, Summary, to_json
+from .session import anonymized, host, versions
 
 SCHEMA_VERSION = 2
 TRACE_CHUNK = 500  # traces read per SQL query when reading many (schema version 1)
-
-RESULTS_VERSION = 4
-"""The version of the built-in results: bumped whenever a release changes the numbers a
-run of the same identity stores (a metric fixed, a status rule changed, a built-in problem
-or optimizer corrected), so that a store never silently mixes them; see
-``docs/store.md``.
-
-1. The first recorded.
-2. The theory overlay (``th_*``) leaves out runs with weight decay or gradient clipping,
-   which its quadratic model does not describe; constant-rate GD's ``th_po``/``th_po1``
-   are the maximum over its whole predicted path (to rounding the same, except where that
-   maximum lies past the 16,384 updates that used to be followed).
-3. Evaluations spent inside an update that the budget or the deadline interrupts are
-   recorded (a last trace point at the full charge).
-4. ``hit_time_<ε>`` and ``rel_hit_time_<τ>``: the batch clock at each first hit; each run's
-   summary records the size of the batch it ran in (``batch_size``). Runs on a stochastic
-   problem are no longer stopped as ``stalled`` or ``cycle`` (they run to their budget unless
-   ``noisy_stops``), and they store ``f_ema``, the smoothed loss. The small-ML problems
-   record a held-out accuracy (``test_acc``) at every iterate, and the softmax models' mu is
-   l2 exactly (it was an iterative eigenvalue estimate). ``rate_x_pole`` (the rate fit that
-   allows a double pole) is stored, and Nesterov runs store their predicted rate
-   ``th_rate_x``/``th_rate_f``; runs longer than 20,000 updates stall after 1/100 of them.
-"""
 
 _MIGRATE_1 = """
 ALTER TABLE runs ADD COLUMN block INTEGER;
@@ -126,6 +88,8 @@ CREATE TABLE IF NOT EXISTS blocks (block INTEGER PRIMARY KEY, metrics BLOB NOT N
     traces BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS problems (key TEXT PRIMARY KEY, info TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS landscapes (key TEXT PRIMARY KEY, data BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS components (kind TEXT NOT NULL, name TEXT NOT NULL,
+    info TEXT NOT NULL, PRIMARY KEY (kind, name));
 CREATE TABLE IF NOT EXISTS sessions (id INTEGER PRIMARY KEY AUTOINCREMENT, started REAL,
     command TEXT, spec TEXT, versions TEXT, host TEXT);
 CREATE TABLE IF NOT EXISTS superseded (id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -151,7 +115,7 @@ def _schema_tables() -> dict[str, tuple[str, list[str]]]:
 
 
 _V1_ADDED = ("block", "row", "results_version")  # the columns of runs that version 2 added
-_OPTIONAL = ("traces", "landscapes", "superseded")  # added when missing, on writing
+_OPTIONAL = ("traces", "landscapes", "superseded", "components")  # added when missing, on writing
 
 
 def _required(version: int) -> dict[str, list[str]]:
@@ -235,322 +199,6 @@ def _archive_fault(conn: sqlite3.Connection, column: str, block: int) -> str | N
     return None
 
 
-_ABSOLUTE = re.compile(r"(?<![\w.)\]/])(?:[A-Za-z]:[\\/]|/)[^\s]*")
-"""An absolute path in a command line: ``/...`` (or ``C:\\...``) at the start of a word
-or after ``=`` or ``,`` (``--out=/x``, ``NAME=/x``), not inside a value such as
-``lr=0.5/L``."""
-
-
-def anonymized(command: str) -> str:
-    """A command line without the folders of its absolute paths: each becomes its last
-    component (``/home/me/.venv/bin/optbench run --out /home/me/res`` ->
-    ``optbench run --out res``), so a shared store says nothing about the machine."""
-
-    def last(m: re.Match) -> str:
-        path = m.group(0).rstrip("/\\")
-        return re.split(r"[/\\]", path)[-1] or "/"
-
-    return _ABSOLUTE.sub(last, command)
-
-def _host(anonymous: bool) -> str:
-    """The machine's name, or "" when the store is to say nothing about where it ran."""
-    return "" if anonymous else platform.node()
-
-
-def _json(obj: Any) -> str:
-    return json.dumps(_clean(obj), sort_keys=True, separators=(",", ":"))
-
-
-def _summary_json(summary: dict[str, Any]) -> str:
-    """:func:`_json` of a run's summary (string keys): plain numbers go straight to the C
-    encoder; NaN, infinities and numpy scalars are cleaned first."""
-    try:
-        return _ENCODE(summary)
-    except (TypeError, ValueError):
-        return _json(summary)
-
-
-_ENCODE = json.JSONEncoder(sort_keys=True, separators=(",", ":"), allow_nan=False).encode
-
-
-def _clean(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {str(k): _clean(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_clean(v) for v in obj]
-    if isinstance(obj, np.generic):
-        obj = obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None if math.isnan(obj) else ("inf" if obj > 0 else "-inf")
-    return obj
-
-
-@functools.cache
-def versions() -> dict[str, str]:
-    from . import __version__
-
-    return {
-        "optbench": __version__,
-        "numpy": np.__version__,
-        "scipy": _scipy_version(),
-        "python": platform.python_version(),
-    }
-
-
-def _scipy_version() -> str:
-    """scipy's version from the head of its installed metadata: importing scipy for it, or
-    parsing its whole metadata (licence texts included), costs more than a small run."""
-    from importlib.metadata import PackageNotFoundError, distribution
-
-    try:
-        text = distribution("scipy").read_text("METADATA") or ""
-    except PackageNotFoundError:
-        text = ""
-    for line in text.splitlines():
-        if line.startswith("Version:"):
-            return line.split(":", 1)[1].strip()
-        if not line:  # the end of the headers
-            break
-    import scipy
-
-    return scipy.__version__
-
-
-def pack_trace(trace: dict[str, np.ndarray]) -> bytes:
-    """An ``.npz`` archive (what ``numpy.load`` reads), each array compressed at zlib level 1
-    where that pays: counters, rates and timings shrink a hundredfold, while the iterates,
-    values and gradient norms (float noise) would shrink by 4 % at most of the cost of
-    writing a store, so they are stored as they are."""
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
-        for k, v in trace.items():
-            v = np.asarray(v)
-            zf.compression = zipfile.ZIP_DEFLATED if _compressible(v) else zipfile.ZIP_STORED
-            with zf.open(f"{k}.npy", "w", force_zip64=True) as fh:
-                np.lib.format.write_array(fh, v, allow_pickle=False)
-    return buf.getvalue()
-
-
-def _compressible(a: np.ndarray) -> bool:
-    """Whether zlib shrinks the array's first 8 KB by a fifth or more."""
-    if a.dtype.kind not in "fc" or a.nbytes < 4096:
-        return True
-    sample = a.reshape(-1)[: 8192 // a.itemsize].tobytes()
-    return len(zlib.compress(sample, 1)) < 0.8 * len(sample)
-
-
-def unpack_trace(data: bytes, keys: Iterable[str] | None = None) -> dict[str, np.ndarray]:
-    """The arrays of a packed archive (only ``keys``, where given)."""
-    with np.load(io.BytesIO(data), allow_pickle=False) as z:
-        return {k: z[k] for k in (z.files if keys is None else keys) if k in z.files}
-
-
-def pack_traces(traces: Sequence[dict[str, np.ndarray] | None]) -> bytes:
-    """The traces of a block as one archive (:func:`trace_columns`)."""
-    return pack_trace(trace_columns(traces))
-
-
-def trace_columns(traces: Sequence[dict[str, np.ndarray] | None]) -> dict[str, np.ndarray]:
-    """The traces of a block as columns: per quantity, the runs' arrays one after another;
-    ``length`` the iterates of each run (-1: no trace) and ``len.<key>`` the entries of a
-    quantity whose count differs from it (``lr``: one fewer)."""
-    length = np.array([-1 if tr is None else len(tr["f"]) for tr in traces], dtype=np.int64)
-    present = [tr for tr in traces if tr is not None]
-    arrays = {"length": length}
-    for k in dict.fromkeys(k for tr in present for k in tr):
-        parts = [None if tr is None else tr.get(k) for tr in traces]
-        n = np.array([-1 if p is None else len(p) for p in parts], dtype=np.int64)
-        if not np.array_equal(n, length):
-            arrays[f"len.{k}"] = n
-        arrays[k] = np.concatenate([np.asarray(p) for p in parts if p is not None])
-    return arrays
-
-
-def split_traces(columns: dict[str, np.ndarray]):
-    """Row ``i``'s trace from the columns of a block (views, not copies)."""
-    length = columns["length"]
-    keys = [k for k in columns if k != "length" and not k.startswith("len.")]
-    starts = {}
-    for k in keys:
-        n = columns.get(f"len.{k}", length)
-        if len(n) != len(length):
-            raise ValueError(f"{k} has {len(n)} lengths for {len(length)} runs")
-        ends = np.cumsum(np.maximum(n, 0))
-        if ends[-1:].sum() != len(columns[k]):
-            raise ValueError(f"{k} holds {len(columns[k])} entries, its lengths say {ends[-1]}")
-        starts[k] = (n, ends - np.maximum(n, 0))
-
-    def split(i: int) -> dict[str, np.ndarray] | None:
-        if length[i] < 0:
-            return None
-        out = {}
-        for k in keys:
-            n, start = starts[k]
-            if n[i] >= 0:
-                out[k] = columns[k][start[i] : start[i] + n[i]]
-        return out
-
-    return split
-
-
-def pack_metrics(metrics: list[dict[str, Any]]) -> bytes:
-    """The metrics of a block as one archive (:func:`pack_metric_columns`), from one dict
-    per run."""
-    keys = list(dict.fromkeys(k for m in metrics for k in m))
-    if all(len(m) == len(keys) and list(m) == keys for m in metrics):
-        columns: Iterable[Sequence[Any]] = zip(*(m.values() for m in metrics), strict=True)
-    else:
-        columns = ([m.get(k) for m in metrics] for k in keys)
-    return pack_metric_columns(dict(zip(keys, columns, strict=True)))
-
-
-def pack_metric_columns(columns: dict[str, Sequence[Any]]) -> bytes:
-    """The metrics of a block as one archive, one typed column per metric: ``m.<name>``
-    (float, int, bool or text; ``j.<name>`` JSON text for anything else) and ``n.<name>``
-    where some runs of an int, bool or text metric have None or lack it (a float column
-    keeps None as NaN, which reads back as None)."""
-    arrays: dict[str, np.ndarray] = {}
-    for k, col in columns.items():
-        arrays.update(_metric_column(k, col))
-    return pack_trace(arrays)
-
-
-def pack_metric_arrays(columns: dict[str, np.ndarray], ints: Collection[str]) -> bytes:
-    """:func:`pack_metric_columns` of metrics given as arrays, the same archive without a
-    Python object per value: a float array's NaN is None, the columns in ``ints`` hold
-    counts, an object array holds any values (text, None)."""
-    arrays: dict[str, np.ndarray] = {}
-    for k, a in columns.items():
-        if a.dtype == object:
-            arrays.update(_metric_column(k, a.tolist()))
-            continue
-        missing = np.isnan(a)
-        if k in ints and not missing.all():  # int, and which runs have none
-            arrays[f"m.{k}"] = np.where(missing, 0, a).astype(np.int64)
-            if missing.any():
-                arrays[f"n.{k}"] = missing
-        else:  # float (a count no run has reads back as None all the same)
-            arrays[f"m.{k}"] = np.where(missing, np.nan, a)
-    return pack_trace(arrays)
-
-
-def _metric_column(k: str, col: Sequence[Any]) -> dict[str, np.ndarray]:
-    kinds = set(map(type, col)) - {type(None)}
-    kind = _KINDS.get(frozenset(kinds)) or _kind(kinds)
-    if kind is float:
-        return {f"m.{k}": np.array(col, dtype=float)}  # None -> NaN
-    out = {}
-    none = [v is None for v in col]
-    if kind is None:
-        out[f"j.{k}"] = np.array(["" if v is None else _json(v) for v in col])
-    else:
-        fill = kind()
-        out[f"m.{k}"] = np.array([fill if v is None else v for v in col], dtype=kind)
-    if any(none):
-        out[f"n.{k}"] = np.array(none)
-    return out
-
-
-def _pack_block(rows: list[tuple[Any, Any]]) -> tuple[bytes, bytes]:
-    """The metrics and traces blobs of the results to write: straight from the columns of
-    their batch's block when they are that whole block in order, else run by run."""
-    first = getattr(rows[0][1], "block", None)
-    if (
-        first is not None
-        and len(first) == len(rows)
-        and all(res.block is first and res.row == i for i, (_, res) in enumerate(rows))
-    ):
-        return pack_metric_arrays(first.metric_arrays, first.ints), pack_trace(first.traces)
-    metrics = pack_metrics([res.metrics for _, res in rows])
-    return metrics, pack_traces([res.trace for _, res in rows])
-
-
-def _kind(kinds: set[type]) -> type | None:
-    """The column type of a metric's values (float for ints and floats mixed)."""
-    kind: type | None
-    if not kinds or all(issubclass(t, float | np.floating) for t in kinds):
-        kind = float
-    elif all(issubclass(t, bool | np.bool_) for t in kinds):
-        kind = bool
-    elif all(issubclass(t, int | np.integer) and not issubclass(t, bool | np.bool_)
-             for t in kinds):
-        kind = int
-    elif all(issubclass(t, int | float | np.integer | np.floating)
-             and not issubclass(t, bool | np.bool_) for t in kinds):
-        kind = float
-    elif all(issubclass(t, str) for t in kinds):
-        kind = str
-    else:
-        kind = None
-    _KINDS[frozenset(kinds)] = kind
-    return kind
-
-
-_KINDS: dict[frozenset, type | None] = {}
-
-
-def unpack_metrics(
-    columns: dict[str, np.ndarray],
-) -> dict[str, tuple[np.ndarray, np.ndarray | None]]:
-    """``{name: (values, None-mask or None)}`` from :func:`pack_metrics`' columns."""
-    out = {}
-    for key, v in columns.items():
-        kind, _, name = key.partition(".")
-        if kind == "m":
-            out[name] = (v, columns.get(f"n.{name}"))
-        elif kind == "j":
-            none = columns.get(f"n.{name}")
-            vals = np.empty(len(v), dtype=object)
-            for i, t in enumerate(v):
-                if none is None or not none[i]:
-                    try:
-                        vals[i] = json.loads(t)
-                    except ValueError:
-                        raise ValueError(f"its metric {name!r} is not valid JSON") from None
-            out[name] = (vals, none)
-    return out
-
-
-def _plain(v: Any, none: Any) -> Any:
-    """A metric as JSON would give it back: None for a missing or NaN value."""
-    if none is not None and none:
-        return None
-    v = v.item() if isinstance(v, np.generic) else v
-    return None if isinstance(v, float) and math.isnan(v) else v
-
-
-def read_trace(
-    path: str | os.PathLike,
-    run_id: str,
-    data: Any,
-    keys: Iterable[str] | None = None,
-    what: str = "trace",
-) -> dict[str, np.ndarray]:
-    """:func:`unpack_trace` of a stored blob; a damaged one is a one-line error naming the
-    run and the store (never a traceback, never an unpickled object)."""
-
-    def corrupt(why: str) -> StoreError:
-        return StoreError(
-            f"run {run_id!r} in {str(path)!r} is corrupt: {why}; the file was changed "
-            "outside optbench (rerun into a fresh store with --fresh)"
-        )
-
-    if not isinstance(data, bytes):
-        raise corrupt(f"its {what} is not a blob")
-    try:
-        return unpack_trace(data, keys)
-    except ValueError as exc:
-        if "Object arrays" in str(exc):
-            raise corrupt(
-                f"its {what} holds pickled objects, which optbench never loads "
-                "(allow_pickle=False)"
-            ) from None
-        if data[:1] == b"\x80":  # pickle's opcode PROTO: numpy would have to unpickle it
-            raise corrupt(f"its {what} is a pickle, which optbench never loads") from None
-        raise corrupt(f"its {what} is not a numpy archive") from None
-    except (OSError, EOFError, zipfile.BadZipFile, KeyError) as exc:
-        raise corrupt(f"its {what} is not a numpy archive ({type(exc).__name__})") from None
-
 
 def _database_error(path: Path, exc: sqlite3.DatabaseError, writing: bool = False) -> str:
     """One line for an SQLite failure: a full disk, a read-only file, a damaged file."""
@@ -586,7 +234,7 @@ class Store:
     def __init__(self, path: str | os.PathLike, create: bool = False):
         self.path = Path(path)
         self.read_only = not create
-        self._has_info: set[str] = set()  # problems whose info (and landscape) this wrote
+        self._has_info: set[Any] = set()  # problems and components this wrote
         if not create and not self.path.is_file():
             raise StoreError(
                 f"no results store at {str(self.path)!r}; run 'optbench run' first "
@@ -839,8 +487,8 @@ class Store:
         the versions (:func:`optbench.environment.stored`)."""
         if anonymous:
             command = anonymized(command)
-        vers = _json({**versions(), **(environment or {})})
-        self._session = (time.time(), command, _json(spec), vers, _host(anonymous))
+        vers = to_json({**versions(), **(environment or {})})
+        self._session = (time.time(), command, to_json(spec), vers, host(anonymous))
         if not defer:
             self.record_session()
 
@@ -865,38 +513,43 @@ class Store:
 
     def write(
         self,
-        rows: Iterable[tuple[Any, Any]],
+        rows: Iterable[tuple[RunRecord, Any]],
         problem_info: dict[str, dict] | None = None,
         batch: int | None = None,
         anonymous: bool = False,
         replace: Iterable[str] = (),
+        components: dict[tuple[str, str], dict] | None = None,
     ) -> int:
-        """Write ``(RunSpec, RunResult)`` pairs in one transaction, their traces and metrics
+        """Write ``(RunRecord, RunResult)`` pairs in one transaction, their traces and metrics
         as one block; returns rows added.
 
         ``anonymous`` stores an empty host name. The runs in ``replace`` replace their
         stored rows (``--recompute``), each old row kept in ``superseded``. A problem's
         ``landscape`` (an entry of its info) goes into ``landscapes``, with its first runs
-        written."""
-        from .plan import label, problem_key
-        from .spec import canonical
-
+        written. ``components`` (``(kind, name) -> info``: an optimizer's or a schedule's
+        description, needs, theory mapping) are stored once each, the first record kept."""
         rows = list(rows)
-        vers = _json(versions())
-        host = _host(anonymous)
+        vers = to_json(versions())
+        where = host(anonymous)
         now = time.time()
-        params: dict[int, tuple[str, str]] = {}  # canonical params, once per distinct spec
+        params: dict[int, str] = {}  # each distinct parameter dict encoded once
         wrote: set[str] = set()  # problems whose info needs no writing again
+
+        def encoded(d: dict[str, Any]) -> str:
+            if id(d) not in params:
+                params[id(d)] = to_json(d)
+            return params[id(d)]
+
         try:
             with self.transaction():
-                drawn = {problem_key(run.problem) for run, _ in rows}
+                drawn = {run.problem_key for run, _ in rows}
                 for key, info in (problem_info or {}).items():
                     if key in self._has_info:  # written already (a Hessian's JSON is large)
                         continue
                     info = dict(info)
                     grid = info.pop("landscape", None)
                     self.conn.execute(
-                        "INSERT OR IGNORE INTO problems VALUES (?, ?)", (key, _json(info))
+                        "INSERT OR IGNORE INTO problems VALUES (?, ?)", (key, to_json(info))
                     )
                     if grid is not None and key in drawn:  # with the problem's first runs
                         self.conn.execute(
@@ -906,6 +559,13 @@ class Store:
                     if grid is None or key in drawn:
                         wrote.add(key)
                 self._has_info |= wrote  # (a failed write ends the run: nothing to undo)
+                fresh = {k: v for k, v in (components or {}).items() if k not in self._has_info}
+                if fresh:
+                    self.conn.executemany(
+                        "INSERT OR IGNORE INTO components VALUES (?, ?, ?)",
+                        [(kind, name, to_json(info)) for (kind, name), info in fresh.items()],
+                    )
+                    self._has_info |= set(fresh)
                 stored = self._stored([run.run_id for run, _ in rows])
                 replaced = stored.intersection(replace)
                 if replaced:  # a row of this version (another writer's recompute) is kept
@@ -922,40 +582,37 @@ class Store:
                     "SELECT coalesce(max(block), 0) + 1 FROM blocks"
                 ).fetchone()[0]
                 self.conn.execute(
-                    "INSERT INTO blocks VALUES (?, ?, ?)", (block, *_pack_block(rows))
+                    "INSERT INTO blocks VALUES (?, ?, ?)",
+                    (block, *pack_block([res for _, res in rows])),
                 )
-                records = []
-                for i, (run, res) in enumerate(rows):
-                    for spec in (run.problem, run.optimizer):
-                        if id(spec) not in params:
-                            params[id(spec)] = (spec, _json(canonical(spec)["params"]))
-                    records.append(
-                        (
-                            run.run_id,
-                            run.problem.name,
-                            problem_key(run.problem),
-                            params[id(run.problem)][1],
-                            run.optimizer.name,
-                            run.label or label(run.optimizer),
-                            params[id(run.optimizer)][1],
-                            run.seed,
-                            run.budget,
-                            run.max_iter,
-                            run.tol,
-                            res.status,
-                            res.message,
-                            _summary_json(res.summary),
-                            "",  # the metrics are in the block
-                            float(res.seconds),
-                            batch,
-                            now,
-                            host,
-                            vers,
-                            block,
-                            i,
-                            RESULTS_VERSION,
-                        )
+                records = [
+                    (
+                        run.run_id,
+                        run.problem,
+                        run.problem_key,
+                        encoded(run.problem_params),
+                        run.optimizer,
+                        run.label,
+                        encoded(run.optimizer_params),
+                        run.seed,
+                        run.budget,
+                        run.max_iter,
+                        run.tol,
+                        res.status,
+                        res.message,
+                        res.summary.to_json(),
+                        "",  # the metrics are in the block
+                        float(res.seconds),
+                        batch,
+                        now,
+                        where,
+                        vers,
+                        block,
+                        i,
+                        RESULTS_VERSION,
                     )
+                    for i, (run, res) in enumerate(rows)
+                ]
                 self.conn.executemany(
                     f"INSERT INTO runs VALUES ({','.join('?' * 23)})", records
                 )
@@ -988,7 +645,7 @@ class Store:
             self.conn.execute(
                 "INSERT INTO superseded (run_id, superseded, reason, row, trace) "
                 "VALUES (?,?,?,?,?)",
-                (rid, now, reason, _json(dict(zip(cols, row, strict=True))),
+                (rid, now, reason, to_json(dict(zip(cols, row, strict=True))),
                  None if blob is None else blob[0]),
             )
             self.conn.execute("DELETE FROM traces WHERE run_id = ?", (rid,))
@@ -1052,10 +709,13 @@ class Store:
         shared: dict[Any, Any] = {}  # a sweep's runs share their specs' and versions' text
         for i, row in enumerate(fetched):
             rec = dict(zip(cols, row, strict=True))
-            if summaries is not None:
-                rec["summary"] = summaries[i]
+            if summaries is None:
+                summary = self._parse(rec["summary"], f"run {rec['run_id']!r}", "summary")
             else:
-                rec["summary"] = self._parse(rec["summary"], f"run {rec['run_id']!r}", "summary")
+                summary = summaries[i]
+            if not isinstance(summary, dict):
+                raise self._corrupt(f"run {rec['run_id']!r}", "its summary is not an object")
+            rec["summary"] = Summary.from_dict(summary)
             for k in ("problem_params", "optimizer_params", "versions"):
                 text = rec[k]
                 if (k, text) not in shared:
@@ -1195,6 +855,16 @@ class Store:
             for k, v in self.conn.execute("SELECT key, info FROM problems")
         }
 
+    def components(self) -> dict[tuple[str, str], dict[str, Any]]:
+        """``(kind, name) -> info`` of the optimizers and schedules the runs used, as the
+        registry described them when the runs were stored (empty for stores written before
+        they were recorded)."""
+        try:
+            rows = self.conn.execute("SELECT kind, name, info FROM components").fetchall()
+        except sqlite3.OperationalError:  # an older store, opened read-only: no such table
+            return {}
+        return {(k, n): self._parse(v, f"{k} {n!r}", "info") for k, n, v in rows}
+
     def landscapes(self) -> dict[str, dict[str, np.ndarray]]:
         """problem_key -> the landscape stored with the problem
         (:meth:`optbench.problem.Problem.stored_landscape`); stores written before
@@ -1281,177 +951,3 @@ def exclusive(db: str | os.PathLike):
         yield
     finally:
         os.close(fd)  # releases the lock
-
-# -- thinning: the stored form of a trace ----------------------------------------------------
-
-THIN_ABOVE = 600  # iterates; longer traces are stored thinned
-THIN_HEAD = 100  # the first iterates, where overshoot and oscillation show, are kept whole
-THIN_POINTS = 400  # log-spaced checkpoints after the head
-
-
-def thin_trace(tr: dict[str, np.ndarray], also: np.ndarray | None = None) -> dict[str, np.ndarray]:
-    """The stored form of a run's trace: every iterate up to ``THIN_ABOVE``, else the head
-    plus log-spaced checkpoints, the last iterate and the iterates ``also`` (the worker
-    passes the first hits of COCO's target grid, so the export's runtimes stay exact).
-    ``t`` holds the iterate numbers, so a thinned trace still plots against iterations
-    (``t``) or evaluations (``n_f + n_g``). Metrics were already computed from the full
-    trace in the worker.
-    """
-    n = len(tr["f"])
-    if n <= THIN_ABOVE:
-        return {**tr, "t": np.arange(n, dtype=np.int64)}
-    keep, keep_lr = _thin_index(n)
-    if also is not None and len(also):
-        also = np.asarray(also, dtype=np.int64)
-        keep = np.union1d(keep, also[(also >= 0) & (also < n)])
-        keep_lr = keep[keep < n - 1]
-    out = {k: (v[keep] if k != "lr" else v[keep_lr]) for k, v in tr.items()}
-    out["t"] = keep.copy()
-    return out
-
-
-@functools.lru_cache(maxsize=256)
-def _thin_index(n: int) -> tuple[np.ndarray, np.ndarray]:
-    """The iterates kept of a trace of ``n`` (and of its ``n - 1`` rates); the runs of a
-    batch mostly share their length, so each length is worked out once."""
-    keep = np.unique(
-        np.concatenate(
-            [
-                np.arange(THIN_HEAD),
-                np.round(np.geomspace(THIN_HEAD, n - 1, THIN_POINTS)).astype(np.int64),
-                [n - 1],
-            ]
-        )
-    ).astype(np.int64)
-    keep.flags.writeable = False
-    return keep, keep[keep < n - 1]
-
-
-# -- the tuning record beside a store -------------------------------------------------------
-
-
-def tuning_path(db: str | os.PathLike) -> Path:
-    """Where ``optbench tune`` records its protocol for a store: ``<store>.tuning.json``."""
-    p = Path(db)
-    return p.with_name(p.stem + ".tuning.json")
-
-
-def write_tuning(db: str | os.PathLike, record: dict[str, Any]) -> Path:
-    """Write the tuning record of ``db`` (atomically: a reader never sees half of it)."""
-    path = tuning_path(db)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(record, indent=1))
-    tmp.replace(path)
-    return path
-
-
-def read_tuning(dbs: Iterable[str | os.PathLike]) -> dict[str, Any] | None:
-    """The tuning records beside the stores, merged (None when there is none)."""
-    records = []
-    for db in dbs:
-        path = tuning_path(db)
-        if path.is_file():
-            try:
-                records.append(json.loads(path.read_text()))
-            except (OSError, ValueError):
-                continue  # a damaged record: report the runs untuned rather than fail
-    if not records:
-        return None
-    merged = dict(records[0])
-    for key in ("winners", "tuning_run_ids", "final_run_ids"):
-        merged[key] = [v for r in records for v in r.get(key, [])]
-    return merged
-
-
-# -- the run frame ---------------------------------------------------------------------------
-
-_RUN_COLUMNS = (
-    "run_id",
-    "problem",
-    "problem_key",
-    "optimizer",
-    "label",
-    "seed",
-    "status",
-    "message",
-    "budget",
-    "max_iter",
-    "tol",
-    "seconds",
-)
-
-
-def read_runs(path: str | os.PathLike, traces: bool = False):
-    """One tidy DataFrame, one row per run, from a store file (:func:`optbench.load`).
-
-    Columns: ``run_id``, ``problem``, ``problem_key``, ``problem_label`` (the problem with
-    the parameters that make it a variant, ``linear-regression[standardize=true]``),
-    ``optimizer``, ``label``, ``seed``,
-    ``status``, ``message``, ``budget``, ``max_iter``, ``n_iter``, ``n_f``, ``n_g``,
-    ``evals``, ``f_final``, ``f_best``, ``batch_size``, ``results_version``, ``host``, every
-    metric, the
-    hyperparameters as ``hp.<name>`` and the problem parameters as ``pp.<name>``. With
-    ``traces=True`` a ``trace`` column holds each run's arrays.
-    """
-    import pandas as pd
-
-    with Store(path) as store:
-        rows = store._rows()
-        metrics = store.metric_frame()
-        trace_map = dict(store.traces([r["run_id"] for r in rows])) if traces else None
-    records, params = [], []
-    columns: dict[tuple[int, int], dict[str, Any]] = {}
-    from .plan import problem_label
-
-    variants: dict[str, str] = {}
-    for r in rows:
-        key = r["problem_key"]
-        if key not in variants:
-            variants[key] = problem_label(r["problem"], r["problem_params"])
-        rec = {k: r[k] for k in _RUN_COLUMNS[:3]}
-        rec["problem_label"] = variants[key]
-        rec.update({k: r[k] for k in _RUN_COLUMNS[3:]})
-        summary = r["summary"]
-        for k in ("n_iter", "n_f", "n_g", "f_final", "f_best"):
-            rec[k] = summary.get(k)
-        rec["batch_size"] = summary.get("batch_size", math.nan)  # NaN: stored before version 4
-        if rec["n_f"] is not None:
-            rec["evals"] = rec["n_f"] + rec["n_g"]
-        rec["x_final"] = summary.get("x_final")
-        rec["results_version"] = r["results_version"]
-        rec["host"] = r.get("host", "")
-        records.append(rec)
-        key = (id(r["optimizer_params"]), id(r["problem_params"]))  # shared by _rows
-        if key not in columns:
-            hp = {f"hp.{k}": _hp(v) for k, v in r["optimizer_params"].items()}
-            hp.update({f"pp.{k}": v for k, v in r["problem_params"].items()})
-            columns[key] = hp
-        params.append(columns[key])
-    if not records:
-        return pd.DataFrame(
-            columns=["run_id", "problem", "problem_label", "optimizer", "label", "seed", "status"]
-        )
-    frame = pd.DataFrame.from_records(records)
-    metrics = metrics.reindex(frame.run_id).reset_index(drop=True)
-    metrics = metrics.drop(columns=[c for c in metrics.columns if c in frame.columns])
-    parts = [frame, metrics, pd.DataFrame.from_records(params)]
-    frame = pd.concat(parts, axis=1)
-    if trace_map is not None:
-        frame["trace"] = frame.run_id.map(trace_map)
-    return frame
-
-
-def _num(v: Any) -> Any:
-    if v == "inf":
-        return float("inf")
-    if v == "-inf":
-        return float("-inf")
-    return float("nan") if v is None else v
-
-
-def _hp(v: Any) -> Any:
-    if isinstance(v, dict) and "name" in v:
-        from .spec import Spec, format_value
-
-        return format_value(Spec(v["name"], v["params"]))
-    return v

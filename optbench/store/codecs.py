@@ -1,0 +1,367 @@
+"""The stored forms of traces and metrics, and the one writer and reader of each.
+
+A block (the runs of one batch) is stored as two numpy archives (``.npz``, read back with
+``allow_pickle=False``: nothing in a store is ever unpickled):
+
+- its traces as columns (:func:`trace_columns`, or :func:`batch_trace_columns` straight
+  from a batch's time-major arrays): per quantity, the runs' arrays one after another,
+  ``length`` the iterates of each run (-1: no trace) and ``len.<key>`` the entries of a
+  quantity whose count differs from it (``lr``: one fewer);
+- its metrics as one typed column per metric (:func:`pack_metric_columns`).
+
+A trace longer than :data:`THIN_ABOVE` iterates is stored thinned (:func:`thin_trace`).
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import json
+import math
+import os
+import zipfile
+import zlib
+from collections.abc import Callable, Collection, Iterable, Sequence
+from typing import Any
+
+import numpy as np
+
+from ..errors import StoreError
+from .records import to_json
+
+
+def pack_trace(trace: dict[str, np.ndarray]) -> bytes:
+    """An ``.npz`` archive (what ``numpy.load`` reads), each array compressed at zlib level 1
+    where that pays: counters, rates and timings shrink a hundredfold, while the iterates,
+    values and gradient norms (float noise) would shrink by 4 % at most of the cost of
+    writing a store, so they are stored as they are."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
+        for k, v in trace.items():
+            v = np.asarray(v)
+            zf.compression = zipfile.ZIP_DEFLATED if _compressible(v) else zipfile.ZIP_STORED
+            with zf.open(f"{k}.npy", "w", force_zip64=True) as fh:
+                np.lib.format.write_array(fh, v, allow_pickle=False)
+    return buf.getvalue()
+
+
+def _compressible(a: np.ndarray) -> bool:
+    """Whether zlib shrinks the array's first 8 KB by a fifth or more."""
+    if a.dtype.kind not in "fc" or a.nbytes < 4096:
+        return True
+    sample = a.reshape(-1)[: 8192 // a.itemsize].tobytes()
+    return len(zlib.compress(sample, 1)) < 0.8 * len(sample)
+
+
+def unpack_trace(data: bytes, keys: Iterable[str] | None = None) -> dict[str, np.ndarray]:
+    """The arrays of a packed archive (only ``keys``, where given)."""
+    with np.load(io.BytesIO(data), allow_pickle=False) as z:
+        return {k: z[k] for k in (z.files if keys is None else keys) if k in z.files}
+
+
+def pack_traces(traces: Sequence[dict[str, np.ndarray] | None]) -> bytes:
+    """The traces of a block as one archive (:func:`trace_columns`)."""
+    return pack_trace(trace_columns(traces))
+
+
+def trace_columns(traces: Sequence[dict[str, np.ndarray] | None]) -> dict[str, np.ndarray]:
+    """The traces of a block as columns: per quantity, the runs' arrays one after another;
+    ``length`` the iterates of each run (-1: no trace) and ``len.<key>`` the entries of a
+    quantity whose count differs from it (``lr``: one fewer)."""
+    length = np.array([-1 if tr is None else len(tr["f"]) for tr in traces], dtype=np.int64)
+    present = [tr for tr in traces if tr is not None]
+    arrays = {"length": length}
+    for k in dict.fromkeys(k for tr in present for k in tr):
+        parts = [None if tr is None else tr.get(k) for tr in traces]
+        n = np.array([-1 if p is None else len(p) for p in parts], dtype=np.int64)
+        if not np.array_equal(n, length):
+            arrays[f"len.{k}"] = n
+        arrays[k] = np.concatenate([np.asarray(p) for p in parts if p is not None])
+    return arrays
+
+
+def split_traces(columns: dict[str, np.ndarray]):
+    """Row ``i``'s trace from the columns of a block (views, not copies)."""
+    length = columns["length"]
+    keys = [k for k in columns if k != "length" and not k.startswith("len.")]
+    starts = {}
+    for k in keys:
+        n = columns.get(f"len.{k}", length)
+        if len(n) != len(length):
+            raise ValueError(f"{k} has {len(n)} lengths for {len(length)} runs")
+        ends = np.cumsum(np.maximum(n, 0))
+        if ends[-1:].sum() != len(columns[k]):
+            raise ValueError(f"{k} holds {len(columns[k])} entries, its lengths say {ends[-1]}")
+        starts[k] = (n, ends - np.maximum(n, 0))
+
+    def split(i: int) -> dict[str, np.ndarray] | None:
+        if length[i] < 0:
+            return None
+        out = {}
+        for k in keys:
+            n, start = starts[k]
+            if n[i] >= 0:
+                out[k] = columns[k][start[i] : start[i] + n[i]]
+        return out
+
+    return split
+
+
+def pack_metrics(metrics: list[dict[str, Any]]) -> bytes:
+    """The metrics of a block as one archive (:func:`pack_metric_columns`), from one dict
+    per run."""
+    keys = list(dict.fromkeys(k for m in metrics for k in m))
+    if all(len(m) == len(keys) and list(m) == keys for m in metrics):
+        columns: Iterable[Sequence[Any]] = zip(*(m.values() for m in metrics), strict=True)
+    else:
+        columns = ([m.get(k) for m in metrics] for k in keys)
+    return pack_metric_columns(dict(zip(keys, columns, strict=True)))
+
+
+def pack_metric_columns(columns: dict[str, Sequence[Any]]) -> bytes:
+    """The metrics of a block as one archive, one typed column per metric: ``m.<name>``
+    (float, int, bool or text; ``j.<name>`` JSON text for anything else) and ``n.<name>``
+    where some runs of an int, bool or text metric have None or lack it (a float column
+    keeps None as NaN, which reads back as None)."""
+    arrays: dict[str, np.ndarray] = {}
+    for k, col in columns.items():
+        arrays.update(_metric_column(k, col))
+    return pack_trace(arrays)
+
+
+def pack_metric_arrays(columns: dict[str, np.ndarray], ints: Collection[str]) -> bytes:
+    """:func:`pack_metric_columns` of metrics given as arrays, the same archive without a
+    Python object per value: a float array's NaN is None, the columns in ``ints`` hold
+    counts, an object array holds any values (text, None)."""
+    arrays: dict[str, np.ndarray] = {}
+    for k, a in columns.items():
+        if a.dtype == object:
+            arrays.update(_metric_column(k, a.tolist()))
+            continue
+        missing = np.isnan(a)
+        if k in ints and not missing.all():  # int, and which runs have none
+            arrays[f"m.{k}"] = np.where(missing, 0, a).astype(np.int64)
+            if missing.any():
+                arrays[f"n.{k}"] = missing
+        else:  # float (a count no run has reads back as None all the same)
+            arrays[f"m.{k}"] = np.where(missing, np.nan, a)
+    return pack_trace(arrays)
+
+
+def _metric_column(k: str, col: Sequence[Any]) -> dict[str, np.ndarray]:
+    kinds = set(map(type, col)) - {type(None)}
+    kind = _KINDS.get(frozenset(kinds)) or _kind(kinds)
+    if kind is float:
+        return {f"m.{k}": np.array(col, dtype=float)}  # None -> NaN
+    out = {}
+    none = [v is None for v in col]
+    if kind is None:
+        out[f"j.{k}"] = np.array(["" if v is None else to_json(v) for v in col])
+    else:
+        fill = kind()
+        out[f"m.{k}"] = np.array([fill if v is None else v for v in col], dtype=kind)
+    if any(none):
+        out[f"n.{k}"] = np.array(none)
+    return out
+
+
+def pack_block(results: Sequence[Any]) -> tuple[bytes, bytes]:
+    """The metrics and traces blobs of the results to write: straight from the columns of
+    their batch's block when they are that whole block in order, else run by run."""
+    first = getattr(results[0], "block", None)
+    if (
+        first is not None
+        and len(first) == len(results)
+        and all(res.block is first and res.row == i for i, res in enumerate(results))
+    ):
+        return pack_metric_arrays(first.metric_arrays, first.ints), pack_trace(first.traces)
+    metrics = pack_metrics([res.metrics for res in results])
+    return metrics, pack_traces([res.trace for res in results])
+
+
+def _kind(kinds: set[type]) -> type | None:
+    """The column type of a metric's values (float for ints and floats mixed)."""
+    kind: type | None
+    if not kinds or all(issubclass(t, float | np.floating) for t in kinds):
+        kind = float
+    elif all(issubclass(t, bool | np.bool_) for t in kinds):
+        kind = bool
+    elif all(issubclass(t, int | np.integer) and not issubclass(t, bool | np.bool_)
+             for t in kinds):
+        kind = int
+    elif all(issubclass(t, int | float | np.integer | np.floating)
+             and not issubclass(t, bool | np.bool_) for t in kinds):
+        kind = float
+    elif all(issubclass(t, str) for t in kinds):
+        kind = str
+    else:
+        kind = None
+    _KINDS[frozenset(kinds)] = kind
+    return kind
+
+
+_KINDS: dict[frozenset, type | None] = {}
+
+
+def unpack_metrics(
+    columns: dict[str, np.ndarray],
+) -> dict[str, tuple[np.ndarray, np.ndarray | None]]:
+    """``{name: (values, None-mask or None)}`` from :func:`pack_metrics`' columns."""
+    out = {}
+    for key, v in columns.items():
+        kind, _, name = key.partition(".")
+        if kind == "m":
+            out[name] = (v, columns.get(f"n.{name}"))
+        elif kind == "j":
+            none = columns.get(f"n.{name}")
+            vals = np.empty(len(v), dtype=object)
+            for i, t in enumerate(v):
+                if none is None or not none[i]:
+                    try:
+                        vals[i] = json.loads(t)
+                    except ValueError:
+                        raise ValueError(f"its metric {name!r} is not valid JSON") from None
+            out[name] = (vals, none)
+    return out
+
+
+def _plain(v: Any, none: Any) -> Any:
+    """A metric as JSON would give it back: None for a missing or NaN value."""
+    if none is not None and none:
+        return None
+    v = v.item() if isinstance(v, np.generic) else v
+    return None if isinstance(v, float) and math.isnan(v) else v
+
+
+def _num(v: Any) -> Any:
+    if v == "inf":
+        return float("inf")
+    if v == "-inf":
+        return float("-inf")
+    return float("nan") if v is None else v
+
+
+def read_trace(
+    path: str | os.PathLike,
+    run_id: str,
+    data: Any,
+    keys: Iterable[str] | None = None,
+    what: str = "trace",
+) -> dict[str, np.ndarray]:
+    """:func:`unpack_trace` of a stored blob; a damaged one is a one-line error naming the
+    run and the store (never a traceback, never an unpickled object)."""
+
+    def corrupt(why: str) -> StoreError:
+        return StoreError(
+            f"run {run_id!r} in {str(path)!r} is corrupt: {why}; the file was changed "
+            "outside optbench (rerun into a fresh store with --fresh)"
+        )
+
+    if not isinstance(data, bytes):
+        raise corrupt(f"its {what} is not a blob")
+    try:
+        return unpack_trace(data, keys)
+    except ValueError as exc:
+        if "Object arrays" in str(exc):
+            raise corrupt(
+                f"its {what} holds pickled objects, which optbench never loads "
+                "(allow_pickle=False)"
+            ) from None
+        if data[:1] == b"\x80":  # pickle's opcode PROTO: numpy would have to unpickle it
+            raise corrupt(f"its {what} is a pickle, which optbench never loads") from None
+        raise corrupt(f"its {what} is not a numpy archive") from None
+    except (OSError, EOFError, zipfile.BadZipFile, KeyError) as exc:
+        raise corrupt(f"its {what} is not a numpy archive ({type(exc).__name__})") from None
+
+
+THIN_ABOVE = 600  # iterates; longer traces are stored thinned
+THIN_HEAD = 100  # the first iterates, where overshoot and oscillation show, are kept whole
+THIN_POINTS = 400  # log-spaced checkpoints after the head
+
+
+def thin_trace(tr: dict[str, np.ndarray], also: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """The stored form of a run's trace: every iterate up to ``THIN_ABOVE``, else the head
+    plus log-spaced checkpoints, the last iterate and the iterates ``also`` (the worker
+    passes the first hits of COCO's target grid, so the export's runtimes stay exact).
+    ``t`` holds the iterate numbers, so a thinned trace still plots against iterations
+    (``t``) or evaluations (``n_f + n_g``). Metrics were already computed from the full
+    trace in the worker.
+    """
+    n = len(tr["f"])
+    if n <= THIN_ABOVE:
+        return {**tr, "t": np.arange(n, dtype=np.int64)}
+    keep, keep_lr = _thin_index(n)
+    if also is not None and len(also):
+        also = np.asarray(also, dtype=np.int64)
+        keep = np.union1d(keep, also[(also >= 0) & (also < n)])
+        keep_lr = keep[keep < n - 1]
+    out = {k: (v[keep] if k != "lr" else v[keep_lr]) for k, v in tr.items()}
+    out["t"] = keep.copy()
+    return out
+
+
+@functools.lru_cache(maxsize=256)
+def _thin_index(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The iterates kept of a trace of ``n`` (and of its ``n - 1`` rates); the runs of a
+    batch mostly share their length, so each length is worked out once."""
+    keep = np.unique(
+        np.concatenate(
+            [
+                np.arange(THIN_HEAD),
+                np.round(np.geomspace(THIN_HEAD, n - 1, THIN_POINTS)).astype(np.int64),
+                [n - 1],
+            ]
+        )
+    ).astype(np.int64)
+    keep.flags.writeable = False
+    return keep, keep[keep < n - 1]
+
+
+def batch_trace_columns(
+    trace: Any,
+    with_x: bool,
+    first_hits: Callable[[np.ndarray], np.ndarray | None] | None = None,
+) -> dict[str, np.ndarray]:
+    """The stored traces of a batch (:func:`thin_trace` per run, ``x`` only ``with_x``),
+    laid out as :func:`trace_columns` lays them out; one masked copy per quantity where no
+    run needs thinning (the usual case), else run by run. ``trace`` is the batch's
+    time-major recording (:class:`optbench.trace.BatchTrace`: ``f``, ``gnorm``, ``n_f``,
+    ``n_g``, ``x``, ``lr``, ``time``, ``end``, ``f_ema``, ``held_out()``, ``run(b)``).
+    ``first_hits(f)``, where given, names the iterates a thinned trace keeps besides its
+    checkpoints (the first hits of COCO's target grid: exact export runtimes)."""
+    end = np.asarray(trace.end, dtype=np.int64)
+    n = end + 1
+    if n.size == 0 or n.max() > THIN_ABOVE:
+        per_run = []
+        for b in range(n.size):
+            tr = trace.run(b)
+            hits = None
+            if first_hits is not None and len(tr["f"]) > THIN_ABOVE:
+                hits = first_hits(tr["f"])
+            per_run.append(thin_trace(tr, hits))
+        if not with_x:
+            for tr in per_run:
+                tr.pop("x")
+        return trace_columns(per_run)
+    T1 = trace.f.shape[0]
+    keep = (np.arange(T1)[:, None] < n[None, :]).T  # (B, T+1): run-major, as stored
+    keep_lr = (np.arange(T1 - 1)[:, None] < (n - 1)[None, :]).T
+    t = np.broadcast_to(np.arange(T1, dtype=np.int64), keep.shape)[keep]
+
+    def runs_of(a, mask=keep):
+        return np.swapaxes(np.asarray(a), 0, 1)[mask]
+
+    out: dict[str, np.ndarray] = {"length": n}
+    for k, v in trace.held_out().items():
+        out[k] = runs_of(v)
+    if trace.f_ema is not None:
+        out["f_ema"] = runs_of(trace.f_ema)
+    if with_x:
+        out["x"] = runs_of(trace.x)
+    for k in ("f", "gnorm", "n_f", "n_g"):
+        out[k] = runs_of(getattr(trace, k))
+    out["len.lr"] = n - 1
+    out["lr"] = runs_of(trace.lr, keep_lr)
+    out["time"] = np.asarray(trace.time)[t]
+    out["t"] = t
+    return out
