@@ -219,12 +219,14 @@ def run(
         progress: ``progress(runs_done, runs_total)`` after each finished batch.
         anonymous: store no host name and the command without its folder (``optbench run
             ...``, not ``/home/me/.venv/bin/optbench run ...``), so that reports shared from
-            the store say nothing about the machine; also ``anonymous = true`` in a spec file.
+            the store say nothing about the machine, and plug-in files by name and sha256
+            alone; versions are kept (:mod:`optbench.environment`). Also
+            ``anonymous = true`` in a spec file.
 
     Returns:
         :class:`Results` with one DataFrame row per run of this spec.
     """
-    from . import suite
+    from . import environment, suite
     from .executors import check_executor, close_worker, execute
     from .plan import DEFAULT_MAX_RUNS, Batch, component_records, make_plan, run_records
     from .runner import skipped_result
@@ -309,6 +311,7 @@ def run(
     added = 0
     anonymous = bool(pick(anonymous, "anonymous", False))
     # two --recompute runs at once take turns: the second keeps the first's fresh rows
+    env = environment.capture(problem_specs, optimizer_specs, plugin_list, anonymous)
     with exclusive(db) if recompute else contextlib.nullcontext(), Store(db, create=True) as store:
         # recorded with the first write: a run that stops before it (a store found damaged,
         # an executor that cannot start) leaves the store as it was
@@ -324,6 +327,7 @@ def run(
             },
             anonymous=anonymous,
             defer=True,
+            environment=environment.stored(env),
         )
         existing = store.existing_ids()
         retry: set[str] = set()

@@ -249,8 +249,8 @@ class _Progress:
     "--anonymous",
     is_flag=True,
     default=None,
-    help="Store no host name and the command without its folder (also: anonymous = true in "
-    "a spec file).",
+    help="Store no host name, the command without its folders and plug-in files by name and "
+    "hash; versions are kept (also: anonymous = true in a spec file).",
 )
 @debug_option
 @_guarded
@@ -466,6 +466,9 @@ def report(out, dbs, baseline, fail_on, html, problems, optimizers, plugins, x_a
     click.echo(f"report: {written}")
     if len(paths) < 2:
         return
+    differ = _environments_differ(paths, names)
+    if differ:
+        click.echo(f"optbench: warning: {differ}", err=True)
     as_json, as_csv = verdict_paths(written)
     result = json.loads(as_json.read_text(encoding="utf-8")) if as_json.exists() else None
     if result is not None:
@@ -489,6 +492,19 @@ def report(out, dbs, baseline, fail_on, html, problems, optimizers, plugins, x_a
         )
         if fail_on == "worse":
             sys.exit(EXIT_WORSE)
+
+
+def _environments_differ(paths, names) -> str | None:
+    """One line naming what differs between the sources' recorded environments, or None."""
+    from .environment import difference_note
+    from .report.context import source_names
+    from .store import Store
+
+    sessions = []
+    for name, path in zip(source_names(paths, names), paths, strict=True):
+        with Store(path) as store:
+            sessions += [{**row, "source": name} for row in store.sessions()]
+    return difference_note(sessions)
 
 
 def _compared_with_nothing(paths, names, baseline, problems, optimizers) -> str | None:

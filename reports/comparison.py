@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 
 from optbench import register_section
+from optbench.environment import difference_note
 from optbench.report import Section, esc, note_html, table_html
 
 
@@ -100,6 +101,10 @@ def comparison(ctx) -> Section | None:
            else "")
         + ".</p>"
     ]
+    differ = difference_note(ctx.sessions)
+    if differ:  # named in full, with the values, in the Setup's environment table
+        parts.append(note_html(differ[0].upper() + differ[1:] + " (see Setup).").replace(
+            "class='note'", "class='note warning'", 1))
     if len(cmp.verdicts):
         frame = verdict_table(cmp)
         order = {"worse": 0, "better": 1, "no detectable change": 2, "both diverged": 3,

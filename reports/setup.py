@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from optbench import register_section
 from optbench.metrics import REL_TARGETS, target_key
-from optbench.report import Section, esc, prose, table_html
+from optbench.report import Section, esc, note_html, prose, table_html
 from optbench.stats.curves import ECDF_DECADES, TABLE_TARGETS
 
 
@@ -26,33 +26,53 @@ def _domain(domain) -> str:
     return " × ".join(f"[{_num(a)}, {_num(b)}]" for a, b in zip(lo, hi, strict=True))
 
 
-def _environment(ctx):
-    import json
+def _sessions(ctx):
+    """One row per session that wrote to the store(s): when, the command, the host."""
+    import datetime as dt
 
     import pandas as pd
 
+    several = len(ctx.sources) > 1
     rows = []
     for s in ctx.sessions:
-        try:
-            vers = json.loads(s.get("versions") or "{}")
-        except ValueError:
-            vers = {}
-        import datetime as dt
-
         when = (
             dt.datetime.fromtimestamp(s["started"]).strftime("%Y-%m-%d %H:%M")
             if s.get("started")
             else "—"
         )
-        rows.append(
-            {
-                "started": when,
-                "command": s.get("command") or "",
-                "host": s.get("host") or "",
-                **{k: v for k, v in sorted(vers.items())},
-            }
-        )
+        row = {"source": s.get("source") or ""} if several else {}
+        row.update(started=when, command=s.get("command") or "", host=s.get("host") or "—")
+        rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _environments(ctx):
+    """One row per fact (versions, platform, CPU, BLAS, threads, plug-ins), one column per
+    distinct environment: a source's name, with its sessions' numbers where they differ."""
+    import pandas as pd
+
+    from optbench.environment import by_source, facts
+
+    columns: dict[str, dict[str, str]] = {}
+    for source, envs in by_source(ctx.sessions).items():
+        distinct: list[tuple[dict[str, str], list[int]]] = []
+        for i, env in enumerate(envs, 1):
+            f = facts(env)
+            for seen, numbers in distinct:
+                if seen == f:
+                    numbers.append(i)
+                    break
+            else:
+                distinct.append((f, [i]))
+        for f, numbers in distinct:
+            name = source if len(ctx.sources) > 1 else "value"
+            if len(distinct) > 1:
+                name += f" (session{'s' * (len(numbers) > 1)} {', '.join(map(str, numbers))})"
+            columns[name] = f
+    keys = list(dict.fromkeys(k for f in columns.values() for k in f))
+    return pd.DataFrame(
+        {"recorded": keys, **{n: [f.get(k, "—") for k in keys] for n, f in columns.items()}}
+    )
 
 
 def _problems(ctx):
@@ -149,6 +169,45 @@ def _config_link(ctx) -> str:
     )
 
 
+def _environment_html(ctx) -> str:
+    from optbench.environment import difference_note
+
+    sessions = _sessions(ctx)
+    if not len(sessions):
+        return note_html("The store records no session (it was not written by optbench run).")
+    envs = _environments(ctx)
+    values = envs.drop(columns="recorded")
+    differ = {  # the facts that are not the same in every column
+        (i, c) for i, row in enumerate(values.itertuples(index=False, name=None))
+        if len(set(row)) > 1 for c in values.columns
+    }
+    note = difference_note(ctx.sessions) if len(ctx.sources) > 1 else None
+    return (
+        (note_html(note[0].upper() + note[1:] + ".").replace("class='note'",
+                                                            "class='note warning'", 1)
+         if note else "")
+        + table_html(
+            envs,
+            "The environment the runs ran in: the versions of Python, optbench, its "
+            "libraries and the extras the runs used; the platform; the CPU model and its "
+            "logical cores (those the command could use, where fewer); the BLAS libraries "
+            "loaded, and the thread variables the runs' worker processes ran with (optbench "
+            "sets 1 where the user did not); each plug-in's package and version, or its file's "
+            "sha256. Bold: a fact that differs between the columns; '—': not recorded (a "
+            "store from an older optbench records its versions only).",
+            "environment.csv",
+            bold=differ,
+            sortable=False,
+        )
+        + table_html(
+            sessions,
+            "Each session that wrote to the store(s): when, the command line and the host "
+            "(empty when run with --anonymous).",
+            "sessions.csv",
+        )
+    )
+
+
 @register_section("setup", order=5)
 def setup(ctx) -> Section | None:
     """Experiment definition."""
@@ -163,14 +222,7 @@ def setup(ctx) -> Section | None:
     problems, optimizers = _problems(ctx), _optimizers(ctx)
     parts = [
         "<h3 id='setup-env'>Environment</h3>",
-        table_html(
-            _environment(ctx),
-            (
-                "Each session that wrote to the store(s): when, the command line, the host, and "
-                "the versions it ran with."
-            ),
-            "sessions.csv",
-        ),
+        _environment_html(ctx),
         "<h3 id='setup-problems'>Problems</h3>",
         table_html(
             problems.drop(columns="description"),

@@ -52,6 +52,8 @@ class Context:
         landscapes: problem_key -> the landscape stored with the problem (1-D and 2-D
             problems, :meth:`optbench.problem.Problem.stored_landscape`); stores written
             before landscapes were stored have none.
+        sessions: the stores' ``sessions`` rows, each with its ``source``
+            (:func:`optbench.environment.from_session` reads its environment).
         tuning: the tuning record (``optbench tune``) or None.
         components: ``(kind, name) -> info`` of the optimizers and schedules, as recorded
             with the runs (description, origin, needs, theory mapping).
@@ -259,7 +261,7 @@ def _read(dbs: list[Path], names: list[str]):
         with Store(db) as s:
             problems.update(s.problem_info())
             landscapes.update(s.landscapes())
-            sessions.extend(s.sessions())
+            sessions.extend([{**row, "source": name} for row in s.sessions()])
             for key, info in s.components().items():
                 components.setdefault(key, info)
     runs = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()

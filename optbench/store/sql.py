@@ -472,16 +472,23 @@ class Store:
     _session: tuple[Any, ...] | None = None  # a session to record with the first write
 
     def add_session(
-        self, command: str, spec: dict[str, Any], anonymous: bool = False, defer: bool = False
+        self,
+        command: str,
+        spec: dict[str, Any],
+        anonymous: bool = False,
+        defer: bool = False,
+        environment: dict[str, Any] | None = None,
     ) -> None:
         """Record who wrote to the store; ``anonymous`` leaves the host name out and every
         absolute path out of the command (:func:`anonymized`). ``defer``: record it with
         the first :meth:`write`, or at :meth:`record_session`, so that a command that ends
         before writing anything (bad input, an executor that cannot start) leaves the store
-        untouched."""
+        untouched. ``environment``: more to keep in the session's ``versions`` JSON beside
+        the versions (:func:`optbench.environment.stored`)."""
         if anonymous:
             command = anonymized(command)
-        self._session = (time.time(), command, to_json(spec), to_json(versions()), host(anonymous))
+        vers = to_json({**versions(), **(environment or {})})
+        self._session = (time.time(), command, to_json(spec), vers, host(anonymous))
         if not defer:
             self.record_session()
 
