@@ -100,6 +100,16 @@ def comparison(ctx) -> Section | None:
            else "")
         + ".</p>"
     ]
+    crossed = cmp.crossed
+    if crossed:
+        parts.append(note_html(
+            f"{', '.join(crossed)} {'shares' if len(crossed) == 1 else 'share'} no optimizer "
+            f"with the baseline {cmp.baseline}: each of "
+            f"{'its' if len(crossed) == 1 else 'their'} optimizers is paired with each of the "
+            "baseline's on the same problem and seed, named “source's optimizer vs "
+            "baseline's”. Both runs of a seed start from the same point (it depends on the "
+            "problem and the seed alone); the stored start points are checked, and runs whose "
+            "start points differ are not compared."))
     if len(cmp.verdicts):
         frame = verdict_table(cmp)
         order = {"worse": 0, "better": 1, "no detectable change": 2, "both diverged": 3,
@@ -144,7 +154,8 @@ def comparison(ctx) -> Section | None:
             table_html(
                 frame,
                 "Pairings not compared: the two runs of a seed differ in budget, max_iter or "
-                "tol (or one source holds several runs the label does not tell apart).",
+                "tol, or start from different points (or one source holds several runs the "
+                "label does not tell apart).",
                 "not-comparable.csv",
             )
         )
