@@ -135,7 +135,8 @@ def write_report_file(
     **options: Any,
 ) -> Path:
     """:func:`optbench.report.write_report` (``options``: its ``names``, ``baseline``,
-    ``x_axis`` and ``check``), with a failure to write the file as one line that says the stores are untouched."""
+    ``x_axis`` and ``check``), with a failure to write the file as one line that says the
+    stores are untouched."""
     from .report import write_report
 
     try:

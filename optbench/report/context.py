@@ -242,8 +242,7 @@ def compare_parts(runs, baseline: str | None, known: set[str]):
     is_known = frame["problem_key"].isin(known)
     # the pairing columns only when there are problem labels (else compare_sources's own)
     pairing: _Pairing = {"on": on} if on else {}
-    first = frame["source"].iloc[0] if len(frame) else None
-    cross = cross_sources(frame, baseline or first, on or ("problem_key", "label"))
+    cross = cross_sources(frame, baseline, on or ("problem_key", "label"))
     parts = []
     for mask, target, relative in ((is_known, 1e-6, False), (~is_known, 1e-3, True)):
         sub = frame[mask]

@@ -315,19 +315,20 @@ def compare_sources(
     )
 
 
-def cross_sources(frame, baseline: str, on: Sequence[str] = ("problem_key", "label")
-                  ) -> list[str]:
-    """The sources paired with ``baseline`` across optimizer labels: those whose runs
-    (skipped ones aside) share no ``label`` with the baseline's. None where ``on`` lacks
-    ``label``."""
+def cross_sources(frame, baseline: str | None = None,
+                  on: Sequence[str] = ("problem_key", "label")) -> list[str]:
+    """The sources paired with ``baseline`` (default: the frame's first source) across
+    optimizer labels: those whose runs (skipped ones aside) share no ``label`` with the
+    baseline's. None where ``on`` lacks ``label``."""
     if LABEL not in on or not len(frame):
         return []
+    baseline = str(frame["source"].iloc[0]) if baseline is None else str(baseline)
     runs = counted(frame)
     sources = runs["source"].astype(str)
     held = {name: set(runs.loc[sources == name, LABEL]) for name in dict.fromkeys(sources)}
-    mine = held.get(str(baseline), set())
+    mine = held.get(baseline, set())
     return [name for name, labels in held.items()
-            if name != str(baseline) and labels and mine and not labels & mine]
+            if name != baseline and labels and mine and not labels & mine]
 
 
 def start_key(trace: dict | None):
