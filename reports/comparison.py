@@ -122,7 +122,9 @@ def comparison(ctx) -> Section | None:
                 frame,
                 (
                     f"Each source against the baseline {cmp.baseline}, runs paired on (problem, "
-                    f"optimizer, seed); never pooled. The verdict says at how many paired seeds "
+                    "optimizer, seed)"
+                    + (", or on (problem, seed) across optimizers (“A vs B”)" if crossed else "")
+                    + "; never pooled. The verdict says at how many paired seeds "
                     "it was reached. Success: runs within Δf ≤ 1e-6 of f* "
                     "(relative target τ = 1e-3 where f* is unknown); aRT ratio new/base; gap "
                     "ratio: the median over seeds of the per-seed final-gap ratio. Brackets: "
