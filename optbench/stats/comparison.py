@@ -256,7 +256,7 @@ def compare_sources(
     floor = (0.0 if relative else target) if gap_floor is None else float(gap_floor)
     if cross is None:
         cross = cross_sources(frame, baseline, on)
-    crossed = []
+    crossed: list[str] = []
 
     runs = _prepared(counted(frame), target, relative, gap, floor)
     base = runs[runs["source"] == baseline]
@@ -283,13 +283,13 @@ def compare_sources(
                              "source": other, **names.get(key, {}), **row})
         compared = {tuple(k) for k in pairs[on].drop_duplicates().itertuples(index=False)}
         for key, grp in loose.groupby([*on, "differs"], sort=False):
-            names_ = dict(zip(on, key[:-1], strict=True))
-            not_comp.append({**names_, "baseline": baseline, "source": other,
+            pairing = dict(zip(on, key[:-1], strict=True))
+            not_comp.append({**pairing, "baseline": baseline, "source": other,
                              "differs": key[-1],
                              "seeds": sorted(int(s) for s in grp["seed"].unique())})
             if tuple(key[:-1]) not in compared:
                 compared.add(tuple(key[:-1]))
-                verdicts.append({**names_, "baseline": baseline, "source": other,
+                verdicts.append({**pairing, "baseline": baseline, "source": other,
                                  **names.get(tuple(key[:-1]), {}),
                                  "verdict": "not comparable", "n": 0,
                                  "verdict_text": f"not comparable: {key[-1]}", "note": key[-1]})
