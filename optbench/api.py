@@ -134,9 +134,9 @@ def write_report_file(
     optimizers: list[str] | None = None,
     **options: Any,
 ) -> Path:
-    """:func:`optbench.report.write_report` (``options``: its ``names``, ``baseline`` and
-    ``x_axis``),
-    with a failure to write the file as one line that says the stores are untouched."""
+    """:func:`optbench.report.write_report` (``options``: its ``names``, ``baseline``,
+    ``x_axis`` and ``check``), with a failure to write the file as one line that says the
+    stores are untouched."""
     from .report import write_report
 
     try:

@@ -416,8 +416,10 @@ def report(out, dbs, baseline, fail_on, html, problems, optimizers, plugins, x_a
     """Re-render the HTML report from one or several stores (no rerun).
 
     With several --db the page opens with a Comparison against the baseline, and the
-    verdicts are written beside it (REPORT.comparison.json and .csv). Exit status: 0, or
-    4 with --fail-on worse when some pairing got worse; 2 for bad input.
+    verdicts are written beside it (REPORT.comparison.json and .csv). A store that shares
+    no optimizer with the baseline is paired across optimizers ("A vs B") on the problems
+    and seeds both hold. Exit status: 0, or 4 with --fail-on worse when some pairing got
+    worse; 2 for bad input, or when nothing pairs at all.
     """
     import json
     from pathlib import Path
@@ -447,11 +449,17 @@ def report(out, dbs, baseline, fail_on, html, problems, optimizers, plugins, x_a
         Store(p).close()  # a clear error for a missing or foreign file
     if len(dbs) > 1:
         _refuse_same_store(dbs, paths)
-    idle = None
-    if len(paths) > 1:
-        idle = _compared_with_nothing(paths, names, baseline, problems, optimizers)
-        if idle and fail_on:  # a gate that would compare nothing must not pass
-            raise OptbenchError(idle)
+    idle: list[str] = []
+
+    def refuse_idle(ctx) -> None:  # before anything is written
+        line = _compared_with_nothing(ctx)
+        if line is None:
+            return
+        others = [s for s in ctx.sources if s != ctx.baseline]
+        if fail_on or len(idle_sources(ctx)) == len(others):
+            raise OptbenchError(line)  # nothing pairs at all, or a gate that compares nothing
+        idle.append(line)
+
     target = Path(html) if html else (folder if not dbs else paths[0].parent) / REPORT_NAME
     check_report_target(target)
     written = write_report_file(
@@ -462,6 +470,7 @@ def report(out, dbs, baseline, fail_on, html, problems, optimizers, plugins, x_a
         names=names,
         baseline=baseline,
         x_axis=x_axis,
+        check=refuse_idle if len(paths) > 1 else None,
     )
     click.echo(f"report: {written}")
     if len(paths) < 2:
@@ -473,8 +482,8 @@ def report(out, dbs, baseline, fail_on, html, problems, optimizers, plugins, x_a
     result = json.loads(as_json.read_text(encoding="utf-8")) if as_json.exists() else None
     if result is not None:
         click.echo(f"verdicts: {as_json}, {as_csv}")
-    if idle:
-        click.echo(f"optbench: warning: {idle}", err=True)
+    for line in idle:
+        click.echo(f"optbench: warning: {line}", err=True)
     if result is None:
         return
     verdicts = result["verdicts"]
@@ -507,54 +516,52 @@ def _environments_differ(paths, names) -> str | None:
     return difference_note(sessions)
 
 
-def _compared_with_nothing(paths, names, baseline, problems, optimizers) -> str | None:
-    """One line when some source would be compared with nothing in the baseline: it shares
-    no run with it (same problem, optimizer and seed, the same budget, max_iter and tol;
-    the report's -p/-o applied), every pairing is not comparable, or it is empty; the line
-    lists what each source holds. None when every source has a run to pair."""
-    import pandas as pd
+def idle_sources(ctx) -> list[str]:
+    """The sources compared with nothing in the baseline (:meth:`Comparison.idle`; every
+    other source where there is no comparison at all, e.g. an empty store)."""
+    cmp = ctx.comparison
+    others = [s for s in ctx.sources if s != ctx.baseline]
+    if cmp is None:
+        return others
+    idle = set(cmp.idle())
+    return [s for s in others if s in idle or s not in cmp.sources]  # (an empty store)
 
-    from .plan import read_labelled_runs
-    from .report.context import select_runs, source_names
 
-    sources = source_names(paths, names)
-    base = baseline or sources[0]
-    frames = [read_labelled_runs(p).assign(source=name)
-              for name, p in zip(sources, paths, strict=True)]
-    runs = select_runs(pd.concat(frames, ignore_index=True), {}, problems, optimizers)
-    if "status" in runs:
-        runs = runs[runs["status"] != "skipped"]  # never ran: pairs with nothing
-    key, settings = ["problem_key", "label", "seed"], ["budget", "max_iter", "tol"]
-    for col in ["problem_label", *key, *settings]:
-        if col not in runs:
-            runs[col] = None
-    cols = ["source", "problem_label", *key, *settings]
-    runs = runs[cols].astype(object).where(runs[cols].notna(), "—")
-    mine = runs[runs["source"] == base].drop(columns=["source", "problem_label"])
-    idle, why = [], []
-    for name in sources:
-        if name == base:
-            continue
-        theirs = runs[runs["source"] == name].drop(columns="source")
-        if len(theirs.merge(mine, on=key + settings)):
-            continue
-        idle.append(name)
-        loose = theirs.merge(mine, on=key, suffixes=("_n", "_b"))
-        for r in loose.drop_duplicates(["problem_key", "label"]).to_dict("records"):
-            differs = "; ".join(f"{c} {r[c + '_b']} vs {r[c + '_n']}" for c in settings
-                                if r[c + "_b"] != r[c + "_n"])
-            why.append(f"{name}: {r['problem_label']} {r['label']} {differs}")
+def _compared_with_nothing(ctx) -> str | None:
+    """One line when some source is compared with nothing in the baseline: it shares no
+    problem and seed with it (and no optimizer, where the two share optimizer labels) at
+    the same budget, max_iter, tol and start point (the report's -p/-o applied), or it is
+    empty; the line lists what each source holds. None when every source has a run to
+    pair."""
+    idle = idle_sources(ctx)
     if not idle:
         return None
-    held = "; ".join(f"{name} holds {_holdings(f)}" for name, f in zip(sources, frames,
-                                                                         strict=True))
+    base = ctx.baseline
+    cmp = ctx.comparison
+    why = []
+    if cmp is not None and len(cmp.not_comparable):
+        nc = cmp.not_comparable[cmp.not_comparable["source"].isin(idle)]
+        why = [f"{r['source']}: {r['problem_label']} {r['label']} {r['differs']}"
+               for r in nc.drop_duplicates(["source", "problem_key", "label"]).to_dict("records")]
+    runs = ctx.runs
+    held = "; ".join(f"{name} holds {_holdings(_source_runs(runs, name))}"
+                     for name in ctx.sources)
     return (
-        f"{', '.join(idle)} compared with nothing in the baseline {base}: no run pairs with "
-        "one of the same problem, optimizer and seed at the same budget, max_iter and tol"
+        f"{', '.join(idle)} compared with nothing in the baseline {base}: no run pairs "
+        "with one of the same problem and seed (and optimizer, where the two stores share "
+        "one) at the same budget, max_iter, tol and start point"
         + (f" (not comparable: {'; '.join(why[:3])}{' …' if len(why) > 3 else ''})"
            if why else "")
         + f"; {held}"
     )
+
+
+def _source_runs(runs, name: str):
+    """One source's runs, labelled as its store wrote them."""
+    if not len(runs):
+        return runs
+    mine = runs[runs["source"] == name]
+    return mine.assign(label=mine["spec_label"]) if "spec_label" in mine else mine
 
 
 def _holdings(runs) -> str:
@@ -566,7 +573,8 @@ def _holdings(runs) -> str:
     for (problem, label), g in runs.groupby(["problem_label", "label"], sort=False):
         seeds = sorted(int(s) for s in g["seed"].unique())
         span = f"{seeds[0]}–{seeds[-1]}" if len(seeds) > 1 else f"{seeds[0]}"
-        budgets = ", ".join(str(b) for b in dict.fromkeys(g["budget"]))
+        budgets = ", ".join(f"{b:g}" if isinstance(b, float) else str(b)
+                            for b in dict.fromkeys(g["budget"]))  # 20.0 where a store is empty
         groups.append(f"{problem} {label} (seeds {span}, budget {budgets})")
     more = f", … ({len(groups)} in all)" if len(groups) > 3 else ""
     return f"{len(runs)} run{'s' * (len(runs) != 1)}: " + ", ".join(groups[:3]) + more

@@ -101,6 +101,16 @@ def comparison(ctx) -> Section | None:
            else "")
         + ".</p>"
     ]
+    crossed = cmp.crossed
+    if crossed:
+        parts.append(note_html(
+            f"{', '.join(crossed)} {'shares' if len(crossed) == 1 else 'share'} no optimizer "
+            f"with the baseline {cmp.baseline}: each of "
+            f"{'its' if len(crossed) == 1 else 'their'} optimizers is paired with each of the "
+            "baseline's on the same problem and seed, named “source's optimizer vs "
+            "baseline's”. Both runs of a seed start from the same point (it depends on the "
+            "problem and the seed alone); the stored start points are checked, and runs whose "
+            "start points differ are not compared."))
     differ = difference_note(ctx.sessions)
     if differ:  # named in full, with the values, in the Setup's environment table
         parts.append(note_html(differ[0].upper() + differ[1:] + " (see Setup).").replace(
@@ -117,7 +127,9 @@ def comparison(ctx) -> Section | None:
                 frame,
                 (
                     f"Each source against the baseline {cmp.baseline}, runs paired on (problem, "
-                    f"optimizer, seed); never pooled. The verdict says at how many paired seeds "
+                    "optimizer, seed)"
+                    + (", or on (problem, seed) across optimizers (“A vs B”)" if crossed else "")
+                    + "; never pooled. The verdict says at how many paired seeds "
                     "it was reached. Success: runs within Δf ≤ 1e-6 of f* "
                     "(relative target τ = 1e-3 where f* is unknown); aRT ratio new/base; gap "
                     "ratio: the median over seeds of the per-seed final-gap ratio. Brackets: "
@@ -149,7 +161,8 @@ def comparison(ctx) -> Section | None:
             table_html(
                 frame,
                 "Pairings not compared: the two runs of a seed differ in budget, max_iter or "
-                "tol (or one source holds several runs the label does not tell apart).",
+                "tol, or start from different points (or one source holds several runs the "
+                "label does not tell apart).",
                 "not-comparable.csv",
             )
         )

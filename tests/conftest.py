@@ -79,6 +79,7 @@ def cli():
 # fixture shared by many tests is better rebuilt on each worker than serialized on one.)
 SHARED_FIXTURES = {
     "test_browser": ("page_html", "comparison_html"),
+    "test_compare_across": ("stores",),
     "test_compare_stores": ("stores",),
     "test_lesson": ("lesson",),
     "test_relayout": ("page",),

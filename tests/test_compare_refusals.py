@@ -1,6 +1,7 @@
-"""Comparisons that compare nothing: ``report --fail-on worse`` is a gate, so stores that
-share no run, pairings that are all not comparable, or an empty store are exit 2 with one
-line saying what each source holds (without the gate, a warning). A store is never
+"""Comparisons that compare nothing: stores that share no run, pairings that are all not
+comparable, or an empty store are exit 2 with one line saying what each source holds, gate
+or not; ``report --fail-on worse`` is a gate, so one idle source among several fails it too
+(without the gate, a warning). A store is never
 compared with itself, however its path is spelt. ``--db`` text whose part before ``=``
 is a path is a path. Pairs that diverged in both sources say so."""
 
@@ -78,8 +79,16 @@ def test_a_gate_that_compares_nothing_is_exit_2(tmp_path, stores, other, holds, 
     assert not list(tmp_path.iterdir())  # refused before any page or verdict is written
 
 
-def test_without_the_gate_comparing_nothing_is_a_warning(tmp_path, stores):
+def test_without_the_gate_comparing_nothing_is_still_exit_2(tmp_path, stores):
     r = _report(tmp_path, "--db", f"base={stores['base']}", "--db", f"empty={stores['empty']}")
+    assert r.exit_code == 2, r.stderr
+    assert _one_line(r).startswith("optbench: error: empty compared with nothing")
+    assert not list(tmp_path.iterdir())
+
+
+def test_without_the_gate_one_idle_source_among_several_is_a_warning(tmp_path, stores):
+    r = _report(tmp_path, "--db", f"base={stores['base']}", "--db", f"copy={stores['copy']}",
+                "--db", f"empty={stores['empty']}")
     assert r.exit_code == 0, r.stderr
     assert _one_line(r).startswith("optbench: warning: empty compared with nothing")
     assert (tmp_path / "cmp.html").is_file()

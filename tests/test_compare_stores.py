@@ -115,13 +115,15 @@ def test_fail_on_worse_exits_4_and_baseline_picks_the_reference(stores):
 
 def test_different_budgets_are_not_comparable(stores):
     tmp, db = stores
-    # (under --fail-on worse this compares nothing and is refused: test_compare_refusals.py)
-    res = _report(tmp, "--db", str(db["base"]), "--db", str(db["longer"]),
+    # with a source that pairs beside it; alone it compares nothing and is refused
+    # (test_compare_refusals.py)
+    res = _report(tmp, "--db", str(db["base"]), "--db", str(db["new"]), "--db", str(db["longer"]),
                   "--html", str(tmp / "nc.html"))
     assert res.returncode == 0, res.stderr
     assert "warning: longer compared with nothing" in res.stderr
     data = json.loads((tmp / "nc.comparison.json").read_text())
-    assert {v["verdict"] for v in data["verdicts"]} == {"not comparable"}
+    longer = [v for v in data["verdicts"] if v["source"] == "longer"]
+    assert {v["verdict"] for v in longer} == {"not comparable"}
     assert all("budget 120 vs 240" in n["differs"] for n in data["not_comparable"])
     assert "not comparable" in (tmp / "nc.html").read_text(encoding="utf-8")
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 import datetime as _dt
 import os
 import platform
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -110,6 +111,7 @@ def write_report(
     names: list[str | None] | None = None,
     baseline: str | None = None,
     x_axis: str = "evals",
+    check: Callable[[Context], None] | None = None,
 ) -> Path:
     """Render the report of one or several stores into one HTML file.
 
@@ -124,6 +126,9 @@ def write_report(
             every figure in this process). The file is the same either way.
         x_axis: the cost axis of the convergence and ECDF figures: ``evals`` (n_f + n_g)
             or ``time``, the batch clock in seconds (``docs/methodology.md#wall-clock-time``).
+        check: called with the :class:`Context` once the stores are read, before anything
+            is drawn or written; an error it raises stops the report with no file written
+            (``optbench report`` refuses a comparison that pairs nothing this way).
     """
     from .timing import check_axis
 
@@ -147,19 +152,21 @@ def write_report(
 
         matplotlib.use("Agg")
         return _write(dbs, html_path, problems, optimizers, style, renderer, names, baseline,
-                      x_axis)
+                      x_axis, check)
     finally:
         if renderer is not None:
             renderer.close()
 
 
 def _write(dbs, html_path, problems, optimizers, style, renderer, names, baseline,
-           x_axis="evals") -> Path:
+           x_axis="evals", check=None) -> Path:
     import matplotlib.pyplot as plt
     from jinja2 import Environment, PackageLoader, select_autoescape
 
     paths = [Path(p) for p in dbs]
     ctx = read_context(paths, problems, optimizers, names=names, baseline=baseline, x_axis=x_axis)
+    if check is not None:
+        check(ctx)
     if renderer is not None and len(ctx.runs) > pool.START_RUNS:
         renderer.start()
     with pool.using(renderer), plt.rc_context(style):

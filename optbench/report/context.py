@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from ..stats.curves import ProblemData
     from ..stats.profiles import InstanceCosts
 
-__all__ = ["Context", "read_context", "source_names"]
+__all__ = ["Context", "read_context", "source_names", "start_points"]
 
 SOURCE_SEP = " · "  # between a label and its source's name, with several sources
 
@@ -283,24 +283,32 @@ class _Pairing(TypedDict, total=False):
 
 def compare_parts(runs, baseline: str | None, known: set[str]):
     """:func:`~optbench.stats.comparison.compare_sources` on the problems with a known f*
-    (absolute target 1e-6) and on the others (relative τ = 1e-3), as one result."""
+    (absolute target 1e-6) and on the others (relative τ = 1e-3), as one result.
+
+    Each run's start point is read from its stored trace (``start``,
+    :func:`~optbench.stats.comparison.start_key`), so every pairing checks it; which sources
+    are paired across optimizer labels is decided once over all problems."""
     import dataclasses
 
     import pandas as pd
 
-    from ..stats.comparison import compare_sources
+    from ..stats.comparison import compare_sources, cross_sources
 
     frame = runs.assign(label=runs["spec_label"])
+    if "store" in frame and "store_run_id" in frame:
+        frame = frame.assign(start=start_points(frame))
     on = ("problem_key", "problem_label", "label") if "problem_label" in frame else None
     is_known = frame["problem_key"].isin(known)
     # the pairing columns only when there are problem labels (else compare_sources's own)
     pairing: _Pairing = {"on": on} if on else {}
+    cross = cross_sources(frame, baseline, on or ("problem_key", "label"))
     parts = []
     for mask, target, relative in ((is_known, 1e-6, False), (~is_known, 1e-3, True)):
         sub = frame[mask]
         if sub["source"].nunique() >= 2:
             parts.append(
-                compare_sources(sub, baseline=baseline, target=target, relative=relative, **pairing)
+                compare_sources(sub, baseline=baseline, target=target, relative=relative,
+                                cross=cross, **pairing)
             )
     if not parts:
         return None
@@ -313,7 +321,27 @@ def compare_parts(runs, baseline: str | None, known: set[str]):
         verdicts=pd.concat([p.verdicts for p in parts], ignore_index=True),
         not_comparable=pd.concat([p.not_comparable for p in parts], ignore_index=True),
         only_in_one=pd.concat([p.only_in_one for p in parts], ignore_index=True),
+        crossed=tuple(dict.fromkeys(s for p in parts for s in p.crossed)),
     )
+
+
+def start_points(runs) -> list:
+    """Each run's start point as its stored trace gives it
+    (:func:`~optbench.stats.comparison.start_key`: x0, or f(x0) where the trace keeps no
+    iterates; None without a trace), read a block at a time (``store``, ``store_run_id``)."""
+    from ..stats.comparison import start_key
+    from ..store import Store
+
+    found: dict[tuple[str, str], Any] = {}
+    by_store: dict[str, list[str]] = {}
+    for path, rid in zip(runs["store"].tolist(), runs["store_run_id"].tolist(), strict=True):
+        by_store.setdefault(path, []).append(rid)
+    for path, ids in by_store.items():
+        with Store(path) as s:
+            for rid, trace in s.traces(list(dict.fromkeys(ids)), ("x", "f")):
+                found[(path, rid)] = start_key(trace)
+    return [found.get(k) for k in zip(runs["store"].tolist(), runs["store_run_id"].tolist(),
+                                      strict=True)]
 
 
 def _mark_phases(runs, tuning: dict[str, Any] | None):

@@ -7,7 +7,8 @@
 * :mod:`~optbench.stats.significance`: the Friedman test with Nemenyi's critical difference,
   each optimizer against a reference with Holm's correction, the smallest p a design can reach.
 * :mod:`~optbench.stats.comparison`: runs of several stores paired on (problem, optimizer,
-  seed), with bootstrap intervals and a verdict per pairing.
+  seed), or across optimizers on (problem, seed) between stores of different optimizers,
+  with bootstrap intervals and a verdict per pairing.
 * :mod:`~optbench.stats.curves`: per-problem best-so-far curves read from the stores
   (:func:`problem_data`), from which runtimes and values at fixed budgets follow.
 

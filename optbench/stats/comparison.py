@@ -10,6 +10,18 @@ runs of one source share names, seed and settings with (the label does not tell 
 so which one pairs is ambiguous). Runs with no partner are listed as *only in one source*.
 Skipped runs never ran and pair with nothing (:mod:`optbench.stats.convention`).
 
+**Pairing across optimizers.** A source that shares no optimizer label with the baseline
+(stores of two different optimizers: yesterday's Adam, today's candidate) is paired across
+labels instead: on every problem both hold, each of its optimizers is paired with each of
+the baseline's on the seed, and the pairing is named ``"A vs B"`` (the source's label, then
+the baseline's) in the ``label`` column; ``label_new`` and ``label_base`` keep the two. The
+rest of the rule is the same. Such a comparison rests on both runs of a seed starting from
+the same point, which optbench guarantees by identity (the start point depends on the
+problem and the seed alone); the frame's ``start`` column, where given (one
+:func:`start_key` per run, read from the stored trace), checks it for every pairing:
+runs whose start points differ are *not comparable* ("start points differ"), and pairs
+whose start is not stored are compared with a note saying it was not checked.
+
 **What is compared**, per (problem, optimizer) over its n comparable pairs (seeds), the
 source against the baseline, at one target ε (the run frame's ``hit_cost_<ε>`` column):
 
@@ -57,7 +69,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -74,6 +86,8 @@ __all__ = [
     "SETTINGS",
     "VERDICTS",
     "compare_sources",
+    "cross_sources",
+    "start_key",
 ]
 
 SETTINGS = ("budget", "max_iter", "tol")  # paired runs must agree on these
@@ -86,9 +100,13 @@ ART_TOL = 0.05  # an aRT change within ±5 % is no change
 GAP_TOL = 2.0  # a final-gap change within a factor 2 is no change
 INF_DECADES = 1000.0  # log10 of an infinite gap: beyond any float, so it ranks last
 _MISSING = "—"  # a missing setting, equal to any other missing one
+LABEL = "label"  # the pairing column that names the optimizer (crossed between sources)
+VS = " vs "  # between the source's label and the baseline's, in a crossed pairing's name
+START_RTOL, START_ATOL = 1e-9, 1e-12  # start points closer than this are the same point
+STARTS_DIFFER = "start points differ"
 
 VERDICT_COLUMNS = [  # after the pairing columns (``on``: problem_key, label)
-    "baseline", "source", "verdict", "n", "verdict_text",
+    "baseline", "source", "label_base", "label_new", "verdict", "n", "verdict_text",
     "success_base", "success_new", "success_change", "success_change_lo", "success_change_hi",
     "p_success",
     "aRT_base", "aRT_new", "aRT_ratio", "aRT_ratio_lo", "aRT_ratio_hi", "p_aRT",
@@ -105,7 +123,8 @@ class Comparison:
     pairings were all not comparable (the pairing columns ``on``, then
     :data:`VERDICT_COLUMNS`). ``not_comparable``: one row per (problem, optimizer, source,
     differing settings) with its seeds. ``only_in_one``: one row per (problem, optimizer,
-    source holding the runs, source lacking them) with its seeds.
+    source holding the runs, source lacking them) with its seeds. ``crossed``: the
+    sources paired with the baseline across optimizer labels (``"A vs B"``).
     """
 
     on: tuple[str, ...]
@@ -118,10 +137,18 @@ class Comparison:
     verdicts: pd.DataFrame
     not_comparable: pd.DataFrame
     only_in_one: pd.DataFrame
+    crossed: tuple[str, ...] = ()
 
     def worse(self) -> pd.DataFrame:
         """The pairings whose verdict is ``worse``."""
         return self.verdicts[self.verdicts["verdict"] == "worse"]
+
+    def idle(self) -> list[str]:
+        """The sources with nothing compared to the baseline: no pairing of theirs got a
+        verdict other than ``not comparable`` (they share no problem and seed with it at
+        the same settings and start point)."""
+        judged = self.verdicts[self.verdicts["verdict"] != "not comparable"]
+        return [s for s in self.sources if s != self.baseline and s not in set(judged["source"])]
 
     def table(self) -> pd.DataFrame:
         """Every verdict in one frame: the compared and not-comparable pairings, then the
@@ -153,6 +180,7 @@ class Comparison:
             "verdicts": _records(self.verdicts),
             "not_comparable": _records(self.not_comparable),
             "only_in_one_source": _records(self.only_in_one),
+            "paired_across_optimizers": list(self.crossed),
         }
 
     def write_json(self, path: str | os.PathLike) -> None:
@@ -190,19 +218,24 @@ def compare_sources(
     art_tol: float = ART_TOL,
     gap_tol: float = GAP_TOL,
     seed: int = 0,
+    cross: Collection[str] | None = None,
 ) -> Comparison:
     """Pair runs across sources and judge each source against the baseline.
 
     Args:
         frame: tidy run frame with a ``source`` column (one name per store), and ``seed``,
             ``status``, ``evals``, the target's hitting-cost column, ``gap`` and the
-            :data:`SETTINGS` columns.
+            :data:`SETTINGS` columns; optionally ``start`` (:func:`start_key` per run),
+            which every pairing checks.
         baseline: the reference source (default: the first source in the frame).
         on: the columns naming a pairing besides the seed.
         target: ε (``hit_cost_<ε>``), or τ with ``relative`` (``rel_hit_cost_<τ>``).
         gap_floor: final gaps below it count as equal (default: ε; 0 with ``relative``).
         confidence, resamples, art_tol, gap_tol: the verdict rule (module docstring).
         seed: seeds the bootstrap (per pairing, with its name).
+        cross: the sources paired with the baseline across optimizer labels (``"A vs B"``,
+            module docstring); default :func:`cross_sources`, those that share no label
+            with it. Only where ``on`` holds ``label``.
     """
     on = list(on)
     if "source" not in frame:
@@ -221,6 +254,9 @@ def compare_sources(
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must be in (0, 1), got {confidence}")
     floor = (0.0 if relative else target) if gap_floor is None else float(gap_floor)
+    if cross is None:
+        cross = cross_sources(frame, baseline, on)
+    crossed: list[str] = []
 
     runs = _prepared(counted(frame), target, relative, gap, floor)
     base = runs[runs["source"] == baseline]
@@ -229,24 +265,32 @@ def compare_sources(
         if other == baseline:
             continue
         new = runs[runs["source"] == other]
-        pairs, loose, only_b, only_n = _pair(base, new, on)
+        b, n = base, new
+        if other in cross and LABEL in on:
+            b, n = _crossed(base, new, on)
+            if len(b) and b["_cross"].any():
+                crossed.append(other)
+        pairs, loose, only_b, only_n = _pair(b, n, on)
         notes = _notes(loose, only_b, only_n, on, baseline, other)
+        names = _label_names(b, n, on)
         for key, grp in pairs.groupby(on, sort=False):
             key = key if isinstance(key, tuple) else (key,)
             rng = group_rng(seed, *key, baseline, other)
             row = _judge(grp, rng, confidence, resamples, art_tol, gap_tol)
-            row["note"] = "; ".join(notes.get(key, []))
+            unchecked = _unchecked_starts(grp)
+            row["note"] = "; ".join(notes.get(key, []) + unchecked)
             verdicts.append({**dict(zip(on, key, strict=True)), "baseline": baseline,
-                             "source": other, **row})
+                             "source": other, **names.get(key, {}), **row})
         compared = {tuple(k) for k in pairs[on].drop_duplicates().itertuples(index=False)}
         for key, grp in loose.groupby([*on, "differs"], sort=False):
-            names = dict(zip(on, key[:-1], strict=True))
-            not_comp.append({**names, "baseline": baseline, "source": other,
+            pairing = dict(zip(on, key[:-1], strict=True))
+            not_comp.append({**pairing, "baseline": baseline, "source": other,
                              "differs": key[-1],
                              "seeds": sorted(int(s) for s in grp["seed"].unique())})
             if tuple(key[:-1]) not in compared:
                 compared.add(tuple(key[:-1]))
-                verdicts.append({**names, "baseline": baseline, "source": other,
+                verdicts.append({**pairing, "baseline": baseline, "source": other,
+                                 **names.get(tuple(key[:-1]), {}),
                                  "verdict": "not comparable", "n": 0,
                                  "verdict_text": f"not comparable: {key[-1]}", "note": key[-1]})
         for side, lacking, part in ((baseline, other, only_b), (other, baseline, only_n)):
@@ -267,10 +311,80 @@ def compare_sources(
         not_comparable=pd.DataFrame(
             not_comp, columns=[*on, "baseline", "source", "differs", "seeds"]),
         only_in_one=pd.DataFrame(only, columns=[*on, "source", "missing_in", "seeds"]),
+        crossed=tuple(crossed),
     )
 
 
+def cross_sources(frame, baseline: str | None = None,
+                  on: Sequence[str] = ("problem_key", "label")) -> list[str]:
+    """The sources paired with ``baseline`` (default: the frame's first source) across
+    optimizer labels: those whose runs (skipped ones aside) share no ``label`` with the
+    baseline's. None where ``on`` lacks ``label``."""
+    if LABEL not in on or not len(frame):
+        return []
+    baseline = str(frame["source"].iloc[0]) if baseline is None else str(baseline)
+    runs = counted(frame)
+    sources = runs["source"].astype(str)
+    held = {name: set(runs.loc[sources == name, LABEL]) for name in dict.fromkeys(sources)}
+    mine = held.get(baseline, set())
+    return [name for name, labels in held.items()
+            if name != baseline and labels and mine and not labels & mine]
+
+
+def start_key(trace: dict | None):
+    """What a run's stored trace says of its start point, for the ``start`` column of
+    :func:`compare_sources`: ``("x", x0)`` where the trace keeps the iterates (dimension
+    ≤ 3), else ``("f", (f(x0),))`` (the recorded loss is the full, noiseless one), else None
+    (no trace: not checked)."""
+    if trace is None:
+        return None
+    for name in ("x", "f"):
+        value = trace.get(name)
+        if value is not None and len(value):
+            return name, tuple(float(v) for v in np.ravel(value[0]))
+    return None
+
+
 # -- pairing ------------------------------------------------------------------------------
+
+
+def _crossed(base, new, on: list[str]):
+    """Both sides relabelled for pairing across optimizers: on each problem both hold,
+    every run of the source once per baseline optimizer and every baseline run once per
+    source optimizer, under the pairing's name ``"A vs B"``; runs of a problem only one
+    side holds keep their label. Column ``_cross`` marks the relabelled runs, ``_label``
+    keeps the label as stored."""
+    problem = [c for c in on if c != LABEL]
+    held_b = base[[*problem, LABEL]].drop_duplicates()
+    held_n = new[[*problem, LABEL]].drop_duplicates()
+    combos = held_n.merge(held_b, on=problem, suffixes=("_n", "_b"))
+    combos["_name"] = combos[f"{LABEL}_n"] + VS + combos[f"{LABEL}_b"]
+
+    def relabel(side, mine):
+        side = side.assign(_label=side[LABEL])
+        joined = side.merge(combos[[*problem, f"{LABEL}_{mine}", "_name"]],
+                            left_on=[*problem, LABEL], right_on=[*problem, f"{LABEL}_{mine}"],
+                            how="left")
+        hit = joined["_name"].notna()
+        joined[LABEL] = joined["_name"].where(hit, joined[LABEL])
+        out = joined.drop(columns=[f"{LABEL}_{mine}", "_name"]).assign(_cross=hit.to_numpy())
+        return out.copy()  # one block per dtype: the merges below add columns to it
+
+    return relabel(base, "b"), relabel(new, "n")
+
+
+def _label_names(b, n, on: list[str]) -> dict[tuple, dict[str, str]]:
+    """Per pairing key, the two labels as stored: ``label_base`` and ``label_new`` (the
+    same label for a pairing of one label, the two halves of ``"A vs B"`` when crossed)."""
+    out: dict[tuple, dict[str, str]] = {}
+    if LABEL not in on:
+        return out
+    for side, col in ((b, "label_base"), (n, "label_new")):
+        stored = side["_label"] if "_label" in side else side[LABEL]
+        for key, label in zip(side[on].itertuples(index=False, name=None), stored, strict=True):
+            out.setdefault(tuple(key), {})[col] = label
+    return out
+
 
 
 def _prepared(runs, target: float, relative: bool, gap: str, floor: float):
@@ -294,9 +408,10 @@ def _prepared(runs, target: float, relative: bool, gap: str, floor: float):
 
 
 def _pair(base, new, on: list[str]):
-    """Comparable pairs (same key, seed and settings); not-comparable pairs (same key and
-    seed, other settings) and ambiguous runs (several in one source share key, seed and
-    settings), with the reason in column ``differs``; and the runs left on each side."""
+    """Comparable pairs (same key, seed and settings, and no differing start point);
+    not-comparable pairs (same key and seed, other settings or start points) and ambiguous
+    runs (several in one source share key, seed and settings), with the reason in column
+    ``differs``; and the runs left on each side."""
     key = [*on, "seed"]
     b = base.assign(_i=np.arange(len(base)))
     n = new.assign(_i=np.arange(len(new)))
@@ -314,6 +429,9 @@ def _pair(base, new, on: list[str]):
     pairs = b.merge(n, on=[*key, "_settings"], suffixes=("_b", "_n"))
     rest_b = b[~b["_i"].isin(pairs["_i_b"])]
     rest_n = n[~n["_i"].isin(pairs["_i_n"])]
+    apart = _starts_apart(pairs)
+    refused = pairs.loc[apart, key].assign(differs=STARTS_DIFFER)
+    pairs = pairs[~apart]
     loose = rest_b.merge(rest_n, on=key, suffixes=("_b", "_n"))
     loose = loose.drop_duplicates("_i_b").drop_duplicates("_i_n")  # a run pairs once
     loose["differs"] = [_differs(sb, sn) for sb, sn in zip(loose["_settings_b"],
@@ -321,9 +439,40 @@ def _pair(base, new, on: list[str]):
     only_b = rest_b[~rest_b["_i"].isin(loose["_i_b"])]
     only_n = rest_n[~rest_n["_i"].isin(loose["_i_n"])]
     loose = loose[[*key, "differs"]]
-    if ambiguous:
-        loose = pd.concat([f for f in (loose, amb) if len(f)], ignore_index=True)
+    extra = [f for f in (refused, *ambiguous) if len(f)]
+    if extra:
+        loose = pd.concat([f for f in (loose, *extra) if len(f)], ignore_index=True)
     return pairs, loose, only_b, only_n
+
+
+def _same_start(sb, sn) -> bool | None:
+    """Whether two :func:`start_key` values are the same point; None where one is not
+    stored or they record different things (not checked)."""
+    if sb is None or sn is None or not isinstance(sb, tuple) or not isinstance(sn, tuple):
+        return None
+    if sb[0] != sn[0]:
+        return None
+    if len(sb[1]) != len(sn[1]):
+        return False
+    return bool(np.allclose(sb[1], sn[1], rtol=START_RTOL, atol=START_ATOL, equal_nan=True))
+
+
+def _starts_apart(pairs) -> np.ndarray:
+    """Per pair: True where the two runs' stored start points differ."""
+    if "start_b" not in pairs or "start_n" not in pairs:
+        return np.zeros(len(pairs), dtype=bool)
+    return np.array([_same_start(sb, sn) is False
+                     for sb, sn in zip(pairs["start_b"], pairs["start_n"], strict=True)],
+                    dtype=bool)
+
+
+def _unchecked_starts(grp) -> list[str]:
+    """A note where some pairs' start points could not be checked (no stored trace)."""
+    if "start_b" not in grp or "start_n" not in grp:
+        return []
+    k = sum(_same_start(sb, sn) is None
+            for sb, sn in zip(grp["start_b"], grp["start_n"], strict=True))
+    return [f"start point not stored for {k} seed{'s' * (k != 1)}: not checked"] if k else []
 
 
 def _notes(loose, only_b, only_n, on, baseline: str, other: str) -> dict[tuple, list[str]]:
