@@ -320,6 +320,10 @@ def run(
                 "seeds": pick(seeds, "seeds", 5),
                 "budget": pick(budget, "budget", 1000),
                 "max_iter": pick(max_iter, "max_iter", None),
+                # with the above, all a run's identity holds: a bundle's spec.toml reruns it
+                "tol": pick(tol, "tol", 1e-8),
+                "noisy_stops": bool(pick(noisy_stops, "noisy_stops", False)),
+                "budgets": data.get("budgets") if budget is None else None,
                 "plugins": [anonymized(p) if anonymous else p for p in plugin_list],
             },
             anonymous=anonymous,

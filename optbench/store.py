@@ -44,6 +44,7 @@ from typing import Any
 
 import numpy as np
 
+from . import bundle
 from .errors import StoreError
 
 __all__ = [
@@ -584,7 +585,7 @@ class Store:
     conn: sqlite3.Connection
 
     def __init__(self, path: str | os.PathLike, create: bool = False):
-        self.path = Path(path)
+        self.path = bundle.resolve(path, create, RESULTS_VERSION)  # a bundle: its store's copy
         self.read_only = not create
         self._has_info: set[str] = set()  # problems whose info (and landscape) this wrote
         if not create and not self.path.is_file():
@@ -1342,7 +1343,7 @@ def read_tuning(dbs: Iterable[str | os.PathLike]) -> dict[str, Any] | None:
     """The tuning records beside the stores, merged (None when there is none)."""
     records = []
     for db in dbs:
-        path = tuning_path(db)
+        path = tuning_path(bundle.resolve(db, False, RESULTS_VERSION))
         if path.is_file():
             try:
                 records.append(json.loads(path.read_text()))
