@@ -177,7 +177,7 @@ def _open(zpath: Path, what: str, results_version: int | None) -> Path:
                     f"reference {name!r} holds results version {held}, this optbench "
                     f"computes results version {results_version}: its numbers would differ "
                     "from a fresh run's; regenerate it with 'python "
-                    "scripts/make_references.py' (docs/store.md)"
+                    "scripts/make_references.py' (docs/store.md#reference-results)"
                 )
             listed = manifest["members"]
             present = [n for n in zf.namelist() if n != MANIFEST]

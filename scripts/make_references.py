@@ -13,8 +13,8 @@ changes::
 The runs are deterministic (run identity and seeding: docs/architecture.md): the same
 optbench, numpy, scipy and torch give the same numbers on any machine. ``torch-defaults``
 needs torch (``optbench[torch]``) and scikit-learn (``optbench[data]``: the ML tier's real
-datasets). It takes about a minute on a 2-core laptop. See docs/store.md, "Reference
-results".
+datasets). It takes about a minute on a 2-core laptop. See
+docs/store.md#reference-results.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Truth: the planner (a reference holds exactly the runs its spec plans: the defau
 or torch.optim's defaults on the default and ML problems) and a fresh ``optbench run``,
 whose every pairing with ``reference:default`` must show no change at all. When this fails
 after a change to the default suite or to RESULTS_VERSION, regenerate the references:
-``python scripts/make_references.py`` (docs/store.md, "Reference results").
+``python scripts/make_references.py`` (docs/store.md#reference-results).
 """
 
 from __future__ import annotations
@@ -125,7 +125,8 @@ def test_the_comparison_gate_against_reference_default_passes(fresh):
     tmp, db = fresh
     html = tmp / "gate" / "cmp.html"
     res = run_cli("report", "--db", f"new={db}", "--db", "reference:default", "--baseline",
-                  "reference:default", "--fail-on", "worse", "-p", "quadratic-1d", "--html", str(html), cwd=tmp)
+                  "reference:default", "--fail-on", "worse", "-p", "quadratic-1d", "--html",
+                  str(html), cwd=tmp)
     assert res.returncode == 0, res.stderr
     result = json.loads(html.with_name("cmp.comparison.json").read_text(encoding="utf-8"))
     assert result["baseline"] == "reference:default"
@@ -164,7 +165,7 @@ def test_a_reference_of_another_results_version_is_refused(tmp_path, monkeypatch
         f"optbench: error: reference 'default' holds results version {RESULTS_VERSION - 1}, "
         f"this optbench computes results version {RESULTS_VERSION}: its numbers would differ "
         "from a fresh run's; regenerate it with 'python scripts/make_references.py' "
-        "(docs/store.md)")
+        "(docs/store.md#reference-results)")
     monkeypatch.setattr(bundle, "REFERENCES", doctored.parent)
     with pytest.raises(StoreError, match=f"holds results version {RESULTS_VERSION - 1}"):
         optbench.load("reference:default")
