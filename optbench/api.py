@@ -435,7 +435,8 @@ def _problem_infos(
 
 
 def load(path: str | os.PathLike, traces: bool = False):
-    """One tidy DataFrame, one row per run, from a store file or an output folder.
+    """One tidy DataFrame, one row per run, from a store file, an output folder, a bundle
+    (``FILE.zip``, :mod:`optbench.bundle`) or a built-in reference (``"reference:default"``).
 
     Columns: ``run_id``, ``problem``, ``problem_key``, ``problem_label``, ``optimizer``,
     ``label``, ``seed``, ``status``, ``message``, ``budget``, ``max_iter``, ``n_iter``,
@@ -456,7 +457,8 @@ def load(path: str | os.PathLike, traces: bool = False):
 def load_trace(path: str | os.PathLike, run_id: str, frame: bool = False):
     """The recorded arrays of one run: ``f``, ``gnorm``, ``n_f``, ``n_g``, ``lr``, ``time``
     (and ``x`` for low dimension, ``test_f`` and ``test_acc`` for problems with a held-out
-    loss and accuracy); index ``t`` is the iterate after ``t`` updates.
+    loss and accuracy); index ``t`` is the iterate after ``t`` updates. ``path``: as for
+    :func:`load` (a store, a folder, a bundle or ``reference:NAME``).
 
     ``lr`` has one entry per update (one fewer than the iterates) and ``x`` is 2-D, so with
     ``frame=True`` the trace comes as a tidy DataFrame instead, one row per iterate (the

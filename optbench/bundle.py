@@ -126,9 +126,13 @@ def _private_folder() -> Path:
         root = Path(tempfile.mkdtemp(prefix="optbench-bundles-"))
         _ROOT[:] = [(os.getpid(), root)]
         _OPENED.clear()  # a forked child's copies belong to its parent
-        pid = os.getpid()
-        atexit.register(lambda: os.getpid() == pid and shutil.rmtree(root, ignore_errors=True))
+        atexit.register(_remove, root, os.getpid())
     return Path(tempfile.mkdtemp(dir=_ROOT[0][1]))
+
+
+def _remove(root: Path, pid: int) -> None:
+    if os.getpid() == pid:  # not in a forked child: the folder is its parent's
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def read_manifest(path: str | os.PathLike, what: str | None = None) -> dict[str, Any]:

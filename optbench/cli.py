@@ -582,15 +582,15 @@ def _named_db(text: str):
 
     from .bundle import REFERENCE, reference_path
 
-    name = text.partition("=")[0]
-    if "=" in text and not Path(text).exists() and not any(c in name for c in "/\\"):
+    head = text.partition("=")[0]
+    name: str | None = None
+    path = text
+    if "=" in text and not Path(text).exists() and not any(c in head for c in "/\\"):
         name, _, path = text.partition("=")
         if not name or not path:
             raise click.BadParameter(
                 f"{text!r}: expected NAME=PATH with a non-empty name and path", param_hint="--db"
             )
-    else:
-        name, path = None, text
     if path.startswith(REFERENCE) and not Path(path).exists():
         return name or path, reference_path(path[len(REFERENCE):])
     return name, Path(path)
