@@ -79,9 +79,9 @@ def write_bundle(
             (work / name).write_text(text, encoding="utf-8")
             members[name] = work / name
         if report:
-            from .api import write_report_file
+            from .report import write_report
 
-            members[REPORT] = write_report_file([src], work / REPORT)
+            members[REPORT] = write_report([src], work / REPORT)
         manifest: dict[str, Any] = {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,

@@ -597,14 +597,15 @@ def _named_db(text: str):
 
 
 @cli.command(name="list")
-@click.argument("kind", required=False, type=click.Choice(sorted([*KIND_NAMES, "baselines"])))
+@click.argument("kind", required=False, metavar="[KIND]",
+                type=click.Choice(sorted([*KIND_NAMES, "baselines"])))
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.option("--plugin", "plugins", multiple=True, help="Also list what these plug-ins register.")
 @debug_option
 @_guarded
 def list_(kind, as_json, plugins, debug) -> None:
-    """List registered problems, optimizers, schedules and report sections, and the
-    built-in reference results (baselines: --db reference:NAME)."""
+    """List registered problems, optimizers, schedules and report sections (all of them
+    without KIND), or the built-in reference results (KIND baselines: --db reference:NAME)."""
     from . import registry
 
     if kind == "baselines":
