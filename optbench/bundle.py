@@ -76,6 +76,8 @@ def is_bundle(path: str | os.PathLike) -> bool:
     text = os.fspath(path)
     if text.startswith(REFERENCE) and not os.path.exists(text):
         return True
+    if os.path.isdir(text):  # an output folder, whatever its name
+        return False
     if text.lower().endswith(".zip"):
         return True
     try:

@@ -100,6 +100,12 @@ def test_a_bundle_moved_elsewhere_reads_as_its_store_and_stays_untouched(made, t
     assert res.returncode == 0, res.stderr
     page = (out / "r.html").read_text(encoding="utf-8")
     assert "gd[lr=1.5/L]" in page and "adam[lr=0.05]" in page and "log-cosh" in page
+    # unnamed, without --html: the source is named after its folder, the page goes under
+    # optbench-results/ in the working folder, never beside the bundle
+    res = run_cli("report", "--db", "elsewhere/moved.zip", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    page = (tmp_path / "optbench-results" / "report.html").read_text(encoding="utf-8")
+    assert "elsewhere (elsewhere/moved.zip)" in page
     # the Python API: the same frame and traces as the store's
     frame = optbench.load(moved)
     pd.testing.assert_frame_equal(frame, optbench.load(db))
