@@ -59,6 +59,11 @@ def write_bundle(
     if out.is_dir():
         raise UsageError(f"--dest {str(out)!r} is a folder; expected a FILE.zip to write")
     opened = resolve(src, results_version=RESULTS_VERSION)  # a bundle's copy, or the store
+    try:  # before any work: a destination that cannot be written is one line at once
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"cannot write the bundle {str(out)!r}: {exc.strerror or exc}; "
+                         "the store is untouched") from None
     with tempfile.TemporaryDirectory(prefix="optbench-bundle-") as tmp:
         work = Path(tmp)
         members: dict[str, Path] = {}
@@ -99,15 +104,18 @@ def write_bundle(
         }
         if reference is not None:
             manifest["reference"] = reference
-        out.parent.mkdir(parents=True, exist_ok=True)
         part = out.with_name(f".{out.name}.{os.getpid()}.part")
         try:
+            out.parent.mkdir(parents=True, exist_ok=True)
             with zipfile.ZipFile(part, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as zf:
                 zf.writestr(_info(MANIFEST), json.dumps(manifest, indent=1, sort_keys=True))
                 for name, p in sorted(members.items()):
                     with open(p, "rb") as fh, zf.open(_info(name), "w", force_zip64=True) as w:
                         shutil.copyfileobj(fh, w, 1 << 20)
             part.replace(out)
+        except OSError as exc:
+            raise UsageError(f"cannot write the bundle {str(out)!r}: {exc.strerror or exc}; "
+                             "the store is untouched") from None
         finally:
             with contextlib.suppress(FileNotFoundError):
                 part.unlink()
