@@ -323,6 +323,10 @@ def run(
                 "seeds": pick(seeds, "seeds", 5),
                 "budget": pick(budget, "budget", 1000),
                 "max_iter": pick(max_iter, "max_iter", None),
+                # with the above, all a run's identity holds: a bundle's spec.toml reruns it
+                "tol": pick(tol, "tol", 1e-8),
+                "noisy_stops": bool(pick(noisy_stops, "noisy_stops", False)),
+                "budgets": data.get("budgets") if budget is None else None,
                 "plugins": [anonymized(p) if anonymous else p for p in plugin_list],
             },
             anonymous=anonymous,
@@ -445,7 +449,8 @@ def _problem_infos(
 
 
 def load(path: str | os.PathLike, traces: bool = False):
-    """One tidy DataFrame, one row per run, from a store file or an output folder.
+    """One tidy DataFrame, one row per run, from a store file, an output folder, a bundle
+    (``FILE.zip``, :mod:`optbench.bundle`) or a built-in reference (``"reference:default"``).
 
     Columns: ``run_id``, ``problem``, ``problem_key``, ``problem_label``, ``optimizer``,
     ``label``, ``seed``, ``status``, ``message``, ``budget``, ``max_iter``, ``n_iter``,
@@ -466,7 +471,8 @@ def load(path: str | os.PathLike, traces: bool = False):
 def load_trace(path: str | os.PathLike, run_id: str, frame: bool = False):
     """The recorded arrays of one run: ``f``, ``gnorm``, ``n_f``, ``n_g``, ``lr``, ``time``
     (and ``x`` for low dimension, ``test_f`` and ``test_acc`` for problems with a held-out
-    loss and accuracy); index ``t`` is the iterate after ``t`` updates.
+    loss and accuracy); index ``t`` is the iterate after ``t`` updates. ``path``: as for
+    :func:`load` (a store, a folder, a bundle or ``reference:NAME``).
 
     ``lr`` has one entry per update (one fewer than the iterates) and ``x`` is 2-D, so with
     ``frame=True`` the trace comes as a tidy DataFrame instead, one row per iterate (the

@@ -425,6 +425,7 @@ def report(out, dbs, baseline, fail_on, html, problems, optimizers, plugins, x_a
     from pathlib import Path
 
     from .api import DB_NAME, DEFAULT_OUT, REPORT_NAME, check_report_target, write_report_file
+    from .bundle import is_bundle
     from .registry import load_plugin
     from .report import verdict_paths
     from .store import Store
@@ -460,7 +461,9 @@ def report(out, dbs, baseline, fail_on, html, problems, optimizers, plugins, x_a
             raise OptbenchError(line)  # nothing pairs at all, or a gate that compares nothing
         idle.append(line)
 
-    target = Path(html) if html else (folder if not dbs else paths[0].parent) / REPORT_NAME
+    # beside the first store; never beside a bundle (nor into the package's references)
+    home = folder if not dbs or is_bundle(paths[0]) else paths[0].parent
+    target = Path(html) if html else home / REPORT_NAME
     check_report_target(target)
     written = write_report_file(
         paths,
@@ -597,30 +600,42 @@ def _refuse_same_store(texts, paths) -> None:
 
 def _named_db(text: str):
     """``NAME=PATH`` or ``PATH``: a path that exists as written wins over a name, and so
-    does text whose part before ``=`` is a path (a name holds no ``/``)."""
+    does text whose part before ``=`` is a path (a name holds no ``/``). A PATH may be a
+    bundle (``FILE.zip``) or ``reference:NAME``, a built-in reference, whose name is
+    ``reference:NAME`` unless given."""
     from pathlib import Path
 
-    name = text.partition("=")[0]
-    if "=" in text and not Path(text).exists() and not any(c in name for c in "/\\"):
+    from .bundle import REFERENCE, reference_path
+
+    head = text.partition("=")[0]
+    name: str | None = None
+    path = text
+    if "=" in text and not Path(text).exists() and not any(c in head for c in "/\\"):
         name, _, path = text.partition("=")
         if not name or not path:
             raise click.BadParameter(
                 f"{text!r}: expected NAME=PATH with a non-empty name and path", param_hint="--db"
             )
-        return name, Path(path)
-    return None, Path(text)
+    if path.startswith(REFERENCE) and not Path(path).exists():
+        return name or path, reference_path(path[len(REFERENCE):])
+    return name, Path(path)
 
 
 @cli.command(name="list")
-@click.argument("kind", required=False, type=click.Choice(sorted(KIND_NAMES)))
+@click.argument("kind", required=False, metavar="[KIND]",
+                type=click.Choice(sorted([*KIND_NAMES, "baselines"])))
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.option("--plugin", "plugins", multiple=True, help="Also list what these plug-ins register.")
 @debug_option
 @_guarded
 def list_(kind, as_json, plugins, debug) -> None:
-    """List registered problems, optimizers, schedules and report sections."""
+    """List registered problems, optimizers, schedules and report sections (all of them
+    without KIND), or the built-in reference results (KIND baselines: --db reference:NAME)."""
     from . import registry
 
+    if kind == "baselines":
+        _list_baselines(as_json)
+        return
     for plugin in plugins:
         registry.load_plugin(plugin)
     kinds = [kind] if kind else sorted(KIND_NAMES)
@@ -644,6 +659,45 @@ def list_(kind, as_json, plugins, debug) -> None:
             click.echo(f"  {e.name}[{params}]" if params else f"  {e.name}")
             if e.description:
                 click.echo(f"      {e.description}{extra}")
+
+
+def _list_baselines(as_json: bool) -> None:
+    """The built-in references: name, description, results version, what each holds."""
+    from .bundle import REFERENCE, available_references
+    from .store import RESULTS_VERSION
+
+    refs = []
+    for name, manifest in available_references().items():
+        ref = manifest.get("reference") or {}
+        version = manifest.get("results_version")
+        refs.append({
+            "name": REFERENCE + name,
+            "description": ref.get("description", ""),
+            "results_version": version,
+            "current": version == RESULTS_VERSION,
+            "optbench": manifest.get("optbench"),
+            "holds": ref.get("holds", {}),
+        })
+    if as_json:
+        click.echo(json.dumps(refs, indent=2))
+        return
+    click.echo(click.style("baselines", bold=True) + "  (--db reference:NAME, thinned traces)")
+    for r in refs:
+        holds = r["holds"]
+        stale = "" if r["current"] else (f" — stale: this optbench computes results version "
+                                         f"{RESULTS_VERSION}, so it is refused")
+        click.echo(f"  {r['name']}  (results version {r['results_version']}, optbench "
+                   f"{r['optbench']}){stale}")
+        click.echo(f"      {r['description']}")
+        if holds:
+            seeds = holds.get("seeds") or [0]
+            click.echo(
+                f"      {holds.get('runs')} runs: {len(holds.get('problems', []))} problems x "
+                f"{len(holds.get('optimizers', []))} optimizers, seeds {seeds[0]}–{seeds[-1]}, "
+                f"budget {', '.join(map(str, holds.get('budgets', [])))}"
+            )
+            click.echo(f"      optimizers: {', '.join(holds.get('optimizers', []))}")
+            click.echo(f"      problems: {', '.join(holds.get('problems', []))}")
 
 
 def _describe(kind: str, entry) -> dict[str, Any]:
@@ -871,16 +925,22 @@ def _check_in_child(args: list[str], target: str, timeout: float, deadline: floa
 
 
 @cli.command()
-@click.option("--format", "fmt", type=click.Choice(["csv", "parquet", "coco"]), required=True)
+@click.option(
+    "--format", "fmt", type=click.Choice(["csv", "parquet", "coco", "bundle"]), required=True,
+    help="bundle: one FILE.zip with the store, its report, its specs (TOML), its environment "
+    "and a manifest of checksums, which every command reads as a store.",
+)
 @click.option(
     "--db",
     type=click.Path(dir_okay=False),
-    help="The store. [default: optbench-results/results.sqlite]",
+    help="The store, a bundle (FILE.zip) or reference:NAME. "
+    "[default: optbench-results/results.sqlite]",
 )
 @click.option(
     "--dest",
-    type=click.Path(file_okay=False),
-    help="Destination folder. [default: next to the store]",
+    type=click.Path(),
+    help="Destination folder (for bundle: the FILE.zip). [default: next to the store; "
+    "results.zip for bundle; under optbench-results/ for a bundle's export]",
 )
 @click.option(
     "--cost",
@@ -905,8 +965,13 @@ def export(fmt, db, dest, cost, postprocess, debug) -> None:
 
     if postprocess and fmt != "coco":
         raise click.UsageError(f"--postprocess goes with --format coco, got --format {fmt}")
+    from .bundle import is_bundle
+
     path = Path(db) if db else Path(DEFAULT_OUT) / DB_NAME
-    out = Path(dest) if dest else path.parent / f"export-{fmt}"
+    # nothing is written beside a bundle (nor into the package's references)
+    home = Path(DEFAULT_OUT) if is_bundle(path) else path.parent
+    default = home / ("results.zip" if fmt == "bundle" else f"export-{fmt}")
+    out = Path(dest) if dest else default
     written = do_export(path, fmt, out, cost=cost)
     for w in written:
         click.echo(str(w))

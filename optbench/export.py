@@ -1,4 +1,5 @@
-"""Export a store: tidy CSV, Parquet, or COCO's logging format (post-processed by cocopp).
+"""Export a store: tidy CSV, Parquet, COCO's logging format (post-processed by cocopp), or
+a bundle (one zip file that every command reads as a store: :mod:`optbench.bundle`).
 
 * ``csv`` / ``parquet``: ``runs`` (one row per run, the columns of :func:`optbench.load`)
   and ``traces`` in long form (one row per run and stored iterate: ``run_id, t, n_f, n_g,
@@ -39,7 +40,8 @@ PARQUET_HINT = "parquet export needs pyarrow: pip install 'optbench[parquet]'"
 def export(
     db_path: str | os.PathLike, fmt: str, dest: str | os.PathLike, cost: str = "evals"
 ) -> list[Path]:
-    """Write the runs and traces of a store to ``dest`` in ``fmt`` (csv, parquet or coco).
+    """Write the runs and traces of a store to ``dest`` in ``fmt`` (csv, parquet or coco),
+    or the store as the bundle ``dest`` (``bundle``: :mod:`optbench.bundle`).
 
     Returns:
         The files written.
@@ -50,6 +52,10 @@ def export(
     if db.is_dir():
         db = db / "results.sqlite"
     Store(db).close()  # a clear error for a missing or foreign file
+    if fmt == "bundle":  # one file: the store, its report, specs, environment and manifest
+        from .bundle_writer import write_bundle
+
+        return [write_bundle(db, dest)]
     if cost not in COST_COUNTERS:
         raise UsageError(f"cost must be one of {sorted(COST_COUNTERS)}, got {cost!r}")
     if fmt == "parquet":
@@ -68,7 +74,7 @@ def export(
         return _tidy(db, fmt, out)
     if fmt == "coco":
         return _coco(db, out, cost)
-    raise UsageError(f"format must be csv, parquet or coco, got {fmt!r}")
+    raise UsageError(f"format must be csv, parquet, coco or bundle, got {fmt!r}")
 
 
 def _runs_frame(db: Path):

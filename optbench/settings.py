@@ -95,6 +95,15 @@ def _text(v: Any) -> str | None:
     return None if isinstance(v, str) and v.strip() else "a non-empty string"
 
 
+def _out(v: Any) -> str | None:
+    if _text(v) is not None:
+        return _text(v)
+    if v.rstrip("/\\").lower().endswith(".zip"):  # a bundle: read-only
+        return ("a folder for the store, not a bundle (a .zip is read-only: 'optbench export "
+                "--format bundle' writes one, every command reads one)")
+    return None
+
+
 def _executor(v: Any) -> str | None:
     # the name itself is checked against the registry once plug-ins (which may add an
     # executor) are loaded: :func:`optbench.executors.check_executor`
@@ -114,7 +123,7 @@ _RULES = {
     "tol": _tol,
     "noisy_stops": _flag,
     "timeout": _timeout,
-    "out": _text,
+    "out": _out,
     "executor": _executor,
     "scheduler": _text,
     "anonymous": _flag,

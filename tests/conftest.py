@@ -79,9 +79,11 @@ def cli():
 # fixture shared by many tests is better rebuilt on each worker than serialized on one.)
 SHARED_FIXTURES = {
     "test_browser": ("page_html", "comparison_html"),
+    "test_bundle": ("made",),
     "test_compare_across": ("stores",),
     "test_compare_stores": ("stores",),
     "test_lesson": ("lesson",),
+    "test_references": ("fresh",),
     "test_relayout": ("page",),
     "test_report": ("report",),
     "test_tune": ("tuned",),

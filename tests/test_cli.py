@@ -325,6 +325,9 @@ def test_the_wheel_contains_the_catalogs_and_subpackages(tmp_path):
             n.startswith(pkg) and n.endswith(".py") and "__init__" not in n for n in names
         ), pkg
     assert "optbench/templates/report.html" in names
+    # the built-in reference results (optbench list baselines)
+    assert {"optbench/references/default.zip", "optbench/references/torch-defaults.zip"} <= set(
+        names)
     assert not any(n.startswith(("problems/", "optimizers/", "reports/")) for n in names)
     assert "optbench/__main__.py" in names  # python -m optbench
     # the metadata: the one version, the license file, only the dependencies the code imports

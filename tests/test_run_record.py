@@ -125,7 +125,11 @@ def test_a_store_from_before_labels_were_recorded_still_reads_them():
     assert runs["problem_label"].notna().all()
     from optbench.plan import problem_label
 
+    from optbench.report.context import read_context
+
     first = runs.iloc[0]
+    ctx = read_context([V1], problems=[first["problem_label"]])  # a filter on the filled labels
+    assert set(ctx.runs["problem_label"]) == {first["problem_label"]}
     assert first["problem_label"] == problem_label(
         first["problem"], {k[3:]: first[k] for k in runs.columns
                            if k.startswith("pp.") and first[k] == first[k]}

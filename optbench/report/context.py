@@ -432,13 +432,13 @@ def read_context(
         raise UsageError(f"unknown baseline {baseline!r}: expected one of the sources "
                          f"{sources}")
     runs, infos, landscapes, sessions, components = _read(paths, sources)
-    runs = select_runs(runs, infos, problems, optimizers)
-    from ..store import read_tuning
-
     if len(runs) and ("problem_label" not in runs or runs["problem_label"].isna().any()):
         from ..plan import fill_problem_labels
 
         runs = fill_problem_labels(runs, infos)
+    runs = select_runs(runs, infos, problems, optimizers)
+    from ..store import read_tuning
+
     tuning = read_tuning(paths)
     return Context(
         paths,

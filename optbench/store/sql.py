@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import bundle
 from ..errors import StoreError
 from .codecs import (
     _num,
@@ -232,7 +233,7 @@ class Store:
     conn: sqlite3.Connection
 
     def __init__(self, path: str | os.PathLike, create: bool = False):
-        self.path = Path(path)
+        self.path = bundle.resolve(path, create, RESULTS_VERSION)  # a bundle: its store's copy
         self.read_only = not create
         self._has_info: set[Any] = set()  # problems and components this wrote
         if not create and not self.path.is_file():

@@ -9,6 +9,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from .. import bundle
+from .records import RESULTS_VERSION
+
 __all__ = ["read_tuning", "tuning_path", "write_tuning"]
 
 
@@ -31,7 +34,7 @@ def read_tuning(dbs: Iterable[str | os.PathLike]) -> dict[str, Any] | None:
     """The tuning records beside the stores, merged (None when there is none)."""
     records = []
     for db in dbs:
-        path = tuning_path(db)
+        path = tuning_path(bundle.resolve(db, False, RESULTS_VERSION))  # a bundle: its copy
         if path.is_file():
             try:
                 records.append(json.loads(path.read_text()))
