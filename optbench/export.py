@@ -263,7 +263,8 @@ def _coco_suite(runs, infos, refs, traces, keys, out: Path, cost: str, bbob: boo
 
     out.mkdir(parents=True, exist_ok=True)
     suite = BBOB_SUITE if bbob else SUITE
-    coco = {k: _coco_identity(infos.get(k, {})) for k in keys}
+    coco: dict[str, dict[str, Any]] = {
+        k: _coco_identity(infos.get(k, {})) or {} for k in keys}
     fid = (
         {k: int(coco[k]["function"]) for k in keys}
         if bbob else {k: i + 1 for i, k in enumerate(keys)}
