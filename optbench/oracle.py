@@ -6,9 +6,9 @@ axis ``n_f + n_g``). A run whose next evaluation would pass its budget is refuse
 (``active`` false) and marked ``exhausted``; it is never charged again, even in the middle
 of a line search. A problem whose gradient is taken by finite differences
 (:meth:`optbench.problem.Problem.gradient_cost`) is charged every f evaluation a gradient
-makes, on ``n_f``, instead of one ``n_g``. Refused and inactive rows get ``nan`` back, so a loop such as
-``while np.any(f_new > bound)`` ends for them by itself. At each call the oracle also checks
-a cooperative wall-clock deadline.
+makes, on ``n_f``, instead of one ``n_g``. Refused and inactive rows get ``nan`` back, so
+a loop such as ``while np.any(f_new > bound)`` ends for them by itself. At each call the
+oracle also checks a cooperative wall-clock deadline.
 
 The runner evaluates every iterate for its own trace without charging anyone; when the
 optimizer then asks for the value at the very same array, the oracle hands over the

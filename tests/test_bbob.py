@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-cocoex = pytest.importorskip("cocoex", reason="cocoex is not installed (pip install 'optbench[coco]')")
+cocoex = pytest.importorskip("cocoex",
+                             reason="cocoex is not installed (pip install 'optbench[coco]')")
 
 import optbench  # noqa: E402
 from optbench.errors import UsageError  # noqa: E402
