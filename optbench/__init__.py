@@ -23,6 +23,7 @@ _EXPORTS: dict[str, str | tuple[str, str]] = {
     "load": "optbench.api",
     "load_trace": "optbench.api",
     "Results": "optbench.api",
+    "make_problem": "optbench.api",
     # contracts
     "Problem": "optbench.problem",
     "Optimizer": "optbench.optimizer",

@@ -21,7 +21,7 @@ from typing import Any
 from . import registry, settings
 from .errors import StoreError, UsageError
 
-__all__ = ["Results", "load", "load_spec", "load_trace", "run"]
+__all__ = ["Results", "load", "load_spec", "load_trace", "make_problem", "run"]
 
 DEFAULT_OUT = "optbench-results"
 DEFAULT_TUNE_OUT = "optbench-tune"  # optbench tune's own: never merged into the run store
@@ -161,6 +161,41 @@ def _move_aside(db: Path) -> Path | None:
             side.rename(target.with_name(target.name + suffix))
     db.rename(target)
     return target
+
+
+def make_problem(spec: str | Any):
+    """Build the problem a spec names, as a run would: ``make_problem("quadratic-1d")``,
+    ``make_problem("bbob[f=3,dim=5,instance=1]")``.
+
+    Every parameter not given takes its default. Each call builds a new
+    :class:`~optbench.problem.Problem` (no cache shared with runs in this process).
+
+    Args:
+        spec: one problem spec (a string or a parsed :class:`~optbench.spec.Spec`); a sweep
+            such as ``bbob[f=[1,2]]`` names several problems and is refused.
+
+    Raises:
+        UsageError: a spec that does not parse, an unknown name, a sweep, or a parameter
+            value the problem refuses (one line, e.g. ``problem 'bbob': f must be a whole
+            number in [1, 24], got 25``).
+    """
+    from .plan import resolve_problem
+    from .spec import count, format_spec, parse
+
+    parsed = parse(spec)
+    entry = registry.get("problem", parsed.name)
+    n = count(parsed, registry.literal_lists("problem", parsed.name))
+    if n != 1:
+        raise UsageError(
+            f"make_problem builds one problem, but {format_spec(parsed)!r} is a sweep of {n}; "
+            "give one value per parameter"
+        )
+    resolved = resolve_problem(parsed)
+    problem = entry.build(**dict(resolved.params))
+    problem.name, problem.params = resolved.name, dict(resolved.params)
+    if not problem.description:
+        problem.description = entry.description
+    return problem
 
 
 def _spec_list(specs: str | Iterable[str] | None) -> list[str]:

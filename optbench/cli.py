@@ -980,7 +980,12 @@ def export(fmt, db, dest, cost, postprocess, debug) -> None:
         from .coco import postprocess as run_cocopp
 
         pp = run_cocopp(out, out / "ppdata")
-        click.echo(f"cocopp: {pp / 'index.html'} (cocopp's messages: {pp / LOG_NAME})")
+        # one experiment, or one per suite (bbob/, optbench/) when the store held both
+        pages = [pp / "index.html"]
+        if not pages[0].exists():
+            pages = sorted(pp.glob("*/index.html"))
+        for page in pages:
+            click.echo(f"cocopp: {page} (cocopp's messages: {page.parent / LOG_NAME})")
 
 
 @cli.command()

@@ -10,7 +10,13 @@ reference algorithm, and :func:`postprocess` runs cocopp's whole post-processing
     from optbench.coco import postprocess
     postprocess("optbench-results/coco", "pp")   # every algorithm folder, HTML in pp/
 
-cocopp (``pip install cocopp six``) is imported here only.
+An export of runs on COCO's own bbob functions (the ``bbob`` problems, through cocoex) is a
+genuine ``bbob`` experiment instead: cocopp reads it with its own bbob testbed, as
+``python -m cocopp FOLDER`` does, and :func:`postprocess` registers nothing for it. A store
+holding both writes two experiments, ``bbob/`` and ``optbench/``; :func:`postprocess`
+processes each into a subfolder of its output.
+
+cocopp (``pip install 'optbench[coco]'``, or ``cocopp six``) is imported here only.
 """
 
 from __future__ import annotations
@@ -28,11 +34,12 @@ from typing import IO, Any
 
 from .errors import UsageError
 
-__all__ = ["LOG_NAME", "SUITE", "postprocess", "register_testbed"]
+__all__ = ["BBOB_SUITE", "LOG_NAME", "SUITE", "postprocess", "register_testbed"]
 
 SUITE = "optbench"
+BBOB_SUITE = "bbob"  # COCO's own suite: exports of runs on the bbob problems
 TESTBED = "OptbenchTestbed"
-COCOPP_HINT = "post-processing needs cocopp: pip install cocopp six"
+COCOPP_HINT = "post-processing needs cocopp: pip install 'optbench[coco]' (or cocopp six)"
 LOG_NAME = "cocopp.log"  # what cocopp printed and warned, in its output folder
 WARNING_PREFIX = "warning: "  # how a warning of cocopp's starts its line in the log
 
@@ -185,6 +192,15 @@ def postprocess(
     """
     export_dir = Path(export_dir)
     mapping = _mapping(export_dir)
+    if "parts" in mapping:  # a bbob experiment and one of optbench's problems, side by side
+        out = Path(output)
+        for part in mapping["parts"]:
+            theirs = _mapping(export_dir / part)["algorithms"]
+            mine = None if algorithms is None else [a for a in algorithms if a in theirs]
+            if mine == []:
+                continue
+            postprocess(export_dir / part, out / part, mine)
+        return out
     names = list(mapping["algorithms"]) if algorithms is None else list(algorithms)
     unknown = [a for a in names if a not in mapping["algorithms"]]
     if unknown:
@@ -195,7 +211,8 @@ def postprocess(
     if not names:
         raise UsageError(f"{str(export_dir)!r} holds no algorithm folders to post-process")
     cocopp = _import_cocopp()
-    register_testbed(export_dir)
+    if mapping.get("suite") != BBOB_SUITE:  # COCO's own suite: cocopp's bbob testbed reads it
+        register_testbed(export_dir)
     out = Path(output)
     out.mkdir(parents=True, exist_ok=True)
     gs = cocopp.genericsettings

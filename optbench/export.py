@@ -27,7 +27,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from .coco import SUITE
+from .coco import BBOB_SUITE, SUITE
 from .errors import UsageError
 
 __all__ = ["COST_COUNTERS", "export", "trace_frame"]
@@ -221,10 +221,14 @@ def _coco_lines(cost, f, f_ref: float, x, used: float):
     return dat, tdat, final, float(best_df[-1])
 
 
-def _coco(db: Path, out: Path, cost: str) -> list[Path]:
-    import numpy as np
+def _coco_identity(info: dict[str, Any]) -> dict[str, Any] | None:
+    """A problem's place in COCO's bbob suite (function, dimension, instance), where it
+    declares one (:attr:`optbench.problem.Problem.coco`)."""
+    coco = info.get("coco")
+    return coco if isinstance(coco, dict) and coco.get("suite") == BBOB_SUITE else None
 
-    from . import __version__
+
+def _coco(db: Path, out: Path, cost: str) -> list[Path]:
     from .store import Store
 
     runs = _runs_frame(db)
@@ -232,37 +236,89 @@ def _coco(db: Path, out: Path, cost: str) -> list[Path]:
     with Store(db) as s:
         infos = s.problem_info()
     keys = list(dict.fromkeys(runs.problem_key))
-    fid = {k: i + 1 for i, k in enumerate(keys)}
-    labels = list(dict.fromkeys(runs.label))
+    bbob = [k for k in keys if _coco_identity(infos.get(k, {})) is not None]
+    own = [k for k in keys if k not in bbob]
+    traces = dict(_trace_rows(db, runs.run_id))
+    if not (bbob and own):  # one suite: the folder is the experiment
+        return _coco_suite(runs, infos, refs, traces, keys, out, cost, bbob=bool(bbob))
+    # both: each suite is an experiment of its own, in a subfolder (cocopp reads one suite)
+    written = []
+    for suite, part in ((BBOB_SUITE, bbob), (SUITE, own)):
+        sub = runs[runs.problem_key.isin(part)]
+        written += _coco_suite(sub, infos, refs, traces, part, out / suite, cost,
+                               bbob=suite == BBOB_SUITE)
+    p = out / "coco-map.json"
+    p.write_text(json.dumps({"parts": [BBOB_SUITE, SUITE]}, indent=1))
+    readme = out / "README.txt"
+    readme.write_text(
+        "optbench export in COCO's logging format: two experiments, one per suite.\n"
+        f"{BBOB_SUITE}/: the runs on COCO's bbob functions, a bbob experiment "
+        f"(python -m cocopp {out / BBOB_SUITE}/ALGORITHM ...).\n"
+        f"{SUITE}/: the runs on optbench's own problems (optbench.coco.postprocess).\n"
+    )
+    return [*written, p, readme]
+
+
+def _coco_suite(runs, infos, refs, traces, keys, out: Path, cost: str, bbob: bool) -> list[Path]:
+    """One COCO experiment in ``out``: suite ``bbob`` (COCO's function ids, dimensions and
+    instances, as the problems declare them) or ``optbench`` (one function id per problem,
+    instance = seed + 1)."""
+    import numpy as np
+
+    from . import __version__
+
+    out.mkdir(parents=True, exist_ok=True)
+    suite = BBOB_SUITE if bbob else SUITE
+    coco: dict[str, dict[str, Any]] = {
+        k: _coco_identity(infos.get(k, {})) or {} for k in keys}
+    fid = (
+        {k: int(coco[k]["function"]) for k in keys}
+        if bbob else {k: i + 1 for i, k in enumerate(keys)}
+    )
+    dim_of = {
+        k: int(coco[k]["dimension"]) if bbob else int(infos.get(k, {}).get("dim") or 1)
+        for k in keys
+    }
+    # an optimizer run with two gradients (central, forward differences) on one bbob
+    # function is two algorithms, not repeated trials of one
+    grads: dict[str, set] = {}
+    for key, lab in zip(runs.problem_key, runs.label, strict=True):
+        grads.setdefault(lab, set()).add(infos.get(key, {}).get("gradient"))
+
+    def algorithm(lab: str, key: str) -> str:
+        g = infos.get(key, {}).get("gradient")
+        return f"{lab} ({g})" if bbob and len(grads[lab]) > 1 and g else lab
+
+    algs = list(dict.fromkeys(
+        algorithm(lab, key) for lab, key in zip(runs.label, runs.problem_key, strict=True)))
     folders: dict[str, str] = {}
-    for lab in labels:
-        name, n = _safe(lab), 2
+    for alg in algs:
+        name, n = _safe(alg), 2
         while name in folders.values():
-            name, n = f"{_safe(lab)}_{n}", n + 1
-        folders[lab] = name
+            name, n = f"{_safe(alg)}_{n}", n + 1
+        folders[alg] = name
     written: list[Path] = []
     left_out: list[dict[str, Any]] = []
-    for alg in folders.values():  # index files are appended to below: start them afresh
-        for old in (out / alg).glob("bbobexp_f*.info"):
+    for folder in folders.values():  # index files are appended to below: start them afresh
+        for old in (out / folder).glob("bbobexp_f*.info"):
             old.unlink()
-    traces = dict(_trace_rows(db, runs.run_id))
-    for lab in labels:
-        alg = folders[lab]
-        for key in keys:
-            sub = runs[(runs.label == lab) & (runs.problem_key == key)].sort_values("seed")
-            if not len(sub):
-                continue
+    runs = runs.assign(_alg=[algorithm(lab, key) for lab, key in
+                             zip(runs.label, runs.problem_key, strict=True)],
+                       _fid=runs.problem_key.map(fid), _dim=runs.problem_key.map(dim_of))
+    # one .info block and one pair of data files per algorithm, function id and dimension
+    for (alg, f_id, dim), sub in runs.groupby(["_alg", "_fid", "_dim"], sort=True):
+        sub_keys = [k for k in keys if k in set(sub.problem_key)]
+        entries, dat_all, tdat_all = [], [], []
+        for key in sub_keys:
             f_ref, known = refs[key]
-            info = infos.get(key, {})
-            dim = int(info.get("dim") or 1)
-            entries, dat_all, tdat_all = [], [], []
-            for _, r in sub.iterrows():
+            rows = sub[sub.problem_key == key].sort_values("seed")
+            for _, r in rows.iterrows():
                 tr = traces.get(r.run_id)
                 if tr is None or f_ref is None or not len(tr["f"]):
                     left_out.append(
                         {
                             "run_id": r.run_id,
-                            "optimizer": lab,
+                            "optimizer": r.label,
                             "problem_key": key,
                             "status": r.status,
                             "why": "no trace (skipped or failed before its start)",
@@ -276,49 +332,70 @@ def _coco(db: Path, out: Path, cost: str) -> list[Path]:
                 dat, tdat, final, final_df = _coco_lines(
                     np.asarray(c), tr["f"], f_ref, x, used if math.isfinite(used) else 0.0
                 )
-                inst = int(r.seed) + 1
+                inst = int(coco[key]["instance"]) if bbob else int(r.seed) + 1
                 head = (
                     "% f evaluations | g evaluations | best noise-free fitness - Fopt "
                     f"({f_ref:.12e}) + sum g_i+ | measured fitness | best measured fitness or "
                     f"single-digit g-values | x1 | x2... (instance = {inst}, optbench run_id = "
-                    f"{r.run_id}, status = {r.status})"
+                    f"{r.run_id}, seed = {int(r.seed)}, status = {r.status})"
                 )
                 dat_all += [head, *dat]
                 tdat_all += [head, *tdat]
                 entries.append(f"{inst}:{int(final)}|{final_df:.1e}")
-            if not entries:
-                continue
-            data_dir = out / alg / f"data_f{fid[key]}"
-            data_dir.mkdir(parents=True, exist_ok=True)
-            stem = f"bbobexp_f{fid[key]}_DIM{dim}"
-            for ext, lines in ((".dat", dat_all), (".tdat", tdat_all)):
-                p = data_dir / (stem + ext)
-                p.write_text("\n".join(lines) + "\n")
-                written.append(p)
-            info_path = out / alg / f"bbobexp_f{fid[key]}.info"
-            header = (
-                f"suite = '{SUITE}', funcId = {fid[key]}, DIM = {dim}, Precision = 1.000e-08, "
-                "algId "
-                f"= '{_quote(lab)}', coco_version = 'optbench-{__version__}', logger = 'bbob', "
-                "data_format = 'bbob-new2'"
-            )
+        if not entries:
+            continue
+        folder = folders[alg]
+        data_dir = out / folder / f"data_f{f_id}"
+        data_dir.mkdir(parents=True, exist_ok=True)
+        stem = f"bbobexp_f{f_id}_DIM{dim}"
+        for ext, lines in ((".dat", dat_all), (".tdat", tdat_all)):
+            p = data_dir / (stem + ext)
+            p.write_text("\n".join(lines) + "\n")
+            written.append(p)
+        info_path = out / folder / f"bbobexp_f{f_id}.info"
+        header = (
+            f"suite = '{suite}', funcId = {f_id}, DIM = {dim}, Precision = 1.000e-08, "
+            "algId "
+            f"= '{_quote(alg)}', coco_version = 'optbench-{__version__}', logger = 'bbob', "
+            "data_format = 'bbob-new2'"
+        )
+        if bbob:
             comment = (
-                f"% optbench export: problem {_comment(info.get('name', key))} (key {key}); "
-                f"evaluations = {COST_COUNTERS[cost]}; "
-                f"{'Fopt = f*' if known else 'Fopt = best value found (f* unknown)'}; instance = "
-                "seed + 1"
+                f"% optbench export: COCO's bbob f{f_id} in {dim}-D, values by cocoex "
+                f"(problems {', '.join(sub_keys)}); evaluations = {COST_COUNTERS[cost]}; "
+                "Fopt = f*"
             )
-            data_line = f"data_f{fid[key]}/{stem}.dat, " + ", ".join(entries)
-            with info_path.open("a") as fh:
-                fh.write(f"{header}\n{comment}\n{data_line}\n")
-            if info_path not in written:
-                written.append(info_path)
-    mapping = {
-        "cost_counter": cost,
-        "evaluations_are": COST_COUNTERS[cost],
-        "suite": SUITE,
-        "data_format": "bbob-new2",
-        "functions": {
+        else:
+            key = sub_keys[0]
+            known = refs[key][1]
+            comment = (
+                f"% optbench export: problem {_comment(infos.get(key, {}).get('name', key))} "
+                f"(key {key}); evaluations = {COST_COUNTERS[cost]}; "
+                f"{'Fopt = f*' if known else 'Fopt = best value found (f* unknown)'}; "
+                "instance = seed + 1"
+            )
+        data_line = f"data_f{f_id}/{stem}.dat, " + ", ".join(entries)
+        with info_path.open("a") as fh:
+            fh.write(f"{header}\n{comment}\n{data_line}\n")
+        if info_path not in written:
+            written.append(info_path)
+    if bbob:
+        functions: dict[str, Any] = {}
+        for k in keys:
+            entry = functions.setdefault(str(fid[k]), {"name": f"bbob f{fid[k]}", "dims": [],
+                                                       "instances": [], "problem_keys": []})
+            entry["dims"] = sorted({*entry["dims"], dim_of[k]})
+            entry["instances"] = sorted({*entry["instances"], int(coco[k]["instance"])})
+            entry["problem_keys"].append(k)
+            entry["dim"] = entry["dims"][0]
+        problems = {
+            k: {**coco[k], "params": infos.get(k, {}).get("params"), "f_star": refs[k][0],
+                "gradient": infos.get(k, {}).get("gradient")}
+            for k in keys
+        }
+        instances = sorted({int(coco[k]["instance"]) for k in keys})
+    else:
+        functions = {
             str(fid[k]): {
                 "problem_key": k,
                 "name": infos.get(k, {}).get("name"),
@@ -328,28 +405,54 @@ def _coco(db: Path, out: Path, cost: str) -> list[Path]:
                 "f_ref_is_f_star": refs[k][1],
             }
             for k in keys
-        },
-        "algorithms": {folders[lab]: lab for lab in labels},
-        "instances": sorted({int(seed) + 1 for seed in runs.seed}),
+        }
+        problems = None
+        instances = sorted({int(seed) + 1 for seed in runs.seed})
+    mapping = {
+        "cost_counter": cost,
+        "evaluations_are": COST_COUNTERS[cost],
+        "suite": suite,
+        "data_format": "bbob-new2",
+        "functions": functions,
+        **({"problems": problems} if problems is not None else {}),
+        "algorithms": {folders[a]: a for a in algs},
+        "instances": instances,
         "left_out": left_out,
     }
     p = out / "coco-map.json"
     p.write_text(json.dumps(mapping, indent=1))
     written.append(p)
     readme = out / "README.txt"
-    readme.write_text(
+    common = (
         "optbench export in COCO's logging format (bbob-new2)\n\nCOCO's 'f evaluations' column "
         f"holds optbench's {COST_COUNTERS[cost]} (cost={cost}); the 'g evaluations' column "
-        "(COCO's constraint evaluations) is 0.\nOne folder per optimizer (algId = the optimizer "
-        "as written), one funcId per problem, instance = seed + 1. Fopt is f* where known, else "
-        "the best value any run in the store found.\nWhere Fopt = f*, the first hits of the "
-        "targets 10^(k/5) are exact; where f* is unknown they are read off the stored traces, "
-        "thinned for runs over 600 iterates, so they can be late.\nThe function ids and "
-        "problems are in coco-map.json, with the runs left out (no trace).\nThe suite is "
-        "'optbench' (these are not BBOB's functions): post-process it with "
-        "`optbench export --format coco --postprocess` or "
-        "optbench.coco.postprocess(FOLDER, OUTPUT), which register the suite with cocopp.\n"
+        "(COCO's constraint evaluations) is 0.\n"
     )
+    if bbob:
+        readme.write_text(
+            common + "This is a bbob experiment: suite 'bbob', COCO's function ids, dimensions "
+            "and instances, with every value computed by cocoex. One folder per optimizer "
+            "(algId = the optimizer as written); every run of an instance is one trial of it "
+            "(several seeds: repeated trials). Fopt = f*, so the first hits of the targets "
+            "10^(k/5) are exact.\nFinite-difference gradients are charged in f evaluations "
+            "(central: 2*dim per gradient), so the evaluations are COCO's.\n"
+            "Post-process with COCO's own tool, offline:  python -m cocopp "
+            + " ".join(folders[a] for a in algs)
+            + "\n(or beside COCO's archived algorithms, online: python -m cocopp "
+            "bbob/2009/BIPOP-CMA-ES " + folders[algs[0]] + ")\n"
+        )
+    else:
+        readme.write_text(
+            common + "One folder per optimizer (algId = the optimizer as written), one funcId "
+            "per problem, instance = seed + 1. Fopt is f* where known, else the best value any "
+            "run in the store found.\nWhere Fopt = f*, the first hits of the targets 10^(k/5) "
+            "are exact; where f* is unknown they are read off the stored traces, thinned for "
+            "runs over 600 iterates, so they can be late.\nThe function ids and problems are "
+            "in coco-map.json, with the runs left out (no trace).\nThe suite is 'optbench' "
+            "(these are not BBOB's functions): post-process it with "
+            "`optbench export --format coco --postprocess` or "
+            "optbench.coco.postprocess(FOLDER, OUTPUT), which register the suite with cocopp.\n"
+        )
     written.append(readme)
     return written
 

@@ -4,9 +4,11 @@ One oracle wraps a problem for one batch of ``B`` runs. Per run it keeps an ``ac
 and two counters, ``n_f`` and ``n_g`` (one gradient is one evaluation on the default cost
 axis ``n_f + n_g``). A run whose next evaluation would pass its budget is refused, frozen
 (``active`` false) and marked ``exhausted``; it is never charged again, even in the middle
-of a line search. Refused and inactive rows get ``nan`` back, so a loop such as
-``while np.any(f_new > bound)`` ends for them by itself. At each call the oracle also checks
-a cooperative wall-clock deadline.
+of a line search. A problem whose gradient is taken by finite differences
+(:meth:`optbench.problem.Problem.gradient_cost`) is charged every f evaluation a gradient
+makes, on ``n_f``, instead of one ``n_g``. Refused and inactive rows get ``nan`` back, so
+a loop such as ``while np.any(f_new > bound)`` ends for them by itself. At each call the
+oracle also checks a cooperative wall-clock deadline.
 
 The runner evaluates every iterate for its own trace without charging anyone; when the
 optimizer then asks for the value at the very same array, the oracle hands over the
@@ -114,6 +116,9 @@ class Oracle:
         self.rng = rng if rng is not None else RunRNG.from_seeds([0] * n_runs)
         self.deadline = deadline
         self.gap: np.ndarray | None = None  # f - f* at the current iterates (plateau schedules)
+        # (n_f, n_g) per run for a gradient, and for a gradient with its value
+        self._cost_g = problem.gradient_cost(with_value=False)
+        self._cost_vg = problem.gradient_cost(with_value=True)
         self._cache_x: np.ndarray | None = None
         self._cache_f: np.ndarray | None = None
         self._cache_g: np.ndarray | None = None
@@ -163,9 +168,14 @@ class Oracle:
         self.n_f += rows
         return out
 
+    def _charge(self, rows, cost: tuple[int, int]) -> None:
+        self.n_f += rows * cost[0]
+        self.n_g += rows * cost[1]
+
     def grad(self, X: np.ndarray) -> np.ndarray:
-        """Gradients at ``X`` (B, d) for the active runs, ``nan`` elsewhere; one ``n_g`` each."""
-        rows = self._admit(1)
+        """Gradients at ``X`` (B, d) for the active runs, ``nan`` elsewhere; one ``n_g`` each
+        (a finite-difference gradient: the f evaluations it makes, on ``n_f``)."""
+        rows = self._admit(sum(self._cost_g))
         if X is self._cache_x and self._cache_g is not None:
             out = self._cache_g if rows.all() else np.where(rows[:, None], self._cache_g, np.nan)
         elif rows.all():
@@ -174,12 +184,13 @@ class Oracle:
             out = np.full(X.shape, np.nan)
             if rows.any():
                 out[rows] = self._grad(X[rows], rows)
-        self.n_g += rows
+        self._charge(rows, self._cost_g)
         return out
 
     def value_and_grad(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Both at once: one ``n_f`` and one ``n_g`` per active run."""
-        rows = self._admit(2)
+        """Both at once: one ``n_f`` and one ``n_g`` per active run (a finite-difference
+        gradient: the f evaluations it makes, the value's included, on ``n_f``)."""
+        rows = self._admit(sum(self._cost_vg))
         if X is self._cache_x and self._cache_f is not None and self._cache_g is not None:
             f = np.where(rows, self._cache_f, np.nan)
             g = self._cache_g if rows.all() else np.where(rows[:, None], self._cache_g, np.nan)
@@ -191,8 +202,7 @@ class Oracle:
                     f[rows], g[rows] = self.problem.f(Xr), self._grad(Xr, rows)
                 else:
                     f[rows], g[rows] = self.problem.value_and_grad(Xr)
-        self.n_f += rows
-        self.n_g += rows
+        self._charge(rows, self._cost_vg)
         return f, g
 
     def _grad(self, X: np.ndarray, rows: np.ndarray) -> np.ndarray:
@@ -206,10 +216,11 @@ class Oracle:
         self, b: int, x: np.ndarray, grad: bool = True
     ) -> tuple[float, np.ndarray | None]:
         """f (and with ``grad`` the gradient) at run ``b``'s point ``x`` (shape ``(d,)``),
-        charged to that run alone (one ``n_f``, one ``n_g``); ``nan`` (uncharged) once it is
-        refused. For a library that evaluates one run at a time inside its own update
-        (optax's line searches)."""
-        cost = 2 if grad else 1
+        charged to that run alone (one ``n_f``, one ``n_g``, or what a finite-difference
+        gradient costs); ``nan`` (uncharged) once it is refused. For a library that
+        evaluates one run at a time inside its own update (optax's line searches)."""
+        charge = self._cost_vg if grad else (1, 0)
+        cost = sum(charge)
         if self.deadline is not None and time.monotonic() > self.deadline:
             self.timed_out = True
             self.active[:] = False
@@ -223,7 +234,8 @@ class Oracle:
         X = np.asarray(x, dtype=float).reshape(1, -1)
         if not self.active[b]:
             return float("nan"), (np.full(X.shape[1], np.nan) if grad else None)
-        self.n_f[b] += 1
+        self.n_f[b] += charge[0]
+        self.n_g[b] += charge[1]
         g = None
         if not grad:
             f = self.problem.f(X)
@@ -234,7 +246,6 @@ class Oracle:
         else:
             f, g = self.problem.value_and_grad(X)
         if grad:
-            self.n_g[b] += 1
             g = np.array(g, dtype=float).reshape(-1)
         return float(np.asarray(f).reshape(-1)[0]), g
 
@@ -254,17 +265,18 @@ class Oracle:
 
     def scalar_grad(self, x: np.ndarray) -> np.ndarray:
         """The gradient at a single run's point ``x``; raises at the budget."""
-        self._admit_one(1)
-        self.n_g[0] += 1
+        self._admit_one(sum(self._cost_g))
+        self.n_f[0] += self._cost_g[0]
+        self.n_g[0] += self._cost_g[1]
         X = np.asarray(x, dtype=float).reshape(1, -1)
         return np.array(self._grad(X, self.active), dtype=float).reshape(-1)
 
     def scalar_value_and_grad(self, x: np.ndarray) -> tuple[float, np.ndarray]:
         """Both at a single run's point ``x``, admitted together (one ``n_f`` and one ``n_g``):
         a caller that needs both, such as a torch closure, is refused both or charged both."""
-        self._admit_one(2)
-        self.n_f[0] += 1
-        self.n_g[0] += 1
+        self._admit_one(sum(self._cost_vg))
+        self.n_f[0] += self._cost_vg[0]
+        self.n_g[0] += self._cost_vg[1]
         X = np.asarray(x, dtype=float).reshape(1, -1)
         if self.problem.stochastic:
             f, g = self.problem.f(X), self._grad(X, self.active)

@@ -112,6 +112,13 @@ class Problem:
             runner records it at every iterate, uncharged, as the trace's ``test_f``.
         test_acc: optional ``X (B, d) -> (B,)``, a held-out accuracy (the fraction of test
             examples a classifier labels correctly); recorded the same way as ``test_acc``.
+        finite_differences: ``"central"`` or ``"forward"`` for a problem that gives ``f``
+            alone: its gradient is then taken by finite differences of ``f``
+            (:mod:`optbench.finite_differences`), and the oracle charges every f evaluation
+            they make to ``n_f`` (:meth:`gradient_cost`). Not with ``grad``.
+        coco: the problem's identity in a COCO suite, where it is one: ``{"suite": "bbob",
+            "function": 3, "dimension": 5, "instance": 1}``. The COCO export then writes its
+            runs as that suite's function and instance, which cocopp reads as its own.
     """
 
     def __init__(
@@ -138,8 +145,12 @@ class Problem:
         resolved: dict[str, Any] | None = None,
         test_f: Callable[[Array], Array] | None = None,
         test_acc: Callable[[Array], Array] | None = None,
+        finite_differences: str | None = None,
+        coco: dict[str, Any] | None = None,
     ):
         import numpy as np
+
+        from .finite_differences import SCHEMES
 
         if int(dim) != dim or dim < 1:
             raise InvalidValueError(f"dim must be a whole number >= 1, got {dim}")
@@ -170,13 +181,39 @@ class Problem:
         self.resolved = dict(resolved or {})
         self.test_f = test_f
         self.test_acc = test_acc
+        if finite_differences is not None and finite_differences not in SCHEMES:
+            raise InvalidValueError(
+                f"finite_differences must be one of {list(SCHEMES)} or None, "
+                f"got {finite_differences!r}"
+            )
+        if finite_differences is not None and (grad is not None or value_and_grad is not None):
+            raise InvalidValueError(
+                "finite_differences is for a problem without a gradient; this one gives grad"
+            )
+        self.finite_differences = finite_differences
+        self.coco = None if coco is None else dict(coco)
         self.name: str = ""  # set by the registry when the problem is built from a spec
         self.params: dict[str, Any] = {}
 
     # -- evaluation ------------------------------------------------------------------------
     @property
     def has_gradient(self) -> bool:
-        return self._grad is not None or self._value_and_grad is not None
+        return (
+            self._grad is not None
+            or self._value_and_grad is not None
+            or self.finite_differences is not None
+        )
+
+    def gradient_cost(self, with_value: bool = False) -> tuple[int, int]:
+        """``(n_f, n_g)`` the oracle charges for one gradient at one point (and the value
+        there too, with ``with_value``): ``(0, 1)`` or ``(1, 1)`` for an analytic gradient;
+        a finite-difference gradient is the f evaluations it makes, all on ``n_f``
+        (central: ``2d``, ``2d + 1`` with the value; forward: ``d + 1`` either way)."""
+        if self.finite_differences is None:
+            return (1 if with_value else 0), 1
+        from .finite_differences import cost
+
+        return cost(self.finite_differences, self.dim, with_value), 0
 
     @property
     def stochastic(self) -> bool:
@@ -186,6 +223,10 @@ class Problem:
         return self._f(X)
 
     def grad(self, X: Array) -> Array:
+        if self.finite_differences is not None:
+            from .finite_differences import gradient
+
+            return gradient(self._f, X, self.finite_differences)[1]
         if self._grad is None:
             return self.value_and_grad(X)[1]
         return self._grad(X)
@@ -193,6 +234,10 @@ class Problem:
     def value_and_grad(self, X: Array) -> tuple[Array, Array]:
         if self._value_and_grad is not None:
             return self._value_and_grad(X)
+        if self.finite_differences is not None:
+            from .finite_differences import gradient
+
+            return gradient(self._f, X, self.finite_differences, with_value=True)
         if self._grad is None:
             raise InvalidValueError(f"problem {self.name!r} has no gradient")
         return self._f(X), self._grad(X)
@@ -256,6 +301,12 @@ class Problem:
             "resolved": dict(self.resolved),
             "has_test_loss": self.test_f is not None,
             "has_test_accuracy": self.test_acc is not None,
+            "gradient": (
+                None if not self.has_gradient
+                else f"{self.finite_differences} differences" if self.finite_differences
+                else "analytic"
+            ),
+            "coco": self.coco,
         }
 
     # -- drawing ---------------------------------------------------------------------------

@@ -124,7 +124,10 @@ def test_hessian_matches_differences_of_the_gradient(problem):
     H = p.hess(X)
     np.testing.assert_allclose(H, np.swapaxes(H, 1, 2), rtol=0, atol=1e-12 * np.abs(H).max())
     gscale = max(1.0, float(np.abs(p.grad(X)).max()))
-    np.testing.assert_allclose(H, _central(p.grad, X, h), rtol=1e-5, atol=1e-6 * gscale)
+    # a gradient taken by finite differences (bbob) is itself accurate to about 1e-10: its
+    # differences over h = 1e-6 to about 1e-4
+    rtol = 1e-3 if p.finite_differences else 1e-5
+    np.testing.assert_allclose(H, _central(p.grad, X, h), rtol=rtol, atol=rtol / 10 * gscale)
 
 
 @parametrized
