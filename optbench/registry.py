@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import InvalidValueError, OptbenchError, PluginError, UnknownNameError
+from .theory_mapping import theory_mapping
 
 __all__ = [
     "Entry",
@@ -289,10 +290,6 @@ def _register(
     return factory
 
 
-# the optimizers optbench.theory predicts on quadratics (nesterov: its linear rate only)
-THEORY_MODELS = ("gd", "heavy-ball", "nesterov")
-
-
 def optimizer_meta(name: str | None) -> dict[str, Any]:
     """What an optimizer declared when it registered (empty for an unregistered name)."""
     if not name:
@@ -346,7 +343,7 @@ def register_optimizer(
     needs: Iterable[str] = ("gradient",),
     batchable: bool | Callable[[dict[str, Any]], bool] = False,
     samples: bool = False,
-    theory: str | None = None,
+    theory: dict[str, Any] | None = None,
     description: str | None = None,
 ):
     """Register an optimizer factory: ``factory(**hyperparameters) -> Optimizer``.
@@ -361,15 +358,12 @@ def register_optimizer(
             wrapped optimizer may need a run of its own).
         samples: the iterate is an incumbent (the best point sampled so far), not a
             trajectory: the metrics of the dynamics (overshoot, oscillation) are left out.
-        theory: the quadratic model that predicts its path, one of :data:`THEORY_MODELS`
-            (``gd``: x <- x - eta*g; ``heavy-ball``: PyTorch's b <- beta*b + g,
-            x <- x - eta*b, with the hyperparameter ``momentum`` as beta; ``nesterov``:
-            PyTorch's x <- x - eta*(g + beta*b), its linear rate only), or None.
+        theory: the quadratic model that predicts its path and which hyperparameters play
+            its parts, e.g. ``dict(model="heavy-ball", lr="lr", beta="momentum",
+            schedule="schedule", off=("weight_decay",))``, or None. Checked here against the
+            factory's parameters (:func:`optbench.theory_mapping.theory_mapping` describes
+            the keys and :data:`~optbench.theory_mapping.THEORY_MODELS` the models).
     """
-    if theory is not None and theory not in THEORY_MODELS:
-        raise PluginError(
-            f"optimizer {name!r} declares theory {theory!r}; allowed: {list(THEORY_MODELS)} or None"
-        )
     needs = frozenset(needs)
     unknown = needs - NEEDS
     if unknown:
@@ -381,9 +375,20 @@ def register_optimizer(
         "batchable": batchable if callable(batchable) else bool(batchable),
         "samples": bool(samples),
     }
-    if theory is not None:
-        meta["theory"] = theory
-    return lambda f: _register("optimizer", name, f, description, meta)
+
+    def register(f: Callable[..., Any]) -> Callable[..., Any]:
+        mapping = theory_mapping(name, theory, _param_names(f))  # None: no theory
+        return _register("optimizer", name, f, description, {**meta, "theory": mapping})
+
+    return register
+
+
+def _param_names(factory: Callable[..., Any]) -> list[str]:
+    """The keyword parameters a factory lists (not ``*args``/``**options``)."""
+    return [
+        p.name for p in inspect.signature(factory).parameters.values()
+        if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+    ]
 
 
 def register_schedule(name: str, *, description: str | None = None):

@@ -10,7 +10,9 @@ from optbench import Optimizer, check, make_schedule, register_optimizer
 from .gradient_options import check_options, gradient
 
 
-@register_optimizer("gd", needs=("gradient",), batchable=True, theory="gd")
+@register_optimizer("gd", needs=("gradient",), batchable=True,
+                    theory=dict(model="gd", lr="lr", schedule="schedule",
+                                off=("weight_decay", "clip_norm")))
 def gd(lr: float = 0.1, schedule: str = "constant", weight_decay: float = 0.0,
        clip_norm: float | None = None) -> Optimizer:
     """Vanilla gradient descent; ``schedule`` decays the learning rate (e.g. cosine(T=100))."""

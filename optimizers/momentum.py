@@ -30,7 +30,9 @@ def sgd_momentum(lr, momentum, dampening, nesterov: bool, schedule, weight_decay
     return Optimizer(step=step)
 
 
-@register_optimizer("momentum", needs=("gradient",), batchable=True, theory="heavy-ball")
+@register_optimizer("momentum", needs=("gradient",), batchable=True,
+                    theory=dict(model="heavy-ball", lr="lr", beta="momentum", schedule="schedule",
+                                off=("dampening", "weight_decay", "clip_norm")))
 def heavy_ball(lr: float = 1e-3, momentum: float = 0.9, dampening: float = 0.0,
                schedule: str = "constant", weight_decay: float = 0.0,
                clip_norm: float | None = None) -> Optimizer:
@@ -44,7 +46,9 @@ def heavy_ball(lr: float = 1e-3, momentum: float = 0.9, dampening: float = 0.0,
     return sgd_momentum(lr, momentum, dampening, False, schedule, weight_decay, clip_norm)
 
 
-@register_optimizer("nesterov", needs=("gradient",), batchable=True, theory="nesterov")
+@register_optimizer("nesterov", needs=("gradient",), batchable=True,
+                    theory=dict(model="nesterov", lr="lr", beta="momentum", schedule="schedule",
+                                off=("weight_decay", "clip_norm")))
 def nesterov(lr: float = 1e-3, momentum: float = 0.9, schedule: str = "constant",
              weight_decay: float = 0.0, clip_norm: float | None = None) -> Optimizer:
     """Nesterov momentum (Sutskever et al. 2013 form) as torch.optim.SGD(momentum=μ, nesterov=True).

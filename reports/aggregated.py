@@ -13,10 +13,6 @@ MAX_SOLVERS = 10  # curves per panel; the tables list every solver
 PROFILE_TAUS = (1e-3, 1e-7)  # performance profiles drawn for these Moré–Wild tolerances
 
 
-def _solvers(ctx) -> list[str]:
-    return list(dict.fromkeys(ctx.compare.solver)) if len(ctx.compare) else []
-
-
 def ecdf_by_dim(ctx, data, solvers):
     """For each dimension: {solver: [runtimes / dim per (problem, target) pair]}, the virtual
     best solver's, and the evaluations each solver's runs used. On the report's time axis:
@@ -137,34 +133,6 @@ def ecdf_figure(groups, solvers, shown, timed=False):
     return fig
 
 
-def instance_matrix(data, solvers, taus):
-    """Moré–Wild costs ``T[τ]`` of shape (instances, solvers) over (problem, seed) instances
-    (:func:`optbench.stats.cost_matrix`: a solver's aRT on the instance, inf where it failed
-    or has no run), the dimension of each instance, and how many (instance, solver)
-    combinations have no run.
-    """
-    import numpy as np
-    import pandas as pd
-
-    from optbench.stats import cost_matrix, counted
-
-    frames = [d.hit_frame(taus, relative=True) for d in data.values() if len(d.runs)]
-    frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-    frame = counted(frame) if len(frame) else frame
-    if not len(frame):
-        return {tau: np.zeros((0, len(solvers))) for tau in taus}, np.zeros(0, int), 0
-    mats = {
-        tau: cost_matrix(frame, tau, solver="solver", relative=True, solvers=solvers)
-        for tau in taus
-    }
-    index = mats[taus[0]].index
-    dim = {k: d.dim for k, d in data.items()}
-    dims = np.array([dim[k] for k in index.get_level_values("problem_key")])
-    present = frame.groupby(["problem_key", "seed", "solver"]).ngroups
-    missing = len(index) * len(solvers) - present
-    return {tau: m.to_numpy(dtype=float) for tau, m in mats.items()}, dims, missing
-
-
 def profile_figures(T, dims, solvers, shown):
     import matplotlib.pyplot as plt
     import numpy as np
@@ -267,7 +235,7 @@ def aggregated(ctx) -> Section | None:
     import numpy as np
 
     data = compared(ctx)
-    solvers = _solvers(ctx)
+    solvers = ctx.solvers
     if not data or not solvers:
         return None
     parts = []
@@ -322,8 +290,7 @@ def aggregated(ctx) -> Section | None:
             tight=False,
         )
     )
-    T, dims, missing = instance_matrix(data, solvers, REL_TARGETS)
-    ctx.cache["profiles"] = T
+    T, dims, missing = ctx.profiles
     if not len(dims):
         parts.append(note_html("No run was run (all skipped): no profiles."))
         return Section("Aggregated", "".join(parts))

@@ -155,10 +155,8 @@ def statistics(ctx) -> Section | None:
 
     from optbench.stats.significance import cd_diagram, tests_caption
 
-    from .aggregated import instance_matrix
-
     data = compared(ctx)
-    solvers = list(dict.fromkeys(ctx.compare.solver)) if len(ctx.compare) else []
+    solvers = ctx.solvers
     if len(solvers) < 2:
         return None
     where = (f"aRT at Δf ≤ {target_key(TEST_TARGET)} where f* is known, else at τ = "
@@ -217,9 +215,7 @@ def statistics(ctx) -> Section | None:
         )
     else:
         parts.append(note_html("No problem has two optimizers with runs: no tests."))
-    T = ctx.cache.get("profiles")
-    if T is None:
-        T, _, _ = instance_matrix(data, solvers, REL_TARGETS)
+    T = ctx.profiles.costs
     rank, n_pairs = ranking(data, solvers, T)
     parts.append("<h3 id='stats-ranking'>Ranking</h3>")
     parts.append(

@@ -128,9 +128,13 @@ is the spectral radius of its 2×2 iteration matrix per direction, 1 − 1/√κ
 tuning; only that rate is predicted for it ([scaling.md](scaling.md#the-theory)). Where two
 poles coincide (heavy ball and Nesterov at their optimal tunings) the error decays as
 `t·ρ^t`, which `rate_x_pole` fits and `rate_x` does not. An optimizer opts into these
-predictions when it registers (`theory="gd"`, `"heavy-ball"` or `"nesterov"`); the `th_*` metrics
-are `None` for every other optimizer, for problems without a constant Hessian, and for runs
-with weight decay or gradient clipping, which the model does not describe.
+predictions when it registers, naming the model (`gd`, `heavy-ball` or `nesterov`) and which
+of its hyperparameters are the rate, the momentum and the schedule, and which must be off
+(e.g. `theory=dict(model="heavy-ball", lr="lr", beta="momentum", off=("weight_decay",))`,
+[architecture.md](architecture.md#the-theory-mapping)); the `th_*` metrics are `None` for
+every other optimizer, for problems without a constant Hessian, and for runs with one of
+those off-hyperparameters on (weight decay, gradient clipping, dampening), which the model
+does not describe.
 
 The predicted path is the whole path, not the run's stretch of it. For a constant rate
 along `u = e_0/‖e_0‖` it is `c_t/‖e_0‖ = Σ_i w_i ρ_i^t` with `ρ_i = 1 − η λ_i` and

@@ -10,6 +10,10 @@ tolerance (heavy ball at ηλ = 1 lands on x* in one update, and the momentum th
 past) says nothing about the path the theory describes. The rates are continued past the
 run's end (the constant rate, or the schedule rebuilt from the run's hyperparameters) and
 the path is followed until it settles or diverges, up to :data:`HORIZON_MAX` updates.
+
+Which model applies, and which hyperparameters are its learning rate, momentum and schedule
+and must be off for the plain update, the optimizer declared when it registered
+(:mod:`optbench.theory_mapping`): this module names none of them.
 """
 
 from __future__ import annotations
@@ -19,12 +23,13 @@ from typing import Any
 import numpy as np
 
 from .. import theory
+from ..theory_mapping import is_off
 from ..thresholds import DIVERGE_DIST, DIVERGE_GAP, gap_floor
 from ._common import first_true
 from .catalog import SETTLE_BANDS
 from .overshoot import SETTLE_KEYS, along_track
 
-# the models of optbench.registry.THEORY_MODELS; heavy ball is PyTorch's
+# the models of optbench.theory_mapping.THEORY_MODELS; heavy ball is PyTorch's
 # b_t = βb_{t−1} + g_t, x ← x − η_t·b_t
 _KIND = {"gd": "gd", "heavy-ball": "hb", "nesterov": "nag"}
 HORIZON_MIN = 256  # updates predicted at least; quadrupled until every path is decided
@@ -35,31 +40,36 @@ SETTLED_MARGIN = 1e-3
 COLUMN_BYTES = 2**20  # the path's share of the runs whose overshoot is measured together
 
 
-def _momentum(hyper: dict[str, Any] | None) -> float | None:
-    """β of a heavy-ball run (PyTorch form, no dampening, no Nesterov), else None."""
-    if not hyper:
-        return None
-    if hyper.get("nesterov") or hyper.get("dampening", 0) not in (0, 0.0, None):
-        return None
-    beta = hyper.get("momentum", hyper.get("beta"))
+TheoryMap = dict[str, Any]  # an optimizer's theory mapping (optbench.theory_mapping)
+
+
+def _get(h: dict[str, Any] | None, th: TheoryMap, role: str) -> Any:
+    """The run's value of the hyperparameter that plays ``role`` (None: no such part)."""
+    key = th.get(role)
+    return None if key is None or not h else h.get(key)
+
+
+def _momentum(h: dict[str, Any] | None, th: TheoryMap) -> float | None:
+    """β of a heavy-ball or Nesterov run, a number in [0, 1), else None."""
+    beta = _get(h, th, "beta")
     if isinstance(beta, bool) or not isinstance(beta, int | float) or not 0 <= beta < 1:
         return None
     return float(beta)
 
 
-def _plain(h: dict[str, Any] | None) -> bool:
-    """Whether a run's update is the plain one the theory describes: no weight decay (it
-    moves the minimiser and adds to the Hessian) and no gradient clipping (not linear)."""
+def _plain(h: dict[str, Any] | None, th: TheoryMap) -> bool:
+    """Whether a run's update is the plain one the theory describes: every hyperparameter
+    the mapping lists as ``off`` (weight decay moves the minimiser and adds to the Hessian,
+    clipping is not linear, ...) is off in it."""
     if not h:
         return True
-    wd = h.get("weight_decay", 0.0)
-    return (wd is None or (not isinstance(wd, bool) and wd == 0)) and h.get("clip_norm") is None
+    return all(is_off(h.get(k)) for k in th.get("off", ()))
 
 
-def _no_schedule(h: dict[str, Any] | None) -> bool:
+def _no_schedule(h: dict[str, Any] | None, th: TheoryMap) -> bool:
     """Whether a run's rate is constant by construction (no schedule, or ``constant``), so
     that its recorded rate holds for every later update too."""
-    sched = (h or {}).get("schedule")
+    sched = _get(h, th, "schedule")
     if sched is None:
         return True
     if isinstance(sched, str):
@@ -67,15 +77,15 @@ def _no_schedule(h: dict[str, Any] | None) -> bool:
     return getattr(sched, "name", None) == "constant" and not getattr(sched, "params", None)
 
 
-def _built_rates(h: dict[str, Any] | None):
+def _built_rates(h: dict[str, Any] | None, th: TheoryMap):
     """``rates(t)`` of a scheduled run rebuilt from its hyperparameters (None if it cannot
     be: no base rate, or a schedule that needs the gap or its own state)."""
     from ..optimizer import make_schedule
 
-    if not h or "lr" not in h:
+    if not h or th.get("lr") not in h:
         return None
     try:
-        sched = make_schedule(h.get("schedule"), h["lr"])
+        sched = make_schedule(_get(h, th, "schedule"), h[th["lr"]])
         with np.errstate(all="ignore"):
             np.asarray(sched(np.arange(2)), dtype=float)
     except Exception:  # noqa: BLE001 — a schedule that needs the gap or its own state
@@ -190,11 +200,11 @@ def _shared_path(kind, rates_of, recorded, lam, q0, beta, f_star, frozen):
         H *= 4
 
 
-def _rate_key(h: dict[str, Any] | None) -> tuple:
+def _rate_key(h: dict[str, Any] | None, th: TheoryMap) -> tuple:
     """What a run's rebuilt rates depend on: its schedule and base rate."""
-    sched = (h or {}).get("schedule")
+    sched = _get(h, th, "schedule")
     skey = ("callable", id(sched)) if callable(sched) else ("spec", str(sched))
-    lr = (h or {}).get("lr")
+    lr = _get(h, th, "lr")
     return (*skey, repr(lr))
 
 
@@ -217,7 +227,8 @@ def theory_overlay(
     """
     from .. import registry
 
-    kind = _KIND.get(registry.optimizer_meta(name).get("theory") or "")
+    th = registry.optimizer_meta(name).get("theory") or {}
+    kind = _KIND.get(th.get("model") or "")
     if (
         kind is None
         or problem.hessian is None
@@ -236,11 +247,11 @@ def theory_overlay(
     beta = np.zeros(B)
     hypers = hyper if isinstance(hyper, list) else [hyper] * B
     if isinstance(hyper, list):
-        usable &= np.array([_plain(h) for h in hypers])
-    elif not _plain(hyper):
+        usable &= np.array([_plain(h, th) for h in hypers])
+    elif not _plain(hyper, th):
         return
     if kind in ("hb", "nag"):
-        betas = [_momentum(h) for h in hypers]
+        betas = [_momentum(h, th) for h in hypers]
         has = np.array([b is not None for b in betas])
         beta = np.array([b if b is not None else 0.0 for b in betas])
         usable &= has
@@ -250,7 +261,7 @@ def theory_overlay(
     lam, V = np.linalg.eigh(np.asarray(problem.hessian, dtype=float))
     q0 = e0[rows] @ V
     if kind == "nag":
-        _nesterov(out, rows, q0, lam, lr0, beta, constant, hypers)
+        _nesterov(out, rows, q0, lam, lr0, beta, constant, hypers, th)
         return
     res = {k: np.full(rows.size, np.nan) for k in ("po", "po1", "s2", "s5", "div", "rate")}
     reg = np.full(rows.size, None, dtype=object)
@@ -258,9 +269,9 @@ def theory_overlay(
     closed = np.zeros(rows.size, dtype=bool)
     if kind == "gd":
         if isinstance(hyper, list):
-            closed = constant[rows] & np.array([_no_schedule(hypers[r]) for r in rows])
+            closed = constant[rows] & np.array([_no_schedule(hypers[r], th) for r in rows])
         else:
-            closed = constant[rows] & _no_schedule(hyper)
+            closed = constant[rows] & _no_schedule(hyper, th)
         if closed.any():
             _gd_constant(res, reg, np.flatnonzero(closed), lr0[rows], lam, q0, f_star)
     path = np.flatnonzero(~closed)
@@ -268,7 +279,7 @@ def theory_overlay(
         sub = {k: v[path] for k, v in res.items()}
         sub_reg = reg[path]
         _predicted(sub, sub_reg, kind, rows[path], q0[path], lam, lr, end, before_end,
-                   constant, lr0, beta, hypers, f_star)
+                   constant, lr0, beta, hypers, th, f_star)
         for k, v in sub.items():
             res[k][path] = v
         reg[path] = sub_reg
@@ -282,14 +293,14 @@ def theory_overlay(
     regimes[rows] = reg
 
 
-def _nesterov(out, rows, q0, lam, lr0, beta, constant, hypers) -> None:
+def _nesterov(out, rows, q0, lam, lr0, beta, constant, hypers, th) -> None:
     """Nesterov's predicted linear rate (:func:`theory.nesterov_rate`, over the directions
     the start holds) for its constant-rate runs; its path, overshoot and settling are not
     modelled and stay None."""
     norm0 = np.sqrt(np.sum(q0**2, axis=1, keepdims=True))
     present = np.abs(q0) > 1e-12 * norm0
     for j, r in enumerate(rows):
-        if not (constant[r] and _no_schedule(hypers[r])) or not present[j].any():
+        if not (constant[r] and _no_schedule(hypers[r], th)) or not present[j].any():
             continue
         rate = theory.nesterov_rate(float(lr0[r]), lam[present[j]], float(beta[r]))
         out["th_rate_x"][r] = rate
@@ -321,7 +332,7 @@ def _gd_constant(res, reg, c, lr0, lam, q0, f_star, po_path=None) -> None:
 
 
 def _predicted(res, reg, kind, rows, q0, lam, lr, end, before_end, constant, lr0, beta,
-               hypers, f_star) -> None:
+               hypers, th, f_star) -> None:
     """The ``th_*`` values of the runs ``rows`` (a schedule, or heavy ball) from their
     predicted path (:func:`_shared_path`), runs with the same rates and momentum together."""
     rebuilt: dict[tuple, Any] = {}
@@ -329,9 +340,9 @@ def _predicted(res, reg, kind, rows, q0, lam, lr, end, before_end, constant, lr0
     fns: dict[tuple, Any] = {}
     for i, r in enumerate(rows):
         h = hypers[r]
-        key: tuple = _rate_key(h)
+        key: tuple = _rate_key(h, th)
         if key not in rebuilt:  # one schedule built per distinct schedule and rate
-            rebuilt[key] = _built_rates(h)
+            rebuilt[key] = _built_rates(h, th)
         fn = rebuilt[key]
         if fn is not None and not _reproduces(fn, lr[: end[r], r]):
             fn = None  # a schedule that read the gap, say: not continued

@@ -19,9 +19,15 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from ..errors import UsageError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from ..stats.curves import ProblemData
+    from ..stats.profiles import InstanceCosts
 
 __all__ = ["Context", "read_context", "source_names"]
 
@@ -31,6 +37,10 @@ SOURCE_SEP = " · "  # between a label and its source's name, with several sourc
 @dataclass
 class Context:
     """What a section sees: the runs, the problems, and the traces on request.
+
+    What sections share (the problems' curves, the profiles' costs, the clocks) are typed
+    properties computed on first use and kept: a section reads them whether or not an
+    earlier one did, and none recomputes another's work.
 
     Attributes:
         runs: one pandas row per run (every run of the stores, failures included), with
@@ -47,7 +57,6 @@ class Context:
         tuning: the tuning record (``optbench tune``) or None.
         components: ``(kind, name) -> info`` of the optimizers and schedules, as recorded
             with the runs (description, origin, needs, theory mapping).
-        cache: shared derived data, so sections do not recompute each other's work.
         x_axis: the cost axis of the convergence and ECDF figures, ``evals`` (n_f + n_g)
             or ``time`` (the batch clock, :mod:`optbench.report.timing`).
     """
@@ -62,7 +71,6 @@ class Context:
     landscapes: dict[str, dict[str, Any]] = field(default_factory=dict)
     components: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     x_axis: str = "evals"
-    cache: dict[str, Any] = field(default_factory=dict)
     _traces: dict[str, dict | None] = field(default_factory=dict)
 
     def trace(self, run_id: str) -> dict | None:
@@ -127,6 +135,46 @@ class Context:
         if len(self.sources) < 2 or not len(self.runs):
             return None
         return compare_parts(self.runs, self.baseline, self.known_f_star)
+
+    @cached_property
+    def problem_data(self) -> dict[str, ProblemData]:
+        """problem_key -> the problem's best-so-far curves over every run of the report
+        (:func:`optbench.stats.curves.read_problem_data`)."""
+        from ..stats.curves import read_problem_data
+
+        return read_problem_data(self)
+
+    @cached_property
+    def compared_data(self) -> dict[str, ProblemData]:
+        """:attr:`problem_data` of the compared runs only: the tuned winners when tuned,
+        else every run (:func:`optbench.stats.curves.select_compared`)."""
+        from ..stats.curves import select_compared
+
+        return select_compared(self)
+
+    @cached_property
+    def solvers(self) -> list[str]:
+        """The compared solvers (:attr:`compare`'s ``solver``), in first-seen order."""
+        return list(dict.fromkeys(self.compare.solver)) if len(self.compare) else []
+
+    @cached_property
+    def profiles(self) -> InstanceCosts:
+        """The Moré–Wild costs of the (problem, seed) instances per solver at the relative
+        targets :data:`optbench.metrics.REL_TARGETS`, from :attr:`compared_data`
+        (:func:`optbench.stats.profiles.instance_matrix`): what the performance and data
+        profiles and the ranking are drawn from."""
+        from ..metrics import REL_TARGETS
+        from ..stats.profiles import instance_matrix
+
+        return instance_matrix(self.compared_data, self.solvers, REL_TARGETS)
+
+    @cached_property
+    def clocks(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """run_id -> ``(t, time)``: the stored iterate numbers and the batch clock there, of
+        each counted run with a trace (:func:`optbench.report.timing.read_clocks`)."""
+        from .timing import read_clocks
+
+        return read_clocks(self)
 
     @cached_property
     def known_f_star(self) -> set[str]:

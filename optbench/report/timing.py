@@ -37,24 +37,28 @@ def check_axis(axis: str) -> str:
     return axis
 
 
-def clocks(ctx) -> dict[str, Any]:
+def clocks(ctx) -> dict[str, tuple[Any, Any]]:
     """run_id -> ``(t, time)``: the stored iterate numbers and the batch clock there, of
-    each run with a trace (cached on ctx)."""
-    if "clocks" not in ctx.cache:
-        import numpy as np
+    each run with a trace, read once per report (:attr:`optbench.report.Context.clocks`)."""
+    return ctx.clocks
 
-        from ..stats.convention import counted
 
-        ran = counted(ctx.runs)
-        out = {}
-        if len(ran):
-            for rid, tr in ctx.iter_traces(ran.run_id.tolist(), keys=("t", "time")):
-                if tr is not None and "time" in tr and len(tr["time"]):
-                    time = np.asarray(tr["time"], dtype=float)
-                    t = np.asarray(tr.get("t", np.arange(len(time))), dtype=float)
-                    out[rid] = (t, time)
-        ctx.cache["clocks"] = out
-    return ctx.cache["clocks"]
+def read_clocks(ctx) -> dict[str, tuple[Any, Any]]:
+    """:func:`clocks` read from the stores of ``ctx`` (what
+    :attr:`~optbench.report.Context.clocks` computes once; call that instead)."""
+    import numpy as np
+
+    from ..stats.convention import counted
+
+    ran = counted(ctx.runs)
+    out = {}
+    if len(ran):
+        for rid, tr in ctx.iter_traces(ran.run_id.tolist(), keys=("t", "time")):
+            if tr is not None and "time" in tr and len(tr["time"]):
+                time = np.asarray(tr["time"], dtype=float)
+                t = np.asarray(tr.get("t", np.arange(len(time))), dtype=float)
+                out[rid] = (t, time)
+    return out
 
 
 class TimeData(ProblemData):

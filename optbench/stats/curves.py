@@ -271,9 +271,14 @@ def _sample_ids(runs) -> set[str]:
 
 
 def problem_data(ctx) -> dict[str, ProblemData]:
-    """Every problem's :class:`ProblemData` over all runs of the report (cached on ctx)."""
-    if "problem_data" in ctx.cache:
-        return ctx.cache["problem_data"]
+    """Every problem's :class:`ProblemData` over all runs of the report, read once per report
+    (:attr:`optbench.report.Context.problem_data`)."""
+    return ctx.problem_data
+
+
+def read_problem_data(ctx) -> dict[str, ProblemData]:
+    """Every problem's :class:`ProblemData` read from the stores of ``ctx`` (what
+    :attr:`~optbench.report.Context.problem_data` computes once; call that instead)."""
     import numpy as np
 
     from .convention import charged, counted
@@ -281,7 +286,6 @@ def problem_data(ctx) -> dict[str, ProblemData]:
     runs = ctx.runs
     out: dict[str, ProblemData] = {}
     if not len(runs):
-        ctx.cache["problem_data"] = out
         return out
     ran = counted(runs)
     pos = {rid: i for i, rid in enumerate(runs.run_id.tolist())}
@@ -339,20 +343,22 @@ def problem_data(ctx) -> dict[str, ProblemData]:
             ctx.traces,
             ctx.landscapes.get(key),
         )
-    ctx.cache["problem_data"] = out
     return out
 
 
 def compared(ctx) -> dict[str, ProblemData]:
-    """:func:`problem_data` restricted to the compared runs (tuned winners when tuned)."""
-    data = problem_data(ctx)
+    """:func:`problem_data` restricted to the compared runs (tuned winners when tuned), once
+    per report (:attr:`optbench.report.Context.compared_data`)."""
+    return ctx.compared_data
+
+
+def select_compared(ctx) -> dict[str, ProblemData]:
+    """:func:`problem_data` restricted to the compared runs (what
+    :attr:`~optbench.report.Context.compared_data` computes once; call that instead)."""
+    data = ctx.problem_data
     if ctx.tuning is None:
         return data
-    if "compared_data" not in ctx.cache:
-        ctx.cache["compared_data"] = {
-            k: d.select((d.runs.phase == "final").to_numpy()) for k, d in data.items()
-        }
-    return ctx.cache["compared_data"]
+    return {k: d.select((d.runs.phase == "final").to_numpy()) for k, d in data.items()}
 
 
 def solvers_of(frame) -> list[str]:

@@ -10,7 +10,8 @@ frame functions over the tidy frame of :func:`optbench.load` that return DataFra
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import NamedTuple
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -20,10 +21,12 @@ from .average_runtime import simulated_restarts
 from .convention import charged, counted, group_rng, hit_costs, runtimes
 
 __all__ = [
+    "InstanceCosts",
     "cost_matrix",
     "data_profile",
     "data_profile_matrix",
     "ecdf",
+    "instance_matrix",
     "performance_profile",
     "performance_profile_matrix",
     "performance_ratios",
@@ -202,6 +205,47 @@ def cost_matrix(
     if solvers is not None:
         t = t.reindex(columns=list(solvers))
     return t.fillna(np.inf)
+
+
+class InstanceCosts(NamedTuple):
+    """What the performance and data profiles of a report are drawn from
+    (:func:`instance_matrix`; computed once per report as
+    :attr:`optbench.report.Context.profiles`)."""
+
+    costs: dict[float, np.ndarray]
+    """τ -> Moré–Wild costs of shape (instances, solvers), inf where a solver failed or has
+    no run."""
+    dims: np.ndarray
+    """The dimension of each instance (its problem's)."""
+    missing: int
+    """How many (instance, solver) combinations have no run."""
+
+
+def instance_matrix(data: Mapping, solvers: Sequence[str], taus: Sequence[float]) -> InstanceCosts:
+    """Moré–Wild costs ``costs[τ]`` of shape (instances, solvers) over (problem, seed)
+    instances (:func:`cost_matrix`: a solver's aRT on the instance, inf where it failed or
+    has no run), the dimension of each instance, and how many (instance, solver)
+    combinations have no run. ``data`` maps problem keys to
+    :class:`~optbench.stats.curves.ProblemData` with a ``solver`` column."""
+    import pandas as pd
+
+    frames = [d.hit_frame(taus, relative=True) for d in data.values() if len(d.runs)]
+    frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    frame = counted(frame) if len(frame) else frame
+    if not len(frame):
+        return InstanceCosts(
+            {tau: np.zeros((0, len(solvers))) for tau in taus}, np.zeros(0, int), 0
+        )
+    mats = {
+        tau: cost_matrix(frame, tau, solver="solver", relative=True, solvers=solvers)
+        for tau in taus
+    }
+    index = mats[taus[0]].index
+    dim = {k: d.dim for k, d in data.items()}
+    dims = np.array([dim[k] for k in index.get_level_values("problem_key")])
+    present = frame.groupby(["problem_key", "seed", "solver"]).ngroups
+    missing = len(index) * len(solvers) - present
+    return InstanceCosts({tau: m.to_numpy(dtype=float) for tau, m in mats.items()}, dims, missing)
 
 
 def performance_ratios(
