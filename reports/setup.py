@@ -193,8 +193,8 @@ def _environment_html(ctx) -> str:
             "logical cores (those the command could use, where fewer); the BLAS libraries "
             "loaded, and the thread variables the runs' worker processes ran with (optbench "
             "sets 1 where the user did not); each plug-in's package and version, or its file's "
-            "sha256. Bold: a fact that differs between the columns; '—': not recorded (a "
-            "store from an older optbench records its versions only).",
+            "sha256. Bold: a fact that differs between the columns; '—': absent from that "
+            "session (a store written by an older optbench holds its versions only).",
             "environment.csv",
             bold=differ,
             sortable=False,

@@ -1,5 +1,7 @@
 """Who wrote to a store: the command line (without the machine's folders when anonymous),
-the host and the versions of the code that computed the runs."""
+the host and the versions of the code that computed the runs. The rest of a session's
+environment (platform, CPU, BLAS, extras, plug-ins) is captured by
+:mod:`optbench.environment` and handed to :meth:`Store.add_session` as data."""
 
 from __future__ import annotations
 
