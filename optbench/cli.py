@@ -566,7 +566,9 @@ def _source_runs(runs, name: str):
 
 def _holdings(runs) -> str:
     """What a store holds (its run frame), in a few words: its runs per (problem,
-    optimizer)."""
+    optimizer), and which were not run (skipped: never compared) and why."""
+    from .stats.convention import NOT_RUN
+
     if not len(runs):
         return "no runs"
     groups = []
@@ -575,6 +577,12 @@ def _holdings(runs) -> str:
         span = f"{seeds[0]}–{seeds[-1]}" if len(seeds) > 1 else f"{seeds[0]}"
         budgets = ", ".join(f"{b:g}" if isinstance(b, float) else str(b)
                             for b in dict.fromkeys(g["budget"]))  # 20.0 where a store is empty
+        not_run = g[g["status"].isin(NOT_RUN)] if "status" in g else g.iloc[:0]
+        if len(not_run):  # never compared: say so, with why (the first reason)
+            first = str(not_run["message"].iloc[0]) if "message" in not_run else ""
+            budgets += (f", {'all' if len(not_run) == len(g) else len(not_run)} "
+                        f"{'/'.join(dict.fromkeys(not_run['status']))}"
+                        + (f": {first}" if first else ""))
         groups.append(f"{problem} {label} (seeds {span}, budget {budgets})")
     more = f", … ({len(groups)} in all)" if len(groups) > 3 else ""
     return f"{len(runs)} run{'s' * (len(runs) != 1)}: " + ", ".join(groups[:3]) + more
