@@ -335,7 +335,8 @@ def test_anonymous_store_holds_no_host_and_no_absolute_path(stores):
     if len(node) >= 4:  # a name as short as "vm" turns up in any binary by chance
         assert node.encode() not in data
     with contextlib.closing(sqlite3.connect(db)) as conn:
-        hosts = {h for (h,) in conn.execute("SELECT host FROM sessions UNION SELECT host FROM runs")}
+        hosts = {h for (h,) in conn.execute(
+            "SELECT host FROM sessions UNION SELECT host FROM runs")}
         (vers,) = conn.execute("SELECT versions FROM sessions").fetchone()
         (origin,) = conn.execute(
             "SELECT json_extract(info, '$.origin') FROM components WHERE name='clipped-gd'"
