@@ -47,7 +47,7 @@ def _guarded(func: Callable[..., Any]) -> Callable[..., Any]:
         except OptbenchError as exc:
             if debug:
                 raise
-            click.echo(f"optbench: error: {exc}", err=True)
+            click.echo(f"optbench: error: {_one_line(exc)}", err=True)
             sys.exit(EXIT_USAGE)
         except BrokenPipeError:  # `optbench ... | head`: the reader left, nothing went wrong
             sys.stderr = None
@@ -61,13 +61,19 @@ def _guarded(func: Callable[..., Any]) -> Callable[..., Any]:
             if debug:
                 raise
             click.echo(
-                f"optbench: internal error: {type(exc).__name__}: {exc} "
+                f"optbench: internal error: {type(exc).__name__}: {_one_line(exc)} "
                 "(rerun with --debug for the traceback)",
                 err=True,
             )
             sys.exit(EXIT_INTERNAL)
 
     return wrapper
+
+
+def _one_line(exc: BaseException) -> str:
+    """An error's text on one line: a line break that came from a store or a spec (a
+    problem label, a file name) is shown as ``\\n``."""
+    return str(exc).replace("\r", "\\r").replace("\n", "\\n")
 
 
 debug_option = click.option("--debug", is_flag=True, help="Show the traceback of an error.")

@@ -463,3 +463,29 @@ def test_an_odd_theory_mapping_is_refused_by_name(ob, tmp_path, case):
     assert res.returncode == 2, (res.stdout, res.stderr)
     assert "Traceback" not in res.stderr
     assert "'odd-1'" in res.stderr and expected in res.stderr, res.stderr
+
+
+# -- stored labels that differ, or hold a line break -------------------------------------------
+
+def test_a_problem_labelled_differently_in_two_stores_still_pairs(stores):
+    """The same problem (same key: same name and resolved parameters) under two stored
+    labels, as when a plug-in's label rule changed, or one store predates stored labels and
+    its label is worked out from today's registry: paired, shown under the baseline's."""
+    db = _edited(stores, "relabelled",
+                 "UPDATE problems SET info=json_set(info, '$.label', 'quadratic-renamed')")
+    for (a, b), shown in (((stores["base"], db), "quadratic-1d"),
+                          ((db, stores["base"]), "quadratic-renamed")):
+        table = _verdicts(a, b, names=["A", "B"])
+        assert list(table["verdict"]) == ["no detectable change"]
+        assert list(table["problem_label"]) == [shown]
+        assert int(table["n"].iloc[0]) == 3
+
+
+def test_a_line_break_in_a_stored_label_stays_on_one_line(stores, ob):
+    db = _edited(stores, "line break",
+                 "UPDATE problems SET info=json_set(info, '$.label', 'quad' || char(10) || 'ratic')",
+                 "UPDATE runs SET seed = seed + 10")  # nothing pairs: the line lists the labels
+    res = ob("report", "--db", f"A={stores['base']}", "--db", f"B={db}",
+             "--html", str(db.parent / "r.html"))
+    _one_line_refusal(res, "B compared with nothing in the baseline A",
+                      "B holds 3 runs: quad\\nratic gd[lr=0.5/L] (seeds 10–12, budget 60)")
