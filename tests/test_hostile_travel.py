@@ -218,11 +218,26 @@ def test_a_comparison_with_a_damaged_source_is_refused_whichever_side(stores):
         assert all(part in str(err.value) for part in expected)
 
 
-def test_a_run_into_a_store_with_a_malformed_components_table_leaves_it(stores, ob):
-    db, expected = _damaged(stores, "components lacks info")
+@pytest.mark.parametrize("case", sorted(DAMAGED))
+def test_a_damaged_record_is_found_before_a_store_is_written_to(stores, case):
+    """Opening for writing (``optbench run`` into it) checks every record's shape first: a
+    run never adds rows to a store that its report would refuse."""
+    from optbench.store import Store
+
+    db, expected = _damaged(stores, case)
+    before = _sha(db)
+    with pytest.raises(StoreError) as err:
+        Store(db, create=True)
+    assert all(part in str(err.value) for part in expected), str(err.value)
+    assert _sha(db) == before
+
+
+@pytest.mark.parametrize("case", ["components lacks info", "needs a string"])
+def test_a_run_into_a_damaged_store_leaves_it(stores, ob, case):
+    db, expected = _damaged(stores, case)
     before = _sha(db)
     res = ob("run", *SMALL, "-o", "gd[lr=0.3/L]", "--out", str(db.parent))
-    _one_line_refusal(res, expected[-1])
+    _one_line_refusal(res, *expected)
     assert _sha(db) == before
 
 

@@ -407,7 +407,8 @@ class Store:
         (always), or whose rows are damaged (``deep``, before it is written to: every JSON
         column parses, seeds and iteration counts are whole numbers, every archive is a
         numpy archive: a version-1 store's traces are read whole, before it is migrated; a
-        block's archives by their zip directory, :func:`_archive_fault`)."""
+        block's archives by their zip directory, :func:`_archive_fault`; every problem's and
+        component's info has the shape the report reads, :meth:`_checked`)."""
         present = _tables(self.conn)
         required = _required(self.version)
         optional = {t: _schema_tables()[t][1] for t in _OPTIONAL if t in present}
@@ -448,6 +449,8 @@ class Store:
                     raise self._corrupt(f"run {rid!r}", f"its {col} is not a whole number")
         for (key,) in self.conn.execute("SELECT key FROM problems WHERE NOT json_valid(info)"):
             raise self._corrupt(f"problem {key!r}", "its info is not valid JSON")
+        self.problem_info()  # each info of the shape the report reads (a few rows)
+        self.components()
         if self.version < 2:
             for rid, data in self.conn.execute("SELECT run_id, data FROM traces"):
                 read_trace(self.path, rid, data)
