@@ -402,6 +402,9 @@ def run(
             close_worker()  # the batches run in the executor's own workers
         # what the report shows of each optimizer and schedule, recorded with the runs
         components = component_records([r for r, _ in skipped] + [r for b in todo for r in b.runs])
+        if anonymous:  # a plug-in file's origin is its path: its name alone
+            components = {k: {**info, "origin": anonymized(str(info.get("origin", "")))}
+                          for k, info in components.items()}
         if skipped:
             added += store.write(
                 run_records(skipped), infos, anonymous=anonymous,

@@ -47,7 +47,7 @@ def _guarded(func: Callable[..., Any]) -> Callable[..., Any]:
         except OptbenchError as exc:
             if debug:
                 raise
-            click.echo(f"optbench: error: {exc}", err=True)
+            click.echo(f"optbench: error: {_one_line(exc)}", err=True)
             sys.exit(EXIT_USAGE)
         except BrokenPipeError:  # `optbench ... | head`: the reader left, nothing went wrong
             sys.stderr = None
@@ -61,13 +61,19 @@ def _guarded(func: Callable[..., Any]) -> Callable[..., Any]:
             if debug:
                 raise
             click.echo(
-                f"optbench: internal error: {type(exc).__name__}: {exc} "
+                f"optbench: internal error: {type(exc).__name__}: {_one_line(exc)} "
                 "(rerun with --debug for the traceback)",
                 err=True,
             )
             sys.exit(EXIT_INTERNAL)
 
     return wrapper
+
+
+def _one_line(exc: BaseException) -> str:
+    """An error's text on one line: a line break that came from a store or a spec (a
+    problem label, a file name) is shown as ``\\n``."""
+    return str(exc).replace("\r", "\\r").replace("\n", "\\n")
 
 
 debug_option = click.option("--debug", is_flag=True, help="Show the traceback of an error.")
@@ -569,7 +575,9 @@ def _source_runs(runs, name: str):
 
 def _holdings(runs) -> str:
     """What a store holds (its run frame), in a few words: its runs per (problem,
-    optimizer)."""
+    optimizer), and which were not run (skipped: never compared) and why."""
+    from .stats.convention import NOT_RUN
+
     if not len(runs):
         return "no runs"
     groups = []
@@ -578,6 +586,12 @@ def _holdings(runs) -> str:
         span = f"{seeds[0]}–{seeds[-1]}" if len(seeds) > 1 else f"{seeds[0]}"
         budgets = ", ".join(f"{b:g}" if isinstance(b, float) else str(b)
                             for b in dict.fromkeys(g["budget"]))  # 20.0 where a store is empty
+        not_run = g[g["status"].isin(NOT_RUN)] if "status" in g else g.iloc[:0]
+        if len(not_run):  # never compared: say so, with why (the first reason)
+            first = str(not_run["message"].iloc[0]) if "message" in not_run else ""
+            budgets += (f", {'all' if len(not_run) == len(g) else len(not_run)} "
+                        f"{'/'.join(dict.fromkeys(not_run['status']))}"
+                        + (f": {first}" if first else ""))
         groups.append(f"{problem} {label} (seeds {span}, budget {budgets})")
     more = f", … ({len(groups)} in all)" if len(groups) > 3 else ""
     return f"{len(runs)} run{'s' * (len(runs) != 1)}: " + ", ".join(groups[:3]) + more

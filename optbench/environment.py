@@ -134,8 +134,67 @@ def from_session(session: Mapping[str, Any]) -> dict[str, Any]:
     if not isinstance(data, dict):
         data = {}
     rest = data.get(_ENV_KEY)
-    out: dict[str, Any] = dict(rest) if isinstance(rest, dict) else {}
-    out["versions"] = {k: str(v) for k, v in data.items() if k != _ENV_KEY and v is not None}
+    out: dict[str, Any] = _well_formed(rest) if isinstance(rest, dict) else {}
+    if rest is not None and not isinstance(rest, dict):
+        out["malformed"] = [_ENV_KEY]
+    out["versions"] = {
+        str(k): _text(v) for k, v in data.items() if k != _ENV_KEY and v is not None
+    }
+    return out
+
+
+MAX_TEXT = 200
+"""The longest text of one recorded fact shown (a longer one is cut, ending in "…")."""
+
+_SHAPES: dict[str, type] = {"platform": dict, "cpu": dict, "blas": list, "threads": dict,
+                            "plugins": list, "blas_source": str}
+
+
+def _text(value: Any) -> str:
+    text = str(value)
+    return text if len(text) <= MAX_TEXT else text[: MAX_TEXT - 1] + "…"
+
+
+def _scalar(value: Any) -> bool:
+    return value is None or isinstance(value, str | int | float | bool)
+
+
+def _well_formed(rest: Mapping[str, Any]) -> dict[str, Any]:
+    """The recorded facts of :func:`capture`'s shape, each in the shape it is written in
+    (a store edited by hand, or damaged, may hold anything): objects of plain values, lists
+    of such objects, texts cut at :data:`MAX_TEXT`. A part of another shape is left out and
+    named under ``"malformed"``, for :func:`facts` to say so."""
+    out: dict[str, Any] = {}
+    bad: list[str] = []
+    for key, value in rest.items():
+        shape = _SHAPES.get(key)
+        if shape is None:
+            continue  # a fact this optbench does not know: not shown
+        if shape is str:
+            if _scalar(value):
+                out[key] = _text(value) if value is not None else ""
+            else:
+                bad.append(key)
+        elif shape is dict:
+            if isinstance(value, dict) and all(_scalar(v) for v in value.values()):
+                out[key] = {str(k): v if v is None or isinstance(v, int | float) else _text(v)
+                            for k, v in value.items()}
+            else:
+                bad.append(key)
+        elif isinstance(value, list) and all(
+            isinstance(item, dict) and all(_scalar(v) for v in item.values()) for item in value
+        ):
+            out[key] = [{str(k): v if v is None or isinstance(v, int | float) else _text(v)
+                         for k, v in item.items()} for item in value]
+        else:
+            bad.append(key)
+    cpu = out.get("cpu", {})
+    for name in ("count", "available"):  # whole numbers, where recorded
+        if name in cpu and not (cpu[name] is None or type(cpu[name]) is int):
+            bad.append(f"cpu {name}")
+            del cpu[name]
+    if bad:
+        out["malformed"] = bad
     return out
 
 
@@ -173,6 +232,8 @@ def facts(env: Mapping[str, Any]) -> dict[str, str]:
             out[f"plug-in {name}"] = " ".join(
                 str(plugin.get(k)) for k in ("package", "version") if plugin.get(k)
             ) or "—"
+    if env.get("malformed"):
+        out["malformed"] = ", ".join(map(str, env["malformed"])) + " (not shown)"
     return out
 
 

@@ -35,11 +35,10 @@ def _sessions(ctx):
     several = len(ctx.sources) > 1
     rows = []
     for s in ctx.sessions:
-        when = (
-            dt.datetime.fromtimestamp(s["started"]).strftime("%Y-%m-%d %H:%M")
-            if s.get("started")
-            else "—"
-        )
+        try:  # a number of seconds; anything else (a damaged row) shows as not recorded
+            when = dt.datetime.fromtimestamp(float(s["started"])).strftime("%Y-%m-%d %H:%M")
+        except (KeyError, TypeError, ValueError, OverflowError, OSError):
+            when = "—"
         row = {"source": s.get("source") or ""} if several else {}
         row.update(started=when, command=s.get("command") or "", host=s.get("host") or "—")
         rows.append(row)

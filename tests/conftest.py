@@ -85,6 +85,7 @@ SHARED_FIXTURES = {
     "test_bundle": ("made",),
     "test_compare_across": ("stores",),
     "test_compare_stores": ("stores",),
+    "test_hostile_travel": ("stores",),
     "test_lesson": ("lesson",),
     "test_references": ("fresh",),
     "test_relayout": ("page",),

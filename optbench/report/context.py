@@ -297,6 +297,12 @@ def compare_parts(runs, baseline: str | None, known: set[str]):
     frame = runs.assign(label=runs["spec_label"])
     if "store" in frame and "store_run_id" in frame:
         frame = frame.assign(start=start_points(frame))
+    if "problem_label" in frame:  # one label per problem, the baseline's first: stores
+        # that label one problem differently (a plug-in's label rule changed, a store from
+        # before labels were stored, its labels worked out now) still pair on it
+        first = frame.sort_values("source", key=lambda s: s != baseline, kind="stable")
+        labels = first.drop_duplicates("problem_key").set_index("problem_key")["problem_label"]
+        frame = frame.assign(problem_label=frame["problem_key"].map(labels))
     on = ("problem_key", "problem_label", "label") if "problem_label" in frame else None
     is_known = frame["problem_key"].isin(known)
     # the pairing columns only when there are problem labels (else compare_sources's own)

@@ -141,6 +141,33 @@ def _columns(conn: sqlite3.Connection, table: str) -> list[str]:
     return [r[1] for r in conn.execute(f"PRAGMA table_info('{table}')")]
 
 
+# what the readers (the report's Setup, the labels) expect of the stored infos' fields
+_PROBLEM_FIELDS: dict[str, tuple[type, ...]] = {"label": (str,), "description": (str,)}
+_COMPONENT_FIELDS: dict[str, tuple[type, ...]] = {
+    "description": (str,), "origin": (str,), "needs": (list,), "theory": (dict,),
+    "batchable": (bool, str), "source_hash": (str,),
+}
+_TYPE_NAMES = {str: "text", list: "a list of text", dict: "an object", bool: "true/false"}
+
+
+def _json_type(value: Any) -> str:
+    """The JSON type of a parsed value, in words."""
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "list"
+    return "object" if isinstance(value, dict) else "null"
+
+
+def _short(value: Any, width: int = 40) -> str:
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
 class _BlobFile(io.RawIOBase):
     """A stored blob as a read-only file, read in place (:meth:`sqlite3.Connection.blobopen`):
     checking an archive reads its directory and its arrays' headers, not the whole blob."""
@@ -381,9 +408,12 @@ class Store:
         (always), or whose rows are damaged (``deep``, before it is written to: every JSON
         column parses, seeds and iteration counts are whole numbers, every archive is a
         numpy archive: a version-1 store's traces are read whole, before it is migrated; a
-        block's archives by their zip directory, :func:`_archive_fault`)."""
+        block's archives by their zip directory, :func:`_archive_fault`; every problem's and
+        component's info has the shape the report reads, :meth:`_checked`)."""
         present = _tables(self.conn)
-        for table, cols in _required(self.version).items():
+        required = _required(self.version)
+        optional = {t: _schema_tables()[t][1] for t in _OPTIONAL if t in present}
+        for table, cols in {**optional, **required}.items():  # an optional one where present
             if table not in present:
                 raise self._incomplete(f"it has no {table!r} table")
             have = _columns(self.conn, table)
@@ -420,6 +450,8 @@ class Store:
                     raise self._corrupt(f"run {rid!r}", f"its {col} is not a whole number")
         for (key,) in self.conn.execute("SELECT key FROM problems WHERE NOT json_valid(info)"):
             raise self._corrupt(f"problem {key!r}", "its info is not valid JSON")
+        self.problem_info()  # each info of the shape the report reads (a few rows)
+        self.components()
         if self.version < 2:
             for rid, data in self.conn.execute("SELECT run_id, data FROM traces"):
                 read_trace(self.path, rid, data)
@@ -851,10 +883,32 @@ class Store:
         return counts
 
     def problem_info(self) -> dict[str, dict]:
-        return {
-            k: self._parse(v, f"problem {k!r}", "info")
-            for k, v in self.conn.execute("SELECT key, info FROM problems")
-        }
+        """``problem_key -> info``; an info that is not a JSON object, or whose ``label`` is
+        not text, is a one-line :class:`StoreError` naming the problem."""
+        out = {}
+        for k, v in self.conn.execute("SELECT key, info FROM problems"):
+            info = self._parse(v, f"problem {k!r}", "info")
+            out[k] = self._checked(info, f"problem {k!r}", _PROBLEM_FIELDS)
+        return out
+
+    def _checked(self, info: Any, what: str, fields: dict[str, tuple[type, ...]]) -> dict:
+        """``info`` when it is a JSON object whose ``fields`` (where present and not null)
+        have the types a reader expects; else a one-line :class:`StoreError`."""
+        if not isinstance(info, dict):
+            raise self._corrupt(what, f"its info is a JSON {_json_type(info)}, "
+                                      "expected an object")
+        for name, types in fields.items():
+            value = info.get(name)
+            if value is None:
+                continue
+            ok = isinstance(value, types)
+            if ok and isinstance(value, list):
+                ok = all(isinstance(v, str) for v in value)
+            if not ok:
+                expected = " or ".join(_TYPE_NAMES[t] for t in types)
+                raise self._corrupt(what, f"its {name} is a JSON {_json_type(value)} "
+                                          f"({_short(value)}), expected {expected}")
+        return info
 
     def components(self) -> dict[tuple[str, str], dict[str, Any]]:
         """``(kind, name) -> info`` of the optimizers and schedules the runs used, as the
@@ -864,7 +918,11 @@ class Store:
             rows = self.conn.execute("SELECT kind, name, info FROM components").fetchall()
         except sqlite3.OperationalError:  # an older store, opened read-only: no such table
             return {}
-        return {(k, n): self._parse(v, f"{k} {n!r}", "info") for k, n, v in rows}
+        return {
+            (k, n): self._checked(self._parse(v, f"{k} {n!r}", "info"), f"{k} {n!r}",
+                                  _COMPONENT_FIELDS)
+            for k, n, v in rows
+        }
 
     def landscapes(self) -> dict[str, dict[str, np.ndarray]]:
         """problem_key -> the landscape stored with the problem
