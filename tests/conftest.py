@@ -81,6 +81,7 @@ SHARED_FIXTURES = {
     "test_browser": ("page_html", "comparison_html"),
     "test_compare_across": ("stores",),
     "test_compare_stores": ("stores",),
+    "test_export": ("default_suite_postprocessed",),
     "test_lesson": ("lesson",),
     "test_relayout": ("page",),
     "test_report": ("report",),
