@@ -31,13 +31,16 @@ REPORT_SECTIONS = ("setup", "summary", "per-problem", "learning-rate", "aggregat
 
 
 def without_clock(values):
-    """A run's summary or metrics (a dict, or its JSON) without what depends on the batch it
-    ran in and the machine's clock: the batch size and the first hits' clock times. Runs
-    compared across executors, batchings or retries agree on everything else, bit for bit."""
+    """A run's summary or metrics (a dict, its JSON, or a stored record's ``Summary``)
+    without what depends on the batch it ran in and the machine's clock: the batch size and
+    the first hits' clock times. Runs compared across executors, batchings or retries agree
+    on everything else, bit for bit."""
     import json
 
     if isinstance(values, str):
         values = json.loads(values)
+    elif hasattr(values, "as_dict"):  # Store.runs() gives the summary as a record
+        values = values.as_dict()
     return {k: v for k, v in values.items()
             if k != "batch_size" and not k.startswith(("hit_time_", "rel_hit_time_"))}
 
