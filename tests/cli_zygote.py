@@ -5,7 +5,8 @@ catalogue, the command line's answers): the same ``main`` and the same error pat
 The server is a fresh interpreter, started with the environment :func:`conftest.run_cli`
 gives its subprocesses, that has imported ``optbench.cli`` as ``python -m`` does before
 ``main`` runs, and the modules ``main`` imports next (BLAS pinned first, as ``main`` pins
-it); no catalog is loaded, no state is set. It has no threads, so forking it is safe. Each
+it), and the libraries a store's reading and a report load (pandas, matplotlib, jinja2);
+no catalog is loaded, no state is set. It has no threads, so forking it is safe. Each
 call forks one child, which becomes what a new process would be at that point: the call's
 extra environment variables, the working folder as the call's (first on ``sys.path``, as
 ``python -m`` puts it), stdin from ``/dev/null``, stdout and stderr to files, then
@@ -13,7 +14,7 @@ extra environment variables, the working folder as the call's (first on ``sys.pa
 traceback and 1 for anything else, the ``atexit`` functions, the flushed streams. A child
 killed by a signal gives its negative number, as ``subprocess`` does.
 
-Only the import of optbench is shared with earlier calls, so a case about how a fresh
+Only imports are shared with earlier calls, so a case about how a fresh
 interpreter imports optbench from a working folder does not belong here; those run in a
 real subprocess (:func:`conftest.run_cli`).
 """
@@ -30,6 +31,9 @@ for var in BLAS_VARS:
     os.environ.setdefault(var, "1")
 import importlib.metadata, numpy.random
 import optbench.api, optbench.runner, optbench.worker, optbench.registry, optbench.report
+# the libraries that reading a store and drawing a report load: imported, never configured
+# (no backend chosen, no figure), so each call pays for what is its own
+import jinja2, matplotlib, pandas, PIL.Image
 
 def child(req):
     os.environ.update(req["env"])
