@@ -1,18 +1,20 @@
-"""A CLI process forked per call, for the bad-input catalogue: the same ``main`` and the same
-error paths as ``python -m optbench.cli``, without an interpreter's start-up each time.
+"""A CLI process forked per call, for the many tests about what the CLI says (the bad-input
+catalogue, the command line's answers): the same ``main`` and the same error paths as
+``python -m optbench.cli``, without an interpreter's start-up each time.
 
 The server is a fresh interpreter, started with the environment :func:`conftest.run_cli`
 gives its subprocesses, that has imported ``optbench.cli`` as ``python -m`` does before
 ``main`` runs, and the modules ``main`` imports next (BLAS pinned first, as ``main`` pins
-it); no catalog is loaded, no state is set. It has no threads, so forking it is safe. Each call forks
-one child, which becomes what a new process would be at that point: the working folder as
-the call's (first on ``sys.path``, as ``python -m`` puts it), stdin from ``/dev/null``,
-stdout and stderr to files, then ``main(args)`` and the interpreter's own ending: the exit
-code of ``SystemExit``, a traceback and 1 for anything else, the ``atexit`` functions, the
-flushed streams. A child killed by a signal gives its negative number, as ``subprocess``
-does.
+it), and the libraries a store's reading and a report load (pandas, matplotlib, jinja2);
+no catalog is loaded, no state is set. It has no threads, so forking it is safe. Each
+call forks one child, which becomes what a new process would be at that point: the call's
+extra environment variables, the working folder as the call's (first on ``sys.path``, as
+``python -m`` puts it), stdin from ``/dev/null``, stdout and stderr to files, then
+``main(args)`` and the interpreter's own ending: the exit code of ``SystemExit``, a
+traceback and 1 for anything else, the ``atexit`` functions, the flushed streams. A child
+killed by a signal gives its negative number, as ``subprocess`` does.
 
-Only the import of optbench is shared with earlier calls, so a case about how a fresh
+Only imports are shared with earlier calls, so a case about how a fresh
 interpreter imports optbench from a working folder does not belong here; those run in a
 real subprocess (:func:`conftest.run_cli`).
 """
@@ -29,8 +31,12 @@ for var in BLAS_VARS:
     os.environ.setdefault(var, "1")
 import importlib.metadata, numpy.random
 import optbench.api, optbench.runner, optbench.worker, optbench.registry, optbench.report
+# the libraries that reading a store and drawing a report load: imported, never configured
+# (no backend chosen, no figure), so each call pays for what is its own
+import jinja2, matplotlib, pandas, PIL.Image
 
 def child(req):
+    os.environ.update(req["env"])
     os.chdir(req["cwd"])
     sys.path[0] = os.getcwd()
     null = os.open(os.devnull, os.O_RDONLY)
@@ -87,7 +93,9 @@ class Zygote:
                                      stdout=subprocess.PIPE, text=True, env=env, cwd=folder)
         self.calls = 0
 
-    def run(self, *args: str, cwd, timeout: float = 300):
+    def run(self, *args: str, cwd, timeout: float = 300, env: dict[str, str] | None = None):
+        """``optbench ARGS`` in a new child, in folder ``cwd``, with the variables ``env``
+        added to its environment (as a subprocess started with them would have)."""
         import json
         import os
         import signal
@@ -96,7 +104,8 @@ class Zygote:
 
         self.calls += 1
         out, err = self.folder / f"{self.calls}.out", self.folder / f"{self.calls}.err"
-        request = {"args": list(args), "cwd": str(cwd), "out": str(out), "err": str(err)}
+        request = {"args": list(args), "cwd": str(cwd), "out": str(out), "err": str(err),
+                   "env": dict(env or {})}
         assert self.proc.stdin is not None and self.proc.stdout is not None
         self.proc.stdin.write(json.dumps(request) + "\n")
         self.proc.stdin.flush()

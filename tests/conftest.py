@@ -85,6 +85,7 @@ SHARED_FIXTURES = {
     "test_bundle": ("made",),
     "test_compare_across": ("stores",),
     "test_compare_stores": ("stores",),
+    "test_export": ("default_suite_postprocessed",),
     "test_hostile_travel": ("stores",),
     "test_lesson": ("lesson",),
     "test_references": ("fresh",),

@@ -1,4 +1,8 @@
-"""The command line as a user meets it: run, select, sweep, list, plug in, report, errors."""
+"""The command line as a user meets it: run, select, sweep, list, plug in, report, errors.
+
+What the CLI answers is asked of a forked copy of a process that has imported it (the
+``forked_cli`` fixture); how it starts (``python -m``, the imports of ``--help``, an
+installed entry point) is asked of a new interpreter."""
 
 from __future__ import annotations
 
@@ -11,13 +15,13 @@ from pathlib import Path
 import pytest
 
 import optbench
-from tests.conftest import ROOT, run_cli
+from tests.conftest import ROOT
 
 EXAMPLES = ROOT / "examples"
 
 
-def test_run_selects_exactly_the_named_runs(out):
-    r = run_cli(
+def test_run_selects_exactly_the_named_runs(out, forked_cli):
+    r = forked_cli(
         "run",
         "-p",
         "quadratic-1d",
@@ -31,6 +35,7 @@ def test_run_selects_exactly_the_named_runs(out):
         "200",
         "--out",
         str(out),
+        cwd=out.parent,
     )
     assert r.returncode == 0, r.stderr
     assert (out / "results.sqlite").is_file() and (out / "report.html").is_file()
@@ -51,8 +56,8 @@ def test_run_selects_exactly_the_named_runs(out):
         ("gd[lr=[0.5/L,1.5/L,2.5/L]]", [0.25, 0.75, 1.25]),  # quadratic-1d: L = h = 2
     ],
 )
-def test_sweeps_expand(out, spec, lrs):
-    r = run_cli(
+def test_sweeps_expand(out, forked_cli, spec, lrs):
+    r = forked_cli(
         "run",
         "-p",
         "quadratic-1d",
@@ -65,6 +70,7 @@ def test_sweeps_expand(out, spec, lrs):
         "--out",
         str(out),
         "--no-report",
+        cwd=out.parent,
     )
     assert r.returncode == 0, r.stderr
     df = optbench.load(out)
@@ -72,16 +78,17 @@ def test_sweeps_expand(out, spec, lrs):
     assert sorted(df["hp.lr"].unique()) == pytest.approx(sorted(lrs), rel=1e-12)
 
 
-def test_toml_spec_equals_the_flags(tmp_path):
+def test_toml_spec_equals_the_flags(tmp_path, forked_cli):
     spec = tmp_path / "spec.toml"
     spec.write_text(
         'problems = ["quadratic-1d"]\noptimizers = ["gd[lr=[0.1,0.2]]", "random-search"]\n'
         "seeds = 3\nbudget = 40\n"
     )
     a, b = tmp_path / "a", tmp_path / "b"
-    assert run_cli("run", str(spec), "--out", str(a), "--no-report").returncode == 0
+    assert forked_cli("run", str(spec), "--out", str(a), "--no-report",
+                      cwd=tmp_path).returncode == 0
     assert (
-        run_cli(
+        forked_cli(
             "run",
             "-p",
             "quadratic-1d",
@@ -96,6 +103,7 @@ def test_toml_spec_equals_the_flags(tmp_path):
             "--out",
             str(b),
             "--no-report",
+            cwd=tmp_path,
         ).returncode
         == 0
     )
@@ -105,8 +113,8 @@ def test_toml_spec_equals_the_flags(tmp_path):
     assert (merged.f_final_x == merged.f_final_y).all()
 
 
-def test_example_toml_runs(tmp_path):
-    r = run_cli(
+def test_example_toml_runs(tmp_path, forked_cli):
+    r = forked_cli(
         "run",
         str(EXAMPLES / "sweep.toml"),
         "--out",
@@ -115,33 +123,37 @@ def test_example_toml_runs(tmp_path):
         "--quiet",
         "--seeds",
         "2",
+        cwd=tmp_path,
     )
     assert r.returncode == 0, r.stderr
     assert len(optbench.load(tmp_path / "o")) > 0
 
 
-def test_list_and_json():
-    r = run_cli("list")
+def test_list_and_json(tmp_path, forked_cli):
+    def call(*args):
+        return forked_cli(*args, cwd=tmp_path)
+
+    r = call("list")
     assert r.returncode == 0
     for word in ("problems", "optimizers", "schedules", "sections", "quadratic-1d", "gd", "cosine"):
         assert word in r.stdout
-    problems = json.loads(run_cli("list", "problems", "--json").stdout)
+    problems = json.loads(call("list", "problems", "--json").stdout)
     quad = next(p for p in problems if p["name"] == "quadratic-1d")
     assert quad["dim"] == 1 and quad["f_star"] == 0.0 and quad["L"] == 2.0 and quad["mu"] == 2.0
     assert quad["x_star"] == [[1.5]] and quad["domain"] == [[-8.5], [11.5]]
     assert {"name": "h", "default": 2.0, "type": "float", "required": False} in quad["params"]
     assert "convex" in quad["tags"] and quad["description"]
-    opts = json.loads(run_cli("list", "optimizers", "--json").stdout)
+    opts = json.loads(call("list", "optimizers", "--json").stdout)
     gd = next(o for o in opts if o["name"] == "gd")
     assert gd["needs"] == ["gradient"] and gd["batchable"] is True
     assert any(p["name"] == "lr" for p in gd["params"])
     for kind in ("schedules", "sections"):
-        items = json.loads(run_cli("list", kind, "--json").stdout)
+        items = json.loads(call("list", kind, "--json").stdout)
         assert items and all({"name", "params", "description"} <= set(i) for i in items)
 
 
-def test_plugin_file_registers_and_runs(out):
-    r = run_cli(
+def test_plugin_file_registers_and_runs(out, forked_cli):
+    r = forked_cli(
         "run",
         "--plugin",
         str(EXAMPLES / "my_optimizer.py"),
@@ -158,6 +170,7 @@ def test_plugin_file_registers_and_runs(out):
         "--out",
         str(out),
         "--no-report",
+        cwd=out.parent,
     )
     assert r.returncode == 0, r.stderr
     df = optbench.load(out)
@@ -218,9 +231,12 @@ def test_installed_entry_point_plugins_are_found(tmp_path, out):
     assert (df.optimizer == "half-gd").all() and (df.status == "converged").all()
 
 
-def test_report_rerenders_from_the_store_alone(out, tmp_path):
+def test_report_rerenders_from_the_store_alone(out, tmp_path, forked_cli):
+    def call(*args):
+        return forked_cli(*args, cwd=tmp_path)
+
     assert (
-        run_cli(
+        call(
             "run",
             "-p",
             "quadratic-1d",
@@ -237,28 +253,32 @@ def test_report_rerenders_from_the_store_alone(out, tmp_path):
         == 0
     )
     assert not (out / "report.html").exists()
-    r = run_cli("report", "--out", str(out))
+    r = call("report", "--out", str(out))
     assert r.returncode == 0, r.stderr
     page = (out / "report.html").read_text()
     assert 'id="summary"' in page and 'id="per-problem"' in page and '<img src="data:image/' in page
     target = tmp_path / "elsewhere.html"
-    r = run_cli("report", "--db", str(out / "results.sqlite"), "--html", str(target))
+    r = call("report", "--db", str(out / "results.sqlite"), "--html", str(target))
     assert r.returncode == 0 and target.is_file()
     assert "http://" not in page and "https://" not in page
 
 
-def test_debug_shows_the_traceback(out):
-    r = run_cli("run", "-p", "quadratic-1", "-o", "gd", "--out", str(out), "--debug")
+def test_debug_shows_the_traceback(out, forked_cli):
+    r = forked_cli("run", "-p", "quadratic-1", "-o", "gd", "--out", str(out), "--debug",
+                   cwd=out.parent)
     assert r.returncode != 0 and "Traceback" in r.stderr
 
 
-def test_rerun_adds_only_missing_runs_and_fresh_moves_aside(out, tmp_path, monkeypatch):
+def test_rerun_adds_only_missing_runs_and_fresh_moves_aside(out, tmp_path, forked_cli):
     # counted by the runs that started (a plug-in logs each), not by "(N new)": the store
     # skips runs it holds, so the count of new rows is right even if everything reruns
     from tests.test_resume_executed import LOG_VAR, executed, executed_plugin
 
     log = tmp_path / "executed.log"
-    monkeypatch.setenv(LOG_VAR, str(log))
+
+    def call(*args):
+        return forked_cli(*args, cwd=tmp_path, env={LOG_VAR: str(log)})
+
     args = [
         "run",
         "--plugin",
@@ -273,16 +293,16 @@ def test_rerun_adds_only_missing_runs_and_fresh_moves_aside(out, tmp_path, monke
         str(out),
         "--no-report",
     ]
-    assert run_cli(*args, "--seeds", "2").returncode == 0
+    assert call(*args, "--seeds", "2").returncode == 0
     assert executed(log) == 2
-    r = run_cli(*args, "--seeds", "2")
+    r = call(*args, "--seeds", "2")
     assert "2 of 2 runs stored (0 new)" in r.stdout and executed(log) == 0
-    r = run_cli(*args, "--seeds", "2", "-p", "quadratic-1d[h=3]")
+    r = call(*args, "--seeds", "2", "-p", "quadratic-1d[h=3]")
     assert "4 of 4 runs stored (2 new)" in r.stdout and executed(log) == 2  # its batch only
-    r = run_cli(*args, "--seeds", "3")
+    r = call(*args, "--seeds", "3")
     assert "3 of 3 runs stored (1 new)" in r.stdout
     assert executed(log) == 3  # the batch with the missing seed, run again whole
-    r = run_cli(*args, "--seeds", "3", "--fresh")
+    r = call(*args, "--seeds", "3", "--fresh")
     assert "3 of 3 runs stored (3 new)" in r.stdout and executed(log) == 3
     moved = [
         p
@@ -351,7 +371,7 @@ def test_python_dash_m_optbench_is_the_command_line():
     assert r.returncode == 0 and r.stdout.strip() == f"optbench {optbench.__version__}"
 
 
-def test_exit_code_when_runs_fail(out, tmp_path):
+def test_exit_code_when_runs_fail(out, tmp_path, forked_cli):
     plugin = tmp_path / "raiser.py"
     plugin.write_text(
         "from optbench import Optimizer, register_optimizer\n"
@@ -361,7 +381,7 @@ def test_exit_code_when_runs_fail(out, tmp_path):
         "        raise RuntimeError('this optimizer always fails')\n"
         "    return Optimizer(step=step)\n"
     )
-    r = run_cli(
+    r = forked_cli(
         "run",
         "--plugin",
         str(plugin),
@@ -378,6 +398,7 @@ def test_exit_code_when_runs_fail(out, tmp_path):
         "--out",
         str(out),
         "--no-report",
+        cwd=tmp_path,
     )
     assert r.returncode == 3
     df = optbench.load(out)
@@ -419,15 +440,18 @@ def _provenance(db):
     return sessions, hosts
 
 
-def test_anonymous_runs_store_no_host_and_no_command_folder(tmp_path):
+def test_anonymous_runs_store_no_host_and_no_command_folder(tmp_path, forked_cli):
     import platform
 
+    def call(*args):
+        return forked_cli(*args, cwd=tmp_path)
+
     args = ["run", "-p", "quadratic-1d", "-o", "gd", "--seeds", "1", "--budget", "5", "--no-report"]
-    assert run_cli(*args, "--out", str(tmp_path / "named")).returncode == 0
+    assert call(*args, "--out", str(tmp_path / "named")).returncode == 0
     ((command, host),) = _provenance(tmp_path / "named" / "results.sqlite")[0]
     assert host == platform.node()
     assert "/" in command.split(" ")[0]  # the program's full path, by default
-    assert run_cli(*args, "--anonymous", "--out", str(tmp_path / "anon")).returncode == 0
+    assert call(*args, "--anonymous", "--out", str(tmp_path / "anon")).returncode == 0
     sessions, hosts = _provenance(tmp_path / "anon" / "results.sqlite")
     ((command, host),) = sessions
     assert host == "" and hosts == {""}
@@ -438,9 +462,9 @@ def test_anonymous_runs_store_no_host_and_no_command_folder(tmp_path):
         'problems = ["quadratic-1d"]\noptimizers = ["gd"]\nseeds = 1\nbudget = 5\n'
         "anonymous = true\n"
     )
-    assert run_cli("run", str(spec), "--no-report", "--out", str(tmp_path / "spec")).returncode == 0
+    assert call("run", str(spec), "--no-report", "--out", str(tmp_path / "spec")).returncode == 0
     sessions, hosts = _provenance(tmp_path / "spec" / "results.sqlite")
     assert [h for _, h in sessions] == [""] and hosts == {""}
     spec.write_text('problems = ["quadratic-1d"]\noptimizers = ["gd"]\nanonymous = "yes"\n')
-    res = run_cli("run", str(spec), "--out", str(tmp_path / "bad"))
+    res = call("run", str(spec), "--out", str(tmp_path / "bad"))
     assert res.returncode == 2 and "anonymous must be true or false" in res.stderr

@@ -31,35 +31,37 @@ SEEDS = 10
 
 
 @pytest.fixture(scope="module")
-def stores(tmp_path_factory):
-    from tests.conftest import run_cli
-
+def stores(tmp_path_factory, forked_cli):
+    """The three stores, and ``report ARGS`` by the forked CLI (what the command answers)."""
     tmp = tmp_path_factory.mktemp("compare")
     made = {}
     for name, lr, budget in (("base", 0.25, 120), ("new", 0.0125, 120), ("longer", 0.25, 240)):
         plugin = tmp / f"toy_{name}.py"
         plugin.write_text(PLUGIN.format(lr=lr))
-        res = run_cli("run", "-p", "quadratic-1d", "-o", "toy-gd", "-o", "gd[lr=0.5/L]",
+        res = forked_cli("run", "-p", "quadratic-1d", "-o", "toy-gd", "-o", "gd[lr=0.5/L]",
                       *(["-o", "adam[lr=0.05]"] if name == "base" else []),
                       "--plugin", str(plugin), "--seeds", str(SEEDS), "--budget", str(budget),
-                      "--out", str(tmp / name), "--no-report", "--quiet")
+                      "--out", str(tmp / name), "--no-report", "--quiet", cwd=tmp)
         assert res.returncode == 0, res.stderr
         made[name] = tmp / name / "results.sqlite"
-    return tmp, made
+    return tmp, made, lambda *args: forked_cli("report", *args, cwd=tmp)
 
 
-def _report(tmp, *args):
-    from tests.conftest import run_cli
-
-    return run_cli("report", *args)
-
-
-def test_same_label_in_two_sources_is_two_entries_never_pooled(stores):
-    tmp, db = stores
+@pytest.fixture(scope="module")
+def gate(stores):
+    """The base store against the new one, gated on ``--fail-on worse``: the page and the
+    command's result, drawn once for the tests that read either."""
+    tmp, db, report = stores
     html = tmp / "cmp.html"
-    res = _report(tmp, "--db", str(db["base"]), "--db", str(db["new"]), "--html", str(html))
-    assert res.returncode == 0, res.stderr
-    page = html.read_text(encoding="utf-8")
+    res = report("--db", str(db["base"]), "--db", str(db["new"]), "--html", str(html),
+                 "--fail-on", "worse")
+    return res, html.read_text(encoding="utf-8")
+
+
+def test_same_label_in_two_sources_is_two_entries_never_pooled(stores, gate):
+    _, db, _ = stores
+    res, page = gate
+    assert res.returncode == 4, res.stderr  # the page is written, then the gate fails
     # the comparison opens the page
     first = re.search(r"<section id=\"([^\"]+)\"", page).group(1)
     assert first == "comparison"
@@ -74,9 +76,9 @@ def test_same_label_in_two_sources_is_two_entries_never_pooled(stores):
 
 
 def test_verdicts_pair_on_seed_and_are_written_as_json_and_csv(stores):
-    tmp, db = stores
+    tmp, db, report = stores
     html = tmp / "v.html"
-    res = _report(tmp, "--db", f"old={db['base']}", "--db", f"cand={db['new']}",
+    res = report("--db", f"old={db['base']}", "--db", f"cand={db['new']}",
                   "--html", str(html))
     assert res.returncode == 0, res.stderr  # no --fail-on: a regression is reported, not fatal
     assert "got worse" in res.stderr
@@ -101,23 +103,23 @@ def test_verdicts_pair_on_seed_and_are_written_as_json_and_csv(stores):
     assert csv.loc[csv.label == "toy-gd", "verdict"].item() == "worse"
 
 
-def test_fail_on_worse_exits_4_and_baseline_picks_the_reference(stores):
-    tmp, db = stores
-    args = ["--db", str(db["base"]), "--db", str(db["new"]), "--html", str(tmp / "g.html")]
-    res = _report(tmp, *args, "--fail-on", "worse")
+def test_fail_on_worse_exits_4_and_baseline_picks_the_reference(stores, gate):
+    tmp, db, report = stores
+    res, _ = gate
     assert res.returncode == 4, (res.returncode, res.stderr)
     # with the new store as baseline the old one is better, nothing got worse
-    res = _report(tmp, *args, "--fail-on", "worse", "--baseline", "new")
+    args = ["--db", str(db["base"]), "--db", str(db["new"]), "--html", str(tmp / "g.html")]
+    res = report(*args, "--fail-on", "worse", "--baseline", "new")
     assert res.returncode == 0, res.stderr
     data = json.loads((tmp / "g.comparison.json").read_text())
     assert {v["label"]: v["verdict"] for v in data["verdicts"]}["toy-gd"] == "better"
 
 
 def test_different_budgets_are_not_comparable(stores):
-    tmp, db = stores
+    tmp, db, report = stores
     # with a source that pairs beside it; alone it compares nothing and is refused
     # (test_compare_refusals.py)
-    res = _report(tmp, "--db", str(db["base"]), "--db", str(db["new"]), "--db", str(db["longer"]),
+    res = report("--db", str(db["base"]), "--db", str(db["new"]), "--db", str(db["longer"]),
                   "--html", str(tmp / "nc.html"))
     assert res.returncode == 0, res.stderr
     assert "warning: longer compared with nothing" in res.stderr
@@ -131,15 +133,15 @@ def test_different_budgets_are_not_comparable(stores):
 def test_source_names_and_bad_input(stores, tmp_path):
     from optbench.report.context import source_names
 
-    tmp, db = stores
+    tmp, db, report = stores
     assert source_names([db["base"], db["new"]]) == ["base", "new"]
     a, b = tmp_path / "x" / "one.sqlite", tmp_path / "x" / "two.sqlite"
     assert source_names([a, b]) == ["one", "two"]  # same folder: the file stems
     assert source_names([a, b], ["ref", None]) == ["ref", "two"]
-    res = _report(tmp, "--db", str(db["base"]), "--db", str(db["new"]), "--baseline", "nope",
+    res = report("--db", str(db["base"]), "--db", str(db["new"]), "--baseline", "nope",
                   "--html", str(tmp / "bad.html"))
     assert res.returncode == 2
     assert "unknown baseline 'nope'" in res.stderr and "Traceback" not in res.stderr
-    res = _report(tmp, "--db", f"same={db['base']}", "--db", f"same={db['new']}",
+    res = report("--db", f"same={db['base']}", "--db", f"same={db['new']}",
                   "--html", str(tmp / "bad.html"))
     assert res.returncode == 2 and "named 'same'" in res.stderr

@@ -1,6 +1,9 @@
 """Faults of plug-in code, end to end through the CLI: whatever an optimizer does — exit,
 crash, hang, rewrite its iterate in place — the run is a row with a status and a message,
-the command's exit code says so, and nothing else is lost. Under every executor."""
+the command's exit code says so, and nothing else is lost. Under every executor.
+
+The commands run in the forked CLI (``forked_cli``), a new interpreter only where the test
+signals or kills the driver itself."""
 
 from __future__ import annotations
 
@@ -101,12 +104,13 @@ def hostile(tmp_path: Path) -> Path:
 
 @pytest.mark.parametrize("executor", [
     pytest.param(name, marks=[needs_dask] if name == "dask" else []) for name in EXECUTORS])
-def test_exits_and_crashes_become_error_rows_and_the_batch_keeps_the_rest(hostile, executor):
+def test_exits_and_crashes_become_error_rows_and_the_batch_keeps_the_rest(hostile, executor,
+                                                                         forked_cli):
     # each faulty optimizer runs a batch of three rates, two seeds; only the runs with
     # lr = 0.2 reach the fault, so the batch dies and its members are rerun alone
     lrs = "[0.1,0.2,0.3]"
     specs = [f"{name}[lr={lrs}]" for name in ("sys-exit", "os-exit", "segfault")]
-    r = optbench("run", "--plugin", "hostile.py", "-p", "quadratic-1d",
+    r = forked_cli("run", "--plugin", "hostile.py", "-p", "quadratic-1d",
                  *[a for s in [*specs, "in-place", f"gd[lr={lrs}]"] for a in ("-o", s)],
                  "--seeds", "2", "--budget", "20", "--no-report", *EXECUTORS[executor],
                  cwd=hostile)
@@ -136,19 +140,19 @@ def test_exits_and_crashes_become_error_rows_and_the_batch_keeps_the_rest(hostil
         assert all(row["status"] == "error" for row in got[(name, 0.2)])
 
 
-def test_a_hang_costs_one_kill_per_batch_and_retry_failed_supersedes_the_rows(hostile):
+def test_a_hang_costs_one_kill_per_batch_and_retry_failed_supersedes_the_rows(hostile, forked_cli):
     out = hostile / "optbench-results"
     args = ["run", "--plugin", "hostile.py", "-p", "quadratic-1d", "-o", "hang[lr=[0.1,0.2]]",
             "--seeds", "2", "--budget", "20", "--timeout", "0.5", "--no-report"]
     t0 = time.monotonic()
-    r = optbench(*args, cwd=hostile)
+    r = forked_cli(*args, cwd=hostile)
     elapsed = time.monotonic() - t0
     assert r.returncode == 3, r.stderr
     first = rows(out / "results.sqlite")
     assert len(first) == 4 and {row["status"] for row in first} == {"timeout"}
     assert all("killed after 2.75 s: a run of its batch of 4" in row["message"] for row in first)
     assert elapsed < 60  # one kill (2.75 s) for the batch, not one per run
-    r = optbench(*args, "--retry-failed", cwd=hostile)
+    r = forked_cli(*args, "--retry-failed", cwd=hostile)
     assert r.returncode == 3, r.stderr  # the hanging runs hang again, alone
     now = by_lr(out / "results.sqlite")
     assert {row["status"] for row in now[("hang", 0.1)]} == {"budget"}
@@ -160,18 +164,18 @@ def test_a_hang_costs_one_kill_per_batch_and_retry_failed_supersedes_the_rows(ho
     assert {json.loads(o["row"])["status"] for o in old} == {"timeout"}
 
 
-def test_a_plug_in_that_exits_at_import_is_one_line_not_a_silent_success(tmp_path):
+def test_a_plug_in_that_exits_at_import_is_one_line_not_a_silent_success(tmp_path, forked_cli):
     (tmp_path / "quitter.py").write_text("import sys\nsys.exit(0)\n")
     for cmd in (["run", "--plugin", "quitter.py", "-p", "quadratic-1d", "-o", "gd"],
                 ["check", "quitter.py"]):
-        r = optbench(*cmd, cwd=tmp_path)
+        r = forked_cli(*cmd, cwd=tmp_path)
         assert r.returncode == 2, r.stdout + r.stderr
         assert r.stderr.strip().splitlines() == [
             "optbench: error: plug-in 'quitter.py' called sys.exit(0) while importing; "
             "a plug-in should only register its problems and optimizers"]
 
 
-def test_check_reports_an_optimizer_that_exits_as_a_failure(hostile):
+def test_check_reports_an_optimizer_that_exits_as_a_failure(hostile, forked_cli):
     (hostile / "exits.py").write_text(
         "import sys\nfrom optbench import Optimizer, register_optimizer\n"
         "@register_optimizer('leaver', batchable=True)\n"
@@ -179,7 +183,7 @@ def test_check_reports_an_optimizer_that_exits_as_a_failure(hostile):
         "    def step(x, state, oracle, t):\n"
         "        sys.exit(0)\n"
         "    return Optimizer(step=step)\n")
-    r = optbench("check", "exits.py", "--problem", "quadratic-1d", cwd=hostile)
+    r = forked_cli("check", "exits.py", "--problem", "quadratic-1d", cwd=hostile)
     assert r.returncode == 3, r.stdout + r.stderr
     assert "FAIL  optimizer leaver: runs without error on quadratic-1d: " in r.stdout
     assert "sys.exit(0)" in r.stdout
@@ -190,7 +194,7 @@ def test_check_reports_an_optimizer_that_exits_as_a_failure(hostile):
     [("os._exit(0)", "exited with code 0"),
      ("ctypes.string_at(0)", "was killed by signal SIGSEGV")],
 )
-def test_check_names_the_component_whose_code_ended_the_process(tmp_path, body, how):
+def test_check_names_the_component_whose_code_ended_the_process(tmp_path, body, how, forked_cli):
     # the checks run in a child: a plug-in that ends its process cannot end `optbench check`
     # without a word (exit 0 and no line, as it did when the checks ran in this process)
     (tmp_path / "ender.py").write_text(
@@ -203,7 +207,7 @@ def test_check_names_the_component_whose_code_ended_the_process(tmp_path, body, 
         "    def step(x, state, oracle, t):\n"
         f"        {body}\n"
         "    return Optimizer(step=step)\n")
-    r = optbench("check", "ender.py", "--problem", "quadratic-1d", cwd=tmp_path)
+    r = forked_cli("check", "ender.py", "--problem", "quadratic-1d", cwd=tmp_path)
     assert r.returncode == 3, r.stdout + r.stderr
     lines = r.stdout.splitlines()
     assert "PASS  optimizer fine: runs without error on quadratic-1d" in lines
@@ -214,9 +218,9 @@ def test_check_names_the_component_whose_code_ended_the_process(tmp_path, body, 
     assert "\x00" not in r.stdout
 
 
-def test_check_of_a_plug_in_that_ends_its_process_while_importing_is_one_line(tmp_path):
+def test_check_of_a_plug_in_that_ends_its_process_while_importing_is_one_line(tmp_path, forked_cli):
     (tmp_path / "gone.py").write_text("import os\nos._exit(1)\n")
-    r = optbench("check", "gone.py", cwd=tmp_path)
+    r = forked_cli("check", "gone.py", cwd=tmp_path)
     assert r.returncode == 2 and r.stdout == "", r.stdout + r.stderr
     assert r.stderr.strip().splitlines() == [
         "optbench: error: the process loading the plug-in exited with code 1 (its code ended "
@@ -301,7 +305,8 @@ def test_ctrl_c_under_dask_prints_one_line(hostile):
 
 @needs_dask
 @pytest.mark.slow
-def test_a_plug_in_travels_to_a_dask_cluster_started_elsewhere(hostile, tmp_path_factory):
+def test_a_plug_in_travels_to_a_dask_cluster_started_elsewhere(hostile, tmp_path_factory,
+                                                              forked_cli):
     # a scheduler and a worker as separate processes, in a folder that has no plug-in
     elsewhere = tmp_path_factory.mktemp("cluster")
     address_file = elsewhere / "scheduler.json"
@@ -321,7 +326,7 @@ def test_a_plug_in_travels_to_a_dask_cluster_started_elsewhere(hostile, tmp_path
                                        "--host", "127.0.0.1"],
                                       cwd=elsewhere, stdout=subprocess.DEVNULL,
                                       stderr=subprocess.DEVNULL))
-        r = optbench("run", "--plugin", "hostile.py", "-p", "quadratic-1d", "-o",
+        r = forked_cli("run", "--plugin", "hostile.py", "-p", "quadratic-1d", "-o",
                      "os-exit[lr=[0.1,0.2]]", "--seeds", "2", "--budget", "20", "--no-report",
                      "--executor", "dask", "--scheduler", address, cwd=hostile)
         assert "4 of 4 runs stored (4 new)" in r.stdout, r.stdout + r.stderr

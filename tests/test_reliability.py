@@ -82,21 +82,23 @@ def _traces(db: Path) -> dict[str, dict[str, bytes]]:
     }
 
 
-@pytest.mark.parametrize("executor", [["--executor", "serial"], ["--executor", "process", "--jobs", "2"],
-                                      ["--executor", "dask", "--jobs", "1"]], ids=["serial", "process", "dask"])
-def test_a_hanging_run_times_out_and_the_others_finish(plugin, out, executor):
-    r = run_cli("run", "--plugin", str(plugin), "-p", "quadratic-1d", "-o", "hang-at[lr=[0.1,0.3,0.2]]",
-                "--seeds", "1", "--budget", "20", "--timeout", "1", *executor, "--out", str(out),
-                "--no-report")
+@pytest.mark.parametrize("executor", [["--executor", "serial"],
+                                      ["--executor", "process", "--jobs", "2"],
+                                      ["--executor", "dask", "--jobs", "1"]],
+                         ids=["serial", "process", "dask"])
+def test_a_hanging_run_times_out_and_the_others_finish(plugin, out, forked_cli, executor):
+    r = forked_cli("run", "--plugin", str(plugin), "-p", "quadratic-1d", "-o",
+                   "hang-at[lr=[0.1,0.3,0.2]]", "--seeds", "1", "--budget", "20", "--timeout", "1",
+                   *executor, "--out", str(out), "--no-report", cwd=out.parent)
     assert r.returncode == 3, r.stderr
     # the hang kills its batch once: every run of it is a timeout row ...
     df = optbench.load(out)
     assert set(df.status) == {"timeout"}
     assert "stopped calling the oracle" in df[df["hp.lr"] == 0.3].message.iloc[0]
     # ... which --retry-failed reruns alone: only the hanging run times out again
-    r = run_cli("run", "--plugin", str(plugin), "-p", "quadratic-1d", "-o", "hang-at[lr=[0.1,0.3,0.2]]",
-                "--seeds", "1", "--budget", "20", "--timeout", "1", *executor, "--out", str(out),
-                "--no-report", "--retry-failed")
+    r = forked_cli("run", "--plugin", str(plugin), "-p", "quadratic-1d", "-o",
+                   "hang-at[lr=[0.1,0.3,0.2]]", "--seeds", "1", "--budget", "20", "--timeout", "1",
+                   *executor, "--out", str(out), "--no-report", "--retry-failed", cwd=out.parent)
     assert r.returncode == 3, r.stderr
     df = optbench.load(out)
     by_lr = dict(zip(df["hp.lr"], df.status, strict=True))
@@ -104,9 +106,9 @@ def test_a_hanging_run_times_out_and_the_others_finish(plugin, out, executor):
     assert by_lr[0.1] != "timeout" and by_lr[0.2] != "timeout"
 
 
-def test_the_oracle_deadline_stops_a_run_that_keeps_evaluating(plugin, out):
+def test_the_oracle_deadline_stops_a_run_that_keeps_evaluating(plugin, out, forked_cli):
     t0 = time.monotonic()
-    r = run_cli(
+    r = forked_cli(
         "run",
         "--plugin",
         str(plugin),
@@ -123,6 +125,7 @@ def test_the_oracle_deadline_stops_a_run_that_keeps_evaluating(plugin, out):
         "--out",
         str(out),
         "--no-report",
+        cwd=out.parent,
     )
     assert r.returncode == 3
     df = optbench.load(out)
@@ -233,7 +236,7 @@ def _stored(db: Path) -> tuple[list, dict]:
     return _rows(db), _traces(db)
 
 
-def test_results_are_bit_identical_across_executors_and_reruns(tmp_path):
+def test_results_are_bit_identical_across_executors_and_reruns(tmp_path, forked_cli):
     spec = [
         "-p",
         "quadratic-1d",
@@ -260,7 +263,7 @@ def test_results_are_bit_identical_across_executors_and_reruns(tmp_path):
         ("dask", ["--executor", "dask", "--jobs", "2"]),
     ]:
         outs[name] = tmp_path / name
-        r = run_cli("run", *spec, *extra, "--out", str(outs[name]))
+        r = forked_cli("run", *spec, *extra, "--out", str(outs[name]), cwd=tmp_path)
         assert r.returncode == 0, r.stderr
     reference = _stored(outs["serial"] / "results.sqlite")
     assert len(reference[0]) == 2 * 5 * 3

@@ -204,11 +204,31 @@ def _undated(html: str) -> str:
     return re.sub(r"\d{4}-\d\d-\d\d \d\d:\d\d", "DATE", html)
 
 
-def test_worker_processes_do_not_change_the_page(report, tmp_path):
+@pytest.fixture(scope="module")
+def alone(report, tmp_path_factory):
+    """The fixture's store drawn again in this process alone (no worker), with every problem
+    impossible to build: the report may read only the store."""
+    from optbench import plan, registry
+
+    db, _ = report
+    real_get = registry.get
+
+    def get(kind, name):
+        if kind == "problem":
+            raise AssertionError(f"the report built the problem {name!r}")
+        return real_get(kind, name)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(registry, "get", get)
+        mp.setattr(plan, "_PROBLEM_CACHE", {})
+        path = tmp_path_factory.mktemp("alone") / "alone.html"
+        return write_report([db], path, workers=0).read_text(encoding="utf-8")
+
+
+def test_worker_processes_do_not_change_the_page(report, alone):
     # the fixture's report used a worker process; drawing every figure and block in this
     # process must give the same page
-    db, html = report
-    alone = write_report([db], tmp_path / "alone.html", workers=0).read_text(encoding="utf-8")
+    _, html = report
     assert _undated(alone) == _undated(html)
     assert "@@optbench-job" not in html
 
@@ -338,23 +358,12 @@ def test_html_is_one_self_contained_file(report):
     assert "<link " not in html and "<iframe" not in html
 
 
-def test_the_report_reads_only_stores_and_never_builds_a_problem(report, tmp_path, monkeypatch):
+def test_the_report_reads_only_stores_and_never_builds_a_problem(report, alone):
     """Every trajectory plot (1-D loss curves, 2-D contours, the plug-in problem's too) is
     drawn from the landscape stored with the problem: with problems impossible to build,
     the page is the same."""
-    from optbench import plan, registry
-
-    db, page = report
-    real_get = registry.get
-
-    def get(kind, name):
-        if kind == "problem":
-            raise AssertionError(f"the report built the problem {name!r}")
-        return real_get(kind, name)
-
-    monkeypatch.setattr(registry, "get", get)
-    monkeypatch.setattr(plan, "_PROBLEM_CACHE", {})
-    alone = write_report([db], tmp_path / "alone.html", workers=0).read_text(encoding="utf-8")
+    _, page = report
+    assert _undated(alone) == _undated(page)
     assert "No trajectory plot" not in alone
     # quadratic-1d, linear-regression (2-D) and the plug-in's no-grad-bowl
     assert alone.count("trajectories on ") == page.count("trajectories on ") >= 3
