@@ -7,7 +7,9 @@ like a plug-in's optimizer, end to end through the CLI."""
 from __future__ import annotations
 
 import importlib.util
+import os
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -60,20 +62,16 @@ def lost(x0, seed=0):
 '''
 
 
-@pytest.fixture
-def optbench(forked_cli):
-    """``optbench ARGS`` in the forked CLI (what the command answers), and its wall time."""
-
-    def call(*args: str, cwd: Path, timeout: float = 90) -> tuple[subprocess.CompletedProcess,
-                                                                    float]:
-        t0 = time.monotonic()
-        r = forked_cli(*args, cwd=cwd, timeout=timeout)
-        return r, time.monotonic() - t0
-
-    return call
+def optbench(*args: str, cwd: Path, timeout: float = 90) -> tuple[subprocess.CompletedProcess,
+                                                                   float]:
+    env = dict(os.environ, PYTHONWARNINGS="ignore")
+    t0 = time.monotonic()
+    r = subprocess.run([sys.executable, "-m", "optbench.cli", *args], cwd=cwd, env=env,
+                       capture_output=True, text=True, timeout=timeout)
+    return r, time.monotonic() - t0
 
 
-def test_a_check_that_swallows_the_interrupt_is_stopped_at_its_kill_limit(tmp_path, optbench):
+def test_a_check_that_swallows_the_interrupt_is_stopped_at_its_kill_limit(tmp_path):
     (tmp_path / "swallow.py").write_text(FINE + SWALLOWER)
     r, _ = optbench("check", "swallow.py", "--problem", "quadratic-1d", "--timeout", "3",
                     cwd=tmp_path)
@@ -89,7 +87,7 @@ def test_a_check_that_swallows_the_interrupt_is_stopped_at_its_kill_limit(tmp_pa
     assert "\x00" not in r.stdout
 
 
-def test_the_whole_command_is_bounded_by_its_deadline(tmp_path, optbench):
+def test_the_whole_command_is_bounded_by_its_deadline(tmp_path):
     (tmp_path / "swallow.py").write_text(SWALLOWER)
     r, elapsed = optbench("check", "swallow.py", "--problem", "quadratic-1d", "--timeout", "60",
                           "--deadline", "8", cwd=tmp_path)
@@ -101,7 +99,7 @@ def test_the_whole_command_is_bounded_by_its_deadline(tmp_path, optbench):
     assert elapsed < 80  # well before the check's own kill limit (92 s)
 
 
-def test_a_plug_in_whose_import_never_returns_is_one_line(tmp_path, optbench):
+def test_a_plug_in_whose_import_never_returns_is_one_line(tmp_path):
     (tmp_path / "stuck.py").write_text("import time\nwhile True:\n    time.sleep(1)\n")
     r, _ = optbench("check", "stuck.py", "--timeout", "1", cwd=tmp_path)
     assert r.returncode == 2 and r.stdout == "", r.stdout + r.stderr
@@ -110,7 +108,7 @@ def test_a_plug_in_whose_import_never_returns_is_one_line(tmp_path, optbench):
         "(--timeout 1) and was stopped: does its import hang?"]
 
 
-def test_an_ask_tell_factory_is_checked_by_spec(tmp_path, optbench):
+def test_an_ask_tell_factory_is_checked_by_spec(tmp_path):
     """The checks run on the adapter's spec: a factory that searches passes every check, one
     that evaluates only far from the start fails "goes downhill"."""
     (tmp_path / "searches.py").write_text(FACTORIES)
@@ -132,7 +130,7 @@ def test_an_ask_tell_factory_is_checked_by_spec(tmp_path, optbench):
 
 
 @pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="needs torch")
-def test_a_torch_class_is_checked_by_spec(tmp_path, optbench):
+def test_a_torch_class_is_checked_by_spec(tmp_path):
     spec = "torch[cls=torch.optim.SGD,lr=0.1]"
     r, _ = optbench("check", spec, "--problem", "quadratic-1d", "--timeout", "120",
                     cwd=tmp_path, timeout=300)  # torch's import is slow on a busy machine
@@ -143,7 +141,7 @@ def test_a_torch_class_is_checked_by_spec(tmp_path, optbench):
     assert len(lines) >= 8 and all(line.startswith("PASS  ") for line in lines)
 
 
-def test_an_unknown_spec_is_one_line(tmp_path, optbench):
+def test_an_unknown_spec_is_one_line(tmp_path):
     r, _ = optbench("check", "gdd[lr=0.1]", cwd=tmp_path)
     assert r.returncode == 2 and r.stdout == "", r.stdout + r.stderr
     assert r.stderr.strip().splitlines() == [
