@@ -7,11 +7,11 @@ call :func:`write_bundle`.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
 import shutil
-import sqlite3
 import tempfile
 import zipfile
 from collections.abc import Iterable
@@ -20,6 +20,8 @@ from typing import Any
 
 from .bundle import ENVIRONMENT, FORMAT, FORMAT_VERSION, MANIFEST, REPORT, STORE, TUNING, resolve
 from .errors import UsageError
+from .store.codecs import thin_index
+from .store.sql import copy_store
 
 __all__ = ["spec_files", "spec_toml", "thin_stored", "write_bundle"]
 
@@ -71,7 +73,9 @@ def write_bundle(
             versions = sorted(set(store.results_versions().values()))
             sessions = store.sessions()
             n_runs = sum(store.status_counts().values())
-            members[STORE] = _copy_store(store.conn, work / STORE, thin)
+            members[STORE] = copy_store(
+                store.conn, work / STORE,
+                None if thin is None else functools.partial(_thin_block, points=thin))
         tuning = tuning_path(opened)
         if tuning.is_file():
             members[TUNING] = Path(shutil.copyfile(tuning, work / TUNING))
@@ -137,37 +141,16 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _copy_store(conn: sqlite3.Connection, target: Path, thin: int | None) -> Path:
-    """A self-contained copy of an open store (SQLite's backup reads through its
-    write-ahead log), in rollback-journal mode so that it is one file; its traces thinned to
-    about ``thin`` iterates where given, then vacuumed."""
-    copy = sqlite3.connect(target, isolation_level=None)
-    try:
-        conn.backup(copy)
-        copy.execute("PRAGMA journal_mode = DELETE").fetchone()
-        if thin is not None:
-            _thin_blocks(copy, thin)
-        copy.execute("VACUUM")
-    finally:
-        copy.close()
-    return target
-
-
-def _thin_blocks(conn: sqlite3.Connection, points: int) -> None:
-    """Each stored block of traces (schema 2) with every run's trace cut to about
-    ``points`` iterates (:func:`thin_stored`)."""
+def _thin_block(data: bytes, points: int) -> bytes:
+    """A stored block of traces (schema 2) with every run's trace cut to about ``points``
+    iterates (:func:`thin_stored`)."""
     from .store import pack_trace, split_traces, trace_columns, unpack_trace
 
-    blocks = conn.execute("SELECT block, traces FROM blocks").fetchall()
-    conn.execute("BEGIN")
-    for block, data in blocks:
-        columns = unpack_trace(data)
-        split = split_traces(columns)
-        traces = [split(i) for i in range(len(columns["length"]))]
-        thinned = [None if tr is None else thin_stored(tr, points) for tr in traces]
-        conn.execute("UPDATE blocks SET traces=? WHERE block=?",
-                     (pack_trace(trace_columns(thinned)), block))
-    conn.execute("COMMIT")
+    columns = unpack_trace(data)
+    split = split_traces(columns)
+    traces = [split(i) for i in range(len(columns["length"]))]
+    return pack_trace(trace_columns([None if tr is None else thin_stored(tr, points)
+                                     for tr in traces]))
 
 
 def thin_stored(tr: dict[str, Any], points: int) -> dict[str, Any]:
@@ -180,11 +163,7 @@ def thin_stored(tr: dict[str, Any], points: int) -> dict[str, Any]:
     if n <= points:
         return dict(tr)
     head = max(1, points // 4)
-    keep = np.unique(np.concatenate([
-        np.arange(head),
-        np.round(np.geomspace(head, n - 1, points - head)).astype(np.int64),
-        [n - 1],
-    ])).astype(np.int64)
+    keep = thin_index(n, head, points - head)
     out: dict[str, Any] = {}
     for k, v in tr.items():
         if len(v) == n:

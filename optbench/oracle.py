@@ -169,8 +169,11 @@ class Oracle:
         return out
 
     def _charge(self, rows, cost: tuple[int, int]) -> None:
-        self.n_f += rows * cost[0]
-        self.n_g += rows * cost[1]
+        """Add ``cost`` (n_f, n_g) to each admitted row; a counter it leaves alone is not
+        touched (the usual gradient: one n_g, no array arithmetic on n_f)."""
+        for counter, n in ((self.n_f, cost[0]), (self.n_g, cost[1])):
+            if n:
+                counter += rows if n == 1 else rows * n
 
     def grad(self, X: np.ndarray) -> np.ndarray:
         """Gradients at ``X`` (B, d) for the active runs, ``nan`` elsewhere; one ``n_g`` each

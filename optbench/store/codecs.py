@@ -290,7 +290,8 @@ def thin_trace(tr: dict[str, np.ndarray], also: np.ndarray | None = None) -> dic
     n = len(tr["f"])
     if n <= THIN_ABOVE:
         return {**tr, "t": np.arange(n, dtype=np.int64)}
-    keep, keep_lr = _thin_index(n)
+    keep = thin_index(n)
+    keep_lr = keep[keep < n - 1]
     if also is not None and len(also):
         also = np.asarray(also, dtype=np.int64)
         keep = np.union1d(keep, also[(also >= 0) & (also < n)])
@@ -301,20 +302,21 @@ def thin_trace(tr: dict[str, np.ndarray], also: np.ndarray | None = None) -> dic
 
 
 @functools.lru_cache(maxsize=256)
-def _thin_index(n: int) -> tuple[np.ndarray, np.ndarray]:
-    """The iterates kept of a trace of ``n`` (and of its ``n - 1`` rates); the runs of a
-    batch mostly share their length, so each length is worked out once."""
+def thin_index(n: int, head: int = THIN_HEAD, points: int = THIN_POINTS) -> np.ndarray:
+    """The iterates a thinned trace of ``n`` keeps: the first ``head`` whole, then
+    ``points`` log-spaced checkpoints and the last; the runs of a batch mostly share their
+    length, so each length is worked out once."""
     keep = np.unique(
         np.concatenate(
             [
-                np.arange(THIN_HEAD),
-                np.round(np.geomspace(THIN_HEAD, n - 1, THIN_POINTS)).astype(np.int64),
+                np.arange(head),
+                np.round(np.geomspace(head, n - 1, points)).astype(np.int64),
                 [n - 1],
             ]
         )
     ).astype(np.int64)
     keep.flags.writeable = False
-    return keep, keep[keep < n - 1]
+    return keep
 
 
 def batch_trace_columns(

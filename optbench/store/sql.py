@@ -27,7 +27,7 @@ import os
 import sqlite3
 import time
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -816,16 +816,20 @@ class Store:
         except ValueError as exc:
             raise self._corrupt(f"run {run_id!r}", str(exc)) from None
 
+    def _legacy_metrics(self, run_id: str) -> dict[str, Any]:
+        """A version-1 row's metrics (JSON in ``runs``)."""
+        (text,) = self.conn.execute(
+            "SELECT metrics FROM runs WHERE run_id=?", (run_id,)
+        ).fetchone()
+        return self._parse(text, f"run {run_id!r}", "metrics")
+
     def metrics(self, run_ids: list[str] | None = None) -> dict[str, dict[str, Any]]:
         """``{run_id: {metric: value}}`` (of ``run_ids``, or all), NaN as None."""
         out: dict[str, dict[str, Any]] = {}
         for block, members in self._by_block(self._placed(run_ids)).items():
             if block is None:
                 for rid in members:
-                    (text,) = self.conn.execute(
-                        "SELECT metrics FROM runs WHERE run_id=?", (rid,)
-                    ).fetchone()
-                    out[rid] = self._parse(text, f"run {rid!r}", "metrics")
+                    out[rid] = self._legacy_metrics(rid)
                 continue
             cols = self._metric_columns(block, next(iter(members)))
             for rid, i in members.items():
@@ -843,10 +847,7 @@ class Store:
         for block, members in self._by_block(self._placed(None)).items():
             if block is None:
                 for rid in members:
-                    (text,) = self.conn.execute(
-                        "SELECT metrics FROM runs WHERE run_id=?", (rid,)
-                    ).fetchone()
-                    m = self._parse(text, f"run {rid!r}", "metrics")
+                    m = self._legacy_metrics(rid)
                     legacy.append({"run_id": rid, **{k: _num(v) for k, v in m.items()}})
                 continue
             cols = self._metric_columns(block, next(iter(members)))
@@ -991,6 +992,30 @@ class Store:
         cur = self.conn.execute("SELECT * FROM sessions ORDER BY id")
         cols = [c[0] for c in cur.description]
         return [dict(zip(cols, r, strict=True)) for r in cur]
+
+
+def copy_store(
+    conn: sqlite3.Connection, target: Path, rewrite_block: Callable[[bytes], bytes] | None = None
+) -> Path:
+    """A self-contained copy of an open store at ``target`` (SQLite's backup reads through
+    its write-ahead log), in rollback-journal mode so that it is one file; each block's
+    traces passed through ``rewrite_block`` where given (a bundle's thinning), then
+    vacuumed."""
+    copy = sqlite3.connect(target, isolation_level=None)
+    try:
+        conn.backup(copy)
+        copy.execute("PRAGMA journal_mode = DELETE").fetchone()
+        if rewrite_block is not None:
+            blocks = copy.execute("SELECT block, traces FROM blocks").fetchall()
+            copy.execute("BEGIN")
+            for block, data in blocks:
+                copy.execute("UPDATE blocks SET traces=? WHERE block=?",
+                             (rewrite_block(data), block))
+            copy.execute("COMMIT")
+        copy.execute("VACUUM")
+    finally:
+        copy.close()
+    return target
 
 
 @contextlib.contextmanager
