@@ -176,8 +176,13 @@ def _write(dbs, html_path, problems, optimizers, style, renderer, names, baselin
     env = Environment(loader=PackageLoader("optbench", "templates"), autoescape=select_autoescape())
     from .. import __version__
 
+    from . import vega
+
+    interactive = any(vega.uses_vega(s.body) for s in sections)
     page = env.get_template("report.html").render(
         sections=sections,
+        vega_js=vega.javascript() if interactive else "",
+        vega_embed=vega.EMBED_SCRIPT if interactive else "",
         version=__version__,
         n_runs=len(ctx.runs),
         stores=[

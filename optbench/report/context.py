@@ -137,6 +137,19 @@ class Context:
         return compare_parts(self.runs, self.baseline, self.known_f_star)
 
     @cached_property
+    def colours(self) -> dict[str, str]:
+        """One colour per run label for the whole report (``label -> '#rrggbb'``), in the
+        order labels first appear in the runs: the same optimizer setting has the same
+        colour in every figure, interactive or not. Figures of families or sources use
+        their own keys with :func:`optbench.report.figures.palette`."""
+        from matplotlib.colors import to_hex
+
+        from .figures import palette
+
+        labels = list(dict.fromkeys(self.runs["label"].tolist())) if len(self.runs) else []
+        return {label: to_hex(c) for label, c in zip(labels, palette(len(labels)), strict=True)}
+
+    @cached_property
     def problem_data(self) -> dict[str, ProblemData]:
         """problem_key -> the problem's best-so-far curves over every run of the report
         (:func:`optbench.stats.curves.read_problem_data`)."""

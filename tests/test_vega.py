@@ -1,0 +1,73 @@
+"""The interactive-figure plumbing: a spec embedded safely, the JavaScript bundle cached,
+and a figure drawn by real Chromium with no request leaving the page."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from optbench.report import vega
+
+
+def _chart():
+    import altair as alt
+    import pandas as pd
+
+    df = pd.DataFrame({"x": [0, 1, 2, 3], "y": [1.0, 0.5, 0.25, 0.125], "o": "a</script>b"})
+    return alt.Chart(df).mark_line().encode(x="x", y="y", color="o").interactive()
+
+
+def test_spec_is_embedded_intact_and_cannot_close_its_script_block():
+    html = vega.chart_html(_chart(), "alt <text>", "cap & more", name="fig")
+    assert vega.uses_vega(html) and not vega.uses_vega("<figure><img></figure>")
+    body = re.search(r"<script type='application/json' class='vega-spec'>(.*?)</script>", html,
+                     re.S).group(1)
+    assert "</" not in body  # the label's "</script>" is written "<\/script>"
+    spec = json.loads(body)
+    assert spec == json.loads(json.dumps(vega.spec_of(_chart())))
+    assert "alt &lt;text&gt;" in html and "cap &amp; more" in html
+
+
+def test_bundle_is_cached_per_version_and_built_in_memory_where_the_cache_is_read_only(
+    tmp_path, monkeypatch
+):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    first = vega.javascript()
+    cached = list((tmp_path / "optbench").glob("vega-bundle-*.js"))
+    assert len(cached) == 1 and "vegaEmbed" in first and "</script" not in first
+    cached[0].write_text("window.vegaEmbed = 'from the cache';")
+    assert vega.javascript() == "window.vegaEmbed = 'from the cache';"
+    # a cache folder that cannot be created: the bundle is built again, nothing raised
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocker))
+    assert "vegaEmbed" in vega.javascript()
+
+
+@pytest.mark.browser
+def test_a_figure_draws_offline_in_chromium(tmp_path):
+    from tests.test_browser import ARGS, CHROMIUM, _need_browser
+
+    _need_browser()
+    from playwright.sync_api import sync_playwright
+
+    page_file = tmp_path / "p.html"
+    page_file.write_text(
+        f"<html><body>{vega.chart_html(_chart(), 'a line', 'c', name='f1')}"
+        f"<script>{vega.javascript()}</script><script>{vega.EMBED_SCRIPT}</script></body></html>"
+    )
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page()
+        errors, urls = [], []
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("request", lambda r: urls.append(r.url))
+        page.goto(Path(page_file).as_uri())
+        page.wait_for_selector(".vega-chart svg .mark-line path", timeout=15000)
+        n_paths = page.locator(".vega-chart svg .mark-line path").count()
+        browser.close()
+    assert errors == [] and all(u.startswith(("file:", "data:", "blob:")) for u in urls)
+    assert n_paths == 1
