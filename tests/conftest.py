@@ -26,8 +26,8 @@ sys.dont_write_bytecode = False
 
 ROOT = Path(__file__).resolve().parents[1]
 # the built-in report sections, in page order (their anchors)
-REPORT_SECTIONS = ("setup", "summary", "per-problem", "learning-rate", "aggregated", "statistics",
-                   "run-status")
+REPORT_SECTIONS = ("momentum", "setup", "summary", "per-problem", "learning-rate", "aggregated",
+                   "statistics", "run-status")
 
 
 def without_clock(values):

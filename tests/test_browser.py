@@ -46,6 +46,7 @@ def page_html(tmp_path_factory) -> Path:
     res = optbench.run(
         problems=["quadratic-1d", "linear-regression", "rosenbrock"],
         optimizers=["gd[lr=[0.5/L,1.5/L,2.5/L]]", "gd[lr=1.5/L,schedule=cosine(T=50)]",
+                    "momentum[lr=[0.5/L,1.5/L],momentum=[0.3,0.7]]",
                     "random-search", "scipy-bfgs"],
         seeds=3,
         budget=50,

@@ -86,6 +86,7 @@ def report(tmp_path_factory):
         problems=["quadratic-1d", "linear-regression", "no-grad-bowl"],
         optimizers=[
             "gd[lr=[0.5/L,1.5/L,2.5/L]]",
+            "momentum[lr=0.5/L,momentum=0.5]",
             "random-search",
             "scipy-bfgs",
             f'tagged-gd[lr=0.3,tag="{EVIL} $x$_{{"]',
