@@ -184,9 +184,13 @@ def test_no_overlapping_text_no_wide_table_no_empty_figure(page_html):
         browser, page = _open(p, page_html)
         try:
             _check_layout(page)
-            # every figure offers its own SVG for download
+            # every figure offers its own SVG for download: a link beside a drawn one, the
+            # "..." menu of an interactive one
+            vega = page.locator("figure.vega")
+            assert page.locator("figure.vega .vega-actions a", has_text="SVG").count() \
+                == vega.count()
             links = page.evaluate(
-                "Array.from(document.querySelectorAll('figure')).map(f => {"
+                "Array.from(document.querySelectorAll('figure:not(.vega)')).map(f => {"
                 "const a = f.querySelector('a.svg'); return a ? [a.getAttribute('href'), "
                 "a.getAttribute('download'), f.querySelector('img').src] : null; })"
             )
