@@ -120,13 +120,18 @@ def measured_class(status: str, n_cross: float) -> str:
     return "crossing" if n_cross == n_cross and n_cross > 0 else "monotone"
 
 
-def predicted_path(k: float, beta: float, horizon: int):
-    """``e_t/e_0`` of heavy ball (PyTorch form, starting at rest) for t = 0..horizon."""
+def predicted_path(k: Any, beta: Any, horizon: int):
+    """``e_t/e_0`` of heavy ball (PyTorch form, starting at rest) for t = 0..horizon: shape
+    ``(horizon + 1,)``, or ``(horizon + 1, B)`` for arrays of B settings."""
     import numpy as np
 
     from optbench import theory
 
-    return theory.heavy_ball_error_path(np.full(horizon, k), [1.0], [1.0], beta)[:, 0]
+    k, beta = np.asarray(k, dtype=float), np.asarray(beta, dtype=float)
+    if k.ndim == 0:
+        return theory.heavy_ball_error_path(np.full(horizon, k), [1.0], [1.0], beta)[:, 0]
+    rates = np.broadcast_to(k, (horizon, k.size))
+    return theory.heavy_ball_error_path(rates, [1.0], np.ones((k.size, 1)), beta)[..., 0]
 
 
 def first_crossing(path) -> int | None:
@@ -250,15 +255,13 @@ def _cells(hb, th: dict, L: float):
                    zip(g.status, g.get("n_cross", pd.Series(np.nan, index=g.index)), strict=True)]
         seen = max(set(classes), key=lambda c: (classes.count(c), -list(CLASS_TEXT).index(c)))
         want = expected_class(k, b)
-        horizon = int(np.nanmax(g.n_iter.astype(float))) + 2
-        cross = first_crossing(predicted_path(k, b, min(max(horizon, 8), 4096)))
-        if seen == want:
-            verdict = "agrees"
-        elif (want == "crossing" and seen == "monotone" and (g.status == "converged").all()
-              and cross is not None and int(g.n_iter.max()) < cross):
-            verdict = "stopped early"
-        else:
-            verdict = "differs"
+        verdict, cross = "agrees" if seen == want else "differs", None
+        if want == "crossing" and seen == "monotone" and (g.status == "converged").all():
+            # did the runs stop (on reaching the tolerance) before the first crossing?
+            horizon = min(int(np.nanmax(g.n_iter.astype(float))) + 2, 4096)
+            cross = first_crossing(predicted_path(k, b, horizon))
+            if cross is not None and int(g.n_iter.max()) < cross:
+                verdict = "stopped early"
         rate, th_rate = _median(g.get("rate_x", [])), float(predicted_rate(k, b))
         statuses = g.status.value_counts()
         rows.append({
@@ -333,7 +336,8 @@ def sentences(grid: Grid, title: str) -> list[str]:
     if len(reach):
         fast = reach.sort_values(["reach", "k"]).iloc[0]
         text = (f"Fastest to Δf ≤ {TARGET}: {fast.label}, {_n(fast['reach'])} evaluations "
-                "(median)")
+                "(median" + ("; it reached the tolerance before its first predicted crossing)"
+                             if fast.verdict == "stopped early" else ")"))
         gd = grid.gd[grid.gd.reach.notna()] if len(grid.gd) else grid.gd
         if len(gd):
             g = gd.sort_values(["reach", "k"]).iloc[0]
@@ -390,7 +394,8 @@ def _traces(ctx, grid: Grid):
     cells = grid.cells
     traces = ctx.traces(cells.run_id.tolist())
     rows, t_end, e_lim = [], [], []
-    for c, rid, k, b in zip(cells.c, cells.run_id, cells.k, cells.beta, strict=True):
+    paths = predicted_path(cells.k.to_numpy(), cells.beta.to_numpy(), T_SHOW)
+    for c, rid in zip(cells.c, cells.run_id, strict=True):
         e = np.empty(0)
         tr = traces.get(rid)
         if tr and "x" in tr and "f" in tr:
@@ -400,7 +405,7 @@ def _traces(ctx, grid: Grid):
                     e = (x - grid.x_star) / (x[0] - grid.x_star)
                 keep = np.isfinite(e) & (np.abs(e) <= CLIP)
                 e = e[: int(np.argmin(keep)) if not keep.all() else len(e)][: T_SHOW + 1]
-        p = predicted_path(k, b, T_SHOW)
+        p = paths[:, c]
         out = np.flatnonzero(~(np.abs(p) <= CLIP))
         p = p[: out[0]] if out.size else p
         moving = np.flatnonzero(np.abs(p) >= SETTLED)
@@ -451,8 +456,8 @@ def _lines(cells) -> list[dict]:
     for r in cells.itertuples():
         verdict = {
             "agrees": "as its region predicts",
-            "stopped early": (f"it reached the tolerance at update {_n(r.n_iter)}, before the "
-                              f"first crossing the theory predicts (update {r.first_cross})"),
+            "stopped early": (f"it reached the tolerance at update {_n(r.n_iter)}, before "
+                              f"its first predicted crossing (update {r.first_cross})"),
             "differs": "not as its region predicts",
         }[r.verdict]
         rows.append({"c": int(r.c), "s": [
@@ -597,13 +602,13 @@ def momentum_chart(ctx, grid: Grid) -> dict:
         **_named("hb-story", chosen, {"flatten": ["s"]},
                  {"window": [{"op": "row_number", "as": "i"}]}),
         "mark": {"type": "text", "align": "left", "baseline": "top", "fontSize": 12,
-                 "limit": 430},
+                 "limit": 480},
         "encoding": {"x": {"value": 0},
                      "y": {"field": "i", "type": "ordinal", "axis": None},
                      "text": {"field": "s"},
                      "color": {"condition": {"test": "datum.i == 1", "value": "#111"},
                                "value": "#555"}},
-        "width": 430, "height": 150, "title": "the chosen setting",
+        "width": 480, "height": 150, "title": "the chosen setting",
     }
 
     labels = list(cells.label)
@@ -714,7 +719,8 @@ def momentum(ctx) -> Section | None:
     cells = grid.cells
     sliders = cells.beta.nunique() > 1 or cells.k.nunique() > 1
     chart = momentum_chart(ctx, grid)
-    alt_text = (f"Phase diagram of {grid.optimizer} on {title}: {len(cells)} settings of "
+    alt_text = (f"Phase diagram of {grid.optimizer} on {title}: {len(cells)} "
+                f"setting{'s' if len(cells) > 1 else ''} of "
                 "learning rate and momentum over the theory's regions and predicted rate"
                 + ("; sliders pick a setting whose path, signed error and loss are drawn"
                    if sliders else "; the setting's path, signed error and loss"))

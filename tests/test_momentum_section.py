@@ -235,6 +235,12 @@ def test_spec_compiles_and_stays_small(store):
     traces = {r["c"]: r for r in spec["datasets"]["hb-traces"]}
     e = traces[int(start.c)]["e"]
     assert e[0] == 1.0 and min(e) < 0  # it starts at +1 and overshoots
+    for cell in grid.cells.itertuples():
+        drawn = np.array(traces[cell.c]["p"], dtype=float)  # the theory's dashed path
+        truth = _simulate(cell.k, cell.beta, len(drawn) - 1)[: len(drawn)]
+        np.testing.assert_allclose(drawn, truth, rtol=6e-3, atol=1e-12)
+        run = np.array(traces[cell.c]["e"], dtype=float)  # the run, as stored
+        np.testing.assert_allclose(run, truth[: len(run)], rtol=6e-3, atol=1e-9)
 
 
 def test_one_setting_draws_without_sliders_and_says_what_they_need(store):
