@@ -262,6 +262,16 @@ def test_one_setting_draws_without_sliders_and_says_what_they_need(store):
         is None
 
 
+def test_with_several_stores_the_baseline_speaks(store):
+    db, _, grid = store
+    ctx = read_context([db, db], None, None, names=["base", "new"], baseline="new")
+    section = mod.momentum(ctx)
+    assert "(The runs of the baseline, new;" in section.body
+    two = mod.heavy_ball_grid(ctx)
+    assert len(two.cells) == len(grid.cells)
+    assert all(label.endswith(" · new") for label in two.cells.label)
+
+
 @pytest.mark.browser
 def test_the_slider_redraws_the_figure_in_chromium(store, tmp_path):
     from tests.test_browser import ARGS, CHROMIUM, _need_browser
