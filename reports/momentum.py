@@ -404,6 +404,8 @@ def _traces(ctx, grid: Grid):
                 with np.errstate(all="ignore"):
                     e = (x - grid.x_star) / (x[0] - grid.x_star)
                 keep = np.isfinite(e) & (np.abs(e) <= CLIP)
+                if "t" in tr:  # a long trace is stored thinned: its every-update start only
+                    keep &= np.asarray(tr["t"]) == np.arange(len(e))
                 e = e[: int(np.argmin(keep)) if not keep.all() else len(e)][: T_SHOW + 1]
         p = paths[:, c]
         out = np.flatnonzero(~(np.abs(p) <= CLIP))
