@@ -153,7 +153,6 @@ class Grid:
     optimizer: str  # the heavy-ball optimizer's name
     L: float
     x_star: float
-    f_star: float
     cells: Any  # DataFrame, one row per (k, β), sorted by β then k
     gd: Any  # DataFrame of the constant-rate GD settings on the problem (may be empty)
 
@@ -236,7 +235,7 @@ def heavy_ball_grid(ctx) -> Grid | None:
     gd = pd.concat(gd, ignore_index=True) if gd else pd.DataFrame()
     x_star = float(sum(info["x_star"], [])[0]) if isinstance(info["x_star"][0], list) \
         else float(info["x_star"][0])
-    return Grid(key, name, float(info["L"]), x_star, float(info["f_star"]), cells, gd)
+    return Grid(key, name, float(info["L"]), x_star, cells, gd)
 
 
 def _cells(hb, th: dict, L: float):
@@ -335,9 +334,11 @@ def sentences(grid: Grid, title: str) -> list[str]:
     reach = cells[cells.reach.notna()]
     if len(reach):
         fast = reach.sort_values(["reach", "k"]).iloc[0]
+        why = ("; it reached the tolerance before its first predicted crossing"
+               if fast.verdict == "stopped early" else
+               "; β = 0, gradient descent itself" if fast.beta == 0 else "")
         text = (f"Fastest to Δf ≤ {TARGET}: {fast.label}, {_n(fast['reach'])} evaluations "
-                "(median" + ("; it reached the tolerance before its first predicted crossing)"
-                             if fast.verdict == "stopped early" else ")"))
+                f"(median{why})")
         gd = grid.gd[grid.gd.reach.notna()] if len(grid.gd) else grid.gd
         if len(gd):
             g = gd.sort_values(["reach", "k"]).iloc[0]
@@ -738,6 +739,9 @@ def momentum(ctx) -> Section | None:
         + (" Drag the sliders below to choose the setting (the nearest stored one is shown)."
            if sliders else "")
     )
+    if len(ctx.sources) > 1:
+        words.append(f"(The runs of the baseline, {ctx.baseline}; the Comparison section "
+                     "compares the stores.)")
     body = f"<p class='lead'>{esc(' '.join(words))}</p>"
     body += chart_html(chart, alt_text, caption, name="momentum-phase-diagram")
     if not sliders:
