@@ -28,8 +28,8 @@ Trials are the first K points of a scrambled Halton sequence with a fixed seed
 (:func:`trials`), each coordinate mapped through its dimension: the same K points for every
 family on every problem, reproducible on any executor and across resumes. Halton rather
 than Sobol: its balance does not ask K to be a power of two. Values are rounded to four
-significant digits (of 1 − β for a ``1-log`` range), which is what a spec shows and what the
-run's id is made from.
+significant digits (of 1 − β for a ``1-log`` range, and at most six of β, as a label shows
+it), which is what a spec shows and what the run's id is made from.
 """
 
 from __future__ import annotations
@@ -81,8 +81,8 @@ class Dimension:
         else:
             v = math.exp(math.log(self.low) + u * (math.log(self.high) - math.log(self.low)))
         v = float(f"{v:.4g}")
-        if self.kind == "1-log":  # four digits of 1 − β (0.9989, not 0.999)
-            v = float(f"{1.0 - v:.12g}")
+        if self.kind == "1-log":  # four digits of 1 − β (0.9989, not 0.999), at most six of β
+            v = float(f"{1.0 - v:.6g}")
         return PerL(v) if self.per_L else v
 
     def text(self) -> str:
