@@ -95,7 +95,9 @@ class Dimension:
 
 def _split_top(text: str) -> list[str]:
     """Split at the commas outside parentheses and brackets."""
-    parts, depth, cur = [], 0, []
+    parts: list[str] = []
+    cur: list[str] = []
+    depth = 0
     for ch in text:
         if ch in "([":
             depth += 1

@@ -143,12 +143,15 @@ def tune_trials(
 
     pspecs = [format_spec(p) for text in problems for p in _expand("problem", parse(text))]
     tuning_ids: list[str] = []
-    planned = []  # per problem: (ptext, problem, key, {family: [(params, text)]})
+    # per problem: (ptext, problem, key, {family: [(params, text, run ids)]},
+    #               {family: (defaults text, run ids)})
+    planned: list[tuple[str, Any, str, dict[str, list[tuple[dict[str, Any], str, list[str]]]],
+                        dict[str, tuple[str, list[str]]]]] = []
     for ptext in pspecs:
         pres = resolve_problem(parse(ptext))
         problem = build_problem(pres)
         L = problem.L if problem.L is not None and problem.L > 0 else None
-        points = {}
+        points: dict[str, list[tuple[dict[str, Any], str]]] = {}
         for fam, spec, fam_space in tunable:
             try:
                 drawn = draw(fam_space, trials, L=L)
@@ -168,8 +171,8 @@ def tune_trials(
             ids = run_on(ptext, texts, tseeds, "trials")
             tuning_ids.extend(ids)
             by_text = dict(zip(texts, _ids_per_spec(ids, texts, len(tseeds)), strict=True))
-            points = {f: [(p, t, by_text[t]) for p, t in pts] for f, pts in points.items()}
-        planned.append((ptext, problem, problem_key(pres), points,
+        with_ids = {f: [(p, t, by_text[t]) for p, t in pts] for f, pts in points.items()}
+        planned.append((ptext, problem, problem_key(pres), with_ids,
                         {f: (t, by_text.get(t, [])) for f, t in defaults.items()}))
 
     with Store(db, create=True) as store:
@@ -178,8 +181,8 @@ def tune_trials(
 
     results, winners, final_ids, budget_ids = [], [], [], []
     final_families: dict[str, list[str]] = {}
-    for ptext, problem, key, points, defaults in planned:
-        all_ids = [i for pts in points.values() for *_, ids in pts for i in ids]
+    for ptext, problem, key, trial_runs, default_runs in planned:
+        all_ids = [i for pts in trial_runs.values() for *_, ids in pts for i in ids]
         f_ref = problem.f_star
         if f_ref is None:
             finite = [rows[i]["summary"].f_best for i in all_ids if i in rows]
@@ -187,16 +190,17 @@ def tune_trials(
             f_ref = min(finite) if finite else 0.0
         finals: list[tuple[str, str]] = []  # (family, spec text) to rerun, in order
         entries = []
-        def score_of(ids: list[str]) -> float:
+
+        def score_of(ids: list[str], f_ref: float = f_ref) -> float:
             return _median([
                 _score(criterion, rows[i]["status"], traces.get(i), f_ref, rows[i]["budget"],
                        rows[i]["max_iter"], _as_float(rows[i]["metrics"].get("aulg")))
                 for i in ids if i in rows
             ])
 
-        for fam, spec, _ in tunable:
-            scored = []
-            for index, (params, text, ids) in enumerate(points[fam]):
+        for fam, _, _ in tunable:
+            scored: list[dict[str, Any]] = []
+            for index, (params, text, ids) in enumerate(trial_runs[fam]):
                 score = score_of(ids)
                 scored.append({
                     "index": index,
@@ -206,11 +210,11 @@ def tune_trials(
                     "score": _finite(score),
                     "_score": score,
                 })
-            tracks = {}
+            tracks: dict[int, dict[str, Any]] = {}
             for k in ks:
                 if k == 0:
-                    text, ids = defaults[fam]
-                    tracks[k] = {"label": text, "trial": None, "score": _finite(score_of(ids))}
+                    dtext, dids = default_runs[fam]
+                    tracks[k] = {"label": dtext, "trial": None, "score": _finite(score_of(dids))}
                 else:
                     best = min(scored[:k], key=lambda t: (t["_score"], t["index"]))
                     tracks[k] = {"label": best["label"], "trial": best["index"],

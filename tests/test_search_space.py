@@ -82,7 +82,8 @@ def test_a_declaration_naming_no_hyperparameter_is_refused_at_registration():
 
 def test_every_declared_space_parses_and_samples():
     registry.load_builtins("optimizer")
-    declared = {e.name: e.meta["space"] for e in registry.entries("optimizer") if e.meta.get("space")}
+    declared = {e.name: e.meta["space"] for e in registry.entries("optimizer")
+                if e.meta.get("space")}
     assert {"gd", "momentum", "nesterov", "adam", "adamw", "rmsprop"} <= set(declared)
     for name, space in declared.items():
         parsed = parse_space(space)

@@ -18,7 +18,8 @@ def _enumerate(values, k, minimize=True, stat=np.mean):
 
 @pytest.mark.parametrize("minimize", [True, False])
 @pytest.mark.parametrize(
-    "values", [[3.0, 1.0, 2.0], [0.5, 0.5, 2.0, -1.0], [4.0, 4.0, 4.0], [7.0], [1.5, -2.0, 3.25, 0.0, 9.0]]
+    "values",
+    [[3.0, 1.0, 2.0], [0.5, 0.5, 2.0, -1.0], [4.0, 4.0, 4.0], [7.0], [1.5, -2.0, 3.25, 0.0, 9.0]],
 )
 def test_expected_best_equals_the_mean_over_every_draw(values, minimize):
     for k in range(1, 5):
