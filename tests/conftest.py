@@ -92,6 +92,8 @@ SHARED_FIXTURES = {
     "test_relayout": ("page",),
     "test_report": ("report",),
     "test_tune": ("tuned",),
+    "test_tune_trials": ("tuned",),
+    "test_tuning_sections": ("tuned",),
     "test_what_this_run_shows": ("paragraph",),
 }
 
