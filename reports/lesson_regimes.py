@@ -1,0 +1,632 @@
+"""Two of the Lesson's claims as interactive figures, each with one sentence drawn from the runs.
+
+* :func:`regimes_block`, claim (c), **the regimes on the rate axis**: gradient descent at a
+  constant rate η on ``quadratic-1d`` (and on the standardized line fit when it ran), the rate
+  in units of 1/L (r = η·L). On a quadratic the error obeys ``e_(t+1) = (1 − η·λ)·e_t`` in
+  every eigen-direction λ, so the axis splits at 1/L and 2/L: below 1/L the iterate creeps up
+  from one side (slow when r ≪ 1), at 1/L it lands in one step, between 1/L and 2/L it
+  overshoots and oscillates yet converges, at 2/L it bounces between two points, above 2/L it
+  diverges. Per run the figure shows what was *measured*: the mean contraction per update
+  ``ρ̂ = (‖e_T‖/‖e_0‖)^(1/T)`` over the whole stored trace (defined in every regime, unlike
+  the windowed rate fit ``rate_x``, which needs a converging run), drawn against the theory
+  ``max(|1 − r·μ/L|, |1 − r|)``, and the stored iterations to Δf ≤ 1e-6; each run is coloured
+  by its measured regime (:func:`measured_regime`).
+* :func:`minibatch_block`, claim (d), **minibatches**: on a problem with minibatch gradients,
+  gd at a constant rate against the same base rate with decaying schedules, as smoothed raw
+  gaps (``f_ema − f*``, :mod:`optbench.noise`; median over seeds with the 25–75 % band, from
+  :func:`optbench.report.noise.smoothed_curves`) with the floor each reaches (median
+  ``e_ss_gap``, the mean gap over a run's last 10 %) drawn as a level. A radio button picks
+  one schedule to set against the constant rate (or all of them).
+
+Both return HTML (a figure and a ``<p>``), or None when the store has no such runs. With
+several stores only the baseline's runs speak, as in the rest of the Lesson.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+__all__ = [
+    "LINE_FIT",
+    "QUADRATIC",
+    "REGIMES",
+    "measured_regime",
+    "minibatch_block",
+    "minibatch_rows",
+    "regime_rows",
+    "regimes_block",
+]
+
+QUADRATIC = "quadratic-1d"
+LINE_FIT = "linear-regression[standardize=true]"
+TARGET = 1e-6  # the gap the iterations panel counts to (the stored hit_iter_1e-6)
+TOL = 1e-3  # |ρ̂ − 1| within this: neither converging nor diverging (a period-2 bounce)
+ONE_STEP = 1e-6  # ‖e_1‖ ≤ this·‖e_0‖: the first update landed on the minimum
+AGREE = 0.02  # measured ρ̂ within 2 % (of 1) of the theory: "as |1 − r| predicts"
+
+# the measured regimes in the order of the rate axis, with their colours (not run labels)
+REGIMES = {
+    "monotone": "#4c78a8",
+    "one step": "#54a24b",
+    "oscillating": "#f58518",
+    "period 2": "#b279a2",
+    "diverging": "#e45756",
+}
+
+
+def _sig(v: float, n: int = 4) -> float | None:
+    """``v`` rounded to ``n`` significant digits (None for NaN/inf: JSON null)."""
+    if v is None or not math.isfinite(v):
+        return None
+    return float(f"{v:.{n}g}")
+
+
+def _n(v: float) -> str:
+    return f"{v:.3g}" if math.isfinite(v) else "—"
+
+
+def _rate(r: float) -> str:
+    """A rate in units of 1/L as the specs write it: ``0.05/L``, ``1/L``."""
+    return f"{r:.4g}/L"
+
+
+def _baseline(ctx):
+    runs = ctx.runs
+    if len(ctx.sources) > 1:
+        runs = runs[runs.source == ctx.baseline]
+    return runs
+
+
+def _constant(runs):
+    """gd runs at a constant rate (no schedule, or ``constant()``)."""
+    plain = runs.optimizer == "gd"
+    if "hp.schedule" in runs:
+        sched = runs["hp.schedule"]
+        plain &= sched.isna() | sched.astype(str).str.startswith("constant")
+    return runs[plain]
+
+
+# --- claim (c): the regimes on the rate axis -------------------------------------------
+
+
+def measured_regime(status: str, rho: float, first: float, crossings: int) -> str:
+    """The regime a run showed, from what was measured.
+
+    Args:
+        status: the run's stored status.
+        rho: its mean contraction per update, ``(‖e_T‖/‖e_0‖)^(1/T)``.
+        first: ``‖e_1‖/‖e_0‖``, the error left after the first update (NaN if unknown).
+        crossings: sign changes of the along-track error ``<e_t, e_0>`` (minimum crossings).
+    """
+    if status in ("diverged", "non-finite") or (math.isfinite(rho) and rho > 1 + TOL):
+        return "diverging"
+    if math.isfinite(first) and first <= ONE_STEP:
+        return "one step"
+    if crossings and math.isfinite(rho) and abs(rho - 1) <= TOL:
+        return "period 2"
+    return "oscillating" if crossings else "monotone"
+
+
+def _measure(trace: dict | None, x_stars: list, f_star: float | None, status: str):
+    """``(ρ̂, ‖e_1‖/‖e_0‖, crossings)`` of one run from its stored trace: from the iterates
+    ``x`` where stored, else from the gap (``gap ∝ ‖e‖²`` on a quadratic with κ = 1)."""
+    import numpy as np
+
+    nan = (math.nan, math.nan, 0)
+    if not trace or "f" not in trace or len(trace["f"]) < 2:
+        return nan
+    t = np.asarray(trace.get("t", np.arange(len(trace["f"]))), dtype=float)
+    if "x" in trace and x_stars:
+        x = np.asarray(trace["x"], dtype=float).reshape(len(t), -1)
+        ok = np.all(np.isfinite(x), axis=1)
+        x, tt = x[ok], t[ok]
+        if len(x) < 2:
+            return nan
+        stars = np.asarray(x_stars, dtype=float).reshape(-1, x.shape[1])
+        # the minimizer nearest the end (nearest the start for a run that diverged)
+        at = x[0] if status in ("diverged", "non-finite") else x[-1]
+        star = stars[np.argmin(np.linalg.norm(stars - at, axis=1))]
+        e = x - star
+        dist = np.linalg.norm(e, axis=1)
+        if dist[0] == 0:
+            return nan
+        along = e @ e[0]
+        crossings = int(np.sum(along[:-1] * along[1:] < 0))
+        rho = (dist[-1] / dist[0]) ** (1.0 / (tt[-1] - tt[0]))
+        first = dist[1] / dist[0] if tt[1] - tt[0] == 1 else math.nan
+        return float(rho), float(first), crossings
+    if f_star is None:
+        return nan
+    gap = np.asarray(trace["f"], dtype=float) - f_star
+    ok = np.isfinite(gap)
+    gap, tt = gap[ok], t[ok]
+    if len(gap) < 2 or gap[0] <= 0:
+        return nan
+    rho = (max(gap[-1], 0.0) / gap[0]) ** (1.0 / (2 * (tt[-1] - tt[0])))
+    first = math.sqrt(max(gap[1], 0.0) / gap[0]) if tt[1] - tt[0] == 1 else math.nan
+    return float(rho), float(first), -1  # crossings unknown: the stored n_cross decides
+
+
+def _sweep_problems(ctx, runs) -> list[str]:
+    """The problem keys of the claim, quadratic-1d first: each with a known L and gd run at
+    three or more constant rates."""
+    keys = []
+    for want in (QUADRATIC, LINE_FIT):
+        for key in dict.fromkeys(runs.problem_key):
+            info = ctx.problems.get(key) or {}
+            if ctx.problem_title(key) != want or not info.get("L") or "hp.lr" not in runs:
+                continue
+            gd = _constant(runs[runs.problem_key == key])
+            if gd["hp.lr"].astype(float).nunique() >= 3:
+                keys.append(key)
+                break
+    return keys
+
+
+def regime_rows(ctx):
+    """One row per gd run of the claim: problem, label, r = η·L, seed, measured ρ̂, the
+    theory's contraction, measured regime, iterations to Δf ≤ 1e-6 (NaN: never), status;
+    empty when the store has no such sweep."""
+    import pandas as pd
+
+    runs = _baseline(ctx)
+    rows = []
+    for key in _sweep_problems(ctx, runs):
+        info = ctx.problems[key]
+        L = float(info["L"])
+        mu = float(info.get("mu") or L)
+        gd = _constant(runs[runs.problem_key == key])
+        gd = gd[~gd.status.isin(("skipped", "error"))]
+        traces = dict(ctx.iter_traces(gd.run_id.tolist(), keys=("x", "f", "t")))
+        hits = gd["hit_iter_1e-6"] if "hit_iter_1e-6" in gd else pd.Series(math.nan, gd.index)
+        stored_cross = (gd["n_cross"] if "n_cross" in gd else hits * math.nan).tolist()
+        for rid, label, seed, status, lr, hit, n_cross in zip(
+            gd.run_id.tolist(), gd.label.tolist(), gd.seed.tolist(), gd.status.tolist(),
+            gd["hp.lr"].astype(float).tolist(), hits.astype(float).tolist(), stored_cross,
+            strict=True,
+        ):
+            r = lr * L
+            rho, first, cross = _measure(traces.get(rid), info.get("x_star") or [],
+                                         info.get("f_star"), status)
+            if cross < 0:  # no iterates stored: the worker's count of minimum crossings
+                cross = int(n_cross) if n_cross is not None and math.isfinite(n_cross) else 0
+            rows.append({
+                "problem": ctx.problem_title(key),
+                "label": label,
+                "r": r,
+                "seed": int(seed),
+                "rho": rho,
+                "theory": max(abs(1 - r * mu / L), abs(1 - r)),
+                "regime": measured_regime(status, rho, first, cross),
+                "iters": hit,
+                "status": status,
+            })
+    return pd.DataFrame(rows, columns=["problem", "label", "r", "seed", "rho", "theory",
+                                       "regime", "iters", "status"])
+
+
+def _per_rate(frame):
+    """Per (problem, rate): its majority regime, the count, medians of ρ̂ and iterations."""
+    import numpy as np
+
+    out = []
+    for (problem, r), g in frame.groupby(["problem", "r"], sort=False):
+        counts = g.regime.value_counts()
+        order = list(REGIMES)
+        top = max(counts.index, key=lambda k: (counts[k], -order.index(k)))
+        it = g.iters.to_numpy(dtype=float)
+        out.append({
+            "problem": problem, "r": float(r), "label": g.label.iloc[0], "n": len(g),
+            "regime": top, "n_regime": int(counts[top]),
+            "rho": float(np.nanmedian(g.rho)) if g.rho.notna().any() else math.nan,
+            "rho_lo": float(g.rho.min()), "rho_hi": float(g.rho.max()),
+            "theory": float(g.theory.iloc[0]),
+            "reached": int(np.isfinite(it).sum()),
+            "iters": float(np.median(it)) if np.isfinite(it).all() else math.nan,
+        })
+    return sorted(out, key=lambda d: (d["problem"] != frame.problem.iloc[0], d["r"]))
+
+
+def _span(rates: list[dict]) -> str:
+    names = [_rate(d["r"]) for d in rates]
+    if len(names) == 1:
+        return names[0]
+    if len(names) == 2:
+        return f"{names[0]} and {names[1]}"
+    return f"{names[0]}–{names[-1]} ({len(names)} rates)"
+
+
+def regimes_sentence(frame) -> str:
+    """The claim's sentence, from :func:`regime_rows` (the first problem speaks; the second,
+    if any, is checked against it rate by rate)."""
+    rates = _per_rate(frame)
+    first = frame.problem.iloc[0]
+    main = [d for d in rates if d["problem"] == first]
+    by = {k: [d for d in main if d["regime"] == k] for k in REGIMES}
+    parts = []
+    done = [d for d in main if d["reached"] == d["n"] and math.isfinite(d["iters"])]
+    fastest = min((d["iters"] for d in done), default=math.nan)
+    best = [d for d in done if d["iters"] == fastest]
+    if by["monotone"]:
+        slow = by["monotone"][0]
+        tail = (f"{_rate(slow['r'])} needing {_n(slow['iters'])} iterations to Δf ≤ 1e-6"
+                if math.isfinite(slow["iters"]) else
+                f"{_rate(slow['r'])} not reaching Δf ≤ 1e-6 in {slow['n'] - slow['reached']} "
+                f"of {slow['n']} runs")
+        parts.append(f"{_span(by['monotone'])} crept up on the minimum from one side, {tail}")
+    if by["one step"]:
+        parts.append(f"{_span(by['one step'])} landed on it in one step")
+    if by["oscillating"]:
+        osc = by["oscillating"]
+        agree = all(abs(d["rho"] - d["theory"]) <= AGREE for d in osc if math.isfinite(d["rho"]))
+        lo, hi = min(d["rho"] for d in osc), max(d["rho"] for d in osc)
+        rng = _n(lo) if _n(lo) == _n(hi) else f"{_n(lo)}–{_n(hi)}"
+        how = "as |1 − r| predicts" if agree else (
+            "against " + ", ".join(_n(d["theory"]) for d in osc) + " from |1 − r|")
+        parts.append(f"{_span(osc)} overshot it and oscillated yet converged, the error "
+                     f"shrinking by a factor {rng} per step {how}")
+    if by["period 2"]:
+        parts.append(f"{_span(by['period 2'])} bounced between two points for ever")
+    if by["diverging"]:
+        div = by["diverging"]
+        at = f" at {_rate(div[0]['r'])}" if len(div) > 1 else ""
+        parts.append(f"{_span(div)} diverged, the error growing by {_n(div[0]['rho'])} per "
+                     f"step{at}")
+    text = f"On {first}, gd at " + "; ".join(parts)
+    if best:
+        text += (f"; the fastest to Δf ≤ 1e-6 was {' and '.join(_rate(d['r']) for d in best)} "
+                 f"({_n(fastest)} iteration{'s' if fastest != 1 else ''}, median over seeds)")
+    others = [d for d in rates if d["problem"] != first]
+    if others:
+        regime_of = {d["r"]: d["regime"] for d in main}
+        shared = [d for d in others if d["r"] in regime_of]
+        same = sum(regime_of[d["r"]] == d["regime"] for d in shared)
+        text += (f", and on {others[0]['problem']} the measured regime was the same at "
+                 f"{same} of its {len(shared)} shared rates")
+    return text + "."
+
+
+def regimes_chart(frame, ctx=None):
+    """The figure: per problem (a row) the contraction per step ρ̂ against r with the
+    theory's curve, and the iterations to Δf ≤ 1e-6, over the regime bands."""
+    import altair as alt
+    import numpy as np
+    import pandas as pd
+
+    r_max = max(2.4, float(frame.r.max()) * 1.06)
+    y_top = max(1.3, float(np.nanmax(frame.rho.to_numpy(dtype=float), initial=0)) * 1.08)
+    grid = np.linspace(0, r_max, 241)
+    problems = list(dict.fromkeys(frame.problem))
+    theory = []
+    for p in problems:
+        g = frame[frame.problem == p]
+        # max(|1 − r·μ/L|, |1 − r|): recover μ/L from one stored run (theory at r)
+        ratio = 1.0
+        for r, th in zip(g.r, g.theory, strict=True):
+            if r > 0 and abs(th - abs(1 - r)) > 1e-12:
+                ratio = (1 - th) / r
+                break
+        theory += [{"problem": p, "r": _sig(x), "theory": _sig(max(abs(1 - x * ratio),
+                                                                   abs(1 - x)))} for x in grid]
+    top = max(1.0, float(np.nanmax(frame.iters.to_numpy(dtype=float), initial=1)))
+    never = 10 ** math.ceil(math.log10(top) + 0.25)
+    data = pd.DataFrame({
+        "problem": frame.problem,
+        "rate": [_rate(r) for r in frame.r],
+        "r": [_sig(r) for r in frame.r],
+        "seed": frame.seed,
+        "rho": [_sig(v) for v in frame.rho],
+        "theory": [_sig(v) for v in frame.theory],
+        "regime": frame.regime,
+        "iters": [v if math.isfinite(v) else None for v in frame.iters],
+        "iters_y": [v if math.isfinite(v) else never for v in frame.iters],
+        "reached": ["yes" if math.isfinite(v) else "never" for v in frame.iters],
+        "status": frame.status,
+    })
+    bands = pd.DataFrame([
+        {"a": 0.0, "b": 1.0, "name": "slow → monotone", "fill": "#4c78a8"},
+        {"a": 1.0, "b": 2.0, "name": "overshoot, oscillate", "fill": "#f58518"},
+        {"a": 2.0, "b": r_max, "name": "diverge", "fill": "#e45756"},
+    ])
+    marks = pd.DataFrame([{"r": 1.0, "text": "1/L: one step"}, {"r": 2.0, "text": "2/L"}])
+    x = alt.X("r:Q", title="learning rate r = η·L (units of 1/L)",
+              scale=alt.Scale(domain=[0, r_max], nice=False))
+    colour = alt.Color("regime:N", title="measured regime",
+                       scale=alt.Scale(domain=list(REGIMES), range=list(REGIMES.values())),
+                       legend=alt.Legend(orient="top", symbolOpacity=1))
+    shape = alt.Shape("reached:N", scale=alt.Scale(domain=["yes", "never"],
+                                                   range=["circle", "triangle-up"]),
+                      title="Δf ≤ 1e-6 reached",
+                      legend=alt.Legend(orient="top", symbolOpacity=1))
+    tips = [alt.Tooltip("problem:N"), alt.Tooltip("rate:N", title="rate"),
+            alt.Tooltip("seed:Q"), alt.Tooltip("regime:N", title="measured regime"),
+            alt.Tooltip("rho:Q", title="measured ρ̂ per step", format=".4g"),
+            alt.Tooltip("theory:Q", title="theory |1 − r|", format=".4g"),
+            alt.Tooltip("iters:Q", title="iterations to Δf ≤ 1e-6"),
+            alt.Tooltip("status:N")]
+
+    def backdrop(height_field: bool):
+        band = alt.Chart(bands).mark_rect(fillOpacity=0.09).encode(
+            x=alt.X("a:Q", scale=alt.Scale(domain=[0, r_max], nice=False)), x2="b:Q",
+            fill=alt.Fill("fill:N", scale=None),
+            tooltip=[alt.Tooltip("name:N", title="theory's regime")])
+        rules = alt.Chart(marks).mark_rule(color="#333", strokeDash=[4, 3]).encode(
+            x=alt.X("r:Q", scale=alt.Scale(domain=[0, r_max], nice=False)))
+        layers = [band, rules]
+        if height_field:
+            layers.append(alt.Chart(bands).mark_text(align="left", dx=4, dy=8, baseline="top",
+                                                      fontSize=11, color="#555").encode(
+                x="a:Q", y=alt.value(0), text="name:N"))
+            layers.append(alt.Chart(marks).mark_text(align="left", dx=3, dy=-4, fontSize=11,
+                                                     fontWeight="bold").encode(
+                x="r:Q", y=alt.value(26), text="text:N"))
+        return layers
+
+    rows = []
+    for i, p in enumerate(problems):
+        sub = data[data.problem == p]
+        th = alt.Chart(pd.DataFrame([t for t in theory if t["problem"] == p])).mark_line(
+            color="black", strokeDash=[6, 3], strokeWidth=1.2).encode(
+            x=x, y=alt.Y("theory:Q"))
+        one = alt.Chart(pd.DataFrame({"y": [1.0]})).mark_rule(color="#999", strokeWidth=0.8)\
+            .encode(y="y:Q")
+        pts = alt.Chart(sub).mark_point(filled=True, size=70, opacity=0.75).encode(
+            x=x, y=alt.Y("rho:Q", title=["measured ρ̂ per step", "(dashed: theory)"],
+                         scale=alt.Scale(domain=[0, y_top], nice=False)),
+            color=colour, shape=shape, tooltip=tips)
+        left = alt.layer(*backdrop(i == 0), one, th, pts).properties(
+            width=470, height=200, title=f"{p}: error contraction per update")
+        its = alt.Chart(sub).mark_point(filled=True, size=70, opacity=0.75).encode(
+            x=x, y=alt.Y("iters_y:Q", title="iterations to Δf ≤ 1e-6",
+                         scale=alt.Scale(type="log", domain=[0.8, never * 1.3], nice=False)),
+            color=colour, shape=shape, tooltip=tips)
+        never_rule = alt.Chart(pd.DataFrame({"y": [never], "t": ["never reached"]}))
+        right = alt.layer(
+            *backdrop(False),
+            never_rule.mark_rule(color="#999", strokeDash=[2, 2]).encode(y="y:Q"),
+            never_rule.mark_text(align="right", dy=-6, x=465, fontSize=10, color="#666")
+            .encode(y="y:Q", text="t:N"),
+            its,
+        ).properties(width=400, height=200, title=f"{p}: iterations to Δf ≤ 1e-6")
+        rows.append(alt.hconcat(left, right).resolve_scale(y="independent"))
+    chart = alt.vconcat(*rows).resolve_scale(color="shared", shape="shared")
+    return chart.configure_axis(labelFontSize=11, titleFontSize=12).configure_title(
+        fontSize=13, anchor="start")
+
+
+def regimes_block(ctx) -> str | None:
+    """Claim (c): the figure over the rate axis and its sentence, or None when the store has
+    no gd rate sweep on quadratic-1d or the standardized line fit."""
+    from optbench.report import esc
+    from optbench.report.vega import chart_html
+
+    frame = regime_rows(ctx)
+    if not len(frame):
+        return None
+    sentence = regimes_sentence(frame)
+    problems = " and ".join(dict.fromkeys(frame.problem))
+    plain = bool(((frame.theory - (1 - frame.r).abs()).abs() <= 1e-12).all())
+    kappa = "; μ = L here, so |1 − r|" if plain else ""
+    caption = (
+        f"Gradient descent at constant rates on {problems}, the rate in units of 1/L "
+        "(r = η·L). Left: the error's mean contraction per update measured over each run, "
+        "ρ̂ = (‖x_T − x*‖/‖x_0 − x*‖)^(1/T), one point per run, against the theory's "
+        f"max(|1 − r·μ/L|, |1 − r|) (dashed{kappa}); above the grey line at 1 "
+        "the error grows. Right: the stored iterations to Δf ≤ 1e-6 (triangles on the "
+        "dotted line: never reached). Bands: the theory's regimes — below 1/L the iterate "
+        "approaches from one side (slow when r ≪ 1), at 1/L it lands in one step, between "
+        "1/L and 2/L it overshoots and oscillates while converging, above 2/L it diverges. "
+        "Colour: the regime each run showed (crossings of the minimum, ρ̂ against 1, the "
+        "first step). Hover a point for its values."
+    )
+    return (
+        chart_html(regimes_chart(frame, ctx), f"the learning-rate regimes on {problems}",
+                   caption, name="lesson-regimes")
+        + f"<p class='lead'>{esc(sentence)}</p>"
+    )
+
+
+# --- claim (d): minibatches ----------------------------------------------------------
+
+
+def _schedules(ctx, runs):
+    """``(key, constant label, [decaying labels])`` of the first problem with minibatch
+    gradients where gd ran at a constant rate and, from the same base rate, decaying."""
+    if "hp.lr" not in runs:
+        return None
+    for key in dict.fromkeys(runs.problem_key):
+        params = (ctx.problems.get(key) or {}).get("params") or {}
+        if params.get("batch_size") is None:
+            continue
+        on = runs[(runs.problem_key == key) & (runs.optimizer == "gd")]
+        on = on[~on.status.isin(("skipped", "error"))]
+        const = _constant(on)
+        decay = on[~on.index.isin(const.index)]
+        for lr, g in decay.groupby("hp.lr", sort=False):
+            same = const[(const["hp.lr"].astype(float) - float(lr)).abs()
+                         <= 1e-12 * abs(float(lr))]
+            if len(same):
+                return key, same.label.iloc[0], list(dict.fromkeys(g.label))
+    return None
+
+
+def minibatch_rows(ctx):
+    """What claim (d) draws, or None: ``{"key", "title", "constant", "schedules",
+    "batch_size", "curves": DataFrame(label, t, median, q25, q75), "floors":
+    DataFrame(label, floor, final, runs)}`` — the floor is the median e_ss_gap, the final
+    gap the median gap_final, both over seeds."""
+    import numpy as np
+    import pandas as pd
+
+    from optbench.report.noise import floor_table, noise_data, smoothed_curves
+
+    runs = _baseline(ctx)
+    found = _schedules(ctx, runs)
+    if found is None:
+        return None
+    key, constant, schedules = found
+    labels = [constant, *schedules]
+    data = ctx.problem_data[key]
+    chosen = runs[(runs.problem_key == key) & runs.label.isin(labels)]
+    payload = noise_data(data.select(data.runs.run_id.isin(set(chosen.run_id)).to_numpy()))
+    if not payload["runs"] or constant not in payload["labels"]:
+        return None
+    payload["labels"] = [lab for lab in labels if lab in payload["labels"]]
+    grid, curves = smoothed_curves(payload)
+    rows = []
+    floor = payload["floor"]
+    for lab in payload["labels"]:
+        q1, med, q3, _ = curves[lab]
+        for t, a, m, b in zip(grid, q1, med, q3, strict=True):
+            if np.isfinite(m):
+                rows.append({"label": lab, "t": float(t), "median": max(float(m), floor),
+                             "q25": max(float(a), floor), "q75": max(float(b), floor)})
+    table = floor_table(payload)
+    floors = pd.DataFrame({
+        "label": table.optimizer, "floor": table.e_ss_gap_median,
+        "final": table.gap_final_median, "runs": table.runs,
+    })
+    return {
+        "key": key, "title": ctx.problem_title(key), "constant": constant,
+        "schedules": [s for s in schedules if s in payload["labels"]],
+        "batch_size": (ctx.problems[key].get("params") or {}).get("batch_size"),
+        "curves": pd.DataFrame(rows, columns=["label", "t", "median", "q25", "q75"]),
+        "floors": floors,
+    }
+
+
+def _schedule_of(label: str) -> str:
+    """The schedule as its label writes it: ``gd[lr=0.5/L,schedule=cosine(T=400)]`` ->
+    ``cosine(T=400)``; ``constant`` without one."""
+    at = label.find("schedule=")
+    if at < 0:
+        return "constant"
+    depth, start = 0, at + len("schedule=")
+    for i in range(start, len(label)):
+        ch = label[i]
+        if ch in "([":
+            depth += 1
+        elif ch in ")]":
+            if depth == 0:
+                return label[start:i]
+            depth -= 1
+        elif ch == "," and depth == 0:
+            return label[start:i]
+    return label[start:]
+
+
+def minibatch_sentence(m: dict) -> str:
+    floors = m["floors"].set_index("label")
+    c = floors.loc[m["constant"]]
+    parts = []
+    for s in m["schedules"]:
+        fin = float(floors.loc[s, "final"])
+        ratio = float(c["floor"]) / fin if fin > 0 else math.nan
+        word = "below" if fin < c["floor"] else "above"
+        times = f", {_n(ratio)}× {word}" if math.isfinite(ratio) and word == "below" else \
+            f", {word} it"
+        parts.append(f"with {_schedule_of(s)} it ended at {_n(fin)}{times}")
+    return (
+        f"On {m['title']} (minibatch gradients of {m['batch_size']} points), "
+        f"{m['constant']} at a constant rate levelled off at a floor of "
+        f"{_n(float(c['floor']))} (median over {int(c['runs'])} seeds of the mean gap over "
+        f"a run's last 10 %), where its gradient noise holds it, while from the same rate "
+        + "; ".join(parts) + " (median final gap f − f*)."
+    )
+
+
+def minibatch_chart(m: dict, colours: dict[str, str]):
+    """Smoothed raw gap against iterations (log–log), the floor of each label a dashed level
+    with its value, and a radio button choosing the schedule set against the constant rate."""
+    import altair as alt
+    import pandas as pd
+
+    labels = [m["constant"], *m["schedules"]]
+    palette = [colours.get(lab, "#333333") for lab in labels]
+    curves = m["curves"].copy()
+    for col in ("t", "median", "q25", "q75"):
+        curves[col] = [_sig(v) for v in curves[col]]
+    curves["schedule"] = [_schedule_of(lab) for lab in curves.label]
+    floors = m["floors"].copy()
+    t_end = float(m["curves"].t.max()) if len(m["curves"]) else 1.0
+    floors = floors[floors.label.isin(labels)]
+    floors = pd.DataFrame({
+        "label": floors.label, "schedule": [_schedule_of(lab) for lab in floors.label],
+        "floor": [_sig(v) for v in floors["floor"]], "final": [_sig(v) for v in floors.final],
+        "text": [f"floor {_n(v)}" for v in floors["floor"]],
+        "t0": 1.0, "t1": _sig(t_end),
+    })
+    options = ["all", *m["schedules"]]
+    pick = alt.param(
+        name="schedule", value=m["schedules"][0],
+        bind=alt.binding_radio(options=options,
+                               labels=["all", *(_schedule_of(s) for s in m["schedules"])],
+                               name="decaying schedule: "),
+    )
+    shown = (f"datum.label == {_js(m['constant'])} || schedule == 'all' "
+             "|| datum.label == schedule")
+    colour = alt.Color("label:N", title=None, scale=alt.Scale(domain=labels, range=palette),
+                       legend=alt.Legend(orient="bottom", direction="vertical",
+                                         labelLimit=600, symbolType="stroke",
+                                         symbolOpacity=1, symbolStrokeWidth=3))
+    x = alt.X("t:Q", title="iteration t", scale=alt.Scale(type="log"))
+    y = alt.Y("median:Q", title="smoothed f(x_t) − f*", scale=alt.Scale(type="log"))
+    base = alt.Chart(curves).transform_filter(shown)
+    band = base.mark_area(opacity=0.15).encode(x=x, y=alt.Y("q75:Q", scale=alt.Scale(
+        type="log"), title="smoothed f(x_t) − f*"), y2="q25:Q", color=colour)
+    line = base.mark_line(strokeWidth=2).encode(x=x, y=y, color=colour)
+    hover = base.mark_circle(size=45, opacity=0.01).encode(
+        x=x, y=y, color=alt.Color("label:N", scale=alt.Scale(domain=labels, range=palette),
+                                  legend=None),
+        tooltip=[alt.Tooltip("schedule:N"), alt.Tooltip("t:Q", title="iteration"),
+                 alt.Tooltip("median:Q", title="smoothed gap (median)", format=".3g"),
+                 alt.Tooltip("q25:Q", title="25 %", format=".3g"),
+                 alt.Tooltip("q75:Q", title="75 %", format=".3g")])
+    fl = alt.Chart(floors).transform_filter(shown)
+    level = fl.mark_rule(strokeDash=[6, 3], strokeWidth=1.5).encode(
+        x=alt.X("t0:Q", scale=alt.Scale(type="log")), x2="t1:Q", y=alt.Y("floor:Q"),
+        color=alt.Color("label:N", scale=alt.Scale(domain=labels, range=palette), legend=None),
+        tooltip=[alt.Tooltip("schedule:N"),
+                 alt.Tooltip("floor:Q", title="floor (median e_ss_gap)", format=".3g"),
+                 alt.Tooltip("final:Q", title="median final gap", format=".3g")])
+    text = fl.mark_text(align="left", dx=4, fontSize=11, fontWeight="bold").encode(
+        x=alt.X("t1:Q", scale=alt.Scale(type="log")), y="floor:Q", text="text:N",
+        color=alt.Color("label:N", scale=alt.Scale(domain=labels, range=palette), legend=None))
+    chart = alt.layer(band, line, level, text, hover).add_params(pick).properties(
+        width=720, height=300,
+        title=f"{m['title']}: constant rate against decaying schedules")
+    return chart.configure_axis(labelFontSize=11, titleFontSize=12).configure_title(
+        fontSize=13, anchor="start").configure_view(strokeWidth=0)
+
+
+def _js(text: str) -> str:
+    import json
+
+    return json.dumps(text).replace("'", "\\'")
+
+
+def minibatch_block(ctx) -> str | None:
+    """Claim (d): the figure with its schedule selector and its sentence, or None when the
+    store has no gd at a constant and a decaying rate on a minibatch problem."""
+    from optbench.noise import EMA_WINDOW
+    from optbench.report import esc
+    from optbench.report.vega import chart_html
+
+    m = minibatch_rows(ctx)
+    if m is None:
+        return None
+    caption = (
+        f"Minibatch gradients on {m['title']}: the raw gap f(x_t) − f* (full-data loss) "
+        f"smoothed by an exponential moving average of span {EMA_WINDOW} updates, median over "
+        "seeds with the 25–75 % band, log–log. The dashed level and its value at the right: "
+        "the floor each reaches, the median over seeds of e_ss_gap (the mean gap over a "
+        "run's last 10 %). The constant rate stalls at the floor its gradient noise sets; a "
+        "decaying rate shrinks the noise's steps and goes on down. Pick a schedule to set "
+        "against the constant rate, or all; hover for values."
+    )
+    return (
+        chart_html(minibatch_chart(m, ctx.colours), f"constant against decaying rates on "
+                   f"{m['title']}", caption, name="lesson-minibatch")
+        + f"<p class='lead'>{esc(minibatch_sentence(m))}</p>"
+    )
