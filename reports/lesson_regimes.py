@@ -13,9 +13,9 @@
   by its measured regime (:func:`measured_regime`).
 * :func:`minibatch_block`, claim (d), **minibatches**: on a problem with minibatch gradients,
   gd at a constant rate against the same base rate with decaying schedules, as smoothed raw
-  gaps (``f_ema − f*``, :mod:`optbench.noise`; median over seeds with the 25–75 % band, from
-  :func:`optbench.report.noise.smoothed_curves`) with the floor each reaches (median
-  ``e_ss_gap``, the mean gap over a run's last 10 %) drawn as a level. A radio button picks
+  gaps (:func:`smoothed_gaps`: window means of ``f − f*``, median over seeds with the
+  25–75 % band) with the floor each reaches (median ``e_ss_gap``, the mean gap over a run's
+  last 10 %, from :func:`optbench.report.noise.floor_table`) drawn as a level. A radio button picks
   one schedule to set against the constant rate (or all of them).
 
 Both return HTML (a figure and a ``<p>``), or None when the store has no such runs. With
@@ -25,7 +25,7 @@ several stores only the baseline's runs speak, as in the rest of the Lesson.
 from __future__ import annotations
 
 import math
-from typing import Any
+import warnings
 
 __all__ = [
     "LINE_FIT",
@@ -456,10 +456,9 @@ def minibatch_rows(ctx):
     "batch_size", "curves": DataFrame(label, t, median, q25, q75), "floors":
     DataFrame(label, floor, final, runs)}`` — the floor is the median e_ss_gap, the final
     gap the median gap_final, both over seeds."""
-    import numpy as np
     import pandas as pd
 
-    from optbench.report.noise import floor_table, noise_data, smoothed_curves
+    from optbench.report.noise import floor_table, noise_data
 
     runs = _baseline(ctx)
     found = _schedules(ctx, runs)
@@ -473,15 +472,10 @@ def minibatch_rows(ctx):
     if not payload["runs"] or constant not in payload["labels"]:
         return None
     payload["labels"] = [lab for lab in labels if lab in payload["labels"]]
-    grid, curves = smoothed_curves(payload)
-    rows = []
+    curves = smoothed_gaps(ctx, chosen, payload["labels"], payload["f_ref"] or 0.0)
     floor = payload["floor"]
-    for lab in payload["labels"]:
-        q1, med, q3, _ = curves[lab]
-        for t, a, m, b in zip(grid, q1, med, q3, strict=True):
-            if np.isfinite(m):
-                rows.append({"label": lab, "t": float(t), "median": max(float(m), floor),
-                             "q25": max(float(a), floor), "q75": max(float(b), floor)})
+    for col in ("median", "q25", "q75"):
+        curves[col] = curves[col].clip(lower=floor)
     table = floor_table(payload)
     floors = pd.DataFrame({
         "label": table.optimizer, "floor": table.e_ss_gap_median,
@@ -491,9 +485,65 @@ def minibatch_rows(ctx):
         "key": key, "title": ctx.problem_title(key), "constant": constant,
         "schedules": [s for s in schedules if s in payload["labels"]],
         "batch_size": (ctx.problems[key].get("params") or {}).get("batch_size"),
-        "curves": pd.DataFrame(rows, columns=["label", "t", "median", "q25", "q75"]),
+        "curves": curves,
         "floors": floors,
     }
+
+
+BINS = 50  # log-spaced windows of iterations the smoothed gap is averaged over
+
+
+def smoothed_gaps(ctx, chosen, labels: list[str], f_ref: float):
+    """The smoothed raw gap of each label: per run the mean of ``f(x_t) − f_ref`` over
+    log-spaced windows of iterations (one iterate wide at the start, about 13 % of t later),
+    then the median and quartiles over seeds; a DataFrame (label, t, median, q25, q75, runs)
+    with ``t`` the window's centre (geometric, in ``t + 1``).
+
+    Why not the stored ``f_ema`` (:mod:`optbench.noise`): it starts at ``f_0``, so in a fast
+    first descent its memory holds the curve up for about ``span·ln(gap_0/gap)/2`` updates (a
+    hundred and more here) — a drop that is not in the runs. A window mean keeps what the
+    EMA is for (the mean of a skewed, noisy gap, as the floor ``e_ss_gap`` is a mean) with no
+    lag; the floors themselves are the noise module's."""
+    import numpy as np
+    import pandas as pd
+
+    traces = ctx.traces(chosen.run_id.tolist())
+    runs = {lab: [] for lab in labels}
+    top = 1.0
+    for rid, lab in zip(chosen.run_id.tolist(), chosen.label.tolist(), strict=True):
+        tr = traces.get(rid)
+        if lab not in runs or not tr or "f" not in tr or not len(tr["f"]):
+            continue
+        t = np.asarray(tr.get("t", np.arange(len(tr["f"]))), dtype=float)
+        with np.errstate(invalid="ignore", over="ignore"):
+            gap = np.asarray(tr["f"], dtype=float) - f_ref
+        runs[lab].append((t, gap))
+        top = max(top, float(t[-1]))
+    # windows [e_i, e_(i+1)) of t; the first ones one iterate wide
+    edges = np.unique(np.round(np.geomspace(1, top + 2, BINS)) - 1)
+    centre = np.sqrt(edges[:-1] + 1) * np.sqrt(edges[1:])  # in t + 1, for the log axis
+    rows = []
+    for lab in labels:
+        means = []
+        for t, gap in runs[lab]:
+            ok = np.isfinite(gap)
+            at = np.searchsorted(edges, t[ok], side="right") - 1
+            inside = (at >= 0) & (at < len(centre))
+            n = np.bincount(at[inside], minlength=len(centre)).astype(float)
+            total = np.bincount(at[inside], weights=gap[ok][inside], minlength=len(centre))
+            with np.errstate(invalid="ignore", divide="ignore"):
+                means.append(np.where(n > 0, total / n, np.nan))
+        if not means:
+            continue
+        m = np.asarray(means)
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # windows past every run's end
+            q = np.nanpercentile(m, [25, 50, 75], axis=0)
+        count = np.sum(np.isfinite(m), axis=0)
+        for i in np.flatnonzero(count > 0):
+            rows.append({"label": lab, "t": float(centre[i]), "median": float(q[1, i]),
+                         "q25": float(q[0, i]), "q75": float(q[2, i]), "runs": int(count[i])})
+    return pd.DataFrame(rows, columns=["label", "t", "median", "q25", "q75", "runs"])
 
 
 def _schedule_of(label: str) -> str:
@@ -557,6 +607,7 @@ def minibatch_chart(m: dict, colours: dict[str, str]):
         "text": [f"floor {_n(v)}" for v in floors["floor"]],
         "t0": 1.0, "t1": _sig(t_end),
     })
+    floors["text_y"] = _spread(floors["floor"].tolist(), curves)
     options = ["all", *m["schedules"]]
     pick = alt.param(
         name="schedule", value=m["schedules"][0],
@@ -570,7 +621,7 @@ def minibatch_chart(m: dict, colours: dict[str, str]):
                        legend=alt.Legend(orient="bottom", direction="vertical",
                                          labelLimit=600, symbolType="stroke",
                                          symbolOpacity=1, symbolStrokeWidth=3))
-    x = alt.X("t:Q", title="iteration t", scale=alt.Scale(type="log"))
+    x = alt.X("t:Q", title="iteration t + 1", scale=alt.Scale(type="log"))
     y = alt.Y("median:Q", title="smoothed f(x_t) − f*", scale=alt.Scale(type="log"))
     base = alt.Chart(curves).transform_filter(shown)
     band = base.mark_area(opacity=0.15).encode(x=x, y=alt.Y("q75:Q", scale=alt.Scale(
@@ -579,8 +630,10 @@ def minibatch_chart(m: dict, colours: dict[str, str]):
     hover = base.mark_circle(size=45, opacity=0.01).encode(
         x=x, y=y, color=alt.Color("label:N", scale=alt.Scale(domain=labels, range=palette),
                                   legend=None),
-        tooltip=[alt.Tooltip("schedule:N"), alt.Tooltip("t:Q", title="iteration"),
+        tooltip=[alt.Tooltip("schedule:N"),
+                 alt.Tooltip("t:Q", title="iteration t + 1", format=".3g"),
                  alt.Tooltip("median:Q", title="smoothed gap (median)", format=".3g"),
+                 alt.Tooltip("runs:Q", title="seeds"),
                  alt.Tooltip("q25:Q", title="25 %", format=".3g"),
                  alt.Tooltip("q75:Q", title="75 %", format=".3g")])
     fl = alt.Chart(floors).transform_filter(shown)
@@ -591,13 +644,33 @@ def minibatch_chart(m: dict, colours: dict[str, str]):
                  alt.Tooltip("floor:Q", title="floor (median e_ss_gap)", format=".3g"),
                  alt.Tooltip("final:Q", title="median final gap", format=".3g")])
     text = fl.mark_text(align="left", dx=4, fontSize=11, fontWeight="bold").encode(
-        x=alt.X("t1:Q", scale=alt.Scale(type="log")), y="floor:Q", text="text:N",
+        x=alt.X("t1:Q", scale=alt.Scale(type="log")), y="text_y:Q", text="text:N",
         color=alt.Color("label:N", scale=alt.Scale(domain=labels, range=palette), legend=None))
     chart = alt.layer(band, line, level, text, hover).add_params(pick).properties(
         width=720, height=300,
         title=f"{m['title']}: constant rate against decaying schedules")
     return chart.configure_axis(labelFontSize=11, titleFontSize=12).configure_title(
         fontSize=13, anchor="start").configure_view(strokeWidth=0)
+
+
+def _spread(levels: list, curves) -> list:
+    """Heights for the floors' labels: at their levels, pushed apart (on the log axis) so
+    that no label covers another."""
+    import numpy as np
+
+    vals = [v for v in (*levels, *curves.q25, *curves.q75) if v is not None and v > 0]
+    if not vals:
+        return list(levels)
+    span = max(np.log10(max(vals)) - np.log10(min(vals)), 1.0)
+    gap = 0.05 * span
+    order = sorted((i for i, v in enumerate(levels) if v is not None and v > 0),
+                   key=lambda i: levels[i])
+    out = list(levels)
+    last = -math.inf
+    for i in order:
+        y = max(math.log10(levels[i]), last + gap)
+        out[i], last = _sig(10**y), y
+    return out
 
 
 def _js(text: str) -> str:
@@ -609,7 +682,6 @@ def _js(text: str) -> str:
 def minibatch_block(ctx) -> str | None:
     """Claim (d): the figure with its schedule selector and its sentence, or None when the
     store has no gd at a constant and a decaying rate on a minibatch problem."""
-    from optbench.noise import EMA_WINDOW
     from optbench.report import esc
     from optbench.report.vega import chart_html
 
@@ -617,9 +689,10 @@ def minibatch_block(ctx) -> str | None:
     if m is None:
         return None
     caption = (
-        f"Minibatch gradients on {m['title']}: the raw gap f(x_t) − f* (full-data loss) "
-        f"smoothed by an exponential moving average of span {EMA_WINDOW} updates, median over "
-        "seeds with the 25–75 % band, log–log. The dashed level and its value at the right: "
+        f"Minibatch gradients on {m['title']}: the raw gap f(x_t) − f* of the full-data "
+        "loss, smoothed: per run its mean over log-spaced windows of iterations (one iterate "
+        "wide at first, about 13 % of t later), then the median over seeds with the 25–75 % "
+        "band, log–log. The dashed level and its value at the right: "
         "the floor each reaches, the median over seeds of e_ss_gap (the mean gap over a "
         "run's last 10 %). The constant rate stalls at the floor its gradient noise sets; a "
         "decaying rate shrinks the noise's steps and goes on down. Pick a schedule to set "
