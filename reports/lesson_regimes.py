@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from typing import Any
 
 __all__ = [
     "LINE_FIT",
@@ -287,112 +288,156 @@ def regimes_sentence(frame) -> str:
     return text + "."
 
 
-def regimes_chart(frame, ctx=None):
-    """The figure: per problem (a row) the contraction per step ρ̂ against r with the
-    theory's curve, and the iterations to Δf ≤ 1e-6, over the regime bands."""
-    import altair as alt
+def _schema() -> str:
+    from altair import SCHEMA_URL  # the Vega-Lite version the page's JavaScript draws
+
+    return SCHEMA_URL
+
+
+def _records(frame, columns: dict[str, Any]) -> list[dict]:
+    """Rows of ``frame`` as JSON-ready dicts: ``columns`` maps a field to a function of the
+    row (floats rounded to 4 significant digits; NaN/inf written as null)."""
+    out = []
+    for row in frame.to_dict("records"):
+        out.append({name: fn(row) for name, fn in columns.items()})
+    return out
+
+
+def regimes_chart(frame) -> dict:
+    """The figure as a Vega-Lite spec: per problem (a row) the contraction per step ρ̂
+    against r with the theory's curve, and the iterations to Δf ≤ 1e-6, over the regime
+    bands; each run a point coloured by its measured regime, its values on hover."""
     import numpy as np
-    import pandas as pd
 
     r_max = max(2.4, float(frame.r.max()) * 1.06)
     y_top = max(1.3, float(np.nanmax(frame.rho.to_numpy(dtype=float), initial=0)) * 1.08)
-    grid = np.linspace(0, r_max, 241)
-    problems = list(dict.fromkeys(frame.problem))
-    theory = []
-    for p in problems:
-        g = frame[frame.problem == p]
-        # max(|1 − r·μ/L|, |1 − r|): recover μ/L from one stored run (theory at r)
+    grid = np.linspace(0, r_max, 121)
+    top = max(1.0, float(np.nanmax(frame.iters.to_numpy(dtype=float), initial=1)))
+    never = 10 ** math.ceil(math.log10(top) + 0.25)
+    x_scale = {"domain": [0, _sig(r_max)], "nice": False}
+    x = {"field": "r", "type": "quantitative", "scale": x_scale,
+         "title": "learning rate r = η·L (units of 1/L)"}
+    colour = {"field": "regime", "type": "nominal", "title": "measured regime",
+              "scale": {"domain": list(REGIMES), "range": list(REGIMES.values())},
+              "legend": {"orient": "top", "symbolOpacity": 1}}
+    shape = {"field": "reached", "type": "nominal", "title": "Δf ≤ 1e-6 reached",
+             "scale": {"domain": ["yes", "never"], "range": ["circle", "triangle-up"]},
+             "legend": {"orient": "top", "symbolOpacity": 1}}
+    tips = [{"field": "problem", "type": "nominal"},
+            {"field": "rate", "type": "nominal"},
+            {"field": "seed", "type": "quantitative"},
+            {"field": "regime", "type": "nominal", "title": "measured regime"},
+            {"field": "rho", "type": "quantitative", "title": "measured ρ̂ per step",
+             "format": ".4g"},
+            {"field": "theory", "type": "quantitative", "title": "theory |1 − r|",
+             "format": ".4g"},
+            {"field": "iters", "type": "quantitative", "title": "iterations to Δf ≤ 1e-6"},
+            {"field": "status", "type": "nominal"}]
+    bands = {"values": [
+        {"a": 0, "b": 1, "name": "slow → monotone", "fill": "#4c78a8"},
+        {"a": 1, "b": 2, "name": "overshoot, oscillate", "fill": "#f58518"},
+        {"a": 2, "b": _sig(r_max), "name": "diverge", "fill": "#e45756"},
+    ]}
+    marks = {"values": [{"r": 1, "text": "1/L: one step"}, {"r": 2, "text": "2/L"}]}
+
+    def backdrop(labelled: bool) -> list[dict]:
+        layers = [
+            {"data": bands, "mark": {"type": "rect", "fillOpacity": 0.09},
+             "encoding": {"x": {"field": "a", "type": "quantitative", "scale": x_scale},
+                          "x2": {"field": "b"},
+                          "fill": {"field": "fill", "type": "nominal", "scale": None},
+                          "tooltip": [{"field": "name", "type": "nominal",
+                                       "title": "theory's regime"}]}},
+            {"data": marks, "mark": {"type": "rule", "color": "#333", "strokeDash": [4, 3]},
+             "encoding": {"x": {"field": "r", "type": "quantitative", "scale": x_scale}}},
+        ]
+        if labelled:
+            layers += [
+                {"data": bands, "mark": {"type": "text", "align": "left", "dx": 4, "dy": 8,
+                                         "baseline": "top", "fontSize": 11, "color": "#555"},
+                 "encoding": {"x": {"field": "a", "type": "quantitative"},
+                              "y": {"value": 0}, "text": {"field": "name"}}},
+                {"data": marks, "mark": {"type": "text", "align": "left", "dx": 3, "dy": -4,
+                                         "fontSize": 11, "fontWeight": "bold"},
+                 "encoding": {"x": {"field": "r", "type": "quantitative"},
+                              "y": {"value": 26}, "text": {"field": "text"}}},
+            ]
+        return layers
+
+    def points(values: str, y: dict) -> dict:
+        return {"data": {"name": values},
+                "mark": {"type": "point", "filled": True, "size": 70, "opacity": 0.75},
+                "encoding": {"x": x, "y": y, "color": colour, "shape": shape,
+                             "tooltip": tips}}
+
+    rows, datasets = [], {}
+    for i, problem in enumerate(dict.fromkeys(frame.problem)):
+        sub = frame[frame.problem == problem]
+        # the theory's max(|1 − r·μ/L|, |1 − r|): μ/L recovered from a stored run
         ratio = 1.0
-        for r, th in zip(g.r, g.theory, strict=True):
+        for r, th in zip(sub.r, sub.theory, strict=True):
             if r > 0 and abs(th - abs(1 - r)) > 1e-12:
                 ratio = (1 - th) / r
                 break
-        theory += [{"problem": p, "r": _sig(x), "theory": _sig(max(abs(1 - x * ratio),
-                                                                   abs(1 - x)))} for x in grid]
-    top = max(1.0, float(np.nanmax(frame.iters.to_numpy(dtype=float), initial=1)))
-    never = 10 ** math.ceil(math.log10(top) + 0.25)
-    data = pd.DataFrame({
-        "problem": frame.problem,
-        "rate": [_rate(r) for r in frame.r],
-        "r": [_sig(r) for r in frame.r],
-        "seed": frame.seed,
-        "rho": [_sig(v) for v in frame.rho],
-        "theory": [_sig(v) for v in frame.theory],
-        "regime": frame.regime,
-        "iters": [v if math.isfinite(v) else None for v in frame.iters],
-        "iters_y": [v if math.isfinite(v) else never for v in frame.iters],
-        "reached": ["yes" if math.isfinite(v) else "never" for v in frame.iters],
-        "status": frame.status,
-    })
-    bands = pd.DataFrame([
-        {"a": 0.0, "b": 1.0, "name": "slow → monotone", "fill": "#4c78a8"},
-        {"a": 1.0, "b": 2.0, "name": "overshoot, oscillate", "fill": "#f58518"},
-        {"a": 2.0, "b": r_max, "name": "diverge", "fill": "#e45756"},
-    ])
-    marks = pd.DataFrame([{"r": 1.0, "text": "1/L: one step"}, {"r": 2.0, "text": "2/L"}])
-    x = alt.X("r:Q", title="learning rate r = η·L (units of 1/L)",
-              scale=alt.Scale(domain=[0, r_max], nice=False))
-    colour = alt.Color("regime:N", title="measured regime",
-                       scale=alt.Scale(domain=list(REGIMES), range=list(REGIMES.values())),
-                       legend=alt.Legend(orient="top", symbolOpacity=1))
-    shape = alt.Shape("reached:N", scale=alt.Scale(domain=["yes", "never"],
-                                                   range=["circle", "triangle-up"]),
-                      title="Δf ≤ 1e-6 reached",
-                      legend=alt.Legend(orient="top", symbolOpacity=1))
-    tips = [alt.Tooltip("problem:N"), alt.Tooltip("rate:N", title="rate"),
-            alt.Tooltip("seed:Q"), alt.Tooltip("regime:N", title="measured regime"),
-            alt.Tooltip("rho:Q", title="measured ρ̂ per step", format=".4g"),
-            alt.Tooltip("theory:Q", title="theory |1 − r|", format=".4g"),
-            alt.Tooltip("iters:Q", title="iterations to Δf ≤ 1e-6"),
-            alt.Tooltip("status:N")]
-
-    def backdrop(height_field: bool):
-        band = alt.Chart(bands).mark_rect(fillOpacity=0.09).encode(
-            x=alt.X("a:Q", scale=alt.Scale(domain=[0, r_max], nice=False)), x2="b:Q",
-            fill=alt.Fill("fill:N", scale=None),
-            tooltip=[alt.Tooltip("name:N", title="theory's regime")])
-        rules = alt.Chart(marks).mark_rule(color="#333", strokeDash=[4, 3]).encode(
-            x=alt.X("r:Q", scale=alt.Scale(domain=[0, r_max], nice=False)))
-        layers = [band, rules]
-        if height_field:
-            layers.append(alt.Chart(bands).mark_text(align="left", dx=4, dy=8, baseline="top",
-                                                      fontSize=11, color="#555").encode(
-                x="a:Q", y=alt.value(0), text="name:N"))
-            layers.append(alt.Chart(marks).mark_text(align="left", dx=3, dy=-4, fontSize=11,
-                                                     fontWeight="bold").encode(
-                x="r:Q", y=alt.value(26), text="text:N"))
-        return layers
-
-    rows = []
-    for i, p in enumerate(problems):
-        sub = data[data.problem == p]
-        th = alt.Chart(pd.DataFrame([t for t in theory if t["problem"] == p])).mark_line(
-            color="black", strokeDash=[6, 3], strokeWidth=1.2).encode(
-            x=x, y=alt.Y("theory:Q"))
-        one = alt.Chart(pd.DataFrame({"y": [1.0]})).mark_rule(color="#999", strokeWidth=0.8)\
-            .encode(y="y:Q")
-        pts = alt.Chart(sub).mark_point(filled=True, size=70, opacity=0.75).encode(
-            x=x, y=alt.Y("rho:Q", title=["measured ρ̂ per step", "(dashed: theory)"],
-                         scale=alt.Scale(domain=[0, y_top], nice=False)),
-            color=colour, shape=shape, tooltip=tips)
-        left = alt.layer(*backdrop(i == 0), one, th, pts).properties(
-            width=470, height=200, title=f"{p}: error contraction per update")
-        its = alt.Chart(sub).mark_point(filled=True, size=70, opacity=0.75).encode(
-            x=x, y=alt.Y("iters_y:Q", title="iterations to Δf ≤ 1e-6",
-                         scale=alt.Scale(type="log", domain=[0.8, never * 1.3], nice=False)),
-            color=colour, shape=shape, tooltip=tips)
-        never_rule = alt.Chart(pd.DataFrame({"y": [never], "t": ["never reached"]}))
-        right = alt.layer(
-            *backdrop(False),
-            never_rule.mark_rule(color="#999", strokeDash=[2, 2]).encode(y="y:Q"),
-            never_rule.mark_text(align="right", dy=-6, x=465, fontSize=10, color="#666")
-            .encode(y="y:Q", text="t:N"),
-            its,
-        ).properties(width=400, height=200, title=f"{p}: iterations to Δf ≤ 1e-6")
-        rows.append(alt.hconcat(left, right).resolve_scale(y="independent"))
-    chart = alt.vconcat(*rows).resolve_scale(color="shared", shape="shared")
-    return chart.configure_axis(labelFontSize=11, titleFontSize=12).configure_title(
-        fontSize=13, anchor="start")
+        theory = [{"r": _sig(v), "theory": _sig(max(abs(1 - v * ratio), abs(1 - v)))}
+                  for v in grid]
+        values = f"runs-{i}"  # one copy, drawn in both panels
+        datasets[values] = _records(sub, {
+            "problem": lambda d: d["problem"],
+            "rate": lambda d: _rate(d["r"]),
+            "r": lambda d: _sig(d["r"]),
+            "seed": lambda d: int(d["seed"]),
+            "rho": lambda d: _sig(d["rho"]),
+            "theory": lambda d: _sig(d["theory"]),
+            "regime": lambda d: d["regime"],
+            "iters": lambda d: _sig(d["iters"]),
+            "iters_y": lambda d: _sig(d["iters"]) if math.isfinite(d["iters"]) else never,
+            "reached": lambda d: "yes" if math.isfinite(d["iters"]) else "never",
+            "status": lambda d: d["status"],
+        })
+        left = {
+            "title": f"{problem}: error contraction per update", "width": 470, "height": 200,
+            "layer": [
+                *backdrop(i == 0),
+                {"data": {"values": [{"y": 1}]}, "mark": {"type": "rule", "color": "#999",
+                                                          "strokeWidth": 0.8},
+                 "encoding": {"y": {"field": "y", "type": "quantitative"}}},
+                {"data": {"values": theory},
+                 "mark": {"type": "line", "color": "black", "strokeDash": [6, 3],
+                          "strokeWidth": 1.2},
+                 "encoding": {"x": x, "y": {"field": "theory", "type": "quantitative"}}},
+                points(values, {"field": "rho", "type": "quantitative",
+                                "title": ["measured ρ̂ per step", "(dashed: theory)"],
+                                "scale": {"domain": [0, _sig(y_top)], "nice": False}}),
+            ],
+        }
+        right = {
+            "title": f"{problem}: iterations to Δf ≤ 1e-6", "width": 400, "height": 200,
+            "layer": [
+                *backdrop(False),
+                {"data": {"values": [{"y": never, "t": "never reached"}]},
+                 "mark": {"type": "rule", "color": "#999", "strokeDash": [2, 2]},
+                 "encoding": {"y": {"field": "y", "type": "quantitative"}}},
+                {"data": {"values": [{"y": never, "t": "never reached"}]},
+                 "mark": {"type": "text", "align": "left", "dy": -6, "x": 4,
+                          "fontSize": 10, "color": "#666"},
+                 "encoding": {"y": {"field": "y", "type": "quantitative"},
+                              "text": {"field": "t"}}},
+                points(values, {"field": "iters_y", "type": "quantitative",
+                                "title": "iterations to Δf ≤ 1e-6",
+                                "scale": {"type": "log", "domain": [0.8, never * 1.3],
+                                          "nice": False}}),
+            ],
+        }
+        rows.append({"hconcat": [left, right], "resolve": {"scale": {"y": "independent"}}})
+    return {
+        "$schema": _schema(),
+        "datasets": datasets,
+        "vconcat": rows,
+        "resolve": {"scale": {"color": "shared", "shape": "shared"}},
+        "config": {"axis": {"labelFontSize": 11, "titleFontSize": 12},
+                   "title": {"fontSize": 13, "anchor": "start"}},
+    }
 
 
 def regimes_block(ctx) -> str | None:
@@ -421,7 +466,7 @@ def regimes_block(ctx) -> str | None:
         "first step). Hover a point for its values."
     )
     return (
-        chart_html(regimes_chart(frame, ctx), f"the learning-rate regimes on {problems}",
+        chart_html(regimes_chart(frame), f"the learning-rate regimes on {problems}",
                    caption, name="lesson-regimes")
         + f"<p class='lead'>{esc(sentence)}</p>"
     )
@@ -586,71 +631,98 @@ def minibatch_sentence(m: dict) -> str:
     )
 
 
-def minibatch_chart(m: dict, colours: dict[str, str]):
+def minibatch_chart(m: dict, colours: dict[str, str]) -> dict:
     """Smoothed raw gap against iterations (log–log), the floor of each label a dashed level
-    with its value, and a radio button choosing the schedule set against the constant rate."""
-    import altair as alt
-    import pandas as pd
-
+    with its value, and a radio button choosing the schedule set against the constant rate;
+    as a Vega-Lite spec."""
     labels = [m["constant"], *m["schedules"]]
     palette = [colours.get(lab, "#333333") for lab in labels]
-    curves = m["curves"].copy()
-    for col in ("t", "median", "q25", "q75"):
-        curves[col] = [_sig(v) for v in curves[col]]
-    curves["schedule"] = [_schedule_of(lab) for lab in curves.label]
-    floors = m["floors"].copy()
-    t_end = float(m["curves"].t.max()) if len(m["curves"]) else 1.0
-    floors = floors[floors.label.isin(labels)]
-    floors = pd.DataFrame({
-        "label": floors.label, "schedule": [_schedule_of(lab) for lab in floors.label],
-        "floor": [_sig(v) for v in floors["floor"]], "final": [_sig(v) for v in floors.final],
-        "text": [f"floor {_n(v)}" for v in floors["floor"]],
-        "t0": 1.0, "t1": _sig(t_end),
+    curves = _records(m["curves"], {
+        "label": lambda d: d["label"],
+        "schedule": lambda d: _schedule_of(d["label"]),
+        "t": lambda d: _sig(d["t"]),
+        "median": lambda d: _sig(d["median"]),
+        "q25": lambda d: _sig(d["q25"]),
+        "q75": lambda d: _sig(d["q75"]),
+        "runs": lambda d: int(d["runs"]),
     })
-    floors["text_y"] = _spread(floors["floor"].tolist(), curves)
-    options = ["all", *m["schedules"]]
-    pick = alt.param(
-        name="schedule", value=m["schedules"][0],
-        bind=alt.binding_radio(options=options,
-                               labels=["all", *(_schedule_of(s) for s in m["schedules"])],
-                               name="decaying schedule: "),
-    )
-    shown = (f"datum.label == {_js(m['constant'])} || schedule == 'all' "
-             "|| datum.label == schedule")
-    colour = alt.Color("label:N", title=None, scale=alt.Scale(domain=labels, range=palette),
-                       legend=alt.Legend(orient="bottom", direction="vertical",
-                                         labelLimit=600, symbolType="stroke",
-                                         symbolOpacity=1, symbolStrokeWidth=3))
-    x = alt.X("t:Q", title="iteration t + 1", scale=alt.Scale(type="log"))
-    y = alt.Y("median:Q", title="smoothed f(x_t) − f*", scale=alt.Scale(type="log"))
-    base = alt.Chart(curves).transform_filter(shown)
-    band = base.mark_area(opacity=0.15).encode(x=x, y=alt.Y("q75:Q", scale=alt.Scale(
-        type="log"), title="smoothed f(x_t) − f*"), y2="q25:Q", color=colour)
-    line = base.mark_line(strokeWidth=2).encode(x=x, y=y, color=colour)
-    hover = base.mark_circle(size=45, opacity=0.01).encode(
-        x=x, y=y, color=alt.Color("label:N", scale=alt.Scale(domain=labels, range=palette),
-                                  legend=None),
-        tooltip=[alt.Tooltip("schedule:N"),
-                 alt.Tooltip("t:Q", title="iteration t + 1", format=".3g"),
-                 alt.Tooltip("median:Q", title="smoothed gap (median)", format=".3g"),
-                 alt.Tooltip("runs:Q", title="seeds"),
-                 alt.Tooltip("q25:Q", title="25 %", format=".3g"),
-                 alt.Tooltip("q75:Q", title="75 %", format=".3g")])
-    fl = alt.Chart(floors).transform_filter(shown)
-    level = fl.mark_rule(strokeDash=[6, 3], strokeWidth=1.5).encode(
-        x=alt.X("t0:Q", scale=alt.Scale(type="log")), x2="t1:Q", y=alt.Y("floor:Q"),
-        color=alt.Color("label:N", scale=alt.Scale(domain=labels, range=palette), legend=None),
-        tooltip=[alt.Tooltip("schedule:N"),
-                 alt.Tooltip("floor:Q", title="floor (median e_ss_gap)", format=".3g"),
-                 alt.Tooltip("final:Q", title="median final gap", format=".3g")])
-    text = fl.mark_text(align="left", dx=4, fontSize=11, fontWeight="bold").encode(
-        x=alt.X("t1:Q", scale=alt.Scale(type="log")), y="text_y:Q", text="text:N",
-        color=alt.Color("label:N", scale=alt.Scale(domain=labels, range=palette), legend=None))
-    chart = alt.layer(band, line, level, text, hover).add_params(pick).properties(
-        width=720, height=300,
-        title=f"{m['title']}: constant rate against decaying schedules")
-    return chart.configure_axis(labelFontSize=11, titleFontSize=12).configure_title(
-        fontSize=13, anchor="start").configure_view(strokeWidth=0)
+    t_end = float(m["curves"].t.max()) if len(m["curves"]) else 1.0
+    floors = m["floors"][m["floors"].label.isin(labels) & (m["floors"]["floor"] > 0)]
+    heights = _spread([float(v) for v in floors["floor"]], m["curves"])
+    levels = [
+        {"label": lab, "schedule": _schedule_of(lab), "floor": _sig(fl), "final": _sig(fin),
+         "text": f"floor {_n(fl)}", "text_y": y, "t0": 1, "t1": _sig(t_end)}
+        for lab, fl, fin, y in zip(floors.label, floors["floor"], floors.final, heights,
+                                   strict=True)
+    ]
+    shown = {"filter": f"datum.label == {_js(m['constant'])} || schedule == 'all' "
+                       "|| datum.label == schedule"}
+    scale = {"domain": labels, "range": palette}
+    colour = {"field": "label", "type": "nominal", "title": None, "scale": scale,
+              "legend": {"orient": "bottom", "direction": "vertical", "labelLimit": 600,
+                         "symbolType": "stroke", "symbolOpacity": 1,
+                         "symbolStrokeWidth": 3}}
+    quiet = {"field": "label", "type": "nominal", "scale": scale, "legend": None}
+    x = {"field": "t", "type": "quantitative", "title": "iteration t + 1",
+         "scale": {"type": "log"}}
+    y_title = "smoothed f(x_t) − f*"
+    y = {"field": "median", "type": "quantitative", "title": y_title,
+         "scale": {"type": "log"}}
+    log_x = {"type": "quantitative", "scale": {"type": "log"}}
+    return {
+        "$schema": _schema(),
+        "datasets": {"curves": curves},
+        "title": f"{m['title']}: constant rate against decaying schedules",
+        "width": 720, "height": 300,
+        "params": [{
+            "name": "schedule", "value": m["schedules"][0],
+            "bind": {"input": "radio", "options": ["all", *m["schedules"]],
+                     "labels": ["all", *(_schedule_of(s) for s in m["schedules"])],
+                     "name": "decaying schedule: "},
+        }],
+        "layer": [
+            {"data": {"name": "curves"}, "transform": [shown],
+             "mark": {"type": "area", "opacity": 0.15},
+             "encoding": {"x": x, "y": {"field": "q75", "type": "quantitative",
+                                        "title": y_title, "scale": {"type": "log"}},
+                          "y2": {"field": "q25"}, "color": colour}},
+            {"data": {"name": "curves"}, "transform": [shown],
+             "mark": {"type": "line", "strokeWidth": 2},
+             "encoding": {"x": x, "y": y, "color": colour}},
+            {"data": {"values": levels}, "transform": [shown],
+             "mark": {"type": "rule", "strokeDash": [6, 3], "strokeWidth": 1.5},
+             "encoding": {
+                 "x": {"field": "t0", **log_x}, "x2": {"field": "t1"},
+                 "y": {"field": "floor", "type": "quantitative"}, "color": quiet,
+                 "tooltip": [{"field": "schedule", "type": "nominal"},
+                             {"field": "floor", "type": "quantitative",
+                              "title": "floor (median e_ss_gap)", "format": ".3g"},
+                             {"field": "final", "type": "quantitative",
+                              "title": "median final gap", "format": ".3g"}]}},
+            {"data": {"values": levels}, "transform": [shown],
+             "mark": {"type": "text", "align": "left", "dx": 4, "fontSize": 11,
+                      "fontWeight": "bold"},
+             "encoding": {"x": {"field": "t1", **log_x},
+                          "y": {"field": "text_y", "type": "quantitative"},
+                          "text": {"field": "text"}, "color": quiet}},
+            {"data": {"name": "curves"}, "transform": [shown],
+             "mark": {"type": "circle", "size": 45, "opacity": 0.01},
+             "encoding": {
+                 "x": x, "y": y, "color": quiet,
+                 "tooltip": [{"field": "schedule", "type": "nominal"},
+                             {"field": "t", "type": "quantitative", "title": "iteration t + 1",
+                              "format": ".3g"},
+                             {"field": "median", "type": "quantitative",
+                              "title": "smoothed gap (median)", "format": ".3g"},
+                             {"field": "q25", "type": "quantitative", "title": "25 %",
+                              "format": ".3g"},
+                             {"field": "q75", "type": "quantitative", "title": "75 %",
+                              "format": ".3g"},
+                             {"field": "runs", "type": "quantitative", "title": "seeds"}]}},
+        ],
+        "config": {"axis": {"labelFontSize": 11, "titleFontSize": 12},
+                   "title": {"fontSize": 13, "anchor": "start"}, "view": {"strokeWidth": 0}},
+    }
 
 
 def _spread(levels: list, curves) -> list:
@@ -665,7 +737,7 @@ def _spread(levels: list, curves) -> list:
     gap = 0.05 * span
     order = sorted((i for i, v in enumerate(levels) if v is not None and v > 0),
                    key=lambda i: levels[i])
-    out = list(levels)
+    out = [_sig(v) for v in levels]
     last = -math.inf
     for i in order:
         y = max(math.log10(levels[i]), last + gap)
