@@ -249,13 +249,18 @@ def test_the_schedule_selector_redraws_and_points_show_values(ctx, tmp_path):
         radios = figure.locator("input[type=radio]")
         assert radios.count() == 1 + len(SCHEDULES)
         assert radios.nth(1).is_checked()  # the first schedule is chosen at the start
-        before = figure.screenshot(path=str(tmp_path / "before.png"))
+        drawing = figure.locator(".vega-chart svg").first  # the plot, not the buttons
+
+        def look(name: str) -> tuple[bytes, int]:
+            page.wait_for_timeout(300)
+            lines = figure.locator(".vega-chart svg .mark-line path").count()
+            return drawing.screenshot(path=str(tmp_path / f"{name}.png")), lines
+
+        before, n_before = look("before")
         radios.nth(2).check()
-        page.wait_for_timeout(300)
-        after = figure.screenshot(path=str(tmp_path / "after.png"))
+        after, n_after = look("after")
         radios.nth(0).check()
-        page.wait_for_timeout(300)
-        every = figure.screenshot(path=str(tmp_path / "all.png"))
+        every, n_every = look("all")
         # hover a run's point in the regimes figure: its values show
         point = page.locator("figure.vega").nth(0).locator(".mark-symbol path").first
         point.hover(force=True)
@@ -263,6 +268,8 @@ def test_the_schedule_selector_redraws_and_points_show_values(ctx, tmp_path):
         tip = page.locator("#vg-tooltip-element").inner_text()
         browser.close()
     assert before != after != every and before != every
+    # one schedule against the constant rate, then all of them
+    assert (n_before, n_after, n_every) == (2, 2, 1 + len(SCHEDULES))
     assert "measured regime" in tip and "measured ρ̂ per step" in tip
     assert errors == []
     assert all(u.startswith(("file:", "data:", "blob:")) for u in urls)
