@@ -130,7 +130,7 @@ def _measure(trace: dict | None, x_stars: list, f_star: float | None, status: st
         star = stars[np.argmin(np.linalg.norm(stars - at, axis=1))]
         e = x - star
         dist = np.linalg.norm(e, axis=1)
-        if dist[0] == 0:
+        if dist[0] == 0 or tt[-1] == tt[0]:
             return nan
         along = e @ e[0]
         crossings = int(np.sum(along[:-1] * along[1:] < 0))
@@ -142,7 +142,7 @@ def _measure(trace: dict | None, x_stars: list, f_star: float | None, status: st
     gap = np.asarray(trace["f"], dtype=float) - f_star
     ok = np.isfinite(gap)
     gap, tt = gap[ok], t[ok]
-    if len(gap) < 2 or gap[0] <= 0:
+    if len(gap) < 2 or gap[0] <= 0 or tt[-1] == tt[0]:
         return nan
     rho = (max(gap[-1], 0.0) / gap[0]) ** (1.0 / (2 * (tt[-1] - tt[0])))
     first = math.sqrt(max(gap[1], 0.0) / gap[0]) if tt[1] - tt[0] == 1 else math.nan
@@ -152,7 +152,9 @@ def _measure(trace: dict | None, x_stars: list, f_star: float | None, status: st
 def _sweep_problems(ctx, runs) -> list[str]:
     """The problem keys of the claim, quadratic-1d first: each with a known L and gd run at
     three or more constant rates."""
-    keys = []
+    keys: list[str] = []
+    if not len(runs) or "problem_key" not in runs:
+        return keys
     for want in (QUADRATIC, LINE_FIT):
         for key in dict.fromkeys(runs.problem_key):
             info = ctx.problems.get(key) or {}
@@ -478,7 +480,7 @@ def regimes_block(ctx) -> str | None:
 def _schedules(ctx, runs):
     """``(key, constant label, [decaying labels])`` of the first problem with minibatch
     gradients where gd ran at a constant rate and, from the same base rate, decaying."""
-    if "hp.lr" not in runs:
+    if not len(runs) or "hp.lr" not in runs:
         return None
     for key in dict.fromkeys(runs.problem_key):
         params = (ctx.problems.get(key) or {}).get("params") or {}
@@ -553,7 +555,7 @@ def smoothed_gaps(ctx, chosen, labels: list[str], f_ref: float):
     import pandas as pd
 
     traces = ctx.traces(chosen.run_id.tolist())
-    runs = {lab: [] for lab in labels}
+    runs: dict[str, list] = {lab: [] for lab in labels}
     top = 1.0
     for rid, lab in zip(chosen.run_id.tolist(), chosen.label.tolist(), strict=True):
         tr = traces.get(rid)

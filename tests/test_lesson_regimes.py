@@ -15,10 +15,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from optbench.reports import lesson_regimes as lr
 
 import optbench
 from optbench.report.context import read_context
-from optbench.reports import lesson_regimes as lr
 
 RATES = [0.05, 0.5, 1, 1.5, 1.9, 2, 2.2]  # every regime: slow, monotone, one step, ...
 MINIBATCH = "linear-regression[standardize=true,batch_size=10]"
