@@ -331,12 +331,12 @@ def regimes_chart(frame) -> dict:
             {"field": "regime", "type": "nominal", "title": "measured regime"},
             {"field": "rho", "type": "quantitative", "title": "measured ρ̂ per step",
              "format": ".4g"},
-            {"field": "theory", "type": "quantitative", "title": "theory |1 − r|",
+            {"field": "theory", "type": "quantitative", "title": "theory's contraction",
              "format": ".4g"},
             {"field": "iters", "type": "quantitative", "title": "iterations to Δf ≤ 1e-6"},
             {"field": "status", "type": "nominal"}]
     bands = {"values": [
-        {"a": 0, "b": 1, "name": "slow → monotone", "fill": "#4c78a8"},
+        {"a": 0, "b": 1, "name": "monotone (slow when r ≪ 1)", "fill": "#4c78a8"},
         {"a": 1, "b": 2, "name": "overshoot, oscillate", "fill": "#f58518"},
         {"a": 2, "b": _sig(r_max), "name": "diverge", "fill": "#e45756"},
     ]}
@@ -393,7 +393,7 @@ def regimes_chart(frame) -> dict:
             "theory": lambda d: _sig(d["theory"]),
             "regime": lambda d: d["regime"],
             "iters": lambda d: _sig(d["iters"]),
-            "iters_y": lambda d: _sig(d["iters"]) if math.isfinite(d["iters"]) else never,
+            "iters_y": lambda d: max(_sig(d["iters"]), 0.9) if math.isfinite(d["iters"]) else never,
             "reached": lambda d: "yes" if math.isfinite(d["iters"]) else "never",
             "status": lambda d: d["status"],
         })
