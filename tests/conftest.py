@@ -88,11 +88,14 @@ SHARED_FIXTURES = {
     "test_export": ("default_suite_postprocessed",),
     "test_hostile_travel": ("stores",),
     "test_lesson": ("lesson",),
+    "test_lesson_regimes": ("store",),
     "test_momentum_section": ("store",),
     "test_references": ("fresh",),
     "test_relayout": ("page",),
     "test_report": ("report",),
     "test_tune": ("tuned",),
+    "test_tune_trials": ("tuned",),
+    "test_tuning_sections": ("tuned",),
     "test_what_this_run_shows": ("paragraph",),
 }
 
