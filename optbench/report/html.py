@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import html
 import math
+import re
 from typing import Any
 
 from . import pool
@@ -26,8 +27,6 @@ def esc(text: Any) -> str:
 def prose(text: Any) -> str:
     """A description (a docstring, a catalog entry) as HTML text: escaped, its reST
     literals (````x````, ```x```) shown as code rather than as backquotes."""
-    import re
-
     escaped = esc(text)
     escaped = re.sub(r"``(.+?)``", r"<code>\1</code>", escaped)
     return re.sub(r"(?<![\w`])`([^`]+?)`(?![\w`])", r"<code>\1</code>", escaped)
@@ -108,6 +107,30 @@ def _numeric_text(text: str) -> bool:
     )
 
 
+# where a long identifier such as ``momentum[lr=0.5/L,momentum=0.5]`` or
+# ``linear-regression[batch_size=10,standardize=true]`` may break: before its bracket and
+# after each comma between parameters, never inside a number or a name
+_BREAK_BEFORE = re.compile(r"(?<=[^\s\[(])(?=[\[(])")
+_BREAK_AFTER = re.compile(r"(?<=,)(?=\S)")
+# a composite number cell, "0.184 [0.0804, 3.83]" or "26.6 [3, 61] · 10/10": it may wrap
+# between its parts, never inside one
+_PARTS = re.compile(r" (?=\[)| (?=· )")
+
+
+def _breakable(text: str) -> str:
+    """Escaped text with word-break opportunities (``<wbr>``) at parameter boundaries."""
+    text = _BREAK_AFTER.sub("\0", _BREAK_BEFORE.sub("\0", text))
+    return esc(text).replace("\0", "<wbr>")
+
+
+def _parts(text: str) -> str:
+    """A composite number cell as unbreakable parts that may wrap between them."""
+    parts = _PARTS.split(text)
+    if len(parts) == 1:
+        return esc(text)
+    return " ".join(f"<span class='nw'>{esc(p)}</span>" for p in parts)
+
+
 def table_html(
     frame,
     caption: str,
@@ -151,8 +174,13 @@ def table_html(
         cells = []
         for c, v in zip(cols, rec, strict=True):
             text, key = _cell(v, float_format)
-            inner = f"<b>{esc(text)}</b>" if (i, c) in bold else esc(text)
-            cls = (" class='t wide'" if c in wide_cols else " class='t'") if c in text_cols else ""
+            if c in text_cols:
+                inner = _breakable(text)
+                cls = " class='t wide'" if c in wide_cols else " class='t'"
+            else:
+                inner = _parts(text)
+                cls = " class='p'" if "<span" in inner else ""
+            inner = f"<b>{inner}</b>" if (i, c) in bold else inner
             cells.append(f'<td{cls} data-v="{esc(key)}">{inner}</td>')
         rows.append("<tr>" + "".join(cells) + "</tr>")
     cls = "data sortable" if sortable else "data"
