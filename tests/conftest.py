@@ -91,6 +91,7 @@ SHARED_FIXTURES = {
     "test_references": ("fresh",),
     "test_relayout": ("page",),
     "test_report": ("report",),
+    "test_tables_browser": ("page",),
     "test_tune": ("tuned",),
     "test_what_this_run_shows": ("paragraph",),
 }

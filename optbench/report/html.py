@@ -117,10 +117,19 @@ _BREAK_AFTER = re.compile(r"(?<=,)(?=\S)")
 _PARTS = re.compile(r" (?=\[)| (?=· )")
 
 
+def _name(word: str) -> str:
+    """A word without spaces: it breaks only at its parameter boundaries (never at the
+    hyphen of ``1e-6`` or ``random-search``)."""
+    marked = _BREAK_AFTER.sub("\0", _BREAK_BEFORE.sub("\0", word))
+    if "-" not in word and "\0" not in marked:
+        return esc(word)
+    return "<wbr>".join(f"<span class='nw'>{esc(p)}</span>" for p in marked.split("\0"))
+
+
 def _breakable(text: str) -> str:
-    """Escaped text with word-break opportunities (``<wbr>``) at parameter boundaries."""
-    text = _BREAK_AFTER.sub("\0", _BREAK_BEFORE.sub("\0", text))
-    return esc(text).replace("\0", "<wbr>")
+    """Escaped text that wraps at its spaces and at the parameter boundaries of its names
+    (``<wbr>``), not at their hyphens."""
+    return " ".join(_name(w) for w in text.split(" "))
 
 
 def _parts(text: str) -> str:
@@ -167,7 +176,8 @@ def table_html(
         if sum(len(str(v)) for v in frame[c].tolist()) > 40 * max(len(frame), 1)
     }
     head = "".join(
-        f"<th class='t'>{esc(c)}</th>" if c in text_cols else f"<th>{esc(c)}</th>" for c in cols
+        f"<th class='t'>{_breakable(c)}</th>" if c in text_cols else f"<th>{_breakable(c)}</th>"
+        for c in cols
     )
     rows = []
     for i, rec in enumerate(frame.itertuples(index=False, name=None)):
