@@ -2,8 +2,10 @@
 
 Every string that comes from a plug-in, a spec or a store goes through :func:`esc`. Figures
 are embedded as SVG data URIs (dense layers rasterized inside them) and tables carry a CSV
-download link as a data URI, so the page needs no network. Sections import these from
-:mod:`optbench.report`, which re-exports them.
+download link as a data URI, so the page needs no network. A table fits the page rather
+than scrolling in a box: its cells mark where they may wrap (a name at its parameters, a
+composite number between its parts), and the page's script sorts, filters and folds it.
+Sections import these from :mod:`optbench.report`, which re-exports them.
 """
 
 from __future__ import annotations
@@ -123,7 +125,7 @@ def _name(word: str) -> str:
     marked = _BREAK_AFTER.sub("\0", _BREAK_BEFORE.sub("\0", word))
     if "-" not in word and "\0" not in marked:
         return esc(word)
-    return "<wbr>".join(f"<span class='nw'>{esc(p)}</span>" for p in marked.split("\0"))
+    return "<wbr>".join(f"<span>{esc(p)}</span>" for p in marked.split("\0"))
 
 
 def _breakable(text: str) -> str:
@@ -137,7 +139,7 @@ def _parts(text: str) -> str:
     parts = _PARTS.split(text)
     if len(parts) == 1:
         return esc(text)
-    return " ".join(f"<span class='nw'>{esc(p)}</span>" for p in parts)
+    return " ".join(f"<span>{esc(p)}</span>" for p in parts)
 
 
 def table_html(
@@ -157,6 +159,9 @@ def table_html(
             tidy long table behind a pivoted display); default: ``frame``.
         bold: cells to emphasize, a set of ``(row position, column name)``.
         sortable: click a header to sort (a few lines of inline script, no network).
+
+    Every table of more than five rows gets a filter box from the page's script, and one
+    of more than 25 rows shows its first 15 until the reader asks for all.
     """
     data = (frame if csv is None else csv).to_csv(index=False)
     link = "data:text/csv;charset=utf-8;base64," + base64.b64encode(data.encode()).decode()

@@ -1,0 +1,68 @@
+"""table_html's cells: the text shown is the value, unchanged; only break opportunities and
+unbreakable parts are marked (how they lay out is checked in tests/test_tables_browser.py)."""
+
+from __future__ import annotations
+
+import html
+import re
+
+import pandas as pd
+import pytest
+
+from optbench.report import table_html
+
+
+def _cells(page: str) -> list[str]:
+    return re.findall(r"<td[^>]*>(.*?)</td>", page)
+
+
+def _text(cell: str) -> str:
+    return html.unescape(re.sub(r"<[^>]+>", "", cell))
+
+
+@pytest.mark.parametrize(
+    ("label", "parts"),
+    [
+        ("linear-regression[batch_size=10,standardize=true]",
+         ["linear-regression", "[batch_size=10,", "standardize=true]"]),
+        ("momentum[lr=0.5/L,momentum=0.5]", ["momentum", "[lr=0.5/L,", "momentum=0.5]"]),
+        ("gd[lr=0.5/L,schedule=cosine(T=400)]",
+         ["gd", "[lr=0.5/L,", "schedule=cosine", "(T=400)]"]),
+        ("random-search", ["random-search"]),  # one part: it does not break at its hyphen
+    ],
+)
+def test_a_name_breaks_only_at_its_parameters(label, parts):
+    page = table_html(pd.DataFrame({"optimizer": [label, "adam"]}), "c" * 40, "t.csv")
+    cell = _cells(page)[0]
+    assert _text(cell) == label
+    assert [_text(p) for p in cell.split("<wbr>")] == parts
+    assert "<wbr>" not in _cells(page)[1] and "<span>" not in _cells(page)[1]  # adam
+
+
+def test_prose_wraps_at_spaces_and_keeps_its_text_escaped():
+    text = "stalled 7, budget 3 <b>not bold</b> at 1e-6"
+    page = table_html(pd.DataFrame({"statuses": [text]}), "c" * 40, "t.csv")
+    cell = _cells(page)[0]
+    assert _text(cell) == text and "<b>" not in cell
+    assert "<span>1e-6</span>" in cell  # not broken at its hyphen
+
+
+@pytest.mark.parametrize(
+    ("value", "parts"),
+    [
+        ("0.184 [0.0804, 3.83]", ["0.184", "[0.0804, 3.83]"]),
+        ("26.6 [3, 61] · 10/10", ["26.6", "[3, 61]", "· 10/10"]),
+        ("∞ · 0/10", ["∞", "· 0/10"]),
+    ],
+)
+def test_a_composite_number_wraps_between_its_parts_only(value, parts):
+    page = table_html(pd.DataFrame({"@10": [value, "1"]}), "c" * 40, "t.csv")
+    cell = re.search(r"<td class='p'[^>]*>(.*?)</td>", page).group(1)
+    assert _text(cell) == value
+    assert re.findall(r"<span>(.*?)</span>", html.unescape(cell)) == parts
+    assert _cells(page)[1] == "1"  # a plain number: no markup, no class
+
+
+def test_headers_wrap_at_words_not_inside_numbers():
+    page = table_html(pd.DataFrame({"aRT to 1e-6": [1.0]}), "c" * 40, "t.csv")
+    assert "<th>aRT to <span>1e-6</span></th>" in page
