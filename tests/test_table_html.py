@@ -28,6 +28,8 @@ def _text(cell: str) -> str:
         ("momentum[lr=0.5/L,momentum=0.5]", ["momentum", "[lr=0.5/L,", "momentum=0.5]"]),
         ("gd[lr=0.5/L,schedule=cosine(T=400)]",
          ["gd", "[lr=0.5/L,", "schedule=cosine", "(T=400)]"]),
+        ("torch[cls=torch.optim.AdamW,lr=0.01]",
+         ["torch", "[cls=torch.", "optim.", "AdamW,", "lr=0.01]"]),  # never in 0.01
         ("random-search", ["random-search"]),  # one part: it does not break at its hyphen
     ],
 )
@@ -48,19 +50,36 @@ def test_prose_wraps_at_spaces_and_keeps_its_text_escaped():
 
 
 @pytest.mark.parametrize(
-    ("value", "parts"),
+    ("value", "parts", "interval"),
     [
-        ("0.184 [0.0804, 3.83]", ["0.184", "[0.0804, 3.83]"]),
-        ("26.6 [3, 61] · 10/10", ["26.6", "[3, 61]", "· 10/10"]),
-        ("∞ · 0/10", ["∞", "· 0/10"]),
+        ("0.184 [0.0804, 3.83]", ["0.184", "[0.0804,", "3.83]"], "[0.0804, 3.83]"),
+        ("26.6 [3, 61] · 10/10", ["26.6", "[3,", "61]", "· 10/10"], "[3, 61]"),
+        ("∞ · 0/10", ["∞", "· 0/10"], None),
     ],
 )
-def test_a_composite_number_wraps_between_its_parts_only(value, parts):
+def test_a_composite_number_wraps_between_its_parts_only(value, parts, interval):
     page = table_html(pd.DataFrame({"@10": [value, "1"]}), "c" * 40, "t.csv")
     cell = re.search(r"<td class='p'[^>]*>(.*?)</td>", page).group(1)
     assert _text(cell) == value
     assert re.findall(r"<span>(.*?)</span>", html.unescape(cell)) == parts
+    # the interval is one part that a too-wide ('tight') table may wrap inside
+    inner = re.findall(r"<span class='i'>(.*?)</span></span>", html.unescape(cell))
+    assert [_text(x + "</span>") for x in inner] == ([interval] if interval else [])
     assert _cells(page)[1] == "1"  # a plain number: no markup, no class
+
+
+def test_a_long_list_shows_its_start_and_keeps_the_whole_in_its_tooltip_and_csv():
+    import base64
+
+    x = ", ".join(f"{0.1 * i:.6g}" for i in range(650))
+    page = table_html(pd.DataFrame({"x*": [x]}), "c" * 40, "t.csv")
+    cell = _cells(page)[0]
+    shown = _text(cell)
+    assert shown.endswith(", …") and len(shown) <= 64 and x.startswith(shown[:-3])
+    tip = html.unescape(re.search(r"title='([^']*)'", cell).group(1))
+    assert tip.startswith(x[:1990]) and tip.endswith("(the rest in the CSV)")
+    csv = base64.b64decode(re.search(r"base64,([^']+)'", page).group(1)).decode()
+    assert x in csv
 
 
 def test_headers_wrap_at_words_not_inside_numbers():

@@ -113,10 +113,13 @@ def _numeric_text(text: str) -> bool:
 # ``linear-regression[batch_size=10,standardize=true]`` may break: before its bracket and
 # after each comma between parameters, never inside a number or a name
 _BREAK_BEFORE = re.compile(r"(?<=[^\s\[(])(?=[\[(])")
-_BREAK_AFTER = re.compile(r"(?<=,)(?=\S)")
+_BREAK_AFTER = re.compile(r"(?<=,)(?=\S)|(?<=[a-z]\.)(?=[A-Za-z])")
 # a composite number cell, "0.184 [0.0804, 3.83]" or "26.6 [3, 61] · 10/10": it may wrap
 # between its parts, never inside one
 _PARTS = re.compile(r" (?=\[)| (?=· )")
+# a numeric cell longer than this (a minimiser x* of 650 coordinates) shows its start and
+# keeps the whole value in its tooltip and in the CSV
+LONG = 60
 
 
 def _name(word: str) -> str:
@@ -135,11 +138,25 @@ def _breakable(text: str) -> str:
 
 
 def _parts(text: str) -> str:
-    """A composite number cell as unbreakable parts that may wrap between them."""
+    """A composite number cell as unbreakable parts that may wrap between them; a long
+    list cut to its start."""
+    if len(text) > LONG:
+        cut = text.rfind(", ", 0, LONG)
+        short = (text[:cut] if cut > 0 else text[:LONG]) + ", …"
+        tip = text if len(text) <= 2000 else text[:2000] + " … (the rest in the CSV)"
+        return f"<span title='{esc(tip)}'>{esc(short)}</span>"
     parts = _PARTS.split(text)
     if len(parts) == 1:
         return esc(text)
-    return " ".join(f"<span>{esc(p)}</span>" for p in parts)
+    return " ".join(_interval(p) if p.startswith("[") and ", " in p else f"<span>{esc(p)}</span>"
+                    for p in parts)
+
+
+def _interval(text: str) -> str:
+    """``[lo, hi]`` kept on one line unless its table is too wide for the page (the page's
+    script marks such a table ``tight``; the stylesheet then lets the interval wrap)."""
+    return "<span class='i'>" + " ".join(f"<span>{esc(p)}</span>" for p in text.split(" ")) + (
+        "</span>")
 
 
 def table_html(
