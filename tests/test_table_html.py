@@ -85,3 +85,9 @@ def test_a_long_list_shows_its_start_and_keeps_the_whole_in_its_tooltip_and_csv(
 def test_headers_wrap_at_words_not_inside_numbers():
     page = table_html(pd.DataFrame({"aRT to 1e-6": [1.0]}), "c" * 40, "t.csv")
     assert "<th>aRT to <span>1e-6</span></th>" in page
+
+
+def test_a_metric_name_in_a_header_may_wrap_after_its_underscores_when_tight():
+    page = table_html(pd.DataFrame({"t_settle_2 (observed median)": [1.0]}), "c" * 40, "t.csv")
+    th = re.search(r"<th>(.*?)</th>", page).group(1)
+    assert th == "<span class='i'>t_<wbr>settle_<wbr>2</span> (observed median)"

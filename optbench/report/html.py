@@ -137,6 +137,19 @@ def _breakable(text: str) -> str:
     return " ".join(_name(w) for w in text.split(" "))
 
 
+def _header(text: str) -> str:
+    """A column name: wraps at its spaces; a metric name (``t_settle_2``) also after its
+    underscores, but only in a table too wide for the page (see :func:`_interval`)."""
+    words = []
+    for w in text.split(" "):
+        if "_" in w.strip("_"):
+            w = "<wbr>".join(esc(p) for p in re.split(r"(?<=_)(?=[^_])", w))
+            words.append(f"<span class='i'>{w}</span>")
+        else:
+            words.append(_name(w))
+    return " ".join(words)
+
+
 def _parts(text: str) -> str:
     """A composite number cell as unbreakable parts that may wrap between them; a long
     list cut to its start."""
@@ -198,7 +211,7 @@ def table_html(
         if sum(len(str(v)) for v in frame[c].tolist()) > 40 * max(len(frame), 1)
     }
     head = "".join(
-        f"<th class='t'>{_breakable(c)}</th>" if c in text_cols else f"<th>{_breakable(c)}</th>"
+        f"<th class='t'>{_header(c)}</th>" if c in text_cols else f"<th>{_header(c)}</th>"
         for c in cols
     )
     rows = []
