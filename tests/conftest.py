@@ -93,6 +93,7 @@ SHARED_FIXTURES = {
     "test_references": ("fresh",),
     "test_relayout": ("page",),
     "test_report": ("report",),
+    "test_tables_browser": ("page",),
     "test_tune": ("tuned",),
     "test_tune_trials": ("tuned",),
     "test_tuning_sections": ("tuned",),
