@@ -137,6 +137,62 @@ def _thin(n: int, head: int, points: int):
     return np.unique(np.concatenate([np.arange(head), tail, [n - 1]]))
 
 
+class Figure:
+    """One figure's spec, assembled as a dict: each view is an Altair unit chart
+    (:meth:`unit`), its rows kept once in the spec's top-level ``datasets`` (named, not
+    inline), and layers and concatenations are put together here. Altair's own
+    ``layer``/``hconcat`` deep-copy every subchart at every level to lift parameters,
+    which took most of the second a figure took to build; parameters are given to the
+    view that owns them (:meth:`params`)."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, list[dict[str, Any]]] = {}
+
+    def data(self, name: str, rows) -> Any:
+        """A named dataset for :class:`altair.Chart` (rows: records or a DataFrame)."""
+        import altair as alt
+
+        if hasattr(rows, "to_dict"):
+            rows = rows.to_dict("records")
+        self.rows[name] = [
+            {k: (None if isinstance(v, float) and not math.isfinite(v) else v)
+             for k, v in r.items()}
+            for r in rows
+        ]
+        return alt.Data(name=name)
+
+    @staticmethod
+    def unit(chart) -> dict[str, Any]:
+        spec = chart.to_dict(validate=False)
+        for key in ("$schema", "config", "datasets"):
+            spec.pop(key, None)
+        return spec
+
+    @staticmethod
+    def _props(props: dict[str, Any]) -> dict[str, Any]:
+        return {k: (v.to_dict(validate=False) if hasattr(v, "to_dict") else v)
+                for k, v in props.items()}
+
+    def layer(self, *charts, **props) -> dict[str, Any]:
+        return {"layer": [self.unit(c) for c in charts], **self._props(props)}
+
+    def hconcat(self, *specs, **props) -> dict[str, Any]:
+        return {"hconcat": list(specs), **self._props(props)}
+
+    def vconcat(self, *specs, **props) -> dict[str, Any]:
+        return {"vconcat": list(specs), **self._props(props)}
+
+    @staticmethod
+    def params(view: dict[str, Any], *params) -> None:
+        """Give a view (or the whole figure) its parameters (Altair param objects)."""
+        view.setdefault("params", []).extend(p.param.to_dict(validate=False) for p in params)
+
+    def spec(self, top: dict[str, Any]) -> dict[str, Any]:
+        import altair as alt
+
+        return {"$schema": alt.SCHEMA_URL, **top, "datasets": self.rows}
+
+
 def _scale(labels: list[str], colours: dict[str, str]):
     import altair as alt
 
@@ -324,6 +380,7 @@ def _random_search_figure(ctx, key, info, gd_label, rs_label, gd, rs, seed) -> s
     import numpy as np
     import pandas as pd
 
+    fig = Figure()
     f_star = float(info["f_star"])
     pair = [gd[gd.seed == seed].run_id.iloc[0], rs[rs.seed == seed].run_id.iloc[0]]
     traces = ctx.traces(pair)
@@ -356,7 +413,7 @@ def _random_search_figure(ctx, key, info, gd_label, rs_label, gd, rs, seed) -> s
         cont = pd.DataFrame(_contours(land, f_star, box[0], box[1]))
         if len(cont):
             layers.append(
-                alt.Chart(cont).mark_line(strokeWidth=0.8, clip=True, color="#b8bec9").encode(
+                alt.Chart(fig.data("contours", cont)).mark_line(strokeWidth=0.8, clip=True, color="#b8bec9").encode(
                     x=alt.X("w:Q", scale=xs, title=axes[0]),
                     y=alt.Y("b:Q", scale=ys, title=axes[1]),
                     detail="line:N", order="o:Q",
@@ -374,7 +431,7 @@ def _random_search_figure(ctx, key, info, gd_label, rs_label, gd, rs, seed) -> s
             alt.Tooltip("evals:Q", title="evaluations"),
             alt.Tooltip("gap:Q", title="f − f*", format=".3g"),
             alt.Tooltip("w:Q", format=".4g"), alt.Tooltip("b:Q", format=".4g")]
-    base = alt.Chart(path)
+    base = alt.Chart(fig.data("paths", path))
     layers.append(base.mark_line(strokeWidth=1.4, clip=True).encode(order="it:Q", **enc))
     layers.append(base.mark_circle(size=22, clip=True).encode(tooltip=tips, **enc))
     what = ["x* (least squares)", f"start (seed {seed})"]
@@ -383,7 +440,7 @@ def _random_search_figure(ctx, key, info, gd_label, rs_label, gd, rs, seed) -> s
         {"w": path.w.iloc[0], "b": path.b.iloc[0], "what": what[1]},
     ])
     layers.append(
-        alt.Chart(marks).mark_point(size=150, filled=True, clip=True, color="#222").encode(
+        alt.Chart(fig.data("marks", marks)).mark_point(size=150, filled=True, clip=True, color="#222").encode(
             x=alt.X("w:Q", scale=xs), y=alt.Y("b:Q", scale=ys),
             shape=alt.Shape("what:N", title=None,
                             scale=alt.Scale(domain=what, range=[STAR, "circle"]),
@@ -391,17 +448,17 @@ def _random_search_figure(ctx, key, info, gd_label, rs_label, gd, rs, seed) -> s
             tooltip=["what:N", alt.Tooltip("w:Q", format=".4g"), alt.Tooltip("b:Q", format=".4g")],
         )
     )
-    contour = alt.layer(*layers).properties(
-        width=340, height=340,
+    contour = fig.layer(
+        *layers, width=340, height=340,
         title=alt.Title(f"{ctx.problem_title(key)}: seed {seed}'s paths",
                         subtitle="contours of f − f*, log-spaced"),
-    ).add_params(legend)
+    )
 
     conv = _convergence_rows(ctx, key, labels, f_star)
-    band = alt.Chart(conv)
+    band = alt.Chart(fig.data("convergence", conv))
     yscale = alt.Scale(type="log")
     xscale = alt.Scale(type="log")
-    curve = alt.layer(
+    curve = fig.layer(
         band.mark_area(opacity=0.18).encode(
             x=alt.X("evals:Q", scale=xscale, title="evaluations (n_f + n_g)"),
             y=alt.Y("q25:Q", scale=yscale, title="best-so-far f − f*",
@@ -415,15 +472,17 @@ def _random_search_figure(ctx, key, info, gd_label, rs_label, gd, rs, seed) -> s
             tooltip=["label:N", "evals:Q", alt.Tooltip("median:Q", format=".3g"),
                      alt.Tooltip("q25:Q", format=".3g"), alt.Tooltip("q75:Q", format=".3g")],
         ),
-        alt.Chart(pd.DataFrame({"y": [TARGET]})).mark_rule(strokeDash=[4, 3], color="#888")
+        alt.Chart(fig.data("target", [{"y": TARGET}])).mark_rule(strokeDash=[4, 3], color="#888")
         .encode(y="y:Q"),
-    ).properties(
         width=420, height=340,
         title=alt.Title("Convergence over all seeds",
                         subtitle="median, 25–75 % band; dashed: Δf = 1e-6 (drag to pan, wheel "
                                  "to zoom)"),
-    ).add_params(alt.selection_interval(bind="scales", name="zoom_a"))
-    chart = alt.hconcat(contour, curve).resolve_scale(color="shared")
+    )
+    # the legend picks an optimizer in both panels; wheel and drag zoom the convergence
+    fig.params(contour["layer"][-2], legend)
+    fig.params(curve["layer"][1], alt.selection_interval(bind="scales", name="zoom_a"))
+    chart = fig.spec(fig.hconcat(contour, curve))
     n = int(len(gd))
     return chart_html(
         chart,
@@ -588,6 +647,7 @@ def _rate_figure(ctx, key, info, gd) -> str:
     import numpy as np
     import pandas as pd
 
+    fig = Figure()
     f_star = float(info["f_star"])
     x_star = float(np.asarray(info["x_star"], dtype=float).ravel()[0])
     L = float(info["L"])
@@ -672,40 +732,39 @@ def _rate_figure(ctx, key, info, gd) -> str:
     path_tips = ["label:N", alt.Tooltip("it:Q", title="iteration"),
                  alt.Tooltip("x:Q", format=".4g"), alt.Tooltip("gap:Q", title="f − f*",
                                                                 format=".3g")]
-    path_base = alt.Chart(pd.DataFrame(paths)).transform_filter(only)
-    on_curve = alt.layer(
-        alt.Chart(loss_curve).mark_line(color="#9aa1ad", clip=True).encode(
+    path_base = alt.Chart(fig.data("paths", paths)).transform_filter(only)
+    on_curve = fig.layer(
+        alt.Chart(fig.data("loss_curve", loss_curve)).mark_line(color="#9aa1ad", clip=True).encode(
             x=alt.X("x:Q", scale=xs, title="x"), y=alt.Y("gap:Q", scale=ys, title="f − f*")),
         path_base.mark_line(strokeWidth=1.2, clip=True).encode(
             x=alt.X("x:Q", scale=xs), y=alt.Y("gap:Q", scale=ys), order="it:Q", color=col),
         path_base.mark_circle(size=30, clip=True).encode(
             x=alt.X("x:Q", scale=xs), y=alt.Y("gap:Q", scale=ys), color=col, tooltip=path_tips),
-        alt.Chart(pd.DataFrame({"x": [_r(x_star)]})).mark_rule(strokeDash=[3, 3], color="#555")
+        alt.Chart(fig.data("x_star", [{"x": _r(x_star)}])).mark_rule(strokeDash=[3, 3], color="#555")
         .encode(x="x:Q"),
-    ).properties(title=alt.Title("Path on the loss curve",
-                                 subtitle=f"first {PATH_ITERS} iterates; dashed: x*"), **size)
+        title=alt.Title("Path on the loss curve", subtitle=f"first {PATH_ITERS} iterates; dashed: x*"),
+        **size)
 
-    step_all = alt.Chart(pd.DataFrame(steps))
+    step_all = alt.Chart(fig.data("steps", steps))
     es = alt.Scale(domain=[-1.6, 1.6], nice=False)
     its = alt.Scale(domain=[0, STEP_ITERS], nice=False)
-    response = alt.layer(
-        alt.Chart(pd.DataFrame({"y": [0.0]})).mark_rule(color="#555").encode(
+    response = fig.layer(
+        alt.Chart(fig.data("zero", [{"y": 0.0}])).mark_rule(color="#555").encode(
             y=alt.Y("y:Q", scale=es, title="(x_k − x*)/(x₀ − x*)")),
         step_all.transform_filter(only).mark_line(strokeWidth=1.6, clip=True, point=True).encode(
             x=alt.X("it:Q", scale=its, title="update k"), y=alt.Y("e:Q", scale=es), color=col,
             tooltip=["label:N", alt.Tooltip("it:Q", title="update"),
                      alt.Tooltip("e:Q", title="signed error", format=".3g")]),
-    ).properties(title=alt.Title("Signed error: a step response",
-                                 subtitle="starts at +1; below 0 = past x*"),
-                 **size)
+        title=alt.Title("Signed error: a step response", subtitle="starts at +1; below 0 = past x*"),
+        **size)
 
     loss = pd.DataFrame(losses)
     top_gap = float(loss.gap.max()) if len(loss) else 1.0
     last_it = int(loss.it.max()) if len(loss) else 1
     gs = alt.Scale(type="log", domain=[floor, _r(top_gap * 10)], nice=False)
     lx_scale = alt.Scale(domain=[0, last_it], nice=False)
-    loss_all = alt.Chart(loss)
-    falling = alt.layer(
+    loss_all = alt.Chart(fig.data("losses", loss))
+    falling = fig.layer(
         loss_all.transform_filter(others).mark_line(color="#d6d9de", strokeWidth=0.8, clip=True)
         .encode(x=alt.X("it:Q", scale=lx_scale, title="iteration"),
                 y=alt.Y("gap:Q", scale=gs, title="f − f*", axis=alt.Axis(format="~e")),
@@ -713,14 +772,14 @@ def _rate_figure(ctx, key, info, gd) -> str:
         loss_all.transform_filter(only).mark_line(strokeWidth=1.6, clip=True).encode(
             x=alt.X("it:Q", scale=lx_scale), y=alt.Y("gap:Q", scale=gs), color=col,
             tooltip=["label:N", "it:Q", alt.Tooltip("gap:Q", title="f − f*", format=".3g")]),
-    ).properties(title=alt.Title("Loss against iteration",
-                                 subtitle=f"log scale, 0 drawn at {floor:.0e}; grey: other rates"),
-                 **size)
+        title=alt.Title("Loss against iteration",
+                        subtitle=f"log scale, 0 drawn at {floor:.0e}; grey: other rates"),
+        **size)
 
     fact_rows = [r for rows in facts for r in rows]
-    cells = alt.Chart(pd.DataFrame(fact_rows)).transform_filter(only)
+    cells = alt.Chart(fig.data("facts", fact_rows)).transform_filter(only)
     order = [what for what, _ in FACTS]
-    table = cells.mark_text(fontSize=13).encode(
+    table = fig.unit(cells.mark_text(fontSize=13).encode(
         x=alt.X("what:N", sort=order, title=None,
                 axis=alt.Axis(orient="top", labelAngle=0, labelFontSize=12, labelFontWeight="bold",
                               ticks=False, domain=False, labelLimit=220)),
@@ -732,10 +791,10 @@ def _rate_figure(ctx, key, info, gd) -> str:
         width=900, height=44,
         title=alt.Title(alt.expr("'lr = ' + shown_rate + '/L: the run drawn, measured against "
                                  "predicted'"), anchor="start", fontSize=14),
-    )
-    chart = alt.vconcat(
-        table, alt.hconcat(on_curve, response, falling, spacing=24), spacing=14,
-    ).add_params(slider, picked).resolve_scale(color="shared")
+    ))
+    whole = fig.vconcat(table, fig.hconcat(on_curve, response, falling, spacing=24), spacing=14)
+    fig.params(whole, slider, picked)
+    chart = fig.spec(whole)
     return chart_html(
         chart,
         f"the learning rate on {ctx.problem_title(key)}",
