@@ -622,11 +622,18 @@ def claim_learning_rate(ctx, runs) -> Claim:
     claim.sentence = rate_sentence(title, table) or (
         f"On {title} gradient descent ran at {_n(len(table))} constant rates; drag the slider "
         "to compare them.")
-    claim.figure = _rate_figure(ctx, key, info, gd.assign(k=rates_in_L(gd, L)))
+    fit = line_fit_key(ctx, runs)
+    fit_gd = constant_gd(runs[runs.problem_key == fit]) if fit else runs.iloc[:0]
+    fit_info = ctx.problems.get(fit, {}) if fit else {}
+    second = None
+    if (fit_gd.label.nunique() >= 2 and fit_info.get("L") and fit_info.get("x_star")
+            and fit_info.get("f_star") is not None):
+        second = (fit, fit_info, fit_gd.assign(k=rates_in_L(fit_gd, float(fit_info["L"]))))
+    claim.figure = _rate_figure(ctx, key, info, gd.assign(k=rates_in_L(gd, L)), second)
     return claim
 
 
-def _starts(ctx, gd) -> dict[int, float]:
+def _starts(ctx, gd) -> dict[int, Any]:
     """seed -> x₀ for the seeds every rate ran (the start depends on the problem and the
     seed only), read from the traces of the smallest rate's runs."""
     import numpy as np
@@ -638,11 +645,25 @@ def _starts(ctx, gd) -> dict[int, float]:
     starts = {}
     for rid, tr in ctx.traces(list(first.run_id)).items():
         if tr is not None and "x" in tr and len(tr["x"]):
-            starts[seed_of[rid]] = float(np.asarray(tr["x"], dtype=float)[0, 0])
+            starts[seed_of[rid]] = np.asarray(tr["x"], dtype=float)[0]
     return starts
 
 
-def _rate_figure(ctx, key, info, gd) -> str:
+def _median_start(starts: dict[int, Any], x_star) -> int | None:
+    """The seed whose start is the median distance from x* (the lower median; ties: the
+    lowest seed); None if every start is x*."""
+    import numpy as np
+
+    dist = {s: float(np.linalg.norm(x0 - x_star)) for s, x0 in starts.items()}
+    order = sorted((s for s in dist if dist[s] > 0), key=lambda s: (dist[s], s))
+    return order[(len(order) - 1) // 2] if order else None
+
+
+def _rate_figure(ctx, key, info, gd, second=None) -> str:
+    """The slider's figure: the 1-D problem's row (path on the loss curve, signed error,
+    loss), and where the line fit ran the same rates, its row below (path on the contour,
+    the error along the start direction, loss), under one strip of measured against
+    predicted values."""
     import altair as alt
     import numpy as np
     import pandas as pd
@@ -652,12 +673,10 @@ def _rate_figure(ctx, key, info, gd) -> str:
     x_star = float(np.asarray(info["x_star"], dtype=float).ravel()[0])
     L = float(info["L"])
     starts = _starts(ctx, gd)
-    if not starts:
+    seed = _median_start(starts, np.array([x_star]))
+    if seed is None:
         return "<p class='note'>The runs of this sweep have no stored iterates to draw.</p>"
-    dist = {s: abs(x0 - x_star) for s, x0 in starts.items() if abs(x0 - x_star) > 0}
-    order = sorted(dist, key=lambda s: (dist[s], s))
-    seed = order[(len(order) - 1) // 2]
-    e0 = starts[seed] - x_star
+    e0 = float(starts[seed][0]) - x_star
     shown = gd[gd.seed == seed].sort_values("k")
     traces = ctx.traces(list(shown.run_id))
     floor = _floor(f_star)
@@ -685,13 +704,23 @@ def _rate_figure(ctx, key, info, gd) -> str:
         for i in keep:
             if np.isfinite(gap[i]):
                 losses.append({"k": k, "it": int(t[i]), "gap": _r(max(gap[i], floor), 3)})
-        facts.append([{**r, "label": row.label} for r in _facts(row, k)])
+        facts.append([{**r, "label": row.label} for r in _facts(row, k, 1)])
     if not paths:
         return "<p class='note'>The runs of this sweep have no stored iterates to draw.</p>"
     label_of = {_r(k): lab for k, lab in zip(rates, labels, strict=True)}
     for table in (paths, steps, losses):
         for r in table:
             r["label"] = label_of[r["k"]]
+    row2 = _line_fit_rows(ctx, second) if second is not None else None
+    if row2 is not None:
+        for k, lab in row2["labels"].items():
+            label_of.setdefault(k, lab)
+        labels = list(dict.fromkeys([*labels, *row2["labels"].values()]))
+        title = ctx.problem_title(key)
+        for rows in facts:
+            for r in rows:
+                r["col"] = f"{title} · {r['col']}"
+        facts.append(row2["facts"])
     colour = _scale(labels, ctx.colours)
 
     # the slider: a rate in units of 1/L; the figure shows the stored rate nearest to it
@@ -710,7 +739,7 @@ def _rate_figure(ctx, key, info, gd) -> str:
     only = "abs(datum.k - shown_rate) < 1e-9"
     others = "abs(datum.k - shown_rate) >= 1e-9"  # the grey rates of the loss panel
     col = alt.Color("label:N", scale=colour, legend=None)
-    size = dict(width=240, height=210)
+    size = dict(width=230, height=200)
 
     # the loss curve, zoomed to x* ± 1.3 |x0 − x*|
     land = ctx.landscapes.get(key)
@@ -742,7 +771,8 @@ def _rate_figure(ctx, key, info, gd) -> str:
             x=alt.X("x:Q", scale=xs), y=alt.Y("gap:Q", scale=ys), color=col, tooltip=path_tips),
         alt.Chart(fig.data("x_star", [{"x": _r(x_star)}])).mark_rule(strokeDash=[3, 3], color="#555")
         .encode(x="x:Q"),
-        title=alt.Title("Path on the loss curve", subtitle=f"first {PATH_ITERS} iterates; dashed: x*"),
+        title=alt.Title("Path on the loss curve",
+                        subtitle=f"{ctx.problem_title(key)}: first {PATH_ITERS} iterates; dashed: x*"),
         **size)
 
     step_all = alt.Chart(fig.data("steps", steps))
@@ -776,23 +806,36 @@ def _rate_figure(ctx, key, info, gd) -> str:
                         subtitle=f"log scale, 0 drawn at {floor:.0e}; grey: other rates"),
         **size)
 
+    if row2 is not None:
+        lower = _line_fit_panels(fig, row2, only, others, col, size)
     fact_rows = [r for rows in facts for r in rows]
+    columns = list(dict.fromkeys(r["col"] for r in fact_rows))
+    # each row's name is a cell of the first column, not an axis label: an axis would push
+    # the strip's plot, and with it the panels below, to the right
+    names = {(r["k"], r["col"]): r["label"] for r in fact_rows}
+    fact_rows += [{"k": k, "what": "", "col": c, "text": c, "label": lab}
+                  for (k, c), lab in names.items()]
     cells = alt.Chart(fig.data("facts", fact_rows)).transform_filter(only)
-    order = [what for what, _ in FACTS]
+    order = ["", *(what for what, _ in FACTS)]
     table = fig.unit(cells.mark_text(fontSize=13).encode(
         x=alt.X("what:N", sort=order, title=None,
+                scale=alt.Scale(paddingInner=0.05, paddingOuter=0),
                 axis=alt.Axis(orient="top", labelAngle=0, labelFontSize=12, labelFontWeight="bold",
                               ticks=False, domain=False, labelLimit=220)),
-        y=alt.Y("col:N", sort=["measured", "predicted"], title=None,
-                axis=alt.Axis(labelFontSize=12, ticks=False, domain=False, labelPadding=8)),
+        y=alt.Y("col:N", sort=columns, title=None, axis=None),
         text="text:N",
-        color=alt.condition("datum.col == 'measured'", alt.value("#111"), alt.value("#666")),
+        color=alt.condition("indexof(datum.col, 'measured') >= 0 && datum.what != ''",
+                            alt.value("#111"), alt.value("#666")),
     ).properties(
-        width=900, height=44,
-        title=alt.Title(alt.expr("'lr = ' + shown_rate + '/L: the run drawn, measured against "
+        width=900, height=22 * len(columns),
+        title=alt.Title(alt.expr("'lr = ' + shown_rate + '/L: the runs drawn, measured against "
                                  "predicted'"), anchor="start", fontSize=14),
     ))
-    whole = fig.vconcat(table, fig.hconcat(on_curve, response, falling, spacing=24), spacing=14)
+    rows = [table, fig.hconcat(on_curve, response, falling, spacing=24)]
+    if row2 is not None:
+        rows.append(fig.hconcat(*lower, spacing=24))
+    # align="none": each row keeps its own axes' room (the strip's row labels are wide)
+    whole = fig.vconcat(*rows, spacing=14, align="none")
     fig.params(whole, slider, picked)
     chart = fig.spec(whole)
     return chart_html(
@@ -800,12 +843,140 @@ def _rate_figure(ctx, key, info, gd) -> str:
         f"the learning rate on {ctx.problem_title(key)}",
         f"Drag the slider: it picks the stored rate nearest to it ({', '.join(_k(k) for k in ks)}). "
         f"The run drawn is seed {seed} (the start at the median distance from x*, "
-        f"x₀ = {_n(_r(starts[seed]))}, x* = {_n(x_star)}). Measured is this run's stored "
+        f"x₀ = {_n(_r(starts[seed][0]))}, x* = {_n(x_star)}). Measured is this run's stored "
         "metric; predicted is the theory of gradient descent on a quadratic with curvature "
         f"L = {_n(L)} (crossings: one at every update when lr·L > 1, none below; overshoot of "
-        "a diverged run: its first peak).",
+        "a diverged run: its first peak)." + (row2["caption"] if row2 is not None else ""),
         name="lesson-learning-rate",
     )
+
+
+def _line_fit_rows(ctx, second) -> dict[str, Any] | None:
+    """The line fit's data for the slider's second row: each rate's path in (w, b) from the
+    seed at the median start distance, its error along the start direction
+    ⟨x_k − x*, e₀⟩/‖e₀‖² (+1 at the start, below 0 past x* along that line), its loss, the
+    contours around x* and the measured against predicted values."""
+    import numpy as np
+
+    key, info, gd = second
+    f_star = float(info["f_star"])
+    x_star = np.asarray(info["x_star"], dtype=float)[0]
+    starts = _starts(ctx, gd)
+    seed = _median_start(starts, x_star)
+    if seed is None:
+        return None
+    e0 = starts[seed] - x_star
+    shown = gd[gd.seed == seed].sort_values("k")
+    traces = ctx.traces(list(shown.run_id))
+    floor = _floor(f_star)
+    title = ctx.problem_title(key)
+    paths, steps, losses, facts, labels = [], [], [], [], {}
+    for row in shown.itertuples():
+        tr = traces.get(row.run_id)
+        if tr is None or "x" not in tr:
+            continue
+        x = np.asarray(tr["x"], dtype=float)
+        f = np.asarray(tr["f"], dtype=float)
+        t = np.asarray(tr.get("t", np.arange(len(f))), dtype=int)
+        k = _r(row.k)
+        labels[k] = row.label
+        with np.errstate(all="ignore"):
+            gap = f - f_star
+            along = (x - x_star) @ e0 / float(e0 @ e0)
+        for i in np.flatnonzero(t <= PATH_ITERS):
+            if np.all(np.isfinite(x[i])) and np.isfinite(gap[i]):
+                paths.append({"k": k, "it": int(t[i]), "w": _r(x[i, 0]), "b": _r(x[i, 1]),
+                              "gap": _r(max(gap[i], 0), 3), "label": row.label})
+        for i in np.flatnonzero(t <= STEP_ITERS):
+            if np.isfinite(along[i]):
+                steps.append({"k": k, "it": int(t[i]), "e": _r(along[i]), "label": row.label})
+        for i in _thin(len(f), 60, 60):
+            if np.isfinite(gap[i]):
+                losses.append({"k": k, "it": int(t[i]), "gap": _r(max(gap[i], floor), 3),
+                               "label": row.label})
+        for r in _facts(row, k, 2):
+            facts.append({**r, "label": row.label, "col": f"{title} · {r['col']}"})
+    if not paths:
+        return None
+    half = 1.3 * float(np.linalg.norm(e0))
+    land = ctx.landscapes.get(key)
+    lo, hi = x_star - half, x_star + half
+    contours = []
+    if land is not None and np.ndim(land.get("f")) == 2:
+        window = np.asarray(land["window"], dtype=float)
+        box = _window(np.vstack([lo, hi]), x_star, window[:, 0], window[:, 1], pad=0.0)
+        lo, hi = box
+        contours = _contours(land, f_star, lo, hi)
+    axes = (info.get("draw") or {}).get("axes") or ["w", "b"]
+    return {
+        "title": title, "paths": paths, "steps": steps, "losses": losses, "facts": facts,
+        "labels": labels, "contours": contours, "lo": lo, "hi": hi, "x_star": x_star,
+        "axes": axes, "floor": floor,
+        "caption": (f" Below, the same rates on {title} (seed {seed}, the start at the median "
+                    "distance from x*): the path on the contours of its loss, the error along "
+                    "the start direction ⟨x_k − x*, x₀ − x*⟩/‖x₀ − x*‖² and the loss; its "
+                    "steepest direction sets L, so its flat one still crawls at 1.9/L."),
+    }
+
+
+def _line_fit_panels(fig, d, only, others, col, size) -> list[dict[str, Any]]:
+    """The three panels of the line fit's row (see :func:`_line_fit_rows`)."""
+    import altair as alt
+
+    name = d["title"]
+    xs = alt.Scale(domain=[_r(d["lo"][0]), _r(d["hi"][0])], nice=False, zero=False)
+    ys = alt.Scale(domain=[_r(d["lo"][1]), _r(d["hi"][1])], nice=False, zero=False)
+    x = alt.X("w:Q", scale=xs, title=d["axes"][0])
+    y = alt.Y("b:Q", scale=ys, title=d["axes"][1])
+    layers = []
+    if d["contours"]:
+        layers.append(alt.Chart(fig.data("fit_contours", d["contours"])).mark_line(
+            strokeWidth=0.8, clip=True, color="#b8bec9").encode(
+                x=x, y=y, detail="line:N", order="o:Q"))
+    path = alt.Chart(fig.data("fit_paths", d["paths"])).transform_filter(only)
+    layers += [
+        path.mark_line(strokeWidth=1.2, clip=True).encode(x=x, y=y, order="it:Q", color=col),
+        path.mark_circle(size=26, clip=True).encode(
+            x=x, y=y, color=col,
+            tooltip=["label:N", alt.Tooltip("it:Q", title="iteration"),
+                     alt.Tooltip("w:Q", format=".4g"), alt.Tooltip("b:Q", format=".4g"),
+                     alt.Tooltip("gap:Q", title="f − f*", format=".3g")]),
+        alt.Chart(fig.data("fit_x_star", [{"w": _r(d["x_star"][0]), "b": _r(d["x_star"][1])}]))
+        .mark_point(shape=STAR, size=140, filled=True, color="#222", clip=True)
+        .encode(x=x, y=y),
+    ]
+    on_contour = fig.layer(*layers, title=alt.Title(
+        "Path on the contours", subtitle=f"{name}: first {PATH_ITERS} iterates; star: x*"),
+        **size)
+    es = alt.Scale(domain=[-1.6, 1.6], nice=False)
+    its = alt.Scale(domain=[0, STEP_ITERS], nice=False)
+    along = fig.layer(
+        alt.Chart(fig.data("fit_zero", [{"y": 0.0}])).mark_rule(color="#555").encode(
+            y=alt.Y("y:Q", scale=es, title="⟨x_k − x*, e₀⟩/‖e₀‖²")),
+        alt.Chart(fig.data("fit_steps", d["steps"])).transform_filter(only)
+        .mark_line(strokeWidth=1.6, clip=True, point=True).encode(
+            x=alt.X("it:Q", scale=its, title="update k"), y=alt.Y("e:Q", scale=es), color=col,
+            tooltip=["label:N", alt.Tooltip("it:Q", title="update"),
+                     alt.Tooltip("e:Q", title="along-track error", format=".3g")]),
+        title=alt.Title("Error along the start direction", subtitle="e₀ = x₀ − x*; +1 at the "
+                        "start"),
+        **size)
+    top = max((r["gap"] for r in d["losses"]), default=1.0)
+    last = max((r["it"] for r in d["losses"]), default=1)
+    gs = alt.Scale(type="log", domain=[d["floor"], _r(top * 10)], nice=False)
+    lx = alt.Scale(domain=[0, last], nice=False)
+    loss = alt.Chart(fig.data("fit_losses", d["losses"]))
+    falling = fig.layer(
+        loss.transform_filter(others).mark_line(color="#d6d9de", strokeWidth=0.8, clip=True)
+        .encode(x=alt.X("it:Q", scale=lx, title="iteration"),
+                y=alt.Y("gap:Q", scale=gs, title="f − f*", axis=alt.Axis(format="~e")),
+                detail="k:N"),
+        loss.transform_filter(only).mark_line(strokeWidth=1.6, clip=True).encode(
+            x=alt.X("it:Q", scale=lx), y=alt.Y("gap:Q", scale=gs), color=col,
+            tooltip=["label:N", "it:Q", alt.Tooltip("gap:Q", title="f − f*", format=".3g")]),
+        title=alt.Title("Loss against iteration", subtitle=f"{name}; grey: other rates"),
+        **size)
+    return [on_contour, along, falling]
 
 
 FACTS = [
@@ -817,7 +988,7 @@ FACTS = [
 ]
 
 
-def _facts(row, k) -> list[dict[str, Any]]:
+def _facts(row, k, dim: int) -> list[dict[str, Any]]:
     """The measured and predicted rows of the table beside the figure, for one run."""
 
     def get(name):
@@ -833,7 +1004,9 @@ def _facts(row, k) -> list[dict[str, Any]]:
     diverged = row.status == "diverged"
     po, th_po = (get("po1"), get("th_po1")) if diverged else (get("po"), get("th_po"))
     n_iter = get("n_iter")
-    if regime in ("oscillating-convergent", "period-2", "divergent"):
+    if dim > 1:  # along the start direction the eigen-directions mix: no simple count
+        cross = math.nan
+    elif regime in ("oscillating-convergent", "period-2", "divergent"):
         cross = n_iter
     elif regime in ("monotone", "one-step"):
         cross = 0.0

@@ -137,7 +137,8 @@ def test_the_slider_data_is_the_closed_form_step_response(lesson):
         if abs(exact) <= 1e3:  # a diverging run is stopped: its later steps are not drawn
             assert r["e"] == pytest.approx(exact, rel=1e-3, abs=1e-12), r
     assert all(r["e"] == 1 for r in steps if r["it"] == 0)  # signed: every run starts at +1
-    facts = {(r["k"], r["what"], r["col"]): r["text"] for r in spec_b["datasets"]["facts"]}
+    facts = {(r["k"], r["what"], r["col"].replace("quadratic-1d · ", "")): r["text"]
+             for r in spec_b["datasets"]["facts"]}
     for k in RATES:
         predicted = facts[(k, "overshoot %", "predicted")]
         assert float(predicted) == pytest.approx(100 * max(k - 1, 0)), (k, predicted)
@@ -158,7 +159,22 @@ def test_the_slider_data_is_the_closed_form_step_response(lesson):
         assert nearest(k) == k
     for a, b in zip(RATES[:-1], RATES[1:], strict=True):  # either side of the midpoint
         assert (nearest((a + b) / 2 - 1e-6), nearest((a + b) / 2 + 1e-6)) == (a, b)
-    # the line fit's figure: both paths, the same start, x* marked
+    # the slider's second row, the line fit: the error along the start direction is the
+    # closed form e_k = (I − (r/L)·H)^k e₀ of GD on its quadratic, projected on e₀
+    ctx = read_context([Path(lesson["db"])])
+    info = next(v for v in ctx.problems.values() if v["name"] == "linear-regression")
+    H, L = np.asarray(info["hessian"]), info["L"]
+    fit_steps = spec_b["datasets"]["fit_steps"]
+    assert {r["k"] for r in fit_steps} == set(RATES)
+    seed_paths = [r for r in spec_b["datasets"]["fit_paths"] if r["it"] == 0]
+    x0 = np.array([seed_paths[0]["w"], seed_paths[0]["b"]])
+    e0 = x0 - np.asarray(info["x_star"][0])
+    for r in fit_steps:
+        e = np.linalg.matrix_power(np.eye(2) - r["k"] / L * H, r["it"]) @ e0
+        exact = float(e @ e0 / (e0 @ e0))
+        if abs(exact) <= 1e3:
+            assert r["e"] == pytest.approx(exact, rel=2e-3, abs=2e-3), r
+    # the line fit's figure of claim (a): both paths, the same start, x* marked
     paths = spec_a["datasets"]["paths"]
     labels = {r["label"] for r in paths}
     assert "random-search" in labels and len(labels) == 2
