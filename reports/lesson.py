@@ -10,7 +10,9 @@ one interactive figure and one sentence whose numbers come from the stored runs.
   stored constant rates of gradient descent, in units of 1/L. It redraws the path on the
   loss curve, the signed-error step response (x_k − x*)/(x₀ − x*) (every run starts at +1;
   below 0 it is past x*), the gap f − f* against the iteration, and the measured against
-  the predicted regime, overshoot, crossings and settling of the run drawn. Every rate's
+  the predicted regime, overshoot, crossings and settling of the run drawn. Where the line
+  fit ran the same rates, a second row shows them there: the path on the contours, the
+  error along the start direction ⟨x_k − x*, x₀ − x*⟩/‖x₀ − x*‖², the loss. Every rate's
   (thinned) data is in the one spec and the slider filters it: the page stays offline and
   the redraw is instant. The sentence: too small is slow, past 1/L it overshoots (measured
   beside predicted), past 2/L it diverges.
@@ -413,7 +415,8 @@ def _random_search_figure(ctx, key, info, gd_label, rs_label, gd, rs, seed) -> s
         cont = pd.DataFrame(_contours(land, f_star, box[0], box[1]))
         if len(cont):
             layers.append(
-                alt.Chart(fig.data("contours", cont)).mark_line(strokeWidth=0.8, clip=True, color="#b8bec9").encode(
+                alt.Chart(fig.data("contours", cont))
+                .mark_line(strokeWidth=0.8, clip=True, color="#b8bec9").encode(
                     x=alt.X("w:Q", scale=xs, title=axes[0]),
                     y=alt.Y("b:Q", scale=ys, title=axes[1]),
                     detail="line:N", order="o:Q",
@@ -440,7 +443,8 @@ def _random_search_figure(ctx, key, info, gd_label, rs_label, gd, rs, seed) -> s
         {"w": path.w.iloc[0], "b": path.b.iloc[0], "what": what[1]},
     ])
     layers.append(
-        alt.Chart(fig.data("marks", marks)).mark_point(size=150, filled=True, clip=True, color="#222").encode(
+        alt.Chart(fig.data("marks", marks))
+        .mark_point(size=150, filled=True, clip=True, color="#222").encode(
             x=alt.X("w:Q", scale=xs), y=alt.Y("b:Q", scale=ys),
             shape=alt.Shape("what:N", title=None,
                             scale=alt.Scale(domain=what, range=[STAR, "circle"]),
@@ -769,10 +773,12 @@ def _rate_figure(ctx, key, info, gd, second=None) -> str:
             x=alt.X("x:Q", scale=xs), y=alt.Y("gap:Q", scale=ys), order="it:Q", color=col),
         path_base.mark_circle(size=30, clip=True).encode(
             x=alt.X("x:Q", scale=xs), y=alt.Y("gap:Q", scale=ys), color=col, tooltip=path_tips),
-        alt.Chart(fig.data("x_star", [{"x": _r(x_star)}])).mark_rule(strokeDash=[3, 3], color="#555")
+        alt.Chart(fig.data("x_star", [{"x": _r(x_star)}]))
+        .mark_rule(strokeDash=[3, 3], color="#555")
         .encode(x="x:Q"),
         title=alt.Title("Path on the loss curve",
-                        subtitle=f"{ctx.problem_title(key)}: first {PATH_ITERS} iterates; dashed: x*"),
+                        subtitle=f"{ctx.problem_title(key)}: first {PATH_ITERS} iterates; "
+                                 "dashed: x*"),
         **size)
 
     step_all = alt.Chart(fig.data("steps", steps))
@@ -785,7 +791,8 @@ def _rate_figure(ctx, key, info, gd, second=None) -> str:
             x=alt.X("it:Q", scale=its, title="update k"), y=alt.Y("e:Q", scale=es), color=col,
             tooltip=["label:N", alt.Tooltip("it:Q", title="update"),
                      alt.Tooltip("e:Q", title="signed error", format=".3g")]),
-        title=alt.Title("Signed error: a step response", subtitle="starts at +1; below 0 = past x*"),
+        title=alt.Title("Signed error: a step response",
+                        subtitle="starts at +1; below 0 = past x*"),
         **size)
 
     loss = pd.DataFrame(losses)
@@ -841,7 +848,8 @@ def _rate_figure(ctx, key, info, gd, second=None) -> str:
     return chart_html(
         chart,
         f"the learning rate on {ctx.problem_title(key)}",
-        f"Drag the slider: it picks the stored rate nearest to it ({', '.join(_k(k) for k in ks)}). "
+        "Drag the slider: it picks the stored rate nearest to it "
+        f"({', '.join(_k(k) for k in ks)}). "
         f"The run drawn is seed {seed} (the start at the median distance from x*, "
         f"x₀ = {_n(_r(starts[seed][0]))}, x* = {_n(x_star)}). Measured is this run's stored "
         "metric; predicted is the theory of gradient descent on a quadratic with curvature "
