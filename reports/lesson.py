@@ -988,12 +988,25 @@ def _line_fit_panels(fig, d, only, others, col, size) -> list[dict[str, Any]]:
 
 
 FACTS = [
-    ("regime", "the theory's regime of lr·L (th_regime)"),
+    ("regime", "what the run did (status, crossings) against th_regime"),
     ("overshoot %", "po against th_po (a diverged run: po1 against th_po1)"),
     ("crossings of x*", "n_cross against one per update above 1/L, none below"),
     ("2 % settling (updates)", "t_settle_2 against th_settle_2"),
     ("status", "how the run ended"),
 ]
+
+
+def _observed_regime(status: str, n_cross: float, n_iter: float, period: float) -> str:
+    """What the run did, in the theory's words: from its status and its crossings of x*."""
+    if status in ("diverged", "non-finite"):
+        return "divergent"
+    if status == "cycle":
+        return "period-2" if period == 2 else "cycle"
+    if not math.isfinite(n_cross):
+        return "—"
+    if n_cross == 0:
+        return "one-step" if n_iter == 1 and status == "converged" else "monotone"
+    return "oscillating-convergent" if status == "converged" else "oscillating"
 
 
 def _facts(row, k, dim: int) -> list[dict[str, Any]]:
@@ -1023,7 +1036,8 @@ def _facts(row, k, dim: int) -> list[dict[str, Any]]:
     th_status = {"divergent": "diverged", "period-2": "cycle"}.get(
         regime or "", "converges" if regime else "—")
     values = {
-        "regime": ("—", regime or "—"),
+        "regime": (_observed_regime(row.status, get("n_cross"), n_iter, get("cycle_period")),
+                   regime or "—"),
         "overshoot %": (_n(po) + (" (1st peak)" if diverged else ""), _n(th_po)),
         "crossings of x*": (f"{_n(get('n_cross'))} in {_n(n_iter)} updates", _n(cross)),
         "2 % settling (updates)": (_n(get("t_settle_2")), _n(get("th_settle_2"))),
