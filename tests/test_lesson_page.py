@@ -144,6 +144,10 @@ def test_the_slider_data_is_the_closed_form_step_response(lesson):
         assert float(predicted) == pytest.approx(100 * max(k - 1, 0)), (k, predicted)
         measured = facts[(k, "overshoot %", "measured")].replace(" (1st peak)", "")
         assert float(measured) == pytest.approx(100 * max(k - 1, 0))
+    for k in RATES:  # what the run did, in the theory's words: the regime of r = lr·L
+        regime = ("monotone" if k < 1 else "one-step" if k == 1
+                  else "oscillating-convergent" if k < 2 else "divergent")
+        assert facts[(k, "regime", "measured")] == facts[(k, "regime", "predicted")] == regime
     assert facts[(1.9, "2 % settling (updates)", "predicted")] == "38"
     assert facts[(1.9, "2 % settling (updates)", "measured")] == "38"
     assert facts[(2.2, "status", "measured")] == "diverged"
