@@ -1054,7 +1054,7 @@ def _facts(row, k, dim: int) -> list[dict[str, Any]]:
 # the section
 
 
-@register_section("lesson", order=0)
+@register_section("lesson", order=2)
 def lesson(ctx) -> Section | None:
     """The lesson on gradient descent, one claim at a time, from the stored runs."""
     runs = ctx.runs
