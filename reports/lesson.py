@@ -25,6 +25,7 @@ With several stores only the baseline's runs speak here; the Comparison section 
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,7 +58,10 @@ class Claim:
         head = f"<h3 id='lesson-{self.key}'>{esc(self.heading)}</h3>"
         if self.missing:
             return f"{head}<p class='note'>{esc(self.missing)}</p>"
-        return f"{head}<p class='lead'>{esc(self.sentence)}</p>{self.figure}"
+        # a target such as "Δf ≤ 1e-6" is not broken across lines at its minus sign
+        lead = re.sub(r"(Δf ≤ \d(?:\.\d+)?e-\d+)", r"<span style='white-space:nowrap'>\1</span>",
+                      esc(self.sentence))
+        return f"{head}<p class='lead'>{lead}</p>{self.figure}"
 
 
 # ------------------------------------------------------------------------------------------
@@ -338,7 +342,8 @@ def _window(points, x_star, lo, hi, pad: float = 0.12):
     return start, start + span
 
 
-def _contours(land, f_star: float, box_lo, box_hi, levels: int = CONTOUR_LEVELS):
+def _contours(land, f_star: float, box_lo, box_hi, levels: int = CONTOUR_LEVELS,
+              points: int = 50):
     """Contour lines of the stored 2-D landscape's gap inside a box, at log-spaced levels:
     rows (line id, point order, w, b, level)."""
     import contourpy
@@ -368,10 +373,10 @@ def _contours(land, f_star: float, box_lo, box_hi, levels: int = CONTOUR_LEVELS)
         for seg in gen.lines(float(level)):
             if len(seg) < 2:
                 continue
-            step = max(1, len(seg) // 60)
+            step = max(1, len(seg) // points)
             seg = np.vstack([seg[::step], seg[-1:]])
             for j, (w, b) in enumerate(seg):
-                rows.append({"line": line, "o": j, "w": _r(w), "b": _r(b),
+                rows.append({"line": line, "o": j, "w": _r(w, 3), "b": _r(b, 3),
                              "level": _r(level, 2)})
             line += 1
     return rows
@@ -461,7 +466,8 @@ def _random_search_figure(ctx, key, info, gd_label, rs_label, gd, rs, seed) -> s
     conv = _convergence_rows(ctx, key, labels, f_star)
     band = alt.Chart(fig.data("convergence", conv))
     yscale = alt.Scale(type="log")
-    xscale = alt.Scale(type="log")
+    last = int(conv.evals.max()) if len(conv) else 10
+    xscale = alt.Scale(type="log", domain=[1, max(last, 2)], nice=False)
     curve = fig.layer(
         band.mark_area(opacity=0.18).encode(
             x=alt.X("evals:Q", scale=xscale, title="evaluations (n_f + n_g)"),
@@ -684,8 +690,6 @@ def _rate_figure(ctx, key, info, gd, second=None) -> str:
     shown = gd[gd.seed == seed].sort_values("k")
     traces = ctx.traces(list(shown.run_id))
     floor = _floor(f_star)
-    rates = [float(k) for k in shown.k]
-    labels = list(shown.label)
     paths, steps, losses, facts = [], [], [], []
     for row in shown.itertuples():
         tr = traces.get(row.run_id)
@@ -704,28 +708,23 @@ def _rate_figure(ctx, key, info, gd, second=None) -> str:
         for i in np.flatnonzero(t <= STEP_ITERS):
             if np.isfinite(err[i]):
                 steps.append({"k": k, "it": int(t[i]), "e": _r(err[i])})
-        keep = _thin(len(f), 60, 60)
+        keep = _thin(len(f), 30, 40)
         for i in keep:
             if np.isfinite(gap[i]):
                 losses.append({"k": k, "it": int(t[i]), "gap": _r(max(gap[i], floor), 3)})
-        facts.append([{**r, "label": row.label} for r in _facts(row, k, 1)])
+        facts.append(_facts(row, k, 1))
     if not paths:
         return "<p class='note'>The runs of this sweep have no stored iterates to draw.</p>"
-    label_of = {_r(k): lab for k, lab in zip(rates, labels, strict=True)}
-    for table in (paths, steps, losses):
-        for r in table:
-            r["label"] = label_of[r["k"]]
+    label_of = {_r(k): lab for k, lab in zip(shown.k, shown.label, strict=True)}
     row2 = _line_fit_rows(ctx, second) if second is not None else None
     if row2 is not None:
         for k, lab in row2["labels"].items():
             label_of.setdefault(k, lab)
-        labels = list(dict.fromkeys([*labels, *row2["labels"].values()]))
         title = ctx.problem_title(key)
         for rows in facts:
             for r in rows:
                 r["col"] = f"{title} · {r['col']}"
         facts.append(row2["facts"])
-    colour = _scale(labels, ctx.colours)
 
     # the slider: a rate in units of 1/L; the figure shows the stored rate nearest to it
     ks = sorted(label_of)
@@ -742,7 +741,10 @@ def _rate_figure(ctx, key, info, gd, second=None) -> str:
     picked = alt.param(name="shown_rate", expr=nearest)
     only = "abs(datum.k - shown_rate) < 1e-9"
     others = "abs(datum.k - shown_rate) >= 1e-9"  # the grey rates of the loss panel
-    col = alt.Color("label:N", scale=colour, legend=None)
+    # coloured by the rate (rows carry k, not the label: a fifth of the data), in the
+    # colour of the rate's label (Context.colours)
+    col = alt.Color("k:N", legend=None, scale=alt.Scale(
+        domain=ks, range=[ctx.colours.get(label_of[k], "#444444") for k in ks]))
     size = dict(width=230, height=200)
 
     # the loss curve, zoomed to x* ± 1.3 |x0 − x*|
@@ -762,7 +764,7 @@ def _rate_figure(ctx, key, info, gd, second=None) -> str:
     ys = alt.Scale(domain=[0, _r(top * 1.05)], nice=False)
     loss_curve = pd.DataFrame({"x": [_r(v) for v in grid],
                                "gap": [_r(max(v, 0.0)) for v in curve_gap]})
-    path_tips = ["label:N", alt.Tooltip("it:Q", title="iteration"),
+    path_tips = [alt.Tooltip("k:Q", title="lr·L"), alt.Tooltip("it:Q", title="iteration"),
                  alt.Tooltip("x:Q", format=".4g"), alt.Tooltip("gap:Q", title="f − f*",
                                                                 format=".3g")]
     path_base = alt.Chart(fig.data("paths", paths)).transform_filter(only)
@@ -789,7 +791,7 @@ def _rate_figure(ctx, key, info, gd, second=None) -> str:
             y=alt.Y("y:Q", scale=es, title="(x_k − x*)/(x₀ − x*)")),
         step_all.transform_filter(only).mark_line(strokeWidth=1.6, clip=True, point=True).encode(
             x=alt.X("it:Q", scale=its, title="update k"), y=alt.Y("e:Q", scale=es), color=col,
-            tooltip=["label:N", alt.Tooltip("it:Q", title="update"),
+            tooltip=[alt.Tooltip("k:Q", title="lr·L"), alt.Tooltip("it:Q", title="update"),
                      alt.Tooltip("e:Q", title="signed error", format=".3g")]),
         title=alt.Title("Signed error: a step response",
                         subtitle="starts at +1; below 0 = past x*"),
@@ -808,7 +810,8 @@ def _rate_figure(ctx, key, info, gd, second=None) -> str:
                 detail="k:N"),
         loss_all.transform_filter(only).mark_line(strokeWidth=1.6, clip=True).encode(
             x=alt.X("it:Q", scale=lx_scale), y=alt.Y("gap:Q", scale=gs), color=col,
-            tooltip=["label:N", "it:Q", alt.Tooltip("gap:Q", title="f − f*", format=".3g")]),
+            tooltip=[alt.Tooltip("k:Q", title="lr·L"), "it:Q",
+                     alt.Tooltip("gap:Q", title="f − f*", format=".3g")]),
         title=alt.Title("Loss against iteration",
                         subtitle=f"log scale, 0 drawn at {floor:.0e}; grey: other rates"),
         **size)
@@ -819,9 +822,8 @@ def _rate_figure(ctx, key, info, gd, second=None) -> str:
     columns = list(dict.fromkeys(r["col"] for r in fact_rows))
     # each row's name is a cell of the first column, not an axis label: an axis would push
     # the strip's plot, and with it the panels below, to the right
-    names = {(r["k"], r["col"]): r["label"] for r in fact_rows}
-    fact_rows += [{"k": k, "what": "", "col": c, "text": c, "label": lab}
-                  for (k, c), lab in names.items()]
+    fact_rows += [{"k": k, "what": "", "col": c, "text": c}
+                  for k, c in dict.fromkeys((r["k"], r["col"]) for r in fact_rows)]
     cells = alt.Chart(fig.data("facts", fact_rows)).transform_filter(only)
     order = ["", *(what for what, _ in FACTS)]
     table = fig.unit(cells.mark_text(fontSize=13).encode(
@@ -894,16 +896,15 @@ def _line_fit_rows(ctx, second) -> dict[str, Any] | None:
         for i in np.flatnonzero(t <= PATH_ITERS):
             if np.all(np.isfinite(x[i])) and np.isfinite(gap[i]):
                 paths.append({"k": k, "it": int(t[i]), "w": _r(x[i, 0]), "b": _r(x[i, 1]),
-                              "gap": _r(max(gap[i], 0), 3), "label": row.label})
+                              "gap": _r(max(gap[i], 0), 3)})
         for i in np.flatnonzero(t <= STEP_ITERS):
             if np.isfinite(along[i]):
-                steps.append({"k": k, "it": int(t[i]), "e": _r(along[i]), "label": row.label})
-        for i in _thin(len(f), 60, 60):
+                steps.append({"k": k, "it": int(t[i]), "e": _r(along[i])})
+        for i in _thin(len(f), 30, 40):
             if np.isfinite(gap[i]):
-                losses.append({"k": k, "it": int(t[i]), "gap": _r(max(gap[i], floor), 3),
-                               "label": row.label})
+                losses.append({"k": k, "it": int(t[i]), "gap": _r(max(gap[i], floor), 3)})
         for r in _facts(row, k, 2):
-            facts.append({**r, "label": row.label, "col": f"{title} · {r['col']}"})
+            facts.append({**r, "col": f"{title} · {r['col']}"})
     if not paths:
         return None
     half = 1.3 * float(np.linalg.norm(e0))
@@ -914,7 +915,8 @@ def _line_fit_rows(ctx, second) -> dict[str, Any] | None:
         window = np.asarray(land["window"], dtype=float)
         box = _window(np.vstack([lo, hi]), x_star, window[:, 0], window[:, 1], pad=0.0)
         lo, hi = box
-        contours = _contours(land, f_star, lo, hi)
+        contours = [{k: v for k, v in r.items() if k != "level"}
+                    for r in _contours(land, f_star, lo, hi, levels=9, points=30)]
     axes = (info.get("draw") or {}).get("axes") or ["w", "b"]
     return {
         "title": title, "paths": paths, "steps": steps, "losses": losses, "facts": facts,
@@ -946,7 +948,7 @@ def _line_fit_panels(fig, d, only, others, col, size) -> list[dict[str, Any]]:
         path.mark_line(strokeWidth=1.2, clip=True).encode(x=x, y=y, order="it:Q", color=col),
         path.mark_circle(size=26, clip=True).encode(
             x=x, y=y, color=col,
-            tooltip=["label:N", alt.Tooltip("it:Q", title="iteration"),
+            tooltip=[alt.Tooltip("k:Q", title="lr·L"), alt.Tooltip("it:Q", title="iteration"),
                      alt.Tooltip("w:Q", format=".4g"), alt.Tooltip("b:Q", format=".4g"),
                      alt.Tooltip("gap:Q", title="f − f*", format=".3g")]),
         alt.Chart(fig.data("fit_x_star", [{"w": _r(d["x_star"][0]), "b": _r(d["x_star"][1])}]))
@@ -964,7 +966,7 @@ def _line_fit_panels(fig, d, only, others, col, size) -> list[dict[str, Any]]:
         alt.Chart(fig.data("fit_steps", d["steps"])).transform_filter(only)
         .mark_line(strokeWidth=1.6, clip=True, point=True).encode(
             x=alt.X("it:Q", scale=its, title="update k"), y=alt.Y("e:Q", scale=es), color=col,
-            tooltip=["label:N", alt.Tooltip("it:Q", title="update"),
+            tooltip=[alt.Tooltip("k:Q", title="lr·L"), alt.Tooltip("it:Q", title="update"),
                      alt.Tooltip("e:Q", title="along-track error", format=".3g")]),
         title=alt.Title("Error along the start direction", subtitle="e₀ = x₀ − x*; +1 at the "
                         "start"),
@@ -981,7 +983,8 @@ def _line_fit_panels(fig, d, only, others, col, size) -> list[dict[str, Any]]:
                 detail="k:N"),
         loss.transform_filter(only).mark_line(strokeWidth=1.6, clip=True).encode(
             x=alt.X("it:Q", scale=lx), y=alt.Y("gap:Q", scale=gs), color=col,
-            tooltip=["label:N", "it:Q", alt.Tooltip("gap:Q", title="f − f*", format=".3g")]),
+            tooltip=[alt.Tooltip("k:Q", title="lr·L"), "it:Q",
+                     alt.Tooltip("gap:Q", title="f − f*", format=".3g")]),
         title=alt.Title("Loss against iteration", subtitle=f"{name}; grey: other rates"),
         **size)
     return [on_contour, along, falling]
