@@ -924,8 +924,8 @@ def _line_fit_rows(ctx, second) -> dict[str, Any] | None:
         "axes": axes, "floor": floor,
         "caption": (f" Below, the same rates on {title} (seed {seed}, the start at the median "
                     "distance from x*): the path on the contours of its loss, the error along "
-                    "the start direction ⟨x_k − x*, x₀ − x*⟩/‖x₀ − x*‖² and the loss; its "
-                    "steepest direction sets L, so its flat one still crawls at 1.9/L."),
+                    "the start direction ⟨x_k − x*, x₀ − x*⟩/‖x₀ − x*‖² and the loss (L is "
+                    "its steepest curvature)."),
     }
 
 
