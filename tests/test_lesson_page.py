@@ -68,7 +68,7 @@ def test_the_lesson_opens_the_page_with_both_claims(lesson):
     assert "(a) Random guessing against following the slope" in lesson["section"]
     assert "(b) The learning rate decides the step" in lesson["section"]
     # the place of claims (c) and (d) is marked in the code, once
-    src = (Path(__file__).parents[1] / "reports" / "lesson.py").read_text()
+    src = (Path(__file__).parents[1] / "reports" / "lesson.py").read_text(encoding="utf-8")
     assert src.count("# --- claims (c) regimes on the rate axis and (d) minibatches go here") == 1
 
 
