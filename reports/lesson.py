@@ -9,13 +9,12 @@ one interactive figure and one sentence whose numbers come from the stored runs.
 * **(b) The learning rate** (:mod:`optbench.reports.lesson_rate`) on the 1-D quadratic
   (``quadratic-1d``): a slider over the stored constant rates of gradient descent, in
   units of 1/L. It redraws the path on the loss curve, the signed-error step response
-  (x_k − x*)/(x₀ − x*) (every run starts at +1; below 0 it is past x*), the gap f − f* against the iteration, and the measured against
-  the predicted regime, overshoot, crossings and settling of the run drawn. Where the line
-  fit ran the same rates, a second row shows them there: the path on the contours, the
-  error along the start direction ⟨x_k − x*, x₀ − x*⟩/‖x₀ − x*‖², the loss. Every rate's
-  (thinned) data is in the one spec and the slider filters it: the page stays offline and
-  the redraw is instant. The sentence: too small is slow, past 1/L it overshoots (measured
-  beside predicted), past 2/L it diverges.
+  (x_k − x*)/(x₀ − x*) (every run starts at +1; below 0 it is past x*), the gap f − f*
+  against the iteration, and the measured against the predicted regime, overshoot,
+  crossings and settling of the run drawn; where the line fit ran the same rates, a second
+  row shows them there. Every rate's (thinned) data is in the one spec and the slider
+  filters it: the page stays offline and the redraw is instant. The sentence: too small is
+  slow, past 1/L it overshoots (measured beside predicted), past 2/L it diverges.
 
 Claims (c) and (d) (regimes on the rate axis, minibatches) are built elsewhere and placed
 after (b). A claim whose runs the stores do not hold (another suite) says so in one line.
