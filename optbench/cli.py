@@ -1137,29 +1137,38 @@ def tune(
     _start_fork_server()
     from .tune import DEFAULT_GRID, DEFAULT_GRID_L
     from .tune import tune as do_tune
+    from .tune_trials import tune_trials
 
     progress = _Progress(quiet)
     try:
-        res = do_tune(
-            problems or None,
-            families or None,
-            grid_L=grid_l or DEFAULT_GRID_L,
-            grid=grid or DEFAULT_GRID,
-            criterion=criterion,
-            tuning_seeds=tuning_seeds,
-            seeds=seeds,
-            budget=budget,
-            max_iter=max_iter,
-            out=out,
-            executor=executor,
-            jobs=jobs,
-            plugins=plugins,
-            report=not no_report,
-            progress=progress,
-            anonymous=anonymous,
-            trials=trials,
-            space=space or None,
-        )
+        if trials is not None:
+            res = tune_trials(
+                problems or None, families or None, trials=trials, space=space or None,
+                criterion=criterion, tuning_seeds=tuning_seeds, seeds=seeds, budget=budget,
+                max_iter=max_iter, out=out, executor=executor, jobs=jobs, plugins=plugins,
+                report=not no_report, progress=progress, anonymous=anonymous)
+        elif space:
+            raise click.BadParameter("a search space goes with --trials; the grid tunes lr "
+                                     "alone", param_hint="--space")
+        else:
+            res = do_tune(
+                problems or None,
+                families or None,
+                grid_L=grid_l or DEFAULT_GRID_L,
+                grid=grid or DEFAULT_GRID,
+                criterion=criterion,
+                tuning_seeds=tuning_seeds,
+                seeds=seeds,
+                budget=budget,
+                max_iter=max_iter,
+                out=out,
+                executor=executor,
+                jobs=jobs,
+                plugins=plugins,
+                report=not no_report,
+                progress=progress,
+                anonymous=anonymous,
+            )
     finally:
         progress.close()
     if not quiet:
