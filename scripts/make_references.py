@@ -65,8 +65,8 @@ def _torch_defaults() -> list[dict]:
 
 REFERENCES_MADE = {
     "default": (
-        "the default suite (optbench run with no arguments): all its problems, optimizers "
-        "and seeds",
+        "the default suite (optbench run with no arguments): all its problems, optimizers, "
+        "sweeps and seeds",
         _default,
     ),
     "torch-defaults": (
