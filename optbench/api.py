@@ -302,7 +302,7 @@ def run(
     problem_specs = _spec_list(problems) or _spec_list(data.get("problems"))
     optimizer_specs = _spec_list(optimizers) or _spec_list(data.get("optimizers"))
     if not problem_specs and not optimizer_specs:
-        if sweeps or data.get("sweeps"):
+        if sweeps if sweeps is not None else data.get("sweeps"):
             raise UsageError(
                 "sweeps add to a main problems x optimizers, and this spec names none; give "
                 "problems and optimizers too, or no sweeps for the default suite"
@@ -363,7 +363,11 @@ def run(
     added = 0
     anonymous = bool(pick(anonymous, "anonymous", False))
     # two --recompute runs at once take turns: the second keeps the first's fresh rows
-    env = environment.capture(problem_specs, optimizer_specs, plugin_list, anonymous)
+    env = environment.capture(
+        [*problem_specs, *(p for b in sweep_blocks for p in b["problems"])],
+        [*optimizer_specs, *(o for b in sweep_blocks for o in b["optimizers"])],
+        plugin_list, anonymous,
+    )
     with exclusive(db) if recompute else contextlib.nullcontext(), Store(db, create=True) as store:
         # recorded with the first write: a run that stops before it (a store found damaged,
         # an executor that cannot start) leaves the store as it was

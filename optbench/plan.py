@@ -5,6 +5,10 @@ float parameters made floats) and named by ``run_id``, a hash of its canonical J
 split into batches depends on the plan alone — never on ``--jobs``, the executor or a
 resume — so the same spec always gives the same stored numbers.
 
+A spec's ``sweeps`` (:mod:`optbench.sweeps`) are further cross products planned after the
+main one with the same seeds and budget rules; a run planned twice runs once, and the plan
+says which runs and labels only a sweep planned.
+
 Runs go into one batch when they share the problem (all its parameters), the optimizer,
 every non-real hyperparameter and the run limits; real-valued hyperparameters and seeds may
 differ, so a learning-rate sweep over many seeds is one vectorized batch.
