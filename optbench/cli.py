@@ -705,9 +705,13 @@ def _list_baselines(as_json: bool) -> None:
         click.echo(f"      {r['description']}")
         if holds:
             seeds = holds.get("seeds") or [0]
+            swept = holds.get("sweeps") or {}
+            extra = (f" (and {swept['pairings']} pairings only in sweeps)"
+                     if isinstance(swept, dict) and swept.get("pairings") else "")
             click.echo(
                 f"      {holds.get('runs')} runs: {len(holds.get('problems', []))} problems x "
-                f"{len(holds.get('optimizers', []))} optimizers, seeds {seeds[0]}–{seeds[-1]}, "
+                f"{len(holds.get('optimizers', []))} optimizers{extra}, "
+                f"seeds {seeds[0]}–{seeds[-1]}, "
                 f"budget {', '.join(map(str, holds.get('budgets', [])))}"
             )
             click.echo(f"      optimizers: {', '.join(holds.get('optimizers', []))}")
