@@ -9,7 +9,7 @@ from optbench import register_section
 from optbench.metrics import REL_TARGETS, target_key
 from optbench.report import Section, figure_html, note_html, table_html
 from optbench.stats.curves import TABLE_TARGETS, compared
-from optbench.sweeps import main_mask, sweep_only
+from optbench.sweeps import main_mask
 
 TEST_TARGET = 1e-6  # absolute Δf where f* is known; else τ = REL_TARGETS[1]
 ALPHA = 0.05
@@ -75,14 +75,9 @@ def per_problem_tests(ctx, alpha: float = ALPHA):
 def _sweep_note(ctx) -> str:
     """One line: how many labels only a sweep ran the tests leave out, on which problems,
     and where they are shown ('' when there are none)."""
-    if not sweep_only(ctx.sessions):
+    where = ctx.swept if ctx.tuning is None else ""
+    if not where:
         return ""
-    runs = ctx.compare
-    left = runs[~main_mask(runs, ctx.sessions).to_numpy()]
-    if not len(left):
-        return ""
-    labels = left.groupby("problem_label", sort=False)["spec_label"].nunique()
-    where = ", ".join(f"{n} on {p}" for p, n in labels.items())
     return (f"Labels that only a dense sweep ran ({where}) are left out of these tests and of "
             "the Friedman test, so that each problem's Holm family stays small enough to "
             "reach α; the Lesson and Learning rate sections show them.")
