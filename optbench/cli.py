@@ -1152,8 +1152,10 @@ def tune(
                 max_iter=max_iter, out=out, executor=executor, jobs=jobs, plugins=plugins,
                 report=not no_report, progress=progress, anonymous=anonymous)
         elif space:
-            raise click.BadParameter("a search space goes with --trials; the grid tunes lr "
-                                     "alone", param_hint="--space")
+            from .errors import UsageError
+
+            raise UsageError("--space goes with --trials: the grid tunes the learning rate "
+                             "alone")
         else:
             res = do_tune(
                 problems or None,

@@ -113,6 +113,6 @@ def test_a_space_without_trials_is_refused(tmp_path):
 
     res = run_cli("tune", "-p", "quadratic-1d", "-o", "adam", "--space", "adam:lr=log(0.1, 1)",
                   "--out", str(tmp_path / "o"))
-    assert res.returncode == 2 and "goes with --trials" in res.stderr
+    assert res.returncode == 2 and "--space goes with --trials" in res.stderr
     assert len(res.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "o").exists()
