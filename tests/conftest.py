@@ -88,6 +88,7 @@ SHARED_FIXTURES = {
     "test_export": ("default_suite_postprocessed",),
     "test_hostile_travel": ("stores",),
     "test_lesson": ("lesson",),
+    "test_per_problem_figures": ("made",),
     "test_references": ("fresh",),
     "test_relayout": ("page",),
     "test_report": ("report",),

@@ -261,9 +261,9 @@ def _picked_runs(data, labels):
 
 
 def _window(info, path):
-    from .figures import _window as window
+    from .figures import path_box
 
-    return window(info, [path])
+    return path_box(info, [path])
 
 
 def _contour_image(grid, lo, hi, f_ref, log: bool) -> str:
