@@ -513,7 +513,6 @@ def problem_chart(data, labels: list[str], colours: dict[str, str], clock=None):
         shown = [g for _, g, _, _ in panels_info if g]
         rows.append({"concat": tiles, "columns": PANELS_PER_ROW, "spacing": 22})
     spec = {
-        "$schema": "https://vega.github.io/schema/vega-lite/v5.json",
         "vconcat": rows,
         "spacing": 26,
         "config": {
