@@ -41,7 +41,7 @@ def made(tmp_path_factory):
 def _specs(html: str) -> list[dict]:
     bodies = re.findall(r"<script type='application/json' class='vega-spec'>(.*?)</script>",
                         html, re.S)
-    return [json.loads(b.replace("<\\/", "</")) for b in bodies]
+    return [json.loads(b) for b in bodies]
 
 
 def _problem_specs(made) -> dict[str, dict]:

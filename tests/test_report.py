@@ -117,10 +117,11 @@ def test_every_section_is_present_with_its_navigation(report):
 
 def test_every_figure_and_table_has_a_caption_and_every_table_a_csv(report):
     _, html = report
-    figures = re.findall(r"<figure>(.*?)</figure>", html, flags=re.S)
+    figures = re.findall(r"<figure[^>]*>(.*?)</figure>", html, flags=re.S)
     assert len(figures) >= 8
-    for fig in figures:
-        assert re.search(r"<img src=\"data:image/(svg\+xml|png);base64,", fig)
+    for fig in figures:  # an image, or an interactive figure's Vega-Lite spec
+        assert re.search(r"<img src=\"data:image/(svg\+xml|png);base64,|class='vega-spec'>\{",
+                         fig)
         caption = re.search(r"<figcaption>(.+?)</figcaption>", fig, flags=re.S)
         assert caption and len(caption.group(1)) > 40
     tables = re.findall(r"<div class='table'>(.*?)</div>", html, flags=re.S)
@@ -137,8 +138,14 @@ def test_text_from_plugins_is_escaped(report):
     _, html = report
     assert EVIL not in html and "<img src=x" not in html and "<b>not bold</b>" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
-    # the only scripts are the template's own table sorter
-    assert html.count("<script>") == 1
+    # the only scripts are the template's own table sorter and, with interactive figures,
+    # the inlined Vega bundle and the script that draws them (their specs are JSON data)
+    from optbench.report import vega
+
+    page = html.replace(vega.javascript(), "")
+    assert page.count("<script>") == (3 if vega.uses_vega(html) else 1)
+    assert page.count("<script") - page.count("<script>") == page.count(
+        "<script type='application/json' class='vega-spec'>")
 
 
 def test_no_external_urls(report):
