@@ -175,7 +175,6 @@ def _write(dbs, html_path, problems, optimizers, style, renderer, names, baselin
         jobs = renderer.finish() if renderer is not None else []
     env = Environment(loader=PackageLoader("optbench", "templates"), autoescape=select_autoescape())
     from .. import __version__
-
     from . import vega
 
     # a figure drawn by a report worker is in its job's HTML, not yet in the section's body
