@@ -295,6 +295,8 @@ def portable(data):
     from optbench.report.problem_chart import regimes, representatives
 
     out = data.portable()
+    if data.dim not in (1, 2) or data.landscape is None:  # no trajectory panels
+        return out
     ran = data.runs[data.length > 0]
     ran = ran[[r is not None for r in regimes(ran)]]
     extra = [r for r in representatives(ran).values() if r not in out.loader.traces]
