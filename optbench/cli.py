@@ -1033,6 +1033,22 @@ def export(fmt, db, dest, cost, postprocess, debug) -> None:
     help="Absolute learning rates where L is unknown. [default: log(1e-5,1e2,36), DeepOBS]",
 )
 @click.option(
+    "--trials",
+    type=int,
+    metavar="K",
+    help="Tune every hyperparameter of each family's search space by K quasi-random "
+    "trials (scrambled Halton) instead of the learning-rate grid; the report then compares "
+    "families at tuning budgets 0 (defaults), 4, 16 and K.",
+)
+@click.option(
+    "--space",
+    "spaces",
+    multiple=True,
+    metavar="FAMILY:SPACE",
+    help="With --trials, the space to tune for a family instead of its declared one, e.g. "
+    "'adam:lr=log(1e-4, 0.1); beta1=1-log(0.001, 0.5)'. Repeatable.",
+)
+@click.option(
     "--criterion",
     type=click.Choice(["aulg", "final-gap"]),
     default="aulg",
@@ -1078,6 +1094,8 @@ def tune(
     families,
     grid_l,
     grid,
+    trials,
+    spaces,
     criterion,
     tuning_seeds,
     seeds,
@@ -1103,6 +1121,19 @@ def tune(
         raise click.BadParameter(
             f"must be at least 1, got {tuning_seeds}", param_hint="--tuning-seeds"
         )
+    if trials is not None and trials < 1:
+        raise click.BadParameter(f"must be at least 1, got {trials}", param_hint="--trials")
+    if trials is not None and (grid_l or grid):
+        raise click.BadParameter("--trials tunes a search space, not a grid; give one of them",
+                                 param_hint="--grid")
+    space = {}
+    for text in spaces:
+        family, colon, body = text.partition(":")
+        if not colon or not family.strip() or not body.strip():
+            raise click.BadParameter(
+                f"expected FAMILY:SPACE, e.g. 'adam:lr=log(1e-4, 0.1)', got {text!r}",
+                param_hint="--space")
+        space[family.strip()] = body.strip()
     _start_fork_server()
     from .tune import DEFAULT_GRID, DEFAULT_GRID_L
     from .tune import tune as do_tune
@@ -1126,13 +1157,16 @@ def tune(
             report=not no_report,
             progress=progress,
             anonymous=anonymous,
+            trials=trials,
+            space=space or None,
         )
     finally:
         progress.close()
     if not quiet:
         for w in res.winners:
-            edge = "  (edge of the grid: widen it)" if w["edge"] else ""
-            click.echo(f"{w['problem']}: {w['family']} -> {w['label']} (lr={w['lr']:.4g}){edge}")
+            edge = "  (edge of the grid: widen it)" if w.get("edge") else ""
+            lr = f" (lr={w['lr']:.4g})" if w.get("lr") is not None else ""
+            click.echo(f"{w['problem']}: {w['family']} -> {w['label']}{lr}{edge}")
         click.echo(f"store:  {res.db}")
         click.echo(f"record: {res.record}")
         if res.report is not None:

@@ -42,6 +42,9 @@ if TYPE_CHECKING:
 __all__ = ["LANDSCAPE_POINTS", "Problem", "landscape_axes"]
 
 LANDSCAPE_POINTS = {1: 2991, 2: 199}
+ILL_CONDITIONED = 100.0
+"""A problem whose condition number κ = L/μ at x* is at least this is tagged
+``ill-conditioned`` (gradient descent's linear rate is then 1 − 1/κ at best)."""
 """Grid points per axis of a stored landscape (:meth:`Problem.stored_landscape`): every
 10th (1-D) and every 2nd (2-D) point is a point of the report's own drawing grid (300 and
 100 points) over the same window, so an unzoomed panel draws exactly the stored values."""
@@ -97,7 +100,8 @@ class Problem:
             (minibatch or noisy); ``rng`` is a :class:`optbench.oracle.RunRNG` over the rows.
         start: optional ``(rng: numpy.random.Generator) -> (d,)`` start-point sampler;
             default uniform in the bounds.
-        tags: e.g. ``convex``, ``multimodal``, ``non-smooth``, ``quadratic``.
+        tags: e.g. ``convex``, ``multimodal``, ``non-smooth``, ``quadratic``;
+            ``ill-conditioned`` is added where L/μ ≥ :data:`ILL_CONDITIONED`.
         description: one line.
         examples_per_grad: examples one stochastic gradient processes (minibatch size).
         draw: optional hints for the report: ``window`` (per-axis ``(lo, hi)`` pairs where
@@ -173,6 +177,9 @@ class Problem:
         )
         self._start = start
         self.tags = tuple(tags)
+        if (self.L is not None and self.mu is not None and self.mu > 0
+                and self.L / self.mu >= ILL_CONDITIONED and "ill-conditioned" not in self.tags):
+            self.tags += ("ill-conditioned",)
         self.description = description
         self.examples_per_grad = examples_per_grad
         self.draw = dict(draw or {})

@@ -344,6 +344,9 @@ def register_optimizer(
     batchable: bool | Callable[[dict[str, Any]], bool] = False,
     samples: bool = False,
     theory: dict[str, Any] | None = None,
+    space: dict[str, str] | None = None,
+    defaults: dict[str, Any] | None = None,
+    defaults_note: str = "",
     description: str | None = None,
 ):
     """Register an optimizer factory: ``factory(**hyperparameters) -> Optimizer``.
@@ -363,6 +366,12 @@ def register_optimizer(
             schedule="schedule", off=("weight_decay",))``, or None. Checked here against the
             factory's parameters (:func:`optbench.theory_mapping.theory_mapping` describes
             the keys and :data:`~optbench.theory_mapping.THEORY_MODELS` the models).
+        space: the hyperparameters ``optbench tune --trials`` tunes, each with its range and
+            scale, e.g. ``{"lr": "log(0.001, 4)/L else log(1e-5, 1)", "momentum":
+            "1-log(0.001, 0.5)"}`` (:mod:`optbench.search_space`); checked here.
+        defaults: the point a user gets without tuning (the *defaults track*), where it
+            differs from the factory's own defaults, e.g. torch's; ``defaults_note`` says
+            where it comes from.
     """
     needs = frozenset(needs)
     unknown = needs - NEEDS
@@ -377,10 +386,29 @@ def register_optimizer(
     }
 
     def register(f: Callable[..., Any]) -> Callable[..., Any]:
-        mapping = theory_mapping(name, theory, _param_names(f))  # None: no theory
-        return _register("optimizer", name, f, description, {**meta, "theory": mapping})
+        params = _param_names(f)
+        mapping = theory_mapping(name, theory, params)  # None: no theory
+        tuned = _space_meta(name, space, defaults, params)
+        return _register("optimizer", name, f, description,
+                         {**meta, "theory": mapping, **tuned, "defaults_note": defaults_note})
 
     return register
+
+
+def _space_meta(name: str, space, defaults, params: list[str]) -> dict[str, Any]:
+    """The declared search space (as texts) and defaults, checked against the factory."""
+    from .errors import SpecError
+    from .search_space import parse_space, space_text
+
+    try:
+        parsed = parse_space(space, params, where=f"optimizer {name!r}: space")
+    except SpecError as exc:
+        raise PluginError(str(exc)) from None
+    unknown = sorted(set(defaults or {}) - set(params))
+    if unknown:
+        raise PluginError(f"optimizer {name!r}: defaults name {unknown}, which are not "
+                          f"hyperparameters; expected some of {params}")
+    return {"space": space_text(parsed), "defaults": dict(defaults or {})}
 
 
 def _param_names(factory: Callable[..., Any]) -> list[str]:

@@ -168,6 +168,8 @@ def tune(
     report: bool = True,
     progress: Callable[[int, int], None] | None = None,
     anonymous: bool = False,
+    trials: int | None = None,
+    space: dict[str, Any] | None = None,
 ) -> TuneResult:
     """Tune every family's learning rate per problem, rerun the winners on fresh seeds.
 
@@ -183,6 +185,11 @@ def tune(
             run store of ``optbench run`` unless ``out`` names that folder); report: write
             ``OUT/report.html``.
         anonymous: store no host name (see :func:`optbench.run`).
+        trials: tune every hyperparameter of each family's search space by ``trials``
+            quasi-random points instead of the learning-rate grid (:func:`tune_trials`
+            describes the protocol); space: per family (its spec as given, or its
+            optimizer's name) the space to tune instead of the declared one, as
+            ``{"lr": "log(1e-4, 0.1)", ...}`` or ``"lr=log(1e-4, 0.1); beta1=..."``.
 
     Returns:
         :class:`TuneResult` with the store, the record and the winners.
@@ -222,6 +229,17 @@ def tune(
         )
     grid_L, grid = parse_grid(grid_L), parse_grid(grid)
     tol = DEFAULT_TOL if tol is None else tol
+    if trials is not None:
+        from .tune_trials import tune_trials
+
+        return tune_trials(
+            problems, families, trials=trials, space=space, criterion=criterion,
+            tuning_seeds=tuning_seeds, seeds=seeds, final_seed_start=final_seed_start,
+            budget=budget, max_iter=max_iter, tol=tol, out=out, executor=executor, jobs=jobs,
+            plugins=plugins, report=report, progress=progress, anonymous=anonymous,
+        )
+    if space:
+        raise UsageError("a search space (--space) goes with --trials; the grid tunes lr alone")
     fams = [(f, *_family_spec(f)) for f in families]
     tunable = [(f, s) for f, s, has_lr in fams if has_lr]
     baselines = [f for f, _, has_lr in fams if not has_lr]

@@ -12,6 +12,7 @@ from __future__ import annotations
 from optbench import Optimizer, check, cycled_momentum, make_schedule, register_optimizer
 
 from .gradient_options import check_options, clip, gradient
+from .spaces import ADAM_SPACE
 
 
 def _check_adam(lr, beta1, beta2, eps) -> None:
@@ -46,7 +47,10 @@ def _decayed_grad(oracle, x, eta, clip_norm, weight_decay, decoupled):
     return x, gradient(oracle, x, clip_norm, weight_decay)
 
 
-@register_optimizer("adamw", needs=("gradient",), batchable=True)
+@register_optimizer("adamw", needs=("gradient",), batchable=True,
+                    space={**ADAM_SPACE, "weight_decay": "log(1e-4, 0.1)"},
+                    defaults_note="torch.optim.AdamW's defaults: lr 1e-3, betas (0.9, 0.999), "
+                                  "weight decay 1e-2")
 def adamw(lr: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8,
           weight_decay: float = 1e-2, amsgrad: bool = False, schedule: str = "constant",
           clip_norm: float | None = None) -> Optimizer:
@@ -69,7 +73,8 @@ def adamw(lr: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999, eps: float
     return Optimizer(step=step)
 
 
-@register_optimizer("nadam", needs=("gradient",), batchable=True)
+@register_optimizer("nadam", needs=("gradient",), batchable=True, space=ADAM_SPACE,
+                    defaults_note="torch.optim.NAdam's defaults: lr 2e-3, betas (0.9, 0.999)")
 def nadam(lr: float = 2e-3, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8,
           momentum_decay: float = 4e-3, weight_decay: float = 0.0,
           decoupled_weight_decay: bool = False, schedule: str = "constant",
@@ -98,7 +103,8 @@ def nadam(lr: float = 2e-3, beta1: float = 0.9, beta2: float = 0.999, eps: float
     return Optimizer(step=step)
 
 
-@register_optimizer("radam", needs=("gradient",), batchable=True)
+@register_optimizer("radam", needs=("gradient",), batchable=True, space=ADAM_SPACE,
+                    defaults_note="torch.optim.RAdam's defaults: lr 1e-3, betas (0.9, 0.999)")
 def radam(lr: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8,
           weight_decay: float = 0.0, decoupled_weight_decay: bool = False,
           schedule: str = "constant", clip_norm: float | None = None) -> Optimizer:
@@ -127,7 +133,8 @@ def radam(lr: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999, eps: float
     return Optimizer(step=step)
 
 
-@register_optimizer("adamax", needs=("gradient",), batchable=True)
+@register_optimizer("adamax", needs=("gradient",), batchable=True, space=ADAM_SPACE,
+                    defaults_note="torch.optim.Adamax's defaults: lr 2e-3, betas (0.9, 0.999)")
 def adamax(lr: float = 2e-3, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8,
            weight_decay: float = 0.0, schedule: str = "constant",
            clip_norm: float | None = None) -> Optimizer:

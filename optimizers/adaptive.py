@@ -13,13 +13,16 @@ from __future__ import annotations
 from optbench import Optimizer, check, cycled_momentum, make_schedule, register_optimizer
 
 from .gradient_options import check_options, gradient
+from .spaces import ADAM_SPACE
 
 
 def _check_unit(name: str, value) -> None:
     check(name, value, (value >= 0) & (value < 1), "in [0, 1)")
 
 
-@register_optimizer("adagrad", needs=("gradient",), batchable=True)
+@register_optimizer("adagrad", needs=("gradient",), batchable=True,
+                    space={"lr": "log(1e-4, 10)"},
+                    defaults_note="torch.optim.Adagrad's defaults: lr 1e-2")
 def adagrad(lr: float = 1e-2, lr_decay: float = 0.0, initial_accumulator_value: float = 0.0,
             eps: float = 1e-10, schedule: str = "constant", weight_decay: float = 0.0,
             clip_norm: float | None = None) -> Optimizer:
@@ -44,7 +47,9 @@ def adagrad(lr: float = 1e-2, lr_decay: float = 0.0, initial_accumulator_value: 
     return Optimizer(step=step)
 
 
-@register_optimizer("rmsprop", needs=("gradient",), batchable=True)
+@register_optimizer("rmsprop", needs=("gradient",), batchable=True,
+                    space={"lr": "log(1e-5, 1)", "alpha": "1-log(1e-4, 0.1)"},
+                    defaults_note="torch.optim.RMSprop's defaults: lr 1e-2, alpha 0.99")
 def rmsprop(lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8, momentum: float = 0.0,
             centered: bool = False, schedule: str = "constant", weight_decay: float = 0.0,
             clip_norm: float | None = None) -> Optimizer:
@@ -86,7 +91,8 @@ def rmsprop(lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8, momentum: 
     return Optimizer(step=step)
 
 
-@register_optimizer("adam", needs=("gradient",), batchable=True)
+@register_optimizer("adam", needs=("gradient",), batchable=True, space=ADAM_SPACE,
+                    defaults_note="torch.optim.Adam's defaults: lr 1e-3, betas (0.9, 0.999)")
 def adam(lr: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8,
          amsgrad: bool = False, schedule: str = "constant", weight_decay: float = 0.0,
          clip_norm: float | None = None) -> Optimizer:

@@ -8,11 +8,17 @@ from __future__ import annotations
 from optbench import Optimizer, check, make_schedule, register_optimizer
 
 from .gradient_options import check_options, gradient
+from .spaces import LR_PER_L
 
 
 @register_optimizer("gd", needs=("gradient",), batchable=True,
                     theory=dict(model="gd", lr="lr", schedule="schedule",
-                                off=("weight_decay", "clip_norm")))
+                                off=("weight_decay", "clip_norm")),
+                    space={"lr": LR_PER_L,
+                           "schedule": "choice(constant, inverse-time(decay_steps=100), "
+                                       "exponential(gamma=0.995))"},
+                    defaults={"lr": 1e-3},
+                    defaults_note="torch.optim.SGD's defaults: lr 1e-3, no momentum")
 def gd(lr: float = 0.1, schedule: str = "constant", weight_decay: float = 0.0,
        clip_norm: float | None = None) -> Optimizer:
     """Vanilla gradient descent; ``schedule`` decays the learning rate (e.g. cosine(T=100))."""

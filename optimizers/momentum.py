@@ -11,6 +11,7 @@ from __future__ import annotations
 from optbench import Optimizer, check, cycled_momentum, make_schedule, register_optimizer
 
 from .gradient_options import check_options, gradient
+from .spaces import BETA, LR_PER_L, MOMENTUM_NOTE
 
 
 def sgd_momentum(lr, momentum, dampening, nesterov: bool, schedule, weight_decay=0.0,
@@ -32,7 +33,9 @@ def sgd_momentum(lr, momentum, dampening, nesterov: bool, schedule, weight_decay
 
 @register_optimizer("momentum", needs=("gradient",), batchable=True,
                     theory=dict(model="heavy-ball", lr="lr", beta="momentum", schedule="schedule",
-                                off=("dampening", "weight_decay", "clip_norm")))
+                                off=("dampening", "weight_decay", "clip_norm")),
+                    space={"lr": LR_PER_L, "momentum": BETA},
+                    defaults_note=MOMENTUM_NOTE)
 def heavy_ball(lr: float = 1e-3, momentum: float = 0.9, dampening: float = 0.0,
                schedule: str = "constant", weight_decay: float = 0.0,
                clip_norm: float | None = None) -> Optimizer:
@@ -48,7 +51,9 @@ def heavy_ball(lr: float = 1e-3, momentum: float = 0.9, dampening: float = 0.0,
 
 @register_optimizer("nesterov", needs=("gradient",), batchable=True,
                     theory=dict(model="nesterov", lr="lr", beta="momentum", schedule="schedule",
-                                off=("weight_decay", "clip_norm")))
+                                off=("weight_decay", "clip_norm")),
+                    space={"lr": LR_PER_L, "momentum": BETA},
+                    defaults_note=MOMENTUM_NOTE)
 def nesterov(lr: float = 1e-3, momentum: float = 0.9, schedule: str = "constant",
              weight_decay: float = 0.0, clip_norm: float | None = None) -> Optimizer:
     """Nesterov momentum (Sutskever et al. 2013 form) as torch.optim.SGD(momentum=μ, nesterov=True).

@@ -162,7 +162,8 @@ def himmelblau() -> Problem:
 
 
 # memory: the d x d Hessian and, rotated, the Gaussian matrix and its QR factors
-@register_problem("ill-conditioned-quadratic", tags=("convex", "quadratic", "smooth", "unimodal"),
+@register_problem("ill-conditioned-quadratic",
+                  tags=("convex", "ill-conditioned", "quadratic", "smooth", "unimodal"),
                   memory=lambda d, **_: 40 * d * d)
 def ill_conditioned_quadratic(d: int = 2, kappa: float = 1000.0, rotate: bool = False,
                               rotation_seed: int = 0) -> Problem:

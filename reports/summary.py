@@ -68,6 +68,16 @@ def summary(ctx) -> Section | None:
             lambda p: ", ".join(x for x in dict.fromkeys(p) if x))
         table.insert(2, "phase", phases.to_numpy())
     csv = pd.concat([table, pd.DataFrame(counts)], axis=1)
+    # the results first, so that a narrow window shows them beside the names; what every
+    # row shares (runs, seeds, budget) is said once in the caption (the CSV keeps it)
+    results = [c for c in table.columns if c.startswith(("success", "median", "aRT"))]
+    rest = [c for c in table.columns if c not in results and c not in ("problem", "optimizer")]
+    shared = [c for c in ("runs", "seeds", "evaluation budget", "max_iter")
+              if c in table and table[c].astype(str).nunique() == 1 and len(table) > 1]
+    table = table[["problem", "optimizer", *results, *[c for c in rest if c not in shared]]]
+    every = {"runs": "{} runs", "seeds": "seeds {}", "evaluation budget": "a budget of {}",
+             "max_iter": "max_iter {}"}
+    every_row = ", ".join(every[c].format(csv[c].iloc[0]) for c in shared)
     legend = "; ".join(f"{s}: {MEANING[s]}" for s in statuses if s in MEANING)
     caption = (
         f"One row per problem × optimizer over {len(runs)} runs: their seeds, budget "
@@ -77,5 +87,6 @@ def summary(ctx) -> Section | None:
         "to success or end / successes; ∞: no success); '—' where not applicable. The CSV "
         "adds one count column per status. No run is dropped: unsuccessful ones count in "
         "aRT, ECDFs and profiles."
+        + (f" Every row: {every_row}." if every_row else "")
     )
     return Section("Summary", table_html(table, caption, "summary.csv", csv=csv))

@@ -83,7 +83,7 @@ def tuning(ctx) -> Section | None:
     import pandas as pd
 
     t = ctx.tuning
-    if t is None:
+    if t is None or t.get("mode") == "trials":  # trials: reports/tuning_trials.py
         return None
     n_tune = int((ctx.runs.phase == "tuning").sum())
     n_final = int((ctx.runs.phase == "final").sum())

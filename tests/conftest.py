@@ -26,8 +26,8 @@ sys.dont_write_bytecode = False
 
 ROOT = Path(__file__).resolve().parents[1]
 # the built-in report sections, in page order (their anchors)
-REPORT_SECTIONS = ("setup", "summary", "per-problem", "learning-rate", "aggregated", "statistics",
-                   "run-status")
+REPORT_SECTIONS = ("momentum", "setup", "summary", "per-problem", "learning-rate", "aggregated",
+                   "statistics", "run-status")
 
 
 def without_clock(values):
@@ -88,11 +88,16 @@ SHARED_FIXTURES = {
     "test_export": ("default_suite_postprocessed",),
     "test_hostile_travel": ("stores",),
     "test_lesson": ("lesson",),
+    "test_lesson_regimes": ("store",),
+    "test_momentum_section": ("store",),
     "test_per_problem_figures": ("made",),
     "test_references": ("fresh",),
     "test_relayout": ("page",),
     "test_report": ("report",),
+    "test_tables_browser": ("page",),
     "test_tune": ("tuned",),
+    "test_tune_trials": ("tuned",),
+    "test_tuning_sections": ("tuned",),
     "test_what_this_run_shows": ("paragraph",),
 }
 

@@ -45,7 +45,8 @@ class Context:
     Attributes:
         runs: one pandas row per run (every run of the stores, failures included), with
             ``store``, ``source``, ``spec_label``, ``store_run_id``, ``phase``
-            (``tuning``/``final``/``""``) and ``solver`` columns.
+            (``tuning``/``final``/``budget``/``""``; ``budget``: a track of ``optbench tune
+            --trials`` at a smaller tuning budget) and ``solver`` columns.
         sources: the source names, in the order given (the first is the default baseline).
         baseline: the reference source of the comparison.
         problems: problem_key -> info (name, params, dim, domain, x_star, f_star, L, mu, ...).
@@ -371,6 +372,8 @@ def _mark_phases(runs, tuning: dict[str, Any] | None):
     if tuning is None or not len(runs):
         return runs
     phase = {rid: "tuning" for rid in tuning.get("tuning_run_ids", [])}
+    # tuning by trials: the tracks at smaller tuning budgets (their own comparison)
+    phase.update({rid: "budget" for rid in tuning.get("budget_run_ids", [])})
     phase.update({rid: "final" for rid in tuning.get("final_run_ids", [])})
     runs["phase"] = runs.store_run_id.map(phase).fillna("")
     family = {rid: fam for fam, ids in tuning.get("final_families", {}).items() for rid in ids}

@@ -2,8 +2,10 @@
 
 Every string that comes from a plug-in, a spec or a store goes through :func:`esc`. Figures
 are embedded as SVG data URIs (dense layers rasterized inside them) and tables carry a CSV
-download link as a data URI, so the page needs no network. Sections import these from
-:mod:`optbench.report`, which re-exports them.
+download link as a data URI, so the page needs no network. A table fits the page rather
+than scrolling in a box: its cells mark where they may wrap (a name at its parameters, a
+composite number between its parts), and the page's script sorts, filters and folds it.
+Sections import these from :mod:`optbench.report`, which re-exports them.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import base64
 import html
 import math
+import re
 from typing import Any
 
 from . import pool
@@ -26,8 +29,6 @@ def esc(text: Any) -> str:
 def prose(text: Any) -> str:
     """A description (a docstring, a catalog entry) as HTML text: escaped, its reST
     literals (````x````, ```x```) shown as code rather than as backquotes."""
-    import re
-
     escaped = esc(text)
     escaped = re.sub(r"``(.+?)``", r"<code>\1</code>", escaped)
     return re.sub(r"(?<![\w`])`([^`]+?)`(?![\w`])", r"<code>\1</code>", escaped)
@@ -108,6 +109,69 @@ def _numeric_text(text: str) -> bool:
     )
 
 
+# where a long identifier such as ``momentum[lr=0.5/L,momentum=0.5]`` or
+# ``linear-regression[batch_size=10,standardize=true]`` may break: before its bracket and
+# after each comma between parameters, never inside a number or a name
+_BREAK_BEFORE = re.compile(r"(?<=[^\s\[(])(?=[\[(])")
+_BREAK_AFTER = re.compile(r"(?<=,)(?=\S)|(?<=[a-z]\.)(?=[A-Za-z])")
+# a composite number cell, "0.184 [0.0804, 3.83]" or "26.6 [3, 61] · 10/10": it may wrap
+# between its parts, never inside one
+_PARTS = re.compile(r" (?=\[)| (?=· )")
+# a numeric cell longer than this (a minimiser x* of 650 coordinates) shows its start and
+# keeps the whole value in its tooltip and in the CSV
+LONG = 60
+
+
+def _name(word: str) -> str:
+    """A word without spaces: it breaks only at its parameter boundaries (never at the
+    hyphen of ``1e-6`` or ``random-search``)."""
+    marked = _BREAK_AFTER.sub("\0", _BREAK_BEFORE.sub("\0", word))
+    if "-" not in word and "\0" not in marked:
+        return esc(word)
+    return "<wbr>".join(f"<span>{esc(p)}</span>" for p in marked.split("\0"))
+
+
+def _breakable(text: str) -> str:
+    """Escaped text that wraps at its spaces and at the parameter boundaries of its names
+    (``<wbr>``), not at their hyphens."""
+    return " ".join(_name(w) for w in text.split(" "))
+
+
+def _header(text: str) -> str:
+    """A column name: wraps at its spaces; a metric name (``t_settle_2``) also after its
+    underscores, but only in a table too wide for the page (see :func:`_interval`)."""
+    words = []
+    for w in text.split(" "):
+        if "_" in w.strip("_"):
+            w = "<wbr>".join(esc(p) for p in re.split(r"(?<=_)(?=[^_])", w))
+            words.append(f"<span class='i'>{w}</span>")
+        else:
+            words.append(_name(w))
+    return " ".join(words)
+
+
+def _parts(text: str) -> str:
+    """A composite number cell as unbreakable parts that may wrap between them; a long
+    list cut to its start."""
+    if len(text) > LONG:
+        cut = text.rfind(", ", 0, LONG)
+        short = (text[:cut] if cut > 0 else text[:LONG]) + ", …"
+        tip = text if len(text) <= 2000 else text[:2000] + " … (the rest in the CSV)"
+        return f"<span title='{esc(tip)}'>{esc(short)}</span>"
+    parts = _PARTS.split(text)
+    if len(parts) == 1:
+        return esc(text)
+    return " ".join(_interval(p) if p.startswith("[") and ", " in p else f"<span>{esc(p)}</span>"
+                    for p in parts)
+
+
+def _interval(text: str) -> str:
+    """``[lo, hi]`` kept on one line unless its table is too wide for the page (the page's
+    script marks such a table ``tight``; the stylesheet then lets the interval wrap)."""
+    return "<span class='i'>" + " ".join(f"<span>{esc(p)}</span>" for p in text.split(" ")) + (
+        "</span>")
+
+
 def table_html(
     frame,
     caption: str,
@@ -125,6 +189,9 @@ def table_html(
             tidy long table behind a pivoted display); default: ``frame``.
         bold: cells to emphasize, a set of ``(row position, column name)``.
         sortable: click a header to sort (a few lines of inline script, no network).
+
+    Every table of more than five rows gets a filter box from the page's script, and one
+    of more than 25 rows shows its first 15 until the reader asks for all.
     """
     data = (frame if csv is None else csv).to_csv(index=False)
     link = "data:text/csv;charset=utf-8;base64," + base64.b64encode(data.encode()).decode()
@@ -144,15 +211,21 @@ def table_html(
         if sum(len(str(v)) for v in frame[c].tolist()) > 40 * max(len(frame), 1)
     }
     head = "".join(
-        f"<th class='t'>{esc(c)}</th>" if c in text_cols else f"<th>{esc(c)}</th>" for c in cols
+        f"<th class='t'>{_header(c)}</th>" if c in text_cols else f"<th>{_header(c)}</th>"
+        for c in cols
     )
     rows = []
     for i, rec in enumerate(frame.itertuples(index=False, name=None)):
         cells = []
         for c, v in zip(cols, rec, strict=True):
             text, key = _cell(v, float_format)
-            inner = f"<b>{esc(text)}</b>" if (i, c) in bold else esc(text)
-            cls = (" class='t wide'" if c in wide_cols else " class='t'") if c in text_cols else ""
+            if c in text_cols:
+                inner = _breakable(text)
+                cls = " class='t wide'" if c in wide_cols else " class='t'"
+            else:
+                inner = _parts(text)
+                cls = " class='p'" if "<span" in inner else ""
+            inner = f"<b>{inner}</b>" if (i, c) in bold else inner
             cells.append(f'<td{cls} data-v="{esc(key)}">{inner}</td>')
         rows.append("<tr>" + "".join(cells) + "</tr>")
     cls = "data sortable" if sortable else "data"

@@ -9,6 +9,8 @@
 * :mod:`~optbench.stats.comparison`: runs of several stores paired on (problem, optimizer,
   seed), or across optimizers on (problem, seed) between stores of different optimizers,
   with bootstrap intervals and a verdict per pairing.
+* :mod:`~optbench.stats.tuning_curves`: the expected best criterion among k tuning trials
+  (:func:`expected_best`, Dodge et al.'s closed form) and its bootstrap band.
 * :mod:`~optbench.stats.curves`: per-problem best-so-far curves read from the stores
   (:func:`problem_data`), from which runtimes and values at fixed budgets follow.
 
@@ -35,6 +37,9 @@ _EXPORTS = {
     "hit_column": "convention",
     "hit_costs": "convention",
     "runtimes": "convention",
+    "expected_best": "tuning_curves",
+    "expected_best_band": "tuning_curves",
+    "median_best": "tuning_curves",
     "ProblemData": "curves",
     "compared": "curves",
     "problem_data": "curves",
