@@ -36,8 +36,8 @@ SIGNED_STEPS = 40  # iterations of the signed-error panel (a step response)
 SIGNED_LIMIT = 2.0  # the signed-error axis spans [−2, 2]; beyond, the line is clipped
 IMAGE_PIXELS = 160  # a 2-D panel's contour map, pixels per side
 LEVELS = 14  # shading bands of the contour map
-PANEL = dict(width=280, height=200)
-PATH_PANEL = dict(width=215, height=175)
+PANEL = dict(width=270, height=200)
+PATH_PANEL = dict(width=190, height=165)  # four in a row fit a 1400 px window
 PANELS_PER_ROW = 4
 
 # the measured regimes, in the order their panels appear, with what each means
