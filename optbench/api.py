@@ -210,6 +210,7 @@ def run(
     *,
     problems: str | Iterable[str] | None = None,
     optimizers: str | Iterable[str] | None = None,
+    sweeps: Iterable[Mapping[str, Any]] | None = None,
     seeds: int | list[int] | None = None,
     budget: int | None = None,
     max_iter: int | None = None,
@@ -236,6 +237,9 @@ def run(
         spec: a TOML spec path or a dict with the same keys; keyword arguments override it.
         problems, optimizers: a spec string or a list of them; with neither given, the
             default suite.
+        sweeps: extra cross products run beside problems x optimizers, each a mapping
+            ``{"problems": [...], "optimizers": [...]}`` with the same seeds and budget
+            rules (:mod:`optbench.sweeps`); they replace the spec's ``sweeps`` (``[]``: none).
         seeds: a count or a list of seeds. budget: evaluations per run (``n_f + n_g``); it
             replaces the spec's per-problem ``budgets`` (a table problem spec -> budget).
         noisy_stops: on a stochastic problem (minibatch or noisy gradients), also end runs
@@ -288,6 +292,9 @@ def run(
         "scheduler": scheduler,
     }
     settings.check(given)
+    if sweeps is not None:
+        sweeps = list(sweeps)
+        settings.check({"sweeps": sweeps})
     plugins = [plugins] if isinstance(plugins, str) else plugins
     for plugin in [*data.get("plugins", []), *plugins]:
         registry.load_plugin(str(plugin))
@@ -295,6 +302,11 @@ def run(
     problem_specs = _spec_list(problems) or _spec_list(data.get("problems"))
     optimizer_specs = _spec_list(optimizers) or _spec_list(data.get("optimizers"))
     if not problem_specs and not optimizer_specs:
+        if sweeps if sweeps is not None else data.get("sweeps"):
+            raise UsageError(
+                "sweeps add to a main problems x optimizers, and this spec names none; give "
+                "problems and optimizers too, or no sweeps for the default suite"
+            )
         defaults = suite.DEFAULT_SUITE
         problem_specs, optimizer_specs = defaults["problems"], defaults["optimizers"]
         data = {**defaults, **data}
@@ -306,6 +318,10 @@ def run(
 
     def pick(value, key, default):
         return value if value is not None else data.get(key, default)
+
+    from .sweeps import normalize
+
+    sweep_blocks = normalize(pick(sweeps, "sweeps", None))
 
     executor = pick(executor, "executor", "serial")
     check_executor(executor)
@@ -326,6 +342,7 @@ def run(
         max_runs=pick(max_runs, "max_runs", DEFAULT_MAX_RUNS),
         # a budget given here replaces the spec's per-problem budgets
         budgets=data.get("budgets") if budget is None else None,
+        sweeps=sweep_blocks,
     )
     out_dir = Path(out if out is not None else data.get("out", DEFAULT_OUT))
     db = out_dir / DB_NAME
@@ -346,7 +363,11 @@ def run(
     added = 0
     anonymous = bool(pick(anonymous, "anonymous", False))
     # two --recompute runs at once take turns: the second keeps the first's fresh rows
-    env = environment.capture(problem_specs, optimizer_specs, plugin_list, anonymous)
+    env = environment.capture(
+        [*problem_specs, *(p for b in sweep_blocks for p in b["problems"])],
+        [*optimizer_specs, *(o for b in sweep_blocks for o in b["optimizers"])],
+        plugin_list, anonymous,
+    )
     with exclusive(db) if recompute else contextlib.nullcontext(), Store(db, create=True) as store:
         # recorded with the first write: a run that stops before it (a store found damaged,
         # an executor that cannot start) leaves the store as it was
@@ -363,6 +384,10 @@ def run(
                 "noisy_stops": bool(pick(noisy_stops, "noisy_stops", False)),
                 "budgets": data.get("budgets") if budget is None else None,
                 "plugins": [anonymized(p) if anonymous else p for p in plugin_list],
+                # the sweeps (rerun by a bundle's spec.toml), and the labels of the main
+                # product and those only a sweep ran (kept out of the per-problem tests)
+                **({"sweeps": sweep_blocks} if sweep_blocks else {}),
+                "labels": plan.labels(),
             },
             anonymous=anonymous,
             defer=True,

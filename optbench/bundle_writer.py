@@ -191,7 +191,7 @@ def _session(row: dict[str, Any]) -> dict[str, Any]:
 
 
 _SPEC_KEYS = ("problems", "optimizers", "seeds", "budget", "budgets", "max_iter", "tol",
-              "noisy_stops", "plugins")
+              "noisy_stops", "plugins", "sweeps")
 
 
 def spec_files(sessions: Iterable[dict[str, Any]]) -> dict[str, str]:
@@ -220,7 +220,16 @@ def spec_toml(spec: dict[str, Any]) -> str:
             continue
         if key == "noisy_stops" and not value:
             continue
+        if key == "sweeps":  # tables last: TOML puts every plain key before them
+            continue
         lines.append(f"{key} = {_toml(value)}")
+    sweeps = spec.get("sweeps")
+    for block in sweeps if isinstance(sweeps, list) else []:
+        if not isinstance(block, dict):
+            continue
+        lines.append("")
+        lines.append("[[sweeps]]")
+        lines += [f"{k} = {_toml(v)}" for k, v in block.items()]
     return "\n".join(lines) + "\n"
 
 

@@ -705,9 +705,13 @@ def _list_baselines(as_json: bool) -> None:
         click.echo(f"      {r['description']}")
         if holds:
             seeds = holds.get("seeds") or [0]
+            swept = holds.get("sweeps") or {}
+            extra = (f" (and {swept['pairings']} pairings only in sweeps)"
+                     if isinstance(swept, dict) and swept.get("pairings") else "")
             click.echo(
                 f"      {holds.get('runs')} runs: {len(holds.get('problems', []))} problems x "
-                f"{len(holds.get('optimizers', []))} optimizers, seeds {seeds[0]}–{seeds[-1]}, "
+                f"{len(holds.get('optimizers', []))} optimizers{extra}, "
+                f"seeds {seeds[0]}–{seeds[-1]}, "
                 f"budget {', '.join(map(str, holds.get('budgets', [])))}"
             )
             click.echo(f"      optimizers: {', '.join(holds.get('optimizers', []))}")
@@ -1137,29 +1141,38 @@ def tune(
     _start_fork_server()
     from .tune import DEFAULT_GRID, DEFAULT_GRID_L
     from .tune import tune as do_tune
+    from .tune_trials import tune_trials
 
     progress = _Progress(quiet)
     try:
-        res = do_tune(
-            problems or None,
-            families or None,
-            grid_L=grid_l or DEFAULT_GRID_L,
-            grid=grid or DEFAULT_GRID,
-            criterion=criterion,
-            tuning_seeds=tuning_seeds,
-            seeds=seeds,
-            budget=budget,
-            max_iter=max_iter,
-            out=out,
-            executor=executor,
-            jobs=jobs,
-            plugins=plugins,
-            report=not no_report,
-            progress=progress,
-            anonymous=anonymous,
-            trials=trials,
-            space=space or None,
-        )
+        if trials is not None:
+            res = tune_trials(
+                problems or None, families or None, trials=trials, space=space or None,
+                criterion=criterion, tuning_seeds=tuning_seeds, seeds=seeds, budget=budget,
+                max_iter=max_iter, out=out, executor=executor, jobs=jobs, plugins=plugins,
+                report=not no_report, progress=progress, anonymous=anonymous)
+        elif space:
+            raise click.BadParameter("a search space goes with --trials; the grid tunes lr "
+                                     "alone", param_hint="--space")
+        else:
+            res = do_tune(
+                problems or None,
+                families or None,
+                grid_L=grid_l or DEFAULT_GRID_L,
+                grid=grid or DEFAULT_GRID,
+                criterion=criterion,
+                tuning_seeds=tuning_seeds,
+                seeds=seeds,
+                budget=budget,
+                max_iter=max_iter,
+                out=out,
+                executor=executor,
+                jobs=jobs,
+                plugins=plugins,
+                report=not no_report,
+                progress=progress,
+                anonymous=anonymous,
+            )
     finally:
         progress.close()
     if not quiet:

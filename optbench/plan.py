@@ -5,6 +5,10 @@ float parameters made floats) and named by ``run_id``, a hash of its canonical J
 split into batches depends on the plan alone — never on ``--jobs``, the executor or a
 resume — so the same spec always gives the same stored numbers.
 
+A spec's ``sweeps`` (:mod:`optbench.sweeps`) are further cross products planned after the
+main one with the same seeds and budget rules; a run planned twice runs once, and the plan
+says which runs and labels only a sweep planned.
+
 Runs go into one batch when they share the problem (all its parameters), the optimizer,
 every non-real hyperparameter and the run limits; real-valued hyperparameters and seeds may
 differ, so a learning-rate sweep over many seeds is one vectorized batch.
@@ -90,6 +94,18 @@ class Plan:
     runs: list[RunSpec]
     batches: list[Batch]
     skipped: list[tuple[RunSpec, str]] = field(default_factory=list)
+    # run_id of each run planned only by a sweep (:mod:`optbench.sweeps`), not by the main
+    # problems x optimizers
+    sweep_ids: set[str] = field(default_factory=set)
+    # (problem label, optimizer label) of the main product and of the sweeps, in order
+    main_pairs: list[tuple[str, str]] = field(default_factory=list)
+    sweep_pairs: list[tuple[str, str]] = field(default_factory=list)
+
+    def labels(self) -> dict[str, dict[str, list[str]]]:
+        """The session's record of its labels (:func:`optbench.sweeps.labels_record`)."""
+        from .sweeps import labels_record
+
+        return labels_record(self.main_pairs, self.sweep_pairs)
 
 
 def _entry_hash(kind: str, name: str) -> str | None:
@@ -371,6 +387,7 @@ def make_plan(
     max_runs: int = DEFAULT_MAX_RUNS,
     noisy_stops: bool = False,
     budgets: Mapping[str, int] | None = None,
+    sweeps: Iterable[Mapping[str, Any]] | None = None,
 ) -> Plan:
     """Expand problem and optimizer specs over seeds into runs and batches.
 
@@ -386,7 +403,15 @@ def make_plan(
         budgets: a budget per problem spec, keyed by the spec as written in ``problems``
             (every setting of its sweeps); the others get ``budget``. Without ``max_iter``
             a run's iteration limit is its own budget.
+        sweeps: extra cross products ``{"problems": [...], "optimizers": [...]}`` planned
+            after the main one with the same seeds and budget rules (``budgets`` may name
+            their problems too); a run planned twice runs once, as the main product's when
+            it is one (:mod:`optbench.sweeps`).
     """
+    from .sweeps import check as check_sweeps, normalize
+
+    check_sweeps(list(sweeps or []), "")
+    sweep_blocks = normalize(sweeps)
     if isinstance(seeds, int) and seeds < 1:
         raise InvalidValueError(f"seeds must be at least 1, got {seeds}")
     if budget is not None and budget < 1:
@@ -403,94 +428,119 @@ def make_plan(
     if not (tol >= 0):
         raise InvalidValueError(f"tol must be >= 0, got {tol}")
     budgets = dict(budgets or {})
-    unknown = sorted(set(budgets) - {str(p) for p in problems})
+    written = list(dict.fromkeys([*map(str, problems),
+                                  *(p for b in sweep_blocks for p in b["problems"])]))
+    unknown = sorted(set(budgets) - set(written))
     if unknown:
         raise UsageError(
             f"budgets names {unknown[0]!r}, which is not one of the problems as written "
-            f"({', '.join(map(str, problems))})"
+            f"({', '.join(written)})"
         )
     for text, b in budgets.items():
         if isinstance(b, bool) or not isinstance(b, int) or b < 1:
             raise InvalidValueError(f"the budget of {text!r} must be at least 1 evaluation, got {b}")
     fixed_iter = max_iter if max_iter_given else None
-    check_size(problems, optimizers, seeds, max_runs)
+    blocks = [(list(problems), list(optimizers)),
+              *((b["problems"], b["optimizers"]) for b in sweep_blocks)]
+    if sweep_blocks:  # the runs of every block together, counted before expanding any
+        sizes = [count_runs(p, o, seeds) for p, o in blocks]
+        n = sum(a * b * c for a, b, c in sizes)
+        if n > max_runs:
+            raise InvalidValueError(
+                f"this spec asks for {n:,} runs ({sizes[0][0] * sizes[0][1] * sizes[0][2]:,} "
+                f"in its main problems x optimizers, the rest in {len(sweep_blocks)} sweeps), "
+                f"more than the limit of {max_runs:,} runs; narrow the sweeps, or raise the "
+                "limit with --max-runs (max_runs in TOML)"
+            )
+    else:
+        check_size(problems, optimizers, seeds, max_runs)
     seed_list = list(range(seeds)) if isinstance(seeds, int) else [int(s) for s in seeds]
     problem_budget: dict[int, int | None] = {}  # id(expanded spec) -> its budget
-    problem_specs = []
-    for text in problems:
-        for p in _expand("problem", parse(text)):
-            problem_budget[id(p)] = budgets.get(str(text), budget)
-            problem_specs.append(p)
-    optimizer_specs = [o for text in optimizers for o in sweep_labels(parse(text))]
-    if not problem_specs:
-        raise UsageError("no problem given; name one with -p, e.g. -p quadratic-1d")
-    if not optimizer_specs:
-        raise UsageError("no optimizer given; name one with -o, e.g. -o gd")
+    expanded: list[tuple[list[Spec], list[tuple[Spec, str]]]] = []
+    for block_problems, block_optimizers in blocks:
+        problem_specs = []
+        for text in block_problems:
+            for p in _expand("problem", parse(text)):
+                problem_budget[id(p)] = budgets.get(str(text), budget)
+                problem_specs.append(p)
+        optimizer_specs = [o for text in block_optimizers for o in sweep_labels(parse(text))]
+        if not problem_specs:
+            raise UsageError("no problem given; name one with -p, e.g. -p quadratic-1d")
+        if not optimizer_specs:
+            raise UsageError("no optimizer given; name one with -o, e.g. -o gd")
+        expanded.append((problem_specs, optimizer_specs))
 
     runs: list[RunSpec] = []
     skipped: list[tuple[RunSpec, str]] = []
     seen: set[str] = set()
+    sweep_ids: set[str] = set()
+    pairs: tuple[list[tuple[str, str]], list[tuple[str, str]]] = ([], [])
     batches: dict[Any, list[RunSpec]] = {}
     batchable_of: dict[Any, bool] = {}
-    for pspec in problem_specs:  # all of them before building any
+    for pspec in (p for ps, _ in expanded for p in ps):  # all of them before building any
         check_memory(resolve_problem(pspec))
-    for pspec in problem_specs:
-        p_budget = problem_budget[id(pspec)]
-        p_iter = fixed_iter if fixed_iter is not None else int(p_budget or max_iter)
-        pres = resolve_problem(pspec)
-        problem = build_problem(pres)
-        if getattr(
-            problem, "resolved", None
-        ):  # e.g. a data file's content hash: part of the identity
-            pres = Spec(pres.name, {**pres.params, **problem.resolved})
-            problem = build_problem(pres)  # the factory re-checks the file against the hash
-        provides = problem.provides()
-        for ospec, run_label in optimizer_specs:
-            entry = registry.get("optimizer", ospec.name)
-            ores = resolve_optimizer(ospec, problem.L, getattr(problem, "mu", None))
-            _validate(entry, ores)
-            missing = sorted(entry.meta["needs"] - provides)
-            batchable = entry.is_batchable(ores.params)
-            # all but the seed is shared by the pairing's runs: canonical forms, source
-            # hashes, label and batch key are worked out once, not once per seed
-            # the option changes nothing on a deterministic problem, nor its runs' identity
-            noisy = bool(noisy_stops) and bool(getattr(problem, "stochastic", False))
-            shared = _identity(pres, ores, 0, p_budget, p_iter, tol, noisy)
-            shared_key = None
-            if batchable and not missing:
-                shared_key = _batch_key(
-                    RunSpec("", pres, ores, 0, p_budget, p_iter, tol, timeout, "", noisy), True
-                )
-            ident = _seed_digest(shared)
-            for seed in seed_list:
-                run = RunSpec(
-                    ident(seed),
-                    pres,
-                    ores,
-                    seed,
-                    p_budget,
-                    p_iter,
-                    tol,
-                    timeout,
-                    run_label,
-                    noisy,
-                )
-                if run.run_id in seen:
-                    continue
-                seen.add(run.run_id)
-                runs.append(run)
-                if missing:
-                    skipped.append(
-                        (
-                            run,
-                            f"{ospec.name} needs {', '.join(missing)}, which "
-                            f"{pspec.name} does not provide",
-                        )
+    for block, (problem_specs, optimizer_specs) in enumerate(expanded):
+        for pspec in problem_specs:
+            p_budget = problem_budget[id(pspec)]
+            p_iter = fixed_iter if fixed_iter is not None else int(p_budget or max_iter)
+            pres = resolve_problem(pspec)
+            problem = build_problem(pres)
+            if getattr(
+                problem, "resolved", None
+            ):  # e.g. a data file's content hash: part of the identity
+                pres = Spec(pres.name, {**pres.params, **problem.resolved})
+                problem = build_problem(pres)  # the factory re-checks the file against the hash
+            provides = problem.provides()
+            p_label = problem_label(pres.name, canonical(pres)["params"])
+            for ospec, run_label in optimizer_specs:
+                pairs[block > 0].append((p_label, run_label))
+                entry = registry.get("optimizer", ospec.name)
+                ores = resolve_optimizer(ospec, problem.L, getattr(problem, "mu", None))
+                _validate(entry, ores)
+                missing = sorted(entry.meta["needs"] - provides)
+                batchable = entry.is_batchable(ores.params)
+                # all but the seed is shared by the pairing's runs: canonical forms, source
+                # hashes, label and batch key are worked out once, not once per seed
+                # the option changes nothing on a deterministic problem, nor its runs' identity
+                noisy = bool(noisy_stops) and bool(getattr(problem, "stochastic", False))
+                shared = _identity(pres, ores, 0, p_budget, p_iter, tol, noisy)
+                shared_key = None
+                if batchable and not missing:
+                    shared_key = _batch_key(
+                        RunSpec("", pres, ores, 0, p_budget, p_iter, tol, timeout, "", noisy), True
                     )
-                    continue
-                key = shared_key if batchable else ("single", run.run_id)
-                batches.setdefault(key, []).append(run)
-                batchable_of[key] = batchable
+                ident = _seed_digest(shared)
+                for seed in seed_list:
+                    run = RunSpec(
+                        ident(seed),
+                        pres,
+                        ores,
+                        seed,
+                        p_budget,
+                        p_iter,
+                        tol,
+                        timeout,
+                        run_label,
+                        noisy,
+                    )
+                    if run.run_id in seen:
+                        continue
+                    seen.add(run.run_id)
+                    runs.append(run)
+                    if block:
+                        sweep_ids.add(run.run_id)
+                    if missing:
+                        skipped.append(
+                            (
+                                run,
+                                f"{ospec.name} needs {', '.join(missing)}, which "
+                                f"{pspec.name} does not provide",
+                            )
+                        )
+                        continue
+                    key = shared_key if batchable else ("single", run.run_id)
+                    batches.setdefault(key, []).append(run)
+                    batchable_of[key] = batchable
     out: list[Batch] = []
     for key, members in batches.items():
         d = build_problem(members[0].problem).dim
@@ -498,7 +548,7 @@ def make_plan(
         cap = max(1, min(MAX_BATCH_RUNS, MAX_BATCH_FLOATS // per_run))
         for i in range(0, len(members), cap):
             out.append(Batch(len(out), members[i : i + cap], batchable_of[key], tuple(plugins)))
-    return Plan(runs, out, skipped)
+    return Plan(runs, out, skipped, sweep_ids, *pairs)
 
 
 def _validate(entry: registry.Entry, spec: Spec) -> None:

@@ -34,6 +34,7 @@ KEYS = (
     "jobs",
     "scheduler",
     "anonymous",
+    "sweeps",
 )
 _EXAMPLES = {
     "problems": '["quadratic-1d"]',
@@ -144,6 +145,11 @@ def check(values: dict[str, Any], where: str = "", option_names: bool = False) -
     """
     for key, value in values.items():
         if value is None:
+            continue
+        if key == "sweeps":  # its own one-line errors: which block, which key
+            from .sweeps import check as check_sweeps
+
+            check_sweeps(value, where)
             continue
         expected = _RULES[key](value)
         if expected is not None:

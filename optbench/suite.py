@@ -1,26 +1,46 @@
 """Named suites: the default (what ``optbench run`` with no arguments runs), ``ml`` and
 ``scaling``.
 
-The lesson's problems (a 1-D quadratic; the line fit in (w, b) on raw and on standardized
-features, and on standardized features with minibatch gradients of 10 points) and a few
-harder ones (log-cosh, a tilted double well, Rosenbrock's valley), against random search,
-gradient descent with constant and decaying rates, heavy-ball momentum, Adam and a scipy
-baseline, over ten seeds. Learning rates are given in units of 1/L, so one sweep shows
-every regime where the curvature is known: too small is slow (0.05/L), monotone (0.5/L),
-oscillating (1.5/L, 1.9/L: closer to 2/L overshoots more and settles later) and divergent
-(2.5/L). On the minibatch problem a constant rate stalls at the floor its gradient noise
-sets, and the same rate with a cosine decay settles below it.
+The default suite's main cross product: the lesson's problems (a 1-D quadratic; the line
+fit in (w, b) on raw and on standardized features, and on standardized features with
+minibatch gradients of 10 points) and a few harder ones (log-cosh, a tilted double well,
+Rosenbrock's valley), against random search, gradient descent with constant and decaying
+rates, heavy-ball momentum, Adam and a scipy baseline, over ten seeds. Learning rates are
+given in units of 1/L, so one sweep shows every regime where the curvature is known: too
+small is slow (0.05/L), monotone (0.5/L), oscillating (1.5/L, 1.9/L: closer to 2/L
+overshoots more and settles later) and divergent (2.5/L). On the minibatch problem a
+constant rate stalls at the floor its gradient noise sets, and the same rate with a cosine
+decay settles below it. Every optimizer runs on every problem: the per-problem figures,
+tables and tests compare them.
+
+Its sweeps (:data:`DEFAULT_SWEEPS`, :mod:`optbench.sweeps`) add dense data only where the
+lesson draws it, with the same seeds and budget: gradient descent at 12 rates from 0.05/L
+to 2.2/L on the quadratic and on the standardized line fit (the learning-rate slider and
+the regimes on the rate axis); heavy ball on the quadratic over an lr × β grid (7 rates
+from 0.25/L to 3/L by β in {0, 0.3, 0.5, 0.7, 0.9}: the momentum phase diagram); and on
+the minibatch problem the constant rate against step, inverse-time and exponential decay
+beside the cosine of the main product. Labels that only a sweep runs stay out of the
+per-problem tests against the best.
 
 Ten seeds is enough for the report's own tests: with ten optimizers, each tested against a
 problem's best (nine tests, Holm-corrected), the signed-rank test on ten paired seeds can
-reach p = 9·2/2¹⁰ ≈ 0.018 < 0.05.
+reach p = 9·2/2¹⁰ ≈ 0.018 < 0.05; the sweeps' labels are not among those tests (35 more on
+the quadratic could never reach 0.05).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import copy
 import math
+from collections.abc import Callable
 from typing import NotRequired, TypedDict
+
+
+class Sweep(TypedDict):
+    """A cross product run beside a suite's main one (:mod:`optbench.sweeps`)."""
+
+    problems: list[str]
+    optimizers: list[str]
 
 
 class Suite(TypedDict):
@@ -31,6 +51,42 @@ class Suite(TypedDict):
     seeds: int
     budget: int
     budgets: NotRequired[dict[str, int]]  # per problem spec as written; others get budget
+    sweeps: NotRequired[list[Sweep]]  # extra cross products, only where they are needed
+
+
+RATE_SWEEP = (0.05, 0.1, 0.25, 0.5, 0.75, 1, 1.25, 1.5, 1.75, 1.9, 2, 2.2)
+"""The default suite's rates for gradient descent, in units of 1/L: slow, monotone, one
+step (1/L), overshooting, oscillating, at the edge (2/L) and divergent."""
+MOMENTUM_RATES = (0.25, 0.5, 1, 1.5, 2, 2.5, 3)
+"""Heavy ball's rates in the default suite's lr × β grid, in units of 1/L (on a quadratic
+it converges for lr < 2(1 + β)/L: up to 3.8/L at β = 0.9)."""
+MOMENTUM_BETAS = (0, 0.3, 0.5, 0.7, 0.9)
+MINIBATCH_SCHEDULES = ("step(step_size=100,gamma=0.3)", "inverse-time(decay_steps=20)",
+                       "exponential(gamma=0.99)")
+"""Decays set against the constant rate on the minibatch problem (cosine is in the main
+product)."""
+
+
+def _per_l(values) -> str:
+    return "[" + ",".join(f"{v:g}/L" for v in values) + "]"
+
+
+DEFAULT_SWEEPS: list[Sweep] = [
+    {
+        "problems": ["quadratic-1d", "linear-regression[standardize=true]"],
+        "optimizers": [f"gd[lr={_per_l(RATE_SWEEP)}]"],
+    },
+    {
+        "problems": ["quadratic-1d"],
+        "optimizers": [f"momentum[lr={_per_l(MOMENTUM_RATES)},"
+                       f"momentum=[{','.join(f'{b:g}' for b in MOMENTUM_BETAS)}]]"],
+    },
+    {
+        "problems": ["linear-regression[standardize=true,batch_size=10]"],
+        "optimizers": ["gd[lr=0.5/L]", "gd[lr=0.5/L,schedule=cosine(T=400)]",
+                       *(f"gd[lr=0.5/L,schedule={s}]" for s in MINIBATCH_SCHEDULES)],
+    },
+]
 
 
 DEFAULT_SUITE: Suite = {
@@ -53,6 +109,7 @@ DEFAULT_SUITE: Suite = {
     ],
     "seeds": 10,
     "budget": 400,
+    "sweeps": DEFAULT_SWEEPS,
 }
 
 
@@ -157,7 +214,7 @@ def scaling_suite() -> Suite:
 
 
 SUITES: dict[str, Callable[[], Suite]] = {
-    "default": DEFAULT_SUITE.copy,
+    "default": lambda: copy.deepcopy(DEFAULT_SUITE),
     "ml": ml_suite,
     "scaling": scaling_suite,
 }

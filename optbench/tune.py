@@ -168,8 +168,6 @@ def tune(
     report: bool = True,
     progress: Callable[[int, int], None] | None = None,
     anonymous: bool = False,
-    trials: int | None = None,
-    space: dict[str, Any] | None = None,
 ) -> TuneResult:
     """Tune every family's learning rate per problem, rerun the winners on fresh seeds.
 
@@ -185,61 +183,20 @@ def tune(
             run store of ``optbench run`` unless ``out`` names that folder); report: write
             ``OUT/report.html``.
         anonymous: store no host name (see :func:`optbench.run`).
-        trials: tune every hyperparameter of each family's search space by ``trials``
-            quasi-random points instead of the learning-rate grid (:func:`tune_trials`
-            describes the protocol); space: per family (its spec as given, or its
-            optimizer's name) the space to tune instead of the declared one, as
-            ``{"lr": "log(1e-4, 0.1)", ...}`` or ``"lr=log(1e-4, 0.1); beta1=..."``.
 
     Returns:
         :class:`TuneResult` with the store, the record and the winners.
     """
-    from . import suite
     from .api import DB_NAME, DEFAULT_TUNE_OUT, REPORT_NAME, run
     from .plan import DEFAULT_TOL, _expand, build_problem, problem_key, resolve_problem
     from .spec import format_spec, parse
     from .store import Store, write_tuning
 
-    for plugin in plugins:
-        registry.load_plugin(str(plugin))
-    if criterion not in CRITERIA:
-        raise UsageError(f"criterion must be one of {sorted(CRITERIA)}, got {criterion!r}")
-    if tuning_seeds < 1 or seeds < 1:
-        raise UsageError(
-            f"tuning seeds and final seeds must be >= 1, got {tuning_seeds} and {seeds}"
-        )
-    if final_seed_start < tuning_seeds:
-        raise UsageError(
-            f"final seeds start at {final_seed_start}, inside the tuning seeds "
-            f"0..{tuning_seeds - 1}; they must be fresh"
-        )
-    problems = list(problems or [])
-    families = list(families or [])
-    if not problems and not families:
-        problems = list(suite.DEFAULT_SUITE["problems"])
-        families = list(
-            dict.fromkeys(
-                format_spec(_strip_lr(parse(o))) for o in suite.DEFAULT_SUITE["optimizers"]
-            )
-        )
-    elif not problems or not families:
-        raise UsageError(
-            f"no {'problem (-p)' if not problems else 'optimizer family (-o)'} given; "
-            "name at least one, or give neither for the default suite"
-        )
+    problems, families = prepare(problems, families, criterion=criterion,
+                                 tuning_seeds=tuning_seeds, seeds=seeds,
+                                 final_seed_start=final_seed_start, plugins=plugins)
     grid_L, grid = parse_grid(grid_L), parse_grid(grid)
     tol = DEFAULT_TOL if tol is None else tol
-    if trials is not None:
-        from .tune_trials import tune_trials
-
-        return tune_trials(
-            problems, families, trials=trials, space=space, criterion=criterion,
-            tuning_seeds=tuning_seeds, seeds=seeds, final_seed_start=final_seed_start,
-            budget=budget, max_iter=max_iter, tol=tol, out=out, executor=executor, jobs=jobs,
-            plugins=plugins, report=report, progress=progress, anonymous=anonymous,
-        )
-    if space:
-        raise UsageError("a search space (--space) goes with --trials; the grid tunes lr alone")
     fams = [(f, *_family_spec(f)) for f in families]
     tunable = [(f, s) for f, s, has_lr in fams if has_lr]
     baselines = [f for f, _, has_lr in fams if not has_lr]
@@ -371,6 +328,43 @@ def tune(
 
         report_path = write_report([db], out_dir / REPORT_NAME)
     return TuneResult(db, path, winners, report_path)
+
+
+def prepare(problems, families, *, criterion: str, tuning_seeds: int, seeds: int,
+            final_seed_start: int, plugins: Iterable[str]) -> tuple[list[str], list[str]]:
+    """What both protocols check first: plug-ins loaded, the criterion and seeds valid,
+    the problems and families given (neither: the default suite's, lr stripped)."""
+    from . import suite
+    from .spec import format_spec, parse
+
+    for plugin in plugins:
+        registry.load_plugin(str(plugin))
+    if criterion not in CRITERIA:
+        raise UsageError(f"criterion must be one of {sorted(CRITERIA)}, got {criterion!r}")
+    if tuning_seeds < 1 or seeds < 1:
+        raise UsageError(
+            f"tuning seeds and final seeds must be >= 1, got {tuning_seeds} and {seeds}"
+        )
+    if final_seed_start < tuning_seeds:
+        raise UsageError(
+            f"final seeds start at {final_seed_start}, inside the tuning seeds "
+            f"0..{tuning_seeds - 1}; they must be fresh"
+        )
+    problems = list(problems or [])
+    families = list(families or [])
+    if not problems and not families:
+        problems = list(suite.DEFAULT_SUITE["problems"])
+        families = list(
+            dict.fromkeys(
+                format_spec(_strip_lr(parse(o))) for o in suite.DEFAULT_SUITE["optimizers"]
+            )
+        )
+    elif not problems or not families:
+        raise UsageError(
+            f"no {'problem (-p)' if not problems else 'optimizer family (-o)'} given; "
+            "name at least one, or give neither for the default suite"
+        )
+    return problems, families
 
 
 def _ids_per_spec(run_ids: list[str], texts: list[str], seeds: int) -> list[list[str]]:

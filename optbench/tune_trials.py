@@ -89,27 +89,46 @@ def _defaults_text(spec) -> str:
 
 
 def tune_trials(
-    problems: list[str],
-    families: list[str],
+    problems: Iterable[str] | None = None,
+    families: Iterable[str] | None = None,
     *,
     trials: int,
-    space: dict[str, Any] | None,
-    criterion: str,
-    tuning_seeds: int,
-    seeds: int,
-    final_seed_start: int,
-    budget: int | None,
-    max_iter: int | None,
-    tol: float,
-    out: str | os.PathLike | None,
-    executor: str,
-    jobs: int | None,
-    plugins: Iterable[str],
-    report: bool,
-    progress: Callable[[int, int], None] | None,
-    anonymous: bool,
+    space: dict[str, Any] | None = None,
+    criterion: str = "aulg",
+    tuning_seeds: int = 5,
+    seeds: int = 15,
+    final_seed_start: int = 1000,
+    budget: int | None = 1000,
+    max_iter: int | None = None,
+    tol: float | None = None,
+    out: str | os.PathLike | None = None,
+    executor: str = "serial",
+    jobs: int | None = None,
+    plugins: Iterable[str] = (),
+    report: bool = True,
+    progress: Callable[[int, int], None] | None = None,
+    anonymous: bool = False,
 ):
-    """:func:`optbench.tune.tune` with ``trials``: the arguments as there."""
+    """Tune every family's search space by ``trials`` quasi-random trials per problem, and
+    rerun the tracks at tuning budgets 0, 4, 16 and ``trials`` on fresh seeds.
+
+    Args:
+        trials: K, the trials per family and problem.
+        space: per family (its spec as given, or its optimizer's name) the space to tune
+            instead of the declared one: ``{"lr": "log(1e-4, 0.1)", ...}`` or the text
+            ``"lr=log(1e-4, 0.1); beta1=1-log(0.001, 0.5)"``.
+        The others: as for :func:`optbench.tune.tune`.
+
+    Returns:
+        :class:`optbench.tune.TuneResult`; its winners are the K tracks.
+    """
+    from .plan import DEFAULT_TOL
+    from .tune import prepare
+
+    problems, families = prepare(problems, families, criterion=criterion,
+                                 tuning_seeds=tuning_seeds, seeds=seeds,
+                                 final_seed_start=final_seed_start, plugins=plugins)
+    tol = DEFAULT_TOL if tol is None else tol
     from .api import DB_NAME, DEFAULT_TUNE_OUT, REPORT_NAME, run
     from .plan import _expand, build_problem, problem_key, resolve_problem
     from .search_space import TRIAL_SEED, space_text
@@ -117,7 +136,6 @@ def tune_trials(
     from .spec import PerL, format_spec, format_value, parse
     from .store import Store, write_tuning
     from .tune import CRITERIA, TuneResult, _family_spec, _finite, _ids_per_spec, _median, _score
-
     if isinstance(trials, bool) or not isinstance(trials, int) or trials < 1:
         raise UsageError(f"--trials must be a whole number of at least 1, got {trials!r}")
     fams = [(f, *_family_spec(f)) for f in families]

@@ -286,8 +286,9 @@ def _gd_cells(gd, th: dict, L: float):
     import pandas as pd
 
     rows = []
-    lr = gd[f"hp.{th['lr']}"].astype(float) if len(gd) else []
-    for k, g in gd.groupby((lr * L).round(10), sort=True) if len(gd) else ():
+    groups = (gd.groupby((gd[f"hp.{th['lr']}"].astype(float) * L).round(10), sort=True)
+              if len(gd) else ())
+    for k, g in groups:
         rows.append({"k": float(k), "label": str(g.label.iloc[0]), "n": len(g),
                      "rate": _median(g.get("rate_x", [])), "reach": _reached(g)})
     return pd.DataFrame(rows)

@@ -29,8 +29,8 @@ def summary(ctx) -> Section | None:
 
     from .run_status import MEANING, status_order
 
-    runs = ctx.runs
-    if not len(runs):
+    runs = ctx.main  # the pairings only a sweep ran are the Lesson's
+    if not len(ctx.runs):
         return Section("Summary", "<p>The store holds no runs.</p>")
     at = art_table(runs, targets=(float(TARGET),), samples=0)
     at = {(r.problem_key, r.label): r for r in at.itertuples(index=False)}
@@ -88,5 +88,7 @@ def summary(ctx) -> Section | None:
         "adds one count column per status. No run is dropped: unsuccessful ones count in "
         "aRT, ECDFs and profiles."
         + (f" Every row: {every_row}." if every_row else "")
+        + (f" Settings only a dense sweep ran ({ctx.swept}) are left out here; the Lesson "
+           "and the Momentum sections show them." if ctx.swept else "")
     )
     return Section("Summary", table_html(table, caption, "summary.csv", csv=csv))

@@ -65,8 +65,8 @@ def _torch_defaults() -> list[dict]:
 
 REFERENCES_MADE = {
     "default": (
-        "the default suite (optbench run with no arguments): all its problems, optimizers "
-        "and seeds",
+        "the default suite (optbench run with no arguments): all its problems, optimizers, "
+        "sweeps and seeds",
         _default,
     ),
     "torch-defaults": (
@@ -92,10 +92,18 @@ def make(name: str, dest: Path = REFERENCES) -> Path:
         import pandas as pd
 
         frame = pd.concat(runs, ignore_index=True)
+        from optbench.store import Store
+        from optbench.sweeps import main_mask
+
+        with Store(Path(tmp) / "results.sqlite") as store:
+            main = main_mask(frame, store.sessions()).to_numpy()
         holds = {
             "runs": len(frame),
             "problems": list(dict.fromkeys(frame["problem_label"])),
-            "optimizers": list(dict.fromkeys(frame["label"])),
+            # the main cross product's; the labels only a sweep ran are counted apart
+            "optimizers": list(dict.fromkeys(frame.loc[main, "label"])),
+            "sweeps": {"runs": int((~main).sum()), "pairings": len(
+                frame.loc[~main, ["problem_label", "label"]].drop_duplicates())},
             "seeds": sorted(int(s) for s in frame["seed"].unique()),
             "budgets": sorted(int(b) for b in frame["budget"].dropna().unique()),
         }

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from optbench.reports import lesson_regimes as lr
+from optbench.reports.lesson import regimes as lr
 
 import optbench
 from optbench.report.context import read_context

@@ -53,7 +53,8 @@ def test_the_references_are_listed_current_and_small():
         assert r["description"] and r["holds"]["runs"] > 0
     assert listed["reference:default"]["holds"]["seeds"] == list(range(10))
     text = run_cli("list", "baselines").stdout
-    assert "reference:torch-defaults" in text and "700 runs" in text
+    assert "reference:torch-defaults" in text and "1230 runs" in text
+    assert "(and 53 pairings only in sweeps)" in text
     assert sum(p.stat().st_size for p in REFERENCES.glob("*.zip")) <= 5_000_000
 
 
@@ -64,7 +65,7 @@ def test_each_reference_holds_exactly_the_runs_its_spec_plans():
 
     suite = DEFAULT_SUITE
     plan = make_plan(suite["problems"], suite["optimizers"], seeds=suite["seeds"],
-                     budget=suite["budget"])
+                     budget=suite["budget"], sweeps=suite["sweeps"])
     ref = optbench.load("reference:default")
     assert sorted(ref.run_id) == sorted(r.run_id for r in plan.runs)
     assert set(ref.status) <= {"converged", "budget", "diverged", "stalled", "cycle",
@@ -99,8 +100,10 @@ def test_a_fresh_run_shows_no_change_against_reference_default(fresh):
     verdicts = cmp.verdicts
     assert len(cmp.not_comparable) == 0 and len(cmp.only_in_one) == 0
     assert set(verdicts["verdict"]) <= NO_CHANGE, verdicts[["label", "verdict"]]
-    labels = ctx.runs.loc[ctx.runs.source == "new", "spec_label"].unique()
-    assert len(verdicts) == len(DEFAULT_SUITE["problems"]) * len(labels) == 70
+    new = ctx.runs[ctx.runs.source == "new"]
+    pairings = new[["problem_label", "spec_label"]].drop_duplicates()
+    # the main product's 7 x 10 and the 53 pairings only its sweeps ran
+    assert len(verdicts) == len(pairings) == len(DEFAULT_SUITE["problems"]) * 10 + 53
     for col in ("success", "aRT", "gap"):
         assert verdicts[f"{col}_base"].equals(verdicts[f"{col}_new"]), col
 
@@ -132,7 +135,8 @@ def test_the_comparison_gate_against_reference_default_passes(fresh):
     assert result["baseline"] == "reference:default"
     assert result["verdicts"] and {v["verdict"] for v in result["verdicts"]} <= NO_CHANGE
     assert result["not_comparable"] == [] and result["only_in_one_source"] == []
-    assert len(result["verdicts"]) == 10
+    # the quadratic's 10 main labels, 8 more rates and 34 more heavy-ball settings of sweeps
+    assert len(result["verdicts"]) == 10 + 8 + 34
 
 
 def _doctored(tmp_path: Path, version: int) -> Path:

@@ -14,14 +14,14 @@ from optbench import registry
 from optbench.errors import UsageError
 from optbench.search_space import parse_space, trials
 from optbench.spec import format_value
-from optbench.tune import tune
+from optbench.tune_trials import tune_trials
 
 K = 6
 FAMILIES = ["momentum", "adam", "scipy-bfgs"]
 
 
 def _tune(out, executor="serial"):
-    return tune(["quadratic-1d"], FAMILIES, trials=K, tuning_seeds=2, seeds=3, budget=60,
+    return tune_trials(["quadratic-1d"], FAMILIES, trials=K, tuning_seeds=2, seeds=3, budget=60,
                 out=out, executor=executor, report=False)
 
 
@@ -99,19 +99,20 @@ def test_the_same_trials_on_another_executor_and_nothing_new_on_a_resume(tuned, 
     ({"trials": 4, "space": {"adam": "lr=normal(0, 1)"}}, "cannot read the range"),
     ({"trials": 4, "space": {"adam": "rate=log(0.1, 1)"}}, "not a hyperparameter"),
     ({"trials": 4, "space": {"lion": "lr=log(0.1, 1)"}}, "none of the tuned families"),
-    ({"trials": 4, "space": {"adam": "lr=log(0.1, 1)"}, "grid_L": (1.0,)}, None),
 ])
 def test_bad_trials_input_is_one_line(tmp_path, kwargs, match):
-    if match is None:  # a grid given beside --trials is the CLI's refusal (below)
-        return
     with pytest.raises(UsageError, match=match) as err:
-        tune(["quadratic-1d"], ["adam"], tuning_seeds=1, seeds=1, budget=10,
+        tune_trials(["quadratic-1d"], ["adam"], tuning_seeds=1, seeds=1, budget=10,
              out=tmp_path / "o", report=False, **kwargs)
     assert "\n" not in str(err.value)
     assert not (tmp_path / "o" / "results.sqlite").exists()
 
 
 def test_a_space_without_trials_is_refused(tmp_path):
-    with pytest.raises(UsageError, match="goes with --trials"):
-        tune(["quadratic-1d"], ["adam"], space={"adam": "lr=log(0.1, 1)"}, tuning_seeds=1,
-             seeds=1, budget=10, out=tmp_path / "o", report=False)
+    from tests.conftest import run_cli
+
+    res = run_cli("tune", "-p", "quadratic-1d", "-o", "adam", "--space", "adam:lr=log(0.1, 1)",
+                  "--out", str(tmp_path / "o"))
+    assert res.returncode == 2 and "goes with --trials" in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "o").exists()

@@ -14,7 +14,7 @@ import pytest
 import optbench
 from optbench.stats import expected_best
 from optbench.stats.significance import tests_against_reference as against_reference
-from optbench.tune import tune
+from optbench.tune_trials import tune_trials
 
 K = 5
 
@@ -22,7 +22,7 @@ K = 5
 @pytest.fixture(scope="module")
 def tuned(tmp_path_factory):
     out = tmp_path_factory.mktemp("trials-report") / "out"
-    res = tune(["quadratic-1d", "rosenbrock"], ["momentum", "adam", "gd"],
+    res = tune_trials(["quadratic-1d", "rosenbrock"], ["momentum", "adam", "gd"],
                trials=K, tuning_seeds=2, seeds=7, budget=60, out=out, report=True)
     html = res.report.read_text()
     return out, json.loads(res.record.read_text()), html

@@ -202,15 +202,38 @@ class Context:
         return _problem_label(key, self.problems)
 
     @cached_property
+    def main(self):
+        """The runs of the main cross products: every run but those of the pairings only a
+        sweep ran (:mod:`optbench.sweeps`, read from the sessions), which the Lesson, the
+        Momentum and the learning-rate views show and the comparison views leave out."""
+        from ..sweeps import main_mask
+
+        if not len(self.runs):
+            return self.runs
+        mask = main_mask(self.runs, self.sessions)
+        return self.runs if bool(mask.all()) else self.runs[mask].reset_index(drop=True)
+
+    @cached_property
+    def swept(self) -> str:
+        """Which labels only a sweep ran, per problem, as text (``"42 on quadratic-1d, 3 on
+        …"``), or "" when there are none: what the comparison views say they leave out."""
+        if len(self.main) == len(self.runs):
+            return ""
+        left = self.runs[~self.runs.run_id.isin(set(self.main.run_id))]
+        counts = left.groupby("problem_label", sort=False)["spec_label"].nunique()
+        return ", ".join(f"{n} on {p}" for p, n in counts.items())
+
+    @cached_property
     def compare(self):
         """The runs the comparison views use, with their ``solver`` name.
 
-        Without a tuning record: every run, solver = the optimizer label. With one: the
-        final-phase runs only, solver = the optimizer family (its tuned learning rate
-        differs per problem), so the aggregated views compare one winner per family.
+        Without a tuning record: the main cross products' runs (:attr:`main`), solver = the
+        optimizer label. With one: the final-phase runs only, solver = the optimizer family
+        (its tuned learning rate differs per problem), so the aggregated views compare one
+        winner per family.
         """
         if self.tuning is None:
-            return self.runs
+            return self.main
         return self.runs[self.runs.phase == "final"].reset_index(drop=True)
 
     def f_ref(self, key: str) -> tuple[float | None, bool]:

@@ -6,7 +6,7 @@ one interactive figure and one sentence whose numbers come from the stored runs.
   best-so-far gap of both against evaluations (median over seeds, 25–75 % band). The
   sentence says how many evaluations each needed to reach Δf ≤ 1e-6, or what gap it had
   at the end of its budget.
-* **(b) The learning rate** (:mod:`optbench.reports.lesson_rate`) on the 1-D quadratic
+* **(b) The learning rate** (:mod:`optbench.reports.lesson.rate`) on the 1-D quadratic
   (``quadratic-1d``): a slider over the stored constant rates of gradient descent, in
   units of 1/L. It redraws the path on the loss curve, the signed-error step response
   (x_k − x*)/(x₀ − x*) (every run starts at +1; below 0 it is past x*), the gap f − f*
@@ -16,8 +16,14 @@ one interactive figure and one sentence whose numbers come from the stored runs.
   filters it: the page stays offline and the redraw is instant. The sentence: too small is
   slow, past 1/L it overshoots (measured beside predicted), past 2/L it diverges.
 
-Claims (c) and (d) (regimes on the rate axis, minibatches) are built elsewhere and placed
-after (b). A claim whose runs the stores do not hold (another suite) says so in one line.
+* **(c) The regimes on the rate axis** and **(d) minibatches**
+  (:mod:`optbench.reports.lesson.regimes`): each run's measured contraction and iterations to
+  the target across the rates, over the slow / one step / oscillate / diverge bands; a
+  constant rate against decaying schedules on the minibatch line fit, with the floor each
+  reaches and a schedule selector.
+
+The section is a package: its claims' modules are its own, shared with no other section.
+A claim whose runs the stores do not hold (another suite) says so in one line.
 With several stores only the baseline's runs speak here; the Comparison section compares.
 """
 
@@ -373,8 +379,8 @@ def _contours(land, f_star: float, box_lo, box_hi, levels: int = CONTOUR_LEVELS,
             if len(seg) < 2:
                 continue
             step = max(1, len(seg) // points)
-            seg = np.vstack([seg[::step], seg[-1:]])
-            for j, (w, b) in enumerate(seg):
+            arr = np.asarray(seg, dtype=float)
+            for j, (w, b) in enumerate(np.vstack([arr[::step], arr[-1:]])):
                 rows.append({"line": line, "o": j, "w": _r(w, 3), "b": _r(b, 3),
                              "level": _r(level, 2)})
             line += 1
@@ -546,7 +552,8 @@ def lesson(ctx) -> Section | None:
         return None
     if len(ctx.sources) > 1:
         runs = runs[runs.source == ctx.baseline]
-    from optbench.reports.lesson_rate import claim_learning_rate
+    from .rate import claim_learning_rate
+    from .regimes import minibatch_block, regimes_block
 
     claims = [claim_random_search(ctx, runs), claim_learning_rate(ctx, runs)]
     if all(c.missing for c in claims):
@@ -558,10 +565,14 @@ def lesson(ctx) -> Section | None:
         f"number below is computed from the stored runs.{esc(note)}</p>",
         *(c.html() for c in claims),
     ]
-    # --- claims (c) regimes on the rate axis and (d) minibatches go here, in that order:
-    # --- reports/lesson_regimes.py, regimes_block(ctx) and minibatch_block(ctx) (str | None).
-    return Section(
-        "Lesson",
-        "".join(blocks),
-        toc=[(f"lesson-{c.key}", c.heading) for c in claims if not c.missing],
-    )
+    toc = [(f"lesson-{c.key}", c.heading) for c in claims if not c.missing]
+    # (c) and (d): figure and sentence as one block each, or None where the runs are missing
+    for key, heading, block in (
+        ("regimes", "(c) The regimes on the rate axis", regimes_block(ctx)),
+        ("minibatch", "(d) Minibatches: a constant rate stalls, a decaying one settles",
+         minibatch_block(ctx)),
+    ):
+        if block is not None:
+            blocks.append(f"<h3 id='lesson-{key}'>{esc(heading)}</h3>{block}")
+            toc.append((f"lesson-{key}", heading))
+    return Section("Lesson", "".join(blocks), toc=toc)

@@ -393,7 +393,8 @@ def regimes_chart(frame) -> dict:
             "theory": lambda d: _sig(d["theory"]),
             "regime": lambda d: d["regime"],
             "iters": lambda d: _sig(d["iters"]),
-            "iters_y": lambda d: max(_sig(d["iters"]), 0.9) if math.isfinite(d["iters"]) else never,
+            "iters_y": lambda d: (max(_sig(d["iters"]) or 0.0, 0.9) if math.isfinite(d["iters"])
+                                  else never),
             "reached": lambda d: "yes" if math.isfinite(d["iters"]) else "never",
             "status": lambda d: d["status"],
         })

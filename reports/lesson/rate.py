@@ -16,7 +16,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from optbench.reports.lesson import (
+from optbench.report.vega import chart_html
+
+from . import (
     LOSS_POINTS,
     PATH_ITERS,
     STAR,
@@ -36,8 +38,6 @@ from optbench.reports.lesson import (
     line_fit_key,
     rates_in_L,
 )
-
-from optbench.report.vega import chart_html
 
 
 def rate_sweep_key(ctx, runs) -> str | None:
@@ -228,7 +228,7 @@ def _rate_figure(ctx, key, info, gd, second=None) -> str:
         facts.append(row2["facts"])
 
     # the slider: a rate in units of 1/L; the figure shows the stored rate nearest to it
-    ks = sorted(label_of)
+    ks: list[float] = sorted(k for k in label_of if k is not None)
     step = 0.05 if all(abs(k / 0.05 - round(k / 0.05)) < 1e-6 for k in ks) else 0.01
     start = min(ks, key=lambda k: (abs(k - 1.5), k))
     slider = alt.param(
@@ -253,7 +253,8 @@ def _rate_figure(ctx, key, info, gd, second=None) -> str:
     half = 1.3 * abs(e0)
     grid = np.linspace(x_star - half, x_star + half, LOSS_POINTS)
     if land is not None and np.ndim(land.get("f")) == 1:
-        lx = np.linspace(*np.asarray(land["window"], dtype=float)[0], len(land["f"]))
+        w_lo, w_hi = (float(v) for v in np.asarray(land["window"], dtype=float)[0])
+        lx = np.linspace(w_lo, w_hi, len(land["f"]))
         lf = np.asarray(land["f"], dtype=float) + float(land.get("offset", 0.0) or 0.0)
         curve_gap = np.interp(grid, lx, lf) - f_star
         inside = (grid >= lx[0]) & (grid <= lx[-1])
@@ -261,8 +262,9 @@ def _rate_figure(ctx, key, info, gd, second=None) -> str:
     else:  # no stored landscape: the path alone
         grid, curve_gap = np.array([]), np.array([])
     xs = alt.Scale(domain=[_r(x_star - half), _r(x_star + half)], nice=False, zero=False)
-    top = float(np.nanmax(curve_gap)) if len(curve_gap) else max(r["gap"] for r in paths)
-    ys = alt.Scale(domain=[0, _r(top * 1.05)], nice=False)
+    top = (float(np.nanmax(curve_gap)) if len(curve_gap)
+           else max(float(r["gap"]) for r in paths if r["gap"] is not None))
+    ys = alt.Scale(domain=[0, float(f"{top * 1.05:.4g}")], nice=False)
     loss_curve = pd.DataFrame({"x": [_r(v) for v in grid],
                                "gap": [_r(max(v, 0.0)) for v in curve_gap]})
     path_tips = [alt.Tooltip("k:Q", title="lr·L"), alt.Tooltip("it:Q", title="iteration"),
@@ -354,7 +356,7 @@ def _rate_figure(ctx, key, info, gd, second=None) -> str:
         "Drag the slider: it picks the stored rate nearest to it "
         f"({', '.join(_k(k) for k in ks)}). "
         f"The run drawn is seed {seed} (the start at the median distance from x*, "
-        f"x₀ = {_n(_r(starts[seed][0]))}, x* = {_n(x_star)}). Measured is this run's stored "
+        f"x₀ = {_n(float(starts[seed][0]))}, x* = {_n(x_star)}). Measured is this run's stored "
         "metric; predicted is the theory of gradient descent on a quadratic with curvature "
         f"L = {_n(L)} (crossings: one at every update when lr·L > 1, none below; overshoot of "
         "a diverged run: its first peak)." + (row2["caption"] if row2 is not None else ""),
