@@ -181,7 +181,9 @@ def problem_block(data, timed=None, colours=None) -> str:
     for lab in labels:
         fin = ran.select((ran.runs.label == lab).to_numpy()).final_best()
         scores[lab] = float(np.median(np.where(np.isnan(fin), np.inf, fin))) if len(fin) else np.inf
-    shown = [lab for lab in top_solvers(scores, MAX_LABELS) if (ran.runs.label == lab).any()]
+    # the best few, and the optimizer of each regime's trajectory panel wherever it ranks
+    picked = set(top_solvers(scores, MAX_LABELS)) | _regime_labels(ran)
+    shown = [lab for lab in labels if lab in picked and (ran.runs.label == lab).any()]
     if colours is None:
         from optbench.report.figures import palette
 
@@ -284,6 +286,19 @@ def problem_block(data, timed=None, colours=None) -> str:
         )
         parts.append("<p class='caption'><a href='#metric-glossary'>Metric glossary</a></p>")
     return "".join(parts)
+
+
+def _regime_labels(data) -> set:
+    """The labels of the runs the trajectory panels show, one per regime
+    (:func:`optbench.report.problem_chart.representatives`)."""
+    from optbench.report.problem_chart import regimes, representatives
+
+    if data.dim not in (1, 2) or data.landscape is None:
+        return set()
+    ran = data.runs[data.length > 0]
+    ran = ran[[r is not None for r in regimes(ran)]]
+    ids = set(representatives(ran).values())
+    return set(ran.label[ran.run_id.isin(ids)])
 
 
 def portable(data):
