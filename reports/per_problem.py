@@ -9,12 +9,14 @@ from optbench.report import (
     Section,
     deferred_html,
     esc,
-    figure_html,
     note_html,
     prose,
     table_html,
 )
-from optbench.stats.curves import SEED, TABLE_TARGETS, compared, top_solvers
+from optbench.report.vega import chart_html
+from optbench.stats.curves import SEED, TABLE_TARGETS, Traces, compared, top_solvers
+
+MAX_LABELS = 10  # optimizers drawn per problem; the tables show every label
 
 # Overshoot and oscillation metrics (docs/metrics.md), shown where stored.
 METRIC_ORDER = (
@@ -161,12 +163,13 @@ def metric_descriptions(cols) -> str:
     return f"<dl class='defs'>{''.join(items)}</dl>"
 
 
-def problem_block(data, timed=None) -> str:
+def problem_block(data, timed=None, colours=None) -> str:
     """Figures and tables of one problem (run by a report worker where it can be); ``timed``
-    (the same runs on the batch clock) puts the convergence figure on seconds."""
+    (the same runs on the batch clock) puts the best-so-far panel on seconds; ``colours``
+    (label -> colour, the report's :attr:`~optbench.report.Context.colours`)."""
     import numpy as np
 
-    from optbench.report.figures import MAX_LABELS, MAX_PANELS, convergence_figure, landscape_figure
+    from optbench.report.problem_chart import FAINT_RUNS, REGIMES, SIGNED_STEPS, problem_chart
 
     title = data.title
     labels = list(dict.fromkeys(data.runs.label))
@@ -178,44 +181,56 @@ def problem_block(data, timed=None) -> str:
     for lab in labels:
         fin = ran.select((ran.runs.label == lab).to_numpy()).final_best()
         scores[lab] = float(np.median(np.where(np.isnan(fin), np.inf, fin))) if len(fin) else np.inf
-    shown = top_solvers(scores, MAX_LABELS)
+    # the best few, and the optimizer of each regime's trajectory panel wherever it ranks
+    picked = set(top_solvers(scores, MAX_LABELS)) | _regime_labels(ran)
+    shown = [lab for lab in labels if lab in picked and (ran.runs.label == lab).any()]
+    if colours is None:
+        from optbench.report.figures import palette
+
+        colours = dict(zip(labels, palette(len(labels)), strict=True))
     ref = "f*" if data.known else "the best value any run found (f* unknown)"
     axis = "evaluations (n_f + n_g)" if timed is None else "seconds of the batch clock"
-    fig, n_runs, notes = convergence_figure(
-        ran if timed is None else timed.select(timed.applicable),
-        [lab for lab in shown if (ran.runs.label == lab).any()],
+    spec, n_runs, notes, regimes, no_paths = problem_chart(
+        ran, shown, colours, None if timed is None else timed.select(timed.applicable)
     )
     more = (
         f" {len(labels) - len(shown)} more optimizers are in the tables."
         if len(shown) < len(labels)
         else ""
     )
-    caption = (
-        f"{title}: left, best-so-far gap to {ref} against {axis}, log–log: "
-        "median over seeds with the 25–75 % band and up to 20 runs per optimizer faint; middle, "
-        "the raw gap |f(x_t) − f_ref| per iteration (up to 3 runs each, log axes), where loss "
-        "increases show; right, for 1-D the signed error (x_t − x*)/|x₀ − x*| over the first 40 "
-        "iterations (a step response: below 0 is overshoot, sign flips are crossings), for 2-D "
-        f"and 3-D the distance ‖x_t − x*‖. {n_runs} runs.{more} {' '.join(notes)}"
+    third = (
+        f"right, the signed error (x_t − x*)/(x₀ − x*) over the first {SIGNED_STEPS} "
+        "iterations, a step response: every run starts at +1, 0 is x*, below 0 the run has "
+        "crossed x* (overshoot) and each sign flip is a crossing"
+        if data.dim == 1
+        else "right, the distance ‖x_t − x*‖"
     )
-    parts.append(figure_html(fig, f"convergence on {title}", caption, tight=False))
-    fig, chosen = landscape_figure(ran, shown)
-    if fig is None:
-        parts.append(note_html(f"No trajectory plot: {chosen}."))
-    else:
-        kind = "loss curve" if data.dim == 1 else "contour plot (log-spaced levels)"
-        parts.append(
-            figure_html(
-                fig,
-                f"trajectories on {title}",
-                (
-                    f"{title}: the iterates of one run per optimizer (the lowest seed; at most "
-                    f"{MAX_PANELS}) on the {kind}; colour runs from the first iterate (dark) to "
-                    "the last (yellow), the circle is the start and the star x*."
-                ),
-                tight=False,
-            )
+    if no_paths is None:
+        kind = "loss curve" if data.dim == 1 else "shaded contour map (log-spaced levels)"
+        which = "; ".join(f"{g}: {REGIMES[g]}" for g in regimes)
+        below = (
+            f" Below, trajectories on the {kind}: one panel per regime the runs show ({which}), "
+            "each with the run that shows it most (the slowest monotone one, the largest "
+            "overshoot, the most crossings); the circle is the start, the diamond x*. The last "
+            "panel draws the lowest-seed run of each optimizer picked in the legend."
         )
+    else:
+        below = f" No trajectory panels: {no_paths}."
+    caption = (
+        f"{title}: top left, best-so-far gap to {ref} against {axis}, log–log: median over "
+        f"seeds with the 25–75 % band and up to {FAINT_RUNS} runs per optimizer faint; middle, "
+        "the raw gap |f(x_t) − f_ref| per iteration (up to 3 runs each, log axes), where loss "
+        f"increases show; {third}.{below} Hover a point for its values; click an optimizer in "
+        "the legend to pick it in every panel (shift-click for more); drag or scroll a "
+        f"convergence panel to pan or zoom, double-click to reset. {n_runs} runs.{more} "
+        + " ".join(notes)
+    )
+    parts.append(
+        chart_html(spec, f"convergence and trajectories on {title}", caption,
+                   name=f"problem-{data.key}")
+    )
+    if no_paths is not None:
+        parts.append(note_html(f"No trajectory plot: {no_paths}."))
     frame, long, bold, targets = fixed_target_table(data, labels, title)
     what = (
         "absolute targets f − f* ≤ ε"
@@ -273,6 +288,38 @@ def problem_block(data, timed=None) -> str:
     return "".join(parts)
 
 
+def _regime_labels(data) -> set:
+    """The labels of the runs the trajectory panels show, one per regime
+    (:func:`optbench.report.problem_chart.representatives`)."""
+    from optbench.report.problem_chart import regimes, representatives
+
+    if data.dim not in (1, 2) or data.landscape is None:
+        return set()
+    ran = data.runs[data.length > 0]
+    ran = ran[[r is not None for r in regimes(ran)]]
+    ids = set(representatives(ran).values())
+    return set(ran.label[ran.run_id.isin(ids)])
+
+
+def portable(data):
+    """``data`` to pickle for a worker: the traces its figure draws (the sample runs and
+    each regime's representative, :func:`optbench.report.problem_chart.representatives`)
+    read here, in place of the report's loader."""
+    from dataclasses import replace
+
+    from optbench.report.problem_chart import regimes, representatives
+
+    out = data.portable()
+    if data.dim not in (1, 2) or data.landscape is None:  # no trajectory panels
+        return out
+    ran = data.runs[data.length > 0]
+    ran = ran[[r is not None for r in regimes(ran)]]
+    extra = [r for r in representatives(ran).values() if r not in out.loader.traces]
+    if extra and data.loader is not None:
+        out = replace(out, loader=Traces({**out.loader.traces, **data.loader(extra)}))
+    return out
+
+
 @register_section("per-problem", order=20)
 def per_problem(ctx) -> Section | None:
     """Per-problem views."""
@@ -304,9 +351,10 @@ def per_problem(ctx) -> Section | None:
         if timed:
             from optbench.report.timing import on_time
 
-            parts.append(deferred_html(problem_block, d.portable(), on_time(ctx, d).portable()))
+            parts.append(deferred_html(problem_block, portable(d), portable(on_time(ctx, d)),
+                                       ctx.colours))
         else:
-            parts.append(deferred_html(problem_block, d.portable()))
+            parts.append(deferred_html(problem_block, portable(d), None, ctx.colours))
         if d.info.get("stochastic"):  # noisy gradients: the floors their noise sets
             from optbench.report.noise import noise_block, noise_data
 

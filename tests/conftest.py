@@ -90,6 +90,7 @@ SHARED_FIXTURES = {
     "test_lesson": ("lesson",),
     "test_lesson_regimes": ("store",),
     "test_momentum_section": ("store",),
+    "test_per_problem_figures": ("made",),
     "test_references": ("fresh",),
     "test_relayout": ("page",),
     "test_report": ("report",),

@@ -84,6 +84,7 @@ TEXT_BOXES = """(root) => {
     if (!el || el.closest('script,style')) continue;
     const style = getComputedStyle(el);
     if (style.visibility === 'hidden' || style.display === 'none') continue;
+    if (style.opacity === '0') continue;  // a label Vega hides to avoid an overlap
     // what a scroll box clips is not on screen: cut each box to its scroll boxes
     let clip = [-Infinity, -Infinity, Infinity, Infinity];
     for (let a = el; a; a = a.parentElement) {
@@ -276,7 +277,11 @@ def test_report_renders_offline_in_chromium(page_html):
                 "Array.from(document.images).map(i => [i.complete, i.naturalWidth, "
                 "i.naturalHeight])"
             )
-            assert len(images) >= 8
+            page.wait_for_function(  # interactive figures draw themselves after the load
+                "[...document.querySelectorAll('figure.vega .vega-chart')]"
+                ".every(c => c.querySelector('svg'))", timeout=30000)
+            charts = page.locator("figure.vega .vega-chart svg").count()
+            assert len(images) + charts >= 8
             assert all(done and w > 0 and h > 0 for done, w, h in images), images
             for anchor in SECTIONS:
                 assert page.locator(f"section#{anchor} h2").is_visible()

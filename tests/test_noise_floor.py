@@ -107,7 +107,7 @@ def test_report_tables_measured_and_predicted_floors(noisy_store, monkeypatch):
     from optbench.reports import per_problem as section
 
     # the per-problem view as the report builds it, its other figures left out (speed)
-    monkeypatch.setattr(section, "problem_block", lambda data: "")
+    monkeypatch.setattr(section, "problem_block", lambda data, *more: "")
     html = section.per_problem(read_context([noisy_store / "results.sqlite"])).body
     runs = optbench.load(noisy_store)
     nq = runs[runs.problem == "noisy-quadratic"]

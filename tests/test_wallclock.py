@@ -223,6 +223,8 @@ def test_report_x_axis_time_draws_seconds_from_the_cli(timed_store, tmp_path, cl
     assert "This section failed" not in html
     found = re.findall(r"data:image/svg\+xml;base64,([^\"]+)", html)
     svgs = [base64.b64decode(d).decode() for d in found]
+    # interactive figures are Vega-Lite specs, their axis titles in the JSON
+    svgs += re.findall(r"class='vega-spec'>(.*?)</script>", html, re.S)
     # the convergence panel and the ECDF on seconds, the overhead table and its warning
     assert sum("seconds (batch clock)" in svg for svg in svgs) >= 2
     assert not any("evaluations / dimension" in svg for svg in svgs)

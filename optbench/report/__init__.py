@@ -177,7 +177,8 @@ def _write(dbs, html_path, problems, optimizers, style, renderer, names, baselin
     from .. import __version__
     from . import vega
 
-    interactive = any(vega.uses_vega(s.body) for s in sections)
+    # a figure drawn by a report worker is in its job's HTML, not yet in the section's body
+    interactive = any(vega.uses_vega(html) for html in [*(s.body for s in sections), *jobs])
     page = env.get_template("report.html").render(
         sections=sections,
         vega_js=vega.javascript() if interactive else "",
