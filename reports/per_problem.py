@@ -334,6 +334,9 @@ def per_problem(ctx) -> Section | None:
                 "the Learning rate section)."
             )
         )
+    if ctx.tuning is None and ctx.swept:
+        parts.append(note_html(f"Settings only a dense sweep ran ({ctx.swept}) are left out "
+                               "here; the Lesson and the Momentum sections show them."))
     timed = ctx.x_axis == "time"
     if timed:
         from optbench.report.timing import clock_warning

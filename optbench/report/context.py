@@ -161,7 +161,7 @@ class Context:
     @cached_property
     def compared_data(self) -> dict[str, ProblemData]:
         """:attr:`problem_data` of the compared runs only: the tuned winners when tuned,
-        else every run (:func:`optbench.stats.curves.select_compared`)."""
+        else the main cross products' runs (:func:`optbench.stats.curves.select_compared`)."""
         from ..stats.curves import select_compared
 
         return select_compared(self)

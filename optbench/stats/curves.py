@@ -347,8 +347,9 @@ def read_problem_data(ctx) -> dict[str, ProblemData]:
 
 
 def compared(ctx) -> dict[str, ProblemData]:
-    """:func:`problem_data` restricted to the compared runs (tuned winners when tuned), once
-    per report (:attr:`optbench.report.Context.compared_data`)."""
+    """:func:`problem_data` restricted to the compared runs (tuned winners when tuned, else
+    the main cross products' runs), once per report
+    (:attr:`optbench.report.Context.compared_data`)."""
     return ctx.compared_data
 
 
@@ -357,7 +358,11 @@ def select_compared(ctx) -> dict[str, ProblemData]:
     :attr:`~optbench.report.Context.compared_data` computes once; call that instead)."""
     data = ctx.problem_data
     if ctx.tuning is None:
-        return data
+        if len(ctx.main) == len(ctx.runs):
+            return data
+        main = set(ctx.main.run_id)  # the pairings only a sweep ran are left out
+        picked = {k: d.select(d.runs.run_id.isin(main).to_numpy()) for k, d in data.items()}
+        return {k: d for k, d in picked.items() if len(d.runs)}
     return {k: d.select((d.runs.phase == "final").to_numpy()) for k, d in data.items()}
 
 
