@@ -28,7 +28,9 @@ def _without_resolved(label: str, resolved: dict[str, Any]) -> str:
     return spec_label(Spec(spec.name, {k: v for k, v in spec.params.items() if k not in resolved}))
 
 
-def shown_problem_labels(labels: dict[str, str], infos: dict[str, dict[str, Any]]) -> dict[str, str]:
+def shown_problem_labels(
+    labels: dict[str, str], infos: dict[str, dict[str, Any]]
+) -> dict[str, str]:
     """problem_key -> the label shown, for the problems in ``labels`` (key -> stored label).
 
     >>> shown_problem_labels({"k1": "mlp[content_hash=ab12,dataset=wine]"},
