@@ -11,8 +11,9 @@ best values; a test loss that rises while the training loss falls is overfitting
 from __future__ import annotations
 
 from optbench import register_section
-from optbench.report import Section, esc, figure_html, table_html
-from optbench.report.figures import palette
+from optbench.report import Section, esc, table_html
+from optbench.report.charts import HOW_TO_EXPLORE, label_colours
+from optbench.report.vega import chart_html
 from optbench.stats.curves import problem_data
 
 
@@ -26,35 +27,106 @@ def _samples(data):
     return out
 
 
-def held_out_figure(title: str, samples: dict):
-    import matplotlib.pyplot as plt
+TRACE_POINTS = 120  # points kept of each sample trace (evenly spaced, the last included)
+PANELS = (("f", "training loss f", True), ("test_f", "test loss (held out)", True),
+          ("test_acc", "test accuracy (held out)", False))
+# a log axis's tick labels: at 1, 2 and 5 of each decade over a wide range, every tick
+# over a narrow one; plain numbers (0.2, 0.5, 1), 1e-4 style when small or large
+_NUMBER = ("(datum.value >= 0.001 && datum.value < 1e4 ? format(datum.value, '~g') "
+           ": replace(format(datum.value, '~e'), 'e+', 'e'))")
+LOG_LABEL_125 = ("indexof([1, 2, 5], round(datum.value / pow(10, floor(log(datum.value) / LN10)"
+                 " + 1e-9))) >= 0 ? " + _NUMBER + " : ''")
+LOG_LABEL_ALL = _NUMBER
 
-    from optbench.report.figures import layout, log_axes
 
-    keys = ["f", "test_f"]
+def _log_labels(rows, key) -> str:
+    """The tick labels of a log axis over the values of ``key``: 1, 2, 5 of each decade
+    when they span more than about half a decade (at least three labels), else every tick."""
+    import numpy as np
+
+    v = np.array([a for r in rows for a in r[key] if a is not None and a > 0], dtype=float)
+    wide = v.size and np.log10(v.max() / v.min()) > 0.7
+    return LOG_LABEL_125 if wide else LOG_LABEL_ALL
+
+
+def _thin(n: int, k: int = TRACE_POINTS):
+    import numpy as np
+
+    return np.unique(np.r_[np.linspace(0, n - 1, min(n, k)).round().astype(int), n - 1])
+
+
+def held_out_chart(samples: dict, colours: dict):
+    """The training loss, the test loss (and a classifier's test accuracy) of the sample
+    runs against evaluations, as a Vega-Lite spec: a panel each, a line per run (the
+    lowest seed bold), hover values on the bold runs, legend picking, zoom on each panel.
+    Losses on log axes with labelled ticks at 1, 2 and 5 of each decade."""
+    import numpy as np
+
+    from optbench.report.charts import sig
+
+    keys = [k for k, _, _ in PANELS if k != "test_acc"]
     if all("test_acc" in tr for runs in samples.values() for _, tr in runs):
         keys.append("test_acc")  # a classifier's held-out accuracy
-    fig, axes = plt.subplots(1, len(keys), figsize=(5.25 * len(keys),
-                                                    3.6 + 0.17 * -(-len(samples) // 3)))
-    layout(fig, bottom=0.6 + 0.17 * -(-len(samples) // 3), wspace=0.28)
-    handles = []
-    for color, (label, runs) in zip(palette(len(samples)), samples.items(), strict=True):
-        for k, (_, tr) in enumerate(runs):
-            evals = tr["n_f"] + tr["n_g"]
-            for ax, key in zip(axes, keys, strict=True):
-                (line,) = ax.plot(evals, tr[key], color=color, lw=1.4 if k == 0 else 0.7,
-                                  alpha=1.0 if k == 0 else 0.45)
-            if k == 0:
-                line.set_label(label)
-                handles.append(line)
-    names = ["training loss f", "test loss (held out)", "test accuracy (held out)"]
-    for ax, name, key in zip(axes, names, keys, strict=False):
-        if key != "test_acc":
-            log_axes(ax, x=False)
-        ax.set_xlabel("evaluations (n_f + n_g)")
-        ax.set_title(name, fontsize=10)
-    fig.legend(handles=handles, loc="lower center", ncol=3, fontsize=8, frameon=False)
-    return fig
+    order = list(samples)
+    rows = []
+    for label, runs in samples.items():
+        for k, (row, tr) in enumerate(runs):
+            evals = np.asarray(tr["n_f"], dtype=float) + np.asarray(tr["n_g"], dtype=float)
+            keep = _thin(len(evals))
+            rows.append({"label": label, "seed": int(row.seed), "bold": k == 0,
+                         "x": sig(evals[keep]).tolist(),
+                         **{key: [v if np.isfinite(v) else None
+                                  for v in sig(np.asarray(tr[key], dtype=float)[keep])]
+                            for key in keys}})
+    colour = {"field": "label", "type": "nominal", "sort": order, "title": None,
+              "scale": {"domain": order, "range": [colours[lab] for lab in order]},
+              "legend": {"orient": "bottom", "columns": 3, "labelLimit": 360,
+                         "symbolType": "stroke", "symbolOpacity": 1, "symbolStrokeWidth": 2}}
+    pick = {"condition": {"param": "pick", "value": 1.0}, "value": 0.08}
+    x = {"field": "x", "type": "quantitative", "title": "evaluations (n_f + n_g)",
+         "axis": {"format": "~s", "tickCount": 6}}
+    panels, views = [], []
+    width = 300 if len(keys) == 3 else 460
+    for key in keys:
+        name, log = next((n, lg) for k, n, lg in PANELS if k == key)
+        y = {"field": key, "type": "quantitative", "title": None,
+             "scale": {"type": "log", "nice": False} if log else {"zero": False},
+             "axis": ({"labelExpr": _log_labels(rows, key), "tickCount": 10,
+                       "labelOverlap": "greedy"} if log
+                      else {"format": ".0%", "tickCount": 6})}
+        view = f"held_{key}"
+        views.append(view)
+        flat = [{"flatten": ["x", *keys]}, {"filter": f"isValid(datum['{key}'])"}]
+        if log:
+            flat.append({"filter": f"datum['{key}'] > 0"})
+        tip = [{"field": "label", "type": "nominal", "title": "optimizer"},
+               {"field": "seed", "type": "quantitative"},
+               {"field": "x", "type": "quantitative", "title": "evaluations"},
+               {"field": key, "type": "quantitative", "title": name, "format": ".4~g"}]
+        panels.append({"title": name, "width": width, "height": 230, "layer": [
+            {"name": view, "transform": flat,
+             "mark": {"type": "line", "clip": True},
+             "encoding": {"x": x, "y": y, "color": colour, "detail": {"field": "seed"},
+                          "order": {"value": None},
+                          "strokeWidth": {"condition": {"test": "datum.bold", "value": 1.5},
+                                          "value": 0.7},
+                          "opacity": pick},
+             "params": [{"name": f"zoom_{key}",
+                         "select": {"type": "interval", "encodings": ["x", "y"]},
+                         "bind": "scales"}]},
+            {"transform": [*flat, {"filter": "datum.bold"}],
+             "mark": {"type": "circle", "size": 30, "opacity": 0},
+             "encoding": {"x": x, "y": y, "tooltip": tip}},
+        ]})
+    return {
+        "datasets": {"held": rows},
+        "data": {"name": "held"},
+        "params": [{"name": "pick", "select": {"type": "point", "fields": ["label"]},
+                    "bind": "legend", "views": views}],
+        "hconcat": panels,
+        "resolve": {"scale": {"y": "independent"}},
+        "config": {"view": {"stroke": None}},
+    }
 
 
 def held_out_table(samples: dict):
@@ -93,15 +165,15 @@ def held_out_loss(ctx) -> Section | None:
         toc.append((anchor, data.title))
         n = sum(len(r) for r in samples.values())
         parts.append(f"<h3 id='{esc(anchor)}'>{esc(data.title)}</h3>")
-        parts.append(figure_html(
-            held_out_figure(data.title, samples),
+        parts.append(chart_html(
+            held_out_chart(samples, label_colours(ctx.colours, samples)),
             f"training and test loss on {data.title}",
             (f"{data.title}: left, the training loss f (the full training set, whatever the "
              "gradients' minibatch); then the loss on the held-out test set (and, for a "
              "classifier, the fraction of the test set it labels correctly), against "
              f"evaluations, losses on a log scale. {n} sample runs (the lowest seeds; the "
-             "first bold)."),
-            tight=False,
+             f"first bold). {HOW_TO_EXPLORE}"),
+            name=f"held-out-{key}",
         ))
         parts.append(table_html(
             held_out_table(samples),
