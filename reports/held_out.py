@@ -153,14 +153,56 @@ def held_out_table(samples: dict):
     return pd.DataFrame(rows)
 
 
+OVERFIT = 0.05  # a final test loss this far above its lowest point counts as overfitting
+
+
+def _num(v: float) -> str:
+    return f"{v:.3g}"
+
+
+def held_out_lesson(title: str, table) -> list[str]:
+    """What the held-out loss of one problem shows, in sentences drawn from
+    :func:`held_out_table`'s medians: the optimizer with the lowest final test loss (and
+    the best test accuracy), the one furthest behind, and whether any test loss rose
+    from its lowest point by more than :data:`OVERFIT` (overfitting)."""
+    if not len(table):
+        return []
+    best = table.loc[table["final test loss"].idxmin()]
+    worst = table.loc[table["final test loss"].idxmax()]
+    out = [f"On {title}, {best.optimizer} ended with the lowest held-out loss "
+           f"({_num(best['final test loss'])}, training loss {_num(best['final training loss'])})"]
+    if "final test accuracy" in table:
+        top = table["final test accuracy"].max()
+        tied = table[table["final test accuracy"] == top]
+        who = (tied.optimizer.iloc[0] if len(tied) == 1
+               else f"{len(tied)} of the {len(table)} optimizers")
+        out[0] += f"; the best final test accuracy was {top:.1%} ({who})"
+    out[0] += "."
+    if worst.optimizer != best.optimizer:
+        out.append(f"{worst.optimizer} was furthest behind, at {_num(worst['final test loss'])}.")
+    rise = (table["final test loss"] - table["best test loss"]) / table["best test loss"].abs()
+    over = table[rise > OVERFIT]
+    if len(over):
+        r = over.loc[rise[over.index].idxmax()]
+        out.append(f"{r.optimizer}'s test loss ended {rise[r.name]:.0%} above the lowest value "
+                   f"it reached ({_num(r['best test loss'])}) — overfitting or gradient noise: "
+                   "stopping early there would have kept the lower value.")
+    else:
+        out.append(f"No test loss ended more than {OVERFIT:.0%} above its lowest point: no sign "
+                   "of overfitting within the budget.")
+    return out
+
+
 @register_section("held-out-loss", order=25)
 def held_out_loss(ctx) -> Section | None:
     """Training and held-out loss per problem (only where a problem records a test loss)."""
-    parts, toc = [], []
+    parts, toc, lessons = [], [], []
     for key, data in problem_data(ctx).items():
         samples = _samples(data)
         if not samples:
             continue
+        table = held_out_table(samples)
+        lessons += held_out_lesson(data.title, table)
         anchor = f"held-out-{key}"
         toc.append((anchor, data.title))
         n = sum(len(r) for r in samples.values())
@@ -176,7 +218,7 @@ def held_out_loss(ctx) -> Section | None:
             name=f"held-out-{key}",
         ))
         parts.append(table_html(
-            held_out_table(samples),
+            table,
             (f"{data.title}: medians over the sample runs of the final training loss, the "
              "final test loss and the lowest test loss on the way (early stopping's value); "
              "for a classifier, the final and the highest test accuracy."),
@@ -184,4 +226,7 @@ def held_out_loss(ctx) -> Section | None:
         ))
     if not parts:
         return None
-    return Section("Held-out loss", "".join(parts), toc=toc)
+    lead = (f"<p class='lead'>{esc(' '.join(lessons))}</p>"
+            "<p class='note'>Generated from the sample runs below (the lowest seeds of each "
+            "optimizer): medians over them.</p>")
+    return Section("Held-out loss", lead + "".join(parts), toc=toc)
