@@ -18,7 +18,6 @@ import pytest
 
 import optbench
 
-
 PROBLEMS = ["quadratic-1d", "rosenbrock", "logistic-regression[dataset=breast-cancer]"]
 OPTIMIZERS = ["gd[lr=[0.5/L,1.5/L,2.5/L]]", "random-search"]
 SPEC_RE = re.compile(r"<script type='application/json' class='vega-spec'>(.*?)</script>", re.S)
@@ -273,3 +272,27 @@ def test_a_legend_click_fades_the_other_lines_and_a_hover_shows_values(store, tm
     assert len(set(opacities)) == 1 and len(set(faded)) == 2  # one line kept, the rest faded
     assert "solver" in tip_text
     assert errors == [] and all(u.startswith(("file:", "data:", "blob:")) for u in urls)
+
+
+def test_noise_floor_figure_uses_the_colours_it_is_given(ctx):
+    """The report passes its one colour per label (Context.colours); here a reversed
+    assignment, so a figure that fell back to its own palette would differ."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import to_hex
+
+    from optbench.report.noise import floor_table, noise_data, noise_figure
+
+    key = next(k for k in ctx.problem_keys if ctx.problem_title(k).startswith("logistic"))
+    labels = list(ctx.colours)
+    colours = dict(zip(labels, reversed(list(ctx.colours.values())), strict=True))
+    payload = noise_data(ctx.problem_data[key], colours)
+    assert len(payload["labels"]) >= 2
+    fig = noise_figure(payload, floor_table(payload))
+    drawn = {line.get_label().split(" (n=")[0]: to_hex(line.get_color())
+             for line in fig.axes[0].get_lines()}
+    plt.close(fig)
+    for label in payload["labels"]:
+        assert drawn[label] == colours[label], label
