@@ -30,23 +30,10 @@ def _samples(data):
 TRACE_POINTS = 120  # points kept of each sample trace (evenly spaced, the last included)
 PANELS = (("f", "training loss f", True), ("test_f", "test loss (held out)", True),
           ("test_acc", "test accuracy (held out)", False))
-# a log axis's tick labels: at 1, 2 and 5 of each decade over a wide range, every tick
-# over a narrow one; plain numbers (0.2, 0.5, 1), 1e-4 style when small or large
-_NUMBER = ("(datum.value >= 0.001 && datum.value < 1e4 ? format(datum.value, '~g') "
-           ": replace(format(datum.value, '~e'), 'e+', 'e'))")
-LOG_LABEL_125 = ("indexof([1, 2, 5], round(datum.value / pow(10, floor(log(datum.value) / LN10)"
-                 " + 1e-9))) >= 0 ? " + _NUMBER + " : ''")
-LOG_LABEL_ALL = _NUMBER
-
-
 def _log_labels(rows, key) -> str:
-    """The tick labels of a log axis over the values of ``key``: 1, 2, 5 of each decade
-    when they span more than about half a decade (at least three labels), else every tick."""
-    import numpy as np
+    from optbench.report.charts import log_labels
 
-    v = np.array([a for r in rows for a in r[key] if a is not None and a > 0], dtype=float)
-    wide = v.size and np.log10(v.max() / v.min()) > 0.7
-    return LOG_LABEL_125 if wide else LOG_LABEL_ALL
+    return log_labels([a for r in rows for a in r[key] if a is not None])
 
 
 def _thin(n: int, k: int = TRACE_POINTS):

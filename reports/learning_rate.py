@@ -17,8 +17,6 @@ from optbench.report.vega import chart_html
 from optbench.stats.curves import problem_data
 
 LR_TARGET = 1e-6
-# a log axis's tick labels as 1e-3, 1e8 (Vega's "~e" writes 1e+8)
-LOG_LABEL = "replace(format(datum.value, '~e'), 'e+', 'e')"
 THEORY_COLS = (("th_regime", None), ("th_po", "po"), ("th_settle_2", "t_settle_2"))
 STR_THEORY = {"th_regime"}  # a word: the most common over seeds
 NEVER_IS_INF = {"t_settle_2"}  # a run that never settled settles at ∞
@@ -138,7 +136,7 @@ def lr_chart(data, rows, target, colours, with_art):
     learning rate on log axes, over the theory's regimes where L is known."""
     import numpy as np
 
-    from optbench.report.charts import sig
+    from optbench.report.charts import log_labels, sig
 
     L, mu = data.info.get("L"), data.info.get("mu")
     lrs = [r["lr"] for r in rows]
@@ -163,7 +161,7 @@ def lr_chart(data, rows, target, colours, with_art):
         })
     x = {"field": "lr", "type": "quantitative", "title": "learning rate η",
          "scale": {"type": "log", "domain": [lo / 1.5, hi * 1.5], "nice": False},
-         "axis": {"format": "~g", "tickCount": 6, "labelOverlap": "greedy"}}
+         "axis": {"labelExpr": log_labels([lo / 1.5, hi * 1.5]), "labelOverlap": "greedy"}}
     colour = {"field": "family", "type": "nominal", "sort": order, "title": None,
               "scale": {"domain": order, "range": [colours[f] for f in order]},
               "legend": {"orient": "bottom", "columns": 3, "labelLimit": 360,
@@ -182,7 +180,8 @@ def lr_chart(data, rows, target, colours, with_art):
     ref = "f*" if data.known else "f_best"
     gap_y = {"field": "med", "type": "quantitative", "title": f"|f(x_T) − {ref}| (final)",
              "scale": {"type": "log"},
-             "axis": {"tickCount": 6, "labelExpr": LOG_LABEL}}
+             "axis": {"labelExpr": log_labels([v for r in table for v in (r["q1"], r["q3"])]),
+                      "labelOverlap": "greedy"}}
     ok = {"filter": "!datum.div"}
     enc = {"x": x, "color": colour, "opacity": faded}
     left = [
@@ -204,7 +203,9 @@ def lr_chart(data, rows, target, colours, with_art):
     if with_art:
         what = f"Δf ≤ {target_key(target)}" if data.known else f"τ = {target_key(target)}"
         art_y = {"field": "art", "type": "quantitative", "title": "aRT (evaluations)",
-                 "scale": {"type": "log"}, "axis": {"format": "~g", "tickCount": 6}}
+                 "scale": {"type": "log"},
+                 "axis": {"labelExpr": log_labels([r["art"] for r in table if r["art"]]),
+                          "labelOverlap": "greedy"}}
         views.append("artview")
         panels.append({"title": f"time to target {what} (aRT)", "width": 430, "height": 270,
                        "layer": [

@@ -31,6 +31,7 @@ __all__ = [
     "colour_scale",
     "label_colours",
     "legend_pick",
+    "log_labels",
     "sig",
     "step_panels",
     "step_points",
@@ -42,6 +43,26 @@ HOW_TO_EXPLORE = (
     "for more, double-click the plot for all); drag or scroll on a panel to pan and zoom "
     "(double-click resets); the ⋯ menu saves SVG or PNG."
 )
+
+
+# a log axis's tick label: a plain number (0.2, 0.5, 1, 20), 1e-4 style when small or large
+_NUMBER = ("(datum.value >= 0.001 && datum.value < 1e4 ? format(datum.value, '~g') "
+           ": replace(format(datum.value, '~e'), 'e+', 'e'))")
+# ... only at 1, 2 and 5 of each decade
+_AT_125 = ("indexof([1, 2, 5], round(datum.value / pow(10, floor(log(datum.value) / LN10)"
+           " + 1e-9))) >= 0 ? " + _NUMBER + " : ''")
+
+
+def log_labels(values: Any) -> str:
+    """The ``labelExpr`` of a log axis over ``values``: over more than four decades a label
+    at each power of ten, over more than about half a decade at 1, 2 and 5 of each (at
+    least three labels), else at every tick: no axis shows a single label, none a crowd."""
+    v = np.asarray([a for a in np.ravel(np.asarray(values, dtype=float))
+                    if np.isfinite(a) and a > 0])
+    span = float(np.log10(v.max() / v.min())) if v.size else 0.0
+    if span > 4:
+        return _AT_125.replace("[1, 2, 5]", "[1]")
+    return _AT_125 if span > 0.7 else _NUMBER
 
 
 def sig(values: Any, digits: int = 4) -> np.ndarray:
