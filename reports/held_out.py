@@ -189,7 +189,7 @@ def held_out_loss(ctx) -> Section | None:
         if not samples:
             continue
         table = held_out_table(samples)
-        lessons += held_out_lesson(data.title, table)
+        lessons.append(" ".join(held_out_lesson(data.title, table)))
         anchor = f"held-out-{key}"
         toc.append((anchor, data.title))
         n = sum(len(r) for r in samples.values())
@@ -213,7 +213,7 @@ def held_out_loss(ctx) -> Section | None:
         ))
     if not parts:
         return None
-    lead = (f"<p class='lead'>{esc(' '.join(lessons))}</p>"
+    lead = ("".join(f"<p class='lead'>{esc(text)}</p>" for text in lessons if text) + (
             "<p class='note'>Generated from the sample runs below (the lowest seeds of each "
-            "optimizer): medians over them.</p>")
+            "optimizer): medians over them.</p>"))
     return Section("Held-out loss", lead + "".join(parts), toc=toc)
