@@ -118,10 +118,13 @@ def test_every_section_is_present_with_its_navigation(report):
 
 def test_every_figure_and_table_has_a_caption_and_every_table_a_csv(report):
     _, html = report
-    figures = re.findall(r"<figure>(.*?)</figure>", html, flags=re.S)
+    # matplotlib figures are images; interactive ones (class 'vega') their Vega-Lite spec
+    figures = re.findall(r"<figure(?: class='vega' data-vega-figure)?>(.*?)</figure>", html,
+                         flags=re.S)
     assert len(figures) >= 8
     for fig in figures:
-        assert re.search(r"<img src=\"data:image/(svg\+xml|png);base64,", fig)
+        assert re.search(r"<img src=\"data:image/(svg\+xml|png);base64,", fig) or re.search(
+            r"<script type='application/json' class='vega-spec'>\{", fig)
         caption = re.search(r"<figcaption>(.+?)</figcaption>", fig, flags=re.S)
         assert caption and len(caption.group(1)) > 40
     tables = re.findall(r"<div class='table'>(.*?)</div>", html, flags=re.S)
