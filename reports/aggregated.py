@@ -83,7 +83,7 @@ def ecdf_panels(groups, shown, timed=False):
             if not len(full_x):
                 continue
             x, y = step_points(full_x, full_y)
-            series.append((name, np.r_[x[0], x], np.r_[0.0, y]))
+            series.append((name, np.r_[x[0], x], np.r_[0.0, y], True))
             used = g["used"].get(name) if name != VBS else None
             if used:
                 u = float(np.median(used)) / (1 if timed else dim)

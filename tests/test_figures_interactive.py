@@ -222,7 +222,9 @@ def test_every_figure_of_the_report_compiles(store):
     specs = _specs(Path(store.report).read_text(encoding="utf-8"))
     assert len(specs) >= 3 + 3 + 1  # ECDF and 2 profiles, 3 learning-rate, 1 held-out
     for spec in specs:
-        assert vl_convert.vegalite_to_svg(spec).startswith("<svg")
+        svg = vl_convert.vegalite_to_svg(spec)
+        # a spec whose data flow fails still gives an <svg>, only without marks
+        assert re.search(r'aria-roledescription="line mark" d="M[\d.]+,[\d.]+L', svg), spec
 
 
 # -- In Chromium ------------------------------------------------------------------------------

@@ -156,7 +156,9 @@ def step_panels(
 
     Args:
         panels: per panel ``(title, [(name, x, y), ...])``, the points of each name's
-            right-continuous step function (:func:`step_points`), x > 0 (log axis).
+            right-continuous step function (:func:`step_points`), x > 0 (log axis); a
+            fourth element True marks a first point that is only the rise from 0 (not
+            hovered).
         order: the names of the legend, in order; ``colours`` gives each its colour.
         dashed: names drawn dashed (a reference such as the virtual best).
         marks: per panel ``[(name, x, y), ...]`` drawn as × (e.g. the median cost used).
@@ -169,12 +171,16 @@ def step_panels(
     """
     rows: list[dict[str, Any]] = []
     for p, (_, series) in enumerate(panels):
-        for name, x, y in series:
-            rows.append({"p": p, "k": "line", "name": name,
-                         "x": sig(x).tolist(), "y": sig(y).tolist()})
+        for name, x, y, *rise in series:
+            row = {"p": p, "k": "line", "name": name, "x": sig(x).tolist(),
+                   "y": sig(y).tolist()}
+            # a first point that is only the rise from 0 is not a value: not hovered ("h" is
+            # flattened beside x and y: 0 at the first point, null after; flatten needs it)
+            row["h"] = [0] if rise and rise[0] else []
+            rows.append(row)
         for name, x, y in (marks[p] if marks is not None else ()):
             rows.append({"p": p, "k": "used", "name": name,
-                         "x": [float(sig(x))], "y": [float(sig(y))]})
+                         "x": [float(sig(x))], "y": [float(sig(y))], "h": []})
     width = width or max(200, min(480, 1000 // max(len(panels), 1) - 70))
     colour = {"field": "name", "type": "nominal", "sort": list(order),
               "scale": {"domain": list(order), "range": [colours[n] for n in order]},
@@ -194,7 +200,7 @@ def step_panels(
         def layer(kind, names, mark, extra, p=p, enc=enc):
             return {"transform": [{"filter": f"datum.p == {p} && datum.k == '{kind}'"},
                                   {"filter": {"field": "name", "oneOf": list(names)}},
-                                  {"flatten": ["x", "y"]}],
+                                  {"flatten": ["x", "y", "h"]}],
                     "mark": mark, "encoding": {**enc, **extra}}
 
         view = f"panel{p}"
@@ -213,8 +219,10 @@ def step_panels(
         tip = [{"field": "name", "type": "nominal", "title": "solver"},
                {"field": "x", "type": "quantitative", "title": x_title, "format": ".4~g"},
                {"field": "y", "type": "quantitative", "title": y_title, "format": ".4~g"}]
-        layers.append(layer("line", order, {"type": "circle", "size": 40, "opacity": 0},
-                            {"tooltip": tip}))
+        hover = layer("line", order, {"type": "circle", "size": 40, "opacity": 0},
+                      {"tooltip": tip})
+        hover["transform"].append({"filter": "datum.h !== 0"})
+        layers.append(hover)
         if marks is not None:
             layers.append(layer("used", order, {"type": "point", "shape": "cross", "angle": 45,
                                                 "size": 70, "filled": True},
