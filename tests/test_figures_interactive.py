@@ -52,14 +52,14 @@ def _section(ctx, name):
 
 
 def _specs(html: str) -> list[dict]:
-    return [json.loads(s.replace("<\\/", "</")) for s in SPEC_RE.findall(html)]
+    return [json.loads(s) for s in SPEC_RE.findall(html)]
 
 
 def _figure(html: str, name: str) -> dict:
     """The spec of the figure whose downloads are called ``name``."""
     for m in re.finditer(r"data-name=\"([^\"]*)\".*?class='vega-spec'>(.*?)</script>", html, re.S):
         if m.group(1) == name:
-            return json.loads(m.group(2).replace("<\\/", "</"))
+            return json.loads(m.group(2))
     raise AssertionError(f"no figure {name!r}")
 
 

@@ -47,8 +47,9 @@ def chart_html(chart: Any, alt: str, caption: str, *, name: str = "figure") -> s
         name: the file name its SVG and PNG downloads get (without extension).
     """
     spec = json.dumps(spec_of(chart), separators=(",", ":"), allow_nan=False)
-    # a spec is JSON inside a script block: "</" would close the block early
-    spec = spec.replace("</", "<\\/")
+    # a spec is JSON inside a script block: "</" would close the block early, and "<!--"
+    # with "<script" would keep the real end tag from closing it; JSON reads \u003c as "<"
+    spec = spec.replace("<", "\\u003c")
     return (
         f"<figure class='vega' {_PAGE_MARK}>"
         f"<div class='vega-chart' role='img' aria-label=\"{esc(alt)}\" "
