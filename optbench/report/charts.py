@@ -56,13 +56,18 @@ _AT_125 = ("indexof([1, 2, 5], round(datum.value / pow(10, floor(log(datum.value
 def log_labels(values: Any) -> str:
     """The ``labelExpr`` of a log axis over ``values``: over more than four decades a label
     at each power of ten, over more than about half a decade at 1, 2 and 5 of each (at
-    least three labels), else at every tick: no axis shows a single label, none a crowd."""
+    least three labels), over a third of a decade at 1, 2, 3, 4, 5 and 7, else at every
+    tick: no axis shows a single label, none a crowd."""
     v = np.asarray([a for a in np.ravel(np.asarray(values, dtype=float))
                     if np.isfinite(a) and a > 0])
     span = float(np.log10(v.max() / v.min())) if v.size else 0.0
     if span > 4:
         return _AT_125.replace("[1, 2, 5]", "[1]")
-    return _AT_125 if span > 0.7 else _NUMBER
+    if span > 0.7:
+        return _AT_125
+    if span > 0.35:  # not 6, 8 and 9: their labels would touch the next one's
+        return _AT_125.replace("[1, 2, 5]", "[1, 2, 3, 4, 5, 7]")
+    return _NUMBER
 
 
 def sig(values: Any, digits: int = 4) -> np.ndarray:
