@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from optbench import register_section
 from optbench.metrics import REL_TARGETS, target_key
-from optbench.report import Section, figure_html, note_html, plain, table_html
-from optbench.report.figures import palette
+from optbench.report import Section, note_html, table_html
+from optbench.report.charts import HOW_TO_EXPLORE, label_colours
+from optbench.report.vega import chart_html
 from optbench.stats.curves import compared, ecdf_targets, top_solvers
 
 MAX_SOLVERS = 10  # curves per panel; the tables list every solver
@@ -61,148 +62,98 @@ def ecdf_by_dim(ctx, data, solvers):
     return dict(sorted(groups.items()))
 
 
-def ecdf_figure(groups, solvers, shown, timed=False):
-    import matplotlib.pyplot as plt
+VBS = "virtual best (smallest aRT per pair)"
+
+
+def ecdf_panels(groups, shown, timed=False):
+    """Per dimension ``(title, series, marks)``: the ECDF of each shown solver and of the
+    virtual best as ``(name, x, y)`` step points (:func:`~optbench.report.charts.step_points`,
+    each an exact value; the first at height 0 where the curve rises), and the × of the
+    median cost each solver used, on its curve."""
     import numpy as np
 
-    from optbench.report.figures import layout, log_axes
+    from optbench.report.charts import step_points
     from optbench.stats import ecdf
 
-    n = len(groups)
-    rows_leg = -(-(len(shown) + 1) // 4)
-    fig, axes = plt.subplots(
-        1, n, figsize=(max(5.2 * n, 6.0), 3.5 + 0.17 * rows_leg), squeeze=False
-    )
-    layout(fig, bottom=0.55 + 0.17 * rows_leg + 0.1, wspace=0.25)
-    colors = dict(zip(shown, palette(len(shown)), strict=True))
-    handles = []
-    for ax, (dim, g) in zip(axes[0], groups.items(), strict=True):
-        top = 1.0
-        for s in shown:
-            x, y = ecdf(g["rts"][s])
-            top = max(top, float(x.max()) if len(x) else 1.0)
-            if len(x):
-                (h,) = ax.step(
-                    np.concatenate([[x[0]], x]),
-                    np.concatenate([[0], y]),
-                    where="post",
-                    color=colors[s],
-                    lw=1.5,
-                    label=plain(s),
-                )
-                used = np.median(g["used"][s]) / (1 if timed else dim) if g["used"][s] else None
-                if used:
-                    k = np.searchsorted(x, used, side="right")
-                    ax.plot(
-                        [used],
-                        [y[k - 1] if k > 0 else 0],
-                        marker="x",
-                        color=colors[s],
-                        ms=7,
-                        mew=1.5,
-                    )
-            else:
-                (h,) = ax.plot(
-                    [], [], color=colors[s], lw=1.5, label=plain(f"{s} (nothing solved)")
-                )
-            if dim == next(iter(groups)):
-                handles.append(h)
-        x, y = ecdf(g["vbs"])
-        if len(x):
-            (h,) = ax.step(
-                np.concatenate([[x[0]], x]),
-                np.concatenate([[0], y]),
-                where="post",
-                color="#444",
-                lw=1.0,
-                ls="--",
-                label="virtual best (smallest aRT per pair)",
-            )
-            if dim == next(iter(groups)):
-                handles.append(h)
-        log_axes(ax, y=False)
-        ax.set(
-            ylim=(-0.02, 1.02),
-            xlabel="seconds (batch clock)" if timed else "evaluations / dimension",
-            ylabel="fraction of (problem, target, run)",
-            title=f"{dim}-D: {len(g['problems'])} problem{'s' if len(g['problems']) > 1 else ''}, "
-            f"{g['pairs']} (problem, target) pairs",
-        )
-        ax.grid(True, which="major", alpha=0.3)
-    fig.legend(handles=handles, loc="lower center", ncol=4, fontsize=7.5, frameon=False)
-    return fig
+    out = []
+    for dim, g in groups.items():
+        series, marks = [], []
+        for name, rts in [(s, g["rts"][s]) for s in shown] + [(VBS, g["vbs"])]:
+            full_x, full_y = ecdf(rts)
+            if not len(full_x):
+                continue
+            x, y = step_points(full_x, full_y)
+            series.append((name, np.r_[x[0], x], np.r_[0.0, y], True))
+            used = g["used"].get(name) if name != VBS else None
+            if used:
+                u = float(np.median(used)) / (1 if timed else dim)
+                k = np.searchsorted(full_x, u, side="right")
+                marks.append((name, u, float(full_y[k - 1]) if k > 0 else 0.0))
+        n_p = len(g["problems"])
+        title = (f"{dim}-D: {n_p} problem{'s' if n_p > 1 else ''}, "
+                 f"{g['pairs']} (problem, target) pairs")
+        out.append((title, series, marks))
+    return out
 
 
-def profile_figures(T, dims, solvers, shown):
-    import matplotlib.pyplot as plt
+def ecdf_chart(groups, shown, colours, timed=False):
+    from optbench.report.charts import step_panels
+
+    panels = ecdf_panels(groups, shown, timed)
+    return step_panels(
+        [(t, s) for t, s, _ in panels], [*shown, VBS], colours,
+        x_title="seconds (batch clock)" if timed else "evaluations / dimension",
+        y_title="fraction of (problem, target, run)", dashed=(VBS,),
+        marks=[m for _, _, m in panels])
+
+
+def profile_panels(T, dims, solvers, shown):
+    """``(performance, data)``: per tolerance ``(title, series)`` with each shown solver's
+    Dolan–Moré (resp. Moré–Wild) profile as ``(name, x, y)`` step points, evaluated where
+    it steps (the ratios, resp. the costs), so each point is an exact value."""
     import numpy as np
 
-    from optbench.report.figures import layout, log_axes
+    from optbench.report.charts import step_points
     from optbench.stats import data_profile_matrix, performance_profile_matrix
 
-    colors = dict(zip(shown, palette(len(shown)), strict=True))
     idx = [solvers.index(s) for s in shown]
-    rows_leg = -(-len(shown) // 4)
-    fig1, axes = plt.subplots(1, len(PROFILE_TAUS), figsize=(10.5, 3.4 + 0.17 * rows_leg))
-    layout(fig1, bottom=0.55 + 0.17 * rows_leg + 0.1, wspace=0.25)
-    finite = np.concatenate([t[np.isfinite(t)] for t in T.values()] + [np.array([1.0])])
-    for ax, tau in zip(axes, PROFILE_TAUS, strict=True):
+
+    def series(x, rho):
+        return [(s, *step_points(x, rho[:, i])) for i, s in zip(idx, shown, strict=True)]
+
+    perf = []
+    for tau in PROFILE_TAUS:
         M = T[tau]
         best = np.where(np.isinf(M), np.nan, M)
         with np.errstate(invalid="ignore", divide="ignore"):
             ratio = M / np.nanmin(best, axis=1, keepdims=True) if len(M) else M
-        rmax = np.nanmax(ratio[np.isfinite(ratio)], initial=2.0)
-        taus = np.unique(
-            np.concatenate(
-                [
-                    [1.0],
-                    np.geomspace(1, max(rmax, 2.0) * 1.05, 200),
-                    ratio[np.isfinite(ratio)].ravel(),
-                ]
-            )
-        )
-        rho = performance_profile_matrix(M, taus)
-        for i, s in zip(idx, shown, strict=True):
-            ax.step(taus, rho[:, i], where="post", color=colors[s], lw=1.5, label=plain(s))
-        log_axes(ax, y=False, base=2)
-        ax.set(
-            ylim=(-0.02, 1.02),
-            xlabel="performance ratio r = t / t_best (log2)",
-            ylabel="fraction of instances",
-            title=f"performance profile, τ = {target_key(tau)}",
-        )
-        ax.grid(True, which="major", alpha=0.3)
-    fig1.legend(
-        *axes[0].get_legend_handles_labels(),
-        loc="lower center",
-        ncol=4,
-        fontsize=7.5,
-        frameon=False,
-    )
-    fig2, axes = plt.subplots(1, len(REL_TARGETS), figsize=(13.0, 3.2 + 0.17 * rows_leg))
-    layout(fig2, bottom=0.55 + 0.17 * rows_leg + 0.1, wspace=0.22)
-    top = float(np.max(finite / (dims.max() + 1.0))) if len(dims) else 10.0
-    alphas = np.geomspace(1 / (dims.max() + 1.0) if len(dims) else 0.1, max(top, 1.0) * 1.2, 200)
-    for ax, tau in zip(axes, REL_TARGETS, strict=True):
-        d = data_profile_matrix(T[tau], alphas, dims)
-        for i, s in zip(idx, shown, strict=True):
-            ax.step(alphas, d[:, i], where="post", color=colors[s], lw=1.5, label=plain(s))
-        log_axes(ax, y=False)
-        ax.set(
-            ylim=(-0.02, 1.02),
-            xlabel="evaluations / (n + 1)",
-            title=f"data profile, τ = {target_key(tau)}",
-        )
-        ax.grid(True, which="major", alpha=0.3)
-    axes[0].set_ylabel("fraction of instances solved")
-    fig2.legend(
-        *axes[0].get_legend_handles_labels(),
-        loc="lower center",
-        ncol=4,
-        fontsize=7.5,
-        frameon=False,
-    )
-    return fig1, fig2
+        fin = ratio[np.isfinite(ratio)]
+        rmax = max(float(fin.max()) if fin.size else 2.0, 2.0) * 1.05
+        taus = np.unique(np.r_[1.0, fin, rmax])
+        perf.append((f"performance profile, τ = {target_key(tau)}",
+                     series(taus, performance_profile_matrix(M, taus))))
+    data = []
+    d1 = np.asarray(dims, dtype=float)[:, None] + 1.0
+    for tau in REL_TARGETS:
+        M = T[tau]
+        costs = (M / d1) if len(M) else M
+        fin = costs[np.isfinite(costs)]
+        lo, top = (float(fin.min()), float(fin.max()) * 1.2) if fin.size else (1.0, 10.0)
+        alphas = np.unique(np.r_[lo, fin, top])
+        data.append((f"data profile, τ = {target_key(tau)}",
+                     series(alphas, data_profile_matrix(M, alphas, dims))))
+    return perf, data
+
+
+def profile_charts(T, dims, solvers, shown, colours):
+    from optbench.report.charts import step_panels
+
+    perf, data = profile_panels(T, dims, solvers, shown)
+    c1 = step_panels(perf, shown, colours, log_base=2,
+                     x_title="performance ratio r = t / t_best", y_title="fraction of instances")
+    c2 = step_panels(data, shown, colours, width=205, x_title="evaluations / (n + 1)",
+                     y_title="fraction of instances solved")
+    return c1, c2
 
 
 def profile_table(T, solvers):
@@ -272,9 +223,14 @@ def aggregated(ctx) -> Section | None:
         if timed
         else ("evaluations (n_f + n_g) divided by the dimension", "evaluations")
     )
+    colours = label_colours(ctx.colours, [*solvers, VBS])
+    colours[VBS] = "#444444"
+    nothing = [s for s in shown if not any(np.isfinite(np.concatenate(g["rts"][s])).any()
+                                           for g in groups.values() if g["rts"][s])]
+    none_solved = (f" Solved nothing (no line): {', '.join(nothing)}." if nothing else "")
     parts.append(
-        figure_html(
-            ecdf_figure(groups, solvers, shown, timed),
+        chart_html(
+            ecdf_chart(groups, shown, colours, timed),
             "runtime ECDFs per dimension",
             (
                 "Runtime ECDF per dimension (problems of different dimension are never pooled): "
@@ -285,16 +241,16 @@ def aggregated(ctx) -> Section | None:
                 "unsuccessful and failed runs stay in the denominator, no simulated restarts (the "
                 f"curve ends at the budget). × marks the median {used} a solver used; the "
                 "dashed line takes, per pair, the runs of the solver with the smallest aRT. "
-                f"{n_runs} runs.{more}"
+                f"{n_runs} runs.{more}{none_solved} {HOW_TO_EXPLORE}"
             ),
-            tight=False,
+            name="runtime-ecdf",
         )
     )
     T, dims, missing = ctx.profiles
     if not len(dims):
         parts.append(note_html("No run was run (all skipped): no profiles."))
         return Section("Aggregated", "".join(parts))
-    fig1, fig2 = profile_figures(T, dims, solvers, shown)
+    fig1, fig2 = profile_charts(T, dims, solvers, shown, colours)
     miss = (
         f" {missing} (instance, solver) combinations have no run and count as failures."
         if missing
@@ -302,7 +258,7 @@ def aggregated(ctx) -> Section | None:
     )
     parts.append("<h3 id='agg-profiles'>Performance and data profiles</h3>")
     parts.append(
-        figure_html(
+        chart_html(
             fig1,
             "performance profiles",
             (
@@ -313,13 +269,13 @@ def aggregated(ctx) -> Section | None:
                 "τ·(f(x₀) − f_ref) with f_ref = f* where known, else the best value found. "
                 "ρ_s(1) is the share of wins; the right end is the share solved. A performance "
                 "profile compares each solver with the best only — read it with the data "
-                f"profiles, not as a full ranking.{miss}"
+                f"profiles, not as a full ranking.{miss} {HOW_TO_EXPLORE}"
             ),
-            tight=False,
+            name="performance-profiles",
         )
     )
     parts.append(
-        figure_html(
+        chart_html(
             fig2,
             "data profiles",
             (
@@ -328,7 +284,7 @@ def aggregated(ctx) -> Section | None:
                 "simplex gradients, i.e. evaluations divided by (dimension + 1), which puts "
                 "problems of different dimension on one axis."
             ),
-            tight=False,
+            name="data-profiles",
         )
     )
     parts.append(

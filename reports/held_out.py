@@ -11,8 +11,9 @@ best values; a test loss that rises while the training loss falls is overfitting
 from __future__ import annotations
 
 from optbench import register_section
-from optbench.report import Section, esc, figure_html, table_html
-from optbench.report.figures import palette
+from optbench.report import Section, esc, table_html
+from optbench.report.charts import HOW_TO_EXPLORE, label_colours
+from optbench.report.vega import chart_html
 from optbench.stats.curves import problem_data
 
 
@@ -26,35 +27,93 @@ def _samples(data):
     return out
 
 
-def held_out_figure(title: str, samples: dict):
-    import matplotlib.pyplot as plt
+TRACE_POINTS = 120  # points kept of each sample trace (evenly spaced, the last included)
+PANELS = (("f", "training loss f", True), ("test_f", "test loss (held out)", True),
+          ("test_acc", "test accuracy (held out)", False))
+def _log_labels(rows, key) -> str:
+    from optbench.report.charts import log_labels
 
-    from optbench.report.figures import layout, log_axes
+    return log_labels([a for r in rows for a in r[key] if a is not None])
 
-    keys = ["f", "test_f"]
+
+def _thin(n: int, k: int = TRACE_POINTS):
+    import numpy as np
+
+    return np.unique(np.r_[np.linspace(0, n - 1, min(n, k)).round().astype(int), n - 1])
+
+
+def held_out_chart(samples: dict, colours: dict):
+    """The training loss, the test loss (and a classifier's test accuracy) of the sample
+    runs against evaluations, as a Vega-Lite spec: a panel each, a line per run (the
+    lowest seed bold), hover values on the bold runs, legend picking, zoom on each panel.
+    Losses on log axes with labelled ticks at 1, 2 and 5 of each decade."""
+    import numpy as np
+
+    from optbench.report.charts import sig
+
+    keys = [k for k, _, _ in PANELS if k != "test_acc"]
     if all("test_acc" in tr for runs in samples.values() for _, tr in runs):
         keys.append("test_acc")  # a classifier's held-out accuracy
-    fig, axes = plt.subplots(1, len(keys), figsize=(5.25 * len(keys),
-                                                    3.6 + 0.17 * -(-len(samples) // 3)))
-    layout(fig, bottom=0.6 + 0.17 * -(-len(samples) // 3), wspace=0.28)
-    handles = []
-    for color, (label, runs) in zip(palette(len(samples)), samples.items(), strict=True):
-        for k, (_, tr) in enumerate(runs):
-            evals = tr["n_f"] + tr["n_g"]
-            for ax, key in zip(axes, keys, strict=True):
-                (line,) = ax.plot(evals, tr[key], color=color, lw=1.4 if k == 0 else 0.7,
-                                  alpha=1.0 if k == 0 else 0.45)
-            if k == 0:
-                line.set_label(label)
-                handles.append(line)
-    names = ["training loss f", "test loss (held out)", "test accuracy (held out)"]
-    for ax, name, key in zip(axes, names, keys, strict=False):
-        if key != "test_acc":
-            log_axes(ax, x=False)
-        ax.set_xlabel("evaluations (n_f + n_g)")
-        ax.set_title(name, fontsize=10)
-    fig.legend(handles=handles, loc="lower center", ncol=3, fontsize=8, frameon=False)
-    return fig
+    order = list(samples)
+    rows = []
+    for label, runs in samples.items():
+        for k, (row, tr) in enumerate(runs):
+            evals = np.asarray(tr["n_f"], dtype=float) + np.asarray(tr["n_g"], dtype=float)
+            keep = _thin(len(evals))
+            rows.append({"label": label, "seed": int(row.seed), "bold": k == 0,
+                         "x": sig(evals[keep]).tolist(),
+                         **{key: [v if np.isfinite(v) else None
+                                  for v in sig(np.asarray(tr[key], dtype=float)[keep])]
+                            for key in keys}})
+    colour = {"field": "label", "type": "nominal", "sort": order, "title": None,
+              "scale": {"domain": order, "range": [colours[lab] for lab in order]},
+              "legend": {"orient": "bottom", "columns": 3, "labelLimit": 360,
+                         "symbolType": "stroke", "symbolOpacity": 1, "symbolStrokeWidth": 2}}
+    pick = {"condition": {"param": "pick", "value": 1.0}, "value": 0.08}
+    x = {"field": "x", "type": "quantitative", "title": "evaluations (n_f + n_g)",
+         "axis": {"format": "~s", "tickCount": 6}}
+    panels, views = [], []
+    width = 300 if len(keys) == 3 else 460
+    for key in keys:
+        name, log = next((n, lg) for k, n, lg in PANELS if k == key)
+        y = {"field": key, "type": "quantitative", "title": None,
+             "scale": {"type": "log", "nice": False} if log else {"zero": False},
+             "axis": ({"labelExpr": _log_labels(rows, key), "tickCount": 10,
+                       "labelOverlap": "greedy"} if log
+                      else {"format": ".0%", "tickCount": 6})}
+        view = f"held_{key}"
+        views.append(view)
+        flat = [{"flatten": ["x", *keys]}, {"filter": f"isValid(datum['{key}'])"}]
+        if log:
+            flat.append({"filter": f"datum['{key}'] > 0"})
+        tip = [{"field": "label", "type": "nominal", "title": "optimizer"},
+               {"field": "seed", "type": "quantitative"},
+               {"field": "x", "type": "quantitative", "title": "evaluations"},
+               {"field": key, "type": "quantitative", "title": name, "format": ".4~g"}]
+        panels.append({"title": name, "width": width, "height": 230, "layer": [
+            {"name": view, "transform": flat,
+             "mark": {"type": "line", "clip": True},
+             "encoding": {"x": x, "y": y, "color": colour, "detail": {"field": "seed"},
+                          "order": {"value": None},
+                          "strokeWidth": {"condition": {"test": "datum.bold", "value": 1.5},
+                                          "value": 0.7},
+                          "opacity": pick},
+             "params": [{"name": f"zoom_{key}",
+                         "select": {"type": "interval", "encodings": ["x", "y"]},
+                         "bind": "scales"}]},
+            {"transform": [*flat, {"filter": "datum.bold"}],
+             "mark": {"type": "circle", "size": 30, "opacity": 0},
+             "encoding": {"x": x, "y": y, "tooltip": tip}},
+        ]})
+    return {
+        "datasets": {"held": rows},
+        "data": {"name": "held"},
+        "params": [{"name": "pick", "select": {"type": "point", "fields": ["label"]},
+                    "bind": "legend", "views": views}],
+        "hconcat": panels,
+        "resolve": {"scale": {"y": "independent"}},
+        "config": {"view": {"stroke": None}},
+    }
 
 
 def held_out_table(samples: dict):
@@ -81,30 +140,72 @@ def held_out_table(samples: dict):
     return pd.DataFrame(rows)
 
 
+OVERFIT = 0.05  # a final test loss this far above its lowest point counts as overfitting
+
+
+def _num(v: float) -> str:
+    return f"{v:.3g}"
+
+
+def held_out_lesson(title: str, table) -> list[str]:
+    """What the held-out loss of one problem shows, in sentences drawn from
+    :func:`held_out_table`'s medians: the optimizer with the lowest final test loss (and
+    the best test accuracy), the one furthest behind, and whether any test loss rose
+    from its lowest point by more than :data:`OVERFIT` (overfitting)."""
+    if not len(table):
+        return []
+    best = table.loc[table["final test loss"].idxmin()]
+    worst = table.loc[table["final test loss"].idxmax()]
+    out = [f"On {title}, {best.optimizer} ended with the lowest held-out loss "
+           f"({_num(best['final test loss'])}, training loss {_num(best['final training loss'])})"]
+    if "final test accuracy" in table:
+        top = table["final test accuracy"].max()
+        tied = table[table["final test accuracy"] == top]
+        who = (tied.optimizer.iloc[0] if len(tied) == 1
+               else f"{len(tied)} of the {len(table)} optimizers")
+        out[0] += f"; the best final test accuracy was {top:.1%} ({who})"
+    out[0] += "."
+    if worst.optimizer != best.optimizer:
+        out.append(f"{worst.optimizer} was furthest behind, at {_num(worst['final test loss'])}.")
+    rise = (table["final test loss"] - table["best test loss"]) / table["best test loss"].abs()
+    over = table[rise > OVERFIT]
+    if len(over):
+        r = over.loc[rise[over.index].idxmax()]
+        out.append(f"{r.optimizer}'s test loss ended {rise[r.name]:.0%} above the lowest value "
+                   f"it reached ({_num(r['best test loss'])}) — overfitting or gradient noise: "
+                   "stopping early there would have kept the lower value.")
+    else:
+        out.append(f"No test loss ended more than {OVERFIT:.0%} above its lowest point: no sign "
+                   "of overfitting within the budget.")
+    return out
+
+
 @register_section("held-out-loss", order=25)
 def held_out_loss(ctx) -> Section | None:
     """Training and held-out loss per problem (only where a problem records a test loss)."""
-    parts, toc = [], []
+    parts, toc, lessons = [], [], []
     for key, data in problem_data(ctx).items():
         samples = _samples(data)
         if not samples:
             continue
+        table = held_out_table(samples)
+        lessons.append(" ".join(held_out_lesson(data.title, table)))
         anchor = f"held-out-{key}"
         toc.append((anchor, data.title))
         n = sum(len(r) for r in samples.values())
         parts.append(f"<h3 id='{esc(anchor)}'>{esc(data.title)}</h3>")
-        parts.append(figure_html(
-            held_out_figure(data.title, samples),
+        parts.append(chart_html(
+            held_out_chart(samples, label_colours(ctx.colours, samples)),
             f"training and test loss on {data.title}",
             (f"{data.title}: left, the training loss f (the full training set, whatever the "
              "gradients' minibatch); then the loss on the held-out test set (and, for a "
              "classifier, the fraction of the test set it labels correctly), against "
              f"evaluations, losses on a log scale. {n} sample runs (the lowest seeds; the "
-             "first bold)."),
-            tight=False,
+             f"first bold). {HOW_TO_EXPLORE}"),
+            name=f"held-out-{key}",
         ))
         parts.append(table_html(
-            held_out_table(samples),
+            table,
             (f"{data.title}: medians over the sample runs of the final training loss, the "
              "final test loss and the lowest test loss on the way (early stopping's value); "
              "for a classifier, the final and the highest test accuracy."),
@@ -112,4 +213,7 @@ def held_out_loss(ctx) -> Section | None:
         ))
     if not parts:
         return None
-    return Section("Held-out loss", "".join(parts), toc=toc)
+    lead = ("".join(f"<p class='lead'>{esc(text)}</p>" for text in lessons if text) + (
+            "<p class='note'>Generated from the sample runs below (the lowest seeds of each "
+            "optimizer): medians over them.</p>"))
+    return Section("Held-out loss", lead + "".join(parts), toc=toc)

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from optbench import register_section
 from optbench.metrics import REL_TARGETS, target_key
-from optbench.report import Section, esc, figure_html, note_html, plain, table_html
-from optbench.report.figures import palette
+from optbench.report import Section, esc, note_html, table_html
+from optbench.report.charts import HOW_TO_EXPLORE
+from optbench.report.vega import chart_html
 from optbench.stats.curves import problem_data
 
 LR_TARGET = 1e-6
@@ -35,6 +36,17 @@ def family_of(label: str) -> str:
     return format_spec(Spec(spec.name, {k: v for k, v in spec.params.items() if k != "lr"}))
 
 
+def family_colours(runs) -> dict[str, str]:
+    """family -> colour, one for the whole report: the families of every run label in the
+    order they first appear (a family reads the same on every problem)."""
+    from matplotlib.colors import to_hex
+
+    from optbench.report.figures import palette
+
+    fams = list(dict.fromkeys(family_of(lab) for lab in dict.fromkeys(runs["label"].tolist())))
+    return {f: to_hex(c) for f, c in zip(fams, palette(len(fams)), strict=True)}
+
+
 def _families(data):
     """family -> runs frame, for families with >= 2 learning rates (skipped runs left out)."""
     runs = data.runs
@@ -52,101 +64,167 @@ def _families(data):
     return out
 
 
-def lr_figure(data, families):
-    import matplotlib.pyplot as plt
+def lr_points(data, families):
+    """Per family and learning rate: the final gap's median and quartiles over its runs (a
+    run that ended non-finite counts as ∞), the share diverged and the aRT to the target.
+
+    Returns ``(rows, target, n_runs)``: rows of ``family, lr, med, q1, q3, bad, art``.
+    """
     import numpy as np
 
-    from optbench.report.figures import empty_panel, layout, log_axes
     from optbench.stats import art
 
-    L, mu = data.info.get("L"), data.info.get("mu")
-    fig, axes = plt.subplots(1, 2, figsize=(10.5, 3.5 + 0.17 * -(-len(families) // 3)))
-    # room on the left for labelled 2s and 5s (5·10¹⁵) beside the axis label
-    layout(fig, left=0.85, bottom=0.6 + 0.17 * -(-len(families) // 3), top=0.55, wspace=0.3)
     target = LR_TARGET if data.known else REL_TARGETS[1]
-    n_runs, handles = 0, []
-    lr_all = []
-    any_art = False
-    for color, (fam, g) in zip(palette(len(families)), families.items(), strict=True):
+    rows, n_runs = [], 0
+    for fam, g in families.items():
         sub = data.select(data.runs.run_id.isin(set(g.run_id)).to_numpy())
         lrs = sub.runs["hp.lr"].astype(float).to_numpy()
         rt = sub.runtimes([target])[:, 0]
-        fin = sub.final_best()
         raw_final = sub.runs["f_final"].astype(float).to_numpy() - (data.f_ref or 0.0)
         status = sub.runs.status.to_numpy()
-        xs, med, q1, q3, arts, bad = [], [], [], [], [], []
+        n_runs += len(lrs)
         for lr in np.unique(lrs):
             m = lrs == lr
             vals = np.where(np.isfinite(raw_final[m]), np.abs(raw_final[m]), np.inf)
-            xs.append(lr)
-            med.append(np.median(vals))
-            q1.append(np.percentile(vals, 25))
-            q3.append(np.percentile(vals, 75))
-            arts.append(art(rt[m], sub.used[m]))
-            bad.append(np.mean(~np.isfinite(vals) | (status[m] == "diverged")))
-        n_runs += len(lrs)
-        lr_all.extend(xs)
-        xs = np.array(xs)
-        cap = 1e12 * max(
-            1.0, float(np.nanmax(np.where(np.isfinite(fin), fin, np.nan), initial=1.0))
-        )
-        med_c = np.clip(np.array(med), data.floor, cap)
-        div = np.array(bad) >= 0.5
-        # a rate where most runs diverged is drawn once, as × on the top edge, not also as a
-        # line vertex there
-        (h,) = axes[0].plot(xs, np.where(div, np.nan, med_c), color=color, lw=1.6, marker="o",
-                            ms=3.5, label=plain(fam))
-        handles.append(h)
-        axes[0].fill_between(
-            xs,
-            np.clip(q1, data.floor, cap),
-            np.clip(q3, data.floor, cap),
-            where=~div,
-            color=color,
-            alpha=0.15,
-            lw=0,
-        )
-        if div.any():
-            axes[0].scatter(
-                xs[div], np.full(div.sum(), cap), marker="x", color=color, s=30, zorder=4
-            )
-        a = np.array(arts)
-        ok = np.isfinite(a)
-        axes[1].plot(xs[ok], a[ok], color=color, lw=1.6, marker="o", ms=3.5)
-        any_art = any_art or bool(ok.any())
-    if not any_art:  # an empty log axis cannot be drawn
-        axes[1].set_ylim(1, 10)
-    for ax in axes:
-        log_axes(ax, minor_x=True)
-        ax.grid(True, which="major", alpha=0.3)
-        if L:
-            lo, hi = min(lr_all), max(lr_all)
-            ax.axvspan(min(lo, 1 / L) / 2, 1 / L, color="#029e73", alpha=0.07, lw=0)
-            ax.axvspan(1 / L, 2 / L, color="#de8f05", alpha=0.09, lw=0)
-            ax.axvspan(2 / L, max(hi, 2 / L) * 2, color="#d55e00", alpha=0.07, lw=0)
-            ax.axvline(1 / L, color="k", lw=0.8, ls="--")
-            ax.axvline(2 / L, color="k", lw=0.8, ls=":")
-            if mu and mu < L:
-                ax.axvline(2 / (mu + L), color="#555", lw=0.8, ls="-.")
-            ax.set_xlim(lo / 1.5, hi * 1.5)
-    if L:  # 1/L and 2/L named on a top axis, clear of the data and of the title
-        for ax in axes:
-            left, right = ax.get_xlim()
-            for x, text in ((1 / L, "1/L"), (2 / L, "2/L")):
-                if left <= x <= right:  # a line off the axis has no label either
-                    ax.text(x, 1.01, text, fontsize=7.5, ha="center", va="bottom",
-                            transform=ax.get_xaxis_transform())
+            rows.append({
+                "family": fam, "lr": float(lr), "runs": int(m.sum()),
+                "med": float(np.median(vals)), "q1": float(np.percentile(vals, 25)),
+                "q3": float(np.percentile(vals, 75)),
+                "bad": float(np.mean(~np.isfinite(vals) | (status[m] == "diverged"))),
+                "art": float(art(rt[m], sub.used[m])),
+            })
+    return rows, target, n_runs
+
+
+def _theory_layers(L, mu, lo, hi):
+    """The regimes of gradient descent on a quadratic as shaded bands, 1/L and 2/L (and
+    2/(μ+L)) as rules named on top: Vega-Lite layers (empty without L)."""
+    if not L:
+        return []
+    bands = [(min(lo, 1 / L) / 2, 1 / L, "monotone (η < 1/L)", "#029e73", 0.08),
+             (1 / L, 2 / L, "oscillating (1/L < η < 2/L)", "#de8f05", 0.1),
+             (2 / L, max(hi, 2 / L) * 2, "divergent (η > 2/L)", "#d55e00", 0.08)]
+    rules = [(1 / L, "1/L", [5, 3]), (2 / L, "2/L", [2, 2])]
+    if mu and mu < L:  # named in the caption: its label would sit on 2/L's
+        rules.append((2 / (mu + L), "", [6, 2, 1, 2]))
+    layers = [{
+        "data": {"values": [{"a": a, "b": b, "regime": r}]},
+        "mark": {"type": "rect", "color": c, "opacity": o, "clip": True},
+        "encoding": {"x": {"field": "a", "type": "quantitative"}, "x2": {"field": "b"},
+                     "tooltip": [{"field": "regime", "type": "nominal",
+                                  "title": "gradient descent on a quadratic"}]},
+    } for a, b, r, c, o in bands]
+    for x, text, dash in rules:
+        if not lo / 1.5 <= x <= hi * 1.5:
+            continue  # a line off the axis has no label either
+        layers.append({"data": {"values": [{"a": x, "t": text}]},
+                       "mark": {"type": "rule", "color": "#222", "strokeDash": dash,
+                                "strokeWidth": 0.9},
+                       "encoding": {"x": {"field": "a", "type": "quantitative"}}})
+        if not text:
+            continue
+        layers.append({"data": {"values": [{"a": x, "t": text}]},
+                       "mark": {"type": "text", "y": -6, "fontSize": 10, "baseline": "bottom"},
+                       "encoding": {"x": {"field": "a", "type": "quantitative"},
+                                    "text": {"field": "t"}}})
+    return layers
+
+
+def lr_chart(data, rows, target, colours, with_art):
+    """The learning-rate figure as a Vega-Lite spec: the final gap (median, IQR band, ×
+    where most runs diverged) and, when some run reached the target, the aRT, against the
+    learning rate on log axes, over the theory's regimes where L is known."""
+    import numpy as np
+
+    from optbench.report.charts import log_labels, sig
+
+    L, mu = data.info.get("L"), data.info.get("mu")
+    lrs = [r["lr"] for r in rows]
+    lo, hi = min(lrs), max(lrs)
+    fin = [r["med"] for r in rows if np.isfinite(r["med"])]
+    cap = 1e12 * max(1.0, max(fin, default=1.0))
+    floor = data.floor
+    order = list(dict.fromkeys(r["family"] for r in rows))
+    table = []
+    for r in rows:
+        div = r["bad"] >= 0.5
+        table.append({
+            "family": r["family"], "lr": float(sig(r["lr"])),
+            "etaL": float(sig(r["lr"] * L)) if L else None,
+            "runs": r["runs"], "div": div, "bad": round(r["bad"], 3),
+            # the drawn values, clipped to the axis (a diverged rate sits on the top edge)
+            "med": float(sig(np.clip(r["med"], floor, cap))),
+            "q1": float(sig(np.clip(r["q1"], floor, cap))),
+            "q3": float(sig(np.clip(r["q3"], floor, cap))),
+            "gap": "∞" if not np.isfinite(r["med"]) else f"{r['med']:.4g}",
+            "art": float(sig(r["art"])) if np.isfinite(r["art"]) else None,
+        })
+    x = {"field": "lr", "type": "quantitative", "title": "learning rate η",
+         "scale": {"type": "log", "domain": [lo / 1.5, hi * 1.5], "nice": False},
+         "axis": {"labelExpr": log_labels([lo / 1.5, hi * 1.5]), "labelOverlap": "greedy"}}
+    colour = {"field": "family", "type": "nominal", "sort": order, "title": None,
+              "scale": {"domain": order, "range": [colours[f] for f in order]},
+              "legend": {"orient": "bottom", "columns": 3, "labelLimit": 360,
+                         "symbolType": "stroke", "symbolOpacity": 1,
+                         "symbolStrokeWidth": 2}}
+    faded = {"condition": {"param": "pick", "value": 1.0}, "value": 0.12}
+    tip = [{"field": "family", "type": "nominal"},
+           {"field": "lr", "type": "quantitative", "title": "η", "format": ".4~g"}]
+    if L:
+        tip.append({"field": "etaL", "type": "quantitative", "title": "η·L", "format": ".3~g"})
+    tip += [{"field": "gap", "type": "nominal", "title": "final gap (median)"},
+            {"field": "bad", "type": "quantitative", "title": "share diverged",
+             "format": ".0%"},
+            {"field": "art", "type": "quantitative", "title": "aRT", "format": ".4~g"},
+            {"field": "runs", "type": "quantitative"}]
     ref = "f*" if data.known else "f_best"
-    axes[0].set(xlabel="learning rate η", ylabel=f"|f(x_T) − {ref}| (final)")
-    axes[0].set_title("final gap: median, IQR (× = most runs diverged)", pad=14 if L else 6)
-    what = f"Δf ≤ {target_key(target)}" if data.known else f"τ = {target_key(target)}"
-    axes[1].set(xlabel="learning rate η", ylabel="aRT (evaluations)")
-    axes[1].set_title(f"time to target {what} (aRT)", pad=14 if L else 6)
-    if not any_art:  # one sentence instead of empty axes
-        empty_panel(axes[1], f"No run reached the target {what} at any learning rate: no "
-                    "time to target to draw.")
-    fig.legend(handles=handles, loc="lower center", ncol=3, fontsize=7.5, frameon=False)
-    return fig, n_runs, target
+    gap_y = {"field": "med", "type": "quantitative", "title": f"|f(x_T) − {ref}| (final)",
+             "scale": {"type": "log"},
+             "axis": {"labelExpr": log_labels([v for r in table for v in (r["q1"], r["q3"])]),
+                      "labelOverlap": "greedy"}}
+    ok = {"filter": "!datum.div"}
+    enc = {"x": x, "color": colour, "opacity": faded}
+    left = [
+        *_theory_layers(L, mu, lo, hi),
+        {"transform": [ok], "mark": {"type": "area", "opacity": 0.15},
+         "encoding": {"x": x, "color": colour, "y": {**gap_y, "field": "q1"},
+                      "y2": {"field": "q3"}, "opacity": {"value": 0.15}}},
+        {"transform": [ok], "mark": {"type": "line", "point": True, "strokeWidth": 1.6},
+         "encoding": {**enc, "y": gap_y, "tooltip": tip}, "name": "gapview",
+         "params": [{"name": "zoomgap", "select": {"type": "interval", "encodings": ["x", "y"]},
+                     "bind": "scales"}]},
+        {"transform": [{"filter": "datum.div"}],
+         "mark": {"type": "point", "shape": "cross", "angle": 45, "size": 80, "filled": True},
+         "encoding": {**enc, "y": gap_y, "tooltip": tip}},
+    ]
+    views = ["gapview"]
+    panels = [{"title": "final gap: median, IQR (× = most runs diverged)",
+               "width": 430 if with_art else 620, "height": 270, "layer": left}]
+    if with_art:
+        what = f"Δf ≤ {target_key(target)}" if data.known else f"τ = {target_key(target)}"
+        art_y = {"field": "art", "type": "quantitative", "title": "aRT (evaluations)",
+                 "scale": {"type": "log"},
+                 "axis": {"labelExpr": log_labels([r["art"] for r in table if r["art"]]),
+                          "labelOverlap": "greedy"}}
+        views.append("artview")
+        panels.append({"title": f"time to target {what} (aRT)", "width": 430, "height": 270,
+                       "layer": [
+                           *_theory_layers(L, mu, lo, hi),
+                           {"transform": [{"filter": "isValid(datum.art)"}],
+                            "mark": {"type": "line", "point": True, "strokeWidth": 1.6},
+                            "encoding": {**enc, "y": art_y, "tooltip": tip}, "name": "artview",
+                            "params": [{"name": "zoomart",
+                                        "select": {"type": "interval", "encodings": ["x", "y"]},
+                                        "bind": "scales"}]}]})
+    return {
+        "datasets": {"lr": table},
+        "data": {"name": "lr"},
+        "params": [{"name": "pick", "select": {"type": "point", "fields": ["family"]},
+                    "bind": "legend", "views": views}],
+        "hconcat": panels,
+        "resolve": {"scale": {"y": "independent"}},
+        "config": {"view": {"stroke": None}},
+    }
 
 
 def theory_table(data):
@@ -189,7 +267,10 @@ def theory_table(data):
 @register_section("learning-rate", order=30)
 def learning_rate(ctx) -> Section | None:
     """Learning-rate sensitivity against the theory."""
+    import numpy as np
+
     data = problem_data(ctx)
+    colours = family_colours(ctx.runs)
     parts, toc = [], []
     for key, d in data.items():
         families = _families(d)
@@ -200,7 +281,8 @@ def learning_rate(ctx) -> Section | None:
         toc.append((anchor, d.title))
         parts.append(f"<h3 id='{esc(anchor)}'>{esc(d.title)}</h3>")
         if families:
-            fig, n_runs, target = lr_figure(d, families)
+            rows, target, n_runs = lr_points(d, families)
+            with_art = any(np.isfinite(r["art"]) for r in rows)
             L = d.info.get("L")
             bands = (
                 f"Shaded: the regimes of gradient descent on a quadratic with L = {L:.4g} — "
@@ -216,19 +298,29 @@ def learning_rate(ctx) -> Section | None:
                 if L
                 else "L is unknown for this problem: no theory lines."
             )
+            what = f"Δf ≤ {target_key(target)}" if d.known else f"τ = {target_key(target)}"
+            right = (
+                "; right, aRT to the target (evaluations; missing where no run reached it)"
+                if with_art else ""
+            )
             parts.append(
-                figure_html(
-                    fig,
+                chart_html(
+                    lr_chart(d, rows, target, colours, with_art),
                     f"learning-rate sensitivity on {d.title}",
                     (
                         f"{d.title}: left, the final gap |f(x_T) − f_ref| (median and IQR over "
-                        "seeds) against the learning rate, log–log; right, aRT to the target "
-                        "(evaluations; missing where no run reached it). One line per family of "
-                        f"{len(families)} swept; {n_runs} runs. {bands}"
+                        f"seeds) against the learning rate, log–log{right}. One line per "
+                        f"family of {len(families)} swept; {n_runs} runs. {bands} "
+                        f"{HOW_TO_EXPLORE}"
                     ),
-                    tight=False,
+                    name=f"learning-rate-{key}",
                 )
             )
+            if not with_art:
+                parts.append(note_html(
+                    f"Time to target: no run of any family reached {what} at any learning "
+                    "rate within its budget, so there is no time to target to draw (the "
+                    "final gap on the left shows how close each rate came)."))
         if theory is not None:
             parts.append(
                 table_html(

@@ -361,7 +361,7 @@ def per_problem(ctx) -> Section | None:
         if d.info.get("stochastic"):  # noisy gradients: the floors their noise sets
             from optbench.report.noise import noise_block, noise_data
 
-            parts.append(deferred_html(noise_block, noise_data(d)))
+            parts.append(deferred_html(noise_block, noise_data(d, ctx.colours)))
     cols = [m for m in METRIC_ORDER if m in ctx.runs.columns]
     if cols:
         parts.append("<h3 id='metric-glossary'>Metric glossary</h3>")

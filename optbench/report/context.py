@@ -482,6 +482,13 @@ def read_context(
 
         runs = fill_problem_labels(runs, infos)
     runs = select_runs(runs, infos, problems, optimizers)
+    if len(runs):  # labels without the digests their factories resolved (report.labels)
+        from .labels import shown_problem_labels
+
+        stored = dict(zip(runs["problem_key"], runs["problem_label"], strict=True))
+        shown = shown_problem_labels(stored, infos)
+        runs = runs.assign(problem_label=runs["problem_key"].map(shown))
+        infos = {k: {**i, "label": shown[k]} if k in shown else i for k, i in infos.items()}
     from ..store import read_tuning
 
     tuning = read_tuning(paths)

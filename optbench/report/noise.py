@@ -31,10 +31,12 @@ def _hp(row: Any) -> dict[str, Any]:
     return out
 
 
-def noise_data(data) -> dict[str, Any]:
+def noise_data(data, colours: dict[str, str] | None = None) -> dict[str, Any]:
     """What :func:`noise_block` draws, for one problem's :class:`~optbench.stats.curves.
     ProblemData`: per run its label, e_ss_gap, final gap, predicted floor and the stored
-    smoothed loss ``(t, f_ema)``; picklable."""
+    smoothed loss ``(t, f_ema)``; picklable. ``colours`` (the report's
+    :attr:`~optbench.report.context.Context.colours`) colours each label as every other
+    figure of the report does."""
     import numpy as np
 
     ran = data.runs[np.asarray(data.applicable) & (np.asarray(data.length) > 0)]
@@ -62,7 +64,9 @@ def noise_data(data) -> dict[str, Any]:
         )
     labels = [lab for lab in dict.fromkeys(data.runs.label) if any(r["label"] == lab for r in runs)]
     return {"title": data.title, "key": data.key, "f_ref": data.f_ref, "known": data.known,
-            "floor": data.floor, "labels": labels, "runs": runs}
+            "floor": data.floor, "labels": labels, "runs": runs,
+            "colours": {lab: colours[lab] for lab in labels if lab in colours}
+            if colours else {}}
 
 
 def smoothed_curves(payload: dict[str, Any]):
@@ -133,11 +137,13 @@ def noise_figure(payload: dict[str, Any], table):
     import matplotlib.pyplot as plt
     import numpy as np
 
-    from .figures import layout, log_axes, palette
+    from .charts import label_colours
+    from .figures import layout, log_axes
 
     grid, curves = smoothed_curves(payload)
     labels = payload["labels"]
-    colors = palette(len(labels))
+    given = payload.get("colours") or {}
+    colors = [label_colours(given, labels)[lab] for lab in labels]
     fig, ax = plt.subplots(figsize=(8.6, 3.9 + 0.17 * len(labels)))
     layout(fig, right=1.5, bottom=0.55 + 0.2 * len(labels), wspace=0.3)
     floor = payload["floor"]
