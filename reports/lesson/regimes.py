@@ -362,7 +362,7 @@ def regimes_chart(frame) -> dict:
                 {"data": marks, "mark": {"type": "text", "align": "left", "dx": 3, "dy": -4,
                                          "fontSize": 11, "fontWeight": "bold"},
                  "encoding": {"x": {"field": "r", "type": "quantitative"},
-                              "y": {"value": 26}, "text": {"field": "text"}}},
+                              "y": {"value": 40}, "text": {"field": "text"}}},
             ]
         return layers
 
