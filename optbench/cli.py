@@ -181,16 +181,15 @@ class _ReportProgress:
         self.quiet = quiet
         self.stream = stream
         self.shown = False  # a line on the terminal waits to be cleared
-        self.t0 = time.monotonic()
 
     def _out(self):
-        return self.stream if self.stream is not None else click.get_text_stream("stderr")
+        return self.stream if self.stream is not None else sys.stderr
 
     def __call__(self, step: str) -> None:
         if self.quiet:
             return
         out = self._out()
-        line = f"report: {step} ({time.monotonic() - self.t0:.1f} s)"
+        line = f"report: {step}"
         if out.isatty():
             import shutil
 

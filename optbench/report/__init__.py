@@ -135,9 +135,9 @@ def write_report(
         check: called with the :class:`Context` once the stores are read, before anything
             is drawn or written; an error it raises stops the report with no file written
             (``optbench report`` refuses a comparison that pairs nothing this way).
-        progress: called with a short line at each step: reading the stores, each section
-            (``"section 3/14 per-problem"``), the figures left to the workers, writing the
-            file (``optbench report`` shows it on stderr).
+        progress: called with a short line at each step once the stores are read and
+            checked: each section (``"section 3/14 per-problem"``), the figures left to the
+            workers, writing the file (``optbench report`` shows it on stderr).
     """
     from .timing import check_axis
 
@@ -177,7 +177,6 @@ def _write(dbs, html_path, problems, optimizers, style, renderer, names, baselin
     from jinja2 import Environment, PackageLoader, select_autoescape
 
     paths = [Path(p) for p in dbs]
-    progress(f"reading {len(paths)} store{'s' * (len(paths) != 1)}")
     ctx = read_context(paths, problems, optimizers, names=names, baseline=baseline, x_axis=x_axis)
     if check is not None:
         check(ctx)
