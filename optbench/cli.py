@@ -186,27 +186,32 @@ class _ReportProgress:
         return self.stream if self.stream is not None else sys.stderr
 
     def __call__(self, step: str) -> None:
-        if self.quiet:
-            return
         out = self._out()
+        if self.quiet or out is None:  # None: Python started without a stderr
+            return
         line = f"report: {step}"
-        if out.isatty():
-            import shutil
+        try:
+            if out.isatty():
+                import shutil
 
-            width = shutil.get_terminal_size().columns - 1  # a wrapped line cannot be rewritten
-            out.write("\r\x1b[K" + line[:width])
+                width = shutil.get_terminal_size().columns - 1  # a wrapped line cannot be rewritten
+                out.write("\r\x1b[K" + line[:width])
+                self.shown = True
+            else:
+                out.write(line + "\n")
             out.flush()
-            self.shown = True
-        else:
-            out.write(line + "\n")
-            out.flush()
+        except (OSError, ValueError):  # stderr closed or gone: the report goes on without it
+            self.quiet = True
 
     def close(self) -> None:
-        if self.shown:
-            out = self._out()
-            out.write("\r\x1b[K")
-            out.flush()
+        out = self._out()
+        if self.shown and out is not None:
             self.shown = False
+            try:
+                out.write("\r\x1b[K")
+                out.flush()
+            except (OSError, ValueError):
+                pass
 
 
 @cli.command()

@@ -106,3 +106,18 @@ def test_on_a_terminal_the_line_is_rewritten_in_place_and_cleared(monkeypatch):
     hush("section 1/2 a")
     hush.close()
     assert quiet.getvalue() == ""
+
+
+class _Closed(io.StringIO):
+    def write(self, text: str) -> int:
+        raise BrokenPipeError("the reader left")
+
+
+def test_a_closed_stderr_does_not_stop_the_report():
+    from optbench.cli import _ReportProgress
+
+    show = _ReportProgress(False, stream=_Closed())
+    show("section 1/2 a")  # no exception: the step is simply not shown
+    show("section 2/2 b")
+    show.close()
+    assert show.quiet
