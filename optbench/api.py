@@ -135,8 +135,8 @@ def write_report_file(
     **options: Any,
 ) -> Path:
     """:func:`optbench.report.write_report` (``options``: its ``names``, ``baseline``,
-    ``x_axis`` and ``check``), with a failure to write the file as one line that says the
-    stores are untouched."""
+    ``x_axis``, ``check`` and ``progress``), with a failure to write the file as one line
+    that says the stores are untouched."""
     from .report import write_report
 
     try:
@@ -228,6 +228,7 @@ def run(
     recompute: bool = False,
     report: bool = True,
     progress: Callable[[int, int], None] | None = None,
+    report_progress: Callable[[str], None] | None = None,
     command: str = "optbench.run",
     anonymous: bool | None = None,
 ) -> Results:
@@ -256,6 +257,8 @@ def run(
             ``superseded`` table. Without it they are kept and counted in ``Results.stale``.
         report: write ``out/report.html``.
         progress: ``progress(runs_done, runs_total)`` after each finished batch.
+        report_progress: called with a short line at each step of the report
+            (:func:`optbench.report.write_report`'s ``progress``).
         anonymous: store no host name and the command without its folder (``optbench run
             ...``, not ``/home/me/.venv/bin/optbench run ...``), so that reports shared from
             the store say nothing about the machine, and plug-in files by name and sha256
@@ -462,7 +465,7 @@ def run(
         statuses = store.status_counts([r.run_id for r in plan.runs])
     report_path = None
     if report:
-        report_path = write_report_file([db], out_dir / REPORT_NAME)
+        report_path = write_report_file([db], out_dir / REPORT_NAME, progress=report_progress)
     return Results(
         db, report_path, added, [r.run_id for r in plan.runs], statuses,
         0 if recompute else len(stale), landscape_failures,

@@ -172,6 +172,48 @@ class _Progress:
             self.bar = None
 
 
+class _ReportProgress:
+    """The report's current step on stderr: one line rewritten in place on a terminal
+    (cleared when the report is written), a plain line per step otherwise (a log), nothing
+    with --quiet."""
+
+    def __init__(self, quiet: bool, stream=None):
+        self.quiet = quiet
+        self.stream = stream
+        self.shown = False  # a line on the terminal waits to be cleared
+
+    def _out(self):
+        return self.stream if self.stream is not None else sys.stderr
+
+    def __call__(self, step: str) -> None:
+        out = self._out()
+        if self.quiet or out is None:  # None: Python started without a stderr
+            return
+        line = f"report: {step}"
+        try:
+            if out.isatty():
+                import shutil
+
+                width = shutil.get_terminal_size().columns - 1  # a wrapped line cannot be rewritten
+                out.write("\r\x1b[K" + line[:width])
+                self.shown = True
+            else:
+                out.write(line + "\n")
+            out.flush()
+        except (OSError, ValueError):  # stderr closed or gone: the report goes on without it
+            self.quiet = True
+
+    def close(self) -> None:
+        out = self._out()
+        if self.shown and out is not None:
+            self.shown = False
+            try:
+                out.write("\r\x1b[K")
+                out.flush()
+            except (OSError, ValueError):
+                pass
+
+
 @cli.command()
 @click.argument("spec", required=False, type=click.Path(dir_okay=False))
 @click.option(
@@ -311,6 +353,7 @@ def run(
             click.echo(ml_problems_note())
     _start_fork_server()
     progress = _Progress(quiet)
+    report_progress = _ReportProgress(quiet)
     try:
         res = api_run(
             spec,
@@ -332,11 +375,13 @@ def run(
             recompute=recompute,
             report=not no_report,
             progress=progress,
+            report_progress=report_progress,
             command=" ".join(sys.argv),
             anonymous=anonymous,
         )
     finally:
         progress.close()
+        report_progress.close()
     if res.stale:
         from .store import RESULTS_VERSION
 
@@ -415,9 +460,10 @@ def run(
     help="The cost axis of the convergence and ECDF figures: evaluations (n_f + n_g) or the "
     "batch clock in seconds (see docs/methodology.md, Wall-clock time).",
 )
+@click.option("--quiet", is_flag=True, help="No progress output (the step being drawn, on stderr).")
 @debug_option
 @_guarded
-def report(out, dbs, baseline, fail_on, html, problems, optimizers, plugins, x_axis,
+def report(out, dbs, baseline, fail_on, html, problems, optimizers, plugins, x_axis, quiet,
            debug) -> None:
     """Re-render the HTML report from one or several stores (no rerun).
 
@@ -471,16 +517,21 @@ def report(out, dbs, baseline, fail_on, html, problems, optimizers, plugins, x_a
     home = folder if not dbs or is_bundle(paths[0]) else paths[0].parent
     target = Path(html) if html else home / REPORT_NAME
     check_report_target(target)
-    written = write_report_file(
-        paths,
-        target,
-        list(problems) or None,
-        list(optimizers) or None,
-        names=names,
-        baseline=baseline,
-        x_axis=x_axis,
-        check=refuse_idle if len(paths) > 1 else None,
-    )
+    progress = _ReportProgress(quiet)
+    try:
+        written = write_report_file(
+            paths,
+            target,
+            list(problems) or None,
+            list(optimizers) or None,
+            names=names,
+            baseline=baseline,
+            x_axis=x_axis,
+            check=refuse_idle if len(paths) > 1 else None,
+            progress=progress,
+        )
+    finally:
+        progress.close()
     click.echo(f"report: {written}")
     if len(paths) < 2:
         return

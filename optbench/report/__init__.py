@@ -66,13 +66,18 @@ class Section:
     toc: list[tuple[str, str]] = field(default_factory=list)
 
 
-def build_sections(ctx: Context) -> list[Section]:
+def build_sections(ctx: Context, progress: Callable[[str], None] | None = None) -> list[Section]:
+    """Every registered section drawn from ``ctx``, in order; ``progress`` (if given) is
+    called with ``"section i/n NAME"`` before each one."""
     import warnings
 
     sections = []
-    for entry in sorted(
+    entries = sorted(
         registry.entries("section"), key=lambda e: (e.meta.get("order", 100), e.name)
-    ):
+    )
+    for i, entry in enumerate(entries, 1):
+        if progress is not None:
+            progress(f"section {i}/{len(entries)} {entry.name}")
         try:
             with warnings.catch_warnings():
                 # an empty group's median is nan and shows as '—': numpy's warning about it
@@ -112,6 +117,7 @@ def write_report(
     baseline: str | None = None,
     x_axis: str = "evals",
     check: Callable[[Context], None] | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> Path:
     """Render the report of one or several stores into one HTML file.
 
@@ -129,6 +135,9 @@ def write_report(
         check: called with the :class:`Context` once the stores are read, before anything
             is drawn or written; an error it raises stops the report with no file written
             (``optbench report`` refuses a comparison that pairs nothing this way).
+        progress: called with a short line at each step once the stores are read and
+            checked: each section (``"section 3/14 per-problem"``), the figures left to the
+            workers, writing the file (``optbench report`` shows it on stderr).
     """
     from .timing import check_axis
 
@@ -152,14 +161,18 @@ def write_report(
 
         matplotlib.use("Agg")
         return _write(dbs, html_path, problems, optimizers, style, renderer, names, baseline,
-                      x_axis, check)
+                      x_axis, check, progress or _silent)
     finally:
         if renderer is not None:
             renderer.close()
 
 
+def _silent(line: str) -> None:
+    pass
+
+
 def _write(dbs, html_path, problems, optimizers, style, renderer, names, baseline,
-           x_axis="evals", check=None) -> Path:
+           x_axis="evals", check=None, progress=_silent) -> Path:
     import matplotlib.pyplot as plt
     from jinja2 import Environment, PackageLoader, select_autoescape
 
@@ -170,7 +183,9 @@ def _write(dbs, html_path, problems, optimizers, style, renderer, names, baselin
     if renderer is not None and len(ctx.runs) > pool.START_RUNS:
         renderer.start()
     with pool.using(renderer), plt.rc_context(style):
-        sections = build_sections(ctx)
+        sections = build_sections(ctx, progress)
+    if renderer is not None:
+        progress("finishing the figures")
     with plt.rc_context(style):  # the jobs no worker ran, run here
         jobs = renderer.finish() if renderer is not None else []
     env = Environment(loader=PackageLoader("optbench", "templates"), autoescape=select_autoescape())
@@ -196,6 +211,7 @@ def _write(dbs, html_path, problems, optimizers, style, renderer, names, baselin
     if jobs:
         page = renderer.fill(page, jobs)
     out = Path(html_path)
+    progress(f"writing {out.name}")
     out.parent.mkdir(parents=True, exist_ok=True)
     if ctx.comparison is not None:
         as_json, as_csv = verdict_paths(out)

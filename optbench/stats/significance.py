@@ -22,7 +22,9 @@ adds is the bookkeeping a reader needs to trust a "no":
   signed-rank test (``scipy.stats.wilcoxon``) when the two ran the same seeds (paired
   start points), else the Wilcoxon rank-sum / Mann–Whitney U test
   (``scipy.stats.mannwhitneyu``), both two-sided with scipy's default choice between the
-  exact and the asymptotic distribution. The m = k − 1 p-values of a problem are
+  exact and the asymptotic distribution (on ties or zeros, the signed-rank null scipy
+  enumerates over the 2ⁿ sign flips is counted here instead, :func:`signed_rank_pvalue`:
+  the same p-values, without scipy's permutation test). The m = k − 1 p-values of a problem are
   Holm-corrected together (not across problems: each problem asks its own question).
 * **What the design can reach**: a rank test on n pairs can never give p below 2/2ⁿ
   (signed-rank, exact), nor below 2/C(n₁+n₂, n₁) (rank-sum, exact); in scipy's asymptotic
@@ -449,6 +451,46 @@ def seeds_needed(test: str, m: int = 1, alpha: float = ALPHA, limit: int = 1000)
     return None if last_fail == limit else last_fail + 1
 
 
+# scipy's ``wilcoxon(method="auto")`` enumerates all 2ⁿ sign flips of tied or zero-holding
+# differences up to this n (2¹³ = 8192 is below its 9999 resamples); beyond it, and on n > 50,
+# it takes the normal approximation, which is fast.
+EXACT_SIGN_FLIPS = 13
+
+
+def signed_rank_pvalue(d, alternative: str = "two-sided") -> float:
+    """The Wilcoxon signed-rank p-value of paired differences ``d``, exactly as
+    ``scipy.stats.wilcoxon(d, alternative=alternative)`` gives it (zeros dropped, average
+    ranks for ties, scipy's choice of method), without scipy's permutation test.
+
+    For n ≤ :data:`EXACT_SIGN_FLIPS` scipy's null is the statistic R⁺ over every sign flip
+    of the differences: zeros stay zero (they change no sum), and each non-zero difference
+    adds its rank to R⁺ with probability ½. That distribution is counted here exactly, over
+    the doubled (integer) ranks, one shifted add per difference instead of 2ⁿ statistics;
+    on untied data it is scipy's exact distribution. Larger samples and non-finite
+    differences go to scipy, whose asymptotic and untied exact paths are fast.
+    """
+    d = np.asarray(d, dtype=float).ravel()
+    if d.size == 0 or d.size > EXACT_SIGN_FLIPS or not np.isfinite(d).all():
+        return float(stats.wilcoxon(d, alternative=alternative).pvalue)
+    if alternative not in ("two-sided", "less", "greater"):
+        raise ValueError(
+            f"alternative must be 'two-sided', 'less' or 'greater', got {alternative!r}"
+        )
+    nz = d[d != 0]
+    doubled = np.rint(2.0 * stats.rankdata(np.abs(nz))).astype(np.int64)  # ranks are k/2
+    counts = np.zeros(int(doubled.sum()) + 1, dtype=np.int64)
+    counts[0] = 1
+    for r in doubled:  # the sign of this difference: + adds r to the sum, − adds nothing
+        counts[r:] = counts[r:] + counts[:-r]
+    observed = int(doubled[nz > 0].sum())
+    flips = 2.0**nz.size  # the zeros' flips double every count alike
+    p_less = counts[: observed + 1].sum() / flips
+    p_greater = counts[observed:].sum() / flips
+    p = {"less": p_less, "greater": p_greater,
+         "two-sided": 2.0 * min(p_less, p_greater)}[alternative]
+    return float(min(1.0, p))
+
+
 def compare_samples(a, b, paired: bool) -> dict:
     """Two-sided rank test of scores ``a`` against ``b`` (larger is better).
 
@@ -467,7 +509,7 @@ def compare_samples(a, b, paired: bool) -> dict:
         d = a - b
         nz = d[d != 0]
         if nz.size:
-            p = float(stats.wilcoxon(d).pvalue)
+            p = signed_rank_pvalue(d)
             ranks = stats.rankdata(np.abs(nz))
             effect = float((ranks[nz > 0].sum() - ranks[nz < 0].sum()) / ranks.sum())
         else:
