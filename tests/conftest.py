@@ -98,7 +98,6 @@ SHARED_FIXTURES = {
     "test_tune": ("tuned",),
     "test_tune_trials": ("tuned",),
     "test_tuning_sections": ("tuned",),
-    "test_what_this_run_shows": ("paragraph",),
 }
 
 

@@ -256,11 +256,17 @@ def test_report_rerenders_from_the_store_alone(out, tmp_path, forked_cli):
     r = call("report", "--out", str(out))
     assert r.returncode == 0, r.stderr
     page = (out / "report.html").read_text()
-    assert 'id="summary"' in page and 'id="per-problem"' in page and '<img src="data:image/' in page
+    assert 'id="summary"' in page and 'id="per-problem"' in page
+    assert "class='vega-spec'>{" in page  # the figures, drawn from the store alone
     target = tmp_path / "elsewhere.html"
     r = call("report", "--db", str(out / "results.sqlite"), "--html", str(target))
     assert r.returncode == 0 and target.is_file()
-    assert "http://" not in page and "https://" not in page
+    # nothing on the page is fetched: no source or link attribute names the network (the
+    # inlined JavaScript holds URL strings such as the SVG namespace; the browser test
+    # checks that no request leaves the page)
+    import re
+
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page)
 
 
 def test_debug_shows_the_traceback(out, forked_cli):

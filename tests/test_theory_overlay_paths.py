@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import math
 import re
 
@@ -239,8 +240,7 @@ ETA_L = (0.5, 1.5, 2.5)
 @pytest.fixture(scope="module")
 def lr_section(tmp_path_factory):
     from optbench.report.context import read_context
-    from optbench.reports.learning_rate import _families, learning_rate, lr_figure
-    from optbench.stats.curves import problem_data
+    from optbench.reports.learning_rate import learning_rate
 
     tmp = tmp_path_factory.mktemp("theory-report")
     lrs = ",".join(f"{k}/L" for k in ETA_L)
@@ -248,9 +248,9 @@ def lr_section(tmp_path_factory):
                        out=tmp / "out", report=False)
     ctx = read_context([res.db])
     section = learning_rate(ctx)
-    (data,) = problem_data(ctx).values()
-    fig, _, _ = lr_figure(data, _families(data))
-    return res.db, ctx, section, fig
+    specs = [json.loads(s) for s in re.findall(
+        r"<script type='application/json' class='vega-spec'>(.*?)</script>", section.body, re.S)]
+    return res.db, ctx, section, specs
 
 
 def _curvature():
@@ -307,19 +307,32 @@ def test_the_theory_columns_are_the_closed_forms_not_the_observation(lr_section)
 
 
 def test_the_one_over_l_and_two_over_l_lines_are_at_the_curvature(lr_section):
-    _, _, _, fig = lr_section
+    _, _, _, specs = lr_section
     _, H = _curvature()
     lam = np.linalg.eigvalsh(H)
     mu, L = float(lam[0]), float(lam[-1])
-    for ax in fig.axes[:1]:  # the final-gap panel (no run reaches the aRT panel's target)
-        vertical = {}
-        for line in ax.get_lines():
-            xs = np.asarray(line.get_xdata(), dtype=float)
-            if xs.size == 2 and xs[0] == xs[1]:
-                vertical[line.get_linestyle()] = xs[0]
-        assert vertical["--"] == pytest.approx(1 / L, rel=1e-6)  # the monotone limit
-        assert vertical[":"] == pytest.approx(2 / L, rel=1e-6)  # the stability limit
-        assert vertical["-."] == pytest.approx(2 / (mu + L), rel=1e-6)  # the best constant rate
-        labels = {t.get_text(): t.get_position()[0] for t in ax.texts}
-        assert labels["1/L"] == pytest.approx(1 / L, rel=1e-6)
-        assert labels["2/L"] == pytest.approx(2 / L, rel=1e-6)
+    rules, labels = {}, {}
+
+    def walk(node):
+        if isinstance(node, dict):
+            mark = node.get("mark")
+            values = (node.get("data") or {}).get("values") if isinstance(node.get("data"),
+                                                                           dict) else None
+            if isinstance(mark, dict) and values and len(values) == 1 and "a" in values[0]:
+                if mark.get("type") == "rule":
+                    rules[tuple(mark.get("strokeDash", ()))] = values[0]["a"]
+                elif mark.get("type") == "text":
+                    labels[values[0]["t"]] = values[0]["a"]
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    assert len(specs) == 1
+    walk(specs[0])
+    assert rules[(5, 3)] == pytest.approx(1 / L, rel=1e-6)  # the monotone limit
+    assert rules[(2, 2)] == pytest.approx(2 / L, rel=1e-6)  # the stability limit
+    assert rules[(6, 2, 1, 2)] == pytest.approx(2 / (mu + L), rel=1e-6)  # the best constant
+    assert labels["1/L"] == pytest.approx(1 / L, rel=1e-6)
+    assert labels["2/L"] == pytest.approx(2 / L, rel=1e-6)

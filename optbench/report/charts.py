@@ -22,9 +22,10 @@ Zoom: each panel binds an x (and where useful y) interval to its scales
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+if TYPE_CHECKING:  # numpy is imported where used: `optbench list` imports the sections
+    import numpy as np
 
 __all__ = [
     "HOW_TO_EXPLORE",
@@ -58,6 +59,8 @@ def log_labels(values: Any) -> str:
     at each power of ten, over more than about half a decade at 1, 2 and 5 of each (at
     least three labels), over a third of a decade at 1, 2, 3, 4, 5 and 7, else at every
     tick: no axis shows a single label, none a crowd."""
+    import numpy as np
+
     v = np.asarray([a for a in np.ravel(np.asarray(values, dtype=float))
                     if np.isfinite(a) and a > 0])
     span = float(np.log10(v.max() / v.min())) if v.size else 0.0
@@ -72,6 +75,8 @@ def log_labels(values: Any) -> str:
 
 def sig(values: Any, digits: int = 4) -> np.ndarray:
     """``values`` rounded to ``digits`` significant digits (inf and NaN kept)."""
+    import numpy as np
+
     a = np.asarray(values, dtype=float)
     out = a.copy()
     ok = np.isfinite(a) & (a != 0)
@@ -90,6 +95,8 @@ def step_points(x: Any, y: Any, n: int = 150) -> tuple[np.ndarray, np.ndarray]:
     them draws the same function. Past ``n`` such points it keeps ``n`` of them, evenly
     spread over ``log x`` (ends included): each kept point is still an exact value.
     """
+    import numpy as np
+
     x = np.asarray(x, dtype=float)
     y = np.asarray(y, dtype=float)
     if len(x) <= 2:
@@ -140,7 +147,8 @@ def zoom(name: str, encodings: Sequence[str] = ("x",)) -> Any:
     """Pan and zoom a panel's scales (drag, wheel; double click resets)."""
     import altair as alt
 
-    return alt.selection_interval(bind="scales", encodings=list(encodings), name=name)
+    return alt.selection_interval(bind="scales", encodings=list(encodings),  # type: ignore[arg-type]
+                                  name=name)
 
 
 def step_panels(
@@ -176,6 +184,7 @@ def step_panels(
     """
     rows: list[dict[str, Any]] = []
     for p, (_, series) in enumerate(panels):
+        rise: list[Any]
         for name, x, y, *rise in series:
             row = {"p": p, "k": "line", "name": name, "x": sig(x).tolist(),
                    "y": sig(y).tolist()}

@@ -485,10 +485,23 @@ def read_context(
     if len(runs):  # labels without the digests their factories resolved (report.labels)
         from .labels import shown_problem_labels
 
-        stored = dict(zip(runs["problem_key"], runs["problem_label"], strict=True))
-        shown = shown_problem_labels(stored, infos)
-        runs = runs.assign(problem_label=runs["problem_key"].map(shown))
-        infos = {k: {**i, "label": shown[k]} if k in shown else i for k, i in infos.items()}
+        # per stored (problem, label): two stores may label one problem differently, and the
+        # comparison shows the baseline's (compare_parts); the problem's title is the
+        # baseline's label, else the first store's
+        pairs = list(dict.fromkeys(zip(runs["problem_key"], runs["problem_label"],
+                                       strict=True)))
+        stored = {f"{k}\0{lab}": lab for k, lab in pairs}
+        shown = shown_problem_labels(stored, {f"{k}\0{lab}": infos.get(k, {})
+                                              for k, lab in pairs})
+        runs = runs.assign(problem_label=[
+            shown[f"{k}\0{lab}"] for k, lab in zip(runs["problem_key"], runs["problem_label"],
+                                                   strict=True)])
+        first = runs if baseline is None else runs.iloc[
+            (runs["source"] != baseline).to_numpy().argsort(kind="stable")]
+        title: dict[str, str] = {}
+        for k, lab in zip(first["problem_key"], first["problem_label"], strict=True):
+            title.setdefault(k, lab)
+        infos = {k: {**i, "label": title[k]} if k in title else i for k, i in infos.items()}
     from ..store import read_tuning
 
     tuning = read_tuning(paths)

@@ -55,7 +55,7 @@ NOT_A_PATH = ("skipped", "error", "timeout")
 _REGIME_INDEX = {g: i for i, g in enumerate(REGIMES)}
 
 
-def _sig(v: float) -> float | None:
+def _sig(v: float | None) -> float | None:
     """``v`` to four significant digits (None where not finite: Vega draws a gap)."""
     if v is None or not math.isfinite(v):
         return None
@@ -553,7 +553,8 @@ def _trajectory_panels(data, panels_info, unit, datasets) -> list[dict]:
     for title, regime, lo, hi in panels_info:
         if d == 1:
             xs, fs = zoom(grid, lo, hi, 150)
-            bg = [{"x": _sig(a), "y": _sig(b)} for a, b in zip(xs, fs, strict=True)]
+            bg: list[dict[str, Any]] = [{"x": _sig(a), "y": _sig(b)}
+                                        for a, b in zip(xs, fs, strict=True)]
             lo_f, hi_f = float(np.nanmin(fs)), float(np.nanmax(fs))
             pad = 0.05 * (hi_f - lo_f) or 1.0
             x_enc = _q("x", "x", scale={"domain": [lo[0], hi[0]], "nice": False})
