@@ -185,6 +185,8 @@ def held_out_loss(ctx) -> Section | None:
     """Training and held-out loss per problem (only where a problem records a test loss)."""
     parts, toc, lessons = [], [], []
     for key, data in problem_data(ctx).items():
+        if data.info.get("has_test_loss") is False:  # recorded with the problem: no trace to read
+            continue
         samples = _samples(data)
         if not samples:
             continue

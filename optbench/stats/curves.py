@@ -107,10 +107,14 @@ class ProblemData:
 
     def samples(self, label: str, n: int = SAMPLE_RUNS) -> list[tuple[Any, dict]]:
         """Up to n ``(row, full trace)`` of a label's runs, lowest seeds first."""
-        rows = self.runs[(self.runs.label == label) & (self.length > 0)].sort_values(
-            "seed", kind="stable"
-        )
-        rows = rows.head(n)
+        import numpy as np
+
+        # positions first, rows last: a boolean mask over the whole frame copies every
+        # column of every run, for the few rows kept
+        idx = np.flatnonzero((self.runs["label"].to_numpy() == label)
+                             & (np.asarray(self.length) > 0))
+        idx = idx[np.argsort(self.runs["seed"].to_numpy()[idx], kind="stable")][:n]
+        rows = self.runs.iloc[idx]
         traces = self.loader(list(rows.run_id)) if self.loader else {}
         return [
             (row, traces[row.run_id])
