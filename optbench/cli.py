@@ -1104,6 +1104,13 @@ def export(fmt, db, dest, cost, postprocess, debug) -> None:
     "'adam:lr=log(1e-4, 0.1); beta1=1-log(0.001, 0.5)'. Repeatable.",
 )
 @click.option(
+    "--space-file",
+    type=click.Path(dir_okay=False),
+    metavar="FILE",
+    help="With --trials, a TOML file of spaces: a table per family, a range per "
+    "hyperparameter ([adam] lr = \"log(1e-4, 0.1)\"); --space entries win over it.",
+)
+@click.option(
     "--criterion",
     type=click.Choice(["aulg", "final-gap"]),
     default="aulg",
@@ -1151,6 +1158,7 @@ def tune(
     grid,
     trials,
     spaces,
+    space_file,
     criterion,
     tuning_seeds,
     seeds,
@@ -1181,7 +1189,9 @@ def tune(
     if trials is not None and (grid_l or grid):
         raise click.BadParameter("--trials tunes a search space, not a grid; give one of them",
                                  param_hint="--grid")
-    space = {}
+    from .search_space import read_space_file
+
+    space: dict = read_space_file(space_file) if space_file else {}
     for text in spaces:
         family, colon, body = text.partition(":")
         if not colon or not family.strip() or not body.strip():

@@ -42,7 +42,8 @@ from typing import Any
 
 from .errors import SpecError
 
-__all__ = ["Dimension", "parse_dimension", "parse_space", "space_text", "trials"]
+__all__ = ["Dimension", "parse_dimension", "parse_space", "read_space_file", "space_text",
+           "trials"]
 
 TRIAL_SEED = 20190701  # the quasi-random sequence's scrambling seed: fixed, so trials repeat
 _NUM = r"\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*"
@@ -194,3 +195,31 @@ def trials(space: Mapping[str, Dimension], n: int, L: float | None = None,
     names = sorted(space)
     u = qmc.Halton(d=len(names), scramble=True, seed=seed).random(n)
     return [{k: space[k].value(float(row[j]), L) for j, k in enumerate(names)} for row in u]
+
+
+def read_space_file(path) -> dict[str, dict[str, str]]:
+    """Spaces from a TOML file: a table per family (its spec, quoted where it has brackets,
+    or its optimizer's name), a range per hyperparameter::
+
+        [adam]
+        lr = "log(1e-4, 0.1)"
+        beta1 = "1-log(0.001, 0.5)"
+
+    A file that cannot be read or is not such tables is one :class:`SpecError` line."""
+    import tomllib
+
+    try:
+        with open(path, "rb") as fh:
+            data = tomllib.load(fh)
+    except OSError as exc:
+        raise SpecError(f"cannot read the space file {str(path)!r}: "
+                        f"{exc.strerror or exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SpecError(f"the space file {str(path)!r} is not TOML: {exc}") from None
+    out = {}
+    for family, table in data.items():
+        if not isinstance(table, dict) or not all(isinstance(v, str) for v in table.values()):
+            raise SpecError(f"the space file {str(path)!r}: [{family}] must map hyperparameters "
+                            "to ranges as text, e.g. lr = \"log(1e-4, 0.1)\"")
+        out[family] = dict(table)
+    return out
