@@ -10,6 +10,8 @@ stores renders the same way.
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -37,6 +39,29 @@ def _need_browser():
     pytest.importorskip(
         "playwright.sync_api", reason="playwright is not installed (pip install -e '.[test]')"
     )
+
+
+@contextmanager
+def open_page(html: str | Path, width: int = 1400, height: int = 1000) -> Iterator[tuple]:
+    """A local page open in headless Chromium: ``(page, errors, urls)``, the console errors
+    and uncaught exceptions it logs and every URL it requests, as they come (skips where
+    Chromium or playwright is missing)."""
+    _need_browser()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            page = browser.new_page(viewport={"width": width, "height": height})
+            errors: list[str] = []
+            urls: list[str] = []
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.on("request", lambda r: urls.append(r.url))
+            page.goto(Path(html).as_uri())
+            yield page, errors, urls
+        finally:
+            browser.close()
 
 
 @pytest.fixture(scope="module")

@@ -232,19 +232,9 @@ def test_every_figure_of_the_report_compiles(store):
 
 @pytest.mark.browser
 def test_a_legend_click_fades_the_other_lines_and_a_hover_shows_values(store, tmp_path):
-    from tests.test_browser import ARGS, CHROMIUM, _need_browser
+    from tests.test_browser import open_page
 
-    _need_browser()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        errors, urls = [], []
-        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        page.on("request", lambda r: urls.append(r.url))
-        page.goto(Path(store.report).as_uri())
+    with open_page(store.report) as (page, errors, urls):
         fig = page.locator("figure.vega:has([data-name='runtime-ecdf'])")
         fig.scroll_into_view_if_needed()
         fig.locator("svg .mark-line path").first.wait_for(timeout=20000)
@@ -269,7 +259,6 @@ def test_a_legend_click_fades_the_other_lines_and_a_hover_shows_values(store, tm
         tip = page.locator("#vg-tooltip-element")
         tip.wait_for(state="visible", timeout=5000)
         tip_text = tip.inner_text()
-        browser.close()
     assert before != after
     assert len(set(opacities)) == 1 and len(set(faded)) == 2  # one line kept, the rest faded
     assert "solver" in tip_text

@@ -221,19 +221,9 @@ def test_a_claim_without_its_runs_says_so_in_one_line(lesson):
 
 @pytest.mark.browser
 def test_the_slider_redraws_the_figure_in_chromium(lesson, tmp_path):
-    from tests.test_browser import ARGS, CHROMIUM, _need_browser
+    from tests.test_browser import open_page
 
-    _need_browser()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        errors, urls = [], []
-        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        page.on("request", lambda r: urls.append(r.url))
-        page.goto(Path(lesson["html"]).as_uri())
+    with open_page(lesson["html"]) as (page, errors, urls):
         fig = page.locator("#lesson figure.vega").nth(1)
         slider = fig.locator("input[type=range]")
         slider.wait_for(timeout=20000)
@@ -251,7 +241,6 @@ def test_the_slider_redraws_the_figure_in_chromium(lesson, tmp_path):
             ".some(t => t.textContent.startsWith('lr = 2.2/L'))", timeout=10000)
         after = fig.screenshot(path=str(tmp_path / "after.png"))
         title_after = fig.evaluate(texts)
-        browser.close()
     assert before != after
     assert "lr = 1.5/L" in title_before and "lr = 2.2/L" in title_after
     assert errors == []

@@ -222,12 +222,8 @@ def test_none_without_the_runs(store):
 
 @pytest.mark.browser
 def test_the_schedule_selector_redraws_and_points_show_values(ctx, tmp_path):
-    from tests.test_browser import ARGS, CHROMIUM, _need_browser
-
-    _need_browser()
-    from playwright.sync_api import sync_playwright
-
     from optbench.report import vega
+    from tests.test_browser import open_page
 
     page_file = tmp_path / "lesson.html"
     page_file.write_text(
@@ -235,14 +231,7 @@ def test_the_schedule_selector_redraws_and_points_show_values(ctx, tmp_path):
         f"{lr.regimes_block(ctx)}{lr.minibatch_block(ctx)}"
         f"<script>{vega.javascript()}</script><script>{vega.EMBED_SCRIPT}</script>"
         "</body></html>", encoding="utf-8")
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        errors, urls = [], []
-        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        page.on("request", lambda r: urls.append(r.url))
-        page.goto(page_file.as_uri())
+    with open_page(page_file) as (page, errors, urls):
         page.wait_for_selector("figure.vega:nth-of-type(2) .vega-chart svg", timeout=20000)
         page.wait_for_selector("input[type=radio]", timeout=20000)
         figure = page.locator("figure.vega").nth(1)
@@ -266,7 +255,6 @@ def test_the_schedule_selector_redraws_and_points_show_values(ctx, tmp_path):
         point.hover(force=True)
         page.wait_for_selector("#vg-tooltip-element.visible", timeout=5000)
         tip = page.locator("#vg-tooltip-element").inner_text()
-        browser.close()
     assert before != after != every and before != every
     # one schedule against the constant rate, then all of them
     assert (n_before, n_after, n_every) == (2, 2, 1 + len(SCHEDULES))

@@ -274,12 +274,8 @@ def test_with_several_stores_the_baseline_speaks(store):
 
 @pytest.mark.browser
 def test_the_slider_redraws_the_figure_in_chromium(store, tmp_path):
-    from tests.test_browser import ARGS, CHROMIUM, _need_browser
-
-    _need_browser()
-    from playwright.sync_api import sync_playwright
-
     from optbench.report import vega
+    from tests.test_browser import open_page
 
     _, ctx, _ = store
     section = mod.momentum(ctx)
@@ -288,14 +284,7 @@ def test_the_slider_redraws_the_figure_in_chromium(store, tmp_path):
         f"<html><head><meta charset='utf-8'></head><body style='width:1106px'>{section.body}"
         f"<script>{vega.javascript()}</script><script>{vega.EMBED_SCRIPT}</script></body></html>",
         encoding="utf-8")
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        errors, urls = [], []
-        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        page.on("request", lambda r: urls.append(r.url))
-        page.goto(page_file.as_uri())
+    with open_page(page_file) as (page, errors, urls):
         fig = page.locator("figure.vega")
         fig.locator("svg .mark-text").first.wait_for(timeout=20000)
         chart = fig.locator("svg.marks")  # the drawing alone, not the sliders beside it
@@ -308,7 +297,6 @@ def test_the_slider_redraws_the_figure_in_chromium(store, tmp_path):
         after = chart.screenshot(path=str(tmp_path / "after.png"))
         fig.screenshot(path=str(tmp_path / "figure.png"))
         text_after = fig.locator("svg.marks").text_content()
-        browser.close()
     assert errors == []
     assert urls and all(u.startswith(("file:", "data:", "blob:")) for u in urls), urls
     assert before != after  # the chart itself was redrawn

@@ -191,20 +191,10 @@ def test_every_spec_compiles_and_draws_with_vl_convert(made):
 
 @pytest.mark.browser
 def test_figures_draw_and_a_legend_click_changes_the_trajectories(made, tmp_path):
-    from tests.test_browser import ARGS, CHROMIUM, _need_browser
-
-    _need_browser()
-    from playwright.sync_api import sync_playwright
+    from tests.test_browser import open_page
 
     _, page_file = made
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1400})
-        errors, urls = [], []
-        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        page.on("request", lambda r: urls.append(r.url))
-        page.goto(page_file.as_uri())
+    with open_page(page_file, width=1400, height=1400) as (page, errors, urls):
         charts = page.locator("figure.vega .vega-chart")
         page.wait_for_function(
             "() => [...document.querySelectorAll('figure.vega .vega-chart')]"
@@ -223,7 +213,6 @@ def test_figures_draw_and_a_legend_click_changes_the_trajectories(made, tmp_path
         first.locator(".role-legend text", has_text="gd[lr=1.9/L]").first.click()
         page.wait_for_timeout(300)
         after = page.screenshot(path=str(tmp_path / "after.png"), clip=clip)
-        browser.close()
     assert errors == [] and all(u.startswith(("file:", "data:", "blob:")) for u in urls)
     assert n_charts >= 2 and min(marks) > 0
     assert before != after

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
 import pytest
 
@@ -60,25 +59,15 @@ def test_bundle_is_cached_per_version_and_built_in_memory_where_the_cache_is_rea
 
 @pytest.mark.browser
 def test_a_figure_draws_offline_in_chromium(tmp_path):
-    from tests.test_browser import ARGS, CHROMIUM, _need_browser
-
-    _need_browser()
-    from playwright.sync_api import sync_playwright
+    from tests.test_browser import open_page
 
     page_file = tmp_path / "p.html"
     page_file.write_text(
         f"<html><body>{vega.chart_html(_chart(), 'a line', 'c', name='f1')}"
         f"<script>{vega.javascript()}</script><script>{vega.EMBED_SCRIPT}</script></body></html>"
     )
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        page = browser.new_page()
-        errors, urls = [], []
-        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-        page.on("request", lambda r: urls.append(r.url))
-        page.goto(Path(page_file).as_uri())
+    with open_page(page_file) as (page, errors, urls):
         page.wait_for_selector(".vega-chart svg .mark-line path", timeout=15000)
         n_paths = page.locator(".vega-chart svg .mark-line path").count()
-        browser.close()
     assert errors == [] and all(u.startswith(("file:", "data:", "blob:")) for u in urls)
     assert n_paths == 1

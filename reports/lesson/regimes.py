@@ -28,6 +28,8 @@ import math
 import warnings
 from typing import Any
 
+from . import constant_gd
+
 __all__ = [
     "LINE_FIT",
     "QUADRATIC",
@@ -77,15 +79,6 @@ def _baseline(ctx):
     if len(ctx.sources) > 1:
         runs = runs[runs.source == ctx.baseline]
     return runs
-
-
-def _constant(runs):
-    """gd runs at a constant rate (no schedule, or ``constant()``)."""
-    plain = runs.optimizer == "gd"
-    if "hp.schedule" in runs:
-        sched = runs["hp.schedule"]
-        plain &= sched.isna() | sched.astype(str).str.startswith("constant")
-    return runs[plain]
 
 
 # --- claim (c): the regimes on the rate axis -------------------------------------------
@@ -160,7 +153,7 @@ def _sweep_problems(ctx, runs) -> list[str]:
             info = ctx.problems.get(key) or {}
             if ctx.problem_title(key) != want or not info.get("L") or "hp.lr" not in runs:
                 continue
-            gd = _constant(runs[runs.problem_key == key])
+            gd = constant_gd(runs[runs.problem_key == key])
             if gd["hp.lr"].astype(float).nunique() >= 3:
                 keys.append(key)
                 break
@@ -179,7 +172,7 @@ def regime_rows(ctx):
         info = ctx.problems[key]
         L = float(info["L"])
         mu = float(info.get("mu") or L)
-        gd = _constant(runs[runs.problem_key == key])
+        gd = constant_gd(runs[runs.problem_key == key])
         gd = gd[~gd.status.isin(("skipped", "error"))]
         traces = dict(ctx.iter_traces(gd.run_id.tolist(), keys=("x", "f", "t")))
         hits = gd["hit_iter_1e-6"] if "hit_iter_1e-6" in gd else pd.Series(math.nan, gd.index)
@@ -489,7 +482,7 @@ def _schedules(ctx, runs):
             continue
         on = runs[(runs.problem_key == key) & (runs.optimizer == "gd")]
         on = on[~on.status.isin(("skipped", "error"))]
-        const = _constant(on)
+        const = constant_gd(on)
         decay = on[~on.index.isin(const.index)]
         for lr, g in decay.groupby("hp.lr", sort=False):
             same = const[(const["hp.lr"].astype(float) - float(lr)).abs()
