@@ -187,7 +187,7 @@ def tune(
     Returns:
         :class:`TuneResult` with the store, the record and the winners.
     """
-    from .api import DB_NAME, DEFAULT_TUNE_OUT, REPORT_NAME, run
+    from .api import DB_NAME, DEFAULT_TUNE_OUT, REPORT_NAME
     from .plan import DEFAULT_TOL, _expand, build_problem, problem_key, resolve_problem
     from .spec import format_spec, parse
     from .store import Store, write_tuning
@@ -205,25 +205,9 @@ def tune(
     out_dir = Path(out if out is not None else DEFAULT_TUNE_OUT)
     db = out_dir / DB_NAME
 
-    def run_on(ptext: str, specs: list[str], on_seeds: list[int], phase: str) -> list[str]:
-        """Run ``specs`` on one problem into the store; the run ids, per spec then seed."""
-        res = run(
-            problems=[ptext],
-            optimizers=specs,
-            seeds=on_seeds,
-            command=f"optbench tune: {phase} on {ptext}",
-            budget=budget,
-            max_iter=max_iter,
-            tol=tol,
-            out=out_dir,
-            executor=executor,
-            jobs=jobs,
-            plugins=plugins,
-            report=False,
-            progress=progress,
-            anonymous=anonymous,
-        )
-        return res.run_ids
+    run_on = phase_runner("optbench tune", out_dir=out_dir, budget=budget, max_iter=max_iter,
+                          tol=tol, executor=executor, jobs=jobs, plugins=plugins,
+                          progress=progress, anonymous=anonymous)
 
     pspecs = [format_spec(p) for text in problems for p in _expand("problem", parse(text))]
     results, winners, tuning_ids, final_ids = [], [], [], []
@@ -246,31 +230,11 @@ def tune(
         rows = {r["run_id"]: r for r in store.runs()}
         traces = {i: store.trace(i) for i in tuning_ids}
     for ptext, problem, key, per_L, values, cells in tuning:
-        all_ids = [i for _, ids in cells.values() for i in ids]
-        f_ref = problem.f_star
-        if f_ref is None:
-            finite = [rows[i]["summary"].f_best for i in all_ids if i in rows]
-            finite = [f for f in finite if isinstance(f, float | int) and math.isfinite(f)]
-            f_ref = min(finite) if finite else 0.0
+        f_ref = reference_value(problem, [i for _, ids in cells.values() for i in ids], rows)
         finals = []
         for fam, _spec in tunable:
-            scores = []
-            for v in values:
-                _label, cell_ids = cells[(fam, v)]
-                per_run = [
-                    _score(
-                        criterion,
-                        rows[i]["status"],
-                        traces.get(i),
-                        f_ref,
-                        rows[i]["budget"],
-                        rows[i]["max_iter"],
-                        _as_float(rows[i]["metrics"].get("aulg")),
-                    )
-                    for i in cell_ids
-                    if i in rows
-                ]
-                scores.append(_median(per_run))
+            scores = [cell_score(criterion, cells[(fam, v)][1], rows, traces, f_ref)
+                      for v in values]
             best = min(range(len(values)), key=lambda j: (scores[j], values[j]))
             lr = values[best] / problem.L if per_L else values[best]
             win = {
@@ -365,6 +329,39 @@ def prepare(problems, families, *, criterion: str, tuning_seeds: int, seeds: int
             "name at least one, or give neither for the default suite"
         )
     return problems, families
+
+
+def phase_runner(prefix: str, *, out_dir, **common) -> Callable[..., list[str]]:
+    """``run_on(problem, specs, seeds, phase)``: runs ``specs`` on one problem into the
+    tuning store (``common``: budget, max_iter, tol, executor, jobs, plugins, progress,
+    anonymous, as for :func:`optbench.run`) and returns the run ids, per spec then seed."""
+    from .api import run
+
+    def run_on(ptext: str, specs: list[str], on_seeds: list[int], phase: str) -> list[str]:
+        return run(problems=[ptext], optimizers=specs, seeds=on_seeds,
+                   command=f"{prefix}: {phase} on {ptext}", out=out_dir, report=False,
+                   **common).run_ids
+
+    return run_on
+
+
+def reference_value(problem, ids: Iterable[str], rows: dict[str, Any]) -> float:
+    """The value gaps are scored against: f*, else the best value the runs ``ids`` found."""
+    if problem.f_star is not None:
+        return problem.f_star
+    finite = [rows[i]["summary"].f_best for i in ids if i in rows]
+    finite = [f for f in finite if isinstance(f, float | int) and math.isfinite(f)]
+    return min(finite) if finite else 0.0
+
+
+def cell_score(criterion: str, ids: Iterable[str], rows: dict[str, Any],
+               traces: dict[str, Any], f_ref: float) -> float:
+    """One setting's criterion: the median over its stored runs ``ids`` (+∞ when none)."""
+    return _median([
+        _score(criterion, rows[i]["status"], traces.get(i), f_ref, rows[i]["budget"],
+               rows[i]["max_iter"], _as_float(rows[i]["metrics"].get("aulg")))
+        for i in ids if i in rows
+    ])
 
 
 def _ids_per_spec(run_ids: list[str], texts: list[str], seeds: int) -> list[list[str]]:

@@ -22,7 +22,6 @@ score), each track's label and run ids, the spaces and the defaults.
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -129,13 +128,22 @@ def tune_trials(
                                  tuning_seeds=tuning_seeds, seeds=seeds,
                                  final_seed_start=final_seed_start, plugins=plugins)
     tol = DEFAULT_TOL if tol is None else tol
-    from .api import DB_NAME, DEFAULT_TUNE_OUT, REPORT_NAME, run
+    from .api import DB_NAME, DEFAULT_TUNE_OUT, REPORT_NAME
     from .plan import _expand, build_problem, problem_key, resolve_problem
     from .search_space import TRIAL_SEED, space_text
     from .search_space import trials as draw
     from .spec import PerL, format_spec, format_value, parse
     from .store import Store, write_tuning
-    from .tune import CRITERIA, TuneResult, _family_spec, _finite, _ids_per_spec, _median, _score
+    from .tune import (
+        CRITERIA,
+        TuneResult,
+        _family_spec,
+        _finite,
+        _ids_per_spec,
+        cell_score,
+        phase_runner,
+        reference_value,
+    )
     if isinstance(trials, bool) or not isinstance(trials, int) or trials < 1:
         raise UsageError(f"--trials must be a whole number of at least 1, got {trials!r}")
     fams = [(f, *_family_spec(f)) for f in families]
@@ -151,13 +159,9 @@ def tune_trials(
     db = out_dir / DB_NAME
     ks = track_budgets(trials)
 
-    def run_on(ptext: str, specs: list[str], on_seeds: list[int], phase: str) -> list[str]:
-        res = run(problems=[ptext], optimizers=specs, seeds=on_seeds,
-                  command=f"optbench tune --trials {trials}: {phase} on {ptext}",
-                  budget=budget, max_iter=max_iter, tol=tol, out=out_dir, executor=executor,
-                  jobs=jobs, plugins=plugins, report=False, progress=progress,
-                  anonymous=anonymous)
-        return res.run_ids
+    run_on = phase_runner(f"optbench tune --trials {trials}", out_dir=out_dir, budget=budget,
+                          max_iter=max_iter, tol=tol, executor=executor, jobs=jobs,
+                          plugins=plugins, progress=progress, anonymous=anonymous)
 
     pspecs = [format_spec(p) for text in problems for p in _expand("problem", parse(text))]
     tuning_ids: list[str] = []
@@ -200,21 +204,13 @@ def tune_trials(
     results, winners, final_ids, budget_ids = [], [], [], []
     final_families: dict[str, list[str]] = {}
     for ptext, problem, key, trial_runs, default_runs in planned:
-        all_ids = [i for pts in trial_runs.values() for *_, ids in pts for i in ids]
-        f_ref = problem.f_star
-        if f_ref is None:
-            finite = [rows[i]["summary"].f_best for i in all_ids if i in rows]
-            finite = [f for f in finite if isinstance(f, float | int) and math.isfinite(f)]
-            f_ref = min(finite) if finite else 0.0
+        f_ref = reference_value(
+            problem, [i for pts in trial_runs.values() for *_, ids in pts for i in ids], rows)
         finals: list[tuple[str, str]] = []  # (family, spec text) to rerun, in order
         entries = []
 
         def score_of(ids: list[str], f_ref: float = f_ref) -> float:
-            return _median([
-                _score(criterion, rows[i]["status"], traces.get(i), f_ref, rows[i]["budget"],
-                       rows[i]["max_iter"], _as_float(rows[i]["metrics"].get("aulg")))
-                for i in ids if i in rows
-            ])
+            return cell_score(criterion, ids, rows, traces, f_ref)
 
         for fam, _, _ in tunable:
             scored: list[dict[str, Any]] = []
@@ -303,10 +299,6 @@ def tune_trials(
 
         report_path = write_report([db], out_dir / REPORT_NAME)
     return TuneResult(db, path, winners, report_path)
-
-
-def _as_float(v: Any) -> float | None:
-    return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else None
 
 
 def _resolved_lr(params: dict[str, Any], problem) -> float | None:

@@ -12,6 +12,7 @@ from typing import Any
 
 from optbench import register_section
 from optbench.metrics import REL_TARGETS, target_key
+from optbench.problem import ILL_CONDITIONED
 from optbench.report import Section, esc, note_html, table_html
 from optbench.report.vega import chart_html
 
@@ -194,7 +195,7 @@ def _tags(ctx, key: str) -> list[str]:
     info = ctx.problems.get(key, {})
     tags = set(info.get("tags") or [])
     L, mu = info.get("L"), info.get("mu")
-    if L and mu and mu > 0 and L / mu >= 100:
+    if L and mu and mu > 0 and L / mu >= ILL_CONDITIONED:
         tags.add("ill-conditioned")
     return [t for t in TAG_ORDER if t in tags]
 
