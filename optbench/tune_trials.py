@@ -23,6 +23,7 @@ score), each track's label and run ids, the spaces and the defaults.
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,7 @@ __all__ = ["BUDGETS", "PROTOCOL", "family_space", "track_budgets", "tune_trials"
 
 PROTOCOL = "optbench-tune-trials/1"
 BUDGETS = (0, 4, 16)  # the tuning budgets compared, with K itself
+MAX_TRIALS = 10_000  # per family and problem: tuning curves flatten long before; more is a typo
 
 
 def track_budgets(K: int) -> list[int]:
@@ -146,6 +148,9 @@ def tune_trials(
     )
     if isinstance(trials, bool) or not isinstance(trials, int) or trials < 1:
         raise UsageError(f"--trials must be a whole number of at least 1, got {trials!r}")
+    if trials > MAX_TRIALS:
+        raise UsageError(f"--trials {trials:,} is more than the {MAX_TRIALS:,} trials per family "
+                         "and problem a tuning can use; ask for fewer")
     fams = [(f, *_family_spec(f)) for f in families]
     baselines = [f for f, _, has_lr in fams if not has_lr]
     tunable = [(f, s, family_space(f, s, space)) for f, s, has_lr in fams if has_lr]
@@ -182,7 +187,7 @@ def tune_trials(
             points[fam] = [(p, _spec_text(spec, p)) for p in drawn]
         texts = [t for pts in points.values() for _, t in pts]
         if len(set(texts)) != len(texts):
-            dup = next(t for t in texts if texts.count(t) > 1)
+            dup = next(t for t, n in Counter(texts).items() if n > 1)
             raise UsageError(f"two trials on {ptext} are the same setting ({dup}): the space "
                              "is too small for the trials asked; ask fewer or widen it")
         # the defaults run on the tuning seeds too, so that k = 0 is scored like a trial

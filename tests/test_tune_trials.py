@@ -96,6 +96,7 @@ def test_the_same_trials_on_another_executor_and_nothing_new_on_a_resume(tuned, 
 
 @pytest.mark.parametrize("kwargs, match", [
     ({"trials": 0}, "at least 1"),
+    ({"trials": 200_000}, "more than the 10,000 trials"),
     ({"trials": 4, "space": {"adam": "lr=normal(0, 1)"}}, "cannot read the range"),
     ({"trials": 4, "space": {"adam": "rate=log(0.1, 1)"}}, "not a hyperparameter"),
     ({"trials": 4, "space": {"lion": "lr=log(0.1, 1)"}}, "none of the tuned families"),
