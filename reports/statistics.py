@@ -114,9 +114,8 @@ def _tests_display(tests):
 def ranking(data, solvers, profiles):
     import numpy as np
     import pandas as pd
-    from scipy.stats import rankdata
-
     from optbench.stats import art
+    from optbench.stats.significance import rankdata
 
     ranks = {s: [] for s in solvers}
     wins = dict.fromkeys(solvers, 0)

@@ -387,6 +387,18 @@ def start_points(runs) -> list:
                                       strict=True)]
 
 
+def _as_objects(runs):
+    """Text columns as Python objects. The sections select rows thousands of times, and a
+    selection of an Arrow-backed text column (pandas 3's default) costs far more than the
+    take of an object array; the values are the same strings."""
+    import pandas as pd
+
+    text = [c for c, t in runs.dtypes.items() if isinstance(t, pd.StringDtype)]
+    if text:
+        runs[text] = runs[text].astype(object)
+    return runs
+
+
 def _mark_phases(runs, tuning: dict[str, Any] | None):
     """Add ``phase`` and ``solver`` columns (see :attr:`Context.compare`)."""
     runs = runs.copy()
@@ -507,7 +519,7 @@ def read_context(
     tuning = read_tuning(paths)
     return Context(
         paths,
-        _mark_phases(runs.reset_index(drop=True), tuning),
+        _as_objects(_mark_phases(runs.reset_index(drop=True), tuning)),
         infos,
         sessions,
         sources=sources,

@@ -74,7 +74,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from .average_runtime import art
 from .convention import charged, counted, group_rng, hit_costs, runtimes
@@ -546,6 +545,8 @@ def _judge(grp, rng, confidence, resamples, art_tol, gap_tol) -> dict:
     if both_never:
         ci["aRT"] = np.array([math.nan, math.nan])
     discordant = int((ok_n != ok_b).sum())
+    from scipy import stats
+
     pvals = {
         "success": float(stats.binomtest(int((ok_n & ~ok_b).sum()), discordant).pvalue)
         if discordant else 1.0,

@@ -1,14 +1,17 @@
 """Significance with power: the Friedman test over problems with the Nemenyi critical
 difference, and per-problem rank tests of each optimizer against one reference only.
 
-Everything here is the standard procedure, computed by ``scipy.stats``; what this module
-adds is the bookkeeping a reader needs to trust a "no":
+Everything here is the standard procedure with the values ``scipy.stats`` gives (the tests
+compare them); the Friedman statistic, the ranks and the studentized range quantile of the
+critical difference are computed here with numpy and ``scipy.special``, since importing
+``scipy.stats`` costs more than all of the report's statistics. What this module adds is the
+bookkeeping a reader needs to trust a "no":
 
 * **Across problems** (Demšar 2006, *Statistical comparisons of classifiers over multiple
   data sets*, JMLR 7): k optimizers are ranked on each of the N problems where all of them
   ran, by aRT at a target, ties broken by the median final gap (lower is better in both;
-  ties left after that share their average rank). The Friedman test
-  (``scipy.stats.friedmanchisquare``, with its tie correction) asks whether the average
+  ties left after that share their average rank). The Friedman test (with the tie
+  correction of ``scipy.stats.friedmanchisquare``, :func:`friedman_chisquare`) asks whether the average
   ranks differ at all; Iman and Davenport's F_F = (N−1)χ²_F / (N(k−1) − χ²_F), on
   F(k−1, (k−1)(N−1)), is its less conservative form. Two optimizers differ (Nemenyi) when
   their average ranks differ by at least the critical difference
@@ -60,7 +63,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from .average_runtime import art
 from .convention import counted, hit_costs, runtimes
@@ -81,6 +83,7 @@ __all__ = [
     "nemenyi_pvalues",
     "nemenyi_q",
     "problem_ranks",
+    "rankdata",
     "seeds_needed",
     "tests_against_reference",
     "tests_caption",
@@ -118,7 +121,45 @@ def nemenyi_q(k: int, alpha: float = ALPHA) -> float:
     degrees of freedom) over √2 (Demšar 2006, Table 5a: 1.960 for k = 2, 2.569 for k = 4)."""
     if k < 2:
         raise ValueError(f"the Nemenyi test compares at least 2 groups, got k={k}")
-    return float(stats.studentized_range.ppf(1.0 - alpha, k, np.inf) / math.sqrt(2.0))
+    if not 0.0 < alpha < 1.0:
+        raise ValueError(f"alpha must lie in (0, 1), got {alpha}")
+    return range_quantile(1.0 - alpha, k) / math.sqrt(2.0)
+
+
+# The range of k independent standard normals (the studentized range with infinite degrees
+# of freedom): P(R ≤ q) = k ∫ φ(z) (Φ(z + q) − Φ(z))^(k−1) dz. The integrand is smooth and
+# negligible beyond |z| = 9, where the trapezoidal rule on a uniform grid converges faster
+# than any power of the step; scipy.stats.studentized_range computes the same integral in
+# general form (the tests compare the two), but importing scipy.stats costs more than the
+# whole of the report's statistics.
+_Z = np.linspace(-9.0, 9.0, 3601)
+
+
+def range_cdf(q, k: int) -> np.ndarray:
+    """P(range of ``k`` independent standard normals ≤ ``q``), elementwise in ``q``."""
+    from scipy.special import ndtr
+
+    q = np.atleast_1d(np.asarray(q, dtype=float))
+    z = _Z[:, None]
+    phi = np.exp(-0.5 * z * z) / math.sqrt(2.0 * math.pi)
+    f = phi * (ndtr(z + np.maximum(q, 0.0)[None, :]) - ndtr(z)) ** (k - 1)
+    cdf = k * (_Z[1] - _Z[0]) * (f.sum(axis=0) - 0.5 * (f[0] + f[-1]))  # trapezoidal rule
+    return np.clip(np.where(q > 0, cdf, 0.0), 0.0, 1.0)
+
+
+def range_quantile(p: float, k: int) -> float:
+    """The ``p``-quantile of the range of ``k`` independent standard normals (bisection on
+    :func:`range_cdf` to 1e-12)."""
+    lo, hi = 0.0, 1.0
+    while range_cdf(hi, k)[0] < p:
+        lo, hi = hi, 2.0 * hi
+    while hi - lo > 1e-12 * hi:
+        mid = 0.5 * (lo + hi)
+        if range_cdf(mid, k)[0] < p:
+            lo = mid
+        else:
+            hi = mid
+    return 0.5 * (lo + hi)
 
 
 def critical_difference(k: int, n: int, alpha: float = ALPHA) -> float:
@@ -135,7 +176,51 @@ def iman_davenport(chi2: float, n: int, k: int) -> tuple[float, float]:
     if denom <= 0:  # every problem ranks the groups the same way
         return math.inf, 0.0
     f = (n - 1) * chi2 / denom
-    return float(f), float(stats.f.sf(f, k - 1, (k - 1) * (n - 1)))
+    from scipy.special import fdtrc
+
+    return float(f), float(fdtrc(k - 1, (k - 1) * (n - 1), f))
+
+
+def rankdata(a, method: str = "average") -> np.ndarray:
+    """Ranks (1 = smallest) along the last axis, as ``scipy.stats.rankdata(a, method,
+    axis=-1)`` gives them for data without NaN: ``average`` gives tied values the mean of
+    their positions, ``dense`` numbers the distinct values 1, 2, …"""
+    if method not in ("average", "dense"):
+        raise ValueError(f"method must be 'average' or 'dense', got {method!r}")
+    x = np.asarray(a, dtype=float)
+    rows = x.reshape(-1, x.shape[-1]) if x.ndim else x.reshape(1, 1)
+    out = np.empty(rows.shape)
+    for i, row in enumerate(rows):
+        order = np.argsort(row, kind="mergesort")
+        s = row[order]
+        new = np.ones(s.size, dtype=bool)
+        new[1:] = s[1:] != s[:-1]
+        group = np.cumsum(new) - 1
+        if method == "dense":
+            r = group + 1.0
+        else:  # tied positions starts+1 … ends share their mean
+            starts = np.flatnonzero(new)
+            ends = np.append(starts[1:], s.size)
+            r = ((starts + 1 + ends) / 2.0)[group]
+        out[i, order] = r
+    return out.reshape(x.shape)
+
+
+def friedman_chisquare(ranks) -> tuple[float, float]:
+    """Friedman's χ²_F of (N, k) per-problem ranks with the tie correction, and its p-value on
+    χ²(k − 1): what ``scipy.stats.friedmanchisquare(*ranks.T)`` returns."""
+    r = rankdata(ranks)
+    n, k = r.shape
+    ties = 0.0
+    for row in r:
+        _, counts = np.unique(row, return_counts=True)
+        ties += float((counts * (counts * counts - 1.0)).sum())
+    c = 1.0 - ties / (k * (k * k - 1.0) * n)
+    ssbn = float((r.sum(axis=0) ** 2).sum())
+    chi2 = (12.0 / (k * n * (k + 1)) * ssbn - 3.0 * n * (k + 1)) / c
+    from scipy.special import chdtrc
+
+    return chi2, float(chdtrc(k - 1, chi2))
 
 
 def problem_ranks(art_values, gap=None) -> np.ndarray:
@@ -148,11 +233,8 @@ def problem_ranks(art_values, gap=None) -> np.ndarray:
         raise ValueError("aRT has NaN entries: rank only the problems where every group ran")
     g = np.where(np.isnan(g), np.inf, g)
     k = a.shape[1]
-    key = (
-        stats.rankdata(a, method="dense", axis=1) * (k + 1)
-        + stats.rankdata(g, method="dense", axis=1)
-    )
-    return stats.rankdata(key, method="average", axis=1)
+    key = rankdata(a, method="dense") * (k + 1) + rankdata(g, method="dense")
+    return rankdata(key, method="average")
 
 
 def cliques(average_ranks: Sequence[float], labels: Sequence[str], cd: float):
@@ -178,6 +260,8 @@ def nemenyi_pvalues(average_ranks: Sequence[float], n: int, labels: Sequence[str
     k = r.size
     se = math.sqrt(k * (k + 1) / (6.0 * n))
     q = np.abs(r[:, None] - r[None, :]) / se * math.sqrt(2.0)
+    from scipy import stats
+
     p = np.where(q > 0, stats.studentized_range.sf(np.maximum(q, 1e-12), k, np.inf), 1.0)
     return pd.DataFrame(np.minimum(p, 1.0), index=list(labels), columns=list(labels))
 
@@ -271,8 +355,7 @@ def friedman_nemenyi(art_values, gap=None, alpha: float = ALPHA) -> Friedman:
     elif np.all(ranks == (k + 1) / 2.0):  # every problem a full tie: nothing to test
         chi2, p, f, fp = 0.0, 1.0, 0.0, 1.0
     else:
-        res = stats.friedmanchisquare(*ranks.T)
-        chi2, p = float(res.statistic), float(res.pvalue)
+        chi2, p = friedman_chisquare(ranks)
         f, fp = iman_davenport(chi2, n, k)
     labels = tuple(str(c) for c in a.columns)
     cd = critical_difference(k, n, alpha)
@@ -471,13 +554,15 @@ def signed_rank_pvalue(d, alternative: str = "two-sided") -> float:
     """
     d = np.asarray(d, dtype=float).ravel()
     if d.size == 0 or d.size > EXACT_SIGN_FLIPS or not np.isfinite(d).all():
+        from scipy import stats
+
         return float(stats.wilcoxon(d, alternative=alternative).pvalue)
     if alternative not in ("two-sided", "less", "greater"):
         raise ValueError(
             f"alternative must be 'two-sided', 'less' or 'greater', got {alternative!r}"
         )
     nz = d[d != 0]
-    doubled = np.rint(2.0 * stats.rankdata(np.abs(nz))).astype(np.int64)  # ranks are k/2
+    doubled = np.rint(2.0 * rankdata(np.abs(nz))).astype(np.int64)  # ranks are k/2
     counts = np.zeros(int(doubled.sum()) + 1, dtype=np.int64)
     counts[0] = 1
     for r in doubled:  # the sign of this difference: + adds r to the sum, − adds nothing
@@ -510,7 +595,7 @@ def compare_samples(a, b, paired: bool) -> dict:
         nz = d[d != 0]
         if nz.size:
             p = signed_rank_pvalue(d)
-            ranks = stats.rankdata(np.abs(nz))
+            ranks = rankdata(np.abs(nz))
             effect = float((ranks[nz > 0].sum() - ranks[nz < 0].sum()) / ranks.sum())
         else:
             p, effect = 1.0, 0.0
@@ -519,7 +604,12 @@ def compare_samples(a, b, paired: bool) -> dict:
     if not a.size or not b.size:
         raise ValueError(f"rank-sum needs two non-empty samples, got {a.size} and {b.size}")
     both = np.concatenate([a, b])
-    p = 1.0 if np.all(both == both[0]) else float(stats.mannwhitneyu(a, b).pvalue)
+    if np.all(both == both[0]):
+        p = 1.0
+    else:
+        from scipy import stats
+
+        p = float(stats.mannwhitneyu(a, b).pvalue)
     effect = float(np.mean(a[:, None] > b[None, :]) - np.mean(a[:, None] < b[None, :]))
     return {"test": RANK_SUM, "p": p, "n": (a.size, b.size),
             "min_p": min_pvalue(RANK_SUM, a.size, b.size), "effect": effect}
