@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from optbench import register_section
 from optbench.metrics import REL_TARGETS, target_key
-from optbench.report import Section, figure_html, note_html, table_html
+from optbench.report import Section, deferred_html, figure_html, note_html, table_html
 from optbench.stats.curves import TABLE_TARGETS, compared
 from optbench.sweeps import main_mask
 
@@ -114,6 +114,7 @@ def _tests_display(tests):
 def ranking(data, solvers, profiles):
     import numpy as np
     import pandas as pd
+
     from optbench.stats import art
     from optbench.stats.significance import rankdata
 
@@ -162,12 +163,21 @@ def ranking(data, solvers, profiles):
     return frame, n_pairs
 
 
+def cd_figure(res, caption: str) -> str:
+    """The critical-difference diagram of a Friedman result as a figure (drawn by a report
+    worker: matplotlib stays out of the report's own process)."""
+    from optbench.stats.significance import cd_diagram
+
+    return figure_html(cd_diagram(res), "critical-difference diagram of the average ranks",
+                       caption)
+
+
 @register_section("statistics", order=50)
 def statistics(ctx) -> Section | None:
     """The Friedman test with its CD diagram, per-problem tests against the best, ranking."""
     import numpy as np
 
-    from optbench.stats.significance import cd_diagram, tests_caption
+    from optbench.stats.significance import tests_caption
 
     data = compared(ctx)
     solvers = ctx.solvers
@@ -180,15 +190,11 @@ def statistics(ctx) -> Section | None:
     if res is None:
         parts.append(note_html(f"No Friedman test: {why}."))
     else:
-        parts.append(
-            figure_html(
-                cd_diagram(res),
-                "critical-difference diagram of the average ranks",
-                f"Critical-difference diagram (Demšar 2006): each optimizer's average rank "
-                f"over the {res.n} problems where all ran (1 = best; {where}). "
-                + res.caption(),
-            )
-        )
+        parts.append(deferred_html(
+            cd_figure, res,
+            f"Critical-difference diagram (Demšar 2006): each optimizer's average rank "
+            f"over the {res.n} problems where all ran (1 = best; {where}). " + res.caption(),
+        ))
         table = res.table()
         table["differs from the best"] = [
             "—" if i == 0 else ("yes" if res.differ(table["label"][0], lab) else "no")

@@ -292,15 +292,15 @@ def tuning_trials(ctx) -> Section | None:
 @register_section("tuning-curves", order=16)
 def tuning_curves(ctx) -> Section | None:
     """Expected best criterion against the number of trials, per problem and family."""
+    t = _record(ctx)
+    if t is None:
+        return None
     import altair as alt
     import numpy as np
     import pandas as pd
 
     from optbench.stats import expected_best, expected_best_band
 
-    t = _record(ctx)
-    if t is None:
-        return None
     K = int(t["trials"])
     ks = np.arange(1, K + 1)
     families = list(t["families"])

@@ -173,7 +173,7 @@ def _silent(line: str) -> None:
 
 def _write(dbs, html_path, problems, optimizers, style, renderer, names, baseline,
            x_axis="evals", check=None, progress=_silent) -> Path:
-    import matplotlib.pyplot as plt
+    import matplotlib
     from jinja2 import Environment, PackageLoader, select_autoescape
 
     paths = [Path(p) for p in dbs]
@@ -182,11 +182,11 @@ def _write(dbs, html_path, problems, optimizers, style, renderer, names, baselin
         check(ctx)
     if renderer is not None and len(ctx.runs) > pool.START_RUNS:
         renderer.start()
-    with pool.using(renderer), plt.rc_context(style):
+    with pool.using(renderer), matplotlib.rc_context(style):
         sections = build_sections(ctx, progress)
     if renderer is not None:
         progress("finishing the figures")
-    with plt.rc_context(style):  # the jobs no worker ran, run here
+    with matplotlib.rc_context(style):  # the jobs no worker ran, run here
         jobs = renderer.finish() if renderer is not None else []
     env = Environment(loader=PackageLoader("optbench", "templates"), autoescape=select_autoescape())
     from .. import __version__

@@ -1,13 +1,14 @@
 """Building blocks of the interactive (Vega-Lite) figures, shared by the report's sections.
 
-Every interactive figure of a section is an Altair chart embedded with
-:func:`optbench.report.vega.chart_html`. What they have in common is here, so the same
-optimizer setting looks and behaves the same in every figure:
+Every interactive figure of a section is a Vega-Lite spec (a dict, written directly or
+with :mod:`optbench.report.vl`) embedded with :func:`optbench.report.vega.chart_html`.
+What they have in common is here, so the same optimizer setting looks and behaves the
+same in every figure:
 
 - :func:`label_colours`: the report's colour of each run label (:attr:`Context.colours`),
   and a colour of the same palette for any other name (a tuned family, the virtual best).
-- :func:`legend_pick`: the legend selection. Clicking an entry shows that line alone (the
-  others fade), shift-click adds entries, a double click on the plot shows all again.
+- legend picking: clicking a legend entry shows that line alone (the others fade),
+  shift-click adds entries, a double click on the plot shows all again.
 - :func:`step_points`: a right-continuous step function (an ECDF, a profile) cut down to
   the points where it changes (at most ``n``, each one exact), so a spec stays small.
 - :func:`sig`: numbers rounded to four significant digits for the embedded data.
@@ -16,7 +17,7 @@ optimizer setting looks and behaves the same in every figure:
   legend picking and zoom included.
 
 Zoom: each panel binds an x (and where useful y) interval to its scales
-(``alt.selection_interval(bind="scales")``): drag to pan, wheel to zoom, double click resets.
+(an interval selection bound to the scales): drag to pan, wheel to zoom, double click resets.
 """
 
 from __future__ import annotations
@@ -29,14 +30,11 @@ if TYPE_CHECKING:  # numpy is imported where used: `optbench list` imports the s
 
 __all__ = [
     "HOW_TO_EXPLORE",
-    "colour_scale",
     "label_colours",
-    "legend_pick",
     "log_labels",
     "sig",
     "step_panels",
     "step_points",
-    "zoom",
 ]
 
 HOW_TO_EXPLORE = (
@@ -129,28 +127,6 @@ def label_colours(colours: Mapping[str, str], names: Iterable[str]) -> dict[str,
     return out
 
 
-def colour_scale(order: Sequence[str], colours: Mapping[str, str]) -> Any:
-    """An Altair colour scale that gives each name of ``order`` its colour."""
-    import altair as alt
-
-    return alt.Scale(domain=list(order), range=[colours[n] for n in order])
-
-
-def legend_pick(field: str, name: str = "pick") -> Any:
-    """The legend selection over ``field``: click an entry to show it alone."""
-    import altair as alt
-
-    return alt.selection_point(fields=[field], bind="legend", name=name)
-
-
-def zoom(name: str, encodings: Sequence[str] = ("x",)) -> Any:
-    """Pan and zoom a panel's scales (drag, wheel; double click resets)."""
-    import altair as alt
-
-    return alt.selection_interval(bind="scales", encodings=list(encodings),  # type: ignore[arg-type]
-                                  name=name)
-
-
 def step_panels(
     panels: Sequence[tuple[str, Sequence[tuple[str, Any, Any]]]],
     order: Sequence[str],
@@ -176,7 +152,7 @@ def step_panels(
         dashed: names drawn dashed (a reference such as the virtual best).
         marks: per panel ``[(name, x, y), ...]`` drawn as × (e.g. the median cost used).
 
-    Hover a line's points for their values; the legend picks lines (:func:`legend_pick`);
+    Hover a line's points for their values; the legend picks lines;
     each panel zooms on x. Written as a dict, not through Altair: building a concatenated
     chart of layers in Altair copies it deeply for every parameter (seconds per figure).
     The data are one table of arrays (one row per line, flattened in the spec), so a name

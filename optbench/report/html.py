@@ -60,10 +60,8 @@ def figure_html(
     draw the next ones (:mod:`optbench.report.pool`): the image data is a placeholder until the
     page is written.
     """
-    import matplotlib.pyplot as plt
-
     data = pool.figure_data(fig, fmt, dpi, tight)
-    plt.close(fig)
+    pool.close_figure(fig)
     mime = "image/svg+xml" if fmt == "svg" else "image/png"
     link = (" <a class='svg' href='#' download='figure.svg'>SVG</a>" if fmt == "svg" else "")
     return (

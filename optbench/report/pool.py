@@ -124,12 +124,18 @@ def _run_job(kind: str, payload: tuple) -> str:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # as the report's sections
             return fn(*args)
-    import matplotlib.pyplot as plt
-
     fig, *options = payload
     try:
         return _save(fig, *options)
     finally:
+        close_figure(fig)
+
+
+def close_figure(fig) -> None:
+    """Let pyplot forget a figure it made (a ``matplotlib.figure.Figure`` made directly is
+    not pyplot's: nothing to do, and no need to import pyplot for it)."""
+    plt = sys.modules.get("matplotlib.pyplot")
+    if plt is not None:
         plt.close(fig)
 
 

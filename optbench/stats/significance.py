@@ -11,11 +11,11 @@ bookkeeping a reader needs to trust a "no":
   data sets*, JMLR 7): k optimizers are ranked on each of the N problems where all of them
   ran, by aRT at a target, ties broken by the median final gap (lower is better in both;
   ties left after that share their average rank). The Friedman test (with the tie
-  correction of ``scipy.stats.friedmanchisquare``, :func:`friedman_chisquare`) asks whether the average
-  ranks differ at all; Iman and Davenport's F_F = (N−1)χ²_F / (N(k−1) − χ²_F), on
-  F(k−1, (k−1)(N−1)), is its less conservative form. Two optimizers differ (Nemenyi) when
-  their average ranks differ by at least the critical difference
-  ``CD = q_α·sqrt(k(k+1)/(6N))``, where ``q_α`` is the studentized range quantile for k
+  correction of ``scipy.stats.friedmanchisquare``, :func:`friedman_chisquare`) asks
+  whether the average ranks differ at all; Iman and Davenport's
+  F_F = (N−1)χ²_F / (N(k−1) − χ²_F), on F(k−1, (k−1)(N−1)), is its less conservative form.
+  Two optimizers differ (Nemenyi) when their average ranks differ by at least the critical
+  difference ``CD = q_α·sqrt(k(k+1)/(6N))``, where ``q_α`` is the studentized range quantile for k
   groups and infinite degrees of freedom divided by √2. Groups of optimizers within CD of
   each other (*cliques*) are joined by a bar in the critical-difference diagram
   (:func:`cd_diagram`). The Friedman statistic needs k ≥ 3 (for k = 2 it is NaN; the CD

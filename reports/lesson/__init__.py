@@ -149,20 +149,17 @@ def _thin(n: int, head: int, points: int):
 
 
 class Figure:
-    """One figure's spec, assembled as a dict: each view is an Altair unit chart
-    (:meth:`unit`), its rows kept once in the spec's top-level ``datasets`` (named, not
-    inline), and layers and concatenations are put together here. Altair's own
-    ``layer``/``hconcat`` deep-copy every subchart at every level to lift parameters,
-    which took most of the second a figure took to build; parameters are given to the
+    """One figure's spec, assembled as a dict (:mod:`optbench.report.vl`): each view a unit
+    chart (:meth:`unit`), its rows kept once in the spec's top-level ``datasets`` (named,
+    not inline), layers and concatenations put together here, and parameters given to the
     view that owns them (:meth:`params`)."""
 
     def __init__(self) -> None:
         self.rows: dict[str, list[dict[str, Any]]] = {}
 
-    def data(self, name: str, rows) -> Any:
-        """A named dataset for :class:`altair.Chart` (rows: records or a DataFrame)."""
-        import altair as alt
-
+    def data(self, name: str, rows) -> str:
+        """A named dataset for :class:`optbench.report.vl.Chart` (rows: records or a
+        DataFrame); non-finite numbers become null."""
         if hasattr(rows, "to_dict"):
             rows = rows.to_dict("records")
         self.rows[name] = [
@@ -170,44 +167,36 @@ class Figure:
              for k, v in r.items()}
             for r in rows
         ]
-        return alt.Data(name=name)
+        return name
 
     @staticmethod
     def unit(chart) -> dict[str, Any]:
-        spec = chart.to_dict(validate=False)
-        for key in ("$schema", "config", "datasets"):
-            spec.pop(key, None)
-        return spec
-
-    @staticmethod
-    def _props(props: dict[str, Any]) -> dict[str, Any]:
-        return {k: (v.to_dict(validate=False) if hasattr(v, "to_dict") else v)
-                for k, v in props.items()}
+        return chart.to_dict()
 
     def layer(self, *charts, **props) -> dict[str, Any]:
-        return {"layer": [self.unit(c) for c in charts], **self._props(props)}
+        return {"layer": [self.unit(c) for c in charts], **props}
 
     def hconcat(self, *specs, **props) -> dict[str, Any]:
-        return {"hconcat": list(specs), **self._props(props)}
+        return {"hconcat": list(specs), **props}
 
     def vconcat(self, *specs, **props) -> dict[str, Any]:
-        return {"vconcat": list(specs), **self._props(props)}
+        return {"vconcat": list(specs), **props}
 
     @staticmethod
     def params(view: dict[str, Any], *params) -> None:
-        """Give a view (or the whole figure) its parameters (Altair param objects)."""
-        view.setdefault("params", []).extend(p.param.to_dict(validate=False) for p in params)
+        """Give a view (or the whole figure) its parameters (:class:`vl.Param`)."""
+        view.setdefault("params", []).extend(p.to_dict() for p in params)
 
     def spec(self, top: dict[str, Any]) -> dict[str, Any]:
-        import altair as alt
+        from optbench.report import vl
 
-        return {"$schema": alt.SCHEMA_URL, **top, "datasets": self.rows}
+        return {"$schema": vl.SCHEMA_URL, **top, "datasets": self.rows}
 
 
 def _scale(labels: list[str], colours: dict[str, str]):
-    import altair as alt
+    from optbench.report import vl
 
-    return alt.Scale(domain=list(labels), range=[colours.get(lab, "#444444") for lab in labels])
+    return vl.Scale(domain=list(labels), range=[colours.get(lab, "#444444") for lab in labels])
 
 
 # ------------------------------------------------------------------------------------------
@@ -388,9 +377,10 @@ def _contours(land, f_star: float, box_lo, box_hi, levels: int = CONTOUR_LEVELS,
 
 
 def _random_search_figure(ctx, key, info, gd_label, rs_label, gd, rs, seed) -> str:
-    import altair as alt
     import numpy as np
     import pandas as pd
+
+    from optbench.report import vl
 
     fig = Figure()
     f_star = float(info["f_star"])
@@ -407,8 +397,8 @@ def _random_search_figure(ctx, key, info, gd_label, rs_label, gd, rs, seed) -> s
     x_star = np.asarray(info.get("x_star") or [[math.nan, math.nan]], dtype=float)[0]
     axes = (info.get("draw") or {}).get("axes") or ["w", "b"]
     colour = _scale(labels, ctx.colours)
-    legend = alt.selection_point(fields=["label"], bind="legend", name="shown_label")
-    fade = alt.condition(legend, alt.value(1.0), alt.value(0.12))
+    legend = vl.selection_point(fields=["label"], bind="legend", name="shown_label")
+    fade = vl.condition(legend, vl.value(1.0), vl.value(0.12))
 
     layers = []
     land = ctx.landscapes.get(key)
@@ -419,32 +409,32 @@ def _random_search_figure(ctx, key, info, gd_label, rs_label, gd, rs, seed) -> s
     else:
         pts = path[["w", "b"]].to_numpy(dtype=float)
         box = _window(pts, x_star, pts.min(axis=0) - 1, pts.max(axis=0) + 1)
-    xs = alt.Scale(domain=[_r(box[0][0]), _r(box[1][0])], nice=False, zero=False)
-    ys = alt.Scale(domain=[_r(box[0][1]), _r(box[1][1])], nice=False, zero=False)
+    xs = vl.Scale(domain=[_r(box[0][0]), _r(box[1][0])], nice=False, zero=False)
+    ys = vl.Scale(domain=[_r(box[0][1]), _r(box[1][1])], nice=False, zero=False)
     if land is not None:
         cont = pd.DataFrame(_contours(land, f_star, box[0], box[1]))
         if len(cont):
             layers.append(
-                alt.Chart(fig.data("contours", cont))
+                vl.Chart(fig.data("contours", cont))
                 .mark_line(strokeWidth=0.8, clip=True, color="#b8bec9").encode(
-                    x=alt.X("w:Q", scale=xs, title=axes[0]),
-                    y=alt.Y("b:Q", scale=ys, title=axes[1]),
+                    x=vl.X("w:Q", scale=xs, title=axes[0]),
+                    y=vl.Y("b:Q", scale=ys, title=axes[1]),
                     detail="line:N", order="o:Q",
-                    tooltip=[alt.Tooltip("level:Q", title="f − f* on this line", format=".2g")],
+                    tooltip=[vl.Tooltip("level:Q", title="f − f* on this line", format=".2g")],
                 )
             )
     enc = dict(
-        x=alt.X("w:Q", scale=xs, title=axes[0]),
-        y=alt.Y("b:Q", scale=ys, title=axes[1]),
-        color=alt.Color("label:N", scale=colour, title=None,
-                        legend=alt.Legend(orient="bottom", direction="vertical")),
+        x=vl.X("w:Q", scale=xs, title=axes[0]),
+        y=vl.Y("b:Q", scale=ys, title=axes[1]),
+        color=vl.Color("label:N", scale=colour, title=None,
+                        legend=vl.Legend(orient="bottom", direction="vertical")),
         opacity=fade,
     )
-    tips = [alt.Tooltip("label:N"), alt.Tooltip("it:Q", title="iteration"),
-            alt.Tooltip("evals:Q", title="evaluations"),
-            alt.Tooltip("gap:Q", title="f − f*", format=".3g"),
-            alt.Tooltip("w:Q", format=".4g"), alt.Tooltip("b:Q", format=".4g")]
-    base = alt.Chart(fig.data("paths", path))
+    tips = [vl.Tooltip("label:N"), vl.Tooltip("it:Q", title="iteration"),
+            vl.Tooltip("evals:Q", title="evaluations"),
+            vl.Tooltip("gap:Q", title="f − f*", format=".3g"),
+            vl.Tooltip("w:Q", format=".4g"), vl.Tooltip("b:Q", format=".4g")]
+    base = vl.Chart(fig.data("paths", path))
     layers.append(base.mark_line(strokeWidth=1.4, clip=True).encode(order="it:Q", **enc))
     layers.append(base.mark_circle(size=22, clip=True).encode(tooltip=tips, **enc))
     what = ["x* (least squares)", f"start (seed {seed})"]
@@ -453,50 +443,50 @@ def _random_search_figure(ctx, key, info, gd_label, rs_label, gd, rs, seed) -> s
         {"w": path.w.iloc[0], "b": path.b.iloc[0], "what": what[1]},
     ])
     layers.append(
-        alt.Chart(fig.data("marks", marks))
+        vl.Chart(fig.data("marks", marks))
         .mark_point(size=150, filled=True, clip=True, color="#222").encode(
-            x=alt.X("w:Q", scale=xs), y=alt.Y("b:Q", scale=ys),
-            shape=alt.Shape("what:N", title=None,
-                            scale=alt.Scale(domain=what, range=[STAR, "circle"]),
-                            legend=alt.Legend(orient="bottom", direction="vertical")),
-            tooltip=["what:N", alt.Tooltip("w:Q", format=".4g"), alt.Tooltip("b:Q", format=".4g")],
+            x=vl.X("w:Q", scale=xs), y=vl.Y("b:Q", scale=ys),
+            shape=vl.Shape("what:N", title=None,
+                            scale=vl.Scale(domain=what, range=[STAR, "circle"]),
+                            legend=vl.Legend(orient="bottom", direction="vertical")),
+            tooltip=["what:N", vl.Tooltip("w:Q", format=".4g"), vl.Tooltip("b:Q", format=".4g")],
         )
     )
     contour = fig.layer(
         *layers, width=340, height=340,
-        title=alt.Title(f"{ctx.problem_title(key)}: seed {seed}'s paths",
+        title=vl.Title(f"{ctx.problem_title(key)}: seed {seed}'s paths",
                         subtitle="contours of f − f*, log-spaced"),
     )
 
     conv = _convergence_rows(ctx, key, labels, f_star)
-    band = alt.Chart(fig.data("convergence", conv))
-    yscale = alt.Scale(type="log")
+    band = vl.Chart(fig.data("convergence", conv))
+    yscale = vl.Scale(type="log")
     last = int(conv.evals.max()) if len(conv) else 10
-    xscale = alt.Scale(type="log", domain=[1, max(last, 2)], nice=False)
+    xscale = vl.Scale(type="log", domain=[1, max(last, 2)], nice=False)
     curve = fig.layer(
         band.mark_area(opacity=0.18).encode(
-            x=alt.X("evals:Q", scale=xscale, title="evaluations (n_f + n_g)"),
-            y=alt.Y("q25:Q", scale=yscale, title="best-so-far f − f*",
-                    axis=alt.Axis(format="~e")),
-            y2="q75:Q", color=alt.Color("label:N", scale=colour, legend=None), opacity=fade,
+            x=vl.X("evals:Q", scale=xscale, title="evaluations (n_f + n_g)"),
+            y=vl.Y("q25:Q", scale=yscale, title="best-so-far f − f*",
+                    axis=vl.Axis(format="~e")),
+            y2="q75:Q", color=vl.Color("label:N", scale=colour, legend=None), opacity=fade,
         ),
         band.mark_line(strokeWidth=2).encode(
             x="evals:Q", y="median:Q",
-            color=alt.Color("label:N", scale=colour, legend=None),
+            color=vl.Color("label:N", scale=colour, legend=None),
             opacity=fade,
-            tooltip=["label:N", "evals:Q", alt.Tooltip("median:Q", format=".3g"),
-                     alt.Tooltip("q25:Q", format=".3g"), alt.Tooltip("q75:Q", format=".3g")],
+            tooltip=["label:N", "evals:Q", vl.Tooltip("median:Q", format=".3g"),
+                     vl.Tooltip("q25:Q", format=".3g"), vl.Tooltip("q75:Q", format=".3g")],
         ),
-        alt.Chart(fig.data("target", [{"y": TARGET}])).mark_rule(strokeDash=[4, 3], color="#888")
+        vl.Chart(fig.data("target", [{"y": TARGET}])).mark_rule(strokeDash=[4, 3], color="#888")
         .encode(y="y:Q"),
         width=420, height=340,
-        title=alt.Title("Convergence over all seeds",
+        title=vl.Title("Convergence over all seeds",
                         subtitle="median, 25–75 % band; dashed: Δf = 1e-6 (drag to pan, wheel "
                                  "to zoom)"),
     )
     # the legend picks an optimizer in both panels; wheel and drag zoom the convergence
     fig.params(contour["layer"][-2], legend)
-    fig.params(curve["layer"][1], alt.selection_interval(bind="scales", name="zoom_a"))
+    fig.params(curve["layer"][1], vl.selection_interval(bind="scales", name="zoom_a"))
     chart = fig.spec(fig.hconcat(contour, curve))
     n = int(len(gd))
     return chart_html(

@@ -175,9 +175,10 @@ def _rate_figure(ctx, key, info, gd, second=None) -> str:
     loss), and where the line fit ran the same rates, its row below (path on the contour,
     the error along the start direction, loss), under one strip of measured against
     predicted values."""
-    import altair as alt
     import numpy as np
     import pandas as pd
+
+    from optbench.report import vl
 
     fig = Figure()
     f_star = float(info["f_star"])
@@ -231,20 +232,20 @@ def _rate_figure(ctx, key, info, gd, second=None) -> str:
     ks: list[float] = sorted(k for k in label_of if k is not None)
     step = 0.05 if all(abs(k / 0.05 - round(k / 0.05)) < 1e-6 for k in ks) else 0.01
     start = min(ks, key=lambda k: (abs(k - 1.5), k))
-    slider = alt.param(
+    slider = vl.param(
         name="rate", value=start,
-        bind=alt.binding_range(min=ks[0], max=ks[-1], step=step, name="learning rate × L  "),
+        bind=vl.binding_range(min=ks[0], max=ks[-1], step=step, name="learning rate × L  "),
     )
     nearest = " : ".join(
         f"rate < {(a + b) / 2:.6g} ? {a!r}" for a, b in zip(ks[:-1], ks[1:], strict=True)
     )
     nearest = f"({nearest} : {ks[-1]!r})" if len(ks) > 1 else repr(ks[0])
-    picked = alt.param(name="shown_rate", expr=nearest)
+    picked = vl.param(name="shown_rate", expr=nearest)
     only = "abs(datum.k - shown_rate) < 1e-9"
     others = "abs(datum.k - shown_rate) >= 1e-9"  # the grey rates of the loss panel
     # coloured by the rate (rows carry k, not the label: a fifth of the data), in the
     # colour of the rate's label (Context.colours)
-    col = alt.Color("k:N", legend=None, scale=alt.Scale(
+    col = vl.Color("k:N", legend=None, scale=vl.Scale(
         domain=ks, range=[ctx.colours.get(label_of[k], "#444444") for k in ks]))
     size = dict(width=230, height=200)
 
@@ -261,61 +262,61 @@ def _rate_figure(ctx, key, info, gd, second=None) -> str:
         grid, curve_gap = grid[inside], curve_gap[inside]
     else:  # no stored landscape: the path alone
         grid, curve_gap = np.array([]), np.array([])
-    xs = alt.Scale(domain=[_r(x_star - half), _r(x_star + half)], nice=False, zero=False)
+    xs = vl.Scale(domain=[_r(x_star - half), _r(x_star + half)], nice=False, zero=False)
     top = (float(np.nanmax(curve_gap)) if len(curve_gap)
            else max(float(r["gap"]) for r in paths if r["gap"] is not None))
-    ys = alt.Scale(domain=[0, float(f"{top * 1.05:.4g}")], nice=False)
+    ys = vl.Scale(domain=[0, float(f"{top * 1.05:.4g}")], nice=False)
     loss_curve = pd.DataFrame({"x": [_r(v) for v in grid],
                                "gap": [_r(max(v, 0.0)) for v in curve_gap]})
-    path_tips = [alt.Tooltip("k:Q", title="lr·L"), alt.Tooltip("it:Q", title="iteration"),
-                 alt.Tooltip("x:Q", format=".4g"), alt.Tooltip("gap:Q", title="f − f*",
+    path_tips = [vl.Tooltip("k:Q", title="lr·L"), vl.Tooltip("it:Q", title="iteration"),
+                 vl.Tooltip("x:Q", format=".4g"), vl.Tooltip("gap:Q", title="f − f*",
                                                                 format=".3g")]
-    path_base = alt.Chart(fig.data("paths", paths)).transform_filter(only)
+    path_base = vl.Chart(fig.data("paths", paths)).transform_filter(only)
     on_curve = fig.layer(
-        alt.Chart(fig.data("loss_curve", loss_curve)).mark_line(color="#9aa1ad", clip=True).encode(
-            x=alt.X("x:Q", scale=xs, title="x"), y=alt.Y("gap:Q", scale=ys, title="f − f*")),
+        vl.Chart(fig.data("loss_curve", loss_curve)).mark_line(color="#9aa1ad", clip=True).encode(
+            x=vl.X("x:Q", scale=xs, title="x"), y=vl.Y("gap:Q", scale=ys, title="f − f*")),
         path_base.mark_line(strokeWidth=1.2, clip=True).encode(
-            x=alt.X("x:Q", scale=xs), y=alt.Y("gap:Q", scale=ys), order="it:Q", color=col),
+            x=vl.X("x:Q", scale=xs), y=vl.Y("gap:Q", scale=ys), order="it:Q", color=col),
         path_base.mark_circle(size=30, clip=True).encode(
-            x=alt.X("x:Q", scale=xs), y=alt.Y("gap:Q", scale=ys), color=col, tooltip=path_tips),
-        alt.Chart(fig.data("x_star", [{"x": _r(x_star)}]))
+            x=vl.X("x:Q", scale=xs), y=vl.Y("gap:Q", scale=ys), color=col, tooltip=path_tips),
+        vl.Chart(fig.data("x_star", [{"x": _r(x_star)}]))
         .mark_rule(strokeDash=[3, 3], color="#555")
         .encode(x="x:Q"),
-        title=alt.Title("Path on the loss curve",
+        title=vl.Title("Path on the loss curve",
                         subtitle=f"{ctx.problem_title(key)}: first {PATH_ITERS} iterates; "
                                  "dashed: x*"),
         **size)
 
-    step_all = alt.Chart(fig.data("steps", steps))
-    es = alt.Scale(domain=[-1.6, 1.6], nice=False)
-    its = alt.Scale(domain=[0, STEP_ITERS], nice=False)
+    step_all = vl.Chart(fig.data("steps", steps))
+    es = vl.Scale(domain=[-1.6, 1.6], nice=False)
+    its = vl.Scale(domain=[0, STEP_ITERS], nice=False)
     response = fig.layer(
-        alt.Chart(fig.data("zero", [{"y": 0.0}])).mark_rule(color="#555").encode(
-            y=alt.Y("y:Q", scale=es, title="(x_k − x*)/(x₀ − x*)")),
+        vl.Chart(fig.data("zero", [{"y": 0.0}])).mark_rule(color="#555").encode(
+            y=vl.Y("y:Q", scale=es, title="(x_k − x*)/(x₀ − x*)")),
         step_all.transform_filter(only).mark_line(strokeWidth=1.6, clip=True, point=True).encode(
-            x=alt.X("it:Q", scale=its, title="update k"), y=alt.Y("e:Q", scale=es), color=col,
-            tooltip=[alt.Tooltip("k:Q", title="lr·L"), alt.Tooltip("it:Q", title="update"),
-                     alt.Tooltip("e:Q", title="signed error", format=".3g")]),
-        title=alt.Title("Signed error: a step response",
+            x=vl.X("it:Q", scale=its, title="update k"), y=vl.Y("e:Q", scale=es), color=col,
+            tooltip=[vl.Tooltip("k:Q", title="lr·L"), vl.Tooltip("it:Q", title="update"),
+                     vl.Tooltip("e:Q", title="signed error", format=".3g")]),
+        title=vl.Title("Signed error: a step response",
                         subtitle="starts at +1; below 0 = past x*"),
         **size)
 
     loss = pd.DataFrame(losses)
     top_gap = float(loss.gap.max()) if len(loss) else 1.0
     last_it = int(loss.it.max()) if len(loss) else 1
-    gs = alt.Scale(type="log", domain=[floor, _r(top_gap * 10)], nice=False)
-    lx_scale = alt.Scale(domain=[0, last_it], nice=False)
-    loss_all = alt.Chart(fig.data("losses", loss))
+    gs = vl.Scale(type="log", domain=[floor, _r(top_gap * 10)], nice=False)
+    lx_scale = vl.Scale(domain=[0, last_it], nice=False)
+    loss_all = vl.Chart(fig.data("losses", loss))
     falling = fig.layer(
         loss_all.transform_filter(others).mark_line(color="#d6d9de", strokeWidth=0.8, clip=True)
-        .encode(x=alt.X("it:Q", scale=lx_scale, title="iteration"),
-                y=alt.Y("gap:Q", scale=gs, title="f − f*", axis=alt.Axis(format="~e")),
+        .encode(x=vl.X("it:Q", scale=lx_scale, title="iteration"),
+                y=vl.Y("gap:Q", scale=gs, title="f − f*", axis=vl.Axis(format="~e")),
                 detail="k:N"),
         loss_all.transform_filter(only).mark_line(strokeWidth=1.6, clip=True).encode(
-            x=alt.X("it:Q", scale=lx_scale), y=alt.Y("gap:Q", scale=gs), color=col,
-            tooltip=[alt.Tooltip("k:Q", title="lr·L"), "it:Q",
-                     alt.Tooltip("gap:Q", title="f − f*", format=".3g")]),
-        title=alt.Title("Loss against iteration",
+            x=vl.X("it:Q", scale=lx_scale), y=vl.Y("gap:Q", scale=gs), color=col,
+            tooltip=[vl.Tooltip("k:Q", title="lr·L"), "it:Q",
+                     vl.Tooltip("gap:Q", title="f − f*", format=".3g")]),
+        title=vl.Title("Loss against iteration",
                         subtitle=f"log scale, 0 drawn at {floor:.0e}; grey: other rates"),
         **size)
 
@@ -327,20 +328,20 @@ def _rate_figure(ctx, key, info, gd, second=None) -> str:
     # the strip's plot, and with it the panels below, to the right
     fact_rows += [{"k": k, "what": "", "col": c, "text": c}
                   for k, c in dict.fromkeys((r["k"], r["col"]) for r in fact_rows)]
-    cells = alt.Chart(fig.data("facts", fact_rows)).transform_filter(only)
+    cells = vl.Chart(fig.data("facts", fact_rows)).transform_filter(only)
     order = ["", *(what for what, _ in FACTS)]
     table = fig.unit(cells.mark_text(fontSize=13).encode(
-        x=alt.X("what:N", sort=order, title=None,
-                scale=alt.Scale(paddingInner=0.05, paddingOuter=0),
-                axis=alt.Axis(orient="top", labelAngle=0, labelFontSize=12, labelFontWeight="bold",
+        x=vl.X("what:N", sort=order, title=None,
+                scale=vl.Scale(paddingInner=0.05, paddingOuter=0),
+                axis=vl.Axis(orient="top", labelAngle=0, labelFontSize=12, labelFontWeight="bold",
                               ticks=False, domain=False, labelLimit=220)),
-        y=alt.Y("col:N", sort=columns, title=None, axis=None),
+        y=vl.Y("col:N", sort=columns, title=None, axis=None),
         text="text:N",
-        color=alt.condition("indexof(datum.col, 'measured') >= 0 && datum.what != ''",
-                            alt.value("#111"), alt.value("#666")),
+        color=vl.condition("indexof(datum.col, 'measured') >= 0 && datum.what != ''",
+                            vl.value("#111"), vl.value("#666")),
     ).properties(
         width=900, height=22 * len(columns),
-        title=alt.Title(alt.expr("'lr = ' + shown_rate + '/L: the runs drawn, measured against "
+        title=vl.Title(vl.expr("'lr = ' + shown_rate + '/L: the runs drawn, measured against "
                                  "predicted'"), anchor="start", fontSize=14),
     ))
     rows = [table, fig.hconcat(on_curve, response, falling, spacing=24)]
@@ -434,61 +435,61 @@ def _line_fit_rows(ctx, second) -> dict[str, Any] | None:
 
 def _line_fit_panels(fig, d, only, others, col, size) -> list[dict[str, Any]]:
     """The three panels of the line fit's row (see :func:`_line_fit_rows`)."""
-    import altair as alt
+    from optbench.report import vl
 
     name = d["title"]
-    xs = alt.Scale(domain=[_r(d["lo"][0]), _r(d["hi"][0])], nice=False, zero=False)
-    ys = alt.Scale(domain=[_r(d["lo"][1]), _r(d["hi"][1])], nice=False, zero=False)
-    x = alt.X("w:Q", scale=xs, title=d["axes"][0])
-    y = alt.Y("b:Q", scale=ys, title=d["axes"][1])
+    xs = vl.Scale(domain=[_r(d["lo"][0]), _r(d["hi"][0])], nice=False, zero=False)
+    ys = vl.Scale(domain=[_r(d["lo"][1]), _r(d["hi"][1])], nice=False, zero=False)
+    x = vl.X("w:Q", scale=xs, title=d["axes"][0])
+    y = vl.Y("b:Q", scale=ys, title=d["axes"][1])
     layers = []
     if d["contours"]:
-        layers.append(alt.Chart(fig.data("fit_contours", d["contours"])).mark_line(
+        layers.append(vl.Chart(fig.data("fit_contours", d["contours"])).mark_line(
             strokeWidth=0.8, clip=True, color="#b8bec9").encode(
                 x=x, y=y, detail="line:N", order="o:Q"))
-    path = alt.Chart(fig.data("fit_paths", d["paths"])).transform_filter(only)
+    path = vl.Chart(fig.data("fit_paths", d["paths"])).transform_filter(only)
     layers += [
         path.mark_line(strokeWidth=1.2, clip=True).encode(x=x, y=y, order="it:Q", color=col),
         path.mark_circle(size=26, clip=True).encode(
             x=x, y=y, color=col,
-            tooltip=[alt.Tooltip("k:Q", title="lr·L"), alt.Tooltip("it:Q", title="iteration"),
-                     alt.Tooltip("w:Q", format=".4g"), alt.Tooltip("b:Q", format=".4g"),
-                     alt.Tooltip("gap:Q", title="f − f*", format=".3g")]),
-        alt.Chart(fig.data("fit_x_star", [{"w": _r(d["x_star"][0]), "b": _r(d["x_star"][1])}]))
+            tooltip=[vl.Tooltip("k:Q", title="lr·L"), vl.Tooltip("it:Q", title="iteration"),
+                     vl.Tooltip("w:Q", format=".4g"), vl.Tooltip("b:Q", format=".4g"),
+                     vl.Tooltip("gap:Q", title="f − f*", format=".3g")]),
+        vl.Chart(fig.data("fit_x_star", [{"w": _r(d["x_star"][0]), "b": _r(d["x_star"][1])}]))
         .mark_point(shape=STAR, size=140, filled=True, color="#222", clip=True)
         .encode(x=x, y=y),
     ]
-    on_contour = fig.layer(*layers, title=alt.Title(
+    on_contour = fig.layer(*layers, title=vl.Title(
         "Path on the contours", subtitle=f"{name}: first {PATH_ITERS} iterates; star: x*"),
         **size)
-    es = alt.Scale(domain=[-1.6, 1.6], nice=False)
-    its = alt.Scale(domain=[0, STEP_ITERS], nice=False)
+    es = vl.Scale(domain=[-1.6, 1.6], nice=False)
+    its = vl.Scale(domain=[0, STEP_ITERS], nice=False)
     along = fig.layer(
-        alt.Chart(fig.data("fit_zero", [{"y": 0.0}])).mark_rule(color="#555").encode(
-            y=alt.Y("y:Q", scale=es, title="⟨x_k − x*, e₀⟩/‖e₀‖²")),
-        alt.Chart(fig.data("fit_steps", d["steps"])).transform_filter(only)
+        vl.Chart(fig.data("fit_zero", [{"y": 0.0}])).mark_rule(color="#555").encode(
+            y=vl.Y("y:Q", scale=es, title="⟨x_k − x*, e₀⟩/‖e₀‖²")),
+        vl.Chart(fig.data("fit_steps", d["steps"])).transform_filter(only)
         .mark_line(strokeWidth=1.6, clip=True, point=True).encode(
-            x=alt.X("it:Q", scale=its, title="update k"), y=alt.Y("e:Q", scale=es), color=col,
-            tooltip=[alt.Tooltip("k:Q", title="lr·L"), alt.Tooltip("it:Q", title="update"),
-                     alt.Tooltip("e:Q", title="along-track error", format=".3g")]),
-        title=alt.Title("Error along the start direction", subtitle="e₀ = x₀ − x*; +1 at the "
+            x=vl.X("it:Q", scale=its, title="update k"), y=vl.Y("e:Q", scale=es), color=col,
+            tooltip=[vl.Tooltip("k:Q", title="lr·L"), vl.Tooltip("it:Q", title="update"),
+                     vl.Tooltip("e:Q", title="along-track error", format=".3g")]),
+        title=vl.Title("Error along the start direction", subtitle="e₀ = x₀ − x*; +1 at the "
                         "start"),
         **size)
     top = max((r["gap"] for r in d["losses"]), default=1.0)
     last = max((r["it"] for r in d["losses"]), default=1)
-    gs = alt.Scale(type="log", domain=[d["floor"], _r(top * 10)], nice=False)
-    lx = alt.Scale(domain=[0, last], nice=False)
-    loss = alt.Chart(fig.data("fit_losses", d["losses"]))
+    gs = vl.Scale(type="log", domain=[d["floor"], _r(top * 10)], nice=False)
+    lx = vl.Scale(domain=[0, last], nice=False)
+    loss = vl.Chart(fig.data("fit_losses", d["losses"]))
     falling = fig.layer(
         loss.transform_filter(others).mark_line(color="#d6d9de", strokeWidth=0.8, clip=True)
-        .encode(x=alt.X("it:Q", scale=lx, title="iteration"),
-                y=alt.Y("gap:Q", scale=gs, title="f − f*", axis=alt.Axis(format="~e")),
+        .encode(x=vl.X("it:Q", scale=lx, title="iteration"),
+                y=vl.Y("gap:Q", scale=gs, title="f − f*", axis=vl.Axis(format="~e")),
                 detail="k:N"),
         loss.transform_filter(only).mark_line(strokeWidth=1.6, clip=True).encode(
-            x=alt.X("it:Q", scale=lx), y=alt.Y("gap:Q", scale=gs), color=col,
-            tooltip=[alt.Tooltip("k:Q", title="lr·L"), "it:Q",
-                     alt.Tooltip("gap:Q", title="f − f*", format=".3g")]),
-        title=alt.Title("Loss against iteration", subtitle=f"{name}; grey: other rates"),
+            x=vl.X("it:Q", scale=lx), y=vl.Y("gap:Q", scale=gs), color=col,
+            tooltip=[vl.Tooltip("k:Q", title="lr·L"), "it:Q",
+                     vl.Tooltip("gap:Q", title="f − f*", format=".3g")]),
+        title=vl.Title("Loss against iteration", subtitle=f"{name}; grey: other rates"),
         **size)
     return [on_contour, along, falling]
 

@@ -284,7 +284,7 @@ def regimes_sentence(frame) -> str:
 
 
 def _schema() -> str:
-    from altair import SCHEMA_URL  # the Vega-Lite version the page's JavaScript draws
+    from optbench.report.vl import SCHEMA_URL  # the Vega-Lite version the page's JS draws
 
     return SCHEMA_URL
 
