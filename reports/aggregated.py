@@ -20,7 +20,7 @@ def ecdf_by_dim(ctx, data, solvers):
     seconds of the batch clock, not divided by the dimension."""
     import numpy as np
 
-    from optbench.stats import art
+    from optbench.stats.average_runtime import art_columns
 
     timed = ctx.x_axis == "time"
     if timed:
@@ -53,10 +53,9 @@ def ecdf_by_dim(ctx, data, solvers):
         for s, m in rows.items():
             g["used"][s].extend(ran.used[m].tolist())
             g["rts"][s].extend(rt[m].T / per)  # a solver without runs: empty pairs
-        used = {s: ran.used[m] for s, m in rows.items()}
+        arts = {s: art_columns(rt[m], ran.used[m]) for s, m in rows.items() if m.size}
         for j in range(len(targets)):
-            arts = {s: art(rt[m, j], used[s]) for s, m in rows.items() if m.size}
-            finite = {s: a for s, a in arts.items() if np.isfinite(a)}
+            finite = {s: a[j] for s, a in arts.items() if np.isfinite(a[j])}
             best = min(finite, key=finite.__getitem__) if finite else None
             g["vbs"].append(rt[rows[best], j] / per if best is not None else np.array([np.inf]))
     return dict(sorted(groups.items()))

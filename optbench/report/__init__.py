@@ -156,6 +156,8 @@ def write_report(
     }
     # an explicit number starts first: the workers import matplotlib while the stores are read
     renderer = pool.start(workers)
+    if renderer is not None and _stored_runs(dbs) > pool.START_RUNS:
+        renderer.start()  # the workers' start-up overlaps reading the stores
     try:
         import matplotlib
 
@@ -165,6 +167,21 @@ def write_report(
     finally:
         if renderer is not None:
             renderer.close()
+
+
+def _stored_runs(dbs) -> int:
+    """How many runs the stores hold, counted without reading them (0 where a file cannot
+    be counted: reading it will say why)."""
+    import sqlite3
+
+    total = 0
+    for db in dbs:
+        try:
+            with sqlite3.connect(f"{Path(db).resolve().as_uri()}?mode=ro", uri=True) as conn:
+                total += int(conn.execute("SELECT count(*) FROM runs").fetchone()[0])
+        except (sqlite3.Error, OSError, ValueError):
+            continue
+    return total
 
 
 def _silent(line: str) -> None:

@@ -388,14 +388,16 @@ def start_points(runs) -> list:
 
 
 def _as_objects(runs):
-    """Text columns as Python objects. The sections select rows thousands of times, and a
-    selection of an Arrow-backed text column (pandas 3's default) costs far more than the
-    take of an object array; the values are the same strings."""
+    """Text columns, and the column names, as Python objects. The sections select rows and
+    columns thousands of times, and each selection of an Arrow-backed text array (pandas
+    3's default) costs far more than the take of an object array; the values are the same
+    strings."""
     import pandas as pd
 
     text = [c for c, t in runs.dtypes.items() if isinstance(t, pd.StringDtype)]
     if text:
         runs[text] = runs[text].astype(object)
+    runs.columns = runs.columns.astype(object)
     return runs
 
 
