@@ -424,9 +424,14 @@ def register_schedule(name: str, *, description: str | None = None):
     return lambda f: _register("schedule", name, f, description, {})
 
 
-def register_section(name: str, *, order: int = 100, description: str | None = None):
-    """Register a report section: ``factory(context) -> Section | None``."""
-    return lambda f: _register("section", name, f, description, {"order": order})
+def register_section(name: str, *, order: int = 100, description: str | None = None,
+                     early: bool = False):
+    """Register a report section: ``factory(context) -> Section | None``; ``order`` places
+    it on the page. ``early`` builds it before the others (whatever its place): a section
+    that hands the report's workers most of their jobs, so they draw while the rest is
+    built."""
+    return lambda f: _register("section", name, f, description, {"order": order,
+                                                                 "early": early})
 
 
 def register_executor(name: str, *, description: str | None = None):

@@ -320,7 +320,7 @@ def portable(data):
     return out
 
 
-@register_section("per-problem", order=20)
+@register_section("per-problem", order=20, early=True)
 def per_problem(ctx) -> Section | None:
     """Per-problem views."""
     data = compared(ctx)

@@ -67,13 +67,16 @@ class Section:
 
 
 def build_sections(ctx: Context, progress: Callable[[str], None] | None = None) -> list[Section]:
-    """Every registered section drawn from ``ctx``, in order; ``progress`` (if given) is
-    called with ``"section i/n NAME"`` before each one."""
+    """Every registered section drawn from ``ctx``, in page order (built in that order too,
+    but for the ``early`` ones, built first); ``progress`` (if given) is called with
+    ``"section i/n NAME"`` before each one."""
     import warnings
 
-    sections = []
+    sections: list[tuple[tuple[int, str], Section]] = []
+    # built early sections first (their jobs keep the workers busy), placed by their order
     entries = sorted(
-        registry.entries("section"), key=lambda e: (e.meta.get("order", 100), e.name)
+        registry.entries("section"),
+        key=lambda e: (not e.meta.get("early", False), e.meta.get("order", 100), e.name),
     )
     for i, entry in enumerate(entries, 1):
         if progress is not None:
@@ -95,8 +98,8 @@ def build_sections(ctx: Context, progress: Callable[[str], None] | None = None) 
             continue
         section.anchor = section.anchor or entry.name
         section.order = entry.meta.get("order", 100)
-        sections.append(section)
-    return sections
+        sections.append(((section.order, entry.name), section))
+    return [s for _, s in sorted(sections, key=lambda pair: pair[0])]
 
 
 def verdict_paths(html_path: str | os.PathLike) -> tuple[Path, Path]:

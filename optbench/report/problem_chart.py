@@ -119,6 +119,9 @@ def representatives(runs) -> dict[str, Any]:
 
     if not len(runs):
         return {}
+    # only the columns used: a copy of the whole frame (every metric) is most of the cost
+    used = ["run_id", "label", "seed", "status", "n_cross", *STRONGEST.values()]
+    runs = runs[[c for c in dict.fromkeys(used) if c in runs]]
     frame = runs.assign(_regime=regimes(runs), _order=np.arange(len(runs)))
     first = {lab: i for i, lab in enumerate(dict.fromkeys(frame.label))}
     frame = frame.assign(_label=frame.label.map(first))
