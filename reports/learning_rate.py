@@ -239,29 +239,54 @@ def theory_table(data):
     if not present or "hp.lr" not in runs:
         return None
     L = data.info.get("L")
+    # whole columns once, then numpy per label: a pandas call per label and column was most
+    # of the Learning rate section's time
+    labels = runs["label"].to_numpy()
+    lr_all = runs["hp.lr"].astype(float).to_numpy()
+    theory = {th: runs[th].to_numpy() for th, _ in present}
+    numeric = {th: pd.to_numeric(runs[th]).to_numpy(dtype=float)
+               for th, _ in present if th not in STR_THEORY}
+    observed = {obs: (pd.to_numeric(runs[obs], errors="coerce").to_numpy(dtype=float)
+                      if obs in runs else np.full(len(runs), np.nan))
+                for _, obs in present if obs is not None}
     rows = []
-    for label, g in runs.groupby("label", sort=False):
-        if g[present[0][0]].isna().all():
+    for label in dict.fromkeys(labels):
+        m = labels == label
+        if pd.isna(theory[present[0][0]][m]).all():
             continue
-        lr = float(g["hp.lr"].astype(float).median()) if g["hp.lr"].notna().any() else np.nan
-        row = {"optimizer": label, "runs": len(g), "η·L": lr * L if L else np.nan}
+        lr = lr_all[m]
+        lr = float(np.median(lr[~np.isnan(lr)])) if (~np.isnan(lr)).any() else np.nan
+        row = {"optimizer": label, "runs": int(m.sum()), "η·L": lr * L if L else np.nan}
         for th, obs in present:
-            vals = g[th].dropna()
             if th in STR_THEORY:
-                row[f"{th} (theory)"] = vals.mode().iloc[0] if len(vals) else np.nan
+                vals = [v for v in theory[th][m] if not pd.isna(v)]
+                row[f"{th} (theory)"] = _mode(vals) if vals else np.nan
             else:
-                row[f"{th} (theory)"] = float(pd.to_numeric(vals).median()) if len(vals) else np.nan
+                vals = numeric[th][m]
+                vals = vals[~np.isnan(vals)]
+                row[f"{th} (theory)"] = float(np.median(vals)) if len(vals) else np.nan
             if obs is None:
                 continue
-            o = pd.to_numeric(g[obs], errors="coerce") if obs in g else pd.Series(np.nan, g.index)
+            o = observed[obs][m]
             if obs in NEVER_IS_INF:
-                row[f"{obs} (observed median)"] = float(o.fillna(np.inf).median())
-                row["not settled"] = int(o.isna().sum())
+                row[f"{obs} (observed median)"] = float(np.median(np.where(np.isnan(o), np.inf,
+                                                                           o)))
+                row["not settled"] = int(np.isnan(o).sum())
             else:
-                o = o.dropna()
-                row[f"{obs} (observed median)"] = float(o.median()) if len(o) else np.nan
+                o = o[~np.isnan(o)]
+                row[f"{obs} (observed median)"] = float(np.median(o)) if len(o) else np.nan
         rows.append(row)
     return pd.DataFrame(rows) if rows else None
+
+
+def _mode(values: list):
+    """The most common value; the smallest of the most common on a tie (as pandas'
+    ``Series.mode().iloc[0]``)."""
+    from collections import Counter
+
+    counts = Counter(values)
+    top = max(counts.values())
+    return min(v for v, c in counts.items() if c == top)
 
 
 @register_section("learning-rate", order=30)

@@ -57,6 +57,7 @@ follows :mod:`optbench.stats.convention`. Typical use::
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -147,6 +148,7 @@ def range_cdf(q, k: int) -> np.ndarray:
     return np.clip(np.where(q > 0, cdf, 0.0), 0.0, 1.0)
 
 
+@functools.lru_cache(maxsize=64)
 def range_quantile(p: float, k: int) -> float:
     """The ``p``-quantile of the range of ``k`` independent standard normals (bisection on
     :func:`range_cdf` to 1e-12)."""

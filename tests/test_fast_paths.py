@@ -1,5 +1,7 @@
-"""aRT of many targets at once (optbench.stats.average_runtime.art_columns) equals the
-one-target aRT applied column by column, with failures, NaN and infinite costs, and no runs."""
+"""Fast paths against the plain computation they replace: aRT of many targets at once
+(optbench.stats.average_runtime.art_columns) equals the
+one-target aRT applied column by column, with failures, NaN and infinite costs, and no runs;
+the learning-rate table's most common word is pandas' mode."""
 
 from __future__ import annotations
 
@@ -24,3 +26,13 @@ def test_each_column_equals_art(n):
     np.testing.assert_allclose(got, want, rtol=1e-13)
     assert np.array_equal(np.isinf(got), np.isinf(want))
     assert np.array_equal(np.isnan(got), np.isnan(want))
+
+
+@pytest.mark.parametrize("values", [["b", "a", "b", "a"], ["overshoot", "monotone", "monotone"],
+                                    ["x"], ["c", "b", "a"]])
+def test_the_learning_rate_tables_mode_is_pandas_mode(values):
+    import pandas as pd
+
+    from optbench.reports.learning_rate import _mode
+
+    assert _mode(values) == pd.Series(values).mode().iloc[0]
