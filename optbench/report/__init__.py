@@ -157,14 +157,17 @@ def write_report(
         # a fixed title position: placing it automatically measures every tick label again
         "axes.titley": 1.0,
     }
-    # an explicit number starts first: the workers import matplotlib while the stores are read
-    renderer = pool.start(workers)
-    if renderer is not None and _stored_runs(dbs) > pool.START_RUNS:
-        renderer.start()  # the workers' start-up overlaps reading the stores
-    try:
-        import matplotlib
+    # what every worker imports, imported before they start: a forked worker has it already
+    import matplotlib
+    import pandas  # noqa: F401
 
-        matplotlib.use("Agg")
+    matplotlib.use("Agg")
+    # an explicit number starts first, the default once the stores are known to be large:
+    # a subprocess worker imports matplotlib while the stores are read
+    renderer = pool.start(workers, fork=True)
+    if renderer is not None and _stored_runs(dbs) > pool.START_RUNS:
+        renderer.start()
+    try:
         return _write(dbs, html_path, problems, optimizers, style, renderer, names, baseline,
                       x_axis, check, progress or _silent)
     finally:

@@ -5,6 +5,11 @@ The workers are plain ``python -c`` subprocesses fed through files, not a
 ``__main__`` again, so a user's script that writes a report without an ``if __name__ ==
 "__main__"`` guard would run once more in every worker; and a forked child would inherit
 the state of a process that may hold threads. A plain subprocess imports only this module.
+:func:`optbench.report.write_report` forks its workers instead where that is safe (Linux,
+and this process runs a single thread): a forked worker starts with the modules already
+imported here (numpy, pandas, matplotlib: about a second of CPU a subprocess pays again),
+runs no interpreter shutdown (it leaves by ``os._exit``), and otherwise works as a
+subprocess worker does.
 
 A job travels pickled. Jobs and results are files in a temporary folder, each job announced
 by one short line on a worker's stdin, so neither side ever waits on the other's pipe. Both
@@ -78,17 +83,18 @@ def deferred_html(fn, *args: Any) -> str:
     return fn(*args) if token is None else token
 
 
-def start(workers: int | None) -> Renderer | None:
+def start(workers: int | None, fork: bool = False) -> Renderer | None:
     """A renderer with ``workers`` processes, started at once, or with the default (one per
     further core, up to 4), started once the page has more than :data:`START_AFTER` jobs;
     None when there are to be none or no interpreter can be started (e.g. an embedded
-    Python): then everything is drawn in this process."""
+    Python): then everything is drawn in this process. ``fork``: fork them where
+    :func:`can_fork` allows it."""
     lazy = workers is None
     workers = _default_workers() if workers is None else workers
     if workers <= 0:
         return None
     try:
-        return Renderer(workers, start_after=START_AFTER if lazy else 0)
+        return Renderer(workers, start_after=START_AFTER if lazy else 0, fork=fork)
     except OSError:
         return None
 
@@ -148,17 +154,73 @@ def _claim(path: Path) -> bool:
     return True
 
 
-def _job_pipe(proc: subprocess.Popen[str]) -> IO[str]:
+def _job_pipe(proc: subprocess.Popen[str] | _Forked) -> IO[str]:
     """A worker's stdin, the pipe its job names arrive on (always a pipe: Renderer)."""
     assert proc.stdin is not None
     return proc.stdin
+
+
+def can_fork() -> bool:
+    """Whether a worker may be forked from this process: on Linux, with one thread running
+    (a fork copies only the calling thread; a lock another thread held stays held)."""
+    if not sys.platform.startswith("linux") or not hasattr(os, "fork"):
+        return False
+    try:
+        return len(os.listdir("/proc/self/task")) == 1
+    except OSError:
+        return False
+
+
+class _Forked:
+    """A forked worker, with the part of :class:`subprocess.Popen` a :class:`Renderer`
+    uses: its job pipe, ``poll``, ``kill`` and ``wait``."""
+
+    def __init__(self, folder: Path) -> None:
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the worker: run the jobs named on the pipe, then leave at once
+            code = 1
+            try:
+                _RENDERER.set(None)  # forked inside write_report: its jobs draw here
+                os.close(write)
+                with os.fdopen(read, encoding="utf-8") as jobs:
+                    _work(folder, jobs)
+                code = 0
+            finally:
+                os._exit(code)
+        os.close(read)
+        self.pid = pid
+        self.returncode: int | None = None
+        self.stdin: IO[str] | None = os.fdopen(write, "w", encoding="utf-8")
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def kill(self) -> None:
+        if self.poll() is None:
+            import signal
+
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+    def wait(self) -> int:
+        if self.returncode is None:
+            _, status = os.waitpid(self.pid, 0)
+            self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
 
 
 class Renderer:
     """Worker processes that run the report's jobs (saving figures, drawing whole blocks)
     while the sections go on; see the module docstring for how."""
 
-    def __init__(self, workers: int, start_after: int = 0) -> None:
+    def __init__(self, workers: int, start_after: int = 0, fork: bool = False) -> None:
         import tempfile
 
         self._tmp = tempfile.TemporaryDirectory(prefix="optbench-report-")
@@ -168,7 +230,8 @@ class Renderer:
         # interpreter and matplotlib's import (about a second of CPU), more than a small page's
         # few figures take to save here
         self.start_after = start_after
-        self.procs: list[subprocess.Popen[str]] = []
+        self.fork = fork  # fork the workers where can_fork() allows it
+        self.procs: list[subprocess.Popen[str] | _Forked] = []
         self.jobs: list[str] = []
         self.started = False
         # a placeholder no store text can spell by accident
@@ -177,6 +240,9 @@ class Renderer:
             self._spawn()
 
     def _spawn(self) -> None:
+        if self.fork and can_fork():
+            self.procs = [_Forked(self.dir) for _ in range(self.workers)]
+            return
         import subprocess
 
         from ..importpath import child_env
@@ -297,20 +363,25 @@ class Renderer:
 
 
 def _worker() -> None:
-    """A worker of :class:`Renderer`: runs the pickled jobs named on stdin."""
+    """A worker of :class:`Renderer` started as a subprocess: runs the pickled jobs named
+    on stdin."""
+    _work(Path(sys.argv[1]), sys.stdin)
+
+
+def _work(folder: Path, lines: Iterator[str] | IO[str]) -> None:
+    """Run the pickled jobs of ``folder`` named by ``lines``, each claimed first."""
     import pickle
     import warnings
 
     import matplotlib
 
-    folder = Path(sys.argv[1])
     matplotlib.use("Agg")
     # loaded while the report prepares the first job: what the built-in sections' jobs use
     import matplotlib.pyplot  # noqa: F401
     import pandas  # noqa: F401
 
     settings = None
-    for line in sys.stdin:
+    for line in lines:
         if settings is None:  # written before the first job was announced
             settings = pickle.loads((folder / "rc.pkl").read_bytes())
             with warnings.catch_warnings():
