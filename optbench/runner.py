@@ -25,10 +25,20 @@ from .errors import BudgetExhausted, DeadlineExceeded, StopRun
 from .oracle import Oracle, RunRNG
 from .plan import Batch, RunSpec, build_problem, run_seed, start_point
 from .spec import Spec
-from .store import Summary, batch_trace_columns, split_traces
+from .store import (
+    Summary,
+    batch_trace_columns,
+    pack_metric_arrays,
+    pack_trace,
+    plain_metric_columns,
+    run_summary,
+    split_traces,
+    summary_columns,
+    unpack_trace,
+)
 from .thresholds import DIVERGE_DIST, DIVERGE_GAP, gap_floor
 
-__all__ = ["BatchTrace", "RunResult", "STATUSES", "run_batch"]
+__all__ = ["BatchResults", "BatchTrace", "Block", "RunResult", "STATUSES", "run_batch"]
 
 STATUSES = (
     "skipped",
@@ -53,9 +63,9 @@ on_update: Any = None  # a worker process's hook, called with each update's numb
 class RunResult:
     """What a worker returns for one run (plain data: no problem or optimizer objects).
 
-    The runs of a batch share one :class:`Block` (their metrics and traces as columns): it
-    travels from a worker as one object and is stored as one block, and a run's own
-    ``metrics`` and ``trace`` are read out of it when first asked for.
+    The runs of a batch share one :class:`Block` (their metrics, traces and summaries as
+    columns): it travels from a worker as one object and is stored as one block, and a
+    run's own ``metrics``, ``trace`` and ``summary`` are read out of it when first asked for.
     """
 
     def __init__(
@@ -72,11 +82,23 @@ class RunResult:
         row: int = -1,
     ):
         self.run_id, self.status, self.message = run_id, status, message
-        self.summary = Summary() if summary is None else summary
         self.seconds = seconds
         self.block, self.row = block, row
+        self._summary = summary if summary is not None or block is not None else Summary()
         self._metrics = metrics if metrics is not None or block is not None else {}
         self._trace = trace
+
+    @property
+    def summary(self) -> Summary:
+        if self._summary is None:
+            assert self.block is not None
+            self._summary = self.block.run_summary(self.row)
+        return self._summary
+
+    @summary.setter
+    def summary(self, value: Summary) -> None:
+        self._detach()
+        self._summary = value
 
     @property
     def metrics(self) -> dict[str, Any]:
@@ -101,51 +123,127 @@ class RunResult:
         self._detach()
         self._trace = value
 
+    @property
+    def attached(self) -> bool:
+        """Whether what this run holds is still its block's row (nothing changed by hand)."""
+        return self.block is not None
+
     def _detach(self) -> None:
         """Own copies of what the block holds: a result changed by hand is stored as it is."""
         if self.block is not None:
-            self._metrics, self._trace = self.metrics, self.trace
+            self._metrics, self._trace, self._summary = self.metrics, self.trace, self.summary
             self.block = None
 
     def __getstate__(self) -> dict[str, Any]:  # what a block holds travels once, with it
         state = dict(self.__dict__)
         if self.block is not None:
-            state["_metrics"] = state["_trace"] = None
+            state["_metrics"] = state["_trace"] = state["_summary"] = None
         return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        if "summary" in state:  # a result pickled by an earlier version (a remote worker)
+            state = dict(state)
+            state["_summary"] = state.pop("summary")
+        self.__dict__.update(state)
 
     def __repr__(self) -> str:
         return f"RunResult({self.run_id!r}, {self.status!r}, {self.message!r})"
 
 
+class BatchResults(list):
+    """The results of one batch, in order (a list of :class:`RunResult`). While every run is
+    still its block's row, it is pickled as columns: the block (packed as the store writes
+    it, :meth:`Block.__getstate__`) and each run's id, status, message and seconds, not an
+    object per run; the runs are rebuilt as they unpickle."""
+
+    def __reduce__(self):
+        block = self[0].block if self else None
+        if block is None or len(block) != len(self) or not all(
+            r.block is block and r.row == i and type(r) is RunResult for i, r in enumerate(self)
+        ):
+            return (list, (list(self),))
+        return (_batch_results, (
+            block,
+            [r.run_id for r in self],
+            [r.status for r in self],
+            [r.message for r in self],
+            [r.seconds for r in self],
+        ))
+
+
+def _batch_results(block: Block, run_ids, statuses, messages, seconds) -> BatchResults:
+    """:class:`BatchResults` from its columns (what :meth:`BatchResults.__reduce__` sends)."""
+    out = BatchResults()
+    new = RunResult.__new__
+    for i, rid in enumerate(run_ids):
+        r = new(RunResult)
+        r.__dict__ = {"run_id": rid, "status": statuses[i], "message": messages[i],
+                      "seconds": seconds[i], "block": block, "row": i, "_summary": None,
+                      "_metrics": None, "_trace": None}
+        out.append(r)
+    return out
+
+
 class Block:
-    """A batch's metrics and traces as columns, shared by its :class:`RunResult` s.
+    """A batch's metrics, traces and summaries as columns, shared by its :class:`RunResult` s.
 
     ``metric_arrays`` holds one array per metric (:func:`optbench.metrics.batch.
     batch_metric_arrays`: float with NaN for None, counts in ``ints``, text as objects; row
     ``b`` is run ``b``'s); ``traces`` the stored (thinned) traces, one array per quantity
-    with the runs one after another, as :func:`optbench.store.trace_columns` lays them out.
+    with the runs one after another, as :func:`optbench.store.trace_columns` lays them out;
+    ``summaries`` each run's :class:`~optbench.store.Summary` fields as columns
+    (:func:`optbench.store.summary_columns`).
+
+    A block travels between processes packed (:meth:`pack`): the two archives the store
+    writes for it, made once, where the batch ran; the arrays are read back from them only
+    if a run's metrics or trace are asked for.
     """
 
     def __init__(
         self,
-        metric_arrays: dict[str, np.ndarray],
+        metric_arrays: dict[str, np.ndarray] | None,
         ints: Collection[str],
-        traces: dict[str, np.ndarray],
+        traces: dict[str, np.ndarray] | None,
+        summaries: dict[str, Any] | None = None,
+        packed: tuple[bytes, bytes] | None = None,
     ):
-        self.metric_arrays, self.ints, self.traces = metric_arrays, ints, traces
+        self.metric_arrays, self.ints, self._traces = metric_arrays, ints, traces
+        self.summaries, self.packed = summaries, packed
         self._metrics: dict[str, list[Any]] | None = None
         self._split: Any = None
+        self._size = len(traces["length"]) if traces is not None else None
 
     def __len__(self) -> int:
-        return len(self.traces["length"])
+        if self._size is None:
+            self._size = len(self.traces["length"])
+        return self._size
+
+    @property
+    def traces(self) -> dict[str, np.ndarray]:
+        if self._traces is None:
+            assert self.packed is not None
+            self._traces = unpack_trace(self.packed[1])
+        return self._traces
+
+    def pack(self) -> tuple[bytes, bytes]:
+        """The metrics and traces archives the store writes for this block (made once)."""
+        if self.packed is None:
+            assert self.metric_arrays is not None and self._traces is not None
+            self.packed = (pack_metric_arrays(self.metric_arrays, self.ints),
+                           pack_trace(self._traces))
+        return self.packed
 
     @property
     def metrics(self) -> dict[str, list[Any]]:
         """The JSON-ready columns (worked out once, when a run's metrics are first read)."""
         if self._metrics is None:
-            from .metrics.batch import json_ready
+            if self.metric_arrays is not None:
+                from .metrics.batch import json_ready
 
-            self._metrics = json_ready(self.metric_arrays)
+                self._metrics = json_ready(self.metric_arrays)
+            else:
+                assert self.packed is not None
+                self._metrics = plain_metric_columns(unpack_trace(self.packed[0]))
         return self._metrics
 
     def run_metrics(self, row: int) -> dict[str, Any]:
@@ -156,11 +254,21 @@ class Block:
             self._split = split_traces(self.traces)
         return self._split(row)
 
+    def run_summary(self, row: int) -> Summary:
+        if self.summaries is None:
+            return Summary()
+        return run_summary(self.summaries, row)
+
     def __getstate__(self) -> dict[str, Any]:
-        return {"metric_arrays": self.metric_arrays, "ints": self.ints, "traces": self.traces}
+        return {"packed": self.pack(), "ints": self.ints, "summaries": self.summaries,
+                "size": len(self)}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(state["metric_arrays"], state["ints"], state["traces"])  # type: ignore[misc]
+        if "packed" not in state:  # the arrays themselves (an earlier version's worker)
+            self.__init__(state["metric_arrays"], state["ints"], state["traces"])  # type: ignore[misc]
+            return
+        self.__init__(None, state["ints"], None, state["summaries"], state["packed"])  # type: ignore[misc]
+        self._size = state["size"]
 
 
 @dataclass
@@ -657,6 +765,19 @@ def _drive_owned(optimizer, oracle: Oracle, rec: _Recording, judge: _Judge, x0) 
     judge.decide(np.ones(1, bool), "stalled", str(message or "the optimizer stopped by itself"))
 
 
+def _hyper(runs) -> list[dict[str, Any]]:
+    """Each run's hyperparameters as a dict; runs that share their optimizer spec (a
+    sweep's seeds) share one dict, so the metrics read each distinct setting once."""
+    made: dict[int, dict[str, Any]] = {}
+    out = []
+    for r in runs:
+        h = made.get(id(r.optimizer))
+        if h is None:
+            h = made[id(r.optimizer)] = dict(r.optimizer.params)
+        out.append(h)
+    return out
+
+
 def _results(
     runs, problem, trace: BatchTrace, rec: _Recording, judge: _Judge, seconds: float
 ) -> list[RunResult]:
@@ -668,7 +789,7 @@ def _results(
         problem,
         list(judge.status),
         runs[0].optimizer.name,
-        [dict(r.optimizer.params) for r in runs],
+        _hyper(runs),
         budget=runs[0].budget,
         max_iter=runs[0].max_iter,
         grad_dots=rec.gdots or None,  # None: no gradient dot recorded
@@ -682,38 +803,29 @@ def _results(
             return coco_crossings(f, f_star)[1]
 
     stored = batch_trace_columns(trace, problem.dim <= STORE_X_MAX_DIM, hits)
-    block = Block(metrics, INT_KEYS, stored)
     end = np.asarray(trace.end, dtype=np.int64)
     cols = np.arange(end.size)
     f = np.asarray(trace.f, dtype=float)
     valid = np.arange(f.shape[0])[:, None] <= end[None, :]
     # per run: the least of its recorded values (NaN ignored), NaN when none is finite
     f_best = np.fmin.reduce(np.where(valid, f, np.nan), axis=0)
-    f_best = np.where(np.any(valid & np.isfinite(f), axis=0), f_best, np.nan).tolist()
-    f_final = f[end, cols].tolist()
-    x_final = np.asarray(trace.x, dtype=float)[end, cols, :16].tolist()
-    n_f = np.asarray(trace.n_f)[end, cols].tolist()
-    n_g = np.asarray(trace.n_g)[end, cols].tolist()
-    return [
-        RunResult(
-            run.run_id,
-            str(judge.status[b]),
-            str(judge.message[b]),
-            Summary(
-                n_iter=int(end[b]),
-                n_f=int(n_f[b]),
-                n_g=int(n_g[b]),
-                f_final=f_final[b],
-                f_best=f_best[b],
-                x_final=x_final[b],
-                batch_size=len(runs),  # the runs sharing its clock (trace time, seconds)
-            ),
-            seconds=seconds,
-            block=block,
-            row=b,
-        )
+    f_best = np.where(np.any(valid & np.isfinite(f), axis=0), f_best, np.nan)
+    summaries = summary_columns(
+        n_iter=end,
+        n_f=np.asarray(trace.n_f)[end, cols],
+        n_g=np.asarray(trace.n_g)[end, cols],
+        f_final=f[end, cols],
+        f_best=f_best,
+        x_final=np.asarray(trace.x, dtype=float)[end, cols, :16],
+        batch_size=len(runs),  # the runs sharing its clock (trace time, seconds)
+    )
+    block = Block(metrics, INT_KEYS, stored, summaries)
+    statuses, messages = judge.status.tolist(), judge.message.tolist()
+    return BatchResults(
+        RunResult(run.run_id, str(statuses[b]), str(messages[b]), seconds=seconds, block=block,
+                  row=b)
         for b, run in enumerate(runs)
-    ]
+    )
 
 
 def skipped_result(run: RunSpec, reason: str) -> RunResult:

@@ -44,8 +44,9 @@ from .codecs import (
     split_traces,
     unpack_metrics,
     unpack_trace,
+    whole_block,
 )
-from .records import RESULTS_VERSION, RunRecord, Summary, to_json
+from .records import RESULTS_VERSION, RunRecord, Summary, summary_jsons, to_json
 from .session import anonymized, host, versions
 
 SCHEMA_VERSION = 2
@@ -614,10 +615,15 @@ class Store:
                 block = self.conn.execute(
                     "SELECT coalesce(max(block), 0) + 1 FROM blocks"
                 ).fetchone()[0]
+                results = [res for _, res in rows]
                 self.conn.execute(
-                    "INSERT INTO blocks VALUES (?, ?, ?)",
-                    (block, *pack_block([res for _, res in rows])),
+                    "INSERT INTO blocks VALUES (?, ?, ?)", (block, *pack_block(results))
                 )
+                whole = whole_block(results)
+                if whole is not None and whole.summaries is not None:
+                    summaries = summary_jsons(whole.summaries)  # one encoding per column
+                else:
+                    summaries = [res.summary.to_json() for res in results]
                 records = [
                     (
                         run.run_id,
@@ -633,7 +639,7 @@ class Store:
                         run.tol,
                         res.status,
                         res.message,
-                        res.summary.to_json(),
+                        summaries[i],
                         "",  # the metrics are in the block
                         float(res.seconds),
                         batch,
