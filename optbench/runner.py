@@ -820,11 +820,12 @@ def _results(
         batch_size=len(runs),  # the runs sharing its clock (trace time, seconds)
     )
     block = Block(metrics, INT_KEYS, stored, summaries)
-    statuses, messages = judge.status.tolist(), judge.message.tolist()
-    return BatchResults(
-        RunResult(run.run_id, str(statuses[b]), str(messages[b]), seconds=seconds, block=block,
-                  row=b)
-        for b, run in enumerate(runs)
+    return _batch_results(
+        block,
+        [run.run_id for run in runs],
+        [str(s) for s in judge.status.tolist()],
+        [str(m) for m in judge.message.tolist()],
+        [seconds] * len(runs),
     )
 
 

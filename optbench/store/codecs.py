@@ -533,10 +533,17 @@ def batch_trace_columns(
     T1 = trace.f.shape[0]
     keep = (np.arange(T1)[:, None] < n[None, :]).T  # (B, T+1): run-major, as stored
     keep_lr = (np.arange(T1 - 1)[:, None] < (n - 1)[None, :]).T
-    t = np.broadcast_to(np.arange(T1, dtype=np.int64), keep.shape)[keep]
+    full = bool(np.all(n == T1))  # no run ended early: transposed copies, no mask
+    if full:
+        t = np.tile(np.arange(T1, dtype=np.int64), n.size)
+    else:
+        t = np.broadcast_to(np.arange(T1, dtype=np.int64), keep.shape)[keep]
 
     def runs_of(a, mask=keep):
-        return np.swapaxes(np.asarray(a), 0, 1)[mask]
+        a = np.swapaxes(np.asarray(a), 0, 1)
+        if full:  # every mask is all True
+            return np.ascontiguousarray(a).reshape(-1, *a.shape[2:])
+        return a[mask]
 
     out: dict[str, np.ndarray] = {"length": n}
     for k, v in trace.held_out().items():
@@ -549,6 +556,6 @@ def batch_trace_columns(
         out[k] = runs_of(getattr(trace, k))
     out["len.lr"] = n - 1
     out["lr"] = runs_of(trace.lr, keep_lr)
-    out["time"] = np.asarray(trace.time)[t]
+    out["time"] = np.tile(np.asarray(trace.time), n.size) if full else np.asarray(trace.time)[t]
     out["t"] = t
     return out
