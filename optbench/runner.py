@@ -457,7 +457,7 @@ class _Recording:
         """Record one iterate of every run, and show it to the oracle."""
         self.xs.append(x)
         self.fs.append(f)
-        self.gs.append(np.linalg.norm(g, axis=1) if g is not None else np.full(f.shape, np.nan))
+        self.gs.append(_row_norms(g) if g is not None else np.full(f.shape, np.nan))
         self.nfs.append(self.oracle.n_f.copy())
         self.ngs.append(self.oracle.n_g.copy())
         if lr is not None:
@@ -547,6 +547,18 @@ class _Judge:
             d0 = np.linalg.norm(x0[:, None, :] - self.x_star[None, :, :], axis=2)
             self.ref0 = np.argmin(d0, axis=1)  # nearest minimizer to x0 (divergence test)
             self.dist0 = d0[np.arange(B), self.ref0]
+        # the divergence thresholds, per run (fixed by its start)
+        if self.gap0 is not None:
+            self.div_f = DIVERGE_GAP * np.maximum(self.gap0, self.floor)
+        else:  # no f*: a rise of a million-fold the start's scale
+            self.div_f = DIVERGE_GAP * np.maximum(np.abs(self.f0), 1.0)
+        if self.x_star is not None and self.dist0 is not None:
+            self.x_ref = self.x_star[self.ref0]
+            self.div_dist = DIVERGE_DIST * np.maximum(self.dist0, 1.0)
+        self.scale = max(1.0, abs(self.f_star)) if self.f_star is not None else 1.0
+        from .metrics._common import TAIL_MIN
+
+        self.tail_min = TAIL_MIN  # the cycle test's shortest window (judge_cycle)
         self.best = f0.copy()
         self.best_hist: list[np.ndarray] = [self.best.copy()]
         self.xabs: np.ndarray | None = None  # each run's largest |x| so far (cycle screen)
@@ -566,20 +578,18 @@ class _Judge:
     def judge(self, x, f, g, moved, t) -> None:
         """The statuses after update ``t`` of the runs that ``moved``."""
         with np.errstate(all="ignore"):
-            finite = np.isfinite(f) & np.all(np.isfinite(x), axis=1)
+            finite = np.isfinite(f) & np.logical_and.reduce(np.isfinite(x), axis=1)
             if g is not None:
-                finite &= np.all(np.isfinite(g), axis=1)
+                finite &= np.logical_and.reduce(np.isfinite(g), axis=1)
             self.decide(moved & ~finite, "non-finite", "a non-finite iterate, value or gradient")
             self.best = np.where(moved, np.fmin(self.best, f), self.best)
             self.best_hist.append(self.best.copy())
             if self.gap0 is not None:
-                gap = f - self.f_star
-                div = gap > DIVERGE_GAP * np.maximum(self.gap0, self.floor)
+                div = f - self.f_star > self.div_f
             else:  # no f*: a rise of a million-fold the start's scale
-                div = f - self.f0 > DIVERGE_GAP * np.maximum(np.abs(self.f0), 1.0)
+                div = f - self.f0 > self.div_f
             if self.x_star is not None and self.dist0 is not None:
-                dist = np.linalg.norm(x - self.x_star[self.ref0], axis=1)
-                div |= dist > DIVERGE_DIST * np.maximum(self.dist0, 1.0)
+                div |= _row_norms(x - self.x_ref) > self.div_dist
             self.decide(moved & div, "diverged", f"diverged at update {t}")
             if self.f_star is not None:
                 self.decide(moved & (self.best - self.f_star <= self.tol), "converged")
@@ -592,8 +602,8 @@ class _Judge:
 
     def judge_progress(self, moved: np.ndarray, t: int) -> None:
         """``cycle`` and ``stalled``: no progress of the best value over the stall window."""
-        stalled = np.zeros_like(moved)
-        scale = max(1.0, abs(self.f_star)) if self.f_star is not None else 1.0
+        stalled = _NONE
+        scale = self.scale
         window = self.stall_window
         if t >= window:
             stalled = self.best_hist[t - window] - self.best < 1e-12 * scale
@@ -616,16 +626,12 @@ class _Judge:
         from the run's largest |x| so far) leaves the full check to the few runs that might
         cycle. A run's check times depend on t alone, so a batch and its runs alone agree.
         """
-        from .metrics._common import TAIL_MIN, tail_window
-        from .metrics._common import dot as _dot
-        from .metrics._common import maxabs as _maxabs
-        from .metrics.oscillation import CYCLE_PERIODS, CYCLE_RTOL, cycle_period
-
         xs = self.record.xs
         n = t + 1
-        if n < TAIL_MIN:
+        tail_min = self.tail_min
+        if n < tail_min:
             return
-        W = int(tail_window(n))
+        W = min(n, max(tail_min, -(-n // 10)))  # metrics._common.tail_window, in ints
         if t % max(1, W // 2):
             if not stalled.any():
                 return
@@ -635,6 +641,10 @@ class _Judge:
         rows = np.flatnonzero(due)
         if not rows.size:
             return
+        from .metrics._common import dot as _dot
+        from .metrics._common import maxabs as _maxabs
+        from .metrics.oscillation import CYCLE_PERIODS, CYCLE_RTOL, cycle_period
+
         # each run's largest |x| so far bounds the window's: a screen never stricter than the test
         xabs = _maxabs(np.max(np.abs(np.stack(xs[self.xabs_n :])), axis=0))
         self.xabs = xabs if self.xabs is None else np.fmax(self.xabs, xabs)
@@ -661,6 +671,15 @@ class _Judge:
     def close(self) -> None:
         """The runs still going at the end stopped at the iteration limit."""
         self.decide(self.open, "max-iter")
+
+
+_NONE = np.zeros(0, dtype=bool)  # judge_progress before the stall window: nothing stalled
+
+
+def _row_norms(a: np.ndarray) -> np.ndarray:
+    """``numpy.linalg.norm(a, axis=1)`` of a real float array, the same arithmetic
+    without its checks."""
+    return np.sqrt(np.add.reduce(a * a, axis=1))
 
 
 def _step(rec: _Recording, judge: _Judge, x_new, state: Any, alive_before) -> np.ndarray:
