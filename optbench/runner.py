@@ -319,23 +319,35 @@ class BatchTrace:
 
 
 def stack_params(specs: list[Spec], entry: registry.Entry, batchable: bool) -> dict[str, Any]:
-    """The factory arguments of a batch: real values that differ become ``(B, 1)`` columns."""
+    """The factory arguments of a batch: real values that differ become ``(B, 1)`` columns.
+
+    Runs of one setting share their spec object (a sweep's seeds): each parameter is read
+    once per distinct spec, and a column gathered from those."""
     first = dict(specs[0].params)
     if not batchable or len(specs) == 1:
         return first
+    index: dict[int, int] = {}
+    distinct: list[Spec] = []
+    which = []
+    for sp in specs:
+        i = index.get(id(sp))
+        if i is None:
+            i = index[id(sp)] = len(distinct)
+            distinct.append(sp)
+        which.append(i)
     out: dict[str, Any] = {}
     decl = entry.params
     for k, v in first.items():
-        values = [s.params[k] for s in specs]
+        values = [s.params[k] for s in distinct]
         if isinstance(v, Spec) and v.dotted:
             out[k] = v  # a library object by import path: structural, equal within a batch
         elif isinstance(v, Spec):
             nested = registry.get("schedule", v.name)
-            out[k] = Spec(v.name, stack_params(values, nested, True))
+            out[k] = Spec(v.name, stack_params([values[i] for i in which], nested, True))
         elif all(x == v for x in values):
             out[k] = v
         elif decl[k].is_float if k in decl else isinstance(v, float):
-            out[k] = np.asarray(values, dtype=float).reshape(-1, 1)
+            out[k] = np.asarray(values, dtype=float)[np.asarray(which)].reshape(-1, 1)
         else:
             out[k] = v  # structural: equal within a batch by construction
     return out

@@ -616,10 +616,11 @@ class Store:
                     "SELECT coalesce(max(block), 0) + 1 FROM blocks"
                 ).fetchone()[0]
                 results = [res for _, res in rows]
+                whole = whole_block(results)  # the batch's own block, packed where it ran
                 self.conn.execute(
-                    "INSERT INTO blocks VALUES (?, ?, ?)", (block, *pack_block(results))
+                    "INSERT INTO blocks VALUES (?, ?, ?)",
+                    (block, *(whole.pack() if whole is not None else pack_block(results))),
                 )
-                whole = whole_block(results)
                 if whole is not None and whole.summaries is not None:
                     summaries = summary_jsons(whole.summaries)  # one encoding per column
                 else:
