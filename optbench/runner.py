@@ -653,20 +653,27 @@ class _Judge:
         rows = np.flatnonzero(due)
         if not rows.size:
             return
+        from .metrics._common import accumulate as _accumulate
         from .metrics._common import dot as _dot
         from .metrics._common import maxabs as _maxabs
         from .metrics.oscillation import CYCLE_PERIODS, CYCLE_RTOL, cycle_period
 
+        every = rows.size == moved.size  # all runs: no gather
         # each run's largest |x| so far bounds the window's: a screen never stricter than the test
-        xabs = _maxabs(np.max(np.abs(np.stack(xs[self.xabs_n :])), axis=0))
+        m = np.abs(xs[self.xabs_n])
+        for a in xs[self.xabs_n + 1 :]:  # the max over the new iterates (NaN propagates)
+            np.maximum(m, np.abs(a), out=m)
+        xabs = _maxabs(m)
         self.xabs = xabs if self.xabs is None else np.fmax(self.xabs, xabs)
         self.xabs_n = len(xs)
-        tol2 = (CYCLE_RTOL * np.maximum(1.0, self.xabs[rows])) ** 2
+        tol2 = (CYCLE_RTOL * np.maximum(1.0, self.xabs if every else self.xabs[rows])) ** 2
         K = min(max(CYCLE_PERIODS), W - 1)
-        recent = np.stack(xs[-K - 1 :])[::-1, rows]  # newest first: recent[P] = x_{t-P}
+        recent = np.stack(xs[-1 : -K - 2 : -1])  # newest first: recent[P] = x_{t-P}
+        if not every:
+            recent = recent[:, rows]
         step = recent[:-1] - recent[1:]
         # [P-1]: a step longer than tol within the last P updates
-        moved_within = np.logical_or.accumulate(_dot(step, step) > tol2, axis=0)
+        moved_within = _accumulate(np.logical_or, _dot(step, step) > tol2)
         back = recent[1:] - recent[0]
         back = _dot(back, back) <= tol2  # [P-1]: x_t within tol of x_{t-P}
         # back within tol after P updates, having moved meanwhile, for some P = 2..K
