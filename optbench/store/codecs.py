@@ -46,7 +46,11 @@ def pack_trace(trace: dict[str, np.ndarray]) -> bytes:
     try:
         for k, v in trace.items():
             v = np.asarray(v)
-            local, head = _zip_member(f"{k}.npy", _npy_bytes(v), _compressible(v), offset)
+            if v.dtype.kind in "fc" and 4096 <= v.nbytes <= _SAMPLE:
+                deflate = None  # the sample is the whole array: decided on the member itself
+            else:
+                deflate = _compressible(v)
+            local, head = _zip_member(f"{k}.npy", _npy_bytes(v), deflate, offset)
             parts.extend(local)
             central.append(head)
             offset += sum(map(len, local))
@@ -66,10 +70,12 @@ _DOS_TIME = 0  # 1980-01-01 00:00: a store's archives carry no clock (the run ro
 _DOS_DATE = (0 << 9) | (1 << 5) | 1
 
 
-def _zip_member(filename: str, data: list[Any], deflate: bool, offset: int):
+def _zip_member(filename: str, data: list[Any], deflate: bool | None, offset: int):
     """A zip member's local header and body (a list of byte strings) and its central
     directory record, for ``data`` (the ``.npy`` file's parts) at ``offset``: what
-    ``zipfile`` writes for a member of known size, without its zip64 extra field."""
+    ``zipfile`` writes for a member of known size, without its zip64 extra field.
+    ``deflate`` None: deflated if that shrinks it by a fifth or more (one compression
+    decides and makes it)."""
     try:
         name, flags = filename.encode("ascii"), 0
     except UnicodeEncodeError:
@@ -79,13 +85,16 @@ def _zip_member(filename: str, data: list[Any], deflate: bool, offset: int):
     for part in data:
         crc = zlib.crc32(part, crc)
         size += len(part)
-    if deflate:
+    body, method = data, zipfile.ZIP_STORED
+    if deflate is None:
+        packed = zlib.compress(b"".join(data), 1, -15)
+        if len(packed) < 0.8 * size:
+            body, method = [packed], zipfile.ZIP_DEFLATED
+    elif deflate:
         comp = zlib.compressobj(1, zlib.DEFLATED, -15)
         body = [comp.compress(part) for part in data]
         body.append(comp.flush())
         method = zipfile.ZIP_DEFLATED
-    else:
-        body, method = data, zipfile.ZIP_STORED
     csize = sum(map(len, body))
     if size > 0xFFFFFFFF or csize > 0xFFFFFFFF or offset > 0xFFFFFFFF:
         raise OverflowError  # pack_trace falls back to zipfile (zip64)
@@ -137,11 +146,14 @@ def _pack_trace_zipfile(trace: dict[str, np.ndarray]) -> bytes:
     return buf.getvalue()
 
 
+_SAMPLE = 8192  # bytes of a float array compressed to decide whether deflate pays
+
+
 def _compressible(a: np.ndarray) -> bool:
     """Whether zlib shrinks the array's first 8 KB by a fifth or more."""
     if a.dtype.kind not in "fc" or a.nbytes < 4096:
         return True
-    sample = a.reshape(-1)[: 8192 // a.itemsize].tobytes()
+    sample = a.reshape(-1)[: _SAMPLE // a.itemsize].tobytes()
     return len(zlib.compress(sample, 1)) < 0.8 * len(sample)
 
 
