@@ -230,8 +230,9 @@ def test_the_worker_reads_messages_split_and_joined_as_they_come(sizes):
 
     r, w = os.pipe()
     worker = Worker()
+    pipe = _Pipe(r)
     try:
-        worker.proc = _Pipe(r)  # type: ignore[assignment]
+        worker.proc = pipe  # type: ignore[assignment]
         worker._buffer = bytearray()
         big = {"blob": os.urandom(3_000_000), "n": 7}
         msgs = [pickle.dumps(m, protocol=5) for m in ("ready", big, [1, 2, 3])]
@@ -249,3 +250,4 @@ def test_the_worker_reads_messages_split_and_joined_as_they_come(sizes):
     finally:
         worker.proc = None
         worker.close()
+        pipe.stdout.close()
