@@ -78,7 +78,7 @@ def test_whole_command_against_vectorized_numpy(benchmark, tools, tmp_path):
     assert kb_per_run <= KB_PER_RUN, f"{kb_per_run:.1f} KB per run"
     assert marginal_cmd <= MARGINAL_MS, f"{marginal_cmd:.2f} ms per run at the margin"
     if ratio_cpu > RATIO_TARGET:
-        # a known miss, reported with its figure (benchmarks/README.md records 6.9-9.0x: the
+        # a known miss, reported with its figure (benchmarks/README.md records 3.5-9.0x: the
         # metrics computed per run cost about twice the script on their own)
         pytest.xfail(f"whole command {ratio_cpu:.1f}× the numpy script in CPU s "
                      f"({ratio_wall:.1f}× wall), target {RATIO_TARGET:g}×")

@@ -25,10 +25,20 @@ from .errors import BudgetExhausted, DeadlineExceeded, StopRun
 from .oracle import Oracle, RunRNG
 from .plan import Batch, RunSpec, build_problem, run_seed, start_point
 from .spec import Spec
-from .store import Summary, batch_trace_columns, split_traces
+from .store import (
+    Summary,
+    batch_trace_columns,
+    pack_metric_arrays,
+    pack_trace,
+    plain_metric_columns,
+    run_summary,
+    split_traces,
+    summary_columns,
+    unpack_trace,
+)
 from .thresholds import DIVERGE_DIST, DIVERGE_GAP, gap_floor
 
-__all__ = ["BatchTrace", "RunResult", "STATUSES", "run_batch"]
+__all__ = ["BatchResults", "BatchTrace", "Block", "RunResult", "STATUSES", "run_batch"]
 
 STATUSES = (
     "skipped",
@@ -53,9 +63,9 @@ on_update: Any = None  # a worker process's hook, called with each update's numb
 class RunResult:
     """What a worker returns for one run (plain data: no problem or optimizer objects).
 
-    The runs of a batch share one :class:`Block` (their metrics and traces as columns): it
-    travels from a worker as one object and is stored as one block, and a run's own
-    ``metrics`` and ``trace`` are read out of it when first asked for.
+    The runs of a batch share one :class:`Block` (their metrics, traces and summaries as
+    columns): it travels from a worker as one object and is stored as one block, and a
+    run's own ``metrics``, ``trace`` and ``summary`` are read out of it when first asked for.
     """
 
     def __init__(
@@ -72,11 +82,23 @@ class RunResult:
         row: int = -1,
     ):
         self.run_id, self.status, self.message = run_id, status, message
-        self.summary = Summary() if summary is None else summary
         self.seconds = seconds
         self.block, self.row = block, row
+        self._summary = summary if summary is not None or block is not None else Summary()
         self._metrics = metrics if metrics is not None or block is not None else {}
         self._trace = trace
+
+    @property
+    def summary(self) -> Summary:
+        if self._summary is None:
+            assert self.block is not None
+            self._summary = self.block.run_summary(self.row)
+        return self._summary
+
+    @summary.setter
+    def summary(self, value: Summary) -> None:
+        self._detach()
+        self._summary = value
 
     @property
     def metrics(self) -> dict[str, Any]:
@@ -101,51 +123,127 @@ class RunResult:
         self._detach()
         self._trace = value
 
+    @property
+    def attached(self) -> bool:
+        """Whether what this run holds is still its block's row (nothing changed by hand)."""
+        return self.block is not None
+
     def _detach(self) -> None:
         """Own copies of what the block holds: a result changed by hand is stored as it is."""
         if self.block is not None:
-            self._metrics, self._trace = self.metrics, self.trace
+            self._metrics, self._trace, self._summary = self.metrics, self.trace, self.summary
             self.block = None
 
     def __getstate__(self) -> dict[str, Any]:  # what a block holds travels once, with it
         state = dict(self.__dict__)
         if self.block is not None:
-            state["_metrics"] = state["_trace"] = None
+            state["_metrics"] = state["_trace"] = state["_summary"] = None
         return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        if "summary" in state:  # a result pickled by an earlier version (a remote worker)
+            state = dict(state)
+            state["_summary"] = state.pop("summary")
+        self.__dict__.update(state)
 
     def __repr__(self) -> str:
         return f"RunResult({self.run_id!r}, {self.status!r}, {self.message!r})"
 
 
+class BatchResults(list):
+    """The results of one batch, in order (a list of :class:`RunResult`). While every run is
+    still its block's row, it is pickled as columns: the block (packed as the store writes
+    it, :meth:`Block.__getstate__`) and each run's id, status, message and seconds, not an
+    object per run; the runs are rebuilt as they unpickle."""
+
+    def __reduce__(self):
+        block = self[0].block if self else None
+        if block is None or len(block) != len(self) or not all(
+            r.block is block and r.row == i and type(r) is RunResult for i, r in enumerate(self)
+        ):
+            return (list, (list(self),))
+        return (_batch_results, (
+            block,
+            [r.run_id for r in self],
+            [r.status for r in self],
+            [r.message for r in self],
+            [r.seconds for r in self],
+        ))
+
+
+def _batch_results(block: Block, run_ids, statuses, messages, seconds) -> BatchResults:
+    """:class:`BatchResults` from its columns (what :meth:`BatchResults.__reduce__` sends)."""
+    out = BatchResults()
+    new = RunResult.__new__
+    for i, rid in enumerate(run_ids):
+        r = new(RunResult)
+        r.__dict__ = {"run_id": rid, "status": statuses[i], "message": messages[i],
+                      "seconds": seconds[i], "block": block, "row": i, "_summary": None,
+                      "_metrics": None, "_trace": None}
+        out.append(r)
+    return out
+
+
 class Block:
-    """A batch's metrics and traces as columns, shared by its :class:`RunResult` s.
+    """A batch's metrics, traces and summaries as columns, shared by its :class:`RunResult` s.
 
     ``metric_arrays`` holds one array per metric (:func:`optbench.metrics.batch.
     batch_metric_arrays`: float with NaN for None, counts in ``ints``, text as objects; row
     ``b`` is run ``b``'s); ``traces`` the stored (thinned) traces, one array per quantity
-    with the runs one after another, as :func:`optbench.store.trace_columns` lays them out.
+    with the runs one after another, as :func:`optbench.store.trace_columns` lays them out;
+    ``summaries`` each run's :class:`~optbench.store.Summary` fields as columns
+    (:func:`optbench.store.summary_columns`).
+
+    A block travels between processes packed (:meth:`pack`): the two archives the store
+    writes for it, made once, where the batch ran; the arrays are read back from them only
+    if a run's metrics or trace are asked for.
     """
 
     def __init__(
         self,
-        metric_arrays: dict[str, np.ndarray],
+        metric_arrays: dict[str, np.ndarray] | None,
         ints: Collection[str],
-        traces: dict[str, np.ndarray],
+        traces: dict[str, np.ndarray] | None,
+        summaries: dict[str, Any] | None = None,
+        packed: tuple[bytes, bytes] | None = None,
     ):
-        self.metric_arrays, self.ints, self.traces = metric_arrays, ints, traces
+        self.metric_arrays, self.ints, self._traces = metric_arrays, ints, traces
+        self.summaries, self.packed = summaries, packed
         self._metrics: dict[str, list[Any]] | None = None
         self._split: Any = None
+        self._size = len(traces["length"]) if traces is not None else None
 
     def __len__(self) -> int:
-        return len(self.traces["length"])
+        if self._size is None:
+            self._size = len(self.traces["length"])
+        return self._size
+
+    @property
+    def traces(self) -> dict[str, np.ndarray]:
+        if self._traces is None:
+            assert self.packed is not None
+            self._traces = unpack_trace(self.packed[1])
+        return self._traces
+
+    def pack(self) -> tuple[bytes, bytes]:
+        """The metrics and traces archives the store writes for this block (made once)."""
+        if self.packed is None:
+            assert self.metric_arrays is not None and self._traces is not None
+            self.packed = (pack_metric_arrays(self.metric_arrays, self.ints),
+                           pack_trace(self._traces))
+        return self.packed
 
     @property
     def metrics(self) -> dict[str, list[Any]]:
         """The JSON-ready columns (worked out once, when a run's metrics are first read)."""
         if self._metrics is None:
-            from .metrics.batch import json_ready
+            if self.metric_arrays is not None:
+                from .metrics.batch import json_ready
 
-            self._metrics = json_ready(self.metric_arrays)
+                self._metrics = json_ready(self.metric_arrays)
+            else:
+                assert self.packed is not None
+                self._metrics = plain_metric_columns(unpack_trace(self.packed[0]))
         return self._metrics
 
     def run_metrics(self, row: int) -> dict[str, Any]:
@@ -156,11 +254,21 @@ class Block:
             self._split = split_traces(self.traces)
         return self._split(row)
 
+    def run_summary(self, row: int) -> Summary:
+        if self.summaries is None:
+            return Summary()
+        return run_summary(self.summaries, row)
+
     def __getstate__(self) -> dict[str, Any]:
-        return {"metric_arrays": self.metric_arrays, "ints": self.ints, "traces": self.traces}
+        return {"packed": self.pack(), "ints": self.ints, "summaries": self.summaries,
+                "size": len(self)}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(state["metric_arrays"], state["ints"], state["traces"])  # type: ignore[misc]
+        if "packed" not in state:  # the arrays themselves (an earlier version's worker)
+            self.__init__(state["metric_arrays"], state["ints"], state["traces"])  # type: ignore[misc]
+            return
+        self.__init__(None, state["ints"], None, state["summaries"], state["packed"])  # type: ignore[misc]
+        self._size = state["size"]
 
 
 @dataclass
@@ -211,23 +319,35 @@ class BatchTrace:
 
 
 def stack_params(specs: list[Spec], entry: registry.Entry, batchable: bool) -> dict[str, Any]:
-    """The factory arguments of a batch: real values that differ become ``(B, 1)`` columns."""
+    """The factory arguments of a batch: real values that differ become ``(B, 1)`` columns.
+
+    Runs of one setting share their spec object (a sweep's seeds): each parameter is read
+    once per distinct spec, and a column gathered from those."""
     first = dict(specs[0].params)
     if not batchable or len(specs) == 1:
         return first
+    index: dict[int, int] = {}
+    distinct: list[Spec] = []
+    which = []
+    for sp in specs:
+        i = index.get(id(sp))
+        if i is None:
+            i = index[id(sp)] = len(distinct)
+            distinct.append(sp)
+        which.append(i)
     out: dict[str, Any] = {}
     decl = entry.params
     for k, v in first.items():
-        values = [s.params[k] for s in specs]
+        values = [s.params[k] for s in distinct]
         if isinstance(v, Spec) and v.dotted:
             out[k] = v  # a library object by import path: structural, equal within a batch
         elif isinstance(v, Spec):
             nested = registry.get("schedule", v.name)
-            out[k] = Spec(v.name, stack_params(values, nested, True))
+            out[k] = Spec(v.name, stack_params([values[i] for i in which], nested, True))
         elif all(x == v for x in values):
             out[k] = v
         elif decl[k].is_float if k in decl else isinstance(v, float):
-            out[k] = np.asarray(values, dtype=float).reshape(-1, 1)
+            out[k] = np.asarray(values, dtype=float)[np.asarray(which)].reshape(-1, 1)
         else:
             out[k] = v  # structural: equal within a batch by construction
     return out
@@ -349,7 +469,7 @@ class _Recording:
         """Record one iterate of every run, and show it to the oracle."""
         self.xs.append(x)
         self.fs.append(f)
-        self.gs.append(np.linalg.norm(g, axis=1) if g is not None else np.full(f.shape, np.nan))
+        self.gs.append(_row_norms(g) if g is not None else np.full(f.shape, np.nan))
         self.nfs.append(self.oracle.n_f.copy())
         self.ngs.append(self.oracle.n_g.copy())
         if lr is not None:
@@ -439,6 +559,18 @@ class _Judge:
             d0 = np.linalg.norm(x0[:, None, :] - self.x_star[None, :, :], axis=2)
             self.ref0 = np.argmin(d0, axis=1)  # nearest minimizer to x0 (divergence test)
             self.dist0 = d0[np.arange(B), self.ref0]
+        # the divergence thresholds, per run (fixed by its start)
+        if self.gap0 is not None:
+            self.div_f = DIVERGE_GAP * np.maximum(self.gap0, self.floor)
+        else:  # no f*: a rise of a million-fold the start's scale
+            self.div_f = DIVERGE_GAP * np.maximum(np.abs(self.f0), 1.0)
+        if self.x_star is not None and self.dist0 is not None:
+            self.x_ref = self.x_star[self.ref0]
+            self.div_dist = DIVERGE_DIST * np.maximum(self.dist0, 1.0)
+        self.scale = max(1.0, abs(self.f_star)) if self.f_star is not None else 1.0
+        from .metrics._common import TAIL_MIN
+
+        self.tail_min = TAIL_MIN  # the cycle test's shortest window (judge_cycle)
         self.best = f0.copy()
         self.best_hist: list[np.ndarray] = [self.best.copy()]
         self.xabs: np.ndarray | None = None  # each run's largest |x| so far (cycle screen)
@@ -458,20 +590,18 @@ class _Judge:
     def judge(self, x, f, g, moved, t) -> None:
         """The statuses after update ``t`` of the runs that ``moved``."""
         with np.errstate(all="ignore"):
-            finite = np.isfinite(f) & np.all(np.isfinite(x), axis=1)
+            finite = np.isfinite(f) & np.logical_and.reduce(np.isfinite(x), axis=1)
             if g is not None:
-                finite &= np.all(np.isfinite(g), axis=1)
+                finite &= np.logical_and.reduce(np.isfinite(g), axis=1)
             self.decide(moved & ~finite, "non-finite", "a non-finite iterate, value or gradient")
             self.best = np.where(moved, np.fmin(self.best, f), self.best)
             self.best_hist.append(self.best.copy())
             if self.gap0 is not None:
-                gap = f - self.f_star
-                div = gap > DIVERGE_GAP * np.maximum(self.gap0, self.floor)
+                div = f - self.f_star > self.div_f
             else:  # no f*: a rise of a million-fold the start's scale
-                div = f - self.f0 > DIVERGE_GAP * np.maximum(np.abs(self.f0), 1.0)
+                div = f - self.f0 > self.div_f
             if self.x_star is not None and self.dist0 is not None:
-                dist = np.linalg.norm(x - self.x_star[self.ref0], axis=1)
-                div |= dist > DIVERGE_DIST * np.maximum(self.dist0, 1.0)
+                div |= _row_norms(x - self.x_ref) > self.div_dist
             self.decide(moved & div, "diverged", f"diverged at update {t}")
             if self.f_star is not None:
                 self.decide(moved & (self.best - self.f_star <= self.tol), "converged")
@@ -484,8 +614,8 @@ class _Judge:
 
     def judge_progress(self, moved: np.ndarray, t: int) -> None:
         """``cycle`` and ``stalled``: no progress of the best value over the stall window."""
-        stalled = np.zeros_like(moved)
-        scale = max(1.0, abs(self.f_star)) if self.f_star is not None else 1.0
+        stalled = _NONE
+        scale = self.scale
         window = self.stall_window
         if t >= window:
             stalled = self.best_hist[t - window] - self.best < 1e-12 * scale
@@ -508,16 +638,12 @@ class _Judge:
         from the run's largest |x| so far) leaves the full check to the few runs that might
         cycle. A run's check times depend on t alone, so a batch and its runs alone agree.
         """
-        from .metrics._common import TAIL_MIN, tail_window
-        from .metrics._common import dot as _dot
-        from .metrics._common import maxabs as _maxabs
-        from .metrics.oscillation import CYCLE_PERIODS, CYCLE_RTOL, cycle_period
-
         xs = self.record.xs
         n = t + 1
-        if n < TAIL_MIN:
+        tail_min = self.tail_min
+        if n < tail_min:
             return
-        W = int(tail_window(n))
+        W = min(n, max(tail_min, -(-n // 10)))  # metrics._common.tail_window, in ints
         if t % max(1, W // 2):
             if not stalled.any():
                 return
@@ -527,16 +653,27 @@ class _Judge:
         rows = np.flatnonzero(due)
         if not rows.size:
             return
+        from .metrics._common import accumulate as _accumulate
+        from .metrics._common import dot as _dot
+        from .metrics._common import maxabs as _maxabs
+        from .metrics.oscillation import CYCLE_PERIODS, CYCLE_RTOL, cycle_period
+
+        every = rows.size == moved.size  # all runs: no gather
         # each run's largest |x| so far bounds the window's: a screen never stricter than the test
-        xabs = _maxabs(np.max(np.abs(np.stack(xs[self.xabs_n :])), axis=0))
+        m = np.abs(xs[self.xabs_n])
+        for a in xs[self.xabs_n + 1 :]:  # the max over the new iterates (NaN propagates)
+            np.maximum(m, np.abs(a), out=m)
+        xabs = _maxabs(m)
         self.xabs = xabs if self.xabs is None else np.fmax(self.xabs, xabs)
         self.xabs_n = len(xs)
-        tol2 = (CYCLE_RTOL * np.maximum(1.0, self.xabs[rows])) ** 2
+        tol2 = (CYCLE_RTOL * np.maximum(1.0, self.xabs if every else self.xabs[rows])) ** 2
         K = min(max(CYCLE_PERIODS), W - 1)
-        recent = np.stack(xs[-K - 1 :])[::-1, rows]  # newest first: recent[P] = x_{t-P}
+        recent = np.stack(xs[-1 : -K - 2 : -1])  # newest first: recent[P] = x_{t-P}
+        if not every:
+            recent = recent[:, rows]
         step = recent[:-1] - recent[1:]
         # [P-1]: a step longer than tol within the last P updates
-        moved_within = np.logical_or.accumulate(_dot(step, step) > tol2, axis=0)
+        moved_within = _accumulate(np.logical_or, _dot(step, step) > tol2)
         back = recent[1:] - recent[0]
         back = _dot(back, back) <= tol2  # [P-1]: x_t within tol of x_{t-P}
         # back within tol after P updates, having moved meanwhile, for some P = 2..K
@@ -553,6 +690,15 @@ class _Judge:
     def close(self) -> None:
         """The runs still going at the end stopped at the iteration limit."""
         self.decide(self.open, "max-iter")
+
+
+_NONE = np.zeros(0, dtype=bool)  # judge_progress before the stall window: nothing stalled
+
+
+def _row_norms(a: np.ndarray) -> np.ndarray:
+    """``numpy.linalg.norm(a, axis=1)`` of a real float array, the same arithmetic
+    without its checks."""
+    return np.sqrt(np.add.reduce(a * a, axis=1))
 
 
 def _step(rec: _Recording, judge: _Judge, x_new, state: Any, alive_before) -> np.ndarray:
@@ -657,6 +803,19 @@ def _drive_owned(optimizer, oracle: Oracle, rec: _Recording, judge: _Judge, x0) 
     judge.decide(np.ones(1, bool), "stalled", str(message or "the optimizer stopped by itself"))
 
 
+def _hyper(runs) -> list[dict[str, Any]]:
+    """Each run's hyperparameters as a dict; runs that share their optimizer spec (a
+    sweep's seeds) share one dict, so the metrics read each distinct setting once."""
+    made: dict[int, dict[str, Any]] = {}
+    out = []
+    for r in runs:
+        h = made.get(id(r.optimizer))
+        if h is None:
+            h = made[id(r.optimizer)] = dict(r.optimizer.params)
+        out.append(h)
+    return out
+
+
 def _results(
     runs, problem, trace: BatchTrace, rec: _Recording, judge: _Judge, seconds: float
 ) -> list[RunResult]:
@@ -668,7 +827,7 @@ def _results(
         problem,
         list(judge.status),
         runs[0].optimizer.name,
-        [dict(r.optimizer.params) for r in runs],
+        _hyper(runs),
         budget=runs[0].budget,
         max_iter=runs[0].max_iter,
         grad_dots=rec.gdots or None,  # None: no gradient dot recorded
@@ -682,38 +841,30 @@ def _results(
             return coco_crossings(f, f_star)[1]
 
     stored = batch_trace_columns(trace, problem.dim <= STORE_X_MAX_DIM, hits)
-    block = Block(metrics, INT_KEYS, stored)
     end = np.asarray(trace.end, dtype=np.int64)
     cols = np.arange(end.size)
     f = np.asarray(trace.f, dtype=float)
     valid = np.arange(f.shape[0])[:, None] <= end[None, :]
     # per run: the least of its recorded values (NaN ignored), NaN when none is finite
     f_best = np.fmin.reduce(np.where(valid, f, np.nan), axis=0)
-    f_best = np.where(np.any(valid & np.isfinite(f), axis=0), f_best, np.nan).tolist()
-    f_final = f[end, cols].tolist()
-    x_final = np.asarray(trace.x, dtype=float)[end, cols, :16].tolist()
-    n_f = np.asarray(trace.n_f)[end, cols].tolist()
-    n_g = np.asarray(trace.n_g)[end, cols].tolist()
-    return [
-        RunResult(
-            run.run_id,
-            str(judge.status[b]),
-            str(judge.message[b]),
-            Summary(
-                n_iter=int(end[b]),
-                n_f=int(n_f[b]),
-                n_g=int(n_g[b]),
-                f_final=f_final[b],
-                f_best=f_best[b],
-                x_final=x_final[b],
-                batch_size=len(runs),  # the runs sharing its clock (trace time, seconds)
-            ),
-            seconds=seconds,
-            block=block,
-            row=b,
-        )
-        for b, run in enumerate(runs)
-    ]
+    f_best = np.where(np.any(valid & np.isfinite(f), axis=0), f_best, np.nan)
+    summaries = summary_columns(
+        n_iter=end,
+        n_f=np.asarray(trace.n_f)[end, cols],
+        n_g=np.asarray(trace.n_g)[end, cols],
+        f_final=f[end, cols],
+        f_best=f_best,
+        x_final=np.asarray(trace.x, dtype=float)[end, cols, :16],
+        batch_size=len(runs),  # the runs sharing its clock (trace time, seconds)
+    )
+    block = Block(metrics, INT_KEYS, stored, summaries)
+    return _batch_results(
+        block,
+        [run.run_id for run in runs],
+        [str(s) for s in judge.status.tolist()],
+        [str(m) for m in judge.message.tolist()],
+        [seconds] * len(runs),
+    )
 
 
 def skipped_result(run: RunSpec, reason: str) -> RunResult:

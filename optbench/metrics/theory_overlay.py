@@ -200,6 +200,19 @@ def _shared_path(kind, rates_of, recorded, lam, q0, beta, f_star, frozen):
         H *= 4
 
 
+def _each(rule, hypers: list[dict[str, Any] | None], th: TheoryMap) -> list[Any]:
+    """``rule(h, th)`` of each run's hyperparameters, worked out once per distinct dict
+    object (the runs of one setting share theirs: :func:`optbench.runner._hyper`)."""
+    seen: dict[int, Any] = {}
+    out = []
+    for h in hypers:
+        k = id(h)
+        if k not in seen:
+            seen[k] = rule(h, th)
+        out.append(seen[k])
+    return out
+
+
 def _rate_key(h: dict[str, Any] | None, th: TheoryMap) -> tuple:
     """What a run's rebuilt rates depend on: its schedule and base rate."""
     sched = _get(h, th, "schedule")
@@ -247,11 +260,11 @@ def theory_overlay(
     beta = np.zeros(B)
     hypers = hyper if isinstance(hyper, list) else [hyper] * B
     if isinstance(hyper, list):
-        usable &= np.array([_plain(h, th) for h in hypers])
+        usable &= np.array(_each(_plain, hypers, th), dtype=bool)
     elif not _plain(hyper, th):
         return
     if kind in ("hb", "nag"):
-        betas = [_momentum(h, th) for h in hypers]
+        betas = _each(_momentum, hypers, th)
         has = np.array([b is not None for b in betas])
         beta = np.array([b if b is not None else 0.0 for b in betas])
         usable &= has
@@ -269,7 +282,8 @@ def theory_overlay(
     closed = np.zeros(rows.size, dtype=bool)
     if kind == "gd":
         if isinstance(hyper, list):
-            closed = constant[rows] & np.array([_no_schedule(hypers[r], th) for r in rows])
+            no_schedule = _each(_no_schedule, [hypers[r] for r in rows], th)
+            closed = constant[rows] & np.array(no_schedule, dtype=bool)
         else:
             closed = constant[rows] & _no_schedule(hyper, th)
         if closed.any():

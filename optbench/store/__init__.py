@@ -17,8 +17,10 @@ opened (``docs/store.md``).
 from .codecs import (
     THIN_ABOVE,
     batch_trace_columns,
+    pack_metric_arrays,
     pack_metric_columns,
     pack_metrics,
+    plain_metric_columns,
     pack_trace,
     pack_traces,
     read_trace,
@@ -27,9 +29,17 @@ from .codecs import (
     trace_columns,
     unpack_metrics,
     unpack_trace,
+    whole_block,
 )
 from .frame import read_runs
-from .records import RESULTS_VERSION, RunRecord, Summary
+from .records import (
+    RESULTS_VERSION,
+    RunRecord,
+    Summary,
+    run_summary,
+    summary_columns,
+    summary_jsons,
+)
 from .session import anonymized, versions
 from .sql import SCHEMA_VERSION, Store, exclusive
 from .tuning import read_tuning, tuning_path, write_tuning
@@ -44,19 +54,25 @@ __all__ = [
     "anonymized",
     "batch_trace_columns",
     "exclusive",
+    "pack_metric_arrays",
     "pack_metric_columns",
     "pack_metrics",
+    "plain_metric_columns",
     "pack_trace",
     "pack_traces",
     "read_runs",
     "read_trace",
     "read_tuning",
+    "run_summary",
     "split_traces",
+    "summary_columns",
+    "summary_jsons",
     "thin_trace",
     "trace_columns",
     "tuning_path",
     "unpack_metrics",
     "unpack_trace",
     "versions",
+    "whole_block",
     "write_tuning",
 ]

@@ -19,6 +19,7 @@ import io
 import json
 import math
 import os
+import struct
 import zipfile
 import zlib
 from collections.abc import Callable, Collection, Iterable, Sequence
@@ -34,7 +35,107 @@ def pack_trace(trace: dict[str, np.ndarray]) -> bytes:
     """An ``.npz`` archive (what ``numpy.load`` reads), each array compressed at zlib level 1
     where that pays: counters, rates and timings shrink a hundredfold, while the iterates,
     values and gradient norms (float noise) would shrink by 4 % at most of the cost of
-    writing a store, so they are stored as they are."""
+    writing a store, so they are stored as they are.
+
+    The archive is written here directly (:func:`_zip_member`), not through ``zipfile``
+    and ``numpy.lib.format``: the same ``.npy`` members, headers and deflate streams, in a
+    plain zip that both read (a block's hundred small metric arrays cost a tenth as much)."""
+    parts: list[Any] = []
+    central: list[bytes] = []
+    offset = 0
+    try:
+        for k, v in trace.items():
+            v = np.asarray(v)
+            if v.dtype.kind in "fc" and 4096 <= v.nbytes <= _SAMPLE:
+                deflate = None  # the sample is the whole array: decided on the member itself
+            else:
+                deflate = _compressible(v)
+            local, head = _zip_member(f"{k}.npy", _npy_bytes(v), deflate, offset)
+            parts.extend(local)
+            central.append(head)
+            offset += sum(map(len, local))
+    except OverflowError:
+        return _pack_trace_zipfile(trace)
+    directory = b"".join(central)
+    if len(central) > 0xFFFF or offset > 0xFFFFFFFF:  # past the plain zip's limits
+        return _pack_trace_zipfile(trace)
+    end = _END.pack(b"PK\x05\x06", 0, 0, len(central), len(central), len(directory), offset, 0)
+    return b"".join([*parts, directory, end])
+
+
+_LOCAL = struct.Struct("<4s5H3L2H")
+_CENTRAL = struct.Struct("<4s6H3L5H2L")
+_END = struct.Struct("<4s4H2LH")
+_DOS_TIME = 0  # 1980-01-01 00:00: a store's archives carry no clock (the run row has it)
+_DOS_DATE = (0 << 9) | (1 << 5) | 1
+
+
+def _zip_member(filename: str, data: list[Any], deflate: bool | None, offset: int):
+    """A zip member's local header and body (a list of byte strings) and its central
+    directory record, for ``data`` (the ``.npy`` file's parts) at ``offset``: what
+    ``zipfile`` writes for a member of known size, without its zip64 extra field.
+    ``deflate`` None: deflated if that shrinks it by a fifth or more (one compression
+    decides and makes it)."""
+    try:
+        name, flags = filename.encode("ascii"), 0
+    except UnicodeEncodeError:
+        name, flags = filename.encode("utf-8"), 0x800
+    crc = 0
+    size = 0
+    for part in data:
+        crc = zlib.crc32(part, crc)
+        size += len(part)
+    body, method = data, zipfile.ZIP_STORED
+    if deflate is None:
+        packed = zlib.compress(b"".join(data), 1, -15)
+        if len(packed) < 0.8 * size:
+            body, method = [packed], zipfile.ZIP_DEFLATED
+    elif deflate:
+        comp = zlib.compressobj(1, zlib.DEFLATED, -15)
+        body = [comp.compress(part) for part in data]
+        body.append(comp.flush())
+        method = zipfile.ZIP_DEFLATED
+    csize = sum(map(len, body))
+    if size > 0xFFFFFFFF or csize > 0xFFFFFFFF or offset > 0xFFFFFFFF:
+        raise OverflowError  # pack_trace falls back to zipfile (zip64)
+    version = 20  # deflate (zipfile's DEFLATED_VERSION); made by: Unix, as zipfile says
+    local = _LOCAL.pack(b"PK\x03\x04", version, flags, method, _DOS_TIME, _DOS_DATE, crc,
+                        csize, size, len(name), 0)
+    head = _CENTRAL.pack(b"PK\x01\x02", (3 << 8) | version, version, flags, method, _DOS_TIME,
+                         _DOS_DATE, crc, csize, size, len(name), 0, 0, 0, 0, 0o600 << 16, offset)
+    return [local, name, *body], head + name
+
+
+def _npy_bytes(a: np.ndarray) -> list[Any]:
+    """The ``.npy`` file of ``a`` as ``numpy.lib.format.write_array`` writes it: its header
+    (made once per dtype and shape) and its data in C order."""
+    if a.dtype.hasobject:
+        raise ValueError("Object arrays cannot be saved when allow_pickle=False")
+    fortran = bool(a.flags.f_contiguous and not a.flags.c_contiguous)
+    head = _npy_head(a.dtype, a.shape, fortran)
+    if not a.size or not a.itemsize:
+        return [head]
+    body = np.ascontiguousarray(a.T if fortran else a)
+    return [head, body.reshape(-1).view(np.uint8)]
+
+
+@functools.lru_cache(maxsize=1024)
+def _npy_head(dtype: np.dtype, shape: tuple[int, ...], fortran: bool) -> bytes:
+    """The ``.npy`` header ``write_array`` writes: version 1.0 where it fits, else 2.0."""
+    fmt = np.lib.format
+    header = {"descr": fmt.dtype_to_descr(dtype), "fortran_order": fortran, "shape": shape}
+    buf = io.BytesIO()
+    try:
+        fmt.write_array_header_1_0(buf, header)
+    except ValueError:
+        buf = io.BytesIO()
+        fmt.write_array_header_2_0(buf, header)
+    return buf.getvalue()
+
+
+def _pack_trace_zipfile(trace: dict[str, np.ndarray]) -> bytes:
+    """:func:`pack_trace` through ``zipfile`` (zip64): for archives past 4 GB or 65,535
+    members, which the direct writer does not handle."""
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
         for k, v in trace.items():
@@ -45,11 +146,14 @@ def pack_trace(trace: dict[str, np.ndarray]) -> bytes:
     return buf.getvalue()
 
 
+_SAMPLE = 8192  # bytes of a float array compressed to decide whether deflate pays
+
+
 def _compressible(a: np.ndarray) -> bool:
     """Whether zlib shrinks the array's first 8 KB by a fifth or more."""
     if a.dtype.kind not in "fc" or a.nbytes < 4096:
         return True
-    sample = a.reshape(-1)[: 8192 // a.itemsize].tobytes()
+    sample = a.reshape(-1)[: _SAMPLE // a.itemsize].tobytes()
     return len(zlib.compress(sample, 1)) < 0.8 * len(sample)
 
 
@@ -233,18 +337,43 @@ def _metric_column(k: str, col: Sequence[Any]) -> dict[str, np.ndarray]:
     return out
 
 
-def pack_block(results: Sequence[Any]) -> tuple[bytes, bytes]:
-    """The metrics and traces blobs of the results to write: straight from the columns of
-    their batch's block when they are that whole block in order, else run by run."""
-    first = getattr(results[0], "block", None)
+def whole_block(results: Sequence[Any]) -> Any:
+    """The block that ``results`` are, whole and in order, every run still its row (None if
+    they are not one such block)."""
+    first = getattr(results[0], "block", None) if results else None
     if (
         first is not None
         and len(first) == len(results)
         and all(res.block is first and res.row == i for i, res in enumerate(results))
     ):
-        return pack_metric_arrays(first.metric_arrays, first.ints), pack_trace(first.traces)
+        return first
+    return None
+
+
+def pack_block(results: Sequence[Any]) -> tuple[bytes, bytes]:
+    """The metrics and traces blobs of the results to write: their batch's block as packed
+    where the batch ran (:meth:`optbench.runner.Block.pack`) when they are that whole block
+    in order, else run by run."""
+    block = whole_block(results)
+    if block is not None:
+        return block.pack()
     metrics = pack_metrics([res.metrics for res in results])
     return metrics, pack_traces([res.trace for res in results])
+
+
+def plain_metric_columns(columns: dict[str, np.ndarray]) -> dict[str, list[Any]]:
+    """A block's metric columns as stored (:func:`pack_metric_arrays`) read back as
+    JSON-ready lists, one per metric (None for a missing or NaN value), as the store's
+    reader gives them."""
+    out = {}
+    for k, (v, m) in unpack_metrics(columns).items():
+        vals = v.tolist()
+        if v.dtype.kind == "f":
+            vals = [None if x != x else x for x in vals]  # NaN
+        if m is not None:
+            vals = [None if miss else x for x, miss in zip(vals, m.tolist(), strict=True)]
+        out[k] = vals
+    return out
 
 
 def _kind(kinds: set[type]) -> type | None:
@@ -416,10 +545,17 @@ def batch_trace_columns(
     T1 = trace.f.shape[0]
     keep = (np.arange(T1)[:, None] < n[None, :]).T  # (B, T+1): run-major, as stored
     keep_lr = (np.arange(T1 - 1)[:, None] < (n - 1)[None, :]).T
-    t = np.broadcast_to(np.arange(T1, dtype=np.int64), keep.shape)[keep]
+    full = bool(np.all(n == T1))  # no run ended early: transposed copies, no mask
+    if full:
+        t = np.tile(np.arange(T1, dtype=np.int64), n.size)
+    else:
+        t = np.broadcast_to(np.arange(T1, dtype=np.int64), keep.shape)[keep]
 
     def runs_of(a, mask=keep):
-        return np.swapaxes(np.asarray(a), 0, 1)[mask]
+        a = np.swapaxes(np.asarray(a), 0, 1)
+        if full:  # every mask is all True
+            return np.ascontiguousarray(a).reshape(-1, *a.shape[2:])
+        return a[mask]
 
     out: dict[str, np.ndarray] = {"length": n}
     for k, v in trace.held_out().items():
@@ -432,6 +568,6 @@ def batch_trace_columns(
         out[k] = runs_of(getattr(trace, k))
     out["len.lr"] = n - 1
     out["lr"] = runs_of(trace.lr, keep_lr)
-    out["time"] = np.asarray(trace.time)[t]
+    out["time"] = np.tile(np.asarray(trace.time), n.size) if full else np.asarray(trace.time)[t]
     out["t"] = t
     return out

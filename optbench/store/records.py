@@ -16,7 +16,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["RESULTS_VERSION", "RunRecord", "Summary"]
+__all__ = ["RESULTS_VERSION", "RunRecord", "Summary", "run_summary", "summary_columns",
+           "summary_jsons"]
 
 RESULTS_VERSION = 4
 """The version of the built-in results: bumped whenever a release changes the numbers a
@@ -125,3 +126,73 @@ def _clean(obj: Any) -> Any:
     if isinstance(obj, float) and not math.isfinite(obj):
         return None if math.isnan(obj) else ("inf" if obj > 0 else "-inf")
     return obj
+
+
+_SUMMARY_KEYS = ("n_iter", "n_f", "n_g", "f_final", "f_best", "x_final", "batch_size")
+
+
+def summary_columns(
+    *,
+    n_iter: Any,
+    n_f: Any,
+    n_g: Any,
+    f_final: Any,
+    f_best: Any,
+    x_final: Any,
+    batch_size: int,
+) -> dict[str, Any]:
+    """The summaries of a batch's runs as columns: ``n_iter``, ``n_f``, ``n_g`` (int
+    arrays), ``f_final``, ``f_best`` (float arrays), ``x_final`` (a ``(B, k)`` float array)
+    and ``batch_size`` (one int for all). :func:`run_summary` reads a run's
+    :class:`Summary` out of them, :func:`summary_jsons` every run's stored JSON at once."""
+    return {
+        "n_iter": np.asarray(n_iter, dtype=np.int64),
+        "n_f": np.asarray(n_f).astype(np.int64),
+        "n_g": np.asarray(n_g).astype(np.int64),
+        "f_final": np.asarray(f_final, dtype=float),
+        "f_best": np.asarray(f_best, dtype=float),
+        "x_final": np.asarray(x_final, dtype=float),
+        "batch_size": int(batch_size),
+    }
+
+
+def run_summary(columns: dict[str, Any], row: int) -> Summary:
+    """Row ``row``'s :class:`Summary` of :func:`summary_columns`."""
+    return Summary(
+        n_iter=int(columns["n_iter"][row]),
+        n_f=int(columns["n_f"][row]),
+        n_g=int(columns["n_g"][row]),
+        f_final=float(columns["f_final"][row]),
+        f_best=float(columns["f_best"][row]),
+        x_final=columns["x_final"][row].tolist(),
+        batch_size=columns["batch_size"],
+    )
+
+
+def _json_items(values: list[Any], finite: bool) -> list[str]:
+    """Each value of a list of numbers (or of lists of numbers) as :func:`to_json` writes
+    it, from one encoding of the whole list: numbers, ``null`` and ``"inf"`` hold no comma."""
+    text = _ENCODE(values) if finite else to_json(values)
+    inner = text[1:-1]
+    if not values:
+        return []
+    if not isinstance(values[0], list):
+        return inner.split(",")
+    return ["[" + part + "]" for part in inner[1:-1].split("],[")]
+
+
+def summary_jsons(columns: dict[str, Any]) -> list[str]:
+    """:meth:`Summary.to_json` of every run of :func:`summary_columns`, the same text, from
+    one encoding per column instead of one per run."""
+    enc = {}
+    for k in _SUMMARY_KEYS[:-1]:
+        a = columns[k]
+        finite = a.dtype.kind in "iu" or bool(np.isfinite(a).all())
+        enc[k] = _json_items(a.tolist(), finite)
+    bs = _ENCODE(columns["batch_size"])
+    return [
+        f'{{"batch_size":{bs},"f_best":{fb},"f_final":{ff},"n_f":{nf},"n_g":{ng},'
+        f'"n_iter":{ni},"x_final":{x}}}'
+        for fb, ff, nf, ng, ni, x in zip(enc["f_best"], enc["f_final"], enc["n_f"], enc["n_g"],
+                                         enc["n_iter"], enc["x_final"], strict=True)
+    ]

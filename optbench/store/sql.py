@@ -44,12 +44,14 @@ from .codecs import (
     split_traces,
     unpack_metrics,
     unpack_trace,
+    whole_block,
 )
-from .records import RESULTS_VERSION, RunRecord, Summary, to_json
+from .records import RESULTS_VERSION, RunRecord, Summary, summary_jsons, to_json
 from .session import anonymized, host, versions
 
 SCHEMA_VERSION = 2
 TRACE_CHUNK = 500  # traces read per SQL query when reading many (schema version 1)
+PAGE_SIZE = 16384  # bytes per page of a new store (any page size reads the same)
 
 _MIGRATE_1 = """
 ALTER TABLE runs ADD COLUMN block INTEGER;
@@ -319,6 +321,9 @@ class Store:
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.{time.monotonic_ns()}.new")
         conn = sqlite3.connect(tmp, isolation_level=None)
         try:
+            # before anything is written: a batch's block is megabytes, and 16 KB pages write
+            # it in a quarter of the pages (and WAL frames) of SQLite's default 4 KB
+            conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")
             conn.execute("PRAGMA journal_mode = WAL").fetchone()
             conn.execute("BEGIN")
             for stmt in _SCHEMA.strip().split(";"):
@@ -614,10 +619,16 @@ class Store:
                 block = self.conn.execute(
                     "SELECT coalesce(max(block), 0) + 1 FROM blocks"
                 ).fetchone()[0]
+                results = [res for _, res in rows]
+                whole = whole_block(results)  # the batch's own block, packed where it ran
                 self.conn.execute(
                     "INSERT INTO blocks VALUES (?, ?, ?)",
-                    (block, *pack_block([res for _, res in rows])),
+                    (block, *(whole.pack() if whole is not None else pack_block(results))),
                 )
+                if whole is not None and whole.summaries is not None:
+                    summaries = summary_jsons(whole.summaries)  # one encoding per column
+                else:
+                    summaries = [res.summary.to_json() for res in results]
                 records = [
                     (
                         run.run_id,
@@ -633,7 +644,7 @@ class Store:
                         run.tol,
                         res.status,
                         res.message,
-                        res.summary.to_json(),
+                        summaries[i],
                         "",  # the metrics are in the block
                         float(res.seconds),
                         batch,
