@@ -180,12 +180,14 @@ def _stored_runs(dbs) -> int:
     be counted: reading it will say why)."""
     import sqlite3
 
+    from ..store import Store
+
     total = 0
     for db in dbs:
         try:
-            with sqlite3.connect(f"{Path(db).resolve().as_uri()}?mode=ro", uri=True) as conn:
-                total += int(conn.execute("SELECT count(*) FROM runs").fetchone()[0])
-        except (sqlite3.Error, OSError, ValueError):
+            with Store(db) as store:
+                total += int(store.conn.execute("SELECT count(*) FROM runs").fetchone()[0])
+        except (StoreError, sqlite3.Error, OSError, ValueError):
             continue
     return total
 
