@@ -14,6 +14,27 @@ import pytest
 
 matplotlib.use("Agg")
 
+# The tests' scratch folders (tmp_path, and the temporary files of the processes they start)
+# go to a memory file system where one is mounted with room to spare, unless TMPDIR says
+# where: SQLite syncs every commit to disk (3 ms each here, thousands of commits in the
+# suite), which on a tmpfs costs nothing; no test is about the disk's durability.
+SCRATCH_MIN_FREE = 4 << 30  # bytes: a whole run writes a few hundred MB
+
+
+def _memory_scratch(folder: str = "/dev/shm") -> str | None:
+    if "TMPDIR" in os.environ or not os.access(folder, os.W_OK | os.X_OK):
+        return None
+    try:
+        st = os.statvfs(folder)
+    except OSError:
+        return None
+    return folder if st.f_bavail * st.f_frsize >= SCRATCH_MIN_FREE else None
+
+
+if (_scratch := _memory_scratch()) is not None:
+    os.environ["TMPDIR"] = _scratch
+    tempfile.tempdir = None  # read TMPDIR again
+
 # Bytecode is written and read, as an installed wheel has it: most tests start `optbench` in a
 # child process, and a machine that sets PYTHONDONTWRITEBYTECODE would otherwise compile the
 # whole package from source in every one of them (0.43 s against 0.26 s for a one-run command).
@@ -86,14 +107,17 @@ SHARED_FIXTURES = {
     "test_compare_across": ("stores",),
     "test_compare_stores": ("stores",),
     "test_export": ("default_suite_postprocessed",),
+    "test_figures_interactive": ("store",),
     "test_hostile_travel": ("stores",),
     "test_lesson": ("lesson",),
+    "test_lesson_page": ("lesson",),
     "test_lesson_regimes": ("store",),
     "test_momentum_section": ("store",),
     "test_per_problem_figures": ("made",),
     "test_references": ("fresh",),
     "test_relayout": ("page",),
     "test_report": ("report",),
+    "test_sweeps": ("stores",),
     "test_tables_browser": ("page",),
     "test_tune": ("tuned",),
     "test_tune_trials": ("tuned",),
@@ -101,14 +125,42 @@ SHARED_FIXTURES = {
 }
 
 
+# The long units of work, longest first: the modules whose shared fixture makes one group
+# (SHARED_FIXTURES) of many seconds, and those holding a single test of many seconds (mypy,
+# a wheel build, cocopp, a Dask cluster). They are handed to the workers first, so that the
+# short tests fill in behind them and both workers finish together, instead of one worker
+# starting a long group near the end while the other runs out of work. (pytest-xdist would
+# otherwise hand out the groups by their number of tests, whatever they cost.) The rest keep
+# their order, behind them.
+LONG_FIRST = ("test_types", "test_export", "test_references", "test_bundle",
+              "test_tables_browser", "test_browser", "test_sweeps", "test_hostile_travel",
+              "test_compare_stores", "test_report", "test_conformance", "test_cli", "test_faults",
+              "test_reliability", "test_adapters_faithful", "test_lesson_page",
+              "test_per_problem_figures", "test_figures_interactive", "test_lesson_regimes",
+              "test_momentum_section", "test_small_ml", "test_wallclock", "test_optax_adapter",
+              "test_check_bounded", "test_tune_trials", "test_tuning_sections", "test_lesson",
+              "test_compare_across", "test_tune", "test_relayout", "test_bad_input")
+
+
+def pytest_configure(config):
+    if getattr(config.option, "loadscopereorder", None):  # --dist loadgroup: LONG_FIRST's order
+        config.option.loadscopereorder = False
+
+
+def _module_name(item) -> str:
+    module = getattr(item, "module", None)
+    return module.__name__.rpartition(".")[2] if module else ""
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
     if not config.pluginmanager.hasplugin("xdist"):  # -p no:xdist: one process, no groups
         return
+    rank = {name: i for i, name in enumerate(LONG_FIRST)}
+    items.sort(key=lambda item: rank.get(_module_name(item), len(rank)))  # stable
     for item in items:
-        module = getattr(item, "module", None)
-        shared = SHARED_FIXTURES.get(module.__name__.rpartition(".")[2] if module else "", ())
+        shared = SHARED_FIXTURES.get(_module_name(item), ())
         for name in shared:
             if name in getattr(item, "fixturenames", ()):
-                item.add_marker(pytest.mark.xdist_group(f"{module.__name__}::{name}"))
+                item.add_marker(pytest.mark.xdist_group(f"{item.module.__name__}::{name}"))
                 break
