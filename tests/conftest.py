@@ -44,6 +44,7 @@ os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
 os.environ["PYTHONPYCACHEPREFIX"] = sys.pycache_prefix = os.path.join(
     tempfile.gettempdir(), f"optbench-tests-pycache-{os.getuid()}")
 sys.dont_write_bytecode = False
+_ENVIRON_AT_START = dict(os.environ)  # before any test changes it: the forked CLI's server
 
 ROOT = Path(__file__).resolve().parents[1]
 # the built-in report sections, in page order (their anchors)
@@ -81,20 +82,47 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: float = 300) -> subpro
                           text=True, cwd=cwd, env=_cli_env(), timeout=timeout)
 
 
-@pytest.fixture(scope="session")
-def forked_cli(tmp_path_factory):
-    """``run_cli`` in a forked copy of a process that has imported the CLI
-    (tests/cli_zygote.py): for many calls about what the CLI says, not how it starts."""
-    from tests.cli_zygote import Zygote
+_zygote = None
 
-    zygote = Zygote(_cli_env(), tmp_path_factory.mktemp("cli-zygote"))
-    yield zygote.run
-    zygote.close()
+
+def fork_cli(*args: str, cwd: Path | None = None, timeout: float = 300,
+             env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """``run_cli`` in a forked copy of a process that has imported the CLI
+    (tests/cli_zygote.py), one per test process: for the many calls about what the CLI says
+    or does, not about how a new interpreter starts it (those keep ``run_cli``). The child's
+    environment is the one ``run_cli`` would give it now (a test's ``monkeypatch.setenv``
+    included), plus ``env``."""
+    global _zygote
+    if _zygote is None:
+        from tests.cli_zygote import Zygote
+
+        _zygote = Zygote(dict(_ENVIRON_AT_START, PYTHONWARNINGS="ignore", COLUMNS="200"),
+                         Path(tempfile.mkdtemp(prefix="optbench-cli-zygote-")))
+    now, started = _cli_env(), _zygote.env
+    changed = {k: v for k, v in now.items() if started.get(k) != v}
+    return _zygote.run(*args, cwd=cwd, timeout=timeout, env={**changed, **(env or {})},
+                       unset=tuple(k for k in started if k not in now))
+
+
+def pytest_sessionfinish(session):
+    global _zygote
+    if _zygote is not None:
+        import shutil
+
+        _zygote.close()
+        shutil.rmtree(_zygote.folder, ignore_errors=True)
+        _zygote = None
+
+
+@pytest.fixture(scope="session")
+def forked_cli():
+    """:func:`fork_cli` as a fixture."""
+    return fork_cli
 
 
 @pytest.fixture
 def cli():
-    return run_cli
+    return fork_cli
 
 
 # Module-scoped fixtures that cost many seconds (each runs the CLI or a suite, then a report),
