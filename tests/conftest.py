@@ -14,10 +14,25 @@ import pytest
 
 matplotlib.use("Agg")
 
+# Bytecode is written and read, as an installed wheel has it: most tests start `optbench` in a
+# child process, and a machine that sets PYTHONDONTWRITEBYTECODE would otherwise compile the
+# whole package from source in every one of them (0.43 s against 0.26 s for a one-run command).
+# The bytecode goes to one cache folder outside the tree, shared by the test workers (Python
+# writes it atomically), so the folders the tests look into hold only what optbench wrote. It
+# is kept on disk, in the system's temporary folder, from one run of the suite to the next (an
+# xdist worker inherits the folder its controller chose).
+PYCACHE = f"optbench-tests-pycache-{os.getuid()}"
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+if os.path.basename(os.environ.get("PYTHONPYCACHEPREFIX", "")) != PYCACHE:
+    os.environ["PYTHONPYCACHEPREFIX"] = os.path.join(tempfile.gettempdir(), PYCACHE)
+sys.pycache_prefix = os.environ["PYTHONPYCACHEPREFIX"]
+sys.dont_write_bytecode = False
+
 # The tests' scratch folders (tmp_path, and the temporary files of the processes they start)
 # go to a memory file system where one is mounted with room to spare, unless TMPDIR says
 # where: SQLite syncs every commit to disk (3 ms each here, thousands of commits in the
-# suite), which on a tmpfs costs nothing; no test is about the disk's durability.
+# suite), which on a tmpfs costs nothing; no test is about the disk's durability. pytest
+# keeps the folders of failed tests only (pyproject.toml: tmp_path_retention_policy).
 SCRATCH_MIN_FREE = 4 << 30  # bytes: a whole run writes a few hundred MB
 
 
@@ -34,16 +49,6 @@ def _memory_scratch(folder: str = "/dev/shm") -> str | None:
 if (_scratch := _memory_scratch()) is not None:
     os.environ["TMPDIR"] = _scratch
     tempfile.tempdir = None  # read TMPDIR again
-
-# Bytecode is written and read, as an installed wheel has it: most tests start `optbench` in a
-# child process, and a machine that sets PYTHONDONTWRITEBYTECODE would otherwise compile the
-# whole package from source in every one of them (0.43 s against 0.26 s for a one-run command).
-# The bytecode goes to one cache folder outside the tree, shared by the test workers (Python
-# writes it atomically), so the folders the tests look into hold only what optbench wrote.
-os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
-os.environ["PYTHONPYCACHEPREFIX"] = sys.pycache_prefix = os.path.join(
-    tempfile.gettempdir(), f"optbench-tests-pycache-{os.getuid()}")
-sys.dont_write_bytecode = False
 _ENVIRON_AT_START = dict(os.environ)  # before any test changes it: the forked CLI's server
 
 ROOT = Path(__file__).resolve().parents[1]
