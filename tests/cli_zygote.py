@@ -36,6 +36,8 @@ import optbench.api, optbench.runner, optbench.worker, optbench.registry, optben
 import jinja2, matplotlib, pandas, PIL.Image
 
 def child(req):
+    for name in req["unset"]:
+        os.environ.pop(name, None)
     os.environ.update(req["env"])
     os.chdir(req["cwd"])
     sys.path[0] = os.getcwd()
@@ -89,23 +91,28 @@ class Zygote:
         import sys
 
         self.folder = folder
+        self.env = dict(env)
         self.proc = subprocess.Popen([sys.executable, "-c", SERVER], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, text=True, env=env, cwd=folder)
         self.calls = 0
 
-    def run(self, *args: str, cwd, timeout: float = 300, env: dict[str, str] | None = None):
-        """``optbench ARGS`` in a new child, in folder ``cwd``, with the variables ``env``
-        added to its environment (as a subprocess started with them would have)."""
+    def run(self, *args: str, cwd=None, timeout: float = 300, env: dict[str, str] | None = None,
+            unset: tuple[str, ...] = ()):
+        """``optbench ARGS`` in a new child, in folder ``cwd`` (the caller's by default, as
+        ``subprocess.run``), with the variables ``unset`` removed from its environment and
+        ``env`` added (as a subprocess started with that environment would have)."""
         import json
         import os
         import signal
         import subprocess
         import threading
 
+        cwd = os.getcwd() if cwd is None else cwd
+
         self.calls += 1
         out, err = self.folder / f"{self.calls}.out", self.folder / f"{self.calls}.err"
         request = {"args": list(args), "cwd": str(cwd), "out": str(out), "err": str(err),
-                   "env": dict(env or {})}
+                   "env": dict(env or {}), "unset": list(unset)}
         assert self.proc.stdin is not None and self.proc.stdout is not None
         self.proc.stdin.write(json.dumps(request) + "\n")
         self.proc.stdin.flush()

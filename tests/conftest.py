@@ -18,11 +18,38 @@ matplotlib.use("Agg")
 # child process, and a machine that sets PYTHONDONTWRITEBYTECODE would otherwise compile the
 # whole package from source in every one of them (0.43 s against 0.26 s for a one-run command).
 # The bytecode goes to one cache folder outside the tree, shared by the test workers (Python
-# writes it atomically), so the folders the tests look into hold only what optbench wrote.
+# writes it atomically), so the folders the tests look into hold only what optbench wrote. It
+# is kept on disk, in the system's temporary folder, from one run of the suite to the next (an
+# xdist worker inherits the folder its controller chose).
+PYCACHE = f"optbench-tests-pycache-{os.getuid()}"
 os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
-os.environ["PYTHONPYCACHEPREFIX"] = sys.pycache_prefix = os.path.join(
-    tempfile.gettempdir(), f"optbench-tests-pycache-{os.getuid()}")
+if os.path.basename(os.environ.get("PYTHONPYCACHEPREFIX", "")) != PYCACHE:
+    os.environ["PYTHONPYCACHEPREFIX"] = os.path.join(tempfile.gettempdir(), PYCACHE)
+sys.pycache_prefix = os.environ["PYTHONPYCACHEPREFIX"]
 sys.dont_write_bytecode = False
+
+# The tests' scratch folders (tmp_path, and the temporary files of the processes they start)
+# go to a memory file system where one is mounted with room to spare, unless TMPDIR says
+# where: SQLite syncs every commit to disk (3 ms each here, thousands of commits in the
+# suite), which on a tmpfs costs nothing; no test is about the disk's durability. pytest
+# keeps the folders of failed tests only (pyproject.toml: tmp_path_retention_policy).
+SCRATCH_MIN_FREE = 4 << 30  # bytes: a whole run writes a few hundred MB
+
+
+def _memory_scratch(folder: str = "/dev/shm") -> str | None:
+    if "TMPDIR" in os.environ or not os.access(folder, os.W_OK | os.X_OK):
+        return None
+    try:
+        st = os.statvfs(folder)
+    except OSError:
+        return None
+    return folder if st.f_bavail * st.f_frsize >= SCRATCH_MIN_FREE else None
+
+
+if (_scratch := _memory_scratch()) is not None:
+    os.environ["TMPDIR"] = _scratch
+    tempfile.tempdir = None  # read TMPDIR again
+_ENVIRON_AT_START = dict(os.environ)  # before any test changes it: the forked CLI's server
 
 ROOT = Path(__file__).resolve().parents[1]
 # the built-in report sections, in page order (their anchors)
@@ -60,20 +87,78 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: float = 300) -> subpro
                           text=True, cwd=cwd, env=_cli_env(), timeout=timeout)
 
 
-@pytest.fixture(scope="session")
-def forked_cli(tmp_path_factory):
-    """``run_cli`` in a forked copy of a process that has imported the CLI
-    (tests/cli_zygote.py): for many calls about what the CLI says, not how it starts."""
-    from tests.cli_zygote import Zygote
+_zygote = None
 
-    zygote = Zygote(_cli_env(), tmp_path_factory.mktemp("cli-zygote"))
-    yield zygote.run
-    zygote.close()
+
+def fork_cli(*args: str, cwd: Path | None = None, timeout: float = 300,
+             env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """``run_cli`` in a forked copy of a process that has imported the CLI
+    (tests/cli_zygote.py), one per test process: for the many calls about what the CLI says
+    or does, not about how a new interpreter starts it (those keep ``run_cli``). The child's
+    environment is the one ``run_cli`` would give it now (a test's ``monkeypatch.setenv``
+    included), plus ``env``."""
+    global _zygote
+    if _zygote is None:
+        from tests.cli_zygote import Zygote
+
+        _zygote = Zygote(dict(_ENVIRON_AT_START, PYTHONWARNINGS="ignore", COLUMNS="200"),
+                         Path(tempfile.mkdtemp(prefix="optbench-cli-zygote-")))
+    now, started = _cli_env(), _zygote.env
+    changed = {k: v for k, v in now.items() if started.get(k) != v}
+    return _zygote.run(*args, cwd=cwd, timeout=timeout, env={**changed, **(env or {})},
+                       unset=tuple(k for k in started if k not in now))
+
+
+def pytest_sessionfinish(session):
+    global _zygote
+    _close_chromium()
+    if _zygote is not None:
+        import shutil
+
+        _zygote.close()
+        shutil.rmtree(_zygote.folder, ignore_errors=True)
+        _zygote = None
+
+
+_chromium = None  # (playwright, browser): this test process's headless Chromium
+
+
+def browser_tab(chromium_path: str, args: list[str], **options):
+    """A new browser context (``options``: viewport and the like) in this test process's one
+    headless Chromium, launched at the first call: a context is as isolated as a new browser
+    (its own cookies, storage and cache), without the second or two that starting
+    playwright's driver and Chromium costs. Closing the context closes its pages."""
+    global _chromium
+    if _chromium is None or not _chromium[1].is_connected():
+        from playwright.sync_api import sync_playwright
+
+        if _chromium is not None:
+            _chromium[0].stop()
+        driver = sync_playwright().start()
+        _chromium = (driver, driver.chromium.launch(executable_path=chromium_path, args=args))
+    return _chromium[1].new_context(**options)
+
+
+def _close_chromium() -> None:
+    global _chromium
+    if _chromium is not None:
+        driver, browser = _chromium
+        _chromium = None
+        try:
+            browser.close()
+        finally:
+            driver.stop()
+
+
+@pytest.fixture(scope="session")
+def forked_cli():
+    """:func:`fork_cli` as a fixture."""
+    return fork_cli
 
 
 @pytest.fixture
 def cli():
-    return run_cli
+    return fork_cli
 
 
 # Module-scoped fixtures that cost many seconds (each runs the CLI or a suite, then a report),
@@ -86,14 +171,17 @@ SHARED_FIXTURES = {
     "test_compare_across": ("stores",),
     "test_compare_stores": ("stores",),
     "test_export": ("default_suite_postprocessed",),
+    "test_figures_interactive": ("store",),
     "test_hostile_travel": ("stores",),
     "test_lesson": ("lesson",),
+    "test_lesson_page": ("lesson",),
     "test_lesson_regimes": ("store",),
     "test_momentum_section": ("store",),
     "test_per_problem_figures": ("made",),
     "test_references": ("fresh",),
     "test_relayout": ("page",),
     "test_report": ("report",),
+    "test_sweeps": ("stores",),
     "test_tables_browser": ("page",),
     "test_tune": ("tuned",),
     "test_tune_trials": ("tuned",),
@@ -101,14 +189,42 @@ SHARED_FIXTURES = {
 }
 
 
+# The long units of work, longest first: the modules whose shared fixture makes one group
+# (SHARED_FIXTURES) of many seconds, and those holding a single test of many seconds (mypy,
+# a wheel build, cocopp, a Dask cluster). They are handed to the workers first, so that the
+# short tests fill in behind them and both workers finish together, instead of one worker
+# starting a long group near the end while the other runs out of work. (pytest-xdist would
+# otherwise hand out the groups by their number of tests, whatever they cost.) The rest keep
+# their order, behind them.
+LONG_FIRST = ("test_types", "test_export", "test_references", "test_bundle",
+              "test_tables_browser", "test_browser", "test_sweeps", "test_hostile_travel",
+              "test_compare_stores", "test_report", "test_conformance", "test_cli", "test_faults",
+              "test_reliability", "test_adapters_faithful", "test_lesson_page",
+              "test_per_problem_figures", "test_figures_interactive", "test_lesson_regimes",
+              "test_momentum_section", "test_small_ml", "test_wallclock", "test_optax_adapter",
+              "test_check_bounded", "test_tune_trials", "test_tuning_sections", "test_lesson",
+              "test_compare_across", "test_tune", "test_relayout", "test_bad_input")
+
+
+def pytest_configure(config):
+    if getattr(config.option, "loadscopereorder", None):  # --dist loadgroup: LONG_FIRST's order
+        config.option.loadscopereorder = False
+
+
+def _module_name(item) -> str:
+    module = getattr(item, "module", None)
+    return module.__name__.rpartition(".")[2] if module else ""
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
     if not config.pluginmanager.hasplugin("xdist"):  # -p no:xdist: one process, no groups
         return
+    rank = {name: i for i, name in enumerate(LONG_FIRST)}
+    items.sort(key=lambda item: rank.get(_module_name(item), len(rank)))  # stable
     for item in items:
-        module = getattr(item, "module", None)
-        shared = SHARED_FIXTURES.get(module.__name__.rpartition(".")[2] if module else "", ())
+        shared = SHARED_FIXTURES.get(_module_name(item), ())
         for name in shared:
             if name in getattr(item, "fixturenames", ()):
-                item.add_marker(pytest.mark.xdist_group(f"{module.__name__}::{name}"))
+                item.add_marker(pytest.mark.xdist_group(f"{item.module.__name__}::{name}"))
                 break

@@ -195,13 +195,17 @@ def test_optax_lbfgs_equals_a_hand_loop_with_every_line_search_evaluation_charge
     tx = optax.lbfgs(learning_rate=1.0)
     params, state = jnp.asarray(x0), tx.init(jnp.asarray(x0))
     value_and_grad = optax.value_and_grad_from_state(fn)
-    update = jax.jit(lambda g, s, p, v: tx.update(g, s, p, value=v, grad=g, value_fn=fn))
+
+    @jax.jit  # one compiled step (op by op, each primitive and branch compiles on its own)
+    def step(params, state):
+        value, grad = value_and_grad(params, state=state)
+        updates, state = tx.update(grad, state, params, value=value, grad=grad, value_fn=fn)
+        return optax.apply_updates(params, updates), state
+
     xs, evals = [np.asarray(params)], [0]
     used = 1  # the start's value and gradient
     for _ in range(res.summary.n_iter):
-        value, grad = value_and_grad(params, state=state)
-        updates, state = update(grad, state, params, value)
-        params = optax.apply_updates(params, updates)
+        params, state = step(params, state)
         used += int(optax.tree.get(state, "num_linesearch_steps"))  # one value and grad each
         xs.append(np.asarray(params))
         evals.append(used)

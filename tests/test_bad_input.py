@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import run_cli
+from tests.conftest import fork_cli, run_cli
 
 BASE = ["-p", "quadratic-1d", "-o", "gd"]
 BASELINE = [*BASE, "--seeds", "2", "--budget", "10", "--quiet"]
@@ -519,7 +519,7 @@ def test_the_catalogue_is_large():
 def baseline(tmp_path_factory) -> Path:
     """A store of four runs, made once and copied for every case."""
     out = tmp_path_factory.mktemp("baseline") / "results"
-    ok = run_cli("run", *BASELINE, "--out", str(out), "--no-report")
+    ok = fork_cli("run", *BASELINE, "--out", str(out), "--no-report")
     assert ok.returncode == 0, ok.stderr
     return out / "results.sqlite"
 
@@ -725,7 +725,7 @@ def test_an_entry_point_cannot_take_a_builtin_name(tmp_path):
 
 def test_report_filters_match_labels(tmp_path):
     out = tmp_path / "res"
-    r = run_cli(
+    r = fork_cli(
         "run",
         "-p",
         "quadratic-1d",
@@ -746,7 +746,7 @@ def test_report_filters_match_labels(tmp_path):
     )
     assert r.returncode == 0, r.stderr
     html = tmp_path / "only.html"
-    r = run_cli(
+    r = fork_cli(
         "report",
         "--out",
         str(out),
@@ -760,7 +760,7 @@ def test_report_filters_match_labels(tmp_path):
     assert r.returncode == 0, r.stderr
     # 3 seeds of one label on one problem (of 2 problems x 3 labels x 3 seeds = 18 runs)
     assert "<p>3 runs ·" in html.read_text()
-    r = run_cli("report", "--out", str(out), "--html", str(html), "-o", "gd", "-o", "adam")
+    r = fork_cli("report", "--out", str(out), "--html", str(html), "-o", "gd", "-o", "adam")
     assert r.returncode == 0, r.stderr
     assert "<p>18 runs ·" in html.read_text()  # a name matches every label of it
 

@@ -21,7 +21,7 @@ from optbench.errors import UsageError  # noqa: E402
 from optbench.export import export  # noqa: E402
 from optbench.oracle import Oracle  # noqa: E402
 from optbench.store import Store  # noqa: E402
-from tests.conftest import run_cli, without_clock  # noqa: E402
+from tests.conftest import fork_cli, without_clock  # noqa: E402
 
 # (function, dimension, instance): every group of the suite, every dimension, old and new
 # instances
@@ -182,7 +182,7 @@ def test_a_bbob_problem_pickles_as_its_identity_and_evaluates_the_same():
 def test_a_bad_spec_is_one_line(spec, expected, tmp_path):
     with pytest.raises(UsageError, match=expected.replace("[", r"\[").replace("]", r"\]")):
         optbench.make_problem(spec)
-    r = run_cli("run", "-p", spec, "-o", "gd", "--out", str(tmp_path / "r"), "--quiet")
+    r = fork_cli("run", "-p", spec, "-o", "gd", "--out", str(tmp_path / "r"), "--quiet")
     assert r.returncode == 2, (r.stdout, r.stderr)
     assert r.stderr.strip().count("\n") == 0 and expected in r.stderr, r.stderr
     assert "Traceback" not in r.stderr

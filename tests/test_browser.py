@@ -18,6 +18,7 @@ import pytest
 
 import optbench
 from tests.conftest import REPORT_SECTIONS as SECTIONS
+from tests.conftest import browser_tab
 
 pytestmark = pytest.mark.browser
 
@@ -47,21 +48,18 @@ def open_page(html: str | Path, width: int = 1400, height: int = 1000) -> Iterat
     and uncaught exceptions it logs and every URL it requests, as they come (skips where
     Chromium or playwright is missing)."""
     _need_browser()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            page = browser.new_page(viewport={"width": width, "height": height})
-            errors: list[str] = []
-            urls: list[str] = []
-            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.on("request", lambda r: urls.append(r.url))
-            page.goto(Path(html).as_uri())
-            yield page, errors, urls
-        finally:
-            browser.close()
+    context = browser_tab(CHROMIUM, ARGS, viewport={"width": width, "height": height})
+    try:
+        page = context.new_page()
+        errors: list[str] = []
+        urls: list[str] = []
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.on("request", lambda r: urls.append(r.url))
+        page.goto(Path(html).as_uri())
+        yield page, errors, urls
+    finally:
+        context.close()
 
 
 @pytest.fixture(scope="module")
@@ -198,55 +196,51 @@ def _check_layout(page):
         assert not bad, bad[:10]
 
 
-def _open(p, html: Path):
-    browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-    page = browser.new_page(viewport={"width": 1400, "height": 900})
+def _open(html: Path):
+    """The page in a new context of the shared browser, and the context (to close)."""
+    _need_browser()
+    browser = browser_tab(CHROMIUM, ARGS, viewport={"width": 1400, "height": 900})
+    page = browser.new_page()
     page.goto(html.resolve().as_uri(), wait_until="load")
     return browser, page
 
 
 def test_no_overlapping_text_no_wide_table_no_empty_figure(page_html):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser, page = _open(p, page_html)
-        try:
-            _check_layout(page)
-            # every figure offers its own SVG for download: a link beside a drawn one, the
-            # "..." menu of an interactive one
-            vega = page.locator("figure.vega")
-            assert page.locator("figure.vega .vega-actions a", has_text="SVG").count() \
-                == vega.count()
-            links = page.evaluate(
-                "Array.from(document.querySelectorAll('figure:not(.vega)')).map(f => {"
-                "const a = f.querySelector('a.svg'); return a ? [a.getAttribute('href'), "
-                "a.getAttribute('download'), f.querySelector('img').src] : null; })"
-            )
-            assert links and all(x is not None for x in links)
-            for href, name, src in links:
-                assert href == src and href.startswith("data:image/svg+xml")
-                assert name.endswith(".svg")
-            # the metric glossary once, linked from every problem's table; no raw markup
-            assert page.locator("#metric-glossary").count() == 1
-            assert page.locator("dl.defs dt", has_text="n_cross").count() == 1
-            assert page.locator("a[href='#metric-glossary']").count() >= 3
-            assert "``" not in page.inner_text("main")
-        finally:
-            browser.close()
+    browser, page = _open(page_html)
+    try:
+        _check_layout(page)
+        # every figure offers its own SVG for download: a link beside a drawn one, the
+        # "..." menu of an interactive one
+        vega = page.locator("figure.vega")
+        assert page.locator("figure.vega .vega-actions a", has_text="SVG").count() \
+            == vega.count()
+        links = page.evaluate(
+            "Array.from(document.querySelectorAll('figure:not(.vega)')).map(f => {"
+            "const a = f.querySelector('a.svg'); return a ? [a.getAttribute('href'), "
+            "a.getAttribute('download'), f.querySelector('img').src] : null; })"
+        )
+        assert links and all(x is not None for x in links)
+        for href, name, src in links:
+            assert href == src and href.startswith("data:image/svg+xml")
+            assert name.endswith(".svg")
+        # the metric glossary once, linked from every problem's table; no raw markup
+        assert page.locator("#metric-glossary").count() == 1
+        assert page.locator("dl.defs dt", has_text="n_cross").count() == 1
+        assert page.locator("a[href='#metric-glossary']").count() >= 3
+        assert "``" not in page.inner_text("main")
+    finally:
+        browser.close()
 
 
 def test_the_comparison_page_lays_out_and_opens_with_the_comparison(comparison_html):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser, page = _open(p, comparison_html)
-        try:
-            first = page.evaluate("document.querySelector('main section').id")
-            assert first == "comparison"
-            assert page.locator("section#comparison table").count() >= 2
-            _check_layout(page)
-        finally:
-            browser.close()
+    browser, page = _open(comparison_html)
+    try:
+        first = page.evaluate("document.querySelector('main section').id")
+        assert first == "comparison"
+        assert page.locator("section#comparison table").count() >= 2
+        _check_layout(page)
+    finally:
+        browser.close()
 
 
 # every sortable table's numeric columns: [table index, column, header, data-v values]
@@ -287,33 +281,31 @@ def _check_sorter(page):
 
 
 def test_report_renders_offline_in_chromium(page_html):
-    from playwright.sync_api import sync_playwright
-
     requests, errors = [], []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1366, "height": 800})
-            page.on("request", lambda r: requests.append(r.url))
-            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.goto(page_html.resolve().as_uri(), wait_until="load")
-            images = page.evaluate(
-                "Array.from(document.images).map(i => [i.complete, i.naturalWidth, "
-                "i.naturalHeight])"
-            )
-            page.wait_for_function(  # interactive figures draw themselves after the load
-                "[...document.querySelectorAll('figure.vega .vega-chart')]"
-                ".every(c => c.querySelector('svg'))", timeout=30000)
-            charts = page.locator("figure.vega .vega-chart svg").count()
-            assert len(images) + charts >= 8
-            assert all(done and w > 0 and h > 0 for done, w, h in images), images
-            for anchor in SECTIONS:
-                assert page.locator(f"section#{anchor} h2").is_visible()
-                assert page.locator(f"nav a[href='#{anchor}']").count() == 1
-            _check_sorter(page)
-        finally:
-            browser.close()
+    _need_browser()
+    browser = browser_tab(CHROMIUM, ARGS, viewport={"width": 1366, "height": 800})
+    try:
+        page = browser.new_page()
+        page.on("request", lambda r: requests.append(r.url))
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(page_html.resolve().as_uri(), wait_until="load")
+        images = page.evaluate(
+            "Array.from(document.images).map(i => [i.complete, i.naturalWidth, "
+            "i.naturalHeight])"
+        )
+        page.wait_for_function(  # interactive figures draw themselves after the load
+            "[...document.querySelectorAll('figure.vega .vega-chart')]"
+            ".every(c => c.querySelector('svg'))", timeout=30000)
+        charts = page.locator("figure.vega .vega-chart svg").count()
+        assert len(images) + charts >= 8
+        assert all(done and w > 0 and h > 0 for done, w, h in images), images
+        for anchor in SECTIONS:
+            assert page.locator(f"section#{anchor} h2").is_visible()
+            assert page.locator(f"nav a[href='#{anchor}']").count() == 1
+        _check_sorter(page)
+    finally:
+        browser.close()
     assert errors == []
     assert requests and all(u.startswith(("file://", "data:")) for u in requests), [
         u for u in requests if not u.startswith(("file://", "data:"))

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.conftest import run_cli
+from tests.conftest import fork_cli
 
 SPEC = """\
 problems = ["quadratic-1d", "rosenbrock"]
@@ -39,11 +39,11 @@ def made(tmp_path_factory):
     store = tmp / "store"
     for args in ([str(spec)], ["-p", "log-cosh", "-o", "gd[lr=0.5/L]", "--seeds", "2",
                                "--budget", "30"]):
-        res = run_cli("run", *args, "--out", str(store), "--no-report", "--quiet")
+        res = fork_cli("run", *args, "--out", str(store), "--no-report", "--quiet")
         assert res.returncode == 0, res.stderr
     db = store / "results.sqlite"
     zpath = tmp / "made" / "b.zip"
-    res = run_cli("export", "--format", "bundle", "--db", str(db), "--dest", str(zpath))
+    res = fork_cli("export", "--format", "bundle", "--db", str(db), "--dest", str(zpath))
     assert res.returncode == 0, res.stderr
     assert res.stdout.strip() == str(zpath)
     return tmp, db, zpath
@@ -96,13 +96,13 @@ def test_a_bundle_moved_elsewhere_reads_as_its_store_and_stays_untouched(made, t
     before = moved.read_bytes()
     out = tmp_path / "out"
     # the report, from another folder, with the bundle named
-    res = run_cli("report", "--db", "moved=moved.zip", "--html", str(out / "r.html"), cwd=away)
+    res = fork_cli("report", "--db", "moved=moved.zip", "--html", str(out / "r.html"), cwd=away)
     assert res.returncode == 0, res.stderr
     page = (out / "r.html").read_text(encoding="utf-8")
     assert "gd[lr=1.5/L]" in page and "adam[lr=0.05]" in page and "log-cosh" in page
     # unnamed, without --html: the source is named after its folder, the page goes under
     # optbench-results/ in the working folder, never beside the bundle
-    res = run_cli("report", "--db", "elsewhere/moved.zip", cwd=tmp_path)
+    res = fork_cli("report", "--db", "elsewhere/moved.zip", cwd=tmp_path)
     assert res.returncode == 0, res.stderr
     page = (tmp_path / "optbench-results" / "report.html").read_text(encoding="utf-8")
     assert "elsewhere (elsewhere/moved.zip)" in page
@@ -116,7 +116,7 @@ def test_a_bundle_moved_elsewhere_reads_as_its_store_and_stays_untouched(made, t
             np.testing.assert_array_equal(a[k], b[k])
     # the export reads it too: the same CSV as the store's
     for src, dest in ((str(moved), out / "from-bundle"), (str(db), out / "from-store")):
-        res = run_cli("export", "--format", "csv", "--db", src, "--dest", str(dest))
+        res = fork_cli("export", "--format", "csv", "--db", src, "--dest", str(dest))
         assert res.returncode == 0, res.stderr
     for name in ("runs.csv", "traces.csv"):
         assert (out / "from-bundle" / name).read_bytes() == (out / "from-store" / name).read_bytes()
@@ -138,7 +138,7 @@ def test_the_bundled_specs_rerun_to_the_same_run_ids(made, tmp_path):
         spec.write_bytes(members[name])
         load_spec(spec)  # what optbench run accepts
         out = tmp_path / f"rerun-{i}"
-        res = run_cli("run", str(spec), "--out", str(out), "--no-report", "--quiet")
+        res = fork_cli("run", str(spec), "--out", str(out), "--no-report", "--quiet")
         assert res.returncode == 0, res.stderr
         rerun |= set(optbench.load(out).run_id)
     assert rerun == stored
@@ -147,7 +147,7 @@ def test_the_bundled_specs_rerun_to_the_same_run_ids(made, tmp_path):
 
 
 def _refused(args, cwd=None):
-    res = run_cli(*args, cwd=cwd)
+    res = fork_cli(*args, cwd=cwd)
     assert res.returncode == 2, (res.stdout, res.stderr)
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in res.stderr, res.stderr

@@ -49,7 +49,7 @@ def shifted_bowl() -> Problem:
 def stores(tmp_path_factory) -> dict[str, Path]:
     """Made once: GD slow, fast, both fast rates in one store, seeds no other store has,
     another problem; and the plug-in problem in two versions (different start points)."""
-    from tests.conftest import run_cli
+    from tests.conftest import fork_cli
 
     root = tmp_path_factory.mktemp("across")
     made = {
@@ -65,7 +65,7 @@ def stores(tmp_path_factory) -> dict[str, Path]:
     for name, shift, lr in (("start-a", 0.0, 0.1), ("start-a2", 0.0, 0.2), ("start-b", 1.0, 0.2)):
         plugin = root / f"shifted_{name}.py"
         plugin.write_text(SHIFTED.format(shift=shift))
-        res = run_cli("run", "--plugin", str(plugin), "-p", "shifted-bowl", "-o", f"gd[lr={lr}]",
+        res = fork_cli("run", "--plugin", str(plugin), "-p", "shifted-bowl", "-o", f"gd[lr={lr}]",
                       "--seeds", "6", "--budget", "200", "--out", str(root / name),
                       "--no-report", "--quiet")
         assert res.returncode == 0, res.stderr

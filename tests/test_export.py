@@ -18,7 +18,7 @@ from optbench.coco import SUITE, postprocess, register_testbed
 from optbench.errors import UsageError
 from optbench.export import PARQUET_HINT, export
 
-from .conftest import run_cli
+from .conftest import fork_cli
 
 STORE_SPEC = dict(
     problems=["quadratic-1d", "linear-regression"],
@@ -132,13 +132,13 @@ def test_parquet_without_pyarrow_is_a_clear_usage_error(store, tmp_path, monkeyp
 
 
 def test_cli_export_lists_the_files(store, tmp_path):
-    res = run_cli("export", "--format", "csv", "--db", str(store), "--dest", str(tmp_path / "e"))
+    res = fork_cli("export", "--format", "csv", "--db", str(store), "--dest", str(tmp_path / "e"))
     assert res.returncode == 0, res.stderr
     assert res.stdout.split() == [
         str(tmp_path / "e" / "runs.csv"),
         str(tmp_path / "e" / "traces.csv"),
     ]
-    bad = run_cli("export", "--format", "csv", "--db", str(tmp_path / "missing.sqlite"))
+    bad = fork_cli("export", "--format", "csv", "--db", str(tmp_path / "missing.sqlite"))
     assert bad.returncode == 2 and "no results store" in bad.stderr
 
 
@@ -348,5 +348,5 @@ def test_postprocess_names_a_missing_algorithm(default_suite_export, tmp_path):
 
 
 def test_cli_postprocess_needs_the_coco_format(store, tmp_path):
-    res = run_cli("export", "--db", str(store), "--format", "csv", "--postprocess")
+    res = fork_cli("export", "--db", str(store), "--format", "csv", "--postprocess")
     assert res.returncode == 2 and "--postprocess goes with --format coco" in res.stderr

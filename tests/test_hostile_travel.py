@@ -30,7 +30,7 @@ import optbench
 from optbench.errors import StoreError
 from optbench.report.context import read_context
 from reports.setup import setup
-from tests.conftest import run_cli
+from tests.conftest import fork_cli
 
 V1 = Path(__file__).parent / "data" / "store_v1.sqlite"
 SMALL = ["-p", "quadratic-1d", "--seeds", "3", "--budget", "60", "--no-report", "--quiet"]
@@ -66,7 +66,7 @@ CLIPPED = Path(__file__).parents[1] / "examples" / "my_optimizer.py"
 
 
 def _run(*args: str) -> None:
-    res = run_cli("run", *args)
+    res = fork_cli("run", *args)
     assert res.returncode == 0, res.stderr
 
 

@@ -17,7 +17,7 @@ import pytest
 import optbench
 from optbench.store import Store
 
-from .conftest import ROOT, run_cli
+from .conftest import ROOT, fork_cli
 
 README = (ROOT / "README.md").read_text()
 LESSON = README[README.index("## The lesson") :]
@@ -46,7 +46,7 @@ def lesson(tmp_path_factory):
     assert sorted(commands) == ["lesson/fit", "lesson/lr", "lesson/sgd"]
     runs = {}
     for folder, args in commands.items():
-        res = run_cli(*args, "--no-report", "--quiet", cwd=cwd)
+        res = fork_cli(*args, "--no-report", "--quiet", cwd=cwd)
         assert res.returncode == 0, res.stderr
         with Store(cwd / folder / "results.sqlite") as store:
             f_star = {k: v["f_star"] for k, v in store.problem_info().items()}

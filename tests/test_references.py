@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import ROOT, run_cli
+from tests.conftest import ROOT, fork_cli
 
 NO_CHANGE = {"no detectable change", "both diverged"}  # diverged in both: nothing changed
 
@@ -35,7 +35,7 @@ def _script():
 def fresh(tmp_path_factory):
     """``optbench run`` with no arguments: the default suite, as a user runs it."""
     tmp = tmp_path_factory.mktemp("fresh")
-    res = run_cli("run", "--out", "new", "--no-report", "--quiet", cwd=tmp)
+    res = fork_cli("run", "--out", "new", "--no-report", "--quiet", cwd=tmp)
     assert res.returncode == 0, res.stderr
     return tmp, tmp / "new" / "results.sqlite"
 
@@ -44,7 +44,7 @@ def test_the_references_are_listed_current_and_small():
     from optbench.bundle import REFERENCES
     from optbench.store import RESULTS_VERSION
 
-    res = run_cli("list", "baselines", "--json")
+    res = fork_cli("list", "baselines", "--json")
     assert res.returncode == 0, res.stderr
     listed = {r["name"]: r for r in json.loads(res.stdout)}
     assert {"reference:default", "reference:torch-defaults"} <= set(listed)
@@ -52,7 +52,7 @@ def test_the_references_are_listed_current_and_small():
         assert r["results_version"] == RESULTS_VERSION and r["current"], r
         assert r["description"] and r["holds"]["runs"] > 0
     assert listed["reference:default"]["holds"]["seeds"] == list(range(10))
-    text = run_cli("list", "baselines").stdout
+    text = fork_cli("list", "baselines").stdout
     assert "reference:torch-defaults" in text and "1230 runs" in text
     assert "(and 53 pairings only in sweeps)" in text
     assert sum(p.stat().st_size for p in REFERENCES.glob("*.zip")) <= 5_000_000
@@ -127,7 +127,7 @@ def test_the_comparison_gate_against_reference_default_passes(fresh):
     minute; every pairing is checked above, through the verdicts this report writes)."""
     tmp, db = fresh
     html = tmp / "gate" / "cmp.html"
-    res = run_cli("report", "--db", f"new={db}", "--db", "reference:default", "--baseline",
+    res = fork_cli("report", "--db", f"new={db}", "--db", "reference:default", "--baseline",
                   "reference:default", "--fail-on", "worse", "-p", "quadratic-1d", "--html",
                   str(html), cwd=tmp)
     assert res.returncode == 0, res.stderr
@@ -163,7 +163,7 @@ def test_a_reference_of_another_results_version_is_refused(tmp_path, monkeypatch
     from optbench.store import RESULTS_VERSION
 
     doctored = _doctored(tmp_path, RESULTS_VERSION - 1)
-    res = run_cli("report", "--db", str(doctored), "--html", str(tmp_path / "r.html"))
+    res = fork_cli("report", "--db", str(doctored), "--html", str(tmp_path / "r.html"))
     assert res.returncode == 2
     assert res.stderr.strip() == (
         f"optbench: error: reference 'default' holds results version {RESULTS_VERSION - 1}, "
@@ -179,12 +179,12 @@ def test_a_reference_is_read_in_place_and_an_unknown_one_named(tmp_path):
     from optbench.bundle import REFERENCES
 
     before = {p.name: p.read_bytes() for p in REFERENCES.iterdir()}
-    res = run_cli("report", "--db", "reference:torch-defaults", "-p", "quadratic-1d", "-o",
+    res = fork_cli("report", "--db", "reference:torch-defaults", "-p", "quadratic-1d", "-o",
                   "torch[cls=torch.optim.Adam]", cwd=tmp_path)
     assert res.returncode == 0, res.stderr
     assert (tmp_path / "optbench-results" / "report.html").is_file()  # not beside it
     assert {p.name: p.read_bytes() for p in REFERENCES.iterdir()} == before
-    res = run_cli("report", "--db", "reference:defualt", "--db", "reference:default")
+    res = fork_cli("report", "--db", "reference:defualt", "--db", "reference:default")
     assert res.returncode == 2 and len(res.stderr.strip().splitlines()) == 1
     assert "no built-in reference 'defualt'; did you mean reference:default?" in res.stderr
     shutil.rmtree(tmp_path / "optbench-results")

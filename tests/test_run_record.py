@@ -18,7 +18,7 @@ import pytest
 import optbench
 from optbench import registry
 from optbench.store import RunRecord, Store, Summary
-from tests.conftest import run_cli
+from tests.conftest import fork_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 V1 = Path(__file__).parent / "data" / "store_v1.sqlite"
@@ -64,12 +64,12 @@ def plugin_store(tmp_path_factory):
     for name in ("my_problem.py", "my_optimizer.py"):
         shutil.copy(ROOT / "examples" / name, home / name)
         plugins += ["--plugin", str(home / name)]
-    ran = run_cli("run", *plugins, "-p", "tilted-bowl", "-p", "quadratic-1d",
+    ran = fork_cli("run", *plugins, "-p", "tilted-bowl", "-p", "quadratic-1d",
                   "-o", "clipped-gd[lr=0.9/L,max_step=0.5]", "-o", "gd[lr=0.5/L]",
                   "--seeds", "2", "--budget", "40", "--no-report", "--out", str(home / "res"))
     assert ran.returncode == 0, ran.stderr
     db = home / "res" / "results.sqlite"
-    shown = run_cli("report", "--db", str(db), *plugins, "--html", str(home / "with.html"))
+    shown = fork_cli("report", "--db", str(db), *plugins, "--html", str(home / "with.html"))
     assert shown.returncode == 0, shown.stderr
     return db, home / "with.html"
 
@@ -79,7 +79,7 @@ def test_a_plugin_store_renders_the_same_text_without_its_plugins(plugin_store, 
     moved = tmp_path / "elsewhere" / "results.sqlite"  # another folder, no plug-in beside it
     moved.parent.mkdir()
     shutil.copy(db, moved)
-    out = run_cli("report", "--db", str(moved), "--html", str(tmp_path / "without.html"),
+    out = fork_cli("report", "--db", str(moved), "--html", str(tmp_path / "without.html"),
                   cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     before, after = visible_text(with_plugins), visible_text(tmp_path / "without.html")

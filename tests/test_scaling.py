@@ -15,7 +15,7 @@ from optbench.errors import SpecError, UsageError
 from optbench.plan import build_problem, make_plan, resolve_problem
 from optbench.spec import format_spec, parse
 from optbench.suite import SCALING_OPTIMIZERS, scaling_budget, scaling_suite
-from tests.conftest import run_cli
+from tests.conftest import fork_cli
 
 KAPPAS = (10, 100)
 DIMS = (2, 10)
@@ -118,7 +118,7 @@ def test_a_problem_with_L_but_no_mu_refuses_the_tunings_and_keeps_k_over_L(tmp_p
 
 
 def test_the_command_line_refuses_it_with_exit_2_and_no_traceback(tmp_path):
-    proc = run_cli("run", "-p", "ackley", "-o", "nesterov[lr=nesterov-opt,momentum=0.5]",
+    proc = fork_cli("run", "-p", "ackley", "-o", "nesterov[lr=nesterov-opt,momentum=0.5]",
                    "--out", str(tmp_path / "o"), "--no-report", "--quiet")
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()

@@ -193,7 +193,7 @@ def test_the_report_flags_runs_of_different_results_versions():
 
 
 def test_the_cli_says_when_it_keeps_runs_of_another_results_version(tmp_path, monkeypatch):
-    from tests.conftest import run_cli
+    from tests.conftest import fork_cli
     from tests.test_resume_executed import LOG_VAR, executed, executed_plugin
 
     log = tmp_path / "executed.log"  # one line per run started (the runs actually executed)
@@ -201,14 +201,14 @@ def test_the_cli_says_when_it_keeps_runs_of_another_results_version(tmp_path, mo
     args = ["run", "--plugin", str(executed_plugin(tmp_path)), "-p", "quadratic-1d", "-o",
             "logged-gd[lr=[0.1,0.2]]", "--seeds", "1", "--budget", "30", "--no-report",
             "--out", str(tmp_path)]
-    assert run_cli(*args).returncode == 0 and executed(log) == 2
+    assert fork_cli(*args).returncode == 0 and executed(log) == 2
     db = tmp_path / "results.sqlite"
     with closing(sqlite3.connect(db)) as conn, conn:  # as an older optbench would have left it
         conn.execute("UPDATE runs SET results_version = results_version - 1")
-    kept = run_cli(*args)
+    kept = fork_cli(*args)
     assert kept.returncode == 0 and "2 runs were kept from another results version" in kept.stderr
     assert "(0 new)" in kept.stdout and executed(log) == 0
-    redo = run_cli(*args, "--recompute")
+    redo = fork_cli(*args, "--recompute")
     assert redo.returncode == 0 and "(2 new)" in redo.stdout and "kept" not in redo.stderr
     assert executed(log) == 2
     assert set(optbench.load(db).results_version) == {store_mod.RESULTS_VERSION}

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 from optbench.store import Store, pack_trace, unpack_trace
-from tests.conftest import run_cli
+from tests.conftest import fork_cli
 
 V1 = Path(__file__).parent / "data" / "store_v1.sqlite"
 BASE = ["-p", "quadratic-1d", "-o", "gd[lr=0.1]", "--seeds", "2", "--budget", "20", "--quiet"]
@@ -31,7 +31,7 @@ BASE = ["-p", "quadratic-1d", "-o", "gd[lr=0.1]", "--seeds", "2", "--budget", "2
 def clean(tmp_path_factory) -> Path:
     """A clean store of two runs, made once and copied for every case."""
     out = tmp_path_factory.mktemp("clean") / "results"
-    r = run_cli("run", *BASE, "--out", str(out), "--no-report")
+    r = fork_cli("run", *BASE, "--out", str(out), "--no-report")
     assert r.returncode == 0, r.stderr
     return out / "results.sqlite"
 
@@ -194,11 +194,11 @@ def test_an_executor_that_cannot_start_touches_nothing(tmp_path):
         "    yield\n"
     )
     out = tmp_path / "results"
-    first = run_cli("run", *BASE, "--out", str(out), "--no-report")
+    first = fork_cli("run", *BASE, "--out", str(out), "--no-report")
     assert first.returncode == 0, first.stderr
     before = _digest(out)
     # more seeds: new runs to compute, none of which the executor gets to start
-    r = run_cli("run", "--plugin", str(plugin), "-p", "quadratic-1d", "-o", "gd[lr=0.1]",
+    r = fork_cli("run", "--plugin", str(plugin), "-p", "quadratic-1d", "-o", "gd[lr=0.1]",
                 "--seeds", "4", "--budget", "20", "--executor", "unreachable", "--out",
                 str(out), "--no-report", "--quiet", cwd=tmp_path)
     assert r.returncode == 2 and "cannot reach the scheduler" in r.stderr, r.stderr
@@ -211,7 +211,7 @@ def test_a_run_into_a_damaged_store_records_no_session(tmp_path, clean):
     shutil.copy(clean, out / "results.sqlite")
     _sql(out / "results.sqlite", ("UPDATE blocks SET traces=?", b"\x00" * 64))
     before = _digest(out)
-    r = run_cli("run", *BASE, "--seeds", "3", "--out", str(out), cwd=tmp_path)
+    r = fork_cli("run", *BASE, "--seeds", "3", "--out", str(out), cwd=tmp_path)
     assert r.returncode == 2 and "its trace is not a numpy archive" in r.stderr, r.stderr
     assert _digest(out) == before
 
@@ -219,7 +219,7 @@ def test_a_run_into_a_damaged_store_records_no_session(tmp_path, clean):
 def test_a_session_is_still_recorded_when_every_run_was_stored(tmp_path):
     out = tmp_path / "results"
     for _ in range(2):
-        r = run_cli("run", *BASE, "--out", str(out), "--no-report")
+        r = fork_cli("run", *BASE, "--out", str(out), "--no-report")
         assert r.returncode == 0, r.stderr
     assert _sessions(out / "results.sqlite") == 2
 

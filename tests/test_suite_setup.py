@@ -22,6 +22,16 @@ def test_every_shared_fixture_exists_and_is_module_scoped(module):
                          (ROOT / "tests" / f"{module}.py").read_text()), (module, name)
 
 
+def test_every_long_first_module_exists_once():
+    """A renamed module would silently drop out of the order the long units are handed out
+    in (conftest.LONG_FIRST)."""
+    from tests.conftest import LONG_FIRST
+
+    assert len(set(LONG_FIRST)) == len(LONG_FIRST)
+    missing = [m for m in LONG_FIRST if not (ROOT / "tests" / f"{m}.py").is_file()]
+    assert not missing, missing
+
+
 def test_ci_runs_the_readme_test_command_verbatim():
     readme = (ROOT / "README.md").read_text()
     command = re.search(r"Install and run the tests:\n\n```bash\n(.*?)\n```", readme).group(1)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_cli
+from tests.conftest import fork_cli
 
 MAIN_P = ["quadratic-1d", "log-cosh"]
 MAIN_O = ["gd[lr=[0.05/L,1/L]]", "adam[lr=0.05]"]  # 3 labels on each problem
@@ -57,14 +57,14 @@ def stores(tmp_path_factory):
     spec = tmp / "spec.toml"
     spec.write_text(SPEC)
     swept, alone = tmp / "swept", tmp / "alone"
-    res = run_cli("run", str(spec), "--out", str(swept), "--no-report", "--quiet")
+    res = fork_cli("run", str(spec), "--out", str(swept), "--no-report", "--quiet")
     assert res.returncode == 0, res.stderr
-    res = run_cli("run", *[a for p in MAIN_P for a in ("-p", p)],
+    res = fork_cli("run", *[a for p in MAIN_P for a in ("-p", p)],
                   *[a for o in MAIN_O for a in ("-o", o)], "--seeds", str(SEEDS),
                   "--budget", str(BUDGET), "--out", str(alone), "--no-report", "--quiet")
     assert res.returncode == 0, res.stderr
     bundle = tmp / "b.zip"
-    res = run_cli("export", "--format", "bundle", "--db", str(swept / "results.sqlite"),
+    res = fork_cli("export", "--format", "bundle", "--db", str(swept / "results.sqlite"),
                   "--dest", str(bundle))
     assert res.returncode == 0, res.stderr
     return tmp, swept / "results.sqlite", alone / "results.sqlite", bundle
@@ -133,7 +133,7 @@ def test_the_bundles_spec_reruns_the_sweeps_exactly(stores, tmp_path):
     spec.write_text(text)
     assert tomllib.loads(text)["sweeps"] == [SWEEP_Q, SWEEP_R]
     load_spec(spec)  # what optbench run accepts
-    res = run_cli("run", str(spec), "--out", str(tmp_path / "again"), "--no-report", "--quiet")
+    res = fork_cli("run", str(spec), "--out", str(tmp_path / "again"), "--no-report", "--quiet")
     assert res.returncode == 0, res.stderr
     assert sorted(optbench.load(tmp_path / "again").run_id) == sorted(optbench.load(db).run_id)
 
@@ -186,7 +186,7 @@ def test_the_default_suite_runs_its_sweeps_with_suite_default(tmp_path):
     from optbench.plan import make_plan
     from optbench.suite import DEFAULT_SUITE
 
-    res = run_cli("run", "--suite", "default", "--seeds", "1", "--budget", "20", "--out",
+    res = fork_cli("run", "--suite", "default", "--seeds", "1", "--budget", "20", "--out",
                   str(tmp_path), "--no-report", "--quiet")
     assert res.returncode == 0, res.stderr
     ids = {x.run_id for x in make_plan(DEFAULT_SUITE["problems"], DEFAULT_SUITE["optimizers"],
@@ -236,7 +236,7 @@ def test_the_default_suites_sweeps_hold_the_lessons_data():
 def test_a_malformed_sweep_is_one_line_and_stores_nothing(tmp_path, sweeps, says):
     spec = tmp_path / "s.toml"
     spec.write_text('problems = ["quadratic-1d"]\noptimizers = ["gd"]\n' + sweeps + "\n")
-    res = run_cli("run", str(spec), "--out", str(tmp_path / "o"), "--no-report", "--quiet")
+    res = fork_cli("run", str(spec), "--out", str(tmp_path / "o"), "--no-report", "--quiet")
     assert res.returncode == 2, (res.stdout, res.stderr)
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in res.stderr and says in lines[0], res.stderr

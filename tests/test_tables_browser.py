@@ -18,6 +18,7 @@ import pandas as pd
 import pytest
 
 import optbench
+from tests.conftest import browser_tab
 from tests.test_browser import ARGS, CHROMIUM, _check_sorter, _need_browser
 
 pytestmark = pytest.mark.browser
@@ -42,9 +43,11 @@ def page(tmp_path_factory) -> Path:
     return res.report
 
 
-def _open(p, html: Path, width: int):
-    browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-    page = browser.new_page(viewport={"width": width, "height": 900})
+def _open(html: Path, width: int):
+    """The page in a new context of the shared browser, the context (to close), the errors."""
+    _need_browser()
+    browser = browser_tab(CHROMIUM, ARGS, viewport={"width": width, "height": 900})
+    page = browser.new_page()
     errors: list[str] = []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda e: errors.append(str(e)))
@@ -84,102 +87,90 @@ def _summary_csv(page) -> pd.DataFrame:
 
 
 def test_no_table_overflows_and_nothing_scrolls_inside_the_page_at_1400px(page):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser, tab, errors = _open(p, page, 1400)
-        try:
-            _no_overflow(tab)
-            # the long tables are folded behind a button; unfolded, they still fit and the
-            # page is still the only vertical scroll
-            buttons = tab.locator("div.table button.more")
-            assert buttons.count() >= 2  # the Summary and the per-problem tests
-            for i in range(buttons.count()):
-                buttons.nth(i).click()
-            _no_overflow(tab)
-            tab.locator("section#statistics div.table").last.scroll_into_view_if_needed()
-            tab.screenshot(path=str(page.parent / "tables-1400.png"))
-        finally:
-            browser.close()
+    browser, tab, errors = _open(page, 1400)
+    try:
+        _no_overflow(tab)
+        # the long tables are folded behind a button; unfolded, they still fit and the
+        # page is still the only vertical scroll
+        buttons = tab.locator("div.table button.more")
+        assert buttons.count() >= 2  # the Summary and the per-problem tests
+        for i in range(buttons.count()):
+            buttons.nth(i).click()
+        _no_overflow(tab)
+        tab.locator("section#statistics div.table").last.scroll_into_view_if_needed()
+        tab.screenshot(path=str(page.parent / "tables-1400.png"))
+    finally:
+        browser.close()
     assert errors == []
 
 
 def test_the_summary_results_are_on_screen_at_1024px(page):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser, tab, errors = _open(p, page, 1024)
-        try:
-            box = tab.locator("section#summary div.table").bounding_box()
-            heads = tab.locator("section#summary table.data thead th")
-            names = [heads.nth(i).inner_text().replace("\n", " ") for i in range(heads.count())]
-            results = [i for i, n in enumerate(names) if n.startswith(RESULTS)]
-            assert len(results) == len(RESULTS), names
-            for i in results:
-                th = heads.nth(i).bounding_box()
-                # inside the viewport and not clipped by the table's box
-                assert th["x"] >= box["x"] - 0.5, names[i]
-                assert th["x"] + th["width"] <= min(1024, box["x"] + box["width"]) + 0.5, names[i]
-            tab.locator("section#summary h2").scroll_into_view_if_needed()
-            tab.screenshot(path=str(page.parent / "summary-1024.png"))
-        finally:
-            browser.close()
+    browser, tab, errors = _open(page, 1024)
+    try:
+        box = tab.locator("section#summary div.table").bounding_box()
+        heads = tab.locator("section#summary table.data thead th")
+        names = [heads.nth(i).inner_text().replace("\n", " ") for i in range(heads.count())]
+        results = [i for i, n in enumerate(names) if n.startswith(RESULTS)]
+        assert len(results) == len(RESULTS), names
+        for i in results:
+            th = heads.nth(i).bounding_box()
+            # inside the viewport and not clipped by the table's box
+            assert th["x"] >= box["x"] - 0.5, names[i]
+            assert th["x"] + th["width"] <= min(1024, box["x"] + box["width"]) + 0.5, names[i]
+        tab.locator("section#summary h2").scroll_into_view_if_needed()
+        tab.screenshot(path=str(page.parent / "summary-1024.png"))
+    finally:
+        browser.close()
     assert errors == []
 
 
 def test_the_filter_keeps_the_matching_rows_and_the_fold_shows_the_first(page):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser, tab, errors = _open(p, page, 1400)
-        try:
-            csv = _summary_csv(tab)
-            assert len(csv) == len(PROBLEMS) * 10 > 25  # long enough to be folded
-            table = tab.locator("section#summary table.data").element_handle()
-            folded = tab.evaluate(VISIBLE_ROWS, table)
-            assert len(folded) == 15
-            box = tab.locator("section#summary input.filter")
-            box.fill("rosenbrock")
-            shown = tab.evaluate(VISIBLE_ROWS, table)
-            want = csv[csv.problem == "rosenbrock"]
-            assert len(shown) == len(want) == 10  # every match, past the fold too
-            assert sorted(r[1] for r in shown) == sorted(want.optimizer)
-            # every word must match, in any cell, whatever its case
-            box.fill("ROSENBROCK  momentum")
-            shown = tab.evaluate(VISIBLE_ROWS, table)
-            assert [(r[0], r[1].replace("\n", "")) for r in shown] == [
-                ("rosenbrock", "momentum[lr=0.5/L,momentum=0.5]")]
-            assert "1 of 30 rows" in tab.locator("section#summary .count").inner_text()
-            box.fill("no such optimizer")
-            assert tab.evaluate(VISIBLE_ROWS, table) == []
-            # cleared: folded again; unfolded: every row, in the CSV's order
-            box.fill("")
-            assert len(tab.evaluate(VISIBLE_ROWS, table)) == 15
-            tab.locator("section#summary button.more").click()
-            rows = tab.evaluate(VISIBLE_ROWS, table)
-            assert [(r[0], r[1].replace("\n", "")) for r in rows] == list(
-                zip(csv.problem, csv.optimizer, strict=True))
-        finally:
-            browser.close()
+    browser, tab, errors = _open(page, 1400)
+    try:
+        csv = _summary_csv(tab)
+        assert len(csv) == len(PROBLEMS) * 10 > 25  # long enough to be folded
+        table = tab.locator("section#summary table.data").element_handle()
+        folded = tab.evaluate(VISIBLE_ROWS, table)
+        assert len(folded) == 15
+        box = tab.locator("section#summary input.filter")
+        box.fill("rosenbrock")
+        shown = tab.evaluate(VISIBLE_ROWS, table)
+        want = csv[csv.problem == "rosenbrock"]
+        assert len(shown) == len(want) == 10  # every match, past the fold too
+        assert sorted(r[1] for r in shown) == sorted(want.optimizer)
+        # every word must match, in any cell, whatever its case
+        box.fill("ROSENBROCK  momentum")
+        shown = tab.evaluate(VISIBLE_ROWS, table)
+        assert [(r[0], r[1].replace("\n", "")) for r in shown] == [
+            ("rosenbrock", "momentum[lr=0.5/L,momentum=0.5]")]
+        assert "1 of 30 rows" in tab.locator("section#summary .count").inner_text()
+        box.fill("no such optimizer")
+        assert tab.evaluate(VISIBLE_ROWS, table) == []
+        # cleared: folded again; unfolded: every row, in the CSV's order
+        box.fill("")
+        assert len(tab.evaluate(VISIBLE_ROWS, table)) == 15
+        tab.locator("section#summary button.more").click()
+        rows = tab.evaluate(VISIBLE_ROWS, table)
+        assert [(r[0], r[1].replace("\n", "")) for r in rows] == list(
+            zip(csv.problem, csv.optimizer, strict=True))
+    finally:
+        browser.close()
     assert errors == []
 
 
 def test_the_sorter_still_orders_folded_tables(page):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser, tab, errors = _open(p, page, 1400)
-        try:
-            _check_sorter(tab)
-            # sorting a folded table shows the first rows of the new order
-            csv = _summary_csv(tab)
-            heads = tab.locator("section#summary table.data thead th")
-            col = next(i for i in range(heads.count())
-                       if heads.nth(i).inner_text().startswith("median evals"))
-            heads.nth(col).click()
-            table = tab.locator("section#summary table.data").element_handle()
-            shown = [float(r[col]) for r in tab.evaluate(VISIBLE_ROWS, table)]
-            assert shown == sorted(csv["median evals used"])[:15]
-        finally:
-            browser.close()
+    browser, tab, errors = _open(page, 1400)
+    try:
+        _check_sorter(tab)
+        # sorting a folded table shows the first rows of the new order
+        csv = _summary_csv(tab)
+        heads = tab.locator("section#summary table.data thead th")
+        col = next(i for i in range(heads.count())
+                   if heads.nth(i).inner_text().startswith("median evals"))
+        heads.nth(col).click()
+        table = tab.locator("section#summary table.data").element_handle()
+        shown = [float(r[col]) for r in tab.evaluate(VISIBLE_ROWS, table)]
+        assert shown == sorted(csv["median evals used"])[:15]
+    finally:
+        browser.close()
     assert errors == []

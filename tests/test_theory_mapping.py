@@ -15,7 +15,7 @@ from optbench.metrics import METRICS
 from optbench.plan import make_plan
 from optbench.runner import run_batch
 from optbench.theory_mapping import theory_mapping
-from tests.conftest import run_cli
+from tests.conftest import fork_cli
 
 TH = [k for k in METRICS if k.startswith("th_")]
 
@@ -130,7 +130,7 @@ def test_a_bad_mapping_is_refused_when_the_plugin_registers(tmp_path):
         "def bad_theory(lr: float = 0.1, mu: float = 0.9):\n"
         "    return Optimizer(step=lambda x, s, o, t: (x - lr * o.grad(x), s))\n"
     )
-    r = run_cli("run", "--plugin", str(plugin), "-p", "quadratic-1d", "-o", "bad-theory",
+    r = fork_cli("run", "--plugin", str(plugin), "-p", "quadratic-1d", "-o", "bad-theory",
                 "--seeds", "1", "--budget", "10", "--out", str(tmp_path / "out"), "--no-report")
     assert r.returncode == 2, r.stderr
     lines = r.stderr.strip().splitlines()

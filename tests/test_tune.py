@@ -15,7 +15,7 @@ from optbench.plan import build_problem, resolve_problem, start_point
 from optbench.spec import parse
 from optbench.tune import DEFAULT_GRID, DEFAULT_GRID_L, parse_grid, tune
 
-from .conftest import run_cli
+from .conftest import fork_cli
 
 GRID = (0.25, 0.5, 1.0, 1.5)
 
@@ -140,7 +140,7 @@ def test_grids():
 
 
 def test_cli_tune(tmp_path):
-    res = run_cli(
+    res = fork_cli(
         "tune",
         "-p",
         "quadratic-1d",
@@ -162,18 +162,18 @@ def test_cli_tune(tmp_path):
     assert res.returncode == 0, res.stderr
     record = json.loads((tmp_path / "results.tuning.json").read_text())
     assert record["winners"][0]["family"] == "gd" and record["criterion"] == "aulg"
-    bad = run_cli("tune", "-p", "quadratic-1d", "-o", "gd[lr=1]", "--out", str(tmp_path))
+    bad = fork_cli("tune", "-p", "quadratic-1d", "-o", "gd[lr=1]", "--out", str(tmp_path))
     assert bad.returncode == 2 and "sets lr" in bad.stderr
 
 
 def test_tune_writes_to_its_own_folder_not_the_run_store(tmp_path):
-    from tests.conftest import run_cli
+    from tests.conftest import fork_cli
 
-    res = run_cli("run", "-p", "quadratic-1d", "-o", "gd[lr=0.5/L]", "--seeds", "2",
+    res = fork_cli("run", "-p", "quadratic-1d", "-o", "gd[lr=0.5/L]", "--seeds", "2",
                   "--budget", "20", "--no-report", "--quiet", cwd=tmp_path)
     assert res.returncode == 0, res.stderr
     before = optbench.load(tmp_path / "optbench-results" / "results.sqlite")
-    res = run_cli("tune", "-p", "quadratic-1d", "-o", "gd", "--grid-L", "[0.5,1]",
+    res = fork_cli("tune", "-p", "quadratic-1d", "-o", "gd", "--grid-L", "[0.5,1]",
                   "--tuning-seeds", "2", "--seeds", "2", "--budget", "20", "--no-report",
                   "--quiet", cwd=tmp_path)
     assert res.returncode == 0, res.stderr

@@ -110,9 +110,9 @@ def test_bad_trials_input_is_one_line(tmp_path, kwargs, match):
 
 
 def test_a_space_without_trials_is_refused(tmp_path):
-    from tests.conftest import run_cli
+    from tests.conftest import fork_cli
 
-    res = run_cli("tune", "-p", "quadratic-1d", "-o", "adam", "--space", "adam:lr=log(0.1, 1)",
+    res = fork_cli("tune", "-p", "quadratic-1d", "-o", "adam", "--space", "adam:lr=log(0.1, 1)",
                   "--out", str(tmp_path / "o"))
     assert res.returncode == 2 and "--space goes with --trials" in res.stderr
     assert len(res.stderr.strip().splitlines()) == 1
@@ -120,13 +120,13 @@ def test_a_space_without_trials_is_refused(tmp_path):
 
 
 def test_a_space_file_sets_the_space_and_a_bad_one_is_one_line(tmp_path):
-    from tests.conftest import run_cli
+    from tests.conftest import fork_cli
 
     spaces = tmp_path / "spaces.toml"
     spaces.write_text('[adam]\nlr = "log(1e-4, 0.1)"\nbeta1 = "1-log(0.01, 0.2)"\n'
                       '["momentum"]\nlr = "log(0.01, 1)/L"\n')
     out = tmp_path / "o"
-    res = run_cli("tune", "-p", "quadratic-1d", "-o", "adam", "-o", "momentum", "--trials", "2",
+    res = fork_cli("tune", "-p", "quadratic-1d", "-o", "adam", "-o", "momentum", "--trials", "2",
                   "--tuning-seeds", "1", "--seeds", "1", "--budget", "20", "--no-report",
                   "--quiet", "--space-file", str(spaces), "--space", "momentum:lr=log(0.1, 1)/L",
                   "--out", str(out))
@@ -137,11 +137,11 @@ def test_a_space_file_sets_the_space_and_a_bad_one_is_one_line(tmp_path):
     for text, match in (("[adam]\nlr = 3\n", "must map hyperparameters to ranges as text"),
                         ("[adam\n", "is not TOML")):
         spaces.write_text(text)
-        res = run_cli("tune", "-p", "quadratic-1d", "-o", "adam", "--trials", "2", "--space-file",
+        res = fork_cli("tune", "-p", "quadratic-1d", "-o", "adam", "--trials", "2", "--space-file",
                       str(spaces), "--out", str(tmp_path / "bad"))
         assert res.returncode == 2 and match in res.stderr
         assert len(res.stderr.strip().splitlines()) == 1
-    res = run_cli("tune", "-p", "quadratic-1d", "-o", "adam", "--trials", "2", "--space-file",
+    res = fork_cli("tune", "-p", "quadratic-1d", "-o", "adam", "--trials", "2", "--space-file",
                   str(tmp_path / "missing.toml"), "--out", str(tmp_path / "bad"))
     assert res.returncode == 2 and "cannot read the space file" in res.stderr
     assert not (tmp_path / "bad").exists()
