@@ -18,6 +18,7 @@ and must be off for the plain update, the optimizer declared when it registered
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -200,7 +201,7 @@ def _shared_path(kind, rates_of, recorded, lam, q0, beta, f_star, frozen):
         H *= 4
 
 
-def _each(rule, hypers: list[dict[str, Any] | None], th: TheoryMap) -> list[Any]:
+def _each(rule, hypers: Sequence[dict[str, Any] | None], th: TheoryMap) -> list[Any]:
     """``rule(h, th)`` of each run's hyperparameters, worked out once per distinct dict
     object (the runs of one setting share theirs: :func:`optbench.runner._hyper`)."""
     seen: dict[int, Any] = {}
@@ -258,9 +259,10 @@ def theory_overlay(
     constant = np.all((lr == lr0) | ~before_end, axis=0) & (lr0 > 0)
     usable = finite & (end >= 1)
     beta = np.zeros(B)
-    hypers = hyper if isinstance(hyper, list) else [hyper] * B
+    hypers: Sequence[dict[str, Any] | None] = (
+        hyper if isinstance(hyper, list) else [hyper] * B)
     if isinstance(hyper, list):
-        usable &= np.array(_each(_plain, hypers, th), dtype=bool)
+        usable &= np.array(_each(_plain, hypers, th), dtype=np.bool_)
     elif not _plain(hyper, th):
         return
     if kind in ("hb", "nag"):
