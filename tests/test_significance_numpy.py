@@ -68,3 +68,9 @@ def test_range_cdf_equals_scipy(k):
 def test_nemenyi_q_refuses_bad_alpha():
     with pytest.raises(ValueError, match=r"alpha must lie in \(0, 1\)"):
         sig.nemenyi_q(4, 1.5)
+
+
+def test_rankdata_of_nothing_is_nothing():
+    assert sig.rankdata(np.array([])).shape == (0,)
+    # every difference zero: every sign flip gives the same statistic
+    assert sig.signed_rank_pvalue(np.zeros(5)) == 1.0

@@ -284,7 +284,7 @@ def theory_overlay(
     closed = np.zeros(rows.size, dtype=bool)
     if kind == "gd":
         if isinstance(hyper, list):
-            no_schedule = _each(_no_schedule, [hypers[r] for r in rows], th)
+            no_schedule = _each(_no_schedule, [hypers[int(r)] for r in rows], th)
             closed = constant[rows] & np.array(no_schedule, dtype=bool)
         else:
             closed = constant[rows] & _no_schedule(hyper, th)

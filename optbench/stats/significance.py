@@ -190,6 +190,8 @@ def rankdata(a, method: str = "average") -> np.ndarray:
     if method not in ("average", "dense"):
         raise ValueError(f"method must be 'average' or 'dense', got {method!r}")
     x = np.asarray(a, dtype=float)
+    if not x.size:
+        return x.copy()
     rows = x.reshape(-1, x.shape[-1]) if x.ndim else x.reshape(1, 1)
     out = np.empty(rows.shape)
     for i, row in enumerate(rows):
