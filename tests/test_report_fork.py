@@ -103,3 +103,21 @@ def _undated(page: str) -> str:
     import re
 
     return re.sub(r"\d{4}-\d\d-\d\d \d\d:\d\d", "DATE", page)
+
+
+def test_a_killed_forked_worker_leaves_its_jobs_to_the_report():
+    out = _python("""
+        import html, os, signal
+        import numpy, pandas, matplotlib
+        from optbench.report import pool
+        r = pool.Renderer(1, fork=True)
+        child = r.procs[0]
+        assert isinstance(child, pool._Forked)
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait()
+        for s in ("<x>", "y&"):
+            r.submit("call", (html.escape, (s,)))
+        print(r.finish())
+        r.close()
+    """)
+    assert "['&lt;x&gt;', 'y&amp;']" in out
