@@ -476,13 +476,12 @@ def report(out, dbs, baseline, fail_on, html, problems, optimizers, plugins, x_a
     import json
     from pathlib import Path
 
-    from .worker import BLAS_VARS
+    from .worker import pin_blas
 
     # Before numpy and pandas load, so that they start no thread and the report's worker
     # can be forked (optbench.report.pool): BLAS on one thread, and no background thread
     # for pyarrow's allocator (jemalloc's background purging, of no use to a short process)
-    for var in BLAS_VARS:
-        os.environ.setdefault(var, "1")
+    pin_blas()
     os.environ.setdefault("JE_ARROW_MALLOC_CONF", "background_thread:false")
     from .api import DB_NAME, DEFAULT_OUT, REPORT_NAME, check_report_target, write_report_file
     from .bundle import is_bundle

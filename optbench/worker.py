@@ -70,6 +70,14 @@ KILL_GRACE = 2.0  # seconds past the cooperative deadline before a batch is kill
 START_LIMIT = 120.0  # seconds a new child may take to import optbench and say it is ready
 BLAS_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")
 _HEADER = struct.Struct("<Q")
+
+
+def pin_blas() -> None:
+    """Ask BLAS for one thread, unless the user said otherwise: before numpy loads, so its
+    BLAS starts no thread and this process can fork safely."""
+    for var in BLAS_VARS:
+        os.environ.setdefault(var, "1")
+
 _UPDATE = struct.Struct("<q")  # the update the child is computing, shared through a mapped file
 
 
@@ -501,8 +509,7 @@ def start_fork_server() -> bool:
         return True
     if not sys.platform.startswith("linux") or not hasattr(socket, "send_fds"):
         return False
-    for var in BLAS_VARS:
-        os.environ.setdefault(var, "1")  # before numpy loads: BLAS then starts no thread
+    pin_blas()
     from . import registry, runner  # noqa: F401 — shared with the children, imported once
 
     registry.load_builtins()

@@ -301,24 +301,8 @@ def _rate_figure(ctx, key, info, gd, second=None) -> str:
                         subtitle="starts at +1; below 0 = past x*"),
         **size)
 
-    loss = pd.DataFrame(losses)
-    top_gap = float(loss.gap.max()) if len(loss) else 1.0
-    last_it = int(loss.it.max()) if len(loss) else 1
-    gs = vl.Scale(type="log", domain=[floor, _r(top_gap * 10)], nice=False)
-    lx_scale = vl.Scale(domain=[0, last_it], nice=False)
-    loss_all = vl.Chart(fig.data("losses", loss))
-    falling = fig.layer(
-        loss_all.transform_filter(others).mark_line(color="#d6d9de", strokeWidth=0.8, clip=True)
-        .encode(x=vl.X("it:Q", scale=lx_scale, title="iteration"),
-                y=vl.Y("gap:Q", scale=gs, title="f − f*", axis=vl.Axis(format="~e")),
-                detail="k:N"),
-        loss_all.transform_filter(only).mark_line(strokeWidth=1.6, clip=True).encode(
-            x=vl.X("it:Q", scale=lx_scale), y=vl.Y("gap:Q", scale=gs), color=col,
-            tooltip=[vl.Tooltip("k:Q", title="lr·L"), "it:Q",
-                     vl.Tooltip("gap:Q", title="f − f*", format=".3g")]),
-        title=vl.Title("Loss against iteration",
-                        subtitle=f"log scale, 0 drawn at {floor:.0e}; grey: other rates"),
-        **size)
+    falling = _loss_panel(fig, "losses", losses, floor, only, others, col, size,
+                          f"log scale, 0 drawn at {floor:.0e}; grey: other rates")
 
     if row2 is not None:
         lower = _line_fit_panels(fig, row2, only, others, col, size)
@@ -475,12 +459,21 @@ def _line_fit_panels(fig, d, only, others, col, size) -> list[dict[str, Any]]:
         title=vl.Title("Error along the start direction", subtitle="e₀ = x₀ − x*; +1 at the "
                         "start"),
         **size)
-    top = max((r["gap"] for r in d["losses"]), default=1.0)
-    last = max((r["it"] for r in d["losses"]), default=1)
-    gs = vl.Scale(type="log", domain=[d["floor"], _r(top * 10)], nice=False)
+    falling = _loss_panel(fig, "fit_losses", d["losses"], d["floor"], only, others, col, size,
+                          f"{name}; grey: other rates")
+    return [on_contour, along, falling]
+
+
+def _loss_panel(fig, dataset, rows, floor, only, others, col, size, subtitle):
+    """Loss against iteration, log scale: the picked rate coloured, the others grey."""
+    from optbench.report import vl
+
+    top = max((r["gap"] for r in rows), default=1.0)
+    last = max((r["it"] for r in rows), default=1)
+    gs = vl.Scale(type="log", domain=[floor, _r(top * 10)], nice=False)
     lx = vl.Scale(domain=[0, last], nice=False)
-    loss = vl.Chart(fig.data("fit_losses", d["losses"]))
-    falling = fig.layer(
+    loss = vl.Chart(fig.data(dataset, rows))
+    return fig.layer(
         loss.transform_filter(others).mark_line(color="#d6d9de", strokeWidth=0.8, clip=True)
         .encode(x=vl.X("it:Q", scale=lx, title="iteration"),
                 y=vl.Y("gap:Q", scale=gs, title="f − f*", axis=vl.Axis(format="~e")),
@@ -489,9 +482,8 @@ def _line_fit_panels(fig, d, only, others, col, size) -> list[dict[str, Any]]:
             x=vl.X("it:Q", scale=lx), y=vl.Y("gap:Q", scale=gs), color=col,
             tooltip=[vl.Tooltip("k:Q", title="lr·L"), "it:Q",
                      vl.Tooltip("gap:Q", title="f − f*", format=".3g")]),
-        title=vl.Title("Loss against iteration", subtitle=f"{name}; grey: other rates"),
+        title=vl.Title("Loss against iteration", subtitle=subtitle),
         **size)
-    return [on_contour, along, falling]
 
 
 FACTS = [
