@@ -62,6 +62,12 @@ def open_page(html: str | Path, width: int = 1400, height: int = 1000) -> Iterat
         context.close()
 
 
+def draw_figures(page) -> None:
+    """Draw every interactive figure of an open report: the page draws each as it comes near
+    the view (tests/test_lazy_figures.py), and a test that looks at all of them needs all."""
+    page.evaluate("optbenchDrawFigures()")
+
+
 @pytest.fixture(scope="module")
 def page_html(tmp_path_factory) -> Path:
     _need_browser()
@@ -208,6 +214,7 @@ def _open(html: Path):
 def test_no_overlapping_text_no_wide_table_no_empty_figure(page_html):
     browser, page = _open(page_html)
     try:
+        draw_figures(page)
         _check_layout(page)
         # every figure offers its own SVG for download: a link beside a drawn one, the
         # "..." menu of an interactive one
@@ -228,6 +235,39 @@ def test_no_overlapping_text_no_wide_table_no_empty_figure(page_html):
         assert page.locator("dl.defs dt", has_text="n_cross").count() == 1
         assert page.locator("a[href='#metric-glossary']").count() >= 3
         assert "``" not in page.inner_text("main")
+    finally:
+        browser.close()
+
+
+# every interactive figure: [its top in the page, drawn (an SVG in its box)]
+FIGURES = """() => Array.from(document.querySelectorAll('figure.vega')).map(f =>
+  [f.getBoundingClientRect().top + scrollY, !!f.querySelector('.vega-chart svg.marks')])"""
+
+
+def test_figures_draw_as_they_come_near_the_view(page_html):
+    """A page of many figures opens without drawing them all: each is drawn when it comes
+    within a screen of the view (test_no_overlapping_text_... draws all on request)."""
+    browser, page = _open(page_html)  # 900 px high
+    try:
+        page.locator("figure.vega").first.scroll_into_view_if_needed()
+        page.locator("figure.vega .vega-chart svg.marks").first.wait_for(timeout=20000)
+        figures = page.evaluate(FIGURES)
+        far = [drawn for top, drawn in figures if top > 3 * 900]
+        assert len(far) >= 5 and not any(far), figures
+        last = page.locator("figure.vega").last
+        last.scroll_into_view_if_needed()
+        last.locator(".vega-chart svg.marks").wait_for(timeout=20000)
+        assert sum(drawn for _, drawn in page.evaluate(FIGURES)) < len(figures)
+    finally:
+        browser.close()
+
+
+def test_printing_draws_every_figure(comparison_html):
+    browser, page = _open(comparison_html)
+    try:
+        assert not all(drawn for _, drawn in page.evaluate(FIGURES))
+        page.pdf(path=str(comparison_html.parent / "printed.pdf"))  # the print view, headless
+        assert all(drawn for _, drawn in page.evaluate(FIGURES))
     finally:
         browser.close()
 
@@ -294,9 +334,7 @@ def test_report_renders_offline_in_chromium(page_html):
             "Array.from(document.images).map(i => [i.complete, i.naturalWidth, "
             "i.naturalHeight])"
         )
-        page.wait_for_function(  # interactive figures draw themselves after the load
-            "[...document.querySelectorAll('figure.vega .vega-chart')]"
-            ".every(c => c.querySelector('svg'))", timeout=30000)
+        draw_figures(page)  # the figures not yet near the view
         charts = page.locator("figure.vega .vega-chart svg").count()
         assert len(images) + charts >= 8
         assert all(done and w > 0 and h > 0 for done, w, h in images), images

@@ -191,11 +191,12 @@ def test_every_spec_compiles_and_draws_with_vl_convert(made):
 
 @pytest.mark.browser
 def test_figures_draw_and_a_legend_click_changes_the_trajectories(made, tmp_path):
-    from tests.test_browser import open_page
+    from tests.test_browser import draw_figures, open_page
 
     _, page_file = made
     with open_page(page_file, width=1400, height=1400) as (page, errors, urls):
         charts = page.locator("figure.vega .vega-chart")
+        draw_figures(page)
         page.wait_for_function(
             "() => [...document.querySelectorAll('figure.vega .vega-chart')]"
             ".every(c => c.querySelector('svg .mark-line path'))", timeout=30000)

@@ -3,8 +3,10 @@
 A section returns :func:`chart_html` for a figure a reader explores (hover values, legend
 toggling, zoom, linked selection, sliders). The page carries the Vega, Vega-Lite and
 vega-embed JavaScript once, inlined (:func:`javascript`), and each figure as its spec in a
-``<script type="application/json">`` block: the page makes no request. Each figure's
-action menu saves it as SVG or PNG, drawn by the reader's browser from the same spec.
+``<script type="application/json">`` block: the page makes no request. A figure is drawn
+when it comes within a screen of the view, and every figure before printing, so a page of
+many figures opens at once (:data:`EMBED_SCRIPT`). Each figure's action menu saves it as
+SVG or PNG, drawn by the reader's browser from the same spec.
 
 The JavaScript comes from vl-convert, which ships the libraries and bundles them (about
 0.9 MB); bundling takes about two seconds, so the bundle is cached per vl-convert version
@@ -97,13 +99,39 @@ def _inline(bundle: str) -> str:
 
 
 EMBED_SCRIPT = """
-// Draw every interactive figure from its embedded spec; its menu saves SVG or PNG.
-document.querySelectorAll("figure.vega").forEach(function (fig) {
-  var box = fig.querySelector(".vega-chart"), spec = fig.querySelector("script.vega-spec");
-  if (!box || !spec || typeof vegaEmbed === "undefined") { return; }
-  vegaEmbed(box, JSON.parse(spec.textContent), {
-    renderer: "svg", downloadFileName: box.getAttribute("data-name") || "figure",
-    actions: {export: true, source: false, compiled: false, editor: false}
-  }).catch(function (err) { box.textContent = "This figure failed to draw: " + err; });
-});
+// Draw each interactive figure from its embedded spec when it comes within a screen of the
+// view, so that a page of many figures opens at once, and every figure before printing.
+// Each figure's menu saves it as SVG or PNG. optbenchDrawFigures() draws every figure not
+// drawn yet (a promise).
+(function () {
+  var figures = Array.prototype.slice.call(document.querySelectorAll("figure.vega"));
+  var drawn = [];
+  function draw(fig) {
+    var i = figures.indexOf(fig);
+    if (drawn[i]) { return drawn[i]; }
+    var box = fig.querySelector(".vega-chart"), spec = fig.querySelector("script.vega-spec");
+    if (!box || !spec || typeof vegaEmbed === "undefined") {
+      drawn[i] = Promise.resolve();
+      return drawn[i];
+    }
+    drawn[i] = vegaEmbed(box, JSON.parse(spec.textContent), {
+      renderer: "svg", downloadFileName: box.getAttribute("data-name") || "figure",
+      actions: {export: true, source: false, compiled: false, editor: false}
+    }).then(function () { fig.setAttribute("data-drawn", ""); }, function (err) {
+      box.textContent = "This figure failed to draw: " + err;
+      fig.setAttribute("data-drawn", "");
+    });
+    return drawn[i];
+  }
+  function drawAll() { return Promise.all(figures.map(draw)).then(function () {}); }
+  window.optbenchDrawFigures = drawAll;
+  window.addEventListener("beforeprint", drawAll);
+  if (!("IntersectionObserver" in window)) { drawAll(); return; }
+  var near = new IntersectionObserver(function (entries) {
+    entries.forEach(function (e) {
+      if (e.isIntersecting) { near.unobserve(e.target); draw(e.target); }
+    });
+  }, {rootMargin: "100% 0px"});
+  figures.forEach(function (fig) { near.observe(fig); });
+})();
 """
