@@ -848,6 +848,7 @@ def test_a_full_disk_says_so_and_keeps_what_was_stored(tmp_path):
 
 
 BROKEN_OPTIMIZERS = """
+import time
 import numpy as np
 from optbench import Optimizer, Problem, register_optimizer, register_problem
 
@@ -861,8 +862,8 @@ def in_place_gd(lr: float = 0.1):
 @register_optimizer("hanging-gd", batchable=True)
 def hanging_gd(lr: float = 0.1):
     def step(x, state, oracle, t):
-        while True:
-            pass
+        while True:  # sleeps rather than spins: only a kill stops it either way
+            time.sleep(0.05)
     return Optimizer(step=step)
 
 @register_optimizer("wide-gd", batchable=True)
@@ -881,7 +882,7 @@ def raising_gd(lr: float = 0.1):
 def hanging_problem():
     def f(X):
         while True:
-            pass
+            time.sleep(0.05)
     return Problem(dim=1, f=f, bounds=([-1.0], [1.0]))
 
 @register_problem("wrong-curvature")

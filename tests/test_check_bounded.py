@@ -24,6 +24,7 @@ def fine(lr: float = 0.1):
 '''
 
 SWALLOWER = '''
+import time
 import numpy as np
 from optbench import Optimizer, register_optimizer
 
@@ -35,14 +36,15 @@ def swallower(lr: float = 0.1):
             # two tries: Python takes signals on a loop's back-edge, and once the budget is
             # spent every step raises, so the loop runs through its back-edge all the time;
             # the inner loop's back-edge lies inside the outer try, and the outer one is
-            # reached only after that try caught the one alarm
+            # reached only after that try caught the one alarm (a spent budget's steps
+            # sleep a little, so that the hang does not keep a core busy)
             try:
                 while True:
                     try:
                         x = x - lr * oracle.scalar_grad(x)
                         callback(x)
                     except BaseException:
-                        pass
+                        time.sleep(0.01)
             except BaseException:
                 pass
     return Optimizer(run=run)

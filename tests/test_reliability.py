@@ -38,8 +38,8 @@ def hang_at(lr: float = 0.1, bad: float = 0.3):
     import numpy as np
     def step(x, state, oracle, t):
         if t == 2 and np.any(np.isclose(lr, bad)):
-            while True:  # never calls the oracle again: only a kill stops it
-                pass
+            while True:  # never calls the oracle again: only a kill stops it (it sleeps
+                time.sleep(0.05)  # rather than spins, as tests/test_faults.py's hang does)
         return x - lr * oracle.grad(x), {"lr": lr}
     return Optimizer(step=step)
 
