@@ -9,8 +9,16 @@ import sys
 import tempfile
 from pathlib import Path
 
-import matplotlib
-import pytest
+# One BLAS and OpenMP thread per test process, set before numpy loads (the xdist workers
+# inherit it from the controller that loads this file first): xdist runs one process per
+# core, and a BLAS that starts a thread per core in each oversubscribes the machine, its
+# threads spinning as they wait for work (the suite took a fifth longer). The tests of the
+# pinning itself set or clear these variables for the processes they start.
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import matplotlib  # noqa: E402 — after the pinning: it imports numpy
+import pytest  # noqa: E402
 
 matplotlib.use("Agg")
 
