@@ -211,32 +211,52 @@ def _open(html: Path):
     return browser, page
 
 
-def test_no_overlapping_text_no_wide_table_no_empty_figure(page_html):
-    browser, page = _open(page_html)
+@pytest.fixture(scope="module")
+def drawn(page_html):
+    """``page_html`` open once with every figure drawn: ``(page, errors, requests)``, the
+    console errors and uncaught exceptions it logged and every URL it requested from its
+    load on. The tests that use it read it at their own viewport, and change nothing but
+    the order of a table's rows."""
+    _need_browser()
+    context = browser_tab(CHROMIUM, ARGS, viewport={"width": 1400, "height": 900})
     try:
-        draw_figures(page)
-        _check_layout(page)
-        # every figure offers its own SVG for download: a link beside a drawn one, the
-        # "..." menu of an interactive one
-        vega = page.locator("figure.vega")
-        assert page.locator("figure.vega .vega-actions a", has_text="SVG").count() \
-            == vega.count()
-        links = page.evaluate(
-            "Array.from(document.querySelectorAll('figure:not(.vega)')).map(f => {"
-            "const a = f.querySelector('a.svg'); return a ? [a.getAttribute('href'), "
-            "a.getAttribute('download'), f.querySelector('img').src] : null; })"
-        )
-        assert links and all(x is not None for x in links)
-        for href, name, src in links:
-            assert href == src and href.startswith("data:image/svg+xml")
-            assert name.endswith(".svg")
-        # the metric glossary once, linked from every problem's table; no raw markup
-        assert page.locator("#metric-glossary").count() == 1
-        assert page.locator("dl.defs dt", has_text="n_cross").count() == 1
-        assert page.locator("a[href='#metric-glossary']").count() >= 3
-        assert "``" not in page.inner_text("main")
+        page = context.new_page()
+        errors: list[str] = []
+        requests: list[str] = []
+        page.on("request", lambda r: requests.append(r.url))
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(page_html.resolve().as_uri(), wait_until="load")
+        draw_figures(page)  # and the figures not yet near the view
+        yield page, errors, requests
     finally:
-        browser.close()
+        context.close()
+
+
+def test_no_overlapping_text_no_wide_table_no_empty_figure(drawn):
+    page, errors, _ = drawn
+    page.set_viewport_size({"width": 1400, "height": 900})
+    _check_layout(page)
+    # every figure offers its own SVG for download: a link beside a drawn one, the
+    # "..." menu of an interactive one
+    vega = page.locator("figure.vega")
+    assert page.locator("figure.vega .vega-actions a", has_text="SVG").count() \
+        == vega.count()
+    links = page.evaluate(
+        "Array.from(document.querySelectorAll('figure:not(.vega)')).map(f => {"
+        "const a = f.querySelector('a.svg'); return a ? [a.getAttribute('href'), "
+        "a.getAttribute('download'), f.querySelector('img').src] : null; })"
+    )
+    assert links and all(x is not None for x in links)
+    for href, name, src in links:
+        assert href == src and href.startswith("data:image/svg+xml")
+        assert name.endswith(".svg")
+    # the metric glossary once, linked from every problem's table; no raw markup
+    assert page.locator("#metric-glossary").count() == 1
+    assert page.locator("dl.defs dt", has_text="n_cross").count() == 1
+    assert page.locator("a[href='#metric-glossary']").count() >= 3
+    assert "``" not in page.inner_text("main")
+    assert errors == []
 
 
 # every interactive figure: [its top in the page, drawn (an SVG in its box)]
@@ -320,30 +340,19 @@ def _check_sorter(page):
         assert sorted(rows) == sorted(rows_before)
 
 
-def test_report_renders_offline_in_chromium(page_html):
-    requests, errors = [], []
-    _need_browser()
-    browser = browser_tab(CHROMIUM, ARGS, viewport={"width": 1366, "height": 800})
-    try:
-        page = browser.new_page()
-        page.on("request", lambda r: requests.append(r.url))
-        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        page.goto(page_html.resolve().as_uri(), wait_until="load")
-        images = page.evaluate(
-            "Array.from(document.images).map(i => [i.complete, i.naturalWidth, "
-            "i.naturalHeight])"
-        )
-        draw_figures(page)  # the figures not yet near the view
-        charts = page.locator("figure.vega .vega-chart svg").count()
-        assert len(images) + charts >= 8
-        assert all(done and w > 0 and h > 0 for done, w, h in images), images
-        for anchor in SECTIONS:
-            assert page.locator(f"section#{anchor} h2").is_visible()
-            assert page.locator(f"nav a[href='#{anchor}']").count() == 1
-        _check_sorter(page)
-    finally:
-        browser.close()
+def test_report_renders_offline_in_chromium(drawn):
+    page, errors, requests = drawn
+    page.set_viewport_size({"width": 1366, "height": 800})
+    images = page.evaluate(
+        "Array.from(document.images).map(i => [i.complete, i.naturalWidth, i.naturalHeight])"
+    )
+    charts = page.locator("figure.vega .vega-chart svg").count()
+    assert len(images) + charts >= 8
+    assert all(done and w > 0 and h > 0 for done, w, h in images), images
+    for anchor in SECTIONS:
+        assert page.locator(f"section#{anchor} h2").is_visible()
+        assert page.locator(f"nav a[href='#{anchor}']").count() == 1
+    _check_sorter(page)
     assert errors == []
     assert requests and all(u.startswith(("file://", "data:")) for u in requests), [
         u for u in requests if not u.startswith(("file://", "data:"))
