@@ -5,8 +5,10 @@ catalogue, the command line's answers): the same ``main`` and the same error pat
 The server is a fresh interpreter, started with the environment :func:`conftest.run_cli`
 gives its subprocesses, that has imported ``optbench.cli`` as ``python -m`` does before
 ``main`` runs, and the modules ``main`` imports next (BLAS pinned first, as ``main`` pins
-it), and the libraries a store's reading and a report load (pandas, matplotlib, jinja2);
-no catalog is loaded, no state is set. It has no threads, so forking it is safe. Each
+it), the libraries a store's reading and a report load (pandas, matplotlib, jinja2), and
+the built-in catalogs with the installed entry points, which every command loads first
+(``registry.load_builtins``: 40 ms a call; a call's plug-ins are its own). It has no
+threads, so forking it is safe. Each
 call forks one child, which becomes what a new process would be at that point: the call's
 extra environment variables, the working folder as the call's (first on ``sys.path``, as
 ``python -m`` puts it), stdin from ``/dev/null``, stdout and stderr to files, then
@@ -14,9 +16,9 @@ extra environment variables, the working folder as the call's (first on ``sys.pa
 traceback and 1 for anything else, the ``atexit`` functions, the flushed streams. A child
 killed by a signal gives its negative number, as ``subprocess`` does.
 
-Only imports are shared with earlier calls, so a case about how a fresh
-interpreter imports optbench from a working folder does not belong here; those run in a
-real subprocess (:func:`conftest.run_cli`).
+Only imports and the built-in catalogs are shared with earlier calls, so a case about how
+a fresh interpreter imports optbench, or finds entry points, from a working folder does not
+belong here; those run in a real subprocess (:func:`conftest.run_cli`).
 """
 
 from __future__ import annotations
@@ -24,8 +26,9 @@ from __future__ import annotations
 SERVER = r'''
 import json, os, sys
 import optbench.cli
-# what main imports before it reads its arguments, as main does: BLAS pinned first. Modules
-# only, no state: the built-in catalogs are loaded by each call, as in a new process.
+# what main imports before it reads its arguments, as main does: BLAS pinned first; then
+# the built-in catalogs and the installed entry points, which every command loads first and
+# a call's arguments cannot change (a call's plug-ins register in its own child)
 from optbench.worker import BLAS_VARS
 for var in BLAS_VARS:
     os.environ.setdefault(var, "1")
@@ -34,6 +37,7 @@ import optbench.api, optbench.runner, optbench.worker, optbench.registry, optben
 # the libraries that reading a store and drawing a report load: imported, never configured
 # (no backend chosen, no figure), so each call pays for what is its own
 import jinja2, matplotlib, pandas, PIL.Image
+optbench.registry.load_builtins()
 
 def child(req):
     for name in req["unset"]:
