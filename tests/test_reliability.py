@@ -88,8 +88,9 @@ def _traces(db: Path) -> dict[str, dict[str, bytes]]:
                          ids=["serial", "process", "dask"])
 def test_a_hanging_run_times_out_and_the_others_finish(plugin, out, forked_cli, executor):
     r = forked_cli("run", "--plugin", str(plugin), "-p", "quadratic-1d", "-o",
-                   "hang-at[lr=[0.1,0.3,0.2]]", "--seeds", "1", "--budget", "20", "--timeout", "1",
-                   *executor, "--out", str(out), "--no-report", cwd=out.parent)
+                   "hang-at[lr=[0.1,0.3,0.2]]", "--seeds", "1", "--budget", "20",
+                   "--timeout", "0.5", *executor, "--out", str(out), "--no-report",
+                   cwd=out.parent)
     assert r.returncode == 3, r.stderr
     # the hang kills its batch once: every run of it is a timeout row ...
     df = optbench.load(out)
@@ -97,8 +98,9 @@ def test_a_hanging_run_times_out_and_the_others_finish(plugin, out, forked_cli, 
     assert "stopped calling the oracle" in df[df["hp.lr"] == 0.3].message.iloc[0]
     # ... which --retry-failed reruns alone: only the hanging run times out again
     r = forked_cli("run", "--plugin", str(plugin), "-p", "quadratic-1d", "-o",
-                   "hang-at[lr=[0.1,0.3,0.2]]", "--seeds", "1", "--budget", "20", "--timeout", "1",
-                   *executor, "--out", str(out), "--no-report", "--retry-failed", cwd=out.parent)
+                   "hang-at[lr=[0.1,0.3,0.2]]", "--seeds", "1", "--budget", "20",
+                   "--timeout", "0.5", *executor, "--out", str(out), "--no-report",
+                   "--retry-failed", cwd=out.parent)
     assert r.returncode == 3, r.stderr
     df = optbench.load(out)
     by_lr = dict(zip(df["hp.lr"], df.status, strict=True))
