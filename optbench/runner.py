@@ -643,7 +643,9 @@ class _Judge:
         tail_min = self.tail_min
         if n < tail_min:
             return
-        W = min(n, max(tail_min, -(-n // 10)))  # metrics._common.tail_window, in ints
+        from .metrics._common import tail_window
+
+        W = tail_window(n)
         if t % max(1, W // 2):
             if not stalled.any():
                 return

@@ -83,7 +83,10 @@ def entry_times(y: np.ndarray, end: np.ndarray, cols: np.ndarray, thresholds) ->
 
 def tail_window(n_iterates: Any) -> Any:
     """The tail window's length ``max(10, ⌈0.1·n⌉)``, at most ``n``
-    (``docs/metrics.md#conventions``)."""
+    (``docs/metrics.md#conventions``); an ``int`` for an ``int`` (the runner's cycle test
+    asks at every due update)."""
+    if isinstance(n_iterates, int):
+        return min(n_iterates, max(TAIL_MIN, -(-n_iterates // 10)))
     n = np.asarray(n_iterates, dtype=np.int64)
     return np.minimum(n, np.maximum(TAIL_MIN, -(-n // 10)))  # integer ⌈n/10⌉: 0.1·30 > 3
 
