@@ -9,7 +9,6 @@ stores renders the same way.
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,7 +21,11 @@ from tests.conftest import browser_tab
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
+# Debian's Chromium: its headless shell (package ``chromium-headless-shell``, the same
+# Chromium built without the desktop browser around it, as playwright drives headless) where it
+# is installed, which starts and draws with about a fifth less CPU; else the full browser.
+CHROMIUM = next((path for path in ("/usr/bin/chromium-headless-shell", "/usr/bin/chromium")
+                 if Path(path).exists()), "/usr/bin/chromium")
 ARGS = [
     "--headless",
     "--no-sandbox",
@@ -35,8 +38,9 @@ ARGS = [
 
 
 def _need_browser():
-    if not Path(CHROMIUM).exists() and shutil.which("chromium") is None:
-        pytest.skip(f"{CHROMIUM} is missing (Debian package 'chromium'; CI installs it)")
+    if not Path(CHROMIUM).exists():
+        pytest.skip("/usr/bin/chromium-headless-shell and /usr/bin/chromium are missing (Debian "
+                    "packages 'chromium-headless-shell' or 'chromium'; CI installs the first)")
     pytest.importorskip(
         "playwright.sync_api", reason="playwright is not installed (pip install -e '.[test]')"
     )
