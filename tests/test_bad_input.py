@@ -898,6 +898,7 @@ def not_stationary():
 """
 
 
+@pytest.mark.waits
 def test_check_names_each_broken_behaviour(tmp_path):
     plugin = tmp_path / "broken_behaviour.py"
     plugin.write_text(BROKEN_OPTIMIZERS)

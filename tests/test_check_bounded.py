@@ -80,6 +80,7 @@ def optbench(*args: str, cwd: Path, timeout: float = 90) -> tuple[subprocess.Com
     return r, time.monotonic() - t0
 
 
+@pytest.mark.waits
 def test_a_check_that_swallows_the_interrupt_is_stopped_at_its_kill_limit(tmp_path):
     (tmp_path / "swallow.py").write_text(FINE + SWALLOWER)
     r, _ = optbench("check", "swallow.py", "--problem", "quadratic-1d", "--timeout", "3",
@@ -96,6 +97,7 @@ def test_a_check_that_swallows_the_interrupt_is_stopped_at_its_kill_limit(tmp_pa
     assert "\x00" not in r.stdout
 
 
+@pytest.mark.waits
 def test_the_whole_command_is_bounded_by_its_deadline(tmp_path):
     (tmp_path / "swallow.py").write_text(SWALLOWER)
     r, elapsed = optbench("check", "swallow.py", "--problem", "quadratic-1d", "--timeout", "60",
@@ -108,6 +110,7 @@ def test_the_whole_command_is_bounded_by_its_deadline(tmp_path):
     assert elapsed < 80  # well before the check's own kill limit (92 s)
 
 
+@pytest.mark.waits
 def test_a_plug_in_whose_import_never_returns_is_one_line(tmp_path):
     (tmp_path / "stuck.py").write_text("import time\nwhile True:\n    time.sleep(1)\n")
     r, _ = optbench("check", "stuck.py", "--timeout", "1", cwd=tmp_path)

@@ -140,6 +140,7 @@ def test_exits_and_crashes_become_error_rows_and_the_batch_keeps_the_rest(hostil
         assert all(row["status"] == "error" for row in got[(name, 0.2)])
 
 
+@pytest.mark.waits
 def test_a_hang_costs_one_kill_per_batch_and_retry_failed_supersedes_the_rows(hostile, forked_cli):
     out = hostile / "optbench-results"
     args = ["run", "--plugin", "hostile.py", "-p", "quadratic-1d", "-o", "hang[lr=[0.1,0.2]]",
@@ -242,6 +243,7 @@ def _descendants(pid: int) -> set[int]:
     return kids.union(*(_descendants(k) for k in kids))
 
 
+@pytest.mark.waits
 @pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads Linux /proc")
 def test_killing_the_driver_leaves_no_worker_behind(hostile):
     proc = subprocess.Popen(
@@ -269,6 +271,7 @@ def test_killing_the_driver_leaves_no_worker_behind(hostile):
     assert not alive
 
 
+@pytest.mark.waits
 @needs_dask
 def test_ctrl_c_under_dask_prints_one_line(hostile):
     spinning = hostile / "spinning"

@@ -86,6 +86,7 @@ def _traces(db: Path) -> dict[str, dict[str, bytes]]:
                                       ["--executor", "process", "--jobs", "2"],
                                       ["--executor", "dask", "--jobs", "1"]],
                          ids=["serial", "process", "dask"])
+@pytest.mark.waits
 def test_a_hanging_run_times_out_and_the_others_finish(plugin, out, forked_cli, executor):
     r = forked_cli("run", "--plugin", str(plugin), "-p", "quadratic-1d", "-o",
                    "hang-at[lr=[0.1,0.3,0.2]]", "--seeds", "1", "--budget", "20",
@@ -108,6 +109,7 @@ def test_a_hanging_run_times_out_and_the_others_finish(plugin, out, forked_cli, 
     assert by_lr[0.1] != "timeout" and by_lr[0.2] != "timeout"
 
 
+@pytest.mark.waits
 def test_the_oracle_deadline_stops_a_run_that_keeps_evaluating(plugin, out, forked_cli):
     t0 = time.monotonic()
     r = forked_cli(
@@ -156,6 +158,7 @@ def _run_args(plugin: Path, out: Path) -> list[str]:
     ]
 
 
+@pytest.mark.waits
 def test_sigkill_mid_benchmark_keeps_a_consistent_store_and_resume_equals_uninterrupted(
     plugin, tmp_path, monkeypatch
 ):
