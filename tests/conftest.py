@@ -128,6 +128,28 @@ def pytest_sessionfinish(session):
         _zygote = None
 
 
+class Lazy:
+    """A module imported at its first attribute. A test file that names torch this way does
+    not load it (2 s a process) when each xdist worker collects the file; only the worker
+    that runs the torch group (LIBRARY_GROUPS) does."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __getattr__(self, attr: str):
+        import importlib
+
+        return getattr(importlib.import_module(self._name), attr)
+
+
+def needs(module: str):
+    """Skip where the extra that provides ``module`` is not installed (without importing it)."""
+    import importlib.util
+
+    return pytest.mark.skipif(importlib.util.find_spec(module) is None,
+                              reason=f"the {module} extra is not installed")
+
+
 _chromium = None  # (playwright, browser): this test process's headless Chromium
 
 
@@ -214,7 +236,7 @@ LONG_FIRST = ("test_types", "test_export", "test_references", "test_bundle",
               "test_compare_across", "test_tune", "test_relayout", "test_bad_input")
 
 
-@pytest.hookimpl(tryfirst=True)
+@pytest.hookimpl(tryfirst=True, optionalhook=True)  # optional: -p no:xdist has no such hook
 def pytest_xdist_auto_num_workers(config):
     """``-n auto``: a worker per core, and one more. A tenth of the suite's time is tests that
     wait (out a kill limit, a deadline, a Dask cluster; the ``waits`` mark); they take turns
@@ -226,6 +248,26 @@ def pytest_xdist_auto_num_workers(config):
     affinity = getattr(os, "sched_getaffinity", None)
     cores = len(affinity(0)) if affinity else os.cpu_count() or 1
     return cores + 1
+
+
+# The tests that load JAX or torch take turns on one worker per library: each costs seconds
+# a process to import and to compile (JAX's jit, torch's dynamo on a first optimizer), which
+# one worker pays once and three workers would pay three times (test_optax_adapter with
+# test_update_rules: 20 CPU-s in one process, 42 spread over three workers). A test is in a
+# group by its module, or by the library's name in its own (test_conformance's [optax]).
+LIBRARY_GROUPS = (
+    ("jax", ("test_optax_adapter",), "optax"),
+    ("torch", ("test_torch_adapter", "test_torch_device", "test_schedules_torch",
+               "test_schedule_edges", "test_spec_nested", "test_update_rules",
+               "test_adapters_faithful"), "torch"),
+)
+
+
+def _library_group(item) -> str | None:
+    for group, modules, word in LIBRARY_GROUPS:
+        if _module_name(item) in modules or word in item.name:
+            return group
+    return None
 
 
 def pytest_configure(config):
@@ -243,15 +285,25 @@ def pytest_collection_modifyitems(config, items):
     if not config.pluginmanager.hasplugin("xdist"):  # -p no:xdist: one process, no groups
         return
     rank = {name: i for i, name in enumerate(LONG_FIRST)}
-    # the tests that mostly wait first (below), then LONG_FIRST's order; stable
-    items.sort(key=lambda item: -1 if item.get_closest_marker("waits")
-               else rank.get(_module_name(item), len(rank)))
+    # the tests that mostly wait first (below), then the library groups, then LONG_FIRST's
+    # order; stable
+    def order(item) -> int:
+        if item.get_closest_marker("waits"):
+            return -3
+        if (group := _library_group(item)) is not None:
+            return -2 if group == "torch" else -1
+        return rank.get(_module_name(item), len(rank))
+
+    items.sort(key=order)
     for item in items:
         # the tests that mostly wait (out a kill limit, a deadline, a Dask cluster) take turns
         # on one worker, from the start: two of them at once would leave cores idle, while
         # one overlaps the other workers' computing (pytest_xdist_auto_num_workers)
         if item.get_closest_marker("waits"):
             item.add_marker(pytest.mark.xdist_group("waits"))
+            continue
+        if (group := _library_group(item)) is not None:
+            item.add_marker(pytest.mark.xdist_group(group))
             continue
         shared = SHARED_FIXTURES.get(_module_name(item), ())
         for name in shared:

@@ -79,6 +79,7 @@ HOSTILE = {
 }
 
 
+@pytest.mark.waits  # a landscape that hangs is killed at its limit
 def test_problems_whose_f_fails_on_the_grid_keep_their_runs(folder):
     problems = [a for p in HOSTILE for a in ("-p", p)]
     r, driver = _run(folder, *problems, "--timeout", "2")

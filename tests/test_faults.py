@@ -308,6 +308,7 @@ def test_ctrl_c_under_dask_prints_one_line(hostile):
 
 @needs_dask
 @pytest.mark.slow
+@pytest.mark.waits  # for a scheduler and a worker started as commands
 def test_a_plug_in_travels_to_a_dask_cluster_started_elsewhere(hostile, tmp_path_factory,
                                                               forked_cli):
     # a scheduler and a worker as separate processes, in a folder that has no plug-in

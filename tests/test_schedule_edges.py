@@ -15,9 +15,11 @@ from optbench import make_schedule
 from optbench.errors import UsageError
 from optbench.plan import build_problem, resolve_problem
 from optbench.spec import parse
+from tests.conftest import Lazy, needs
 
-torch = pytest.importorskip("torch", reason="the torch extra is not installed")
-S = torch.optim.lr_scheduler
+pytestmark = needs("torch")
+torch = Lazy("torch")  # imported by the first test that uses it (tests/conftest.py)
+S = Lazy("torch.optim.lr_scheduler")
 from tests.test_schedules_torch import _torch_rates as torch_rates  # noqa: E402
 
 

@@ -7,10 +7,12 @@ import numpy as np
 import pytest
 
 from optbench import make_schedule
+from tests.conftest import Lazy, needs
 from tests.test_update_rules import _run, _torch_trajectory, build_problem
 
-torch = pytest.importorskip("torch", reason="the torch extra is not installed")
-sched = torch.optim.lr_scheduler
+pytestmark = needs("torch")
+torch = Lazy("torch")  # imported by the first test that uses it (tests/conftest.py)
+sched = Lazy("torch.optim.lr_scheduler")
 
 
 def _torch_rates(make, lr=0.1, n=60):

@@ -6,15 +6,16 @@ and a stored run."""
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 import optbench
 from optbench import make_schedule
 from optbench.plan import _expand
 from optbench.spec import Spec, count, parse
+from tests.conftest import Lazy, needs
 
-torch = pytest.importorskip("torch", reason="the torch extra is not installed")
-S = torch.optim.lr_scheduler
+pytestmark = needs("torch")
+torch = Lazy("torch")  # imported by the first test that uses it (tests/conftest.py)
+S = Lazy("torch.optim.lr_scheduler")
 from tests.test_schedules_torch import _torch_rates  # noqa: E402
 
 NESTED = "sequential(schedules=[constant,multistep(milestones=[10,30],gamma=0.5)],milestones=[5])"
