@@ -9,10 +9,12 @@ import ast
 import subprocess
 import sys
 
-import altair as alt
 import pytest
 
 from optbench.report import vl
+from tests.conftest import Lazy
+
+alt = Lazy("altair")  # imported by the first test that draws a chart, not by collecting
 
 
 def _altair(chart) -> dict:
