@@ -131,7 +131,8 @@ def pytest_sessionfinish(session):
 class Lazy:
     """A module imported at its first attribute. A test file that names torch this way does
     not load it (2 s a process) when each xdist worker collects the file; only the worker
-    that runs the torch group (LIBRARY_GROUPS) does."""
+    that runs the torch group (LIBRARY_GROUPS) does. (To patch the module, patch it by
+    name: ``monkeypatch.setattr("sklearn.datasets.load_wine", ...)``.)"""
 
     def __init__(self, name: str) -> None:
         self._name = name
@@ -250,13 +251,15 @@ def pytest_xdist_auto_num_workers(config):
     return cores + 1
 
 
-# The tests that load JAX or torch take turns on one worker per library: each costs seconds
-# a process to import and to compile (JAX's jit, torch's dynamo on a first optimizer), which
-# one worker pays once and three workers would pay three times (test_optax_adapter with
-# test_update_rules: 20 CPU-s in one process, 42 spread over three workers). A test is in a
-# group by its module, or by the library's name in its own (test_conformance's [optax]).
+# The tests that load JAX, torch or scikit-learn take turns on one worker per library: each
+# costs seconds a process to import and to compile (JAX's jit, torch's dynamo on a first
+# optimizer), which one worker pays once and three workers would pay three times
+# (test_optax_adapter with test_update_rules: 20 CPU-s in one process, 42 spread over three
+# workers). A test is in a group by its module, or by the library's name in its own
+# (test_conformance's [optax]).
 LIBRARY_GROUPS = (
     ("jax", ("test_optax_adapter",), "optax"),
+    ("sklearn", ("test_datasets",), "sklearn"),
     ("torch", ("test_torch_adapter", "test_torch_device", "test_schedules_torch",
                "test_schedule_edges", "test_spec_nested", "test_update_rules",
                "test_adapters_faithful"), "torch"),
@@ -289,9 +292,9 @@ def pytest_collection_modifyitems(config, items):
     # order; stable
     def order(item) -> int:
         if item.get_closest_marker("waits"):
-            return -3
-        if (group := _library_group(item)) is not None:
-            return -2 if group == "torch" else -1
+            return -2
+        if _library_group(item) is not None:
+            return -1
         return rank.get(_module_name(item), len(rank))
 
     items.sort(key=order)

@@ -11,22 +11,22 @@ import sys
 
 import numpy as np
 import pytest
+from scipy.special import logsumexp
 
-pytest.importorskip("sklearn")
+from optbench import plan as plan_mod
+from optbench.errors import PluginError
+from optbench.plan import build_problem, make_plan, resolve_problem
+from optbench.spec import parse
+from tests.conftest import Lazy, needs
 
-from scipy.special import logsumexp  # noqa: E402
-from sklearn import datasets  # noqa: E402
-from sklearn.linear_model import LogisticRegression  # noqa: E402
-from sklearn.model_selection import train_test_split  # noqa: E402
-from sklearn.preprocessing import StandardScaler  # noqa: E402
+# scikit-learn is imported by the first test that uses it, not by each worker's collection
+pytestmark = needs("sklearn")
+datasets = Lazy("sklearn.datasets")
+linear_model = Lazy("sklearn.linear_model")
+model_selection = Lazy("sklearn.model_selection")
+preprocessing = Lazy("sklearn.preprocessing")
 
-from optbench import plan as plan_mod  # noqa: E402
-from optbench.errors import PluginError  # noqa: E402
-from optbench.plan import build_problem, make_plan, resolve_problem  # noqa: E402
-from optbench.spec import parse  # noqa: E402
-
-LOADERS = {"breast-cancer": datasets.load_breast_cancer, "digits": datasets.load_digits,
-           "wine": datasets.load_wine}
+LOADERS = {"breast-cancer": "load_breast_cancer", "digits": "load_digits", "wine": "load_wine"}
 
 
 @pytest.fixture(scope="session")
@@ -46,9 +46,10 @@ def _problem(spec):
 
 def _direct(dataset, test_size=0.25, seed=0):
     """The split and standardization done here with scikit-learn, independently."""
-    X, y = LOADERS[dataset](return_X_y=True)
-    Xa, Xb, ya, yb = train_test_split(X, y, test_size=test_size, random_state=seed, stratify=y)
-    s = StandardScaler().fit(Xa)
+    X, y = getattr(datasets, LOADERS[dataset])(return_X_y=True)
+    Xa, Xb, ya, yb = model_selection.train_test_split(X, y, test_size=test_size,
+                                                      random_state=seed, stratify=y)
+    s = preprocessing.StandardScaler().fit(Xa)
     return s.transform(Xa), ya, s.transform(Xb), yb
 
 
@@ -111,7 +112,7 @@ def _sklearn_f_star(X, y, K, l2):
     n = len(y)
     Xt = np.column_stack([X, np.ones(n)])
     C = 2 / (l2 * n) if K == 2 else 1 / (l2 * n)
-    clf = LogisticRegression(C=C, fit_intercept=False, tol=1e-14, max_iter=100000,
+    clf = linear_model.LogisticRegression(C=C, fit_intercept=False, tol=1e-14, max_iter=100000,
                              solver="newton-cg").fit(Xt, y)
     W = clf.coef_  # (1, p+1) binary, (K, p+1) multinomial
     Z = Xt @ W.T
@@ -163,7 +164,7 @@ def test_the_data_are_part_of_the_run_identity(monkeypatch, tmp_path):
         X[7, 3] += 1.0
         return X, y
 
-    monkeypatch.setattr(datasets, "load_breast_cancer", altered)
+    monkeypatch.setattr("sklearn.datasets.load_breast_cancer", altered)  # the module itself
     monkeypatch.setenv("OPTBENCH_CACHE_DIR", str(tmp_path / "altered"))
     monkeypatch.setattr(plan_mod, "_PROBLEM_CACHE", {})
     b = ids("logistic-regression[dataset=breast-cancer]")
@@ -172,7 +173,6 @@ def test_the_data_are_part_of_the_run_identity(monkeypatch, tmp_path):
 
 def test_the_reference_solve_is_cached_on_disk_and_checked(tmp_path, monkeypatch):
     import scipy.optimize
-
     from optbench.problems import small_ml
 
     monkeypatch.setenv("OPTBENCH_CACHE_DIR", str(tmp_path / "cache"))
