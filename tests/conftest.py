@@ -298,12 +298,17 @@ def pytest_collection_modifyitems(config, items):
         return rank.get(_module_name(item), len(rank))
 
     items.sort(key=order)
+    # the tests that mostly wait (out a kill limit, a deadline, a Dask cluster) take turns on
+    # one worker, from the start: two of them at once would leave cores idle, while one
+    # overlaps the other workers' computing (pytest_xdist_auto_num_workers). Their turns take
+    # 1.5 minutes, so many workers share them out: one queue per three workers.
+    workers = getattr(config, "workerinput", {}).get("workercount", 1)
+    queues = max(1, workers // 3)
+    waiting = 0
     for item in items:
-        # the tests that mostly wait (out a kill limit, a deadline, a Dask cluster) take turns
-        # on one worker, from the start: two of them at once would leave cores idle, while
-        # one overlaps the other workers' computing (pytest_xdist_auto_num_workers)
         if item.get_closest_marker("waits"):
-            item.add_marker(pytest.mark.xdist_group("waits"))
+            item.add_marker(pytest.mark.xdist_group(f"waits-{waiting % queues}"))
+            waiting += 1
             continue
         if (group := _library_group(item)) is not None:
             item.add_marker(pytest.mark.xdist_group(group))
