@@ -6,7 +6,6 @@ numpy's global generator gives the same run alone, in a batch and on a rerun."""
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 import warnings
 
@@ -15,11 +14,10 @@ import pytest
 
 from optbench.plan import build_problem, make_plan, start_point
 from optbench.runner import run_batch
+from tests.conftest import needs
 
-needs_torch = pytest.mark.skipif(importlib.util.find_spec("torch") is None,
-                                 reason="the torch extra is not installed")
-needs_optax = pytest.mark.skipif(importlib.util.find_spec("optax") is None,
-                                 reason="the optax extra is not installed")
+needs_torch = needs("torch")
+needs_optax = needs("optax")
 
 MODULE = "faithful_plugins_a"
 NP_MODULE = "faithful_np_plugins_a"
@@ -157,8 +155,7 @@ def test_a_wrong_shaped_or_complex_parameter_is_an_error_row(problem, cls, says)
 
 
 def test_complex_iterates_from_a_step_are_an_error_row():
-    from optbench import Optimizer
-    from optbench import registry
+    from optbench import Optimizer, registry
     from optbench.registry import register_optimizer
 
     @register_optimizer("faithful-complex-gd-a", needs=("gradient",), batchable=True)

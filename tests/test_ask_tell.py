@@ -4,7 +4,6 @@ driven directly, with every evaluation counted."""
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
 import sys
@@ -15,9 +14,9 @@ import pytest
 from optbench.plan import build_problem, make_plan, run_seed
 from optbench.runner import run_batch
 from optbench.testing import check_optimizer
+from tests.conftest import needs
 
-needs_cma = pytest.mark.skipif(importlib.util.find_spec("cma") is None,
-                               reason="the cma extra is not installed")
+needs_cma = needs("cma")
 
 TOY = '''
 import numpy as np

@@ -3,7 +3,6 @@ except the missing-extra test, which runs without it."""
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
 import sys
@@ -11,11 +10,10 @@ import sys
 import numpy as np
 import pytest
 
+from tests.conftest import needs
 from tests.test_update_rules import _run
 
-needs_optax = pytest.mark.skipif(
-    importlib.util.find_spec("optax") is None, reason="the optax extra is not installed"
-)
+needs_optax = needs("optax")
 
 # the same rule, spelled natively and through optax (optax's names; where its defaults
 # differ from torch's — rmsprop's eps inside the root, adagrad's eps and initial value —

@@ -6,7 +6,6 @@ except the one that checks the missing-extra message.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
 import sys
@@ -17,10 +16,9 @@ import pytest
 from optbench.plan import build_problem, make_plan
 from optbench.runner import run_batch
 from optbench.testing import check_optimizer
+from tests.conftest import needs
 
-needs_torch = pytest.mark.skipif(
-    importlib.util.find_spec("torch") is None, reason="the torch extra is not installed"
-)
+needs_torch = needs("torch")
 
 
 def _run(problem, optimizer, seeds=2, budget=40):

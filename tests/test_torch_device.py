@@ -13,20 +13,22 @@ from optbench.errors import UsageError
 from optbench.metrics import METRICS
 from optbench.plan import make_plan
 from optbench.runner import run_batch
+from tests.conftest import needs
 
-pytestmark = pytest.mark.skipif(
-    importlib.util.find_spec("torch") is None, reason="the torch extra is not installed"
-)
+pytestmark = needs("torch")
 
 
 def _cuda() -> bool:
+    """Whether torch is installed and sees a CUDA GPU (imported only when asked)."""
+    if importlib.util.find_spec("torch") is None:
+        return False
     import torch
 
     return bool(torch.cuda.is_available())
 
 
 needs_gpu = pytest.mark.skipif(  # a string: evaluated as the test starts, not as it is collected
-    "importlib.util.find_spec('torch') is None or not _cuda()",
+    "not _cuda()",
     reason="no CUDA GPU here (torch.cuda.is_available() is False): the CUDA path is tested "
     "only where one exists",
 )
@@ -84,7 +86,7 @@ def test_an_unknown_or_absent_device_is_one_line_at_plan_time(device, says):
     assert says in str(err.value) and "\n" not in str(err.value)
 
 
-@pytest.mark.skipif("importlib.util.find_spec('torch') is None or _cuda()",
+@pytest.mark.skipif("_cuda()",
                     reason="a CUDA GPU is present: device=cuda is valid here")
 def test_cuda_without_a_gpu_exits_2_with_one_line(cli, tmp_path):
     proc = cli("run", "-p", "quadratic-1d", "-o", "torch[cls=torch.optim.SGD,device=cuda]",

@@ -4,17 +4,14 @@ and Lion against the published algorithm. The torch comparisons need the torch e
 
 from __future__ import annotations
 
-import importlib.util
-
 import numpy as np
 import pytest
 
 from optbench.plan import build_problem, make_plan
 from optbench.runner import run_batch
+from tests.conftest import needs
 
-needs_torch = pytest.mark.skipif(
-    importlib.util.find_spec("torch") is None, reason="the torch extra is not installed"
-)
+needs_torch = needs("torch")
 
 TORCH_CLASS = {"gd": "SGD", "momentum": "SGD", "nesterov": "SGD", "adam": "Adam",
                "adagrad": "Adagrad", "rmsprop": "RMSprop", "adamw": "AdamW", "nadam": "NAdam",
